@@ -1,0 +1,8 @@
+/** Public surface of the Codex app-server client. */
+export { CodexRpcClient, connectCodex, leaveToOwner } from "./client.js";
+export type { CallOptions, CodexRpcOptions, InitializeOptions, RawNotification, ServerRequestHandler } from "./client.js";
+export { daemonSocketPath, describeEndpoint, parseEndpoint } from "./endpoint.js";
+export type { Endpoint } from "./endpoint.js";
+export { CodexRpcError, isCodexRpcError } from "./errors.js";
+export type { CodexRpcErrorCode } from "./errors.js";
+export { findActiveTurnId } from "./turns.js";
