@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkConformance, formatDrifts } from "./conformance.js";
-import { codexBinaryPath } from "../../test/support/codex-bin.js";
+import { codexBinPath } from "../../test/support/codex-bin.js";
 
 type Json = Record<string, any>;
 
@@ -13,7 +13,7 @@ let bundle: Json;
 let outDir: string;
 beforeAll(() => {
   outDir = mkdtempSync(path.join(tmpdir(), "codex-schema-"));
-  execFileSync(codexBinaryPath(), ["app-server", "generate-json-schema", "--out", outDir], { stdio: "pipe" });
+  execFileSync(codexBinPath(), ["app-server", "generate-json-schema", "--out", outDir], { stdio: "pipe" });
   bundle = JSON.parse(readFileSync(path.join(outDir, "codex_app_server_protocol.schemas.json"), "utf8"));
 });
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
