@@ -1,0 +1,27 @@
+/** What a CLI command may touch: its output streams and environment, so tests can run commands in-process. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Resolves when the user asks the command to stop (Ctrl-C / SIGTERM), for long-running commands. */
+  stopRequested: Promise<string>;
+}
+
+/** A CLI failure: its message is printed as one line after the command name; `exitCode` is returned. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** One subcommand of `claw-supervisor`. */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[], io: CliIo): Promise<number>;
+}
