@@ -16,7 +16,9 @@ export function parseCommandArgs<T extends OptionSpecs>(command: string, argv: s
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as ParsedCommandArgs<T>;
   } catch (err) {
-    throw new CliError(`${(err as Error).message.replace(/\. To specify.*$/s, "")}. See 'claw-supervisor ${command} --help'.`, 2);
+    // parseArgs appends advice on '--' and '=' that does not fit a one-line error: keep the first sentence.
+    const firstLine = (err as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "").replace(/\.$/, "");
+    throw new CliError(`${firstLine}. See 'claw-supervisor ${command} --help'.`, 2);
   }
 }
 

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+
+const tmp: string[] = [];
+const procs: CliProcess[] = [];
+let nats: NatsTestServer | undefined;
+
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+    await p.exited;
+  }
+  await nats?.stop();
+  nats = undefined;
+  tmp.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "claw-up-"));
+  tmp.push(d);
+  return d;
+}
+
+function up(args: string[], env: NodeJS.ProcessEnv): CliProcess {
+  const p = spawnCli(["up", ...args], env);
+  procs.push(p);
+  return p;
+}
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function streamNames(url: string): Promise<string[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const s of jsm.streams.list()) names.push(s.config.name);
+    return names.sort();
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("claw-supervisor up", () => {
+  it("starts an embedded nats-server with the bus, keeps its data, and stops everything on Ctrl-C", async () => {
+    const home = tempDir();
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const first = up(["--state-dir", stateDir, "--json"], env);
+    const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
+    expect(report.nats).toMatchObject({ embedded: true, storeDir: path.join(stateDir, "nats") });
+    expect(report.bus.streams).toEqual([
+      { name: "CODEX_EVENTS", action: "created" },
+      { name: "AUDIT", action: "created" },
+      { name: "FLEET", action: "created" },
+    ]);
+    expect(report.codexDaemon).toMatchObject({ reachable: false });
+    expect(await streamNames(report.nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]));
+    first.child.kill("SIGINT");
+    expect(await first.exited).toBe(0);
+    expect(pidAlive(report.nats.pid)).toBe(false);
+
+    const second = up(["--state-dir", stateDir], env);
+    await second.waitForLine((l) => l.startsWith("Press Ctrl-C to stop"));
+    expect(second.stdout()).toContain("CODEX_EVENTS (unchanged)");
+    expect(second.stdout()).toContain("no Codex daemon answers at unix://");
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    expect(second.stdout()).toContain("claw-supervisor up: stopped");
+  });
+
+  it("uses the server NATS_URL names instead of starting one", async () => {
+    nats = await startNatsServer();
+    const home = tempDir();
+    const p = up(["--json"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
+    const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
+    expect(report.nats).toEqual({ url: nats.url, embedded: false });
+    expect(report.stateDir).toBe(path.join(home, ".local", "state", "claw-supervisor"));
+    expect(await streamNames(nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET"]));
+    p.child.kill("SIGINT");
+    expect(await p.exited).toBe(0);
+  });
+
+  it("says how to install nats-server when it is not on PATH", async () => {
+    const home = tempDir();
+    const p = up([], { PATH: path.join(home, "empty-bin"), HOME: home });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain("nats-server was not found on PATH. Install it with `apt-get install nats-server`");
+  });
+});
