@@ -1,0 +1,107 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+import {
+  AuthorizationError,
+  ClosedConnectionError,
+  ConnectionError,
+  NoRespondersError,
+  PermissionViolationError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
+
+/** Every way the bus can fail; a closed set so callers can switch on it exhaustively. */
+export type BusErrorCode =
+  | "invalid_subject_token"
+  | "invalid_config"
+  | "invalid_event"
+  | "server_too_old"
+  | "server_version_unknown"
+  | "connect_failed"
+  | "not_authorized"
+  | "jetstream_unavailable"
+  | "jetstream_api"
+  | "stream_config_conflict"
+  | "timeout"
+  | "nats_server_not_found"
+  | "nats_server_failed";
+
+/** Options for a `BusError`: whether a retry can help, and the underlying error. */
+export interface BusErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+  /** The JetStream `err_code` when the error came from the JetStream API. */
+  apiErrCode?: number;
+}
+
+/** The one error type the bus throws: a closed `code`, a `retryable` flag, and the original `cause`. */
+export class BusError extends Error {
+  override readonly name = "BusError";
+  readonly code: BusErrorCode;
+  readonly retryable: boolean;
+  readonly apiErrCode: number | undefined;
+
+  constructor(code: BusErrorCode, message: string, opts: BusErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.apiErrCode = opts.apiErrCode;
+  }
+}
+
+/** JetStream API `err_code` values the bus reacts to (from nats-server's errors.json). */
+export const JsErrCode = {
+  ClusterNoPeers: 10005,
+  ClusterNotAvailable: 10008,
+  ClusterNotLeader: 10009,
+  InsufficientResources: 10023,
+  NotEnabledForAccount: 10039,
+  StreamNameExist: 10058,
+  StreamNotFound: 10059,
+  StreamReplicasNotSupported: 10074,
+  NotEnabled: 10076,
+} as const;
+
+const retryableApiCodes: ReadonlySet<number> = new Set([
+  JsErrCode.ClusterNoPeers,
+  JsErrCode.ClusterNotAvailable,
+  JsErrCode.ClusterNotLeader,
+]);
+
+/** The JetStream `err_code` of an error, or undefined when it did not come from the JetStream API. */
+export function jsApiErrCode(err: unknown): number | undefined {
+  return err instanceof JetStreamApiError ? err.apiError().err_code : undefined;
+}
+
+/** Normalises any error thrown by nats.js into a `BusError` (returned unchanged if it already is one). */
+export function toBusError(err: unknown, context: string): BusError {
+  if (err instanceof BusError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  const message = `${context}: ${detail}`;
+  if (err instanceof JetStreamApiError) {
+    const apiErrCode = err.apiError().err_code;
+    const unavailable =
+      apiErrCode === JsErrCode.NotEnabled || apiErrCode === JsErrCode.NotEnabledForAccount;
+    return new BusError(unavailable ? "jetstream_unavailable" : "jetstream_api", message, {
+      retryable: retryableApiCodes.has(apiErrCode),
+      cause: err,
+      apiErrCode,
+    });
+  }
+  if (err instanceof AuthorizationError || err instanceof PermissionViolationError) {
+    return new BusError("not_authorized", message, { cause: err });
+  }
+  if (err instanceof TimeoutError || err instanceof NoRespondersError) {
+    return new BusError("timeout", message, { retryable: true, cause: err });
+  }
+  // nats.js wraps "no responders" on $JS.API in JetStreamNotEnabled, which it does not export publicly.
+  if (err instanceof Error && err.cause instanceof RequestError && err.cause.isNoResponders()) {
+    return new BusError("jetstream_unavailable", message, { retryable: true, cause: err });
+  }
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return new BusError("timeout", message, { retryable: true, cause: err });
+  }
+  if (err instanceof ConnectionError || err instanceof ClosedConnectionError) {
+    return new BusError("connect_failed", message, { retryable: true, cause: err });
+  }
+  return new BusError("jetstream_api", message, { cause: err });
+}
