@@ -1,0 +1,61 @@
+import { z } from "zod";
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+const MIB = 1024 * 1024;
+
+const positiveMs = z.number().int().positive();
+const positiveBytes = z.number().int().positive();
+
+/** Connection settings for `connectBus`: servers plus optional user/pass or token credentials (never both). */
+export const BusConnectionConfigSchema = z
+  .object({
+    servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    name: z.string().min(1),
+    user: z.string().min(1).optional(),
+    pass: z.string().optional(),
+    token: z.string().min(1).optional(),
+    reconnectTimeWaitMs: positiveMs.default(1_000),
+  })
+  .refine((c) => (c.user === undefined) === (c.pass === undefined), {
+    message: "user and pass must be given together",
+  })
+  .refine((c) => !(c.token !== undefined && c.user !== undefined), {
+    message: "use either user/pass or token, not both",
+  });
+/** Parsed connection settings (defaults applied). */
+export type BusConnectionConfig = z.infer<typeof BusConnectionConfigSchema>;
+
+/** Sizes, ages and replication of the bus streams and KV buckets; all durations in milliseconds. */
+export const BusTopologyConfigSchema = z
+  .object({
+    replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+    eventsMaxAgeMs: positiveMs.default(7 * DAY_MS),
+    eventsMaxBytes: positiveBytes.default(1024 * MIB),
+    eventsDuplicateWindowMs: positiveMs.default(2 * MINUTE_MS),
+    auditMaxAgeMs: positiveMs.default(90 * DAY_MS),
+    auditMaxBytes: positiveBytes.default(1024 * MIB),
+    fleetMaxAgeMs: positiveMs.default(7 * DAY_MS),
+    fleetMaxBytes: positiveBytes.default(256 * MIB),
+    leaseTtlMs: positiveMs.default(30_000),
+  })
+  .refine((c) => c.eventsDuplicateWindowMs <= c.eventsMaxAgeMs, {
+    message: "eventsDuplicateWindowMs must not exceed eventsMaxAgeMs",
+    path: ["eventsDuplicateWindowMs"],
+  });
+/** Parsed topology settings (defaults applied). */
+export type BusTopologyConfig = z.infer<typeof BusTopologyConfigSchema>;
+/** Topology settings as a caller writes them (every field optional). */
+export type BusTopologyConfigInput = z.input<typeof BusTopologyConfigSchema>;
+
+/** One session event as published on `codex.evt.<hostId>.<threadId>`; `seq` is per host and never reused. */
+export const SessionEventEnvelopeSchema = z.object({
+  hostId: z.string().min(1),
+  threadId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  emittedAtMs: z.number().int().nonnegative(),
+  type: z.string().min(1),
+  payload: z.unknown(),
+});
+/** A validated session event envelope. */
+export type SessionEventEnvelope = z.infer<typeof SessionEventEnvelopeSchema>;
