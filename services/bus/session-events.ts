@@ -1,0 +1,34 @@
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
+import { BusError, toBusError } from "./errors.js";
+import { subjects } from "./subjects.js";
+
+/** Deterministic `Nats-Msg-Id` of a session event, so a retried or replayed publish is stored once. Pure. */
+export function sessionEventMsgId(event: Pick<SessionEventEnvelope, "hostId" | "threadId" | "seq">): string {
+  return `evt:${event.hostId}:${event.threadId}:${event.seq}`;
+}
+
+/** Result of publishing a session event: where it was stored and whether it was a duplicate. */
+export interface SessionEventAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+/** Validates and publishes one session event to CODEX_EVENTS with its deterministic message id. */
+export async function publishSessionEvent(js: JetStreamClient, event: SessionEventEnvelope): Promise<SessionEventAck> {
+  const parsed = SessionEventEnvelopeSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new BusError("invalid_event", `invalid session event: ${parsed.error.issues.map((i) => i.message).join("; ")}`, {
+      cause: parsed.error,
+    });
+  }
+  const subject = subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId);
+  let ack: PubAck;
+  try {
+    ack = await js.publish(subject, JSON.stringify(parsed.data), { msgID: sessionEventMsgId(parsed.data) });
+  } catch (err) {
+    throw toBusError(err, `publish session event to ${subject}`);
+  }
+  return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+}
