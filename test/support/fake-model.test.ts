@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type FakeModel, functionCallOutputs, isTitleRequest, startFakeModel, userTexts } from "./fake-model.js";
 
@@ -154,6 +155,22 @@ describe("fake model", () => {
     expect(res.status).toBe(404);
     expect(model.unexpected).toEqual(["GET /v1/models"]);
     expect(model.requests).toEqual([]);
+  });
+
+  it("refuses and records CONNECT tunnels, so codex using it as proxy cannot leave loopback", async () => {
+    model = await startFakeModel();
+    const { port } = new URL(model.baseUrl);
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "CONNECT", path: "example.com:443" });
+      req.on("connect", (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+    expect(model.blockedEgress).toEqual(["example.com:443"]);
   });
 
   it("stop() ends open streams", async () => {

@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 
 /** One parsed JSON body of a `POST /v1/responses` request, as Codex sent it. */
 export type ModelRequest = Record<string, unknown>;
@@ -30,6 +31,8 @@ export interface FakeModel {
   readonly abortedIndexes: number[];
   /** Method and path of every request that was not `POST .../responses` (answered 404). */
   readonly unexpected: string[];
+  /** `host:port` of every CONNECT refused while codex used this server as its HTTP(S) proxy (escape attempts). */
+  readonly blockedEgress: string[];
   /** Appends replies to the queue; each request consumes one, then `defaultReply` applies. */
   script(...replies: ScriptedReply[]): void;
   /** Sets a reply chooser consulted before the queue (undefined removes it). */
@@ -74,6 +77,7 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
   const requests: ModelRequest[] = [];
   const abortedIndexes: number[] = [];
   const unexpected: string[] = [];
+  const blockedEgress: string[] = [];
   const queue: ScriptedReply[] = [];
   const defaultReply: ScriptedReply = options.defaultReply ?? { kind: "text", text: "Hello from the fake model." };
   let route = options.route;
@@ -105,6 +109,12 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
       streamReply(res, reply, ++sequence);
     });
   });
+  // Codex runs with this server as HTTPS proxy so nothing leaves loopback; tunnels are refused and recorded.
+  server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
+    blockedEgress.push(req.url ?? "");
+    socket.on("error", () => undefined);
+    socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -117,6 +127,7 @@ export async function startFakeModel(options: FakeModelOptions = {}): Promise<Fa
     requests,
     abortedIndexes,
     unexpected,
+    blockedEgress,
     script: (...replies) => void queue.push(...replies),
     route: (next) => void (route = next),
     waitForRequest: (pred, timeoutMs = 10_000) =>
