@@ -80,7 +80,9 @@ export function toBusError(err: unknown, context: string): BusError {
   if (err instanceof JetStreamApiError) {
     const apiErrCode = err.apiError().err_code;
     const unavailable =
-      apiErrCode === JsErrCode.NotEnabled || apiErrCode === JsErrCode.NotEnabledForAccount;
+      apiErrCode === JsErrCode.NotEnabled ||
+      apiErrCode === JsErrCode.NotEnabledForAccount ||
+      apiErrCode === JsErrCode.ClusterNotAvailable;
     return new BusError(unavailable ? "jetstream_unavailable" : "jetstream_api", message, {
       retryable: retryableApiCodes.has(apiErrCode),
       cause: err,
