@@ -1,0 +1,65 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { BusError } from "./errors.js";
+import {
+  findExecutable,
+  hostPortOf,
+  spawnNatsServer,
+  stopNatsServer,
+  waitForNatsInfo,
+  waitForPortsFile,
+} from "./server-process.js";
+
+/** Options for `startEmbeddedNats`; `port` omitted lets the OS pick a free one. */
+export interface EmbeddedNatsOptions {
+  /** The supervisor's state directory; JetStream data lives under `<stateDir>/nats`. */
+  stateDir: string;
+  port?: number;
+  /** Where to look for `nats-server` (default `$PATH`). */
+  searchPath?: string;
+  /** How long to wait for the server to accept connections, in milliseconds (default 15000). */
+  startTimeoutMs?: number;
+}
+
+/** A nats-server started by `claw-supervisor up`; `stop()` terminates it and waits for it to exit. */
+export interface EmbeddedNats {
+  url: string;
+  pid: number;
+  storeDir: string;
+  stop(): Promise<void>;
+}
+
+/** Message shown when nats-server is not installed: how to install it. */
+export const NATS_SERVER_INSTALL_HINT =
+  "nats-server was not found on PATH. Install it with `apt-get install nats-server` on Debian/Ubuntu, " +
+  "or download a release from https://nats.io/download/ and put the nats-server binary on PATH.";
+
+const LOOPBACK = "127.0.0.1";
+
+/** Starts nats-server with JetStream on 127.0.0.1, its store under `<stateDir>/nats`; resolves once it accepts clients. */
+export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  const binary = findExecutable("nats-server", opts.searchPath);
+  if (!binary) throw new BusError("nats_server_not_found", NATS_SERVER_INSTALL_HINT);
+  const storeDir = join(opts.stateDir, "nats");
+  await mkdir(storeDir, { recursive: true });
+  const timeoutMs = opts.startTimeoutMs ?? 15_000;
+  const proc = spawnNatsServer(binary, [
+    "--addr", LOOPBACK,
+    "--port", String(opts.port ?? -1),
+    "--jetstream",
+    "--store_dir", storeDir,
+    "--ports_file_dir", storeDir,
+    "--server_name", "claw-supervisor",
+  ]);
+  const stop = (): Promise<void> => stopNatsServer(proc);
+  try {
+    const ports = await waitForPortsFile(proc, storeDir, timeoutMs);
+    const url = ports.nats[0] as string;
+    const { host, port } = hostPortOf(url);
+    await waitForNatsInfo(proc, host, port, timeoutMs);
+    return { url, pid: proc.pid, storeDir, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,26 @@
+// Public surface of the bus: the only module in the project that knows JetStream.
+export { BusError, JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
+export type { BusErrorCode, BusErrorOptions } from "./errors.js";
+export { POLICY_QUEUE_GROUP, SUBJECT_ROOT, isSubjectToken, subjectToken, subjects } from "./subjects.js";
+export {
+  BUS_REQUIRED_FEATURES,
+  SERVER_FEATURES,
+  assertServerFeature,
+  compareServerVersions,
+  connectedServerVersion,
+  formatServerVersion,
+  parseServerVersion,
+  requireServerFeature,
+  serverHasFeature,
+} from "./server-version.js";
+export type { ServerFeature, ServerVersion } from "./server-version.js";
+export { KV_BUCKET_NAMES, STREAM_NAMES, busTopology, parseTopologyConfig } from "./topology.js";
+export type { BusKvSpec, BusStreamSpec, BusTopology } from "./topology.js";
+export { ensureBus, ensureKvBucket, ensureStream, ensureTopology, kvStreamName, streamConfigFor } from "./ensure.js";
+export type { EnsureAction, EnsureBusResult, EnsureRetry } from "./ensure.js";
+export { connectBus } from "./connect.js";
+export type { ConnectBusOptions } from "./connect.js";
+export { publishSessionEvent, sessionEventMsgId } from "./session-events.js";
+export type { SessionEventAck } from "./session-events.js";
+export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
+export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
