@@ -102,6 +102,7 @@ trust_level = "trusted"
 /** Starts `codex app-server --listen unix://<tmp>/app.sock | ws://127.0.0.1:0` offline; resolves once a WebSocket handshake succeeds. */
 export async function startCodexAppServer(options: CodexAppServerOptions): Promise<CodexAppServer> {
   installExitHook();
+  const bin = codexBinPath();
   // realpath: macOS /var → /private/var, so the trusted project path matches what Codex resolves.
   const tmp = realpathSync(mkdtempSync(path.join(os.tmpdir(), "codex-harness-")));
   const codexHome = path.join(tmp, "codex-home");
@@ -123,16 +124,20 @@ export async function startCodexAppServer(options: CodexAppServerOptions): Promi
   };
   const socketPath = options.listen === "unix" ? path.join(tmp, "app.sock") : undefined;
   const listen = socketPath ? `unix://${socketPath}` : "ws://127.0.0.1:0";
-  const child = spawn(codexBinPath(), ["app-server", "--listen", listen, "--disable", "daemon_auto_start"], {
+  const child = spawn(bin, ["app-server", "--listen", listen, "--disable", "daemon_auto_start"], {
     cwd: workspace,
     env,
     stdio: ["ignore", "ignore", "pipe"],
   });
-  if (child.pid === undefined) throw new Error("codex app-server did not spawn");
+  let stderr = "";
+  child.on("error", (error) => void (stderr += `\nspawn error: ${error.message}`));
+  if (child.pid === undefined) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(`codex app-server did not spawn (${bin})`);
+  }
   const pid = child.pid;
   const entry: { child: ChildProcess; tmp: string; socketTarget?: string } = { child, tmp };
   liveServers.set(pid, entry);
-  let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-stderrLimit)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let stopping: Promise<void> | undefined;

@@ -78,6 +78,7 @@ export async function startTmuxSession(options: TmuxSessionOptions): Promise<Tmu
     stdio: ["ignore", "ignore", "pipe"],
   });
   let serverErr = "";
+  server.on("error", (error) => void (serverErr += `spawn error: ${error.message}`));
   server.stderr?.on("data", (chunk: Buffer) => void (serverErr = (serverErr + chunk.toString()).slice(-4096)));
   const serverExited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
   if (server.pid === undefined) throw new Error(`tmux did not start: ${serverErr}`);
