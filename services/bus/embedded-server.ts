@@ -36,7 +36,7 @@ export const NATS_SERVER_INSTALL_HINT =
 
 const LOOPBACK = "127.0.0.1";
 
-/** Starts nats-server with JetStream on 127.0.0.1, its store under `<stateDir>/nats`; resolves once it accepts clients. */
+/** Starts nats-server with JetStream on 127.0.0.1, store under `<stateDir>/nats`; resolves once it accepts clients. */
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const binary = findExecutable("nats-server", opts.searchPath);
   if (!binary) throw new BusError("nats_server_not_found", NATS_SERVER_INSTALL_HINT);

@@ -13,7 +13,13 @@ import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import type { BusTopologyConfigInput } from "../../schemas/bus.js";
 import { BusError, JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
 import { BUS_REQUIRED_FEATURES, requireServerFeature } from "./server-version.js";
-import { busTopology, defaultDuplicateWindowMs, type BusKvSpec, type BusStreamSpec, type BusTopology } from "./topology.js";
+import {
+  busTopology,
+  defaultDuplicateWindowMs,
+  type BusKvSpec,
+  type BusStreamSpec,
+  type BusTopology,
+} from "./topology.js";
 
 /** What `ensureBus` did to one stream or bucket. */
 export type EnsureAction = "created" | "updated" | "unchanged";
@@ -32,7 +38,7 @@ export interface EnsureRetry {
 
 const DEFAULT_RETRY: EnsureRetry = { attempts: 6, initialDelayMs: 250 };
 
-/** Only 2.9 fields: a 2.9 server must never see a field it does not know. Pure. */
+/** The create request for a bus stream, holding only fields nats-server 2.9 knows. Pure. */
 export function streamConfigFor(spec: BusStreamSpec): Partial<StreamConfig> & { name: string } {
   return {
     name: spec.name,
@@ -54,16 +60,19 @@ function updatableStreamFields(spec: BusStreamSpec): Partial<StreamUpdateConfig>
   };
 }
 
+const sortedSubjects = (value: unknown): string => JSON.stringify([...((value as string[] | undefined) ?? [])].sort());
+
 /** Fields of `want` whose value differs in `have` (subjects compared as sets). Pure. */
-export function changedStreamFields(have: StreamConfig, want: Partial<StreamUpdateConfig>): (keyof StreamUpdateConfig)[] {
+export function changedStreamFields(
+  have: StreamConfig,
+  want: Partial<StreamUpdateConfig>,
+): (keyof StreamUpdateConfig)[] {
   const changed: (keyof StreamUpdateConfig)[] = [];
   for (const key of Object.keys(want) as (keyof StreamUpdateConfig)[]) {
-    const a = have[key];
-    const b = want[key];
     const same =
       key === "subjects"
-        ? JSON.stringify([...((a as string[] | undefined) ?? [])].sort()) === JSON.stringify([...((b as string[]) ?? [])].sort())
-        : (a ?? "") === (b ?? "");
+        ? sortedSubjects(have[key]) === sortedSubjects(want[key])
+        : (have[key] ?? "") === (want[key] ?? "");
     if (!same) changed.push(key);
   }
   return changed;
@@ -145,7 +154,8 @@ export async function ensureKvBucket(
   try {
     const info = await streamInfoOrUndefined(jsm, stream);
     if (info) {
-      return await reconcileStream(jsm, stream, info, { retention: RetentionPolicy.Limits, storage: StorageType.File }, kvUpdatableFields(spec));
+      const fixed = { retention: RetentionPolicy.Limits, storage: StorageType.File };
+      return await reconcileStream(jsm, stream, info, fixed, kvUpdatableFields(spec));
     }
     await new Kvm(nc).create(spec.bucket, {
       description: spec.description,
@@ -184,10 +194,12 @@ export async function ensureTopology(
   const jsm = await withRetry(retry, () => jetstreamManager(nc));
   const result: EnsureBusResult = { streams: [], buckets: [] };
   for (const spec of topology.streams) {
-    result.streams.push({ name: spec.name, action: await withRetry(retry, () => ensureStream(jsm, spec)) });
+    const action = await withRetry(retry, () => ensureStream(jsm, spec));
+    result.streams.push({ name: spec.name, action });
   }
   for (const spec of topology.buckets) {
-    result.buckets.push({ bucket: spec.bucket, action: await withRetry(retry, () => ensureKvBucket(nc, jsm, spec)) });
+    const action = await withRetry(retry, () => ensureKvBucket(nc, jsm, spec));
+    result.buckets.push({ bucket: spec.bucket, action });
   }
   return result;
 }

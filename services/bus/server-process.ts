@@ -106,7 +106,11 @@ function startFailure(proc: NatsServerProcess, what: string): BusError {
 }
 
 /** Waits for the server's ports file in `dir` and returns its listen URLs; rejects if the server exits first. */
-export async function waitForPortsFile(proc: NatsServerProcess, dir: string, timeoutMs: number): Promise<NatsPortsFile> {
+export async function waitForPortsFile(
+  proc: NatsServerProcess,
+  dir: string,
+  timeoutMs: number,
+): Promise<NatsPortsFile> {
   const deadline = Date.now() + timeoutMs;
   const suffix = `_${proc.pid}.ports`;
   while (Date.now() < deadline) {
@@ -144,7 +148,12 @@ function readsInfo(host: string, port: number): Promise<boolean> {
 }
 
 /** Waits until `host:port` greets a TCP client with the NATS `INFO` line; rejects if the server exits first. */
-export async function waitForNatsInfo(proc: NatsServerProcess, host: string, port: number, timeoutMs: number): Promise<void> {
+export async function waitForNatsInfo(
+  proc: NatsServerProcess,
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.hasExited()) throw startFailure(proc, "exited during start-up");

@@ -16,12 +16,14 @@ export interface SessionEventAck {
 }
 
 /** Validates and publishes one session event to CODEX_EVENTS with its deterministic message id. */
-export async function publishSessionEvent(js: JetStreamClient, event: SessionEventEnvelope): Promise<SessionEventAck> {
+export async function publishSessionEvent(
+  js: JetStreamClient,
+  event: SessionEventEnvelope,
+): Promise<SessionEventAck> {
   const parsed = SessionEventEnvelopeSchema.safeParse(event);
   if (!parsed.success) {
-    throw new BusError("invalid_event", `invalid session event: ${parsed.error.issues.map((i) => i.message).join("; ")}`, {
-      cause: parsed.error,
-    });
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new BusError("invalid_event", `invalid session event: ${detail}`, { cause: parsed.error });
   }
   const subject = subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId);
   let ack: PubAck;

@@ -238,7 +238,10 @@ async function startClusterOnce(size: number, config: string | undefined, timeou
 }
 
 /** Starts a `size`-node JetStream cluster on loopback and resolves once it has a meta leader and all peers. */
-export async function startNatsCluster(size = 3, opts: { config?: string; startTimeoutMs?: number } = {}): Promise<NatsTestCluster> {
+export async function startNatsCluster(
+  size = 3,
+  opts: { config?: string; startTimeoutMs?: number } = {},
+): Promise<NatsTestCluster> {
   const timeoutMs = opts.startTimeoutMs ?? 30_000;
   let lastError: unknown;
   // A route port picked as free can be taken before the server binds it: try again with new ports.
