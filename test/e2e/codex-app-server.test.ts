@@ -82,6 +82,22 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
     expect(kinds).toEqual(expect.arrayContaining(["userMessage", "agentMessage"]));
   });
 
+  it("sends agent-message deltas only to connections that did not opt out of them", async () => {
+    const noisy = await connectCodex(parseEndpoint(server.endpoint));
+    const noisyLog = recordNotifications(noisy);
+    try {
+      await noisy.initialize({ clientInfo });
+      await noisy.request("thread/resume", { threadId, excludeTurns: true });
+      const { turn } = await client.request("turn/start", { threadId, input: textInput("Stream me some deltas") });
+      await noisyLog.waitFor("turn/completed", (p) => p.turn.id === turn.id);
+      await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
+      expect(noisyLog.matching("item/agentMessage/delta", (p) => p.turnId === turn.id).length).toBeGreaterThan(0);
+      expect(log.matching("item/agentMessage/delta")).toEqual([]);
+    } finally {
+      noisy.close();
+    }
+  });
+
   it("steers a slow turn with the right expectedTurnId, then interrupts it", async () => {
     const before = model.requests.length;
     const { turn } = await client.request("turn/start", { threadId, input: textInput(`Start something long ${SLOW}`) });
