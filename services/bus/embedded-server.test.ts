@@ -7,15 +7,8 @@ import { connect } from "@nats-io/transport-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startEmbeddedNats } from "./embedded-server.js";
 import { BusError } from "./errors.js";
+import { processAlive } from "../../test/support/processes.js";
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("startEmbeddedNats", () => {
   let stateDir: string;
@@ -40,7 +33,7 @@ describe("startEmbeddedNats", () => {
     } finally {
       await nats.stop();
     }
-    expect(isAlive(nats.pid)).toBe(false);
+    expect(processAlive(nats.pid)).toBe(false);
   });
 
   it("keeps its JetStream data across restarts on a fixed port", async () => {

@@ -6,6 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { processAlive } from "../../test/support/processes.js";
 
 const tmp: string[] = [];
 const procs: CliProcess[] = [];
@@ -32,15 +33,6 @@ function up(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   procs.push(p);
   return p;
 }
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function streamNames(url: string): Promise<string[]> {
   const nc = await connect({ servers: url });
@@ -71,7 +63,7 @@ describe("claw-supervisor up", () => {
     expect(await streamNames(report.nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]));
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
-    expect(pidAlive(report.nats.pid)).toBe(false);
+    expect(processAlive(report.nats.pid)).toBe(false);
 
     const second = up(["--state-dir", stateDir], env);
     await second.waitForLine((l) => l.startsWith("Press Ctrl-C to stop"));

@@ -35,6 +35,19 @@ export function openTransport(endpoint: Endpoint, handlers: TransportHandlers, o
   return endpoint.kind === "stdio" ? openStdio(endpoint, handlers, opts) : openWebSocket(endpoint, handlers, opts);
 }
 
+/** Wraps `handlers.closed` so a transport reports its close exactly once, whichever event comes first. */
+function reportOnce(handlers: TransportHandlers): ((error: CodexRpcError) => void) & { done: boolean } {
+  const report = Object.assign(
+    (error: CodexRpcError): void => {
+      if (report.done) return;
+      report.done = true;
+      handlers.closed(error);
+    },
+    { done: false },
+  );
+  return report;
+}
+
 function openWebSocket(
   endpoint: Extract<Endpoint, { kind: "unix" | "ws" }>,
   handlers: TransportHandlers,
@@ -53,13 +66,8 @@ function openWebSocket(
           handshakeTimeout: opts.connectTimeoutMs,
           headers: endpoint.bearerToken ? { Authorization: `Bearer ${endpoint.bearerToken}` } : {},
         });
-  let reported = false;
+  const report = reportOnce(handlers);
   let pendingError: CodexRpcError | undefined;
-  const report = (error: CodexRpcError): void => {
-    if (reported) return;
-    reported = true;
-    handlers.closed(error);
-  };
   const transport: FrameTransport = {
     send(frame) {
       if (ws.readyState !== WebSocket.OPEN) throw new CodexRpcError("closed", `connection to ${where} is closed`);
@@ -114,17 +122,12 @@ function openStdio(
     stdio: ["pipe", "pipe", "pipe"],
     env: endpoint.env ? { ...process.env, ...endpoint.env } : process.env,
   });
-  let reported = false;
+  const report = reportOnce(handlers);
   let failure: CodexRpcError | undefined;
   let stderrTail = "";
-  const report = (error: CodexRpcError): void => {
-    if (reported) return;
-    reported = true;
-    handlers.closed(error);
-  };
   const transport: FrameTransport = {
     send(frame) {
-      if (reported || !child.stdin.writable) throw new CodexRpcError("closed", `${where} has exited`);
+      if (report.done || !child.stdin.writable) throw new CodexRpcError("closed", `${where} has exited`);
       child.stdin.write(`${frame}\n`);
     },
     close(error) {

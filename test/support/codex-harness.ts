@@ -5,7 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { codexBinPath } from "./codex-bin.js";
-import { type TmuxSession, processAlive, startTmuxSession } from "./tmux.js";
+import { processAlive } from "./processes.js";
+import { type TmuxSession, startTmuxSession } from "./tmux.js";
 
 /** Options of {@link startCodexAppServer}; `model` is a fake model (or anything with its `baseUrl`). */
 export interface CodexAppServerOptions {

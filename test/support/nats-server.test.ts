@@ -6,15 +6,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { runningNatsServerPids, startNatsCluster, startNatsServer, type NatsTestServer } from "./nats-server.js";
+import { processAlive } from "./processes.js";
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("startNatsServer", () => {
   const started: NatsTestServer[] = [];
@@ -27,7 +20,7 @@ describe("startNatsServer", () => {
     started.push(server);
     expect(server.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     expect(server.port).not.toBe(4222);
-    expect(isAlive(server.pid)).toBe(true);
+    expect(processAlive(server.pid)).toBe(true);
     expect(runningNatsServerPids()).toContain(server.pid);
 
     const nc = await connect({ servers: server.url });
@@ -38,7 +31,7 @@ describe("startNatsServer", () => {
 
     expect(existsSync(server.storeDir)).toBe(true);
     await server.stop();
-    expect(isAlive(server.pid)).toBe(false);
+    expect(processAlive(server.pid)).toBe(false);
     expect(existsSync(server.storeDir)).toBe(false);
     expect(runningNatsServerPids()).not.toContain(server.pid);
     await server.stop();
@@ -95,6 +88,6 @@ describe("startNatsCluster", () => {
     } finally {
       await cluster.stop();
     }
-    for (const s of cluster.servers) expect(isAlive(s.pid)).toBe(false);
+    for (const s of cluster.servers) expect(processAlive(s.pid)).toBe(false);
   });
 });

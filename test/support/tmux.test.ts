@@ -4,7 +4,8 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type CodexAppServer, type Tui, startCodexAppServer, startTui } from "./codex-harness.js";
 import { type FakeModel, isTitleRequest, startFakeModel, userTexts } from "./fake-model.js";
-import { type TmuxSession, processAlive, startTmuxSession } from "./tmux.js";
+import { processAlive } from "./processes.js";
+import { type TmuxSession, startTmuxSession } from "./tmux.js";
 
 let model: FakeModel | undefined;
 let server: CodexAppServer | undefined;

@@ -1,7 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import net from "node:net";
 import { promisify } from "node:util";
+import { processAlive, waitForProcessGone } from "./processes.js";
 
 const run = promisify(execFile);
 
@@ -42,31 +43,6 @@ const settleMs = 250;
 const liveServers = new Map<number, ChildProcess>();
 const livePanes = new Set<number>();
 let exitHookInstalled = false;
-
-/** True while `pid` exists and is not a zombie (zombies count as gone: they run nothing and hold no socket). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return process.platform !== "linux";
-  }
-}
-
-/** Resolves true once `pid` is gone (see {@link processAlive}), false if it is still alive after `timeoutMs`. */
-export async function waitForProcessGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (processAlive(pid)) {
-    if (Date.now() >= deadline) return false;
-    await sleep(25);
-  }
-  return true;
-}
 
 /** Starts a private tmux server (`tmux -S socketPath -D`, never the user's default server) running `command` in a fixed-size window. */
 export async function startTmuxSession(options: TmuxSessionOptions): Promise<TmuxSession> {
