@@ -10,10 +10,6 @@ import {
   classifyWireMessage,
   clientMethods,
   InitializeResult,
-  isKnownNotification,
-  isKnownServerRequest,
-  notifications,
-  serverRequests,
   type ClientMethod,
   type ClientParams,
   type ClientResult,
@@ -21,28 +17,22 @@ import {
   type NotificationParams,
   type RequestId,
   type ServerRequestMethod,
-  type ServerRequestParams,
-  type ServerRequestReply,
 } from "../../schemas/codex/index.js";
 import { describeEndpoint, type Endpoint } from "./endpoint.js";
 import { CodexRpcError } from "./errors.js";
+import {
+  issueText,
+  NotificationRouter,
+  safely,
+  ServerRequestRouter,
+  type RawNotification,
+  type ReplyBody,
+  type ServerRequestHandler,
+} from "./routing.js";
 import { openTransport, type FrameTransport } from "./transport.js";
 
-/** Returned by a server-request handler that leaves the request to another connection to answer. */
-export const leaveToOwner: unique symbol = Symbol("leaveToOwner");
-
-/** Handles one server→client request kind: returns the reply, or `leaveToOwner` to stay silent. */
-export type ServerRequestHandler<M extends ServerRequestMethod> = (
-  params: ServerRequestParams<M>,
-  ctx: { id: RequestId; method: M },
-) => Promise<ServerRequestReply<M> | typeof leaveToOwner> | ServerRequestReply<M> | typeof leaveToOwner;
-
-/** A notification as delivered to catch-all handlers: raw params, plus the server's emit time (unix ms). */
-export interface RawNotification {
-  method: string;
-  params?: unknown;
-  emittedAtMs?: number;
-}
+export { leaveToOwner } from "./routing.js";
+export type { RawNotification, ServerRequestHandler } from "./routing.js";
 
 /** Options for connecting. */
 export interface CodexRpcOptions {
@@ -77,17 +67,14 @@ interface Pending {
 }
 
 const DEFAULTS = { requestTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxFrameBytes: 64 * 1024 * 1024 };
-const METHOD_NOT_FOUND = -32601;
-const INTERNAL_ERROR = -32603;
 
 /** One connection to an app-server. Create with `connectCodex`. */
 export class CodexRpcClient {
   private transport: FrameTransport | undefined;
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
-  private readonly notificationHandlers = new Map<string, Set<(params: unknown, raw: RawNotification) => void>>();
-  private readonly anyNotificationHandlers = new Set<(n: RawNotification) => void>();
-  private readonly requestHandlers = new Map<string, ServerRequestHandler<ServerRequestMethod>>();
+  private readonly notifications: NotificationRouter;
+  private readonly serverRequests: ServerRequestRouter;
   private readonly closeHandlers = new Set<(err: CodexRpcError) => void>();
   private closedWith: CodexRpcError | undefined;
   private readonly opts: Required<Omit<CodexRpcOptions, "logger">>;
@@ -101,6 +88,8 @@ export class CodexRpcClient {
     const { logger, ...rest } = options;
     this.opts = { ...DEFAULTS, ...rest };
     this.log = logger;
+    this.notifications = new NotificationRouter(logger);
+    this.serverRequests = new ServerRequestRouter(logger);
   }
 
   /** Opens the connection; rejects with a `closed` CodexRpcError when the endpoint cannot be reached. */
@@ -192,24 +181,17 @@ export class CodexRpcClient {
    * fails its schema is logged and not delivered). Returns a function that removes the handler.
    */
   on<M extends NotificationMethod>(method: M, handler: (params: NotificationParams<M>, raw: RawNotification) => void): () => void {
-    const set = this.notificationHandlers.get(method) ?? new Set();
-    this.notificationHandlers.set(method, set);
-    const wrapped = handler as (params: unknown, raw: RawNotification) => void;
-    set.add(wrapped);
-    return () => set.delete(wrapped);
+    return this.notifications.on(method, handler);
   }
 
   /** Registers a handler for every notification, raw and unparsed. Returns a function that removes it. */
   onAnyNotification(handler: (n: RawNotification) => void): () => void {
-    this.anyNotificationHandlers.add(handler);
-    return () => this.anyNotificationHandlers.delete(handler);
+    return this.notifications.onAny(handler);
   }
 
   /** Sets the one owner of a server→client request kind. Returns a function that removes it. */
   handleServerRequest<M extends ServerRequestMethod>(method: M, handler: ServerRequestHandler<M>): () => void {
-    if (this.requestHandlers.has(method)) throw new Error(`a handler for ${method} is already registered`);
-    this.requestHandlers.set(method, handler as unknown as ServerRequestHandler<ServerRequestMethod>);
-    return () => this.requestHandlers.delete(method);
+    return this.serverRequests.own(method, handler);
   }
 
   /** Called once when the connection closes, with the reason. Returns a function that removes it. */
@@ -281,64 +263,20 @@ export class CodexRpcClient {
         return;
       }
       case "notification":
-        this.dispatchNotification(message.msg);
+        this.notifications.dispatch(message.msg);
         return;
       case "request":
-        void this.dispatchServerRequest(message.msg.id, message.msg.method, message.msg.params);
+        void this.serverRequests.dispatch(message.msg.id, message.msg.method, message.msg.params, (id, body) => this.reply(id, body));
         return;
     }
   }
 
-  private dispatchNotification(n: RawNotification): void {
-    for (const handler of this.anyNotificationHandlers) this.safely(() => handler(n), n.method);
-    const handlers = this.notificationHandlers.get(n.method);
-    if (!handlers?.size || !isKnownNotification(n.method)) return;
-    const parsed = notifications[n.method].params.safeParse(n.params);
-    if (!parsed.success) {
-      this.log?.warn({ method: n.method, issues: parsed.error.issues.map(issueText) }, "notification does not match its schema");
-      return;
-    }
-    for (const handler of handlers) this.safely(() => handler(parsed.data, n), n.method);
-  }
-
-  private async dispatchServerRequest(id: RequestId, method: string, params: unknown): Promise<void> {
-    const handler = this.requestHandlers.get(method);
-    if (!handler || !isKnownServerRequest(method)) {
-      this.reply(id, { error: { code: METHOD_NOT_FOUND, message: `this client has no handler for ${method}` } });
-      return;
-    }
-    const spec = serverRequests[method];
-    const parsed = spec.params.safeParse(params);
-    if (!parsed.success) {
-      this.reply(id, { error: { code: INTERNAL_ERROR, message: `invalid ${method} params: ${parsed.error.issues.map(issueText).join("; ")}` } });
-      return;
-    }
-    try {
-      const outcome = await handler(parsed.data as ServerRequestParams<ServerRequestMethod>, { id, method });
-      if (outcome === leaveToOwner) return;
-      const reply = spec.reply.safeParse(outcome);
-      if (!reply.success) throw new Error(`handler reply does not match the ${method} reply schema`);
-      this.reply(id, { result: reply.data });
-    } catch (err) {
-      this.log?.error({ method, err: (err as Error).message }, "server request handler failed");
-      this.reply(id, { error: { code: INTERNAL_ERROR, message: `handler for ${method} failed: ${(err as Error).message}` } });
-    }
-  }
-
-  private reply(id: RequestId, body: { result: unknown } | { error: { code: number; message: string } }): void {
+  private reply(id: RequestId, body: ReplyBody): void {
     if (this.closedWith || !this.transport) return;
     try {
       this.transport.send(JSON.stringify({ id, ...body }));
     } catch (err) {
       this.log?.warn({ id, err: (err as Error).message }, "could not send a reply");
-    }
-  }
-
-  private safely(fn: () => void, method: string): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log?.error({ method, err: (err as Error).message }, "notification handler threw");
     }
   }
 
@@ -350,13 +288,9 @@ export class CodexRpcClient {
       entry.cleanup();
       entry.reject(new CodexRpcError(error.code, `${entry.method} failed: ${error.message}`, { method: entry.method, cause: error }));
     }
-    for (const handler of this.closeHandlers) this.safely(() => handler(error), "close");
+    for (const handler of this.closeHandlers) safely(this.log, () => handler(error), "close");
     this.closeHandlers.clear();
   }
-}
-
-function issueText(issue: { path: PropertyKey[]; message: string }): string {
-  return issue.path.length ? `${issue.path.map(String).join(".")}: ${issue.message}` : issue.message;
 }
 
 /** Connects to an app-server endpoint; rejects with a `closed` CodexRpcError when it cannot. */
