@@ -48,10 +48,17 @@ export type BusTopologyConfig = z.infer<typeof BusTopologyConfigSchema>;
 /** Topology settings as a caller writes them (every field optional). */
 export type BusTopologyConfigInput = z.input<typeof BusTopologyConfigSchema>;
 
-/** One session event as published on `codex.evt.<hostId>.<threadId>`; `seq` is per host and never reused. */
+/**
+ * One session event as published on `codex.evt.<hostId>.<threadId>`. `epoch` names one run of the host
+ * agent (a new one at every start) and `seq` counts that run's events from 0, so `(hostId, epoch, seq)` is
+ * never reused, even across agent restarts: it orders a host's events and makes the message id.
+ * `type` is the app-server notification method, or an `agent/...` kind the host agent adds;
+ * `emittedAtMs` is the app-server's envelope time (or the agent's clock for agent kinds), unix ms.
+ */
 export const SessionEventEnvelopeSchema = z.object({
   hostId: z.string().min(1),
   threadId: z.string().min(1),
+  epoch: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "epoch must be letters, digits, '-' or '_'"),
   seq: z.number().int().nonnegative(),
   emittedAtMs: z.number().int().nonnegative(),
   type: z.string().min(1),

@@ -76,13 +76,15 @@ describe("ensureBus on a single nats-server", () => {
     expect(again.duplicate).toBe(true);
     expect(again.seq).toBe(first.seq);
 
-    const event = { hostId: "host-a", threadId: "thread-1", seq: 2, emittedAtMs: 1_700_000_000_000, type: "turn/started", payload: {} };
+    const event = { hostId: "host-a", threadId: "thread-1", epoch: "run-1", seq: 2, emittedAtMs: 1_700_000_000_000, type: "turn/started", payload: {} };
     const a = await publishSessionEvent(js, event);
     const b = await publishSessionEvent(js, event);
     expect(a).toMatchObject({ stream: "CODEX_EVENTS", duplicate: false });
     expect(b).toEqual({ ...a, duplicate: true });
-    expect(sessionEventMsgId(event)).toBe("evt:host-a:thread-1:2");
-    expect((await jsm.streams.info(STREAM_NAMES.events)).state.messages).toBe(before + 2);
+    expect(sessionEventMsgId(event)).toBe("evt:host-a:run-1:2");
+    const nextRun = await publishSessionEvent(js, { ...event, epoch: "run-2" });
+    expect(nextRun.duplicate).toBe(false);
+    expect((await jsm.streams.info(STREAM_NAMES.events)).state.messages).toBe(before + 3);
   });
 
   it("creates the KV buckets, the leases bucket with its TTL", async () => {

@@ -4,8 +4,8 @@ import { BusError, toBusError } from "./errors.js";
 import { subjects } from "./subjects.js";
 
 /** Deterministic `Nats-Msg-Id` of a session event, so a retried or replayed publish is stored once. Pure. */
-export function sessionEventMsgId(event: Pick<SessionEventEnvelope, "hostId" | "threadId" | "seq">): string {
-  return `evt:${event.hostId}:${event.threadId}:${event.seq}`;
+export function sessionEventMsgId(event: Pick<SessionEventEnvelope, "hostId" | "epoch" | "seq">): string {
+  return `evt:${event.hostId}:${event.epoch}:${event.seq}`;
 }
 
 /** Result of publishing a session event: where it was stored and whether it was a duplicate. */

@@ -64,6 +64,12 @@ export const subjects = {
   fleet: (kind: string): string => join("fleet", subjectToken("kind", kind)),
   /** `codex.fleet.>`: every fleet notice. */
   allFleet: (): string => join("fleet", ">"),
+  /** `codex.registry.sessions.list`: request/reply, list sessions with filters and paging. */
+  registrySessionsList: (): string => join("registry", "sessions", "list"),
+  /** `codex.registry.sessions.get`: request/reply, one session. */
+  registrySessionsGet: (): string => join("registry", "sessions", "get"),
+  /** `codex.registry.hosts.list`: request/reply, every host. */
+  registryHostsList: (): string => join("registry", "hosts", "list"),
 } as const;
 
 /** Queue group that serves `codex.cmd.*` so each command is handled by exactly one policy instance. */

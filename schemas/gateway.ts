@@ -1,0 +1,64 @@
+/**
+ * The WebSocket protocol between a host agent and the rpc-gateway (event half). The agent dials out with
+ * `Authorization: Bearer <host token>`; every frame is one JSON object, validated on arrival.
+ */
+import { z } from "zod";
+import { SessionEventEnvelopeSchema } from "./bus.js";
+
+/** Largest frame either side accepts by default, in bytes. */
+export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
+
+/** First frame from the agent: who it is. `hostId` must be the token's host. */
+export const HelloFrame = z.object({
+  type: z.literal("hello"),
+  hostId: z.string().min(1),
+  epoch: z.string().min(1),
+  agentVersion: z.string(),
+  hostname: z.string(),
+});
+/** One session event to store in CODEX_EVENTS. */
+export const EventFrame = z.object({ type: z.literal("event"), event: SessionEventEnvelopeSchema });
+/** Liveness plus a summary; `atMs` is the agent's clock (unix ms). */
+export const HeartbeatFrame = z.object({
+  type: z.literal("heartbeat"),
+  atMs: z.number().int().nonnegative(),
+  threads: z.number().int().nonnegative(),
+  appServer: z.enum(["connected", "disconnected"]),
+});
+/** Anything an agent may send. */
+export const AgentFrame = z.discriminatedUnion("type", [HelloFrame, EventFrame, HeartbeatFrame]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+/** The gateway accepted the hello. */
+export const WelcomeFrame = z.object({ type: z.literal("welcome"), hostId: z.string(), gatewayId: z.string() });
+/** The event `(epoch, seq)` is stored (or was already: `duplicate`); the agent may drop it from its buffer. */
+export const AckFrame = z.object({
+  type: z.literal("ack"),
+  epoch: z.string(),
+  seq: z.number().int().nonnegative(),
+  duplicate: z.boolean(),
+});
+/** The event was refused and will never be stored; `reason` says why. The agent drops it. */
+export const RejectFrame = z.object({
+  type: z.literal("reject"),
+  epoch: z.string().nullable(),
+  seq: z.number().int().nonnegative().nullable(),
+  reason: z.string(),
+});
+/** Anything the gateway may send. */
+export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, RejectFrame]);
+export type GatewayFrame = z.infer<typeof GatewayFrame>;
+
+/** What the gateway publishes on `codex.host.<hostId>` (core NATS): a host's connection life. */
+export const HostLifecycle = z.object({
+  type: z.enum(["connected", "heartbeat", "disconnected"]),
+  hostId: z.string(),
+  gatewayId: z.string(),
+  /** The gateway's clock when it saw this, unix ms. */
+  atMs: z.number().int().nonnegative(),
+  hostname: z.string().nullable(),
+  agentVersion: z.string().nullable(),
+  threads: z.number().int().nonnegative().nullable(),
+  appServer: z.enum(["connected", "disconnected"]).nullable(),
+});
+export type HostLifecycle = z.infer<typeof HostLifecycle>;

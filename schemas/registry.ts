@@ -1,0 +1,86 @@
+/**
+ * The registry's view: one record per session (Codex thread) in KV `codex-sessions` (key
+ * `<hostId>.<threadId>`), one per host in KV `codex-hosts` (key `<hostId>`), and the request/reply
+ * queries over them.
+ */
+import { z } from "zod";
+
+/** A session's status as the fleet sees it. `unknown` is never shown as idle. */
+export const SessionStatus = z.enum(["idle", "active", "steering", "interrupted", "stale", "closed", "error", "unknown"]);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+
+/** Supervisor-set marks. */
+export const Disposition = z.enum(["blocked", "done", "abandoned"]);
+export type Disposition = z.infer<typeof Disposition>;
+
+/** One session. Times are unix ms. */
+export const SessionRecord = z.object({
+  /** The Codex thread id. */
+  sessionId: z.string(),
+  /** The app-server the thread lives on: `<hostId>` (one daemon per host). */
+  endpointId: z.string(),
+  host: z.string(),
+  workspace: z.string().nullable(),
+  repo: z.string().nullable(),
+  branch: z.string().nullable(),
+  source: z.string().nullable(),
+  status: SessionStatus,
+  /** While active: what it waits on. */
+  waitingOn: z.enum(["approval", "userInput"]).nullable(),
+  humanAttached: z.boolean(),
+  autonomous: z.boolean(),
+  activeTurnId: z.string().nullable(),
+  lastSeenAt: z.number().int().nonnegative(),
+  /** Progress summary reported by the session or the supervisor. */
+  summary: z.string().nullable(),
+  /** The first user message of the thread, as Codex shows it. */
+  preview: z.string().nullable(),
+  group: z.string().nullable(),
+  disposition: Disposition.nullable(),
+});
+export type SessionRecord = z.infer<typeof SessionRecord>;
+
+/** A host's connection state. */
+export const HostStatus = z.enum(["connecting", "online", "degraded", "offline", "stale"]);
+export type HostStatus = z.infer<typeof HostStatus>;
+
+/** One host. Times are unix ms. */
+export const HostRecord = z.object({
+  hostId: z.string(),
+  status: HostStatus,
+  hostname: z.string().nullable(),
+  agentVersion: z.string().nullable(),
+  appServer: z.enum(["connected", "disconnected"]).nullable(),
+  lastHeartbeatAt: z.number().int().nonnegative().nullable(),
+  connectedAt: z.number().int().nonnegative().nullable(),
+  sessions: z.number().int().nonnegative(),
+});
+export type HostRecord = z.infer<typeof HostRecord>;
+
+/** Filters for listing sessions; every given field must match. */
+export const SessionFilter = z.object({
+  host: z.string().optional(),
+  repo: z.string().optional(),
+  status: SessionStatus.optional(),
+  disposition: Disposition.optional(),
+  humanAttached: z.boolean().optional(),
+  autonomous: z.boolean().optional(),
+});
+export type SessionFilter = z.infer<typeof SessionFilter>;
+
+/** `codex.registry.sessions.list` request: a filter and a page (cursor from the previous reply). */
+export const ListSessionsRequest = z.object({
+  filter: SessionFilter.default({}),
+  limit: z.number().int().min(1).max(1000).default(100),
+  cursor: z.string().nullish(),
+});
+/** `codex.registry.sessions.list` reply. */
+export const ListSessionsReply = z.object({ sessions: z.array(SessionRecord), nextCursor: z.string().nullable(), total: z.number().int() });
+/** `codex.registry.sessions.get` request. */
+export const GetSessionRequest = z.object({ host: z.string().optional(), sessionId: z.string() });
+/** `codex.registry.sessions.get` reply. */
+export const GetSessionReply = z.object({ session: SessionRecord.nullable() });
+/** `codex.registry.hosts.list` reply. */
+export const ListHostsReply = z.object({ hosts: z.array(HostRecord) });
+/** An error reply to any registry query. */
+export const RegistryErrorReply = z.object({ error: z.object({ code: z.enum(["invalid", "not_found", "internal"]), message: z.string() }) });
