@@ -1,10 +1,25 @@
 /** The `claw-supervisor` command line: dispatches to subcommands; never throws, returns an exit code. */
 import { CliError, type CliIo, type Command } from "./io.js";
+import { hostAgentCommand } from "./host-agent.js";
+import { hostsCommand } from "./hosts.js";
+import { launchCommand } from "./launch.js";
 import { probeCommand } from "./probe.js";
+import { serviceCommand } from "./service.js";
+import { sessionsCommand } from "./sessions.js";
+import { tokenCommand } from "./token.js";
 import { upCommand } from "./up.js";
 import { VERSION } from "./version.js";
 
-const commands: Command[] = [upCommand, probeCommand];
+const commands: Command[] = [
+  upCommand,
+  sessionsCommand,
+  hostsCommand,
+  launchCommand,
+  hostAgentCommand,
+  serviceCommand,
+  tokenCommand,
+  probeCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
