@@ -43,7 +43,7 @@ describe("claw-supervisor CLI", () => {
   it("prints help, the version, and refuses unknown commands and options with exit 2", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain("probe  check an app-server endpoint");
+    expect(help.stdout).toMatch(/\n  probe +check an app-server endpoint/);
     expect((await cli(["--version"])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     const unknown = await cli(["frobnicate"]);
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
