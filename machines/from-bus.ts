@@ -1,0 +1,63 @@
+/**
+ * From a bus envelope on `codex.evt.<hostId>.<threadId>` to the session machine's events. Pure and total:
+ * every envelope maps to a list of events, none throws.
+ */
+import { agentEventTypes, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload } from "../schemas/agent-events.js";
+import type { SessionEventEnvelope } from "../schemas/bus.js";
+import { notifications } from "../schemas/codex/notifications.js";
+import type { SessionMachineEvent } from "./session.js";
+
+/**
+ * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `thread/started` and `thread/status/changed` →
+ * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
+ * `item/started`/`item/completed` → ITEM. Every other type (deltas, token usage, errors, warnings, resolved
+ * server requests, kinds added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
+ * a malformed payload still proves the session is alive, but says nothing trustworthy about its state.
+ * Envelopes about the host itself (`threadId` = HOST_THREAD_ID, e.g. `agent/gap`) map to no session event.
+ */
+export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineEvent[] {
+  if (envelope.threadId === HOST_THREAD_ID) return [];
+  const atMs = envelope.emittedAtMs;
+  const activity: SessionMachineEvent[] = [{ type: "ACTIVITY", atMs }];
+  const { type, payload } = envelope;
+  switch (type) {
+    case agentEventTypes.threadSynced: {
+      const parsed = ThreadSyncedPayload.safeParse(payload);
+      return parsed.success ? [{ type: "SYNCED", snapshot: parsed.data, atMs }] : activity;
+    }
+    case agentEventTypes.presence: {
+      const parsed = PresencePayload.safeParse(payload);
+      return parsed.success ? [{ type: "PRESENCE", humanAttached: parsed.data.humanAttached, atMs }] : activity;
+    }
+    case "thread/started": {
+      const parsed = notifications["thread/started"].params.safeParse(payload);
+      return parsed.success ? [{ type: "STATUS", status: parsed.data.thread.status, atMs }] : activity;
+    }
+    case "thread/status/changed": {
+      const parsed = notifications["thread/status/changed"].params.safeParse(payload);
+      return parsed.success ? [{ type: "STATUS", status: parsed.data.status, atMs }] : activity;
+    }
+    case "thread/closed": {
+      const parsed = notifications["thread/closed"].params.safeParse(payload);
+      return parsed.success ? [{ type: "CLOSED", atMs }] : activity;
+    }
+    case "turn/started": {
+      const parsed = notifications["turn/started"].params.safeParse(payload);
+      return parsed.success ? [{ type: "TURN_STARTED", turnId: parsed.data.turn.id, atMs }] : activity;
+    }
+    case "turn/completed": {
+      const parsed = notifications["turn/completed"].params.safeParse(payload);
+      if (!parsed.success) return activity;
+      return [{ type: "TURN_COMPLETED", turnId: parsed.data.turn.id, status: parsed.data.turn.status, atMs }];
+    }
+    case "item/started":
+    case "item/completed": {
+      const parsed = notifications[type].params.safeParse(payload);
+      if (!parsed.success) return activity;
+      return [{ type: "ITEM", turnId: parsed.data.turnId, itemType: parsed.data.item.type, atMs }];
+    }
+    default:
+      return activity;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The session machine: one Codex thread as the fleet sees it. Pure XState v5, no I/O and no timers: time only
+ * enters through the `atMs` of events, so a fold with `transition()` over a recorded log, a live actor, and an
+ * actor restored from a persisted snapshot all agree.
+ */
+import { and, assign, initialTransition, setup, transition, type SnapshotFrom, type StateValue } from "xstate";
+import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
+import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
+import type { Disposition, SessionRecord, SessionStatus } from "../schemas/registry.js";
+import { activeFlagsOf, isDisposition, isSyncedPayload, seenAt, statusTarget, type StatusTarget } from "./session-status.js";
+
+/** Which session the actor tracks. */
+export interface SessionInput {
+  hostId: string;
+  threadId: string;
+}
+
+/** The registry record plus what the machine needs to decide: kept in a persisted snapshot. */
+export interface SessionContext extends SessionRecord {
+  /** The status the session had when it went stale; null when not stale. */
+  preStaleStatus: SessionStatus | null;
+  /** The flags of the last `active` thread status, so a steer can return to the right substate. */
+  activeFlags: ThreadActiveFlag[];
+  /** True once the active turn produced an item other than a user message: a later user message is a steer. */
+  turnHasAgentWork: boolean;
+  /** Whether Codex marks the thread ephemeral (title generation and the like); null until a sync says. */
+  ephemeral: boolean | null;
+}
+
+/** Everything a session actor accepts; all times are unix ms. */
+export type SessionMachineEvent =
+  | { type: "SYNCED"; snapshot: ThreadSyncedPayload; atMs: number }
+  | { type: "STATUS"; status: ThreadStatus; atMs: number }
+  | { type: "TURN_STARTED"; turnId: string; atMs: number }
+  | { type: "TURN_COMPLETED"; turnId: string; status: TurnStatus; atMs: number }
+  | { type: "STEER_SENT"; turnId: string; atMs: number }
+  | { type: "ITEM"; turnId: string; itemType: string; atMs: number }
+  | { type: "PRESENCE"; humanAttached: boolean; atMs: number }
+  | { type: "CLOSED"; atMs: number }
+  | { type: "ACTIVITY"; atMs: number }
+  | { type: "STALE"; atMs: number }
+  | { type: "MARK"; disposition: Disposition | null }
+  | { type: "SUMMARY"; summary: string | null };
+
+type Entered = { status: SessionStatus; waitingOn: SessionRecord["waitingOn"] };
+const enter = (status: SessionStatus, waitingOn: SessionRecord["waitingOn"] = null) =>
+  ({ type: "enter", params: { status, waitingOn } }) as const;
+const leadsTo = (target: StatusTarget) => ({ type: "leadsTo", params: { target } }) as const;
+const statusTargets: readonly StatusTarget[] = ["idle", "closed", "error", "working", "waitingOnApproval", "waitingOnUserInput"];
+const targetPath: Record<StatusTarget, string> = {
+  idle: "#session.idle",
+  closed: "#session.closed",
+  error: "#session.error",
+  working: "#session.active.working",
+  waitingOnApproval: "#session.active.waitingOnApproval",
+  waitingOnUserInput: "#session.active.waitingOnUserInput",
+};
+
+/** The session machine; input `{ hostId, threadId }`, starts in `unknown` until the first status or sync. */
+export const sessionMachine = setup({
+  types: {} as { context: SessionContext; events: SessionMachineEvent; input: SessionInput },
+  guards: {
+    leadsTo: ({ context, event }, params: { target: StatusTarget }) => statusTarget(statusCarried(event, context)) === params.target,
+    validSync: ({ context, event }) => event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId,
+    namesTurn: ({ event }) => namesTurn(event),
+    otherTurn: ({ context, event }) => !namesTurn(event) || (context.activeTurnId !== null && event.turnId !== context.activeTurnId),
+    userMessage: ({ event }) => event.type === "ITEM" && event.itemType === "userMessage",
+    steerByOther: ({ context, event }) => event.type === "ITEM" && event.itemType === "userMessage" && context.turnHasAgentWork,
+    interruptedTurn: ({ event }) => event.type === "TURN_COMPLETED" && event.status === "interrupted",
+    idleStatus: ({ event }) => event.type === "STATUS" && event.status?.type === "idle",
+    idleSync: ({ context, event }) =>
+      event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId && event.snapshot.thread.status.type === "idle",
+  },
+  actions: {
+    enter: assign((_, params: Entered) => ({ status: params.status, waitingOn: params.waitingOn })),
+    touch: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event) })),
+    adoptStatus: assign(({ context, event }) => {
+      if (event.type !== "STATUS") return {};
+      const kind = event.status?.type;
+      const ended = kind === "idle" || kind === "notLoaded";
+      return {
+        activeFlags: activeFlagsOf(event.status),
+        activeTurnId: ended ? null : context.activeTurnId,
+        turnHasAgentWork: ended ? false : context.turnHasAgentWork,
+      };
+    }),
+    applySnapshot: assign(({ context, event }) => {
+      if (event.type !== "SYNCED") return {};
+      const { snapshot } = event;
+      return {
+        workspace: snapshot.workspace,
+        repo: snapshot.repo,
+        branch: snapshot.branch,
+        preview: snapshot.thread.preview === "" ? null : snapshot.thread.preview,
+        source: snapshot.thread.source,
+        humanAttached: snapshot.humanAttached,
+        autonomous: snapshot.autonomous,
+        activeTurnId: snapshot.activeTurnId,
+        ephemeral: snapshot.thread.ephemeral,
+        activeFlags: activeFlagsOf(snapshot.thread.status),
+        turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
+      };
+    }),
+    startTurn: assign(({ event }) => (event.type === "TURN_STARTED" ? { activeTurnId: event.turnId, turnHasAgentWork: false } : {})),
+    clearFlags: assign({ activeFlags: [] }),
+    endTurn: assign({ activeTurnId: null, turnHasAgentWork: false }),
+    noteAgentWork: assign({ turnHasAgentWork: true }),
+    adoptSteeredTurn: assign(({ event }) => (event.type === "STEER_SENT" ? { activeTurnId: event.turnId } : {})),
+    rememberStatus: assign(({ context }) => ({ preStaleStatus: context.status })),
+    forgetStaleness: assign({ preStaleStatus: null }),
+    presence: assign(({ event }) =>
+      event.type === "PRESENCE" && typeof event.humanAttached === "boolean" ? { humanAttached: event.humanAttached } : {},
+    ),
+    mark: assign(({ event }) => (event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition)) ? { disposition: event.disposition } : {})),
+    summarize: assign(({ event }) =>
+      event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string") ? { summary: event.summary } : {},
+    ),
+  },
+}).createMachine({
+  id: "session",
+  initial: "unknown",
+  context: ({ input }) => ({
+    sessionId: input.threadId,
+    endpointId: input.hostId,
+    host: input.hostId,
+    workspace: null,
+    repo: null,
+    branch: null,
+    source: null,
+    status: "unknown",
+    waitingOn: null,
+    humanAttached: false,
+    autonomous: false,
+    activeTurnId: null,
+    lastSeenAt: 0,
+    summary: null,
+    preview: null,
+    group: null,
+    disposition: null,
+    preStaleStatus: null,
+    activeFlags: [],
+    turnHasAgentWork: false,
+    ephemeral: null,
+  }),
+  on: {
+    SYNCED: statusTargets.map((t) => ({
+      guard: and(["validSync", leadsTo(t)]),
+      target: targetPath[t],
+      actions: ["touch", "applySnapshot"] as const,
+    })),
+    STATUS: [
+      ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: ["touch", "adoptStatus"] as const })),
+      { actions: "touch" },
+    ],
+    TURN_STARTED: [{ guard: "namesTurn", target: ".active", actions: ["touch", "startTurn", "clearFlags"] }, { actions: "touch" }],
+    TURN_COMPLETED: [
+      { guard: "otherTurn", actions: "touch" },
+      { guard: "interruptedTurn", target: ".interrupted", actions: ["touch", "endTurn", "clearFlags"] },
+      { target: ".idle", actions: ["touch", "endTurn", "clearFlags"] },
+    ],
+    STEER_SENT: { actions: "touch" },
+    ITEM: { actions: "touch" },
+    PRESENCE: { actions: ["touch", "presence"] },
+    CLOSED: { target: ".closed", actions: ["touch", "endTurn", "clearFlags"] },
+    ACTIVITY: { actions: "touch" },
+    STALE: { target: ".stale", actions: "rememberStatus" },
+    MARK: { actions: "mark" },
+    SUMMARY: { actions: "summarize" },
+  },
+  states: {
+    unknown: { entry: enter("unknown") },
+    idle: { entry: enter("idle") },
+    active: {
+      initial: "working",
+      states: {
+        working: { entry: enter("active") },
+        waitingOnApproval: { entry: enter("active", "approval") },
+        waitingOnUserInput: { entry: enter("active", "userInput") },
+      },
+      on: {
+        TURN_STARTED: { guard: "namesTurn", actions: ["touch", "startTurn"] },
+        STEER_SENT: { guard: "namesTurn", target: "steering", actions: ["touch", "adoptSteeredTurn"] },
+        ITEM: [
+          { guard: "otherTurn", actions: "touch" },
+          { guard: "steerByOther", target: "steering", actions: "touch" },
+          { guard: "userMessage", actions: "touch" },
+          { actions: ["touch", "noteAgentWork"] },
+        ],
+      },
+    },
+    steering: {
+      entry: enter("steering"),
+      on: {
+        STEER_SENT: { guard: "namesTurn", actions: ["touch", "adoptSteeredTurn"] },
+        ITEM: [
+          { guard: "otherTurn", actions: "touch" },
+          { guard: "userMessage", actions: "touch" },
+          ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: ["touch", "noteAgentWork"] as const })),
+        ],
+      },
+    },
+    interrupted: {
+      entry: enter("interrupted"),
+      on: {
+        STATUS: { guard: "idleStatus", actions: ["touch", "adoptStatus"] },
+        SYNCED: { guard: "idleSync", actions: ["touch", "applySnapshot"] },
+      },
+    },
+    stale: {
+      entry: enter("stale"),
+      exit: "forgetStaleness",
+      on: { STALE: { actions: [] } },
+    },
+    closed: {
+      entry: enter("closed"),
+      on: { TURN_COMPLETED: { actions: ["touch", "endTurn"] } },
+    },
+    error: {
+      entry: enter("error"),
+      on: { TURN_COMPLETED: { actions: ["touch", "endTurn"] } },
+    },
+  },
+});
+
+/** A snapshot of the session machine (live, folded, or restored). */
+export type SessionSnapshot = SnapshotFrom<typeof sessionMachine>;
+
+/** True when the event names its turn with a string id (TURN_*, STEER_SENT, ITEM as typed). */
+function namesTurn(event: SessionMachineEvent): event is Extract<SessionMachineEvent, { turnId: string }> {
+  return "turnId" in event && typeof event.turnId === "string";
+}
+
+/** The thread status an event carries: a STATUS's, a SYNCED's thread status, else the remembered active flags. */
+function statusCarried(event: SessionMachineEvent, context: SessionContext): ThreadStatus | undefined {
+  if (event.type === "STATUS") return event.status;
+  if (event.type === "SYNCED") return event.snapshot?.thread?.status;
+  return { type: "active", activeFlags: context.activeFlags };
+}
+
+/** The record the registry writes to KV: `status` from the state value, `waitingOn` from the active substate. */
+export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
+  const c = snapshot.context;
+  const value: StateValue = snapshot.value;
+  const status = (typeof value === "string" ? value : Object.keys(value)[0]) as SessionStatus;
+  const substate = typeof value === "string" ? undefined : value.active;
+  const waitingOn = substate === "waitingOnApproval" ? "approval" : substate === "waitingOnUserInput" ? "userInput" : null;
+  return {
+    sessionId: c.sessionId,
+    endpointId: c.endpointId,
+    host: c.host,
+    workspace: c.workspace,
+    repo: c.repo,
+    branch: c.branch,
+    source: c.source,
+    status,
+    waitingOn,
+    humanAttached: c.humanAttached,
+    autonomous: c.autonomous,
+    activeTurnId: c.activeTurnId,
+    lastSeenAt: c.lastSeenAt,
+    summary: c.summary,
+    preview: c.preview,
+    group: c.group,
+    disposition: c.disposition,
+  };
+}
+
+/** Pure fold of `events` from the initial state for `input`; `visit` sees each snapshot after its event. */
+export function foldSession(
+  events: Iterable<SessionMachineEvent>,
+  input: SessionInput,
+  visit?: (snapshot: SessionSnapshot, event: SessionMachineEvent) => void,
+): SessionSnapshot {
+  let [snapshot] = initialTransition(sessionMachine, input);
+  for (const event of events) {
+    [snapshot] = transition(sessionMachine, snapshot, event);
+    visit?.(snapshot, event);
+  }
+  return snapshot;
+}
