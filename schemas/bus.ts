@@ -66,3 +66,18 @@ export const SessionEventEnvelopeSchema = z.object({
 });
 /** A validated session event envelope. */
 export type SessionEventEnvelope = z.infer<typeof SessionEventEnvelopeSchema>;
+
+/**
+ * One host token as stored in KV `codex-host-tokens` under its `tokenId`: the SHA-256 of the whole token
+ * (hex), never the token itself, and the one host id it is scoped to. Times are unix ms; a revoked token
+ * keeps its record with `revokedAtMs` set so `token list` can show it.
+ */
+export const HostTokenRecordSchema = z.object({
+  tokenId: z.string().regex(/^[0-9a-f]{16}$/, "tokenId must be 16 lowercase hex digits"),
+  hostId: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits"),
+  createdAtMs: z.number().int().nonnegative(),
+  revokedAtMs: z.number().int().nonnegative().nullable(),
+});
+/** A validated host token record. */
+export type HostTokenRecord = z.infer<typeof HostTokenRecordSchema>;

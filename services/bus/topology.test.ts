@@ -11,7 +11,7 @@ const FIELDS_KNOWN_TO_2_9 = new Set([
 ]);
 
 describe("busTopology", () => {
-  it("declares the three streams and four buckets with explicit limits", () => {
+  it("declares the three streams and five buckets with explicit limits", () => {
     const t = busTopology();
     expect(t.streams.map((s) => [s.name, s.subjects])).toEqual([
       ["CODEX_EVENTS", ["codex.evt.>"]],
@@ -24,7 +24,7 @@ describe("busTopology", () => {
       expect(s.duplicateWindowMs).toBeLessThanOrEqual(s.maxAgeMs);
       expect(s.replicas).toBe(1);
     }
-    expect(t.buckets.map((b) => b.bucket)).toEqual(["codex-sessions", "codex-hosts", "codex-policy", "codex-leases"]);
+    expect(t.buckets.map((b) => b.bucket)).toEqual(["codex-sessions", "codex-hosts", "codex-policy", "codex-leases", "codex-host-tokens"]);
     expect(t.buckets.find((b) => b.bucket === "codex-leases")?.ttlMs).toBe(30_000);
   });
 

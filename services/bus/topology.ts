@@ -15,6 +15,7 @@ export const KV_BUCKET_NAMES = {
   hosts: "codex-hosts",
   policy: "codex-policy",
   leases: "codex-leases",
+  hostTokens: "codex-host-tokens",
 } as const;
 
 /** One bus stream as data: file storage, limits retention, discard old; durations in milliseconds. */
@@ -120,6 +121,13 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         description: "Multi-Claw session ownership leases; an unrenewed lease expires with the bucket TTL",
         history: 1,
         ttlMs: c.leaseTtlMs,
+        replicas: c.replicas,
+      },
+      {
+        bucket: KV_BUCKET_NAMES.hostTokens,
+        description: "Host tokens by token id: SHA-256 of the secret, host id, created and revoked times; never a secret",
+        history: 5,
+        ttlMs: undefined,
         replicas: c.replicas,
       },
     ],

@@ -1,0 +1,163 @@
+/**
+ * The host token store: KV bucket `codex-host-tokens`, one record per token id (see `HostTokenRecordSchema`).
+ * Every gateway instance reads the same bucket, so a token created or revoked anywhere counts everywhere:
+ * each upgrade reads the record afresh, and `watchHostTokenRevocations` tells live connections.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { KvWatchInclude, Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { HostTokenRecordSchema, type BusTopologyConfigInput, type HostTokenRecord } from "../../schemas/bus.js";
+import { JsErrCode, KV_BUCKET_NAMES, busTopology, ensureKvBucket, jsApiErrCode } from "../bus/index.js";
+import { GatewayError } from "./errors.js";
+import { HostIdSchema, checkHostToken, hostTokenId, mintHostToken, type HostTokenCheck, type MintedHostToken } from "./host-token.js";
+
+/** Which tokens `revokeHostToken` revokes: every active token of a host, or one token by id. */
+export type HostTokenTarget = { hostId: string } | { tokenId: string };
+
+/** Opens the host token bucket; with `create`, creates it first (only it: the rest of the bus is untouched). */
+export async function openHostTokenBucket(
+  nc: NatsConnection,
+  opts: { create?: boolean; topology?: BusTopologyConfigInput } = {},
+): Promise<KV> {
+  const bucket = KV_BUCKET_NAMES.hostTokens;
+  try {
+    if (opts.create) {
+      const spec = busTopology(opts.topology).buckets.find((b) => b.bucket === bucket);
+      if (spec) await ensureKvBucket(nc, await jetstreamManager(nc), spec);
+    }
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.status();
+    return kv;
+  } catch (err) {
+    if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
+      throw new GatewayError(
+        "token_store_missing",
+        `KV bucket ${bucket} does not exist: run 'claw-supervisor up' (or ensureBus) against this NATS first`,
+        { cause: err },
+      );
+    }
+    throw storeError(err, `open KV bucket ${bucket}`);
+  }
+}
+
+function storeError(err: unknown, context: string): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new GatewayError("token_store_unavailable", `${context}: ${detail}`, { retryable: true, cause: err });
+}
+
+/** The record in a KV entry, or undefined when the entry is a delete marker or does not parse (fail closed). */
+function recordOf(entry: KvEntry | null): { record: HostTokenRecord; revision: number } | undefined {
+  if (entry === null || entry.operation !== "PUT") return undefined;
+  try {
+    const parsed = HostTokenRecordSchema.safeParse(entry.json());
+    return parsed.success && parsed.data.tokenId === entry.key ? { record: parsed.data, revision: entry.revision } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates a token for `hostId`; the returned `token` is the only copy of the secret there will ever be. */
+export async function createHostToken(kv: KV, hostId: string, nowMs: number = Date.now()): Promise<MintedHostToken> {
+  const parsed = HostIdSchema.safeParse(hostId);
+  if (!parsed.success) {
+    throw new GatewayError("invalid_host_id", `invalid host id ${JSON.stringify(hostId)}: ${parsed.error.issues[0]?.message}`);
+  }
+  const minted = mintHostToken(parsed.data, nowMs);
+  try {
+    await kv.create(minted.record.tokenId, JSON.stringify(minted.record));
+  } catch (err) {
+    throw storeError(err, `store token for host ${hostId}`);
+  }
+  return minted;
+}
+
+/** Every token record, oldest first; secrets are never stored, so none can be listed. */
+export async function listHostTokens(kv: KV): Promise<HostTokenRecord[]> {
+  try {
+    const records: HostTokenRecord[] = [];
+    for await (const key of await kv.keys()) {
+      const found = recordOf(await kv.get(key));
+      if (found) records.push(found.record);
+    }
+    return records.sort((a, b) => a.createdAtMs - b.createdAtMs || a.tokenId.localeCompare(b.tokenId));
+  } catch (err) {
+    throw storeError(err, "list host tokens");
+  }
+}
+
+/**
+ * Revokes the target's active tokens (compare-and-set on the record's revision) and returns the records
+ * it revoked; already-revoked tokens are left as they are. A token id that names no token is `token_not_found`.
+ */
+export async function revokeHostToken(kv: KV, target: HostTokenTarget, nowMs: number = Date.now()): Promise<HostTokenRecord[]> {
+  try {
+    const keys =
+      "tokenId" in target
+        ? [target.tokenId]
+        : (await listHostTokens(kv)).filter((r) => r.hostId === target.hostId).map((r) => r.tokenId);
+    const revoked: HostTokenRecord[] = [];
+    for (const key of keys) {
+      const record = await revokeOne(kv, key, nowMs);
+      if (record) revoked.push(record);
+    }
+    return revoked;
+  } catch (err) {
+    throw storeError(err, "revoke host token");
+  }
+}
+
+async function revokeOne(kv: KV, tokenId: string, nowMs: number): Promise<HostTokenRecord | undefined> {
+  if (!/^[0-9a-f]{16}$/.test(tokenId)) throw new GatewayError("token_not_found", `no host token with id ${JSON.stringify(tokenId)}`);
+  // A concurrent writer (another revoke) moves the revision on: read again and retry.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const found = recordOf(await kv.get(tokenId));
+    if (!found) throw new GatewayError("token_not_found", `no host token with id ${tokenId}`);
+    if (found.record.revokedAtMs !== null) return undefined;
+    const record = { ...found.record, revokedAtMs: nowMs };
+    try {
+      await kv.update(tokenId, JSON.stringify(record), found.revision);
+      return record;
+    } catch (err) {
+      if (attempt === 4) throw err;
+    }
+  }
+  return undefined;
+}
+
+/** Reads the record of the presented token and decides whether it authenticates (see `checkHostToken`). */
+export async function authenticateHostToken(kv: KV, token: string): Promise<HostTokenCheck> {
+  const tokenId = hostTokenId(token);
+  if (tokenId === undefined) return checkHostToken(token, undefined);
+  let entry: KvEntry | null;
+  try {
+    entry = await kv.get(tokenId);
+  } catch (err) {
+    throw storeError(err, "read host token");
+  }
+  return checkHostToken(token, recordOf(entry)?.record);
+}
+
+/** A running revocation watch. */
+export interface HostTokenWatch {
+  stop(): void;
+  /** Settles when the watch has ended. */
+  done: Promise<void>;
+}
+
+/** Calls `onRevoked(tokenId)` for every token revoked, deleted or purged after the watch starts. */
+export async function watchHostTokenRevocations(kv: KV, onRevoked: (tokenId: string) => void): Promise<HostTokenWatch> {
+  let iter;
+  try {
+    iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+  } catch (err) {
+    throw storeError(err, "watch host tokens");
+  }
+  const done = (async () => {
+    for await (const entry of iter) {
+      const found = recordOf(entry);
+      if (!found || found.record.revokedAtMs !== null) onRevoked(entry.key);
+    }
+  })();
+  return { stop: () => iter.stop(), done: done.catch(() => undefined) };
+}
