@@ -1,0 +1,66 @@
+/**
+ * What the registry publishes on `codex.fleet.<kind>` (stream FLEET): the transitions a Claw must know about.
+ * Each notice carries a deterministic `id`, also sent as its `Nats-Msg-Id`, so a redelivered session event
+ * never stores the same notice twice (within the stream's duplicate window) and a reader can dedupe beyond it.
+ */
+import { z } from "zod";
+import { HostRecord, SessionRecord } from "./registry.js";
+
+/** Notice kinds; each is also the last token of the subject `codex.fleet.<kind>`. */
+export const FleetKind = z.enum([
+  /** A session the registry had never seen. */
+  "session-new",
+  /** A session now waits on an approval. */
+  "session-waiting-approval",
+  /** A session now waits on user input. */
+  "session-waiting-input",
+  /** A running turn ended and the session is idle again. */
+  "session-idle",
+  /** A session went stale (its host was lost); its history is kept. */
+  "session-stale",
+  /** A session entered the error state (app-server `systemError`). */
+  "session-error",
+  /** The app-server unloaded the thread. */
+  "session-closed",
+  /** The supervisor marked the session `done`, `blocked` or `abandoned`. */
+  "session-marked",
+  /** A host went stale: no heartbeat for longer than the stale threshold. */
+  "host-stale",
+]);
+export type FleetKind = z.infer<typeof FleetKind>;
+
+/** `high` notices should wake a Claw; `normal` ones can wait for its next summary. */
+export const FleetPriority = z.enum(["high", "normal"]);
+export type FleetPriority = z.infer<typeof FleetPriority>;
+
+/** Priority of each kind. */
+export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
+  "session-new": "high",
+  "session-waiting-approval": "high",
+  "session-waiting-input": "high",
+  "session-idle": "normal",
+  "session-stale": "high",
+  "session-error": "high",
+  "session-closed": "normal",
+  "session-marked": "normal",
+  "host-stale": "high",
+};
+
+/** One fleet notice. `atMs` is the time of what caused it (the event's `emittedAtMs` or the sweep time), unix ms. */
+export const FleetEvent = z.object({
+  /** Deterministic id, equal to the `Nats-Msg-Id` it was published with. */
+  id: z.string().min(1),
+  kind: FleetKind,
+  priority: FleetPriority,
+  hostId: z.string(),
+  /** The session (Codex thread id); null for host notices. */
+  sessionId: z.string().nullable(),
+  atMs: z.number().int().nonnegative(),
+  /** The session's status before this transition; null for a new session and for host notices. */
+  previousStatus: z.string().nullable(),
+  /** The session as it is after the transition (workspace, humanAttached, preview, ...); null for host notices. */
+  session: SessionRecord.nullable(),
+  /** The host as it is after the transition; null for session notices. */
+  host: HostRecord.nullable(),
+});
+export type FleetEvent = z.infer<typeof FleetEvent>;

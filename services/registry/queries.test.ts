@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import type { HostRecord } from "../../schemas/registry.js";
+import { subjects } from "../bus/index.js";
+import { answerQuery, type QueryView } from "./queries.js";
+import { SessionIndex, decodeCursor, encodeCursor } from "./session-index.js";
+import { hostRecord, sessionRecord } from "./test-records.js";
+
+const body = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+
+function view(): QueryView {
+  const sessions = new SessionIndex();
+  // Inserted out of order: the index keeps (host, sessionId) order, with "a" before "a-b" whatever the key text says.
+  sessions.put(sessionRecord({ host: "h2", sessionId: "t1", status: "active", humanAttached: true }));
+  sessions.put(sessionRecord({ host: "h1", sessionId: "t2", repo: "other", autonomous: true }));
+  sessions.put(sessionRecord({ host: "h1", sessionId: "t1", status: "stale", disposition: "done" }));
+  sessions.put(sessionRecord({ host: "a-b", sessionId: "t9" }));
+  sessions.put(sessionRecord({ host: "a", sessionId: "t9" }));
+  const hosts: HostRecord[] = [hostRecord({ hostId: "h1", sessions: 2 })];
+  return { sessions, hosts: () => hosts };
+}
+
+const list = (v: QueryView, req: unknown) => answerQuery(subjects.registrySessionsList(), body(req), v) as Record<string, unknown>;
+const ids = (reply: unknown) => (reply as { sessions: { host: string; sessionId: string }[] }).sessions.map((s) => `${s.host}/${s.sessionId}`);
+
+describe("registry queries", () => {
+  it("lists every session in a stable order with defaults for an empty request", () => {
+    const v = view();
+    const reply = list(v, "");
+    expect(ids(reply)).toEqual(["a/t9", "a-b/t9", "h1/t1", "h1/t2", "h2/t1"]);
+    expect(reply).toMatchObject({ total: 5, nextCursor: null });
+  });
+
+  it("applies every filter field", () => {
+    const v = view();
+    expect(ids(list(v, { filter: { host: "h1" } }))).toEqual(["h1/t1", "h1/t2"]);
+    expect(ids(list(v, { filter: { repo: "other" } }))).toEqual(["h1/t2"]);
+    expect(ids(list(v, { filter: { status: "active" } }))).toEqual(["h2/t1"]);
+    expect(ids(list(v, { filter: { disposition: "done" } }))).toEqual(["h1/t1"]);
+    expect(ids(list(v, { filter: { humanAttached: true } }))).toEqual(["h2/t1"]);
+    expect(ids(list(v, { filter: { autonomous: true, host: "h1" } }))).toEqual(["h1/t2"]);
+    expect(list(v, { filter: { host: "nope" } })).toEqual({ sessions: [], nextCursor: null, total: 0 });
+  });
+
+  it("pages with an opaque cursor that stays valid while sessions are added", () => {
+    const v = view();
+    const first = list(v, { limit: 2 });
+    expect(ids(first)).toEqual(["a/t9", "a-b/t9"]);
+    expect(first.total).toBe(5);
+    expect(typeof first.nextCursor).toBe("string");
+    v.sessions.put(sessionRecord({ host: "a", sessionId: "t0" })); // before the cursor: not seen again
+    v.sessions.put(sessionRecord({ host: "h1", sessionId: "t15" })); // after it: seen
+    const second = list(v, { limit: 2, cursor: first.nextCursor });
+    expect(ids(second)).toEqual(["h1/t1", "h1/t15"]);
+    const third = list(v, { limit: 2, cursor: second.nextCursor });
+    expect(ids(third)).toEqual(["h1/t2", "h2/t1"]);
+    expect(third.nextCursor).toBeNull();
+    expect(third.total).toBe(7);
+    expect(decodeCursor(encodeCursor(["x.y", "z"]))).toEqual(["x.y", "z"]);
+  });
+
+  it("gets one session by host and id, or by id alone, and says when the id is ambiguous", () => {
+    const v = view();
+    const get = (req: unknown) => answerQuery(subjects.registrySessionsGet(), body(req), v);
+    expect(get({ host: "h1", sessionId: "t2" })).toMatchObject({ session: { host: "h1", sessionId: "t2", repo: "other" } });
+    expect(get({ sessionId: "t2" })).toMatchObject({ session: { host: "h1" } });
+    expect(get({ sessionId: "missing" })).toEqual({ session: null });
+    expect(get({ sessionId: "t1" })).toEqual({ error: { code: "invalid", message: "session t1 exists on hosts h1, h2: give host" } });
+  });
+
+  it("lists hosts", () => {
+    expect(answerQuery(subjects.registryHostsList(), body(""), view())).toEqual({ hosts: [hostRecord({ hostId: "h1", sessions: 2 })] });
+  });
+
+  it("answers bad requests with an error that names what is wrong", () => {
+    const v = view();
+    const err = (reply: unknown) => (reply as { error: { code: string; message: string } }).error;
+    expect(err(list(v, "{not json"))).toEqual({ code: "invalid", message: "invalid request: the body is not JSON" });
+    expect(err(list(v, { filter: { status: "running" } })).message).toMatch(/^invalid request: filter\.status: Invalid option: expected one of .*"idle"/);
+    expect(err(list(v, { filter: { hots: "h1" } })).message).toBe('invalid request: filter: Unrecognized key: "hots"');
+    expect(err(list(v, { limit: 0 })).message).toMatch(/^invalid request: limit: Too small/);
+    expect(err(list(v, { cursor: "garbage" })).message).toBe(
+      "invalid request: cursor: cursor is not one this registry issued (pass the nextCursor of a previous reply)",
+    );
+    expect(err(list(v, [1, 2])).message).toMatch(/^invalid request: request: Invalid input: expected object/);
+    expect(err(answerQuery(subjects.registrySessionsGet(), body({}), v)).message).toMatch(/^invalid request: sessionId: Invalid input/);
+    expect(err(answerQuery(subjects.registryHostsList(), body({ all: true }), v)).message).toBe('invalid request: request: Unrecognized key: "all"');
+    expect(err(answerQuery("codex.registry.nope", body({}), v)).message).toBe("unknown registry subject codex.registry.nope");
+  });
+});

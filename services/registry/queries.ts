@@ -1,0 +1,114 @@
+/**
+ * The registry's request/reply queries (queue group `registry`): list and get sessions, list hosts. Requests
+ * are validated strictly (an unknown field is an error, not a silently ignored filter); every reply comes from
+ * memory, never from a KV scan. A bad request gets a `RegistryErrorReply`; nothing a caller sends can stop
+ * the service.
+ */
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { z } from "zod";
+import {
+  GetSessionRequest,
+  ListSessionsRequest,
+  SessionFilter,
+  type HostRecord,
+  type RegistryErrorReply,
+} from "../../schemas/registry.js";
+import { subjects } from "../bus/index.js";
+import type { RegistryLogger } from "./logger.js";
+import { InvalidCursorError, type SessionIndex } from "./session-index.js";
+
+/** Queue group every registry instance serves queries in, so each request is answered once. */
+export const REGISTRY_QUEUE_GROUP = "registry";
+
+/** What queries read: the in-memory session index and the current host records. */
+export interface QueryView {
+  sessions: SessionIndex;
+  hosts(): HostRecord[];
+}
+
+const StrictListSessionsRequest = ListSessionsRequest.extend({ filter: z.strictObject(SessionFilter.shape).default({}) }).strict();
+const StrictGetSessionRequest = GetSessionRequest.strict();
+const StrictListHostsRequest = z.strictObject({});
+
+type ErrorCode = z.infer<typeof RegistryErrorReply>["error"]["code"];
+const errorReply = (code: ErrorCode, message: string): z.infer<typeof RegistryErrorReply> => ({ error: { code, message } });
+
+function parseBody<S extends z.ZodType>(schema: S, data: Uint8Array): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
+  const text = new TextDecoder().decode(data).trim();
+  let json: unknown = {};
+  if (text !== "") {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return { ok: false, message: "invalid request: the body is not JSON" };
+    }
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const detail = parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "request"}: ${i.message}`).join("; ");
+  return { ok: false, message: `invalid request: ${detail}` };
+}
+
+/** Answers one query from the view; pure apart from reading it. Returns the reply object to send as JSON. */
+export function answerQuery(subject: string, data: Uint8Array, view: QueryView): unknown {
+  if (subject === subjects.registrySessionsList()) {
+    const req = parseBody(StrictListSessionsRequest, data);
+    if (!req.ok) return errorReply("invalid", req.message);
+    try {
+      return view.sessions.list(req.value.filter, req.value.limit, req.value.cursor);
+    } catch (err) {
+      if (err instanceof InvalidCursorError) return errorReply("invalid", `invalid request: cursor: ${err.message}`);
+      throw err;
+    }
+  }
+  if (subject === subjects.registrySessionsGet()) {
+    const req = parseBody(StrictGetSessionRequest, data);
+    if (!req.ok) return errorReply("invalid", req.message);
+    const { host, sessionId } = req.value;
+    if (host !== undefined) return { session: view.sessions.get(host, sessionId) ?? null };
+    const found = view.sessions.findBySessionId(sessionId);
+    if (found.length > 1) {
+      return errorReply("invalid", `session ${sessionId} exists on hosts ${found.map((r) => r.host).sort().join(", ")}: give host`);
+    }
+    return { session: found[0] ?? null };
+  }
+  if (subject === subjects.registryHostsList()) {
+    const req = parseBody(StrictListHostsRequest, data);
+    if (!req.ok) return errorReply("invalid", req.message);
+    return { hosts: view.hosts() };
+  }
+  return errorReply("invalid", `unknown registry subject ${subject}`);
+}
+
+/** Subscribes the three query subjects in queue group `registry`; returns the subscriptions to drain on stop. */
+export function serveQueries(nc: NatsConnection, view: QueryView, logger: RegistryLogger): Subscription[] {
+  const subjectList = [subjects.registrySessionsList(), subjects.registrySessionsGet(), subjects.registryHostsList()];
+  return subjectList.map((subject) =>
+    nc.subscribe(subject, {
+      queue: REGISTRY_QUEUE_GROUP,
+      callback: (err, msg) => {
+        if (err) {
+          logger.warn({ err, subject }, "registry query subscription error");
+          return;
+        }
+        respond(msg, view, logger);
+      },
+    }),
+  );
+}
+
+function respond(msg: Msg, view: QueryView, logger: RegistryLogger): void {
+  let reply: unknown;
+  try {
+    reply = answerQuery(msg.subject, msg.data, view);
+  } catch (err) {
+    logger.error({ err, subject: msg.subject }, "registry query failed");
+    reply = errorReply("internal", `registry failed to answer: ${(err as Error)?.message ?? String(err)}`);
+  }
+  if (!msg.reply) return;
+  try {
+    msg.respond(JSON.stringify(reply));
+  } catch (err) {
+    logger.warn({ err, subject: msg.subject }, "could not send a registry reply");
+  }
+}

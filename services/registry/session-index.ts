@@ -1,0 +1,136 @@
+/**
+ * The in-memory view queries are answered from: every session record in a stable order (host, then session
+ * id), with filters and opaque cursor paging. Pure data structure; no I/O.
+ */
+import type { HostRecord, SessionFilter, SessionRecord } from "../../schemas/registry.js";
+import { sessionKey } from "./entry.js";
+
+/** One page of sessions, as `codex.registry.sessions.list` replies. */
+export interface SessionPage {
+  sessions: SessionRecord[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** A cursor this registry did not issue (or that was damaged in transit). */
+export class InvalidCursorError extends Error {
+  override readonly name = "InvalidCursorError";
+}
+
+type Position = readonly [host: string, sessionId: string];
+
+const compareTuple = (a: Position, b: Position): number =>
+  a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1;
+
+const positionOf = (r: SessionRecord): Position => [r.host, r.sessionId];
+
+/** Encodes a position as an opaque cursor (base64url JSON). Pure. */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify(["s1", position[0], position[1]]), "utf8").toString("base64url");
+}
+
+/** Decodes a cursor made by `encodeCursor`; throws `InvalidCursorError` for anything else. Pure. */
+export function decodeCursor(cursor: string): Position {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw new InvalidCursorError("cursor is not one this registry issued (pass the nextCursor of a previous reply)");
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== "s1" || typeof parsed[1] !== "string" || typeof parsed[2] !== "string") {
+    throw new InvalidCursorError("cursor is not one this registry issued (pass the nextCursor of a previous reply)");
+  }
+  return [parsed[1], parsed[2]];
+}
+
+/** True when `record` matches every field given in `filter`. Pure. */
+export function matchesFilter(record: SessionRecord, filter: SessionFilter): boolean {
+  return (
+    (filter.host === undefined || record.host === filter.host) &&
+    (filter.repo === undefined || record.repo === filter.repo) &&
+    (filter.status === undefined || record.status === filter.status) &&
+    (filter.disposition === undefined || record.disposition === filter.disposition) &&
+    (filter.humanAttached === undefined || record.humanAttached === filter.humanAttached) &&
+    (filter.autonomous === undefined || record.autonomous === filter.autonomous)
+  );
+}
+
+/** Every session record, kept sorted by (host, sessionId) so paging is stable while records change. */
+export class SessionIndex {
+  private readonly byKey = new Map<string, SessionRecord>();
+  private readonly ordered: SessionRecord[] = [];
+  private readonly keysBySessionId = new Map<string, string[]>();
+  private readonly countsByHost = new Map<string, number>();
+
+  /** Number of sessions held. */
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Inserts or replaces a record (keyed by host and session id); O(log n) to find, O(n) only for a new one. */
+  put(record: SessionRecord): void {
+    const key = sessionKey(record.host, record.sessionId);
+    const at = this.search(positionOf(record));
+    if (this.byKey.has(key)) {
+      this.ordered[at.index] = record;
+    } else {
+      this.ordered.splice(at.index, 0, record);
+      this.keysBySessionId.set(record.sessionId, [...(this.keysBySessionId.get(record.sessionId) ?? []), key]);
+      this.countsByHost.set(record.host, (this.countsByHost.get(record.host) ?? 0) + 1);
+    }
+    this.byKey.set(key, record);
+  }
+
+  /** The record of `<host>.<sessionId>`, if known. */
+  get(host: string, sessionId: string): SessionRecord | undefined {
+    return this.byKey.get(sessionKey(host, sessionId));
+  }
+
+  /** Every record with this session id (normally one; more only if two hosts reuse a thread id). */
+  findBySessionId(sessionId: string): SessionRecord[] {
+    return (this.keysBySessionId.get(sessionId) ?? []).map((k) => this.byKey.get(k) as SessionRecord);
+  }
+
+  /** Every record, in order. */
+  all(): readonly SessionRecord[] {
+    return this.ordered;
+  }
+
+  /** Number of sessions of one host. O(1). */
+  countByHost(host: string): number {
+    return this.countsByHost.get(host) ?? 0;
+  }
+
+  /** One page of the records matching `filter`, after `cursor`; `total` counts every match. O(n). */
+  list(filter: SessionFilter, limit: number, cursor: string | null | undefined): SessionPage {
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    const sessions: SessionRecord[] = [];
+    let total = 0;
+    let more = false;
+    for (const record of this.ordered) {
+      if (!matchesFilter(record, filter)) continue;
+      total++;
+      if (after !== undefined && compareTuple(positionOf(record), after) <= 0) continue;
+      if (sessions.length < limit) sessions.push(record);
+      else more = true;
+    }
+    const last = sessions.at(-1);
+    return { sessions, nextCursor: more && last ? encodeCursor(positionOf(last)) : null, total };
+  }
+
+  private search(position: Position): { index: number } {
+    let lo = 0;
+    let hi = this.ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareTuple(positionOf(this.ordered[mid] as SessionRecord), position) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return { index: lo };
+  }
+}
+
+/** Hosts sorted by id. Pure. */
+export function sortedHosts(hosts: Iterable<HostRecord>): HostRecord[] {
+  return [...hosts].sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+}
