@@ -1,0 +1,125 @@
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { Subscription } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { STREAM_NAMES, subjects } from "../bus/index.js";
+import { connectAgent, eventFrame, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "./test-agent.js";
+
+const MAX_FRAME_BYTES = 4_096;
+const agents: TestAgent[] = [];
+afterEach(() => {
+  for (const a of agents.splice(0)) a.ws.terminate();
+});
+
+describe("the gateway checks every frame", () => {
+  let nats: NatsTestServer;
+  let fx: GatewayFixture;
+  let jsm: JetStreamManager;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    fx = await startGatewayFixture(nats.url, { maxFrameBytes: MAX_FRAME_BYTES, maxBadFrames: 5 });
+    jsm = await jetstreamManager(fx.nc);
+  });
+  afterAll(async () => {
+    await fx?.stop();
+    await nats?.stop();
+  });
+
+  const storedFor = async (hostId: string): Promise<number> => {
+    const info = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: subjects.hostSessionEvents(hostId).replace(/\*$/, ">") });
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  };
+
+  async function agentFor(hostId: string): Promise<TestAgent> {
+    const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
+    agents.push(agent);
+    agent.send(hello(hostId));
+    await agent.next((f) => f.type === "welcome");
+    return agent;
+  }
+
+  it("closes with 1002 when the first frame is not a hello", async () => {
+    const agent = await connectAgent(fx.gateway.url, await fx.token("host-nohello"));
+    agents.push(agent);
+    agent.send(eventFrame("host-nohello", 0));
+    expect(await agent.closed).toEqual({ code: 1002, reason: "first frame must be a hello, got event" });
+    expect(await storedFor("host-nohello")).toBe(0);
+  });
+
+  it("closes with 1008 when the hello names another host than the token's", async () => {
+    const agent = await connectAgent(fx.gateway.url, await fx.token("host-x"));
+    agents.push(agent);
+    agent.send(hello("host-y"));
+    expect(await agent.closed).toEqual({ code: 1008, reason: 'hello for host "host-y", but the token is for host "host-x"' });
+  });
+
+  it("stores a valid event once even when it is sent twice, acking duplicate=true the second time", async () => {
+    const agent = await agentFor("host-dup");
+    agent.send(eventFrame("host-dup", 0));
+    expect(await agent.next()).toEqual({ type: "ack", epoch: "run-1", seq: 0, duplicate: false });
+    agent.send(eventFrame("host-dup", 0));
+    expect(await agent.next()).toEqual({ type: "ack", epoch: "run-1", seq: 0, duplicate: true });
+    expect(await storedFor("host-dup")).toBe(1);
+    const msg = await jsm.streams.getMessage(STREAM_NAMES.events, { last_by_subj: subjects.sessionEvents("host-dup", "thread-1") });
+    expect(msg?.json()).toMatchObject({ hostId: "host-dup", epoch: "run-1", seq: 0, type: "item/plan/delta" });
+    expect(msg?.header?.get("Nats-Msg-Id")).toBe("evt:host-dup:run-1:0");
+  });
+
+  it("rejects events a host-A token sends for host B: nothing stored, host B's subjects untouched", async () => {
+    const watchB: Subscription[] = [fx.nc.subscribe(subjects.hostSessionEvents("host-b")), fx.nc.subscribe(subjects.hostLifecycle("host-b"))];
+    const seenOnB: string[] = [];
+    for (const sub of watchB) void (async () => { for await (const m of sub) seenOnB.push(m.subject); })();
+    const agent = await agentFor("host-a");
+    agent.send(eventFrame("host-b", 3));
+    expect(await agent.next()).toEqual({ type: "reject", epoch: "run-1", seq: 3, reason: 'event.hostId "host-b" is not this connection\'s host "host-a"' });
+    agent.send(eventFrame("host-a", 4));
+    expect(await agent.next()).toMatchObject({ type: "ack", seq: 4 });
+    await fx.nc.flush();
+    expect(await storedFor("host-b")).toBe(0);
+    expect(seenOnB).toEqual([]);
+    expect(fx.logs.some((l) => l.msg === 'rejected frame: event.hostId "host-b" is not this connection\'s host "host-a"' && l.claimedHostId === "host-b")).toBe(true);
+    for (const sub of watchB) sub.unsubscribe();
+  });
+
+  it("rejects malformed JSON with a reason and keeps the connection", async () => {
+    const agent = await agentFor("host-json");
+    agent.send("{not json");
+    expect(await agent.next()).toMatchObject({ type: "reject", epoch: null, seq: null, reason: expect.stringMatching(/^malformed JSON: /) });
+    agent.send(eventFrame("host-json", 0));
+    expect(await agent.next()).toMatchObject({ type: "ack", seq: 0 });
+  });
+
+  it("rejects an unknown frame type", async () => {
+    const agent = await agentFor("host-kind");
+    agent.send({ type: "command", verb: "rm -rf" });
+    expect(await agent.next()).toMatchObject({ type: "reject", reason: 'unknown frame type "command"; expected one of hello, event, heartbeat' });
+  });
+
+  it("rejects an unknown agent event kind with its (epoch, seq), storing nothing", async () => {
+    const agent = await agentFor("host-evkind");
+    agent.send(eventFrame("host-evkind", 9, { type: "agent/bogus" }));
+    expect(await agent.next()).toMatchObject({ type: "reject", epoch: "run-1", seq: 9, reason: expect.stringMatching(/^unknown agent event type "agent\/bogus"/) });
+    expect(await storedFor("host-evkind")).toBe(0);
+  });
+
+  it("rejects an event with a bad shape, naming the field", async () => {
+    const agent = await agentFor("host-shape");
+    agent.send({ type: "event", event: { ...eventFrame("host-shape", 1).event, seq: -1 } });
+    expect(await agent.next()).toMatchObject({ type: "reject", seq: null, reason: expect.stringMatching(/^invalid event frame: event\.seq: /) });
+  });
+
+  it("closes with 1009 and a reason when a frame is over the cap", async () => {
+    const agent = await agentFor("host-big");
+    agent.send(eventFrame("host-big", 0, { payload: { blob: "x".repeat(MAX_FRAME_BYTES) } }));
+    expect(await agent.closed).toEqual({ code: 1009, reason: `frame exceeds the ${MAX_FRAME_BYTES}-byte cap` });
+    expect(await storedFor("host-big")).toBe(0);
+  });
+
+  it("closes with 1008 after too many bad frames", async () => {
+    const agent = await agentFor("host-bad");
+    for (let i = 0; i < 5; i++) agent.send("nope");
+    expect(await agent.closed).toEqual({ code: 1008, reason: "too many bad frames (5)" });
+    expect(agent.frames.filter((f) => f.type === "reject")).toHaveLength(5);
+  });
+});

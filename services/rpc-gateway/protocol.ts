@@ -1,0 +1,281 @@
+/**
+ * The gateway's side of one host agent connection as pure steps: each function takes the connection state
+ * and an input (a frame, a publish outcome, the end of the socket) and returns the next state plus the
+ * actions to perform. No sockets, no NATS, no clocks: the caller passes `nowMs` and executes the actions.
+ */
+import type { z } from "zod";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { AgentFrame, type GatewayFrame, type HelloFrame as HelloFrameSchema, type HostLifecycle } from "../../schemas/gateway.js";
+import { describeIssues, eventKindProblem } from "./event-kinds.js";
+
+type HelloFrame = z.infer<typeof HelloFrameSchema>;
+
+/** WebSocket close codes the gateway uses (RFC 6455 §7.4.1). */
+export const CloseCode = {
+  /** The gateway is stopping. */
+  goingAway: 1001,
+  /** The first frame was not a valid hello. */
+  protocolError: 1002,
+  /** Hello for another host, no hello in time, too many bad frames, token revoked, replaced by a newer connection. */
+  policyViolation: 1008,
+  /** A frame over the size cap. */
+  messageTooBig: 1009,
+  /** The bus could not store an event right now: reconnect and replay. */
+  tryAgainLater: 1013,
+} as const;
+/** One of the gateway's close codes. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Limits the protocol enforces per connection. */
+export interface ProtocolLimits {
+  /** Bad frames (rejects) a connection may send before it is closed; the last one closes it. */
+  maxBadFrames: number;
+  /** At most one heartbeat per this many ms is published as lifecycle; extra ones are dropped. */
+  heartbeatMinIntervalMs: number;
+}
+
+/** What the gateway knows about one connection. */
+export interface ConnectionState {
+  /** The token's host: the connection's identity. */
+  hostId: string;
+  gatewayId: string;
+  /** The accepted hello, null until then. */
+  hello: HelloFrame | null;
+  badFrames: number;
+  lastHeartbeatPublishedAtMs: number | null;
+  /** Set once the connection is closing or closed: nothing more is accepted. */
+  closing: boolean;
+  /** Set once `disconnected` has been published, so it is published at most once. */
+  disconnectReported: boolean;
+}
+
+/** Something the I/O shell must do. */
+export type ProtocolAction =
+  | { kind: "send"; frame: GatewayFrame }
+  | { kind: "publishEvent"; event: SessionEventEnvelope }
+  | { kind: "publishLifecycle"; lifecycle: HostLifecycle }
+  | { kind: "close"; code: CloseCode; reason: string }
+  | { kind: "terminate"; reason: string }
+  | { kind: "log"; level: "debug" | "info" | "warn"; msg: string; data?: Record<string, unknown> };
+
+/** The next state and what to do. */
+export interface Step {
+  state: ConnectionState;
+  actions: ProtocolAction[];
+}
+
+const MAX_REJECT_REASON = 1_000;
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `text` cut to fit a WebSocket close reason (at most 123 UTF-8 bytes). Pure. */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text, "utf8") <= MAX_CLOSE_REASON_BYTES) return text;
+  let cut = text;
+  while (Buffer.byteLength(`${cut}…`, "utf8") > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** The state of a connection the token has just authenticated. Pure. */
+export function initialConnectionState(hostId: string, gatewayId: string): ConnectionState {
+  return { hostId, gatewayId, hello: null, badFrames: 0, lastHeartbeatPublishedAtMs: null, closing: false, disconnectReported: false };
+}
+
+function lifecycle(state: ConnectionState, type: HostLifecycle["type"], nowMs: number, extra: Partial<HostLifecycle> = {}): HostLifecycle {
+  return {
+    type,
+    hostId: state.hostId,
+    gatewayId: state.gatewayId,
+    atMs: nowMs,
+    hostname: state.hello?.hostname ?? null,
+    agentVersion: state.hello?.agentVersion ?? null,
+    threads: null,
+    appServer: null,
+    ...extra,
+  };
+}
+
+function close(state: ConnectionState, code: CloseCode, reason: string, data: Record<string, unknown> = {}): Step {
+  return {
+    state: { ...state, closing: true },
+    actions: [
+      { kind: "log", level: "warn", msg: `closing connection: ${reason}`, data: { hostId: state.hostId, code, ...data } },
+      { kind: "close", code, reason: closeReason(reason) },
+    ],
+  };
+}
+
+/** `(epoch, seq)` of a frame that claims to carry an event, when they are well-typed; for reject frames. */
+function claimedEventId(raw: unknown): { epoch: string | null; seq: number | null } {
+  const event = (raw as { event?: { epoch?: unknown; seq?: unknown } } | null)?.event;
+  const epoch = typeof event?.epoch === "string" ? event.epoch : null;
+  const seq = Number.isSafeInteger(event?.seq) && (event?.seq as number) >= 0 ? (event?.seq as number) : null;
+  return { epoch, seq };
+}
+
+/** Refuses one frame: a reject frame, a warning, and a close once the connection has sent too many. Pure. */
+function refuse(state: ConnectionState, limits: ProtocolLimits, reason: string, raw: unknown, data: Record<string, unknown> = {}): Step {
+  const { epoch, seq } = claimedEventId(raw);
+  const next = { ...state, badFrames: state.badFrames + 1 };
+  const actions: ProtocolAction[] = [
+    { kind: "log", level: "warn", msg: `rejected frame: ${reason}`, data: { hostId: state.hostId, epoch, seq, ...data } },
+    { kind: "send", frame: { type: "reject", epoch, seq, reason: reason.slice(0, MAX_REJECT_REASON) } },
+  ];
+  if (next.badFrames < limits.maxBadFrames) return { state: next, actions };
+  const closing = close(next, CloseCode.policyViolation, `too many bad frames (${next.badFrames})`);
+  return { state: closing.state, actions: [...actions, ...closing.actions] };
+}
+
+type Decoded = { ok: true; value: unknown } | { ok: false; reason: string };
+
+function decode(data: string | Uint8Array): Decoded {
+  let text: string;
+  try {
+    text = typeof data === "string" ? data : new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    return { ok: false, reason: "frame is not valid UTF-8" };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, reason: `malformed JSON: ${(err as Error).message}` };
+  }
+}
+
+const FRAME_TYPES = ["hello", "event", "heartbeat"];
+
+/** Parses a decoded value as an AgentFrame, naming what is wrong when it is not one. Pure. */
+function parseFrame(value: unknown): { ok: true; frame: AgentFrame } | { ok: false; reason: string } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, reason: "frame must be a JSON object" };
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string" || !FRAME_TYPES.includes(type)) {
+    return { ok: false, reason: `unknown frame type ${JSON.stringify(type ?? null)}; expected one of ${FRAME_TYPES.join(", ")}` };
+  }
+  const parsed = AgentFrame.safeParse(value);
+  return parsed.success ? { ok: true, frame: parsed.data } : { ok: false, reason: `invalid ${type} frame: ${describeIssues(parsed.error)}` };
+}
+
+/** Handles one frame from the agent. Pure. */
+export function receiveFrame(state: ConnectionState, data: string | Uint8Array, nowMs: number, limits: ProtocolLimits): Step {
+  if (state.closing) return { state, actions: [] };
+  const decoded = decode(data);
+  const parsed = decoded.ok ? parseFrame(decoded.value) : decoded;
+  if (state.hello === null) {
+    if (!parsed.ok) return close(state, CloseCode.protocolError, `first frame must be a hello: ${parsed.reason}`);
+    if (parsed.frame.type !== "hello") return close(state, CloseCode.protocolError, `first frame must be a hello, got ${parsed.frame.type}`);
+    return acceptHello(state, parsed.frame, nowMs);
+  }
+  const raw = decoded.ok ? decoded.value : null;
+  if (!parsed.ok) return refuse(state, limits, parsed.reason, raw);
+  const frame = parsed.frame;
+  if (frame.type === "hello") return refuse(state, limits, "hello was already accepted on this connection", raw);
+  if (frame.type === "heartbeat") {
+    const due = state.lastHeartbeatPublishedAtMs === null || nowMs - state.lastHeartbeatPublishedAtMs >= limits.heartbeatMinIntervalMs;
+    if (!due) return { state, actions: [] };
+    const extra = { threads: frame.threads, appServer: frame.appServer };
+    return {
+      state: { ...state, lastHeartbeatPublishedAtMs: nowMs },
+      actions: [{ kind: "publishLifecycle", lifecycle: lifecycle(state, "heartbeat", nowMs, extra) }],
+    };
+  }
+  const event = frame.event;
+  if (event.hostId !== state.hostId) {
+    const reason = `event.hostId ${JSON.stringify(event.hostId)} is not this connection's host ${JSON.stringify(state.hostId)}`;
+    return refuse(state, limits, reason, raw, { claimedHostId: event.hostId });
+  }
+  const problem = eventKindProblem(event);
+  if (problem !== null) return refuse(state, limits, problem, raw, { type: event.type });
+  return { state, actions: [{ kind: "publishEvent", event }] };
+}
+
+function acceptHello(state: ConnectionState, hello: HelloFrame, nowMs: number): Step {
+  if (hello.hostId !== state.hostId) {
+    const reason = `hello for host ${JSON.stringify(hello.hostId)}, but the token is for host ${JSON.stringify(state.hostId)}`;
+    return close(state, CloseCode.policyViolation, reason, { claimedHostId: hello.hostId });
+  }
+  const next = { ...state, hello };
+  return {
+    state: next,
+    actions: [
+      { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId } },
+      { kind: "publishLifecycle", lifecycle: lifecycle(next, "connected", nowMs) },
+      { kind: "log", level: "info", msg: "host connected", data: { hostId: state.hostId, epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion } },
+    ],
+  };
+}
+
+/** The event is in CODEX_EVENTS (now or already: `duplicate`): acknowledge it. Pure. */
+export function eventStored(state: ConnectionState, event: SessionEventEnvelope, duplicate: boolean): Step {
+  return { state, actions: [{ kind: "send", frame: { type: "ack", epoch: event.epoch, seq: event.seq, duplicate } }] };
+}
+
+/**
+ * Storing the event failed. A `permanent` failure (the bus refuses this event as such) is a reject: the
+ * agent drops it. Anything else may pass: close with 1013 so the agent reconnects and replays its buffer,
+ * which the message id makes safe. Pure.
+ */
+export function eventStoreFailed(state: ConnectionState, event: SessionEventEnvelope, failure: { permanent: boolean; message: string }, limits: ProtocolLimits): Step {
+  if (failure.permanent) return refuse(state, limits, `not stored: ${failure.message}`, { event });
+  if (state.closing) return { state, actions: [] };
+  return close(state, CloseCode.tryAgainLater, "event store unavailable, reconnect and replay", { epoch: event.epoch, seq: event.seq, error: failure.message });
+}
+
+/** A frame over the cap arrived (the socket layer saw its length): close with 1009 and say the cap. Pure. */
+export function frameTooBig(state: ConnectionState, maxFrameBytes: number): Step {
+  if (state.closing) return { state, actions: [] };
+  return close(state, CloseCode.messageTooBig, `frame exceeds the ${maxFrameBytes}-byte cap`);
+}
+
+/** The peer did not answer a ping within one interval: drop the socket without a close handshake. Pure. */
+export function peerUnresponsive(state: ConnectionState, pingIntervalMs: number): Step {
+  const reason = `no pong within ${pingIntervalMs} ms`;
+  return {
+    state: { ...state, closing: true },
+    actions: [
+      { kind: "log", level: "warn", msg: `terminating connection: ${reason}`, data: { hostId: state.hostId } },
+      { kind: "terminate", reason },
+    ],
+  };
+}
+
+/** No hello arrived in time after the upgrade. Pure. */
+export function helloTimedOut(state: ConnectionState, helloTimeoutMs: number): Step {
+  if (state.hello !== null || state.closing) return { state, actions: [] };
+  return close(state, CloseCode.policyViolation, `no hello within ${helloTimeoutMs} ms`);
+}
+
+/** The gateway is stopping: report the host gone, then close with 1001. Pure. */
+export function gatewayStopping(state: ConnectionState, nowMs: number): Step {
+  return endWith(state, nowMs, CloseCode.goingAway, "gateway stopping");
+}
+
+/** The token of this connection was revoked (or deleted): report the host gone and close with 1008. Pure. */
+export function tokenRevoked(state: ConnectionState, nowMs: number): Step {
+  return endWith(state, nowMs, CloseCode.policyViolation, "host token revoked");
+}
+
+/**
+ * A newer connection for the same host said hello: report this one gone now, before the newer one's
+ * `connected` is published, so lifecycle never ends on a stale `disconnected`. Pure.
+ */
+export function connectionReplaced(state: ConnectionState, nowMs: number): Step {
+  return endWith(state, nowMs, CloseCode.policyViolation, "replaced by a newer connection for this host");
+}
+
+function endWith(state: ConnectionState, nowMs: number, code: CloseCode, reason: string): Step {
+  const gone = connectionClosed(state, nowMs, reason);
+  const closing = close(gone.state, code, reason);
+  return { state: closing.state, actions: [...gone.actions, ...closing.actions] };
+}
+
+/** The socket is gone (closed, terminated or replaced): publish `disconnected` once, if the hello was accepted. Pure. */
+export function connectionClosed(state: ConnectionState, nowMs: number, why: string): Step {
+  const next = { ...state, closing: true, disconnectReported: true };
+  if (state.disconnectReported || state.hello === null) return { state: next, actions: [] };
+  return {
+    state: next,
+    actions: [
+      { kind: "publishLifecycle", lifecycle: lifecycle(state, "disconnected", nowMs) },
+      { kind: "log", level: "info", msg: "host disconnected", data: { hostId: state.hostId, why } },
+    ],
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The rpc-gateway's event half: an HTTP server whose WebSocket upgrades are authenticated with a host
+ * token before any socket is accepted; each accepted socket becomes a `HostConnection`.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
+import type { Socket } from "node:net";
+import { jetstream } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { pino, type Logger } from "pino";
+import { WebSocketServer, type WebSocket } from "ws";
+import { z } from "zod";
+import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
+import { connectBus } from "../bus/index.js";
+import { HostConnection, type HostConnectionDeps } from "./connection.js";
+import { GatewayError } from "./errors.js";
+import { bearerToken } from "./host-token.js";
+import { authenticateHostToken, openHostTokenBucket, watchHostTokenRevocations } from "./tokens.js";
+
+/** Port the gateway listens on when none is given. */
+export const DEFAULT_GATEWAY_PORT = 7410;
+/** Optional request header naming the host the agent means to be; when present it must be the token's host. */
+export const HOST_ID_HEADER = "x-claw-host-id";
+
+const positiveInt = z.number().int().positive();
+
+/** The gateway's settings; every field has a default. Durations in ms, sizes in bytes. */
+export const GatewaySettingsSchema = z.object({
+  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_GATEWAY_PORT),
+  maxFrameBytes: positiveInt.default(DEFAULT_GATEWAY_MAX_FRAME_BYTES),
+  pingIntervalMs: positiveInt.default(15_000),
+  helloTimeoutMs: positiveInt.default(10_000),
+  maxBadFrames: positiveInt.default(10),
+  maxInFlight: positiveInt.default(64),
+  heartbeatMinIntervalMs: z.number().int().nonnegative().default(1_000),
+  closeGraceMs: positiveInt.default(2_000),
+  gatewayId: z.string().min(1).optional(),
+});
+
+/** Options for `startGateway`: a NATS connection (yours, left open by `stop`) or `servers` (the gateway's own). */
+export type GatewayOptions = z.input<typeof GatewaySettingsSchema> & {
+  natsConnection?: NatsConnection;
+  logger?: Logger;
+};
+
+/** A running gateway. */
+export interface Gateway {
+  /** `ws://host:port/`, what a host agent dials. */
+  url: string;
+  port: number;
+  gatewayId: string;
+  /** Closes every connection (publishing `disconnected`), stops listening, and closes its own NATS connection. */
+  stop(): Promise<void>;
+}
+
+function parseSettings(opts: GatewayOptions): z.output<typeof GatewaySettingsSchema> {
+  const { natsConnection, logger, ...settings } = opts;
+  const parsed = GatewaySettingsSchema.safeParse(settings);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join("; ");
+    throw new GatewayError("invalid_options", `invalid gateway options: ${detail}`, { cause: parsed.error });
+  }
+  if ((natsConnection === undefined) === (parsed.data.servers === undefined)) {
+    throw new GatewayError("invalid_options", "invalid gateway options: give exactly one of natsConnection and servers");
+  }
+  return parsed.data;
+}
+
+/** Answers a refused upgrade with a bare HTTP status and closes the socket: no WebSocket is ever made. */
+function refuseUpgrade(socket: Socket, status: 401 | 503): void {
+  if (!socket.writable) return void socket.destroy();
+  const body = `${STATUS_CODES[status]}\n`;
+  const auth = status === 401 ? 'WWW-Authenticate: Bearer realm="claw-supervisor"\r\n' : "";
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${auth}` +
+      `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Settles like `promise`, or rejects after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  return address.port;
+}
+
+/** Starts the gateway; resolves once it listens. Needs the bus set up (CODEX_EVENTS and `codex-host-tokens`). */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const s = parseSettings(opts);
+  const gatewayId = s.gatewayId ?? `rpc-gateway-${randomBytes(4).toString("hex")}`;
+  const logger = (opts.logger ?? pino({ name: "rpc-gateway" }, pino.destination(2))).child({ gatewayId });
+  const nc = opts.natsConnection ?? (await connectBus({ servers: s.servers!, name: gatewayId }));
+  // Flush and drain wait for a reconnect while NATS is down: bound them so `stop` always returns.
+  const closeOwnNats = async (): Promise<void> => {
+    if (opts.natsConnection) return;
+    await within(nc.drain(), s.closeGraceMs).catch(() => undefined);
+    if (!nc.isClosed()) await nc.close();
+  };
+  let kv: KV;
+  try {
+    kv = await openHostTokenBucket(nc);
+  } catch (err) {
+    await closeOwnNats();
+    throw err;
+  }
+
+  const connections = new Set<HostConnection>();
+  let stopping = false;
+  const deps: HostConnectionDeps = {
+    gatewayId,
+    nc,
+    js: jetstream(nc),
+    logger,
+    limits: { maxBadFrames: s.maxBadFrames, heartbeatMinIntervalMs: s.heartbeatMinIntervalMs },
+    maxInFlight: s.maxInFlight,
+    maxFrameBytes: s.maxFrameBytes,
+    helloTimeoutMs: s.helloTimeoutMs,
+    pingIntervalMs: s.pingIntervalMs,
+    onHello(conn) {
+      for (const other of connections) {
+        if (other !== conn && other.hostId === conn.hostId && other.helloAccepted) other.replace();
+      }
+    },
+    onClosed(conn) {
+      connections.delete(conn);
+    },
+  };
+
+  // A live connection whose token is revoked is cut at once, not only refused on its next upgrade.
+  const revocations = await watchHostTokenRevocations(kv, (tokenId) => {
+    for (const conn of connections) if (conn.tokenId === tokenId) conn.revoke();
+  });
+  void revocations.done.then(() => {
+    if (!stopping) logger.error("host token watch ended: revoked tokens are refused on upgrade but live connections stay");
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: s.maxFrameBytes, clientTracking: false });
+  const server = createServer((req, res) => {
+    if (req.url === "/healthz") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", gatewayId, connections: connections.size }));
+      return;
+    }
+    res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end("connect with a WebSocket and a host token\n");
+  });
+
+  const accept = (ws: WebSocket, auth: { hostId: string; tokenId: string }, req: IncomingMessage): void => {
+    const conn = new HostConnection(ws, { ...auth, remoteAddress: req.socket.remoteAddress }, deps);
+    connections.add(conn);
+    if (stopping) conn.shutdown();
+  };
+
+  const handleUpgrade = async (req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
+    // The peer may reset the socket while the token is looked up; that must not be an unhandled error.
+    socket.on("error", (err) => logger.debug({ err: err.message }, "upgrade socket error"));
+    const remote = req.socket.remoteAddress;
+    const refuse = (status: 401 | 503, reason: string, data: Record<string, unknown> = {}): void => {
+      logger.warn({ remote, status, ...data }, `refused upgrade: ${reason}`);
+      refuseUpgrade(socket, status);
+    };
+    if (stopping) return refuse(503, "gateway stopping");
+    const bearer = bearerToken(req.headers.authorization);
+    if (!bearer.ok) return refuse(401, bearer.reason);
+    let check;
+    try {
+      check = await authenticateHostToken(kv, bearer.token);
+    } catch (err) {
+      return refuse(503, `token store unavailable: ${(err as Error).message}`);
+    }
+    if (!check.ok) return refuse(401, `${check.reason} host token`, { tokenId: check.tokenId });
+    const declared = req.headers[HOST_ID_HEADER];
+    if (declared !== undefined && declared !== check.hostId) {
+      return refuse(401, `token is for host ${check.hostId}, request declares ${String(declared)}`, { tokenId: check.tokenId });
+    }
+    if (socket.destroyed) return;
+    const { hostId, tokenId } = check;
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, { hostId, tokenId }, req));
+  };
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => void handleUpgrade(req, socket, head));
+
+  let port: number;
+  try {
+    port = await listen(server, s.port, s.host);
+  } catch (err) {
+    revocations.stop();
+    await closeOwnNats();
+    throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, { cause: err });
+  }
+  const pinger = setInterval(() => {
+    for (const conn of connections) conn.checkAlive();
+  }, s.pingIntervalMs);
+  pinger.unref();
+  const urlHost = s.host.includes(":") ? `[${s.host}]` : s.host;
+  logger.info({ host: s.host, port }, "rpc-gateway listening");
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      clearInterval(pinger);
+      revocations.stop();
+      const open = [...connections];
+      for (const conn of open) conn.shutdown();
+      const grace = new Promise((resolve) => setTimeout(resolve, s.closeGraceMs).unref());
+      await Promise.race([Promise.all(open.map((c) => c.closed)), grace]);
+      for (const conn of connections) conn.terminate();
+      await Promise.all(open.map((c) => c.closed));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      wss.close();
+      await within(nc.flush(), s.closeGraceMs).catch(() => undefined);
+      await closeOwnNats();
+      logger.info("rpc-gateway stopped");
+    })();
+    return stopped;
+  };
+  return { url: `ws://${urlHost}:${port}/`, port, gatewayId, stop };
+}
