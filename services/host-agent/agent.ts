@@ -1,0 +1,196 @@
+/**
+ * The host agent: watches the local app-server, turns what happens to its threads into redacted bus
+ * envelopes, adds presence from `claw-supervisor launch`, and ships everything to the gateway with
+ * acknowledged, bounded buffering. `startHostAgent` is the one entry point (the CLI and `up` both use it).
+ */
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import type { Logger } from "pino";
+import { agentEventTypes, HOST_THREAD_ID, type ThreadSyncedPayload } from "../../schemas/agent-events.js";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { parseEndpoint, type Endpoint } from "../codex-rpc/index.js";
+import type { BackoffOptions } from "./backoff.js";
+import { newEpoch } from "./epoch.js";
+import { DEFAULT_BUFFER_LIMITS, EventBuffer, type EventBufferLimits, type EventBufferStats } from "./event-buffer.js";
+import { GatewayClient, type GatewayState } from "./gateway-client.js";
+import { GitInfoCache } from "./git-info.js";
+import { limitPayload } from "./payload-limit.js";
+import { PresenceBinder, type PresenceChange } from "./presence-binding.js";
+import { PresenceMonitor } from "./presence-monitor.js";
+import { redact } from "./redact.js";
+import type { TrackedThread } from "./thread-state.js";
+import { AppServerWatcher } from "./watcher.js";
+
+/** Largest payload of one event after redaction, in bytes (default); bigger ones are cut (payload-limit.ts). */
+export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024;
+
+/** How to run a host agent. Only hostId, gatewayUrl, token and stateDir are required. */
+export interface HostAgentOptions {
+  /** This host's id: the host token's host, and a NATS subject token (no '.', '*', '>', spaces). */
+  hostId: string;
+  /** The gateway's `ws://` or `wss://` URL. */
+  gatewayUrl: string;
+  /** The host token, or a file holding it (re-read at every connection attempt). */
+  token: string | { file: string };
+  /** Where presence records live (`<stateDir>/presence`). */
+  stateDir: string;
+  /** The app-server: an endpoint or its text (default `unix://`, the daemon's socket). */
+  endpoint?: string | Endpoint;
+  /** Environment used to resolve `unix://` (CODEX_HOME, HOME); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Reported in hello; default os.hostname(). */
+  hostname?: string;
+  /** Reported in hello and to the app-server; default "unknown". */
+  agentVersion?: string;
+  heartbeatMs?: number;
+  buffer?: Partial<EventBufferLimits>;
+  maxEventBytes?: number;
+  presencePollMs?: number;
+  /** Reconnect back-off for the app-server and the gateway (default 250 ms doubling to 10 s). */
+  backoff?: BackoffOptions;
+  /** Delay between attempts after the gateway refused the token, in ms (default 30 000). */
+  unauthorizedRetryMs?: number;
+  /** How long git facts of a workspace are cached, in ms (default 5 000). */
+  gitInfoMaxAgeMs?: number;
+  logger?: Logger;
+}
+
+/** What a running agent reports about itself. */
+export interface HostAgentStatus {
+  hostId: string;
+  epoch: string;
+  appServer: "connected" | "disconnected";
+  gateway: GatewayState;
+  /** Tracked (non-ephemeral, loaded) threads. */
+  threads: number;
+  buffer: EventBufferStats;
+  /** Events created so far in this run (the next seq). */
+  events: number;
+}
+
+/** A running host agent. */
+export interface HostAgent {
+  readonly hostId: string;
+  /** This run's epoch (new at every start). */
+  readonly epoch: string;
+  status(): HostAgentStatus;
+  /** Stops watching and disconnects; resolves when everything is closed. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts a host agent; resolves once its presence folder is readable and its connections are being dialled. */
+export async function startHostAgent(options: HostAgentOptions): Promise<HostAgent> {
+  const log = options.logger;
+  const epoch = newEpoch();
+  const agentVersion = options.agentVersion ?? "unknown";
+  const endpoint = typeof options.endpoint === "object" ? options.endpoint : parseEndpoint(options.endpoint ?? "unix://", { env: options.env });
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  const gitInfo = new GitInfoCache(options.gitInfoMaxAgeMs ?? 5_000);
+  const binder = new PresenceBinder();
+  let seq = 0;
+
+  const envelope = (threadId: string, type: string, payload: unknown, emittedAtMs?: number): SessionEventEnvelope => ({
+    hostId: options.hostId,
+    threadId,
+    epoch,
+    seq: seq++,
+    emittedAtMs: Math.max(0, Math.floor(typeof emittedAtMs === "number" && Number.isFinite(emittedAtMs) ? emittedAtMs : Date.now())),
+    type,
+    payload: limitPayload(redact(payload ?? {}), maxEventBytes),
+  });
+
+  const buffer = new EventBuffer({ ...DEFAULT_BUFFER_LIMITS, ...options.buffer }, (gap) => {
+    log?.warn({ ...gap }, "event buffer full: dropped the oldest events");
+    return envelope(HOST_THREAD_ID, agentEventTypes.gap, gap);
+  });
+  const emit = (threadId: string, type: string, payload: unknown, emittedAtMs?: number): void =>
+    gateway.send(envelope(threadId, type, payload, emittedAtMs));
+  const emitPresence = (changes: PresenceChange[]): void => {
+    for (const c of changes) emit(c.threadId, agentEventTypes.presence, c.payload);
+  };
+
+  /** A full snapshot of the thread as it is when the workspace's git facts are at hand. */
+  const sync = (t: TrackedThread): void => {
+    void gitInfo.get(t.thread.cwd).then((git) => {
+      if (stopped) return;
+      const payload: ThreadSyncedPayload = {
+        thread: t.thread,
+        activeTurnId: t.activeTurnId,
+        workspace: t.thread.cwd,
+        repo: git.repo,
+        branch: git.branch,
+        humanAttached: binder.humanAttached(t.id),
+        autonomous: false,
+      };
+      emit(t.id, agentEventTypes.threadSynced, payload);
+    });
+  };
+
+  const watcher = new AppServerWatcher({
+    endpoint,
+    clientInfo: { name: "claw-supervisor-host-agent", title: "Claw Supervisor host agent", version: agentVersion },
+    logger: log,
+    backoff: options.backoff,
+    listener: {
+      notification: (threadId, n) => emit(threadId, n.method, n.params, n.emittedAtMs),
+      synced: sync,
+      threadTracked: (t) => emitPresence(binder.threadTracked({ id: t.id, cwd: t.thread.cwd, startedAtMs: t.startedAtMs })),
+      threadGone: () => undefined,
+      connection: () => undefined,
+    },
+  });
+
+  const tokenSource = options.token;
+  const gateway = new GatewayClient({
+    url: options.gatewayUrl,
+    token: async () => {
+      if (typeof tokenSource === "string") return tokenSource;
+      const text = (await readFile(tokenSource.file, "utf8")).trim();
+      if (!text) throw new Error(`the token file ${tokenSource.file} is empty`);
+      return text;
+    },
+    hello: { hostId: options.hostId, epoch, agentVersion, hostname: options.hostname ?? os.hostname() },
+    buffer,
+    heartbeat: () => ({ threads: watcher.tracked().length, appServer: watcher.connected ? "connected" : "disconnected" }),
+    onWelcome: () => watcher.tracked().forEach(sync),
+    heartbeatMs: options.heartbeatMs,
+    backoff: options.backoff,
+    unauthorizedRetryMs: options.unauthorizedRetryMs,
+    logger: log,
+  });
+
+  const monitor = new PresenceMonitor({
+    stateDir: options.stateDir,
+    pollMs: options.presencePollMs,
+    logger: log,
+    onChange: (records) => emitPresence(binder.setRecords(records)),
+  });
+
+  let stopped = false;
+  let stopping: Promise<void> | undefined;
+  await monitor.start();
+  watcher.start();
+  gateway.start();
+  log?.info({ hostId: options.hostId, epoch, gateway: options.gatewayUrl }, "host agent started");
+
+  return {
+    hostId: options.hostId,
+    epoch,
+    status: () => ({
+      hostId: options.hostId,
+      epoch,
+      appServer: watcher.connected ? "connected" : "disconnected",
+      gateway: gateway.state,
+      threads: watcher.tracked().length,
+      buffer: buffer.stats(),
+      events: seq,
+    }),
+    stop: () =>
+      (stopping ??= (async () => {
+        await Promise.all([watcher.stop(), monitor.stop()]);
+        stopped = true;
+        await gateway.stop();
+        log?.info({ hostId: options.hostId, epoch }, "host agent stopped");
+      })()),
+  };
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { HOST_THREAD_ID, type GapPayload } from "../../schemas/agent-events.js";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { EventBuffer, mergeGaps } from "./event-buffer.js";
+
+function setup(maxEvents: number, maxBytes = 1 << 20) {
+  let seq = 0;
+  const event = (type = "turn/started", payload: unknown = { threadId: "t" }): SessionEventEnvelope => ({
+    hostId: "h",
+    threadId: "t",
+    epoch: "e",
+    seq: seq++,
+    emittedAtMs: 1,
+    type,
+    payload,
+  });
+  const buffer = new EventBuffer({ maxEvents, maxBytes }, (payload: GapPayload) => ({
+    ...event("agent/gap", payload),
+    threadId: HOST_THREAD_ID,
+  }));
+  return { buffer, event };
+}
+
+describe("EventBuffer", () => {
+  it("keeps events in order until acked, and hands each out once per connection", () => {
+    const { buffer, event } = setup(10);
+    for (let i = 0; i < 3; i++) buffer.push(event());
+    expect(buffer.takeUnsent().map((e) => e.seq)).toEqual([0, 1, 2]);
+    expect(buffer.takeUnsent()).toEqual([]);
+    expect(buffer.ack(1)).toBe(true);
+    expect(buffer.ack(1)).toBe(false);
+    buffer.push(event());
+    expect(buffer.takeUnsent().map((e) => e.seq)).toEqual([3]);
+    buffer.resetSent();
+    expect(buffer.takeUnsent().map((e) => e.seq)).toEqual([0, 2, 3]);
+    expect(buffer.stats().events).toBe(3);
+  });
+
+  it("drops the oldest when over the count and records them in one gap event that grows until sent", () => {
+    const { buffer, event } = setup(3);
+    for (let i = 0; i < 5; i++) buffer.push(event());
+    // seq 0 dropped at the 4th push (gap takes seq 4), seq 1 at the 5th (seq 5).
+    let held = buffer.snapshot();
+    expect(held.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+    expect(held[2]).toMatchObject({ type: "agent/gap", threadId: HOST_THREAD_ID, payload: { dropped: 2, firstSeq: 0, lastSeq: 1 } });
+    buffer.push(event());
+    held = buffer.snapshot();
+    expect(held.filter((e) => e.type === "agent/gap")).toHaveLength(1);
+    expect(held.find((e) => e.type === "agent/gap")!.payload).toEqual({ dropped: 3, firstSeq: 0, lastSeq: 2 });
+    expect(buffer.stats().droppedTotal).toBe(3);
+    // Once sent, the gap is closed: the next drop opens a new one (and absorbs the old one if it is dropped).
+    buffer.takeUnsent();
+    buffer.resetSent();
+    for (let i = 0; i < 4; i++) buffer.push(event());
+    const gaps = buffer.snapshot().filter((e) => e.type === "agent/gap");
+    expect(gaps).toHaveLength(1);
+    // Dropped: seq 3, the closed gap (seq 4, carrying 0..2), then 5, 6 and 7; held: 9, 10, 11 and the new gap (8).
+    expect(buffer.snapshot().map((e) => e.seq)).toEqual([8, 9, 10, 11]);
+    expect(gaps[0]!.payload).toEqual({ dropped: 7, firstSeq: 0, lastSeq: 7 });
+    expect(buffer.stats().droppedTotal).toBe(7);
+  });
+
+  it("bounds the bytes held, dropping an event bigger than the whole budget", () => {
+    const { buffer, event } = setup(1000, 400);
+    buffer.push(event("x", { text: "a".repeat(100) }));
+    buffer.push(event("x", { text: "b".repeat(100) }));
+    expect(buffer.stats().events).toBe(2);
+    buffer.push(event("x", { text: "c".repeat(1000) }));
+    const held = buffer.snapshot();
+    expect(held.map((e) => e.type)).toEqual(["agent/gap"]);
+    expect(held[0]!.payload).toEqual({ dropped: 3, firstSeq: 0, lastSeq: 2 });
+  });
+
+  it("merges gap ranges", () => {
+    expect(mergeGaps({ dropped: 2, firstSeq: 5, lastSeq: 6 }, { dropped: 1, firstSeq: 1, lastSeq: 1 })).toEqual({
+      dropped: 3,
+      firstSeq: 1,
+      lastSeq: 6,
+    });
+  });
+});

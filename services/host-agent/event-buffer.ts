@@ -1,0 +1,166 @@
+/**
+ * The host agent's bounded buffer of un-acknowledged events. Pure: no I/O, no timers. Every event stays here
+ * from the moment it is created until the gateway acks (or rejects) it; while the gateway is unreachable the
+ * buffer fills, and when it is over its count or byte limit the OLDEST events are dropped and recorded in one
+ * open `agent/gap` event (created at the first drop, updated in place until it is sent).
+ */
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import type { GapPayload } from "../../schemas/agent-events.js";
+
+/** Limits of the buffer. */
+export interface EventBufferLimits {
+  /** Most events held (the open gap event is not counted). */
+  maxEvents: number;
+  /** Most bytes of event JSON held (the open gap event is not counted). */
+  maxBytes: number;
+}
+
+/** Default limits: 50 000 events or 64 MiB. */
+export const DEFAULT_BUFFER_LIMITS: EventBufferLimits = { maxEvents: 50_000, maxBytes: 64 * 1024 * 1024 };
+
+/** One buffered event with its serialised form. */
+export interface BufferedEvent {
+  readonly seq: number;
+  event: SessionEventEnvelope;
+  /** The event's JSON (the `event` field of an EventFrame). */
+  json: string;
+  bytes: number;
+  /** Sent on the current gateway connection and waiting for its ack. */
+  sent: boolean;
+  /** True for an `agent/gap` event. */
+  readonly gap: boolean;
+}
+
+/** Buffer counters for status and heartbeats. */
+export interface EventBufferStats {
+  events: number;
+  bytes: number;
+  /** Events dropped since the buffer was created. */
+  droppedTotal: number;
+}
+
+/** Bounded, ordered buffer of events waiting for an ack; see the module comment. */
+export class EventBuffer {
+  /** Insertion order is seq order: a Map keeps it and deletes in O(1). */
+  private readonly entries = new Map<number, BufferedEvent>();
+  private unsent: BufferedEvent[] = [];
+  private unsentHead = 0;
+  private openGap: BufferedEvent | undefined;
+  private heldBytes = 0;
+  private dropped = 0;
+
+  /** `newGapEvent` builds the envelope of a new gap event (it takes the next seq). */
+  constructor(
+    private readonly limits: EventBufferLimits,
+    private readonly newGapEvent: (payload: GapPayload) => SessionEventEnvelope,
+  ) {}
+
+  /** Adds an event (seq must be greater than every seq pushed before); drops the oldest when over a limit. */
+  push(event: SessionEventEnvelope): void {
+    this.add(event, false);
+    this.enforceLimits();
+  }
+
+  /** Removes the event with this seq (acked or rejected); false when it is not held. */
+  ack(seq: number): boolean {
+    const entry = this.entries.get(seq);
+    if (!entry) return false;
+    this.remove(entry);
+    return true;
+  }
+
+  /** The events not yet sent on the current connection, in order; marks them sent. */
+  takeUnsent(): BufferedEvent[] {
+    const out: BufferedEvent[] = [];
+    for (; this.unsentHead < this.unsent.length; this.unsentHead++) {
+      const entry = this.unsent[this.unsentHead]!;
+      if (!this.entries.has(entry.seq) || entry.sent) continue;
+      entry.sent = true;
+      if (entry === this.openGap) this.openGap = undefined;
+      out.push(entry);
+    }
+    this.unsent = [];
+    this.unsentHead = 0;
+    return out;
+  }
+
+  /** The connection is gone: every held event will be sent again, oldest first. */
+  resetSent(): void {
+    this.unsent = [];
+    this.unsentHead = 0;
+    for (const entry of this.entries.values()) {
+      entry.sent = false;
+      this.unsent.push(entry);
+    }
+  }
+
+  /** Counters for status reports. */
+  stats(): EventBufferStats {
+    return { events: this.entries.size, bytes: this.heldBytes, droppedTotal: this.dropped };
+  }
+
+  /** Every held event in order (for tests and diagnostics). */
+  snapshot(): SessionEventEnvelope[] {
+    return [...this.entries.values()].map((e) => e.event);
+  }
+
+  private add(event: SessionEventEnvelope, gap: boolean): BufferedEvent {
+    const json = JSON.stringify(event);
+    const entry: BufferedEvent = { seq: event.seq, event, json, bytes: Buffer.byteLength(json, "utf8"), sent: false, gap };
+    this.entries.set(entry.seq, entry);
+    this.unsent.push(entry);
+    this.heldBytes += entry.bytes;
+    return entry;
+  }
+
+  private remove(entry: BufferedEvent): void {
+    this.entries.delete(entry.seq);
+    this.heldBytes -= entry.bytes;
+    if (entry === this.openGap) this.openGap = undefined;
+  }
+
+  private countedEvents(): number {
+    return this.entries.size - (this.openGap ? 1 : 0);
+  }
+
+  private countedBytes(): number {
+    return this.heldBytes - (this.openGap?.bytes ?? 0);
+  }
+
+  private enforceLimits(): void {
+    let gap: GapPayload | undefined;
+    let newlyDropped = 0;
+    while (this.countedEvents() > this.limits.maxEvents || this.countedBytes() > this.limits.maxBytes) {
+      const oldest = this.oldestDroppable();
+      if (!oldest) break;
+      this.remove(oldest);
+      if (!oldest.gap) newlyDropped++;
+      const lost: GapPayload = oldest.gap
+        ? (oldest.event.payload as GapPayload)
+        : { dropped: 1, firstSeq: oldest.seq, lastSeq: oldest.seq };
+      gap = gap ? mergeGaps(gap, lost) : lost;
+    }
+    if (!gap) return;
+    this.dropped += newlyDropped;
+    if (this.openGap) {
+      const merged = mergeGaps(this.openGap.event.payload as GapPayload, gap);
+      this.heldBytes -= this.openGap.bytes;
+      this.openGap.event = { ...this.openGap.event, payload: merged };
+      this.openGap.json = JSON.stringify(this.openGap.event);
+      this.openGap.bytes = Buffer.byteLength(this.openGap.json, "utf8");
+      this.heldBytes += this.openGap.bytes;
+    } else {
+      this.openGap = this.add(this.newGapEvent(gap), true);
+    }
+  }
+
+  private oldestDroppable(): BufferedEvent | undefined {
+    for (const entry of this.entries.values()) if (entry !== this.openGap) return entry;
+    return undefined;
+  }
+}
+
+/** Two gap records as one: counts add up, the range covers both. Pure. */
+export function mergeGaps(a: GapPayload, b: GapPayload): GapPayload {
+  return { dropped: a.dropped + b.dropped, firstSeq: Math.min(a.firstSeq, b.firstSeq), lastSeq: Math.max(a.lastSeq, b.lastSeq) };
+}

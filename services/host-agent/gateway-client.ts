@@ -1,0 +1,218 @@
+/**
+ * The host agent's outbound WebSocket to the rpc-gateway (schemas/gateway.ts): bearer host token, `hello` →
+ * `welcome`, heartbeats, and events that stay in the EventBuffer until acked or rejected. While disconnected
+ * events accumulate in that bounded buffer; after each welcome it replays every un-acked event in order, then
+ * calls `onWelcome` (the agent re-syncs its threads). Reconnects forever with back-off; a 401/403 is logged
+ * as a token problem and retried slowly, since the token may be fixed on the gateway's side.
+ */
+import type { Logger } from "pino";
+import WebSocket from "ws";
+import { DEFAULT_GATEWAY_MAX_FRAME_BYTES, GatewayFrame, type AgentFrame } from "../../schemas/gateway.js";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
+import type { EventBuffer } from "./event-buffer.js";
+
+/** Request header declaring the host the agent means to be; a gateway refuses it when it is not the token's host. */
+export const HOST_ID_HEADER = "x-claw-host-id";
+
+/** Where the gateway connection stands. */
+export type GatewayState = "connecting" | "ready" | "disconnected" | "unauthorized";
+
+/** Options of the gateway client. */
+export interface GatewayClientOptions {
+  /** `ws://` or `wss://` URL of the gateway's agent endpoint. */
+  url: string;
+  /** The host token, fetched again for every connection attempt (a fixed token file is picked up). */
+  token: () => Promise<string>;
+  hello: { hostId: string; epoch: string; agentVersion: string; hostname: string };
+  buffer: EventBuffer;
+  /** What heartbeats report. */
+  heartbeat: () => { threads: number; appServer: "connected" | "disconnected" };
+  /** After a welcome and the replay of the buffer. */
+  onWelcome: () => void;
+  /** Heartbeat period in ms (default 15 000); a connection silent for three periods is dropped. */
+  heartbeatMs?: number;
+  /** Reconnect back-off (default 250 ms doubling to 10 s). */
+  backoff?: BackoffOptions;
+  /** Delay between attempts after the gateway refused the token, in ms (default 30 000). */
+  unauthorizedRetryMs?: number;
+  /** How long to wait for `welcome` after `hello`, in ms (default 10 000). */
+  welcomeTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** Dials the gateway and keeps the event stream flowing; see the module comment. */
+export class GatewayClient {
+  private ws: WebSocket | undefined;
+  private stateValue: GatewayState = "disconnected";
+  private readonly stopper = new AbortController();
+  private loop: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastHeardMs = 0;
+  private unauthorizedStreak = 0;
+  private readonly log: Logger | undefined;
+
+  constructor(private readonly opts: GatewayClientOptions) {
+    this.log = opts.logger;
+  }
+
+  /** Starts dialling (idempotent). */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Closes the connection and stops reconnecting; un-acked events stay in the buffer. */
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    this.ws?.close(1000, "host agent stopping");
+    setTimeout(() => this.ws?.terminate(), 1_000).unref();
+    await this.loop;
+  }
+
+  /** The connection state. */
+  get state(): GatewayState {
+    return this.stateValue;
+  }
+
+  /** Buffers an event and sends it at once when the gateway is ready. */
+  send(event: SessionEventEnvelope): void {
+    this.opts.buffer.push(event);
+    if (this.stateValue === "ready") this.flush();
+  }
+
+  private flush(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const entry of this.opts.buffer.takeUnsent()) ws.send(`{"type":"event","event":${entry.json}}`);
+  }
+
+  private sendFrame(frame: AgentFrame): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopper.signal.aborted) {
+      const outcome = await this.connectOnce();
+      if (this.stopper.signal.aborted) break;
+      if (outcome === "welcomed") attempt = 0;
+      const delay =
+        outcome === "unauthorized"
+          ? (this.opts.unauthorizedRetryMs ?? 30_000)
+          : backoffDelay(attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
+      await sleep(delay, this.stopper.signal);
+    }
+    this.stateValue = "disconnected";
+  }
+
+  /** One connection, from dialling to close. */
+  private async connectOnce(): Promise<"welcomed" | "failed" | "unauthorized"> {
+    let token: string;
+    try {
+      token = (await this.opts.token()).trim();
+    } catch (err) {
+      this.log?.error({ err: (err as Error).message }, "cannot read the host token; will retry");
+      return "unauthorized";
+    }
+    this.stateValue = "connecting";
+    const ws = new WebSocket(this.opts.url, {
+      headers: { Authorization: `Bearer ${token}`, [HOST_ID_HEADER]: this.opts.hello.hostId },
+      handshakeTimeout: this.opts.welcomeTimeoutMs ?? 10_000,
+      maxPayload: DEFAULT_GATEWAY_MAX_FRAME_BYTES,
+    });
+    this.ws = ws;
+    let welcomed = false;
+    let unauthorized = false;
+    let welcomeTimer: NodeJS.Timeout | undefined;
+    const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+    ws.on("error", (err) => this.log?.debug({ url: this.opts.url, err: err.message }, "gateway socket error"));
+    ws.on("unexpected-response", (_req, res) => {
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        unauthorized = true;
+        this.stateValue = "unauthorized";
+        this.unauthorizedStreak++;
+        const level = this.unauthorizedStreak === 1 ? "error" : "debug";
+        this.log?.[level](
+          { url: this.opts.url, status: res.statusCode, retryInMs: this.opts.unauthorizedRetryMs ?? 30_000 },
+          `the gateway refused this host's token (HTTP ${res.statusCode}): check the token file and the gateway's host tokens; retrying slowly`,
+        );
+      } else {
+        this.log?.warn({ url: this.opts.url, status: res.statusCode }, "the gateway refused the WebSocket upgrade");
+      }
+      res.resume();
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      this.lastHeardMs = Date.now();
+      this.sendFrame({ type: "hello", ...this.opts.hello });
+      welcomeTimer = setTimeout(() => {
+        this.log?.warn({ url: this.opts.url }, "no welcome from the gateway; reconnecting");
+        ws.terminate();
+      }, this.opts.welcomeTimeoutMs ?? 10_000);
+    });
+    ws.on("pong", () => (this.lastHeardMs = Date.now()));
+    ws.on("message", (data, isBinary) => {
+      this.lastHeardMs = Date.now();
+      const frame = parseFrame(data, isBinary);
+      if (!frame) {
+        this.log?.warn({ url: this.opts.url }, "ignoring an invalid frame from the gateway");
+        return;
+      }
+      switch (frame.type) {
+        case "welcome":
+          if (welcomed) return;
+          welcomed = true;
+          clearTimeout(welcomeTimer);
+          this.unauthorizedStreak = 0;
+          this.stateValue = "ready";
+          this.log?.info({ url: this.opts.url, gatewayId: frame.gatewayId, replaying: this.opts.buffer.stats().events }, "connected to the gateway");
+          this.flush();
+          this.startHeartbeats(ws);
+          this.opts.onWelcome();
+          return;
+        case "ack":
+          if (frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);
+          return;
+        case "reject":
+          if (frame.seq !== null && frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);
+          this.log?.warn({ seq: frame.seq, reason: frame.reason }, "the gateway rejected a frame");
+          return;
+      }
+    });
+    await closed;
+    clearTimeout(welcomeTimer);
+    clearInterval(this.heartbeatTimer);
+    this.ws = undefined;
+    this.opts.buffer.resetSent();
+    if (welcomed && !this.stopper.signal.aborted) this.log?.warn({ url: this.opts.url }, "lost the gateway connection; buffering events");
+    this.stateValue = unauthorized ? "unauthorized" : "disconnected";
+    return welcomed ? "welcomed" : unauthorized ? "unauthorized" : "failed";
+  }
+
+  private startHeartbeats(ws: WebSocket): void {
+    const period = this.opts.heartbeatMs ?? 15_000;
+    const beat = (): void => {
+      if (Date.now() - this.lastHeardMs > 3 * period) {
+        this.log?.warn({ url: this.opts.url }, "the gateway went silent; reconnecting");
+        ws.terminate();
+        return;
+      }
+      this.sendFrame({ type: "heartbeat", atMs: Date.now(), ...this.opts.heartbeat() });
+      ws.ping();
+    };
+    beat();
+    this.heartbeatTimer = setInterval(beat, period);
+    this.heartbeatTimer.unref();
+  }
+}
+
+function parseFrame(data: WebSocket.RawData, isBinary: boolean): GatewayFrame | null {
+  if (isBinary) return null;
+  try {
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : data.toString();
+    const parsed = GatewayFrame.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
