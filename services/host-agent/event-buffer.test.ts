@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HOST_THREAD_ID, type GapPayload } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
-import { EventBuffer, mergeGaps } from "./event-buffer.js";
+import { EventBuffer, MAX_GAP_EVENTS, mergeGaps } from "./event-buffer.js";
 
 function setup(maxEvents: number, maxBytes = 1 << 20) {
   let seq = 0;
@@ -48,16 +48,30 @@ describe("EventBuffer", () => {
     expect(held.filter((e) => e.type === "agent/gap")).toHaveLength(1);
     expect(held.find((e) => e.type === "agent/gap")!.payload).toEqual({ dropped: 3, firstSeq: 0, lastSeq: 2 });
     expect(buffer.stats().droppedTotal).toBe(3);
-    // Once sent, the gap is closed: the next drop opens a new one (and absorbs the old one if it is dropped).
+    // Once sent, the gap is closed: it waits for its ack like any event, and the next drop opens a new gap.
     buffer.takeUnsent();
     buffer.resetSent();
     for (let i = 0; i < 4; i++) buffer.push(event());
-    const gaps = buffer.snapshot().filter((e) => e.type === "agent/gap");
-    expect(gaps).toHaveLength(1);
-    // Dropped: seq 3, the closed gap (seq 4, carrying 0..2), then 5, 6 and 7; held: 9, 10, 11 and the new gap (8).
-    expect(buffer.snapshot().map((e) => e.seq)).toEqual([8, 9, 10, 11]);
-    expect(gaps[0]!.payload).toEqual({ dropped: 7, firstSeq: 0, lastSeq: 7 });
+    const held2 = buffer.snapshot();
+    expect(held2.map((e) => e.seq)).toEqual([4, 8, 9, 10, 11]);
+    expect(held2.filter((e) => e.type === "agent/gap").map((e) => e.payload)).toEqual([
+      { dropped: 3, firstSeq: 0, lastSeq: 2 },
+      { dropped: 4, firstSeq: 3, lastSeq: 7 },
+    ]);
     expect(buffer.stats().droppedTotal).toBe(7);
+  });
+
+  it("holds at most MAX_GAP_EVENTS gap events, folding the oldest sent one into the open gap", () => {
+    const { buffer, event } = setup(1);
+    for (let i = 0; i < 40; i++) {
+      buffer.push(event());
+      buffer.push(event());
+      buffer.takeUnsent();
+    }
+    const gaps = buffer.snapshot().filter((e) => e.type === "agent/gap");
+    expect(gaps.length).toBeLessThanOrEqual(MAX_GAP_EVENTS);
+    expect(gaps.reduce((n, g) => n + (g.payload as { dropped: number }).dropped, 0)).toBe(buffer.stats().droppedTotal);
+    expect(buffer.snapshot().filter((e) => e.type !== "agent/gap")).toHaveLength(1);
   });
 
   it("bounds the bytes held, dropping an event bigger than the whole budget", () => {

@@ -2,18 +2,24 @@
  * The host agent's bounded buffer of un-acknowledged events. Pure: no I/O, no timers. Every event stays here
  * from the moment it is created until the gateway acks (or rejects) it; while the gateway is unreachable the
  * buffer fills, and when it is over its count or byte limit the OLDEST events are dropped and recorded in one
- * open `agent/gap` event (created at the first drop, updated in place until it is sent).
+ * open `agent/gap` event (created at the first drop, updated in place until it is sent). Gap events do not
+ * count against the limits and are kept until acked like any other; at most MAX_GAP_EVENTS are held, beyond
+ * that the oldest sent one is folded into the open gap (a receiver that stored it may then count those drops
+ * twice; the seq ranges stay right).
  */
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { GapPayload } from "../../schemas/agent-events.js";
 
 /** Limits of the buffer. */
 export interface EventBufferLimits {
-  /** Most events held (the open gap event is not counted). */
+  /** Most events held (gap events are not counted). */
   maxEvents: number;
-  /** Most bytes of event JSON held (the open gap event is not counted). */
+  /** Most bytes of event JSON held (gap events are not counted). */
   maxBytes: number;
 }
+
+/** Most gap events held at once (only reached when connections keep failing before any ack). */
+export const MAX_GAP_EVENTS = 16;
 
 /** Default limits: 50 000 events or 64 MiB. */
 export const DEFAULT_BUFFER_LIMITS: EventBufferLimits = { maxEvents: 50_000, maxBytes: 64 * 1024 * 1024 };
@@ -47,6 +53,8 @@ export class EventBuffer {
   private unsentHead = 0;
   private openGap: BufferedEvent | undefined;
   private heldBytes = 0;
+  private gapCount = 0;
+  private gapBytes = 0;
   private dropped = 0;
 
   /** `newGapEvent` builds the envelope of a new gap event (it takes the next seq). */
@@ -110,52 +118,62 @@ export class EventBuffer {
     this.entries.set(entry.seq, entry);
     this.unsent.push(entry);
     this.heldBytes += entry.bytes;
+    if (gap) {
+      this.gapCount++;
+      this.gapBytes += entry.bytes;
+    }
     return entry;
   }
 
   private remove(entry: BufferedEvent): void {
     this.entries.delete(entry.seq);
     this.heldBytes -= entry.bytes;
+    if (entry.gap) {
+      this.gapCount--;
+      this.gapBytes -= entry.bytes;
+    }
     if (entry === this.openGap) this.openGap = undefined;
-  }
-
-  private countedEvents(): number {
-    return this.entries.size - (this.openGap ? 1 : 0);
-  }
-
-  private countedBytes(): number {
-    return this.heldBytes - (this.openGap?.bytes ?? 0);
   }
 
   private enforceLimits(): void {
     let gap: GapPayload | undefined;
     let newlyDropped = 0;
-    while (this.countedEvents() > this.limits.maxEvents || this.countedBytes() > this.limits.maxBytes) {
-      const oldest = this.oldestDroppable();
+    while (this.entries.size - this.gapCount > this.limits.maxEvents || this.heldBytes - this.gapBytes > this.limits.maxBytes) {
+      const oldest = this.oldest((e) => !e.gap);
       if (!oldest) break;
       this.remove(oldest);
-      if (!oldest.gap) newlyDropped++;
-      const lost: GapPayload = oldest.gap
-        ? (oldest.event.payload as GapPayload)
-        : { dropped: 1, firstSeq: oldest.seq, lastSeq: oldest.seq };
+      newlyDropped++;
+      const lost = { dropped: 1, firstSeq: oldest.seq, lastSeq: oldest.seq };
       gap = gap ? mergeGaps(gap, lost) : lost;
     }
-    if (!gap) return;
-    this.dropped += newlyDropped;
-    if (this.openGap) {
-      const merged = mergeGaps(this.openGap.event.payload as GapPayload, gap);
-      this.heldBytes -= this.openGap.bytes;
-      this.openGap.event = { ...this.openGap.event, payload: merged };
-      this.openGap.json = JSON.stringify(this.openGap.event);
-      this.openGap.bytes = Buffer.byteLength(this.openGap.json, "utf8");
-      this.heldBytes += this.openGap.bytes;
-    } else {
-      this.openGap = this.add(this.newGapEvent(gap), true);
+    if (gap) {
+      this.dropped += newlyDropped;
+      this.recordInOpenGap(gap);
+    }
+    while (this.gapCount > MAX_GAP_EVENTS) {
+      const oldestSent = this.oldest((e) => e.gap && e !== this.openGap);
+      if (!oldestSent) break;
+      this.remove(oldestSent);
+      this.recordInOpenGap(oldestSent.event.payload as GapPayload);
     }
   }
 
-  private oldestDroppable(): BufferedEvent | undefined {
-    for (const entry of this.entries.values()) if (entry !== this.openGap) return entry;
+  private recordInOpenGap(gap: GapPayload): void {
+    const open = this.openGap;
+    if (!open) {
+      this.openGap = this.add(this.newGapEvent(gap), true);
+      return;
+    }
+    const delta = -open.bytes;
+    open.event = { ...open.event, payload: mergeGaps(open.event.payload as GapPayload, gap) };
+    open.json = JSON.stringify(open.event);
+    open.bytes = Buffer.byteLength(open.json, "utf8");
+    this.heldBytes += delta + open.bytes;
+    this.gapBytes += delta + open.bytes;
+  }
+
+  private oldest(pred: (e: BufferedEvent) => boolean): BufferedEvent | undefined {
+    for (const entry of this.entries.values()) if (pred(entry)) return entry;
     return undefined;
   }
 }
