@@ -1,0 +1,192 @@
+/**
+ * The registry's durable pull consumer on CODEX_EVENTS (explicit acks, deliver all, filter `codex.evt.>`), and
+ * the loop that feeds it to a batch sink: every message is taken synchronously, and the sink is flushed
+ * (KV written, then acked) once the client's buffer runs dry (the loop yields to the event loop) or, waiting
+ * for it, when a batch is full. Only nats-server 2.9
+ * consumer fields are sent.
+ *
+ * Messages reach the sink in stream order. JetStream redelivers a message lost in flight (to a stopped or
+ * crashed instance, or during a reconnect) only after `ack_wait`, behind newer ones; applied late, it would be
+ * skipped as older than its thread's position and its effect lost. So the loop keeps the highest stream
+ * sequence it has handed over (starting from the consumer's ack floor) and, when a delivery skips ahead,
+ * first reads the missing sequences from the stream itself. Their late redeliveries are then duplicates.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  ReplayPolicy,
+  type ConsumerMessages,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { JsErrCode, STREAM_NAMES, jsApiErrCode, subjects, toBusError } from "../bus/index.js";
+import type { RegistryLogger } from "./logger.js";
+
+/** One session event from the stream; `msg` is null when it was read to fill a gap (nothing to ack). */
+export interface ConsumedEvent {
+  subject: string;
+  data: Uint8Array;
+  streamSeq: number;
+  msg: JsMsg | null;
+}
+
+/**
+ * Where consumed messages go: `take` applies one in memory; `flush` persists what was taken and acks it;
+ * `requestFlush` asks for a flush once the event loop is idle, i.e. once the client's buffer has run dry.
+ */
+export interface MessageSink {
+  take(event: ConsumedEvent): void;
+  /** Number of taken messages not yet acked. */
+  readonly unacked: number;
+  flush(): Promise<void>;
+  requestFlush(): void;
+}
+
+/** Settings of the durable consumer. */
+export interface EventConsumerOptions {
+  durableName: string;
+  /** How long the server waits for an ack before redelivering, ms. */
+  ackWaitMs: number;
+  /** Most messages in flight (delivered, not acked). */
+  maxAckPending: number;
+  /** Largest batch taken before a flush. */
+  maxBatch: number;
+}
+
+const CONSUMER_NOT_FOUND = 10014;
+const RETRY_DELAY_MS = 500;
+const GAP_BATCH = 1_000;
+
+/** Creates the durable consumer if it does not exist; an existing one is used as it is. */
+export async function ensureEventConsumer(nc: NatsConnection, opts: EventConsumerOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.consumers.info(STREAM_NAMES.events, opts.durableName);
+    return;
+  } catch (err) {
+    if (jsApiErrCode(err) !== CONSUMER_NOT_FOUND) throw toBusError(err, `look up consumer ${opts.durableName}`);
+  }
+  try {
+    await jsm.consumers.add(STREAM_NAMES.events, {
+      durable_name: opts.durableName,
+      description: "claw-supervisor registry: session events into session actors and the KV view",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      replay_policy: ReplayPolicy.Instant,
+      filter_subject: subjects.allSessionEvents(),
+      ack_wait: nanos(opts.ackWaitMs),
+      max_ack_pending: opts.maxAckPending,
+    });
+  } catch (err) {
+    if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
+      throw toBusError(err, `stream ${STREAM_NAMES.events} does not exist (run ensureBus, e.g. 'claw-supervisor up')`);
+    }
+    throw toBusError(err, `create consumer ${opts.durableName}`);
+  }
+}
+
+/** A running consume loop; `stop()` stops pulling, flushes what was taken, and resolves when the loop ended. */
+export interface EventConsumer {
+  stop(): Promise<void>;
+  /** Events read from the stream to fill gaps in delivery (see the module comment). */
+  readonly gapEventsRead: number;
+  /** Resolves when the loop ends (after `stop()`). */
+  readonly done: Promise<void>;
+}
+
+/** Starts consuming the durable consumer into `sink`; recreates the consumer if it disappears. */
+export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, sink: MessageSink, logger: RegistryLogger): EventConsumer {
+  let stopping = false;
+  let current: ConsumerMessages | undefined;
+  let wake: (() => void) | undefined;
+  /** Highest stream sequence handed to the sink (or known applied: the ack floor). */
+  let handed = 0;
+  let gapEventsRead = 0;
+
+  const runOnce = async (): Promise<void> => {
+    await ensureEventConsumer(nc, opts);
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(STREAM_NAMES.events, opts.durableName);
+    handed = Math.max(handed, (await consumer.info()).ack_floor.stream_seq);
+    const messages = await consumer.consume({ max_messages: opts.maxBatch });
+    current = messages;
+    void watchStatus(messages, logger);
+    if (stopping) messages.stop();
+    for await (const msg of messages) {
+      if (msg.seq > handed + 1) {
+        const filled = await fillGap(nc, handed + 1, msg.seq - 1, sink);
+        gapEventsRead += filled;
+        logger.info({ from: handed + 1, to: msg.seq - 1, filled }, "registry: read events a delivery skipped over, to keep stream order");
+      }
+      sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
+      handed = Math.max(handed, msg.seq);
+      if (sink.unacked >= opts.maxBatch) await sink.flush();
+      else sink.requestFlush();
+    }
+    current = undefined;
+  };
+
+  const done = (async () => {
+    while (!stopping) {
+      try {
+        await runOnce();
+      } catch (err) {
+        logger.error({ err: toBusError(err, "registry consumer") }, "registry consumer failed; retrying");
+      }
+      if (stopping) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, RETRY_DELAY_MS).unref();
+      });
+    }
+    await sink.flush();
+  })();
+
+  return {
+    done,
+    get gapEventsRead() {
+      return gapEventsRead;
+    },
+    async stop() {
+      stopping = true;
+      current?.stop();
+      wake?.();
+      await done;
+    },
+  };
+}
+
+/** Hands the stream's messages `from..to` (those still stored) to the sink, in order, through an ordered consumer. */
+async function fillGap(nc: NatsConnection, from: number, to: number, sink: MessageSink): Promise<number> {
+  const reader = await jetstream(nc).consumers.get(STREAM_NAMES.events, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
+  let filled = 0;
+  let next = from;
+  while (next <= to) {
+    let got = 0;
+    for await (const m of await reader.fetch({ max_messages: Math.min(to - next + 1, GAP_BATCH), expires: 2_000 })) {
+      got++;
+      next = m.seq + 1;
+      if (m.seq > to) break;
+      sink.take({ subject: m.subject, data: m.data, streamSeq: m.seq, msg: null });
+      filled++;
+      if (m.info.pending === 0) next = to + 1;
+    }
+    if (got === 0) break;
+  }
+  return filled;
+}
+
+async function watchStatus(messages: ConsumerMessages, logger: RegistryLogger): Promise<void> {
+  for await (const s of messages.status()) {
+    if (s.type === "consumer_deleted" || s.type === "consumer_not_found" || s.type === "stream_not_found") {
+      logger.warn({ status: s }, "registry consumer lost; recreating it");
+      messages.stop();
+      return;
+    }
+    if (s.type === "heartbeats_missed" || s.type === "exceeded_limits" || s.type === "no_responders") {
+      logger.warn({ status: s }, "registry consumer notice");
+    }
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The registry's in-memory fleet: one session actor per `<hostId>.<threadId>` and one host actor per host,
+ * fed by envelopes, host lifecycle messages and sweeps. Synchronous and free of I/O, so the live registry and
+ * the replay fold share it. It tracks which keys changed since they were last persisted (and how urgently),
+ * and the fleet notices waiting to be published.
+ */
+import { sessionEventsOf } from "../../machines/from-bus.js";
+import { hostLifecycleEvent, hostMachine, hostRecordOf } from "../../machines/host.js";
+import { sessionMachine, sessionRecordOf } from "../../machines/session.js";
+import { HOST_THREAD_ID } from "../../schemas/agent-events.js";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import type { FleetEvent } from "../../schemas/fleet.js";
+import type { HostLifecycle } from "../../schemas/gateway.js";
+import type { HostRecord, HostStatus, SessionRecord } from "../../schemas/registry.js";
+import { alreadyApplied, sessionKey, type AppliedPosition, type HostEntry, type SessionEntry } from "./entry.js";
+import { hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./fleet.js";
+import { silentLogger, type RegistryLogger } from "./logger.js";
+import { MachineSlot } from "./machine-slot.js";
+import { SessionIndex, sortedHosts } from "./session-index.js";
+
+/** Host thresholds (ms) and which host status makes its sessions stale. */
+export interface FleetStateOptions {
+  degradedAfterMs: number;
+  offlineAfterMs: number;
+  staleAfterMs: number;
+  /** Host status at which its sessions get `STALE` (default `stale`). */
+  staleSessionsWhen?: "stale" | "offline";
+  logger?: RegistryLogger;
+}
+
+/** `now`: the public record changed, write at the next flush; `soon`: only `lastSeenAt`/heartbeat times or hidden machine state changed, may wait for a batch. */
+export type Urgency = "now" | "soon";
+
+/** What happened to one envelope. */
+export type EnvelopeOutcome = "applied" | "unchanged" | "duplicate" | "ignored";
+
+interface SessionSlot {
+  key: string;
+  hostId: string;
+  threadId: string;
+  machine: MachineSlot<typeof sessionMachine>;
+  applied: AppliedPosition;
+  record: SessionRecord;
+}
+
+interface HostSlot {
+  machine: MachineSlot<typeof hostMachine>;
+  record: HostRecord;
+}
+
+interface Dirty {
+  urgency: Urgency;
+  sinceMs: number;
+}
+
+/** Counters since start; `eventsUnchanged` counts envelopes that left every persisted state as it was. */
+export interface FleetStateStats {
+  eventsApplied: number;
+  eventsUnchanged: number;
+  eventsDuplicate: number;
+  eventsIgnored: number;
+}
+
+const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => JSON.stringify({ ...a, lastSeenAt: 0 }) === JSON.stringify({ ...b, lastSeenAt: 0 });
+const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean =>
+  JSON.stringify({ ...a, lastHeartbeatAt: 0 }) === JSON.stringify({ ...b, lastHeartbeatAt: 0 });
+
+/** The fleet in memory. Not thread-safe by design: every method is synchronous. */
+export class FleetState {
+  readonly index = new SessionIndex();
+  readonly stats: FleetStateStats = { eventsApplied: 0, eventsUnchanged: 0, eventsDuplicate: 0, eventsIgnored: 0 };
+  private readonly sessions = new Map<string, SessionSlot>();
+  private readonly hosts = new Map<string, HostSlot>();
+  private readonly sessionKeysByHost = new Map<string, string[]>();
+  private readonly dirtySessions = new Map<string, Dirty>();
+  private readonly dirtyHosts = new Map<string, Dirty>();
+  private notices: FleetEvent[] = [];
+  private readonly logger: RegistryLogger;
+  private readonly staleSessionsWhen: HostStatus;
+
+  constructor(private readonly opts: FleetStateOptions) {
+    this.logger = opts.logger ?? silentLogger;
+    this.staleSessionsWhen = opts.staleSessionsWhen ?? "stale";
+  }
+
+  /** Restores one session from its KV entry (not marked dirty, no notices). */
+  restoreSession(entry: SessionEntry): void {
+    const machine = new MachineSlot(sessionMachine, { hostId: entry.hostId, threadId: entry.threadId }, this.logger, entry.record.sessionId, entry.snapshot);
+    const slot = this.addSession(entry.hostId, entry.threadId, machine, entry.applied);
+    this.index.put(slot.record);
+  }
+
+  /** Restores one host from its KV entry; the thresholds come from these options, not the stored snapshot. */
+  restoreHost(entry: HostEntry): void {
+    const persisted = entry.snapshot as { context?: Record<string, unknown> };
+    const snapshot = { ...persisted, context: { ...persisted.context, ...this.thresholds() } };
+    this.addHost(entry.hostId, snapshot);
+  }
+
+  /** After restoring: gives every host that has sessions but no stored entry a host actor (written at the next flush). */
+  finishRestore(): void {
+    for (const hostId of this.sessionKeysByHost.keys()) this.ensureHost(hostId);
+  }
+
+  /** Applies one envelope to its session, unless `(epoch, seq)` was already applied there. */
+  applyEnvelope(env: SessionEventEnvelope): EnvelopeOutcome {
+    if (env.threadId === HOST_THREAD_ID) {
+      this.stats.eventsIgnored++;
+      return "ignored";
+    }
+    const key = sessionKey(env.hostId, env.threadId);
+    const position = { epoch: env.epoch, seq: env.seq };
+    let slot = this.sessions.get(key);
+    if (slot && alreadyApplied(slot.applied, position)) {
+      this.stats.eventsDuplicate++;
+      return "duplicate";
+    }
+    const isNew = slot === undefined;
+    if (!slot) {
+      const machine = new MachineSlot(sessionMachine, { hostId: env.hostId, threadId: env.threadId }, this.logger, env.threadId);
+      slot = this.addSession(env.hostId, env.threadId, machine, position);
+      this.ensureHost(env.hostId);
+    }
+    slot.applied = position;
+    let changed = isNew;
+    for (const event of sessionEventsOf(env)) changed = slot.machine.send(event) || changed;
+    if (!changed) {
+      this.stats.eventsUnchanged++;
+      return "unchanged";
+    }
+    this.stats.eventsApplied++;
+    this.sessionChanged(slot, isNew ? undefined : slot.record, { atMs: env.emittedAtMs, token: `${env.epoch}:${env.seq}` });
+    if (isNew) this.hostChanged(env.hostId, env.emittedAtMs);
+    return "applied";
+  }
+
+  /** Applies one gateway lifecycle message to its host (creating the host on first sight). */
+  applyHostLifecycle(msg: HostLifecycle): void {
+    const slot = this.ensureHost(msg.hostId);
+    if (slot.machine.send(hostLifecycleEvent(msg))) this.hostChanged(msg.hostId, msg.atMs);
+  }
+
+  /** Sends `SWEEP { nowMs }` to every host; hosts that reach the configured status make their sessions stale. */
+  sweep(nowMs: number): void {
+    for (const hostId of this.hosts.keys()) {
+      const slot = this.hosts.get(hostId) as HostSlot;
+      if (slot.machine.send({ type: "SWEEP", nowMs })) this.hostChanged(hostId, nowMs);
+    }
+  }
+
+  /** Notices waiting to be published, in order; taking them empties the queue. */
+  takeNotices(): FleetEvent[] {
+    const taken = this.notices;
+    this.notices = [];
+    return taken;
+  }
+
+  /** True when `key` has changes not yet handed out by `takeSessionWrites`. */
+  isSessionDirty(key: string): boolean {
+    return this.dirtySessions.has(key);
+  }
+
+  /** Session entries to write: every `now` key, plus `soon` keys dirty since `soonBeforeMs` (all when `force`). */
+  takeSessionWrites(soonBeforeMs: number, force: boolean): { key: string; value: string }[] {
+    const writes: { key: string; value: string }[] = [];
+    for (const [key, dirty] of this.dirtySessions) {
+      if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
+      const slot = this.sessions.get(key) as SessionSlot;
+      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}}`;
+      writes.push({ key, value: entry });
+      this.dirtySessions.delete(key);
+    }
+    return writes;
+  }
+
+  /** Host entries to write, by the same rule as sessions. */
+  takeHostWrites(soonBeforeMs: number, force: boolean): { key: string; value: string }[] {
+    const writes: { key: string; value: string }[] = [];
+    for (const [hostId, dirty] of this.dirtyHosts) {
+      if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
+      const slot = this.hosts.get(hostId) as HostSlot;
+      writes.push({ key: hostId, value: `{"v":1,"hostId":${JSON.stringify(hostId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson}}` });
+      this.dirtyHosts.delete(hostId);
+    }
+    return writes;
+  }
+
+  /** Earliest time (wall clock ms) a `soon` change was made, or undefined when none waits. */
+  oldestSoonChange(): number | undefined {
+    let oldest: number | undefined;
+    for (const d of [...this.dirtySessions.values(), ...this.dirtyHosts.values()]) {
+      if (d.urgency === "soon" && (oldest === undefined || d.sinceMs < oldest)) oldest = d.sinceMs;
+    }
+    return oldest;
+  }
+
+  /** Every host record, sorted by id. */
+  hostRecords(): HostRecord[] {
+    return sortedHosts([...this.hosts.values()].map((h) => h.record));
+  }
+
+  /** Number of session and host actors held. */
+  get size(): { sessions: number; hosts: number } {
+    return { sessions: this.sessions.size, hosts: this.hosts.size };
+  }
+
+  /** Stops every actor. */
+  stop(): void {
+    for (const s of this.sessions.values()) s.machine.stop();
+    for (const h of this.hosts.values()) h.machine.stop();
+  }
+
+  private thresholds() {
+    return { degradedAfterMs: this.opts.degradedAfterMs, offlineAfterMs: this.opts.offlineAfterMs, staleAfterMs: this.opts.staleAfterMs };
+  }
+
+  private addSession(hostId: string, threadId: string, machine: MachineSlot<typeof sessionMachine>, applied: AppliedPosition): SessionSlot {
+    const key = sessionKey(hostId, threadId);
+    const slot: SessionSlot = { key, hostId, threadId, machine, applied, record: sessionRecordOf(machine.snapshot) };
+    this.sessions.set(key, slot);
+    this.sessionKeysByHost.set(hostId, [...(this.sessionKeysByHost.get(hostId) ?? []), key]);
+    return slot;
+  }
+
+  private addHost(hostId: string, persisted?: unknown): HostSlot {
+    const machine = new MachineSlot(hostMachine, { hostId, ...this.thresholds() }, this.logger, `host ${hostId}`, persisted);
+    const slot: HostSlot = { machine, record: hostRecordOf(machine.snapshot, this.sessionKeysByHost.get(hostId)?.length ?? 0) };
+    this.hosts.set(hostId, slot);
+    return slot;
+  }
+
+  private ensureHost(hostId: string): HostSlot {
+    const existing = this.hosts.get(hostId);
+    if (existing) return existing;
+    const slot = this.addHost(hostId);
+    this.markDirty(this.dirtyHosts, hostId, "now");
+    return slot;
+  }
+
+  private markDirty(map: Map<string, Dirty>, key: string, urgency: Urgency): void {
+    const prev = map.get(key);
+    if (!prev) map.set(key, { urgency, sinceMs: Date.now() });
+    else if (urgency === "now") prev.urgency = "now";
+  }
+
+  private sessionChanged(slot: SessionSlot, prev: SessionRecord | undefined, cause: NoticeCause): void {
+    const next = sessionRecordOf(slot.machine.snapshot);
+    const urgent = prev === undefined || !sameButSeen(prev, next);
+    slot.record = next;
+    this.index.put(next);
+    this.markDirty(this.dirtySessions, slot.key, urgent ? "now" : "soon");
+    this.notices.push(...sessionNotices(prev, next, cause));
+  }
+
+  private hostChanged(hostId: string, atMs: number): void {
+    const slot = this.hosts.get(hostId);
+    if (!slot) return;
+    const prev = slot.record;
+    const next = hostRecordOf(slot.machine.snapshot, this.sessionKeysByHost.get(hostId)?.length ?? 0);
+    slot.record = next;
+    this.markDirty(this.dirtyHosts, hostId, sameButHeartbeat(prev, next) ? "soon" : "now");
+    this.notices.push(...hostNotices(prev, next, atMs));
+    if (next.status === this.staleSessionsWhen && prev.status !== next.status) this.staleSessionsOf(hostId, next, atMs);
+  }
+
+  private staleSessionsOf(hostId: string, host: HostRecord, atMs: number): void {
+    const cause = { atMs, token: `stale:${hostEpisode(host)}` };
+    for (const key of this.sessionKeysByHost.get(hostId) ?? []) {
+      const slot = this.sessions.get(key) as SessionSlot;
+      if (slot.machine.send({ type: "STALE", atMs })) this.sessionChanged(slot, slot.record, cause);
+    }
+  }
+}

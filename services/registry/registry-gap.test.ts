@@ -1,0 +1,50 @@
+/**
+ * Events lost in flight: a crashed instance took messages and never acked them, so JetStream redelivers them
+ * only after `ack_wait`, behind newer ones. The registry reads them from the stream first, in order, instead of
+ * applying the newer ones to a session missing its start (and later skipping the stragglers as old).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STREAM_NAMES } from "../bus/index.js";
+import { getSession } from "./client.js";
+import { ensureEventConsumer } from "./consumer.js";
+import { startRegistry, type Registry } from "./registry.js";
+import { replayEnvelopes } from "./replay.js";
+import { FakeHost, eventually, kvSessionRecords, startTestBus, type TestBus } from "./test-fleet.js";
+
+describe("registry: a gap in delivery", () => {
+  let bus: TestBus;
+  let registry: Registry | undefined;
+
+  beforeAll(async () => {
+    bus = await startTestBus();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await bus?.stop();
+  });
+
+  it("reads events a dead instance left in flight from the stream, long before ack_wait redelivers them", async () => {
+    const host = new FakeHost(bus, "h");
+    await host.synced("t1", { workspace: "/work/gap", preview: "mind the gap" });
+    await host.startTurn("t1", "turn-1");
+    await host.status("t1", { type: "active", activeFlags: ["waitingOnApproval"] });
+    await host.status("t1", { type: "active", activeFlags: [] });
+    await host.completeTurn("t1", "turn-1");
+    const durable = "registry-gap";
+    const ackWaitMs = 30_000;
+    await ensureEventConsumer(bus.nc, { durableName: durable, ackWaitMs, maxAckPending: 1_000, maxBatch: 100 });
+    // The "crashed" instance: takes the first three messages and dies without acking them.
+    const dead = await bus.js.consumers.get(STREAM_NAMES.events, durable);
+    const taken: number[] = [];
+    for await (const m of await dead.fetch({ max_messages: 3, expires: 2_000 })) taken.push(m.seq);
+    expect(taken).toEqual([1, 2, 3]);
+
+    const started = Date.now();
+    registry = await startRegistry({ nc: bus.nc, durableName: durable, sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000, ackWaitMs });
+    const expected = replayEnvelopes(host.sent).sessions;
+    await eventually(async () => expect(await kvSessionRecords(bus.nc)).toEqual(expected));
+    expect(Date.now() - started).toBeLessThan(ackWaitMs / 3);
+    expect(await getSession(bus.nc, { host: "h", sessionId: "t1" })).toMatchObject({ status: "idle", workspace: "/work/gap", preview: "mind the gap" });
+    expect(registry.stats()).toMatchObject({ gapEventsRead: 3, eventsApplied: host.sent.length, fleetStored: 3 });
+  });
+});

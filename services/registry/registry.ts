@@ -1,0 +1,285 @@
+/**
+ * `startRegistry`: the registry service. Restores its actors from KV, then consumes CODEX_EVENTS through its
+ * durable consumer and host lifecycle from `codex.host.*`, sweeps hosts on a timer, and answers queries.
+ * Every batch is persisted in one order: FLEET notices first (deterministic ids), then KV entries
+ * (compare-and-set), then the acks of the messages those entries cover; so a crash anywhere redelivers
+ * events that are either skipped (already in KV) or re-derive the same state and the same notice ids.
+ */
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { z } from "zod";
+import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
+import { HostLifecycle } from "../../schemas/gateway.js";
+import { BusError, KV_BUCKET_NAMES, STREAM_NAMES, connectBus, jsApiErrCode, JsErrCode, kvStreamName, subjects, toBusError } from "../bus/index.js";
+import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
+import { HostEntry, SessionEntry, sessionKey } from "./entry.js";
+import { publishFleetEvents } from "./fleet.js";
+import { FleetState, type FleetStateStats } from "./fleet-state.js";
+import { KvTable, loadBucket } from "./kv-view.js";
+import { silentLogger, type RegistryLogger } from "./logger.js";
+import { serveQueries } from "./queries.js";
+import { startSweeper, type Sweeper } from "./sweeper.js";
+
+const ms = z.number().int().positive();
+
+/** Registry settings; every duration is in milliseconds. */
+export const RegistryConfig = z.object({
+  sweepIntervalMs: ms,
+  degradedAfterMs: ms,
+  offlineAfterMs: ms,
+  staleAfterMs: ms,
+  /** Host status at which its sessions are marked stale. */
+  staleSessionsWhen: z.enum(["stale", "offline"]).default("stale"),
+  durableName: z.string().regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'").default("registry"),
+  /** How long a change of only `lastSeenAt` (or heartbeat times) may wait to be batched into one KV write. */
+  batchWindowMs: ms.default(1_000),
+  /** Most messages taken before a flush is forced. */
+  maxBatch: ms.default(500),
+  ackWaitMs: ms.default(30_000),
+});
+
+/** Options of `startRegistry`: a connection (`nc`, kept open on stop) or `servers` (connected and closed here). */
+export type RegistryOptions = z.input<typeof RegistryConfig> & { nc?: NatsConnection; servers?: string | string[]; logger?: RegistryLogger };
+
+/** Counters since start, for tests and benchmarks. */
+export interface RegistryStats extends FleetStateStats {
+  flushes: number;
+  sessionWrites: number;
+  hostWrites: number;
+  kvConflicts: number;
+  fleetStored: number;
+  fleetDuplicates: number;
+  restoredSessions: number;
+  restoredHosts: number;
+  /** Events read straight from the stream because a delivery skipped over them (lost in flight). */
+  gapEventsRead: number;
+}
+
+/** A running registry. */
+export interface Registry {
+  /** Stops consuming, persists and acks everything applied, and closes the connection if it opened it. */
+  stop(): Promise<void>;
+  stats(): RegistryStats;
+}
+
+const STOP_FLUSH_DEADLINE_MS = 5_000;
+
+async function requireTopology(nc: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const needed = [STREAM_NAMES.events, STREAM_NAMES.fleet, kvStreamName(KV_BUCKET_NAMES.sessions), kvStreamName(KV_BUCKET_NAMES.hosts)];
+  for (const stream of needed) {
+    try {
+      await jsm.streams.info(stream);
+    } catch (err) {
+      if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
+        throw new BusError("invalid_config", `registry: stream ${stream} does not exist; create the bus first (ensureBus, or 'claw-supervisor up')`);
+      }
+      throw toBusError(err, `registry: look up stream ${stream}`);
+    }
+  }
+}
+
+/** Starts the registry; resolves once its view is restored from KV and it is consuming and answering. */
+export async function startRegistry(options: RegistryOptions): Promise<Registry> {
+  const parsed = RegistryConfig.safeParse(options);
+  if (!parsed.success) {
+    throw new BusError("invalid_config", `invalid registry options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  const config = parsed.data;
+  const logger = options.logger ?? silentLogger;
+  if (!options.nc && options.servers === undefined) throw new BusError("invalid_config", "startRegistry needs nc or servers");
+  const ownsConnection = !options.nc;
+  const nc = options.nc ?? (await connectBus({ servers: options.servers as string | string[], name: "claw-supervisor-registry" }));
+  try {
+    return await run(nc, ownsConnection, config, logger);
+  } catch (err) {
+    if (ownsConnection) await nc.close();
+    throw err;
+  }
+}
+
+async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<typeof RegistryConfig>, logger: RegistryLogger): Promise<Registry> {
+  await requireTopology(nc);
+  const js = jetstream(nc);
+  const kvm = new Kvm(nc);
+  const sessionsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions);
+  const hostsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts);
+  const state = new FleetState({ ...config, logger });
+  const counters = { flushes: 0, fleetStored: 0, fleetDuplicates: 0, restoredSessions: 0, restoredHosts: 0 };
+
+  for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.sessions)) {
+    const entry = SessionEntry.safeParse(loaded.value);
+    if (!entry.success || sessionKey(entry.data.hostId, entry.data.threadId) !== key) {
+      logger.error({ key, issues: entry.error?.issues }, "registry: unreadable session entry in KV; it will be rebuilt only by its next events");
+      continue;
+    }
+    sessionsKv.remember(key, loaded.revision);
+    state.restoreSession(entry.data);
+    counters.restoredSessions++;
+  }
+  for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.hosts)) {
+    const entry = HostEntry.safeParse(loaded.value);
+    if (!entry.success || entry.data.hostId !== key) {
+      logger.error({ key }, "registry: unreadable host entry in KV; it is rebuilt from the host's next lifecycle message");
+      continue;
+    }
+    hostsKv.remember(key, loaded.revision);
+    state.restoreHost(entry.data);
+    counters.restoredHosts++;
+  }
+  state.finishRestore();
+
+  let stopping = false;
+  let stopDeadline = Infinity;
+  let pending: { msg: JsMsg; key: string | null }[] = [];
+  let lock: Promise<void> = Promise.resolve();
+  let soonTimer: NodeJS.Timeout | undefined;
+  let flushRequested = false;
+
+  /** Runs `op` until it succeeds; gives up only while stopping (past the deadline) or once the connection is closed. */
+  const persist = async (what: string, op: () => Promise<void>): Promise<boolean> => {
+    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        await op();
+        return true;
+      } catch (err) {
+        if (nc.isClosed() || Date.now() > stopDeadline) {
+          logger.error({ err }, `registry: giving up on ${what}; the events stay unacked and will be redelivered`);
+          return false;
+        }
+        logger.warn({ err }, `registry: ${what} failed; retrying`);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  };
+
+  const flushOnce = async (force: boolean): Promise<void> => {
+    const notices = state.takeNotices();
+    const soonBefore = Date.now() - config.batchWindowMs;
+    const sessionWrites = state.takeSessionWrites(soonBefore, force);
+    const hostWrites = state.takeHostWrites(soonBefore, force);
+    const ackable = pending.filter((p) => p.key === null || !state.isSessionDirty(p.key));
+    pending = pending.filter((p) => p.key !== null && state.isSessionDirty(p.key));
+    if (notices.length + sessionWrites.length + hostWrites.length + ackable.length === 0) return;
+    counters.flushes++;
+    let ok = await persist("publishing fleet notices", async () => {
+      const r = await publishFleetEvents(js, notices);
+      counters.fleetStored += r.stored;
+      counters.fleetDuplicates += r.duplicates;
+    });
+    ok &&= await persist("writing the KV view", async () => {
+      await Promise.all([...sessionWrites.map((w) => sessionsKv.write(w.key, w.value)), ...hostWrites.map((w) => hostsKv.write(w.key, w.value))]);
+    });
+    if (ok) for (const p of ackable) p.msg.ack();
+  };
+
+  const armSoonTimer = (): void => {
+    if (soonTimer || stopping) return;
+    const oldest = state.oldestSoonChange();
+    if (oldest === undefined) return;
+    soonTimer = setTimeout(() => {
+      soonTimer = undefined;
+      void flush(false);
+    }, Math.max(0, oldest + config.batchWindowMs - Date.now()));
+    soonTimer.unref();
+  };
+
+  const flush = (force: boolean): Promise<void> => {
+    lock = lock.then(() => flushOnce(force)).catch((err: unknown) => logger.error({ err }, "registry: flush failed")).then(armSoonTimer);
+    return lock;
+  };
+
+  const requestFlush = (): void => {
+    if (flushRequested) return;
+    flushRequested = true;
+    setImmediate(() => {
+      flushRequested = false;
+      void flush(false);
+    });
+  };
+
+  const sink: MessageSink = {
+    take(event) {
+      const key = applyMessage(state, event, logger);
+      if (event.msg) pending.push({ msg: event.msg, key });
+    },
+    get unacked() {
+      return pending.length;
+    },
+    flush: () => flush(pending.length >= config.maxBatch),
+    requestFlush,
+  };
+
+  const lifecycle: Subscription = nc.subscribe(subjects.allHostLifecycle(), {
+    callback: (err, msg) => {
+      if (err) return logger.warn({ err }, "registry: host lifecycle subscription error");
+      const parsed = HostLifecycle.safeParse(safeJson(msg.data));
+      if (!parsed.success || !subjectIs(msg.subject, () => subjects.hostLifecycle(parsed.data.hostId))) {
+        return logger.warn({ subject: msg.subject }, "registry: dropped an invalid host lifecycle message");
+      }
+      state.applyHostLifecycle(parsed.data);
+      requestFlush();
+    },
+  });
+  const queries = serveQueries(nc, { sessions: state.index, hosts: () => state.hostRecords() }, logger);
+  const sweeper: Sweeper = startSweeper(
+    config.sweepIntervalMs,
+    (nowMs) => {
+      state.sweep(nowMs);
+      requestFlush();
+    },
+    (err) => logger.error({ err }, "registry: sweep failed"),
+  );
+  const consumer: EventConsumer = consumeEvents(nc, { durableName: config.durableName, ackWaitMs: config.ackWaitMs, maxAckPending: config.maxBatch * 4, maxBatch: config.maxBatch }, sink, logger);
+  await flush(false);
+  logger.info({ sessions: counters.restoredSessions, hosts: counters.restoredHosts, durable: config.durableName }, "registry: running");
+
+  return {
+    stats: () => ({ ...state.stats, ...counters, sessionWrites: sessionsKv.stats.writes, hostWrites: hostsKv.stats.writes, kvConflicts: sessionsKv.stats.conflicts + hostsKv.stats.conflicts, gapEventsRead: consumer.gapEventsRead }),
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      stopDeadline = Date.now() + STOP_FLUSH_DEADLINE_MS;
+      sweeper.stop();
+      clearTimeout(soonTimer);
+      for (const sub of [lifecycle, ...queries]) sub.unsubscribe();
+      await consumer.stop();
+      await flush(true);
+      state.stop();
+      if (!nc.isClosed()) await nc.flush().catch(() => undefined);
+      if (ownsConnection) await nc.close();
+    },
+  };
+}
+
+/** True when `build()` returns `subject`; false when it differs or the ids are not valid subject tokens. */
+function subjectIs(subject: string, build: () => string): boolean {
+  try {
+    return build() === subject;
+  } catch {
+    return false;
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Applies one consumed message; returns the session key it belongs to (its ack waits until that key is
+ * persisted, even for a duplicate: it may be a redelivery of a message whose effect is not in KV yet), or
+ * null for a message that can be acked as is.
+ */
+function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryLogger): string | null {
+  const parsed = SessionEventEnvelopeSchema.safeParse(safeJson(event.data));
+  if (!parsed.success || !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))) {
+    logger.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
+    return null;
+  }
+  return state.applyEnvelope(parsed.data) === "ignored" ? null : sessionKey(parsed.data.hostId, parsed.data.threadId);
+}

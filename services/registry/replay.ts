@@ -1,0 +1,34 @@
+/**
+ * Replay: folds a list of session event envelopes through the same machines and the same fleet state the live
+ * registry uses, and returns the records and the fleet notices they produce. Pure: no I/O, no timers.
+ * It is the audit replay and the check that the live KV view is what the event log says.
+ */
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import type { FleetEvent } from "../../schemas/fleet.js";
+import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
+import { FleetState } from "./fleet-state.js";
+
+/** What a replay yields: sessions in registry order (host, session id), hosts by id, notices in order. */
+export interface ReplayResult {
+  sessions: SessionRecord[];
+  hosts: HostRecord[];
+  notices: FleetEvent[];
+}
+
+const REPLAY_THRESHOLDS = { degradedAfterMs: 1, offlineAfterMs: 1, staleAfterMs: 1 };
+
+/** Folds `envelopes` in order (duplicates by `(epoch, seq)` skipped, exactly as live) into records and notices. */
+export function replayEnvelopes(envelopes: Iterable<SessionEventEnvelope>): ReplayResult {
+  // Thresholds only matter to sweeps, which a replay of the event log never runs.
+  const state = new FleetState(REPLAY_THRESHOLDS);
+  const notices: FleetEvent[] = [];
+  try {
+    for (const envelope of envelopes) {
+      state.applyEnvelope(envelope);
+      notices.push(...state.takeNotices());
+    }
+    return { sessions: [...state.index.all()], hosts: state.hostRecords(), notices };
+  } finally {
+    state.stop();
+  }
+}
