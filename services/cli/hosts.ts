@@ -1,12 +1,45 @@
-/** `claw-supervisor hosts`: placeholder wired into the dispatcher; its owner replaces this file. */
-import { CliError, type Command } from "./io.js";
+/** `claw-supervisor hosts`: the fleet's hosts and their connection state, asked of the registry over the bus. */
+import { DEFAULT_QUERY_TIMEOUT_MS, listHosts } from "../registry/client.js";
+import { formatHostsTable } from "../registry/format.js";
+import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
+import { CliError, type CliIo, type Command } from "./io.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
+
+const usage = `Usage: claw-supervisor hosts [--json] [--nats-url URL] [--timeout MS]
+
+Lists the hosts the registry knows: connection status (online, degraded, offline, stale), hostname,
+agent version, whether its Codex app-server is connected, its sessions, and its last heartbeat.
+
+--json          print the host records as JSON
+--nats-url URL  the bus (default $NATS_URL, else ${DEFAULT_NATS_URL})
+--timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
 /** The `hosts` command. */
 export const hostsCommand: Command = {
   name: "hosts",
-  summary: "list the fleet's hosts",
-  usage: "Usage: claw-supervisor hosts",
-  async run() {
-    throw new CliError("hosts is not built yet");
+  summary: "list the fleet's hosts and their connection state",
+  usage,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs("hosts", argv, {
+      json: { type: "boolean" },
+      "nats-url": { type: "string" },
+      timeout: { type: "string" },
+    });
+    if (values.help) {
+      io.stdout(`${usage}\n`);
+      return 0;
+    }
+    if (positionals.length) throw new CliError(`hosts takes no arguments, got '${positionals[0]}'. See 'claw-supervisor hosts --help'.`, 2);
+    const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
+    const url = values["nats-url"] ?? io.env.NATS_URL ?? DEFAULT_NATS_URL;
+    const nc = await connectCli(url);
+    try {
+      const hosts = await listHosts(nc, timeoutMs).catch(queryFailure);
+      if (values.json) io.stdout(`${JSON.stringify(hosts, null, 2)}\n`);
+      else io.stdout(hosts.length === 0 ? "no hosts\n" : formatHostsTable(hosts, Date.now()));
+      return 0;
+    } finally {
+      await nc.close();
+    }
   },
 };
