@@ -1,12 +1,123 @@
-/** `claw-supervisor host-agent`: placeholder wired into the dispatcher; its owner replaces this file. */
-import { CliError, type Command } from "./io.js";
+/** `claw-supervisor host-agent`: runs this host's agent (app-server watcher → gateway) until Ctrl-C or SIGTERM. */
+import { readFile } from "node:fs/promises";
+import { pino } from "pino";
+import {
+  HostAgentConfigError,
+  loadHostAgentConfigFile,
+  resolveHostAgentConfig,
+  type HostAgentConfig,
+  type ResolvedHostAgentConfig,
+} from "../host-agent/config.js";
+import { startHostAgent } from "../host-agent/index.js";
+import { parseEndpoint } from "../codex-rpc/index.js";
+import { parseCommandArgs } from "./args.js";
+import { CliError, type CliIo, type Command } from "./io.js";
+import { defaultStateDir } from "./up.js";
+import { VERSION } from "./version.js";
+
+const usage = `Usage: claw-supervisor host-agent [--config FILE] [--gateway URL] [--token-file FILE] [--endpoint ENDPOINT]
+                                 [--host-id ID] [--state-dir DIR] [--json]
+
+Watches this host's Codex app-server and streams its threads' events (secrets redacted) to the supervisor's
+gateway over an outbound WebSocket, buffering while the gateway is unreachable. Runs until Ctrl-C or SIGTERM.
+
+--config FILE      JSON file with any of: hostId, gatewayUrl, tokenFile, endpoint, stateDir, heartbeatMs,
+                   buffer {maxEvents, maxBytes}, maxEventBytes, presencePollMs, logLevel; flags override it
+--gateway URL      the gateway's ws:// or wss:// URL (required, here or in the file)
+--token-file FILE  file holding this host's token (required, here or in the file)
+--endpoint E       the app-server: unix:// (the Codex daemon's socket, the default), unix://PATH, ws://HOST:PORT
+--host-id ID       this host's id (default: the short host name)
+--state-dir DIR    where presence records from 'claw-supervisor launch' are read (default as for 'up')
+--json             print one JSON line when running instead of text
+
+Logs go to stderr as JSON lines (pino).`;
 
 /** The `host-agent` command. */
 export const hostAgentCommand: Command = {
   name: "host-agent",
   summary: "run the host agent that connects this host's Codex app-server to the gateway",
-  usage: "Usage: claw-supervisor host-agent",
-  async run() {
-    throw new CliError("host-agent is not built yet");
+  usage,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const { values, positionals } = parseCommandArgs("host-agent", argv, {
+      config: { type: "string" },
+      gateway: { type: "string" },
+      "token-file": { type: "string" },
+      endpoint: { type: "string" },
+      "host-id": { type: "string" },
+      "state-dir": { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (values.help) {
+      io.stdout(`${usage}\n`);
+      return 0;
+    }
+    if (positionals.length) throw new CliError(`host-agent takes no arguments, got '${positionals[0]}'. See 'claw-supervisor host-agent --help'.`, 2);
+    const config = await resolveConfig(values, io);
+    try {
+      parseEndpoint(config.endpoint, { env: io.env });
+    } catch (err) {
+      throw new CliError(`--endpoint: ${(err as Error).message}`, 2);
+    }
+    const token = await readFile(config.tokenFile, "utf8").catch((err: Error) => {
+      throw new CliError(`cannot read the host token file ${config.tokenFile}: ${err.message}`);
+    });
+    if (!token.trim()) throw new CliError(`the host token file ${config.tokenFile} is empty`);
+
+    const logger = pino({ name: "claw-supervisor-host-agent", level: config.logLevel }, { write: (line: string) => io.stderr(line) });
+    const agent = await startHostAgent({
+      hostId: config.hostId,
+      gatewayUrl: config.gatewayUrl,
+      token: { file: config.tokenFile },
+      stateDir: config.stateDir,
+      endpoint: config.endpoint,
+      env: io.env,
+      agentVersion: VERSION,
+      heartbeatMs: config.heartbeatMs,
+      buffer: config.buffer,
+      maxEventBytes: config.maxEventBytes,
+      presencePollMs: config.presencePollMs,
+      logger,
+    });
+    const report = { hostId: agent.hostId, epoch: agent.epoch, endpoint: config.endpoint, gatewayUrl: config.gatewayUrl, stateDir: config.stateDir };
+    io.stdout(
+      values.json
+        ? `${JSON.stringify(report)}\n`
+        : [
+            `claw-supervisor host-agent: running as host ${agent.hostId} (epoch ${agent.epoch})`,
+            `  app-server: ${config.endpoint}`,
+            `  gateway:    ${config.gatewayUrl}`,
+            `  presence:   ${config.stateDir}`,
+            "Press Ctrl-C to stop.",
+            "",
+          ].join("\n"),
+    );
+    const signal = await io.stopRequested;
+    if (!values.json) io.stdout(`claw-supervisor host-agent: ${signal}, stopping\n`);
+    await agent.stop();
+    if (!values.json) io.stdout("claw-supervisor host-agent: stopped\n");
+    return 0;
   },
 };
+
+async function resolveConfig(
+  values: { config?: string; gateway?: string; "token-file"?: string; endpoint?: string; "host-id"?: string; "state-dir"?: string },
+  io: CliIo,
+): Promise<ResolvedHostAgentConfig> {
+  try {
+    const file: HostAgentConfig = values.config ? await loadHostAgentConfigFile(values.config) : {};
+    return resolveHostAgentConfig(
+      file,
+      {
+        hostId: values["host-id"],
+        gatewayUrl: values.gateway,
+        tokenFile: values["token-file"],
+        endpoint: values.endpoint,
+        stateDir: values["state-dir"],
+      },
+      { stateDir: defaultStateDir(io.env) },
+    );
+  } catch (err) {
+    if (err instanceof HostAgentConfigError) throw new CliError(`${err.message}. See 'claw-supervisor host-agent --help'.`, 2);
+    throw err;
+  }
+}
