@@ -61,6 +61,9 @@ export interface FleetStateStats {
   eventsIgnored: number;
 }
 
+// How far gone a host is: its sessions go stale when it first reaches the configured rank (a sweep can skip a step).
+const hostRank: Record<HostStatus, number> = { connecting: 0, online: 0, degraded: 1, offline: 2, stale: 3 };
+
 const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => JSON.stringify({ ...a, lastSeenAt: 0 }) === JSON.stringify({ ...b, lastSeenAt: 0 });
 const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean =>
   JSON.stringify({ ...a, lastHeartbeatAt: 0 }) === JSON.stringify({ ...b, lastHeartbeatAt: 0 });
@@ -260,7 +263,8 @@ export class FleetState {
     slot.record = next;
     this.markDirty(this.dirtyHosts, hostId, sameButHeartbeat(prev, next) ? "soon" : "now");
     this.notices.push(...hostNotices(prev, next, atMs));
-    if (next.status === this.staleSessionsWhen && prev.status !== next.status) this.staleSessionsOf(hostId, next, atMs);
+    const trigger = hostRank[this.staleSessionsWhen];
+    if (hostRank[next.status] >= trigger && hostRank[prev.status] < trigger) this.staleSessionsOf(hostId, next, atMs);
   }
 
   private staleSessionsOf(hostId: string, host: HostRecord, atMs: number): void {
