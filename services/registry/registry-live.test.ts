@@ -1,5 +1,7 @@
 /** The registry on a real nats-server: sessions appear and change through events, queries and FLEET follow. */
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STREAM_NAMES } from "../bus/index.js";
 import { getSession, listHosts, listSessions, RegistryQueryError } from "./client.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { FakeHost, eventually, kvSessionRecords, readFleet, readSessionEntries, startTestBus, type TestBus } from "./test-fleet.js";
@@ -119,5 +121,19 @@ describe("registry: live sessions", () => {
     expect(writes).toBeGreaterThanOrEqual(1);
     expect(writes).toBeLessThan(burst / 10);
     console.log(`activity burst: ${burst} deltas -> ${writes} KV writes (${after.flushes - before.flushes} flushes)`);
+  });
+
+  it("recreates its durable consumer when someone deletes it, and skips the redelivered history", async () => {
+    const jsm = await jetstreamManager(bus.nc);
+    const before = registry.stats();
+    await jsm.consumers.delete(STREAM_NAMES.events, "registry");
+    await h2.status("a1", { type: "active", activeFlags: [] });
+    await eventually(async () => expect(await getSession(bus.nc, { host: "h2", sessionId: "a1" })).toMatchObject({ status: "active" }), 15_000);
+    const after = registry.stats();
+    expect(after.eventsApplied - before.eventsApplied).toBe(1);
+    // Redelivered: every event before the new one, plus the raw second copy stored by the duplicate test.
+    const history = h1.sent.length + h2.sent.length - 1 + 1;
+    expect(after.eventsDuplicate - before.eventsDuplicate + (after.eventsUnchanged - before.eventsUnchanged)).toBe(history);
+    expect(after.fleetStored).toBe(before.fleetStored);
   });
 });
