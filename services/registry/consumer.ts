@@ -133,9 +133,13 @@ export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, si
       try {
         await runOnce();
       } catch (err) {
+        if (nc.isClosed()) {
+          logger.error({ err: toBusError(err, "registry consumer") }, "registry consumer stopped: the connection is closed");
+          break;
+        }
         logger.error({ err: toBusError(err, "registry consumer") }, "registry consumer failed; retrying");
       }
-      if (stopping) break;
+      if (stopping || nc.isClosed()) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
         setTimeout(resolve, RETRY_DELAY_MS).unref();

@@ -23,12 +23,15 @@ import { startSweeper, type Sweeper } from "./sweeper.js";
 
 const ms = z.number().int().positive();
 
-/** Registry settings; every duration is in milliseconds. */
+/**
+ * Registry settings; every duration is in milliseconds. The host defaults suit the host agent's 15 s heartbeat:
+ * degraded after two missed beats, offline after four, stale five minutes after that.
+ */
 export const RegistryConfig = z.object({
-  sweepIntervalMs: ms,
-  degradedAfterMs: ms,
-  offlineAfterMs: ms,
-  staleAfterMs: ms,
+  sweepIntervalMs: ms.default(5_000),
+  degradedAfterMs: ms.default(35_000),
+  offlineAfterMs: ms.default(60_000),
+  staleAfterMs: ms.default(300_000),
   /** Host status at which its sessions are marked stale. */
   staleSessionsWhen: z.enum(["stale", "offline"]).default("stale"),
   durableName: z.string().regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'").default("registry"),
