@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -51,7 +51,8 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const first = up(["--state-dir", stateDir, "--json"], env);
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--host-id", "test-host"];
+    const first = up([...args, "--json"], env);
     const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toMatchObject({ embedded: true, storeDir: path.join(stateDir, "nats") });
     expect(report.bus.streams).toEqual([
@@ -59,16 +60,22 @@ describe("claw-supervisor up", () => {
       { name: "AUDIT", action: "created" },
       { name: "FLEET", action: "created" },
     ]);
-    expect(report.codexDaemon).toMatchObject({ reachable: false });
+    expect(report.gateway.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(report.hostAgent).toMatchObject({ hostId: "test-host", appServerReachable: false });
+    expect(report.hostAgent.endpoint).toBe(`unix://${path.join(home, ".codex", "app-server-control", "app-server-control.sock")}`);
     expect(await streamNames(report.nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]));
+    const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
+    expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url });
+    expect(statSync(path.join(stateDir, "host-token.test-host")).mode & 0o777).toBe(0o600);
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
     expect(processAlive(report.nats.pid)).toBe(false);
+    expect(existsSync(path.join(stateDir, "up.json"))).toBe(false);
 
-    const second = up(["--state-dir", stateDir], env);
+    const second = up(args, env);
     await second.waitForLine((l) => l.startsWith("Press Ctrl-C to stop"));
     expect(second.stdout()).toContain("CODEX_EVENTS (unchanged)");
-    expect(second.stdout()).toContain("no Codex daemon answers at unix://");
+    expect(second.stdout()).toContain("host agent: host test-host watching unix://");
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
     expect(second.stdout()).toContain("claw-supervisor up: stopped");
@@ -77,10 +84,11 @@ describe("claw-supervisor up", () => {
   it("uses the server NATS_URL names instead of starting one", async () => {
     nats = await startNatsServer();
     const home = tempDir();
-    const p = up(["--json"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
+    const p = up(["--json", "--gateway-port", "0", "--no-host-agent"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
     const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toEqual({ url: nats.url, embedded: false });
     expect(report.stateDir).toBe(path.join(home, ".local", "state", "claw-supervisor"));
+    expect(report.hostAgent).toBeNull();
     expect(await streamNames(nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET"]));
     p.child.kill("SIGINT");
     expect(await p.exited).toBe(0);

@@ -1,0 +1,36 @@
+/**
+ * `<stateDir>/up.json`: where a running `claw-supervisor up` put the bus, so `sessions`, `hosts` and `token`
+ * find it without flags. Written when `up` is ready, removed when it stops.
+ */
+import { readFileSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+
+/** What `up.json` holds. */
+export const UpFile = z.object({ natsUrl: z.string(), gatewayUrl: z.string(), pid: z.number().int() });
+export type UpFile = z.infer<typeof UpFile>;
+
+const fileOf = (stateDir: string): string => path.join(stateDir, "up.json");
+
+/** Records where the running stack is. */
+export async function writeUpFile(stateDir: string, info: UpFile): Promise<void> {
+  await writeFile(fileOf(stateDir), `${JSON.stringify(info)}\n`, { mode: 0o600 });
+}
+
+/** Forgets it (on stop). */
+export async function removeUpFile(stateDir: string): Promise<void> {
+  await rm(fileOf(stateDir), { force: true });
+}
+
+/** The running stack's record, or undefined when there is none, it is unreadable, or its process is gone. */
+export function readUpFile(stateDir: string): UpFile | undefined {
+  try {
+    const parsed = UpFile.safeParse(JSON.parse(readFileSync(fileOf(stateDir), "utf8")));
+    if (!parsed.success) return undefined;
+    process.kill(parsed.data.pid, 0);
+    return parsed.data;
+  } catch {
+    return undefined;
+  }
+}
