@@ -179,6 +179,7 @@ async function fillGap(nc: NatsConnection, from: number, to: number, sink: Messa
     }
     if (got === 0) break;
   }
+  await reader.delete().catch(() => undefined);
   return filled;
 }
 

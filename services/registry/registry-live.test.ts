@@ -3,7 +3,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STREAM_NAMES } from "../bus/index.js";
 import { getSession, listHosts, listSessions, RegistryQueryError } from "./client.js";
+import { publishFleetEvents } from "./fleet.js";
 import { startRegistry, type Registry } from "./registry.js";
+import { replayEnvelopes } from "./replay.js";
 import { FakeHost, eventually, kvSessionRecords, readFleet, readSessionEntries, startTestBus, type TestBus } from "./test-fleet.js";
 
 const thresholds = { sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000 };
@@ -135,5 +137,13 @@ describe("registry: live sessions", () => {
     const history = h1.sent.length + h2.sent.length - 1 + 1;
     expect(after.eventsDuplicate - before.eventsDuplicate + (after.eventsUnchanged - before.eventsUnchanged)).toBe(history);
     expect(after.fleetStored).toBe(before.fleetStored);
+  });
+
+  it("a notice derived again (as after a crash between FLEET and KV) is stored once: same id, same Nats-Msg-Id", async () => {
+    const stored = await readFleet(bus.js);
+    const again = replayEnvelopes([...h1.sent, ...h2.sent]).notices;
+    expect(again.map((n) => n.id)).toEqual(stored.map((n) => n.id));
+    expect(await publishFleetEvents(bus.js, again)).toEqual({ stored: 0, duplicates: again.length });
+    expect(await readFleet(bus.js)).toHaveLength(stored.length);
   });
 });

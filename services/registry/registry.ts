@@ -134,6 +134,7 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
   state.finishRestore();
 
   let stopping = false;
+  let stopped = false;
   let stopDeadline = Infinity;
   let pending: { msg: JsMsg; key: string | null }[] = [];
   let lock: Promise<void> = Promise.resolve();
@@ -189,6 +190,7 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
   };
 
   const flush = (force: boolean): Promise<void> => {
+    if (stopped) return lock;
     lock = lock.then(() => flushOnce(force)).catch((err: unknown) => logger.error({ err }, "registry: flush failed")).then(armSoonTimer);
     return lock;
   };
@@ -249,6 +251,7 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
       for (const sub of [lifecycle, ...queries]) sub.unsubscribe();
       await consumer.stop();
       await flush(true);
+      stopped = true;
       state.stop();
       if (!nc.isClosed()) await nc.flush().catch(() => undefined);
       if (ownsConnection) await nc.close();
