@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import os from "node:os";
+import { isatty } from "node:tty";
 import { connectCodex, daemonSocketPath, describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { removePresenceRecord, writePresenceRecord } from "./presence-record.js";
 
@@ -91,7 +92,8 @@ function runQuiet(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
 
 /** The terminal on stdin (e.g. `/dev/pts/3`), else `$SSH_TTY`, else null. */
 export function currentTty(env: NodeJS.ProcessEnv): string | null {
-  if (process.stdin.isTTY) {
+  // isatty, not process.stdin: creating process.stdin would switch the terminal (shared with the TUI) to non-blocking.
+  if (isatty(0)) {
     try {
       const target = readlinkSync("/proc/self/fd/0");
       if (target.startsWith("/dev/")) return target;
