@@ -1,12 +1,146 @@
-/** `claw-supervisor service`: placeholder wired into the dispatcher; its owner replaces this file. */
-import { CliError, type Command } from "./io.js";
+/**
+ * `claw-supervisor service <name>`: runs one supervisor service in the foreground until Ctrl-C / SIGTERM,
+ * for containers. Each service is one entry of `services`: its options and how to start it on a NATS
+ * connection; connecting, logging, the ready line and the clean stop are shared here.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ParseArgsConfig } from "node:util";
+import { pino, type Logger } from "pino";
+import { z } from "zod";
+import { connectBus, ensureBus } from "../bus/index.js";
+import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
+import { optionValue, parseCommandArgs } from "./args.js";
+import { CliError, type CliIo, type Command } from "./io.js";
+
+type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
+
+/** What a service gets to start with: the bus connection, a logger, and its parsed options. */
+export interface ServiceContext {
+  nc: NatsConnection;
+  natsUrl: string;
+  logger: Logger;
+  values: Record<string, string | boolean | undefined>;
+  io: CliIo;
+}
+
+/** A started service: what the ready line reports, and how to stop it. */
+export interface RunningService {
+  /** Merged into the `--json` ready line. */
+  report: Record<string, unknown>;
+  /** One line for the text ready output. */
+  summary: string;
+  stop(): Promise<void>;
+}
+
+/** One runnable service: its name, options (beyond the shared ones), their help, and its start. */
+export interface ServiceSpec {
+  name: string;
+  summary: string;
+  options: OptionSpecs;
+  optionsHelp: string[];
+  start(ctx: ServiceContext): Promise<RunningService>;
+}
+
+const Port = z.coerce
+  .number({ error: "must be a port number" })
+  .int("must be a whole number")
+  .min(0, "must be between 0 and 65535")
+  .max(65535, "must be between 0 and 65535");
+
+const rpcGatewayService: ServiceSpec = {
+  name: "rpc-gateway",
+  summary: "WebSocket server host agents dial into with a host token; stores their events in CODEX_EVENTS",
+  options: { host: { type: "string" }, port: { type: "string" } },
+  optionsHelp: [
+    "--host HOST       address to listen on (default 127.0.0.1)",
+    `--port PORT       port to listen on (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)`,
+  ],
+  async start({ nc, logger, values }) {
+    const port = values.port === undefined ? DEFAULT_GATEWAY_PORT : optionValue("port", Port, values.port);
+    const host = typeof values.host === "string" ? values.host : "127.0.0.1";
+    const gateway = await startGateway({ natsConnection: nc, host, port, logger });
+    return {
+      report: { url: gateway.url, port: gateway.port, gatewayId: gateway.gatewayId },
+      summary: `rpc-gateway listening on ${gateway.url} (gateway id ${gateway.gatewayId})`,
+      stop: () => gateway.stop(),
+    };
+  },
+};
+
+/** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
+const services: ServiceSpec[] = [rpcGatewayService];
+
+const sharedOptions = { "nats-url": { type: "string" }, "ensure-bus": { type: "boolean" }, json: { type: "boolean" } } as const;
+
+function usage(): string {
+  const width = Math.max(...services.map((s) => s.name.length)) + 2;
+  return [
+    "Usage: claw-supervisor service <name> [options]",
+    "",
+    "Runs one supervisor service in the foreground until Ctrl-C (or SIGTERM), then stops it cleanly.",
+    "",
+    "Services:",
+    ...services.map((s) => `  ${s.name.padEnd(width)}${s.summary}`),
+    "",
+    "--nats-url URL    the supervisor's NATS server (default $NATS_URL)",
+    "--ensure-bus      create or update the bus streams and buckets first (default topology)",
+    "--json            print one JSON line when ready instead of text; logs go to stderr as JSON",
+    ...services.flatMap((s) => ["", `${s.name}:`, ...s.optionsHelp.map((l) => `  ${l}`)]),
+  ].join("\n");
+}
 
 /** The `service` command. */
 export const serviceCommand: Command = {
   name: "service",
-  summary: "run one supervisor service (rpc-gateway, registry) in the foreground",
-  usage: "Usage: claw-supervisor service",
-  async run() {
-    throw new CliError("service is not built yet");
+  summary: `run one supervisor service in the foreground (${services.map((s) => s.name).join(", ")})`,
+  usage: usage(),
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const [name, ...rest] = argv;
+    if (name === "--help" || name === "-h") {
+      io.stdout(`${usage()}\n`);
+      return 0;
+    }
+    const names = services.map((s) => s.name).join(", ");
+    if (name === undefined) throw new CliError(`service needs a name: ${names}. See 'claw-supervisor service --help'.`, 2);
+    const spec = services.find((s) => s.name === name);
+    if (!spec) throw new CliError(`unknown service '${name}'; expected one of ${names}. See 'claw-supervisor service --help'.`, 2);
+    const { values, positionals } = parseCommandArgs(`service ${name}`, rest, { ...sharedOptions, ...spec.options });
+    if (values.help) {
+      io.stdout(`${usage()}\n`);
+      return 0;
+    }
+    if (positionals.length) throw new CliError(`service ${name} takes no arguments, got '${positionals[0]}'`, 2);
+    const natsUrl = (values["nats-url"] as string | undefined) ?? io.env.NATS_URL;
+    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL or set NATS_URL", 2);
+
+    const logger = pino({ name: `claw-supervisor-${name}` }, { write: (line: string) => io.stderr(line) });
+    let nc: NatsConnection;
+    try {
+      nc = await connectBus({ servers: natsUrl, name: `claw-supervisor-${name}` });
+    } catch (err) {
+      throw new CliError(`cannot connect to NATS at ${natsUrl}: ${(err as Error).message}`);
+    }
+    try {
+      if (values["ensure-bus"]) {
+        await ensureBus(nc).catch((err: unknown) => {
+          throw new CliError(`cannot set up the bus on ${natsUrl}: ${(err as Error).message}`);
+        });
+      }
+      let running: RunningService;
+      try {
+        running = await spec.start({ nc, natsUrl, logger, values: values as ServiceContext["values"], io });
+      } catch (err) {
+        if (err instanceof CliError) throw err;
+        throw new CliError(`cannot start ${name}: ${(err as Error).message}`);
+      }
+      io.stdout(values.json ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report })}\n` : `claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`);
+      const signal = await io.stopRequested;
+      if (!values.json) io.stdout(`claw-supervisor service: ${signal}, stopping ${name}\n`);
+      await running.stop();
+    } finally {
+      await nc.drain().catch(() => nc.close());
+    }
+    if (!values.json) io.stdout(`claw-supervisor service: ${name} stopped\n`);
+    return 0;
   },
 };

@@ -14,20 +14,29 @@ import { HostIdSchema, checkHostToken, hostTokenId, mintHostToken, type HostToke
 /** Which tokens `revokeHostToken` revokes: every active token of a host, or one token by id. */
 export type HostTokenTarget = { hostId: string } | { tokenId: string };
 
-/** Opens the host token bucket; with `create`, creates it first (only it: the rest of the bus is untouched). */
+/**
+ * Opens the host token bucket. With `create`, a missing bucket is created (only it, from the topology);
+ * an existing one is never reconfigured here, so a deployment's replicas and limits stay as they are.
+ */
 export async function openHostTokenBucket(
   nc: NatsConnection,
   opts: { create?: boolean; topology?: BusTopologyConfigInput } = {},
 ): Promise<KV> {
   const bucket = KV_BUCKET_NAMES.hostTokens;
-  try {
-    if (opts.create) {
-      const spec = busTopology(opts.topology).buckets.find((b) => b.bucket === bucket);
-      if (spec) await ensureKvBucket(nc, await jetstreamManager(nc), spec);
-    }
+  const open = async (): Promise<KV> => {
     const kv = await new Kvm(nc).open(bucket);
     await kv.status();
     return kv;
+  };
+  try {
+    try {
+      return await open();
+    } catch (err) {
+      if (jsApiErrCode(err) !== JsErrCode.StreamNotFound || !opts.create) throw err;
+      const spec = busTopology(opts.topology).buckets.find((b) => b.bucket === bucket);
+      if (spec) await ensureKvBucket(nc, await jetstreamManager(nc), spec);
+      return await open();
+    }
   } catch (err) {
     if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
       throw new GatewayError(

@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { connectAgent, hello } from "../rpc-gateway/test-agent.js";
+import type { CliIo } from "./io.js";
+import { runCli } from "./run.js";
+
+/** Starts the CLI in-process; `stop()` plays the part of Ctrl-C. */
+function start(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = "";
+  let stderr = "";
+  let requestStop: (signal: string) => void = () => undefined;
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env,
+    stopRequested: new Promise((resolve) => (requestStop = resolve)),
+  };
+  const exited = runCli(argv, io);
+  return { exited, stop: (signal = "SIGINT") => requestStop(signal), stdout: () => stdout, stderr: () => stderr };
+}
+
+describe("claw-supervisor service", () => {
+  let nats: NatsTestServer;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it("refuses to start rpc-gateway on a bus that is not set up, saying how to fix it", async () => {
+    const run = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "0"]);
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toMatch(/claw-supervisor service: cannot start rpc-gateway: KV bucket codex-host-tokens does not exist: run 'claw-supervisor up'/);
+  });
+
+  it("runs rpc-gateway until asked to stop: an agent with a token gets its welcome", async () => {
+    const run = start(["service", "rpc-gateway", "--port", "0", "--ensure-bus", "--json"], { NATS_URL: nats.url });
+    await expect.poll(() => run.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
+    const ready = JSON.parse(run.stdout());
+    expect(ready).toMatchObject({ service: "rpc-gateway", nats: nats.url, url: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/$/) });
+
+    const created = start(["token", "create", "host-svc", "--json", "--nats-url", nats.url]);
+    expect(await created.exited).toBe(0);
+    const agent = await connectAgent(ready.url, JSON.parse(created.stdout()).token);
+    agent.send(hello("host-svc"));
+    expect(await agent.next()).toMatchObject({ type: "welcome", hostId: "host-svc", gatewayId: ready.gatewayId });
+
+    run.stop("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(await agent.closed).toEqual({ code: 1001, reason: "gateway stopping" });
+    expect(run.stderr()).toContain('"msg":"rpc-gateway stopped"');
+  });
+
+  it("refuses bad invocations with one-line errors and exit code 2", async () => {
+    const unknown = start(["service", "frobnicator"]);
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway. See 'claw-supervisor service --help'.\n");
+    const none = start(["service"]);
+    expect(await none.exited).toBe(2);
+    expect(none.stderr()).toContain("service needs a name: rpc-gateway");
+    const noNats = start(["service", "rpc-gateway"]);
+    expect(await noNats.exited).toBe(2);
+    expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL or set NATS_URL\n");
+    const badPort = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "99999"]);
+    expect(await badPort.exited).toBe(2);
+    expect(badPort.stderr()).toBe("claw-supervisor service: --port: must be between 0 and 65535\n");
+    const badOption = start(["service", "rpc-gateway", "--bogus"]);
+    expect(await badOption.exited).toBe(2);
+    expect(badOption.stderr()).toContain("Unknown option '--bogus'. See 'claw-supervisor service rpc-gateway --help'.");
+    const help = start(["service", "--help"]);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toMatch(/\n  rpc-gateway  WebSocket server/);
+  });
+});

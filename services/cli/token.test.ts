@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import type { CliIo } from "./io.js";
+import { runCli } from "./run.js";
+
+/** Runs the CLI in-process and captures what it prints. */
+async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, stopRequested: new Promise(() => undefined) };
+  const code = await runCli(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe("claw-supervisor token", () => {
+  let nats: NatsTestServer;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it("creates a token, printing the secret once with where to store it, and lists it without the secret", async () => {
+    const created = await cli(["token", "create", "host-a", "--nats-url", nats.url]);
+    expect(created.code).toBe(0);
+    const token = /^  (cst_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/m.exec(created.stdout)?.[1] as string;
+    expect(token).toBeDefined();
+    expect(created.stdout).toContain("mode 0600");
+    expect(created.stdout).toContain("umask 077");
+
+    const listed = await cli(["token", "list"], { NATS_URL: nats.url });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${token.slice(4, 20)}  host-a  \\d{4}-.*Z  -$`, "m"));
+    expect(listed.stdout).not.toContain(token.slice(21));
+
+    const json = await cli(["token", "create", "host-b", "--json", "--nats-url", nats.url]);
+    const record = JSON.parse(json.stdout);
+    expect(record).toMatchObject({ hostId: "host-b", tokenId: expect.stringMatching(/^[0-9a-f]{16}$/), token: expect.stringMatching(/^cst_/), revokedAtMs: null });
+    const listedJson = JSON.parse((await cli(["token", "list", "--json", "--host", "host-b", "--nats-url", nats.url])).stdout);
+    expect(listedJson.tokens).toEqual([{ tokenId: record.tokenId, hostId: "host-b", createdAtMs: record.createdAtMs, revokedAtMs: null }]);
+    expect(JSON.stringify(listedJson)).not.toContain(record.token);
+  });
+
+  it("revokes a host's tokens, shows them revoked, and says when there is nothing left to revoke", async () => {
+    await cli(["token", "create", "host-r", "--nats-url", nats.url]);
+    const revoked = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(/^revoked 1 token\(s\) of host host-r: [0-9a-f]{16}\n$/);
+    const listed = JSON.parse((await cli(["token", "list", "--json", "--host", "host-r", "--nats-url", nats.url])).stdout);
+    expect(listed.tokens[0].revokedAtMs).toEqual(expect.any(Number));
+    const again = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
+    expect(again).toMatchObject({ code: 1, stderr: "claw-supervisor token: host host-r has no active token\n" });
+    const wrongHost = await cli(["token", "revoke", "host-a", "--token-id", listed.tokens[0].tokenId, "--nats-url", nats.url]);
+    expect(wrongHost).toMatchObject({ code: 1, stderr: expect.stringContaining(`host host-a has no token ${listed.tokens[0].tokenId}`) });
+  });
+
+  it("refuses bad input with one-line errors", async () => {
+    expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/) });
+    expect(await cli(["token", "create", "host-a"])).toMatchObject({ code: 2, stderr: "claw-supervisor token: no NATS server: pass --nats-url URL or set NATS_URL\n" });
+    expect(await cli(["token", "create", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringContaining("takes exactly one host id, got 0") });
+    expect(await cli(["token", "burn", "host-a"])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown token action 'burn'") });
+    expect(await cli(["token"])).toMatchObject({ code: 2, stderr: expect.stringContaining("token needs an action") });
+    expect(await cli(["token", "list", "--token-id", "x", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringContaining("--token-id applies to 'token revoke' only") });
+    const unreachable = await cli(["token", "list", "--nats-url", "nats://127.0.0.1:1"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^claw-supervisor token: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: .*\n$/);
+    expect((await cli(["token", "--help"])).stdout).toContain("token create <hostId>");
+  });
+});
