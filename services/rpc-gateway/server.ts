@@ -200,6 +200,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   try {
     port = await listen(server, s.port, s.host);
   } catch (err) {
+    stopping = true;
     revocations.stop();
     await closeOwnNats();
     throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, { cause: err });
