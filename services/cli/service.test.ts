@@ -52,13 +52,28 @@ describe("claw-supervisor service", () => {
     expect(run.stderr()).toContain('"msg":"rpc-gateway stopped"');
   });
 
+  it("runs the registry until asked to stop: it answers queries over the bus", async () => {
+    const run = start(["service", "registry", "--ensure-bus", "--json", "--sweep-interval", "500"], { NATS_URL: nats.url });
+    await expect.poll(() => run.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
+    expect(JSON.parse(run.stdout())).toMatchObject({ service: "registry", nats: nats.url, durable: "registry" });
+    const hosts = start(["hosts", "--json", "--nats-url", nats.url]);
+    expect(await hosts.exited, hosts.stderr()).toBe(0);
+    expect(JSON.parse(hosts.stdout())).toEqual([]);
+    run.stop("SIGINT");
+    expect(await run.exited).toBe(0);
+    const gone = start(["hosts", "--nats-url", nats.url, "--timeout", "500"]);
+    expect(await gone.exited).toBe(1);
+    expect(gone.stderr()).toContain("no registry");
+    expect((await start(["service", "registry", "--nats-url", nats.url, "--stale-after", "soon"]).exited)).toBe(2);
+  });
+
   it("refuses bad invocations with one-line errors and exit code 2", async () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);
-    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway. See 'claw-supervisor service --help'.\n");
+    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry. See 'claw-supervisor service --help'.\n");
     const none = start(["service"]);
     expect(await none.exited).toBe(2);
-    expect(none.stderr()).toContain("service needs a name: rpc-gateway");
+    expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry");
     const noNats = start(["service", "rpc-gateway"]);
     expect(await noNats.exited).toBe(2);
     expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL or set NATS_URL\n");

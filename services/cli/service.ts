@@ -8,8 +8,9 @@ import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { connectBus, ensureBus } from "../bus/index.js";
+import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
-import { optionValue, parseCommandArgs } from "./args.js";
+import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
@@ -67,8 +68,41 @@ const rpcGatewayService: ServiceSpec = {
   },
 };
 
+const registryService: ServiceSpec = {
+  name: "registry",
+  summary: "session and host actors over CODEX_EVENTS: the KV view, stale marks, FLEET notices, queries",
+  options: {
+    "sweep-interval": { type: "string" },
+    "degraded-after": { type: "string" },
+    "offline-after": { type: "string" },
+    "stale-after": { type: "string" },
+  },
+  optionsHelp: [
+    "--sweep-interval MS  how often hosts are checked for missed heartbeats (default 5000)",
+    "--degraded-after MS  silence before a host is degraded (default 35000)",
+    "--offline-after MS   silence before a host is offline (default 60000)",
+    "--stale-after MS     time offline before a host and its sessions are stale (default 300000)",
+  ],
+  async start({ nc, logger, values }) {
+    const ms = (name: string) => (values[name] === undefined ? undefined : optionValue(name, Milliseconds, values[name]));
+    const registry = await startRegistry({
+      nc,
+      logger,
+      sweepIntervalMs: ms("sweep-interval"),
+      degradedAfterMs: ms("degraded-after"),
+      offlineAfterMs: ms("offline-after"),
+      staleAfterMs: ms("stale-after"),
+    });
+    return {
+      report: { durable: "registry" },
+      summary: "registry consuming CODEX_EVENTS (durable 'registry') and answering codex.registry.*",
+      stop: () => registry.stop(),
+    };
+  },
+};
+
 /** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
-const services: ServiceSpec[] = [rpcGatewayService];
+const services: ServiceSpec[] = [rpcGatewayService, registryService];
 
 const sharedOptions = { "nats-url": { type: "string" }, "ensure-bus": { type: "boolean" }, json: { type: "boolean" } } as const;
 

@@ -170,14 +170,7 @@ export const upCommand: Command = {
         throw new CliError(`cannot start the gateway on 127.0.0.1:${gatewayPort}: ${(err as Error).message}`);
       }
       stack.add(() => gateway.stop());
-      const registry: Registry = await startRegistry({
-        nc,
-        sweepIntervalMs: 1_000,
-        degradedAfterMs: 15_000,
-        offlineAfterMs: 30_000,
-        staleAfterMs: 60_000,
-        logger: logger.child({ service: "registry" }),
-      });
+      const registry: Registry = await startRegistry({ nc, logger: logger.child({ service: "registry" }) });
       stack.add(() => registry.stop());
 
       let hostAgent: UpReport["hostAgent"] = null;
