@@ -98,7 +98,7 @@ function close(state: ConnectionState, code: CloseCode, reason: string, data: Re
   return {
     state: { ...state, closing: true },
     actions: [
-      { kind: "log", level: "warn", msg: `closing connection: ${reason}`, data: { hostId: state.hostId, code, ...data } },
+      { kind: "log", level: code === CloseCode.goingAway ? "info" : "warn", msg: `closing connection: ${reason}`, data: { code, ...data } },
       { kind: "close", code, reason: closeReason(reason) },
     ],
   };
@@ -117,7 +117,7 @@ function refuse(state: ConnectionState, limits: ProtocolLimits, reason: string, 
   const { epoch, seq } = claimedEventId(raw);
   const next = { ...state, badFrames: state.badFrames + 1 };
   const actions: ProtocolAction[] = [
-    { kind: "log", level: "warn", msg: `rejected frame: ${reason}`, data: { hostId: state.hostId, epoch, seq, ...data } },
+    { kind: "log", level: "warn", msg: `rejected frame: ${reason}`, data: { epoch, seq, ...data } },
     { kind: "send", frame: { type: "reject", epoch, seq, reason: reason.slice(0, MAX_REJECT_REASON) } },
   ];
   if (next.badFrames < limits.maxBadFrames) return { state: next, actions };
@@ -198,7 +198,7 @@ function acceptHello(state: ConnectionState, hello: HelloFrame, nowMs: number): 
     actions: [
       { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId } },
       { kind: "publishLifecycle", lifecycle: lifecycle(next, "connected", nowMs) },
-      { kind: "log", level: "info", msg: "host connected", data: { hostId: state.hostId, epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion } },
+      { kind: "log", level: "info", msg: "host connected", data: { epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion } },
     ],
   };
 }
@@ -231,7 +231,7 @@ export function peerUnresponsive(state: ConnectionState, pingIntervalMs: number)
   return {
     state: { ...state, closing: true },
     actions: [
-      { kind: "log", level: "warn", msg: `terminating connection: ${reason}`, data: { hostId: state.hostId } },
+      { kind: "log", level: "warn", msg: `terminating connection: ${reason}` },
       { kind: "terminate", reason },
     ],
   };
@@ -275,7 +275,7 @@ export function connectionClosed(state: ConnectionState, nowMs: number, why: str
     state: next,
     actions: [
       { kind: "publishLifecycle", lifecycle: lifecycle(state, "disconnected", nowMs) },
-      { kind: "log", level: "info", msg: "host disconnected", data: { hostId: state.hostId, why } },
+      { kind: "log", level: "info", msg: "host disconnected", data: { why } },
     ],
   };
 }
