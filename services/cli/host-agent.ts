@@ -5,10 +5,10 @@ import {
   HostAgentConfigError,
   loadHostAgentConfigFile,
   resolveHostAgentConfig,
+  startHostAgent,
   type HostAgentConfig,
   type ResolvedHostAgentConfig,
-} from "../host-agent/config.js";
-import { startHostAgent } from "../host-agent/index.js";
+} from "../host-agent/index.js";
 import { parseEndpoint } from "../codex-rpc/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";

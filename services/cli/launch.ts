@@ -2,7 +2,7 @@
 import { realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseEndpoint } from "../codex-rpc/index.js";
-import { ensureAppServer, LaunchError, runTui } from "../host-agent/launcher.js";
+import { ensureAppServer, LaunchError, runTui } from "../host-agent/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { defaultStateDir } from "./up.js";

@@ -37,7 +37,12 @@ function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stop: Promise<string> 
 function fakeCodex(name: string, code: number): { bin: string; record: string } {
   const bin = path.join(tmp, name);
   const record = path.join(tmp, `${name}.out`);
-  writeFileSync(bin, `#!/bin/sh\necho "args: $*" > "${record}"\necho "cwd: $(pwd)" >> "${record}"\nls "$PRESENCE_DIR" >> "${record}" 2>/dev/null\nexit ${code}\n`);
+  // launch writes the presence record just after the spawn: give it a moment before listing the folder.
+  const waitForRecord = 'i=0; while [ -n "$PRESENCE_DIR" ] && [ -z "$(ls "$PRESENCE_DIR" 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done';
+  writeFileSync(
+    bin,
+    `#!/bin/sh\necho "args: $*" > "${record}"\necho "cwd: $(pwd)" >> "${record}"\n${waitForRecord}\nls "$PRESENCE_DIR" >> "${record}" 2>/dev/null\nexit ${code}\n`,
+  );
   chmodSync(bin, 0o755);
   return { bin, record };
 }

@@ -16,3 +16,14 @@ export { PresenceRecordSchema, presenceDir, presenceFile, writePresenceRecord, r
 export type { PresenceRecord } from "./presence-record.js";
 export { PresenceMonitor, pidAlive } from "./presence-monitor.js";
 export { PresenceBinder } from "./presence-binding.js";
+export {
+  HostAgentConfigSchema,
+  HostAgentConfigError,
+  loadHostAgentConfigFile,
+  parseHostAgentConfig,
+  resolveHostAgentConfig,
+  defaultHostId,
+} from "./config.js";
+export type { HostAgentConfig, ResolvedHostAgentConfig } from "./config.js";
+export { ensureAppServer, runTui, tuiArgs, probeAppServer, isDaemonEndpoint, LaunchError } from "./launcher.js";
+export type { TuiLaunch } from "./launcher.js";

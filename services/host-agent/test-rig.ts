@@ -16,6 +16,7 @@ import { startTestGateway, type TestGateway } from "./test-gateway.js";
 
 /** Marker in a prompt that makes the fake model answer slowly (about 3 s). */
 export const SLOW = "[slow]";
+/** The host token the rig's gateway accepts and its token file holds. */
 export const HOST_TOKEN = "host-token-for-tests";
 
 /** Everything a host-agent test drives. */
