@@ -12,7 +12,7 @@ import {
 import { parseEndpoint } from "../codex-rpc/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { defaultStateDir } from "./up.js";
+import { defaultStateDir } from "./state-dir.js";
 import { VERSION } from "./version.js";
 
 const usage = `Usage: claw-supervisor host-agent [--config FILE] [--gateway URL] [--token-file FILE] [--endpoint ENDPOINT]

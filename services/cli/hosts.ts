@@ -4,6 +4,7 @@ import { formatHostsTable } from "../registry/format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
+import { resolveNatsUrl } from "./up-file.js";
 
 const usage = `Usage: claw-supervisor hosts [--json] [--nats-url URL] [--timeout MS]
 
@@ -11,7 +12,7 @@ Lists the hosts the registry knows: connection status (online, degraded, offline
 agent version, whether its Codex app-server is connected, its sessions, and its last heartbeat.
 
 --json          print the host records as JSON
---nats-url URL  the bus (default $NATS_URL, else ${DEFAULT_NATS_URL})
+--nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
 /** The `hosts` command. */
@@ -31,7 +32,7 @@ export const hostsCommand: Command = {
     }
     if (positionals.length) throw new CliError(`hosts takes no arguments, got '${positionals[0]}'. See 'claw-supervisor hosts --help'.`, 2);
     const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
-    const url = values["nats-url"] ?? io.env.NATS_URL ?? DEFAULT_NATS_URL;
+    const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const nc = await connectCli(url);
     try {
       const hosts = await listHosts(nc, timeoutMs).catch(queryFailure);

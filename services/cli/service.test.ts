@@ -76,7 +76,7 @@ describe("claw-supervisor service", () => {
     expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry");
     const noNats = start(["service", "rpc-gateway"]);
     expect(await noNats.exited).toBe(2);
-    expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL or set NATS_URL\n");
+    expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n");
     const badPort = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "99999"]);
     expect(await badPort.exited).toBe(2);
     expect(badPort.stderr()).toBe("claw-supervisor service: --port: must be between 0 and 65535\n");

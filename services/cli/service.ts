@@ -12,6 +12,7 @@ import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { resolveNatsUrl } from "./up-file.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 
@@ -116,7 +117,7 @@ function usage(): string {
     "Services:",
     ...services.map((s) => `  ${s.name.padEnd(width)}${s.summary}`),
     "",
-    "--nats-url URL    the supervisor's NATS server (default $NATS_URL)",
+    "--nats-url URL    the supervisor's NATS server (default $NATS_URL, else the running 'up')",
     "--ensure-bus      create or update the bus streams and buckets first (default topology)",
     "--json            print one JSON line when ready instead of text; logs go to stderr as JSON",
     ...services.flatMap((s) => ["", `${s.name}:`, ...s.optionsHelp.map((l) => `  ${l}`)]),
@@ -144,8 +145,8 @@ export const serviceCommand: Command = {
       return 0;
     }
     if (positionals.length) throw new CliError(`service ${name} takes no arguments, got '${positionals[0]}'`, 2);
-    const natsUrl = (values["nats-url"] as string | undefined) ?? io.env.NATS_URL;
-    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL or set NATS_URL", 2);
+    const natsUrl = resolveNatsUrl(values["nats-url"] as string | undefined, io.env);
+    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
 
     const logger = pino({ name: `claw-supervisor-${name}` }, { write: (line: string) => io.stderr(line) });
     let nc: NatsConnection;

@@ -11,6 +11,7 @@ import { DEFAULT_QUERY_TIMEOUT_MS, RegistryQueryError, listAllSessions } from ".
 import { formatSessionsTable } from "../registry/format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { resolveNatsUrl } from "./up-file.js";
 
 /** NATS URL used when neither `--nats-url` nor `NATS_URL` is given. */
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
@@ -29,7 +30,7 @@ when it was last seen, and its summary (or first message).
 --limit N       show at most N sessions
 --json          print the session records as JSON
 --watch         print again whenever a session changes, until Ctrl-C
---nats-url URL  the bus (default $NATS_URL, else ${DEFAULT_NATS_URL})
+--nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
 const Limit = z.coerce.number({ error: "must be a number" }).int("must be a whole number").positive("must be greater than 0");
@@ -118,7 +119,7 @@ export const sessionsCommand: Command = {
     };
     const limit = values.limit === undefined ? Infinity : optionValue("limit", Limit, values.limit);
     const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
-    const url = values["nats-url"] ?? io.env.NATS_URL ?? DEFAULT_NATS_URL;
+    const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const nc = await connectCli(url);
     try {
       const json = values.json ? (values.watch ? "line" : "pretty") : false;

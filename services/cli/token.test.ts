@@ -57,7 +57,7 @@ describe("claw-supervisor token", () => {
 
   it("refuses bad input with one-line errors", async () => {
     expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/) });
-    expect(await cli(["token", "create", "host-a"])).toMatchObject({ code: 2, stderr: "claw-supervisor token: no NATS server: pass --nats-url URL or set NATS_URL\n" });
+    expect(await cli(["token", "create", "host-a"])).toMatchObject({ code: 2, stderr: "claw-supervisor token: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n" });
     expect(await cli(["token", "create", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringContaining("takes exactly one host id, got 0") });
     expect(await cli(["token", "burn", "host-a"])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown token action 'burn'") });
     expect(await cli(["token"])).toMatchObject({ code: 2, stderr: expect.stringContaining("token needs an action") });

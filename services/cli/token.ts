@@ -8,6 +8,7 @@ import { connectBus } from "../bus/index.js";
 import { GatewayError, createHostToken, listHostTokens, openHostTokenBucket, revokeHostToken } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { resolveNatsUrl } from "./up-file.js";
 
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
 
@@ -19,7 +20,7 @@ host id; only its SHA-256 is stored, so the secret is printed once, by 'create'.
                                         live connections using it are cut at once
   token list [--host HOSTID]            token ids, hosts, created and revoked times (never secrets)
 
---nats-url URL   the supervisor's NATS server (default $NATS_URL)
+--nats-url URL   the supervisor's NATS server (default $NATS_URL, else the running 'up')
 --json           print JSON instead of text`;
 
 const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
@@ -94,8 +95,8 @@ export const tokenCommand: Command = {
     }
     if (values["token-id"] !== undefined && verb !== "revoke") throw new CliError("--token-id applies to 'token revoke' only", 2);
     if (values.host !== undefined && verb !== "list") throw new CliError("--host applies to 'token list' only", 2);
-    const natsUrl = values["nats-url"] ?? io.env.NATS_URL;
-    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL or set NATS_URL", 2);
+    const natsUrl = resolveNatsUrl(values["nats-url"], io.env);
+    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
     const print = (json: unknown, text: string): void => io.stdout(values.json ? `${JSON.stringify(json)}\n` : text);
 
     if (verb === "create") {

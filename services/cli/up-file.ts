@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { defaultStateDir } from "./state-dir.js";
 
 /** What `up.json` holds. */
 export const UpFile = z.object({ natsUrl: z.string(), gatewayUrl: z.string(), pid: z.number().int() });
@@ -33,4 +34,9 @@ export function readUpFile(stateDir: string): UpFile | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The bus to use: `--nats-url`, else `$NATS_URL`, else the running `up` recorded in the default state dir. */
+export function resolveNatsUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return flag ?? env.NATS_URL ?? readUpFile(defaultStateDir(env))?.natsUrl;
 }

@@ -67,6 +67,9 @@ describe("claw-supervisor up", () => {
     const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
     expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url });
     expect(statSync(path.join(stateDir, "host-token.test-host")).mode & 0o777).toBe(0o600);
+    const hosts = spawnCli(["hosts", "--json"], { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir });
+    expect(await hosts.exited, hosts.stderr()).toBe(0);
+    expect(JSON.parse(hosts.stdout())).toEqual([expect.objectContaining({ hostId: "test-host" })]);
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
     expect(processAlive(report.nats.pid)).toBe(false);

@@ -4,7 +4,6 @@
  * Codex daemon. While it runs, `<stateDir>/up.json` says where the bus is, so the other commands find it.
  */
 import { mkdir } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
@@ -19,6 +18,7 @@ import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { probeEndpoint } from "./probe.js";
 import { ensureLocalHostToken } from "./local-token.js";
+import { defaultStateDir } from "./state-dir.js";
 import { removeUpFile, writeUpFile } from "./up-file.js";
 import { VERSION } from "./version.js";
 
@@ -48,12 +48,8 @@ const Port = (min: number) =>
     .min(min, `must be between ${min} and 65535`)
     .max(65535, `must be between ${min} and 65535`);
 
-/** The state directory `up` uses when none is given. */
-export function defaultStateDir(env: NodeJS.ProcessEnv): string {
-  if (env.CLAW_SUPERVISOR_STATE_DIR) return path.resolve(env.CLAW_SUPERVISOR_STATE_DIR);
-  const base = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), ".local", "state");
-  return path.join(base, "claw-supervisor");
-}
+
+export { defaultStateDir } from "./state-dir.js";
 
 /** What `up --json` prints once everything is running. */
 export interface UpReport {
