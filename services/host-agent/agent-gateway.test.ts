@@ -3,7 +3,7 @@
  * the gateway is down, in-order replay and acks, the bounded buffer's gap event, and a refused token.
  */
 import { writeFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GapPayload, HOST_THREAD_ID } from "../../schemas/agent-events.js";
 import { startAgentRig, type AgentRig } from "./test-rig.js";
 
@@ -15,6 +15,13 @@ beforeAll(async () => {
   threadId = await rig.startThread();
   await rig.runTurn(threadId, "a first turn");
 });
+afterEach(async () => {
+  await rig.agent?.stop();
+  rig.agent = undefined;
+  rig.gateway.setAckMode("auto");
+  await rig.gateway.close();
+  await rig.gateway.listen();
+});
 afterAll(async () => {
   await rig?.stop();
 });
@@ -25,9 +32,10 @@ describe("host agent ↔ gateway", () => {
   it("buffers while the gateway is down, replays in order after the welcome, and forgets events once acked", async () => {
     await rig.gateway.close();
     const agent = await rig.startAgent();
+    await waitUntil(() => agent.status().events >= 1); // the thread's first snapshot: it is subscribed
     await rig.runTurn(threadId, "a turn while the gateway is down");
     await waitUntil(() => agent.status().appServer === "connected" && agent.status().buffer.events >= 5);
-    const buffered = agent.status().buffer.events;
+    const buffered = await settled(() => agent.status().buffer.events);
     expect(agent.status().gateway).not.toBe("ready");
 
     rig.gateway.setAckMode("hold");
@@ -50,14 +58,13 @@ describe("host agent ↔ gateway", () => {
     rig.gateway.ackAll();
     rig.gateway.setAckMode("auto");
     await waitUntil(() => agent.status().buffer.events === 0);
-    await rig.agent!.stop();
-    rig.agent = undefined;
   });
 
   it("drops the oldest events when the buffer is full and sends one agent/gap with their count and range", async () => {
     await rig.gateway.close();
     const before = rig.gateway.events().length;
     const agent = await rig.startAgent({ buffer: { maxEvents: 4 } });
+    await waitUntil(() => agent.status().events >= 1);
     await rig.runTurn(threadId, "a turn that overflows a tiny buffer");
     await waitUntil(() => agent.status().buffer.droppedTotal > 0 && agent.status().events >= 10);
     await rig.gateway.listen();
@@ -76,8 +83,6 @@ describe("host agent ↔ gateway", () => {
     }
     // The replay after the reconnect held at most the buffer's four events plus the gap.
     expect(received.filter((e) => e.seq < gaps[0]!.seq).length).toBeLessThanOrEqual(4);
-    await rig.agent!.stop();
-    rig.agent = undefined;
   });
 
   it("keeps retrying slowly when the gateway refuses the token, and connects once the token is fixed", async () => {
@@ -91,6 +96,18 @@ describe("host agent ↔ gateway", () => {
     expect(rig.gateway.upgrades.at(-1)).toEqual({ authorization: "Bearer rotated-token", status: 101 });
   });
 });
+
+/** The value once it has not changed for `quietMs` (events of a finished turn trickle in for a moment). */
+async function settled(read: () => number, quietMs = 500): Promise<number> {
+  let value = read();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    await new Promise((r) => setTimeout(r, 25));
+    const next = read();
+    if (next !== value) [value, since] = [next, Date.now()];
+  }
+  return value;
+}
 
 async function waitUntil(pred: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
