@@ -1,0 +1,250 @@
+/**
+ * Ingest benchmark: simulated hosts → gateway → JetStream → registry → KV view, every part a real process
+ * (nats-server, `claw-supervisor service rpc-gateway`, `claw-supervisor service registry`), the hosts
+ * speaking the host-agent protocol over WebSocket from this process. Prints:
+ *  - the raw JetStream publish+consume ceiling, measured in this run on its own nats-server;
+ *  - sustained ingest (events until the whole KV view is current) and its ratio to that ceiling;
+ *  - p50/p99 latency from an event's emit time to its KV view update at a fixed 1,000 events/s over 1,000 sessions;
+ *  - the registry process's memory (RSS) per session, grown from 1,000 to 11,000 sessions.
+ * Sizes can be scaled with BENCH_SCALE (default 1).
+ */
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import os from "node:os";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
+import { createHostToken, openHostTokenBucket } from "../services/rpc-gateway/index.js";
+import { cliEntry } from "../test/support/cli-process.js";
+import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
+import { measureJetStreamCeiling } from "./jetstream-ceiling.js";
+import { connectLoadHost, statusPayload, syncedPayload, type LoadHost } from "./load-host.js";
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const SUSTAINED_EVENTS = Math.round(30_000 * SCALE);
+const LATENCY_RATE = 1_000;
+const LATENCY_SECONDS = Math.max(3, Math.round(10 * SCALE));
+const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
+
+interface Service {
+  child: ChildProcess;
+  ready: Record<string, unknown>;
+}
+
+/** Starts `claw-supervisor service <name>` and resolves with its JSON ready line. */
+function startService(name: string, natsUrl: string, extra: string[] = []): Promise<Service> {
+  const child = spawn(process.execPath, [cliEntry, "service", name, "--nats-url", natsUrl, "--json", ...extra], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve({ child, ready: JSON.parse(line) });
+    });
+    child.once("exit", (code) => reject(new Error(`service ${name} exited with ${code}:\n${log}`)));
+  });
+}
+
+async function stopService(s: Service): Promise<void> {
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise((r) => s.child.once("exit", r));
+  s.child.kill("SIGTERM");
+  await exited;
+}
+
+/** The registry in its own process; `heap()` answers the heap used after a full GC. */
+async function startRegistryProcess(natsUrl: string) {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "registry-process.js");
+  const child = fork(script, [natsUrl], { execArgv: ["--expose-gc"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  let log = "";
+  child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      child.once("message", (m) => resolve(m as Record<string, unknown>));
+      child.once("exit", (code) => reject(new Error(`registry process exited with ${code}:\n${log}`)));
+    });
+  await next();
+  return {
+    async heap(): Promise<number> {
+      const reply = next();
+      child.send("heap");
+      const r = await reply;
+      if (!r.gc) throw new Error("the registry process has no gc(): run it with --expose-gc");
+      return r.heapUsed as number;
+    },
+    async stop(): Promise<void> {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.send("stop");
+      await exited;
+    },
+  };
+}
+const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Watches the sessions KV bucket; reports each update's delay behind the event that caused it. */
+async function watchView(nc: NatsConnection) {
+  const kv = await new Kvm(nc).open(KV_BUCKET_NAMES.sessions);
+  const latest = new Map<string, { lastSeenAt: number; status: string }>();
+  const latencies: number[] = [];
+  /** Updates caused by events emitted at or after this time (unix ms) are measured; 0 = none. */
+  let recordFrom = 0;
+  const iter = await kv.watch({ include: "updates" as never });
+  void (async () => {
+    for await (const e of iter) {
+      if (e.operation !== "PUT") continue;
+      const entry = e.json<{ record: { lastSeenAt: number; status: string } }>();
+      latest.set(e.key, { lastSeenAt: entry.record.lastSeenAt, status: entry.record.status });
+      if (recordFrom && entry.record.lastSeenAt >= recordFrom) latencies.push(Date.now() - entry.record.lastSeenAt);
+    }
+  })();
+  return {
+    latest,
+    latencies,
+    record: (fromMs: number) => void (recordFrom = fromMs),
+    stop: () => iter.stop(),
+  };
+}
+
+async function connectHosts(nc: NatsConnection, url: string, prefix: string, count: number): Promise<LoadHost[]> {
+  const kv = await openHostTokenBucket(nc);
+  const hosts: LoadHost[] = [];
+  for (let i = 0; i < count; i++) {
+    const hostId = `${prefix}${i}`;
+    hosts.push(await connectLoadHost(url, hostId, (await createHostToken(kv, hostId)).token));
+  }
+  return hosts;
+}
+
+async function main(): Promise<void> {
+  console.log(`ingest benchmark: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`);
+
+  const ceilingServer = await startNatsServer();
+  const ceilingNc = await connect({ servers: ceilingServer.url });
+  await ensureBus(ceilingNc);
+  const ceiling = await measureJetStreamCeiling(ceilingNc, { events: SUSTAINED_EVENTS, hosts: 10, sessions: 1_000, consumer: "ceiling" });
+  await ceilingNc.close();
+  await ceilingServer.stop();
+  console.log(`raw JetStream publish+consume ceiling: ${Math.round(ceiling.eventsPerSecond)} events/s (${ceiling.events} events)`);
+
+  let nats: NatsTestServer | undefined;
+  const services: Service[] = [];
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    await ensureBus(nc);
+    const gateway = await startService("rpc-gateway", nats.url, ["--port", "0"]);
+    services.push(gateway);
+    const registry = await startRegistryProcess(nats.url);
+    stops.push(() => registry.stop());
+    const view = await watchView(nc);
+    // Every event flips its session between active and idle, so each one is a real change of the view
+    // (an event that only refreshes lastSeenAt may wait for the registry's batch window by design).
+    const activeNow = new Map<string, boolean>();
+    const flip = (t: string): boolean => {
+      const next = !(activeNow.get(t) ?? false);
+      activeNow.set(t, next);
+      return next;
+    };
+    const gatewayUrl = String(gateway.ready.url);
+
+    // Sustained: 10 hosts x 100 sessions, as fast as acks allow, until every session's view is current.
+    const hosts = await connectHosts(nc, gatewayUrl, "load-", 10);
+    const threads = hosts.map((h) => Array.from({ length: 100 }, (_, i) => `${h.hostId}-t${String(i).padStart(3, "0")}`));
+    await Promise.all(hosts.map((h, hi) => Promise.all(threads[hi]!.map((t) => h.send(t, "agent/thread.synced", syncedPayload(t, h.hostId))))));
+    await sleep(1_500);
+    const perHost = Math.floor(SUSTAINED_EVENTS / hosts.length);
+    const started = performance.now();
+    const lastSent = new Map<string, number>();
+    await Promise.all(
+      hosts.map(async (h, hi) => {
+        const mine = threads[hi]!;
+        const sends: Promise<void>[] = [];
+        for (let i = 0; i < perHost; i++) {
+          const t = mine[i % mine.length]!;
+          sends.push(h.send(t, "thread/status/changed", statusPayload(t, flip(t))));
+          lastSent.set(`${h.hostId}.${t}`, Date.now());
+        }
+        await Promise.all(sends);
+      }),
+    );
+    const acked = performance.now();
+    const current = () => [...lastSent].every(([key, at]) => (view.latest.get(key)?.lastSeenAt ?? 0) >= at - 5);
+    while (!current()) await sleep(20);
+    const sustainedSeconds = (performance.now() - started) / 1000;
+    const sent = perHost * hosts.length;
+    console.log(
+      `sustained ingest: ${Math.round(sent / sustainedSeconds)} events/s to a current KV view ` +
+        `(${sent} events, 1,000 sessions, 10 hosts; gateway acked all after ${((acked - started) / 1000).toFixed(2)} s), ` +
+        `ratio to raw JetStream ${(sent / sustainedSeconds / ceiling.eventsPerSecond).toFixed(2)}`,
+    );
+
+    // Latency: a fixed 1,000 events/s spread over the same 1,000 sessions.
+    await sleep(1_500);
+    view.record(Date.now());
+    const tickMs = 10;
+    const perTick = (LATENCY_RATE * tickMs) / 1000;
+    const ticks = (LATENCY_SECONDS * 1000) / tickMs;
+    let n = 0;
+    const t0 = performance.now();
+    for (let tick = 0; tick < ticks; tick++) {
+      for (let k = 0; k < perTick; k++, n++) {
+        const hi = n % hosts.length;
+        const t = threads[hi]![Math.floor(n / hosts.length) % 100]!;
+        void hosts[hi]!.send(t, "thread/status/changed", statusPayload(t, flip(t)));
+      }
+      const next = t0 + (tick + 1) * tickMs;
+      await sleep(Math.max(0, next - performance.now()));
+    }
+    await Promise.all(hosts.map((h) => h.drain()));
+    await sleep(1_500);
+    view.record(0);
+    const lat = [...view.latencies].sort((a, b) => a - b);
+    console.log(
+      `latency at ${LATENCY_RATE} events/s over 1,000 sessions for ${LATENCY_SECONDS} s: ` +
+        `p50 ${quantile(lat, 0.5)} ms, p99 ${quantile(lat, 0.99)} ms, max ${lat.at(-1)} ms (${lat.length} view updates for ${n} events)`,
+    );
+
+    // Memory: grow the registry from 1,000 to 1,000 + MEMORY_SESSIONS sessions.
+    await sleep(2_000);
+    const heapBefore = await registry.heap();
+    const memHosts = await connectHosts(nc, gatewayUrl, "mem-", 20);
+    const perMemHost = Math.ceil(MEMORY_SESSIONS / memHosts.length);
+    await Promise.all(
+      memHosts.map(async (h) => {
+        for (let i = 0; i < perMemHost; i++) {
+          const t = `${h.hostId}-s${i}`;
+          void h.send(t, "agent/thread.synced", syncedPayload(t, h.hostId));
+          void h.send(t, "thread/status/changed", statusPayload(t, true));
+        }
+        await h.drain();
+      }),
+    );
+    const expected = 1_000 + perMemHost * memHosts.length;
+    while (view.latest.size < expected) await sleep(50);
+    await sleep(3_000);
+    const heapAfter = await registry.heap();
+    const perSession = (heapAfter - heapBefore) / (perMemHost * memHosts.length);
+    console.log(
+      `registry memory (heap after GC): ${(heapBefore / 2 ** 20).toFixed(1)} MiB at 1,000 sessions, ${(heapAfter / 2 ** 20).toFixed(1)} MiB at ${expected} ` +
+        `sessions: ${(perSession / 1024).toFixed(1)} KiB per session`,
+    );
+    for (const h of [...hosts, ...memHosts]) h.close();
+    view.stop();
+    await nc.close();
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+    for (const s of services.reverse()) await stopService(s);
+    await nats?.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,21 @@
+/**
+ * The registry for the ingest benchmark, in its own process (run with --expose-gc through `fork`): the same
+ * `startRegistry` as `claw-supervisor service registry`, plus an IPC answer to "heap" with the heap used
+ * after a full GC, so memory per session is measured without allocator noise.
+ */
+import { startRegistry } from "../services/registry/index.js";
+
+const natsUrl = process.argv[2];
+if (!natsUrl) throw new Error("usage: registry-process.js NATS_URL");
+const registry = await startRegistry({ servers: natsUrl });
+const gc = (globalThis as { gc?: () => void }).gc;
+process.on("message", (msg: unknown) => {
+  if (msg === "heap") {
+    gc?.();
+    gc?.();
+    process.send?.({ heapUsed: process.memoryUsage().heapUsed, gc: Boolean(gc) });
+  } else if (msg === "stop") {
+    void registry.stop().then(() => process.exit(0));
+  }
+});
+process.send?.({ ready: true });
