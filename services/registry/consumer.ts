@@ -51,7 +51,7 @@ export interface EventConsumerOptions {
   ackWaitMs: number;
   /** Most messages in flight (delivered, not acked). */
   maxAckPending: number;
-  /** Largest batch taken before a flush. */
+  /** Messages pulled per request from the server (flushes run as soon as the loop is idle). */
   maxBatch: number;
 }
 
@@ -122,7 +122,9 @@ export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, si
       }
       sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
       handed = Math.max(handed, msg.seq);
-      if (sink.unacked >= opts.maxBatch) await sink.flush();
+      // Keep taking messages while a flush is in flight (the next flush covers them all, one KV write per
+      // session however many of its events arrived); wait only when the server would stop delivering anyway.
+      if (sink.unacked >= opts.maxAckPending) await sink.flush();
       else sink.requestFlush();
     }
     current = undefined;

@@ -73,18 +73,24 @@ export interface FleetPublishResult {
   duplicates: number;
 }
 
-/** Publishes notices in order to `codex.fleet.<kind>` with `Nats-Msg-Id` = `id`; throws a BusError on failure. */
+/**
+ * Publishes notices to `codex.fleet.<kind>` with `Nats-Msg-Id` = `id`; throws a BusError on failure.
+ * The publishes are pipelined: they leave one connection in order, so FLEET stores them in order, and the
+ * batch costs one round trip instead of one per notice.
+ */
 export async function publishFleetEvents(js: JetStreamClient, events: readonly FleetEvent[]): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
-  for (const event of events) {
-    const subject = subjects.fleet(event.kind);
-    try {
-      const ack = await js.publish(subject, JSON.stringify(FleetEvent.parse(event)), { msgID: event.id });
-      if (ack.duplicate) result.duplicates++;
-      else result.stored++;
-    } catch (err) {
-      throw toBusError(err, `publish fleet notice ${event.id}`);
-    }
+  const acks = events.map((event) =>
+    js.publish(subjects.fleet(event.kind), JSON.stringify(FleetEvent.parse(event)), { msgID: event.id }).then(
+      (ack) => ack,
+      (err: unknown) => {
+        throw toBusError(err, `publish fleet notice ${event.id}`);
+      },
+    ),
+  );
+  for (const ack of await Promise.all(acks)) {
+    if (ack.duplicate) result.duplicates++;
+    else result.stored++;
   }
   return result;
 }

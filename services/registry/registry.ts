@@ -37,8 +37,8 @@ export const RegistryConfig = z.object({
   durableName: z.string().regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'").default("registry"),
   /** How long a change of only `lastSeenAt` (or heartbeat times) may wait to be batched into one KV write. */
   batchWindowMs: ms.default(1_000),
-  /** Most messages taken before a flush is forced. */
-  maxBatch: ms.default(500),
+  /** Messages pulled per request; up to four times this many may wait unacked while flushes run. */
+  maxBatch: ms.default(2_000),
   ackWaitMs: ms.default(30_000),
 });
 
