@@ -9,6 +9,7 @@
  * Sizes can be scaled with BENCH_SCALE (default 1).
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
@@ -24,7 +25,7 @@ import { connectLoadHost, statusPayload, syncedPayload, type LoadHost } from "./
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SUSTAINED_EVENTS = Math.round(30_000 * SCALE);
 const LATENCY_RATE = 1_000;
-const LATENCY_SECONDS = Math.max(3, Math.round(10 * SCALE));
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? Math.max(3, Math.round(10 * SCALE)));
 const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
 
 interface Service {
@@ -61,7 +62,7 @@ async function stopService(s: Service): Promise<void> {
 /** The registry in its own process; `heap()` answers the heap used after a full GC. */
 async function startRegistryProcess(natsUrl: string) {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "registry-process.js");
-  const child = fork(script, [natsUrl], { execArgv: ["--expose-gc"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  const child = fork(script, [natsUrl], { execArgv: ["--expose-gc", ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])], stdio: ["ignore", "ignore", "pipe", "ipc"] });
   let log = "";
   child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
   const next = () =>
@@ -71,6 +72,7 @@ async function startRegistryProcess(natsUrl: string) {
     });
   await next();
   return {
+    pid: child.pid!,
     async heap(): Promise<number> {
       const reply = next();
       child.send("heap");
@@ -86,6 +88,11 @@ async function startRegistryProcess(natsUrl: string) {
     },
   };
 }
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -94,6 +101,7 @@ async function watchView(nc: NatsConnection) {
   const kv = await new Kvm(nc).open(KV_BUCKET_NAMES.sessions);
   const latest = new Map<string, { lastSeenAt: number; status: string }>();
   const latencies: number[] = [];
+  const trace: [number, number][] = [];
   /** Updates caused by events emitted at or after this time (unix ms) are measured; 0 = none. */
   let recordFrom = 0;
   const iter = await kv.watch({ include: "updates" as never });
@@ -102,12 +110,16 @@ async function watchView(nc: NatsConnection) {
       if (e.operation !== "PUT") continue;
       const entry = e.json<{ record: { lastSeenAt: number; status: string } }>();
       latest.set(e.key, { lastSeenAt: entry.record.lastSeenAt, status: entry.record.status });
-      if (recordFrom && entry.record.lastSeenAt >= recordFrom) latencies.push(Date.now() - entry.record.lastSeenAt);
+      if (recordFrom && entry.record.lastSeenAt >= recordFrom) {
+        latencies.push(Date.now() - entry.record.lastSeenAt);
+        if (process.env.BENCH_TRACE) trace.push([entry.record.lastSeenAt - recordFrom, Date.now() - entry.record.lastSeenAt]);
+      }
     }
   })();
   return {
     latest,
     latencies,
+    trace,
     record: (fromMs: number) => void (recordFrom = fromMs),
     stop: () => iter.stop(),
   };
@@ -162,6 +174,8 @@ async function main(): Promise<void> {
     await Promise.all(hosts.map((h, hi) => Promise.all(threads[hi]!.map((t) => h.send(t, "agent/thread.synced", syncedPayload(t, h.hostId))))));
     await sleep(1_500);
     const perHost = Math.floor(SUSTAINED_EVENTS / hosts.length);
+    const cpuPids = { "nats-server": nats.pid, gateway: gateway.child.pid!, registry: registry.pid, "load+watch": process.pid };
+    const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const started = performance.now();
     const lastSent = new Map<string, number>();
     await Promise.all(
@@ -170,22 +184,25 @@ async function main(): Promise<void> {
         const sends: Promise<void>[] = [];
         for (let i = 0; i < perHost; i++) {
           const t = mine[i % mine.length]!;
-          sends.push(h.send(t, "thread/status/changed", statusPayload(t, flip(t))));
-          lastSent.set(`${h.hostId}.${t}`, Date.now());
+          const key = `${h.hostId}.${t}`;
+          sends.push(h.send(t, "thread/status/changed", statusPayload(t, flip(t))).then((at) => void lastSent.set(key, Math.max(at, lastSent.get(key) ?? 0))));
         }
         await Promise.all(sends);
       }),
     );
     const acked = performance.now();
-    const current = () => [...lastSent].every(([key, at]) => (view.latest.get(key)?.lastSeenAt ?? 0) >= at - 5);
+    // Current = every session's view carries its last event (lastSeenAt is that event's emittedAtMs).
+    const current = () => [...lastSent].every(([key, at]) => (view.latest.get(key)?.lastSeenAt ?? 0) >= at);
     while (!current()) await sleep(20);
     const sustainedSeconds = (performance.now() - started) / 1000;
     const sent = perHost * hosts.length;
+    const cpuUse = Object.entries(cpuPids).map(([k, pid]) => `${k} ${(cpuSeconds(pid) - cpuBefore[k]!).toFixed(2)} s`);
     console.log(
       `sustained ingest: ${Math.round(sent / sustainedSeconds)} events/s to a current KV view ` +
         `(${sent} events, 1,000 sessions, 10 hosts; gateway acked all after ${((acked - started) / 1000).toFixed(2)} s), ` +
         `ratio to raw JetStream ${(sent / sustainedSeconds / ceiling.eventsPerSecond).toFixed(2)}`,
     );
+    console.log(`  CPU used in ${sustainedSeconds.toFixed(2)} s of wall time (2 cores = ${(2 * sustainedSeconds).toFixed(2)} s): ${cpuUse.join(", ")}`);
 
     // Latency: a fixed 1,000 events/s spread over the same 1,000 sessions.
     await sleep(1_500);
@@ -208,6 +225,12 @@ async function main(): Promise<void> {
     await sleep(1_500);
     view.record(0);
     const lat = [...view.latencies].sort((a, b) => a - b);
+    if (process.env.BENCH_TRACE) {
+      for (let s = 0; s < LATENCY_SECONDS; s++) {
+        const inSecond = view.trace.filter(([at]) => at >= s * 1000 && at < (s + 1) * 1000).map(([, l]) => l).sort((a, b) => a - b);
+        console.log(`  second ${s}: ${inSecond.length} updates, p50 ${quantile(inSecond, 0.5)} ms, p99 ${quantile(inSecond, 0.99)} ms`);
+      }
+    }
     console.log(
       `latency at ${LATENCY_RATE} events/s over 1,000 sessions for ${LATENCY_SECONDS} s: ` +
         `p50 ${quantile(lat, 0.5)} ms, p99 ${quantile(lat, 0.99)} ms, max ${lat.at(-1)} ms (${lat.length} view updates for ${n} events)`,

@@ -10,8 +10,8 @@ import { GatewayFrame } from "../schemas/gateway.js";
 /** One connected simulated host. */
 export interface LoadHost {
   hostId: string;
-  /** Sends one event; resolves once the gateway has acked it (stored in CODEX_EVENTS). */
-  send(threadId: string, type: string, payload: unknown): Promise<void>;
+  /** Sends one event; resolves with its `emittedAtMs` once the gateway has acked it (stored in CODEX_EVENTS). */
+  send(threadId: string, type: string, payload: unknown): Promise<number>;
   /** Resolves when every sent event is acked. */
   drain(): Promise<void>;
   close(): void;
@@ -47,7 +47,7 @@ export async function connectLoadHost(url: string, hostId: string, token: string
     async send(threadId, type, payload) {
       while (pending.size >= window) await new Promise<void>((r) => slotWaiters.push(r));
       const event: SessionEventEnvelope = { hostId, threadId, epoch, seq: seq++, emittedAtMs: Date.now(), type, payload };
-      const acked = new Promise<void>((resolve) => pending.set(event.seq, resolve));
+      const acked = new Promise<number>((resolve) => pending.set(event.seq, () => resolve(event.emittedAtMs)));
       ws.send(JSON.stringify({ type: "event", event }));
       return acked;
     },
