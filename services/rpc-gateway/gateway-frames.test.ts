@@ -20,6 +20,9 @@ describe("the gateway checks every frame", () => {
     nats = await startNatsServer();
     fx = await startGatewayFixture(nats.url, { maxFrameBytes: MAX_FRAME_BYTES, maxBadFrames: 5 });
     jsm = await jetstreamManager(fx.nc);
+    const bystander = await agentFor("host-bystander");
+    bystander.send(eventFrame("host-bystander", 0));
+    expect(await bystander.next()).toMatchObject({ type: "ack", seq: 0 });
   });
   afterAll(async () => {
     await fx?.stop();
@@ -30,6 +33,9 @@ describe("the gateway checks every frame", () => {
     const info = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: subjects.hostSessionEvents(hostId).replace(/\*$/, ">") });
     return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
   };
+
+  /** True when the gateway logged a refusal with exactly this reason. */
+  const logged = (msg: string): boolean => fx.logs.some((l) => l.msg === msg);
 
   async function agentFor(hostId: string): Promise<TestAgent> {
     const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
@@ -85,7 +91,9 @@ describe("the gateway checks every frame", () => {
   it("rejects malformed JSON with a reason and keeps the connection", async () => {
     const agent = await agentFor("host-json");
     agent.send("{not json");
-    expect(await agent.next()).toMatchObject({ type: "reject", epoch: null, seq: null, reason: expect.stringMatching(/^malformed JSON: /) });
+    const reject = await agent.next();
+    expect(reject).toMatchObject({ type: "reject", epoch: null, seq: null, reason: expect.stringMatching(/^malformed JSON: /) });
+    expect(logged(`rejected frame: ${(reject as { reason: string }).reason}`)).toBe(true);
     agent.send(eventFrame("host-json", 0));
     expect(await agent.next()).toMatchObject({ type: "ack", seq: 0 });
   });
@@ -94,12 +102,15 @@ describe("the gateway checks every frame", () => {
     const agent = await agentFor("host-kind");
     agent.send({ type: "command", verb: "rm -rf" });
     expect(await agent.next()).toMatchObject({ type: "reject", reason: 'unknown frame type "command"; expected one of hello, event, heartbeat' });
+    expect(logged('rejected frame: unknown frame type "command"; expected one of hello, event, heartbeat')).toBe(true);
   });
 
   it("rejects an unknown agent event kind with its (epoch, seq), storing nothing", async () => {
     const agent = await agentFor("host-evkind");
     agent.send(eventFrame("host-evkind", 9, { type: "agent/bogus" }));
-    expect(await agent.next()).toMatchObject({ type: "reject", epoch: "run-1", seq: 9, reason: expect.stringMatching(/^unknown agent event type "agent\/bogus"/) });
+    const reject = await agent.next();
+    expect(reject).toMatchObject({ type: "reject", epoch: "run-1", seq: 9, reason: expect.stringMatching(/^unknown agent event type "agent\/bogus"/) });
+    expect(logged(`rejected frame: ${(reject as { reason: string }).reason}`)).toBe(true);
     expect(await storedFor("host-evkind")).toBe(0);
   });
 
@@ -114,6 +125,14 @@ describe("the gateway checks every frame", () => {
     agent.send(eventFrame("host-big", 0, { payload: { blob: "x".repeat(MAX_FRAME_BYTES) } }));
     expect(await agent.closed).toEqual({ code: 1009, reason: `frame exceeds the ${MAX_FRAME_BYTES}-byte cap` });
     expect(await storedFor("host-big")).toBe(0);
+    expect(fx.logs.some((l) => String(l.msg).includes(`frame exceeds the ${MAX_FRAME_BYTES}-byte cap`))).toBe(true);
+  });
+
+  it("leaves other hosts' data untouched and keeps serving after all the bad input above", async () => {
+    expect(await storedFor("host-bystander")).toBe(1);
+    const agent = await agentFor("host-after");
+    agent.send(eventFrame("host-after", 0));
+    expect(await agent.next()).toMatchObject({ type: "ack", seq: 0, duplicate: false });
   });
 
   it("closes with 1008 after too many bad frames", async () => {
