@@ -6,7 +6,9 @@
  *  - sustained ingest (events until the whole KV view is current) and its ratio to that ceiling;
  *  - p50/p99 latency from an event's emit time to its KV view update at a fixed 1,000 events/s over 1,000 sessions;
  *  - the registry process's memory (RSS) per session, grown from 1,000 to 11,000 sessions.
- * Sizes can be scaled with BENCH_SCALE (default 1).
+ * Sizes can be scaled with BENCH_SCALE (default 1). For investigation: BENCH_LATENCY_SECONDS, BENCH_TRACE=1
+ * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
+ * (a CPU profile of the registry process).
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -80,6 +82,11 @@ async function startRegistryProcess(natsUrl: string) {
       if (!r.gc) throw new Error("the registry process has no gc(): run it with --expose-gc");
       return r.heapUsed as number;
     },
+    async stats(): Promise<Record<string, number>> {
+      const reply = next();
+      child.send("stats");
+      return (await reply).stats as Record<string, number>;
+    },
     async stop(): Promise<void> {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
@@ -135,6 +142,9 @@ async function connectHosts(nc: NatsConnection, url: string, prefix: string, cou
   return hosts;
 }
 
+/** Thrown to end the run early (BENCH_SKIP_MEMORY) while still stopping everything. */
+class SkipRest extends Error {}
+
 async function main(): Promise<void> {
   console.log(`ingest benchmark: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`);
 
@@ -175,6 +185,7 @@ async function main(): Promise<void> {
     await sleep(1_500);
     const perHost = Math.floor(SUSTAINED_EVENTS / hosts.length);
     const cpuPids = { "nats-server": nats.pid, gateway: gateway.child.pid!, registry: registry.pid, "load+watch": process.pid };
+    const statsBefore = await registry.stats();
     const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const started = performance.now();
     const lastSent = new Map<string, number>();
@@ -201,6 +212,11 @@ async function main(): Promise<void> {
       `sustained ingest: ${Math.round(sent / sustainedSeconds)} events/s to a current KV view ` +
         `(${sent} events, 1,000 sessions, 10 hosts; gateway acked all after ${((acked - started) / 1000).toFixed(2)} s), ` +
         `ratio to raw JetStream ${(sent / sustainedSeconds / ceiling.eventsPerSecond).toFixed(2)}`,
+    );
+    const statsAfter = await registry.stats();
+    const delta = (k: string) => (statsAfter[k] ?? 0) - (statsBefore[k] ?? 0);
+    console.log(
+      `  registry: ${delta("sessionWrites")} session writes, ${delta("flushes")} flushes, ${delta("fleetStored")} FLEET notices for ${sent} events`,
     );
     console.log(`  CPU used in ${sustainedSeconds.toFixed(2)} s of wall time (2 cores = ${(2 * sustainedSeconds).toFixed(2)} s): ${cpuUse.join(", ")}`);
 
@@ -238,6 +254,7 @@ async function main(): Promise<void> {
 
     // Memory: grow the registry from 1,000 to 1,000 + MEMORY_SESSIONS sessions.
     await sleep(2_000);
+    if (process.env.BENCH_SKIP_MEMORY) throw new SkipRest();
     const heapBefore = await registry.heap();
     const memHosts = await connectHosts(nc, gatewayUrl, "mem-", 20);
     const perMemHost = Math.ceil(MEMORY_SESSIONS / memHosts.length);
@@ -263,6 +280,8 @@ async function main(): Promise<void> {
     for (const h of [...hosts, ...memHosts]) h.close();
     view.stop();
     await nc.close();
+  } catch (err) {
+    if (!(err instanceof SkipRest)) throw err;
   } finally {
     for (const stop of stops.reverse()) await stop();
     for (const s of services.reverse()) await stopService(s);

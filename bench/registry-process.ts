@@ -14,6 +14,8 @@ process.on("message", (msg: unknown) => {
     gc?.();
     gc?.();
     process.send?.({ heapUsed: process.memoryUsage().heapUsed, gc: Boolean(gc) });
+  } else if (msg === "stats") {
+    process.send?.({ stats: registry.stats() });
   } else if (msg === "stop") {
     void registry.stop().then(() => process.exit(0));
   }
