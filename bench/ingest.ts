@@ -1,11 +1,13 @@
 /**
- * Ingest benchmark: simulated hosts → gateway → JetStream → registry → KV view, every part a real process
- * (nats-server, `claw-supervisor service rpc-gateway`, `claw-supervisor service registry`), the hosts
- * speaking the host-agent protocol over WebSocket from this process. Prints:
+ * Ingest benchmark: simulated hosts → gateway → JetStream → registry → KV view, every part its own process
+ * (nats-server, `claw-supervisor service rpc-gateway`, and the registry forked from bench/registry-process.ts,
+ * the same `startRegistry` as `service registry`), the hosts speaking the host-agent protocol over WebSocket
+ * from this process. Prints:
  *  - the raw JetStream publish+consume ceiling, measured in this run on its own nats-server;
  *  - sustained ingest (events until the whole KV view is current) and its ratio to that ceiling;
  *  - p50/p99 latency from an event's emit time to its KV view update at a fixed 1,000 events/s over 1,000 sessions;
- *  - the registry process's memory (RSS) per session, grown from 1,000 to 11,000 sessions.
+ *  - the registry's heap per session after a full GC, grown from 1,000 to 11,000 sessions;
+ *  - CPU seconds per process during the sustained phase, and the registry's writes and notices.
  * Sizes can be scaled with BENCH_SCALE (default 1). For investigation: BENCH_LATENCY_SECONDS, BENCH_TRACE=1
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
  * (a CPU profile of the registry process).
