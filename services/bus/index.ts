@@ -20,7 +20,7 @@ export { ensureBus, ensureKvBucket, ensureStream, ensureTopology, kvStreamName, 
 export type { EnsureAction, EnsureBusResult, EnsureRetry } from "./ensure.js";
 export { connectBus } from "./connect.js";
 export type { ConnectBusOptions } from "./connect.js";
-export { publishSessionEvent, sessionEventMsgId } from "./session-events.js";
+export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } from "./session-events.js";
 export type { SessionEventAck } from "./session-events.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";

@@ -25,10 +25,18 @@ export async function publishSessionEvent(
     const detail = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new BusError("invalid_event", `invalid session event: ${detail}`, { cause: parsed.error });
   }
-  const subject = subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId);
+  return publishCheckedSessionEvent(js, parsed.data);
+}
+
+/**
+ * Publishes a session event the caller has already validated with SessionEventEnvelopeSchema (the gateway
+ * parses every frame on arrival), so the hot path does not parse it twice.
+ */
+export async function publishCheckedSessionEvent(js: JetStreamClient, event: SessionEventEnvelope): Promise<SessionEventAck> {
+  const subject = subjects.sessionEvents(event.hostId, event.threadId);
   let ack: PubAck;
   try {
-    ack = await js.publish(subject, JSON.stringify(parsed.data), { msgID: sessionEventMsgId(parsed.data) });
+    ack = await js.publish(subject, JSON.stringify(event), { msgID: sessionEventMsgId(event) });
   } catch (err) {
     throw toBusError(err, `publish session event to ${subject}`);
   }

@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { HostLifecycle, type GatewayFrame } from "../../schemas/gateway.js";
-import { BusError, publishSessionEvent, subjects } from "../bus/index.js";
+import { BusError, publishCheckedSessionEvent, subjects } from "../bus/index.js";
 import {
   connectionClosed,
   connectionReplaced,
@@ -168,7 +168,7 @@ export class HostConnection {
   private publishEvent(event: SessionEventEnvelope): void {
     this.publishing++;
     this.track(1);
-    publishSessionEvent(this.deps.js, event)
+    publishCheckedSessionEvent(this.deps.js, event)
       .then(
         (ack) => this.apply(eventStored(this.state, event, ack.duplicate)),
         (err: unknown) => {
