@@ -221,7 +221,9 @@ export class FleetState {
     const key = sessionKey(hostId, threadId);
     const slot: SessionSlot = { key, hostId, threadId, machine, applied, record: sessionRecordOf(machine.snapshot) };
     this.sessions.set(key, slot);
-    this.sessionKeysByHost.set(hostId, [...(this.sessionKeysByHost.get(hostId) ?? []), key]);
+    const keys = this.sessionKeysByHost.get(hostId);
+    if (keys) keys.push(key);
+    else this.sessionKeysByHost.set(hostId, [key]);
     return slot;
   }
 

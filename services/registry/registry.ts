@@ -268,9 +268,11 @@ function subjectIs(subject: string, build: () => string): boolean {
   }
 }
 
+const utf8 = new TextDecoder();
+
 function safeJson(data: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(data));
+    return JSON.parse(utf8.decode(data));
   } catch {
     return undefined;
   }
