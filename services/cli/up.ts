@@ -9,14 +9,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, type EnsureBusResult } from "../bus/index.js";
-import { daemonSocketPath, parseEndpoint } from "../codex-rpc/index.js";
+import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
-import { startHostAgent, type HostAgent } from "../host-agent/index.js";
+import { probeAppServer, startHostAgent, type HostAgent } from "../host-agent/index.js";
 import { startRegistry, type Registry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { probeEndpoint } from "./probe.js";
 import { ensureLocalHostToken } from "./local-token.js";
 import { defaultStateDir } from "./state-dir.js";
 import { removeUpFile, writeUpFile } from "./up-file.js";
@@ -184,9 +183,8 @@ export const upCommand: Command = {
           logger: logger.child({ service: "host-agent" }),
         });
         stack.add(() => agent.stop());
-        const endpoint = parseEndpoint(endpointText, { env: io.env });
-        const where = endpoint.kind === "unix" && endpointText === "unix://" ? `unix://${daemonSocketPath(io.env)}` : endpointText;
-        const reach = await probeEndpoint(endpoint, 2_000).then(
+        const where = describeEndpoint(parseEndpoint(endpointText, { env: io.env }));
+        const reach = await probeAppServer(endpointText, io.env, 2_000).then(
           () => ({ appServerReachable: true }),
           (err: Error) => ({ appServerReachable: false, reason: err.message }),
         );
