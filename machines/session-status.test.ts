@@ -37,10 +37,10 @@ describe("session status", () => {
     expect(record.waitingOn).toBe(waitingOn);
   });
 
-  it("moves between active substates as flags come and go, keeping the context's status in step", () => {
+  it("moves between active substates as flags come and go, the record's status and waitingOn in step", () => {
     const seen: unknown[] = [];
     foldSession([status(active()), status(active("waitingOnApproval")), status(active()), status(active("waitingOnUserInput")), status({ type: "idle" })], input, (s) =>
-      seen.push([s.value, s.context.status, s.context.waitingOn]),
+      seen.push([s.value, sessionRecordOf(s).status, sessionRecordOf(s).waitingOn]),
     );
     expect(seen).toEqual([
       [{ active: "working" }, "active", null],

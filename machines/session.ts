@@ -16,7 +16,7 @@ export interface SessionInput {
 }
 
 /** The registry record plus what the machine needs to decide: kept in a persisted snapshot. */
-export interface SessionContext extends SessionRecord {
+export interface SessionContext extends Omit<SessionRecord, "status" | "waitingOn"> {
   /** The status the session had when it went stale; null when not stale. */
   preStaleStatus: SessionStatus | null;
   /** The flags of the last `active` thread status, so a steer can return to the right substate. */
@@ -42,9 +42,8 @@ export type SessionMachineEvent =
   | { type: "MARK"; disposition: Disposition | null }
   | { type: "SUMMARY"; summary: string | null };
 
-type Entered = { status: SessionStatus; waitingOn: SessionRecord["waitingOn"] };
-const enter = (status: SessionStatus, waitingOn: SessionRecord["waitingOn"] = null) =>
-  ({ type: "enter", params: { status, waitingOn } }) as const;
+/** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
+const staleFrom = (status: SessionStatus) => ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
 const leadsTo = (target: StatusTarget) => ({ type: "leadsTo", params: { target } }) as const;
 const statusTargets: readonly StatusTarget[] = ["idle", "closed", "error", "working", "waitingOnApproval", "waitingOnUserInput"];
 const targetPath: Record<StatusTarget, string> = {
@@ -71,14 +70,16 @@ export const sessionMachine = setup({
     idleSync: ({ context, event }) =>
       event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId && event.snapshot.thread.status.type === "idle",
   },
+  // One assign per transition (each assign copies the context): every action that records an event also
+  // moves lastSeenAt, so none is paired with a separate `touch`.
   actions: {
-    enter: assign((_, params: Entered) => ({ status: params.status, waitingOn: params.waitingOn })),
     touch: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event) })),
     adoptStatus: assign(({ context, event }) => {
       if (event.type !== "STATUS") return {};
       const kind = event.status?.type;
       const ended = kind === "idle" || kind === "notLoaded";
       return {
+        lastSeenAt: seenAt(context.lastSeenAt, event),
         activeFlags: activeFlagsOf(event.status),
         activeTurnId: ended ? null : context.activeTurnId,
         turnHasAgentWork: ended ? false : context.turnHasAgentWork,
@@ -88,6 +89,7 @@ export const sessionMachine = setup({
       if (event.type !== "SYNCED") return {};
       const { snapshot } = event;
       return {
+        lastSeenAt: seenAt(context.lastSeenAt, event),
         workspace: snapshot.workspace,
         repo: snapshot.repo,
         branch: snapshot.branch,
@@ -101,15 +103,27 @@ export const sessionMachine = setup({
         turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
       };
     }),
-    startTurn: assign(({ event }) => (event.type === "TURN_STARTED" ? { activeTurnId: event.turnId, turnHasAgentWork: false } : {})),
-    clearFlags: assign({ activeFlags: [] }),
-    endTurn: assign({ activeTurnId: null, turnHasAgentWork: false }),
-    noteAgentWork: assign({ turnHasAgentWork: true }),
-    adoptSteeredTurn: assign(({ event }) => (event.type === "STEER_SENT" ? { activeTurnId: event.turnId } : {})),
-    rememberStatus: assign(({ context }) => ({ preStaleStatus: context.status })),
+    /** A turn starts from outside `active`: its flags start empty. */
+    beginTurn: assign(({ context, event }) =>
+      event.type === "TURN_STARTED" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false, activeFlags: [] } : {},
+    ),
+    /** A turn starts while already active (a new turn id): the flags stay. */
+    startTurn: assign(({ context, event }) =>
+      event.type === "TURN_STARTED" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false } : {},
+    ),
+    /** The turn is over and the thread leaves `active`. */
+    finishTurn: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: null, turnHasAgentWork: false, activeFlags: [] })),
+    endTurn: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: null, turnHasAgentWork: false })),
+    noteAgentWork: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), turnHasAgentWork: true })),
+    adoptSteeredTurn: assign(({ context, event }) =>
+      event.type === "STEER_SENT" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId } : {},
+    ),
+    rememberStatus: assign((_, params: { status: SessionStatus }) => ({ preStaleStatus: params.status })),
     forgetStaleness: assign({ preStaleStatus: null }),
-    presence: assign(({ event }) =>
-      event.type === "PRESENCE" && typeof event.humanAttached === "boolean" ? { humanAttached: event.humanAttached } : {},
+    presence: assign(({ context, event }) =>
+      event.type === "PRESENCE" && typeof event.humanAttached === "boolean"
+        ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
+        : { lastSeenAt: seenAt(context.lastSeenAt, event) },
     ),
     mark: assign(({ event }) => (event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition)) ? { disposition: event.disposition } : {})),
     summarize: assign(({ event }) =>
@@ -127,8 +141,6 @@ export const sessionMachine = setup({
     repo: null,
     branch: null,
     source: null,
-    status: "unknown",
-    waitingOn: null,
     humanAttached: false,
     autonomous: false,
     activeTurnId: null,
@@ -146,79 +158,72 @@ export const sessionMachine = setup({
     SYNCED: statusTargets.map((t) => ({
       guard: and(["validSync", leadsTo(t)]),
       target: targetPath[t],
-      actions: ["touch", "applySnapshot"] as const,
+      actions: "applySnapshot" as const,
     })),
     STATUS: [
-      ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: ["touch", "adoptStatus"] as const })),
+      ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: "adoptStatus" as const })),
       { actions: "touch" },
     ],
-    TURN_STARTED: [{ guard: "namesTurn", target: ".active", actions: ["touch", "startTurn", "clearFlags"] }, { actions: "touch" }],
+    TURN_STARTED: [{ guard: "namesTurn", target: ".active", actions: "beginTurn" }, { actions: "touch" }],
     TURN_COMPLETED: [
       { guard: "otherTurn", actions: "touch" },
-      { guard: "interruptedTurn", target: ".interrupted", actions: ["touch", "endTurn", "clearFlags"] },
-      { target: ".idle", actions: ["touch", "endTurn", "clearFlags"] },
+      { guard: "interruptedTurn", target: ".interrupted", actions: "finishTurn" },
+      { target: ".idle", actions: "finishTurn" },
     ],
     STEER_SENT: { actions: "touch" },
     ITEM: { actions: "touch" },
-    PRESENCE: { actions: ["touch", "presence"] },
-    CLOSED: { target: ".closed", actions: ["touch", "endTurn", "clearFlags"] },
+    PRESENCE: { actions: "presence" },
+    CLOSED: { target: ".closed", actions: "finishTurn" },
     ACTIVITY: { actions: "touch" },
-    STALE: { target: ".stale", actions: "rememberStatus" },
     MARK: { actions: "mark" },
     SUMMARY: { actions: "summarize" },
   },
+  // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
+  // the state value, and each state remembers it when the sweeper makes the session stale.
   states: {
-    unknown: { entry: enter("unknown") },
-    idle: { entry: enter("idle") },
+    unknown: { on: { STALE: staleFrom("unknown") } },
+    idle: { on: { STALE: staleFrom("idle") } },
     active: {
       initial: "working",
       states: {
-        working: { entry: enter("active") },
-        waitingOnApproval: { entry: enter("active", "approval") },
-        waitingOnUserInput: { entry: enter("active", "userInput") },
+        working: {},
+        waitingOnApproval: {},
+        waitingOnUserInput: {},
       },
       on: {
-        TURN_STARTED: { guard: "namesTurn", actions: ["touch", "startTurn"] },
-        STEER_SENT: { guard: "namesTurn", target: "steering", actions: ["touch", "adoptSteeredTurn"] },
+        TURN_STARTED: { guard: "namesTurn", actions: "startTurn" },
+        STEER_SENT: { guard: "namesTurn", target: "steering", actions: "adoptSteeredTurn" },
         ITEM: [
           { guard: "otherTurn", actions: "touch" },
           { guard: "steerByOther", target: "steering", actions: "touch" },
           { guard: "userMessage", actions: "touch" },
-          { actions: ["touch", "noteAgentWork"] },
+          { actions: "noteAgentWork" },
         ],
+        STALE: staleFrom("active"),
       },
     },
     steering: {
-      entry: enter("steering"),
       on: {
-        STEER_SENT: { guard: "namesTurn", actions: ["touch", "adoptSteeredTurn"] },
+        STEER_SENT: { guard: "namesTurn", actions: "adoptSteeredTurn" },
         ITEM: [
           { guard: "otherTurn", actions: "touch" },
           { guard: "userMessage", actions: "touch" },
-          ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: ["touch", "noteAgentWork"] as const })),
+          ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: "noteAgentWork" as const })),
         ],
+        STALE: staleFrom("steering"),
       },
     },
     interrupted: {
-      entry: enter("interrupted"),
       on: {
-        STATUS: { guard: "idleStatus", actions: ["touch", "adoptStatus"] },
-        SYNCED: { guard: "idleSync", actions: ["touch", "applySnapshot"] },
+        STATUS: { guard: "idleStatus", actions: "adoptStatus" },
+        SYNCED: { guard: "idleSync", actions: "applySnapshot" },
+        STALE: staleFrom("interrupted"),
       },
     },
-    stale: {
-      entry: enter("stale"),
-      exit: "forgetStaleness",
-      on: { STALE: { actions: [] } },
-    },
-    closed: {
-      entry: enter("closed"),
-      on: { TURN_COMPLETED: { actions: ["touch", "endTurn"] } },
-    },
-    error: {
-      entry: enter("error"),
-      on: { TURN_COMPLETED: { actions: ["touch", "endTurn"] } },
-    },
+    // A repeated STALE changes nothing: the status before the first one stays remembered.
+    stale: { exit: "forgetStaleness" },
+    closed: { on: { TURN_COMPLETED: { actions: "endTurn" }, STALE: staleFrom("closed") } },
+    error: { on: { TURN_COMPLETED: { actions: "endTurn" }, STALE: staleFrom("error") } },
   },
 });
 
