@@ -64,9 +64,13 @@ export interface FleetStateStats {
 // How far gone a host is: its sessions go stale when it first reaches the configured rank (a sweep can skip a step).
 const hostRank: Record<HostStatus, number> = { connecting: 0, online: 0, degraded: 1, offline: 2, stale: 3 };
 
-const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => JSON.stringify({ ...a, lastSeenAt: 0 }) === JSON.stringify({ ...b, lastSeenAt: 0 });
-const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean =>
-  JSON.stringify({ ...a, lastHeartbeatAt: 0 }) === JSON.stringify({ ...b, lastHeartbeatAt: 0 });
+/** True when two flat records agree on every field but `except` (records hold only primitives). */
+function sameExcept<T extends object>(a: T, b: T, except: keyof T): boolean {
+  for (const key of Object.keys(b) as (keyof T)[]) if (key !== except && a[key] !== b[key]) return false;
+  return Object.keys(a).length === Object.keys(b).length;
+}
+const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => sameExcept(a, b, "lastSeenAt");
+const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean => sameExcept(a, b, "lastHeartbeatAt");
 
 /** The fleet in memory. Not thread-safe by design: every method is synchronous. */
 export class FleetState {

@@ -3,7 +3,7 @@
  * their deterministic id as `Nats-Msg-Id`.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { FleetEvent, fleetPriorityOf, type FleetKind } from "../../schemas/fleet.js";
+import { fleetPriorityOf, type FleetEvent, type FleetKind } from "../../schemas/fleet.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { subjects, toBusError } from "../bus/index.js";
 
@@ -76,12 +76,13 @@ export interface FleetPublishResult {
 /**
  * Publishes notices to `codex.fleet.<kind>` with `Nats-Msg-Id` = `id`; throws a BusError on failure.
  * The publishes are pipelined: they leave one connection in order, so FLEET stores them in order, and the
- * batch costs one round trip instead of one per notice.
+ * batch costs one round trip instead of one per notice. Notices are built here by typed pure functions, so
+ * they are not parsed again on the way out; the tests read FLEET back through the `FleetEvent` schema.
  */
 export async function publishFleetEvents(js: JetStreamClient, events: readonly FleetEvent[]): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
   const acks = events.map((event) =>
-    js.publish(subjects.fleet(event.kind), JSON.stringify(FleetEvent.parse(event)), { msgID: event.id }).then(
+    js.publish(subjects.fleet(event.kind), JSON.stringify(event), { msgID: event.id }).then(
       (ack) => ack,
       (err: unknown) => {
         throw toBusError(err, `publish fleet notice ${event.id}`);

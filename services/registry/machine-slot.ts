@@ -2,6 +2,10 @@
  * One live actor of a pure machine, as the registry holds it: created fresh or restored from a persisted
  * snapshot, its errors subscribed (an actor error is logged and the actor restarted from its last good state,
  * never thrown), and each event reporting whether the persisted state changed.
+ *
+ * Change detection compares the state value and the context field by field (the contexts of our machines
+ * hold primitives and arrays of them), and the persisted JSON is only built when asked for (a KV write): at
+ * ingest rates, serialising every snapshot after every event was a large share of the registry's CPU.
  */
 import { createActor, type Actor, type AnyStateMachine, type EventFromLogic, type InputFrom, type SnapshotFrom } from "xstate";
 import type { RegistryLogger } from "./logger.js";
@@ -9,8 +13,8 @@ import type { RegistryLogger } from "./logger.js";
 /** A machine's actor plus the JSON of its persisted snapshot, for change detection and KV writes. */
 export class MachineSlot<M extends AnyStateMachine> {
   private actor: Actor<M>;
-  /** JSON of the current persisted snapshot. */
-  private json: string;
+  /** JSON of the current persisted snapshot, built on demand; undefined after a change. */
+  private json: string | undefined;
   /** Errors this slot's actors reported (each one restarted the actor). */
   errors = 0;
 
@@ -22,7 +26,6 @@ export class MachineSlot<M extends AnyStateMachine> {
     persisted?: unknown,
   ) {
     this.actor = this.spawn(persisted);
-    this.json = JSON.stringify(this.actor.getPersistedSnapshot());
   }
 
   /** The current snapshot. */
@@ -32,6 +35,7 @@ export class MachineSlot<M extends AnyStateMachine> {
 
   /** The persisted snapshot as JSON text (what goes to KV). */
   get persistedJson(): string {
+    this.json ??= JSON.stringify(this.actor.getPersistedSnapshot());
     return this.json;
   }
 
@@ -48,9 +52,8 @@ export class MachineSlot<M extends AnyStateMachine> {
       this.actor = this.spawn(this.machine.getPersistedSnapshot(before));
       return false;
     }
-    const json = JSON.stringify(this.actor.getPersistedSnapshot());
-    if (json === this.json) return false;
-    this.json = json;
+    if (sameState(before as never, after as never)) return false;
+    this.json = undefined;
     return true;
   }
 
@@ -70,4 +73,32 @@ export class MachineSlot<M extends AnyStateMachine> {
     actor.start();
     return actor;
   }
+}
+
+interface PlainSnapshot {
+  status: string;
+  value: unknown;
+  context: Record<string, unknown>;
+}
+
+/** True when two snapshots hold the same status, state value and context. */
+function sameState(a: PlainSnapshot, b: PlainSnapshot): boolean {
+  if (a.status !== b.status || !sameValue(a.value, b.value)) return false;
+  if (a.context === b.context) return true;
+  const keys = Object.keys(b.context);
+  if (keys.length !== Object.keys(a.context).length) return false;
+  for (const key of keys) if (!sameValue(a.context[key], b.context[key])) return false;
+  return true;
+}
+
+/** Equality of primitives, arrays and plain objects of them (state values, context fields). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of kb) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
