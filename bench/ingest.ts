@@ -10,7 +10,7 @@
  *  - CPU seconds per process during the sustained phase, and the registry's writes and notices.
  * Sizes can be scaled with BENCH_SCALE (default 1). For investigation: BENCH_LATENCY_SECONDS, BENCH_TRACE=1
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
- * (a CPU profile of the registry process).
+ * (CPU profiles of the registry and gateway processes).
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -39,7 +39,8 @@ interface Service {
 
 /** Starts `claw-supervisor service <name>` and resolves with its JSON ready line. */
 function startService(name: string, natsUrl: string, extra: string[] = []): Promise<Service> {
-  const child = spawn(process.execPath, [cliEntry, "service", name, "--nats-url", natsUrl, "--json", ...extra], {
+  const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, cliEntry, "service", name, "--nats-url", natsUrl, "--json", ...extra], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });

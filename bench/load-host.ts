@@ -31,16 +31,18 @@ export async function connectLoadHost(url: string, hostId: string, token: string
     const frame = GatewayFrame.parse(JSON.parse(data.toString()));
     if (frame.type === "welcome") return welcomed();
     if (frame.type === "reject") throw new Error(`gateway rejected event ${frame.seq}: ${frame.reason}`);
-    pending.get(frame.seq)?.();
-    pending.delete(frame.seq);
-    slotWaiters.shift()?.();
+    for (const seq of frame.type === "acks" ? frame.seqs : [frame.seq]) {
+      pending.get(seq)?.();
+      pending.delete(seq);
+      slotWaiters.shift()?.();
+    }
     if (pending.size === 0) drainWaiters.splice(0).forEach((w) => w());
   });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", resolve);
     ws.once("error", reject);
   });
-  ws.send(JSON.stringify({ type: "hello", hostId, epoch, agentVersion: "bench", hostname: hostId }));
+  ws.send(JSON.stringify({ type: "hello", hostId, epoch, agentVersion: "bench", hostname: hostId, batchAcks: true }));
   await welcome;
   return {
     hostId,

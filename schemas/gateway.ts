@@ -15,6 +15,8 @@ export const HelloFrame = z.object({
   epoch: z.string().min(1),
   agentVersion: z.string(),
   hostname: z.string(),
+  /** The agent understands `acks` frames; without it the gateway sends one `ack` frame per event. */
+  batchAcks: z.boolean().optional(),
 });
 /** One session event to store in CODEX_EVENTS. */
 export const EventFrame = z.object({ type: z.literal("event"), event: SessionEventEnvelopeSchema });
@@ -38,6 +40,19 @@ export const AckFrame = z.object({
   seq: z.number().int().nonnegative(),
   duplicate: z.boolean(),
 });
+/** Most seqs one `acks` frame carries. */
+export const MAX_ACKS_PER_FRAME = 1_000;
+/**
+ * Several events of `epoch` stored at once (sent instead of `ack` to agents whose hello set `batchAcks`): the
+ * gateway gathers the acks that complete together, so a burst costs one frame, not one per event.
+ */
+export const AcksFrame = z.object({
+  type: z.literal("acks"),
+  epoch: z.string(),
+  seqs: z.array(z.number().int().nonnegative()).min(1).max(MAX_ACKS_PER_FRAME),
+  /** How many of `seqs` were already stored (duplicates). */
+  duplicates: z.number().int().nonnegative(),
+});
 /** The event was refused and will never be stored; `reason` says why. The agent drops it. */
 export const RejectFrame = z.object({
   type: z.literal("reject"),
@@ -46,7 +61,7 @@ export const RejectFrame = z.object({
   reason: z.string(),
 });
 /** Anything the gateway may send. */
-export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, RejectFrame]);
+export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, AcksFrame, RejectFrame]);
 export type GatewayFrame = z.infer<typeof GatewayFrame>;
 
 /** What the gateway publishes on `codex.host.<hostId>` (core NATS): a host's connection life. */

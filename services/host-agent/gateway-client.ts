@@ -144,7 +144,7 @@ export class GatewayClient {
     });
     ws.on("open", () => {
       this.lastHeardMs = Date.now();
-      this.sendFrame({ type: "hello", ...this.opts.hello });
+      this.sendFrame({ type: "hello", ...this.opts.hello, batchAcks: true });
       welcomeTimer = setTimeout(() => {
         this.log?.warn({ url: this.opts.url }, "no welcome from the gateway; reconnecting");
         ws.terminate();
@@ -172,6 +172,9 @@ export class GatewayClient {
           return;
         case "ack":
           if (frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);
+          return;
+        case "acks":
+          if (frame.epoch === this.opts.hello.epoch) for (const seq of frame.seqs) this.opts.buffer.ack(seq);
           return;
         case "reject":
           if (frame.seq !== null && frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);

@@ -14,7 +14,7 @@ import type { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
-import { HostLifecycle, type GatewayFrame } from "../../schemas/gateway.js";
+import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame } from "../../schemas/gateway.js";
 import { BusError, publishCheckedSessionEvent, subjects } from "../bus/index.js";
 import {
   connectionClosed,
@@ -65,6 +65,8 @@ export class HostConnection {
   private alive = true;
   private pending = 0;
   private publishing = 0;
+  /** Acks gathered for one `acks` frame (agents that asked for batches), sent once the current I/O is handled. */
+  private acks: { epoch: string; seqs: number[]; duplicates: number } | null = null;
   private readonly helloTimer: NodeJS.Timeout;
 
   constructor(
@@ -145,12 +147,15 @@ export class HostConnection {
   private perform(action: ProtocolAction): void {
     switch (action.kind) {
       case "send":
+        if (action.frame.type === "ack" && this.state.hello?.batchAcks) return this.gatherAck(action.frame.epoch, action.frame.seq, action.frame.duplicate);
+        this.sendAcks();
         return this.send(action.frame);
       case "publishEvent":
         return this.publishEvent(action.event);
       case "publishLifecycle":
         return this.publishLifecycle(action.lifecycle);
       case "close":
+        this.sendAcks();
         return this.ws.close(action.code, action.reason);
       case "terminate":
         return this.ws.terminate();
@@ -163,6 +168,25 @@ export class HostConnection {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.track(1);
     this.ws.send(JSON.stringify(frame), () => this.track(-1));
+  }
+
+  /** Adds one ack to the batch; the batch leaves on the next turn of the event loop, or when full. */
+  private gatherAck(epoch: string, seq: number, duplicate: boolean): void {
+    if (this.acks && this.acks.epoch !== epoch) this.sendAcks();
+    if (!this.acks) {
+      this.acks = { epoch, seqs: [], duplicates: 0 };
+      setImmediate(() => this.sendAcks());
+    }
+    this.acks.seqs.push(seq);
+    if (duplicate) this.acks.duplicates++;
+    if (this.acks.seqs.length >= MAX_ACKS_PER_FRAME) this.sendAcks();
+  }
+
+  private sendAcks(): void {
+    const acks = this.acks;
+    if (!acks) return;
+    this.acks = null;
+    this.send({ type: "acks", ...acks });
   }
 
   private publishEvent(event: SessionEventEnvelope): void {

@@ -1,5 +1,6 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
+import type { GatewayFrame } from "../../schemas/gateway.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { STREAM_NAMES, subjects } from "../bus/index.js";
@@ -70,6 +71,33 @@ describe("the gateway checks every frame", () => {
     const msg = await jsm.streams.getMessage(STREAM_NAMES.events, { last_by_subj: subjects.sessionEvents("host-dup", "thread-1") });
     expect(msg?.json()).toMatchObject({ hostId: "host-dup", epoch: "run-1", seq: 0, type: "item/plan/delta" });
     expect(msg?.header?.get("Nats-Msg-Id")).toBe("evt:host-dup:run-1:0");
+  });
+
+  it("acks in batches when the hello asks for it: each seq once, duplicates counted, no single acks", async () => {
+    const agent = await connectAgent(fx.gateway.url, await fx.token("host-batch"));
+    agents.push(agent);
+    agent.send({ ...hello("host-batch"), batchAcks: true });
+    await agent.next((f) => f.type === "welcome");
+    const acked = async (count: number) => {
+      const frames: Extract<GatewayFrame, { type: "acks" }>[] = [];
+      for (let seen = 0; seen < count; ) {
+        const frame = await agent.next();
+        if (frame.type !== "acks") throw new Error(`expected an acks frame, got ${JSON.stringify(frame)}`);
+        frames.push(frame);
+        seen += frame.seqs.length;
+      }
+      return frames;
+    };
+    for (let seq = 0; seq < 200; seq++) agent.send(eventFrame("host-batch", seq));
+    const first = await acked(200);
+    expect(first.flatMap((f) => f.seqs).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(first.every((f) => f.epoch === "run-1" && f.duplicates === 0)).toBe(true);
+    expect(first.length).toBeLessThan(200);
+    for (let seq = 0; seq < 10; seq++) agent.send(eventFrame("host-batch", seq));
+    const again = await acked(10);
+    expect(again.flatMap((f) => f.seqs).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(again.reduce((n, f) => n + f.duplicates, 0)).toBe(10);
+    expect(await storedFor("host-batch")).toBe(200);
   });
 
   it("rejects events a host-A token sends for host B: nothing stored, host B's subjects untouched", async () => {
