@@ -69,6 +69,7 @@ const retryableApiCodes: ReadonlySet<number> = new Set([
 
 /** The JetStream `err_code` of an error, or undefined when it did not come from the JetStream API. */
 export function jsApiErrCode(err: unknown): number | undefined {
+  if (err instanceof BusError) return err.apiErrCode;
   return err instanceof JetStreamApiError ? err.apiError().err_code : undefined;
 }
 

@@ -20,6 +20,7 @@ export { ensureBus, ensureKvBucket, ensureStream, ensureTopology, kvStreamName, 
 export type { EnsureAction, EnsureBusResult, EnsureRetry } from "./ensure.js";
 export { connectBus } from "./connect.js";
 export type { ConnectBusOptions } from "./connect.js";
+export { JetStreamPublisher, type PublishAck, type PublishOptions } from "./js-publisher.js";
 export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } from "./session-events.js";
 export type { SessionEventAck } from "./session-events.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";

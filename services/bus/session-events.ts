@@ -1,6 +1,7 @@
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { BusError, toBusError } from "./errors.js";
+import { JetStreamPublisher } from "./js-publisher.js";
 import { subjects } from "./subjects.js";
 
 /** Deterministic `Nats-Msg-Id` of a session event, so a retried or replayed publish is stored once. Pure. */
@@ -17,7 +18,7 @@ export interface SessionEventAck {
 
 /** Validates and publishes one session event to CODEX_EVENTS with its deterministic message id. */
 export async function publishSessionEvent(
-  js: JetStreamClient,
+  js: JetStreamClient | JetStreamPublisher,
   event: SessionEventEnvelope,
 ): Promise<SessionEventAck> {
   const parsed = SessionEventEnvelopeSchema.safeParse(event);
@@ -30,13 +31,14 @@ export async function publishSessionEvent(
 
 /**
  * Publishes a session event the caller has already validated with SessionEventEnvelopeSchema (the gateway
- * parses every frame on arrival), so the hot path does not parse it twice.
+ * parses every frame on arrival), so the hot path does not parse it twice. Hot paths pass a JetStreamPublisher.
  */
-export async function publishCheckedSessionEvent(js: JetStreamClient, event: SessionEventEnvelope): Promise<SessionEventAck> {
+export async function publishCheckedSessionEvent(js: JetStreamClient | JetStreamPublisher, event: SessionEventEnvelope): Promise<SessionEventAck> {
   const subject = subjects.sessionEvents(event.hostId, event.threadId);
-  let ack: PubAck;
+  const msgId = sessionEventMsgId(event);
+  let ack: { stream: string; seq: number; duplicate: boolean };
   try {
-    ack = await js.publish(subject, JSON.stringify(event), { msgID: sessionEventMsgId(event) });
+    ack = js instanceof JetStreamPublisher ? await js.publish(subject, JSON.stringify(event), { msgId }) : await js.publish(subject, JSON.stringify(event), { msgID: msgId });
   } catch (err) {
     throw toBusError(err, `publish session event to ${subject}`);
   }

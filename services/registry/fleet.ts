@@ -5,7 +5,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { fleetPriorityOf, type FleetEvent, type FleetKind } from "../../schemas/fleet.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
-import { subjects, toBusError } from "../bus/index.js";
+import { JetStreamPublisher, subjects, toBusError } from "../bus/index.js";
 
 /** What caused a session transition: its time (unix ms) and a token unique to the cause, for the notice id. */
 export interface NoticeCause {
@@ -79,10 +79,12 @@ export interface FleetPublishResult {
  * batch costs one round trip instead of one per notice. Notices are built here by typed pure functions, so
  * they are not parsed again on the way out; the tests read FLEET back through the `FleetEvent` schema.
  */
-export async function publishFleetEvents(js: JetStreamClient, events: readonly FleetEvent[]): Promise<FleetPublishResult> {
+export async function publishFleetEvents(js: JetStreamClient | JetStreamPublisher, events: readonly FleetEvent[]): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
+  const publish = (subject: string, data: string, msgId: string) =>
+    js instanceof JetStreamPublisher ? js.publish(subject, data, { msgId }) : js.publish(subject, data, { msgID: msgId });
   const acks = events.map((event) =>
-    js.publish(subjects.fleet(event.kind), JSON.stringify(event), { msgID: event.id }).then(
+    publish(subjects.fleet(event.kind), JSON.stringify(event), event.id).then(
       (ack) => ack,
       (err: unknown) => {
         throw toBusError(err, `publish fleet notice ${event.id}`);

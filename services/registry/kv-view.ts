@@ -1,13 +1,14 @@
 /**
  * The registry's KV view: reading every current entry of a bucket at start-up, and writing entries with
- * compare-and-set on revision (`create` for a new key, `update(key, value, revision)` after), retrying on a
- * revision conflict. The registry is the only writer of its buckets; a conflict means someone else wrote, and
+ * compare-and-set on revision (a publish to `$KV.<bucket>.<key>` expecting the key's last revision, 0 for a new
+ * key: what `kv.create`/`kv.update` send, through the pipelined JetStreamPublisher), retrying on a revision
+ * conflict. The registry is the only writer of its buckets; a conflict means someone else wrote, and
  * the registry's in-memory state (built from the event log) wins.
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { BusError, jsApiErrCode, kvStreamName, toBusError } from "../bus/index.js";
+import { BusError, jsApiErrCode, kvStreamName, toBusError, type JetStreamPublisher } from "../bus/index.js";
 
 // JetStream err_codes for a failed `Nats-Expected-Last-Subject-Sequence` check (nats-server errors.json).
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
@@ -34,6 +35,7 @@ export class KvTable {
   constructor(
     private readonly kv: KV,
     readonly bucket: string,
+    private readonly publisher: JetStreamPublisher,
   ) {}
 
   /** Records the revision a key was read at (start-up restore), so the next write is a CAS on it. */
@@ -46,7 +48,7 @@ export class KvTable {
     for (let attempt = 1; ; attempt++) {
       const known = this.revisions.get(key);
       try {
-        const revision = known === undefined ? await this.kv.create(key, value) : await this.kv.update(key, value, known);
+        const { seq: revision } = await this.publisher.publish(`$KV.${this.bucket}.${key}`, value, { expectLastSubjectSequence: known ?? 0 });
         this.revisions.set(key, revision);
         this.stats.writes++;
         return revision;
@@ -58,7 +60,8 @@ export class KvTable {
         const current = await this.kv.get(key).catch((e: unknown) => {
           throw toBusError(e, `read ${this.bucket} ${key} after a revision conflict`);
         });
-        if (current === null || current.operation !== "PUT") this.revisions.delete(key);
+        // A deleted key's marker is its last revision too.
+        if (current === null) this.revisions.delete(key);
         else this.revisions.set(key, current.revision);
       }
     }
@@ -67,9 +70,7 @@ export class KvTable {
 
 function isRevisionConflict(err: unknown): boolean {
   const code = jsApiErrCode(err);
-  if (code !== undefined) return WRONG_LAST_SEQUENCE.has(code);
-  // kv.create reports an existing key as a plain error after its own check.
-  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+  return code !== undefined && WRONG_LAST_SEQUENCE.has(code);
 }
 
 /**

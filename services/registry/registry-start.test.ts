@@ -2,7 +2,7 @@
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import { BusError, KV_BUCKET_NAMES } from "../bus/index.js";
+import { BusError, JetStreamPublisher, KV_BUCKET_NAMES } from "../bus/index.js";
 import { getSession } from "./client.js";
 import { KvTable } from "./kv-view.js";
 import { startRegistry } from "./registry.js";
@@ -39,17 +39,24 @@ describe("registry start-up", () => {
 
   it("retries a KV write whose revision someone else moved, and its own value wins", async () => {
     const kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.hosts);
-    const table = new KvTable(kv, KV_BUCKET_NAMES.hosts);
+    const publisher = new JetStreamPublisher(bus.nc);
+    const table = new KvTable(kv, KV_BUCKET_NAMES.hosts, publisher);
     const r1 = await table.write("cas-test", '"mine-1"');
     await kv.put("cas-test", '"theirs"');
     const r2 = await table.write("cas-test", '"mine-2"');
     expect(r2).toBeGreaterThan(r1 + 1);
     expect(table.stats).toEqual({ writes: 2, conflicts: 1 });
     expect((await kv.get("cas-test"))!.string()).toBe('"mine-2"');
-    const fresh = new KvTable(kv, KV_BUCKET_NAMES.hosts); // never read the key: its create() conflicts, then updates
+    const fresh = new KvTable(kv, KV_BUCKET_NAMES.hosts, publisher); // never read the key: its create() conflicts, then updates
     await fresh.write("cas-test", '"fresh"');
     expect(fresh.stats).toEqual({ writes: 1, conflicts: 1 });
     await kv.delete("cas-test");
+    const afterDelete = new KvTable(kv, KV_BUCKET_NAMES.hosts, publisher); // the delete marker is the revision to expect
+    await afterDelete.write("cas-test", '"reborn"');
+    expect(afterDelete.stats).toEqual({ writes: 1, conflicts: 1 });
+    expect((await kv.get("cas-test"))!.string()).toBe('"reborn"');
+    await kv.delete("cas-test");
+    publisher.close();
   });
 
   it("runs on its own connection (servers), overwrites an outside edit of a session by CAS, and closes on stop", async () => {

@@ -5,13 +5,13 @@
  * (compare-and-set), then the acks of the messages those entries cover; so a crash anywhere redelivers
  * events that are either skipped (already in KV) or re-derive the same state and the same notice ids.
  */
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import { HostLifecycle } from "../../schemas/gateway.js";
-import { BusError, KV_BUCKET_NAMES, STREAM_NAMES, connectBus, jsApiErrCode, JsErrCode, kvStreamName, subjects, toBusError } from "../bus/index.js";
+import { BusError, JetStreamPublisher, KV_BUCKET_NAMES, STREAM_NAMES, connectBus, jsApiErrCode, JsErrCode, kvStreamName, subjects, toBusError } from "../bus/index.js";
 import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
 import { HostEntry, SessionEntry, sessionKey } from "./entry.js";
 import { publishFleetEvents } from "./fleet.js";
@@ -104,10 +104,11 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
 
 async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<typeof RegistryConfig>, logger: RegistryLogger): Promise<Registry> {
   await requireTopology(nc);
-  const js = jetstream(nc);
   const kvm = new Kvm(nc);
-  const sessionsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions);
-  const hostsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts);
+  // FLEET notices and KV writes go through one pipelined publisher (see js-publisher.ts for why).
+  const publisher = new JetStreamPublisher(nc);
+  const sessionsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions, publisher);
+  const hostsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts, publisher);
   const state = new FleetState({ ...config, logger });
   const counters = { flushes: 0, fleetStored: 0, fleetDuplicates: 0, restoredSessions: 0, restoredHosts: 0 };
 
@@ -168,7 +169,7 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
     if (notices.length + sessionWrites.length + hostWrites.length + ackable.length === 0) return;
     counters.flushes++;
     let ok = await persist("publishing fleet notices", async () => {
-      const r = await publishFleetEvents(js, notices);
+      const r = await publishFleetEvents(publisher, notices);
       counters.fleetStored += r.stored;
       counters.fleetDuplicates += r.duplicates;
     });
@@ -253,6 +254,7 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
       await flush(true);
       stopped = true;
       state.stop();
+      publisher.close("the registry stopped");
       if (!nc.isClosed()) await nc.flush().catch(() => undefined);
       if (ownsConnection) await nc.close();
     },

@@ -8,14 +8,13 @@
  * events, and a reject means "never stored"), and memory per connection stays bounded by `maxInFlight`
  * plus one socket read. Heartbeats do not publish to JetStream and are thinned by the protocol instead.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame } from "../../schemas/gateway.js";
-import { BusError, publishCheckedSessionEvent, subjects } from "../bus/index.js";
+import { BusError, publishCheckedSessionEvent, subjects, type JetStreamPublisher } from "../bus/index.js";
 import {
   connectionClosed,
   connectionReplaced,
@@ -38,7 +37,8 @@ import {
 export interface HostConnectionDeps {
   gatewayId: string;
   nc: NatsConnection;
-  js: JetStreamClient;
+  /** Pipelined JetStream publishing for events (one reply subscription for the whole gateway). */
+  publisher: JetStreamPublisher;
   logger: Logger;
   limits: ProtocolLimits;
   maxInFlight: number;
@@ -192,7 +192,7 @@ export class HostConnection {
   private publishEvent(event: SessionEventEnvelope): void {
     this.publishing++;
     this.track(1);
-    publishCheckedSessionEvent(this.deps.js, event)
+    publishCheckedSessionEvent(this.deps.publisher, event)
       .then(
         (ack) => this.apply(eventStored(this.state, event, ack.duplicate)),
         (err: unknown) => {

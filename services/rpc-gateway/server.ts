@@ -5,14 +5,13 @@
 import { randomBytes } from "node:crypto";
 import { createServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { jetstream } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
-import { connectBus } from "../bus/index.js";
+import { JetStreamPublisher, connectBus } from "../bus/index.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
 import { bearerToken } from "./host-token.js";
@@ -125,10 +124,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const connections = new Set<HostConnection>();
   let stopping = false;
+  const publisher = new JetStreamPublisher(nc);
   const deps: HostConnectionDeps = {
     gatewayId,
     nc,
-    js: jetstream(nc),
+    publisher,
     logger,
     limits: { maxBadFrames: s.maxBadFrames, heartbeatMinIntervalMs: s.heartbeatMinIntervalMs },
     maxInFlight: s.maxInFlight,
@@ -202,6 +202,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     stopping = true;
     revocations.stop();
+    publisher.close("the gateway failed to start");
     await closeOwnNats();
     throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, { cause: err });
   }
@@ -230,6 +231,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       });
       wss.close();
       await within(nc.flush(), s.closeGraceMs).catch(() => undefined);
+      publisher.close("the gateway stopped");
       await closeOwnNats();
       logger.info("rpc-gateway stopped");
     })();

@@ -1,0 +1,102 @@
+/** JetStreamPublisher against a real nats-server: acks, dedup, compare-and-set, and every way a publish fails. */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { BusError, jsApiErrCode } from "./errors.js";
+import { JetStreamPublisher } from "./js-publisher.js";
+
+const failure = (p: Promise<unknown>): Promise<BusError> =>
+  p.then(
+    () => {
+      throw new Error("expected the publish to fail");
+    },
+    (err: unknown) => {
+      expect(err).toBeInstanceOf(BusError);
+      return err as BusError;
+    },
+  );
+
+describe("JetStreamPublisher", () => {
+  let server: NatsTestServer;
+  let nc: NatsConnection;
+  let publisher: JetStreamPublisher;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "PUBTEST", subjects: ["pubtest.>"] });
+    publisher = new JetStreamPublisher(nc, 300);
+  });
+  afterAll(async () => {
+    publisher?.close();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it("resolves each of many pipelined publishes with its own stream sequence, in order", async () => {
+    const acks = await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish("pubtest.many", String(i))));
+    expect(acks.every((a) => a.stream === "PUBTEST" && !a.duplicate)).toBe(true);
+    const seqs = acks.map((a) => a.seq);
+    expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => seqs[0]! + i));
+    expect(publisher.inFlight).toBe(0);
+  });
+
+  it("stores a message id once and reports the repeat as a duplicate", async () => {
+    const first = await publisher.publish("pubtest.dedup", "a", { msgId: "m-1" });
+    const again = await publisher.publish("pubtest.dedup", "a", { msgId: "m-1" });
+    expect(again).toEqual({ stream: "PUBTEST", seq: first.seq, duplicate: true });
+  });
+
+  it("refuses a compare-and-set on a moved subject with JetStream's err_code, and accepts the right one", async () => {
+    const created = await publisher.publish("pubtest.cas", "v1", { expectLastSubjectSequence: 0 });
+    const err = await failure(publisher.publish("pubtest.cas", "v2", { expectLastSubjectSequence: 0 }));
+    expect(err.code).toBe("jetstream_api");
+    expect(jsApiErrCode(err)).toBe(10071);
+    expect(err.message).toMatch(/^publish to pubtest\.cas: wrong last sequence/);
+    const updated = await publisher.publish("pubtest.cas", "v2", { expectLastSubjectSequence: created.seq });
+    expect(updated.seq).toBeGreaterThan(created.seq);
+  });
+
+  it("says no stream takes a subject nobody captures", async () => {
+    const err = await failure(publisher.publish("nostream.here", "x"));
+    expect(err.code).toBe("jetstream_unavailable");
+    expect(err.message).toBe("publish to nostream.here: no stream takes this subject, or JetStream is not enabled");
+  });
+
+  it("times out when nothing acks (a plain subscriber takes the subject), and ignores a late ack", async () => {
+    const silent = nc.subscribe("silent.subject");
+    let lateReply = "";
+    void (async () => {
+      for await (const m of silent) lateReply = m.reply ?? "";
+    })();
+    const err = await failure(publisher.publish("silent.subject", "x"));
+    expect(err).toMatchObject({ code: "timeout", retryable: true, message: "publish to silent.subject: no ack within 300 ms" });
+    nc.publish(lateReply, JSON.stringify({ stream: "PUBTEST", seq: 1 }));
+    await nc.flush();
+    expect(publisher.inFlight).toBe(0);
+    silent.unsubscribe();
+  });
+
+  it("fails what is pending when closed, and every publish after", async () => {
+    const own = await connect({ servers: server.url });
+    const p = new JetStreamPublisher(own, 5_000);
+    const silent = own.subscribe("silent.close");
+    const pending = p.publish("silent.close", "x");
+    p.close("stopping for the test");
+    expect((await failure(pending)).message).toBe("publish to silent.close: stopping for the test");
+    expect((await failure(p.publish("pubtest.after", "x"))).code).toBe("connect_failed");
+    silent.unsubscribe();
+    await own.close();
+  });
+
+  it("fails what is pending when its connection closes", async () => {
+    const own = await connect({ servers: server.url });
+    const p = new JetStreamPublisher(own, 5_000);
+    own.subscribe("silent.conn");
+    const pending = p.publish("silent.conn", "x");
+    await own.close();
+    expect((await failure(pending)).message).toBe("publish to silent.conn: the NATS connection closed");
+  });
+});
