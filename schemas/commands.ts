@@ -1,0 +1,177 @@
+/**
+ * Commands: what a caller (CLI, MCP edge, Claw plugin, dashboard) asks on `codex.cmd.<verb>`, and the typed
+ * result it gets back. The policy service is the only reader; it decides, audits, and forwards the host part
+ * on `codex.rpc.<hostId>` (schemas/host-rpc.ts). A command either does exactly what was asked or fails with
+ * one of the `ResultCode`s and does nothing.
+ */
+import { z } from "zod";
+import { Disposition, SessionFilter } from "./registry.js";
+
+/** Who may call: the Claw, a person at the CLI or dashboard, a Codex session (MCP edge), a host agent. */
+export const CallerRole = z.enum(["claw", "operator", "session", "host"]);
+export type CallerRole = z.infer<typeof CallerRole>;
+
+/** The caller's identity; for role `session` the id is the calling session's thread id. */
+export const Caller = z.strictObject({
+  id: z.string().min(1).max(200),
+  role: CallerRole,
+});
+export type Caller = z.infer<typeof Caller>;
+
+/** The verbs, each on its own subject `codex.cmd.<verb>`. */
+export const CommandVerb = z.enum(["read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply"]);
+export type CommandVerb = z.infer<typeof CommandVerb>;
+
+/** Why a command failed; the closed set every caller maps to exit codes or tool errors. */
+export const ResultCode = z.enum(["not_found", "denied", "rate_limited", "conflict", "host_offline", "timeout", "invalid"]);
+export type ResultCode = z.infer<typeof ResultCode>;
+
+/** One session: its thread id, and its host when the caller knows it (else the registry finds it). */
+export const SessionTarget = z.strictObject({
+  sessionId: z.string().min(1).max(200),
+  hostId: z.string().min(1).max(200).optional(),
+});
+export type SessionTarget = z.infer<typeof SessionTarget>;
+
+/** Largest text a send, reply or broadcast carries, in characters. */
+export const MAX_COMMAND_TEXT = 100_000;
+const text = z.string().min(1, "text must not be empty").max(MAX_COMMAND_TEXT);
+
+/** How `send` enters the session: `auto` starts a turn when idle and steers the running one otherwise. */
+export const SendMode = z.enum(["auto", "start", "steer"]);
+export type SendMode = z.infer<typeof SendMode>;
+
+export const ReadArgs = z.strictObject({
+  target: SessionTarget,
+  /** Turns per page, newest first. */
+  limit: z.number().int().min(1).max(50).default(10),
+  cursor: z.string().min(1).nullish(),
+  /** `summary`: user and agent messages only; `raw`: every item (needs `readRaw`). */
+  view: z.enum(["summary", "raw"]).default("summary"),
+});
+export const SendArgs = z.strictObject({
+  target: SessionTarget,
+  text,
+  mode: SendMode.default("auto"),
+  /** Steer only this turn: a different running turn is a `conflict`. */
+  expectedTurnId: z.string().min(1).optional(),
+});
+export const InterruptArgs = z.strictObject({ target: SessionTarget, turnId: z.string().min(1).optional() });
+/** Where to spawn: an explicit host, or the least-loaded online host matching the selector. */
+export const HostSelector = z.strictObject({
+  hostId: z.string().min(1).optional(),
+  repo: z.string().min(1).optional(),
+});
+export const SpawnArgs = z.strictObject({
+  host: HostSelector.default({}),
+  cwd: z.string().min(1).max(4096).refine((p) => p.startsWith("/"), "cwd must be an absolute path"),
+  task: text,
+  group: z.string().min(1).max(200).optional(),
+});
+export const HandoffArgs = z.strictObject({
+  target: SessionTarget,
+  to: z.discriminatedUnion("kind", [
+    z.strictObject({ kind: z.literal("human"), who: z.string().min(1).max(200).optional() }),
+    z.strictObject({ kind: z.literal("session"), sessionId: z.string().min(1).max(200) }),
+  ]),
+  note: z.string().max(10_000).default(""),
+});
+/** Most sessions one broadcast may reach. */
+export const MAX_BROADCAST_TARGETS = 100;
+export const BroadcastArgs = z.strictObject({
+  filter: z
+    .strictObject({ ...SessionFilter.shape, group: z.string().min(1).optional() })
+    .refine((f) => Object.values(f).some((v) => v !== undefined), "broadcast needs a filter: at least one field"),
+  maxTargets: z.number().int().min(1).max(MAX_BROADCAST_TARGETS),
+  text,
+  mode: SendMode.default("auto"),
+});
+export const MarkArgs = z.strictObject({ target: SessionTarget, disposition: Disposition.nullable() });
+export const AssignArgs = z
+  .strictObject({
+    target: SessionTarget,
+    group: z.string().min(1).max(200).nullable().optional(),
+    owner: z.string().min(1).max(200).nullable().optional(),
+  })
+  .refine((a) => a.group !== undefined || a.owner !== undefined, "assign needs a group or an owner (null clears it)");
+export const ReplyArgs = z.strictObject({
+  target: SessionTarget,
+  text,
+  /** The `claw_ask` this answers, when there was one. */
+  correlationId: z.string().min(1).max(200).optional(),
+});
+
+/** Each verb's arguments. */
+export const commandArgs = {
+  read: ReadArgs,
+  send: SendArgs,
+  interrupt: InterruptArgs,
+  spawn: SpawnArgs,
+  handoff: HandoffArgs,
+  broadcast: BroadcastArgs,
+  mark: MarkArgs,
+  assign: AssignArgs,
+  reply: ReplyArgs,
+} as const;
+export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
+
+/** Most agent-to-agent hops a message may have travelled (a policy may set a lower bound). */
+export const MAX_HOPS = 16;
+
+/** The envelope common to every verb; `args` is checked against the verb's schema separately. */
+export const CommandEnvelope = z.strictObject({
+  verb: CommandVerb,
+  caller: Caller,
+  /** The same key never executes twice: a repeat gets the first result back. */
+  idempotencyKey: z.string().min(8).max(200),
+  /** For messages between agents: the session the message came from, and how many agent hops it made. */
+  originSessionId: z.string().min(1).max(200).optional(),
+  hops: z.number().int().min(0).max(MAX_HOPS).default(0),
+  args: z.unknown(),
+});
+export type CommandEnvelope = z.infer<typeof CommandEnvelope>;
+
+/** A command whose arguments match its verb. */
+export type CommandRequest = { [V in CommandVerb]: Omit<CommandEnvelope, "verb" | "args"> & { verb: V; args: CommandArgs<V> } }[CommandVerb];
+
+/** A failure: the typed code and one line saying what was wrong and what to do. */
+export const CommandFailure = z.strictObject({
+  ok: z.literal(false),
+  code: ResultCode,
+  message: z.string(),
+  /** True when the same command may succeed later (rate limits, timeouts, an offline host). */
+  retryable: z.boolean(),
+});
+export type CommandFailure = z.infer<typeof CommandFailure>;
+
+/** A success; `data` is the verb's result (schemas/command-results.ts). */
+export const CommandSuccess = z.strictObject({ ok: z.literal(true), data: z.unknown() });
+export type CommandSuccess = z.infer<typeof CommandSuccess>;
+
+/** What every `codex.cmd.<verb>` request gets back. */
+export const CommandResult = z.discriminatedUnion("ok", [CommandSuccess, CommandFailure]);
+export type CommandResult = z.infer<typeof CommandResult>;
+
+const retryableCodes: ReadonlySet<ResultCode> = new Set(["rate_limited", "timeout", "host_offline"]);
+
+/** A failure result with the code's retryable flag. Pure. */
+export function failure(code: ResultCode, message: string): CommandFailure {
+  return { ok: false, code, message, retryable: retryableCodes.has(code) };
+}
+
+/**
+ * Parses a whole command: the envelope, then the verb's arguments. Returns the request or an `invalid`
+ * failure naming every bad field. Pure.
+ */
+export function parseCommand(input: unknown): { ok: true; request: CommandRequest } | { ok: false; failure: CommandFailure } {
+  const env = CommandEnvelope.safeParse(input);
+  if (!env.success) return { ok: false, failure: failure("invalid", `invalid command: ${issuesText(env.error)}`) };
+  const args = commandArgs[env.data.verb].safeParse(env.data.args ?? {});
+  if (!args.success) return { ok: false, failure: failure("invalid", `invalid ${env.data.verb} arguments: ${issuesText(args.error)}`) };
+  return { ok: true, request: { ...env.data, args: args.data } as CommandRequest };
+}
+
+/** Every issue of a zod error as `path: message`, joined. Pure. */
+export function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "value"}: ${i.message}`).join("; ");
+}

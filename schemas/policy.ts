@@ -1,0 +1,91 @@
+/**
+ * Policy documents, stored in KV `codex-policy` under the key `active` and watched by the policy service.
+ * Rules pair a caller role with a target selector and grant capabilities; anything no rule grants is denied.
+ */
+import { z } from "zod";
+import { CallerRole } from "./commands.js";
+import { ApprovalRules } from "./host-rpc.js";
+
+/** What a rule can grant. */
+export const Capability = z.enum(["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "approve", "mark", "handoff"]);
+export type Capability = z.infer<typeof Capability>;
+
+/** Which sessions a rule covers: every given field must match the session's registry record; `{}` is any. */
+export const TargetSelector = z.strictObject({
+  group: z.string().min(1).optional(),
+  host: z.string().min(1).optional(),
+  repo: z.string().min(1).optional(),
+  session: z.string().min(1).optional(),
+  autonomous: z.boolean().optional(),
+  humanAttached: z.boolean().optional(),
+});
+export type TargetSelector = z.infer<typeof TargetSelector>;
+
+/** One grant: callers of `role` (and, when given, only the caller `callerId`) may do `allow` on `target`. */
+export const PolicyRule = z.strictObject({
+  id: z.string().min(1).max(100).optional(),
+  role: z.union([CallerRole, z.literal("*")]),
+  callerId: z.string().min(1).optional(),
+  target: TargetSelector.default({}),
+  allow: z.array(Capability).min(1),
+});
+export type PolicyRule = z.infer<typeof PolicyRule>;
+
+/** A token bucket: `burst` requests at once, refilled at `perSecond`. */
+export const TokenBucketSpec = z.strictObject({
+  burst: z.number().int().min(1).max(100_000),
+  perSecond: z.number().positive().max(100_000),
+});
+export type TokenBucketSpec = z.infer<typeof TokenBucketSpec>;
+
+/** Approval rules for the autonomous sessions a selector covers (merged when several match). */
+export const ApprovalPolicyRule = z.strictObject({
+  id: z.string().min(1).max(100).optional(),
+  target: TargetSelector.default({}),
+  allow: ApprovalRules,
+});
+
+export const PolicyDocument = z.strictObject({
+  version: z.literal(1),
+  rules: z.array(PolicyRule).max(1_000),
+  rateLimits: z
+    .strictObject({ perCaller: TokenBucketSpec, perTarget: TokenBucketSpec })
+    .default({ perCaller: { burst: 30, perSecond: 10 }, perTarget: { burst: 10, perSecond: 2 } }),
+  loops: z
+    .strictObject({
+      /** Most agent-to-agent hops a message may carry. */
+      maxHops: z.number().int().min(0).max(16),
+      /** A message from A to B is refused when B sent to A within this window (an A→B→A cycle). */
+      cycleWindowMs: z.number().int().min(0).max(86_400_000),
+    })
+    .default({ maxHops: 3, cycleWindowMs: 60_000 }),
+  broadcast: z.strictObject({ maxTargets: z.number().int().min(1).max(100) }).default({ maxTargets: 20 }),
+  spawn: z
+    .strictObject({
+      model: z.string().min(1).optional(),
+      sandbox: z.enum(["read-only", "workspace-write", "danger-full-access"]),
+      approvalPolicy: z.enum(["untrusted", "on-failure", "on-request", "never"]),
+    })
+    .default({ sandbox: "workspace-write", approvalPolicy: "untrusted" }),
+  /** Approvals on autonomous sessions: declined unless one of these allows it. */
+  approvals: z.array(ApprovalPolicyRule).max(200).default([]),
+});
+export type PolicyDocument = z.infer<typeof PolicyDocument>;
+export type PolicyDocumentInput = z.input<typeof PolicyDocument>;
+
+/** KV key of the active policy document. */
+export const ACTIVE_POLICY_KEY = "active";
+
+/**
+ * The defaults: operators and the Claw may do everything but answer approvals; a Codex session (MCP edge)
+ * may list and read summaries only (write controls and raw transcripts off); hosts may do nothing; no
+ * approval is allowed on an autonomous session.
+ */
+export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
+  version: 1,
+  rules: [
+    { id: "operator-all", role: "operator", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
+    { id: "claw-all", role: "claw", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
+    { id: "session-read", role: "session", allow: ["list", "read"] },
+  ],
+});
