@@ -1,0 +1,194 @@
+import { describe, expect, it } from "vitest";
+import { parseCommand, type Caller, type CommandRequest } from "../../schemas/commands.js";
+import { DEFAULT_POLICY, PolicyDocument, type Capability, type PolicyDocumentInput } from "../../schemas/policy.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { approvalRulesFor, authorize, factsOfSession, requiredCapability, selectorMatches, verbCapability, type TargetFacts } from "./decide.js";
+
+const record: SessionRecord = {
+  sessionId: "abc",
+  endpointId: "h1",
+  host: "h1",
+  workspace: "/work/app",
+  repo: "app",
+  branch: "main",
+  source: "cli",
+  status: "idle",
+  waitingOn: null,
+  humanAttached: false,
+  autonomous: true,
+  activeTurnId: null,
+  lastSeenAt: 1,
+  summary: null,
+  preview: null,
+  group: "g1",
+  disposition: null,
+};
+const facts = factsOfSession(record);
+const caller = (role: Caller["role"], id = "c1"): Caller => ({ id, role });
+const policy = (input: PolicyDocumentInput): PolicyDocument => PolicyDocument.parse(input);
+const target = { sessionId: "abc" };
+
+function request(verb: string, args: unknown): CommandRequest {
+  const parsed = parseCommand({ verb, caller: caller("operator"), idempotencyKey: "key-12345", args });
+  if (!parsed.ok) throw new Error(parsed.failure.message);
+  return parsed.request;
+}
+
+describe("requiredCapability", () => {
+  it("maps each verb to its capability, and a raw read to readRaw", () => {
+    const cases: [CommandRequest, Capability][] = [
+      [request("read", { target }), "read"],
+      [request("read", { target, view: "summary" }), "read"],
+      [request("read", { target, view: "raw" }), "readRaw"],
+      [request("send", { target, text: "hi" }), "send"],
+      [request("reply", { target, text: "yes" }), "send"],
+      [request("interrupt", { target }), "interrupt"],
+      [request("spawn", { cwd: "/w", task: "t" }), "spawn"],
+      [request("broadcast", { filter: { host: "h1" }, maxTargets: 2, text: "hi" }), "broadcast"],
+      [request("mark", { target, disposition: "done" }), "mark"],
+      [request("assign", { target, group: "g" }), "mark"],
+      [request("handoff", { target, to: { kind: "human" } }), "handoff"],
+    ];
+    for (const [req, capability] of cases) expect([req.verb, requiredCapability(req)]).toEqual([req.verb, capability]);
+    expect(verbCapability("read", { raw: true })).toBe("readRaw");
+    expect(verbCapability("send", { raw: true })).toBe("send");
+  });
+});
+
+describe("factsOfSession", () => {
+  it("takes host, repo, session, group, autonomous and humanAttached from the record", () => {
+    expect(facts).toEqual({ host: "h1", repo: "app", session: "abc", group: "g1", autonomous: true, humanAttached: false });
+  });
+});
+
+describe("selectorMatches", () => {
+  it("matches anything with {}", () => {
+    expect(selectorMatches({}, facts)).toBe(true);
+    expect(selectorMatches({}, {})).toBe(true);
+  });
+
+  it("compares each field to the fact of the same name", () => {
+    const matching: TargetFacts = facts;
+    const cases = [
+      [{ host: "h1" }, { host: "h2" }],
+      [{ repo: "app" }, { repo: "other" }],
+      [{ session: "abc" }, { session: "xyz" }],
+      [{ group: "g1" }, { group: "g2" }],
+      [{ autonomous: true }, { autonomous: false }],
+      [{ humanAttached: false }, { humanAttached: true }],
+    ] as const;
+    for (const [yes, no] of cases) {
+      expect(selectorMatches(yes, matching)).toBe(true);
+      expect(selectorMatches(no, matching)).toBe(false);
+    }
+    expect(selectorMatches({ host: "h1", repo: "app", group: "g2" }, matching)).toBe(false);
+  });
+
+  it("never matches a given field against a missing or null fact", () => {
+    expect(selectorMatches({ host: "h1" }, {})).toBe(false);
+    expect(selectorMatches({ repo: "app" }, { ...facts, repo: null })).toBe(false);
+    expect(selectorMatches({ group: "g1" }, { ...facts, group: null })).toBe(false);
+    expect(selectorMatches({ autonomous: false }, { host: "h1" })).toBe(false);
+  });
+});
+
+describe("authorize with DEFAULT_POLICY", () => {
+  const all: Capability[] = ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"];
+
+  it("lets operators and the Claw do everything but approve", () => {
+    for (const [role, ruleId] of [["operator", "operator-all"], ["claw", "claw-all"]] as const) {
+      for (const capability of all) expect(authorize(DEFAULT_POLICY, caller(role), capability, facts)).toEqual({ allow: true, ruleId });
+      expect(authorize(DEFAULT_POLICY, caller(role), "approve", facts).allow).toBe(false);
+    }
+  });
+
+  it("lets a session list and read summaries only", () => {
+    expect(authorize(DEFAULT_POLICY, caller("session"), "list", {})).toEqual({ allow: true, ruleId: "session-read" });
+    expect(authorize(DEFAULT_POLICY, caller("session"), "read", facts)).toEqual({ allow: true, ruleId: "session-read" });
+    for (const capability of ["readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff", "approve"] as const) {
+      expect(authorize(DEFAULT_POLICY, caller("session"), capability, facts).allow).toBe(false);
+    }
+  });
+
+  it("lets a host do nothing", () => {
+    for (const capability of [...all, "approve"] as const) expect(authorize(DEFAULT_POLICY, caller("host"), capability, facts).allow).toBe(false);
+  });
+
+  it("names role, capability and target in the deny reason", () => {
+    expect(authorize(DEFAULT_POLICY, caller("session"), "send", { session: "abc", host: "h1" })).toEqual({
+      allow: false,
+      code: "denied",
+      reason: "no policy rule lets role 'session' send to session abc on host h1",
+    });
+    expect(authorize(DEFAULT_POLICY, caller("session"), "readRaw", facts)).toMatchObject({
+      reason: "no policy rule lets role 'session' readRaw session abc on host h1 in repo app in group g1",
+    });
+    expect(authorize(DEFAULT_POLICY, caller("host"), "spawn", { host: "h2" })).toMatchObject({ reason: "no policy rule lets role 'host' spawn on host h2" });
+    expect(authorize(DEFAULT_POLICY, caller("host"), "list", {})).toMatchObject({ reason: "no policy rule lets role 'host' list" });
+  });
+});
+
+describe("authorize with custom rules", () => {
+  it("narrows a rule to one caller with callerId", () => {
+    const doc = policy({ version: 1, rules: [{ id: "bot-send", role: "session", callerId: "bot", allow: ["send"] }] });
+    expect(authorize(doc, caller("session", "bot"), "send", facts)).toEqual({ allow: true, ruleId: "bot-send" });
+    expect(authorize(doc, caller("session", "other"), "send", facts).allow).toBe(false);
+    expect(authorize(doc, caller("claw", "bot"), "send", facts).allow).toBe(false);
+  });
+
+  it("applies a '*' role to every caller", () => {
+    const doc = policy({ version: 1, rules: [{ id: "everyone-lists", role: "*", allow: ["list"] }] });
+    for (const role of ["claw", "operator", "session", "host"] as const) expect(authorize(doc, caller(role), "list", {}).allow).toBe(true);
+    expect(authorize(doc, caller("operator"), "read", facts).allow).toBe(false);
+  });
+
+  it("grants only on targets its selector matches", () => {
+    const doc = policy({ version: 1, rules: [{ id: "g1-only", role: "session", target: { group: "g1", autonomous: true }, allow: ["send"] }] });
+    expect(authorize(doc, caller("session"), "send", facts).allow).toBe(true);
+    expect(authorize(doc, caller("session"), "send", { ...facts, group: "g2" }).allow).toBe(false);
+    expect(authorize(doc, caller("session"), "send", { ...facts, autonomous: false }).allow).toBe(false);
+    expect(authorize(doc, caller("session"), "send", {}).allow).toBe(false);
+  });
+
+  it("names a rule without an id by its index, and takes the first rule that applies", () => {
+    const doc = policy({
+      version: 1,
+      rules: [
+        { role: "claw", allow: ["read"] },
+        { role: "claw", target: { host: "h1" }, allow: ["send"] },
+        { id: "later", role: "claw", allow: ["send"] },
+      ],
+    });
+    expect(authorize(doc, caller("claw"), "send", facts)).toEqual({ allow: true, ruleId: "rules[1]" });
+    expect(authorize(doc, caller("claw"), "send", { host: "h9" })).toEqual({ allow: true, ruleId: "later" });
+  });
+
+  it("denies everything with no rules", () => {
+    expect(authorize(policy({ version: 1, rules: [] }), caller("operator"), "read", facts).allow).toBe(false);
+  });
+});
+
+describe("approvalRulesFor", () => {
+  const doc = policy({
+    version: 1,
+    rules: [],
+    approvals: [
+      { id: "all", allow: { commandPrefixes: ["git status"], tools: ["search"] } },
+      { id: "app", target: { repo: "app" }, allow: { commandPrefixes: ["npm test", "git status"], pathPrefixes: ["/work/app"] } },
+      { id: "g2", target: { group: "g2" }, allow: { commandPrefixes: ["rm -rf"] } },
+      { id: "app-tools", target: { repo: "app", autonomous: true }, allow: { tools: ["search", "lint"] } },
+    ],
+  });
+
+  it("merges every matching entry, without duplicates, in document order", () => {
+    expect(approvalRulesFor(doc, facts)).toEqual({ commandPrefixes: ["git status", "npm test"], pathPrefixes: ["/work/app"], tools: ["search", "lint"] });
+  });
+
+  it("leaves out entries whose selector does not match", () => {
+    expect(approvalRulesFor(doc, { ...facts, repo: "other" })).toEqual({ commandPrefixes: ["git status"], pathPrefixes: [], tools: ["search"] });
+  });
+
+  it("allows nothing under DEFAULT_POLICY", () => {
+    expect(approvalRulesFor(DEFAULT_POLICY, facts)).toEqual({ commandPrefixes: [], pathPrefixes: [], tools: [] });
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * The policy decisions, pure: which capability a command needs, whether a policy document grants it to a
+ * caller on a target, and which approval rules apply to a session. No I/O, no clock.
+ */
+import type { Caller, CommandRequest, CommandVerb } from "../../schemas/commands.js";
+import type { ApprovalRules } from "../../schemas/host-rpc.js";
+import type { Capability, PolicyDocument, TargetSelector } from "../../schemas/policy.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+
+/** What a selector is matched against: the target session's registry fields (absent when unknown). */
+export interface TargetFacts {
+  host?: string;
+  repo?: string | null;
+  session?: string;
+  group?: string | null;
+  autonomous?: boolean;
+  humanAttached?: boolean;
+}
+
+/** A decision: the rule that allowed it, or a `denied` reason naming role, capability and target. */
+export type Decision = { allow: true; ruleId: string } | { allow: false; code: "denied"; reason: string };
+
+const verbCapabilities: Record<CommandVerb, Capability> = {
+  read: "read",
+  send: "send",
+  reply: "send",
+  interrupt: "interrupt",
+  spawn: "spawn",
+  broadcast: "broadcast",
+  mark: "mark",
+  assign: "mark",
+  handoff: "handoff",
+};
+
+/** The capability a verb needs; `read` with `raw` needs `readRaw`. Pure. */
+export function verbCapability(verb: CommandVerb, opts: { raw?: boolean } = {}): Capability {
+  if (verb === "read" && opts.raw) return "readRaw";
+  return verbCapabilities[verb];
+}
+
+/** The capability a command needs: its verb's, and `readRaw` for a `read` with `view: "raw"`. Pure. */
+export function requiredCapability(request: CommandRequest): Capability {
+  return verbCapability(request.verb, { raw: request.verb === "read" && request.args.view === "raw" });
+}
+
+/** The facts of a session record that selectors match on. Pure. */
+export function factsOfSession(record: SessionRecord): TargetFacts {
+  return {
+    host: record.host,
+    repo: record.repo,
+    session: record.sessionId,
+    group: record.group,
+    autonomous: record.autonomous,
+    humanAttached: record.humanAttached,
+  };
+}
+
+const selectorFields = ["group", "host", "repo", "session", "autonomous", "humanAttached"] as const satisfies readonly (keyof TargetSelector & keyof TargetFacts)[];
+
+/**
+ * True when every field the selector gives equals the fact of the same name; a missing (undefined or null)
+ * fact never matches a given field; `{}` matches anything. Pure.
+ */
+export function selectorMatches(selector: TargetSelector, facts: TargetFacts): boolean {
+  return selectorFields.every((field) => {
+    const wanted = selector[field];
+    if (wanted === undefined) return true;
+    const actual = facts[field];
+    return actual !== undefined && actual !== null && actual === wanted;
+  });
+}
+
+/** A rule's name in decisions and audit records: its id, else `rules[<index>]`. Pure. */
+export function ruleName(rule: { id?: string | undefined }, index: number): string {
+  return rule.id ?? `rules[${index}]`;
+}
+
+/**
+ * Whether `policy` lets `caller` use `capability` on the target described by `facts`: the first rule whose
+ * role is the caller's (or `*`), whose `callerId` (when given) is the caller's id, whose selector matches
+ * and whose `allow` holds the capability. Nothing else is allowed (default deny). Pure.
+ */
+export function authorize(policy: PolicyDocument, caller: Caller, capability: Capability, facts: TargetFacts): Decision {
+  const index = policy.rules.findIndex(
+    (rule) =>
+      (rule.role === "*" || rule.role === caller.role) &&
+      (rule.callerId === undefined || rule.callerId === caller.id) &&
+      rule.allow.includes(capability) &&
+      selectorMatches(rule.target, facts),
+  );
+  const rule = policy.rules[index];
+  if (rule) return { allow: true, ruleId: ruleName(rule, index) };
+  return { allow: false, code: "denied", reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts)}` };
+}
+
+const towards: ReadonlySet<Capability> = new Set(["send", "broadcast", "handoff"]);
+
+/** `send to session abc on host h1 in repo r`, or the bare capability when the target is unknown. */
+function capabilityPhrase(capability: Capability, facts: TargetFacts): string {
+  const where = [
+    facts.host === undefined ? undefined : `on host ${facts.host}`,
+    facts.repo === undefined || facts.repo === null ? undefined : `in repo ${facts.repo}`,
+    facts.group === undefined || facts.group === null ? undefined : `in group ${facts.group}`,
+  ].filter((part) => part !== undefined);
+  const target = facts.session === undefined ? where : [`session ${facts.session}`, ...where];
+  if (target.length === 0) return capability;
+  const preposition = facts.session !== undefined && towards.has(capability) ? "to " : "";
+  return `${capability} ${preposition}${target.join(" ")}`;
+}
+
+/** The union, without duplicates and in document order, of every approvals entry whose selector matches. Pure. */
+export function approvalRulesFor(policy: PolicyDocument, facts: TargetFacts): ApprovalRules {
+  const commandPrefixes = new Set<string>();
+  const pathPrefixes = new Set<string>();
+  const tools = new Set<string>();
+  for (const entry of policy.approvals) {
+    if (!selectorMatches(entry.target, facts)) continue;
+    for (const p of entry.allow.commandPrefixes) commandPrefixes.add(p);
+    for (const p of entry.allow.pathPrefixes) pathPrefixes.add(p);
+    for (const t of entry.allow.tools) tools.add(t);
+  }
+  return { commandPrefixes: [...commandPrefixes], pathPrefixes: [...pathPrefixes], tools: [...tools] };
+}

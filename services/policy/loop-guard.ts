@@ -1,0 +1,101 @@
+/**
+ * Loop prevention for messages between agents: no session messages itself, a message's hop count is
+ * bounded, and A→B is refused while B→A is recent (an A→B→A cycle). Pure apart from the injected clock.
+ */
+import type { CommandEnvelope } from "../../schemas/commands.js";
+
+/** The limits a check applies (the policy document's `loops`). */
+export interface LoopLimits {
+  /** Most agent-to-agent hops a message may carry. */
+  maxHops: number;
+  /** A→B is refused when B→A was delivered less than this many ms ago; 0 turns the cycle check off. */
+  cycleWindowMs: number;
+}
+
+/** One message to check: the session it came from (null when not from a session), its target, its hops. */
+export interface LoopInput {
+  from: string | null;
+  to: string;
+  hops: number;
+}
+
+/** Why a message was refused: `self_echo`, `hops` or `cycle`, with one line saying what happened. */
+export type LoopCheck = { ok: true } | { ok: false; reason: string; kind: "self_echo" | "hops" | "cycle" };
+
+/**
+ * The session a command's message originates from: its `originSessionId`, else the caller's id when the
+ * caller is a session, else null (a person or the Claw starts a new chain). Pure.
+ */
+export function loopOrigin(command: Pick<CommandEnvelope, "originSessionId" | "caller">): string | null {
+  return command.originSessionId ?? (command.caller.role === "session" ? command.caller.id : null);
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Remembers delivered messages (from → to, with when) and refuses loops. Entries older than the latest
+ * check's `cycleWindowMs` are dropped, and beyond `maxEntries` the oldest go, so memory stays bounded.
+ */
+export class LoopGuard {
+  /** Key `from\0to` → delivery time, oldest first (each record re-inserts). */
+  private readonly delivered = new Map<string, number>();
+  /** How long entries are worth keeping: the window of the latest check (the schema's maximum until then). */
+  private horizonMs = DAY_MS;
+
+  /** `now` returns ms; `maxEntries` bounds how many deliveries are remembered. */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxEntries = 100_000,
+  ) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+  }
+
+  /** Checks a message against self-echo, then the hop bound, then a recent reverse delivery. Records nothing. */
+  check(input: LoopInput, limits: LoopLimits): LoopCheck {
+    const now = this.now();
+    this.horizonMs = limits.cycleWindowMs;
+    this.expire(now);
+    const { from, to, hops } = input;
+    if (from !== null && from === to) {
+      return { ok: false, kind: "self_echo", reason: `session ${to} may not send a message to itself (self-echo)` };
+    }
+    if (hops > limits.maxHops) {
+      return { ok: false, kind: "hops", reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}` };
+    }
+    if (from === null || limits.cycleWindowMs <= 0) return { ok: true };
+    const reverseAt = this.delivered.get(key(to, from));
+    if (reverseAt !== undefined && now - reverseAt < limits.cycleWindowMs) {
+      return {
+        ok: false,
+        kind: "cycle",
+        reason: `session ${to} sent to session ${from} ${Math.max(0, now - reverseAt)} ms ago: ${from} → ${to} now would make a loop (cycleWindowMs ${limits.cycleWindowMs})`,
+      };
+    }
+    return { ok: true };
+  }
+
+  /** Remembers that a message from `from` reached `to`; call only after it was delivered. */
+  record(from: string, to: string): void {
+    const now = this.now();
+    const k = key(from, to);
+    this.delivered.delete(k);
+    this.delivered.set(k, now);
+    this.expire(now);
+  }
+
+  /** How many deliveries are remembered (for tests and metrics). */
+  get size(): number {
+    return this.delivered.size;
+  }
+
+  private expire(now: number): void {
+    for (const [k, at] of this.delivered) {
+      if (this.delivered.size <= this.maxEntries && now - at < this.horizonMs) break;
+      this.delivered.delete(k);
+    }
+  }
+}
+
+function key(from: string, to: string): string {
+  return `${from}\u0000${to}`;
+}
