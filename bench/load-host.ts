@@ -31,6 +31,7 @@ export async function connectLoadHost(url: string, hostId: string, token: string
     const frame = GatewayFrame.parse(JSON.parse(data.toString()));
     if (frame.type === "welcome") return welcomed();
     if (frame.type === "reject") throw new Error(`gateway rejected event ${frame.seq}: ${frame.reason}`);
+    if (frame.type === "rpc") throw new Error(`a load host executes no commands, got rpc ${frame.id}`);
     for (const seq of frame.type === "acks" ? frame.seqs : [frame.seq]) {
       pending.get(seq)?.();
       pending.delete(seq);

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { SessionEventEnvelopeSchema } from "./bus.js";
+import { HostRpcRequest, HostRpcResult } from "./host-rpc.js";
 
 /** Largest frame either side accepts by default, in bytes. */
 export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
@@ -27,8 +28,10 @@ export const HeartbeatFrame = z.object({
   threads: z.number().int().nonnegative(),
   appServer: z.enum(["connected", "disconnected"]),
 });
+/** The answer to an `rpc` frame, matched by `id`. */
+export const RpcResultFrame = z.object({ type: z.literal("rpcResult"), id: z.string().min(1).max(200), result: HostRpcResult });
 /** Anything an agent may send. */
-export const AgentFrame = z.discriminatedUnion("type", [HelloFrame, EventFrame, HeartbeatFrame]);
+export const AgentFrame = z.discriminatedUnion("type", [HelloFrame, EventFrame, HeartbeatFrame, RpcResultFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
 /** The gateway accepted the hello. */
@@ -60,8 +63,15 @@ export const RejectFrame = z.object({
   seq: z.number().int().nonnegative().nullable(),
   reason: z.string(),
 });
+/** A command the policy service approved, for the agent to execute on its app-server within `timeoutMs`. */
+export const RpcFrame = z.object({
+  type: z.literal("rpc"),
+  id: z.string().min(1).max(200),
+  request: HostRpcRequest,
+  timeoutMs: z.number().int().positive(),
+});
 /** Anything the gateway may send. */
-export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, AcksFrame, RejectFrame]);
+export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, AcksFrame, RejectFrame, RpcFrame]);
 export type GatewayFrame = z.infer<typeof GatewayFrame>;
 
 /** What the gateway publishes on `codex.host.<hostId>` (core NATS): a host's connection life. */

@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame } from "../../schemas/gateway.js";
+import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { BusError, publishCheckedSessionEvent, subjects, type JetStreamPublisher } from "../bus/index.js";
 import {
   connectionClosed,
@@ -32,6 +33,7 @@ import {
   type ProtocolLimits,
   type Step,
 } from "./protocol.js";
+import { RpcCalls } from "./rpc-calls.js";
 
 /** What a connection needs from the gateway around it. */
 export interface HostConnectionDeps {
@@ -68,6 +70,7 @@ export class HostConnection {
   /** Acks gathered for one `acks` frame (agents that asked for batches), sent once the current I/O is handled. */
   private acks: { epoch: string; seqs: number[]; duplicates: number } | null = null;
   private readonly helloTimer: NodeJS.Timeout;
+  private readonly rpcCalls = new RpcCalls();
 
   constructor(
     private readonly ws: WebSocket,
@@ -89,6 +92,7 @@ export class HostConnection {
     this.closed = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
         clearTimeout(this.helloTimer);
+        this.rpcCalls.close(`socket closed (${code})`);
         this.apply(connectionClosed(this.state, Date.now(), `socket closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`));
         deps.onClosed(this);
         resolve();
@@ -99,6 +103,15 @@ export class HostConnection {
   /** True once this connection's hello was accepted. */
   get helloAccepted(): boolean {
     return this.state.hello !== null;
+  }
+
+  /**
+   * Sends an approved command to the agent and resolves with its result: the agent's answer, `timeout`
+   * after `timeoutMs`, or `host_offline` when the connection ends first. Never rejects.
+   */
+  callAgent(id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> {
+    if (this.state.closing || this.ws.readyState !== WebSocket.OPEN) this.rpcCalls.close("closing");
+    return this.rpcCalls.start(id, timeoutMs, () => this.send({ type: "rpc", id, request, timeoutMs }));
   }
 
   /** One ping round: terminates the peer if it missed the last pong, then pings again. */
@@ -154,6 +167,9 @@ export class HostConnection {
         return this.publishEvent(action.event);
       case "publishLifecycle":
         return this.publishLifecycle(action.lifecycle);
+      case "rpcResult":
+        if (!this.rpcCalls.settle(action.id, action.result)) this.log.warn({ id: action.id }, "rpc result for no call in flight (late or unknown): dropped");
+        return;
       case "close":
         this.sendAcks();
         return this.ws.close(action.code, action.reason);

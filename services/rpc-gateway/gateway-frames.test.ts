@@ -129,8 +129,8 @@ describe("the gateway checks every frame", () => {
   it("rejects an unknown frame type", async () => {
     const agent = await agentFor("host-kind");
     agent.send({ type: "command", verb: "rm -rf" });
-    expect(await agent.next()).toMatchObject({ type: "reject", reason: 'unknown frame type "command"; expected one of hello, event, heartbeat' });
-    expect(logged('rejected frame: unknown frame type "command"; expected one of hello, event, heartbeat')).toBe(true);
+    expect(await agent.next()).toMatchObject({ type: "reject", reason: 'unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult' });
+    expect(logged('rejected frame: unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult')).toBe(true);
   });
 
   it("rejects an unknown agent event kind with its (epoch, seq), storing nothing", async () => {

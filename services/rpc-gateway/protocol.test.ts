@@ -51,7 +51,7 @@ describe("the gateway protocol, step by step", () => {
     );
     expect(reasons[0]).toMatch(/^malformed JSON: /);
     expect(reasons[1]).toBe("frame must be a JSON object");
-    expect(reasons[2]).toBe('unknown frame type "bogus"; expected one of hello, event, heartbeat');
+    expect(reasons[2]).toBe('unknown frame type "bogus"; expected one of hello, event, heartbeat, rpcResult');
     expect(reasons[3]).toMatch(/^invalid heartbeat frame: atMs: .*; appServer: /);
     expect(sent(receiveFrame(s, new Uint8Array([0xff, 0xfe]), 2, limits).actions)[0]).toMatchObject({ reason: "frame is not valid UTF-8" });
   });

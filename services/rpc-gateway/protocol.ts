@@ -6,6 +6,7 @@
 import type { z } from "zod";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { AgentFrame, type GatewayFrame, type HelloFrame as HelloFrameSchema, type HostLifecycle } from "../../schemas/gateway.js";
+import type { HostRpcResult } from "../../schemas/host-rpc.js";
 import { describeIssues, eventKindProblem } from "./event-kinds.js";
 
 type HelloFrame = z.infer<typeof HelloFrameSchema>;
@@ -53,6 +54,7 @@ export interface ConnectionState {
 export type ProtocolAction =
   | { kind: "send"; frame: GatewayFrame }
   | { kind: "publishEvent"; event: SessionEventEnvelope }
+  | { kind: "rpcResult"; id: string; result: HostRpcResult }
   | { kind: "publishLifecycle"; lifecycle: HostLifecycle }
   | { kind: "close"; code: CloseCode; reason: string }
   | { kind: "terminate"; reason: string }
@@ -141,7 +143,7 @@ function decode(data: string | Uint8Array): Decoded {
   }
 }
 
-const FRAME_TYPES = ["hello", "event", "heartbeat"];
+const FRAME_TYPES = ["hello", "event", "heartbeat", "rpcResult"];
 
 /** Parses a decoded value as an AgentFrame, naming what is wrong when it is not one. Pure. */
 function parseFrame(value: unknown): { ok: true; frame: AgentFrame } | { ok: false; reason: string } {
@@ -177,6 +179,7 @@ export function receiveFrame(state: ConnectionState, data: string | Uint8Array, 
       actions: [{ kind: "publishLifecycle", lifecycle: lifecycle(state, "heartbeat", nowMs, extra) }],
     };
   }
+  if (frame.type === "rpcResult") return { state, actions: [{ kind: "rpcResult", id: frame.id, result: frame.result }] };
   const event = frame.event;
   if (event.hostId !== state.hostId) {
     const reason = `event.hostId ${JSON.stringify(event.hostId)} is not this connection's host ${JSON.stringify(state.hostId)}`;

@@ -14,6 +14,7 @@ import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
 import { JetStreamPublisher, connectBus } from "../bus/index.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
+import { RpcRelay } from "./rpc-relay.js";
 import { bearerToken } from "./host-token.js";
 import { authenticateHostToken, openHostTokenBucket, watchHostTokenRevocations } from "./tokens.js";
 
@@ -125,6 +126,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const connections = new Set<HostConnection>();
   let stopping = false;
   const publisher = new JetStreamPublisher(nc);
+  const relay = new RpcRelay(nc, logger);
   const deps: HostConnectionDeps = {
     gatewayId,
     nc,
@@ -139,9 +141,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       for (const other of connections) {
         if (other !== conn && other.hostId === conn.hostId && other.helloAccepted) other.replace();
       }
+      relay.hostConnected(conn);
     },
     onClosed(conn) {
       connections.delete(conn);
+      relay.hostClosed(conn);
     },
   };
 
@@ -217,6 +221,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
+      relay.close();
       clearInterval(pinger);
       revocations.stop();
       const open = [...connections];
