@@ -1,0 +1,139 @@
+/** The approval policy of autonomous sessions, as a pure function: prefixes, shells, paths, tools, unknown kinds. */
+import { describe, expect, it } from "vitest";
+import { serverRequests, type ServerRequestMethod } from "../../schemas/codex/index.js";
+import { ApprovalRules } from "../../schemas/host-rpc.js";
+import { approvalReply, decideApproval, requestThreadId, shellSplit } from "./approval-policy.js";
+
+const rules = (r: Partial<ApprovalRules> = {}): ApprovalRules => ApprovalRules.parse(r);
+const turn = { threadId: "t1", turnId: "u1", itemId: "i1" };
+/** A v2 command approval as codex 0.169 sends it for `exec_command {cmd}`: the argv rendered with shell quoting. */
+const bashApproval = (script: string) => ({
+  ...turn,
+  command: `/bin/bash -lc ${"'" + script.replaceAll("'", `'"'"'`) + "'"}`,
+  kind: "command",
+  cwd: "/w",
+});
+const command = (r: ApprovalRules, script: string) => decideApproval(r, "item/commandExecution/requestApproval", bashApproval(script));
+
+describe("decideApproval: commands", () => {
+  const git = rules({ commandPrefixes: ["git status", "npm test"] });
+
+  it("allows a command that starts with a prefix at a word boundary, inside Codex's bash -lc wrapper", () => {
+    expect(command(git, "git status")).toMatchObject({ allow: true });
+    expect(command(git, "git status -s")).toMatchObject({ allow: true });
+    expect(command(git, "  npm test -- --run  ")).toMatchObject({ allow: true });
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...turn, command: "git status --short" }).allow).toBe(true);
+  });
+
+  it("refuses a prefix that only matches part of a word, and other commands", () => {
+    expect(command(git, "git statusx").allow).toBe(false);
+    expect(command(git, "git stat").allow).toBe(false);
+    expect(command(git, "rm -rf /").allow).toBe(false);
+    expect(command(rules(), "git status").reason).toMatch(/no allowed prefix/);
+  });
+
+  it.each([";", "&&", "||", "|", "&", "`", "$(", ">", "<(", "\n"])("refuses shell control text %j after the prefix", (meta) => {
+    const verdict = command(git, `git status ${meta} rm -rf ~`);
+    expect(verdict.allow).toBe(false);
+    expect(verdict.reason).toMatch(/shell control text/);
+  });
+
+  it("allows control text that is part of the prefix itself", () => {
+    expect(command(rules({ commandPrefixes: ["cat log.txt | wc -l"] }), "cat log.txt | wc -l").allow).toBe(true);
+    expect(command(rules({ commandPrefixes: ["cat log.txt | wc -l"] }), "cat log.txt | wc -l; rm x").allow).toBe(false);
+  });
+
+  it("matches the legacy execCommandApproval argv, joined or unwrapped from bash -lc", () => {
+    const legacy = (argv: string[]) => decideApproval(git, "execCommandApproval", { conversationId: "t1", callId: "c", command: argv, cwd: "/w", parsedCmd: [] });
+    expect(legacy(["git", "status", "-s"]).allow).toBe(true);
+    expect(legacy(["bash", "-lc", "git status"]).allow).toBe(true);
+    expect(legacy(["bash", "-lc", "git status; curl evil"]).allow).toBe(false);
+    expect(legacy(["gitx", "status"]).allow).toBe(false);
+  });
+
+  it("refuses stdin writes, human checkpoints, network approvals and requests without a command", () => {
+    const base = bashApproval("git status");
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "writeStdin" }).allow).toBe(false);
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "humanCommand" }).allow).toBe(false);
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, networkApprovalContext: { host: "x.io", protocol: "https" } }).allow).toBe(false);
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...turn, command: null }).allow).toBe(false);
+    expect(decideApproval(git, "item/commandExecution/requestApproval", "not an object").allow).toBe(false);
+  });
+
+  it("splits command lines the way a POSIX shell does", () => {
+    expect(shellSplit(`/bin/bash -lc 'echo '"'"'hi'"'"' && ls'`)).toEqual(["/bin/bash", "-lc", "echo 'hi' && ls"]);
+    expect(shellSplit(`a "b \\"c\\" $d" e\\ f`)).toEqual(["a", 'b "c" $d', "e f"]);
+    expect(shellSplit("a 'unbalanced")).toBeUndefined();
+  });
+});
+
+describe("decideApproval: file changes", () => {
+  const work = rules({ pathPrefixes: ["/work/repo", "/tmp/out/"] });
+  const patch = (fileChanges: Record<string, unknown>, grantRoot?: string) =>
+    decideApproval(work, "applyPatchApproval", { conversationId: "t1", callId: "c", fileChanges, grantRoot });
+
+  it("allows a patch whose every path is under an allowed folder", () => {
+    expect(patch({ "/work/repo/a.ts": { type: "add", content: "x" }, "/tmp/out/b": { type: "delete", content: "" } }).allow).toBe(true);
+  });
+
+  it("refuses a path outside, a sibling with the same prefix, a .. escape, a relative path, a move out, a wider grant", () => {
+    expect(patch({ "/etc/passwd": { type: "update", unified_diff: "" } }).allow).toBe(false);
+    expect(patch({ "/work/repository/a": { type: "add", content: "" } }).allow).toBe(false);
+    expect(patch({ "/work/repo/../../etc/x": { type: "add", content: "" } }).allow).toBe(false);
+    expect(patch({ "a.ts": { type: "add", content: "" } }).allow).toBe(false);
+    expect(patch({ "/work/repo/a": { type: "update", unified_diff: "", move_path: "/home/x/a" } }).allow).toBe(false);
+    expect(patch({ "/work/repo/a": { type: "add", content: "" } }, "/").allow).toBe(false);
+    expect(patch({}).allow).toBe(false);
+  });
+
+  it("refuses v2 file-change approvals: they carry no paths to check", () => {
+    const verdict = decideApproval(work, "item/fileChange/requestApproval", { ...turn, reason: null });
+    expect(verdict).toMatchObject({ allow: false, reason: expect.stringMatching(/no paths/) });
+  });
+});
+
+describe("decideApproval: tools, questions, permissions, unknown kinds", () => {
+  const tools = rules({ tools: ["supervisor"] });
+  const elicit = (extra: Record<string, unknown>) =>
+    decideApproval(tools, "mcpServer/elicitation/request", { threadId: "t1", serverName: "supervisor", mode: "form", message: "ok?", requestedSchema: { type: "object", properties: {} }, ...extra });
+
+  it("allows an elicitation from an allowed MCP server that asks for nothing", () => {
+    expect(elicit({}).allow).toBe(true);
+    expect(elicit({ serverName: "other" }).allow).toBe(false);
+    expect(elicit({ requestedSchema: { type: "object", properties: { name: { type: "string" } } } }).allow).toBe(false);
+    expect(elicit({ mode: "url", url: "https://x", elicitationId: "e" }).allow).toBe(false);
+  });
+
+  it("refuses dynamic tool calls (even by an allowed name), user questions, permissions and anything unknown", () => {
+    expect(decideApproval(tools, "item/tool/call", { ...turn, callId: "c", tool: "supervisor", arguments: {} }).allow).toBe(false);
+    expect(decideApproval(tools, "item/tool/requestUserInput", { ...turn, questions: [] }).allow).toBe(false);
+    expect(decideApproval(tools, "item/permissions/requestApproval", { ...turn, permissions: {} }).allow).toBe(false);
+    expect(decideApproval(tools, "account/chatgptAuthTokens/refresh", {}).allow).toBe(false);
+    expect(decideApproval(tools, "some/future/request", {}).allow).toBe(false);
+  });
+});
+
+describe("approvalReply", () => {
+  it("accepts the approval kinds and refuses everything else with a reply its schema accepts", () => {
+    expect(approvalReply("item/commandExecution/requestApproval", true)).toEqual({ decision: "accept" });
+    expect(approvalReply("item/commandExecution/requestApproval", false)).toEqual({ decision: "decline" });
+    expect(approvalReply("execCommandApproval", true)).toEqual({ decision: "approved" });
+    expect(approvalReply("execCommandApproval", false)).toMatchObject({ decision: { denied: {} } });
+    expect(approvalReply("item/tool/requestUserInput", true)).toEqual({ answers: {} });
+    expect(approvalReply("item/permissions/requestApproval", true)).toEqual({ permissions: {}, scope: "turn" });
+    for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
+      for (const allowed of [true, false]) {
+        const reply = approvalReply(method, allowed);
+        if (method === "account/chatgptAuthTokens/refresh" || method === "attestation/generate") expect(reply).toBeUndefined();
+        else expect(serverRequests[method].reply.safeParse(reply).success, `${method} ${allowed}`).toBe(true);
+      }
+    }
+  });
+
+  it("finds the thread of v2 and legacy requests", () => {
+    expect(requestThreadId({ threadId: "a" })).toBe("a");
+    expect(requestThreadId({ conversationId: "b" })).toBe("b");
+    expect(requestThreadId({})).toBeUndefined();
+    expect(requestThreadId(null)).toBeUndefined();
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * The approval policy of autonomous sessions: whether a server→client request (command, file change, tool,
+ * elicitation, ...) is allowed by a thread's ApprovalRules, and the reply that says so. Pure: no I/O.
+ * Everything the rules do not clearly allow is declined, including kinds this file does not know.
+ */
+import path from "node:path";
+import { z } from "zod";
+import { refusalReplies, type ServerRequestMethod, type ServerRequestReply } from "../../schemas/codex/index.js";
+import type { ApprovalRules } from "../../schemas/host-rpc.js";
+
+/** The policy's answer to one request, with a reason an audit log (and a person) can read. */
+export interface ApprovalVerdict {
+  allow: boolean;
+  reason: string;
+}
+
+/** A reply to any server request kind. */
+export type AnyServerRequestReply = ServerRequestReply<ServerRequestMethod>;
+
+/**
+ * Text that makes a shell do more than run one command (or redirect its output): refused after a prefix unless
+ * the prefix itself ends inside it. Wider than `; && || | \` $(` on purpose: `&` backgrounds and chains, `>`
+ * writes files, `<(`/`>(` run commands.
+ */
+const SHELL_META = [";", "&", "|", "`", "$(", "<", ">", "\n", "\r"] as const;
+const SHELLS: ReadonlySet<string> = new Set(["bash", "sh", "zsh", "dash", "ksh"]);
+const SHELL_SCRIPT_FLAGS: ReadonlySet<string> = new Set(["-c", "-lc", "-cl"]);
+
+const deny = (reason: string): ApprovalVerdict => ({ allow: false, reason });
+const allow = (reason: string): ApprovalVerdict => ({ allow: true, reason });
+
+const CommandApproval = z.looseObject({
+  command: z.string().nullish(),
+  kind: z.string().nullish(),
+  networkApprovalContext: z.looseObject({ host: z.string() }).nullish(),
+});
+const LegacyExecApproval = z.looseObject({ command: z.array(z.string()) });
+const LegacyPatchApproval = z.looseObject({
+  fileChanges: z.record(z.string(), z.looseObject({ type: z.string(), move_path: z.string().nullish() })),
+  grantRoot: z.string().nullish(),
+});
+const Elicitation = z.looseObject({
+  serverName: z.string(),
+  mode: z.string().optional(),
+  requestedSchema: z.unknown().optional(),
+});
+
+/**
+ * Decides a server request of an autonomous thread against its rules. Pure. Commands: allowed when the command
+ * (unwrapped from `bash -lc '...'`) starts with a prefix at a word boundary and adds no shell control text;
+ * file changes: when every path (and any requested grant root) is under a `pathPrefixes` folder; MCP
+ * elicitations: by server name when they ask for no input; everything else is declined.
+ */
+export function decideApproval(rules: ApprovalRules, method: ServerRequestMethod | string, params: unknown): ApprovalVerdict {
+  switch (method) {
+    case "item/commandExecution/requestApproval": {
+      const p = CommandApproval.safeParse(params);
+      if (!p.success) return deny("the command approval's params could not be read");
+      if (p.data.kind && p.data.kind !== "command") return deny(`a "${p.data.kind}" approval is not a command the rules can allow`);
+      if (p.data.networkApprovalContext) return deny(`network access to ${p.data.networkApprovalContext.host} is never allowed by command rules`);
+      if (!p.data.command?.trim()) return deny("the approval names no command");
+      const argv = shellSplit(p.data.command);
+      return decideCommand(rules, argv ? effectiveCommand(argv, p.data.command) : p.data.command.trim());
+    }
+    case "execCommandApproval": {
+      const p = LegacyExecApproval.safeParse(params);
+      if (!p.success || p.data.command.length === 0) return deny("the command approval's params could not be read");
+      return decideCommand(rules, effectiveCommand(p.data.command, p.data.command.join(" ")));
+    }
+    case "item/fileChange/requestApproval":
+      return deny("the file-change approval carries no paths (codex 0.169 sends only itemId and reason), so pathPrefixes cannot be checked");
+    case "applyPatchApproval": {
+      const p = LegacyPatchApproval.safeParse(params);
+      if (!p.success) return deny("the patch approval's params could not be read");
+      const paths = Object.entries(p.data.fileChanges).flatMap(([file, change]) => (change.move_path ? [file, change.move_path] : [file]));
+      if (p.data.grantRoot) paths.push(p.data.grantRoot);
+      return decidePaths(rules, paths);
+    }
+    case "mcpServer/elicitation/request": {
+      const p = Elicitation.safeParse(params);
+      if (!p.success) return deny("the elicitation's params could not be read");
+      if (!rules.tools.includes(p.data.serverName)) return deny(`MCP server ${p.data.serverName} is not in the allowed tools`);
+      if (p.data.mode === "url") return deny("the elicitation asks a person to open a URL");
+      if (asksForInput(p.data.requestedSchema)) return deny("the elicitation asks for input the host agent cannot give");
+      return allow(`MCP server ${p.data.serverName} is in the allowed tools`);
+    }
+    case "item/tool/call":
+      return deny("the host agent implements no dynamic tools, so none can run");
+    case "item/tool/requestUserInput":
+      return deny("the session asks a person a question; autonomous sessions get no answers");
+    case "item/permissions/requestApproval":
+      return deny("extra permissions are never granted to an autonomous session");
+    default:
+      return deny(`${method} is not something the approval rules can allow`);
+  }
+}
+
+/** Decides one command line against the command prefixes. Pure. */
+export function decideCommand(rules: ApprovalRules, command: string): ApprovalVerdict {
+  const cmd = command.trim();
+  for (const raw of rules.commandPrefixes) {
+    const prefix = raw.trim();
+    if (!prefix || !cmd.startsWith(prefix)) continue;
+    const rest = cmd.slice(prefix.length);
+    if (rest !== "" && !/^\s/.test(rest) && !/\s$/.test(raw)) continue;
+    const meta = SHELL_META.find((m) => rest.includes(m));
+    if (meta) return deny(`the command adds shell control text ${JSON.stringify(meta)} after the allowed prefix "${prefix}"`);
+    return allow(`the command starts with the allowed prefix "${prefix}"`);
+  }
+  return deny(`no allowed prefix matches the command "${truncate(cmd, 200)}"`);
+}
+
+/** Decides a set of touched paths against the path prefixes: every one must be absolute and under one. Pure. */
+export function decidePaths(rules: ApprovalRules, paths: readonly string[]): ApprovalVerdict {
+  if (paths.length === 0) return deny("the change names no paths");
+  for (const file of paths) {
+    if (!path.posix.isAbsolute(file)) return deny(`the path ${file} is not absolute`);
+    const normal = path.posix.resolve(file);
+    if (!rules.pathPrefixes.some((prefix) => isUnder(normal, prefix))) return deny(`the path ${normal} is under no allowed folder`);
+  }
+  return allow(`all ${paths.length} paths are under allowed folders`);
+}
+
+/** The reply that carries a verdict; kinds with no "allow" answer (questions, permissions, tools) always refuse. */
+export function approvalReply(method: ServerRequestMethod, allowed: boolean): AnyServerRequestReply | undefined {
+  if (allowed) {
+    switch (method) {
+      case "item/commandExecution/requestApproval":
+      case "item/fileChange/requestApproval":
+        return { decision: "accept" };
+      case "applyPatchApproval":
+      case "execCommandApproval":
+        return { decision: "approved" };
+      case "mcpServer/elicitation/request":
+        return { action: "accept" };
+      default:
+        break;
+    }
+  }
+  if (method === "item/tool/call") {
+    return { success: false, contentItems: [{ type: "inputText", text: "declined by the supervisor's policy: this host runs no dynamic tools" }] };
+  }
+  return refusalReplies[method];
+}
+
+/** The thread a server request is about: `threadId`, or `conversationId` for the legacy kinds. Pure. */
+export function requestThreadId(params: unknown): string | undefined {
+  if (typeof params !== "object" || params === null) return undefined;
+  const p = params as { threadId?: unknown; conversationId?: unknown };
+  if (typeof p.threadId === "string" && p.threadId) return p.threadId;
+  if (typeof p.conversationId === "string" && p.conversationId) return p.conversationId;
+  return undefined;
+}
+
+/** The command a shell would run: the script of `bash -lc SCRIPT`, else the command as given. Pure. */
+function effectiveCommand(argv: readonly string[], asGiven: string): string {
+  const [program, flag, script] = argv;
+  if (argv.length === 3 && program && flag && script !== undefined && SHELLS.has(path.posix.basename(program)) && SHELL_SCRIPT_FLAGS.has(flag)) {
+    return script.trim();
+  }
+  return asGiven.trim();
+}
+
+/**
+ * Splits a command line into words by POSIX shell quoting (how Codex renders an argv: `/bin/bash -lc 'a && b'`).
+ * Returns undefined for unbalanced quotes. Pure.
+ */
+export function shellSplit(line: string): string[] | undefined {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) return undefined;
+      word += line.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === "\\" && j + 1 < line.length && '"\\$`\n'.includes(line[j + 1] as string)) j++;
+        word += line[j];
+      }
+      if (j >= line.length) return undefined;
+      inWord = true;
+      i = j;
+    } else if (c === "\\") {
+      if (i + 1 >= line.length) return undefined;
+      word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+function isUnder(file: string, prefix: string): boolean {
+  if (!path.posix.isAbsolute(prefix)) return false;
+  const root = path.posix.resolve(prefix);
+  return file === root || file.startsWith(root === "/" ? "/" : `${root}/`);
+}
+
+/** True when an elicitation's schema has fields to fill in (or is not a schema we can read). */
+function asksForInput(schema: unknown): boolean {
+  if (schema === undefined || schema === null) return false;
+  if (typeof schema !== "object") return true;
+  const properties = (schema as { properties?: unknown }).properties;
+  if (properties === undefined) return false;
+  return typeof properties !== "object" || properties === null || Object.keys(properties).length > 0;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
