@@ -31,7 +31,7 @@ describe("ensureBus on a single nats-server", () => {
       { name: "AUDIT", action: "created" },
       { name: "FLEET", action: "created" },
     ]);
-    expect(first.buckets.map((b) => b.action)).toEqual(["created", "created", "created", "created", "created"]);
+    expect(first.buckets.map((b) => b.action)).toEqual(["created", "created", "created", "created", "created", "created"]);
 
     const second = await ensureBus(nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect([...second.streams, ...second.buckets].every((r) => r.action === "unchanged")).toBe(true);

@@ -24,7 +24,7 @@ describe("busTopology", () => {
       expect(s.duplicateWindowMs).toBeLessThanOrEqual(s.maxAgeMs);
       expect(s.replicas).toBe(1);
     }
-    expect(t.buckets.map((b) => b.bucket)).toEqual(["codex-sessions", "codex-hosts", "codex-policy", "codex-leases", "codex-host-tokens"]);
+    expect(t.buckets.map((b) => b.bucket)).toEqual(["codex-sessions", "codex-hosts", "codex-policy", "codex-leases", "codex-commands", "codex-host-tokens"]);
     expect(t.buckets.find((b) => b.bucket === "codex-leases")?.ttlMs).toBe(30_000);
   });
 

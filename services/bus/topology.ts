@@ -2,6 +2,8 @@ import { BusTopologyConfigSchema, type BusTopologyConfig, type BusTopologyConfig
 import { BusError } from "./errors.js";
 import { subjects } from "./subjects.js";
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Names of the bus streams. */
 export const STREAM_NAMES = {
   events: "CODEX_EVENTS",
@@ -16,6 +18,7 @@ export const KV_BUCKET_NAMES = {
   policy: "codex-policy",
   leases: "codex-leases",
   hostTokens: "codex-host-tokens",
+  commands: "codex-commands",
 } as const;
 
 /** One bus stream as data: file storage, limits retention, discard old; durations in milliseconds. */
@@ -121,6 +124,13 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         description: "Multi-Claw session ownership leases; an unrenewed lease expires with the bucket TTL",
         history: 1,
         ttlMs: c.leaseTtlMs,
+        replicas: c.replicas,
+      },
+      {
+        bucket: KV_BUCKET_NAMES.commands,
+        description: "Commands by caller and idempotency key: claimed before they run, their result once done; expire after a day",
+        history: 1,
+        ttlMs: DAY_MS,
         replicas: c.replicas,
       },
       {

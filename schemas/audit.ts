@@ -1,0 +1,35 @@
+/**
+ * Audit records on `codex.audit.<kind>` (stream AUDIT): every command's request, the policy decision, the
+ * execution on a host, and the result, plus policy changes. Redacted before they are written. `commandId`
+ * ties the records of one command together; it is derived from the caller and the idempotency key.
+ */
+import { z } from "zod";
+import { Caller, CommandVerb, ResultCode } from "./commands.js";
+
+/** What an audit record reports. */
+export const AuditKind = z.enum(["request", "decision", "execution", "result", "policy"]);
+export type AuditKind = z.infer<typeof AuditKind>;
+
+/** The session (or host) a record is about. */
+export const AuditTarget = z.object({ hostId: z.string().nullable(), sessionId: z.string().nullable() });
+
+/** One audit record. `atMs` is the policy service's clock, unix ms. */
+export const AuditRecord = z.object({
+  kind: AuditKind,
+  atMs: z.number().int().nonnegative(),
+  commandId: z.string(),
+  verb: CommandVerb.nullable(),
+  caller: Caller.nullable(),
+  target: AuditTarget.nullable(),
+  /** For `decision`: allowed, or refused with its code and reason; the rule that allowed it. */
+  decision: z
+    .object({ allow: z.boolean(), code: ResultCode.nullable(), reason: z.string().nullable(), ruleId: z.string().nullable() })
+    .nullable(),
+  /** For `execution` and `result`: ok, or the failure's code and message. */
+  outcome: z.object({ ok: z.boolean(), code: ResultCode.nullable(), message: z.string().nullable() }).nullable(),
+  /** The request's arguments (on `request`), the host op (on `execution`), the policy revision (on `policy`); redacted. */
+  detail: z.unknown(),
+  /** The policy service instance that wrote it. */
+  by: z.string(),
+});
+export type AuditRecord = z.infer<typeof AuditRecord>;
