@@ -3,6 +3,7 @@ import { CliError, type CliIo, type Command } from "./io.js";
 import { hostAgentCommand } from "./host-agent.js";
 import { hostsCommand } from "./hosts.js";
 import { launchCommand } from "./launch.js";
+import { policyCommand } from "./policy.js";
 import { probeCommand } from "./probe.js";
 import { serviceCommand } from "./service.js";
 import { sessionsCommand } from "./sessions.js";
@@ -18,6 +19,7 @@ const commands: Command[] = [
   hostAgentCommand,
   serviceCommand,
   tokenCommand,
+  policyCommand,
   probeCommand,
 ];
 
