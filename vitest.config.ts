@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // machine's two cores and give process start-up room in the timeouts.
 export default defineConfig({
   test: {
-    include: ["{schemas,machines,services,test,bench}/**/*.test.ts"],
+    include: ["{schemas,machines,services,test,bench,deploy}/**/*.test.ts"],
     exclude: ["node_modules/**", "dist/**"],
     pool: "forks",
     maxWorkers: 2,

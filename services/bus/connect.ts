@@ -17,9 +17,50 @@ export interface ConnectBusOptions {
 const RECONNECT_JITTER_MS = 250;
 const PING_INTERVAL_MS = 20_000;
 
-/** Connects to NATS; the connection reconnects forever (`maxReconnectAttempts: -1`) and only `close()` ends it. */
+/**
+ * Takes `user:pass@` (or `token@`) out of server URLs, percent-decoded: nats.js ignores credentials in a URL
+ * (and reads a password that starts with digits as the port), and this keeps them out of error messages.
+ * Every URL that carries credentials must carry the same ones. Pure.
+ */
+export function splitUrlCredentials(servers: string | string[]): {
+  servers: string | string[];
+  credentials?: { user: string; pass: string } | { token: string };
+} {
+  const found = new Set<string>();
+  const strip = (url: string): string => {
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)?([^/?#]*)@([^@/?#]*)$/i.exec(url.trim());
+    if (!m) return url;
+    found.add(m[2] as string);
+    return `${m[1] ?? ""}${m[3]}`;
+  };
+  const stripped = Array.isArray(servers) ? servers.map(strip) : strip(servers);
+  if (found.size === 0) return { servers };
+  if (found.size > 1) throw new BusError("invalid_config", "server URLs carry different credentials");
+  const userinfo = [...found][0] as string;
+  const colon = userinfo.indexOf(":");
+  try {
+    const credentials =
+      colon < 0
+        ? { token: decodeURIComponent(userinfo) }
+        : { user: decodeURIComponent(userinfo.slice(0, colon)), pass: decodeURIComponent(userinfo.slice(colon + 1)) };
+    return { servers: stripped, credentials };
+  } catch (err) {
+    throw new BusError("invalid_config", "server URL credentials are not valid percent-encoding", { cause: err });
+  }
+}
+
+/**
+ * Connects to NATS; the connection reconnects forever (`maxReconnectAttempts: -1`) and only `close()` ends it.
+ * Credentials may also come in the URL (`nats://user:pass@host:4222`, `nats://token@host:4222`), but not both
+ * in the URL and in `user`/`pass`/`token`.
+ */
 export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnection> {
-  const { onStatus, ...settings } = opts;
+  const { onStatus, ...given } = opts;
+  const fromUrl = splitUrlCredentials(given.servers);
+  if (fromUrl.credentials && (given.user !== undefined || given.pass !== undefined || given.token !== undefined)) {
+    throw new BusError("invalid_config", "invalid bus connection options: credentials both in the server URL and in user/pass/token");
+  }
+  const settings = { ...given, servers: fromUrl.servers, ...fromUrl.credentials };
   const parsed = BusConnectionConfigSchema.safeParse(settings);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => i.message).join("; ");
