@@ -62,6 +62,13 @@ export class RpcRelay {
   }
 
   private async relay(hostId: string, msg: Msg): Promise<void> {
+    // NATS checks who may publish on a subject, not who may name it as a reply subject: a client can have a
+    // JetStream API call deliver stored bytes here. Only a live request (an inbox to answer, no stream header)
+    // can be a command from the policy service; anything else is dropped with a logged reason.
+    if (!msg.reply?.startsWith("_INBOX.") || msg.headers?.get("Nats-Stream")) {
+      this.logger.warn({ hostId, reply: msg.reply ?? "", stream: msg.headers?.get("Nats-Stream") || null }, "dropped a message on the rpc subject that is not a policy request");
+      return;
+    }
     const reply = (result: HostRpcResult): void => {
       if (msg.reply) msg.respond(JSON.stringify(result));
     };
