@@ -57,6 +57,7 @@ export const JsErrCode = {
   NotEnabledForAccount: 10039,
   StreamNameExist: 10058,
   StreamNotFound: 10059,
+  StreamWrongLastSequence: 10071,
   StreamReplicasNotSupported: 10074,
   NotEnabled: 10076,
 } as const;

@@ -1,0 +1,60 @@
+/**
+ * The command ledger: KV `codex-commands`, one entry per (caller, idempotency key). A command is claimed with
+ * a create (which fails when the key exists) before anything runs, and its result is stored when it ends, so
+ * the same key never executes twice, across retries and across policy instances. Entries expire with the
+ * bucket's TTL (a day).
+ */
+import { createHash } from "node:crypto";
+import type { KV } from "@nats-io/kv";
+import { z } from "zod";
+import { CommandResult, type Caller } from "../../schemas/commands.js";
+import { JsErrCode, jsApiErrCode } from "../bus/index.js";
+
+/** A ledger entry: claimed and running, or done with its result. Times are unix ms. */
+export const LedgerEntry = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("running"), atMs: z.number(), by: z.string() }),
+  z.object({ state: z.literal("done"), atMs: z.number(), result: CommandResult }),
+]);
+export type LedgerEntry = z.infer<typeof LedgerEntry>;
+
+/** The command id of a caller's idempotency key: 32 hex digits, a valid KV key. Pure. */
+export function commandIdOf(caller: Caller, idempotencyKey: string): string {
+  return createHash("sha256").update(`${caller.role}\u0000${caller.id}\u0000${idempotencyKey}`).digest("hex").slice(0, 32);
+}
+
+/** Claims and completes commands in KV `codex-commands`. */
+export class CommandLedger {
+  constructor(
+    private readonly kv: KV,
+    private readonly by: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Claims `commandId`; when it was claimed before, returns what the ledger holds (an unreadable entry counts as running). */
+  async claim(commandId: string): Promise<{ claimed: true } | { claimed: false; entry: LedgerEntry }> {
+    const entry: LedgerEntry = { state: "running", atMs: this.now(), by: this.by };
+    try {
+      await this.kv.create(commandId, JSON.stringify(entry));
+      return { claimed: true };
+    } catch (err) {
+      if (jsApiErrCode(err) !== JsErrCode.StreamWrongLastSequence && !/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
+    }
+    const found = await this.kv.get(commandId);
+    const parsed = found && found.operation === "PUT" ? LedgerEntry.safeParse(safeJson(found.string())) : null;
+    return { claimed: false, entry: parsed?.success ? parsed.data : { state: "running", atMs: 0, by: "unknown" } };
+  }
+
+  /** Stores the command's result (a repeat of its key gets it back). */
+  async complete(commandId: string, result: CommandResult): Promise<void> {
+    const entry: LedgerEntry = { state: "done", atMs: this.now(), result };
+    await this.kv.put(commandId, JSON.stringify(entry));
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The policy service: the only way a command reaches a host. It serves `codex.cmd.*` in queue group `policy`
+ * (so instances scale out), validates each command, runs it through the interceptors (audit, idempotency,
+ * target, loops, authorisation, rate limits) and the verb's handler, and replies with a typed result.
+ * Nothing a caller sends can stop it: every message gets exactly one reply.
+ */
+import { randomBytes } from "node:crypto";
+import { Kvm } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { pino, type Logger } from "pino";
+import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
+import { DEFAULT_POLICY } from "../../schemas/policy.js";
+import { ListHostsReply } from "../../schemas/registry.js";
+import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
+import { AuditLog } from "./audit-log.js";
+import { callHost, listSessions, lookupSession } from "./bus-calls.js";
+import { auditTrail, authorization, decisionRecorded, idempotency, loopPrevention, rateLimits, resolveTarget } from "./interceptors.js";
+import { CommandLedger, commandIdOf } from "./ledger.js";
+import { LoopGuard } from "./loop-guard.js";
+import { chain, type CommandContext } from "./pipeline.js";
+import { PolicyStore } from "./policy-store.js";
+import { TokenBuckets } from "./rate-limit.js";
+import { runVerb, type VerbDeps } from "./verbs.js";
+
+/** Options of the policy service. */
+export interface PolicyServiceOptions {
+  nc: NatsConnection;
+  logger?: Logger;
+  /** How long to wait for the registry, ms (default 5 000). */
+  registryTimeoutMs?: number;
+  /** Extra `thread/start` config for spawned sessions (e.g. the supervisor MCP server). */
+  spawnConfig?: Record<string, unknown>;
+  instanceId?: string;
+}
+
+/** A running policy service. */
+export interface PolicyService {
+  readonly instanceId: string;
+  /** The policy document's KV revision in force (null: the built-in default). */
+  policyRevision(): number | null;
+  /** Stops taking commands and waits for those in flight. */
+  stop(): Promise<void>;
+}
+
+/** Starts the policy service on `nc`; needs the bus set up (AUDIT, `codex-policy`, `codex-commands`). */
+export async function startPolicyService(opts: PolicyServiceOptions): Promise<PolicyService> {
+  const { nc } = opts;
+  const instanceId = opts.instanceId ?? `policy-${randomBytes(4).toString("hex")}`;
+  const log = (opts.logger ?? pino({ name: "policy" }, pino.destination(2))).child({ instanceId });
+  const registryTimeoutMs = opts.registryTimeoutMs ?? 5_000;
+  const kvm = new Kvm(nc);
+  const [policyKv, commandsKv] = await Promise.all([kvm.open(KV_BUCKET_NAMES.policy), kvm.open(KV_BUCKET_NAMES.commands)]);
+  await Promise.all([policyKv.status(), commandsKv.status()]);
+  const publisher = new JetStreamPublisher(nc);
+  const audit = new AuditLog(publisher, instanceId, log);
+  const perCaller = new TokenBuckets(DEFAULT_POLICY.rateLimits.perCaller);
+  const perTarget = new TokenBuckets(DEFAULT_POLICY.rateLimits.perTarget);
+  const store = await PolicyStore.open(policyKv, log, (change, doc) => {
+    perCaller.setSpec(doc.rateLimits.perCaller);
+    perTarget.setSpec(doc.rateLimits.perTarget);
+    void audit.writeLate({ kind: "policy", commandId: `policy-${change.revision}`, verb: null, caller: null, target: null, decision: null, outcome: { ok: change.applied, code: change.applied ? null : "invalid", message: change.reason }, detail: { revision: change.revision } });
+  });
+  const loops = new LoopGuard();
+  const ledger = new CommandLedger(commandsKv, instanceId);
+
+  const deps: VerbDeps = {
+    audit,
+    callHost: (envelope) => callHost(nc, envelope),
+    listSessions: (filter, limit) => listSessions(nc, filter, limit, registryTimeoutMs),
+    listHosts: async () => {
+      try {
+        const msg = await nc.request(subjects.registryHostsList(), "{}", { timeout: registryTimeoutMs });
+        const parsed = ListHostsReply.safeParse(msg.json());
+        return parsed.success ? parsed.data.hosts : failure("timeout", "the registry's reply was not a host list");
+      } catch (err) {
+        return failure("timeout", `the registry could not be asked for hosts: ${(err as Error).message}`);
+      }
+    },
+    perTarget,
+    loops,
+    spawnConfig: opts.spawnConfig ?? {},
+  };
+  const handle = chain(
+    [
+      auditTrail(audit),
+      idempotency(ledger, log),
+      resolveTarget((sessionId, hostId) => lookupSession(nc, sessionId, hostId, registryTimeoutMs)),
+      loopPrevention(loops),
+      authorization(),
+      rateLimits(perCaller, perTarget),
+      decisionRecorded(audit),
+    ],
+    (ctx) => runVerb(ctx, deps),
+  );
+
+  const inFlight = new Set<Promise<void>>();
+  const serve = async (msg: Msg): Promise<void> => {
+    let result: CommandResult;
+    try {
+      result = await answer(msg);
+    } catch (err) {
+      log.error({ subject: msg.subject, err: (err as Error).message }, "command failed unexpectedly");
+      result = failure("timeout", `the policy service failed while handling the command: ${(err as Error).message}`);
+    }
+    if (msg.reply) msg.respond(JSON.stringify(result));
+  };
+  const answer = async (msg: Msg): Promise<CommandResult> => {
+    let body: unknown;
+    try {
+      body = msg.json();
+    } catch {
+      return failure("invalid", "invalid command: the body is not JSON");
+    }
+    const verb = msg.subject.split(".").pop();
+    if (typeof body === "object" && body !== null && (body as { verb?: unknown }).verb !== verb) {
+      return failure("invalid", `invalid command: its verb must match the subject (${msg.subject})`);
+    }
+    const parsed = parseCommand(body);
+    if (!parsed.ok) return parsed.failure;
+    const ctx: CommandContext = {
+      request: parsed.request,
+      commandId: commandIdOf(parsed.request.caller, parsed.request.idempotencyKey),
+      policy: store.current,
+      target: null,
+      decision: null,
+    };
+    const result = await handle(ctx);
+    log.info({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller.id, ok: result.ok, code: result.ok ? undefined : result.code }, "command");
+    return result;
+  };
+  const sub: Subscription = nc.subscribe(subjects.allCommands(), {
+    queue: POLICY_QUEUE_GROUP,
+    callback: (err, msg) => {
+      if (err) return log.error({ err: err.message }, "command subscription failed");
+      const p = serve(msg).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
+  });
+  await nc.flush();
+  log.info({ revision: store.revision }, "policy service serving codex.cmd.*");
+
+  let stopped: Promise<void> | undefined;
+  return {
+    instanceId,
+    policyRevision: () => store.revision,
+    stop: () =>
+      (stopped ??= (async () => {
+        sub.unsubscribe();
+        await Promise.allSettled([...inFlight]);
+        store.stop();
+        publisher.close("the policy service stopped");
+        log.info("policy service stopped");
+      })()),
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The verb handlers: what runs once the interceptors have let a command through. Host work goes to the agent
+ * on `codex.rpc.<hostId>` (through the gateway holding it), each call recorded as an `execution` in AUDIT.
+ */
+import { failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
+import type { HostRpcEnvelope, HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
+import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
+import type { AuditLog } from "./audit-log.js";
+import { approvalRulesFor, authorize, factsOfSession } from "./decide.js";
+import { loopOrigin, type LoopGuard } from "./loop-guard.js";
+import type { CommandContext } from "./pipeline.js";
+import type { TokenBuckets } from "./rate-limit.js";
+
+/** How long an agent may take per op, in ms. */
+export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 10_000, send: 15_000, interrupt: 10_000, spawn: 30_000 };
+
+/** What handlers need from the service around them. */
+export interface VerbDeps {
+  audit: AuditLog;
+  callHost(envelope: HostRpcEnvelope): Promise<HostRpcResult>;
+  listSessions(filter: Record<string, unknown>, limit: number): Promise<{ sessions: SessionRecord[]; total: number } | CommandResult>;
+  listHosts(): Promise<HostRecord[] | CommandResult>;
+  perTarget: TokenBuckets;
+  loops: LoopGuard;
+  /** Extra `thread/start` config for spawned sessions (the supervisor MCP server), if configured. */
+  spawnConfig: Record<string, unknown>;
+}
+
+/** The command a person runs on the host to attach a TUI to a spawned session. Pure. */
+export function attachCommand(threadId: string): string {
+  return `claw-supervisor launch --resume ${threadId}`;
+}
+
+async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, request: HostRpcRequest, part?: string): Promise<HostRpcResult> {
+  const result = await deps.callHost({ id: part ? `${ctx.commandId}:${part}` : ctx.commandId, hostId, request, timeoutMs: HOST_OP_TIMEOUT_MS[request.op] });
+  const { text: _text, task: _task, ...op } = request as HostRpcRequest & { text?: string; task?: string };
+  await deps.audit.writeLate(
+    {
+      kind: "execution",
+      commandId: ctx.commandId,
+      verb: ctx.request.verb,
+      caller: ctx.request.caller,
+      target: { hostId, sessionId: "threadId" in request ? request.threadId : result.ok ? (result.data as { threadId?: string }).threadId ?? null : null },
+      decision: null,
+      outcome: result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message },
+      detail: op,
+    },
+    part,
+  );
+  return result;
+}
+
+const sendOp = (threadId: string, args: { text: string; mode?: "auto" | "start" | "steer"; expectedTurnId?: string | undefined }): HostRpcRequest => ({
+  op: "send",
+  threadId,
+  text: args.text,
+  mode: args.mode ?? "auto",
+  ...(args.expectedTurnId ? { expectedTurnId: args.expectedTurnId } : {}),
+});
+
+/** Runs the command; the interceptors have resolved `ctx.target` for verbs that name one. */
+export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<CommandResult> {
+  const r = ctx.request;
+  const t = ctx.target;
+  switch (r.verb) {
+    case "read":
+      return onHost(deps, ctx, t!.host, { op: "read", threadId: t!.sessionId, limit: r.args.limit, cursor: r.args.cursor ?? null, view: r.args.view });
+    case "send":
+      return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, r.args));
+    case "reply":
+      return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, { text: r.args.text }));
+    case "interrupt":
+      return onHost(deps, ctx, t!.host, { op: "interrupt", threadId: t!.sessionId, ...(r.args.turnId ? { turnId: r.args.turnId } : {}) });
+    case "spawn":
+      return spawn(ctx, r, deps);
+    case "broadcast":
+      return broadcast(ctx, r, deps);
+    default:
+      return failure("invalid", `${r.verb} is not available yet: this supervisor executes read, send, reply, interrupt, spawn and broadcast`);
+  }
+}
+
+async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "spawn" }>, deps: VerbDeps): Promise<CommandResult> {
+  const hosts = await deps.listHosts();
+  if (!Array.isArray(hosts)) return hosts;
+  let candidates = hosts;
+  if (r.args.host.hostId) {
+    const host = hosts.find((h) => h.hostId === r.args.host.hostId);
+    if (!host) return refuseSpawn(ctx, failure("not_found", `no host ${r.args.host.hostId} is known to the registry`));
+    candidates = [host];
+  }
+  if (r.args.host.repo) {
+    const inRepo = await deps.listSessions({ repo: r.args.host.repo }, 1000);
+    if (!("sessions" in inRepo)) return inRepo;
+    const withRepo = new Set(inRepo.sessions.map((s) => s.host));
+    candidates = candidates.filter((h) => withRepo.has(h.hostId));
+    if (candidates.length === 0) return refuseSpawn(ctx, failure("not_found", `no known host has a session in repo ${r.args.host.repo}`));
+  }
+  const online = candidates.filter((h) => h.status === "online").sort((a, b) => a.sessions - b.sessions || a.hostId.localeCompare(b.hostId));
+  const host = online[0];
+  if (!host) return refuseSpawn(ctx, failure("host_offline", `no chosen host is online (${candidates.map((h) => `${h.hostId}: ${h.status}`).join(", ") || "none known"})`));
+  const facts = { host: host.hostId, autonomous: true, humanAttached: false, group: r.args.group ?? null };
+  const d = authorize(ctx.policy, r.caller, "spawn", facts);
+  if (!d.allow) return refuseSpawn(ctx, failure("denied", d.reason));
+  ctx.decision = { allow: true, ruleId: d.ruleId };
+  await deps.audit.write({ kind: "decision", commandId: ctx.commandId, verb: "spawn", caller: r.caller, target: { hostId: host.hostId, sessionId: null }, decision: { allow: true, code: null, reason: null, ruleId: d.ruleId }, outcome: null, detail: null });
+  const s = ctx.policy.spawn;
+  const result = await onHost(deps, ctx, host.hostId, {
+    op: "spawn",
+    cwd: r.args.cwd,
+    task: r.args.task,
+    ...(s.model ? { model: s.model } : {}),
+    sandbox: s.sandbox,
+    approvalPolicy: s.approvalPolicy,
+    config: deps.spawnConfig,
+    approvals: approvalRulesFor(ctx.policy, facts),
+  });
+  if (!result.ok) return result;
+  const data = result.data as { threadId: string; turnId: string; cwd: string };
+  return { ok: true, data: { hostId: host.hostId, sessionId: data.threadId, turnId: data.turnId, cwd: data.cwd, attachCommand: attachCommand(data.threadId) } };
+}
+
+function refuseSpawn(ctx: CommandContext, f: ReturnType<typeof failure>): ReturnType<typeof failure> {
+  ctx.decision = { allow: false, code: f.code, reason: f.message };
+  return f;
+}
+
+async function broadcast(ctx: CommandContext, r: Extract<CommandRequest, { verb: "broadcast" }>, deps: VerbDeps): Promise<CommandResult> {
+  const { group, ...registryFilter } = r.args.filter;
+  const bound = Math.min(r.args.maxTargets, ctx.policy.broadcast.maxTargets);
+  const found = await deps.listSessions(registryFilter, 1000);
+  if (!("sessions" in found)) return found;
+  const targets = found.sessions.filter((s) => group === undefined || s.group === group);
+  if (targets.length > bound || found.total > 1000) {
+    ctx.decision = { allow: false, code: "denied", reason: "over the broadcast bound" };
+    return failure("denied", `the filter matches ${Math.max(targets.length, found.total)} sessions, over the bound of ${bound} (the request's maxTargets ${r.args.maxTargets}, the policy's ${ctx.policy.broadcast.maxTargets}); narrow the filter; nothing was sent`);
+  }
+  const from = loopOrigin(r);
+  const results = [];
+  for (const s of targets) {
+    const key = `${s.host}.${s.sessionId}`;
+    const d = authorize(ctx.policy, r.caller, "send", factsOfSession(s));
+    let outcome: HostRpcResult;
+    if (!d.allow) outcome = failure("denied", d.reason);
+    else {
+      const loop = deps.loops.check({ from, to: s.sessionId, hops: r.hops }, ctx.policy.loops);
+      const rate = loop.ok ? deps.perTarget.take(key) : { ok: true as const };
+      if (!loop.ok) outcome = failure("denied", `loop prevention (${loop.kind}): ${loop.reason}`);
+      else if (!rate.ok) outcome = failure("rate_limited", `session ${s.sessionId} is over its rate limit; retry in ${rate.retryAfterMs} ms`);
+      else outcome = await onHost(deps, ctx, s.host, sendOp(s.sessionId, r.args), key);
+      if (outcome.ok && from !== null) deps.loops.record(from, s.sessionId);
+    }
+    results.push({ hostId: s.host, sessionId: s.sessionId, result: outcome });
+  }
+  return { ok: true, data: { targets: results.length, sent: results.filter((x) => x.result.ok).length, results } };
+}
