@@ -1,5 +1,5 @@
 /**
- * Secret redaction applied to every payload before it leaves the host. Pure: no I/O, no mutation.
+ * Secret redaction applied to every payload before it leaves the host, and again at every output edge (audit, command results). Pure: no I/O, no mutation.
  *
  * What it catches, in any string anywhere in a value (object keys are kept):
  * - API keys by shape: OpenAI/Anthropic `sk-...`, GitHub `ghp_/gho_/ghu_/ghs_/ghr_...` and `github_pat_...`,
