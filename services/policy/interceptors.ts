@@ -1,4 +1,5 @@
 /** The policy service's interceptors: see pipeline.ts for how they compose. */
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { failure, type CommandResult } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
@@ -22,8 +23,10 @@ const base = (ctx: CommandContext) => ({ commandId: ctx.commandId, verb: ctx.req
 export function auditTrail(audit: AuditLog): Interceptor {
   return async (ctx, next) => {
     const { args, originSessionId, hops } = ctx.request;
+    // A repeated idempotency key is a new request (audited as such) for the same command: tell them apart.
+    const attempt = randomBytes(6).toString("hex");
     try {
-      await audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops } });
+      await audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
     } catch (err) {
       return failure("timeout", `could not write the audit record (${(err as Error).message}); nothing was run`);
     }
@@ -31,10 +34,10 @@ export function auditTrail(audit: AuditLog): Interceptor {
     const d = ctx.decision;
     if (d === null || !d.allow) {
       const refusal = d ?? (result.ok ? null : { code: result.code, reason: result.message });
-      if (refusal) await audit.writeLate({ ...base(ctx), kind: "decision", decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null }, outcome: null, detail: null });
+      if (refusal) await audit.writeLate({ ...base(ctx), kind: "decision", decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null }, outcome: null, detail: { attempt } }, attempt);
     }
     const outcome = result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message };
-    await audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: null });
+    await audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt);
     return result;
   };
 }

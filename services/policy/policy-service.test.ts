@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.js";
+import { commandIdOf } from "./ledger.js";
+import { startPolicyRig, type PolicyRig } from "./test-policy.js";
+
+const target = (sessionId: string) => ({ sessionId });
+const withRules = (extra: Partial<PolicyDocumentInput>): PolicyDocumentInput => ({ ...DEFAULT_POLICY, ...extra });
+
+describe("policy service: every command decided, audited, executed at most once", () => {
+  let rig: PolicyRig;
+
+  beforeAll(async () => {
+    rig = await startPolicyRig();
+    for (const s of ["s1", "s2", "s3", "s4"]) await rig.session(s, { repo: s === "s4" ? "other" : "claw" });
+  });
+  afterAll(async () => {
+    await rig?.stop();
+  });
+  beforeEach(() => {
+    rig.ops.length = 0;
+  });
+
+  it("sends an operator's text to the session's host and audits request, decision, execution and result", async () => {
+    const result = await rig.command("send", { target: target("s1"), text: "run the tests" }, { key: "send-audit-1" });
+    expect(result).toEqual({ ok: true, data: { action: "started", turnId: "turn-1" } });
+    expect(rig.ops).toEqual([{ op: "send", threadId: "s1", text: "run the tests", mode: "auto" }]);
+    const id = commandIdOf({ id: "alice", role: "operator" }, "send-audit-1");
+    const records = (await rig.audit()).filter((r) => r.commandId === id);
+    expect(records.map((r) => r.kind)).toEqual(["request", "decision", "execution", "result"]);
+    expect(records[1]!.decision).toMatchObject({ allow: true, ruleId: "operator-all" });
+    expect(records[2]).toMatchObject({ target: { hostId: "h1", sessionId: "s1" }, outcome: { ok: true }, detail: { op: "send", mode: "auto" } });
+    expect(records.every((r) => r.caller?.id === "alice" && r.verb === "send")).toBe(true);
+  });
+
+  it("executes a repeated idempotency key once and answers the repeat with the first result", async () => {
+    const first = await rig.command("send", { target: target("s2"), text: "once" }, { key: "dup-key-1" });
+    const second = await rig.command("send", { target: target("s2"), text: "once" }, { key: "dup-key-1" });
+    expect(second).toEqual(first);
+    expect(rig.ops).toHaveLength(1);
+    const id = commandIdOf({ id: "alice", role: "operator" }, "dup-key-1");
+    const kinds = (await rig.audit()).filter((r) => r.commandId === id).map((r) => r.kind);
+    expect(kinds.filter((k) => k === "execution")).toHaveLength(1);
+    expect(kinds.filter((k) => k === "request")).toHaveLength(2);
+  });
+
+  it("denies what no rule grants (a session sending) and runs nothing", async () => {
+    const result = await rig.command("send", { target: target("s1"), text: "hi" }, { role: "session", callerId: "s3", key: "deny-key-1" });
+    expect(result).toMatchObject({ ok: false, code: "denied", retryable: false });
+    expect(result.ok === false && result.message).toMatch(/no policy rule lets role 'session' send/);
+    expect(rig.ops).toEqual([]);
+    const id = commandIdOf({ id: "s3", role: "session" }, "deny-key-1");
+    const records = (await rig.audit()).filter((r) => r.commandId === id);
+    expect(records.map((r) => r.kind)).toEqual(["request", "decision", "result"]);
+    expect(records[1]!.decision).toMatchObject({ allow: false, code: "denied" });
+  });
+
+  it("refuses a raw transcript read by default for a session, and allows the summary read", async () => {
+    expect(await rig.command("read", { target: target("s1"), view: "raw" }, { role: "session", callerId: "s3" })).toMatchObject({ ok: false, code: "denied" });
+    expect(await rig.command("read", { target: target("s1") }, { role: "session", callerId: "s3" })).toMatchObject({ ok: true });
+    expect(rig.ops).toEqual([{ op: "read", threadId: "s1", limit: 10, cursor: null, view: "summary" }]);
+  });
+
+  it("answers not_found for an unknown session and invalid for bad arguments, running nothing", async () => {
+    expect(await rig.command("send", { target: target("nope"), text: "hi" })).toMatchObject({ ok: false, code: "not_found" });
+    expect(await rig.command("send", { target: target("s1"), text: "" })).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/text/) });
+    expect(await rig.command("send", { target: target("s1"), text: "x", bogus: 1 })).toMatchObject({ ok: false, code: "invalid" });
+    expect(rig.ops).toEqual([]);
+  });
+
+  it("passes the host's typed failure through (a steer that lost its race is a conflict)", async () => {
+    rig.answer = () => ({ ok: false, code: "conflict", message: "the turn ended; nothing was started", retryable: false });
+    try {
+      expect(await rig.command("send", { target: target("s1"), text: "late", mode: "steer" })).toMatchObject({ ok: false, code: "conflict" });
+    } finally {
+      rig.answer = (req) => ({ ok: true, data: req.op === "send" ? { action: "started", turnId: "turn-1" } : {} });
+    }
+  });
+
+  describe("loop prevention", () => {
+    beforeAll(async () => {
+      await rig.setPolicy(withRules({ rules: [...DEFAULT_POLICY.rules, { id: "sessions-send", role: "session", allow: ["send"] }], loops: { maxHops: 2, cycleWindowMs: 60_000 } }));
+    });
+    afterAll(async () => {
+      await rig.setPolicy(DEFAULT_POLICY);
+    });
+
+    it("drops a session's message to itself (self-echo)", async () => {
+      const r = await rig.command("send", { target: target("s1"), text: "echo" }, { role: "session", callerId: "s1" });
+      expect(r).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/self_echo/) });
+      expect(rig.ops).toEqual([]);
+    });
+
+    it("refuses a message over the hop bound", async () => {
+      const r = await rig.command("send", { target: target("s2"), text: "relay" }, { role: "claw", callerId: "claw-1", originSessionId: "s1", hops: 3 });
+      expect(r).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/hops/) });
+      expect(rig.ops).toEqual([]);
+    });
+
+    it("refuses B→A right after A→B (a cycle inside the window)", async () => {
+      expect(await rig.command("send", { target: target("s3"), text: "ask" }, { role: "session", callerId: "s2" })).toMatchObject({ ok: true });
+      const back = await rig.command("send", { target: target("s2"), text: "answer" }, { role: "session", callerId: "s3" });
+      expect(back).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/cycle/) });
+      expect(rig.ops).toHaveLength(1);
+    });
+  });
+
+  it("rate-limits a target past its bucket, with when to retry", async () => {
+    await rig.setPolicy(withRules({ rateLimits: { perCaller: { burst: 100, perSecond: 100 }, perTarget: { burst: 2, perSecond: 0.01 } } }));
+    try {
+      const results = [];
+      for (let i = 0; i < 3; i++) results.push(await rig.command("interrupt", { target: target("s4") }));
+      expect(results.map((r) => (r.ok ? "ok" : r.code))).toEqual(["ok", "ok", "rate_limited"]);
+      expect(results[2]).toMatchObject({ retryable: true, message: expect.stringMatching(/retry in \d+ ms/) });
+      expect(rig.ops).toHaveLength(2);
+    } finally {
+      await rig.setPolicy(DEFAULT_POLICY);
+    }
+  });
+
+  it("refuses a broadcast whose filter matches more sessions than its bound, sending nothing", async () => {
+    const r = await rig.command("broadcast", { filter: { repo: "claw" }, maxTargets: 2, text: "stand up" });
+    expect(r).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/matches 3 sessions, over the bound of 2/) });
+    expect(rig.ops).toEqual([]);
+  });
+
+  it("broadcasts within the bound, checking each target and listing each result", async () => {
+    const r = await rig.command("broadcast", { filter: { repo: "claw" }, maxTargets: 5, text: "stand up" });
+    expect(r.ok).toBe(true);
+    const data = (r as { data: { targets: number; sent: number; results: { sessionId: string; result: { ok: boolean } }[] } }).data;
+    expect(data.targets).toBe(3);
+    expect(data.results.map((x) => x.sessionId).sort()).toEqual(["s1", "s2", "s3"]);
+    expect(rig.ops.map((o) => (o.op === "send" ? o.threadId : o.op)).sort()).toEqual(["s1", "s2", "s3"]);
+  });
+
+  it("needs a filter for a broadcast", async () => {
+    expect(await rig.command("broadcast", { filter: {}, maxTargets: 5, text: "all" })).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/needs a filter/) });
+  });
+
+  it("refuses an invalid policy document and keeps the one in force", async () => {
+    const before = rig.policy!.policyRevision();
+    await rig.setPolicy('{"version":1,"rules":[{"role":"root","allow":["everything"]}]}');
+    await expect.poll(async () => (await rig.audit()).filter((r) => r.kind === "policy" && r.outcome?.ok === false).length).toBeGreaterThan(0);
+    expect(rig.policy!.policyRevision()).toBe(before);
+    expect(await rig.command("send", { target: target("s1"), text: "still allowed" })).toMatchObject({ ok: true });
+  });
+
+  it("answers host_offline when the host's agent is gone, and runs nothing", async () => {
+    rig.agent.ws.close(1000, "bye");
+    await expect.poll(async () => (await rig.command("interrupt", { target: target("s1") })).ok === false && "offline").toBe("offline");
+    expect(await rig.command("interrupt", { target: target("s1") })).toMatchObject({ ok: false, code: "host_offline" });
+  });
+
+  it("with the policy service stopped, a command gets no answer and nothing runs", async () => {
+    await rig.policy!.stop();
+    rig.policy = undefined;
+    await expect(rig.command("send", { target: target("s1"), text: "anyone?" })).rejects.toThrow(/no responders|timeout/i);
+    expect(rig.ops).toEqual([]);
+  });
+});
