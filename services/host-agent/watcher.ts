@@ -1,10 +1,11 @@
 /**
  * The app-server watcher: one connection to the local Codex app-server, kept up with back-off, that tracks
  * every loaded non-ephemeral thread, subscribes to each (`thread/resume`), and reports what happens to them.
- * It answers no server request: approvals and the like are left to the connection that owns them.
+ * It answers no server request unless given an `approvals` hook (approval-owner.ts): everything the hook does
+ * not answer is left to the connection that owns it.
  */
 import type { Logger } from "pino";
-import { noisyNotificationMethods, serverRequests, Thread, type ServerRequestMethod, type Turn } from "../../schemas/codex/index.js";
+import { noisyNotificationMethods, serverRequests, Thread, type RequestId, type ServerRequestMethod, type ServerRequestReply, type Turn } from "../../schemas/codex/index.js";
 import {
   connectCodex,
   describeEndpoint,
@@ -13,42 +14,15 @@ import {
   leaveToOwner,
   type CodexRpcClient,
   type CodexRpcError,
-  type Endpoint,
   type RawNotification,
 } from "../codex-rpc/index.js";
 import { isNoRolloutError, loadedThreadIds, turnsSince } from "./app-server-queries.js";
-import { backoffDelay, DEFAULT_BACKOFF, RetryTimers, sleep, type BackoffOptions } from "./backoff.js";
+import { backoffDelay, DEFAULT_BACKOFF, RetryTimers, sleep } from "./backoff.js";
 import { missedTurnNotifications } from "./catch-up.js";
 import { applyNotification, newTrackedThread, snapshotOf, threadIdOf, type TrackedThread } from "./thread-state.js";
+import type { AppServerWatcherOptions } from "./watcher-options.js";
 
-/** What the watcher reports; calls are synchronous and in the order things happened. */
-export interface WatcherListener {
-  /** A notification about a tracked thread (or one recovered for it, see catch-up.ts). */
-  notification(threadId: string, n: RawNotification): void;
-  /** The thread's state was (re)read: the agent sends a snapshot. */
-  synced(thread: TrackedThread): void;
-  /** A non-ephemeral thread is now tracked (started, or found loaded). */
-  threadTracked(thread: TrackedThread): void;
-  /** A tracked thread was closed, or is no longer loaded after a reconnect. */
-  threadGone(thread: TrackedThread): void;
-  /** The app-server connection came up (after initialize) or went down. */
-  connection(connected: boolean, detail: string): void;
-}
-
-/** Options of the watcher. */
-export interface AppServerWatcherOptions {
-  endpoint: Endpoint;
-  listener: WatcherListener;
-  clientInfo: { name: string; title?: string; version: string };
-  logger?: Logger;
-  /** Reconnect back-off (default 250 ms doubling to 10 s). */
-  backoff?: BackoffOptions;
-  /** Retry back-off for a thread whose resume said "no rollout found" (default 1 s doubling to 30 s). */
-  pendingRetry?: BackoffOptions;
-  /** Per-request timeout in ms (default 10 000). */
-  requestTimeoutMs?: number;
-  now?: () => number;
-}
+export type { AppServerWatcherOptions, ServerRequestHook, WatcherListener } from "./watcher-options.js";
 
 /** Watches one app-server; see the module comment. */
 export class AppServerWatcher {
@@ -93,6 +67,16 @@ export class AppServerWatcher {
     return this.connectedFlag;
   }
 
+  /** The initialized app-server connection, or undefined while disconnected (commands run on it). */
+  get rpcClient(): CodexRpcClient | undefined {
+    return this.connectedFlag ? this.client : undefined;
+  }
+
+  /** One tracked thread, or undefined when it is not tracked. */
+  thread(threadId: string): TrackedThread | undefined {
+    return this.threads.get(threadId);
+  }
+
   /** Every tracked thread (non-ephemeral, loaded as far as the agent knows). */
   tracked(): TrackedThread[] {
     return [...this.threads.values()];
@@ -134,10 +118,22 @@ export class AppServerWatcher {
   }
 
   private attach(client: CodexRpcClient, gen: number): void {
-    for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) client.handleServerRequest(method, () => leaveToOwner);
+    for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
+      client.handleServerRequest(method, (params, ctx) => this.answer(method, params, ctx.id) as ServerRequestReply<typeof method> | typeof leaveToOwner);
+    }
     client.onAnyNotification((n) => {
       if (gen === this.gen) this.onNotification(client, gen, n);
     });
+  }
+
+  /** The hook's reply (the client checks it against the kind's schema), or leaveToOwner; a throwing hook answers nothing. */
+  private answer(method: ServerRequestMethod, params: unknown, id: RequestId): ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner {
+    try {
+      return this.opts.approvals?.(method, params, { id }) ?? leaveToOwner;
+    } catch (err) {
+      this.log?.error({ method, id, err: (err as Error).message }, "the approvals hook threw; leaving the request to its owner");
+      return leaveToOwner;
+    }
   }
 
   private onNotification(client: CodexRpcClient, gen: number, n: RawNotification): void {
