@@ -1,0 +1,268 @@
+/**
+ * Executes approved host RPCs (`read`, `send`, `interrupt`, `spawn`) on the local app-server. A command either
+ * does exactly what was asked or fails with a typed reason and does nothing: a steer never becomes a new turn,
+ * a start never lands in a running turn when the agent can tell, and where the app-server's answer leaves the
+ * outcome open (a timeout, a lost connection) the failure says so. `execute` never throws.
+ */
+import { stat } from "node:fs/promises";
+import type { Logger } from "pino";
+import { failure, issuesText, type CommandFailure } from "../../schemas/commands.js";
+import { textInput, type Turn } from "../../schemas/codex/index.js";
+import { HostRpcRequest, type HostRpcResult, type TranscriptTurn } from "../../schemas/host-rpc.js";
+import { CodexRpcError, isCodexRpcError, type CallOptions, type CodexRpcClient } from "../codex-rpc/index.js";
+import type { AutonomousThreads } from "./autonomous.js";
+import { redact } from "./redact.js";
+import type { TrackedThread } from "./thread-state.js";
+
+/** What the executor runs against; the agent passes its watcher's connection and tracked threads. */
+export interface CommandExecutorDeps {
+  /** The initialized app-server connection, or undefined while there is none. */
+  client(): CodexRpcClient | undefined;
+  /** A tracked thread, or undefined when the agent does not track it. */
+  thread(threadId: string): TrackedThread | undefined;
+  autonomous: AutonomousThreads;
+  logger?: Logger;
+  /** Pause before retrying an interrupt answered "no active turn", or a turn look-up of a just-started thread (default 150 ms). */
+  interruptRetryMs?: number;
+}
+
+type Request<Op extends HostRpcRequest["op"]> = Extract<HostRpcRequest, { op: Op }>;
+type Outcome = HostRpcResult;
+
+/** A failure decided by the executor itself; thrown inside, returned by `execute`. */
+class Refusal extends Error {
+  constructor(readonly failure: CommandFailure) {
+    super(failure.message);
+  }
+}
+const refuse = (...args: Parameters<typeof failure>): never => {
+  throw new Refusal(failure(...args));
+};
+const ok = (data: unknown): Outcome => ({ ok: true, data });
+
+const INTERRUPT_ATTEMPTS = 3;
+const TURN_GONE = /no active turn|expected active turn id/i;
+const THREAD_GONE = /thread not found|thread not loaded|invalid thread id/i;
+const NOT_MATERIALIZED = /not materialized yet/i;
+const FIRST_TURN_STARTING = /not supported yet/i;
+const LOOKUP_ATTEMPTS = 5;
+
+/** Runs host RPCs; see the module comment. */
+export class CommandExecutor {
+  private readonly retryMs: number;
+
+  constructor(private readonly deps: CommandExecutorDeps) {
+    this.retryMs = deps.interruptRetryMs ?? 150;
+  }
+
+  /** Executes one request within `timeoutMs` (for all app-server calls together); resolves with a result, never rejects. */
+  async execute(request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> {
+    const parsed = HostRpcRequest.safeParse(request);
+    if (!parsed.success) return failure("invalid", `invalid host request: ${issuesText(parsed.error)}`);
+    const req = parsed.data;
+    const deadline = Date.now() + timeoutMs;
+    const call = (): CallOptions => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new CodexRpcError("timeout", `the command's ${timeoutMs} ms ran out`);
+      return { timeoutMs: left };
+    };
+    try {
+      const client = this.deps.client();
+      if (!client?.isOpen) return failure("host_offline", "the host agent has no connection to its app-server; nothing was done");
+      switch (req.op) {
+        case "read":
+          return await this.read(client, req, call);
+        case "send":
+          return await this.send(client, req, call);
+        case "interrupt":
+          return await this.interrupt(client, req, call);
+        case "spawn":
+          return await this.spawn(client, req, call);
+      }
+    } catch (err) {
+      if (err instanceof Refusal) return err.failure;
+      const f = failureFrom(err);
+      this.deps.logger?.warn({ op: req.op, code: f.code, err: (err as Error).message }, "host command failed");
+      return f;
+    }
+  }
+
+  private tracked(threadId: string): TrackedThread {
+    const t = this.deps.thread(threadId);
+    if (!t || t.thread.status.type === "notLoaded") return refuse("not_found", `thread ${threadId} is not loaded on this host`);
+    return t;
+  }
+
+  private async read(client: CodexRpcClient, req: Request<"read">, call: () => CallOptions): Promise<Outcome> {
+    this.tracked(req.threadId);
+    const params = { threadId: req.threadId, limit: req.limit, cursor: req.cursor ?? null, sortDirection: "desc", itemsView: "full" } as const;
+    const page = await client.request("thread/turns/list", params, call()).catch((err: unknown) => {
+      // A thread with no turn yet cannot list turns: its transcript is empty.
+      if (isRpc(err, NOT_MATERIALIZED) && !req.cursor) return { data: [], nextCursor: null };
+      if (isCodexRpcError(err, "rpc_error") && err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) {
+        return refuse("conflict", `thread ${req.threadId}'s first turn is just starting; its transcript can be read in a moment`);
+      }
+      if (isRpc(err, /invalid cursor/i)) return refuse("invalid", `the cursor is not valid for thread ${req.threadId}; nothing was read`);
+      throw err;
+    });
+    return ok({ turns: page.data.map((turn) => transcriptTurn(turn, req.view)), nextCursor: page.nextCursor ?? null });
+  }
+
+  private async send(client: CodexRpcClient, req: Request<"send">, call: () => CallOptions): Promise<Outcome> {
+    const t = this.tracked(req.threadId);
+    const active = t.thread.status.type === "active" || t.activeTurnId !== null;
+    if (req.mode === "start" && active) {
+      const running = t.activeTurnId ? `turn ${t.activeTurnId} is running` : "a turn is running";
+      return refuse("conflict", `${running} on thread ${t.id}; mode start only starts a turn on an idle thread (use steer); nothing was sent`);
+    }
+    // The agent's view lags the app-server by a notification, and codex folds a turn/start into a running turn:
+    // ask before starting.
+    const turnId = t.activeTurnId ?? (await runningTurnId(client, t.id, call, this.retryMs));
+    if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
+      if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
+      const { turn } = await client.request("turn/start", { threadId: t.id, input: textInput(req.text) }, call()).catch(mayHaveActed("the turn may or may not have started"));
+      return ok({ action: "started", turnId: turn.id });
+    }
+    if (!turnId) {
+      const why = active ? "is active but its running turn is unknown" : "has no running turn";
+      return refuse("conflict", `thread ${t.id} ${why}; a steer never starts a turn; nothing was sent`);
+    }
+    return this.steer(client, t, req.text, turnId, req.expectedTurnId, call);
+  }
+
+  private async steer(client: CodexRpcClient, t: TrackedThread, text: string, turnId: string, expected: string | undefined, call: () => CallOptions): Promise<Outcome> {
+    if (expected && expected !== turnId) return refuse("conflict", `the running turn is ${turnId}, not ${expected}; nothing was sent`);
+    try {
+      const steered = await client.request("turn/steer", { threadId: t.id, input: textInput(text), expectedTurnId: turnId }, call());
+      return ok({ action: "steered", turnId: steered.turnId });
+    } catch (err) {
+      if (isRpc(err, TURN_GONE)) {
+        return refuse("conflict", `turn ${turnId} ended or changed before the steer arrived (${rpcMessage(err)}); nothing was sent and no turn was started`);
+      }
+      return mayHaveActed("the steer may or may not have reached the turn")(err);
+    }
+  }
+
+  private async interrupt(client: CodexRpcClient, req: Request<"interrupt">, call: () => CallOptions): Promise<Outcome> {
+    const t = this.tracked(req.threadId);
+    const turnId = req.turnId ?? t.activeTurnId ?? (await runningTurnId(client, t.id, call, this.retryMs));
+    if (!turnId) return refuse("conflict", `no turn is running on thread ${t.id}; nothing was interrupted`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.request("turn/interrupt", { threadId: t.id, turnId }, call());
+        return ok({ turnId });
+      } catch (err) {
+        // Right after turn/start the app-server says "no active turn" until the turn has really started.
+        if (!isRpc(err, TURN_GONE)) return mayHaveActed("the turn may or may not have been interrupted")(err);
+        if (attempt >= INTERRUPT_ATTEMPTS) return refuse("conflict", `turn ${turnId} is not running on thread ${t.id} (${rpcMessage(err)}); nothing was interrupted`);
+      }
+      await sleep(Math.min(this.retryMs, Math.max(0, (call().timeoutMs ?? 0) - 1)));
+    }
+  }
+
+  private async spawn(client: CodexRpcClient, req: Request<"spawn">, call: () => CallOptions): Promise<Outcome> {
+    const isDir = await stat(req.cwd).then((s) => s.isDirectory(), () => false);
+    if (!isDir) return refuse("invalid", `cwd ${req.cwd} is not a folder on this host; nothing was started`);
+    if ((req.approvalPolicy as string) === "on-failure") {
+      return refuse("invalid", 'approval policy "on-failure" is not supported by this app-server (codex 0.169 knows untrusted, on-request, never); nothing was started');
+    }
+    const policy = req.approvalPolicy as "untrusted" | "on-request" | "never";
+    const params = { cwd: req.cwd, sandbox: req.sandbox, approvalPolicy: policy, config: req.config, ...(req.model ? { model: req.model } : {}) };
+    const started = await client.request("thread/start", params, call()).catch(mayHaveActed("a thread may or may not have been created"));
+    const threadId = started.thread.id;
+    try {
+      await this.deps.autonomous.mark(threadId, req.approvals);
+    } catch (err) {
+      return refuse("denied", `thread ${threadId} was created but could not be recorded as autonomous (${(err as Error).message}); no turn was started`);
+    }
+    try {
+      const { turn } = await client.request("turn/start", { threadId, input: textInput(req.task) }, call());
+      return ok({ threadId, turnId: turn.id, cwd: started.cwd });
+    } catch (err) {
+      const f = err instanceof Refusal ? err.failure : failureFrom(err, "the turn may or may not have started");
+      return { ...f, message: `thread ${threadId} was created but its first turn did not start: ${f.message}` };
+    }
+  }
+}
+
+/** One turn of a transcript: user and agent messages (redacted), and every item (redacted) in the raw view. Pure. */
+export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptTurn {
+  const messages: TranscriptTurn["messages"] = [];
+  for (const item of turn.items) {
+    if (item.type === "userMessage" && "content" in item && Array.isArray(item.content)) {
+      const text = item.content.flatMap((c) => (c.type === "text" && typeof c.text === "string" ? [c.text] : [])).join("\n");
+      messages.push({ role: "user", text: redact(text) });
+    } else if (item.type === "agentMessage" && "text" in item && typeof item.text === "string") {
+      messages.push({ role: "agent", text: redact(item.text) });
+    }
+  }
+  return {
+    id: turn.id,
+    status: turn.status,
+    startedAt: turn.startedAt ?? null,
+    completedAt: turn.completedAt ?? null,
+    messages,
+    ...(view === "raw" ? { items: turn.items.map((item) => redact(item)) } : {}),
+  };
+}
+
+/**
+ * The running turn's id, or null when none runs (also for a thread with no turn yet). Right after a thread's
+ * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet"): retried,
+ * then refused as a conflict, since a turn is evidently starting.
+ */
+async function runningTurnId(client: CodexRpcClient, threadId: string, call: () => CallOptions, retryMs: number): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const page = await client.request("thread/turns/list", { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" }, call());
+      const newest = page.data[0];
+      return newest?.status === "inProgress" ? newest.id : null;
+    } catch (err) {
+      if (isRpc(err, NOT_MATERIALIZED)) return null;
+      if (!(isCodexRpcError(err, "rpc_error") && err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? ""))) throw err;
+      if (attempt >= LOOKUP_ATTEMPTS) return refuse("conflict", `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`);
+    }
+    await sleep(retryMs);
+  }
+}
+
+/** Maps any error to a failure; `openOutcome` is appended when the app-server may have acted before failing. Pure. */
+export function failureFrom(err: unknown, openOutcome?: string): CommandFailure {
+  const open = openOutcome ? `: ${openOutcome}` : "; nothing was done";
+  if (err instanceof Refusal) return err.failure;
+  if (!isCodexRpcError(err)) return failure("invalid", `the host agent failed: ${(err as Error)?.message ?? String(err)}`);
+  switch (err.code) {
+    case "timeout":
+      return failure("timeout", `${err.message}${open}`);
+    case "closed":
+    case "too_large":
+      return failure("host_offline", `lost the app-server connection (${err.message})${open}`);
+    case "malformed":
+      return err.message.startsWith("invalid params")
+        ? failure("invalid", `${err.message}; nothing was sent`)
+        : failure("invalid", `the app-server's answer did not match the protocol (${err.message})${open}`);
+    case "rpc_error":
+      if (err.rpcCode === -32001) return failure("rate_limited", `the app-server is overloaded (${err.rpcMessage}); nothing was done`);
+      if (err.rpcCode === -32600 && THREAD_GONE.test(err.rpcMessage ?? "")) return failure("not_found", `${err.rpcMessage}; nothing was done`);
+      return failure("invalid", `the app-server refused: ${err.message}; nothing was done`);
+  }
+}
+
+/** Rethrows `err` as a Refusal whose message says what may have happened. */
+function mayHaveActed(openOutcome: string): (err: unknown) => never {
+  return (err) => {
+    throw new Refusal(failureFrom(err, isCodexRpcError(err, "rpc_error") ? undefined : openOutcome));
+  };
+}
+
+function isRpc(err: unknown, message: RegExp): err is CodexRpcError {
+  return isCodexRpcError(err, "rpc_error") && err.rpcCode === -32600 && message.test(err.rpcMessage ?? "");
+}
+
+function rpcMessage(err: CodexRpcError): string {
+  return err.rpcMessage ?? err.message;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
