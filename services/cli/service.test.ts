@@ -70,10 +70,10 @@ describe("claw-supervisor service", () => {
   it("refuses bad invocations with one-line errors and exit code 2", async () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);
-    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry. See 'claw-supervisor service --help'.\n");
+    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy. See 'claw-supervisor service --help'.\n");
     const none = start(["service"]);
     expect(await none.exited).toBe(2);
-    expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry");
+    expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry, policy");
     const noNats = start(["service", "rpc-gateway"]);
     expect(await noNats.exited).toBe(2);
     expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n");

@@ -8,6 +8,7 @@ import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { connectBus, ensureBus } from "../bus/index.js";
+import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
@@ -102,8 +103,23 @@ const registryService: ServiceSpec = {
   },
 };
 
+const policyService: ServiceSpec = {
+  name: "policy",
+  summary: "decides, audits and forwards every command (codex.cmd.* in queue group policy); run several for scale",
+  options: {},
+  optionsHelp: ["(no options: the policy document lives in KV codex-policy; see 'claw-supervisor policy')"],
+  async start({ nc, logger }) {
+    const policy = await startPolicyService({ nc, logger });
+    return {
+      report: { instanceId: policy.instanceId, policyRevision: policy.policyRevision() },
+      summary: `policy service ${policy.instanceId} serving codex.cmd.* (policy revision ${policy.policyRevision() ?? "none: built-in default"})`,
+      stop: () => policy.stop(),
+    };
+  },
+};
+
 /** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
-const services: ServiceSpec[] = [rpcGatewayService, registryService];
+const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService];
 
 const sharedOptions = { "nats-url": { type: "string" }, "ensure-bus": { type: "boolean" }, json: { type: "boolean" } } as const;
 

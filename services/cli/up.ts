@@ -12,6 +12,7 @@ import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, 
 import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
 import { probeAppServer, startHostAgent, type HostAgent } from "../host-agent/index.js";
+import { startPolicyService } from "../policy/index.js";
 import { startRegistry, type Registry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
@@ -25,8 +26,8 @@ const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--n
                          [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
 
 Runs the supervisor on this machine until Ctrl-C (or SIGTERM), then stops everything cleanly: the bus
-(its own nats-server unless a NATS URL is given), the gateway host agents dial into, the registry, and
-a host agent for this machine's Codex app-server.
+(its own nats-server unless a NATS URL is given), the gateway host agents dial into, the registry, the
+policy service every command passes through, and a host agent for this machine's Codex app-server.
 
 --state-dir DIR     where state is kept (default $CLAW_SUPERVISOR_STATE_DIR, else
                     $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor)
@@ -57,6 +58,7 @@ export interface UpReport {
   bus: EnsureBusResult;
   gateway: { url: string };
   registry: { running: true };
+  policy: { instanceId: string; revision: number | null };
   hostAgent: { hostId: string; endpoint: string; appServerReachable: boolean; reason?: string } | null;
 }
 
@@ -75,6 +77,7 @@ function formatReport(r: UpReport): string {
     `  streams:    ${r.bus.streams.map((s) => `${s.name} (${s.action})`).join(", ")}`,
     `  gateway:    ${r.gateway.url} (host agents dial in with a host token: 'claw-supervisor token create <hostId>')`,
     "  registry:   running",
+    `  policy:     serving codex.cmd.* (${r.policy.revision === null ? "built-in default policy" : `policy revision ${r.policy.revision}`}; 'claw-supervisor policy get')`,
     `  host agent: ${agent}`,
     "  Attach a Codex TUI with 'claw-supervisor launch' (or 'codex --remote unix://'); list sessions with 'claw-supervisor sessions'.",
     "Press Ctrl-C to stop.",
@@ -123,7 +126,7 @@ async function startBus(stateDir: string, natsUrl: string | undefined, port: num
 /** The `up` command. */
 export const upCommand: Command = {
   name: "up",
-  summary: "run the whole supervisor on this machine (bus, gateway, registry, host agent)",
+  summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, host agent)",
   usage,
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("up", argv, {
@@ -167,6 +170,8 @@ export const upCommand: Command = {
       stack.add(() => gateway.stop());
       const registry: Registry = await startRegistry({ nc, logger: logger.child({ service: "registry" }) });
       stack.add(() => registry.stop());
+      const policy = await startPolicyService({ nc, logger: logger.child({ service: "policy" }) });
+      stack.add(() => policy.stop());
 
       let hostAgent: UpReport["hostAgent"] = null;
       if (!values["no-host-agent"]) {
@@ -196,6 +201,7 @@ export const upCommand: Command = {
         bus,
         gateway: { url: gateway.url },
         registry: { running: true },
+        policy: { instanceId: policy.instanceId, revision: policy.policyRevision() },
         hostAgent,
       };
       await writeUpFile(stateDir, { natsUrl: url, gatewayUrl: gateway.url, pid: process.pid });
