@@ -1,5 +1,6 @@
 /** The `claw-supervisor` command line: dispatches to subcommands; never throws, returns an exit code. */
 import { CliError, type CliIo, type Command } from "./io.js";
+import { controlCommands } from "./control.js";
 import { hostAgentCommand } from "./host-agent.js";
 import { hostsCommand } from "./hosts.js";
 import { launchCommand } from "./launch.js";
@@ -15,6 +16,7 @@ const commands: Command[] = [
   upCommand,
   sessionsCommand,
   hostsCommand,
+  ...controlCommands,
   launchCommand,
   hostAgentCommand,
   serviceCommand,

@@ -1,0 +1,54 @@
+/**
+ * Sending one command to the policy service from the CLI: the caller is an operator (`--caller`, default
+ * `$USER@host`), every command gets an idempotency key (`--key`, default random), and the typed result
+ * becomes the exit code. No policy service answering is a one-line error: nothing was run.
+ */
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { CommandResult, type CommandVerb, type ResultCode } from "../../schemas/commands.js";
+import { subjects } from "../bus/index.js";
+import { CliError } from "./io.js";
+
+/** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
+export const EXIT_CODES: Record<ResultCode, number> = {
+  denied: 3,
+  not_found: 4,
+  conflict: 5,
+  rate_limited: 6,
+  host_offline: 7,
+  timeout: 8,
+  invalid: 9,
+};
+
+/** The operator id the CLI sends when `--caller` is not given. */
+export function defaultCallerId(env: NodeJS.ProcessEnv): string {
+  return `${env.USER ?? env.LOGNAME ?? "operator"}@${os.hostname().split(".")[0]}`;
+}
+
+/** How long the CLI waits for a command's result by default, ms (a spawn may take a while). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+
+/** Sends one command and returns its typed result; throws a CliError when no policy service answers. */
+export async function sendCommand(
+  nc: NatsConnection,
+  verb: CommandVerb,
+  args: unknown,
+  o: { callerId: string; key?: string | undefined; timeoutMs?: number | undefined },
+): Promise<CommandResult> {
+  const body = { verb, caller: { id: o.callerId, role: "operator" }, idempotencyKey: o.key ?? randomUUID(), args };
+  const timeoutMs = o.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  let data: unknown;
+  try {
+    data = (await nc.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
+  } catch (err) {
+    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      throw new CliError(`no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`);
+    }
+    if (err instanceof TimeoutError) throw new CliError(`the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`);
+    throw err;
+  }
+  const parsed = CommandResult.safeParse(data);
+  if (!parsed.success) throw new CliError(`the policy service's answer to ${verb} is not a command result`);
+  return parsed.data;
+}
