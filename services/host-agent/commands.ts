@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { failure, issuesText, type CommandFailure } from "../../schemas/commands.js";
 import { textInput, type Turn } from "../../schemas/codex/index.js";
 import { HostRpcRequest, type HostRpcResult, type TranscriptTurn } from "../../schemas/host-rpc.js";
-import { CodexRpcError, isCodexRpcError, type CallOptions, type CodexRpcClient } from "../codex-rpc/index.js";
+import { isCodexRpcError, type CallOptions, type CodexRpcClient, type CodexRpcError } from "../codex-rpc/index.js";
 import type { AutonomousThreads } from "./autonomous.js";
 import { redact } from "./redact.js";
 import type { TrackedThread } from "./thread-state.js";
@@ -63,7 +63,7 @@ export class CommandExecutor {
     const deadline = Date.now() + timeoutMs;
     const call = (): CallOptions => {
       const left = deadline - Date.now();
-      if (left <= 0) throw new CodexRpcError("timeout", `the command's ${timeoutMs} ms ran out`);
+      if (left <= 0) return refuse("timeout", `the command's ${timeoutMs} ms ran out before its next step; that step was not taken`);
       return { timeoutMs: left };
     };
     try {
@@ -163,10 +163,10 @@ export class CommandExecutor {
   private async spawn(client: CodexRpcClient, req: Request<"spawn">, call: () => CallOptions): Promise<Outcome> {
     const isDir = await stat(req.cwd).then((s) => s.isDirectory(), () => false);
     if (!isDir) return refuse("invalid", `cwd ${req.cwd} is not a folder on this host; nothing was started`);
-    if ((req.approvalPolicy as string) === "on-failure") {
+    const policy = req.approvalPolicy;
+    if (policy === "on-failure") {
       return refuse("invalid", 'approval policy "on-failure" is not supported by this app-server (codex 0.169 knows untrusted, on-request, never); nothing was started');
     }
-    const policy = req.approvalPolicy as "untrusted" | "on-request" | "never";
     const params = { cwd: req.cwd, sandbox: req.sandbox, approvalPolicy: policy, config: req.config, ...(req.model ? { model: req.model } : {}) };
     const started = await client.request("thread/start", params, call()).catch(mayHaveActed("a thread may or may not have been created"));
     const threadId = started.thread.id;
