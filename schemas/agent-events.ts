@@ -17,6 +17,8 @@ export const agentEventTypes = {
   presence: "agent/presence",
   /** Events were dropped from the agent's offline buffer. */
   gap: "agent/gap",
+  /** The agent answered an approval request of an autonomous session, by policy. */
+  approval: "agent/approval",
 } as const;
 
 /** What the agent knows of a thread at a sync. `createdAt`/`updatedAt` are unix seconds, as Codex sends them. */
@@ -63,3 +65,12 @@ export const GapPayload = z.object({
   lastSeq: z.number().int().nonnegative(),
 });
 export type GapPayload = z.infer<typeof GapPayload>;
+
+/** Payload of `agent/approval`: how the agent answered one approval request of an autonomous session. */
+export const ApprovalPayload = z.object({
+  method: z.string(),
+  requestId: z.union([z.string(), z.number()]),
+  allow: z.boolean(),
+  reason: z.string(),
+});
+export type ApprovalPayload = z.infer<typeof ApprovalPayload>;

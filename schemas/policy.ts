@@ -64,7 +64,7 @@ export const PolicyDocument = z.strictObject({
     .strictObject({
       model: z.string().min(1).optional(),
       sandbox: z.enum(["read-only", "workspace-write", "danger-full-access"]),
-      approvalPolicy: z.enum(["untrusted", "on-failure", "on-request", "never"]),
+      approvalPolicy: z.enum(["untrusted", "on-request", "never"]),
     })
     .default({ sandbox: "workspace-write", approvalPolicy: "untrusted" }),
   /** Approvals on autonomous sessions: declined unless one of these allows it. */

@@ -179,9 +179,16 @@ describe("CodexRpcClient against a scripted app-server", () => {
     conn.send({ id: 3, method: "item/fileChange/requestApproval", params: { threadId: "mine", turnId: "u", itemId: "i" } });
     expect((await conn.waitFor((m) => m.id === 2)).result).toEqual({ decision: "decline" });
     expect((await conn.waitFor((m) => m.id === 3)).error).toMatchObject({ code: -32603 });
+    // Params that fail the schema: left unanswered (they may be a person's), unless a handler decides them.
+    conn.send({ id: 4, method: "item/commandExecution/requestApproval", params: { threadId: "humans" } });
     await new Promise((r) => setTimeout(r, 50));
-    expect(conn.received.some((m) => m.id === 1)).toBe(false);
+    expect(conn.received.some((m) => m.id === 1 || m.id === 4)).toBe(false);
     expect(seen).toEqual(["humans", "mine"]);
+    const raw: unknown[] = [];
+    client.onInvalidServerRequest((_method, params) => (raw.push(params), { decision: "decline" }));
+    conn.send({ id: 5, method: "item/commandExecution/requestApproval", params: { threadId: "mine" } });
+    expect((await conn.waitFor((m) => m.id === 5)).result).toEqual({ decision: "decline" });
+    expect(raw).toEqual([{ threadId: "mine" }]);
   });
 
   it("returns the server's error as `rpc_error` with its code and message", async () => {

@@ -25,6 +25,7 @@ import {
   NotificationRouter,
   safely,
   ServerRequestRouter,
+  type InvalidServerRequestHandler,
   type RawNotification,
   type ReplyBody,
   type ServerRequestHandler,
@@ -32,7 +33,7 @@ import {
 import { openTransport, type FrameTransport } from "./transport.js";
 
 export { leaveToOwner } from "./routing.js";
-export type { RawNotification, ServerRequestHandler } from "./routing.js";
+export type { InvalidServerRequestHandler, RawNotification, ServerRequestHandler } from "./routing.js";
 
 /** Options for connecting. */
 export interface CodexRpcOptions {
@@ -192,6 +193,14 @@ export class CodexRpcClient {
   /** Sets the one owner of a server→client request kind. Returns a function that removes it. */
   handleServerRequest<M extends ServerRequestMethod>(method: M, handler: ServerRequestHandler<M>): () => void {
     return this.serverRequests.own(method, handler);
+  }
+
+  /**
+   * Who decides a known server request whose params fail their schema (default: nobody; it stays unanswered,
+   * since it may be another client's). The handler gets the raw params.
+   */
+  onInvalidServerRequest(handler: InvalidServerRequestHandler | undefined): void {
+    this.serverRequests.invalidParams = handler;
   }
 
   /** Called once when the connection closes, with the reason. Returns a function that removes it. */

@@ -72,9 +72,21 @@ export class NotificationRouter {
   }
 }
 
+/**
+ * Decides a known request kind whose params fail their schema: the raw params, and the reply (checked against
+ * the kind's reply schema) or `leaveToOwner`.
+ */
+export type InvalidServerRequestHandler = (
+  method: ServerRequestMethod,
+  params: unknown,
+  ctx: { id: RequestId },
+) => ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner;
+
 /** Gives each server request kind at most one owner; a request without one gets a JSON-RPC error reply. */
 export class ServerRequestRouter {
   private readonly owners = new Map<string, ServerRequestHandler<ServerRequestMethod>>();
+  /** For params that fail their schema; without it such a request is left unanswered (it may be another client's). */
+  invalidParams: InvalidServerRequestHandler | undefined;
 
   constructor(private readonly log: Logger | undefined) {}
 
@@ -94,7 +106,18 @@ export class ServerRequestRouter {
     const spec = serverRequests[method];
     const parsed = spec.params.safeParse(params);
     if (!parsed.success) {
-      reply(id, { error: { code: INTERNAL_ERROR, message: `invalid ${method} params: ${parsed.error.issues.map(issueText).join("; ")}` } });
+      // Replying here would answer a request that may belong to another client (a person's TUI): only a handler
+      // that knows whose it is may answer it.
+      this.log?.warn({ method, id, issues: parsed.error.issues.map(issueText) }, "server request params do not match their schema");
+      let outcome: ReturnType<InvalidServerRequestHandler> = leaveToOwner;
+      try {
+        outcome = this.invalidParams?.(method, params, { id }) ?? leaveToOwner;
+      } catch (err) {
+        this.log?.error({ method, err: (err as Error).message }, "invalid-params handler failed; leaving the request");
+      }
+      const checked = outcome === leaveToOwner ? null : spec.reply.safeParse(outcome);
+      if (checked?.success) reply(id, { result: checked.data });
+      else if (checked) this.log?.error({ method }, "invalid-params handler reply does not match the reply schema; leaving the request");
       return;
     }
     try {

@@ -8,7 +8,11 @@ import os from "node:os";
 import type { Logger } from "pino";
 import { agentEventTypes, HOST_THREAD_ID, type ThreadSyncedPayload } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { parseEndpoint, type Endpoint } from "../codex-rpc/index.js";
+import { createApprovalOwner } from "./approval-owner.js";
+import { AutonomousThreads } from "./autonomous.js";
+import { CommandExecutor } from "./commands.js";
 import type { BackoffOptions } from "./backoff.js";
 import { newEpoch } from "./epoch.js";
 import { DEFAULT_BUFFER_LIMITS, EventBuffer, type EventBufferLimits, type EventBufferStats } from "./event-buffer.js";
@@ -87,6 +91,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const gitInfo = new GitInfoCache(options.gitInfoMaxAgeMs ?? 5_000);
   const binder = new PresenceBinder();
+  const autonomous = await AutonomousThreads.load(options.stateDir, log);
   let seq = 0;
 
   const envelope = (threadId: string, type: string, payload: unknown, emittedAtMs?: number): SessionEventEnvelope => ({
@@ -120,7 +125,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         repo: git.repo,
         branch: git.branch,
         humanAttached: binder.humanAttached(t.id),
-        autonomous: false,
+        autonomous: autonomous.isAutonomous(t.id),
       };
       emit(t.id, agentEventTypes.threadSynced, payload);
     });
@@ -131,6 +136,12 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     clientInfo: { name: "claw-supervisor-host-agent", title: "Claw Supervisor host agent", version: agentVersion },
     logger: log,
     backoff: options.backoff,
+    approvals: createApprovalOwner({
+      autonomous,
+      humanAttached: (threadId) => binder.humanAttached(threadId),
+      record: (d) => emit(d.threadId, agentEventTypes.approval, { method: d.method, requestId: d.requestId, allow: d.allow, reason: d.reason }),
+      logger: log,
+    }),
     listener: {
       notification: (threadId, n) => emit(threadId, n.method, n.params, n.emittedAtMs),
       synced: sync,
@@ -139,6 +150,23 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       connection: () => undefined,
     },
   });
+
+  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), autonomous, logger: log });
+  // The gateway may deliver a command again after a reconnect: the same id runs once and answers the same.
+  const recent = new Map<string, Promise<HostRpcResult>>();
+  const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {
+    const known = recent.get(id);
+    if (known) return known;
+    const running = executor.execute(request, timeoutMs).then((result) => {
+      // A spawned thread may have been synced before it was marked autonomous: sync it again.
+      const spawned = result.ok && request.op === "spawn" ? watcher.thread((result.data as { threadId: string }).threadId) : undefined;
+      if (spawned) sync(spawned);
+      return result;
+    });
+    recent.set(id, running);
+    if (recent.size > 1_000) recent.delete(recent.keys().next().value as string);
+    return running;
+  };
 
   const tokenSource = options.token;
   const gateway = new GatewayClient({
@@ -153,6 +181,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     buffer,
     heartbeat: () => ({ threads: watcher.tracked().length, appServer: watcher.connected ? "connected" : "disconnected" }),
     onWelcome: () => watcher.tracked().forEach(sync),
+    onRpc: runCommand,
     heartbeatMs: options.heartbeatMs,
     backoff: options.backoff,
     unauthorizedRetryMs: options.unauthorizedRetryMs,

@@ -9,6 +9,8 @@ import type { Logger } from "pino";
 import WebSocket from "ws";
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES, GatewayFrame, type AgentFrame } from "../../schemas/gateway.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { failure } from "../../schemas/commands.js";
+import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
 import type { EventBuffer } from "./event-buffer.js";
 
@@ -30,6 +32,8 @@ export interface GatewayClientOptions {
   heartbeat: () => { threads: number; appServer: "connected" | "disconnected" };
   /** After a welcome and the replay of the buffer. */
   onWelcome: () => void;
+  /** Runs an approved command; the result goes back as an `rpcResult` frame (if the connection still stands). */
+  onRpc?: (id: string, request: HostRpcRequest, timeoutMs: number) => Promise<HostRpcResult>;
   /** Heartbeat period in ms (default 15 000); a connection silent for three periods is dropped. */
   heartbeatMs?: number;
   /** Reconnect back-off (default 250 ms doubling to 10 s). */
@@ -176,6 +180,9 @@ export class GatewayClient {
         case "acks":
           if (frame.epoch === this.opts.hello.epoch) for (const seq of frame.seqs) this.opts.buffer.ack(seq);
           return;
+        case "rpc":
+          void this.runRpc(ws, frame.id, frame.request, frame.timeoutMs);
+          return;
         case "reject":
           if (frame.seq !== null && frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);
           this.log?.warn({ seq: frame.seq, reason: frame.reason }, "the gateway rejected a frame");
@@ -190,6 +197,24 @@ export class GatewayClient {
     if (welcomed && !this.stopper.signal.aborted) this.log?.warn({ url: this.opts.url }, "lost the gateway connection; buffering events");
     this.stateValue = unauthorized ? "unauthorized" : "disconnected";
     return welcomed ? "welcomed" : unauthorized ? "unauthorized" : "failed";
+  }
+
+  /** Runs one command and answers on the socket it came from; a dropped socket loses the answer, not the agent. */
+  private async runRpc(ws: WebSocket, id: string, request: HostRpcRequest, timeoutMs: number): Promise<void> {
+    let result: HostRpcResult;
+    try {
+      result = this.opts.onRpc ? await this.opts.onRpc(id, request, timeoutMs) : failure("invalid", "this host agent executes no commands");
+    } catch (err) {
+      result = failure("invalid", `the host agent failed to run ${request.op}: ${(err as Error).message}`);
+    }
+    let frame = JSON.stringify({ type: "rpcResult", id, result });
+    // A frame over the gateway's cap would close the connection: answer with what to ask instead.
+    if (Buffer.byteLength(frame) > DEFAULT_GATEWAY_MAX_FRAME_BYTES - 1024) {
+      const tooBig = failure("invalid", `the ${request.op} result is ${Buffer.byteLength(frame)} bytes, over the gateway's frame cap; ask for less (a smaller limit, or the summary view)`);
+      frame = JSON.stringify({ type: "rpcResult", id, result: tooBig });
+    }
+    if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+    else this.log?.warn({ id, op: request.op }, "the gateway connection closed before a command's result could be sent");
   }
 
   private startHeartbeats(ws: WebSocket): void {

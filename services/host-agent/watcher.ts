@@ -121,6 +121,7 @@ export class AppServerWatcher {
     for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
       client.handleServerRequest(method, (params, ctx) => this.answer(method, params, ctx.id) as ServerRequestReply<typeof method> | typeof leaveToOwner);
     }
+    client.onInvalidServerRequest((method, params, ctx) => this.answer(method, params, ctx.id));
     client.onAnyNotification((n) => {
       if (gen === this.gen) this.onNotification(client, gen, n);
     });
