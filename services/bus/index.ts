@@ -23,5 +23,7 @@ export type { ConnectBusOptions } from "./connect.js";
 export { JetStreamPublisher, type PublishAck, type PublishOptions } from "./js-publisher.js";
 export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } from "./session-events.js";
 export type { SessionEventAck } from "./session-events.js";
+export { readStream } from "./stream-reader.js";
+export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";

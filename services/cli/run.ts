@@ -1,5 +1,6 @@
 /** The `claw-supervisor` command line: dispatches to subcommands; never throws, returns an exit code. */
 import { CliError, type CliIo, type Command } from "./io.js";
+import { auditCommand } from "./audit.js";
 import { controlCommands } from "./control.js";
 import { hostAgentCommand } from "./host-agent.js";
 import { hostsCommand } from "./hosts.js";
@@ -22,6 +23,7 @@ const commands: Command[] = [
   serviceCommand,
   tokenCommand,
   policyCommand,
+  auditCommand,
   probeCommand,
 ];
 

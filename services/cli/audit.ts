@@ -1,0 +1,143 @@
+/**
+ * `claw-supervisor audit`: the AUDIT stream, filtered (session, caller, verb, kind, time range), as a table or
+ * JSON; `audit replay` folds CODEX_EVENTS through the session machines and prints each session's state at a
+ * time, or with no `--until` checks that the replay equals the live registry (exit 1 when it does not).
+ */
+import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
+import { AuditRecord } from "../../schemas/audit.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { STREAM_NAMES, readStream } from "../bus/index.js";
+import { formatSessionsTable, listAllSessions, replayEnvelopes } from "../registry/index.js";
+import { optionValue, parseCommandArgs } from "./args.js";
+import { CliError, type CliIo, type Command } from "./io.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
+import { resolveNatsUrl } from "./up-file.js";
+import { z } from "zod";
+
+const usage = `Usage: claw-supervisor audit [--session ID] [--caller ID] [--verb V] [--kind K] [--since T] [--until T]
+                             [--limit N] [--json] [--nats-url URL]
+       claw-supervisor audit replay [--until T] [--host H] [--json] [--nats-url URL]
+
+audit          lists audit records (request, decision, execution, result, policy), oldest first: the last
+               --limit (default 100) that match every filter given.
+audit replay   folds CODEX_EVENTS through the session machines. With --until, prints each session's state
+               as of that time. Without it, checks that the replay equals the live registry and prints any
+               difference (exit 1). Sessions a host loss made stale differ: stale marks come from the
+               registry's clock, not from the event log.
+
+T is an ISO time (2026-11-30T10:00:00Z), unix milliseconds, or an age such as 90s, 15m, 2h, 1d.`;
+
+const Limit = z.coerce.number({ error: "must be a number" }).int().positive("must be greater than 0");
+
+/** A time option: ISO, unix ms, or an age (`15m`) before `nowMs`. Pure. */
+export function parseTime(name: string, text: string, nowMs: number): number {
+  const age = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (age) return nowMs - Number(age[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"];
+  if (/^\d{10,}$/.test(text)) return Number(text);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new CliError(`--${name}: '${text}' is not a time (ISO, unix ms, or an age like 15m)`, 2);
+  return t;
+}
+
+const comparable = (s: SessionRecord) => ({ ...s, lastSeenAt: 0 });
+const decoder = new TextDecoder();
+
+/** Differences between replayed and live records, one line each; empty when they are equal. Pure. */
+export function replayDifferences(replayed: readonly SessionRecord[], live: readonly SessionRecord[]): string[] {
+  const key = (s: SessionRecord) => `${s.host}/${s.sessionId}`;
+  const liveByKey = new Map(live.map((s) => [key(s), comparable(s)]));
+  const out: string[] = [];
+  for (const r of replayed) {
+    const l = liveByKey.get(key(r));
+    liveByKey.delete(key(r));
+    if (!l) {
+      out.push(`${key(r)}: in the replay, not in the live registry`);
+      continue;
+    }
+    const c = comparable(r);
+    const fields = (Object.keys(c) as (keyof SessionRecord)[]).filter((f) => JSON.stringify(c[f]) !== JSON.stringify(l[f]));
+    if (fields.length) out.push(`${key(r)}: ${fields.map((f) => `${f} replay=${JSON.stringify(c[f])} live=${JSON.stringify(l[f])}`).join(", ")}`);
+  }
+  for (const k of liveByKey.keys()) out.push(`${k}: in the live registry, not in the replay`);
+  return out;
+}
+
+async function replay(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs("audit replay", argv, { until: { type: "string" }, host: { type: "string" }, json: { type: "boolean" }, "nats-url": { type: "string" } });
+  if (values.help) return io.stdout(`${usage}\n`), 0;
+  if (positionals.length) throw new CliError(`audit replay takes no arguments, got '${positionals[0]}'`, 2);
+  const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, Date.now());
+  const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
+  try {
+    const envelopes: SessionEventEnvelope[] = [];
+    for await (const m of readStream(nc, STREAM_NAMES.events)) {
+      if (untilMs !== undefined && m.timeMs > untilMs) break;
+      const parsed = SessionEventEnvelopeSchema.safeParse(JSON.parse(decoder.decode(m.data)));
+      if (parsed.success) envelopes.push(parsed.data);
+    }
+    const onHost = (s: SessionRecord) => values.host === undefined || s.host === values.host;
+    const replayed = replayEnvelopes(envelopes).sessions.filter(onHost);
+    if (untilMs !== undefined) {
+      io.stdout(values.json ? `${JSON.stringify({ until: new Date(untilMs).toISOString(), events: envelopes.length, sessions: replayed }, null, 2)}\n` : `${envelopes.length} events up to ${new Date(untilMs).toISOString()}\n${formatSessionsTable(replayed, untilMs)}`);
+      return 0;
+    }
+    const live = (await listAllSessions(nc, values.host === undefined ? {} : { host: values.host }).catch(queryFailure)).sessions;
+    const diffs = replayDifferences(replayed, live);
+    if (values.json) io.stdout(`${JSON.stringify({ events: envelopes.length, sessions: replayed.length, equal: diffs.length === 0, differences: diffs }, null, 2)}\n`);
+    else io.stdout(diffs.length === 0 ? `replay of ${envelopes.length} events equals the live registry (${replayed.length} sessions)\n` : `replay differs from the live registry:\n${diffs.map((d) => `  ${d}`).join("\n")}\n`);
+    return diffs.length === 0 ? 0 : 1;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function list(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs("audit", argv, {
+    session: { type: "string" }, caller: { type: "string" }, verb: { type: "string" }, kind: { type: "string" },
+    since: { type: "string" }, until: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, "nats-url": { type: "string" },
+  });
+  if (values.help) return io.stdout(`${usage}\n`), 0;
+  if (positionals.length) throw new CliError(`audit takes no arguments (or 'replay'), got '${positionals[0]}'. See 'claw-supervisor audit --help'.`, 2);
+  const now = Date.now();
+  const sinceMs = values.since === undefined ? undefined : parseTime("since", values.since, now);
+  const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, now);
+  const limit = values.limit === undefined ? 100 : optionValue("limit", Limit, values.limit);
+  const match = (r: AuditRecord): boolean =>
+    (values.session === undefined || r.target?.sessionId === values.session) &&
+    (values.caller === undefined || r.caller?.id === values.caller) &&
+    (values.verb === undefined || r.verb === values.verb) &&
+    (values.kind === undefined || r.kind === values.kind) &&
+    (untilMs === undefined || r.atMs <= untilMs);
+  const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
+  const found: AuditRecord[] = [];
+  try {
+    for await (const m of readStream(nc, STREAM_NAMES.audit, sinceMs === undefined ? {} : { sinceMs })) {
+      const parsed = AuditRecord.safeParse(JSON.parse(decoder.decode(m.data)));
+      if (!parsed.success || !match(parsed.data)) continue;
+      found.push(parsed.data);
+      if (found.length > limit) found.shift();
+    }
+  } finally {
+    await nc.close();
+  }
+  if (values.json) io.stdout(`${JSON.stringify(found, null, 2)}\n`);
+  else io.stdout(found.length === 0 ? "no audit records match\n" : `${found.map(line).join("\n")}\n`);
+  return 0;
+}
+
+function line(r: AuditRecord): string {
+  const who = r.caller ? `${r.caller.role}:${r.caller.id}` : "-";
+  const what = r.target?.sessionId ? `${r.target.hostId ?? "?"}/${r.target.sessionId}` : r.target?.hostId ?? "-";
+  const how = r.decision
+    ? r.decision.allow ? `allow (${r.decision.ruleId})` : `refuse ${r.decision.code}: ${r.decision.reason}`
+    : r.outcome ? (r.outcome.ok ? "ok" : `${r.outcome.code}: ${r.outcome.message}`) : "";
+  return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${(r.verb ?? "-").padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
+}
+
+/** The `audit` command. */
+export const auditCommand: Command = {
+  name: "audit",
+  summary: "list the audit trail of commands and decisions; 'audit replay' rebuilds sessions from the event log",
+  usage,
+  run: (argv, io) => (argv[0] === "replay" ? replay(argv.slice(1), io) : list(argv, io)),
+};
