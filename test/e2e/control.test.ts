@@ -1,0 +1,173 @@
+/**
+ * Control end to end, every part real: nats-server, gateway, registry, policy service, a host agent on a real
+ * codex app-server (its socket where the daemon's would be, so `unix://` finds it), a person's TUI started
+ * through `claw-supervisor launch` under tmux, and commands sent with the built `claw-supervisor` bin.
+ */
+import { mkdirSync, symlinkSync } from "node:fs";
+import path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { textInput } from "../../schemas/codex/index.js";
+import type { CommandResult } from "../../schemas/commands.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { ensureBus } from "../../services/bus/index.js";
+import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
+import { startHostAgent, type HostAgent } from "../../services/host-agent/index.js";
+import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
+import { listAllSessions, listHosts, startRegistry, type Registry } from "../../services/registry/index.js";
+import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
+import { cliEntry, spawnCli } from "../support/cli-process.js";
+import { codexBinPath } from "../support/codex-bin.js";
+import { startCodexAppServer, TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
+import { functionCallOutputs, startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
+import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
+import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
+
+const HOST = "ctl-host";
+const SLOW = "[slow]";
+const ANSWER = "Hello from the fake model.";
+
+let nats: NatsTestServer;
+let nc: NatsConnection;
+let gateway: Gateway;
+let registry: Registry;
+let policy: PolicyService | undefined;
+let model: FakeModel;
+let server: CodexAppServer;
+let agent: HostAgent;
+let client: CodexRpcClient;
+let stateDir: string;
+let env: Record<string, string>;
+const tuis: TmuxSession[] = [];
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await Promise.resolve(probe()).catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
+  const s = (await listAllSessions(nc, { host: HOST })).sessions.find((x) => x.sessionId === id);
+  return s && pred(s) ? s : undefined;
+};
+
+/** Runs the built CLI with the test's environment; resolves with its exit code and output. */
+async function cli(...args: string[]) {
+  const p = spawnCli([...args, "--nats-url", nats.url], { ...env, USER: "erin" });
+  const code = await p.exited;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+const json = (out: { stdout: string }) => JSON.parse(out.stdout) as CommandResult & { data?: Record<string, unknown> };
+const turnCount = async (threadId: string) => (await client.request("thread/turns/list", { threadId, limit: 50, itemsView: "notLoaded" })).data.length;
+
+/** `claw-supervisor <words...>` in a private tmux, the way a person on the host runs it. */
+async function inTmux(words: string[], name: string): Promise<TmuxSession> {
+  const [bin, ...rest] = words;
+  expect(bin).toBe("claw-supervisor");
+  const tmux = await startTmuxSession({ command: [process.execPath, cliEntry, ...rest], socketPath: path.join(stateDir, `${name}.tmux`), cwd: server.workspace, env, cols: 140, rows: 45 });
+  tuis.push(tmux);
+  return tmux;
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connect({ servers: nats.url });
+  await ensureBus(nc);
+  const quiet = pino({ level: "silent" });
+  gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
+  registry = await startRegistry({ nc });
+  policy = await startPolicyService({ nc, logger: quiet });
+  model = await startFakeModel({
+    route: (r) => {
+      const last = userTexts(r).at(-1) ?? "";
+      if (functionCallOutputs(r).length > 0) return { kind: "text", text: "The command finished." };
+      if (last.includes("run-a-command")) return { kind: "functionCall", name: "exec_command", arguments: { cmd: /cmd=(\S+)/.exec(last)?.[1]?.replaceAll("_", " ") ?? "echo nothing" } };
+      return last.includes(SLOW) ? { kind: "slow", text: "working on it slowly", chunks: 16, delayMs: 250 } : { kind: "text", text: ANSWER };
+    },
+  });
+  server = await startCodexAppServer({ model, listen: "unix" });
+  env = { ...server.env, CODEX_BIN: codexBinPath(), CLAW_SUPERVISOR_STATE_DIR: path.join(path.dirname(server.codexHome), "claw-state") };
+  stateDir = env.CLAW_SUPERVISOR_STATE_DIR!;
+  mkdirSync(stateDir, { recursive: true });
+  // Where the daemon's socket would be, as the daemon itself links it: so `unix://` (launch's default) finds this server.
+  const daemonSocket = daemonSocketPath(env);
+  mkdirSync(path.dirname(daemonSocket), { recursive: true });
+  symlinkSync(server.socketPath!, daemonSocket);
+  const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
+  agent = await startHostAgent({ hostId: HOST, gatewayUrl: gateway.url, token: minted.token, stateDir, endpoint: server.endpoint, heartbeatMs: 500, presencePollMs: 200, logger: quiet });
+  client = await connectCodex(parseEndpoint(server.endpoint));
+  await client.initialize({ clientInfo: { name: "e2e-observer", version: "0" } });
+  await until("the host online", async () => (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"));
+}, 60_000);
+
+afterAll(async () => {
+  for (const t of tuis) await t.stop().catch(() => undefined);
+  client?.close();
+  await agent?.stop();
+  await policy?.stop();
+  await registry?.stop();
+  await gateway?.stop();
+  await server?.stop();
+  await model?.stop();
+  await nc?.close();
+  await nats?.stop();
+});
+
+describe("control of a person's TUI session through the policy service", () => {
+  let tui: TmuxSession;
+  let threadId: string;
+
+  it("send to an idle human-attached session starts a turn the TUI shows with its answer", async () => {
+    tui = await inTmux(["claw-supervisor", "launch", "--cd", server.workspace], "tui");
+    await tui.waitForScreen(TUI_READY, 30_000);
+    const s = await until("the TUI's session, human-attached and idle", async () => (await listAllSessions(nc, { host: HOST, humanAttached: true })).sessions.find((x) => x.status === "idle"));
+    threadId = s.sessionId;
+    const sent = await cli("send", `${HOST}/${threadId}`, "hello from the operator", "--json");
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(json(sent)).toMatchObject({ ok: true, data: { action: "started" } });
+    const screen = await tui.waitForScreen(new RegExp(`hello from the operator[\\s\\S]*${ANSWER.replace(".", "\\.")}`), 20_000);
+    expect(screen).toContain("hello from the operator");
+    await until("the session idle again", () => session(threadId, (x) => x.status === "idle" && x.activeTurnId === null));
+  });
+
+  it("send during a slow turn steers it: the TUI and the model's next request show the text", async () => {
+    const started = await cli("send", threadId, `think slowly ${SLOW}`, "--start", "--json");
+    expect(json(started)).toMatchObject({ ok: true, data: { action: "started" } });
+    const turnId = (json(started).data as { turnId: string }).turnId;
+    await until("the slow turn active in the registry", () => session(threadId, (x) => x.activeTurnId === turnId));
+    const before = await turnCount(threadId);
+    // The steered request is slow too, so the turn is still running when it is interrupted.
+    const steered = await cli("send", threadId, `steer toward the tests ${SLOW}`, "--json");
+    expect(steered.code, steered.stderr).toBe(0);
+    expect(json(steered)).toMatchObject({ ok: true, data: { action: "steered", turnId } });
+    await model.waitForRequest((r) => userTexts(r).some((t) => t.includes("steer toward the tests")), 15_000);
+    await tui.waitForScreen(/steer toward the tests/, 15_000);
+    expect(await turnCount(threadId)).toBe(before);
+
+    const interrupted = await cli("interrupt", threadId, "--json");
+    expect(json(interrupted)).toMatchObject({ ok: true, data: { turnId } });
+    await until("the turn interrupted", async () => {
+      const turns = await client.request("thread/turns/list", { threadId, limit: 1, sortDirection: "desc", itemsView: "notLoaded" });
+      return turns.data[0]?.id === turnId && turns.data[0].status === "interrupted";
+    });
+    await until("the registry sees it interrupted, then idle", () => session(threadId, (x) => x.activeTurnId === null && (x.status === "interrupted" || x.status === "idle")));
+  });
+
+  it("a steer against a turn that has just ended is a conflict and starts no turn", async () => {
+    const { turn } = await client.request("turn/start", { threadId, input: textInput("a quick one") });
+    await until("the quick turn done", async () => (await client.request("thread/turns/list", { threadId, limit: 1, sortDirection: "desc", itemsView: "notLoaded" })).data[0]?.status === "completed");
+    const before = await turnCount(threadId);
+    const requestsBefore = model.requests.length;
+    const late = await cli("send", threadId, "too late", "--steer", "--turn", turn.id, "--json");
+    expect(late.code).toBe(5);
+    expect(json(late)).toMatchObject({ ok: false, code: "conflict" });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await turnCount(threadId)).toBe(before);
+    expect(model.requests.slice(requestsBefore).some((r) => userTexts(r).some((t) => t.includes("too late")))).toBe(false);
+  });
+});
