@@ -3,7 +3,7 @@
  * codex app-server (its socket where the daemon's would be, so `unix://` finds it), a person's TUI started
  * through `claw-supervisor launch` under tmux, and commands sent with the built `claw-supervisor` bin.
  */
-import { mkdirSync, symlinkSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textInput } from "../../schemas/codex/index.js";
 import type { CommandResult } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { ensureBus } from "../../services/bus/index.js";
+import { STREAM_NAMES, ensureBus, readStream } from "../../services/bus/index.js";
 import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { startHostAgent, type HostAgent } from "../../services/host-agent/index.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
@@ -62,6 +62,15 @@ async function cli(...args: string[]) {
   const code = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };
 }
+/** The approval decisions the host agent recorded for a thread: its agent/approval events in CODEX_EVENTS. */
+async function agentDecisions(threadId: string): Promise<{ allow: boolean; reason: string }[]> {
+  const out: { allow: boolean; reason: string }[] = [];
+  for await (const m of readStream(nc, STREAM_NAMES.events)) {
+    const env = JSON.parse(new TextDecoder().decode(m.data)) as { threadId: string; type: string; payload: { allow: boolean; reason: string } };
+    if (env.threadId === threadId && env.type === "agent/approval") out.push(env.payload);
+  }
+  return out;
+}
 const json = (out: { stdout: string }) => JSON.parse(out.stdout) as CommandResult & { data?: Record<string, unknown> };
 const turnCount = async (threadId: string) => (await client.request("thread/turns/list", { threadId, limit: 50, itemsView: "notLoaded" })).data.length;
 
@@ -86,7 +95,11 @@ beforeAll(async () => {
     route: (r) => {
       const last = userTexts(r).at(-1) ?? "";
       if (functionCallOutputs(r).length > 0) return { kind: "text", text: "The command finished." };
-      if (last.includes("run-a-command")) return { kind: "functionCall", name: "exec_command", arguments: { cmd: /cmd=(\S+)/.exec(last)?.[1]?.replaceAll("_", " ") ?? "echo nothing" } };
+      if (last.includes("run-a-command")) {
+        const cmd = /cmd=(\S+)/.exec(last)?.[1]?.replaceAll("_", " ") ?? "echo nothing";
+        // Escalation makes even an on-request session ask before running it.
+        return { kind: "functionCall", name: "exec_command", arguments: { cmd, sandbox_permissions: "require_escalated", justification: "the test asks for it" } };
+      }
       return last.includes(SLOW) ? { kind: "slow", text: "working on it slowly", chunks: 16, delayMs: 250 } : { kind: "text", text: ANSWER };
     },
   });
@@ -169,5 +182,70 @@ describe("control of a person's TUI session through the policy service", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(await turnCount(threadId)).toBe(before);
     expect(model.requests.slice(requestsBefore).some((r) => userTexts(r).some((t) => t.includes("too late")))).toBe(false);
+  });
+});
+
+describe("spawn and attach", () => {
+  it("spawns an autonomous task on a chosen host; its attach command, run in tmux, shows its history and marks it human-attached until the TUI exits", async () => {
+    const spawned = await cli("spawn", "write the release notes for spawn-e2e", "--cwd", server.workspace, "--host", HOST, "--json");
+    expect(spawned.code, spawned.stderr).toBe(0);
+    const data = json(spawned).data as { hostId: string; sessionId: string; attachCommand: string };
+    expect(data).toMatchObject({ hostId: HOST, attachCommand: `claw-supervisor launch --resume ${data.sessionId}` });
+    await until("the spawned session autonomous and idle", () => session(data.sessionId, (x) => x.autonomous && !x.humanAttached && x.status === "idle"), 30_000);
+
+    const attached = await inTmux(data.attachCommand.split(" "), "attach");
+    await attached.waitForScreen(/write the release notes for spawn-e2e[\s\S]*Hello from the fake model\./, 30_000);
+    await until("humanAttached after attach", () => session(data.sessionId, (x) => x.humanAttached && x.autonomous));
+    await attached.sendKeys("/quit");
+    await attached.sendEnter();
+    await until("humanAttached cleared when the TUI exits", () => session(data.sessionId, (x) => !x.humanAttached));
+  });
+});
+
+describe("approvals", () => {
+  it("a human-attached session's approval is left to the TUI, and answered there", async () => {
+    const tui = await inTmux(["claw-supervisor", "launch", "--cd", server.workspace, "--", "-c", 'approval_policy="on-request"'], "tui-approve");
+    await tui.waitForScreen(TUI_READY, 30_000);
+    await tui.sendKeys("please run-a-command cmd=echo_human-approved-it");
+    await tui.sendEnter();
+    const prompt = await tui.waitForScreen(/echo human-approved-it[\s\S]*(Yes|Allow|Approve)/i, 20_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}\nscreen:\n${await tui.capture()}`);
+    });
+    expect(prompt).toMatch(/Yes, proceed/);
+    const s = await until("the session waiting on approval in the registry", async () => (await listAllSessions(nc, { host: HOST, humanAttached: true })).sessions.find((x) => x.waitingOn === "approval"));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await agentDecisions(s.sessionId)).toEqual([]);
+    await tui.sendKeys("y");
+    const next = await model.waitForRequest((r) => functionCallOutputs(r).some((o) => JSON.stringify(o.output).includes("human-approved-it")), 20_000);
+    expect(JSON.stringify(functionCallOutputs(next))).not.toMatch(/rejected/i);
+    await until("the session idle after the TUI's answer", () => session(s.sessionId, (x) => x.status === "idle"));
+    expect(await agentDecisions(s.sessionId)).toEqual([]);
+  });
+
+  /** Spawns a task whose model asks to run `cmd`; resolves with what Codex told the model about it. */
+  async function spawnRunning(cmd: string): Promise<{ sessionId: string; output: string }> {
+    const spawned = await cli("spawn", `please run-a-command cmd=${cmd.replaceAll(" ", "_")}`, "--cwd", server.workspace, "--host", HOST, "--json");
+    expect(spawned.code, spawned.stderr).toBe(0);
+    const sessionId = (json(spawned).data as { sessionId: string }).sessionId;
+    const next = await model.waitForRequest((r) => functionCallOutputs(r).length > 0 && JSON.stringify(r).includes(cmd), 30_000);
+    return { sessionId, output: JSON.stringify(functionCallOutputs(next)) };
+  }
+
+  it("an autonomous session's command is denied by default, and runs once a policy rule allows it", async () => {
+    const denied = await spawnRunning("echo policy-blocked-1");
+    expect(denied.output).toMatch(/rejected/i);
+    expect(denied.output).not.toContain("policy-blocked-1\\n");
+    expect(await until("the denial recorded as an agent/approval event", async () => ((await agentDecisions(denied.sessionId)).length ? agentDecisions(denied.sessionId) : undefined))).toMatchObject([{ allow: false }]);
+
+    const doc = (JSON.parse((await cli("policy", "get", "--json")).stdout) as { policy: Record<string, unknown> }).policy;
+    const policyFile = path.join(stateDir, "policy.json");
+    writeFileSync(policyFile, JSON.stringify({ ...doc, approvals: [{ id: "echo-ok", target: { host: HOST }, allow: { commandPrefixes: ["echo policy-allowed"] } }] }));
+    const set = await cli("policy", "set", policyFile);
+    expect(set.code, set.stderr).toBe(0);
+    await until("the policy applied", () => policy!.policyRevision() !== null);
+    const allowed = await spawnRunning("echo policy-allowed 2");
+    expect(allowed.output).toContain("policy-allowed 2");
+    expect(allowed.output).not.toMatch(/rejected/i);
+    expect(await until("the acceptance recorded", async () => ((await agentDecisions(allowed.sessionId)).length ? agentDecisions(allowed.sessionId) : undefined))).toMatchObject([{ allow: true }]);
   });
 });
