@@ -20,7 +20,7 @@ import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from
 import { cliEntry, spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
 import { startCodexAppServer, TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
-import { functionCallOutputs, startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
+import { functionCallOutputs, isTitleRequest, startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
 import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
 import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
 
@@ -247,5 +247,88 @@ describe("approvals", () => {
     expect(allowed.output).toContain("policy-allowed 2");
     expect(allowed.output).not.toMatch(/rejected/i);
     expect(await until("the acceptance recorded", async () => ((await agentDecisions(allowed.sessionId)).length ? agentDecisions(allowed.sessionId) : undefined))).toMatchObject([{ allow: true }]);
+  });
+});
+
+describe("refusals run nothing, and everything is in the audit trail", () => {
+  let target: string;
+  /** Model requests carrying `text` at all (any is too many for a refused command). */
+  const sawText = (text: string) => model.requests.filter((r) => userTexts(r).some((t) => t.includes(text))).length;
+  /** Model requests whose newest user message is `text`: one per turn that text started. */
+  const turnsFor = (text: string) => model.requests.filter((r) => !isTitleRequest(r) && userTexts(r).at(-1)?.includes(text)).length;
+
+  /** A command as another caller sends it (the CLI only sends as an operator). */
+  async function ask(verb: string, args: unknown, caller: { id: string; role: string }, extra: Record<string, unknown> = {}): Promise<CommandResult> {
+    const body = { verb, caller, idempotencyKey: `e2e-${Math.random().toString(36).slice(2)}`, args, ...extra };
+    return (await nc.request(`codex.cmd.${verb}`, JSON.stringify(body), { timeout: 20_000 })).json();
+  }
+
+  beforeAll(async () => {
+    target = (await until("an idle session", async () => (await listAllSessions(nc, { host: HOST, status: "idle", autonomous: false })).sessions[0])).sessionId;
+    const doc = (JSON.parse((await cli("policy", "get", "--json")).stdout) as { policy: { rules: unknown[] } }).policy;
+    const file = path.join(stateDir, "policy-loops.json");
+    writeFileSync(file, JSON.stringify({ ...doc, rules: [...doc.rules, { id: "sessions-send", role: "session", allow: ["send"] }], rateLimits: { perCaller: { burst: 50, perSecond: 50 }, perTarget: { burst: 3, perSecond: 0.01 } } }));
+    expect((await cli("policy", "set", file)).code).toBe(0);
+    await until("the loop policy applied", () => policy!.policyRevision() !== null && policy!.policyRevision()! >= 2);
+  });
+
+  it("denies what policy does not grant (a host's caller), loops (self-echo, hops, A→B→A) and over-bound broadcasts, and the model never sees them", async () => {
+    expect(await ask("send", { target: { sessionId: target }, text: "from a host: denied-text" }, { id: HOST, role: "host" })).toMatchObject({ ok: false, code: "denied" });
+    expect(await ask("send", { target: { sessionId: target }, text: "echo-text" }, { id: target, role: "session" })).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/self_echo/) });
+    expect(await ask("send", { target: { sessionId: target }, text: "hops-text" }, { id: "claw", role: "claw" }, { originSessionId: "someone", hops: 9 })).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/hops/) });
+    const broadcast = await cli("broadcast", "broadcast-text", "--host", HOST, "--max", "1", "--json");
+    expect(broadcast.code).toBe(3);
+    expect(json(broadcast)).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/over the bound of 1/) });
+    await new Promise((r) => setTimeout(r, 300));
+    for (const t of ["denied-text", "echo-text", "hops-text", "broadcast-text"]) expect(sawText(t)).toBe(0);
+  });
+
+  it("refuses B→A right after A→B between two sessions", async () => {
+    const other = (await until("a second session", async () => (await listAllSessions(nc, { host: HOST, status: "idle" })).sessions.find((s) => s.sessionId !== target))).sessionId;
+    expect(await ask("send", { target: { sessionId: other }, text: "a-to-b" }, { id: target, role: "session" })).toMatchObject({ ok: true });
+    await until("the other session idle again", () => session(other, (x) => x.status === "idle"));
+    expect(await ask("send", { target: { sessionId: target }, text: "b-to-a" }, { id: other, role: "session" })).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/cycle/) });
+    expect(sawText("b-to-a")).toBe(0);
+  });
+
+  it("runs a repeated idempotency key once, and rate-limits a target past its bucket", async () => {
+    const turnsBefore = await turnCount(target);
+    const first = await cli("send", target, "once-only-text", "--key", "e2e-same-key-1", "--json");
+    const second = await cli("send", target, "once-only-text", "--key", "e2e-same-key-1", "--json");
+    expect(json(first)).toMatchObject({ ok: true });
+    expect(json(second)).toEqual(json(first));
+    await until("the turn done", () => session(target, (x) => x.status === "idle" && x.activeTurnId === null));
+    expect(await turnCount(target)).toBe(turnsBefore + 1);
+    expect(turnsFor("once-only-text")).toBe(1);
+    const limited = [];
+    for (let i = 0; i < 4; i++) limited.push(json(await cli("interrupt", target, "--json")));
+    expect(limited.map((r) => (r.ok ? "ok" : r.code))).toContain("rate_limited");
+  });
+
+  it("with the policy service stopped, no command executes", async () => {
+    await policy!.stop();
+    policy = undefined;
+    const turnsBefore = await turnCount(target);
+    const r = await cli("send", target, "nobody-decides-text", "--timeout", "3000");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no policy service is answering.*Nothing was run/);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await turnCount(target)).toBe(turnsBefore);
+    expect(sawText("nobody-decides-text")).toBe(0);
+    policy = await startPolicyService({ nc, logger: pino({ level: "silent" }) });
+  });
+
+  it("leaves request, decision and result records in AUDIT for each case, and the replay of CODEX_EVENTS equals the live registry", async () => {
+    const records = JSON.parse((await cli("audit", "--limit", "1000", "--json")).stdout) as { kind: string; caller: { id: string; role: string } | null; decision: { allow: boolean; code: string | null; reason: string | null } | null; outcome: { ok: boolean; code: string | null } | null; verb: string | null }[];
+    const refusals = records.filter((r) => r.kind === "decision" && r.decision && !r.decision.allow).map((r) => r.decision!.reason ?? "");
+    expect(refusals.some((r) => /no policy rule lets role 'host'/.test(r))).toBe(true);
+    for (const kind of [/self_echo/, /hops/, /cycle/, /broadcast bound/]) expect(refusals.some((r) => kind.test(r)), String(kind)).toBe(true);
+    expect(records.some((r) => r.kind === "decision" && r.decision?.code === "rate_limited")).toBe(true);
+    const spawns = records.filter((r) => r.verb === "spawn" && r.kind === "execution");
+    expect(spawns.length).toBeGreaterThanOrEqual(3);
+    expect(records.filter((r) => r.kind === "request").length).toBe(records.filter((r) => r.kind === "result").length);
+    const replay = await cli("audit", "replay", "--host", HOST);
+    expect(replay.code, replay.stdout).toBe(0);
+    expect(replay.stdout).toMatch(/equals the live registry/);
   });
 });
