@@ -2,14 +2,14 @@
  * From a bus envelope on `codex.evt.<hostId>.<threadId>` to the session machine's events. Pure and total:
  * every envelope maps to a list of events, none throws.
  */
-import { agentEventTypes, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload } from "../schemas/agent-events.js";
+import { agentEventTypes, AnnotationPayload, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { notifications } from "../schemas/codex/notifications.js";
 import type { SessionMachineEvent } from "./session.js";
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
- * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `thread/started` and `thread/status/changed` →
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN or HANDOFF, `thread/started` and `thread/status/changed` →
  * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
  * `item/started`/`item/completed` → ITEM. Every other type (deltas, token usage, errors, warnings, resolved
  * server requests, kinds added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
@@ -29,6 +29,14 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
     case agentEventTypes.presence: {
       const parsed = PresencePayload.safeParse(payload);
       return parsed.success ? [{ type: "PRESENCE", humanAttached: parsed.data.humanAttached, atMs }] : activity;
+    }
+    case agentEventTypes.annotation: {
+      const parsed = AnnotationPayload.safeParse(payload);
+      if (!parsed.success) return activity;
+      const a = parsed.data;
+      if (a.kind === "mark") return [{ type: "MARK", disposition: a.disposition }];
+      if (a.kind === "handoff") return [{ type: "HANDOFF", handoff: a.handoff }];
+      return [{ type: "ASSIGN", ...(a.group === undefined ? {} : { group: a.group }), ...(a.owner === undefined ? {} : { owner: a.owner }) }];
     }
     case "thread/started": {
       const parsed = notifications["thread/started"].params.safeParse(payload);

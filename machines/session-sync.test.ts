@@ -39,6 +39,8 @@ describe("session sync", () => {
       preview: "fix the tests",
       group: null,
       disposition: null,
+      owner: null,
+      handoff: null,
     });
   });
 

@@ -6,7 +6,7 @@
 import { and, assign, initialTransition, setup, transition, type SnapshotFrom, type StateValue } from "xstate";
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
-import type { Disposition, SessionRecord, SessionStatus } from "../schemas/registry.js";
+import type { Disposition, Handoff, SessionRecord, SessionStatus } from "../schemas/registry.js";
 import { activeFlagsOf, isDisposition, isSyncedPayload, seenAt, statusTarget, type StatusTarget } from "./session-status.js";
 
 /** Which session the actor tracks. */
@@ -40,6 +40,8 @@ export type SessionMachineEvent =
   | { type: "ACTIVITY"; atMs: number }
   | { type: "STALE"; atMs: number }
   | { type: "MARK"; disposition: Disposition | null }
+  | { type: "ASSIGN"; group?: string | null; owner?: string | null }
+  | { type: "HANDOFF"; handoff: Handoff }
   | { type: "SUMMARY"; summary: string | null };
 
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
@@ -126,6 +128,16 @@ export const sessionMachine = setup({
         : { lastSeenAt: seenAt(context.lastSeenAt, event) },
     ),
     mark: assign(({ event }) => (event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition)) ? { disposition: event.disposition } : {})),
+    /** Group and owner: a field the event leaves out stays as it is; null clears it. */
+    assignTo: assign(({ context, event }) =>
+      event.type === "ASSIGN"
+        ? {
+            group: event.group === undefined || (event.group !== null && typeof event.group !== "string") ? context.group : event.group,
+            owner: event.owner === undefined || (event.owner !== null && typeof event.owner !== "string") ? context.owner : event.owner,
+          }
+        : {},
+    ),
+    handOff: assign(({ event }) => (event.type === "HANDOFF" && typeof event.handoff === "object" && event.handoff !== null ? { handoff: event.handoff } : {})),
     summarize: assign(({ event }) =>
       event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string") ? { summary: event.summary } : {},
     ),
@@ -149,6 +161,8 @@ export const sessionMachine = setup({
     preview: null,
     group: null,
     disposition: null,
+    owner: null,
+    handoff: null,
     preStaleStatus: null,
     activeFlags: [],
     turnHasAgentWork: false,
@@ -176,6 +190,8 @@ export const sessionMachine = setup({
     CLOSED: { target: ".closed", actions: "finishTurn" },
     ACTIVITY: { actions: "touch" },
     MARK: { actions: "mark" },
+    ASSIGN: { actions: "assignTo" },
+    HANDOFF: { actions: "handOff" },
     SUMMARY: { actions: "summarize" },
   },
   // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
@@ -267,6 +283,9 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
     preview: c.preview,
     group: c.group,
     disposition: c.disposition,
+    // Snapshots persisted before these fields existed have none.
+    owner: c.owner ?? null,
+    handoff: c.handoff ?? null,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { ThreadStatus } from "./codex/thread.js";
+import { Disposition, Handoff } from "./registry.js";
 
 /** `threadId` used for events about the host rather than one thread (e.g. a buffer gap). */
 export const HOST_THREAD_ID = "_host";
@@ -19,6 +20,8 @@ export const agentEventTypes = {
   gap: "agent/gap",
   /** The agent answered an approval request of an autonomous session, by policy. */
   approval: "agent/approval",
+  /** The supervisor marked, assigned or handed off the thread (recorded by the agent so the log orders it). */
+  annotation: "agent/annotation",
 } as const;
 
 /** What the agent knows of a thread at a sync. `createdAt`/`updatedAt` are unix seconds, as Codex sends them. */
@@ -74,3 +77,11 @@ export const ApprovalPayload = z.object({
   reason: z.string(),
 });
 export type ApprovalPayload = z.infer<typeof ApprovalPayload>;
+
+/** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign` or `handoff`). */
+export const AnnotationPayload = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("mark"), disposition: Disposition.nullable() }),
+  z.object({ kind: z.literal("assign"), group: z.string().nullable().optional(), owner: z.string().nullable().optional() }),
+  z.object({ kind: z.literal("handoff"), handoff: Handoff }),
+]);
+export type AnnotationPayload = z.infer<typeof AnnotationPayload>;

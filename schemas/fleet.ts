@@ -24,6 +24,10 @@ export const FleetKind = z.enum([
   "session-closed",
   /** The supervisor marked the session `done`, `blocked` or `abandoned`. */
   "session-marked",
+  /** The supervisor recorded a handoff of the session to a person or a peer session. */
+  "session-handoff",
+  /** The session's group or owner changed. */
+  "session-assigned",
   /** A host went stale: no heartbeat for longer than the stale threshold. */
   "host-stale",
 ]);
@@ -43,6 +47,8 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "session-error": "high",
   "session-closed": "normal",
   "session-marked": "normal",
+  "session-handoff": "high",
+  "session-assigned": "normal",
   "host-stale": "high",
 };
 

@@ -4,6 +4,7 @@
  * on its local app-server and answers with an `rpcResult` frame. Only the policy service may publish here.
  */
 import { z } from "zod";
+import { AnnotationPayload } from "./agent-events.js";
 import { CommandFailure, MAX_COMMAND_TEXT, SendMode } from "./commands.js";
 
 /** What an autonomous session's approvals may be allowed by; everything else is declined. */
@@ -45,8 +46,10 @@ export const HostSpawnRequest = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
   approvals: ApprovalRules,
 });
+/** Record a supervisor-set fact about a thread in its event log (no app-server call). */
+export const HostAnnotateRequest = z.strictObject({ op: z.literal("annotate"), threadId, annotation: AnnotationPayload });
 /** Anything the policy service may ask a host agent. */
-export const HostRpcRequest = z.discriminatedUnion("op", [HostReadRequest, HostSendRequest, HostInterruptRequest, HostSpawnRequest]);
+export const HostRpcRequest = z.discriminatedUnion("op", [HostReadRequest, HostSendRequest, HostInterruptRequest, HostSpawnRequest, HostAnnotateRequest]);
 export type HostRpcRequest = z.infer<typeof HostRpcRequest>;
 export type HostRpcOp = HostRpcRequest["op"];
 
@@ -67,7 +70,8 @@ export const HostReadResult = z.strictObject({ turns: z.array(TranscriptTurn), n
 export const HostSendResult = z.strictObject({ action: z.enum(["started", "steered"]), turnId: z.string() });
 export const HostInterruptResult = z.strictObject({ turnId: z.string() });
 export const HostSpawnResult = z.strictObject({ threadId: z.string(), turnId: z.string(), cwd: z.string() });
-export const hostRpcResults = { read: HostReadResult, send: HostSendResult, interrupt: HostInterruptResult, spawn: HostSpawnResult } as const;
+export const HostAnnotateResult = z.strictObject({ recorded: z.literal(true) });
+export const hostRpcResults = { read: HostReadResult, send: HostSendResult, interrupt: HostInterruptResult, spawn: HostSpawnResult, annotate: HostAnnotateResult } as const;
 
 /** A host agent's answer: `data` is the op's result, or a typed failure. */
 export const HostRpcResult = z.discriminatedUnion("ok", [z.strictObject({ ok: z.literal(true), data: z.unknown() }), CommandFailure]);

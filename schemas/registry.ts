@@ -13,6 +13,18 @@ export type SessionStatus = z.infer<typeof SessionStatus>;
 export const Disposition = z.enum(["blocked", "done", "abandoned"]);
 export type Disposition = z.infer<typeof Disposition>;
 
+/** Who a session was handed to, by whom, with what note; `atMs` is when (unix ms). */
+export const Handoff = z.object({
+  to: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("human"), who: z.string().nullable() }),
+    z.object({ kind: z.literal("session"), sessionId: z.string() }),
+  ]),
+  note: z.string(),
+  by: z.string(),
+  atMs: z.number().int().nonnegative(),
+});
+export type Handoff = z.infer<typeof Handoff>;
+
 /** One session. Times are unix ms. */
 export const SessionRecord = z.object({
   /** The Codex thread id. */
@@ -37,6 +49,10 @@ export const SessionRecord = z.object({
   preview: z.string().nullable(),
   group: z.string().nullable(),
   disposition: Disposition.nullable(),
+  /** Who is responsible for the session (set by `assign`); records written before it existed read as null. */
+  owner: z.string().nullable().default(null),
+  /** The latest handoff request (set by `handoff`); null when none. */
+  handoff: Handoff.nullable().default(null),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

@@ -1,5 +1,5 @@
 /**
- * The operator verbs: `read`, `send`, `reply`, `interrupt`, `spawn`, `broadcast`. Each builds its command's
+ * The operator verbs: `read`, `send`, `reply`, `interrupt`, `spawn`, `broadcast`, `mark`, `assign`, `handoff`. Each builds its command's
  * arguments from the command line, sends it through the policy service (command-client.ts) and prints the
  * result readably, or as JSON with `--json`; the exit code follows the typed result (see EXIT_CODES).
  */
@@ -156,6 +156,58 @@ const specs: VerbSpec[] = [
       const r = d as { targets: number; sent: number; results: { hostId: string; sessionId: string; result: { ok: boolean; code?: string; message?: string } }[] };
       const lines = r.results.map((x) => `  ${x.hostId}/${x.sessionId}: ${x.result.ok ? "sent" : `${x.result.code}: ${x.result.message}`}`);
       return `sent to ${r.sent} of ${r.targets} sessions\n${lines.join("\n")}${lines.length ? "\n" : ""}`;
+    },
+  },
+  {
+    verb: "mark",
+    synopsis: "mark <session> <blocked|done|abandoned|none>",
+    summary: "mark a session blocked, done or abandoned (none clears the mark)",
+    help: [],
+    options: {},
+    args: (p) => {
+      const mark = p[1];
+      if (!mark || !["blocked", "done", "abandoned", "none"].includes(mark)) throw new CliError("mark needs one of blocked, done, abandoned, none. See 'claw-supervisor mark --help'.", 2);
+      return { target: target("mark", p[0]), disposition: mark === "none" ? null : mark };
+    },
+    format: (d) => {
+      const r = d as { hostId: string; sessionId: string; disposition: string | null };
+      return `${r.hostId}/${r.sessionId}: ${r.disposition === null ? "mark cleared" : `marked ${r.disposition}`}\n`;
+    },
+  },
+  {
+    verb: "assign",
+    synopsis: "assign <session> [--group G | --no-group] [--owner O | --no-owner]",
+    summary: "put a session in a group or give it an owner (a label the fleet can filter on)",
+    help: ["--group G / --no-group   set or clear the group", "--owner O / --no-owner   set or clear the owner"],
+    options: { group: { type: "string" }, "no-group": { type: "boolean" }, owner: { type: "string" }, "no-owner": { type: "boolean" } },
+    args: (p, v) => {
+      const pick = (name: string): { [k: string]: string | null } => (typeof v[name] === "string" ? { [name]: v[name] as string } : v[`no-${name}`] ? { [name]: null } : {});
+      const args = { target: target("assign", p[0]), ...pick("group"), ...pick("owner") };
+      if (Object.keys(args).length === 1) throw new CliError("assign needs --group, --no-group, --owner or --no-owner", 2);
+      return args;
+    },
+    format: (d) => {
+      const r = d as { hostId: string; sessionId: string; group?: string | null; owner?: string | null };
+      const parts = [...(r.group === undefined ? [] : [`group ${r.group ?? "(none)"}`]), ...(r.owner === undefined ? [] : [`owner ${r.owner ?? "(none)"}`])];
+      return `${r.hostId}/${r.sessionId}: ${parts.join(", ")}\n`;
+    },
+  },
+  {
+    verb: "handoff",
+    synopsis: "handoff <session> (--to-human [--who NAME] | --to-session ID) [--note TEXT]",
+    summary: "record a handoff of a session to a person or a peer session (a fleet event the Claw sees)",
+    help: ["--to-human       hand it to a person (they attach with the printed command)", "--who NAME       which person", "--to-session ID  hand it to a peer session", "--note TEXT      what the taker should know"],
+    options: { "to-human": { type: "boolean" }, who: { type: "string" }, "to-session": { type: "string" }, note: { type: "string" } },
+    args: (p, v) => {
+      const toSession = v["to-session"];
+      if (Boolean(v["to-human"]) === (typeof toSession === "string")) throw new CliError("handoff needs exactly one of --to-human and --to-session ID", 2);
+      const to = typeof toSession === "string" ? { kind: "session", sessionId: toSession } : { kind: "human", ...(typeof v.who === "string" ? { who: v.who } : {}) };
+      return { target: target("handoff", p[0]), to, ...(typeof v.note === "string" ? { note: v.note } : {}) };
+    },
+    format: (d) => {
+      const r = d as { hostId: string; sessionId: string; handoff: { to: { kind: string; who?: string | null; sessionId?: string } }; attachCommand: string };
+      const to = r.handoff.to.kind === "human" ? `a person${r.handoff.to.who ? ` (${r.handoff.to.who})` : ""}` : `session ${r.handoff.to.sessionId}`;
+      return `${r.hostId}/${r.sessionId} handed off to ${to}\nto take it over on host ${r.hostId}:\n  ${r.attachCommand}\n`;
     },
   },
 ];

@@ -39,6 +39,8 @@ const record: SessionRecord = {
   preview: null,
   group: null,
   disposition: null,
+  owner: null,
+  handoff: null,
 };
 
 const doc: PolicyDocumentInput = {

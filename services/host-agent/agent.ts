@@ -157,6 +157,13 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {
     const known = recent.get(id);
     if (known) return known;
+    if (request.op === "annotate") {
+      // A supervisor-set fact goes into the thread's own event log, ordered with everything else it did.
+      emit(request.threadId, agentEventTypes.annotation, request.annotation);
+      const recorded = Promise.resolve<HostRpcResult>({ ok: true, data: { recorded: true } });
+      recent.set(id, recorded);
+      return recorded;
+    }
     const running = executor.execute(request, timeoutMs).then((result) => {
       // A spawned thread may have been synced before it was marked autonomous: sync it again.
       const spawned = result.ok && request.op === "spawn" ? watcher.thread((result.data as { threadId: string }).threadId) : undefined;

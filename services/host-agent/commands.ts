@@ -78,6 +78,8 @@ export class CommandExecutor {
           return await this.interrupt(client, req, call);
         case "spawn":
           return await this.spawn(client, req, call);
+        case "annotate":
+          return failure("invalid", "annotations are recorded by the host agent itself, not run on the app-server");
       }
     } catch (err) {
       if (err instanceof Refusal) return err.failure;

@@ -22,6 +22,8 @@ const record: SessionRecord = {
   preview: null,
   group: "g1",
   disposition: null,
+  owner: null,
+  handoff: null,
 };
 const facts = factsOfSession(record);
 const caller = (role: Caller["role"], id = "c1"): Caller => ({ id, role });

@@ -132,6 +132,18 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(rig.ops.map((o) => (o.op === "send" ? o.threadId : o.op)).sort()).toEqual(["s1", "s2", "s3"]);
   });
 
+  it("records mark, assign and handoff through the session's host agent, and checks a handoff's peer", async () => {
+    expect(await rig.command("mark", { target: target("s1"), disposition: "done" })).toMatchObject({ ok: true, data: { hostId: "h1", sessionId: "s1", kind: "mark", disposition: "done" } });
+    expect(await rig.command("assign", { target: target("s1"), group: "release" })).toMatchObject({ ok: true, data: { kind: "assign", group: "release" } });
+    const handed = await rig.command("handoff", { target: target("s1"), to: { kind: "session", sessionId: "s2" }, note: "take the tests" }, { role: "claw", callerId: "claw-1" });
+    expect(handed).toMatchObject({ ok: true, data: { attachCommand: "claw-supervisor launch --resume s1", handoff: { to: { kind: "session", sessionId: "s2" }, note: "take the tests", by: "claw:claw-1" } } });
+    expect(rig.ops.map((o) => (o.op === "annotate" ? o.annotation.kind : o.op))).toEqual(["mark", "assign", "handoff"]);
+    expect(await rig.command("handoff", { target: target("s1"), to: { kind: "session", sessionId: "ghost" } })).toMatchObject({ ok: false, code: "not_found" });
+    expect(await rig.command("handoff", { target: target("s1"), to: { kind: "session", sessionId: "s1" } })).toMatchObject({ ok: false, code: "invalid" });
+    expect(await rig.command("mark", { target: target("s1"), disposition: "done" }, { role: "session", callerId: "s3" })).toMatchObject({ ok: false, code: "denied" });
+    expect(rig.ops).toHaveLength(3);
+  });
+
   it("needs a filter for a broadcast", async () => {
     expect(await rig.command("broadcast", { filter: {}, maxTargets: 5, text: "all" })).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/needs a filter/) });
   });

@@ -76,6 +76,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         return failure("timeout", `the registry could not be asked for hosts: ${(err as Error).message}`);
       }
     },
+    lookupSession: (sessionId) => lookupSession(nc, sessionId, undefined, registryTimeoutMs),
     perTarget,
     loops,
     spawnConfig: opts.spawnConfig ?? {},

@@ -2,6 +2,7 @@
  * The verb handlers: what runs once the interceptors have let a command through. Host work goes to the agent
  * on `codex.rpc.<hostId>` (through the gateway holding it), each call recorded as an `execution` in AUDIT.
  */
+import type { AnnotationPayload } from "../../schemas/agent-events.js";
 import { failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
 import type { HostRpcEnvelope, HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
@@ -12,7 +13,7 @@ import type { CommandContext } from "./pipeline.js";
 import type { TokenBuckets } from "./rate-limit.js";
 
 /** How long an agent may take per op, in ms. */
-export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 10_000, send: 15_000, interrupt: 10_000, spawn: 30_000 };
+export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 10_000, send: 15_000, interrupt: 10_000, spawn: 30_000, annotate: 5_000 };
 
 /** What handlers need from the service around them. */
 export interface VerbDeps {
@@ -20,6 +21,7 @@ export interface VerbDeps {
   callHost(envelope: HostRpcEnvelope): Promise<HostRpcResult>;
   listSessions(filter: Record<string, unknown>, limit: number): Promise<{ sessions: SessionRecord[]; total: number } | CommandResult>;
   listHosts(): Promise<HostRecord[] | CommandResult>;
+  lookupSession(sessionId: string): Promise<SessionRecord | null | CommandResult>;
   perTarget: TokenBuckets;
   loops: LoopGuard;
   /** Extra `thread/start` config for spawned sessions (the supervisor MCP server), if configured. */
@@ -75,9 +77,33 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
       return spawn(ctx, r, deps);
     case "broadcast":
       return broadcast(ctx, r, deps);
-    default:
-      return failure("invalid", `${r.verb} is not available yet: this supervisor executes read, send, reply, interrupt, spawn and broadcast`);
+    case "mark":
+      return annotate(deps, ctx, t!, { kind: "mark", disposition: r.args.disposition });
+    case "assign":
+      return annotate(deps, ctx, t!, { kind: "assign", ...(r.args.group === undefined ? {} : { group: r.args.group }), ...(r.args.owner === undefined ? {} : { owner: r.args.owner }) });
+    case "handoff":
+      return handoff(ctx, r, deps);
   }
+}
+
+/** Records a supervisor-set fact in the session's own event log, through its host agent (so replay sees it in order). */
+async function annotate(deps: VerbDeps, ctx: CommandContext, t: SessionRecord, annotation: AnnotationPayload): Promise<CommandResult> {
+  const result = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation });
+  return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...annotation } } : result;
+}
+
+async function handoff(ctx: CommandContext, r: Extract<CommandRequest, { verb: "handoff" }>, deps: VerbDeps): Promise<CommandResult> {
+  const t = ctx.target!;
+  const to = r.args.to.kind === "human" ? { kind: "human" as const, who: r.args.to.who ?? null } : { kind: "session" as const, sessionId: r.args.to.sessionId };
+  if (to.kind === "session") {
+    if (to.sessionId === t.sessionId) return failure("invalid", "a session cannot be handed off to itself");
+    const peer = await deps.lookupSession(to.sessionId);
+    if (peer === null) return failure("not_found", `no session ${to.sessionId} to hand off to is known to the registry`);
+    if ("ok" in peer) return peer;
+  }
+  const result = await annotate(deps, ctx, t, { kind: "handoff", handoff: { to, note: r.args.note, by: `${r.caller.role}:${r.caller.id}`, atMs: Date.now() } });
+  // A person takes over with the launcher's resume form, on the session's host.
+  return result.ok ? { ok: true, data: { ...(result.data as object), attachCommand: attachCommand(t.sessionId) } } : result;
 }
 
 async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "spawn" }>, deps: VerbDeps): Promise<CommandResult> {

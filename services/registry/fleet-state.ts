@@ -64,7 +64,7 @@ export interface FleetStateStats {
 // How far gone a host is: its sessions go stale when it first reaches the configured rank (a sweep can skip a step).
 const hostRank: Record<HostStatus, number> = { connecting: 0, online: 0, degraded: 1, offline: 2, stale: 3 };
 
-/** True when two flat records agree on every field but `except` (records hold only primitives). */
+/** True when two records agree on every field but `except` (fields are primitives, or objects the machine replaces whenever they change). */
 function sameExcept<T extends object>(a: T, b: T, except: keyof T): boolean {
   for (const key of Object.keys(b) as (keyof T)[]) if (key !== except && a[key] !== b[key]) return false;
   return Object.keys(a).length === Object.keys(b).length;

@@ -41,6 +41,8 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
     if (next.status === "closed") kinds.push("session-closed");
   }
   if (next.disposition !== null && prev?.disposition !== next.disposition) kinds.push("session-marked");
+  if (next.handoff !== null && prev?.handoff?.atMs !== next.handoff.atMs) kinds.push("session-handoff");
+  if (prev !== undefined && (prev.group !== next.group || prev.owner !== next.owner)) kinds.push("session-assigned");
   return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
 }
 

@@ -19,6 +19,8 @@ export function sessionRecord(over: Partial<SessionRecord> & Pick<SessionRecord,
     preview: "do the thing",
     group: null,
     disposition: null,
+    owner: null,
+    handoff: null,
     ...over,
   };
 }

@@ -5,7 +5,7 @@
  * reach the log for replay.
  */
 import type { z } from "zod";
-import { ApprovalPayload, GapPayload, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload, agentEventTypes } from "../../schemas/agent-events.js";
+import { AnnotationPayload, ApprovalPayload, GapPayload, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload, agentEventTypes } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { isKnownNotification, notifications } from "../../schemas/codex/notifications.js";
 import { isSubjectToken } from "../bus/index.js";
@@ -15,6 +15,7 @@ const agentPayloads: Record<string, z.ZodType> = {
   [agentEventTypes.presence]: PresencePayload,
   [agentEventTypes.gap]: GapPayload,
   [agentEventTypes.approval]: ApprovalPayload,
+  [agentEventTypes.annotation]: AnnotationPayload,
 };
 
 // An app-server notification method: camelCase segments separated by '/', e.g. `item/agentMessage/delta`.

@@ -250,6 +250,27 @@ describe("approvals", () => {
   });
 });
 
+describe("mark, assign and handoff", () => {
+  it("are recorded in the session's event log: the registry shows them and FLEET announces the handoff", async () => {
+    const s = await until("a session to annotate", async () => (await listAllSessions(nc, { host: HOST, autonomous: true })).sessions[0]);
+    const marked = await cli("mark", s.sessionId, "blocked", "--json");
+    expect(marked.code, marked.stderr).toBe(0);
+    expect((await cli("assign", s.sessionId, "--group", "release", "--owner", "erin")).code).toBe(0);
+    const handed = await cli("handoff", s.sessionId, "--to-human", "--who", "dana", "--note", "needs a product call");
+    expect(handed.code, handed.stderr).toBe(0);
+    expect(handed.stdout).toContain(`claw-supervisor launch --resume ${s.sessionId}`);
+    const record = await until("the registry shows the mark, group, owner and handoff", () =>
+      session(s.sessionId, (x) => x.disposition === "blocked" && x.group === "release" && x.owner === "erin" && x.handoff !== null),
+    );
+    expect(record.handoff).toMatchObject({ to: { kind: "human", who: "dana" }, note: "needs a product call", by: expect.stringMatching(/^operator:erin@/) });
+    const notices: { kind: string; priority: string; sessionId: string | null }[] = [];
+    for await (const m of readStream(nc, STREAM_NAMES.fleet)) notices.push(JSON.parse(new TextDecoder().decode(m.data)));
+    const mine = notices.filter((n) => n.sessionId === s.sessionId).map((n) => `${n.kind}:${n.priority}`);
+    expect(mine).toEqual(expect.arrayContaining(["session-marked:normal", "session-assigned:normal", "session-handoff:high"]));
+    expect((await cli("sessions", "--json")).stdout).toContain('"owner": "erin"');
+  });
+});
+
 describe("refusals run nothing, and everything is in the audit trail", () => {
   let target: string;
   /** Model requests carrying `text` at all (any is too many for a refused command). */
