@@ -12,7 +12,7 @@
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
  * (CPU profiles of the registry and gateway processes).
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,9 +21,9 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
 import { createHostToken, openHostTokenBucket } from "../services/rpc-gateway/index.js";
-import { cliEntry } from "../test/support/cli-process.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
 import { measureJetStreamCeiling } from "./jetstream-ceiling.js";
+import { startService, stopService, type ServiceProcess as Service } from "./service-process.js";
 import { connectLoadHost, statusPayload, syncedPayload, type LoadHost } from "./load-host.js";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -31,38 +31,6 @@ const SUSTAINED_EVENTS = Math.round(30_000 * SCALE);
 const LATENCY_RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? Math.max(3, Math.round(10 * SCALE)));
 const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
-
-interface Service {
-  child: ChildProcess;
-  ready: Record<string, unknown>;
-}
-
-/** Starts `claw-supervisor service <name>` and resolves with its JSON ready line. */
-function startService(name: string, natsUrl: string, extra: string[] = []): Promise<Service> {
-  const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...profile, cliEntry, "service", name, "--nats-url", natsUrl, "--json", ...extra], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve({ child, ready: JSON.parse(line) });
-    });
-    child.once("exit", (code) => reject(new Error(`service ${name} exited with ${code}:\n${log}`)));
-  });
-}
-
-async function stopService(s: Service): Promise<void> {
-  if (s.child.exitCode !== null) return;
-  const exited = new Promise((r) => s.child.once("exit", r));
-  s.child.kill("SIGTERM");
-  await exited;
-}
 
 /** The registry in its own process; `heap()` answers the heap used after a full GC. */
 async function startRegistryProcess(natsUrl: string) {

@@ -7,7 +7,7 @@ import type { AuditLog } from "./audit-log.js";
 import { authorize, factsOfSession, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin, type LoopGuard } from "./loop-guard.js";
-import { refuse, targetOf, type CommandContext, type Interceptor } from "./pipeline.js";
+import { refuse, targetOf, type ClaimOutcome, type CommandContext, type Interceptor } from "./pipeline.js";
 import type { TokenBuckets } from "./rate-limit.js";
 
 const auditTarget = (ctx: CommandContext) => {
@@ -17,56 +17,95 @@ const auditTarget = (ctx: CommandContext) => {
 const base = (ctx: CommandContext) => ({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller, target: auditTarget(ctx) });
 
 /**
- * Outermost: the request is audited before anything happens (unaudited commands do not run), the result
- * after; a refusal that came before any decision is recorded as the decision. The result is redacted.
+ * Outermost: the request is audited before the command acts (unaudited commands do not run), the result
+ * after; a refusal that came before any decision is recorded as the decision. The result is redacted. The
+ * records written after the command acted are handed to `track` (the service waits for them on stop) instead
+ * of holding up the reply.
  */
-export function auditTrail(audit: AuditLog): Interceptor {
+export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) => void): Interceptor {
   return async (ctx, next) => {
     const { args, originSessionId, hops } = ctx.request;
     // A repeated idempotency key is a new request (audited as such) for the same command: tell them apart.
     const attempt = randomBytes(6).toString("hex");
-    try {
-      await audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
-    } catch (err) {
-      return failure("timeout", `could not write the audit record (${(err as Error).message}); nothing was run`);
-    }
+    // Awaited by `decisionRecorded` before the command acts; a refusal before then writes its records anyway.
+    const requestWritten = audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
+    requestWritten.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
+    ctx.before.push(requestWritten);
     const result = redact(await next(ctx)) as CommandResult;
     const d = ctx.decision;
     if (d === null || !d.allow) {
       const refusal = d ?? (result.ok ? null : { code: result.code, reason: result.message });
-      if (refusal) await audit.writeLate({ ...base(ctx), kind: "decision", decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null }, outcome: null, detail: { attempt } }, attempt);
+      if (refusal) ctx.after.push(() => audit.writeLate({ ...base(ctx), kind: "decision", decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null }, outcome: null, detail: { attempt } }, attempt));
     }
     const outcome = result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message };
-    await audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt);
+    ctx.after.push(() => audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt));
+    // A request record that failed is logged; the command did not act (decisionRecorded refused it).
+    // After the reply: the caller's answer does not wait for the records of what already happened.
+    setImmediate(() => track(Promise.all([...ctx.before.map((p) => p.catch(() => undefined)), ...ctx.after.map((write) => write())])));
     return result;
   };
 }
 
-/** The same idempotency key never executes twice: a repeat gets the stored result, or `conflict` while the first runs. */
+/** Results this instance stored recently, for a repeat that arrives while the ledger write is still in flight. */
+class RecentResults {
+  private readonly map = new Map<string, CommandResult>();
+  constructor(private readonly max = 10_000) {}
+  get(id: string): CommandResult | undefined {
+    return this.map.get(id);
+  }
+  set(id: string, result: CommandResult): void {
+    this.map.set(id, result);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
+/**
+ * The same idempotency key never executes twice: the key is claimed in the ledger (overlapping the other
+ * checks; the handler waits for it), a repeat gets the stored result, or `conflict` while the first runs. A
+ * command refused before it could act releases its key, so the same key can be tried again.
+ */
 export function idempotency(ledger: CommandLedger, log: Logger): Interceptor {
+  const recent = new RecentResults();
   return async (ctx, next) => {
-    let claim;
-    try {
-      claim = await ledger.claim(ctx.commandId);
-    } catch (err) {
-      return failure("timeout", `could not record the idempotency key (${(err as Error).message}); nothing was run`);
-    }
-    if (!claim.claimed) {
-      if (claim.entry.state === "done") return claim.entry.result;
-      return refuse(ctx, failure("conflict", "a command with this idempotency key is still running; wait for its result (repeat the same key later)"));
-    }
+    const id = ctx.commandId;
+    const claim = ledger.claim(id).then(
+      (c): ClaimOutcome => {
+        if (c.claimed) return { claimed: true };
+        if (c.entry.state === "done") return { claimed: false, result: c.entry.result };
+        const stored = recent.get(id);
+        return { claimed: false, result: stored ?? failure("conflict", "a command with this idempotency key is still running; wait for its result (repeat the same key later)") };
+      },
+      (err: Error): ClaimOutcome => ({ claimed: false, result: failure("timeout", `could not record the idempotency key (${err.message}); nothing was run`) }),
+    );
+    ctx.claim = claim;
     const result = await next(ctx);
-    await ledger.complete(ctx.commandId, result).catch((err: Error) => log.error({ commandId: ctx.commandId, err: err.message }, "could not store a command's result"));
+    const outcome = await claim;
+    if (!outcome.claimed) {
+      if (!ctx.decision?.allow || ctx.decision === null) ctx.decision = { allow: false, code: outcome.result.ok ? "conflict" : outcome.result.code, reason: "repeated idempotency key: answered with the first attempt's result" };
+      return outcome.result;
+    }
+    if (ctx.acting) recent.set(id, result);
+    const done = (): Promise<void> => (ctx.acting ? ledger.complete(id, result) : ledger.release(id));
+    ctx.after.push(() => done().catch((err: Error) => log.error({ commandId: id, err: err.message }, "could not update the command ledger")));
     return result;
   };
 }
 
-/** Resolves the target session through the registry: `not_found` when it knows none. */
-export function resolveTarget(lookup: (sessionId: string, hostId: string | undefined) => Promise<CommandContext["target"] | CommandResult>): Interceptor {
+/** Starts the registry look-up of the target, so it runs while the idempotency key is claimed. */
+export function prefetchTarget(lookup: (sessionId: string, hostId: string | undefined) => Promise<CommandContext["target"] | CommandResult>): Interceptor {
   return async (ctx, next) => {
     const t = targetOf(ctx.request);
-    if (!t) return next(ctx);
-    const found = await lookup(t.sessionId, t.hostId);
+    if (t) ctx.targetLookup = lookup(t.sessionId, t.hostId);
+    return next(ctx);
+  };
+}
+
+/** Resolves the target session (the look-up prefetchTarget started): `not_found` when the registry knows none. */
+export function resolveTarget(): Interceptor {
+  return async (ctx, next) => {
+    const t = targetOf(ctx.request);
+    if (!t || !ctx.targetLookup) return next(ctx);
+    const found = await ctx.targetLookup;
     if (found === null) return refuse(ctx, failure("not_found", `no session ${t.sessionId}${t.hostId ? ` on host ${t.hostId}` : ""} is known to the registry`));
     if ("ok" in found) return found.ok ? failure("invalid", "unexpected registry answer") : refuse(ctx, found);
     ctx.target = found;
@@ -115,17 +154,27 @@ export function rateLimits(perCaller: TokenBuckets, perTarget: TokenBuckets): In
   };
 }
 
-/** Innermost: an allowed decision is in AUDIT before the command runs (or it does not run). */
+/**
+ * Innermost: the command runs only once its idempotency key is won and the request and an allowed decision
+ * are in AUDIT; the three overlap. Otherwise it does not run.
+ */
 export function decisionRecorded(audit: AuditLog): Interceptor {
   return async (ctx, next) => {
     const d = ctx.decision;
-    if (d?.allow) {
-      try {
-        await audit.write({ ...base(ctx), kind: "decision", decision: { allow: true, code: null, reason: null, ruleId: d.ruleId }, outcome: null, detail: null });
-      } catch (err) {
-        return failure("timeout", `could not write the audit record (${(err as Error).message}); nothing was run`);
-      }
+    const writes = [...ctx.before];
+    if (d?.allow) writes.push(audit.write({ ...base(ctx), kind: "decision", decision: { allow: true, code: null, reason: null, ruleId: d.ruleId }, outcome: null, detail: null }));
+    const audited = Promise.all(writes).then(
+      () => null,
+      (err: Error) => err,
+    );
+    const [claim, auditError] = await Promise.all([ctx.claim ?? Promise.resolve<ClaimOutcome>({ claimed: true }), audited]);
+    // A lost claim: the idempotency interceptor answers with the first attempt's result.
+    if (!claim.claimed) return claim.result;
+    if (auditError) {
+      ctx.decision = { allow: false, code: "timeout", reason: "the audit trail could not be written" };
+      return failure("timeout", `could not write the audit record (${auditError.message}); nothing was run`);
     }
+    ctx.acting = true;
     return next(ctx);
   };
 }

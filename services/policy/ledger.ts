@@ -44,6 +44,11 @@ export class CommandLedger {
     return { claimed: false, entry: parsed?.success ? parsed.data : { state: "running", atMs: 0, by: "unknown" } };
   }
 
+  /** Gives the key up: the command was refused before it could act, so the same key may be tried again. */
+  async release(commandId: string): Promise<void> {
+    await this.kv.delete(commandId);
+  }
+
   /** Stores the command's result (a repeat of its key gets it back). */
   async complete(commandId: string, result: CommandResult): Promise<void> {
     const entry: LedgerEntry = { state: "done", atMs: this.now(), result };

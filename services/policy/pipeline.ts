@@ -2,7 +2,9 @@
  * A command's path through the policy service as an interceptor chain `(ctx, next) => next(ctx)`: auditing,
  * idempotency, target resolution, loop prevention, authorisation and rate limits each wrap the verb handler,
  * so no handler carries its own copy of them. Each interceptor either refuses (a typed failure, and nothing
- * further runs) or passes the context on.
+ * further runs) or passes the context on. Bus round trips that do not depend on each other overlap: the request
+ * record, the idempotency claim, the target look-up and the decision record run together and are all awaited
+ * before the handler; the records written after the command acted do not hold up the reply.
  */
 import type { CommandFailure, CommandRequest, CommandResult, ResultCode } from "../../schemas/commands.js";
 import type { PolicyDocument } from "../../schemas/policy.js";
@@ -19,7 +21,26 @@ export interface CommandContext {
   target: SessionRecord | null;
   /** The policy decision, once made (refusals before a decision leave it null). */
   decision: { allow: true; ruleId: string } | { allow: false; code: ResultCode; reason: string } | null;
+  /**
+   * Writes that must be stored before the command acts (its request record): started early so they overlap
+   * the other checks, and awaited (with the decision record) just before the handler runs.
+   */
+  readonly before: Promise<void>[];
+  /**
+   * Writes due once the command acted or was refused (execution and result records, the ledger), in order:
+   * started after the reply is sent, so they never hold it up.
+   */
+  readonly after: (() => Promise<void>)[];
+  /** The idempotency claim, started early; the handler runs only once it is won. */
+  claim: Promise<ClaimOutcome> | null;
+  /** Set just before the verb's handler runs: from then on the command may have acted. */
+  acting: boolean;
+  /** The registry look-up of the target, started early so it overlaps the idempotency claim. */
+  targetLookup: Promise<SessionRecord | null | CommandResult> | null;
 }
+
+/** Whether this attempt won its idempotency key; when not, what to answer instead (nothing runs). */
+export type ClaimOutcome = { claimed: true } | { claimed: false; result: CommandResult };
 
 /** The rest of the chain. */
 export type Next = (ctx: CommandContext) => Promise<CommandResult>;

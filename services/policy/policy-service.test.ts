@@ -54,6 +54,19 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(records[1]!.decision).toMatchObject({ allow: false, code: "denied" });
   });
 
+  it("releases the idempotency key of a refused command: the same key runs once policy allows it", async () => {
+    expect(await rig.command("interrupt", { target: target("s2") }, { role: "session", callerId: "s9", key: "retry-after-deny" })).toMatchObject({ ok: false, code: "denied" });
+    await rig.setPolicy(withRules({ rules: [...DEFAULT_POLICY.rules, { id: "s9-interrupt", role: "session", callerId: "s9", allow: ["interrupt"] }] }));
+    try {
+      await expect.poll(async () => (await rig.command("interrupt", { target: target("s2") }, { role: "session", callerId: "s9", key: "retry-after-deny" })).ok).toBe(true);
+      expect(rig.ops).toEqual([{ op: "interrupt", threadId: "s2" }]);
+      expect(await rig.command("interrupt", { target: target("s2") }, { role: "session", callerId: "s9", key: "retry-after-deny" })).toMatchObject({ ok: true });
+      expect(rig.ops).toHaveLength(1);
+    } finally {
+      await rig.setPolicy(DEFAULT_POLICY);
+    }
+  });
+
   it("refuses a raw transcript read by default for a session, and allows the summary read", async () => {
     expect(await rig.command("read", { target: target("s1"), view: "raw" }, { role: "session", callerId: "s3" })).toMatchObject({ ok: false, code: "denied" });
     expect(await rig.command("read", { target: target("s1") }, { role: "session", callerId: "s3" })).toMatchObject({ ok: true });

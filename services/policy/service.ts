@@ -14,12 +14,13 @@ import { ListHostsReply } from "../../schemas/registry.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listSessions, lookupSession } from "./bus-calls.js";
-import { auditTrail, authorization, decisionRecorded, idempotency, loopPrevention, rateLimits, resolveTarget } from "./interceptors.js";
+import { auditTrail, authorization, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
 import { LoopGuard } from "./loop-guard.js";
 import { chain, type CommandContext } from "./pipeline.js";
 import { PolicyStore } from "./policy-store.js";
 import { TokenBuckets } from "./rate-limit.js";
+import { SessionCache } from "./session-cache.js";
 import { runVerb, type VerbDeps } from "./verbs.js";
 
 /** Options of the policy service. */
@@ -62,6 +63,8 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   });
   const loops = new LoopGuard();
   const ledger = new CommandLedger(commandsKv, instanceId);
+  const sessions = await SessionCache.open(nc, log);
+  const findSession = async (sessionId: string, hostId: string | undefined) => sessions.get(sessionId, hostId) ?? lookupSession(nc, sessionId, hostId, registryTimeoutMs);
 
   const deps: VerbDeps = {
     audit,
@@ -76,16 +79,20 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         return failure("timeout", `the registry could not be asked for hosts: ${(err as Error).message}`);
       }
     },
-    lookupSession: (sessionId) => lookupSession(nc, sessionId, undefined, registryTimeoutMs),
+    lookupSession: (sessionId) => findSession(sessionId, undefined),
     perTarget,
     loops,
     spawnConfig: opts.spawnConfig ?? {},
   };
   const handle = chain(
     [
-      auditTrail(audit),
+      auditTrail(audit, (writes) => {
+        const p = writes.then(() => undefined, () => undefined).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }),
+      prefetchTarget(findSession),
       idempotency(ledger, log),
-      resolveTarget((sessionId, hostId) => lookupSession(nc, sessionId, hostId, registryTimeoutMs)),
+      resolveTarget(),
       loopPrevention(loops),
       authorization(),
       rateLimits(perCaller, perTarget),
@@ -124,6 +131,11 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       policy: store.current,
       target: null,
       decision: null,
+      before: [],
+      after: [],
+      targetLookup: null,
+      claim: null,
+      acting: false,
     };
     const result = await handle(ctx);
     log.info({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller.id, ok: result.ok, code: result.ok ? undefined : result.code }, "command");
@@ -148,7 +160,11 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       (stopped ??= (async () => {
         sub.unsubscribe();
         await Promise.allSettled([...inFlight]);
+        // Records of answered commands start on the next turn of the event loop: let them start, then finish.
+        await new Promise((resolve) => setImmediate(resolve));
+        await Promise.allSettled([...inFlight]);
         store.stop();
+        sessions.stop();
         publisher.close("the policy service stopped");
         log.info("policy service stopped");
       })()),

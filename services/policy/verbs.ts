@@ -36,7 +36,7 @@ export function attachCommand(threadId: string): string {
 async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, request: HostRpcRequest, part?: string): Promise<HostRpcResult> {
   const result = await deps.callHost({ id: part ? `${ctx.commandId}:${part}` : ctx.commandId, hostId, request, timeoutMs: HOST_OP_TIMEOUT_MS[request.op] });
   const { text: _text, task: _task, ...op } = request as HostRpcRequest & { text?: string; task?: string };
-  await deps.audit.writeLate(
+  ctx.after.push(() => deps.audit.writeLate(
     {
       kind: "execution",
       commandId: ctx.commandId,
@@ -48,7 +48,7 @@ async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, reque
       detail: op,
     },
     part,
-  );
+  ));
   return result;
 }
 
