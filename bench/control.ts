@@ -29,13 +29,13 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { textInput } from "../schemas/codex/index.js";
 import type { CommandResult, CommandVerb } from "../schemas/commands.js";
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY } from "../schemas/policy.js";
 import type { SessionRecord } from "../schemas/registry.js";
-import { ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
+import { connectBus, ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
 import { sendCommand } from "../services/cli/command-client.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../services/codex-rpc/index.js";
 import { startHostAgent, type HostAgent } from "../services/host-agent/index.js";
@@ -170,7 +170,8 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   try {
     nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
+    // Connected the way the services and the CLI connect (connectBus: no async stack traces per request).
+    nc = await connectBus({ servers: nats.url, name: "bench-services" });
     await ensureBus(nc);
     // The default policy's rate limits (10/s per caller, 2/s per target) would make the run mostly waiting;
     // the buckets are still taken on every command, only with room for the benchmark's rate.
@@ -193,7 +194,7 @@ async function main(): Promise<void> {
     client = await connectCodex(parseEndpoint(server.endpoint));
     await client.initialize({ clientInfo: { name: "bench-direct", version: "0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
     const turns = watchTurns(client);
-    callerNc = await connect({ servers: nats.url });
+    callerNc = await connectBus({ servers: nats.url, name: "bench-caller" });
     const caller = callerNc;
     await until("the host online", async () => (await listHosts(caller)).find((h) => h.hostId === HOST && h.status === "online"));
 
