@@ -26,7 +26,7 @@ const send = (threadId: string, text: string, mode: "auto" | "start" | "steer", 
   run({ op: "send", threadId, text, mode, ...(expectedTurnId ? { expectedTurnId } : {}) });
 const modelGot = (text: string) => rig.model.requests.some((r) => userTexts(r).some((t) => t.includes(text)));
 const okData = <T>(result: HostRpcResult, schema: { parse(v: unknown): T }): T => {
-  expect(result).toMatchObject({ ok: true });
+  expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
   return schema.parse((result as { data: unknown }).data);
 };
 

@@ -45,7 +45,8 @@ const TURN_GONE = /no active turn|expected active turn id/i;
 const THREAD_GONE = /thread not found|thread not loaded|invalid thread id/i;
 const NOT_MATERIALIZED = /not materialized yet/i;
 const FIRST_TURN_STARTING = /not supported yet/i;
-const LOOKUP_ATTEMPTS = 5;
+// The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
+const LOOKUP_ATTEMPTS = 20;
 
 /** Runs host RPCs; see the module comment. */
 export class CommandExecutor {
@@ -113,13 +114,11 @@ export class CommandExecutor {
   private async send(client: CodexRpcClient, req: Request<"send">, call: () => CallOptions): Promise<Outcome> {
     const t = this.tracked(req.threadId);
     const active = t.thread.status.type === "active" || t.activeTurnId !== null;
-    if (req.mode === "start" && active) {
-      const running = t.activeTurnId ? `turn ${t.activeTurnId} is running` : "a turn is running";
-      return refuse("conflict", `${running} on thread ${t.id}; mode start only starts a turn on an idle thread (use steer); nothing was sent`);
-    }
-    // The agent's view lags the app-server by a notification, and codex folds a turn/start into a running turn:
-    // ask before starting.
-    const turnId = t.activeTurnId ?? (await runningTurnId(client, t.id, call, this.retryMs));
+    // The agent's view lags the app-server by a notification (status idle arrives before turn/completed), and
+    // codex folds a turn/start into a running turn: a start always asks first; a steer trusts the tracked
+    // turn only while the thread is active (a stale id fails the steer's own check, never starts a turn).
+    const tracked = req.mode !== "start" && t.thread.status.type === "active" ? t.activeTurnId : null;
+    const turnId = tracked ?? (await runningTurnId(client, t.id, call, this.retryMs));
     if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
       if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
       const { turn } = await client.request("turn/start", { threadId: t.id, input: textInput(req.text) }, call()).catch(mayHaveActed("the turn may or may not have started"));
