@@ -3,19 +3,13 @@ import type { AuditRecord } from "../../schemas/audit.js";
 import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
 import { sessionRecord } from "../registry/test-records.js";
 import { parseTime, replayDifferences } from "./audit.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { runCliInProcess } from "./test-cli.js";
 
 describe("claw-supervisor audit", () => {
   let rig: PolicyRig;
   let cut: number;
 
-  async function cli(argv: string[]) {
-    let stdout = "";
-    let stderr = "";
-    const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: { NATS_URL: rig.bus.server.url }, stopRequested: new Promise(() => undefined) };
-    return { code: await runCli(argv, io), stdout, stderr };
-  }
+  const cli = (argv: string[]) => runCliInProcess(argv, { NATS_URL: rig.bus.server.url });
 
   beforeAll(async () => {
     rig = await startPolicyRig();

@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { runCliInProcess } from "./test-cli.js";
 
 describe("claw-supervisor operator verbs", () => {
   let rig: PolicyRig;
   let url: string;
 
-  async function cli(argv: string[]) {
-    let stdout = "";
-    let stderr = "";
-    const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: { NATS_URL: url, USER: "bob" }, stopRequested: new Promise(() => undefined) };
-    const code = await runCli(argv, io);
-    return { code, stdout, stderr };
-  }
+  const cli = (argv: string[]) => runCliInProcess(argv, { NATS_URL: url, USER: "bob" });
 
   beforeAll(async () => {
     rig = await startPolicyRig();

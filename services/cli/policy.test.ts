@@ -7,41 +7,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, PolicyDocument, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { sessionRecord } from "../registry/test-records.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { connectBus, ensureBus, subjects } from "../bus/index.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { runCliInProcess } from "./test-cli.js";
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, stopRequested: new Promise(() => undefined) };
-  const code = await runCli(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
-const record: SessionRecord = {
-  sessionId: "s-app",
-  endpointId: "h1",
-  host: "h1",
-  workspace: "/work/app",
-  repo: "app",
-  branch: "main",
-  source: "cli",
-  status: "idle",
-  waitingOn: null,
-  humanAttached: false,
-  autonomous: true,
-  activeTurnId: null,
-  lastSeenAt: 1,
-  summary: null,
-  preview: null,
-  group: null,
-  disposition: null,
-  owner: null,
-  handoff: null,
-};
+const record: SessionRecord = sessionRecord({ sessionId: "s-app", host: "h1", workspace: "/work/app", repo: "app", autonomous: true, lastSeenAt: 1, preview: null });
 
 const doc: PolicyDocumentInput = {
   version: 1,

@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { runCliInProcess } from "./test-cli.js";
 
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, stopRequested: new Promise(() => undefined) };
-  const code = await runCli(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 describe("claw-supervisor token", () => {
   let nats: NatsTestServer;

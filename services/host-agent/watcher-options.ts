@@ -1,7 +1,6 @@
 /** The watcher's options: what it reports to its owner, and the hook that answers the server requests it owns. */
 import type { Logger } from "pino";
-import type { RequestId, ServerRequestMethod, ServerRequestReply } from "../../schemas/codex/index.js";
-import type { Endpoint, leaveToOwner, RawNotification } from "../codex-rpc/index.js";
+import type { Endpoint, InvalidServerRequestHandler, RawNotification } from "../codex-rpc/index.js";
 import type { BackoffOptions } from "./backoff.js";
 import type { TrackedThread } from "./thread-state.js";
 
@@ -19,12 +18,8 @@ export interface WatcherListener {
   connection(connected: boolean, detail: string): void;
 }
 
-/** Decides one server→client request: the reply to send, or `leaveToOwner` to stay silent. Must not throw. */
-export type ServerRequestHook = (
-  method: ServerRequestMethod,
-  params: unknown,
-  ctx: { id: RequestId },
-) => ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner;
+/** Decides one server→client request (raw params): the reply to send, or `leaveToOwner` to stay silent. Must not throw. */
+export type ServerRequestHook = InvalidServerRequestHandler;
 
 /** Options of the watcher. */
 export interface AppServerWatcherOptions {

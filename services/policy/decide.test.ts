@@ -2,29 +2,10 @@ import { describe, expect, it } from "vitest";
 import { parseCommand, type Caller, type CommandRequest } from "../../schemas/commands.js";
 import { DEFAULT_POLICY, PolicyDocument, type Capability, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { sessionRecord } from "../registry/test-records.js";
 import { approvalRulesFor, authorize, factsOfSession, requiredCapability, selectorMatches, verbCapability, type TargetFacts } from "./decide.js";
 
-const record: SessionRecord = {
-  sessionId: "abc",
-  endpointId: "h1",
-  host: "h1",
-  workspace: "/work/app",
-  repo: "app",
-  branch: "main",
-  source: "cli",
-  status: "idle",
-  waitingOn: null,
-  humanAttached: false,
-  autonomous: true,
-  activeTurnId: null,
-  lastSeenAt: 1,
-  summary: null,
-  preview: null,
-  group: "g1",
-  disposition: null,
-  owner: null,
-  handoff: null,
-};
+const record: SessionRecord = sessionRecord({ sessionId: "abc", host: "h1", workspace: "/work/app", repo: "app", autonomous: true, lastSeenAt: 1, preview: null, group: "g1" });
 const facts = factsOfSession(record);
 const caller = (role: Caller["role"], id = "c1"): Caller => ({ id, role });
 const policy = (input: PolicyDocumentInput): PolicyDocument => PolicyDocument.parse(input);

@@ -95,25 +95,9 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
     agent.send({ type: "rpcResult", id: "cmd-6", result: { ok: false, code: "not_found", message: "no such thread", retryable: false } });
     expect(await answer).toMatchObject({ ok: false, code: "not_found" });
   });
-});
-
-describe("rpc-gateway: only live requests on codex.rpc.<hostId> are commands", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url);
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
-  });
 
   it("drops a message with no reply inbox (as JetStream deliveries aimed at the subject arrive) and sends nothing to the agent", async () => {
-    const agent = await connectAgent(fx.gateway.url, await fx.token("rpc-f"));
-    agents.push(agent);
-    agent.send(hello("rpc-f"));
-    await agent.next((f) => f.type === "welcome");
+    const agent = await agentFor("rpc-f");
     fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-7")));
     fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-8")), { reply: "not-an-inbox.1" });
     await expect.poll(() => fx.logs.filter((l) => /not a policy request/.test(String(l.msg))).map((l) => l.reply)).toEqual(["", "not-an-inbox.1"]);
