@@ -8,7 +8,10 @@ import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { CommandResult, type Caller } from "../../schemas/commands.js";
-import { JsErrCode, jsApiErrCode } from "../bus/index.js";
+import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, type JetStreamPublisher } from "../bus/index.js";
+
+// JetStream err_codes for a failed `Nats-Expected-Last-Subject-Sequence` check (nats-server errors.json).
+const WRONG_LAST_SEQUENCE: ReadonlySet<number> = new Set([JsErrCode.StreamWrongLastSequence, 10164]);
 
 /** A ledger entry: claimed and running, or done with its result. Times are unix ms. */
 export const LedgerEntry = z.discriminatedUnion("state", [
@@ -26,22 +29,36 @@ export function commandIdOf(caller: Caller, idempotencyKey: string): string {
 export class CommandLedger {
   constructor(
     private readonly kv: KV,
+    private readonly publisher: JetStreamPublisher,
     private readonly by: string,
     private readonly now: () => number = Date.now,
   ) {}
 
+  private subject(commandId: string): string {
+    return `$KV.${KV_BUCKET_NAMES.commands}.${commandId}`;
+  }
+
   /** Claims `commandId`; when it was claimed before, returns what the ledger holds (an unreadable entry counts as running). */
   async claim(commandId: string): Promise<{ claimed: true } | { claimed: false; entry: LedgerEntry }> {
-    const entry: LedgerEntry = { state: "running", atMs: this.now(), by: this.by };
-    try {
-      await this.kv.create(commandId, JSON.stringify(entry));
-      return { claimed: true };
-    } catch (err) {
-      if (jsApiErrCode(err) !== JsErrCode.StreamWrongLastSequence && !/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
+    const running = JSON.stringify({ state: "running", atMs: this.now(), by: this.by } satisfies LedgerEntry);
+    // A create is a publish expecting no earlier message on the key's subject (the pipelined publisher: no
+    // per-request timer or inbox); a key released earlier has a delete marker, which may be claimed over.
+    for (let expect = 0, attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.publisher.publish(this.subject(commandId), running, { expectLastSubjectSequence: expect });
+        return { claimed: true };
+      } catch (err) {
+        if (!WRONG_LAST_SEQUENCE.has(jsApiErrCode(err) ?? 0)) throw err;
+      }
+      const found = await this.kv.get(commandId);
+      if (found && found.operation === "PUT") {
+        const parsed = LedgerEntry.safeParse(safeJson(found.string()));
+        return { claimed: false, entry: parsed.success ? parsed.data : { state: "running", atMs: 0, by: "unknown" } };
+      }
+      if (!found) return { claimed: false, entry: { state: "running", atMs: 0, by: "unknown" } };
+      expect = found.revision;
     }
-    const found = await this.kv.get(commandId);
-    const parsed = found && found.operation === "PUT" ? LedgerEntry.safeParse(safeJson(found.string())) : null;
-    return { claimed: false, entry: parsed?.success ? parsed.data : { state: "running", atMs: 0, by: "unknown" } };
+    return { claimed: false, entry: { state: "running", atMs: 0, by: "unknown" } };
   }
 
   /** Gives the key up: the command was refused before it could act, so the same key may be tried again. */
@@ -52,7 +69,7 @@ export class CommandLedger {
   /** Stores the command's result (a repeat of its key gets it back). */
   async complete(commandId: string, result: CommandResult): Promise<void> {
     const entry: LedgerEntry = { state: "done", atMs: this.now(), result };
-    await this.kv.put(commandId, JSON.stringify(entry));
+    await this.publisher.publish(this.subject(commandId), JSON.stringify(entry));
   }
 }
 

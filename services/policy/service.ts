@@ -62,7 +62,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     void audit.writeLate({ kind: "policy", commandId: `policy-${change.revision}`, verb: null, caller: null, target: null, decision: null, outcome: { ok: change.applied, code: change.applied ? null : "invalid", message: change.reason }, detail: { revision: change.revision } });
   });
   const loops = new LoopGuard();
-  const ledger = new CommandLedger(commandsKv, instanceId);
+  const ledger = new CommandLedger(commandsKv, publisher, instanceId);
   const sessions = await SessionCache.open(nc, log);
   const findSession = async (sessionId: string, hostId: string | undefined) => sessions.get(sessionId, hostId) ?? lookupSession(nc, sessionId, hostId, registryTimeoutMs);
 
