@@ -3,7 +3,7 @@
  * (`<commandId>:<kind>[:<part>]`) so a retried write is stored once.
  */
 import type { Logger } from "pino";
-import { AuditRecord, type AuditKind } from "../../schemas/audit.js";
+import type { AuditKind, AuditRecord } from "../../schemas/audit.js";
 import { redact } from "../../schemas/redact.js";
 import { subjects, type JetStreamPublisher } from "../bus/index.js";
 
@@ -21,7 +21,8 @@ export class AuditLog {
 
   /** Stores one record; rejects when AUDIT did not acknowledge it (callers that must not act unaudited check this). */
   async write(input: AuditInput, part?: string): Promise<void> {
-    const record = AuditRecord.parse(redact({ ...input, atMs: this.now(), by: this.by }));
+    // Built here from typed parts, so not parsed again; redacted like every output edge.
+    const record = redact<AuditRecord>({ ...input, atMs: this.now(), by: this.by });
     const msgId = `${record.commandId}:${record.kind}${part === undefined ? "" : `:${part}`}`;
     await this.publisher.publish(subjects.audit(record.kind), JSON.stringify(record), { msgId });
   }
