@@ -19,7 +19,7 @@ export const Caller = z.strictObject({
 export type Caller = z.infer<typeof Caller>;
 
 /** The verbs, each on its own subject `codex.cmd.<verb>`. */
-export const CommandVerb = z.enum(["read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply"]);
+export const CommandVerb = z.enum(["list", "read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply"]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
 /** Why a command failed; the closed set every caller maps to exit codes or tool errors. */
@@ -41,6 +41,12 @@ const text = z.string().min(1, "text must not be empty").max(MAX_COMMAND_TEXT);
 export const SendMode = z.enum(["auto", "start", "steer"]);
 export type SendMode = z.infer<typeof SendMode>;
 
+/** `list`: the sessions a filter matches that the caller may see (policy capability `list`, per session). */
+export const ListArgs = z.strictObject({
+  filter: z.strictObject({ ...SessionFilter.shape, group: z.string().min(1).optional() }).default({}),
+  limit: z.number().int().min(1).max(1_000).default(100),
+  cursor: z.string().min(1).nullish(),
+});
 export const ReadArgs = z.strictObject({
   target: SessionTarget,
   /** Turns per page, newest first. */
@@ -103,6 +109,7 @@ export const ReplyArgs = z.strictObject({
 
 /** Each verb's arguments. */
 export const commandArgs = {
+  list: ListArgs,
   read: ReadArgs,
   send: SendArgs,
   interrupt: InterruptArgs,

@@ -35,8 +35,8 @@ export async function lookupSession(nc: NatsConnection, sessionId: string, hostI
 }
 
 /** Every session matching `filter`, up to `limit` (the registry's `total` says how many match in all). */
-export async function listSessions(nc: NatsConnection, filter: SessionFilter, limit: number, timeoutMs: number): Promise<{ sessions: SessionRecord[]; total: number } | CommandFailure> {
-  const r = await requestJson(nc, subjects.registrySessionsList(), { filter, limit }, timeoutMs, "the registry");
+export async function listSessions(nc: NatsConnection, filter: SessionFilter, limit: number, timeoutMs: number, cursor: string | null = null): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandFailure> {
+  const r = await requestJson(nc, subjects.registrySessionsList(), { filter, limit, ...(cursor ? { cursor } : {}) }, timeoutMs, "the registry");
   if (!r.ok) return r.failure;
   const parsed = ListSessionsReply.safeParse(r.data);
   return parsed.success ? parsed.data : failure("timeout", "the registry's reply was not a session list");

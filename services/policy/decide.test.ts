@@ -3,7 +3,7 @@ import { parseCommand, type Caller, type CommandRequest } from "../../schemas/co
 import { DEFAULT_POLICY, PolicyDocument, type Capability, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { approvalRulesFor, authorize, factsOfSession, requiredCapability, selectorMatches, verbCapability, type TargetFacts } from "./decide.js";
+import { approvalRulesFor, authorize, authorizeSomewhere, factsOfSession, requiredCapability, selectorMatches, verbCapability, type TargetFacts } from "./decide.js";
 
 const record: SessionRecord = sessionRecord({ sessionId: "abc", host: "h1", workspace: "/work/app", repo: "app", autonomous: true, lastSeenAt: 1, preview: null, group: "g1" });
 const facts = factsOfSession(record);
@@ -173,5 +173,14 @@ describe("approvalRulesFor", () => {
 
   it("allows nothing under DEFAULT_POLICY", () => {
     expect(approvalRulesFor(DEFAULT_POLICY, facts)).toEqual({ commandPrefixes: [], pathPrefixes: [], tools: [] });
+  });
+});
+
+describe("authorizeSomewhere (the gate for list)", () => {
+  const policy = PolicyDocument.parse({ version: 1, rules: [{ id: "g-only", role: "session", target: { group: "release" }, allow: ["list"] }] });
+  it("allows a caller some rule grants the capability to, whatever the rule's selector", () => {
+    expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "list")).toEqual({ allow: true, ruleId: "g-only" });
+    expect(authorizeSomewhere(policy, { id: "o", role: "operator" }, "list")).toMatchObject({ allow: false, reason: "no policy rule lets role 'operator' list any session" });
+    expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "read")).toMatchObject({ allow: false });
   });
 });

@@ -21,6 +21,7 @@ export interface TargetFacts {
 export type Decision = { allow: true; ruleId: string } | { allow: false; code: "denied"; reason: string };
 
 const verbCapabilities: Record<CommandVerb, Capability> = {
+  list: "list",
   read: "read",
   send: "send",
   reply: "send",
@@ -91,6 +92,19 @@ export function authorize(policy: PolicyDocument, caller: Caller, capability: Ca
   const rule = policy.rules[index];
   if (rule) return { allow: true, ruleId: ruleName(rule, index) };
   return { allow: false, code: "denied", reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts)}` };
+}
+
+/**
+ * Whether any rule could let `caller` use `capability` on some target (selectors not matched): the gate for
+ * `list`, whose results are then filtered session by session with `authorize`. Pure.
+ */
+export function authorizeSomewhere(policy: PolicyDocument, caller: Caller, capability: Capability): Decision {
+  const index = policy.rules.findIndex(
+    (rule) => (rule.role === "*" || rule.role === caller.role) && (rule.callerId === undefined || rule.callerId === caller.id) && rule.allow.includes(capability),
+  );
+  const rule = policy.rules[index];
+  if (rule) return { allow: true, ruleId: ruleName(rule, index) };
+  return { allow: false, code: "denied", reason: `no policy rule lets role '${caller.role}' ${capability} any session` };
 }
 
 const towards: ReadonlySet<Capability> = new Set(["send", "broadcast", "handoff"]);

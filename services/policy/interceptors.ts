@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { failure, type CommandResult } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
 import type { AuditLog } from "./audit-log.js";
-import { authorize, factsOfSession, requiredCapability } from "./decide.js";
+import { authorize, authorizeSomewhere, factsOfSession, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin, type LoopGuard } from "./loop-guard.js";
 import { refuse, targetOf, type ClaimOutcome, type CommandContext, type Interceptor } from "./pipeline.js";
@@ -133,7 +133,11 @@ export function authorization(): Interceptor {
   return async (ctx, next) => {
     if (ctx.request.verb === "spawn") return next(ctx);
     const facts = ctx.target ? factsOfSession(ctx.target) : {};
-    const d = authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts);
+    // A list has no one target: the gate is any rule granting `list`; the handler filters session by session.
+    const d =
+      ctx.request.verb === "list"
+        ? authorizeSomewhere(ctx.policy, ctx.request.caller, "list")
+        : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts);
     if (!d.allow) return refuse(ctx, failure("denied", d.reason));
     ctx.decision = { allow: true, ruleId: d.ruleId };
     return next(ctx);

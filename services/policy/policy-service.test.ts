@@ -157,6 +157,22 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(rig.ops).toHaveLength(3);
   });
 
+  it("lists only the sessions the caller may see, and refuses a caller no rule lets list", async () => {
+    const all = await rig.command("list", { filter: { host: "h1" } });
+    expect(all).toMatchObject({ ok: true, data: { hidden: 0 } });
+    expect((all as { data: { sessions: { sessionId: string }[] } }).data.sessions.map((s) => s.sessionId).sort()).toEqual(["s1", "s2", "s3", "s4"]);
+    await rig.setPolicy(withRules({ rules: [...DEFAULT_POLICY.rules.filter((r) => r.role !== "session"), { id: "other-repo", role: "session", target: { repo: "other" }, allow: ["list"] }] }));
+    try {
+      const scoped = await rig.command("list", {}, { role: "session", callerId: "s1" });
+      expect(scoped).toMatchObject({ ok: true, data: { hidden: 3 } });
+      expect((scoped as { data: { sessions: { sessionId: string }[] } }).data.sessions.map((s) => s.sessionId)).toEqual(["s4"]);
+    } finally {
+      await rig.setPolicy(DEFAULT_POLICY);
+    }
+    expect(await rig.command("list", {}, { role: "host", callerId: "h1" })).toMatchObject({ ok: false, code: "denied", message: expect.stringMatching(/list any session/) });
+    expect(rig.ops).toEqual([]);
+  });
+
   it("needs a filter for a broadcast", async () => {
     expect(await rig.command("broadcast", { filter: {}, maxTargets: 5, text: "all" })).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/needs a filter/) });
   });

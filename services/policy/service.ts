@@ -69,7 +69,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const deps: VerbDeps = {
     audit,
     callHost: (envelope) => callHost(nc, envelope),
-    listSessions: (filter, limit) => listSessions(nc, filter, limit, registryTimeoutMs),
+    listSessions: (filter, limit, cursor) => listSessions(nc, filter, limit, registryTimeoutMs, cursor ?? null),
     listHosts: async () => {
       try {
         const msg = await nc.request(subjects.registryHostsList(), "{}", { timeout: registryTimeoutMs });

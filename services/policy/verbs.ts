@@ -19,7 +19,7 @@ export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 
 export interface VerbDeps {
   audit: AuditLog;
   callHost(envelope: HostRpcEnvelope): Promise<HostRpcResult>;
-  listSessions(filter: Record<string, unknown>, limit: number): Promise<{ sessions: SessionRecord[]; total: number } | CommandResult>;
+  listSessions(filter: Record<string, unknown>, limit: number, cursor?: string | null): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandResult>;
   listHosts(): Promise<HostRecord[] | CommandResult>;
   lookupSession(sessionId: string): Promise<SessionRecord | null | CommandResult>;
   perTarget: TokenBuckets;
@@ -65,6 +65,8 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
   const r = ctx.request;
   const t = ctx.target;
   switch (r.verb) {
+    case "list":
+      return list(ctx, r, deps);
     case "read":
       return onHost(deps, ctx, t!.host, { op: "read", threadId: t!.sessionId, limit: r.args.limit, cursor: r.args.cursor ?? null, view: r.args.view });
     case "send":
@@ -149,6 +151,14 @@ async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "sp
 function refuseSpawn(ctx: CommandContext, f: ReturnType<typeof failure>): ReturnType<typeof failure> {
   ctx.decision = { allow: false, code: f.code, reason: f.message };
   return f;
+}
+
+async function list(ctx: CommandContext, r: Extract<CommandRequest, { verb: "list" }>, deps: VerbDeps): Promise<CommandResult> {
+  const { group, ...registryFilter } = r.args.filter;
+  const page = await deps.listSessions(registryFilter, r.args.limit, r.args.cursor ?? null);
+  if (!("sessions" in page)) return page;
+  const visible = page.sessions.filter((s) => (group === undefined || s.group === group) && authorize(ctx.policy, r.caller, "list", factsOfSession(s)).allow);
+  return { ok: true, data: { sessions: visible, nextCursor: page.nextCursor, hidden: page.sessions.length - visible.length } };
 }
 
 async function broadcast(ctx: CommandContext, r: Extract<CommandRequest, { verb: "broadcast" }>, deps: VerbDeps): Promise<CommandResult> {
