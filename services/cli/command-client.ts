@@ -43,9 +43,11 @@ export async function sendCommand(
     data = (await nc.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
   } catch (err) {
     if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-      throw new CliError(`no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`);
+      throw new CliError(`timeout: no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`, EXIT_CODES.timeout);
     }
-    if (err instanceof TimeoutError) throw new CliError(`the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`);
+    if (err instanceof TimeoutError) {
+      throw new CliError(`timeout: the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`, EXIT_CODES.timeout);
+    }
     throw err;
   }
   const parsed = CommandResult.safeParse(data);

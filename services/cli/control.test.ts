@@ -70,7 +70,7 @@ describe("claw-supervisor operator verbs", () => {
     await rig.policy!.stop();
     rig.policy = undefined;
     const r = await cli(["send", "s1", "anyone"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no policy service is answering on codex\.cmd\.send.*Nothing was run/);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/timeout: no policy service is answering on codex\.cmd\.send.*Nothing was run/);
   });
 });

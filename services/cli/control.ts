@@ -213,7 +213,7 @@ const specs: VerbSpec[] = [
 ];
 
 function usageOf(s: VerbSpec): string {
-  return [`Usage: claw-supervisor ${s.synopsis} [options]`, "", `${s.summary[0]!.toUpperCase()}${s.summary.slice(1)}.`, "The policy service decides and audits it.", "", ...s.help, ...sharedHelp, "", `Exit codes: 0 done, ${Object.entries(EXIT_CODES).map(([c, n]) => `${n} ${c}`).join(", ")}; 1 other failures, 2 usage errors.`].join("\n");
+  return [`Usage: claw-supervisor ${s.synopsis} [options]`, "", `${s.summary[0]!.toUpperCase()}${s.summary.slice(1)}.`, "The policy service decides and audits it.", "", ...s.help, ...sharedHelp, "", `Exit codes: 0 done, ${Object.entries(EXIT_CODES).map(([c, n]) => `${n} ${c}`).join(", ")}; 1 other failures, 2 usage errors; no policy service answering is 8 (timeout), and nothing ran.`].join("\n");
 }
 
 function commandOf(s: VerbSpec): Command {

@@ -12,7 +12,8 @@ export class CliError extends Error {
   override readonly name = "CliError";
   constructor(
     message: string,
-    readonly exitCode: 1 | 2 = 1,
+    /** 1 a failure, 2 a usage error; commands with typed results may use their codes (see command-client.ts). */
+    readonly exitCode: number = 1,
   ) {
     super(message);
   }

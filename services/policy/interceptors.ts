@@ -16,11 +16,15 @@ const auditTarget = (ctx: CommandContext) => {
 };
 const base = (ctx: CommandContext) => ({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller, target: auditTarget(ctx) });
 
+/** Outermost: what a caller gets back passes the same secret redaction as everything leaving a host. */
+export function redaction(): Interceptor {
+  return async (ctx, next) => redact(await next(ctx));
+}
+
 /**
- * Outermost: the request is audited before the command acts (unaudited commands do not run), the result
- * after; a refusal that came before any decision is recorded as the decision. The result is redacted. The
- * records written after the command acted are handed to `track` (the service waits for them on stop) instead
- * of holding up the reply.
+ * The request is audited before the command acts (unaudited commands do not run), the result after; a
+ * refusal that came before any decision is recorded as the decision. The records written after the command
+ * acted are handed to `track` (the service waits for them on stop) instead of holding up the reply.
  */
 export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) => void): Interceptor {
   return async (ctx, next) => {
@@ -31,7 +35,7 @@ export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) =>
     const requestWritten = audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
     requestWritten.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
     ctx.before.push(requestWritten);
-    const result = redact(await next(ctx)) as CommandResult;
+    const result = await next(ctx);
     const d = ctx.decision;
     if (d === null || !d.allow) {
       const refusal = d ?? (result.ok ? null : { code: result.code, reason: result.message });

@@ -173,6 +173,18 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(rig.ops).toEqual([]);
   });
 
+  it("redacts secrets in what it answers, even when a host sends them", async () => {
+    const secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789";
+    rig.answer = () => ({ ok: true, data: { turns: [{ id: "t", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "agent", text: `the key is ${secret}` }] }], nextCursor: null } });
+    try {
+      const r = await rig.command("read", { target: target("s1") });
+      expect(JSON.stringify(r)).not.toContain(secret);
+      expect(JSON.stringify(r)).toContain("[REDACTED:");
+    } finally {
+      rig.answer = (req) => ({ ok: true, data: req.op === "send" ? { action: "started", turnId: "turn-1" } : {} });
+    }
+  });
+
   it("needs a filter for a broadcast", async () => {
     expect(await rig.command("broadcast", { filter: {}, maxTargets: 5, text: "all" })).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/needs a filter/) });
   });

@@ -14,7 +14,7 @@ import { ListHostsReply } from "../../schemas/registry.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listSessions, lookupSession } from "./bus-calls.js";
-import { auditTrail, authorization, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
+import { auditTrail, authorization, redaction, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
 import { LoopGuard } from "./loop-guard.js";
 import { chain, type CommandContext } from "./pipeline.js";
@@ -86,6 +86,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   };
   const handle = chain(
     [
+      redaction(),
       auditTrail(audit, (writes) => {
         const p = writes.then(() => undefined, () => undefined).finally(() => inFlight.delete(p));
         inFlight.add(p);

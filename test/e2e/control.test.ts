@@ -331,8 +331,8 @@ describe("refusals run nothing, and everything is in the audit trail", () => {
     policy = undefined;
     const turnsBefore = await turnCount(target);
     const r = await cli("send", target, "nobody-decides-text", "--timeout", "3000");
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no policy service is answering.*Nothing was run/);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/timeout: no policy service is answering.*Nothing was run/);
     await new Promise((res) => setTimeout(res, 500));
     expect(await turnCount(target)).toBe(turnsBefore);
     expect(sawText("nobody-decides-text")).toBe(0);
