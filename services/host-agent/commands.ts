@@ -51,6 +51,7 @@ const LOOKUP_ATTEMPTS = 20;
 /** Runs host RPCs; see the module comment. */
 export class CommandExecutor {
   private readonly retryMs: number;
+  private readonly started = new Map<string, string>();
 
   constructor(private readonly deps: CommandExecutorDeps) {
     this.retryMs = deps.interruptRetryMs ?? 150;
@@ -90,6 +91,28 @@ export class CommandExecutor {
     }
   }
 
+  /**
+   * The thread's running turn as the app-server says it, or null. A thread whose first turn is not
+   * materialized yet cannot list turns: then its status decides, and a running first turn is the one this
+   * executor started (or the tracked one); unknown, it is a `conflict`, never a guess.
+   */
+  private async runningTurn(client: CodexRpcClient, t: TrackedThread, call: () => CallOptions): Promise<string | null> {
+    const listed = await runningTurnId(client, t.id, call, this.retryMs);
+    if (listed !== NOT_YET) return listed;
+    const { thread } = await client.request("thread/read", { threadId: t.id }, call());
+    if (thread.status.type !== "active") return null;
+    const known = t.activeTurnId ?? this.started.get(t.id);
+    if (known) return known;
+    return refuse("conflict", `thread ${t.id}'s first turn is starting and cannot be named yet; nothing was sent`);
+  }
+
+  /** Remembers the turn this executor started on a thread (bounded), for a first turn not yet listable. */
+  private rememberStart(threadId: string, turnId: string): void {
+    this.started.delete(threadId);
+    this.started.set(threadId, turnId);
+    if (this.started.size > 1_000) this.started.delete(this.started.keys().next().value as string);
+  }
+
   private tracked(threadId: string): TrackedThread {
     const t = this.deps.thread(threadId);
     if (!t || t.thread.status.type === "notLoaded") return refuse("not_found", `thread ${threadId} is not loaded on this host`);
@@ -118,10 +141,11 @@ export class CommandExecutor {
     // codex folds a turn/start into a running turn: a start always asks first; a steer trusts the tracked
     // turn only while the thread is active (a stale id fails the steer's own check, never starts a turn).
     const tracked = req.mode !== "start" && t.thread.status.type === "active" ? t.activeTurnId : null;
-    const turnId = tracked ?? (await runningTurnId(client, t.id, call, this.retryMs));
+    const turnId = tracked ?? (await this.runningTurn(client, t, call));
     if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
       if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
       const { turn } = await client.request("turn/start", { threadId: t.id, input: textInput(req.text) }, call()).catch(mayHaveActed("the turn may or may not have started"));
+      this.rememberStart(t.id, turn.id);
       return ok({ action: "started", turnId: turn.id });
     }
     if (!turnId) {
@@ -146,7 +170,7 @@ export class CommandExecutor {
 
   private async interrupt(client: CodexRpcClient, req: Request<"interrupt">, call: () => CallOptions): Promise<Outcome> {
     const t = this.tracked(req.threadId);
-    const turnId = req.turnId ?? t.activeTurnId ?? (await runningTurnId(client, t.id, call, this.retryMs));
+    const turnId = req.turnId ?? t.activeTurnId ?? (await this.runningTurn(client, t, call));
     if (!turnId) return refuse("conflict", `no turn is running on thread ${t.id}; nothing was interrupted`);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -178,6 +202,7 @@ export class CommandExecutor {
     }
     try {
       const { turn } = await client.request("turn/start", { threadId, input: textInput(req.task) }, call());
+      this.rememberStart(threadId, turn.id);
       return ok({ threadId, turnId: turn.id, cwd: started.cwd });
     } catch (err) {
       const f = err instanceof Refusal ? err.failure : failureFrom(err, "the turn may or may not have started");
@@ -212,14 +237,17 @@ export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptT
  * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet"): retried,
  * then refused as a conflict, since a turn is evidently starting.
  */
-async function runningTurnId(client: CodexRpcClient, threadId: string, call: () => CallOptions, retryMs: number): Promise<string | null> {
+/** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
+const NOT_YET = Symbol("not materialized yet");
+
+async function runningTurnId(client: CodexRpcClient, threadId: string, call: () => CallOptions, retryMs: number): Promise<string | null | typeof NOT_YET> {
   for (let attempt = 1; ; attempt++) {
     try {
       const page = await client.request("thread/turns/list", { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" }, call());
       const newest = page.data[0];
       return newest?.status === "inProgress" ? newest.id : null;
     } catch (err) {
-      if (isRpc(err, NOT_MATERIALIZED)) return null;
+      if (isRpc(err, NOT_MATERIALIZED)) return NOT_YET;
       if (!(isCodexRpcError(err, "rpc_error") && err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? ""))) throw err;
       if (attempt >= LOOKUP_ATTEMPTS) return refuse("conflict", `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`);
     }

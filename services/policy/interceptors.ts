@@ -85,7 +85,7 @@ export function idempotency(ledger: CommandLedger, log: Logger): Interceptor {
     const result = await next(ctx);
     const outcome = await claim;
     if (!outcome.claimed) {
-      if (!ctx.decision?.allow || ctx.decision === null) ctx.decision = { allow: false, code: outcome.result.ok ? "conflict" : outcome.result.code, reason: "repeated idempotency key: answered with the first attempt's result" };
+      if (!ctx.decision?.allow) ctx.decision = { allow: false, code: outcome.result.ok ? "conflict" : outcome.result.code, reason: "repeated idempotency key: answered with the first attempt's result" };
       return outcome.result;
     }
     if (ctx.acting) recent.set(id, result);
