@@ -21,7 +21,7 @@ import { GitInfoCache } from "./git-info.js";
 import { limitPayload } from "./payload-limit.js";
 import { PresenceBinder, type PresenceChange } from "./presence-binding.js";
 import { PresenceMonitor } from "./presence-monitor.js";
-import { redact } from "./redact.js";
+import { redact } from "../../schemas/redact.js";
 import type { TrackedThread } from "./thread-state.js";
 import { AppServerWatcher } from "./watcher.js";
 

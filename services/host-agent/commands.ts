@@ -11,7 +11,7 @@ import { textInput, type Turn } from "../../schemas/codex/index.js";
 import { HostRpcRequest, type HostRpcResult, type TranscriptTurn } from "../../schemas/host-rpc.js";
 import { isCodexRpcError, type CallOptions, type CodexRpcClient, type CodexRpcError } from "../codex-rpc/index.js";
 import type { AutonomousThreads } from "./autonomous.js";
-import { redact } from "./redact.js";
+import { redact } from "../../schemas/redact.js";
 import type { TrackedThread } from "./thread-state.js";
 
 /** What the executor runs against; the agent passes its watcher's connection and tracked threads. */

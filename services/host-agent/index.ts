@@ -7,7 +7,7 @@ export { GatewayClient, HOST_ID_HEADER } from "./gateway-client.js";
 export type { GatewayClientOptions, GatewayState } from "./gateway-client.js";
 export { EventBuffer, DEFAULT_BUFFER_LIMITS, mergeGaps } from "./event-buffer.js";
 export type { BufferedEvent, EventBufferLimits, EventBufferStats } from "./event-buffer.js";
-export { redact, redactString, redactionMarker, isSecretKey } from "./redact.js";
+export { redact, redactString, redactionMarker, isSecretKey } from "../../schemas/redact.js";
 export { limitPayload } from "./payload-limit.js";
 export { newEpoch } from "./epoch.js";
 export { readGitInfo, GitInfoCache } from "./git-info.js";

@@ -1,12 +1,12 @@
 /**
- * What the policy service asks over the bus: the registry for a session record, and a host agent (through
+ * What the policy service asks over the bus: the registry for sessions and hosts, and a host agent (through
  * the gateway holding it) to run an approved command. Both validate the reply and turn bus failures into
  * typed command failures: no responder on `codex.rpc.<hostId>` means no gateway holds the host.
  */
 import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { failure, type CommandFailure } from "../../schemas/commands.js";
 import { HostRpcResult, type HostRpcEnvelope } from "../../schemas/host-rpc.js";
-import { GetSessionReply, ListSessionsReply, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
+import { GetSessionReply, ListHostsReply, ListSessionsReply, type HostRecord, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
 import { subjects } from "../bus/index.js";
 
 function isNoResponders(err: unknown): boolean {
@@ -40,6 +40,14 @@ export async function listSessions(nc: NatsConnection, filter: SessionFilter, li
   if (!r.ok) return r.failure;
   const parsed = ListSessionsReply.safeParse(r.data);
   return parsed.success ? parsed.data : failure("timeout", "the registry's reply was not a session list");
+}
+
+/** Every host the registry knows; a failure when the registry cannot answer. */
+export async function listHosts(nc: NatsConnection, timeoutMs: number): Promise<HostRecord[] | CommandFailure> {
+  const r = await requestJson(nc, subjects.registryHostsList(), {}, timeoutMs, "the registry");
+  if (!r.ok) return r.failure;
+  const parsed = ListHostsReply.safeParse(r.data);
+  return parsed.success ? parsed.data.hosts : failure("timeout", "the registry's reply was not a host list");
 }
 
 /** Runs an approved command on its host; never throws. */

@@ -10,10 +10,9 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { pino, type Logger } from "pino";
 import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
 import { DEFAULT_POLICY } from "../../schemas/policy.js";
-import { ListHostsReply } from "../../schemas/registry.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
 import { AuditLog } from "./audit-log.js";
-import { callHost, listSessions, lookupSession } from "./bus-calls.js";
+import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import { auditTrail, authorization, redaction, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
 import { LoopGuard } from "./loop-guard.js";
@@ -70,15 +69,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     audit,
     callHost: (envelope) => callHost(nc, envelope),
     listSessions: (filter, limit, cursor) => listSessions(nc, filter, limit, registryTimeoutMs, cursor ?? null),
-    listHosts: async () => {
-      try {
-        const msg = await nc.request(subjects.registryHostsList(), "{}", { timeout: registryTimeoutMs });
-        const parsed = ListHostsReply.safeParse(msg.json());
-        return parsed.success ? parsed.data.hosts : failure("timeout", "the registry's reply was not a host list");
-      } catch (err) {
-        return failure("timeout", `the registry could not be asked for hosts: ${(err as Error).message}`);
-      }
-    },
+    listHosts: () => listHosts(nc, registryTimeoutMs),
     lookupSession: (sessionId) => findSession(sessionId, undefined),
     perTarget,
     loops,
