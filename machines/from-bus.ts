@@ -9,7 +9,7 @@ import type { SessionMachineEvent } from "./session.js";
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
- * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN or HANDOFF, `thread/started` and `thread/status/changed` →
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS or ASK, `thread/started` and `thread/status/changed` →
  * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
  * `item/started`/`item/completed` → ITEM. Every other type (deltas, token usage, errors, warnings, resolved
  * server requests, kinds added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
@@ -36,6 +36,8 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       const a = parsed.data;
       if (a.kind === "mark") return [{ type: "MARK", disposition: a.disposition }];
       if (a.kind === "handoff") return [{ type: "HANDOFF", handoff: a.handoff }];
+      if (a.kind === "progress") return [{ type: "PROGRESS", summary: a.summary, progress: a.progress }];
+      if (a.kind === "ask") return [{ type: "ASK", ask: a.ask }];
       return [{ type: "ASSIGN", ...(a.group === undefined ? {} : { group: a.group }), ...(a.owner === undefined ? {} : { owner: a.owner }) }];
     }
     case "thread/started": {

@@ -41,6 +41,8 @@ describe("session sync", () => {
       disposition: null,
       owner: null,
       handoff: null,
+      progress: null,
+      ask: null,
     });
   });
 

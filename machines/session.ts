@@ -6,7 +6,7 @@
 import { and, assign, initialTransition, setup, transition, type SnapshotFrom, type StateValue } from "xstate";
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
-import type { Disposition, Handoff, SessionRecord, SessionStatus } from "../schemas/registry.js";
+import type { Disposition, Handoff, PendingAsk, Progress, SessionRecord, SessionStatus } from "../schemas/registry.js";
 import { activeFlagsOf, isDisposition, isSyncedPayload, seenAt, statusTarget, type StatusTarget } from "./session-status.js";
 
 /** Which session the actor tracks. */
@@ -42,7 +42,9 @@ export type SessionMachineEvent =
   | { type: "MARK"; disposition: Disposition | null }
   | { type: "ASSIGN"; group?: string | null; owner?: string | null }
   | { type: "HANDOFF"; handoff: Handoff }
-  | { type: "SUMMARY"; summary: string | null };
+  | { type: "SUMMARY"; summary: string | null }
+  | { type: "PROGRESS"; summary: string; progress: Progress }
+  | { type: "ASK"; ask: PendingAsk };
 
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
 const staleFrom = (status: SessionStatus) => ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
@@ -141,6 +143,8 @@ export const sessionMachine = setup({
     summarize: assign(({ event }) =>
       event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string") ? { summary: event.summary } : {},
     ),
+    reportProgress: assign(({ event }) => (event.type === "PROGRESS" && typeof event.summary === "string" ? { summary: event.summary, progress: event.progress } : {})),
+    recordAsk: assign(({ event }) => (event.type === "ASK" && typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {})),
   },
 }).createMachine({
   id: "session",
@@ -163,6 +167,8 @@ export const sessionMachine = setup({
     disposition: null,
     owner: null,
     handoff: null,
+    progress: null,
+    ask: null,
     preStaleStatus: null,
     activeFlags: [],
     turnHasAgentWork: false,
@@ -193,6 +199,8 @@ export const sessionMachine = setup({
     ASSIGN: { actions: "assignTo" },
     HANDOFF: { actions: "handOff" },
     SUMMARY: { actions: "summarize" },
+    PROGRESS: { actions: "reportProgress" },
+    ASK: { actions: "recordAsk" },
   },
   // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
   // the state value, and each state remembers it when the sweeper makes the session stale.
@@ -286,6 +294,8 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
     // Snapshots persisted before these fields existed have none.
     owner: c.owner ?? null,
     handoff: c.handoff ?? null,
+    progress: c.progress ?? null,
+    ask: c.ask ?? null,
   };
 }
 

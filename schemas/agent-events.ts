@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { ThreadStatus } from "./codex/thread.js";
-import { Disposition, Handoff } from "./registry.js";
+import { Disposition, Handoff, PendingAsk, Progress } from "./registry.js";
 
 /** `threadId` used for events about the host rather than one thread (e.g. a buffer gap). */
 export const HOST_THREAD_ID = "_host";
@@ -78,10 +78,12 @@ export const ApprovalPayload = z.object({
 });
 export type ApprovalPayload = z.infer<typeof ApprovalPayload>;
 
-/** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign` or `handoff`). */
+/** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign`, `handoff`, or a `progress` report and an `ask` from the session itself). */
 export const AnnotationPayload = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("mark"), disposition: Disposition.nullable() }),
   z.object({ kind: z.literal("assign"), group: z.string().nullable().optional(), owner: z.string().nullable().optional() }),
   z.object({ kind: z.literal("handoff"), handoff: Handoff }),
+  z.object({ kind: z.literal("progress"), summary: z.string(), progress: Progress }),
+  z.object({ kind: z.literal("ask"), ask: PendingAsk }),
 ]);
 export type AnnotationPayload = z.infer<typeof AnnotationPayload>;

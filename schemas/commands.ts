@@ -19,7 +19,7 @@ export const Caller = z.strictObject({
 export type Caller = z.infer<typeof Caller>;
 
 /** The verbs, each on its own subject `codex.cmd.<verb>`. */
-export const CommandVerb = z.enum(["list", "read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply"]);
+export const CommandVerb = z.enum(["list", "read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply", "progress", "ask", "probe"]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
 /** Why a command failed; the closed set every caller maps to exit codes or tool errors. */
@@ -107,6 +107,28 @@ export const ReplyArgs = z.strictObject({
   correlationId: z.string().min(1).max(200).optional(),
 });
 
+/** Longest progress summary a session may report, in characters. */
+export const MAX_SUMMARY_TEXT = 2_000;
+/** Longest question a session may ask the Claw, in characters. */
+export const MAX_ASK_TEXT = 10_000;
+/** `progress`: a session reports its own summary and progress (a session caller may name only itself). */
+export const ProgressArgs = z.strictObject({
+  target: SessionTarget,
+  summary: z.string().min(1, "summary must not be empty").max(MAX_SUMMARY_TEXT),
+  percent: z.number().int().min(0).max(100).optional(),
+  step: z.string().min(1).max(200).optional(),
+});
+/** What a session wants from the Claw. */
+export const AskKind = z.enum(["help", "delegate", "decision"]);
+/** `ask`: a session asks the Claw; the answer comes later as a `reply` carrying the returned correlation id. */
+export const AskArgs = z.strictObject({
+  target: SessionTarget,
+  question: z.string().min(1, "question must not be empty").max(MAX_ASK_TEXT),
+  kind: AskKind.default("help"),
+});
+/** `probe`: the state of the Codex endpoint (host agent and app-server) a session lives on. */
+export const ProbeArgs = z.strictObject({ target: SessionTarget });
+
 /** Each verb's arguments. */
 export const commandArgs = {
   list: ListArgs,
@@ -119,6 +141,9 @@ export const commandArgs = {
   mark: MarkArgs,
   assign: AssignArgs,
   reply: ReplyArgs,
+  progress: ProgressArgs,
+  ask: AskArgs,
+  probe: ProbeArgs,
 } as const;
 export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
 

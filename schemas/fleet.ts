@@ -28,6 +28,10 @@ export const FleetKind = z.enum([
   "session-handoff",
   /** The session's group or owner changed. */
   "session-assigned",
+  /** A session reported its progress (summary, percent, step) through the MCP edge. */
+  "session-progress",
+  /** A session asked the Claw for help, delegation or a decision (`claw_ask`); answer with `reply` and its correlation id. */
+  "session-ask",
   /** A host went stale: no heartbeat for longer than the stale threshold. */
   "host-stale",
 ]);
@@ -49,6 +53,8 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "session-marked": "normal",
   "session-handoff": "high",
   "session-assigned": "normal",
+  "session-progress": "normal",
+  "session-ask": "high",
   "host-stale": "high",
 };
 

@@ -7,7 +7,7 @@ import { CallerRole } from "./commands.js";
 import { ApprovalRules } from "./host-rpc.js";
 
 /** What a rule can grant. */
-export const Capability = z.enum(["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "approve", "mark", "handoff"]);
+export const Capability = z.enum(["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "approve", "mark", "handoff", "report"]);
 export type Capability = z.infer<typeof Capability>;
 
 /** Which sessions a rule covers: every given field must match the session's registry record; `{}` is any. */
@@ -78,7 +78,8 @@ export const ACTIVE_POLICY_KEY = "active";
 
 /**
  * The defaults: operators and the Claw may do everything but answer approvals; a Codex session (MCP edge)
- * may list and read summaries only (write controls and raw transcripts off); hosts may do nothing; no
+ * may list and read summaries only (write controls and raw transcripts off) and report its own progress and
+ * questions (`report`, which reaches only the caller itself); hosts may do nothing; no
  * approval is allowed on an autonomous session.
  */
 export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
@@ -87,5 +88,6 @@ export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
     { id: "operator-all", role: "operator", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
     { id: "claw-all", role: "claw", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
     { id: "session-read", role: "session", allow: ["list", "read"] },
+    { id: "session-report", role: "session", allow: ["report"] },
   ],
 });

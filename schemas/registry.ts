@@ -25,6 +25,26 @@ export const Handoff = z.object({
 });
 export type Handoff = z.infer<typeof Handoff>;
 
+/** The latest progress a session reported (`claw_report_progress`); `atMs` is when (unix ms). */
+export const Progress = z.object({
+  /** Percent done, 0-100, when the session gave one. */
+  percent: z.number().int().min(0).max(100).nullable(),
+  /** The step it is on, in a few words, when given. */
+  step: z.string().nullable(),
+  atMs: z.number().int().nonnegative(),
+});
+export type Progress = z.infer<typeof Progress>;
+
+/** The latest question a session asked the Claw (`claw_ask`), answered later by `reply` with the same correlation id. */
+export const PendingAsk = z.object({
+  correlationId: z.string(),
+  /** `help`, `delegate` or `decision`: what the session wants from the Claw. */
+  kind: z.string(),
+  question: z.string(),
+  atMs: z.number().int().nonnegative(),
+});
+export type PendingAsk = z.infer<typeof PendingAsk>;
+
 /** One session. Times are unix ms. */
 export const SessionRecord = z.object({
   /** The Codex thread id. */
@@ -53,6 +73,10 @@ export const SessionRecord = z.object({
   owner: z.string().nullable().default(null),
   /** The latest handoff request (set by `handoff`); null when none. */
   handoff: Handoff.nullable().default(null),
+  /** The latest progress report (with `summary`); null when none. */
+  progress: Progress.nullable().default(null),
+  /** The latest `claw_ask`; null when none. */
+  ask: PendingAsk.nullable().default(null),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

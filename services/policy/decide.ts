@@ -31,6 +31,9 @@ const verbCapabilities: Record<CommandVerb, Capability> = {
   mark: "mark",
   assign: "mark",
   handoff: "handoff",
+  progress: "report",
+  ask: "report",
+  probe: "list",
 };
 
 /** The capability a verb needs; `read` with `raw` needs `readRaw`. Pure. */

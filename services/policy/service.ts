@@ -20,7 +20,7 @@ import { chain, type CommandContext } from "./pipeline.js";
 import { PolicyStore } from "./policy-store.js";
 import { TokenBuckets } from "./rate-limit.js";
 import { SessionCache } from "./session-cache.js";
-import { runVerb, type VerbDeps } from "./verbs.js";
+import { runVerb, type SpawnConfig, type VerbDeps } from "./verbs.js";
 
 /** Options of the policy service. */
 export interface PolicyServiceOptions {
@@ -29,7 +29,7 @@ export interface PolicyServiceOptions {
   /** How long to wait for the registry, ms (default 5 000). */
   registryTimeoutMs?: number;
   /** Extra `thread/start` config for spawned sessions (e.g. the supervisor MCP server). */
-  spawnConfig?: Record<string, unknown>;
+  spawnConfig?: SpawnConfig;
   instanceId?: string;
 }
 

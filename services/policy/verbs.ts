@@ -15,6 +15,12 @@ import type { TokenBuckets } from "./rate-limit.js";
 /** How long an agent may take per op, in ms. */
 export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 10_000, send: 15_000, interrupt: 10_000, spawn: 30_000, annotate: 5_000 };
 
+/**
+ * Extra `thread/start` config for spawned sessions (the supervisor MCP server): fixed, or built per spawn from
+ * the spawn's command id (the ticket a spawned session's MCP token names until its thread id is known).
+ */
+export type SpawnConfig = Record<string, unknown> | ((spawnTicket: string) => Record<string, unknown>);
+
 /** What handlers need from the service around them. */
 export interface VerbDeps {
   audit: AuditLog;
@@ -25,7 +31,7 @@ export interface VerbDeps {
   perTarget: TokenBuckets;
   loops: LoopGuard;
   /** Extra `thread/start` config for spawned sessions (the supervisor MCP server), if configured. */
-  spawnConfig: Record<string, unknown>;
+  spawnConfig: SpawnConfig;
 }
 
 /** The command a person runs on the host to attach a TUI to a spawned session. Pure. */
@@ -85,6 +91,10 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
       return annotate(deps, ctx, t!, { kind: "assign", ...(r.args.group === undefined ? {} : { group: r.args.group }), ...(r.args.owner === undefined ? {} : { owner: r.args.owner }) });
     case "handoff":
       return handoff(ctx, r, deps);
+    case "progress":
+    case "ask":
+    case "probe":
+      return selfReport(ctx, r, deps);
   }
 }
 
@@ -92,6 +102,41 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
 async function annotate(deps: VerbDeps, ctx: CommandContext, t: SessionRecord, annotation: AnnotationPayload): Promise<CommandResult> {
   const result = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation });
   return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...annotation } } : result;
+}
+
+/** `progress`, `ask` and `probe`: about the caller's own session when the caller is a session. */
+async function selfReport(ctx: CommandContext, r: Extract<CommandRequest, { verb: "progress" | "ask" | "probe" }>, deps: VerbDeps): Promise<CommandResult> {
+  const t = ctx.target!;
+  if (r.caller.role === "session" && r.verb !== "probe" && t.sessionId !== r.caller.id) {
+    return failure("denied", `a session may ${r.verb === "ask" ? "ask" : "report progress"} only for itself (caller ${r.caller.id}, target ${t.sessionId}); nothing was recorded`);
+  }
+  const atMs = Date.now();
+  if (r.verb === "progress") {
+    const progress = { percent: r.args.percent ?? null, step: r.args.step ?? null, atMs };
+    return annotate(deps, ctx, t, { kind: "progress", summary: r.args.summary, progress });
+  }
+  if (r.verb === "ask") {
+    // Derived from the command id: a repeat of the same idempotency key names the same question.
+    const ask = { correlationId: `ask-${ctx.commandId.slice(0, 20)}`, kind: r.args.kind, question: r.args.question, atMs };
+    const result = await annotate(deps, ctx, t, { kind: "ask", ask });
+    return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, correlationId: ask.correlationId, kind: ask.kind } } : result;
+  }
+  const hosts = await deps.listHosts();
+  if (!Array.isArray(hosts)) return hosts;
+  const host = hosts.find((h) => h.hostId === t.host) ?? null;
+  return {
+    ok: true,
+    data: {
+      hostId: t.host,
+      sessionId: t.sessionId,
+      hostStatus: host?.status ?? "unknown",
+      appServer: host?.appServer ?? null,
+      agentVersion: host?.agentVersion ?? null,
+      lastHeartbeatAt: host?.lastHeartbeatAt ?? null,
+      sessionStatus: t.status,
+      activeTurnId: t.activeTurnId,
+    },
+  };
 }
 
 async function handoff(ctx: CommandContext, r: Extract<CommandRequest, { verb: "handoff" }>, deps: VerbDeps): Promise<CommandResult> {
@@ -140,7 +185,7 @@ async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "sp
     ...(s.model ? { model: s.model } : {}),
     sandbox: s.sandbox,
     approvalPolicy: s.approvalPolicy,
-    config: deps.spawnConfig,
+    config: typeof deps.spawnConfig === "function" ? deps.spawnConfig(ctx.commandId) : deps.spawnConfig,
     approvals: approvalRulesFor(ctx.policy, facts),
   });
   if (!result.ok) return result;

@@ -43,6 +43,8 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
   if (next.disposition !== null && prev?.disposition !== next.disposition) kinds.push("session-marked");
   if (next.handoff !== null && prev?.handoff?.atMs !== next.handoff.atMs) kinds.push("session-handoff");
   if (prev !== undefined && (prev.group !== next.group || prev.owner !== next.owner)) kinds.push("session-assigned");
+  if (next.progress !== null && prev?.progress?.atMs !== next.progress.atMs) kinds.push("session-progress");
+  if (next.ask !== null && prev?.ask?.correlationId !== next.ask.correlationId) kinds.push("session-ask");
   return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
 }
 

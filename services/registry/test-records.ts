@@ -21,6 +21,8 @@ export function sessionRecord(over: Partial<SessionRecord> & Pick<SessionRecord,
     disposition: null,
     owner: null,
     handoff: null,
+    progress: null,
+    ask: null,
     ...over,
   };
 }
