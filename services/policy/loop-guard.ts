@@ -31,6 +31,8 @@ export function loopOrigin(command: Pick<CommandEnvelope, "originSessionId" | "c
 }
 
 const DAY_MS = 86_400_000;
+/** How long the hop count of the message that last reached a session is carried into that session's own messages. */
+export const HOP_MEMORY_MS = 600_000;
 
 /**
  * Remembers delivered messages (from → to, with when) and refuses loops. Entries older than the latest
@@ -41,6 +43,10 @@ export class LoopGuard {
   private readonly delivered = new Map<string, number>();
   /** How long entries are worth keeping: the window of the latest check (the schema's maximum until then). */
   private horizonMs = DAY_MS;
+  /** Recipient session → the hops of the latest message delivered to it, and when (oldest first). */
+  private readonly inbound = new Map<string, { hops: number; atMs: number }>();
+  /** Key `from\0to` → the hop count the latest check gave that message, picked up by `record`. */
+  private readonly pending = new Map<string, number>();
 
   /** `now` returns ms; `maxEntries` bounds how many deliveries are remembered. */
   constructor(
@@ -50,14 +56,24 @@ export class LoopGuard {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   }
 
-  /** Checks a message against self-echo, then the hop bound, then a recent reverse delivery. Records nothing. */
+  /**
+   * Checks a message against self-echo, then the hop bound, then a recent reverse delivery. A message from a
+   * session that was itself reached by a message (within HOP_MEMORY_MS) travels one hop more than that one,
+   * whatever hop count it claims, so peers answering back and forth reach the bound. Records nothing.
+   */
   check(input: LoopInput, limits: LoopLimits): LoopCheck {
     const now = this.now();
     this.horizonMs = limits.cycleWindowMs;
     this.expire(now);
-    const { from, to, hops } = input;
+    const { from, to } = input;
     if (from !== null && from === to) {
       return { ok: false, kind: "self_echo", reason: `session ${to} may not send a message to itself (self-echo)` };
+    }
+    const prior = from === null ? undefined : this.inbound.get(from);
+    const hops = prior !== undefined && now - prior.atMs < HOP_MEMORY_MS ? Math.max(input.hops, prior.hops + 1) : input.hops;
+    if (from !== null) {
+      this.pending.set(key(from, to), hops);
+      if (this.pending.size > this.maxEntries) this.pending.delete(this.pending.keys().next().value as string);
     }
     if (hops > limits.maxHops) {
       return { ok: false, kind: "hops", reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}` };
@@ -80,6 +96,11 @@ export class LoopGuard {
     const k = key(from, to);
     this.delivered.delete(k);
     this.delivered.set(k, now);
+    const hops = this.pending.get(k) ?? 0;
+    this.pending.delete(k);
+    this.inbound.delete(to);
+    this.inbound.set(to, { hops, atMs: now });
+    if (this.inbound.size > this.maxEntries) this.inbound.delete(this.inbound.keys().next().value as string);
     this.expire(now);
   }
 
