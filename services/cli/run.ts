@@ -5,6 +5,7 @@ import { controlCommands } from "./control.js";
 import { hostAgentCommand } from "./host-agent.js";
 import { hostsCommand } from "./hosts.js";
 import { launchCommand } from "./launch.js";
+import { mcpCommand, mcpConfigCommand } from "./mcp.js";
 import { policyCommand } from "./policy.js";
 import { probeCommand } from "./probe.js";
 import { serviceCommand } from "./service.js";
@@ -25,6 +26,8 @@ const commands: Command[] = [
   policyCommand,
   auditCommand,
   probeCommand,
+  mcpCommand,
+  mcpConfigCommand,
 ];
 
 function help(): string {

@@ -8,6 +8,7 @@ import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { connectBus, ensureBus } from "../bus/index.js";
+import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
@@ -22,7 +23,7 @@ export interface ServiceContext {
   nc: NatsConnection;
   natsUrl: string;
   logger: Logger;
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   io: CliIo;
 }
 
@@ -106,10 +107,19 @@ const registryService: ServiceSpec = {
 const policyService: ServiceSpec = {
   name: "policy",
   summary: "decides, audits and forwards every command (codex.cmd.* in queue group policy); run several for scale",
-  options: {},
-  optionsHelp: ["(no options: the policy document lives in KV codex-policy; see 'claw-supervisor policy')"],
-  async start({ nc, logger }) {
-    const policy = await startPolicyService({ nc, logger });
+  options: { "mcp-url": { type: "string" }, "mcp-secret-file": { type: "string" } },
+  optionsHelp: [
+    "(the policy document lives in KV codex-policy; see 'claw-supervisor policy')",
+    "--mcp-url URL          the MCP edge spawned sessions get in their thread config (with a token each)",
+    "--mcp-secret-file F    the MCP edge's token secret (needed with --mcp-url)",
+  ],
+  async start({ nc, logger, values }) {
+    let spawnConfig;
+    if (typeof values["mcp-url"] === "string") {
+      if (typeof values["mcp-secret-file"] !== "string") throw new CliError("--mcp-url needs --mcp-secret-file (the MCP edge's secret)", 2);
+      spawnConfig = spawnMcpConfig(values["mcp-url"], await ensureEdgeSecret(values["mcp-secret-file"], false));
+    }
+    const policy = await startPolicyService({ nc, logger, ...(spawnConfig ? { spawnConfig } : {}) });
     return {
       report: { instanceId: policy.instanceId, policyRevision: policy.policyRevision() },
       summary: `policy service ${policy.instanceId} serving codex.cmd.* (policy revision ${policy.policyRevision() ?? "none: built-in default"})`,
@@ -118,8 +128,33 @@ const policyService: ServiceSpec = {
   },
 };
 
+/** Default port of the MCP edge. */
+export const DEFAULT_MCP_PORT = 7411;
+
+const mcpEdgeService: ServiceSpec = {
+  name: "mcp-edge",
+  summary: "the MCP server openclaw-codex-supervisor over Streamable HTTP (bearer token per session)",
+  options: { host: { type: "string" }, port: { type: "string" }, "secret-file": { type: "string" }, "allowed-host": { type: "string", multiple: true }, "allowed-origin": { type: "string", multiple: true }, "max-body": { type: "string" } },
+  optionsHelp: [
+    "--host HOST          address to listen on (default 127.0.0.1)",
+    `--port PORT          port to listen on (default ${DEFAULT_MCP_PORT}; 0 picks a free one)`,
+    "--secret-file FILE   the token secret, minted 0600 when missing (default $CLAW_MCP_SECRET_FILE, else ./mcp-secret)",
+    "--allowed-host H     a further Host header to accept, e.g. behind a proxy (repeatable)",
+    "--allowed-origin O   an Origin to accept from browsers (repeatable; none by default)",
+    "--max-body BYTES     largest request body (default 262144)",
+  ],
+  async start({ nc, logger, values, io }) {
+    const port = values.port === undefined ? DEFAULT_MCP_PORT : optionValue("port", Port, values.port);
+    const maxBodyBytes = values["max-body"] === undefined ? undefined : optionValue("max-body", z.coerce.number({ error: "must be a number of bytes" }).int().min(1_024, "must be at least 1024").max(16_777_216, "must be at most 16 MiB"), values["max-body"]);
+    const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
+    const secret = await ensureEdgeSecret(typeof values["secret-file"] === "string" ? values["secret-file"] : io.env.CLAW_MCP_SECRET_FILE ?? "mcp-secret");
+    const edge = await startMcpHttpEdge({ nc, secret, host: typeof values.host === "string" ? values.host : "127.0.0.1", port, allowedHosts: list(values["allowed-host"]), allowedOrigins: list(values["allowed-origin"]), ...(maxBodyBytes ? { maxBodyBytes } : {}), logger });
+    return { report: { url: edge.url, port: edge.port }, summary: `mcp-edge serving MCP on ${edge.url}`, stop: () => edge.stop() };
+  },
+};
+
 /** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
-const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService];
+const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService, mcpEdgeService];
 
 const sharedOptions = { "nats-url": { type: "string" }, "ensure-bus": { type: "boolean" }, json: { type: "boolean" } } as const;
 

@@ -51,7 +51,7 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--host-id", "test-host"];
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "test-host"];
     const first = up([...args, "--json"], env);
     const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toMatchObject({ embedded: true, storeDir: path.join(stateDir, "nats") });
@@ -61,11 +61,13 @@ describe("claw-supervisor up", () => {
       { name: "FLEET", action: "created" },
     ]);
     expect(report.gateway.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(report.mcp.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(statSync(path.join(stateDir, "mcp-secret")).mode & 0o777).toBe(0o600);
     expect(report.hostAgent).toMatchObject({ hostId: "test-host", appServerReachable: false });
     expect(report.hostAgent.endpoint).toBe(`unix://${path.join(home, ".codex", "app-server-control", "app-server-control.sock")}`);
     expect(await streamNames(report.nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]));
     const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
-    expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url });
+    expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url, mcpUrl: report.mcp.url });
     expect(statSync(path.join(stateDir, "host-token.test-host")).mode & 0o777).toBe(0o600);
     const hosts = spawnCli(["hosts", "--json"], { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir });
     expect(await hosts.exited, hosts.stderr()).toBe(0);
@@ -79,6 +81,7 @@ describe("claw-supervisor up", () => {
     await second.waitForLine((l) => l.startsWith("Press Ctrl-C to stop"));
     expect(second.stdout()).toContain("CODEX_EVENTS (unchanged)");
     expect(second.stdout()).toContain("host agent: host test-host watching unix://");
+    expect(second.stdout()).toMatch(/mcp edge: +http:\/\/127\.0\.0\.1:\d+\/mcp/);
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
     expect(second.stdout()).toContain("claw-supervisor up: stopped");
@@ -87,7 +90,7 @@ describe("claw-supervisor up", () => {
   it("uses the server NATS_URL names instead of starting one", async () => {
     nats = await startNatsServer();
     const home = tempDir();
-    const p = up(["--json", "--gateway-port", "0", "--no-host-agent"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
+    const p = up(["--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
     const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toEqual({ url: nats.url, embedded: false });
     expect(report.stateDir).toBe(path.join(home, ".local", "state", "claw-supervisor"));

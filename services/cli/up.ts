@@ -12,28 +12,32 @@ import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, 
 import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
 import { probeAppServer, startHostAgent, type HostAgent } from "../host-agent/index.js";
+import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge, type McpHttpEdge } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry, type Registry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { ensureLocalHostToken } from "./local-token.js";
+import { defaultSecretFile } from "./mcp.js";
 import { defaultStateDir } from "./state-dir.js";
 import { removeUpFile, writeUpFile } from "./up-file.js";
 import { VERSION } from "./version.js";
 
 const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--nats-port PORT] [--gateway-port PORT]
-                         [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
+                         [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
 
 Runs the supervisor on this machine until Ctrl-C (or SIGTERM), then stops everything cleanly: the bus
 (its own nats-server unless a NATS URL is given), the gateway host agents dial into, the registry, the
-policy service every command passes through, and a host agent for this machine's Codex app-server.
+policy service every command passes through, the MCP edge Codex sessions call (openclaw-codex-supervisor),
+and a host agent for this machine's Codex app-server.
 
 --state-dir DIR     where state is kept (default $CLAW_SUPERVISOR_STATE_DIR, else
                     $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor)
 --nats-url URL      use this NATS server instead of starting one (default $NATS_URL)
 --nats-port PORT    port for the embedded nats-server on 127.0.0.1 (default: a free port)
 --gateway-port PORT port for the gateway on 127.0.0.1 (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)
+--mcp-port PORT     port for the MCP edge on 127.0.0.1 (default 7411; 0 picks a free one)
 --endpoint E        this machine's app-server (default unix://, the Codex daemon's socket)
 --host-id ID        this machine's host id (default: the short host name)
 --no-host-agent     run no host agent here (hosts connect from elsewhere)
@@ -59,6 +63,7 @@ export interface UpReport {
   gateway: { url: string };
   registry: { running: true };
   policy: { instanceId: string; revision: number | null };
+  mcp: { url: string };
   hostAgent: { hostId: string; endpoint: string; appServerReachable: boolean; reason?: string } | null;
 }
 
@@ -78,6 +83,7 @@ function formatReport(r: UpReport): string {
     `  gateway:    ${r.gateway.url} (host agents dial in with a host token: 'claw-supervisor token create <hostId>')`,
     "  registry:   running",
     `  policy:     serving codex.cmd.* (${r.policy.revision === null ? "built-in default policy" : `policy revision ${r.policy.revision}`}; 'claw-supervisor policy get')`,
+    `  mcp edge:   ${r.mcp.url} (spawned sessions get it; others: 'claw-supervisor mcp-config <sessionId>')`,
     `  host agent: ${agent}`,
     "  Attach a Codex TUI with 'claw-supervisor launch' (or 'codex --remote unix://'); list sessions with 'claw-supervisor sessions'.",
     "Press Ctrl-C to stop.",
@@ -126,7 +132,7 @@ async function startBus(stateDir: string, natsUrl: string | undefined, port: num
 /** The `up` command. */
 export const upCommand: Command = {
   name: "up",
-  summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, host agent)",
+  summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, MCP edge, host agent)",
   usage,
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("up", argv, {
@@ -134,6 +140,7 @@ export const upCommand: Command = {
       "nats-url": { type: "string" },
       "nats-port": { type: "string" },
       "gateway-port": { type: "string" },
+      "mcp-port": { type: "string" },
       endpoint: { type: "string" },
       "host-id": { type: "string" },
       "no-host-agent": { type: "boolean" },
@@ -148,6 +155,7 @@ export const upCommand: Command = {
     const natsUrl = values["nats-url"] ?? io.env.NATS_URL;
     const natsPort = values["nats-port"] === undefined ? undefined : optionValue("nats-port", Port(1), values["nats-port"]);
     const gatewayPort = optionValue("gateway-port", Port(0), values["gateway-port"] ?? String(DEFAULT_GATEWAY_PORT));
+    const mcpPort = optionValue("mcp-port", Port(0), values["mcp-port"] ?? "7411");
     if (natsUrl && natsPort !== undefined) throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
     const endpointText = values.endpoint ?? "unix://";
     try {
@@ -170,7 +178,15 @@ export const upCommand: Command = {
       stack.add(() => gateway.stop());
       const registry: Registry = await startRegistry({ nc, logger: logger.child({ service: "registry" }) });
       stack.add(() => registry.stop());
-      const policy = await startPolicyService({ nc, logger: logger.child({ service: "policy" }) });
+      const secret = await ensureEdgeSecret(defaultSecretFile(stateDir));
+      let mcp: McpHttpEdge;
+      try {
+        mcp = await startMcpHttpEdge({ nc, secret, port: mcpPort, logger: logger.child({ service: "mcp-edge" }) });
+      } catch (err) {
+        throw new CliError(`cannot start the MCP edge on 127.0.0.1:${mcpPort}: ${(err as Error).message}`);
+      }
+      stack.add(() => mcp.stop());
+      const policy = await startPolicyService({ nc, logger: logger.child({ service: "policy" }), spawnConfig: spawnMcpConfig(mcp.url, secret) });
       stack.add(() => policy.stop());
 
       let hostAgent: UpReport["hostAgent"] = null;
@@ -202,9 +218,10 @@ export const upCommand: Command = {
         gateway: { url: gateway.url },
         registry: { running: true },
         policy: { instanceId: policy.instanceId, revision: policy.policyRevision() },
+        mcp: { url: mcp.url },
         hostAgent,
       };
-      await writeUpFile(stateDir, { natsUrl: url, gatewayUrl: gateway.url, pid: process.pid });
+      await writeUpFile(stateDir, { natsUrl: url, gatewayUrl: gateway.url, mcpUrl: mcp.url, pid: process.pid });
       stack.add(() => removeUpFile(stateDir));
       io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatReport(report));
       const signal = await io.stopRequested;
