@@ -151,7 +151,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     },
   });
 
-  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), autonomous, logger: log });
+  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), viewSettled: (id) => watcher.viewSettled(id), autonomous, logger: log });
   // The gateway may deliver a command again after a reconnect: the same id runs once and answers the same.
   const recent = new Map<string, Promise<HostRpcResult>>();
   const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {

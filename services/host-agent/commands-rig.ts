@@ -67,7 +67,8 @@ export async function startCommandsRig(opts: { approvals?: (autonomous: Autonomo
       connection: () => undefined,
     },
   });
-  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), autonomous });
+  // Built as the agent builds it (agent.ts), settled-view signal included.
+  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), viewSettled: (id) => watcher.viewSettled(id), autonomous });
   const client = await connectCodex(parseEndpoint(server.endpoint));
   const log = recordNotifications(client);
   await client.initialize({ clientInfo: { name: "commands-test", version: "0.0.0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });

@@ -39,9 +39,32 @@ async function slowTurn(threadId: string, text = `${SLOW} take your time`): Prom
   return turn.id;
 }
 const completed = (turnId: string) => rig.log.waitFor("turn/completed", (p) => p.turn.id === turnId, 30_000);
-/** The executor on the same connection, but seeing `stale` instead of the watcher's view of the thread. */
+/**
+ * The executor on the same connection, but seeing `stale` instead of the watcher's view of the thread. It has no
+ * settled-view signal (nothing vouches for `stale`), so it must ask the app-server before any start.
+ */
 const withStaleView = (stale: TrackedThread) =>
   new CommandExecutor({ client: () => rig.watcher.rpcClient, thread: (id) => (id === stale.id ? stale : rig.watcher.thread(id)), autonomous: rig.autonomous });
+
+/** The agent's executor with every app-server method it calls recorded, in order. */
+function countingExecutor(viewSettled = (id: string) => rig.watcher.viewSettled(id)): { executor: CommandExecutor; calls: string[] } {
+  const calls: string[] = [];
+  const counted = () => {
+    const real = rig.watcher.rpcClient;
+    if (!real) return undefined;
+    return new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== "request") return Reflect.get(target, prop, receiver);
+        return (method: string, ...rest: unknown[]) => {
+          calls.push(method);
+          return (target.request as (m: string, ...r: unknown[]) => unknown).call(target, method, ...rest);
+        };
+      },
+    });
+  };
+  const executor = new CommandExecutor({ client: counted, thread: (id) => rig.watcher.thread(id), viewSettled, autonomous: rig.autonomous });
+  return { executor, calls };
+}
 
 describe("send", () => {
   it("starts a turn on an idle thread, even one with no turn yet, and the model receives the text", async () => {
@@ -78,7 +101,7 @@ describe("send", () => {
     expect(wrong).toMatchObject({ ok: false, code: "conflict", retryable: false });
     const start = await send(threadId, "START-WHILE-ACTIVE", "start");
     expect(start).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(turnId) });
-    // The watcher's view lags the app-server: a start it believes idle is still refused by asking first.
+    // A view nothing vouches for as settled is not trusted: a start it believes idle is still refused by asking first.
     const stale: TrackedThread = { ...rig.tracked(threadId), thread: { ...rig.tracked(threadId).thread, status: { type: "idle" } }, activeTurnId: null };
     const staleStart = await withStaleView(stale).execute({ op: "send", threadId, text: "START-STALE-IDLE", mode: "start" }, 10_000);
     expect(staleStart).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(turnId) });
@@ -89,6 +112,47 @@ describe("send", () => {
     expect(await rig.turnCount(threadId)).toBe(2);
     expect(modelGot("AUTO-STALE-IDLE")).toBe(true);
     for (const text of ["WRONG-EXPECTED", "START-WHILE-ACTIVE", "START-STALE-IDLE"]) expect(modelGot(text), text).toBe(false);
+  });
+
+  it("starts on a settled idle view without a look-up; its own turn not yet seen ending, or a pending view, makes it ask", async () => {
+    const threadId = await rig.startThread();
+    await rig.runTurn(threadId, "warm up");
+    await rig.until(() => rig.watcher.viewSettled(threadId), "the watcher's view to settle");
+    const { executor, calls } = countingExecutor();
+    const exec = (text: string, mode: "auto" | "start") => executor.execute({ op: "send", threadId, text, mode }, 15_000);
+    // Settled and idle: straight to turn/start.
+    const first = okData(await exec(`${SLOW} FAST-START`, "start"), HostSendResult);
+    expect(first.action).toBe("started");
+    expect(calls).toEqual(["turn/start"]);
+    // At once again: the view cannot have seen that turn end, so the executor asks, finds it running, refuses.
+    calls.length = 0;
+    const again = await exec("FAST-START-AGAIN", "start");
+    expect(again).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(first.turnId) });
+    expect(calls).toEqual(["thread/turns/list"]);
+    await completed(first.turnId);
+    await rig.until(() => rig.tracked(threadId).activeTurnId === null && rig.tracked(threadId).thread.status.type === "idle", "the watcher to see the thread idle");
+    // Seen ending: trusted again.
+    calls.length = 0;
+    const third = okData(await exec("FAST-START-THIRD", "auto"), HostSendResult);
+    expect(third.action).toBe("started");
+    expect(calls).toEqual(["turn/start"]);
+    await completed(third.turnId);
+    await rig.until(() => rig.tracked(threadId).activeTurnId === null && rig.tracked(threadId).thread.status.type === "idle", "the watcher to see the thread idle");
+    // A turn another client started is announced before any answer: the view is active, the executor asks.
+    const other = await slowTurn(threadId, `${SLOW} OTHER-CLIENT`);
+    calls.length = 0;
+    expect(await exec("START-DURING-OTHER", "start")).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(other) });
+    expect(calls).toEqual(["thread/turns/list"]);
+    await completed(other);
+    // A view the watcher does not vouch for (here: told it is not settled) is never trusted.
+    const unsettled = countingExecutor(() => false);
+    await rig.until(() => rig.tracked(threadId).activeTurnId === null && rig.tracked(threadId).thread.status.type === "idle", "the watcher to see the thread idle");
+    const asked = okData(await unsettled.executor.execute({ op: "send", threadId, text: "UNSETTLED-START", mode: "start" }, 15_000), HostSendResult);
+    expect(unsettled.calls).toEqual(["thread/turns/list", "turn/start"]);
+    await completed(asked.turnId);
+    expect(await rig.turnCount(threadId)).toBe(5);
+    expect(modelGot("FAST-START-AGAIN")).toBe(false);
+    expect(modelGot("START-DURING-OTHER")).toBe(false);
   });
 
   it("refuses a steer right after the turn completed, even with a stale running turn id: conflict, no turn started", async () => {

@@ -24,6 +24,11 @@ export interface CommandExecutorDeps {
   logger?: Logger;
   /** Pause before retrying an interrupt answered "no active turn", or a turn look-up of a just-started thread (default 150 ms). */
   interruptRetryMs?: number;
+  /**
+   * True while the agent's view of the thread is complete and current: subscribed, with no notification held
+   * back. Only then may an idle view stand in for asking the app-server before a start. Absent: always ask.
+   */
+  viewSettled?(threadId: string): boolean;
 }
 
 type Request<Op extends HostRpcRequest["op"]> = Extract<HostRpcRequest, { op: Op }>;
@@ -51,7 +56,8 @@ const LOOKUP_ATTEMPTS = 20;
 /** Runs host RPCs; see the module comment. */
 export class CommandExecutor {
   private readonly retryMs: number;
-  private readonly started = new Map<string, string>();
+  /** The last turn this executor started on each thread, and the thread's turn-event count just before. */
+  private readonly started = new Map<string, { turnId: string; turnEventsBefore: number }>();
 
   constructor(private readonly deps: CommandExecutorDeps) {
     this.retryMs = deps.interruptRetryMs ?? 150;
@@ -101,15 +107,28 @@ export class CommandExecutor {
     if (listed !== NOT_YET) return listed;
     const { thread } = await client.request("thread/read", { threadId: t.id }, call());
     if (thread.status.type !== "active") return null;
-    const known = t.activeTurnId ?? this.started.get(t.id);
+    const known = t.activeTurnId ?? this.started.get(t.id)?.turnId;
     if (known) return known;
     return refuse("conflict", `thread ${t.id}'s first turn is starting and cannot be named yet; nothing was sent`);
   }
 
+  /**
+   * Whether the agent's own view may answer "no turn runs" for a start, without asking the app-server: the view
+   * is settled (subscribed, nothing held back), says idle with no running turn, and has seen the last turn this
+   * executor started both start and complete (two turn events since). Asking first closes no race this does not:
+   * a turn another client starts is announced on the same connection, ahead of any answer to a look-up.
+   */
+  private idleByView(t: TrackedThread): boolean {
+    if (this.deps.viewSettled?.(t.id) !== true) return false;
+    if (t.thread.status.type !== "idle" || t.activeTurnId !== null) return false;
+    const own = this.started.get(t.id);
+    return own === undefined || t.turnEvents >= own.turnEventsBefore + 2;
+  }
+
   /** Remembers the turn this executor started on a thread (bounded), for a first turn not yet listable. */
-  private rememberStart(threadId: string, turnId: string): void {
+  private rememberStart(threadId: string, turnId: string, turnEventsBefore: number): void {
     this.started.delete(threadId);
-    this.started.set(threadId, turnId);
+    this.started.set(threadId, { turnId, turnEventsBefore });
     if (this.started.size > 1_000) this.started.delete(this.started.keys().next().value as string);
   }
 
@@ -137,15 +156,18 @@ export class CommandExecutor {
   private async send(client: CodexRpcClient, req: Request<"send">, call: () => CallOptions): Promise<Outcome> {
     const t = this.tracked(req.threadId);
     const active = t.thread.status.type === "active" || t.activeTurnId !== null;
-    // The agent's view lags the app-server by a notification (status idle arrives before turn/completed), and
-    // codex folds a turn/start into a running turn: a start always asks first; a steer trusts the tracked
-    // turn only while the thread is active (a stale id fails the steer's own check, never starts a turn).
+    // codex folds a turn/start into a running turn, so a start needs to know none runs: a settled idle view
+    // says so (idleByView), otherwise the app-server is asked (status idle arrives before turn/completed, so an
+    // unsettled view can be a notification behind). A steer trusts the tracked turn only while the thread is
+    // active (a stale id fails the steer's own check, never starts a turn).
     const tracked = req.mode !== "start" && t.thread.status.type === "active" ? t.activeTurnId : null;
-    const turnId = tracked ?? (await this.runningTurn(client, t, call));
+    const idle = tracked === null && req.mode !== "steer" && this.idleByView(t);
+    const turnId = tracked ?? (idle ? null : await this.runningTurn(client, t, call));
     if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
       if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
+      const turnEventsBefore = t.turnEvents;
       const { turn } = await client.request("turn/start", { threadId: t.id, input: textInput(req.text) }, call()).catch(mayHaveActed("the turn may or may not have started"));
-      this.rememberStart(t.id, turn.id);
+      this.rememberStart(t.id, turn.id, turnEventsBefore);
       return ok({ action: "started", turnId: turn.id });
     }
     if (!turnId) {
@@ -202,7 +224,7 @@ export class CommandExecutor {
     }
     try {
       const { turn } = await client.request("turn/start", { threadId, input: textInput(req.task) }, call());
-      this.rememberStart(threadId, turn.id);
+      this.rememberStart(threadId, turn.id, 0);
       return ok({ threadId, turnId: turn.id, cwd: started.cwd });
     } catch (err) {
       const f = err instanceof Refusal ? err.failure : failureFrom(err, "the turn may or may not have started");

@@ -77,6 +77,12 @@ export class AppServerWatcher {
     return this.threads.get(threadId);
   }
 
+  /** True when the agent's view of the thread is complete and current: subscribed, caught up, nothing held back. */
+  viewSettled(threadId: string): boolean {
+    const t = this.threads.get(threadId);
+    return this.connectedFlag && t?.subscription === "subscribed" && !this.holding.has(threadId) && !this.needsCatchUp.has(threadId);
+  }
+
   /** Every tracked thread (non-ephemeral, loaded as far as the agent knows). */
   tracked(): TrackedThread[] {
     return [...this.threads.values()];
