@@ -14,9 +14,13 @@ import { KV_BUCKET_NAMES } from "../bus/index.js";
 const EntryRecord = z.object({ record: SessionRecord });
 const decoder = new TextDecoder();
 
-/** Session records by `<hostId>.<threadId>`, kept current by a KV watch. */
+/**
+ * Session records by `<hostId>.<threadId>`, kept current by a KV watch. An entry is kept as the bytes the
+ * watch delivered and parsed only when a command asks for it (then remembered until the next update): the
+ * registry rewrites a busy session on every turn event, and most of those versions are never asked for.
+ */
 export class SessionCache {
-  private readonly byKey = new Map<string, SessionRecord>();
+  private readonly byKey = new Map<string, { raw: Uint8Array; record?: SessionRecord | null }>();
   /** Thread id → its key, for callers that name a session without its host. */
   private readonly keyOfThread = new Map<string, string>();
   private stopWatch: (() => void) | undefined;
@@ -38,7 +42,10 @@ export class SessionCache {
   /** The record of a session, when the copy holds it. */
   get(sessionId: string, hostId?: string): SessionRecord | undefined {
     const key = hostId === undefined ? this.keyOfThread.get(sessionId) : `${hostId}.${sessionId}`;
-    return key === undefined ? undefined : this.byKey.get(key);
+    const entry = key === undefined ? undefined : this.byKey.get(key);
+    if (!entry) return undefined;
+    if (entry.record === undefined) entry.record = this.parse(key!, entry.raw);
+    return entry.record ?? undefined;
   }
 
   /** Stops following the bucket. */
@@ -47,20 +54,30 @@ export class SessionCache {
   }
 
   private apply(e: Pick<KvWatchEntry, "key" | "operation" | "value">): void {
+    // Keys are `<hostId>.<threadId>`, both subject tokens (no dots of their own).
+    const threadId = e.key.slice(e.key.indexOf(".") + 1);
     if (e.operation !== "PUT") {
-      const gone = this.byKey.get(e.key);
       this.byKey.delete(e.key);
-      if (gone && this.keyOfThread.get(gone.sessionId) === e.key) this.keyOfThread.delete(gone.sessionId);
+      if (this.keyOfThread.get(threadId) === e.key) this.keyOfThread.delete(threadId);
       return;
     }
+    // A copy: the delivered bytes may be a view into a larger read buffer that would stay alive with them.
+    this.byKey.set(e.key, { raw: e.value.slice() });
+    this.keyOfThread.set(threadId, e.key);
+  }
+
+  /** The record in an entry's bytes; null (logged) when they are not a readable session entry for that key. */
+  private parse(key: string, raw: Uint8Array): SessionRecord | null {
     let parsed;
     try {
-      parsed = EntryRecord.safeParse(JSON.parse(decoder.decode(e.value)));
+      parsed = EntryRecord.safeParse(JSON.parse(decoder.decode(raw)));
     } catch {
       parsed = null;
     }
-    if (!parsed?.success) return void this.log.debug({ key: e.key }, "session cache: unreadable entry skipped");
-    this.byKey.set(e.key, parsed.data.record);
-    this.keyOfThread.set(parsed.data.record.sessionId, e.key);
+    if (!parsed?.success || `${parsed.data.record.host}.${parsed.data.record.sessionId}` !== key) {
+      this.log.debug({ key }, "session cache: unreadable entry skipped");
+      return null;
+    }
+    return parsed.data.record;
   }
 }

@@ -1,0 +1,46 @@
+/** The policy service's KV-watched copy of the registry view, on a real nats-server. */
+import { Kvm, type KV } from "@nats-io/kv";
+import { pino } from "pino";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { eventually, startTestBus, type TestBus } from "../registry/test-fleet.js";
+import { sessionRecord } from "../registry/test-records.js";
+import { SessionCache } from "./session-cache.js";
+
+let bus: TestBus;
+let kv: KV;
+let cache: SessionCache;
+beforeAll(async () => {
+  bus = await startTestBus();
+  kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.sessions);
+  cache = await SessionCache.open(bus.nc, pino({ level: "silent" }));
+});
+afterAll(async () => {
+  cache?.stop();
+  await bus?.stop();
+});
+
+const entry = (host: string, sessionId: string, summary: string) => JSON.stringify({ record: sessionRecord({ host, sessionId, summary }), snapshot: {} });
+
+it("follows puts and deletes, by host and thread or by thread alone, always the newest version", async () => {
+  await kv.put("h1.t1", entry("h1", "t1", "first"));
+  await kv.put("h1.t1", entry("h1", "t1", "second"));
+  await eventually(() => cache.get("t1", "h1")?.summary === "second" || undefined);
+  expect(cache.get("t1")?.summary).toBe("second");
+  await kv.put("h1.t1", entry("h1", "t1", "third"));
+  await eventually(() => cache.get("t1")?.summary === "third" || undefined);
+  await kv.delete("h1.t1");
+  await eventually(() => cache.get("t1", "h1") === undefined || undefined);
+  expect(cache.get("t1")).toBeUndefined();
+});
+
+it("knows nothing of an unreadable entry, or one whose record names another session, so the registry is asked", async () => {
+  await kv.put("h2.t2", entry("h2", "t2", "readable"));
+  await eventually(() => cache.get("t2", "h2")?.summary === "readable" || undefined);
+  await kv.put("h2.t2", "{not json");
+  await eventually(() => cache.get("t2", "h2") === undefined || undefined);
+  await kv.put("h2.t3", entry("h2", "t-other", "mislabelled"));
+  await kv.put("h2.t4", entry("h2", "t4", "marker"));
+  await eventually(() => cache.get("t4", "h2") !== undefined || undefined);
+  expect(cache.get("t3", "h2")).toBeUndefined();
+});
