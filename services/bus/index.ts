@@ -27,3 +27,4 @@ export { readStream } from "./stream-reader.js";
 export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
+export { busRequest } from "./requester.js";

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { CommandResult, type CommandVerb, type ResultCode } from "../../schemas/commands.js";
-import { subjects } from "../bus/index.js";
+import { busRequest, subjects } from "../bus/index.js";
 import { CliError } from "./io.js";
 
 /** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
@@ -40,7 +40,7 @@ export async function sendCommand(
   const timeoutMs = o.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   let data: unknown;
   try {
-    data = (await nc.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
+    data = (await busRequest(nc, subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
   } catch (err) {
     if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
       throw new CliError(`timeout: no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`, EXIT_CODES.timeout);

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import { CommandResult, failure, type CommandVerb } from "../../schemas/commands.js";
-import { subjects } from "../bus/index.js";
+import { busRequest, subjects } from "../bus/index.js";
 
 /** Sends commands as one session. */
 export interface SessionCaller {
@@ -24,7 +24,7 @@ export function sessionCaller(nc: NatsConnection, sessionId: string, timeoutMs =
     async command(verb, args) {
       const body = { verb, caller: { id: sessionId, role: "session" }, idempotencyKey: randomUUID(), originSessionId: sessionId, hops: 1, args };
       try {
-        const reply = await nc.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs });
+        const reply = await busRequest(nc, subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs });
         const parsed = CommandResult.safeParse(reply.json());
         return parsed.success ? parsed.data : failure("timeout", `the policy service's answer to ${verb} was not a command result; it may have run`);
       } catch (err) {

@@ -7,7 +7,7 @@ import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } fr
 import { failure, type CommandFailure } from "../../schemas/commands.js";
 import { HostRpcResult, type HostRpcEnvelope } from "../../schemas/host-rpc.js";
 import { GetSessionReply, ListHostsReply, ListSessionsReply, type HostRecord, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
-import { subjects } from "../bus/index.js";
+import { busRequest, subjects } from "../bus/index.js";
 
 function isNoResponders(err: unknown): boolean {
   return err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
@@ -15,7 +15,7 @@ function isNoResponders(err: unknown): boolean {
 
 async function requestJson(nc: NatsConnection, subject: string, body: unknown, timeoutMs: number, who: string): Promise<{ ok: true; data: unknown } | { ok: false; failure: CommandFailure; noResponders: boolean }> {
   try {
-    const msg = await nc.request(subject, JSON.stringify(body), { timeout: timeoutMs });
+    const msg = await busRequest(nc, subject, JSON.stringify(body), { timeout: timeoutMs });
     return { ok: true, data: msg.json() };
   } catch (err) {
     if (isNoResponders(err)) return { ok: false, noResponders: true, failure: failure("timeout", `no ${who} is answering on ${subject}`) };

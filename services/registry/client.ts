@@ -15,7 +15,7 @@ import {
   type SessionFilter,
   type SessionRecord,
 } from "../../schemas/registry.js";
-import { subjects } from "../bus/index.js";
+import { busRequest, subjects } from "../bus/index.js";
 
 /** Why a query failed: the registry's own error codes, or that no registry answered. */
 export type RegistryQueryErrorCode = "invalid" | "not_found" | "internal" | "no_registry" | "timeout" | "bad_reply";
@@ -38,7 +38,7 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 async function ask<S extends z.ZodType>(nc: NatsConnection, subject: string, body: unknown, reply: S, timeoutMs: number): Promise<z.infer<S>> {
   let data: unknown;
   try {
-    const msg = await nc.request(subject, JSON.stringify(body), { timeout: timeoutMs });
+    const msg = await busRequest(nc, subject, JSON.stringify(body), { timeout: timeoutMs });
     data = msg.json();
   } catch (err) {
     const noResponders = err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
