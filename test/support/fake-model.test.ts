@@ -107,6 +107,14 @@ describe("fake model", () => {
     expect(functionCallOutputs(next)).toEqual([{ callId: "call_42", output: "hi\n" }]);
   });
 
+  it("names the namespace of a namespaced tool (an MCP server's) in its function_call", async () => {
+    model = await startFakeModel();
+    model.script({ kind: "functionCall", name: "codex_sessions_list", namespace: "mcp__openclaw_codex_supervisor", arguments: "{}" });
+    const events = parseSse(await (await post({ input: [] })).text());
+    expect(events[2]?.data.item).toMatchObject({ type: "function_call", name: "codex_sessions_list", namespace: "mcp__openclaw_codex_supervisor", arguments: "{}" });
+    expect(events[1]?.data.item).toMatchObject({ namespace: "mcp__openclaw_codex_supervisor", arguments: "" });
+  });
+
   it("records a request the client aborts mid-stream and stops writing to it", async () => {
     model = await startFakeModel();
     model.script({ kind: "slow", text: "a long answer", chunks: 50, delayMs: 40 });

@@ -9,7 +9,7 @@ export type ModelRequest = Record<string, unknown>;
 export type ScriptedReply =
   | { kind: "text"; text: string }
   | { kind: "slow"; text: string; chunks?: number; delayMs?: number }
-  | { kind: "functionCall"; name: string; arguments: string | Record<string, unknown>; callId?: string };
+  | { kind: "functionCall"; name: string; arguments: string | Record<string, unknown>; callId?: string; namespace?: string };
 
 /** Picks a reply from the request body; returning undefined falls through to the script queue. */
 export type ReplyRoute = (request: ModelRequest) => ScriptedReply | undefined;
@@ -187,6 +187,8 @@ function streamReply(res: http.ServerResponse, reply: ScriptedReply, seq: number
       id: `fc_fake_${seq}`,
       call_id: reply.callId ?? `call_fake_${seq}`,
       name: reply.name,
+      // Tools Codex offers inside a `namespace` tool (its MCP servers' tools) are called by name plus namespace.
+      ...(reply.namespace === undefined ? {} : { namespace: reply.namespace }),
       arguments: args,
       status: "completed",
     };
