@@ -3,26 +3,15 @@
  * (unless NATS_URL names one) with the bus, the gateway, the registry, and a host agent for this machine's
  * Codex daemon. While it runs, `<stateDir>/up.json` says where the bus is, so the other commands find it.
  */
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { pino, type Logger } from "pino";
+import { pino } from "pino";
 import { z } from "zod";
-import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, type EnsureBusResult } from "../bus/index.js";
-import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
-import { defaultHostId } from "../host-agent/config.js";
-import { probeAppServer, startHostAgent, type HostAgent } from "../host-agent/index.js";
-import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge, type McpHttpEdge } from "../mcp-edge/index.js";
-import { startPolicyService } from "../policy/index.js";
-import { startRegistry, type Registry } from "../registry/index.js";
-import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway } from "../rpc-gateway/index.js";
+import { parseEndpoint } from "../codex-rpc/index.js";
+import { DEFAULT_GATEWAY_PORT } from "../rpc-gateway/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { ensureLocalHostToken } from "./local-token.js";
-import { defaultSecretFile } from "./mcp.js";
+import { LocalStackError, startLocalStack, type LocalStack, type LocalStackReport } from "./local-stack.js";
 import { defaultStateDir } from "./state-dir.js";
-import { removeUpFile, writeUpFile } from "./up-file.js";
-import { VERSION } from "./version.js";
 
 const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--nats-port PORT] [--gateway-port PORT]
                          [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
@@ -56,16 +45,7 @@ const Port = (min: number) =>
 export { defaultStateDir } from "./state-dir.js";
 
 /** What `up --json` prints once everything is running. */
-export interface UpReport {
-  stateDir: string;
-  nats: { url: string; embedded: boolean; pid?: number; storeDir?: string };
-  bus: EnsureBusResult;
-  gateway: { url: string };
-  registry: { running: true };
-  policy: { instanceId: string; revision: number | null };
-  mcp: { url: string };
-  hostAgent: { hostId: string; endpoint: string; appServerReachable: boolean; reason?: string } | null;
-}
+export type UpReport = LocalStackReport;
 
 function formatReport(r: UpReport): string {
   const nats = r.nats.embedded
@@ -89,44 +69,6 @@ function formatReport(r: UpReport): string {
     "Press Ctrl-C to stop.",
     "",
   ].join("\n");
-}
-
-/** Everything `up` started, stopped in reverse order. */
-class Stack {
-  private readonly stops: (() => Promise<void>)[] = [];
-  add(stop: () => Promise<void>): void {
-    this.stops.push(stop);
-  }
-  async stop(log: Logger): Promise<void> {
-    for (const stop of this.stops.reverse()) {
-      await stop().catch((err: unknown) => log.error({ err: (err as Error).message }, "stopping a part of the stack failed"));
-    }
-  }
-}
-
-async function startBus(stateDir: string, natsUrl: string | undefined, port: number | undefined, stack: Stack, json: boolean, io: CliIo) {
-  let embedded: EmbeddedNats | undefined;
-  if (!natsUrl) {
-    if (!json) io.stdout(`claw-supervisor up: starting nats-server, data under ${stateDir}\n`);
-    try {
-      embedded = await startEmbeddedNats({ stateDir, ...(port === undefined ? {} : { port }) });
-    } catch (err) {
-      throw new CliError(err instanceof BusError ? err.message : `cannot start nats-server: ${(err as Error).message}`);
-    }
-    stack.add(() => embedded!.stop());
-  }
-  const url = natsUrl ?? embedded!.url;
-  let nc: NatsConnection;
-  try {
-    nc = await connectBus({ servers: url, name: "claw-supervisor-up" });
-  } catch (err) {
-    throw new CliError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
-  }
-  stack.add(() => nc.drain().catch(() => nc.close()));
-  const bus = await ensureBus(nc).catch((err: unknown) => {
-    throw new CliError(`cannot set up the bus on ${url}: ${(err as Error).message}`);
-  });
-  return { nc, url, bus, embedded };
 }
 
 /** The `up` command. */
@@ -163,71 +105,33 @@ export const upCommand: Command = {
     } catch (err) {
       throw new CliError(`--endpoint: ${(err as Error).message}`, 2);
     }
-    await mkdir(stateDir, { recursive: true });
     const logger = pino({ name: "claw-supervisor-up", level: io.env.LOG_LEVEL ?? "info" }, { write: (line: string) => io.stderr(line) });
-
-    const stack = new Stack();
+    let stack: LocalStack;
     try {
-      const { nc, url, bus, embedded } = await startBus(stateDir, natsUrl, natsPort, stack, Boolean(values.json), io);
-      let gateway: Gateway;
-      try {
-        gateway = await startGateway({ natsConnection: nc, port: gatewayPort, logger: logger.child({ service: "rpc-gateway" }) });
-      } catch (err) {
-        throw new CliError(`cannot start the gateway on 127.0.0.1:${gatewayPort}: ${(err as Error).message}`);
-      }
-      stack.add(() => gateway.stop());
-      const registry: Registry = await startRegistry({ nc, logger: logger.child({ service: "registry" }) });
-      stack.add(() => registry.stop());
-      const secret = await ensureEdgeSecret(defaultSecretFile(stateDir));
-      let mcp: McpHttpEdge;
-      try {
-        mcp = await startMcpHttpEdge({ nc, secret, port: mcpPort, logger: logger.child({ service: "mcp-edge" }) });
-      } catch (err) {
-        throw new CliError(`cannot start the MCP edge on 127.0.0.1:${mcpPort}: ${(err as Error).message}`);
-      }
-      stack.add(() => mcp.stop());
-      const policy = await startPolicyService({ nc, logger: logger.child({ service: "policy" }), spawnConfig: spawnMcpConfig(mcp.url, secret) });
-      stack.add(() => policy.stop());
-
-      let hostAgent: UpReport["hostAgent"] = null;
-      if (!values["no-host-agent"]) {
-        const hostId = values["host-id"] ?? defaultHostId();
-        const tokenFile = await ensureLocalHostToken(nc, stateDir, hostId);
-        const agent: HostAgent = await startHostAgent({
-          hostId,
-          gatewayUrl: gateway.url,
-          token: { file: tokenFile },
-          stateDir,
-          endpoint: endpointText,
-          env: io.env,
-          agentVersion: VERSION,
-          logger: logger.child({ service: "host-agent" }),
-        });
-        stack.add(() => agent.stop());
-        const where = describeEndpoint(parseEndpoint(endpointText, { env: io.env }));
-        const reach = await probeAppServer(endpointText, io.env, 2_000).then(
-          () => ({ appServerReachable: true }),
-          (err: Error) => ({ appServerReachable: false, reason: err.message }),
-        );
-        hostAgent = { hostId, endpoint: where, ...reach };
-      }
-      const report: UpReport = {
+      stack = await startLocalStack({
         stateDir,
-        nats: embedded ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir } : { url, embedded: false },
-        bus,
-        gateway: { url: gateway.url },
-        registry: { running: true },
-        policy: { instanceId: policy.instanceId, revision: policy.policyRevision() },
-        mcp: { url: mcp.url },
-        hostAgent,
-      };
-      await writeUpFile(stateDir, { natsUrl: url, gatewayUrl: gateway.url, mcpUrl: mcp.url, pid: process.pid });
-      stack.add(() => removeUpFile(stateDir));
-      io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+        natsUrl,
+        natsPort,
+        gatewayPort,
+        mcpPort,
+        endpoint: endpointText,
+        hostId: values["host-id"],
+        hostAgent: !values["no-host-agent"],
+        env: io.env,
+        logger,
+        onStartingNats: () => {
+          if (!values.json) io.stdout(`claw-supervisor up: starting nats-server, data under ${stateDir}\n`);
+        },
+      });
+    } catch (err) {
+      throw err instanceof LocalStackError ? new CliError(err.message) : err;
+    }
+    try {
+      io.stdout(values.json ? `${JSON.stringify(stack.report)}\n` : formatReport(stack.report));
       const signal = await io.stopRequested;
       if (!values.json) io.stdout(`claw-supervisor up: ${signal}, stopping\n`);
     } finally {
-      await stack.stop(logger);
+      await stack.stop();
     }
     if (!values.json) io.stdout("claw-supervisor up: stopped\n");
     return 0;

@@ -1,0 +1,82 @@
+/**
+ * The Claw's side of the command path: each tool call is one command on `codex.cmd.<verb>` with caller role
+ * `claw`, the configured Claw id and a fresh idempotency key. A failure is thrown as a {@link FleetToolError}
+ * whose message says what went wrong and what the model can do next.
+ */
+import { randomUUID } from "node:crypto";
+import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { CommandResult, type CommandFailure, type CommandVerb, type ResultCode } from "../../schemas/commands.js";
+import { redact } from "../../schemas/redact.js";
+import { subjects } from "../bus/index.js";
+
+/** A failed fleet tool call; `code` is the command's typed result code (or `unavailable` with no bus). */
+export class FleetToolError extends Error {
+  override readonly name = "FleetToolError";
+  constructor(
+    readonly code: ResultCode | "unavailable",
+    message: string,
+  ) {
+    super(redact(message));
+  }
+}
+
+/** What the model can do after a typed failure. Pure. */
+export function adviceFor(code: ResultCode): string {
+  switch (code) {
+    case "denied":
+      return "The supervisor's policy refuses this for the Claw; do not retry. An operator can change it with 'claw-supervisor policy set'.";
+    case "not_found":
+      return "Call fleet_sessions to see the session ids that exist now.";
+    case "conflict":
+      return "The session's turn changed: call fleet_read for its current state, then decide again.";
+    case "rate_limited":
+      return "Wait a little and try again.";
+    case "host_offline":
+      return "The session's host is offline; try again later or pick another session (fleet_hosts shows host status).";
+    case "timeout":
+      return "Try again in a moment; repeat reads freely, but check with fleet_read before repeating a send.";
+    case "invalid":
+      return "Fix the arguments named above and call the tool again.";
+  }
+}
+
+/** The error a failed command becomes. Pure. */
+export function commandError(verb: CommandVerb, f: CommandFailure): FleetToolError {
+  return new FleetToolError(f.code, `${verb} failed (${f.code}): ${f.message}. ${adviceFor(f.code)}`);
+}
+
+/** Sends commands as the Claw. */
+export interface ClawCaller {
+  readonly clawId: string;
+  /** The verb's result data; throws a FleetToolError on any failure. */
+  command(verb: CommandVerb, args: unknown): Promise<unknown>;
+}
+
+/** How long a tool call waits for the policy service, ms (a spawn may take a while). */
+export const CLAW_COMMAND_TIMEOUT_MS = 45_000;
+
+/** A caller over `nc` (null while the service has no bus: every call then fails with `unavailable`). */
+export function clawCaller(nc: () => NatsConnection | null, clawId: string, timeoutMs = CLAW_COMMAND_TIMEOUT_MS): ClawCaller {
+  return {
+    clawId,
+    async command(verb, args) {
+      const conn = nc();
+      if (!conn) throw new FleetToolError("unavailable", "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.");
+      const body = { verb, caller: { id: clawId, role: "claw" }, idempotencyKey: randomUUID(), args };
+      let data: unknown;
+      try {
+        data = (await conn.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
+      } catch (err) {
+        if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+          throw new FleetToolError("timeout", `${verb} failed: no policy service is answering on the bus, so nothing was run. The supervisor's policy service is down; try again later.`);
+        }
+        if (err instanceof TimeoutError) throw new FleetToolError("timeout", `${verb} got no answer within ${timeoutMs} ms; it may still complete. ${adviceFor("timeout")}`);
+        throw new FleetToolError("unavailable", `${verb} failed: the bus refused the request (${(err as Error).message}); nothing was run.`);
+      }
+      const parsed = CommandResult.safeParse(data);
+      if (!parsed.success) throw new FleetToolError("timeout", `${verb}: the policy service's answer was not a command result; it may have run. Check with fleet_read.`);
+      if (!parsed.data.ok) throw commandError(verb, parsed.data);
+      return parsed.data.data;
+    },
+  };
+}

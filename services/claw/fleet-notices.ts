@@ -1,0 +1,91 @@
+/**
+ * From FLEET notices to what the Claw reads: one short line per notice, a `contextKey` per session (or host)
+ * and kind, and coalescing: notices with the same key that arrive together become one line that keeps the
+ * latest state and says how many there were. Pure.
+ */
+import type { FleetEvent, FleetKind } from "../../schemas/fleet.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+
+/** One system event to enqueue. */
+export interface FleetNotice {
+  contextKey: string;
+  text: string;
+  /** The FLEET notice ids it stands for. */
+  ids: string[];
+}
+
+const what: Record<FleetKind, string> = {
+  "session-new": "new session",
+  "session-waiting-approval": "waiting on an approval",
+  "session-waiting-input": "waiting on user input",
+  "session-idle": "idle again",
+  "session-stale": "stale (its host was lost)",
+  "session-error": "in error",
+  "session-closed": "closed",
+  "session-marked": "marked",
+  "session-handoff": "handoff requested",
+  "session-assigned": "assigned",
+  "session-progress": "progress",
+  "session-ask": "asks the Claw",
+  "host-stale": "host stale",
+};
+
+const next: Partial<Record<FleetKind, string>> = {
+  "session-new": "fleet_read to look at it",
+  "session-waiting-approval": "a person answers on a human-attached session; fleet_read for details",
+  "session-waiting-input": "fleet_read, then fleet_send to answer",
+  "session-ask": "answer with fleet_reply and the correlation id",
+  "session-handoff": "fleet_read for the note",
+  "session-stale": "fleet_hosts for the host",
+  "session-error": "fleet_read for the error",
+  "host-stale": "fleet_hosts",
+};
+
+/** Longest piece of session text quoted in a notice. */
+export const NOTICE_QUOTE_CHARS = 120;
+
+/** `text` cut to `max` characters with an ellipsis, on one line. Pure. */
+export function clip(text: string, max: number): string {
+  const one = text.replace(/\s+/g, " ").trim();
+  return one.length <= max ? one : `${one.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** The `contextKey` of a notice: per session (or host) and kind. Pure. */
+export function contextKeyOf(e: Pick<FleetEvent, "kind" | "sessionId" | "hostId">): string {
+  return `claw-supervisor:${e.sessionId ? `session:${e.hostId}/${e.sessionId}` : `host:${e.hostId}`}:${e.kind}`;
+}
+
+function describeSession(s: SessionRecord): string {
+  const where = [s.repo && `${s.repo}${s.branch ? `@${s.branch}` : ""}`, s.workspace].filter(Boolean).join(" ");
+  const who = s.humanAttached ? "human-attached" : s.autonomous ? "autonomous" : "unattended";
+  return `${where ? `${where}, ` : ""}${who}, ${s.status}${s.waitingOn ? ` (waiting on ${s.waitingOn})` : ""}`;
+}
+
+/** One line for one notice. Pure. */
+export function noticeLine(e: FleetEvent): string {
+  const s = e.session;
+  const head = s ? `Codex fleet: session ${e.hostId}/${e.sessionId} ${what[e.kind]}` : `Codex fleet: host ${e.hostId} ${what[e.kind]}`;
+  const parts = [head];
+  if (s) parts.push(`[${describeSession(s)}]`);
+  if (e.kind === "session-ask" && s?.ask) parts.push(`${s.ask.kind} #${s.ask.correlationId}: "${clip(s.ask.question, NOTICE_QUOTE_CHARS)}"`);
+  else if (e.kind === "session-handoff" && s?.handoff) parts.push(`note: "${clip(s.handoff.note, NOTICE_QUOTE_CHARS)}"`);
+  else if (e.kind === "session-new" && s?.preview) parts.push(`"${clip(s.preview, NOTICE_QUOTE_CHARS)}"`);
+  const hint = next[e.kind];
+  return `${parts.join(" ")}${hint ? ` (${hint})` : ""}`;
+}
+
+/** Coalesces notices: one per contextKey, in order of first arrival, with the latest state and a count. Pure. */
+export function coalesce(events: readonly FleetEvent[]): FleetNotice[] {
+  const byKey = new Map<string, FleetEvent[]>();
+  for (const e of events) {
+    const key = contextKeyOf(e);
+    const list = byKey.get(key);
+    if (list) list.push(e);
+    else byKey.set(key, [e]);
+  }
+  return [...byKey.entries()].map(([contextKey, list]) => {
+    const latest = list.at(-1)!;
+    const text = noticeLine(latest) + (list.length > 1 ? ` ×${list.length}` : "");
+    return { contextKey, text, ids: [...new Set(list.map((e) => e.id))] };
+  });
+}

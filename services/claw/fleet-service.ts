@@ -1,0 +1,177 @@
+/**
+ * The plugin's long-lived part: connects to the supervisor's bus (or, in `embedded` mode, starts the local
+ * stack and uses its bus), reads the Claw's wake consumer, and puts high-priority notices into the Claw's
+ * session as system events, coalesced per session and kind, then asks for a heartbeat. Normal notices are
+ * left to the inbox consumer that `fleet_events` drains. Its state is what `clawSupervisor.status` reports.
+ */
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import type { FleetEvent } from "../../schemas/fleet.js";
+import { connectBus } from "../bus/index.js";
+import { startLocalStack, type LocalStack } from "../cli/local-stack.js";
+import type { ClawPluginConfig } from "./config.js";
+import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
+import { coalesce, type FleetNotice } from "./fleet-notices.js";
+
+/** What the service needs from OpenClaw's runtime (`api.runtime.system`). */
+export interface SystemEventSink {
+  enqueueSystemEvent(text: string, options: { sessionKey: string; contextKey?: string }): boolean;
+  requestHeartbeat(request: { source: "other"; intent: "event"; reason: string }): void;
+}
+
+/** Minimal logger (OpenClaw's `PluginLogger`). */
+export interface ClawLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** What `clawSupervisor.status` reports. */
+export interface FleetServiceStatus {
+  mode: ClawPluginConfig["mode"];
+  state: "stopped" | "starting" | "connected" | "failed";
+  natsUrl: string | null;
+  clawId: string;
+  sessionKey: string;
+  consumers: { wake: string; inbox: string };
+  lastError: string | null;
+  /** Notices read from the wake consumer, and how many became system events (after coalescing). */
+  counts: { noticesRead: number; highPriority: number; systemEvents: number; duplicatesDropped: number };
+  lastEvent: { id: string; kind: string; sessionId: string | null; hostId: string; atMs: number } | null;
+  embedded: { stateDir: string; gatewayUrl: string; mcpUrl: string } | null;
+}
+
+/** The running connection; one per plugin process. */
+export class FleetService {
+  private nc: NatsConnection | null = null;
+  private stack: LocalStack | null = null;
+  private wake: WakeLoop | null = null;
+  private pending: { event: FleetEvent; delivery: FleetDelivery }[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private readonly st: FleetServiceStatus;
+
+  constructor(
+    private readonly config: ClawPluginConfig,
+    private readonly sink: () => SystemEventSink,
+    private readonly log: ClawLogger,
+  ) {
+    this.st = {
+      mode: config.mode,
+      state: "stopped",
+      natsUrl: null,
+      clawId: config.clawId,
+      sessionKey: config.sessionKey,
+      consumers: consumerNames(config.clawId),
+      lastError: null,
+      counts: { noticesRead: 0, highPriority: 0, systemEvents: 0, duplicatesDropped: 0 },
+      lastEvent: null,
+      embedded: null,
+    };
+  }
+
+  /** The bus connection, or null while not connected. */
+  connection(): NatsConnection | null {
+    return this.nc;
+  }
+
+  status(): FleetServiceStatus {
+    return structuredClone(this.st);
+  }
+
+  /** Connects (or starts the embedded stack) and starts the wake loop. `stateDir` is OpenClaw's state root. */
+  async start(stateDir: string): Promise<void> {
+    this.st.state = "starting";
+    try {
+      if (this.config.mode === "embedded") {
+        const e = this.config.embedded;
+        const dir = e.stateDir ?? path.join(stateDir, "claw-supervisor");
+        this.stack = await startLocalStack({
+          stateDir: dir,
+          gatewayPort: e.gatewayPort,
+          mcpPort: e.mcpPort,
+          endpoint: e.endpoint,
+          hostId: e.hostId,
+          env: process.env,
+          logger: pino({ name: "claw-supervisor", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
+        });
+        this.nc = this.stack.nc;
+        this.st.natsUrl = this.stack.report.nats.url;
+        this.st.embedded = { stateDir: dir, gatewayUrl: this.stack.report.gateway.url, mcpUrl: this.stack.report.mcp.url };
+      } else {
+        const c = this.config;
+        this.nc = await connectBus({
+          servers: c.natsUrl,
+          name: `openclaw-claw-supervisor-${c.clawId}`,
+          ...(c.natsUser ? { user: c.natsUser } : {}),
+          ...(c.natsPassword ? { pass: c.natsPassword } : {}),
+          ...(c.natsToken ? { token: c.natsToken } : {}),
+        });
+        this.st.natsUrl = c.natsUrl.replace(/\/\/[^@/]*@/, "//");
+      }
+      this.wake = startWakeLoop(this.nc, this.st.consumers.wake, (d) => this.take(d), (err) => {
+        this.st.lastError = err.message;
+        this.log.warn(`claw-supervisor: fleet consumer: ${err.message}; retrying`);
+      });
+      this.st.state = "connected";
+      this.st.lastError = null;
+      this.log.info(`claw-supervisor: connected to ${this.st.natsUrl} as claw ${this.config.clawId}${this.stack ? " (embedded stack)" : ""}`);
+    } catch (err) {
+      this.st.state = "failed";
+      this.st.lastError = (err as Error).message;
+      await this.stop();
+      this.st.state = "failed";
+      throw err;
+    }
+  }
+
+  /** Flushes what is pending, stops the loop, closes the bus (and the embedded stack). Never throws. */
+  async stop(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    await this.wake?.stop().catch(() => undefined);
+    this.wake = null;
+    this.flush();
+    if (this.stack) await this.stack.stop();
+    else await this.nc?.drain().catch(() => this.nc?.close());
+    this.stack = null;
+    this.nc = null;
+    this.st.state = "stopped";
+  }
+
+  /** One delivery from the wake consumer: high-priority notices wait for the coalescing window, the rest are acked. */
+  take(d: FleetDelivery): void {
+    this.st.counts.noticesRead++;
+    const e = d.event;
+    if (!e) {
+      d.msg.ack();
+      return;
+    }
+    this.st.lastEvent = { id: e.id, kind: e.kind, sessionId: e.sessionId, hostId: e.hostId, atMs: e.atMs };
+    if (e.priority !== "high") {
+      d.msg.ack();
+      return;
+    }
+    this.st.counts.highPriority++;
+    this.pending.push({ event: e, delivery: d });
+    if (this.config.coalesceMs === 0) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), this.config.coalesceMs);
+  }
+
+  /** Enqueues the coalesced notices, asks for one heartbeat, then acks what they stand for. */
+  flush(): void {
+    this.flushTimer = null;
+    const batch = this.pending.splice(0);
+    if (!batch.length) return;
+    const sink = this.sink();
+    const notices: FleetNotice[] = coalesce(batch.map((p) => p.event));
+    let enqueued = 0;
+    for (const n of notices) {
+      if (sink.enqueueSystemEvent(n.text, { sessionKey: this.config.sessionKey, contextKey: n.contextKey })) enqueued++;
+      else this.st.counts.duplicatesDropped++;
+    }
+    this.st.counts.systemEvents += enqueued;
+    if (enqueued) sink.requestHeartbeat({ source: "other", intent: "event", reason: `claw-supervisor: ${enqueued} fleet event${enqueued === 1 ? "" : "s"}` });
+    for (const p of batch) p.delivery.msg.ack();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The plugin's control surfaces: the gateway method `clawSupervisor.status`, the CLI
+ * `openclaw claw-supervisor status`, and the fleet summary added to heartbeat turns (bounded).
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { STREAM_NAMES, connectBus } from "../bus/index.js";
+import { readUpFile } from "../cli/up-file.js";
+import { listHosts, listSessions } from "../registry/client.js";
+import type { ClawCaller } from "./claw-caller.js";
+import type { ClawPluginConfig } from "./config.js";
+import { consumerNames } from "./fleet-consumers.js";
+import type { FleetService, FleetServiceStatus } from "./fleet-service.js";
+import { summarizeSessions } from "./summary.js";
+
+/** One status line per field, for the CLI. Pure. */
+export function formatStatus(s: FleetServiceStatus): string {
+  return [
+    `claw-supervisor: ${s.state} (${s.mode} mode)${s.natsUrl ? ` to ${s.natsUrl}` : ""}`,
+    `  claw:      ${s.clawId}, events into ${s.sessionKey}`,
+    `  consumers: ${s.consumers.wake}, ${s.consumers.inbox} (stream FLEET)`,
+    `  notices:   ${s.counts.noticesRead} read, ${s.counts.highPriority} high priority, ${s.counts.systemEvents} system events, ${s.counts.duplicatesDropped} dropped as repeats`,
+    `  last:      ${s.lastEvent ? `${s.lastEvent.kind} ${s.lastEvent.hostId}/${s.lastEvent.sessionId ?? "-"} at ${new Date(s.lastEvent.atMs).toISOString()}` : "none yet"}`,
+    ...(s.embedded ? [`  embedded:  state ${s.embedded.stateDir}, host gateway ${s.embedded.gatewayUrl}, MCP ${s.embedded.mcpUrl}`] : []),
+    ...(s.lastError ? [`  error:     ${s.lastError}`] : []),
+  ].join("\n");
+}
+
+/** The heartbeat text: the fleet's counts and the sessions needing attention, at most `maxChars`; null with no sessions. */
+export async function heartbeatSummary(caller: ClawCaller, maxChars: number): Promise<string | null> {
+  const page = (await caller.command("list", { filter: {}, limit: 200 })) as { sessions: SessionRecord[]; nextCursor: string | null };
+  if (page.sessions.length === 0) return null;
+  const title = `Codex fleet (claw-supervisor${page.nextCursor ? ", first 200" : ""}; fleet_sessions and fleet_events for more):`;
+  return summarizeSessions(page.sessions, { maxChars, maxSessions: 10, title }).text;
+}
+
+/** The gateway method's payload. */
+export function statusPayload(service: FleetService | null): FleetServiceStatus | { state: "stopped"; reason: string } {
+  return service ? service.status() : { state: "stopped", reason: "the claw-supervisor service has not started in this process" };
+}
+
+/** What `openclaw claw-supervisor status` prints: the bus it would use, and what the bus holds for this Claw. */
+export async function cliStatus(config: ClawPluginConfig, openclawStateDir: string): Promise<string> {
+  const url = config.mode === "embedded" ? readUpFile(config.embedded.stateDir ?? `${openclawStateDir}/claw-supervisor`)?.natsUrl : config.natsUrl;
+  const shown = url?.replace(/\/\/[^@/]*@/, "//");
+  if (!url) return "claw-supervisor: embedded mode, and the gateway's stack is not running (start the gateway: 'openclaw gateway run')";
+  const nc = await connectBus({
+    servers: url,
+    name: "openclaw-claw-supervisor-status",
+    ...(config.natsUser ? { user: config.natsUser } : {}),
+    ...(config.natsPassword ? { pass: config.natsPassword } : {}),
+    ...(config.natsToken ? { token: config.natsToken } : {}),
+  }).catch((err: Error) => {
+    throw new Error(`claw-supervisor: cannot reach NATS at ${shown}: ${err.message}`);
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names = consumerNames(config.clawId);
+    const pending = async (name: string) => {
+      const info = await jsm.consumers.info(STREAM_NAMES.fleet, name).catch(() => null);
+      return info ? `${info.num_pending + info.num_ack_pending} pending` : "not created yet";
+    };
+    const [sessions, hosts] = await Promise.all([listSessions(nc, { filter: {}, limit: 1 }), listHosts(nc)]);
+    return [
+      `claw-supervisor: bus ${shown} reachable (${config.mode} mode, claw ${config.clawId})`,
+      `  fleet:     ${sessions.total} sessions on ${hosts.length} hosts (${hosts.filter((h) => h.status === "online").length} online)`,
+      `  wake:      ${names.wake}: ${await pending(names.wake)}`,
+      `  inbox:     ${names.inbox}: ${await pending(names.inbox)}`,
+    ].join("\n");
+  } finally {
+    await nc.close();
+  }
+}

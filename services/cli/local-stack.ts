@@ -1,0 +1,171 @@
+/**
+ * The whole supervisor for one machine, in this process: an embedded nats-server (unless a NATS URL is
+ * given) with the bus, the gateway, the registry, the MCP edge, the policy service and a host agent for this
+ * machine's Codex daemon. `claw-supervisor up` and the OpenClaw plugin's `embedded` mode both start it here.
+ */
+import { mkdir } from "node:fs/promises";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, type EnsureBusResult } from "../bus/index.js";
+import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
+import { defaultHostId } from "../host-agent/config.js";
+import { probeAppServer, startHostAgent } from "../host-agent/index.js";
+import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge, type McpHttpEdge } from "../mcp-edge/index.js";
+import { startPolicyService } from "../policy/index.js";
+import { startRegistry } from "../registry/index.js";
+import { startGateway, type Gateway } from "../rpc-gateway/index.js";
+import { ensureLocalHostToken } from "./local-token.js";
+import { defaultSecretFile } from "./mcp.js";
+import { removeUpFile, writeUpFile } from "./up-file.js";
+import { VERSION } from "./version.js";
+
+/** A part of the stack that could not start; `message` says which and why, in one line. */
+export class LocalStackError extends Error {
+  override readonly name = "LocalStackError";
+}
+
+/** What the stack runs and where. */
+export interface LocalStackReport {
+  stateDir: string;
+  nats: { url: string; embedded: boolean; pid?: number; storeDir?: string };
+  bus: EnsureBusResult;
+  gateway: { url: string };
+  registry: { running: true };
+  policy: { instanceId: string; revision: number | null };
+  mcp: { url: string };
+  hostAgent: { hostId: string; endpoint: string; appServerReachable: boolean; reason?: string } | null;
+}
+
+/** Options of {@link startLocalStack}. Ports 0 pick free ones; all listeners are on 127.0.0.1. */
+export interface LocalStackOptions {
+  stateDir: string;
+  /** Use this NATS server instead of starting one. */
+  natsUrl?: string | undefined;
+  /** Port of the embedded nats-server (default: a free one). */
+  natsPort?: number | undefined;
+  gatewayPort: number;
+  mcpPort: number;
+  /** This machine's app-server, e.g. `unix://` (the Codex daemon's socket). */
+  endpoint: string;
+  hostId?: string | undefined;
+  /** Run a host agent here (default true). */
+  hostAgent?: boolean;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Called before the embedded nats-server starts (it can take a moment). */
+  onStartingNats?: () => void;
+}
+
+/** A running stack; `stop()` stops every part in reverse order and never throws. */
+export interface LocalStack {
+  report: LocalStackReport;
+  nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+/** Everything started so far, stopped in reverse order. */
+class Parts {
+  private readonly stops: (() => Promise<void>)[] = [];
+  constructor(private readonly log: Logger) {}
+  add(stop: () => Promise<void>): void {
+    this.stops.push(stop);
+  }
+  async stop(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) {
+      await stop().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "stopping a part of the stack failed"));
+    }
+  }
+}
+
+async function startBus(o: LocalStackOptions, parts: Parts) {
+  let embedded: EmbeddedNats | undefined;
+  if (!o.natsUrl) {
+    o.onStartingNats?.();
+    try {
+      embedded = await startEmbeddedNats({ stateDir: o.stateDir, ...(o.natsPort === undefined ? {} : { port: o.natsPort }) });
+    } catch (err) {
+      throw new LocalStackError(err instanceof BusError ? err.message : `cannot start nats-server: ${(err as Error).message}`);
+    }
+    parts.add(() => embedded!.stop());
+  }
+  const url = o.natsUrl ?? embedded!.url;
+  let nc: NatsConnection;
+  try {
+    nc = await connectBus({ servers: url, name: "claw-supervisor-up" });
+  } catch (err) {
+    throw new LocalStackError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
+  }
+  parts.add(() => nc.drain().catch(() => nc.close()));
+  const bus = await ensureBus(nc).catch((err: unknown) => {
+    throw new LocalStackError(`cannot set up the bus on ${url}: ${(err as Error).message}`);
+  });
+  return { nc, url, bus, embedded };
+}
+
+/** Starts the stack; on any failure stops what had started and throws a {@link LocalStackError}. */
+export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
+  await mkdir(o.stateDir, { recursive: true });
+  const log = o.logger;
+  const parts = new Parts(log);
+  try {
+    const { nc, url, bus, embedded } = await startBus(o, parts);
+    let gateway: Gateway;
+    try {
+      gateway = await startGateway({ natsConnection: nc, port: o.gatewayPort, logger: log.child({ service: "rpc-gateway" }) });
+    } catch (err) {
+      throw new LocalStackError(`cannot start the gateway on 127.0.0.1:${o.gatewayPort}: ${(err as Error).message}`);
+    }
+    parts.add(() => gateway.stop());
+    const registry = await startRegistry({ nc, logger: log.child({ service: "registry" }) });
+    parts.add(() => registry.stop());
+    const secret = await ensureEdgeSecret(defaultSecretFile(o.stateDir));
+    let mcp: McpHttpEdge;
+    try {
+      mcp = await startMcpHttpEdge({ nc, secret, port: o.mcpPort, logger: log.child({ service: "mcp-edge" }) });
+    } catch (err) {
+      throw new LocalStackError(`cannot start the MCP edge on 127.0.0.1:${o.mcpPort}: ${(err as Error).message}`);
+    }
+    parts.add(() => mcp.stop());
+    const policy = await startPolicyService({ nc, logger: log.child({ service: "policy" }), spawnConfig: spawnMcpConfig(mcp.url, secret) });
+    parts.add(() => policy.stop());
+
+    let hostAgent: LocalStackReport["hostAgent"] = null;
+    if (o.hostAgent !== false) {
+      const hostId = o.hostId ?? defaultHostId();
+      const tokenFile = await ensureLocalHostToken(nc, o.stateDir, hostId);
+      const agent = await startHostAgent({
+        hostId,
+        gatewayUrl: gateway.url,
+        token: { file: tokenFile },
+        stateDir: o.stateDir,
+        endpoint: o.endpoint,
+        env: o.env,
+        agentVersion: VERSION,
+        logger: log.child({ service: "host-agent" }),
+      });
+      parts.add(() => agent.stop());
+      const where = describeEndpoint(parseEndpoint(o.endpoint, { env: o.env }));
+      const reach = await probeAppServer(o.endpoint, o.env, 2_000).then(
+        () => ({ appServerReachable: true }),
+        (err: Error) => ({ appServerReachable: false, reason: err.message }),
+      );
+      hostAgent = { hostId, endpoint: where, ...reach };
+    }
+    const report: LocalStackReport = {
+      stateDir: o.stateDir,
+      nats: embedded ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir } : { url, embedded: false },
+      bus,
+      gateway: { url: gateway.url },
+      registry: { running: true },
+      policy: { instanceId: policy.instanceId, revision: policy.policyRevision() },
+      mcp: { url: mcp.url },
+      hostAgent,
+    };
+    await writeUpFile(o.stateDir, { natsUrl: url, gatewayUrl: gateway.url, mcpUrl: mcp.url, pid: process.pid });
+    parts.add(() => removeUpFile(o.stateDir));
+    return { report, nc, stop: () => parts.stop() };
+  } catch (err) {
+    await parts.stop();
+    throw err;
+  }
+}
