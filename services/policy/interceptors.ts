@@ -14,6 +14,9 @@ const auditTarget = (ctx: CommandContext) => {
   const t = targetOf(ctx.request);
   return t ? { hostId: ctx.target?.host ?? t.hostId ?? null, sessionId: t.sessionId } : null;
 };
+/** How long after its reply a command's closing records (execution, result, ledger) are written, ms. */
+const AFTER_REPLY_MS = 1;
+
 const base = (ctx: CommandContext) => ({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller, target: auditTarget(ctx) });
 
 /** Outermost: what a caller gets back passes the same secret redaction as everything leaving a host. */
@@ -44,8 +47,11 @@ export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) =>
     const outcome = result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message };
     ctx.after.push(() => audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt));
     // A request record that failed is logged; the command did not act (decisionRecorded refused it).
-    // After the reply: the caller's answer does not wait for the records of what already happened.
-    setImmediate(() => track(Promise.all([...ctx.before.map((p) => p.catch(() => undefined)), ...ctx.after.map((write) => write())])));
+    // After the reply, on a timer rather than setImmediate: the caller's answer does not wait for the records
+    // of what already happened, even when the caller shares this event loop (`up`), where work queued for
+    // the check phase would run while the answer is still crossing nats-server.
+    const afterReply = new Promise((resolve) => setTimeout(resolve, AFTER_REPLY_MS));
+    track(afterReply.then(() => Promise.all([...ctx.before.map((p) => p.catch(() => undefined)), ...ctx.after.map((write) => write())])));
     return result;
   };
 }

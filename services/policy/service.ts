@@ -152,8 +152,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       (stopped ??= (async () => {
         sub.unsubscribe();
         await Promise.allSettled([...inFlight]);
-        // Records of answered commands start on the next turn of the event loop: let them start, then finish.
-        await new Promise((resolve) => setImmediate(resolve));
+        // Commands that were still running when stop began tracked their closing records meanwhile.
         await Promise.allSettled([...inFlight]);
         store.stop();
         sessions.stop();
