@@ -1,0 +1,78 @@
+/** Coalescing of fleet notices into system events, and the bounds of summaries. Pure parts and the service's take/flush. */
+import { describe, expect, it } from "vitest";
+import type { FleetEvent, FleetKind } from "../../schemas/fleet.js";
+import { fleetPriorityOf } from "../../schemas/fleet.js";
+import { sessionRecord } from "../registry/test-records.js";
+import { parsePluginConfig } from "./config.js";
+import { coalesce, contextKeyOf } from "./fleet-notices.js";
+import { FleetService } from "./fleet-service.js";
+import { summarizeSessions } from "./summary.js";
+import { fakeApi } from "./test-api.js";
+
+let n = 0;
+function notice(kind: FleetKind, sessionId: string, over: Partial<FleetEvent> = {}): FleetEvent {
+  return { id: `n${++n}`, kind, priority: fleetPriorityOf[kind], hostId: "h1", sessionId, atMs: 1_000 + n, previousStatus: null, session: sessionRecord({ host: "h1", sessionId }), host: null, ...over };
+}
+const acked: string[] = [];
+const delivery = (event: FleetEvent) => ({ event, msg: { ack: () => void acked.push(event.id) } as never });
+
+describe("coalescing", () => {
+  it("one notice per session and kind, in order of first arrival, keeping the latest state and counting repeats", () => {
+    const a1 = notice("session-waiting-approval", "s1");
+    const b = notice("session-new", "s2");
+    const a2 = notice("session-waiting-approval", "s1", { session: sessionRecord({ host: "h1", sessionId: "s1", status: "active", waitingOn: "approval" }) });
+    const c = notice("session-waiting-input", "s1");
+    const out = coalesce([a1, b, a2, c]);
+    expect(out.map((o) => o.contextKey)).toEqual([contextKeyOf(a1), contextKeyOf(b), contextKeyOf(c)]);
+    expect(out[0]).toMatchObject({ ids: [a1.id, a2.id] });
+    expect(out[0]!.text).toMatch(/h1\/s1 waiting on an approval .*waiting on approval.* ×2$/);
+    expect(out[1]!.text).toContain('"do the thing"');
+    expect(contextKeyOf(a1)).not.toBe(contextKeyOf(notice("session-waiting-approval", "s9")));
+  });
+
+  it("the service enqueues high-priority notices coalesced, wakes the agent once per batch, acks everything, and leaves normal ones to the inbox", () => {
+    const api = fakeApi("full");
+    const svc = new FleetService(parsePluginConfig({ coalesceMs: 60_000, sessionKey: "agent:main:main" }), () => api.runtime.system, api.logger);
+    acked.length = 0;
+    const events = [notice("session-new", "s1"), notice("session-idle", "s1"), notice("session-ask", "s2", { session: sessionRecord({ host: "h1", sessionId: "s2", ask: { correlationId: "c-7", kind: "decision", question: "ship it?", atMs: 1 } }) }), notice("session-new", "s1")];
+    for (const e of events) svc.take(delivery(e));
+    expect(api.systemEvents).toHaveLength(0);
+    expect(acked).toEqual([events[1]!.id]);
+    svc.flush();
+    expect(api.systemEvents.map((e) => e.contextKey)).toEqual([contextKeyOf(events[0]!), contextKeyOf(events[2]!)]);
+    expect(api.systemEvents.every((e) => e.sessionKey === "agent:main:main")).toBe(true);
+    expect(api.systemEvents[1]!.text).toMatch(/decision #c-7: "ship it\?".*fleet_reply/);
+    expect(api.heartbeats).toEqual([{ source: "other", intent: "event", reason: "claw-supervisor: 2 fleet events" }]);
+    expect(acked.sort()).toEqual(events.map((e) => e.id).sort());
+    expect(svc.status().counts).toEqual({ noticesRead: 4, highPriority: 3, systemEvents: 2, duplicatesDropped: 0 });
+
+    // The same session and kind again while OpenClaw still holds the first: dropped by its contextKey, no wake-up.
+    svc.take(delivery(notice("session-new", "s1")));
+    svc.flush();
+    expect(api.systemEvents).toHaveLength(2);
+    expect(api.heartbeats).toHaveLength(1);
+    expect(svc.status().counts.duplicatesDropped).toBe(1);
+  });
+});
+
+describe("bounded summaries", () => {
+  const many = Array.from({ length: 300 }, (_, i) =>
+    sessionRecord({ host: `h${i % 7}`, sessionId: `session-${i}`, status: i % 3 ? "idle" : "active", waitingOn: i === 250 ? "approval" : null, summary: "x".repeat(500) }),
+  );
+
+  it("never exceeds the bound, lists sessions waiting first, and says how many were left out", () => {
+    for (const maxChars of [200, 600, 1_200, 4_000]) {
+      const s = summarizeSessions(many, { maxChars, maxSessions: 50, title: "Fleet" });
+      expect(s.text.length, String(maxChars)).toBeLessThanOrEqual(maxChars);
+      expect(s.listed + s.omitted).toBe(300);
+      expect(s.text).toContain("300 sessions: 200 idle, 100 active, 1 waiting");
+    }
+    const s = summarizeSessions(many, { maxChars: 1_200, maxSessions: 50 });
+    expect(s.text.split("\n")[1]).toContain("h5/session-250 idle/waiting-approval");
+    expect(s.text).toMatch(/… \d+ more \(fleet_sessions\)$/);
+  });
+
+  it("lists no more than maxSessions", () => {
+    expect(summarizeSessions(many, { maxChars: 8_000, maxSessions: 3 }).listed).toBe(3);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The fleet tools on the real command path: a real nats-server, registry, gateway and policy service with a
+ * scripted host agent (services/policy/test-policy.ts). Each tool's success and an error path; every command
+ * is sent with caller role `claw`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { clawCaller } from "./claw-caller.js";
+import { fleetTools, type FleetTool } from "./tools.js";
+
+let rig: PolicyRig;
+let tools: Map<string, FleetTool>;
+const run = (name: string, params: Record<string, unknown>) => tools.get(name)!.execute("call", params).then((r) => r.details);
+
+beforeAll(async () => {
+  rig = await startPolicyRig();
+  await rig.session("s1", { repo: "claw" });
+  await rig.session("s2", { repo: "other" });
+  rig.answer = (req) => {
+    if (req.op === "send") return { ok: true, data: { action: "started", turnId: "turn-1" } };
+    if (req.op === "read") return { ok: true, data: { turns: [{ id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "agent", text: "done" }], items: [] }], nextCursor: null } };
+    if (req.op === "interrupt") return req.threadId === "s2" ? { ok: false, code: "conflict", message: "no turn is running", retryable: false } : { ok: true, data: { turnId: "turn-1" } };
+    if (req.op === "spawn") return { ok: true, data: { threadId: "s-new", turnId: "turn-9" } };
+    return { ok: true, data: { recorded: true } };
+  };
+  const nc = () => rig.bus.nc;
+  tools = new Map(fleetTools({ caller: clawCaller(nc, "claw-test"), nc, inboxConsumer: "claw-claw-test-inbox" }).map((t) => [t.name, t]));
+}, 60_000);
+afterAll(async () => rig?.stop());
+
+describe("fleet tools", () => {
+  it("fleet_sessions lists and filters, nested under sessions; fleet_hosts lists hosts", async () => {
+    const all = await run("fleet_sessions", {});
+    expect(Object.keys(all).sort()).toEqual(["hiddenByPolicy", "nextCursor", "sessions"]);
+    expect((all.sessions as { sessionId: string }[]).map((s) => s.sessionId).sort()).toEqual(["s1", "s2"]);
+    expect(((await run("fleet_sessions", { repo: "claw" })).sessions as unknown[]).length).toBe(1);
+    expect((await run("fleet_hosts", {})).hosts).toEqual([expect.objectContaining({ hostId: "h1" })]);
+  });
+
+  it("every command goes as the Claw (role claw, its id) and its result is nested", async () => {
+    rig.ops.length = 0;
+    expect(await run("fleet_send", { sessionId: "h1/s1", text: "hello" })).toEqual({ sent: { action: "started", turnId: "turn-1" } });
+    expect(await run("fleet_read", { sessionId: "s1" })).toMatchObject({ transcript: { turns: [expect.objectContaining({ id: "t1" })] } });
+    expect(await run("fleet_interrupt", { sessionId: "s1" })).toMatchObject({ interrupted: { turnId: "turn-1" } });
+    expect(await run("fleet_mark", { sessionId: "s1", disposition: "done" })).toHaveProperty("marked");
+    expect(await run("fleet_assign", { sessionId: "s1", group: "release" })).toHaveProperty("assigned");
+    expect(await run("fleet_handoff", { sessionId: "s1", toHuman: "dana", note: "needs a call" })).toHaveProperty("handoff");
+    expect(await run("fleet_reply", { sessionId: "s1", text: "yes", correlationId: "c-1" })).toHaveProperty("replied");
+    expect(await run("fleet_broadcast", { repo: "claw", maxTargets: 5, text: "rebase" })).toHaveProperty("broadcast");
+    expect(await run("fleet_spawn", { task: "write docs", cwd: "/srv/repo", hostId: "h1" })).toHaveProperty("spawned");
+    const audit = await rig.audit();
+    const callers = audit.filter((r) => r.kind === "request").map((r) => (r as { caller?: { id: string; role: string } }).caller);
+    expect(callers.length).toBeGreaterThanOrEqual(9);
+    expect(callers.every((c) => c?.role === "claw" && c.id === "claw-test")).toBe(true);
+  });
+
+  it("fleet_summarize is bounded and names the group it summarizes", async () => {
+    const s = await run("fleet_summarize", { repo: "claw", maxChars: 200 });
+    expect((s.summary as string).length).toBeLessThanOrEqual(200);
+    expect(s.summary).toMatch(/^Fleet summary \(repo=claw\)\n1 session/);
+  });
+
+  it("errors are thrown with the typed code and what to do next", async () => {
+    await expect(run("fleet_send", { sessionId: "nope", text: "x" })).rejects.toThrow(/send failed \(not_found\).*fleet_sessions/);
+    await expect(run("fleet_interrupt", { sessionId: "s2" })).rejects.toThrow(/conflict.*fleet_read/);
+    await expect(run("fleet_broadcast", { text: "x", maxTargets: 5 })).rejects.toThrow(/invalid.*filter/);
+    await expect(run("fleet_handoff", { sessionId: "s1" })).rejects.toThrow(/exactly one of toHuman or toSessionId/);
+    await expect(run("fleet_assign", { sessionId: "s1" })).rejects.toThrow(/needs a group or an owner/);
+    await expect(run("fleet_read", { sessionId: "" })).rejects.toThrow(/sessionId is required/);
+  });
+
+  it("fleet_events drains the inbox and acknowledges: a second call does not return the same events", async () => {
+    const first = await run("fleet_events", { max: 100 });
+    expect(first.taken as number).toBeGreaterThan(0);
+    const kinds = (first.events as { kind: string }[]).map((e) => e.kind);
+    expect(kinds).toContain("session-new");
+    const again = await run("fleet_events", { max: 100 });
+    const ids = new Set((first.events as { id: string }[]).map((e) => e.id));
+    expect((again.events as { id: string }[]).some((e) => ids.has(e.id))).toBe(false);
+  });
+});
