@@ -65,6 +65,8 @@ const json = (out: { stdout: string }) => JSON.parse(out.stdout) as CommandResul
 const CALL = /\[\[call (\w+) (\{.*\})\]\]/s;
 /** Writes the directive that makes a session's model call `tool` with `args`. Pure. */
 const call = (tool: string, args: Record<string, unknown>) => `[[call ${tool} ${JSON.stringify(args)}]]`;
+/** Appended to a directive: once the call's output is in, the model streams slowly, keeping the turn running (to be steered). */
+const THEN_SLOW = "[[then-stream-slowly]]";
 /** `<sessionId>\0<directive text>` → index of the request that answered it with the call. */
 const actedOn = new Map<string, number>();
 
@@ -83,7 +85,11 @@ function toolDirectives(r: ModelRequest): ScriptedReply {
     return CALL.test(t) && (at === undefined || model.abortedIndexes.includes(at));
   });
   const text = pending.at(-1);
-  if (text === undefined) return done;
+  if (text === undefined) {
+    const lastDirective = userTexts(r).filter((t) => CALL.test(t)).at(-1);
+    const afterOutput = (r.input as Record<string, unknown>[]).at(-1)?.type === "function_call_output";
+    return afterOutput && lastDirective?.endsWith(THEN_SLOW) ? { kind: "slow", text: "still working on it", chunks: 40, delayMs: 250 } : done;
+  }
   const m = CALL.exec(text)!;
   const namespace = offeredNamespace(r, m[1]!);
   if (!namespace) return { kind: "text", text: `no MCP tool ${m[1]} was offered` };
@@ -259,14 +265,16 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
     it("with a policy allowing it, reaches the peer with originSessionId in AUDIT; answering back and forth stops at the hop bound", async () => {
       await setPolicy((doc) => ({ ...doc, rules: [...doc.rules, { id: "sessions-send", role: "session", allow: ["send"] }], loops: { maxHops: 2, cycleWindowMs: 0 } }));
       // asker → peer (hop 1) carries peer → asker (hop 2), which carries asker → peer (hop 3): over maxHops 2.
+      // The asker's turn keeps running after its send, so the peer's answer steers it (a send never turns a
+      // steer that finds its turn just ended into a new turn: it would be a conflict and end the exchange).
       const third = call("codex_session_send", { sessionId: peer, text: "third hop text" });
       const second = call("codex_session_send", { sessionId: asker, text: `second hop text ${third}` });
       const first = call("codex_session_send", { sessionId: peer, text: `first hop text ${second}` });
       const from = model.requests.length;
-      await operatorSend(asker, first);
+      await operatorSend(asker, `${first} ${THEN_SLOW}`);
       expect(await nextToolOutput(asker, from)).toMatch(/started|steered/);
       await sawUserText(peer, "first hop text", from);
-      expect(await nextToolOutput(peer, from)).toMatch(/started|steered/);
+      expect(await nextToolOutput(peer, from)).toMatch(/steered/);
       const reached = await sawUserText(asker, "second hop text", from);
       const refused = await nextToolOutput(asker, model.requests.indexOf(reached) + 1);
       expect(refused).toMatch(/denied: loop prevention \(hops\): the message has travelled 3 agent hops, more than the policy's maxHops of 2/);
