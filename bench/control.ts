@@ -1,8 +1,9 @@
 /**
  * What the supervisor adds to control: read, send (start a turn), steer and interrupt, each timed through the
  * supervisor and as the equivalent direct call on the same app-server, in the same run. Every part is real and
- * runs in this process the way test/e2e/control.test.ts starts them: nats-server (its own process), the gateway,
- * the registry, the policy service and a host agent on a real codex app-server (unix socket, the fake model).
+ * runs the way test/e2e/control.test.ts starts them: nats-server (its own process), the gateway, the registry,
+ * the policy service and a host agent on a real codex app-server (unix socket) whose model is the fake model,
+ * in a process of its own (bench/model-process.ts) as a real provider is never on the supervisor's event loop.
  *
  *  - supervisor: a NATS request on `codex.cmd.<verb>` as the CLI sends it (`sendCommand`: operator caller, a
  *    fresh idempotency key each time, the result checked), on its own NATS connection. That covers the policy
@@ -11,8 +12,8 @@
  *  - direct: a CodexRpcClient on the same app-server socket making the app-server call(s) the agent makes.
  *
  * read      → `thread/turns/list` (limit 10, desc, itemsView "full") on a thread of 10 turns.
- * send      → `turn/start` on an idle thread. The agent first asks `thread/turns/list` (limit 1) so a start never
- *             folds into a running turn: that extra call is part of what the supervisor costs and is measured.
+ * send      → `turn/start` on an idle thread. The agent's view of the thread is settled and idle (it saw the last
+ *             turn end), so it starts without asking `thread/turns/list` first (services/host-agent/commands.ts).
  * steer     → `turn/steer` with expectedTurnId on a running (slow) turn, each sample its own turn.
  * interrupt → `turn/interrupt` on a running (slow) turn, each sample its own turn.
  * Before each steer/interrupt sample the turn is started directly and both the app-server (`turn/started`) and the
@@ -20,14 +21,20 @@
  * sample the turn is left to end (or has been interrupted) and the registry shows the session idle: none of these
  * waits is timed. Supervisor and direct samples alternate (which goes first alternates too) after a warm-up.
  *
+ * Topology: BENCH_TOPOLOGY=single (default) runs gateway, registry, policy service and host agent in this process,
+ * as `claw-supervisor up` does; BENCH_TOPOLOGY=processes runs each as its own process from the built CLI
+ * (`service rpc-gateway|registry|policy`, `host-agent`), as they are deployed beside a NATS cluster and on a host.
+ *
  * Sizes: BENCH_READ_ROUNDS (default 200 per path), BENCH_TURN_ROUNDS (default 100 per path and op).
  * `--json` prints only the machine-readable line; the last line of the normal output is that line anyway.
  */
+import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
@@ -44,8 +51,8 @@ import { getSession, listHosts, startRegistry, type Registry } from "../services
 import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../services/rpc-gateway/index.js";
 import { codexVersion } from "../test/support/codex-bin.js";
 import { startCodexAppServer, type CodexAppServer } from "../test/support/codex-harness.js";
-import { startFakeModel, userTexts, type FakeModel } from "../test/support/fake-model.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
+import { startCli, startService, stopService, type ServiceProcess } from "./service-process.js";
 
 const READ_ROUNDS = Number(process.env.BENCH_READ_ROUNDS ?? 200);
 const TURN_ROUNDS = Number(process.env.BENCH_TURN_ROUNDS ?? 100);
@@ -56,8 +63,11 @@ const TARGET_P50_MS = 3;
 const TARGET_P99_MS = 15;
 const HOST = "bench-host";
 const CALLER = "bench@control";
-const SLOW = "[slow]";
 const JSON_ONLY = process.argv.includes("--json");
+/** A prompt containing this gets a slow streamed answer from the fake model. */
+const SLOW = "[slow]";
+const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? "single";
+if (TOPOLOGY !== "single" && TOPOLOGY !== "processes") throw new Error(`BENCH_TOPOLOGY must be single or processes, not ${TOPOLOGY}`);
 const WAIT_MS = 15_000;
 
 const say = (line = ""): void => {
@@ -66,6 +76,29 @@ const say = (line = ""): void => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Nearest-rank quantile of sorted samples. */
 const quantile = (sorted: number[], q: number): number => sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+
+interface ModelProcess {
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/** The fake model in its own process (bench/model-process.ts), stopped by its pid. */
+async function startModelProcess(): Promise<ModelProcess> {
+  const child = fork(fileURLToPath(new URL("./model-process.js", import.meta.url)), [SLOW], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const { baseUrl } = await new Promise<{ baseUrl: string }>((resolve, reject) => {
+    child.once("message", (m) => resolve(m as { baseUrl: string }));
+    child.once("exit", (code) => reject(new Error(`the fake model process exited with ${code}`)));
+  });
+  return {
+    baseUrl,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, pollMs = 5): Promise<T> {
   const deadline = Date.now() + WAIT_MS;
@@ -151,7 +184,7 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   say(
     `control benchmark: node ${process.version}, ${cpus.length} x ${cpus[0]?.model ?? "unknown cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
-      `codex-cli ${await codexVersion()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
   );
 
   const quiet = pino({ level: "silent" });
@@ -161,7 +194,8 @@ async function main(): Promise<void> {
   let gateway: Gateway | undefined;
   let registry: Registry | undefined;
   let policy: PolicyService | undefined;
-  let model: FakeModel | undefined;
+  const processes: ServiceProcess[] = [];
+  let model: ModelProcess | undefined;
   let server: CodexAppServer | undefined;
   let agent: HostAgent | undefined;
   let client: CodexRpcClient | undefined;
@@ -177,20 +211,32 @@ async function main(): Promise<void> {
     // the buckets are still taken on every command, only with room for the benchmark's rate.
     const policyKv = await new Kvm(nc).open(KV_BUCKET_NAMES.policy);
     await policyKv.put(ACTIVE_POLICY_KEY, JSON.stringify({ ...DEFAULT_POLICY, rateLimits: { perCaller: { burst: 100_000, perSecond: 100_000 }, perTarget: { burst: 100_000, perSecond: 100_000 } } }));
-    gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
-    registry = await startRegistry({ nc });
-    policy = await startPolicyService({ nc, logger: quiet });
-    await until("the benchmark policy applied", () => policy!.policyRevision() !== null);
-    model = await startFakeModel({
-      route: (r) => {
-        const last = userTexts(r).at(-1) ?? "";
-        return last.includes(SLOW) ? { kind: "slow", text: "working on it slowly", chunks: 200, delayMs: 50 } : { kind: "text", text: "A short answer for the benchmark." };
-      },
-    });
+    let gatewayUrl: string;
+    if (TOPOLOGY === "single") {
+      gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
+      gatewayUrl = gateway.url;
+      registry = await startRegistry({ nc });
+      policy = await startPolicyService({ nc, logger: quiet });
+      await until("the benchmark policy applied", () => policy!.policyRevision() !== null);
+    } else {
+      // The policy document is in KV before the policy process starts, so it is in force from its first command.
+      const gw = await startService("rpc-gateway", nats.url, ["--port", "0"]);
+      processes.push(gw);
+      gatewayUrl = String(gw.ready.url);
+      processes.push(await startService("registry", nats.url));
+      processes.push(await startService("policy", nats.url));
+    }
+    model = await startModelProcess();
     server = await startCodexAppServer({ model, listen: "unix" });
     stateDir = await mkdtemp(path.join(os.tmpdir(), "bench-control-"));
     const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
-    agent = await startHostAgent({ hostId: HOST, gatewayUrl: gateway.url, token: minted.token, stateDir, endpoint: server.endpoint, logger: quiet });
+    if (TOPOLOGY === "single") {
+      agent = await startHostAgent({ hostId: HOST, gatewayUrl, token: minted.token, stateDir, endpoint: server.endpoint, logger: quiet });
+    } else {
+      const tokenFile = path.join(stateDir, "host-token");
+      await writeFile(tokenFile, minted.token, { mode: 0o600 });
+      processes.push(await startCli("host-agent", ["host-agent", "--gateway", gatewayUrl, "--token-file", tokenFile, "--endpoint", server.endpoint, "--host-id", HOST, "--state-dir", stateDir, "--json"]));
+    }
     client = await connectCodex(parseEndpoint(server.endpoint));
     await client.initialize({ clientInfo: { name: "bench-direct", version: "0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
     const turns = watchTurns(client);
@@ -288,6 +334,7 @@ async function main(): Promise<void> {
   } finally {
     client?.close();
     await agent?.stop();
+    for (const p of processes.reverse()) await stopService(p);
     await policy?.stop();
     await registry?.stop();
     await gateway?.stop();
@@ -324,14 +371,19 @@ async function main(): Promise<void> {
     const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
     say(`  ${r.op.padEnd(28)} p50 +${r.added.p50.toFixed(2)} ms: ${verdict(r.met.p50)}; p99 +${r.added.p99.toFixed(2)} ms: ${verdict(r.met.p99)}`);
   }
-  say("notes: send through the supervisor includes the host agent's thread/turns/list (limit 1) before turn/start,");
-  say("  which keeps a start from folding into a running turn; the direct path is turn/start alone. Steer and interrupt");
-  say("  go to a turn the agent already knows (no look-up). Every service shares this process's event loop.");
+  say("notes: send finds the agent's view of the thread settled and idle, so the agent starts the turn without a");
+  say("  look-up, like the direct path; steer and interrupt go to a turn the agent already knows (no look-up either).");
+  say(
+    TOPOLOGY === "single"
+      ? "  Every service shares this process's event loop (as in 'claw-supervisor up')."
+      : "  Gateway, registry, policy service and host agent each run as their own process (as deployed).",
+  );
   say(`run: ${((performance.now() - startedAt) / 1000).toFixed(1)} s, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   console.log(
     JSON.stringify({
       bench: "control",
       node: process.version,
+      topology: TOPOLOGY,
       cpus: cpus.length,
       cpu: cpus[0]?.model ?? null,
       memGiB: Math.round(os.totalmem() / 2 ** 30),

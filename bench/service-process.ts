@@ -13,8 +13,13 @@ export interface ServiceProcess {
 
 /** Starts `claw-supervisor service <name> --json` and resolves with its ready line. BENCH_PROFILE_DIR adds CPU profiles. */
 export function startService(name: string, natsUrl: string, extra: string[] = []): Promise<ServiceProcess> {
+  return startCli(name, ["service", name, "--nats-url", natsUrl, "--json", ...extra]);
+}
+
+/** Starts `claw-supervisor <args>` (which must print a JSON line when ready) and resolves with that line. */
+export function startCli(name: string, args: string[]): Promise<ServiceProcess> {
   const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...profile, cliEntry, "service", name, "--nats-url", natsUrl, "--json", ...extra], {
+  const child = spawn(process.execPath, [...profile, cliEntry, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
