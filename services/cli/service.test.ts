@@ -70,7 +70,7 @@ describe("claw-supervisor service", () => {
   it("refuses bad invocations with one-line errors and exit code 2", async () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);
-    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy. See 'claw-supervisor service --help'.\n");
+    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy, mcp-edge. See 'claw-supervisor service --help'.\n");
     const none = start(["service"]);
     expect(await none.exited).toBe(2);
     expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry, policy");
