@@ -7,7 +7,7 @@ import type { AuditLog } from "./audit-log.js";
 import { authorize, authorizeSomewhere, factsOfSession, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin, type LoopGuard } from "./loop-guard.js";
-import { refuse, targetOf, type ClaimOutcome, type CommandContext, type Interceptor } from "./pipeline.js";
+import { refuse, targetOf, type ClaimOutcome, type CommandContext, type Interceptor, type TargetLookup } from "./pipeline.js";
 import type { TokenBuckets } from "./rate-limit.js";
 
 const auditTarget = (ctx: CommandContext) => {
@@ -102,7 +102,7 @@ export function idempotency(ledger: CommandLedger, log: Logger): Interceptor {
 }
 
 /** Starts the registry look-up of the target, so it runs while the idempotency key is claimed. */
-export function prefetchTarget(lookup: (sessionId: string, hostId: string | undefined) => Promise<CommandContext["target"] | CommandResult>): Interceptor {
+export function prefetchTarget(lookup: (sessionId: string, hostId: string | undefined) => TargetLookup): Interceptor {
   return async (ctx, next) => {
     const t = targetOf(ctx.request);
     if (t) ctx.targetLookup = lookup(t.sessionId, t.hostId);
@@ -110,12 +110,17 @@ export function prefetchTarget(lookup: (sessionId: string, hostId: string | unde
   };
 }
 
-/** Resolves the target session (the look-up prefetchTarget started): `not_found` when the registry knows none. */
+/**
+ * Resolves the target session (the look-up prefetchTarget started): `not_found` when the registry knows none.
+ * A look-up already done is not awaited, so the decision record leaves in the same write as the request record
+ * and the idempotency claim.
+ */
 export function resolveTarget(): Interceptor {
   return async (ctx, next) => {
     const t = targetOf(ctx.request);
     if (!t || !ctx.targetLookup) return next(ctx);
-    const found = await ctx.targetLookup;
+    const lookup = ctx.targetLookup;
+    const found = "found" in lookup ? lookup.found : await lookup;
     if (found === null) return refuse(ctx, failure("not_found", `no session ${t.sessionId}${t.hostId ? ` on host ${t.hostId}` : ""} is known to the registry`));
     if ("ok" in found) return found.ok ? failure("invalid", "unexpected registry answer") : refuse(ctx, found);
     ctx.target = found;

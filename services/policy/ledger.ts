@@ -4,7 +4,7 @@
  * the same key never executes twice, across retries and across policy instances. Entries expire with the
  * bucket's TTL (a day).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { CommandResult, type Caller } from "../../schemas/commands.js";
@@ -22,7 +22,8 @@ export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
 /** The command id of a caller's idempotency key: 32 hex digits, a valid KV key. Pure. */
 export function commandIdOf(caller: Caller, idempotencyKey: string): string {
-  return createHash("sha256").update(`${caller.role}\u0000${caller.id}\u0000${idempotencyKey}`).digest("hex").slice(0, 32);
+  // crypto.hash: the one-shot form (Node >= 20.12), no Hash object per command.
+  return hash("sha256", `${caller.role}\u0000${caller.id}\u0000${idempotencyKey}`, "hex").slice(0, 32);
 }
 
 /** Claims and completes commands in KV `codex-commands`. */

@@ -35,9 +35,17 @@ export interface CommandContext {
   claim: Promise<ClaimOutcome> | null;
   /** Set just before the verb's handler runs: from then on the command may have acted. */
   acting: boolean;
-  /** The registry look-up of the target, started early so it overlaps the idempotency claim. */
-  targetLookup: Promise<SessionRecord | null | CommandResult> | null;
+  /**
+   * The registry look-up of the target, started early so it overlaps the idempotency claim; already a value
+   * when the policy service's copy of the registry view holds the target.
+   */
+  targetLookup: TargetLookup | null;
 }
+
+/** What looking a target up gives: the record, null (no such session), or the failure of asking. */
+export type TargetFound = SessionRecord | null | CommandResult;
+/** A target look-up that is done (`{ found }`) or still asking the registry. */
+export type TargetLookup = { found: TargetFound } | Promise<TargetFound>;
 
 /** Whether this attempt won its idempotency key; when not, what to answer instead (nothing runs). */
 export type ClaimOutcome = { claimed: true } | { claimed: false; result: CommandResult };

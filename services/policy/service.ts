@@ -16,7 +16,7 @@ import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js
 import { auditTrail, authorization, redaction, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
 import { LoopGuard } from "./loop-guard.js";
-import { chain, type CommandContext } from "./pipeline.js";
+import { chain, type CommandContext, type TargetLookup } from "./pipeline.js";
 import { PolicyStore } from "./policy-store.js";
 import { TokenBuckets } from "./rate-limit.js";
 import { SessionCache } from "./session-cache.js";
@@ -63,14 +63,20 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const loops = new LoopGuard();
   const ledger = new CommandLedger(commandsKv, publisher, instanceId);
   const sessions = await SessionCache.open(nc, log);
-  const findSession = async (sessionId: string, hostId: string | undefined) => sessions.get(sessionId, hostId) ?? lookupSession(nc, sessionId, hostId, registryTimeoutMs);
+  const findSession = (sessionId: string, hostId: string | undefined): TargetLookup => {
+    const cached = sessions.get(sessionId, hostId);
+    return cached ? { found: cached } : lookupSession(nc, sessionId, hostId, registryTimeoutMs);
+  };
 
   const deps: VerbDeps = {
     audit,
     callHost: (envelope) => callHost(nc, envelope),
     listSessions: (filter, limit, cursor) => listSessions(nc, filter, limit, registryTimeoutMs, cursor ?? null),
     listHosts: () => listHosts(nc, registryTimeoutMs),
-    lookupSession: (sessionId) => findSession(sessionId, undefined),
+    lookupSession: async (sessionId) => {
+      const lookup = findSession(sessionId, undefined);
+      return "found" in lookup ? lookup.found : lookup;
+    },
     perTarget,
     loops,
     spawnConfig: opts.spawnConfig ?? {},
