@@ -55,6 +55,35 @@ describe("coalescing", () => {
   });
 });
 
+describe("when OpenClaw refuses a system event", () => {
+  it("logs it, shows it in status, acks nothing and asks for redelivery, and keeps serving", () => {
+    const api = fakeApi("full");
+    let refuse = true;
+    const sink = () => ({
+      enqueueSystemEvent: (text: string, o: { sessionKey: string; contextKey: string }) => {
+        if (refuse) throw new Error("runtime not ready");
+        return api.runtime.system.enqueueSystemEvent(text, o);
+      },
+      requestHeartbeat: (o: never) => api.runtime.system.requestHeartbeat(o),
+    });
+    const svc = new FleetService(parsePluginConfig({ coalesceMs: 60_000 }), sink as never, api.logger);
+    const nacked: string[] = [];
+    acked.length = 0;
+    const e = notice("session-new", "s-refused");
+    svc.take({ event: e, msg: { ack: () => void acked.push(e.id), nak: () => void nacked.push(e.id) } as never });
+    expect(() => svc.flush()).not.toThrow();
+    expect(acked).toEqual([]);
+    expect(nacked).toEqual([e.id]);
+    expect(svc.status().lastError).toMatch(/could not put fleet events into the agent's context: runtime not ready/);
+    // The redelivered notice goes through once OpenClaw takes it.
+    refuse = false;
+    svc.take(delivery(e));
+    svc.flush();
+    expect(acked).toEqual([e.id]);
+    expect(api.systemEvents.map((s) => s.contextKey)).toEqual([contextKeyOf(e)]);
+  });
+});
+
 describe("bounded summaries", () => {
   const many = Array.from({ length: 300 }, (_, i) =>
     sessionRecord({ host: `h${i % 7}`, sessionId: `session-${i}`, status: i % 3 ? "idle" : "active", waitingOn: i === 250 ? "approval" : null, summary: "x".repeat(500) }),

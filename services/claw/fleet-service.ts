@@ -14,6 +14,9 @@ import type { ClawPluginConfig } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";
 
+/** Pause before notices OpenClaw refused are delivered again, ms. */
+const REDELIVER_AFTER_MS = 5_000;
+
 /** What the service needs from OpenClaw's runtime (`api.runtime.system`). */
 export interface SystemEventSink {
   enqueueSystemEvent(text: string, options: { sessionKey: string; contextKey?: string }): boolean;
@@ -158,20 +161,33 @@ export class FleetService {
     else this.flushTimer ??= setTimeout(() => this.flush(), this.config.coalesceMs);
   }
 
-  /** Enqueues the coalesced notices, asks for one heartbeat, then acks what they stand for. */
+  /**
+   * Enqueues the coalesced notices, asks for one heartbeat, then acks what they stand for. When OpenClaw
+   * refuses them (its runtime throws), nothing is acked: the notices are redelivered after a pause, and the
+   * failure is logged and shown in status. Runs from a timer, so it never throws.
+   */
   flush(): void {
     this.flushTimer = null;
     const batch = this.pending.splice(0);
     if (!batch.length) return;
-    const sink = this.sink();
     const notices: FleetNotice[] = coalesce(batch.map((p) => p.event));
     let enqueued = 0;
-    for (const n of notices) {
-      if (sink.enqueueSystemEvent(n.text, { sessionKey: this.config.sessionKey, contextKey: n.contextKey })) enqueued++;
-      else this.st.counts.duplicatesDropped++;
+    try {
+      const sink = this.sink();
+      for (const n of notices) {
+        if (sink.enqueueSystemEvent(n.text, { sessionKey: this.config.sessionKey, contextKey: n.contextKey })) enqueued++;
+        else this.st.counts.duplicatesDropped++;
+      }
+      if (enqueued) sink.requestHeartbeat({ source: "other", intent: "event", reason: `claw-supervisor: ${enqueued} fleet event${enqueued === 1 ? "" : "s"}` });
+    } catch (err) {
+      this.st.counts.systemEvents += enqueued;
+      this.st.lastError = `could not put fleet events into the agent's context: ${(err as Error).message}`;
+      this.log.warn(`claw-supervisor: ${this.st.lastError}; redelivering ${batch.length} notice(s) in ${REDELIVER_AFTER_MS} ms`);
+      for (const p of batch) p.delivery.msg.nak(REDELIVER_AFTER_MS);
+      return;
     }
     this.st.counts.systemEvents += enqueued;
-    if (enqueued) sink.requestHeartbeat({ source: "other", intent: "event", reason: `claw-supervisor: ${enqueued} fleet event${enqueued === 1 ? "" : "s"}` });
     for (const p of batch) p.delivery.msg.ack();
   }
+
 }
