@@ -9,6 +9,7 @@ import { textInput } from "../../schemas/codex/index.js";
 import { HostReadResult, HostSendResult, HostSpawnResult, type HostRpcRequest, type HostRpcResult } from "../../schemas/host-rpc.js";
 import { userTexts } from "../../test/support/fake-model.js";
 import { AutonomousFileSchema, AutonomousThreads } from "./autonomous.js";
+import type { CodexRpcClient } from "../codex-rpc/index.js";
 import { CommandExecutor } from "./commands.js";
 import { SLOW, startCommandsRig, type CommandsRig } from "./commands-rig.js";
 import type { TrackedThread } from "./thread-state.js";
@@ -49,10 +50,14 @@ const withStaleView = (stale: TrackedThread) =>
 /** The agent's executor with every app-server method it calls recorded, in order. */
 function countingExecutor(viewSettled = (id: string) => rig.watcher.viewSettled(id)): { executor: CommandExecutor; calls: string[] } {
   const calls: string[] = [];
+  // One proxy per real connection, as the agent's executor sees one client object per connection.
+  const proxies = new WeakMap<object, CodexRpcClient>();
   const counted = () => {
     const real = rig.watcher.rpcClient;
     if (!real) return undefined;
-    return new Proxy(real, {
+    const known = proxies.get(real);
+    if (known) return known;
+    const proxy = new Proxy(real, {
       get(target, prop, receiver) {
         if (prop !== "request") return Reflect.get(target, prop, receiver);
         return (method: string, ...rest: unknown[]) => {
@@ -61,6 +66,8 @@ function countingExecutor(viewSettled = (id: string) => rig.watcher.viewSettled(
         };
       },
     });
+    proxies.set(real, proxy);
+    return proxy;
   };
   const executor = new CommandExecutor({ client: counted, thread: (id) => rig.watcher.thread(id), viewSettled, autonomous: rig.autonomous });
   return { executor, calls };
@@ -114,7 +121,7 @@ describe("send", () => {
     for (const text of ["WRONG-EXPECTED", "START-WHILE-ACTIVE", "START-STALE-IDLE"]) expect(modelGot(text), text).toBe(false);
   });
 
-  it("starts on a settled idle view without a look-up; its own turn not yet seen ending, or a pending view, makes it ask", async () => {
+  it("starts on a settled idle view without a look-up; a turn it knows of is refused; a view not vouched for makes it ask", async () => {
     const threadId = await rig.startThread();
     await rig.runTurn(threadId, "warm up");
     await rig.until(() => rig.watcher.viewSettled(threadId), "the watcher's view to settle");
@@ -124,11 +131,13 @@ describe("send", () => {
     const first = okData(await exec(`${SLOW} FAST-START`, "start"), HostSendResult);
     expect(first.action).toBe("started");
     expect(calls).toEqual(["turn/start"]);
-    // At once again: the view cannot have seen that turn end, so the executor asks, finds it running, refuses.
+    // At once again: the view has not seen that turn end, so it is not trusted; the turn is known to run (the
+    // view names it, or the app-server lists it, or, not listed yet, it is this executor's own unannounced
+    // turn), and the start is refused without a turn/start.
     calls.length = 0;
     const again = await exec("FAST-START-AGAIN", "start");
     expect(again).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(first.turnId) });
-    expect(calls).toEqual(["thread/turns/list"]);
+    expect(calls).not.toContain("turn/start");
     await completed(first.turnId);
     await rig.until(() => rig.tracked(threadId).activeTurnId === null && rig.tracked(threadId).thread.status.type === "idle", "the watcher to see the thread idle");
     // Seen ending: trusted again.
@@ -138,11 +147,12 @@ describe("send", () => {
     expect(calls).toEqual(["turn/start"]);
     await completed(third.turnId);
     await rig.until(() => rig.tracked(threadId).activeTurnId === null && rig.tracked(threadId).thread.status.type === "idle", "the watcher to see the thread idle");
-    // A turn another client started is announced before any answer: the view is active, the executor asks.
+    // A turn another client started is announced before any answer could be: the view names it, and the
+    // start is refused on that alone.
     const other = await slowTurn(threadId, `${SLOW} OTHER-CLIENT`);
     calls.length = 0;
     expect(await exec("START-DURING-OTHER", "start")).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(other) });
-    expect(calls).toEqual(["thread/turns/list"]);
+    expect(calls).toEqual([]);
     await completed(other);
     // A view the watcher does not vouch for (here: told it is not settled) is never trusted.
     const unsettled = countingExecutor(() => false);
@@ -153,6 +163,38 @@ describe("send", () => {
     expect(await rig.turnCount(threadId)).toBe(5);
     expect(modelGot("FAST-START-AGAIN")).toBe(false);
     expect(modelGot("START-DURING-OTHER")).toBe(false);
+  });
+
+  it("counts its own turn the app-server does not list yet, and refuses an active view whose turn nobody can name", async () => {
+    const threadId = await rig.startThread();
+    await rig.runTurn(threadId, "warm up");
+    // A view that stays as it was (notifications behind), and an app-server that does not list the new turn yet
+    // (as a loaded one may, just after turn/start): both faults the real parts show only by timing.
+    const frozen: TrackedThread = { ...rig.tracked(threadId), thread: { ...rig.tracked(threadId).thread } };
+    const unlisted = () => {
+      const real = rig.watcher.rpcClient!;
+      return new Proxy(real, {
+        get(target, prop, receiver) {
+          if (prop !== "request") return Reflect.get(target, prop, receiver);
+          return (method: string, ...rest: unknown[]) =>
+            method === "thread/turns/list" ? Promise.resolve({ data: [], nextCursor: null, backwardsCursor: null }) : (target.request as (m: string, ...r: unknown[]) => unknown).call(target, method, ...rest);
+        },
+      });
+    };
+    const client = unlisted();
+    const viewOf = (view: TrackedThread) => new CommandExecutor({ client: () => client, thread: (id) => (id === threadId ? view : rig.watcher.thread(id)), viewSettled: () => true, autonomous: rig.autonomous });
+    const ex = viewOf(frozen);
+    const first = okData(await ex.execute({ op: "send", threadId, text: `${SLOW} UNLISTED-FIRST`, mode: "start" }, 15_000), HostSendResult);
+    const again = await ex.execute({ op: "send", threadId, text: "UNLISTED-AGAIN", mode: "start" }, 15_000);
+    expect(again).toMatchObject({ ok: false, code: "conflict", message: expect.stringContaining(first.turnId) });
+    expect(await ex.execute({ op: "send", threadId, text: "UNLISTED-AUTO", mode: "auto" }, 15_000)).toEqual({ ok: true, data: { action: "steered", turnId: first.turnId } });
+    const activeUnnamed: TrackedThread = { ...frozen, thread: { ...frozen.thread, status: { type: "active", activeFlags: [] } }, activeTurnId: null };
+    const refused = await viewOf(activeUnnamed).execute({ op: "send", threadId, text: "ACTIVE-UNNAMED", mode: "auto" }, 15_000);
+    expect(refused).toMatchObject({ ok: false, code: "conflict", message: expect.stringMatching(/active but its running turn cannot be named/) });
+    await completed(first.turnId);
+    expect(await rig.turnCount(threadId)).toBe(2);
+    expect(modelGot("UNLISTED-AUTO")).toBe(true);
+    for (const text of ["UNLISTED-AGAIN", "ACTIVE-UNNAMED"]) expect(modelGot(text), text).toBe(false);
   });
 
   it("refuses a steer right after the turn completed, even with a stale running turn id: conflict, no turn started", async () => {

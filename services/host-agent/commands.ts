@@ -46,6 +46,8 @@ const refuse = (...args: Parameters<typeof failure>): never => {
 const ok = (data: unknown): Outcome => ({ ok: true, data });
 
 const INTERRUPT_ATTEMPTS = 3;
+// How long a turn this executor started may count as running on the executor's word alone (see ownTurnRunning).
+const OWN_TURN_GRACE_MS = 10_000;
 const TURN_GONE = /no active turn|expected active turn id/i;
 const THREAD_GONE = /thread not found|thread not loaded|invalid thread id/i;
 const NOT_MATERIALIZED = /not materialized yet/i;
@@ -57,7 +59,7 @@ const LOOKUP_ATTEMPTS = 20;
 export class CommandExecutor {
   private readonly retryMs: number;
   /** The last turn this executor started on each thread, and the thread's turn-event count just before. */
-  private readonly started = new Map<string, { turnId: string; turnEventsBefore: number }>();
+  private readonly started = new Map<string, { turnId: string; turnEventsBefore: number; client: CodexRpcClient | undefined; atMs: number }>();
 
   constructor(private readonly deps: CommandExecutorDeps) {
     this.retryMs = deps.interruptRetryMs ?? 150;
@@ -125,10 +127,21 @@ export class CommandExecutor {
     return own === undefined || t.turnEvents >= own.turnEventsBefore + 2;
   }
 
+  /**
+   * The turn this executor last started on the thread while the view has not seen it end: nothing announced
+   * since the start, or announced and still the view's running turn (on the same app-server connection, within
+   * OWN_TURN_GRACE_MS). The app-server may not list a turn that has just started, but it runs. Null otherwise.
+   */
+  private ownTurnRunning(t: TrackedThread): string | null {
+    const own = this.started.get(t.id);
+    if (!own || own.client !== this.deps.client() || Date.now() - own.atMs >= OWN_TURN_GRACE_MS) return null;
+    return t.turnEvents === own.turnEventsBefore || t.activeTurnId === own.turnId ? own.turnId : null;
+  }
+
   /** Remembers the turn this executor started on a thread (bounded), for a first turn not yet listable. */
   private rememberStart(threadId: string, turnId: string, turnEventsBefore: number): void {
     this.started.delete(threadId);
-    this.started.set(threadId, { turnId, turnEventsBefore });
+    this.started.set(threadId, { turnId, turnEventsBefore, client: this.deps.client(), atMs: Date.now() });
     if (this.started.size > 1_000) this.started.delete(this.started.keys().next().value as string);
   }
 
@@ -155,14 +168,24 @@ export class CommandExecutor {
 
   private async send(client: CodexRpcClient, req: Request<"send">, call: () => CallOptions): Promise<Outcome> {
     const t = this.tracked(req.threadId);
-    const active = t.thread.status.type === "active" || t.activeTurnId !== null;
-    // codex folds a turn/start into a running turn, so a start needs to know none runs: a settled idle view
-    // says so (idleByView), otherwise the app-server is asked (status idle arrives before turn/completed, so an
-    // unsettled view can be a notification behind). A steer trusts the tracked turn only while the thread is
-    // active (a stale id fails the steer's own check, never starts a turn).
-    const tracked = req.mode !== "start" && t.thread.status.type === "active" ? t.activeTurnId : null;
-    const idle = tracked === null && req.mode !== "steer" && this.idleByView(t);
-    const turnId = tracked ?? (idle ? null : await this.runningTurn(client, t, call));
+    const viewActive = t.thread.status.type === "active";
+    const active = viewActive || t.activeTurnId !== null;
+    // codex folds a turn/start into a running turn, so a start needs to know none runs. An active view that
+    // names its turn says one does (a stale id fails the steer's own check, never starts a turn); a settled
+    // idle view says none does (idleByView). Otherwise the app-server is asked (status idle arrives before
+    // turn/completed, so an unsettled view can be a notification behind) — and since a turn just started may
+    // not be listed yet, a start also counts this executor's own turn not yet seen to end, and refuses when
+    // the view is active but nobody can name the turn.
+    let turnId = viewActive ? t.activeTurnId : null;
+    if (turnId === null && !(req.mode !== "steer" && this.idleByView(t))) {
+      turnId = await this.runningTurn(client, t, call);
+      if (turnId === null && req.mode !== "steer") {
+        // The view may have moved while the app-server was asked: read it again.
+        const nowActive = t.thread.status.type === "active";
+        turnId = (nowActive ? t.activeTurnId : null) ?? this.ownTurnRunning(t);
+        if (turnId === null && (viewActive || nowActive)) return refuse("conflict", `thread ${t.id} is active but its running turn cannot be named yet; nothing was sent`);
+      }
+    }
     if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
       if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
       const turnEventsBefore = t.turnEvents;
