@@ -100,6 +100,7 @@ export class FleetService {
         });
         this.nc = this.stack.nc;
         this.st.natsUrl = this.stack.report.nats.url;
+        this.st.natsUrl = this.stack.report.nats.url;
         this.st.embedded = { stateDir: dir, gatewayUrl: this.stack.report.gateway.url, mcpUrl: this.stack.report.mcp.url };
       } else {
         const c = this.config;
