@@ -4,10 +4,10 @@
  * whose message says what went wrong and what the model can do next.
  */
 import { randomUUID } from "node:crypto";
-import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { CommandResult, type CommandFailure, type CommandVerb, type ResultCode } from "../../schemas/commands.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { CommandFailure, CommandVerb, ResultCode } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
-import { subjects } from "../bus/index.js";
+import { requestCommand } from "../bus/index.js";
 
 /** A failed fleet tool call; `code` is the command's typed result code (or `unavailable` with no bus). */
 export class FleetToolError extends Error {
@@ -63,20 +63,21 @@ export function clawCaller(nc: () => NatsConnection | null, clawId: string, time
       const conn = nc();
       if (!conn) throw new FleetToolError("unavailable", "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.");
       const body = { verb, caller: { id: clawId, role: "claw" }, idempotencyKey: randomUUID(), args };
-      let data: unknown;
-      try {
-        data = (await conn.request(subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
-      } catch (err) {
-        if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-          throw new FleetToolError("timeout", `${verb} failed: no policy service is answering on the bus, so nothing was run. The supervisor's policy service is down; try again later.`);
-        }
-        if (err instanceof TimeoutError) throw new FleetToolError("timeout", `${verb} got no answer within ${timeoutMs} ms; it may still complete. ${adviceFor("timeout")}`);
-        throw new FleetToolError("unavailable", `${verb} failed: the bus refused the request (${(err as Error).message}); nothing was run.`);
+      const answer = await requestCommand(conn, body, timeoutMs);
+      if (answer.ok) {
+        if (!answer.result.ok) throw commandError(verb, answer.result);
+        return answer.result.data;
       }
-      const parsed = CommandResult.safeParse(data);
-      if (!parsed.success) throw new FleetToolError("timeout", `${verb}: the policy service's answer was not a command result; it may have run. Check with fleet_read.`);
-      if (!parsed.data.ok) throw commandError(verb, parsed.data);
-      return parsed.data.data;
+      switch (answer.reason) {
+        case "no_policy":
+          throw new FleetToolError("timeout", `${verb} failed: no policy service is answering on the bus, so nothing was run. The supervisor's policy service is down; try again later.`);
+        case "timeout":
+          throw new FleetToolError("timeout", `${verb} got no answer within ${timeoutMs} ms; it may still complete. ${adviceFor("timeout")}`);
+        case "not_a_result":
+          throw new FleetToolError("timeout", `${verb}: the policy service's answer was not a command result; it may have run. Check with fleet_read.`);
+        case "unreachable":
+          throw new FleetToolError("unavailable", `${verb} failed: the bus refused the request (${answer.error?.message ?? "unknown error"}); nothing was run.`);
+      }
     },
   };
 }

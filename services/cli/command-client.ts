@@ -5,9 +5,9 @@
  */
 import { randomUUID } from "node:crypto";
 import os from "node:os";
-import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { CommandResult, type CommandVerb, type ResultCode } from "../../schemas/commands.js";
-import { busRequest, subjects } from "../bus/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { CommandResult, CommandVerb, ResultCode } from "../../schemas/commands.js";
+import { requestCommand, subjects } from "../bus/index.js";
 import { CliError } from "./io.js";
 
 /** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
@@ -38,19 +38,16 @@ export async function sendCommand(
 ): Promise<CommandResult> {
   const body = { verb, caller: { id: o.callerId, role: "operator" }, idempotencyKey: o.key ?? randomUUID(), args };
   const timeoutMs = o.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  let data: unknown;
-  try {
-    data = (await busRequest(nc, subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs })).json();
-  } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+  const answer = await requestCommand(nc, body, timeoutMs);
+  if (answer.ok) return answer.result;
+  switch (answer.reason) {
+    case "no_policy":
       throw new CliError(`timeout: no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`, EXIT_CODES.timeout);
-    }
-    if (err instanceof TimeoutError) {
+    case "timeout":
       throw new CliError(`timeout: the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`, EXIT_CODES.timeout);
-    }
-    throw err;
+    case "not_a_result":
+      throw new CliError(`the policy service's answer to ${verb} is not a command result`);
+    case "unreachable":
+      throw answer.error ?? new Error(`could not send ${verb}`);
   }
-  const parsed = CommandResult.safeParse(data);
-  if (!parsed.success) throw new CliError(`the policy service's answer to ${verb} is not a command result`);
-  return parsed.data;
 }

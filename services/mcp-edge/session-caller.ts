@@ -4,9 +4,9 @@
  * fresh idempotency key. The typed result comes back as the policy service answered it.
  */
 import { randomUUID } from "node:crypto";
-import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { CommandResult, failure, type CommandVerb } from "../../schemas/commands.js";
-import { busRequest, subjects } from "../bus/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { failure, type CommandResult, type CommandVerb } from "../../schemas/commands.js";
+import { requestCommand } from "../bus/index.js";
 
 /** Sends commands as one session. */
 export interface SessionCaller {
@@ -23,16 +23,17 @@ export function sessionCaller(nc: NatsConnection, sessionId: string, timeoutMs =
     sessionId,
     async command(verb, args) {
       const body = { verb, caller: { id: sessionId, role: "session" }, idempotencyKey: randomUUID(), originSessionId: sessionId, hops: 1, args };
-      try {
-        const reply = await busRequest(nc, subjects.command(verb), JSON.stringify(body), { timeout: timeoutMs });
-        const parsed = CommandResult.safeParse(reply.json());
-        return parsed.success ? parsed.data : failure("timeout", `the policy service's answer to ${verb} was not a command result; it may have run`);
-      } catch (err) {
-        if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      const answer = await requestCommand(nc, body, timeoutMs);
+      if (answer.ok) return answer.result;
+      switch (answer.reason) {
+        case "no_policy":
           return failure("timeout", "no policy service is answering: the supervisor is down; nothing was run, try again later");
-        }
-        if (err instanceof TimeoutError) return failure("timeout", `the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete`);
-        return failure("timeout", `could not reach the policy service (${(err as Error).message}); nothing was run`);
+        case "timeout":
+          return failure("timeout", `the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete`);
+        case "not_a_result":
+          return failure("timeout", `the policy service's answer to ${verb} was not a command result; it may have run`);
+        case "unreachable":
+          return failure("timeout", `could not reach the policy service (${answer.error?.message ?? "the bus refused the request"}); nothing was run`);
       }
     },
   };

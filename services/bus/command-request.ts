@@ -1,0 +1,44 @@
+/**
+ * Sending one command to the policy service (`codex.cmd.<verb>`), as every caller does (the CLI, the MCP edge,
+ * the Claw plugin): the request goes through `busRequest`, and the answer is either the typed result or why
+ * there is none. Callers word those reasons for their own users; nothing here throws.
+ */
+import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { CommandResult, type CommandVerb } from "../../schemas/commands.js";
+import { busRequest } from "./requester.js";
+import { subjects } from "./subjects.js";
+
+/** A command as a caller sends it; the policy service validates it (schemas/commands.ts). */
+export interface CommandEnvelopeOut {
+  verb: CommandVerb;
+  caller: { id: string; role: string };
+  idempotencyKey: string;
+  originSessionId?: string;
+  hops?: number;
+  args: unknown;
+}
+
+/**
+ * The policy service's result, or why there is none: `no_policy` (nobody serves the subject: nothing ran),
+ * `timeout` (no answer in time: it may still run), `unreachable` (the bus refused the request: nothing ran),
+ * `not_a_result` (an answer that is not a command result: it may have run).
+ */
+export type CommandAnswer =
+  | { ok: true; result: CommandResult }
+  | { ok: false; reason: "no_policy" | "timeout" | "unreachable" | "not_a_result"; error?: Error };
+
+/** Sends `envelope` on its verb's subject and waits up to `timeoutMs` for the result. Never throws. */
+export async function requestCommand(nc: NatsConnection, envelope: CommandEnvelopeOut, timeoutMs: number): Promise<CommandAnswer> {
+  let data: unknown;
+  try {
+    const reply = await busRequest(nc, subjects.command(envelope.verb), JSON.stringify(envelope), { timeout: timeoutMs });
+    data = reply.json();
+  } catch (err) {
+    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return { ok: false, reason: "no_policy" };
+    if (err instanceof TimeoutError) return { ok: false, reason: "timeout" };
+    if (err instanceof SyntaxError) return { ok: false, reason: "not_a_result", error: err };
+    return { ok: false, reason: "unreachable", error: err as Error };
+  }
+  const parsed = CommandResult.safeParse(data);
+  return parsed.success ? { ok: true, result: parsed.data } : { ok: false, reason: "not_a_result" };
+}
