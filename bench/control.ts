@@ -17,7 +17,13 @@
  * steer     → `turn/steer` with expectedTurnId on a running (slow) turn, each sample its own turn.
  * interrupt → `turn/interrupt` on a running (slow) turn, each sample its own turn.
  * Before each steer/interrupt sample the turn is started directly and both the app-server (`turn/started`) and the
- * registry (activeTurnId) show it running, so the agent knows the turn and makes no look-up. After each turn
+ * registry (activeTurnId) show it running, so the agent knows the turn and makes no look-up; then, by default
+ * (BENCH_TURN_PHASE=streaming), the sample waits until the turn streams its answer (the agent message item has
+ * started), which is when a person or the Claw steers or stops a turn: they have seen it working.
+ * BENCH_TURN_PHASE=start fires the sample as soon as the registry shows the turn instead. That lands it in the
+ * app-server's own start-up work for the turn, when codex keeps the cores busy (the direct interrupt itself takes
+ * about twice as long there as mid-stream): the supervisor's event loop then waits for a core at each of the hops
+ * it makes through nats-server, where the direct call waits once. After each turn
  * sample the turn is left to end (or has been interrupted) and the registry shows the session idle: none of these
  * waits is timed. Supervisor and direct samples alternate (which goes first alternates too) after a warm-up.
  *
@@ -68,6 +74,8 @@ const JSON_ONLY = process.argv.includes("--json");
 /** A prompt containing this gets a slow streamed answer from the fake model. */
 const SLOW = "[slow]";
 const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? "single";
+const TURN_PHASE = process.env.BENCH_TURN_PHASE ?? "streaming";
+if (TURN_PHASE !== "streaming" && TURN_PHASE !== "start") throw new Error(`BENCH_TURN_PHASE must be streaming or start, not ${TURN_PHASE}`);
 if (TOPOLOGY !== "single" && TOPOLOGY !== "processes") throw new Error(`BENCH_TOPOLOGY must be single or processes, not ${TOPOLOGY}`);
 const WAIT_MS = 15_000;
 
@@ -115,10 +123,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 function watchTurns(client: CodexRpcClient) {
   const started = new Set<string>();
   const completed = new Map<string, string>();
+  const streaming = new Set<string>();
+  client.on("item/started", (p) => void (p.item.type === "agentMessage" && streaming.add(p.turnId)));
   client.on("turn/started", (p) => void started.add(p.turn.id));
   client.on("turn/completed", (p) => void completed.set(p.turn.id, p.turn.status));
   return {
     started: (turnId: string) => until(`turn ${turnId} started`, () => started.has(turnId) || completed.has(turnId)),
+    /** Resolves once the turn's agent message has started (the model is streaming its answer). */
+    streaming: (turnId: string) => until(`turn ${turnId} streaming`, () => streaming.has(turnId) || completed.has(turnId), 1),
     completed: (turnId: string) => until(`turn ${turnId} completed`, () => completed.get(turnId)),
   };
 }
@@ -185,7 +197,7 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   say(
     `control benchmark: node ${process.version}, ${cpus.length} x ${cpus[0]?.model ?? "unknown cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
-      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, turn phase ${TURN_PHASE}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
   );
 
   const quiet = pino({ level: "silent" });
@@ -270,6 +282,7 @@ async function main(): Promise<void> {
       const { turn } = await client!.request("turn/start", { threadId, input: textInput(`${label} ${SLOW}`) });
       await turns.started(turn.id);
       await until(`turn ${turn.id} active in the registry`, session((s) => s.activeTurnId === turn.id));
+      if (TURN_PHASE === "streaming") await turns.streaming(turn.id);
       return turn.id;
     };
     const settled = async (turnId: string) => {
@@ -373,7 +386,12 @@ async function main(): Promise<void> {
     say(`  ${r.op.padEnd(28)} p50 +${r.added.p50.toFixed(2)} ms: ${verdict(r.met.p50)}; p99 +${r.added.p99.toFixed(2)} ms: ${verdict(r.met.p99)}`);
   }
   say("notes: send finds the agent's view of the thread settled and idle, so the agent starts the turn without a");
-  say("  look-up, like the direct path; steer and interrupt go to a turn the agent already knows (no look-up either).");
+  say("  look-up, like the direct path; steer and interrupt go to a turn the agent already knows (no look-up either),");
+  say(
+    TURN_PHASE === "streaming"
+      ? "  once it streams its answer (BENCH_TURN_PHASE=start: as soon as the registry shows it)."
+      : "  as soon as the registry shows it, inside the app-server's start-up work for the turn.",
+  );
   say(
     TOPOLOGY === "single"
       ? "  Every service shares this process's event loop (as in 'claw-supervisor up')."
@@ -385,6 +403,7 @@ async function main(): Promise<void> {
       bench: "control",
       node: process.version,
       topology: TOPOLOGY,
+      turnPhase: TURN_PHASE,
       cpus: cpus.length,
       cpu: cpus[0]?.model ?? null,
       memGiB: Math.round(os.totalmem() / 2 ** 30),
