@@ -125,7 +125,9 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
       return s.state === "connected" ? s : undefined;
     }, 60_000);
     expect(status).toMatchObject({ mode: "connect", clawId: "e2e", natsUrl: report.nats.url });
-  });
+    // Three OpenClaw processes in a row (install, inspect, the gateway), each loading OpenClaw on its own Node:
+    // 55 s alone on a 2-core machine, past the default 60 s when the rest of the suite runs beside it.
+  }, 180_000);
 
   it("fleet_sessions returns the TUI's session, and fleet_send makes the TUI show the message", async () => {
     const listed = await invoke("fleet_sessions", { host: HOST });
