@@ -1,7 +1,6 @@
 /** The policy service's interceptors: see pipeline.ts for how they compose. */
-import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { failure, type CommandResult } from "../../schemas/commands.js";
+import { failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
 import type { AuditLog } from "./audit-log.js";
 import { authorize, authorizeSomewhere, factsOfSession, requiredCapability } from "./decide.js";
@@ -25,7 +24,8 @@ export function redaction(): Interceptor {
 }
 
 /**
- * The request is audited before the command acts (unaudited commands do not run), the result after; a
+ * The request is audited before the command acts (unaudited commands do not act; an early read answers
+ * nothing unaudited: see decisionRecorded), the result after; a
  * refusal that came before any decision is recorded as the decision. The records written after the command
  * acted are handed to `track` (the service waits for them on stop) instead of holding up the reply.
  */
@@ -33,7 +33,7 @@ export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) =>
   return async (ctx, next) => {
     const { args, originSessionId, hops } = ctx.request;
     // A repeated idempotency key is a new request (audited as such) for the same command: tell them apart.
-    const attempt = randomBytes(6).toString("hex");
+    const { attempt } = ctx;
     // Awaited by `decisionRecorded` before the command acts; a refusal before then writes its records anyway.
     const requestWritten = audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
     requestWritten.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
@@ -173,9 +173,14 @@ export function rateLimits(perCaller: TokenBuckets, perTarget: TokenBuckets): In
   };
 }
 
+/** Verbs that change nothing where they run: they may run while their records are written (see decisionRecorded). */
+const READ_ONLY_VERBS: ReadonlySet<CommandRequest["verb"]> = new Set(["read"]);
+
 /**
  * Innermost: the command runs only once its idempotency key is won and the request and an allowed decision
- * are in AUDIT; the three overlap. Otherwise it does not run.
+ * are in AUDIT; the three overlap. Otherwise it does not run. A read changes nothing on the session, so it runs
+ * alongside those writes instead of after them (its app-server call hides the JetStream round trip); its result
+ * is still returned only once the key is won and the records are stored, and is withheld otherwise.
  */
 export function decisionRecorded(audit: AuditLog): Interceptor {
   return async (ctx, next) => {
@@ -186,14 +191,19 @@ export function decisionRecorded(audit: AuditLog): Interceptor {
       () => null,
       (err: Error) => err,
     );
+    const early = READ_ONLY_VERBS.has(ctx.request.verb) ? next(ctx) : null;
+    early?.catch(() => undefined); // awaited below; never an unhandled rejection while the writes are out
     const [claim, auditError] = await Promise.all([ctx.claim ?? Promise.resolve<ClaimOutcome>({ claimed: true }), audited]);
+    // A withheld early read still finishes first, so that its execution is recorded with the command's records.
+    if (early && (!claim.claimed || auditError)) await early.catch(() => undefined);
     // A lost claim: the idempotency interceptor answers with the first attempt's result.
     if (!claim.claimed) return claim.result;
     if (auditError) {
       ctx.decision = { allow: false, code: "timeout", reason: "the audit trail could not be written" };
-      return failure("timeout", `could not write the audit record (${auditError.message}); nothing was run`);
+      const what = early ? "the read's result is withheld" : "nothing was run";
+      return failure("timeout", `could not write the audit record (${auditError.message}); ${what}`);
     }
     ctx.acting = true;
-    return next(ctx);
+    return early ?? next(ctx);
   };
 }

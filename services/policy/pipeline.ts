@@ -4,7 +4,8 @@
  * so no handler carries its own copy of them. Each interceptor either refuses (a typed failure, and nothing
  * further runs) or passes the context on. Bus round trips that do not depend on each other overlap: the request
  * record, the idempotency claim, the target look-up and the decision record run together and are all awaited
- * before the handler; the records written after the command acted do not hold up the reply.
+ * before the handler (a read, which changes nothing, runs alongside them and answers only after them); the
+ * records written after the command acted do not hold up the reply.
  */
 import type { CommandFailure, CommandRequest, CommandResult, ResultCode } from "../../schemas/commands.js";
 import type { PolicyDocument } from "../../schemas/policy.js";
@@ -15,6 +16,8 @@ export interface CommandContext {
   readonly request: CommandRequest;
   /** Derived from the caller and idempotency key: ties the command's audit records together. */
   readonly commandId: string;
+  /** This attempt at the command: a repeated idempotency key is a new attempt, audited as such. */
+  readonly attempt: string;
   /** The policy document in force when the command arrived. */
   readonly policy: PolicyDocument;
   /** The target session's registry record, once resolved. */
@@ -33,7 +36,10 @@ export interface CommandContext {
   readonly after: (() => Promise<void>)[];
   /** The idempotency claim, started early; the handler runs only once it is won. */
   claim: Promise<ClaimOutcome> | null;
-  /** Set just before the verb's handler runs: from then on the command may have acted. */
+  /**
+   * Set once the command may act (just before its handler runs), or once a read that ran early may answer (see
+   * decisionRecorded): false at the end means nothing this attempt did reached the caller or the session.
+   */
   acting: boolean;
   /**
    * The registry look-up of the target, started early so it overlaps the idempotency claim; already a value

@@ -1,4 +1,6 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { STREAM_NAMES } from "../bus/index.js";
 import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.js";
 import { commandIdOf } from "./ledger.js";
 import { startPolicyRig, type PolicyRig } from "./test-policy.js";
@@ -41,6 +43,40 @@ describe("policy service: every command decided, audited, executed at most once"
     const kinds = (await rig.audit()).filter((r) => r.commandId === id).map((r) => r.kind);
     expect(kinds.filter((k) => k === "execution")).toHaveLength(1);
     expect(kinds.filter((k) => k === "request")).toHaveLength(2);
+  });
+
+  it("runs a read alongside its audit writes, and answers a repeated read key with the first result", async () => {
+    rig.answer = (req) => ({ ok: true, data: req.op === "read" ? { turns: [{ n: rig.ops.length }] } : {} });
+    try {
+      const first = await rig.command("read", { target: target("s2") }, { key: "dup-read-1" });
+      const second = await rig.command("read", { target: target("s2") }, { key: "dup-read-1" });
+      expect(first).toEqual({ ok: true, data: { turns: [{ n: 1 }] } });
+      expect(second).toEqual(first);
+      // A read changes nothing, so the repeat ran (early) too; its result was withheld, and recorded as such.
+      expect(rig.ops.map((o) => o.op)).toEqual(["read", "read"]);
+      const id = commandIdOf({ id: "alice", role: "operator" }, "dup-read-1");
+      await expect.poll(async () => (await rig.audit()).filter((r) => r.commandId === id && r.kind === "execution").length).toBe(2);
+      const executions = (await rig.audit()).filter((r) => r.commandId === id && r.kind === "execution");
+      expect(executions.map((r) => (r.detail as { resultWithheld?: boolean }).resultWithheld ?? false)).toEqual([false, true]);
+    } finally {
+      rig.answer = (req) => ({ ok: true, data: req.op === "send" ? { action: "started", turnId: "turn-1" } : {} });
+    }
+  });
+
+  it("withholds a read's result when its audit records cannot be stored, and runs no send then", async () => {
+    const jsm = await jetstreamManager(rig.bus.nc);
+    const config = (await jsm.streams.info(STREAM_NAMES.audit)).config;
+    await jsm.streams.update(STREAM_NAMES.audit, { ...config, subjects: ["codex.audit-paused.>"] });
+    try {
+      const read = await rig.command("read", { target: target("s3") });
+      expect(read).toMatchObject({ ok: false, code: "timeout", message: expect.stringMatching(/could not write the audit record.*the read's result is withheld/) });
+      expect(read.ok === false && read.message).not.toMatch(/turns/);
+      const send = await rig.command("send", { target: target("s3"), text: "unaudited" });
+      expect(send).toMatchObject({ ok: false, code: "timeout", message: expect.stringMatching(/could not write the audit record.*nothing was run/) });
+      expect(rig.ops.map((o) => o.op)).toEqual(["read"]);
+    } finally {
+      await jsm.streams.update(STREAM_NAMES.audit, config);
+    }
   });
 
   it("denies what no rule grants (a session sending) and runs nothing", async () => {

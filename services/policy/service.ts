@@ -126,6 +126,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     const ctx: CommandContext = {
       request: parsed.request,
       commandId: commandIdOf(parsed.request.caller, parsed.request.idempotencyKey),
+      attempt: randomBytes(6).toString("hex"),
       policy: store.current,
       target: null,
       decision: null,

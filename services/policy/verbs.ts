@@ -42,6 +42,8 @@ export function attachCommand(threadId: string): string {
 async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, request: HostRpcRequest, part?: string): Promise<HostRpcResult> {
   const result = await deps.callHost({ id: part ? `${ctx.commandId}:${part}` : ctx.commandId, hostId, request, timeoutMs: HOST_OP_TIMEOUT_MS[request.op] });
   const { text: _text, task: _task, ...op } = request as HostRpcRequest & { text?: string; task?: string };
+  // A read that ran early and was withheld (its key was lost, or its records could not be stored) is its own
+  // execution, not the first attempt's: recorded under this attempt, and marked.
   ctx.after.push(() => deps.audit.writeLate(
     {
       kind: "execution",
@@ -51,9 +53,9 @@ async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, reque
       target: { hostId, sessionId: "threadId" in request ? request.threadId : result.ok ? (result.data as { threadId?: string }).threadId ?? null : null },
       decision: null,
       outcome: result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message },
-      detail: op,
+      detail: ctx.acting ? op : { ...op, resultWithheld: true },
     },
-    part,
+    ctx.acting ? part : [part, ctx.attempt].filter(Boolean).join(":"),
   ));
   return result;
 }
