@@ -45,7 +45,7 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(kinds.filter((k) => k === "request")).toHaveLength(2);
   });
 
-  it("runs a read alongside its audit writes, and answers a repeated read key with the first result", async () => {
+  it("answers a repeated read key with the first result, recording the repeat's own (early) read as withheld", async () => {
     rig.answer = (req) => ({ ok: true, data: req.op === "read" ? { turns: [{ n: rig.ops.length }] } : {} });
     try {
       const first = await rig.command("read", { target: target("s2") }, { key: "dup-read-1" });
@@ -63,7 +63,7 @@ describe("policy service: every command decided, audited, executed at most once"
     }
   });
 
-  it("withholds a read's result when its audit records cannot be stored, and runs no send then", async () => {
+  it("asks the host for a read while its records are written, withholding the result when they cannot be stored; a send then runs nothing", async () => {
     const jsm = await jetstreamManager(rig.bus.nc);
     const config = (await jsm.streams.info(STREAM_NAMES.audit)).config;
     await jsm.streams.update(STREAM_NAMES.audit, { ...config, subjects: ["codex.audit-paused.>"] });
