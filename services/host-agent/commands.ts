@@ -52,6 +52,16 @@ const TURN_GONE = /no active turn|expected active turn id/i;
 const THREAD_GONE = /thread not found|thread not loaded|invalid thread id/i;
 const NOT_MATERIALIZED = /not materialized yet/i;
 const FIRST_TURN_STARTING = /not supported yet/i;
+/**
+ * Right after a thread's first turn/start, codex 0.169 may also fail a turn list with -32603 "failed to read
+ * session metadata ...: rollout at <path> is empty" while it is writing the thread's rollout file (seen under
+ * load in CI). The same window as FIRST_TURN_STARTING, and treated alike.
+ */
+const ROLLOUT_BEING_WRITTEN = /rollout at .* is empty/i;
+/** One of the app-server's answers while a thread's first turn is starting: try again shortly. Pure. */
+const firstTurnStarting = (err: unknown): boolean =>
+  isCodexRpcError(err, "rpc_error") &&
+  ((err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) || (err.rpcCode === -32603 && ROLLOUT_BEING_WRITTEN.test(err.rpcMessage ?? "")));
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
 
@@ -157,7 +167,7 @@ export class CommandExecutor {
     const page = await client.request("thread/turns/list", params, call()).catch((err: unknown) => {
       // A thread with no turn yet cannot list turns: its transcript is empty.
       if (isRpc(err, NOT_MATERIALIZED) && !req.cursor) return { data: [], nextCursor: null };
-      if (isCodexRpcError(err, "rpc_error") && err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) {
+      if (firstTurnStarting(err)) {
         return refuse("conflict", `thread ${req.threadId}'s first turn is just starting; its transcript can be read in a moment`);
       }
       if (isRpc(err, /invalid cursor/i)) return refuse("invalid", `the cursor is not valid for thread ${req.threadId}; nothing was read`);
@@ -279,8 +289,8 @@ export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptT
 
 /**
  * The running turn's id, or null when none runs (also for a thread with no turn yet). Right after a thread's
- * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet"): retried,
- * then refused as a conflict, since a turn is evidently starting.
+ * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet", or -32603 on
+ * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting.
  */
 /** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
 const NOT_YET = Symbol("not materialized yet");
@@ -293,7 +303,7 @@ async function runningTurnId(client: CodexRpcClient, threadId: string, call: () 
       return newest?.status === "inProgress" ? newest.id : null;
     } catch (err) {
       if (isRpc(err, NOT_MATERIALIZED)) return NOT_YET;
-      if (!(isCodexRpcError(err, "rpc_error") && err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? ""))) throw err;
+      if (!firstTurnStarting(err)) throw err;
       if (attempt >= LOOKUP_ATTEMPTS) return refuse("conflict", `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`);
     }
     await sleep(retryMs);
