@@ -6,6 +6,12 @@ import { commandIdOf } from "./ledger.js";
 import { startPolicyRig, type PolicyRig } from "./test-policy.js";
 
 const target = (sessionId: string) => ({ sessionId });
+/** A command's AUDIT records once `results` result records are in: those after the reply are written a moment later. */
+async function recordsOf(rig: PolicyRig, commandId: string, results = 1) {
+  const of = async () => (await rig.audit()).filter((r) => r.commandId === commandId);
+  await expect.poll(async () => (await of()).filter((r) => r.kind === "result").length).toBe(results);
+  return of();
+}
 const withRules = (extra: Partial<PolicyDocumentInput>): PolicyDocumentInput => ({ ...DEFAULT_POLICY, ...extra });
 
 describe("policy service: every command decided, audited, executed at most once", () => {
@@ -27,7 +33,7 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(result).toEqual({ ok: true, data: { action: "started", turnId: "turn-1" } });
     expect(rig.ops).toEqual([{ op: "send", threadId: "s1", text: "run the tests", mode: "auto" }]);
     const id = commandIdOf({ id: "alice", role: "operator" }, "send-audit-1");
-    const records = (await rig.audit()).filter((r) => r.commandId === id);
+    const records = await recordsOf(rig, id);
     expect(records.map((r) => r.kind)).toEqual(["request", "decision", "execution", "result"]);
     expect(records[1]!.decision).toMatchObject({ allow: true, ruleId: "operator-all" });
     expect(records[2]).toMatchObject({ target: { hostId: "h1", sessionId: "s1" }, outcome: { ok: true }, detail: { op: "send", mode: "auto" } });
@@ -40,7 +46,7 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(second).toEqual(first);
     expect(rig.ops).toHaveLength(1);
     const id = commandIdOf({ id: "alice", role: "operator" }, "dup-key-1");
-    const kinds = (await rig.audit()).filter((r) => r.commandId === id).map((r) => r.kind);
+    const kinds = (await recordsOf(rig, id, 2)).map((r) => r.kind);
     expect(kinds.filter((k) => k === "execution")).toHaveLength(1);
     expect(kinds.filter((k) => k === "request")).toHaveLength(2);
   });
@@ -85,7 +91,7 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(result.ok === false && result.message).toMatch(/no policy rule lets role 'session' send/);
     expect(rig.ops).toEqual([]);
     const id = commandIdOf({ id: "s3", role: "session" }, "deny-key-1");
-    const records = (await rig.audit()).filter((r) => r.commandId === id);
+    const records = await recordsOf(rig, id);
     expect(records.map((r) => r.kind)).toEqual(["request", "decision", "result"]);
     expect(records[1]!.decision).toMatchObject({ allow: false, code: "denied" });
   });
