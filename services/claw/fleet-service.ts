@@ -100,7 +100,6 @@ export class FleetService {
         });
         this.nc = this.stack.nc;
         this.st.natsUrl = this.stack.report.nats.url;
-        this.st.natsUrl = this.stack.report.nats.url;
         this.st.embedded = { stateDir: dir, gatewayUrl: this.stack.report.gateway.url, mcpUrl: this.stack.report.mcp.url };
       } else {
         const c = this.config;
@@ -190,5 +189,4 @@ export class FleetService {
     this.st.counts.systemEvents += enqueued;
     for (const p of batch) p.delivery.msg.ack();
   }
-
 }

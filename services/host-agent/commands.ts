@@ -287,14 +287,14 @@ export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptT
   };
 }
 
+/** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
+const NOT_YET = Symbol("not materialized yet");
+
 /**
  * The running turn's id, or null when none runs (also for a thread with no turn yet). Right after a thread's
  * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet", or -32603 on
  * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting.
  */
-/** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
-const NOT_YET = Symbol("not materialized yet");
-
 async function runningTurnId(client: CodexRpcClient, threadId: string, call: () => CallOptions, retryMs: number): Promise<string | null | typeof NOT_YET> {
   for (let attempt = 1; ; attempt++) {
     try {

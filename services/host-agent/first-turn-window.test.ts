@@ -22,15 +22,15 @@ const notSupportedYet = () => listError(-32601, "thread/turns/list is not suppor
 const otherInternal = () => listError(-32603, "disk on fire");
 
 /** An executor on a scripted client: `turnsList` answers (or throws) per call; every call is recorded. */
-function rig(turnsList: ((call: number) => unknown)[]) {
-  const calls: { method: string; params: unknown }[] = [];
+function rig(turnsList: (() => unknown)[]) {
+  const calls: { method: string }[] = [];
   let lists = 0;
   const client = {
     isOpen: true,
-    async request(method: string, params: unknown) {
-      calls.push({ method, params });
+    async request(method: string) {
+      calls.push({ method });
       if (method === "thread/turns/list") {
-        const answer = turnsList[Math.min(lists, turnsList.length - 1)]!(lists++);
+        const answer = turnsList[Math.min(lists++, turnsList.length - 1)]!();
         if (answer instanceof Error) throw answer;
         return answer;
       }
