@@ -25,22 +25,22 @@ const entry = (host: string, sessionId: string, summary: string) => JSON.stringi
 it("follows puts and deletes, by host and thread or by thread alone, always the newest version", async () => {
   await kv.put("h1.t1", entry("h1", "t1", "first"));
   await kv.put("h1.t1", entry("h1", "t1", "second"));
-  await eventually(() => cache.get("t1", "h1")?.summary === "second" || undefined);
+  await eventually(() => expect(cache.get("t1", "h1")?.summary).toBe("second"));
   expect(cache.get("t1")?.summary).toBe("second");
   await kv.put("h1.t1", entry("h1", "t1", "third"));
-  await eventually(() => cache.get("t1")?.summary === "third" || undefined);
+  await eventually(() => expect(cache.get("t1")?.summary).toBe("third"));
   await kv.delete("h1.t1");
-  await eventually(() => cache.get("t1", "h1") === undefined || undefined);
+  await eventually(() => expect(cache.get("t1", "h1")).toBeUndefined());
   expect(cache.get("t1")).toBeUndefined();
 });
 
 it("knows nothing of an unreadable entry, or one whose record names another session, so the registry is asked", async () => {
   await kv.put("h2.t2", entry("h2", "t2", "readable"));
-  await eventually(() => cache.get("t2", "h2")?.summary === "readable" || undefined);
+  await eventually(() => expect(cache.get("t2", "h2")?.summary).toBe("readable"));
   await kv.put("h2.t2", "{not json");
-  await eventually(() => cache.get("t2", "h2") === undefined || undefined);
+  await eventually(() => expect(cache.get("t2", "h2")).toBeUndefined());
   await kv.put("h2.t3", entry("h2", "t-other", "mislabelled"));
   await kv.put("h2.t4", entry("h2", "t4", "marker"));
-  await eventually(() => cache.get("t4", "h2") !== undefined || undefined);
+  await eventually(() => expect(cache.get("t4", "h2")).toBeDefined());
   expect(cache.get("t3", "h2")).toBeUndefined();
 });

@@ -4,6 +4,7 @@
  * events, and the policy service itself. Commands go in as a caller sends them, on `codex.cmd.<verb>`.
  */
 import { randomUUID } from "node:crypto";
+import { expect } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { Kvm } from "@nats-io/kv";
@@ -64,7 +65,7 @@ export async function startPolicyRig(): Promise<PolicyRig> {
       await rig.events.synced(threadId, o);
       await eventually(async () => {
         const r = await bus.nc.request(subjects.registrySessionsGet(), JSON.stringify({ sessionId: threadId }), { timeout: 2_000 });
-        return (r.json() as { session: unknown }).session !== null || undefined;
+        expect((r.json() as { session: unknown }).session).not.toBeNull();
       });
     },
     async command(verb, args, o = {}) {
@@ -82,7 +83,7 @@ export async function startPolicyRig(): Promise<PolicyRig> {
     async setPolicy(doc) {
       const kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.policy);
       const revision = await kv.put(ACTIVE_POLICY_KEY, typeof doc === "string" ? doc : JSON.stringify(doc));
-      if (typeof doc !== "string") await eventually(() => rig.policy?.policyRevision() === revision || undefined);
+      if (typeof doc !== "string") await eventually(() => expect(rig.policy?.policyRevision()).toBe(revision));
       return revision;
     },
     async startPolicy() {
