@@ -62,7 +62,8 @@ async function timePair(a: () => Promise<unknown>, b: () => Promise<unknown>): P
   return [samplesA.sort((x, y) => x - y), samplesB.sort((x, y) => x - y)];
 }
 
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 async function main(): Promise<void> {
   const model = await startFakeModel({ defaultReply: { kind: "text", text: "A short answer for the benchmark." } });
@@ -71,7 +72,10 @@ async function main(): Promise<void> {
   let ws: WebSocket | undefined;
   try {
     client = await connectCodex(parseEndpoint(server.endpoint));
-    await client.initialize({ clientInfo: { name: "bench", version: "0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
+    await client.initialize({
+      clientInfo: { name: "bench", version: "0" },
+      optOutNotificationMethods: ["item/agentMessage/delta"],
+    });
     const { thread } = await client.request("thread/start", { cwd: server.workspace });
     const done = new Set<string>();
     client.on("turn/completed", (p) => done.add(p.turn.id));
@@ -85,7 +89,11 @@ async function main(): Promise<void> {
     ws.send(JSON.stringify({ method: "initialized" }));
 
     const calls: { label: string; call: Call; typed: () => Promise<unknown> }[] = [
-      { label: "thread/loaded/list", call: { method: "thread/loaded/list", params: {} }, typed: () => client!.request("thread/loaded/list", {}) },
+      {
+        label: "thread/loaded/list",
+        call: { method: "thread/loaded/list", params: {} },
+        typed: () => client!.request("thread/loaded/list", {}),
+      },
       {
         label: "thread/read",
         call: { method: "thread/read", params: { threadId: thread.id } },
@@ -98,12 +106,23 @@ async function main(): Promise<void> {
       },
     ];
     const cpu = os.cpus()[0]?.model ?? "unknown cpu";
-    console.log(`codex-rpc benchmark: codex-cli ${await codexVersion()}, node ${process.version}, ${os.cpus().length} x ${cpu}`);
-    console.log(`${ROUNDS} sequential calls per row, raw and client interleaved, after ${WARMUP} warm-up calls, unix socket, baseline = raw JSON over a bare WebSocket\n`);
-    console.log(`${"method".padEnd(40)} ${"raw p50".padStart(9)} ${"client p50".padStart(11)} ${"raw p95".padStart(9)} ${"client p95".padStart(11)} ${"ratio p50".padStart(10)}`);
+    console.log(
+      `codex-rpc benchmark: codex-cli ${await codexVersion()}, node ${process.version}, ${os.cpus().length} x ${cpu}`,
+    );
+    console.log(
+      `${ROUNDS} sequential calls per row, raw and client interleaved, after ${WARMUP} warm-up calls, unix socket, baseline = raw JSON over a bare WebSocket\n`,
+    );
+    console.log(
+      `${"method".padEnd(40)} ${"raw p50".padStart(9)} ${"client p50".padStart(11)} ${"raw p95".padStart(9)} ${"client p95".padStart(11)} ${"ratio p50".padStart(10)}`,
+    );
     for (const { label, call, typed } of calls) {
       const [rawSamples, clientSamples] = await timePair(() => raw(call), typed);
-      const [r50, c50, r95, c95] = [quantile(rawSamples, 0.5), quantile(clientSamples, 0.5), quantile(rawSamples, 0.95), quantile(clientSamples, 0.95)];
+      const [r50, c50, r95, c95] = [
+        quantile(rawSamples, 0.5),
+        quantile(clientSamples, 0.5),
+        quantile(rawSamples, 0.95),
+        quantile(clientSamples, 0.95),
+      ];
       const ms = (v: number) => `${v.toFixed(3)} ms`;
       console.log(
         `${label.padEnd(40)} ${ms(r50).padStart(9)} ${ms(c50).padStart(11)} ${ms(r95).padStart(9)} ${ms(c95).padStart(11)} ${`${(c50 / r50).toFixed(2)}x`.padStart(10)}`,

@@ -75,8 +75,10 @@ const JSON_ONLY = process.argv.includes("--json");
 const SLOW = "[slow]";
 const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? "single";
 const TURN_PHASE = process.env.BENCH_TURN_PHASE ?? "streaming";
-if (TURN_PHASE !== "streaming" && TURN_PHASE !== "start") throw new Error(`BENCH_TURN_PHASE must be streaming or start, not ${TURN_PHASE}`);
-if (TOPOLOGY !== "single" && TOPOLOGY !== "processes") throw new Error(`BENCH_TOPOLOGY must be single or processes, not ${TOPOLOGY}`);
+if (TURN_PHASE !== "streaming" && TURN_PHASE !== "start")
+  throw new Error(`BENCH_TURN_PHASE must be streaming or start, not ${TURN_PHASE}`);
+if (TOPOLOGY !== "single" && TOPOLOGY !== "processes")
+  throw new Error(`BENCH_TOPOLOGY must be single or processes, not ${TOPOLOGY}`);
 const WAIT_MS = 15_000;
 
 const say = (line = ""): void => {
@@ -84,7 +86,8 @@ const say = (line = ""): void => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Nearest-rank quantile of sorted samples. */
-const quantile = (sorted: number[], q: number): number => sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 
 interface ModelProcess {
   baseUrl: string;
@@ -93,7 +96,9 @@ interface ModelProcess {
 
 /** The fake model in its own process (bench/model-process.ts), stopped by its pid. */
 async function startModelProcess(): Promise<ModelProcess> {
-  const child = fork(fileURLToPath(new URL("./model-process.js", import.meta.url)), [SLOW], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = fork(fileURLToPath(new URL("./model-process.js", import.meta.url)), [SLOW], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
   const { baseUrl } = await new Promise<{ baseUrl: string }>((resolve, reject) => {
     child.once("message", (m) => resolve(m as { baseUrl: string }));
     child.once("exit", (code) => reject(new Error(`the fake model process exited with ${code}`)));
@@ -109,7 +114,11 @@ async function startModelProcess(): Promise<ModelProcess> {
   };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, pollMs = 5): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  pollMs = 5,
+): Promise<T> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const value = await Promise.resolve(probe()).catch(() => undefined);
@@ -130,7 +139,8 @@ function watchTurns(client: CodexRpcClient) {
   return {
     started: (turnId: string) => until(`turn ${turnId} started`, () => started.has(turnId) || completed.has(turnId)),
     /** Resolves once the turn's agent message has started (the model is streaming its answer). */
-    streaming: (turnId: string) => until(`turn ${turnId} streaming`, () => streaming.has(turnId) || completed.has(turnId), 1),
+    streaming: (turnId: string) =>
+      until(`turn ${turnId} streaming`, () => streaming.has(turnId) || completed.has(turnId), 1),
     completed: (turnId: string) => until(`turn ${turnId} completed`, () => completed.get(turnId)),
   };
 }
@@ -174,7 +184,12 @@ function summarise(op: string, pair: Pair): OpResult {
 async function abPairs<P>(
   rounds: number,
   warmup: number,
-  steps: { prepare: () => Promise<P>; supervisor: (p: P) => Promise<unknown>; direct: (p: P) => Promise<unknown>; settle: (p: P, result: unknown) => Promise<void> },
+  steps: {
+    prepare: () => Promise<P>;
+    supervisor: (p: P) => Promise<unknown>;
+    direct: (p: P) => Promise<unknown>;
+    settle: (p: P, result: unknown) => Promise<void>;
+  },
 ): Promise<Pair> {
   const pair: Pair = { supervisor: [], direct: [] };
   const one = async (which: "supervisor" | "direct", record: boolean) => {
@@ -197,7 +212,10 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   say(
     `control benchmark: node ${process.version}, ${cpus.length} x ${cpus[0]?.model ?? "unknown cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
-      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, turn phase ${TURN_PHASE}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, turn phase ${TURN_PHASE}, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
   );
 
   const quiet = pino({ level: "silent" });
@@ -223,7 +241,16 @@ async function main(): Promise<void> {
     // The default policy's rate limits (10/s per caller, 2/s per target) would make the run mostly waiting;
     // the buckets are still taken on every command, only with room for the benchmark's rate.
     const policyKv = await new Kvm(nc).open(KV_BUCKET_NAMES.policy);
-    await policyKv.put(ACTIVE_POLICY_KEY, JSON.stringify({ ...DEFAULT_POLICY, rateLimits: { perCaller: { burst: 100_000, perSecond: 100_000 }, perTarget: { burst: 100_000, perSecond: 100_000 } } }));
+    await policyKv.put(
+      ACTIVE_POLICY_KEY,
+      JSON.stringify({
+        ...DEFAULT_POLICY,
+        rateLimits: {
+          perCaller: { burst: 100_000, perSecond: 100_000 },
+          perTarget: { burst: 100_000, perSecond: 100_000 },
+        },
+      }),
+    );
     let gatewayUrl: string;
     if (TOPOLOGY === "single") {
       gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
@@ -244,18 +271,45 @@ async function main(): Promise<void> {
     stateDir = await mkdtemp(path.join(os.tmpdir(), "bench-control-"));
     const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
     if (TOPOLOGY === "single") {
-      agent = await startHostAgent({ hostId: HOST, gatewayUrl, token: minted.token, stateDir, endpoint: server.endpoint, logger: quiet });
+      agent = await startHostAgent({
+        hostId: HOST,
+        gatewayUrl,
+        token: minted.token,
+        stateDir,
+        endpoint: server.endpoint,
+        logger: quiet,
+      });
     } else {
       const tokenFile = path.join(stateDir, "host-token");
       await writeFile(tokenFile, minted.token, { mode: 0o600 });
-      processes.push(await startCli("host-agent", ["host-agent", "--gateway", gatewayUrl, "--token-file", tokenFile, "--endpoint", server.endpoint, "--host-id", HOST, "--state-dir", stateDir, "--json"]));
+      processes.push(
+        await startCli("host-agent", [
+          "host-agent",
+          "--gateway",
+          gatewayUrl,
+          "--token-file",
+          tokenFile,
+          "--endpoint",
+          server.endpoint,
+          "--host-id",
+          HOST,
+          "--state-dir",
+          stateDir,
+          "--json",
+        ]),
+      );
     }
     client = await connectCodex(parseEndpoint(server.endpoint));
-    await client.initialize({ clientInfo: { name: "bench-direct", version: "0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
+    await client.initialize({
+      clientInfo: { name: "bench-direct", version: "0" },
+      optOutNotificationMethods: ["item/agentMessage/delta"],
+    });
     const turns = watchTurns(client);
     callerNc = await connectBus({ servers: nats.url, name: "bench-caller" });
     const caller = callerNc;
-    await until("the host online", async () => (await listHosts(caller)).find((h) => h.hostId === HOST && h.status === "online"));
+    await until("the host online", async () =>
+      (await listHosts(caller)).find((h) => h.hostId === HOST && h.status === "online"),
+    );
 
     // One thread with READ_LIMIT finished turns, known to the registry and idle.
     const { thread } = await client.request("thread/start", { cwd: server.workspace });
@@ -281,7 +335,10 @@ async function main(): Promise<void> {
     const runningTurn = async (label: string): Promise<string> => {
       const { turn } = await client!.request("turn/start", { threadId, input: textInput(`${label} ${SLOW}`) });
       await turns.started(turn.id);
-      await until(`turn ${turn.id} active in the registry`, session((s) => s.activeTurnId === turn.id));
+      await until(
+        `turn ${turn.id} active in the registry`,
+        session((s) => s.activeTurnId === turn.id),
+      );
       if (TURN_PHASE === "streaming") await turns.streaming(turn.id);
       return turn.id;
     };
@@ -307,7 +364,14 @@ async function main(): Promise<void> {
     const readPair = await abPairs(READ_ROUNDS, READ_WARMUP, {
       prepare: async () => undefined,
       supervisor: () => command("read", { target, limit: READ_LIMIT }),
-      direct: () => client!.request("thread/turns/list", { threadId, limit: READ_LIMIT, cursor: null, sortDirection: "desc", itemsView: "full" }),
+      direct: () =>
+        client!.request("thread/turns/list", {
+          threadId,
+          limit: READ_LIMIT,
+          cursor: null,
+          sortDirection: "desc",
+          itemsView: "full",
+        }),
       settle: async () => undefined,
     });
     results.push(summarise(`read (turns/list ${READ_LIMIT}, full)`, readPair));
@@ -325,7 +389,8 @@ async function main(): Promise<void> {
     const steerPair = await abPairs(TURN_ROUNDS, TURN_WARMUP, {
       prepare: async () => ({ turnId: await runningTurn(`steer target ${n}`), text: `steer sample ${n++}` }),
       supervisor: ({ turnId, text }) => command("send", { target, text, mode: "steer", expectedTurnId: turnId }),
-      direct: ({ turnId, text }) => client!.request("turn/steer", { threadId, input: textInput(text), expectedTurnId: turnId }),
+      direct: ({ turnId, text }) =>
+        client!.request("turn/steer", { threadId, input: textInput(text), expectedTurnId: turnId }),
       settle: async ({ turnId }, r) => {
         if (turnIdOf(r) !== turnId) throw new Error(`steer landed on ${turnIdOf(r)}, not ${turnId}`);
         await settled(turnId);
@@ -376,14 +441,26 @@ async function main(): Promise<void> {
   say();
   say(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join(" "));
   for (const r of results) {
-    const cells = [r.op, ms(r.direct.p50), ms(r.direct.p99), ms(r.supervisor.p50), ms(r.supervisor.p99), ms(r.added.p50), ms(r.added.p99), x(r.ratio.p50), x(r.ratio.p99)];
+    const cells = [
+      r.op,
+      ms(r.direct.p50),
+      ms(r.direct.p99),
+      ms(r.supervisor.p50),
+      ms(r.supervisor.p99),
+      ms(r.added.p50),
+      ms(r.added.p99),
+      x(r.ratio.p50),
+      x(r.ratio.p99),
+    ];
     say(cells.map((c, i) => (i === 0 ? c.padEnd(cols[i]![1]) : c.padStart(cols[i]![1]))).join(" "));
   }
   say();
   say(`targets: added p50 at most ${TARGET_P50_MS} ms, added p99 at most ${TARGET_P99_MS} ms`);
   for (const r of results) {
     const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-    say(`  ${r.op.padEnd(28)} p50 +${r.added.p50.toFixed(2)} ms: ${verdict(r.met.p50)}; p99 +${r.added.p99.toFixed(2)} ms: ${verdict(r.met.p99)}`);
+    say(
+      `  ${r.op.padEnd(28)} p50 +${r.added.p50.toFixed(2)} ms: ${verdict(r.met.p50)}; p99 +${r.added.p99.toFixed(2)} ms: ${verdict(r.met.p99)}`,
+    );
   }
   say("notes: send finds the agent's view of the thread settled and idle, so the agent starts the turn without a");
   say("  look-up, like the direct path; steer and interrupt go to a turn the agent already knows (no look-up either),");
@@ -397,7 +474,12 @@ async function main(): Promise<void> {
       ? "  Every service shares this process's event loop (as in 'claw-supervisor up')."
       : "  Gateway, registry, policy service and host agent each run as their own process (as deployed).",
   );
-  say(`run: ${((performance.now() - startedAt) / 1000).toFixed(1)} s, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  say(
+    `run: ${((performance.now() - startedAt) / 1000).toFixed(1)} s, load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   console.log(
     JSON.stringify({
       bench: "control",

@@ -35,7 +35,13 @@ const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
 /** The registry in its own process; `heap()` answers the heap used after a full GC. */
 async function startRegistryProcess(natsUrl: string) {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "registry-process.js");
-  const child = fork(script, [natsUrl], { execArgv: ["--expose-gc", ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  const child = fork(script, [natsUrl], {
+    execArgv: [
+      "--expose-gc",
+      ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+    ],
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
   let log = "";
   child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
   const next = () =>
@@ -71,7 +77,8 @@ const cpuSeconds = (pid: number): number => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Watches the sessions KV bucket; reports each update's delay behind the event that caused it. */
@@ -90,7 +97,8 @@ async function watchView(nc: NatsConnection) {
       latest.set(e.key, { lastSeenAt: entry.record.lastSeenAt, status: entry.record.status });
       if (recordFrom && entry.record.lastSeenAt >= recordFrom) {
         latencies.push(Date.now() - entry.record.lastSeenAt);
-        if (process.env.BENCH_TRACE) trace.push([entry.record.lastSeenAt - recordFrom, Date.now() - entry.record.lastSeenAt]);
+        if (process.env.BENCH_TRACE)
+          trace.push([entry.record.lastSeenAt - recordFrom, Date.now() - entry.record.lastSeenAt]);
       }
     }
   })();
@@ -117,15 +125,24 @@ async function connectHosts(nc: NatsConnection, url: string, prefix: string, cou
 class SkipRest extends Error {}
 
 async function main(): Promise<void> {
-  console.log(`ingest benchmark: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`);
+  console.log(
+    `ingest benchmark: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+  );
 
   const ceilingServer = await startNatsServer();
   const ceilingNc = await connect({ servers: ceilingServer.url });
   await ensureBus(ceilingNc);
-  const ceiling = await measureJetStreamCeiling(ceilingNc, { events: SUSTAINED_EVENTS, hosts: 10, sessions: 1_000, consumer: "ceiling" });
+  const ceiling = await measureJetStreamCeiling(ceilingNc, {
+    events: SUSTAINED_EVENTS,
+    hosts: 10,
+    sessions: 1_000,
+    consumer: "ceiling",
+  });
   await ceilingNc.close();
   await ceilingServer.stop();
-  console.log(`raw JetStream publish+consume ceiling: ${Math.round(ceiling.eventsPerSecond)} events/s (${ceiling.events} events)`);
+  console.log(
+    `raw JetStream publish+consume ceiling: ${Math.round(ceiling.eventsPerSecond)} events/s (${ceiling.events} events)`,
+  );
 
   let nats: NatsTestServer | undefined;
   const services: Service[] = [];
@@ -151,11 +168,22 @@ async function main(): Promise<void> {
 
     // Sustained: 10 hosts x 100 sessions, as fast as acks allow, until every session's view is current.
     const hosts = await connectHosts(nc, gatewayUrl, "load-", 10);
-    const threads = hosts.map((h) => Array.from({ length: 100 }, (_, i) => `${h.hostId}-t${String(i).padStart(3, "0")}`));
-    await Promise.all(hosts.map((h, hi) => Promise.all(threads[hi]!.map((t) => h.send(t, "agent/thread.synced", syncedPayload(t, h.hostId))))));
+    const threads = hosts.map((h) =>
+      Array.from({ length: 100 }, (_, i) => `${h.hostId}-t${String(i).padStart(3, "0")}`),
+    );
+    await Promise.all(
+      hosts.map((h, hi) =>
+        Promise.all(threads[hi]!.map((t) => h.send(t, "agent/thread.synced", syncedPayload(t, h.hostId)))),
+      ),
+    );
     await sleep(1_500);
     const perHost = Math.floor(SUSTAINED_EVENTS / hosts.length);
-    const cpuPids = { "nats-server": nats.pid, gateway: gateway.child.pid!, registry: registry.pid, "load+watch": process.pid };
+    const cpuPids = {
+      "nats-server": nats.pid,
+      gateway: gateway.child.pid!,
+      registry: registry.pid,
+      "load+watch": process.pid,
+    };
     const statsBefore = await registry.stats();
     const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const started = performance.now();
@@ -167,7 +195,11 @@ async function main(): Promise<void> {
         for (let i = 0; i < perHost; i++) {
           const t = mine[i % mine.length]!;
           const key = `${h.hostId}.${t}`;
-          sends.push(h.send(t, "thread/status/changed", statusPayload(t, flip(t))).then((at) => void lastSent.set(key, Math.max(at, lastSent.get(key) ?? 0))));
+          sends.push(
+            h
+              .send(t, "thread/status/changed", statusPayload(t, flip(t)))
+              .then((at) => void lastSent.set(key, Math.max(at, lastSent.get(key) ?? 0))),
+          );
         }
         await Promise.all(sends);
       }),
@@ -189,7 +221,9 @@ async function main(): Promise<void> {
     console.log(
       `  registry: ${delta("sessionWrites")} session writes, ${delta("flushes")} flushes, ${delta("fleetStored")} FLEET notices for ${sent} events`,
     );
-    console.log(`  CPU used in ${sustainedSeconds.toFixed(2)} s of wall time (2 cores = ${(2 * sustainedSeconds).toFixed(2)} s): ${cpuUse.join(", ")}`);
+    console.log(
+      `  CPU used in ${sustainedSeconds.toFixed(2)} s of wall time (2 cores = ${(2 * sustainedSeconds).toFixed(2)} s): ${cpuUse.join(", ")}`,
+    );
 
     // Latency: a fixed 1,000 events/s spread over the same 1,000 sessions.
     await sleep(1_500);
@@ -214,8 +248,13 @@ async function main(): Promise<void> {
     const lat = [...view.latencies].sort((a, b) => a - b);
     if (process.env.BENCH_TRACE) {
       for (let s = 0; s < LATENCY_SECONDS; s++) {
-        const inSecond = view.trace.filter(([at]) => at >= s * 1000 && at < (s + 1) * 1000).map(([, l]) => l).sort((a, b) => a - b);
-        console.log(`  second ${s}: ${inSecond.length} updates, p50 ${quantile(inSecond, 0.5)} ms, p99 ${quantile(inSecond, 0.99)} ms`);
+        const inSecond = view.trace
+          .filter(([at]) => at >= s * 1000 && at < (s + 1) * 1000)
+          .map(([, l]) => l)
+          .sort((a, b) => a - b);
+        console.log(
+          `  second ${s}: ${inSecond.length} updates, p50 ${quantile(inSecond, 0.5)} ms, p99 ${quantile(inSecond, 0.99)} ms`,
+        );
       }
     }
     console.log(

@@ -42,7 +42,15 @@ export async function measureJetStreamCeiling(
   for (let i = 0; i < opts.events; i++) {
     const hostId = `ceil-h${i % opts.hosts}`;
     const threadId = `ceil-t${i % opts.sessions}`;
-    const envelope = { hostId, threadId, epoch: "ceiling", seq: i, emittedAtMs: Date.now(), type: "thread/status/changed", payload };
+    const envelope = {
+      hostId,
+      threadId,
+      epoch: "ceiling",
+      seq: i,
+      emittedAtMs: Date.now(),
+      type: "thread/status/changed",
+      payload,
+    };
     const p = js.publish(subjects.sessionEvents(hostId, threadId), JSON.stringify(envelope), {
       msgID: sessionEventMsgId(envelope),
     });

@@ -49,7 +49,15 @@ export async function connectLoadHost(url: string, hostId: string, token: string
     hostId,
     async send(threadId, type, payload) {
       while (pending.size >= window) await new Promise<void>((r) => slotWaiters.push(r));
-      const event: SessionEventEnvelope = { hostId, threadId, epoch, seq: seq++, emittedAtMs: Date.now(), type, payload };
+      const event: SessionEventEnvelope = {
+        hostId,
+        threadId,
+        epoch,
+        seq: seq++,
+        emittedAtMs: Date.now(),
+        type,
+        payload,
+      };
       const acked = new Promise<number>((resolve) => pending.set(event.seq, () => resolve(event.emittedAtMs)));
       ws.send(JSON.stringify({ type: "event", event }));
       return acked;

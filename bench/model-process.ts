@@ -12,7 +12,9 @@ if (!SLOW) throw new Error("usage: model-process.js SLOW_MARKER");
 const model = await startFakeModel({
   route: (r) => {
     const last = userTexts(r).at(-1) ?? "";
-    return last.includes(SLOW) ? { kind: "slow", text: "working on it slowly", chunks: 200, delayMs: 50 } : { kind: "text", text: "A short answer for the benchmark." };
+    return last.includes(SLOW)
+      ? { kind: "slow", text: "working on it slowly", chunks: 200, delayMs: 50 }
+      : { kind: "text", text: "A short answer for the benchmark." };
   },
 });
 process.send?.({ baseUrl: model.baseUrl });

@@ -7,7 +7,10 @@ import { startRegistry } from "../services/registry/index.js";
 
 const natsUrl = process.argv[2];
 if (!natsUrl) throw new Error("usage: registry-process.js NATS_URL");
-const registry = await startRegistry({ servers: natsUrl, ...(process.env.BENCH_MAX_BATCH ? { maxBatch: Number(process.env.BENCH_MAX_BATCH) } : {}) });
+const registry = await startRegistry({
+  servers: natsUrl,
+  ...(process.env.BENCH_MAX_BATCH ? { maxBatch: Number(process.env.BENCH_MAX_BATCH) } : {}),
+});
 const gc = (globalThis as { gc?: () => void }).gc;
 process.on("message", (msg: unknown) => {
   if (msg === "heap") {

@@ -18,7 +18,9 @@ export function startService(name: string, natsUrl: string, extra: string[] = []
 
 /** Starts `claw-supervisor <args>` (which must print a JSON line when ready) and resolves with that line. */
 export function startCli(name: string, args: string[]): Promise<ServiceProcess> {
-  const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
   const child = spawn(process.execPath, [...profile, cliEntry, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -14,7 +14,15 @@ const envelope = (type: string, payload: unknown, threadId = "thr-1"): SessionEv
   payload,
 });
 const atMs = 1_700_000_000_123;
-const turn = (id: string, status: string) => ({ id, items: [], status, error: null, startedAt: 1, completedAt: null, durationMs: null });
+const turn = (id: string, status: string) => ({
+  id,
+  items: [],
+  status,
+  error: null,
+  startedAt: 1,
+  completedAt: null,
+  durationMs: null,
+});
 const thread = {
   id: "thr-1",
   sessionId: "thr-1",
@@ -30,7 +38,17 @@ const thread = {
   turns: [],
 };
 const synced: ThreadSyncedPayload = {
-  thread: { id: "thr-1", status: { type: "idle" }, cwd: "/w", preview: "", name: null, ephemeral: false, createdAt: 1, updatedAt: 1, source: "vscode" },
+  thread: {
+    id: "thr-1",
+    status: { type: "idle" },
+    cwd: "/w",
+    preview: "",
+    name: null,
+    ephemeral: false,
+    createdAt: 1,
+    updatedAt: 1,
+    source: "vscode",
+  },
   activeTurnId: null,
   workspace: "/w",
   repo: null,
@@ -41,7 +59,9 @@ const synced: ThreadSyncedPayload = {
 
 describe("sessionEventsOf", () => {
   it("maps agent/thread.synced and agent/presence", () => {
-    expect(sessionEventsOf(envelope("agent/thread.synced", synced))).toEqual([{ type: "SYNCED", snapshot: synced, atMs }]);
+    expect(sessionEventsOf(envelope("agent/thread.synced", synced))).toEqual([
+      { type: "SYNCED", snapshot: synced, atMs },
+    ]);
     expect(sessionEventsOf(envelope("agent/presence", { humanAttached: true, pid: 42, tty: "/dev/pts/3" }))).toEqual([
       { type: "PRESENCE", humanAttached: true, atMs },
     ]);
@@ -49,18 +69,22 @@ describe("sessionEventsOf", () => {
 
   it("maps thread notifications to status and close events", () => {
     const active = { type: "active", activeFlags: ["waitingOnApproval"] };
-    expect(sessionEventsOf(envelope("thread/status/changed", { threadId: "thr-1", status: active }))).toEqual([{ type: "STATUS", status: active, atMs }]);
-    expect(sessionEventsOf(envelope("thread/started", { thread }))).toEqual([{ type: "STATUS", status: { type: "idle" }, atMs }]);
+    expect(sessionEventsOf(envelope("thread/status/changed", { threadId: "thr-1", status: active }))).toEqual([
+      { type: "STATUS", status: active, atMs },
+    ]);
+    expect(sessionEventsOf(envelope("thread/started", { thread }))).toEqual([
+      { type: "STATUS", status: { type: "idle" }, atMs },
+    ]);
     expect(sessionEventsOf(envelope("thread/closed", { threadId: "thr-1" }))).toEqual([{ type: "CLOSED", atMs }]);
   });
 
   it("maps turn and item notifications", () => {
-    expect(sessionEventsOf(envelope("turn/started", { threadId: "thr-1", turn: turn("turn-1", "inProgress") }))).toEqual([
-      { type: "TURN_STARTED", turnId: "turn-1", atMs },
-    ]);
-    expect(sessionEventsOf(envelope("turn/completed", { threadId: "thr-1", turn: turn("turn-1", "interrupted") }))).toEqual([
-      { type: "TURN_COMPLETED", turnId: "turn-1", status: "interrupted", atMs },
-    ]);
+    expect(
+      sessionEventsOf(envelope("turn/started", { threadId: "thr-1", turn: turn("turn-1", "inProgress") })),
+    ).toEqual([{ type: "TURN_STARTED", turnId: "turn-1", atMs }]);
+    expect(
+      sessionEventsOf(envelope("turn/completed", { threadId: "thr-1", turn: turn("turn-1", "interrupted") })),
+    ).toEqual([{ type: "TURN_COMPLETED", turnId: "turn-1", status: "interrupted", atMs }]);
     const item = { type: "userMessage", id: "i1", content: [{ type: "text", text: "hi", text_elements: [] }] };
     for (const method of ["item/started", "item/completed"]) {
       const at = method === "item/started" ? { startedAtMs: 1 } : { completedAtMs: 2 };
@@ -69,13 +93,20 @@ describe("sessionEventsOf", () => {
       ]);
     }
     const future = { type: "hologram", id: "i2" };
-    expect(sessionEventsOf(envelope("item/started", { threadId: "thr-1", turnId: "turn-1", item: future, startedAtMs: 1 }))).toEqual([
-      { type: "ITEM", turnId: "turn-1", itemType: "hologram", atMs },
-    ]);
+    expect(
+      sessionEventsOf(envelope("item/started", { threadId: "thr-1", turnId: "turn-1", item: future, startedAtMs: 1 })),
+    ).toEqual([{ type: "ITEM", turnId: "turn-1", itemType: "hologram", atMs }]);
   });
 
   it("maps everything else to activity", () => {
-    for (const type of ["item/agentMessage/delta", "thread/tokenUsage/updated", "error", "warning", "serverRequest/resolved", "agent/teleported"]) {
+    for (const type of [
+      "item/agentMessage/delta",
+      "thread/tokenUsage/updated",
+      "error",
+      "warning",
+      "serverRequest/resolved",
+      "agent/teleported",
+    ]) {
       expect(sessionEventsOf(envelope(type, { anything: true }))).toEqual([{ type: "ACTIVITY", atMs }]);
     }
   });
@@ -89,10 +120,14 @@ describe("sessionEventsOf", () => {
       ["thread/closed", "thr-1"],
       ["turn/started", { threadId: "thr-1" }],
       ["turn/completed", { threadId: "thr-1", turn: turn("turn-1", "exploded") }],
-      ["item/completed", { threadId: "thr-1", turnId: "turn-1", item: { type: "agentMessage", id: "x" }, completedAtMs: 1 }],
+      [
+        "item/completed",
+        { threadId: "thr-1", turnId: "turn-1", item: { type: "agentMessage", id: "x" }, completedAtMs: 1 },
+      ],
       ["item/started", undefined],
     ];
-    for (const [type, payload] of broken) expect(sessionEventsOf(envelope(type, payload))).toEqual([{ type: "ACTIVITY", atMs }]);
+    for (const [type, payload] of broken)
+      expect(sessionEventsOf(envelope(type, payload))).toEqual([{ type: "ACTIVITY", atMs }]);
   });
 
   it("maps events about the host itself to no session event", () => {

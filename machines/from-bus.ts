@@ -2,7 +2,13 @@
  * From a bus envelope on `codex.evt.<hostId>.<threadId>` to the session machine's events. Pure and total:
  * every envelope maps to a list of events, none throws.
  */
-import { agentEventTypes, AnnotationPayload, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload } from "../schemas/agent-events.js";
+import {
+  agentEventTypes,
+  AnnotationPayload,
+  HOST_THREAD_ID,
+  PresencePayload,
+  ThreadSyncedPayload,
+} from "../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { notifications } from "../schemas/codex/notifications.js";
 import type { SessionMachineEvent } from "./session.js";
@@ -38,7 +44,13 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (a.kind === "handoff") return [{ type: "HANDOFF", handoff: a.handoff }];
       if (a.kind === "progress") return [{ type: "PROGRESS", summary: a.summary, progress: a.progress }];
       if (a.kind === "ask") return [{ type: "ASK", ask: a.ask }];
-      return [{ type: "ASSIGN", ...(a.group === undefined ? {} : { group: a.group }), ...(a.owner === undefined ? {} : { owner: a.owner }) }];
+      return [
+        {
+          type: "ASSIGN",
+          ...(a.group === undefined ? {} : { group: a.group }),
+          ...(a.owner === undefined ? {} : { owner: a.owner }),
+        },
+      ];
     }
     case "thread/started": {
       const parsed = notifications["thread/started"].params.safeParse(payload);

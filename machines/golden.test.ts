@@ -8,7 +8,13 @@ import { describe, expect, it } from "vitest";
 import { createActor } from "xstate";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { SessionRecord } from "../schemas/registry.js";
-import { FIXTURE_HOST_ID, FIXTURE_TEMP_DIR, readSessionLog, sessionLogNames, type SessionLogName } from "../test/fixtures/session-logs.js";
+import {
+  FIXTURE_HOST_ID,
+  FIXTURE_TEMP_DIR,
+  readSessionLog,
+  sessionLogNames,
+  type SessionLogName,
+} from "../test/fixtures/session-logs.js";
 import { sessionEventsOf } from "./from-bus.js";
 import { foldSession, sessionMachine, sessionRecordOf, type SessionMachineEvent } from "./session.js";
 
@@ -79,7 +85,9 @@ describe.each(sessionLogNames)("golden log %s", (name) => {
     const firstActive = records.findIndex((r) => r.status === "active");
     expect(records[firstActive]!.activeTurnId).toBeNull();
     expect(log[firstActive + 1]!.type).toBe("turn/started");
-    expect(records[firstActive + 1]!.activeTurnId).toBe((log[firstActive + 1]!.payload as { turn: { id: string } }).turn.id);
+    expect(records[firstActive + 1]!.activeTurnId).toBe(
+      (log[firstActive + 1]!.payload as { turn: { id: string } }).turn.id,
+    );
   });
 
   it("gives the same record from a live actor, and from one restored halfway through", () => {
@@ -87,7 +95,10 @@ describe.each(sessionLogNames)("golden log %s", (name) => {
     const half = Math.floor(events.length / 2);
     const live = createActor(sessionMachine, { input: inputOf(log) }).start();
     events.slice(0, half).forEach((e) => live.send(e));
-    const restored = createActor(sessionMachine, { snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())), input: inputOf(log) }).start();
+    const restored = createActor(sessionMachine, {
+      snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
+      input: inputOf(log),
+    }).start();
     events.slice(half).forEach((e) => {
       live.send(e);
       restored.send(e);
@@ -117,7 +128,9 @@ describe("golden logs, what codex 0.169.0 showed", () => {
     const { records } = replay("approval-wait");
     const log = readSessionLog("approval-wait");
     const waitingAt = records.findIndex((r) => r.waitingOn === "approval");
-    const commandAt = log.findIndex((e) => e.type === "item/started" && (e.payload as { item: { type: string } }).item.type === "commandExecution");
+    const commandAt = log.findIndex(
+      (e) => e.type === "item/started" && (e.payload as { item: { type: string } }).item.type === "commandExecution",
+    );
     expect(waitingAt).toBeGreaterThan(0);
     expect(waitingAt).toBeLessThan(commandAt);
   });

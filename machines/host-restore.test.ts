@@ -7,11 +7,21 @@ const input = { hostId: "host-a", degradedAfterMs: 15_000, offlineAfterMs: 45_00
 
 describe("host restore", () => {
   it("restores a degraded host from JSON and agrees with the live actor and the fold afterwards", () => {
-    const before: HostMachineEvent[] = [{ type: "CONNECTED", atMs: 0, hostname: "h", agentVersion: "1" }, { type: "SWEEP", nowMs: 20_000 }];
-    const after: HostMachineEvent[] = [{ type: "SWEEP", nowMs: 46_000 }, { type: "SWEEP", nowMs: 345_001 }, { type: "HEARTBEAT", atMs: 400_000, threads: 1, appServer: "connected" }];
+    const before: HostMachineEvent[] = [
+      { type: "CONNECTED", atMs: 0, hostname: "h", agentVersion: "1" },
+      { type: "SWEEP", nowMs: 20_000 },
+    ];
+    const after: HostMachineEvent[] = [
+      { type: "SWEEP", nowMs: 46_000 },
+      { type: "SWEEP", nowMs: 345_001 },
+      { type: "HEARTBEAT", atMs: 400_000, threads: 1, appServer: "connected" },
+    ];
     const live = createActor(hostMachine, { input }).start();
     before.forEach((e) => live.send(e));
-    const restored = createActor(hostMachine, { snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())), input }).start();
+    const restored = createActor(hostMachine, {
+      snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
+      input,
+    }).start();
     expect(restored.getSnapshot().value).toBe("degraded");
     for (const event of after) {
       live.send(event);
@@ -29,7 +39,12 @@ describe("host restore", () => {
     const actor = createActor(hostMachine, { input });
     actor.subscribe({ error: (err) => errors.push(err) });
     actor.start();
-    for (const junk of [{ type: "REBOOT" }, { type: "SWEEP" }, { type: "SWEEP", nowMs: "later" }, { type: "DISCONNECTED" }]) {
+    for (const junk of [
+      { type: "REBOOT" },
+      { type: "SWEEP" },
+      { type: "SWEEP", nowMs: "later" },
+      { type: "DISCONNECTED" },
+    ]) {
       actor.send(junk as unknown as HostMachineEvent);
     }
     expect(errors).toEqual([]);

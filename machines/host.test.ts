@@ -41,25 +41,41 @@ describe("host machine", () => {
   });
 
   it("degrades, then goes offline, then stale as sweeps find it silent", () => {
-    expect(statuses([connected, sweep(16_000), sweep(16_001), sweep(46_001), sweep(46_000 + 300_000), sweep(46_000 + 300_001)])).toEqual([
-      "online",
-      "online",
-      "degraded",
-      "offline",
-      "offline",
-      "stale",
-    ]);
+    expect(
+      statuses([
+        connected,
+        sweep(16_000),
+        sweep(16_001),
+        sweep(46_001),
+        sweep(46_000 + 300_000),
+        sweep(46_000 + 300_001),
+      ]),
+    ).toEqual(["online", "online", "degraded", "offline", "offline", "stale"]);
   });
 
   it("counts stale from when it went silent, not from when a sweep noticed, so a late sweep jumps straight to stale", () => {
-    expect(statuses([connected, beat(10_000), sweep(10_000 + 45_000 + 300_001)])).toEqual(["online", "online", "stale"]);
+    expect(statuses([connected, beat(10_000), sweep(10_000 + 45_000 + 300_001)])).toEqual([
+      "online",
+      "online",
+      "stale",
+    ]);
     expect(foldHost([connected, sweep(50_000)], input).context.offlineSince).toBe(46_000);
   });
 
   it("goes offline on DISCONNECTED and stale after staleAfterMs from then", () => {
-    const events = [connected, { type: "DISCONNECTED", atMs: 5_000 }, { type: "DISCONNECTED", atMs: 9_000 }, sweep(305_000), sweep(305_001)] satisfies HostMachineEvent[];
+    const events = [
+      connected,
+      { type: "DISCONNECTED", atMs: 5_000 },
+      { type: "DISCONNECTED", atMs: 9_000 },
+      sweep(305_000),
+      sweep(305_001),
+    ] satisfies HostMachineEvent[];
     expect(statuses(events)).toEqual(["online", "offline", "offline", "offline", "stale"]);
-    expect(hostRecordOf(foldHost(events, input), 2)).toMatchObject({ status: "stale", appServer: null, connectedAt: 1_000 });
+    expect(hostRecordOf(foldHost(events, input), 2)).toMatchObject({
+      status: "stale",
+      appServer: null,
+      connectedAt: 1_000,
+    });
   });
 
   it("comes back online on a heartbeat or a new connection from any state", () => {
@@ -75,13 +91,39 @@ describe("host machine", () => {
 
   it("stays put on sweeps while connecting or stale, and on a second disconnect while stale", () => {
     expect(statuses([sweep(10_000_000)])).toEqual(["connecting"]);
-    expect(statuses([connected, { type: "DISCONNECTED", atMs: 2_000 }, sweep(400_000), { type: "DISCONNECTED", atMs: 400_001 }, sweep(900_000)]).at(-1)).toBe("stale");
+    expect(
+      statuses([
+        connected,
+        { type: "DISCONNECTED", atMs: 2_000 },
+        sweep(400_000),
+        { type: "DISCONNECTED", atMs: 400_001 },
+        sweep(900_000),
+      ]).at(-1),
+    ).toBe("stale");
   });
 
   it("turns the gateway's lifecycle messages into host events", () => {
-    const base = { hostId: "host-a", gatewayId: "gw-1", atMs: 7, hostname: "box-1", agentVersion: "0.1.0", threads: 2, appServer: "connected" } as const;
-    expect(hostLifecycleEvent({ ...base, type: "connected" })).toEqual({ type: "CONNECTED", atMs: 7, hostname: "box-1", agentVersion: "0.1.0" });
-    expect(hostLifecycleEvent({ ...base, type: "heartbeat" })).toEqual({ type: "HEARTBEAT", atMs: 7, threads: 2, appServer: "connected" });
+    const base = {
+      hostId: "host-a",
+      gatewayId: "gw-1",
+      atMs: 7,
+      hostname: "box-1",
+      agentVersion: "0.1.0",
+      threads: 2,
+      appServer: "connected",
+    } as const;
+    expect(hostLifecycleEvent({ ...base, type: "connected" })).toEqual({
+      type: "CONNECTED",
+      atMs: 7,
+      hostname: "box-1",
+      agentVersion: "0.1.0",
+    });
+    expect(hostLifecycleEvent({ ...base, type: "heartbeat" })).toEqual({
+      type: "HEARTBEAT",
+      atMs: 7,
+      threads: 2,
+      appServer: "connected",
+    });
     expect(hostLifecycleEvent({ ...base, type: "disconnected" })).toEqual({ type: "DISCONNECTED", atMs: 7 });
   });
 });

@@ -47,10 +47,14 @@ export const hostMachine = setup({
   guards: {
     silentPastStale: ({ context, event }) =>
       event.type === "SWEEP" && silentFor(context, event) > context.offlineAfterMs + context.staleAfterMs,
-    silentPastOffline: ({ context, event }) => event.type === "SWEEP" && silentFor(context, event) > context.offlineAfterMs,
-    silentPastDegraded: ({ context, event }) => event.type === "SWEEP" && silentFor(context, event) > context.degradedAfterMs,
+    silentPastOffline: ({ context, event }) =>
+      event.type === "SWEEP" && silentFor(context, event) > context.offlineAfterMs,
+    silentPastDegraded: ({ context, event }) =>
+      event.type === "SWEEP" && silentFor(context, event) > context.degradedAfterMs,
     offlinePastStale: ({ context, event }) =>
-      event.type === "SWEEP" && context.offlineSince !== null && event.nowMs - context.offlineSince > context.staleAfterMs,
+      event.type === "SWEEP" &&
+      context.offlineSince !== null &&
+      event.nowMs - context.offlineSince > context.staleAfterMs,
   },
   actions: {
     connected: assign(({ context, event }) =>
@@ -75,7 +79,9 @@ export const hostMachine = setup({
           }
         : {},
     ),
-    disconnected: assign(({ event }) => (event.type === "DISCONNECTED" ? { offlineSince: event.atMs, appServer: null } : {})),
+    disconnected: assign(({ event }) =>
+      event.type === "DISCONNECTED" ? { offlineSince: event.atMs, appServer: null } : {},
+    ),
     wentSilent: assign(({ context }) => ({
       offlineSince: context.lastContactAt === null ? null : context.lastContactAt + context.offlineAfterMs,
       appServer: null,

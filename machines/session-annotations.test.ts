@@ -6,14 +6,30 @@ import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./sessio
 
 const input = { hostId: "host-a", threadId: "thr-1" };
 const idle: SessionMachineEvent = { type: "STATUS", status: { type: "idle" }, atMs: 1 };
-const handoff = { to: { kind: "human" as const, who: "dana" }, note: "needs a product call", by: "operator:erin", atMs: 5 };
-const envelope = (payload: unknown): SessionEventEnvelope => ({ hostId: "host-a", threadId: "thr-1", epoch: "e", seq: 1, emittedAtMs: 9, type: "agent/annotation", payload });
+const handoff = {
+  to: { kind: "human" as const, who: "dana" },
+  note: "needs a product call",
+  by: "operator:erin",
+  atMs: 5,
+};
+const envelope = (payload: unknown): SessionEventEnvelope => ({
+  hostId: "host-a",
+  threadId: "thr-1",
+  epoch: "e",
+  seq: 1,
+  emittedAtMs: 9,
+  type: "agent/annotation",
+  payload,
+});
 
 describe("session annotations", () => {
   it("assigns a group and an owner; a field left out stays, null clears it", () => {
     const both = foldSession([idle, { type: "ASSIGN", group: "release", owner: "erin" }], input);
     expect(sessionRecordOf(both)).toMatchObject({ group: "release", owner: "erin", status: "idle", lastSeenAt: 1 });
-    const ownerOnly = foldSession([idle, { type: "ASSIGN", group: "release", owner: "erin" }, { type: "ASSIGN", owner: null }], input);
+    const ownerOnly = foldSession(
+      [idle, { type: "ASSIGN", group: "release", owner: "erin" }, { type: "ASSIGN", owner: null }],
+      input,
+    );
     expect(sessionRecordOf(ownerOnly)).toMatchObject({ group: "release", owner: null });
   });
 
@@ -34,15 +50,22 @@ describe("session annotations", () => {
   });
 
   it("maps agent/annotation envelopes to MARK, ASSIGN and HANDOFF, and a malformed one to activity", () => {
-    expect(sessionEventsOf(envelope({ kind: "mark", disposition: "done" }))).toEqual([{ type: "MARK", disposition: "done" }]);
+    expect(sessionEventsOf(envelope({ kind: "mark", disposition: "done" }))).toEqual([
+      { type: "MARK", disposition: "done" },
+    ]);
     expect(sessionEventsOf(envelope({ kind: "assign", owner: "erin" }))).toEqual([{ type: "ASSIGN", owner: "erin" }]);
     expect(sessionEventsOf(envelope({ kind: "handoff", handoff }))).toEqual([{ type: "HANDOFF", handoff }]);
-    expect(sessionEventsOf(envelope({ kind: "mark", disposition: "finished" }))).toEqual([{ type: "ACTIVITY", atMs: 9 }]);
+    expect(sessionEventsOf(envelope({ kind: "mark", disposition: "finished" }))).toEqual([
+      { type: "ACTIVITY", atMs: 9 },
+    ]);
   });
 
   it("reads a snapshot persisted before owner and handoff existed as null", () => {
     const snapshot = foldSession([idle], input);
     const { owner: _o, handoff: _h, ...old } = snapshot.context;
-    expect(sessionRecordOf({ ...snapshot, context: old } as typeof snapshot)).toMatchObject({ owner: null, handoff: null });
+    expect(sessionRecordOf({ ...snapshot, context: old } as typeof snapshot)).toMatchObject({
+      owner: null,
+      handoff: null,
+    });
   });
 });

@@ -8,7 +8,10 @@ const idle: SessionMachineEvent = { type: "STATUS", status: { type: "idle" }, at
 describe("session marks", () => {
   it.each(["blocked", "done", "abandoned"] as const)("marks %s and clears with null", (disposition) => {
     expect(foldSession([idle, { type: "MARK", disposition }], input).context.disposition).toBe(disposition);
-    expect(foldSession([idle, { type: "MARK", disposition }, { type: "MARK", disposition: null }], input).context.disposition).toBeNull();
+    expect(
+      foldSession([idle, { type: "MARK", disposition }, { type: "MARK", disposition: null }], input).context
+        .disposition,
+    ).toBeNull();
   });
 
   it("keeps a mark through turns, staleness and unloading", () => {
@@ -30,18 +33,36 @@ describe("session marks", () => {
   it("sets and clears the summary without touching lastSeenAt", () => {
     const summarized = foldSession([idle, { type: "SUMMARY", summary: "tests pass; PR open" }], input);
     expect(sessionRecordOf(summarized)).toMatchObject({ summary: "tests pass; PR open", lastSeenAt: 1 });
-    expect(foldSession([idle, { type: "SUMMARY", summary: "x" }, { type: "SUMMARY", summary: null }], input).context.summary).toBeNull();
+    expect(
+      foldSession([idle, { type: "SUMMARY", summary: "x" }, { type: "SUMMARY", summary: null }], input).context.summary,
+    ).toBeNull();
   });
 
   it("follows a human attaching and leaving without changing the status", () => {
     const attached = foldSession([idle, { type: "PRESENCE", humanAttached: true, atMs: 7 }], input);
     expect(sessionRecordOf(attached)).toMatchObject({ humanAttached: true, status: "idle", lastSeenAt: 7 });
-    expect(foldSession([idle, { type: "PRESENCE", humanAttached: true, atMs: 7 }, { type: "PRESENCE", humanAttached: false, atMs: 8 }], input).context.humanAttached).toBe(false);
+    expect(
+      foldSession(
+        [idle, { type: "PRESENCE", humanAttached: true, atMs: 7 }, { type: "PRESENCE", humanAttached: false, atMs: 8 }],
+        input,
+      ).context.humanAttached,
+    ).toBe(false);
   });
 
   it("closes an unloaded thread, dropping its active turn", () => {
-    const closed = foldSession([{ type: "TURN_STARTED", turnId: "turn-1", atMs: 2 }, { type: "CLOSED", atMs: 3 }], input);
-    expect(sessionRecordOf(closed)).toMatchObject({ status: "closed", activeTurnId: null, waitingOn: null, lastSeenAt: 3 });
+    const closed = foldSession(
+      [
+        { type: "TURN_STARTED", turnId: "turn-1", atMs: 2 },
+        { type: "CLOSED", atMs: 3 },
+      ],
+      input,
+    );
+    expect(sessionRecordOf(closed)).toMatchObject({
+      status: "closed",
+      activeTurnId: null,
+      waitingOn: null,
+      lastSeenAt: 3,
+    });
   });
 
   it("only moves lastSeenAt on anything else", () => {

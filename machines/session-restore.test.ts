@@ -36,7 +36,11 @@ describe("session restore", () => {
       expect(restored.getSnapshot().context).toEqual(live.getSnapshot().context);
     }
     expect(sessionRecordOf(restored.getSnapshot())).toEqual(sessionRecordOf(foldSession([...before, ...after], input)));
-    expect(sessionRecordOf(restored.getSnapshot())).toMatchObject({ status: "interrupted", disposition: "blocked", lastSeenAt: 61_001 });
+    expect(sessionRecordOf(restored.getSnapshot())).toMatchObject({
+      status: "interrupted",
+      disposition: "blocked",
+      lastSeenAt: 61_001,
+    });
     live.stop();
     restored.stop();
   });
@@ -44,7 +48,10 @@ describe("session restore", () => {
   it("persists a stale session with the status it had before", () => {
     const live = createActor(sessionMachine, { input }).start();
     [...before, { type: "STALE", atMs: 9 } as const].forEach((e) => live.send(e));
-    const restored = createActor(sessionMachine, { snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())), input }).start();
+    const restored = createActor(sessionMachine, {
+      snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
+      input,
+    }).start();
     expect(restored.getSnapshot().context.preStaleStatus).toBe("steering");
     restored.send(status({ type: "idle" }, 10));
     expect(restored.getSnapshot().value).toBe("idle");

@@ -26,8 +26,16 @@ const junk = [
 
 describe("session robustness", () => {
   it("ignores event kinds it does not know", () => {
-    const snapshot = foldSession([{ type: "STATUS", status: { type: "idle" }, atMs: 1 }, { type: "TURN_ABORTED", atMs: 2 } as unknown as SessionMachineEvent], input);
-    expect(sessionRecordOf(snapshot)).toEqual(sessionRecordOf(foldSession([{ type: "STATUS", status: { type: "idle" }, atMs: 1 }], input)));
+    const snapshot = foldSession(
+      [
+        { type: "STATUS", status: { type: "idle" }, atMs: 1 },
+        { type: "TURN_ABORTED", atMs: 2 } as unknown as SessionMachineEvent,
+      ],
+      input,
+    );
+    expect(sessionRecordOf(snapshot)).toEqual(
+      sessionRecordOf(foldSession([{ type: "STATUS", status: { type: "idle" }, atMs: 1 }], input)),
+    );
   });
 
   it("folds junk without throwing, and every record along the way still matches the registry schema", () => {

@@ -10,7 +10,17 @@ const sync = (s: ThreadStatus, atMs: number): SessionMachineEvent => ({
   type: "SYNCED",
   atMs,
   snapshot: {
-    thread: { id: "thr-1", status: s, cwd: "/w", preview: "p", name: null, ephemeral: false, createdAt: 1, updatedAt: 2, source: "vscode" },
+    thread: {
+      id: "thr-1",
+      status: s,
+      cwd: "/w",
+      preview: "p",
+      name: null,
+      ephemeral: false,
+      createdAt: 1,
+      updatedAt: 2,
+      source: "vscode",
+    },
     activeTurnId: s.type === "active" ? "turn-1" : null,
     workspace: "/w",
     repo: "app",
@@ -19,7 +29,10 @@ const sync = (s: ThreadStatus, atMs: number): SessionMachineEvent => ({
     autonomous: true,
   } satisfies ThreadSyncedPayload,
 });
-const waiting: SessionMachineEvent[] = [sync({ type: "active", activeFlags: ["waitingOnApproval"] }, 100), { type: "MARK", disposition: "blocked" }];
+const waiting: SessionMachineEvent[] = [
+  sync({ type: "active", activeFlags: ["waitingOnApproval"] }, 100),
+  { type: "MARK", disposition: "blocked" },
+];
 
 describe("session stale", () => {
   it("keeps every field, remembers the status before, and leaves lastSeenAt alone", () => {
@@ -51,14 +64,21 @@ describe("session stale", () => {
 
   it("comes back to its true status on the re-sync and forgets the status before", () => {
     const back = foldSession([...waiting, { type: "STALE", atMs: 90_000 }, sync({ type: "idle" }, 120_000)], input);
-    expect(sessionRecordOf(back)).toMatchObject({ status: "idle", activeTurnId: null, disposition: "blocked", lastSeenAt: 120_000 });
+    expect(sessionRecordOf(back)).toMatchObject({
+      status: "idle",
+      activeTurnId: null,
+      disposition: "blocked",
+      lastSeenAt: 120_000,
+    });
     expect(back.context.preStaleStatus).toBeNull();
   });
 
   it("comes back on a status, a turn start, or a close from the reconnected host", () => {
     const stale = [...waiting, { type: "STALE", atMs: 90_000 }] satisfies SessionMachineEvent[];
     expect(foldSession([...stale, status({ type: "idle" }, 91_000)], input).value).toBe("idle");
-    expect(foldSession([...stale, { type: "TURN_STARTED", turnId: "turn-2", atMs: 91_000 }], input).value).toEqual({ active: "working" });
+    expect(foldSession([...stale, { type: "TURN_STARTED", turnId: "turn-2", atMs: 91_000 }], input).value).toEqual({
+      active: "working",
+    });
     expect(foldSession([...stale, { type: "CLOSED", atMs: 91_000 }], input).value).toBe("closed");
   });
 

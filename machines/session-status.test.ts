@@ -6,7 +6,10 @@ import { foldSession, sessionMachine, sessionRecordOf, type SessionMachineEvent 
 
 const input = { hostId: "host-a", threadId: "thr-1" };
 const status = (s: ThreadStatus, atMs = 1): SessionMachineEvent => ({ type: "STATUS", status: s, atMs });
-const active = (...activeFlags: ("waitingOnApproval" | "waitingOnUserInput")[]): ThreadStatus => ({ type: "active", activeFlags });
+const active = (...activeFlags: ("waitingOnApproval" | "waitingOnUserInput")[]): ThreadStatus => ({
+  type: "active",
+  activeFlags,
+});
 
 describe("session status", () => {
   it("starts unknown, never idle, with the host and thread from the input", () => {
@@ -39,8 +42,16 @@ describe("session status", () => {
 
   it("moves between active substates as flags come and go, the record's status and waitingOn in step", () => {
     const seen: unknown[] = [];
-    foldSession([status(active()), status(active("waitingOnApproval")), status(active()), status(active("waitingOnUserInput")), status({ type: "idle" })], input, (s) =>
-      seen.push([s.value, sessionRecordOf(s).status, sessionRecordOf(s).waitingOn]),
+    foldSession(
+      [
+        status(active()),
+        status(active("waitingOnApproval")),
+        status(active()),
+        status(active("waitingOnUserInput")),
+        status({ type: "idle" }),
+      ],
+      input,
+      (s) => seen.push([s.value, sessionRecordOf(s).status, sessionRecordOf(s).waitingOn]),
     );
     expect(seen).toEqual([
       [{ active: "working" }, "active", null],

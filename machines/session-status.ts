@@ -33,7 +33,9 @@ export function statusTarget(status: ThreadStatus | undefined): StatusTarget | n
 /** The known active flags of a status; empty for any status that is not `active` or has no readable flags. */
 export function activeFlagsOf(status: ThreadStatus | undefined): ThreadActiveFlag[] {
   if (status?.type !== "active" || !Array.isArray(status.activeFlags)) return [];
-  return status.activeFlags.filter((f): f is ThreadActiveFlag => f === "waitingOnApproval" || f === "waitingOnUserInput");
+  return status.activeFlags.filter(
+    (f): f is ThreadActiveFlag => f === "waitingOnApproval" || f === "waitingOnUserInput",
+  );
 }
 
 /** The later of `lastSeenAt` and the event's `atMs` (unix ms, floored); unchanged when the event has no usable time. */

@@ -7,7 +7,17 @@ import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./sessio
 
 const input = { hostId: "host-a", threadId: "thr-1" };
 const snapshotOf = (status: ThreadStatus, over: Partial<ThreadSyncedPayload> = {}): ThreadSyncedPayload => ({
-  thread: { id: "thr-1", status, cwd: "/w", preview: "fix the tests", name: null, ephemeral: false, createdAt: 1, updatedAt: 2, source: "vscode" },
+  thread: {
+    id: "thr-1",
+    status,
+    cwd: "/w",
+    preview: "fix the tests",
+    name: null,
+    ephemeral: false,
+    createdAt: 1,
+    updatedAt: 2,
+    source: "vscode",
+  },
   activeTurnId: null,
   workspace: "/w",
   repo: "git@example.com:acme/app.git",
@@ -55,12 +65,23 @@ describe("session sync", () => {
   });
 
   it("overrides what events said before: a sync is the truth", () => {
-    const events = [{ type: "TURN_STARTED", turnId: "turn-1", atMs: 1 }, synced(snapshotOf({ type: "idle" }, { humanAttached: false }))] satisfies SessionMachineEvent[];
-    expect(sessionRecordOf(foldSession(events, input))).toMatchObject({ status: "idle", activeTurnId: null, humanAttached: false });
+    const events = [
+      { type: "TURN_STARTED", turnId: "turn-1", atMs: 1 },
+      synced(snapshotOf({ type: "idle" }, { humanAttached: false })),
+    ] satisfies SessionMachineEvent[];
+    expect(sessionRecordOf(foldSession(events, input))).toMatchObject({
+      status: "idle",
+      activeTurnId: null,
+      humanAttached: false,
+    });
   });
 
   it("keeps an interrupted session interrupted when the sync says idle", () => {
-    const events = [{ type: "TURN_STARTED", turnId: "turn-1", atMs: 1 }, { type: "TURN_COMPLETED", turnId: "turn-1", status: "interrupted", atMs: 2 }, synced(snapshotOf({ type: "idle" }, { branch: "fix" }))] satisfies SessionMachineEvent[];
+    const events = [
+      { type: "TURN_STARTED", turnId: "turn-1", atMs: 1 },
+      { type: "TURN_COMPLETED", turnId: "turn-1", status: "interrupted", atMs: 2 },
+      synced(snapshotOf({ type: "idle" }, { branch: "fix" })),
+    ] satisfies SessionMachineEvent[];
     expect(sessionRecordOf(foldSession(events, input))).toMatchObject({ status: "interrupted", branch: "fix" });
   });
 

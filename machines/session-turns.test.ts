@@ -6,7 +6,12 @@ import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./sessio
 const input = { hostId: "host-a", threadId: "thr-1" };
 const status = (s: ThreadStatus, atMs = 1): SessionMachineEvent => ({ type: "STATUS", status: s, atMs });
 const started = (turnId: string, atMs = 2): SessionMachineEvent => ({ type: "TURN_STARTED", turnId, atMs });
-const completed = (turnId: string, s: TurnStatus, atMs = 9): SessionMachineEvent => ({ type: "TURN_COMPLETED", turnId, status: s, atMs });
+const completed = (turnId: string, s: TurnStatus, atMs = 9): SessionMachineEvent => ({
+  type: "TURN_COMPLETED",
+  turnId,
+  status: s,
+  atMs,
+});
 /** The order codex 0.169.0 sends for one turn (see docs/codex-app-server.md). */
 const turn = (turnId: string, end: TurnStatus): SessionMachineEvent[] => [
   status({ type: "active", activeFlags: [] }),
@@ -26,7 +31,10 @@ describe("session turns", () => {
   });
 
   it("keeps a waiting substate when turn/started arrives after the status", () => {
-    const snapshot = foldSession([status({ type: "active", activeFlags: ["waitingOnApproval"] }), started("turn-1")], input);
+    const snapshot = foldSession(
+      [status({ type: "active", activeFlags: ["waitingOnApproval"] }), started("turn-1")],
+      input,
+    );
     expect(snapshot.value).toEqual({ active: "waitingOnApproval" });
     expect(snapshot.context.activeTurnId).toBe("turn-1");
   });
@@ -58,7 +66,9 @@ describe("session turns", () => {
       { type: "ACTIVITY", atMs: 12 },
     ] satisfies SessionMachineEvent[];
     expect(foldSession(after, input).value).toBe("interrupted");
-    expect(foldSession([...after, status({ type: "active", activeFlags: [] }, 13)], input).value).toEqual({ active: "working" });
+    expect(foldSession([...after, status({ type: "active", activeFlags: [] }, 13)], input).value).toEqual({
+      active: "working",
+    });
     expect(foldSession([...after, started("turn-2", 13)], input).context.activeTurnId).toBe("turn-2");
     expect(foldSession([...after, ...turn("turn-2", "completed")], input).value).toBe("idle");
   });
@@ -78,7 +88,10 @@ describe("session turns", () => {
   });
 
   it("counts items only as signs of life outside a turn", () => {
-    const snapshot = foldSession([status({ type: "idle" }), { type: "ITEM", turnId: "turn-0", itemType: "agentMessage", atMs: 7 }], input);
+    const snapshot = foldSession(
+      [status({ type: "idle" }), { type: "ITEM", turnId: "turn-0", itemType: "agentMessage", atMs: 7 }],
+      input,
+    );
     expect(snapshot.value).toBe("idle");
     expect(snapshot.context.lastSeenAt).toBe(7);
   });

@@ -7,7 +7,14 @@ import { and, assign, initialTransition, setup, transition, type SnapshotFrom, t
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
 import type { Disposition, Handoff, PendingAsk, Progress, SessionRecord, SessionStatus } from "../schemas/registry.js";
-import { activeFlagsOf, isDisposition, isSyncedPayload, seenAt, statusTarget, type StatusTarget } from "./session-status.js";
+import {
+  activeFlagsOf,
+  isDisposition,
+  isSyncedPayload,
+  seenAt,
+  statusTarget,
+  type StatusTarget,
+} from "./session-status.js";
 
 /** Which session the actor tracks. */
 export interface SessionInput {
@@ -47,9 +54,17 @@ export type SessionMachineEvent =
   | { type: "ASK"; ask: PendingAsk };
 
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
-const staleFrom = (status: SessionStatus) => ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
+const staleFrom = (status: SessionStatus) =>
+  ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
 const leadsTo = (target: StatusTarget) => ({ type: "leadsTo", params: { target } }) as const;
-const statusTargets: readonly StatusTarget[] = ["idle", "closed", "error", "working", "waitingOnApproval", "waitingOnUserInput"];
+const statusTargets: readonly StatusTarget[] = [
+  "idle",
+  "closed",
+  "error",
+  "working",
+  "waitingOnApproval",
+  "waitingOnUserInput",
+];
 const targetPath: Record<StatusTarget, string> = {
   idle: "#session.idle",
   closed: "#session.closed",
@@ -63,16 +78,23 @@ const targetPath: Record<StatusTarget, string> = {
 export const sessionMachine = setup({
   types: {} as { context: SessionContext; events: SessionMachineEvent; input: SessionInput },
   guards: {
-    leadsTo: ({ context, event }, params: { target: StatusTarget }) => statusTarget(statusCarried(event, context)) === params.target,
-    validSync: ({ context, event }) => event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId,
+    leadsTo: ({ context, event }, params: { target: StatusTarget }) =>
+      statusTarget(statusCarried(event, context)) === params.target,
+    validSync: ({ context, event }) =>
+      event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId,
     namesTurn: ({ event }) => namesTurn(event),
-    otherTurn: ({ context, event }) => !namesTurn(event) || (context.activeTurnId !== null && event.turnId !== context.activeTurnId),
+    otherTurn: ({ context, event }) =>
+      !namesTurn(event) || (context.activeTurnId !== null && event.turnId !== context.activeTurnId),
     userMessage: ({ event }) => event.type === "ITEM" && event.itemType === "userMessage",
-    steerByOther: ({ context, event }) => event.type === "ITEM" && event.itemType === "userMessage" && context.turnHasAgentWork,
+    steerByOther: ({ context, event }) =>
+      event.type === "ITEM" && event.itemType === "userMessage" && context.turnHasAgentWork,
     interruptedTurn: ({ event }) => event.type === "TURN_COMPLETED" && event.status === "interrupted",
     idleStatus: ({ event }) => event.type === "STATUS" && event.status?.type === "idle",
     idleSync: ({ context, event }) =>
-      event.type === "SYNCED" && isSyncedPayload(event.snapshot) && event.snapshot.thread.id === context.sessionId && event.snapshot.thread.status.type === "idle",
+      event.type === "SYNCED" &&
+      isSyncedPayload(event.snapshot) &&
+      event.snapshot.thread.id === context.sessionId &&
+      event.snapshot.thread.status.type === "idle",
   },
   // One assign per transition (each assign copies the context): every action that records an event also
   // moves lastSeenAt, so none is paired with a separate `touch`.
@@ -109,16 +131,37 @@ export const sessionMachine = setup({
     }),
     /** A turn starts from outside `active`: its flags start empty. */
     beginTurn: assign(({ context, event }) =>
-      event.type === "TURN_STARTED" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false, activeFlags: [] } : {},
+      event.type === "TURN_STARTED"
+        ? {
+            lastSeenAt: seenAt(context.lastSeenAt, event),
+            activeTurnId: event.turnId,
+            turnHasAgentWork: false,
+            activeFlags: [],
+          }
+        : {},
     ),
     /** A turn starts while already active (a new turn id): the flags stay. */
     startTurn: assign(({ context, event }) =>
-      event.type === "TURN_STARTED" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false } : {},
+      event.type === "TURN_STARTED"
+        ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false }
+        : {},
     ),
     /** The turn is over and the thread leaves `active`. */
-    finishTurn: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: null, turnHasAgentWork: false, activeFlags: [] })),
-    endTurn: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: null, turnHasAgentWork: false })),
-    noteAgentWork: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event), turnHasAgentWork: true })),
+    finishTurn: assign(({ context, event }) => ({
+      lastSeenAt: seenAt(context.lastSeenAt, event),
+      activeTurnId: null,
+      turnHasAgentWork: false,
+      activeFlags: [],
+    })),
+    endTurn: assign(({ context, event }) => ({
+      lastSeenAt: seenAt(context.lastSeenAt, event),
+      activeTurnId: null,
+      turnHasAgentWork: false,
+    })),
+    noteAgentWork: assign(({ context, event }) => ({
+      lastSeenAt: seenAt(context.lastSeenAt, event),
+      turnHasAgentWork: true,
+    })),
     adoptSteeredTurn: assign(({ context, event }) =>
       event.type === "STEER_SENT" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId } : {},
     ),
@@ -129,22 +172,44 @@ export const sessionMachine = setup({
         ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
         : { lastSeenAt: seenAt(context.lastSeenAt, event) },
     ),
-    mark: assign(({ event }) => (event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition)) ? { disposition: event.disposition } : {})),
+    mark: assign(({ event }) =>
+      event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition))
+        ? { disposition: event.disposition }
+        : {},
+    ),
     /** Group and owner: a field the event leaves out stays as it is; null clears it. */
     assignTo: assign(({ context, event }) =>
       event.type === "ASSIGN"
         ? {
-            group: event.group === undefined || (event.group !== null && typeof event.group !== "string") ? context.group : event.group,
-            owner: event.owner === undefined || (event.owner !== null && typeof event.owner !== "string") ? context.owner : event.owner,
+            group:
+              event.group === undefined || (event.group !== null && typeof event.group !== "string")
+                ? context.group
+                : event.group,
+            owner:
+              event.owner === undefined || (event.owner !== null && typeof event.owner !== "string")
+                ? context.owner
+                : event.owner,
           }
         : {},
     ),
-    handOff: assign(({ event }) => (event.type === "HANDOFF" && typeof event.handoff === "object" && event.handoff !== null ? { handoff: event.handoff } : {})),
-    summarize: assign(({ event }) =>
-      event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string") ? { summary: event.summary } : {},
+    handOff: assign(({ event }) =>
+      event.type === "HANDOFF" && typeof event.handoff === "object" && event.handoff !== null
+        ? { handoff: event.handoff }
+        : {},
     ),
-    reportProgress: assign(({ event }) => (event.type === "PROGRESS" && typeof event.summary === "string" ? { summary: event.summary, progress: event.progress } : {})),
-    recordAsk: assign(({ event }) => (event.type === "ASK" && typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {})),
+    summarize: assign(({ event }) =>
+      event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string")
+        ? { summary: event.summary }
+        : {},
+    ),
+    reportProgress: assign(({ event }) =>
+      event.type === "PROGRESS" && typeof event.summary === "string"
+        ? { summary: event.summary, progress: event.progress }
+        : {},
+    ),
+    recordAsk: assign(({ event }) =>
+      event.type === "ASK" && typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {},
+    ),
   },
 }).createMachine({
   id: "session",
@@ -232,7 +297,11 @@ export const sessionMachine = setup({
         ITEM: [
           { guard: "otherTurn", actions: "touch" },
           { guard: "userMessage", actions: "touch" },
-          ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: "noteAgentWork" as const })),
+          ...statusTargets.map((t) => ({
+            guard: leadsTo(t),
+            target: targetPath[t],
+            actions: "noteAgentWork" as const,
+          })),
         ],
         STALE: staleFrom("steering"),
       },
@@ -272,7 +341,8 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
   const value: StateValue = snapshot.value;
   const status = (typeof value === "string" ? value : Object.keys(value)[0]) as SessionStatus;
   const substate = typeof value === "string" ? undefined : value.active;
-  const waitingOn = substate === "waitingOnApproval" ? "approval" : substate === "waitingOnUserInput" ? "userInput" : null;
+  const waitingOn =
+    substate === "waitingOnApproval" ? "approval" : substate === "waitingOnUserInput" ? "userInput" : null;
   return {
     sessionId: c.sessionId,
     endpointId: c.endpointId,

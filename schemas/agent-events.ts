@@ -81,7 +81,11 @@ export type ApprovalPayload = z.infer<typeof ApprovalPayload>;
 /** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign`, `handoff`, or a `progress` report and an `ask` from the session itself). */
 export const AnnotationPayload = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("mark"), disposition: Disposition.nullable() }),
-  z.object({ kind: z.literal("assign"), group: z.string().nullable().optional(), owner: z.string().nullable().optional() }),
+  z.object({
+    kind: z.literal("assign"),
+    group: z.string().nullable().optional(),
+    owner: z.string().nullable().optional(),
+  }),
   z.object({ kind: z.literal("handoff"), handoff: Handoff }),
   z.object({ kind: z.literal("progress"), summary: z.string(), progress: Progress }),
   z.object({ kind: z.literal("ask"), ask: PendingAsk }),

@@ -23,7 +23,12 @@ export const AuditRecord = z.object({
   target: AuditTarget.nullable(),
   /** For `decision`: allowed, or refused with its code and reason; the rule that allowed it. */
   decision: z
-    .object({ allow: z.boolean(), code: ResultCode.nullable(), reason: z.string().nullable(), ruleId: z.string().nullable() })
+    .object({
+      allow: z.boolean(),
+      code: ResultCode.nullable(),
+      reason: z.string().nullable(),
+      ruleId: z.string().nullable(),
+    })
     .nullable(),
   /** For `execution` and `result`: ok, or the failure's code and message. */
   outcome: z.object({ ok: z.boolean(), code: ResultCode.nullable(), message: z.string().nullable() }).nullable(),

@@ -58,7 +58,11 @@ export type BusTopologyConfigInput = z.input<typeof BusTopologyConfigSchema>;
 export const SessionEventEnvelopeSchema = z.object({
   hostId: z.string().min(1),
   threadId: z.string().min(1),
-  epoch: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "epoch must be letters, digits, '-' or '_'"),
+  epoch: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, "epoch must be letters, digits, '-' or '_'"),
   seq: z.number().int().nonnegative(),
   emittedAtMs: z.number().int().nonnegative(),
   type: z.string().min(1),

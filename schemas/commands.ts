@@ -19,11 +19,33 @@ export const Caller = z.strictObject({
 export type Caller = z.infer<typeof Caller>;
 
 /** The verbs, each on its own subject `codex.cmd.<verb>`. */
-export const CommandVerb = z.enum(["list", "read", "send", "interrupt", "spawn", "handoff", "broadcast", "mark", "assign", "reply", "progress", "ask", "probe"]);
+export const CommandVerb = z.enum([
+  "list",
+  "read",
+  "send",
+  "interrupt",
+  "spawn",
+  "handoff",
+  "broadcast",
+  "mark",
+  "assign",
+  "reply",
+  "progress",
+  "ask",
+  "probe",
+]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
 /** Why a command failed; the closed set every caller maps to exit codes or tool errors. */
-export const ResultCode = z.enum(["not_found", "denied", "rate_limited", "conflict", "host_offline", "timeout", "invalid"]);
+export const ResultCode = z.enum([
+  "not_found",
+  "denied",
+  "rate_limited",
+  "conflict",
+  "host_offline",
+  "timeout",
+  "invalid",
+]);
 export type ResultCode = z.infer<typeof ResultCode>;
 
 /** One session: its thread id, and its host when the caller knows it (else the registry finds it). */
@@ -70,7 +92,11 @@ export const HostSelector = z.strictObject({
 });
 export const SpawnArgs = z.strictObject({
   host: HostSelector.default({}),
-  cwd: z.string().min(1).max(4096).refine((p) => p.startsWith("/"), "cwd must be an absolute path"),
+  cwd: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((p) => p.startsWith("/"), "cwd must be an absolute path"),
   task: text,
   group: z.string().min(1).max(200).optional(),
 });
@@ -164,7 +190,9 @@ export const CommandEnvelope = z.strictObject({
 export type CommandEnvelope = z.infer<typeof CommandEnvelope>;
 
 /** A command whose arguments match its verb. */
-export type CommandRequest = { [V in CommandVerb]: Omit<CommandEnvelope, "verb" | "args"> & { verb: V; args: CommandArgs<V> } }[CommandVerb];
+export type CommandRequest = {
+  [V in CommandVerb]: Omit<CommandEnvelope, "verb" | "args"> & { verb: V; args: CommandArgs<V> };
+}[CommandVerb];
 
 /** A failure: the typed code and one line saying what was wrong and what to do. */
 export const CommandFailure = z.strictObject({
@@ -195,11 +223,14 @@ export function failure(code: ResultCode, message: string): CommandFailure {
  * Parses a whole command: the envelope, then the verb's arguments. Returns the request or an `invalid`
  * failure naming every bad field. Pure.
  */
-export function parseCommand(input: unknown): { ok: true; request: CommandRequest } | { ok: false; failure: CommandFailure } {
+export function parseCommand(
+  input: unknown,
+): { ok: true; request: CommandRequest } | { ok: false; failure: CommandFailure } {
   const env = CommandEnvelope.safeParse(input);
   if (!env.success) return { ok: false, failure: failure("invalid", `invalid command: ${issuesText(env.error)}`) };
   const args = commandArgs[env.data.verb].safeParse(env.data.args ?? {});
-  if (!args.success) return { ok: false, failure: failure("invalid", `invalid ${env.data.verb} arguments: ${issuesText(args.error)}`) };
+  if (!args.success)
+    return { ok: false, failure: failure("invalid", `invalid ${env.data.verb} arguments: ${issuesText(args.error)}`) };
   return { ok: true, request: { ...env.data, args: args.data } as CommandRequest };
 }
 

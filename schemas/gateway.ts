@@ -29,7 +29,11 @@ export const HeartbeatFrame = z.object({
   appServer: z.enum(["connected", "disconnected"]),
 });
 /** The answer to an `rpc` frame, matched by `id`. */
-export const RpcResultFrame = z.object({ type: z.literal("rpcResult"), id: z.string().min(1).max(200), result: HostRpcResult });
+export const RpcResultFrame = z.object({
+  type: z.literal("rpcResult"),
+  id: z.string().min(1).max(200),
+  result: HostRpcResult,
+});
 /** Anything an agent may send. */
 export const AgentFrame = z.discriminatedUnion("type", [HelloFrame, EventFrame, HeartbeatFrame, RpcResultFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;

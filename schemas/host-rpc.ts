@@ -34,7 +34,11 @@ export const HostSendRequest = z.strictObject({
   mode: SendMode,
   expectedTurnId: z.string().min(1).optional(),
 });
-export const HostInterruptRequest = z.strictObject({ op: z.literal("interrupt"), threadId, turnId: z.string().min(1).optional() });
+export const HostInterruptRequest = z.strictObject({
+  op: z.literal("interrupt"),
+  threadId,
+  turnId: z.string().min(1).optional(),
+});
 export const HostSpawnRequest = z.strictObject({
   op: z.literal("spawn"),
   cwd: z.string().min(1),
@@ -47,9 +51,19 @@ export const HostSpawnRequest = z.strictObject({
   approvals: ApprovalRules,
 });
 /** Record a supervisor-set fact about a thread in its event log (no app-server call). */
-export const HostAnnotateRequest = z.strictObject({ op: z.literal("annotate"), threadId, annotation: AnnotationPayload });
+export const HostAnnotateRequest = z.strictObject({
+  op: z.literal("annotate"),
+  threadId,
+  annotation: AnnotationPayload,
+});
 /** Anything the policy service may ask a host agent. */
-export const HostRpcRequest = z.discriminatedUnion("op", [HostReadRequest, HostSendRequest, HostInterruptRequest, HostSpawnRequest, HostAnnotateRequest]);
+export const HostRpcRequest = z.discriminatedUnion("op", [
+  HostReadRequest,
+  HostSendRequest,
+  HostInterruptRequest,
+  HostSpawnRequest,
+  HostAnnotateRequest,
+]);
 export type HostRpcRequest = z.infer<typeof HostRpcRequest>;
 export type HostRpcOp = HostRpcRequest["op"];
 
@@ -71,10 +85,19 @@ export const HostSendResult = z.strictObject({ action: z.enum(["started", "steer
 export const HostInterruptResult = z.strictObject({ turnId: z.string() });
 export const HostSpawnResult = z.strictObject({ threadId: z.string(), turnId: z.string(), cwd: z.string() });
 export const HostAnnotateResult = z.strictObject({ recorded: z.literal(true) });
-export const hostRpcResults = { read: HostReadResult, send: HostSendResult, interrupt: HostInterruptResult, spawn: HostSpawnResult, annotate: HostAnnotateResult } as const;
+export const hostRpcResults = {
+  read: HostReadResult,
+  send: HostSendResult,
+  interrupt: HostInterruptResult,
+  spawn: HostSpawnResult,
+  annotate: HostAnnotateResult,
+} as const;
 
 /** A host agent's answer: `data` is the op's result, or a typed failure. */
-export const HostRpcResult = z.discriminatedUnion("ok", [z.strictObject({ ok: z.literal(true), data: z.unknown() }), CommandFailure]);
+export const HostRpcResult = z.discriminatedUnion("ok", [
+  z.strictObject({ ok: z.literal(true), data: z.unknown() }),
+  CommandFailure,
+]);
 export type HostRpcResult = z.infer<typeof HostRpcResult>;
 
 /** What the gateway receives on `codex.rpc.<hostId>` and answers on the request's reply subject. */

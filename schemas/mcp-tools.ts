@@ -13,7 +13,11 @@ export const MAX_EDGE_TEXT = 20_000;
 /** Longest message text the edge returns from a transcript; longer ones are cut with a marker. */
 export const MAX_EDGE_MESSAGE = 4_000;
 
-const sessionId = z.string().min(1).max(200).describe("a session's id (its Codex thread id), as codex_sessions_list shows it");
+const sessionId = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe("a session's id (its Codex thread id), as codex_sessions_list shows it");
 
 export const ListInput = z.strictObject({
   host: z.string().min(1).max(200).optional().describe("only sessions on this host"),
@@ -26,13 +30,23 @@ export const ReadInput = z.strictObject({
   sessionId,
   limit: z.number().int().min(1).max(20).default(5).describe("turns to return, newest first (1-20, default 5)"),
   cursor: z.string().min(1).max(500).optional().describe("nextCursor from the previous page"),
-  raw: z.boolean().default(false).describe("every item instead of user and agent messages only (needs a policy granting readRaw)"),
+  raw: z
+    .boolean()
+    .default(false)
+    .describe("every item instead of user and agent messages only (needs a policy granting readRaw)"),
 });
 export const SendInput = z.strictObject({
   sessionId,
   text: z.string().min(1, "text must not be empty").max(MAX_EDGE_TEXT).describe("the message for the peer session"),
-  mode: SendMode.default("auto").describe("auto: start a turn when idle, else steer the running one; start or steer only"),
-  expectedTurnId: z.string().min(1).max(200).optional().describe("steer only this turn; a different running turn is refused"),
+  mode: SendMode.default("auto").describe(
+    "auto: start a turn when idle, else steer the running one; start or steer only",
+  ),
+  expectedTurnId: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("steer only this turn; a different running turn is refused"),
 });
 export const InterruptInput = z.strictObject({
   sessionId,
@@ -42,18 +56,40 @@ export const ProbeInput = z.strictObject({
   sessionId: sessionId.optional().describe("the session whose endpoint to probe; default: this session"),
 });
 export const ProgressInput = z.strictObject({
-  summary: z.string().min(1, "summary must not be empty").max(MAX_SUMMARY_TEXT).describe("one or two sentences: what is done and what comes next"),
+  summary: z
+    .string()
+    .min(1, "summary must not be empty")
+    .max(MAX_SUMMARY_TEXT)
+    .describe("one or two sentences: what is done and what comes next"),
   percent: z.number().int().min(0).max(100).optional().describe("how much of the task is done, 0-100"),
   step: z.string().min(1).max(200).optional().describe("the current step in a few words"),
 });
 export const AskInput = z.strictObject({
-  question: z.string().min(1, "question must not be empty").max(MAX_ASK_TEXT).describe("what you need from the Claw, with the context it needs to answer"),
+  question: z
+    .string()
+    .min(1, "question must not be empty")
+    .max(MAX_ASK_TEXT)
+    .describe("what you need from the Claw, with the context it needs to answer"),
   kind: AskKind.default("help").describe("help, delegate (hand a piece of work over) or decision"),
 });
 export const SpawnInput = z.strictObject({
-  task: z.string().min(1, "task must not be empty").max(MAX_EDGE_TEXT).describe("the helper session's first message: its whole task"),
-  cwd: z.string().min(1).max(4096).refine((p) => p.startsWith("/"), "cwd must be an absolute path").describe("the helper's workspace, an absolute path on its host"),
-  hostId: z.string().min(1).max(200).optional().describe("the host to start it on; default: the least-loaded online host"),
+  task: z
+    .string()
+    .min(1, "task must not be empty")
+    .max(MAX_EDGE_TEXT)
+    .describe("the helper session's first message: its whole task"),
+  cwd: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((p) => p.startsWith("/"), "cwd must be an absolute path")
+    .describe("the helper's workspace, an absolute path on its host"),
+  hostId: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("the host to start it on; default: the least-loaded online host"),
   group: z.string().min(1).max(200).optional().describe("a group to put the helper in"),
 });
 export const HandoffInput = z.strictObject({
@@ -81,10 +117,21 @@ export const SessionBrief = z.object({
 });
 export type SessionBrief = z.infer<typeof SessionBrief>;
 
-export const ListOutput = z.object({ sessions: z.array(SessionBrief), hidden: z.number().int(), nextCursor: z.string().nullable() });
+export const ListOutput = z.object({
+  sessions: z.array(SessionBrief),
+  hidden: z.number().int(),
+  nextCursor: z.string().nullable(),
+});
 export const TranscriptOutput = z.object({
   sessionId: z.string(),
-  turns: z.array(z.object({ id: z.string(), status: z.string(), messages: z.array(z.object({ role: z.string(), text: z.string() })), items: z.array(z.unknown()).optional() })),
+  turns: z.array(
+    z.object({
+      id: z.string(),
+      status: z.string(),
+      messages: z.array(z.object({ role: z.string(), text: z.string() })),
+      items: z.array(z.unknown()).optional(),
+    }),
+  ),
   nextCursor: z.string().nullable(),
 });
 export const SendOutput = z.object({ sessionId: z.string(), action: z.string(), turnId: z.string() });
@@ -100,6 +147,11 @@ export const ProbeOutput = z.object({
   activeTurnId: z.string().nullable(),
 });
 export const ProgressOutput = z.object({ sessionId: z.string(), summary: z.string(), recorded: z.literal(true) });
-export const AskOutput = z.object({ sessionId: z.string(), correlationId: z.string(), kind: z.string(), note: z.string() });
+export const AskOutput = z.object({
+  sessionId: z.string(),
+  correlationId: z.string(),
+  kind: z.string(),
+  note: z.string(),
+});
 export const SpawnOutput = z.object({ hostId: z.string(), sessionId: z.string(), attachCommand: z.string() });
 export const HandoffOutput = z.object({ sessionId: z.string(), to: z.string(), attachCommand: z.string() });

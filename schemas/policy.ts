@@ -7,7 +7,19 @@ import { CallerRole } from "./commands.js";
 import { ApprovalRules } from "./host-rpc.js";
 
 /** What a rule can grant. */
-export const Capability = z.enum(["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "approve", "mark", "handoff", "report"]);
+export const Capability = z.enum([
+  "list",
+  "read",
+  "readRaw",
+  "send",
+  "interrupt",
+  "spawn",
+  "broadcast",
+  "approve",
+  "mark",
+  "handoff",
+  "report",
+]);
 export type Capability = z.infer<typeof Capability>;
 
 /** Which sessions a rule covers: every given field must match the session's registry record; `{}` is any. */
@@ -85,8 +97,16 @@ export const ACTIVE_POLICY_KEY = "active";
 export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
   version: 1,
   rules: [
-    { id: "operator-all", role: "operator", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
-    { id: "claw-all", role: "claw", allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"] },
+    {
+      id: "operator-all",
+      role: "operator",
+      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"],
+    },
+    {
+      id: "claw-all",
+      role: "claw",
+      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"],
+    },
     { id: "session-read", role: "session", allow: ["list", "read"] },
     { id: "session-report", role: "session", allow: ["report"] },
   ],

@@ -21,7 +21,11 @@ describe("redact", () => {
     ["aws secret pair", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", `aws_secret_access_key = ${M("secret")}`],
     ["quoted json pair", '{"apiKey": "abc123"}', `{"apiKey": "${M("secret")}"}`],
     ["yaml pair", "password: 'p@ss w0rd'", `password: '${M("secret")}'`],
-    ["url password", "git clone https://bob:s3cr3t@example.com/r.git", `git clone https://bob:${M("url-password")}@example.com/r.git`],
+    [
+      "url password",
+      "git clone https://bob:s3cr3t@example.com/r.git",
+      `git clone https://bob:${M("url-password")}@example.com/r.git`,
+    ],
   ])("catches %s", (_name, input, expected) => {
     expect(redactString(input)).toBe(expected);
   });
@@ -65,7 +69,11 @@ describe("redact", () => {
   });
 
   it("names secret keys by their ending", () => {
-    expect(["password", "DB_PASSWORD", "apiKey", "api_key", "client_secret", "refreshToken", "credentials"].every(isSecretKey)).toBe(true);
+    expect(
+      ["password", "DB_PASSWORD", "apiKey", "api_key", "client_secret", "refreshToken", "credentials"].every(
+        isSecretKey,
+      ),
+    ).toBe(true);
     expect(["tokenUsage", "inputTokens", "keyboard", "cwd", "author", "bypass"].some(isSecretKey)).toBe(false);
   });
 });

@@ -55,18 +55,24 @@ const rules: Rule[] = [
   {
     kind: "secret-pair",
     // name, optional closing quote, separator, then a quoted or bare value; values already redacted are skipped.
-    pattern: new RegExp(String.raw`\b(${SECRET_NAME})(["']?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|(?!\[REDACTED:)[^\s,;&"'}\]]+)`, "gi"),
+    pattern: new RegExp(
+      String.raw`\b(${SECRET_NAME})(["']?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|(?!\[REDACTED:)[^\s,;&"'}\]]+)`,
+      "gi",
+    ),
     replace: (match, name, separator, value) => {
       const bare = value.replace(/^["']|["']$/g, "");
-      if (bare.length === 0 || bare.startsWith("[REDACTED:") || /^(?:null|true|false|undefined)$/i.test(bare)) return match;
+      if (bare.length === 0 || bare.startsWith("[REDACTED:") || /^(?:null|true|false|undefined)$/i.test(bare))
+        return match;
       const quote = /^["']/.test(value) ? value[0] : "";
       return `${name}${separator}${quote}${redactionMarker("secret")}${quote}`;
     },
   },
 ];
 
-const SECRET_KEY = /(?:pass(?:word|wd)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)$/i;
-const QUICK_CHECK = /sk-|gh[pousr]_|github_pat_|xox|AKIA|ASIA|AIza|_live_|_test_|npm_|eyJ|Bearer|Basic|PRIVATE KEY|:\/\/|pass|pwd|secret|token|key|credential|auth/i;
+const SECRET_KEY =
+  /(?:pass(?:word|wd)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)$/i;
+const QUICK_CHECK =
+  /sk-|gh[pousr]_|github_pat_|xox|AKIA|ASIA|AIza|_live_|_test_|npm_|eyJ|Bearer|Basic|PRIVATE KEY|:\/\/|pass|pwd|secret|token|key|credential|auth/i;
 
 /** Redacts the secrets `redact` knows in one string (see the module comment). Pure. */
 export function redactString(text: string): string {
@@ -101,7 +107,8 @@ function redactValue(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = typeof v === "string" && v.length > 0 && isSecretKey(key) ? redactionMarker("secret") : redactValue(v, depth + 1);
+    out[key] =
+      typeof v === "string" && v.length > 0 && isSecretKey(key) ? redactionMarker("secret") : redactValue(v, depth + 1);
   }
   return out;
 }

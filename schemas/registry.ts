@@ -6,7 +6,16 @@
 import { z } from "zod";
 
 /** A session's status as the fleet sees it. `unknown` is never shown as idle. */
-export const SessionStatus = z.enum(["idle", "active", "steering", "interrupted", "stale", "closed", "error", "unknown"]);
+export const SessionStatus = z.enum([
+  "idle",
+  "active",
+  "steering",
+  "interrupted",
+  "stale",
+  "closed",
+  "error",
+  "unknown",
+]);
 export type SessionStatus = z.infer<typeof SessionStatus>;
 
 /** Supervisor-set marks. */
@@ -115,7 +124,11 @@ export const ListSessionsRequest = z.object({
   cursor: z.string().nullish(),
 });
 /** `codex.registry.sessions.list` reply. */
-export const ListSessionsReply = z.object({ sessions: z.array(SessionRecord), nextCursor: z.string().nullable(), total: z.number().int() });
+export const ListSessionsReply = z.object({
+  sessions: z.array(SessionRecord),
+  nextCursor: z.string().nullable(),
+  total: z.number().int(),
+});
 /** `codex.registry.sessions.get` request. */
 export const GetSessionRequest = z.object({ host: z.string().optional(), sessionId: z.string() });
 /** `codex.registry.sessions.get` reply. */
@@ -123,4 +136,6 @@ export const GetSessionReply = z.object({ session: SessionRecord.nullable() });
 /** `codex.registry.hosts.list` reply. */
 export const ListHostsReply = z.object({ hosts: z.array(HostRecord) });
 /** An error reply to any registry query. */
-export const RegistryErrorReply = z.object({ error: z.object({ code: z.enum(["invalid", "not_found", "internal"]), message: z.string() }) });
+export const RegistryErrorReply = z.object({
+  error: z.object({ code: z.enum(["invalid", "not_found", "internal"]), message: z.string() }),
+});

@@ -10,7 +10,14 @@ import { Kvm } from "@nats-io/kv";
 import { PermissionViolationError, type Msg, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BusError } from "../../services/bus/errors.js";
-import { busTopology, connectBus, ensureBus, KV_BUCKET_NAMES, STREAM_NAMES, subjects } from "../../services/bus/index.js";
+import {
+  busTopology,
+  connectBus,
+  ensureBus,
+  KV_BUCKET_NAMES,
+  STREAM_NAMES,
+  subjects,
+} from "../../services/bus/index.js";
 import { natsServerBinary, startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -20,7 +27,10 @@ const USERS = ["admin", "policy", "gateway", "registry", "client"] as const;
 type User = (typeof USERS)[number];
 const envVarOf = (user: User): string => `CLAW_NATS_${user.toUpperCase()}_PASSWORD`;
 // Letters and digits starting with a letter: nats-server parses a $VAR's value as config text (README.md).
-const PASSWORDS = Object.fromEntries(USERS.map((u) => [u, `p${randomBytes(16).toString("hex")}`])) as Record<User, string>;
+const PASSWORDS = Object.fromEntries(USERS.map((u) => [u, `p${randomBytes(16).toString("hex")}`])) as Record<
+  User,
+  string
+>;
 const passwordEnv = (): Record<string, string> => Object.fromEntries(USERS.map((u) => [envVarOf(u), PASSWORDS[u]]));
 
 const RPC_H1 = subjects.hostRpc("h1");
@@ -49,11 +59,17 @@ async function connectAs(user: User): Promise<Conn> {
 }
 
 function violationsOf(conn: Conn): PermissionViolationError[] {
-  return conn.statuses.flatMap((s) => (s.type === "error" && s.error instanceof PermissionViolationError ? [s.error] : []));
+  return conn.statuses.flatMap((s) =>
+    s.type === "error" && s.error instanceof PermissionViolationError ? [s.error] : [],
+  );
 }
 
 /** Waits for the server's `Permissions Violation for <operation> to "<subject>"`, reported through nc.status(). */
-async function violation(conn: Conn, operation: "publish" | "subscription", subject: string): Promise<PermissionViolationError> {
+async function violation(
+  conn: Conn,
+  operation: "publish" | "subscription",
+  subject: string,
+): Promise<PermissionViolationError> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     const found = violationsOf(conn).find((e) => e.operation === operation && e.subject === subject);
@@ -82,7 +98,9 @@ async function expectPublishRefused(p: Promise<unknown>, subject: string): Promi
   const err = await rejection(p);
   let found: unknown = err;
   while (found instanceof Error && !(found instanceof PermissionViolationError)) found = found.cause;
-  expect(found, `expected a publish permission violation on ${subject}, got ${String(err)}`).toBeInstanceOf(PermissionViolationError);
+  expect(found, `expected a publish permission violation on ${subject}, got ${String(err)}`).toBeInstanceOf(
+    PermissionViolationError,
+  );
   expect((found as PermissionViolationError).operation).toBe("publish");
   expect((found as PermissionViolationError).subject).toBe(subject);
 }
@@ -100,7 +118,12 @@ function rpcResponder(nc: NatsConnection): Seen[] {
   nc.subscribe("codex.rpc.>", {
     callback: (err, msg: Msg) => {
       if (err) return;
-      seen.push({ subject: msg.subject, reply: msg.reply ?? "", data: msg.string(), natsStream: msg.headers?.get("Nats-Stream") || undefined });
+      seen.push({
+        subject: msg.subject,
+        reply: msg.reply ?? "",
+        data: msg.string(),
+        natsStream: msg.headers?.get("Nats-Stream") || undefined,
+      });
       if (msg.reply) msg.respond(`gateway-ok:${msg.string()}`);
     },
   });
@@ -145,7 +168,9 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const anonymous = await rejection(connectBus({ servers: server.url, name: "anonymous" }));
     expect(anonymous).toBeInstanceOf(BusError);
     expect((anonymous as BusError).code).toBe("not_authorized");
-    const wrong = await rejection(connectBus({ servers: server.url, name: "wrong", user: "policy", pass: PASSWORDS.client }));
+    const wrong = await rejection(
+      connectBus({ servers: server.url, name: "wrong", user: "policy", pass: PASSWORDS.client }),
+    );
     expect((wrong as BusError).code).toBe("not_authorized");
   });
 
@@ -156,7 +181,9 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const client = await connectAs("client");
 
     client.nc.publish(RPC_H1, "client-publish");
-    expect((await violation(client, "publish", RPC_H1)).message).toContain(`Permissions Violation for Publish to "${RPC_H1}"`);
+    expect((await violation(client, "publish", RPC_H1)).message).toContain(
+      `Permissions Violation for Publish to "${RPC_H1}"`,
+    );
     await expectPublishRefused(client.nc.request(RPC_H1, "client-request", { timeout: 3_000 }), RPC_H1);
 
     // Control: the subscriber was live all along, policy's call reaches it, and it is the only one that did.
@@ -211,7 +238,9 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     });
     await Promise.all([policy.nc.flush(), registry.nc.flush()]);
     const client = await connectAs("client");
-    expect((await client.nc.request(subjects.command("send"), "{}", { timeout: 5_000 })).string()).toBe("policy-ok:codex.cmd.send");
+    expect((await client.nc.request(subjects.command("send"), "{}", { timeout: 5_000 })).string()).toBe(
+      "policy-ok:codex.cmd.send",
+    );
     expect((await client.nc.request(subjects.registrySessionsList(), "{}", { timeout: 5_000 })).string()).toBe(
       "registry-ok:codex.registry.sessions.list",
     );
@@ -265,7 +294,10 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     await (await new Kvm(admin.nc).open(KV_BUCKET_NAMES.hostTokens)).put("0123456789abcdef", '{"hostId":"h1"}');
     const tokens = await new Kvm(gateway.nc).open(KV_BUCKET_NAMES.hostTokens);
     expect((await tokens.get("0123456789abcdef"))?.string()).toBe('{"hostId":"h1"}');
-    await expectPublishRefused(tokens.put("0123456789abcdef", "{}"), `$KV.${KV_BUCKET_NAMES.hostTokens}.0123456789abcdef`);
+    await expectPublishRefused(
+      tokens.put("0123456789abcdef", "{}"),
+      `$KV.${KV_BUCKET_NAMES.hostTokens}.0123456789abcdef`,
+    );
 
     // A service's `--ensure-bus` only reads stream info when the bus is already in shape, so it works as any
     // service user after the admin bootstrap; creating or changing the bus stays admin-only ((e) above).
@@ -299,13 +331,18 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const sessions = await new Kvm(registry.nc).open(KV_BUCKET_NAMES.sessions);
     expect(await sessions.create("h1.t1", '{"status":"active"}')).toBeGreaterThan(0);
     await (await new Kvm(registry.nc).open(KV_BUCKET_NAMES.hosts)).put("h1", '{"status":"online"}');
-    expect((await jetstream(registry.nc).publish(subjects.fleet("session-new"), '{"threadId":"t1"}', { msgID: "fleet-1" })).stream).toBe(
-      STREAM_NAMES.fleet,
-    );
+    expect(
+      (await jetstream(registry.nc).publish(subjects.fleet("session-new"), '{"threadId":"t1"}', { msgID: "fleet-1" }))
+        .stream,
+    ).toBe(STREAM_NAMES.fleet);
 
     // policy: appends to AUDIT, reads the sessions view, reads and writes codex-policy, writes codex-commands.
-    expect((await jetstream(policy.nc).publish(subjects.audit("command"), '{"verb":"send"}')).stream).toBe(STREAM_NAMES.audit);
-    expect((await (await new Kvm(policy.nc).open(KV_BUCKET_NAMES.sessions)).get("h1.t1"))?.string()).toBe('{"status":"active"}');
+    expect((await jetstream(policy.nc).publish(subjects.audit("command"), '{"verb":"send"}')).stream).toBe(
+      STREAM_NAMES.audit,
+    );
+    expect((await (await new Kvm(policy.nc).open(KV_BUCKET_NAMES.sessions)).get("h1.t1"))?.string()).toBe(
+      '{"status":"active"}',
+    );
     const policyKv = await new Kvm(policy.nc).open(KV_BUCKET_NAMES.policy);
     await policyKv.put("defaults", '{"mcpWrites":false}');
     expect((await policyKv.get("defaults"))?.string()).toBe('{"mcpWrites":false}');
@@ -320,13 +357,19 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const keys: string[] = [];
     for await (const k of await clientSessions.keys()) keys.push(k);
     expect(keys).toEqual(["h1.t1"]);
-    expect((await (await new Kvm(client.nc).open(KV_BUCKET_NAMES.hosts)).get("h1"))?.string()).toBe('{"status":"online"}');
+    expect((await (await new Kvm(client.nc).open(KV_BUCKET_NAMES.hosts)).get("h1"))?.string()).toBe(
+      '{"status":"online"}',
+    );
     const cjsm = await jetstreamManager(client.nc);
     for (const [stream, body] of [
       [STREAM_NAMES.fleet, '{"threadId":"t1"}'],
       [STREAM_NAMES.audit, '{"verb":"send"}'],
     ] as const) {
-      await cjsm.consumers.add(stream, { durable_name: "claw-1", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+      await cjsm.consumers.add(stream, {
+        durable_name: "claw-1",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+      });
       const m = await (await jetstream(client.nc).consumers.get(stream, "claw-1")).next({ expires: 5_000 });
       expect(m?.string()).toBe(body);
       expect(await m?.ackAck()).toBe(true);
@@ -343,11 +386,16 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
 
   it("connectBus takes user:pass from a nats:// URL (nats.js alone ignores URL credentials)", async () => {
     const port = server.port;
-    const viaUrl = await connectBus({ servers: `nats://policy:${PASSWORDS.policy}@127.0.0.1:${port}`, name: "url-policy" });
+    const viaUrl = await connectBus({
+      servers: `nats://policy:${PASSWORDS.policy}@127.0.0.1:${port}`,
+      name: "url-policy",
+    });
     open.push({ user: "policy", nc: viaUrl, statuses: [] });
     // Only policy (or admin) may append to AUDIT: this is the policy user.
     expect((await jetstream(viaUrl).publish(subjects.audit("url-check"), "{}")).stream).toBe(STREAM_NAMES.audit);
-    const wrong = await rejection(connectBus({ servers: `nats://policy:${PASSWORDS.client}@127.0.0.1:${port}`, name: "url-wrong" }));
+    const wrong = await rejection(
+      connectBus({ servers: `nats://policy:${PASSWORDS.client}@127.0.0.1:${port}`, name: "url-wrong" }),
+    );
     expect((wrong as BusError).code).toBe("not_authorized");
     expect((wrong as BusError).message).not.toContain(PASSWORDS.client);
   });
@@ -355,7 +403,10 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
   it("deploy/nats/nats-server.conf parses with the password variables set, and names the one that is missing", () => {
     const binary = natsServerBinary();
     const conf = join(here, "nats-server.conf");
-    const ok = spawnSync(binary, ["-t", "-c", conf], { env: { PATH: process.env.PATH ?? "", ...passwordEnv() }, encoding: "utf8" });
+    const ok = spawnSync(binary, ["-t", "-c", conf], {
+      env: { PATH: process.env.PATH ?? "", ...passwordEnv() },
+      encoding: "utf8",
+    });
     expect(ok.status, ok.stderr + ok.stdout).toBe(0);
     const missing: Record<string, string> = { PATH: process.env.PATH ?? "", ...passwordEnv() };
     delete missing.CLAW_NATS_GATEWAY_PASSWORD;
@@ -374,13 +425,19 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     await gateway.nc.flush();
     const client = await connectAs("client");
     await (await new Kvm(client.nc).open(KV_BUCKET_NAMES.leases)).put("crafted", '{"op":"turn/start"}');
-    client.nc.publish(`$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`, JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.crafted` }), {
-      reply: RPC_H1,
-    });
+    client.nc.publish(
+      `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`,
+      JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.crafted` }),
+      {
+        reply: RPC_H1,
+      },
+    );
     await client.nc.flush();
     const deadline = Date.now() + 5_000;
     while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(seen).toEqual([{ subject: RPC_H1, reply: "", data: '{"op":"turn/start"}', natsStream: `KV_${KV_BUCKET_NAMES.leases}` }]);
+    expect(seen).toEqual([
+      { subject: RPC_H1, reply: "", data: '{"op":"turn/start"}', natsStream: `KV_${KV_BUCKET_NAMES.leases}` },
+    ]);
     expect(violationsOf(client)).toEqual([]);
   });
 });

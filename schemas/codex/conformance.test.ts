@@ -61,7 +61,8 @@ describe("conformance with the pinned codex binary", () => {
 
   it("names a notification whose relied-on field became optional", () => {
     const broken = copy();
-    const n = broken.definitions.v2.ThreadStatusChangedNotification ?? broken.definitions.ThreadStatusChangedNotification;
+    const n =
+      broken.definitions.v2.ThreadStatusChangedNotification ?? broken.definitions.ThreadStatusChangedNotification;
     n.required = n.required.filter((f: string) => f !== "threadId");
     expect(formatDrifts(checkConformance(broken))).toContain(
       "thread/status/changed params.threadId: codex marks this field optional and our schema requires it",

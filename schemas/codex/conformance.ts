@@ -53,7 +53,7 @@ class GeneratedSchema {
   /** Methods of a `oneOf` union of requests or notifications, mapped to their params schema. */
   methodParams(unionName: string): Map<string, Json> {
     const out = new Map<string, Json>();
-    for (const variant of ((this.lookup(unionName)?.oneOf ?? []) as Json[])) {
+    for (const variant of (this.lookup(unionName)?.oneOf ?? []) as Json[]) {
       const props = (variant.properties ?? {}) as Record<string, Json>;
       const name = (props.method?.enum as string[] | undefined)?.[0];
       if (name) out.set(name, props.params ?? ANY);
@@ -63,8 +63,15 @@ class GeneratedSchema {
 }
 
 const isAny = (s: Json): boolean =>
-  !("type" in s) && !("enum" in s) && !("const" in s) && !("properties" in s) && !("anyOf" in s) && !("oneOf" in s) &&
-  !("$ref" in s) && !("allOf" in s) && !("items" in s);
+  !("type" in s) &&
+  !("enum" in s) &&
+  !("const" in s) &&
+  !("properties" in s) &&
+  !("anyOf" in s) &&
+  !("oneOf" in s) &&
+  !("$ref" in s) &&
+  !("allOf" in s) &&
+  !("items" in s);
 
 function alternatives(schema: unknown, gen: GeneratedSchema | null): Alternatives {
   if (schema === true || schema === undefined) return { branches: [ANY], nullable: true };
@@ -217,7 +224,8 @@ class Comparer {
     }
     if (dir === "in" && ourValues) {
       const extra = theirsOpen ? ["any string"] : [...theirValues].filter((v) => !ourValues.includes(v));
-      for (const v of extra) drifts.push({ path, problem: `codex may send ${JSON.stringify(v)}, which our enum rejects` });
+      for (const v of extra)
+        drifts.push({ path, problem: `codex may send ${JSON.stringify(v)}, which our enum rejects` });
     }
     return drifts;
   }
@@ -241,7 +249,8 @@ class Comparer {
     }
     if (dir === "out") {
       for (const name of theirRequired) {
-        if (!ourRequired.has(name)) drifts.push({ path: `${path}.${name}`, problem: "codex requires this field and we may omit it" });
+        if (!ourRequired.has(name))
+          drifts.push({ path: `${path}.${name}`, problem: "codex requires this field and we may omit it" });
       }
     }
     const ourMap = ob.additionalProperties;

@@ -41,7 +41,11 @@ export function classifyWireMessage(value: unknown): WireMessage | { kind: "inva
   const hasId = "id" in v;
   if ("method" in v) {
     const parsed = hasId ? WireRequest.safeParse(v) : WireNotification.safeParse(v);
-    if (!parsed.success) return { kind: "invalid", reason: `bad ${hasId ? "request" : "notification"}: ${parsed.error.issues[0]?.message}` };
+    if (!parsed.success)
+      return {
+        kind: "invalid",
+        reason: `bad ${hasId ? "request" : "notification"}: ${parsed.error.issues[0]?.message}`,
+      };
     return hasId
       ? { kind: "request", msg: parsed.data as z.infer<typeof WireRequest> }
       : { kind: "notification", msg: parsed.data };

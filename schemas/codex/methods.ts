@@ -167,8 +167,14 @@ export const clientMethods = {
     params: "ThreadResumeParams",
     result: "ThreadResumeResponse",
   }),
-  "thread/read": method(ThreadReadParams, ThreadReadResult, { params: "ThreadReadParams", result: "ThreadReadResponse" }),
-  "thread/list": method(ThreadListParams, ThreadListResult, { params: "ThreadListParams", result: "ThreadListResponse" }),
+  "thread/read": method(ThreadReadParams, ThreadReadResult, {
+    params: "ThreadReadParams",
+    result: "ThreadReadResponse",
+  }),
+  "thread/list": method(ThreadListParams, ThreadListResult, {
+    params: "ThreadListParams",
+    result: "ThreadListResponse",
+  }),
   "thread/loaded/list": method(ThreadLoadedListParams, ThreadLoadedListResult, {
     params: "ThreadLoadedListParams",
     result: "ThreadLoadedListResponse",

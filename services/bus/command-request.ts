@@ -28,13 +28,20 @@ export type CommandAnswer =
   | { ok: false; reason: "no_policy" | "timeout" | "unreachable" | "not_a_result"; error?: Error };
 
 /** Sends `envelope` on its verb's subject and waits up to `timeoutMs` for the result. Never throws. */
-export async function requestCommand(nc: NatsConnection, envelope: CommandEnvelopeOut, timeoutMs: number): Promise<CommandAnswer> {
+export async function requestCommand(
+  nc: NatsConnection,
+  envelope: CommandEnvelopeOut,
+  timeoutMs: number,
+): Promise<CommandAnswer> {
   let data: unknown;
   try {
-    const reply = await busRequest(nc, subjects.command(envelope.verb), JSON.stringify(envelope), { timeout: timeoutMs });
+    const reply = await busRequest(nc, subjects.command(envelope.verb), JSON.stringify(envelope), {
+      timeout: timeoutMs,
+    });
     data = reply.json();
   } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) return { ok: false, reason: "no_policy" };
+    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders()))
+      return { ok: false, reason: "no_policy" };
     if (err instanceof TimeoutError) return { ok: false, reason: "timeout" };
     if (err instanceof SyntaxError) return { ok: false, reason: "not_a_result", error: err };
     return { ok: false, reason: "unreachable", error: err as Error };

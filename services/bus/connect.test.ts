@@ -15,7 +15,8 @@ function waitForStatus(seen: Status[], type: Status["type"], timeoutMs: number):
   return new Promise((resolve, reject) => {
     const poll = (): void => {
       if (seen.some((s) => s.type === type)) resolve();
-      else if (Date.now() > deadline) reject(new Error(`no "${type}" status in ${timeoutMs} ms: ${seen.map((s) => s.type).join(",")}`));
+      else if (Date.now() > deadline)
+        reject(new Error(`no "${type}" status in ${timeoutMs} ms: ${seen.map((s) => s.type).join(",")}`));
       else setTimeout(poll, 20);
     };
     poll();

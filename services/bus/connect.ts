@@ -58,7 +58,10 @@ export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnectio
   const { onStatus, ...given } = opts;
   const fromUrl = splitUrlCredentials(given.servers);
   if (fromUrl.credentials && (given.user !== undefined || given.pass !== undefined || given.token !== undefined)) {
-    throw new BusError("invalid_config", "invalid bus connection options: credentials both in the server URL and in user/pass/token");
+    throw new BusError(
+      "invalid_config",
+      "invalid bus connection options: credentials both in the server URL and in user/pass/token",
+    );
   }
   const settings = { ...given, servers: fromUrl.servers, ...fromUrl.credentials };
   const parsed = BusConnectionConfigSchema.safeParse(settings);

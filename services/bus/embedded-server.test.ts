@@ -9,7 +9,6 @@ import { startEmbeddedNats } from "./embedded-server.js";
 import { BusError } from "./errors.js";
 import { processAlive } from "../../test/support/processes.js";
 
-
 describe("startEmbeddedNats", () => {
   let stateDir: string;
   beforeEach(async () => {

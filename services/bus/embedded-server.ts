@@ -44,12 +44,17 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   await mkdir(storeDir, { recursive: true });
   const timeoutMs = opts.startTimeoutMs ?? 15_000;
   const proc = spawnNatsServer(binary, [
-    "--addr", LOOPBACK,
-    "--port", String(opts.port ?? -1),
+    "--addr",
+    LOOPBACK,
+    "--port",
+    String(opts.port ?? -1),
     "--jetstream",
-    "--store_dir", storeDir,
-    "--ports_file_dir", storeDir,
-    "--server_name", "claw-supervisor",
+    "--store_dir",
+    storeDir,
+    "--ports_file_dir",
+    storeDir,
+    "--server_name",
+    "claw-supervisor",
   ]);
   const stop = (): Promise<void> => stopNatsServer(proc);
   try {

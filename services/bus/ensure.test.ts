@@ -31,7 +31,14 @@ describe("ensureBus on a single nats-server", () => {
       { name: "AUDIT", action: "created" },
       { name: "FLEET", action: "created" },
     ]);
-    expect(first.buckets.map((b) => b.action)).toEqual(["created", "created", "created", "created", "created", "created"]);
+    expect(first.buckets.map((b) => b.action)).toEqual([
+      "created",
+      "created",
+      "created",
+      "created",
+      "created",
+      "created",
+    ]);
 
     const second = await ensureBus(nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect([...second.streams, ...second.buckets].every((r) => r.action === "unchanged")).toBe(true);
@@ -57,7 +64,9 @@ describe("ensureBus on a single nats-server", () => {
   it("refuses, without touching it, a stream that exists with a different storage type", async () => {
     await jsm.streams.delete(STREAM_NAMES.fleet);
     await jsm.streams.add({ name: STREAM_NAMES.fleet, subjects: ["codex.fleet.>"], storage: "memory" });
-    const err = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 }).catch((e: unknown) => e);
+    const err = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BusError);
     expect((err as BusError).code).toBe("stream_config_conflict");
     expect((err as BusError).message).toMatch(/storage=memory/);
@@ -76,7 +85,15 @@ describe("ensureBus on a single nats-server", () => {
     expect(again.duplicate).toBe(true);
     expect(again.seq).toBe(first.seq);
 
-    const event = { hostId: "host-a", threadId: "thread-1", epoch: "run-1", seq: 2, emittedAtMs: 1_700_000_000_000, type: "turn/started", payload: {} };
+    const event = {
+      hostId: "host-a",
+      threadId: "thread-1",
+      epoch: "run-1",
+      seq: 2,
+      emittedAtMs: 1_700_000_000_000,
+      type: "turn/started",
+      payload: {},
+    };
     const a = await publishSessionEvent(js, event);
     const b = await publishSessionEvent(js, event);
     expect(a).toMatchObject({ stream: "CODEX_EVENTS", duplicate: false });
@@ -101,12 +118,16 @@ describe("ensureBus on a single nats-server", () => {
 
     const kv = await kvm.open(KV_BUCKET_NAMES.sessions);
     const rev = await kv.create("thread-1", "{}");
-    await expect(kv.update("thread-1", "{\"v\":2}", rev)).resolves.toBeGreaterThan(rev);
-    await expect(kv.update("thread-1", "{\"v\":3}", rev)).rejects.toThrow();
+    await expect(kv.update("thread-1", '{"v":2}', rev)).resolves.toBeGreaterThan(rev);
+    await expect(kv.update("thread-1", '{"v":3}', rev)).rejects.toThrow();
   });
 
   it("changes the lease TTL of an existing bucket in place", async () => {
-    const result = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024, leaseTtlMs: 10_000 });
+    const result = await ensureBus(nc, {
+      eventsMaxAgeMs: 7_200_000,
+      eventsMaxBytes: 64 * 1024 * 1024,
+      leaseTtlMs: 10_000,
+    });
     expect(result.buckets.find((b) => b.bucket === KV_BUCKET_NAMES.leases)?.action).toBe("updated");
     const info = await jsm.streams.info(kvStreamName(KV_BUCKET_NAMES.leases));
     expect(info.config.max_age).toBe(nanos(10_000));

@@ -72,7 +72,11 @@ describe("JetStreamPublisher", () => {
       for await (const m of silent) lateReply = m.reply ?? "";
     })();
     const err = await failure(publisher.publish("silent.subject", "x"));
-    expect(err).toMatchObject({ code: "timeout", retryable: true, message: "publish to silent.subject: no ack within 300 ms" });
+    expect(err).toMatchObject({
+      code: "timeout",
+      retryable: true,
+      message: "publish to silent.subject: no ack within 300 ms",
+    });
     nc.publish(lateReply, JSON.stringify({ stream: "PUBTEST", seq: 1 }));
     await nc.flush();
     expect(publisher.inFlight).toBe(0);

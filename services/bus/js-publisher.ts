@@ -9,7 +9,13 @@
  * The connection, reconnects, subjects, headers and PubAck format are still nats.js's and nats-server's; this
  * only replaces the per-request bookkeeping. Errors are BusErrors that name the publish.
  */
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers as natsHeaders,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { BusError, JsErrCode } from "./errors.js";
 
 /** What JetStream answered: where the message is stored, and whether it was a duplicate of a message id. */
@@ -50,7 +56,9 @@ export class JetStreamPublisher {
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
     this.inbox = createInbox();
-    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? this.failAll(`reply subscription failed: ${err.message}`) : this.settle(msg)) });
+    this.sub = nc.subscribe(`${this.inbox}.*`, {
+      callback: (err, msg) => (err ? this.failAll(`reply subscription failed: ${err.message}`) : this.settle(msg)),
+    });
     void nc.closed().then(() => this.close("the NATS connection closed"));
   }
 
@@ -61,16 +69,23 @@ export class JetStreamPublisher {
 
   /** Publishes `data` to `subject` and resolves with JetStream's ack; rejects with a BusError on refusal, timeout or close. */
   publish(subject: string, data: string | Uint8Array, opts: PublishOptions = {}): Promise<PublishAck> {
-    if (this.closedReason !== undefined) return Promise.reject(new BusError("connect_failed", `publish to ${subject}: ${this.closedReason}`));
+    if (this.closedReason !== undefined)
+      return Promise.reject(new BusError("connect_failed", `publish to ${subject}: ${this.closedReason}`));
     const id = ++this.next;
     const h = opts.msgId === undefined && opts.expectLastSubjectSequence === undefined ? undefined : natsHeaders();
     if (opts.msgId !== undefined) h?.set("Nats-Msg-Id", opts.msgId);
-    if (opts.expectLastSubjectSequence !== undefined) h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+    if (opts.expectLastSubjectSequence !== undefined)
+      h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
     return new Promise<PublishAck>((resolve, reject) => {
       try {
         this.nc.publish(subject, data, { reply: `${this.inbox}.${id}`, ...(h ? { headers: h } : {}) });
       } catch (err) {
-        reject(new BusError("connect_failed", `publish to ${subject}: ${err instanceof Error ? err.message : String(err)}`, { retryable: true, cause: err }));
+        reject(
+          new BusError("connect_failed", `publish to ${subject}: ${err instanceof Error ? err.message : String(err)}`, {
+            retryable: true,
+            cause: err,
+          }),
+        );
         return;
       }
       this.pending.set(id, { subject, deadline: Date.now() + this.timeoutMs, resolve, reject });
@@ -92,10 +107,21 @@ export class JetStreamPublisher {
     if (!p) return; // already timed out
     this.pending.delete(id);
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      p.reject(new BusError("jetstream_unavailable", `publish to ${p.subject}: no stream takes this subject, or JetStream is not enabled`, { retryable: true }));
+      p.reject(
+        new BusError(
+          "jetstream_unavailable",
+          `publish to ${p.subject}: no stream takes this subject, or JetStream is not enabled`,
+          { retryable: true },
+        ),
+      );
       return;
     }
-    let ack: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { err_code?: unknown; description?: unknown } };
+    let ack: {
+      stream?: unknown;
+      seq?: unknown;
+      duplicate?: unknown;
+      error?: { err_code?: unknown; description?: unknown };
+    };
     try {
       ack = JSON.parse(utf8.decode(msg.data));
     } catch {
@@ -104,12 +130,19 @@ export class JetStreamPublisher {
     }
     if (ack.error) {
       const apiErrCode = typeof ack.error.err_code === "number" ? ack.error.err_code : undefined;
-      const unavailable = apiErrCode === JsErrCode.NotEnabled || apiErrCode === JsErrCode.NotEnabledForAccount || apiErrCode === JsErrCode.ClusterNotAvailable;
+      const unavailable =
+        apiErrCode === JsErrCode.NotEnabled ||
+        apiErrCode === JsErrCode.NotEnabledForAccount ||
+        apiErrCode === JsErrCode.ClusterNotAvailable;
       p.reject(
-        new BusError(unavailable ? "jetstream_unavailable" : "jetstream_api", `publish to ${p.subject}: ${String(ack.error.description ?? "refused")}`, {
-          ...(apiErrCode === undefined ? {} : { apiErrCode }),
-          retryable: unavailable,
-        }),
+        new BusError(
+          unavailable ? "jetstream_unavailable" : "jetstream_api",
+          `publish to ${p.subject}: ${String(ack.error.description ?? "refused")}`,
+          {
+            ...(apiErrCode === undefined ? {} : { apiErrCode }),
+            retryable: unavailable,
+          },
+        ),
       );
       return;
     }
@@ -126,7 +159,9 @@ export class JetStreamPublisher {
     for (const [id, p] of this.pending) {
       if (p.deadline > now) break;
       this.pending.delete(id);
-      p.reject(new BusError("timeout", `publish to ${p.subject}: no ack within ${this.timeoutMs} ms`, { retryable: true }));
+      p.reject(
+        new BusError("timeout", `publish to ${p.subject}: no ack within ${this.timeoutMs} ms`, { retryable: true }),
+      );
     }
     if (this.pending.size === 0) {
       clearInterval(this.sweeper);

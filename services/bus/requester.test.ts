@@ -22,7 +22,9 @@ afterAll(async () => {
 });
 
 it("answers each request with its own reply, many at once", async () => {
-  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => busRequest(nc, "echo", String(i), { timeout: 2_000 })));
+  const replies = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => busRequest(nc, "echo", String(i), { timeout: 2_000 })),
+  );
   expect(replies.map((m) => m.string())).toEqual(Array.from({ length: 50 }, (_, i) => `echo:${i}`));
 });
 

@@ -9,7 +9,15 @@
  * event loop that stack capture was a visible share of what the supervisor adds to a command (bench/control).
  * Errors here are built only when a request fails.
  */
-import { createInbox, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Payload, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  NoRespondersError,
+  TimeoutError,
+  type Msg,
+  type NatsConnection,
+  type Payload,
+  type Subscription,
+} from "@nats-io/transport-node";
 
 interface Pending {
   subject: string;
@@ -27,7 +35,9 @@ class Requester {
   private closed: Error | undefined;
 
   constructor(private readonly nc: NatsConnection) {
-    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? this.failAll(err) : this.settle(msg)) });
+    this.sub = nc.subscribe(`${this.inbox}.*`, {
+      callback: (err, msg) => (err ? this.failAll(err) : this.settle(msg)),
+    });
     void nc.closed().then(() => this.failAll(new Error("the NATS connection closed")));
   }
 
@@ -73,7 +83,12 @@ class Requester {
 const requesters = new WeakMap<NatsConnection, Requester>();
 
 /** `nc.request(subject, data, { timeout })` without nats.js's per-request stack capture; see the module comment. */
-export function busRequest(nc: NatsConnection, subject: string, data: Payload, opts: { timeout: number }): Promise<Msg> {
+export function busRequest(
+  nc: NatsConnection,
+  subject: string,
+  data: Payload,
+  opts: { timeout: number },
+): Promise<Msg> {
   let r = requesters.get(nc);
   if (!r) {
     r = new Requester(nc);

@@ -33,12 +33,18 @@ export async function publishSessionEvent(
  * Publishes a session event the caller has already validated with SessionEventEnvelopeSchema (the gateway
  * parses every frame on arrival), so the hot path does not parse it twice. Hot paths pass a JetStreamPublisher.
  */
-export async function publishCheckedSessionEvent(js: JetStreamClient | JetStreamPublisher, event: SessionEventEnvelope): Promise<SessionEventAck> {
+export async function publishCheckedSessionEvent(
+  js: JetStreamClient | JetStreamPublisher,
+  event: SessionEventEnvelope,
+): Promise<SessionEventAck> {
   const subject = subjects.sessionEvents(event.hostId, event.threadId);
   const msgId = sessionEventMsgId(event);
   let ack: { stream: string; seq: number; duplicate: boolean };
   try {
-    ack = js instanceof JetStreamPublisher ? await js.publish(subject, JSON.stringify(event), { msgId }) : await js.publish(subject, JSON.stringify(event), { msgID: msgId });
+    ack =
+      js instanceof JetStreamPublisher
+        ? await js.publish(subject, JSON.stringify(event), { msgId })
+        : await js.publish(subject, JSON.stringify(event), { msgID: msgId });
   } catch (err) {
     throw toBusError(err, `publish session event to ${subject}`);
   }

@@ -22,7 +22,11 @@ export interface ReadStreamOptions {
 }
 
 /** Yields `stream`'s messages from the start (or `sinceMs`) to its last message at the time of the call. */
-export async function* readStream(nc: NatsConnection, stream: string, opts: ReadStreamOptions = {}): AsyncGenerator<StoredMessage> {
+export async function* readStream(
+  nc: NatsConnection,
+  stream: string,
+  opts: ReadStreamOptions = {},
+): AsyncGenerator<StoredMessage> {
   let last: number;
   try {
     last = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
@@ -30,7 +34,10 @@ export async function* readStream(nc: NatsConnection, stream: string, opts: Read
     throw toBusError(err, `read stream ${stream}`);
   }
   if (last === 0) return;
-  const start = opts.sinceMs === undefined ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(opts.sinceMs).toISOString() };
+  const start =
+    opts.sinceMs === undefined
+      ? { deliver_policy: DeliverPolicy.All }
+      : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(opts.sinceMs).toISOString() };
   const reader = await jetstream(nc).consumers.get(stream, start);
   try {
     for (;;) {

@@ -5,9 +5,28 @@ import { busTopology, defaultDuplicateWindowMs } from "./topology.js";
 
 // Every StreamConfig field nats-server 2.9 understands that the bus may send.
 const FIELDS_KNOWN_TO_2_9 = new Set([
-  "name", "description", "subjects", "retention", "storage", "max_age", "max_bytes", "max_msgs",
-  "max_msgs_per_subject", "max_msg_size", "discard", "duplicate_window", "num_replicas", "allow_direct",
-  "allow_rollup_hdrs", "deny_delete", "deny_purge", "placement", "mirror", "sources", "sealed", "no_ack",
+  "name",
+  "description",
+  "subjects",
+  "retention",
+  "storage",
+  "max_age",
+  "max_bytes",
+  "max_msgs",
+  "max_msgs_per_subject",
+  "max_msg_size",
+  "discard",
+  "duplicate_window",
+  "num_replicas",
+  "allow_direct",
+  "allow_rollup_hdrs",
+  "deny_delete",
+  "deny_purge",
+  "placement",
+  "mirror",
+  "sources",
+  "sealed",
+  "no_ack",
 ]);
 
 describe("busTopology", () => {
@@ -24,7 +43,14 @@ describe("busTopology", () => {
       expect(s.duplicateWindowMs).toBeLessThanOrEqual(s.maxAgeMs);
       expect(s.replicas).toBe(1);
     }
-    expect(t.buckets.map((b) => b.bucket)).toEqual(["codex-sessions", "codex-hosts", "codex-policy", "codex-leases", "codex-commands", "codex-host-tokens"]);
+    expect(t.buckets.map((b) => b.bucket)).toEqual([
+      "codex-sessions",
+      "codex-hosts",
+      "codex-policy",
+      "codex-leases",
+      "codex-commands",
+      "codex-host-tokens",
+    ]);
     expect(t.buckets.find((b) => b.bucket === "codex-leases")?.ttlMs).toBe(30_000);
   });
 
@@ -45,7 +71,10 @@ describe("busTopology", () => {
   it("builds stream configs that a 2.9 server understands, with no 2.10+ fields", () => {
     for (const spec of busTopology({ replicas: 3 }).streams) {
       const fields = Object.keys(streamConfigFor(spec));
-      expect(fields.filter((f) => !FIELDS_KNOWN_TO_2_9.has(f)), spec.name).toEqual([]);
+      expect(
+        fields.filter((f) => !FIELDS_KNOWN_TO_2_9.has(f)),
+        spec.name,
+      ).toEqual([]);
     }
   });
 });

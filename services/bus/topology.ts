@@ -128,14 +128,16 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
       },
       {
         bucket: KV_BUCKET_NAMES.commands,
-        description: "Commands by caller and idempotency key: claimed before they run, their result once done; expire after a day",
+        description:
+          "Commands by caller and idempotency key: claimed before they run, their result once done; expire after a day",
         history: 1,
         ttlMs: DAY_MS,
         replicas: c.replicas,
       },
       {
         bucket: KV_BUCKET_NAMES.hostTokens,
-        description: "Host tokens by token id: SHA-256 of the secret, host id, created and revoked times; never a secret",
+        description:
+          "Host tokens by token id: SHA-256 of the secret, host id, created and revoked times; never a secret",
         history: 5,
         ttlMs: undefined,
         replicas: c.replicas,

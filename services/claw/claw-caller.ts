@@ -56,12 +56,20 @@ export interface ClawCaller {
 export const CLAW_COMMAND_TIMEOUT_MS = 45_000;
 
 /** A caller over `nc` (null while the service has no bus: every call then fails with `unavailable`). */
-export function clawCaller(nc: () => NatsConnection | null, clawId: string, timeoutMs = CLAW_COMMAND_TIMEOUT_MS): ClawCaller {
+export function clawCaller(
+  nc: () => NatsConnection | null,
+  clawId: string,
+  timeoutMs = CLAW_COMMAND_TIMEOUT_MS,
+): ClawCaller {
   return {
     clawId,
     async command(verb, args) {
       const conn = nc();
-      if (!conn) throw new FleetToolError("unavailable", "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.");
+      if (!conn)
+        throw new FleetToolError(
+          "unavailable",
+          "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.",
+        );
       const body = { verb, caller: { id: clawId, role: "claw" }, idempotencyKey: randomUUID(), args };
       const answer = await requestCommand(conn, body, timeoutMs);
       if (answer.ok) {
@@ -70,13 +78,25 @@ export function clawCaller(nc: () => NatsConnection | null, clawId: string, time
       }
       switch (answer.reason) {
         case "no_policy":
-          throw new FleetToolError("timeout", `${verb} failed: no policy service is answering on the bus, so nothing was run. The supervisor's policy service is down; try again later.`);
+          throw new FleetToolError(
+            "timeout",
+            `${verb} failed: no policy service is answering on the bus, so nothing was run. The supervisor's policy service is down; try again later.`,
+          );
         case "timeout":
-          throw new FleetToolError("timeout", `${verb} got no answer within ${timeoutMs} ms; it may still complete. ${adviceFor("timeout")}`);
+          throw new FleetToolError(
+            "timeout",
+            `${verb} got no answer within ${timeoutMs} ms; it may still complete. ${adviceFor("timeout")}`,
+          );
         case "not_a_result":
-          throw new FleetToolError("timeout", `${verb}: the policy service's answer was not a command result; it may have run. Check with fleet_read.`);
+          throw new FleetToolError(
+            "timeout",
+            `${verb}: the policy service's answer was not a command result; it may have run. Check with fleet_read.`,
+          );
         case "unreachable":
-          throw new FleetToolError("unavailable", `${verb} failed: the bus refused the request (${answer.error?.message ?? "unknown error"}); nothing was run.`);
+          throw new FleetToolError(
+            "unavailable",
+            `${verb} failed: the bus refused the request (${answer.error?.message ?? "unknown error"}); nothing was run.`,
+          );
       }
     },
   };

@@ -16,7 +16,10 @@ export const ClawPluginConfig = z.strictObject({
   natsPassword: z.string().min(1).optional(),
   natsToken: z.string().min(1).optional(),
   /** This Claw's identity: the caller id of its commands and the name of its durable FLEET consumers. */
-  clawId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "clawId: letters, digits, '-' and '_' only (at most 64)").default("claw"),
+  clawId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "clawId: letters, digits, '-' and '_' only (at most 64)")
+    .default("claw"),
   /** The OpenClaw session fleet events are put into. */
   sessionKey: z.string().min(1).default("agent:main:main"),
   /** How long high-priority events are gathered before they are put into context, ms. */
@@ -39,6 +42,9 @@ export type ClawPluginConfig = z.infer<typeof ClawPluginConfig>;
 /** The config, or an Error naming every bad field. Pure. */
 export function parsePluginConfig(input: unknown): ClawPluginConfig {
   const parsed = ClawPluginConfig.safeParse(input ?? {});
-  if (!parsed.success) throw new Error(`claw-supervisor: invalid plugin config (plugins.entries.claw-supervisor.config): ${issuesText(parsed.error)}`);
+  if (!parsed.success)
+    throw new Error(
+      `claw-supervisor: invalid plugin config (plugins.entries.claw-supervisor.config): ${issuesText(parsed.error)}`,
+    );
   return parsed.data;
 }

@@ -58,11 +58,19 @@ const refuses = (url: string) =>
   });
 
 it("runs the local stack in the gateway, puts a new session into the agent's context, and stops it all", async () => {
-  const config = parsePluginConfig({ mode: "embedded", coalesceMs: 0, embedded: { gatewayPort: 0, mcpPort: 0, endpoint: server.endpoint, hostId: "embedded-host" } });
+  const config = parsePluginConfig({
+    mode: "embedded",
+    coalesceMs: 0,
+    embedded: { gatewayPort: 0, mcpPort: 0, endpoint: server.endpoint, hostId: "embedded-host" },
+  });
   svc = new FleetService(config, () => api.runtime.system, api.logger);
   await svc.start(root);
   const st = svc.status();
-  expect(st).toMatchObject({ mode: "embedded", state: "connected", embedded: { stateDir: path.join(root, "claw-supervisor") } });
+  expect(st).toMatchObject({
+    mode: "embedded",
+    state: "connected",
+    embedded: { stateDir: path.join(root, "claw-supervisor") },
+  });
   expect(st.natsUrl).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
   expect(st.natsUrl).not.toMatch(/:4222$/);
 
@@ -70,7 +78,9 @@ it("runs the local stack in the gateway, puts a new session into the agent's con
   await client.initialize({ clientInfo: { name: "embedded-test", version: "0" } });
   const { thread } = await client.request("thread/start", { cwd: server.workspace });
   await client.request("turn/start", { threadId: thread.id, input: textInput("hello from the embedded test") });
-  const event = await until("a system event for the new session", () => api.systemEvents.find((e) => e.text.includes(thread.id)));
+  const event = await until("a system event for the new session", () =>
+    api.systemEvents.find((e) => e.text.includes(thread.id)),
+  );
   expect(event).toMatchObject({ sessionKey: "agent:main:main" });
   expect(api.heartbeats.length).toBeGreaterThan(0);
 

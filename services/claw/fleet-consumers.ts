@@ -4,7 +4,15 @@
  * `<clawId>-inbox`, which `fleet_events` pulls from and acknowledges. Both resume where they were after
  * downtime: nothing published while the gateway was down is lost.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, ReplayPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  ReplayPolicy,
+  type ConsumerMessages,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { FleetEvent } from "../../schemas/fleet.js";
 import { JsErrCode, STREAM_NAMES, jsApiErrCode, subjects, toBusError } from "../bus/index.js";
@@ -37,7 +45,11 @@ export async function ensureFleetConsumer(nc: NatsConnection, name: string, ackW
       max_ack_pending: 1_000,
     });
   } catch (err) {
-    if (jsApiErrCode(err) === JsErrCode.StreamNotFound) throw toBusError(err, `stream ${STREAM_NAMES.fleet} does not exist: is the supervisor running ('claw-supervisor up')?`);
+    if (jsApiErrCode(err) === JsErrCode.StreamNotFound)
+      throw toBusError(
+        err,
+        `stream ${STREAM_NAMES.fleet} does not exist: is the supervisor running ('claw-supervisor up')?`,
+      );
     throw toBusError(err, `create consumer ${name}`);
   }
 }
@@ -58,7 +70,12 @@ function parse(msg: JsMsg): FleetDelivery {
 }
 
 /** Pulls up to `max` notices from the inbox consumer, waiting at most `expiresMs` for the first. */
-export async function pullInbox(nc: NatsConnection, name: string, max: number, expiresMs = 1_000): Promise<FleetDelivery[]> {
+export async function pullInbox(
+  nc: NatsConnection,
+  name: string,
+  max: number,
+  expiresMs = 1_000,
+): Promise<FleetDelivery[]> {
   await ensureFleetConsumer(nc, name, 60_000);
   const consumer = await jetstream(nc).consumers.get(STREAM_NAMES.fleet, name);
   const out: FleetDelivery[] = [];
@@ -74,7 +91,12 @@ export interface WakeLoop {
 }
 
 /** Reads the wake consumer forever, handing each delivery to `onDelivery` (which acks); retries after errors. */
-export function startWakeLoop(nc: NatsConnection, name: string, onDelivery: (d: FleetDelivery) => void, onError: (err: Error) => void): WakeLoop {
+export function startWakeLoop(
+  nc: NatsConnection,
+  name: string,
+  onDelivery: (d: FleetDelivery) => void,
+  onError: (err: Error) => void,
+): WakeLoop {
   let stopping = false;
   let current: ConsumerMessages | undefined;
   const done = (async () => {

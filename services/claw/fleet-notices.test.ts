@@ -11,7 +11,18 @@ import { fakeApi } from "./test-api.js";
 
 let n = 0;
 function notice(kind: FleetKind, sessionId: string, over: Partial<FleetEvent> = {}): FleetEvent {
-  return { id: `n${++n}`, kind, priority: fleetPriorityOf[kind], hostId: "h1", sessionId, atMs: 1_000 + n, previousStatus: null, session: sessionRecord({ host: "h1", sessionId }), host: null, ...over };
+  return {
+    id: `n${++n}`,
+    kind,
+    priority: fleetPriorityOf[kind],
+    hostId: "h1",
+    sessionId,
+    atMs: 1_000 + n,
+    previousStatus: null,
+    session: sessionRecord({ host: "h1", sessionId }),
+    host: null,
+    ...over,
+  };
 }
 const acked: string[] = [];
 const delivery = (event: FleetEvent) => ({ event, msg: { ack: () => void acked.push(event.id) } as never });
@@ -20,7 +31,9 @@ describe("coalescing", () => {
   it("one notice per session and kind, in order of first arrival, keeping the latest state and counting repeats", () => {
     const a1 = notice("session-waiting-approval", "s1");
     const b = notice("session-new", "s2");
-    const a2 = notice("session-waiting-approval", "s1", { session: sessionRecord({ host: "h1", sessionId: "s1", status: "active", waitingOn: "approval" }) });
+    const a2 = notice("session-waiting-approval", "s1", {
+      session: sessionRecord({ host: "h1", sessionId: "s1", status: "active", waitingOn: "approval" }),
+    });
     const c = notice("session-waiting-input", "s1");
     const out = coalesce([a1, b, a2, c]);
     expect(out.map((o) => o.contextKey)).toEqual([contextKeyOf(a1), contextKeyOf(b), contextKeyOf(c)]);
@@ -32,9 +45,24 @@ describe("coalescing", () => {
 
   it("the service enqueues high-priority notices coalesced, wakes the agent once per batch, acks everything, and leaves normal ones to the inbox", () => {
     const api = fakeApi("full");
-    const svc = new FleetService(parsePluginConfig({ coalesceMs: 60_000, sessionKey: "agent:main:main" }), () => api.runtime.system, api.logger);
+    const svc = new FleetService(
+      parsePluginConfig({ coalesceMs: 60_000, sessionKey: "agent:main:main" }),
+      () => api.runtime.system,
+      api.logger,
+    );
     acked.length = 0;
-    const events = [notice("session-new", "s1"), notice("session-idle", "s1"), notice("session-ask", "s2", { session: sessionRecord({ host: "h1", sessionId: "s2", ask: { correlationId: "c-7", kind: "decision", question: "ship it?", atMs: 1 } }) }), notice("session-new", "s1")];
+    const events = [
+      notice("session-new", "s1"),
+      notice("session-idle", "s1"),
+      notice("session-ask", "s2", {
+        session: sessionRecord({
+          host: "h1",
+          sessionId: "s2",
+          ask: { correlationId: "c-7", kind: "decision", question: "ship it?", atMs: 1 },
+        }),
+      }),
+      notice("session-new", "s1"),
+    ];
     for (const e of events) svc.take(delivery(e));
     expect(api.systemEvents).toHaveLength(0);
     expect(acked).toEqual([events[1]!.id]);
@@ -86,7 +114,13 @@ describe("when OpenClaw refuses a system event", () => {
 
 describe("bounded summaries", () => {
   const many = Array.from({ length: 300 }, (_, i) =>
-    sessionRecord({ host: `h${i % 7}`, sessionId: `session-${i}`, status: i % 3 ? "idle" : "active", waitingOn: i === 250 ? "approval" : null, summary: "x".repeat(500) }),
+    sessionRecord({
+      host: `h${i % 7}`,
+      sessionId: `session-${i}`,
+      status: i % 3 ? "idle" : "active",
+      waitingOn: i === 250 ? "approval" : null,
+      summary: "x".repeat(500),
+    }),
   );
 
   it("never exceeds the bound, lists sessions waiting first, and says how many were left out", () => {

@@ -64,11 +64,15 @@ function describeSession(s: SessionRecord): string {
 /** One line for one notice. Pure. */
 export function noticeLine(e: FleetEvent): string {
   const s = e.session;
-  const head = s ? `Codex fleet: session ${e.hostId}/${e.sessionId} ${what[e.kind]}` : `Codex fleet: host ${e.hostId} ${what[e.kind]}`;
+  const head = s
+    ? `Codex fleet: session ${e.hostId}/${e.sessionId} ${what[e.kind]}`
+    : `Codex fleet: host ${e.hostId} ${what[e.kind]}`;
   const parts = [head];
   if (s) parts.push(`[${describeSession(s)}]`);
-  if (e.kind === "session-ask" && s?.ask) parts.push(`${s.ask.kind} #${s.ask.correlationId}: "${clip(s.ask.question, NOTICE_QUOTE_CHARS)}"`);
-  else if (e.kind === "session-handoff" && s?.handoff) parts.push(`note: "${clip(s.handoff.note, NOTICE_QUOTE_CHARS)}"`);
+  if (e.kind === "session-ask" && s?.ask)
+    parts.push(`${s.ask.kind} #${s.ask.correlationId}: "${clip(s.ask.question, NOTICE_QUOTE_CHARS)}"`);
+  else if (e.kind === "session-handoff" && s?.handoff)
+    parts.push(`note: "${clip(s.handoff.note, NOTICE_QUOTE_CHARS)}"`);
   else if (e.kind === "session-new" && s?.preview) parts.push(`"${clip(s.preview, NOTICE_QUOTE_CHARS)}"`);
   const hint = next[e.kind];
   return `${parts.join(" ")}${hint ? ` (${hint})` : ""}`;

@@ -100,7 +100,11 @@ export class FleetService {
         });
         this.nc = this.stack.nc;
         this.st.natsUrl = this.stack.report.nats.url;
-        this.st.embedded = { stateDir: dir, gatewayUrl: this.stack.report.gateway.url, mcpUrl: this.stack.report.mcp.url };
+        this.st.embedded = {
+          stateDir: dir,
+          gatewayUrl: this.stack.report.gateway.url,
+          mcpUrl: this.stack.report.mcp.url,
+        };
       } else {
         const c = this.config;
         this.nc = await connectBus({
@@ -112,13 +116,20 @@ export class FleetService {
         });
         this.st.natsUrl = c.natsUrl.replace(/\/\/[^@/]*@/, "//");
       }
-      this.wake = startWakeLoop(this.nc, this.st.consumers.wake, (d) => this.take(d), (err) => {
-        this.st.lastError = err.message;
-        this.log.warn(`claw-supervisor: fleet consumer: ${err.message}; retrying`);
-      });
+      this.wake = startWakeLoop(
+        this.nc,
+        this.st.consumers.wake,
+        (d) => this.take(d),
+        (err) => {
+          this.st.lastError = err.message;
+          this.log.warn(`claw-supervisor: fleet consumer: ${err.message}; retrying`);
+        },
+      );
       this.st.state = "connected";
       this.st.lastError = null;
-      this.log.info(`claw-supervisor: connected to ${this.st.natsUrl} as claw ${this.config.clawId}${this.stack ? " (embedded stack)" : ""}`);
+      this.log.info(
+        `claw-supervisor: connected to ${this.st.natsUrl} as claw ${this.config.clawId}${this.stack ? " (embedded stack)" : ""}`,
+      );
     } catch (err) {
       this.st.state = "failed";
       this.st.lastError = (err as Error).message;
@@ -175,14 +186,22 @@ export class FleetService {
     try {
       const sink = this.sink();
       for (const n of notices) {
-        if (sink.enqueueSystemEvent(n.text, { sessionKey: this.config.sessionKey, contextKey: n.contextKey })) enqueued++;
+        if (sink.enqueueSystemEvent(n.text, { sessionKey: this.config.sessionKey, contextKey: n.contextKey }))
+          enqueued++;
         else this.st.counts.duplicatesDropped++;
       }
-      if (enqueued) sink.requestHeartbeat({ source: "other", intent: "event", reason: `claw-supervisor: ${enqueued} fleet event${enqueued === 1 ? "" : "s"}` });
+      if (enqueued)
+        sink.requestHeartbeat({
+          source: "other",
+          intent: "event",
+          reason: `claw-supervisor: ${enqueued} fleet event${enqueued === 1 ? "" : "s"}`,
+        });
     } catch (err) {
       this.st.counts.systemEvents += enqueued;
       this.st.lastError = `could not put fleet events into the agent's context: ${(err as Error).message}`;
-      this.log.warn(`claw-supervisor: ${this.st.lastError}; redelivering ${batch.length} notice(s) in ${REDELIVER_AFTER_MS} ms`);
+      this.log.warn(
+        `claw-supervisor: ${this.st.lastError}; redelivering ${batch.length} notice(s) in ${REDELIVER_AFTER_MS} ms`,
+      );
       for (const p of batch) p.delivery.msg.nak(REDELIVER_AFTER_MS);
       return;
     }

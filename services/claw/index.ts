@@ -22,8 +22,16 @@ export interface ClawPluginApi {
   runtime: { system: SystemEventSink };
   logger: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
   registerTool(tool: unknown, opts?: unknown): void;
-  registerService(service: { id: string; start(ctx: { stateDir: string }): Promise<void>; stop?(ctx: unknown): Promise<void> }): void;
-  registerGatewayMethod(method: string, handler: (o: { respond: (ok: boolean, payload?: unknown, error?: unknown) => void }) => void | Promise<void>, opts?: unknown): void;
+  registerService(service: {
+    id: string;
+    start(ctx: { stateDir: string }): Promise<void>;
+    stop?(ctx: unknown): Promise<void>;
+  }): void;
+  registerGatewayMethod(
+    method: string,
+    handler: (o: { respond: (ok: boolean, payload?: unknown, error?: unknown) => void }) => void | Promise<void>,
+    opts?: unknown,
+  ): void;
   registerCli(registrar: (ctx: { program: CliProgram }) => void, opts?: unknown): void;
   on(hook: string, handler: (...args: never[]) => unknown): void;
 }
@@ -42,7 +50,8 @@ export function registerClawSupervisor(api: ClawPluginApi): void {
   const nc = () => service?.connection() ?? null;
   const caller = clawCaller(nc, config.clawId);
 
-  for (const tool of fleetTools({ caller, nc, inboxConsumer: consumerNames(config.clawId).inbox })) api.registerTool(tool);
+  for (const tool of fleetTools({ caller, nc, inboxConsumer: consumerNames(config.clawId).inbox }))
+    api.registerTool(tool);
 
   api.registerService({
     id: "claw-supervisor-fleet",
@@ -65,20 +74,33 @@ export function registerClawSupervisor(api: ClawPluginApi): void {
     return text ? { appendContext: text } : undefined;
   });
 
-  api.registerGatewayMethod("clawSupervisor.status", ({ respond }) => respond(true, statusPayload(service)), { scope: "operator.read" });
+  api.registerGatewayMethod("clawSupervisor.status", ({ respond }) => respond(true, statusPayload(service)), {
+    scope: "operator.read",
+  });
 
   api.registerCli(
     ({ program }) => {
       const root = program.command("claw-supervisor").description("Claw Supervisor: the fleet connection");
       root
         .command("status")
-        .description("Whether the supervisor's bus is reachable with this plugin's config, and what waits in the Claw's fleet consumers")
+        .description(
+          "Whether the supervisor's bus is reachable with this plugin's config, and what waits in the Claw's fleet consumers",
+        )
         .action(async () => {
-          const stateDir = process.env.OPENCLAW_STATE_DIR ?? `${process.env.OPENCLAW_HOME ?? process.env.HOME ?? "."}/.openclaw`;
+          const stateDir =
+            process.env.OPENCLAW_STATE_DIR ?? `${process.env.OPENCLAW_HOME ?? process.env.HOME ?? "."}/.openclaw`;
           console.log(await cliStatus(config, stateDir));
         });
     },
-    { descriptors: [{ name: "claw-supervisor", description: "Claw Supervisor: the fleet connection's status", hasSubcommands: true }] },
+    {
+      descriptors: [
+        {
+          name: "claw-supervisor",
+          description: "Claw Supervisor: the fleet connection's status",
+          hasSubcommands: true,
+        },
+      ],
+    },
   );
 }
 
@@ -87,6 +109,7 @@ export { formatStatus };
 export default definePluginEntry({
   id: PLUGIN_ID,
   name: "Claw Supervisor",
-  description: "See and drive a fleet of Codex sessions: fleet_* tools, and fleet events and summaries in the agent's context.",
+  description:
+    "See and drive a fleet of Codex sessions: fleet_* tools, and fleet events and summaries in the agent's context.",
   register: (api) => registerClawSupervisor(api as unknown as ClawPluginApi),
 });

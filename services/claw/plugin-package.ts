@@ -13,7 +13,12 @@ import { fileURLToPath } from "node:url";
 const distClaw = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(distClaw, "..", "..", "..");
 const manifest = path.join(root, "services", "claw", "openclaw.plugin.json");
-const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string; description: string; license: string };
+const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
+  name: string;
+  version: string;
+  description: string;
+  license: string;
+};
 
 copyFileSync(manifest, path.join(root, "openclaw.plugin.json"));
 copyFileSync(manifest, path.join(distClaw, "openclaw.plugin.json"));

@@ -4,7 +4,14 @@ import { describe, expect, it } from "vitest";
 import entry, { registerClawSupervisor } from "./index.js";
 import { fakeApi } from "./test-api.js";
 
-const manifest = JSON.parse(readFileSync(new URL("./openclaw.plugin.json", import.meta.url), "utf8")) as { id: string; contracts: { tools: string[] }; activation: { onStartup: boolean }; cliCommands: { name: string }[]; configSchema: object; uiHints: Record<string, unknown> };
+const manifest = JSON.parse(readFileSync(new URL("./openclaw.plugin.json", import.meta.url), "utf8")) as {
+  id: string;
+  contracts: { tools: string[] };
+  activation: { onStartup: boolean };
+  cliCommands: { name: string }[];
+  configSchema: object;
+  uiHints: Record<string, unknown>;
+};
 const MODES = ["full", "discovery", "tool-discovery", "setup-only", "setup-runtime", "cli-metadata"];
 
 describe("the plugin's registration", () => {
@@ -48,11 +55,15 @@ describe("the plugin's registration", () => {
     const api = fakeApi("full");
     registerClawSupervisor(api);
     const sessions = api.tools.find((t) => t.name === "fleet_sessions")!;
-    await expect(sessions.execute("call-1", {})).rejects.toThrow(/not connected to the supervisor's bus.*claw-supervisor status/);
+    await expect(sessions.execute("call-1", {})).rejects.toThrow(
+      /not connected to the supervisor's bus.*claw-supervisor status/,
+    );
   });
 
   it("refuses a bad config naming the field", () => {
-    expect(() => registerClawSupervisor(fakeApi("full", { mode: "everywhere" }))).toThrow(/plugins\.entries\.claw-supervisor\.config.*mode/);
+    expect(() => registerClawSupervisor(fakeApi("full", { mode: "everywhere" }))).toThrow(
+      /plugins\.entries\.claw-supervisor\.config.*mode/,
+    );
     expect(() => registerClawSupervisor(fakeApi("full", { clawId: "a b" }))).toThrow(/clawId/);
   });
 });

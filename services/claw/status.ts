@@ -21,14 +21,19 @@ export function formatStatus(s: FleetServiceStatus): string {
     `  consumers: ${s.consumers.wake}, ${s.consumers.inbox} (stream FLEET)`,
     `  notices:   ${s.counts.noticesRead} read, ${s.counts.highPriority} high priority, ${s.counts.systemEvents} system events, ${s.counts.duplicatesDropped} dropped as repeats`,
     `  last:      ${s.lastEvent ? `${s.lastEvent.kind} ${s.lastEvent.hostId}/${s.lastEvent.sessionId ?? "-"} at ${new Date(s.lastEvent.atMs).toISOString()}` : "none yet"}`,
-    ...(s.embedded ? [`  embedded:  state ${s.embedded.stateDir}, host gateway ${s.embedded.gatewayUrl}, MCP ${s.embedded.mcpUrl}`] : []),
+    ...(s.embedded
+      ? [`  embedded:  state ${s.embedded.stateDir}, host gateway ${s.embedded.gatewayUrl}, MCP ${s.embedded.mcpUrl}`]
+      : []),
     ...(s.lastError ? [`  error:     ${s.lastError}`] : []),
   ].join("\n");
 }
 
 /** The heartbeat text: the fleet's counts and the sessions needing attention, at most `maxChars`; null with no sessions. */
 export async function heartbeatSummary(caller: ClawCaller, maxChars: number): Promise<string | null> {
-  const page = (await caller.command("list", { filter: {}, limit: 200 })) as { sessions: SessionRecord[]; nextCursor: string | null };
+  const page = (await caller.command("list", { filter: {}, limit: 200 })) as {
+    sessions: SessionRecord[];
+    nextCursor: string | null;
+  };
   if (page.sessions.length === 0) return null;
   const title = `Codex fleet (claw-supervisor${page.nextCursor ? ", first 200" : ""}; fleet_sessions and fleet_events for more):`;
   return summarizeSessions(page.sessions, { maxChars, maxSessions: 10, title }).text;
@@ -36,14 +41,20 @@ export async function heartbeatSummary(caller: ClawCaller, maxChars: number): Pr
 
 /** The gateway method's payload. */
 export function statusPayload(service: FleetService | null): FleetServiceStatus | { state: "stopped"; reason: string } {
-  return service ? service.status() : { state: "stopped", reason: "the claw-supervisor service has not started in this process" };
+  return service
+    ? service.status()
+    : { state: "stopped", reason: "the claw-supervisor service has not started in this process" };
 }
 
 /** What `openclaw claw-supervisor status` prints: the bus it would use, and what the bus holds for this Claw. */
 export async function cliStatus(config: ClawPluginConfig, openclawStateDir: string): Promise<string> {
-  const url = config.mode === "embedded" ? readUpFile(config.embedded.stateDir ?? `${openclawStateDir}/claw-supervisor`)?.natsUrl : config.natsUrl;
+  const url =
+    config.mode === "embedded"
+      ? readUpFile(config.embedded.stateDir ?? `${openclawStateDir}/claw-supervisor`)?.natsUrl
+      : config.natsUrl;
   const shown = url?.replace(/\/\/[^@/]*@/, "//");
-  if (!url) return "claw-supervisor: embedded mode, and the gateway's stack is not running (start the gateway: 'openclaw gateway run')";
+  if (!url)
+    return "claw-supervisor: embedded mode, and the gateway's stack is not running (start the gateway: 'openclaw gateway run')";
   const nc = await connectBus({
     servers: url,
     name: "openclaw-claw-supervisor-status",

@@ -53,7 +53,10 @@ export interface SummaryBounds {
 }
 
 /** The summary text, at most `maxChars` characters. Pure. */
-export function summarizeSessions(sessions: readonly SessionRecord[], b: SummaryBounds): { text: string; listed: number; omitted: number } {
+export function summarizeSessions(
+  sessions: readonly SessionRecord[],
+  b: SummaryBounds,
+): { text: string; listed: number; omitted: number } {
   const ordered = [...sessions].sort((x, y) => attentionRank(x) - attentionRank(y) || y.lastSeenAt - x.lastSeenAt);
   const head = [b.title, countsLine(sessions, b.total ?? sessions.length)].filter(Boolean).join("\n");
   const lines: string[] = [];

@@ -34,7 +34,8 @@ export function fakeApi(registrationMode: string, pluginConfig: Record<string, u
     pluginConfig,
     get runtime() {
       api.runtimeTouched++;
-      if (registrationMode === "cli-metadata") throw new Error("api.runtime is not available during cli-metadata registration");
+      if (registrationMode === "cli-metadata")
+        throw new Error("api.runtime is not available during cli-metadata registration");
       return { system };
     },
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },

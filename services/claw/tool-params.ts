@@ -1,17 +1,29 @@
 /** TypeBox parameter schemas of the `fleet_*` tools (what the model sees); the command schemas re-check them. */
 import { Type } from "typebox";
 
-const sessionId = Type.String({ minLength: 1, description: "The session's id (its Codex thread id), or '<hostId>/<threadId>', as fleet_sessions shows it." });
-const status = Type.Union(["idle", "active", "steering", "interrupted", "stale", "closed", "error", "unknown"].map((s) => Type.Literal(s)), { description: "Session status." });
+const sessionId = Type.String({
+  minLength: 1,
+  description: "The session's id (its Codex thread id), or '<hostId>/<threadId>', as fleet_sessions shows it.",
+});
+const status = Type.Union(
+  ["idle", "active", "steering", "interrupted", "stale", "closed", "error", "unknown"].map((s) => Type.Literal(s)),
+  { description: "Session status." },
+);
 const filter = {
   host: Type.Optional(Type.String({ minLength: 1, description: "Only sessions on this host id." })),
   repo: Type.Optional(Type.String({ minLength: 1, description: "Only sessions in this repository." })),
-  group: Type.Optional(Type.String({ minLength: 1, description: "Only sessions in this group (set with fleet_assign)." })),
+  group: Type.Optional(
+    Type.String({ minLength: 1, description: "Only sessions in this group (set with fleet_assign)." }),
+  ),
   status: Type.Optional(status),
   humanAttached: Type.Optional(Type.Boolean({ description: "true: a person's TUI is attached; false: none is." })),
   autonomous: Type.Optional(Type.Boolean({ description: "true: started by the supervisor (fleet_spawn)." })),
 };
-const sendMode = Type.Optional(Type.Union([Type.Literal("auto"), Type.Literal("start"), Type.Literal("steer")], { description: "auto (default): start a turn when idle, steer the running one otherwise; start or steer only." }));
+const sendMode = Type.Optional(
+  Type.Union([Type.Literal("auto"), Type.Literal("start"), Type.Literal("steer")], {
+    description: "auto (default): start a turn when idle, steer the running one otherwise; start or steer only.",
+  }),
+);
 
 export const SessionsParams = Type.Object({
   ...filter,
@@ -21,8 +33,12 @@ export const SessionsParams = Type.Object({
 export const HostsParams = Type.Object({});
 export const ReadParams = Type.Object({
   sessionId,
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: "Turns to read, newest first (default 5)." })),
-  cursor: Type.Optional(Type.String({ minLength: 1, description: "nextCursor from the previous read, for older turns." })),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 20, description: "Turns to read, newest first (default 5)." }),
+  ),
+  cursor: Type.Optional(
+    Type.String({ minLength: 1, description: "nextCursor from the previous read, for older turns." }),
+  ),
 });
 export const SendParams = Type.Object({
   sessionId,
@@ -33,25 +49,36 @@ export const InterruptParams = Type.Object({ sessionId });
 export const SpawnParams = Type.Object({
   task: Type.String({ minLength: 1, description: "The task for the new Codex session, as its first message." }),
   cwd: Type.String({ minLength: 1, description: "Absolute path of the workspace on the host." }),
-  hostId: Type.Optional(Type.String({ minLength: 1, description: "The host to run on (default: the least-loaded online host)." })),
+  hostId: Type.Optional(
+    Type.String({ minLength: 1, description: "The host to run on (default: the least-loaded online host)." }),
+  ),
   repo: Type.Optional(Type.String({ minLength: 1, description: "Pick a host that has sessions in this repository." })),
   group: Type.Optional(Type.String({ minLength: 1, description: "Group to put the session in." })),
 });
 export const HandoffParams = Type.Object({
   sessionId,
   toHuman: Type.Optional(Type.String({ minLength: 1, description: "Hand the session to this person." })),
-  toSessionId: Type.Optional(Type.String({ minLength: 1, description: "Hand the session's work to this other session." })),
+  toSessionId: Type.Optional(
+    Type.String({ minLength: 1, description: "Hand the session's work to this other session." }),
+  ),
   note: Type.Optional(Type.String({ description: "What the receiver needs to know." })),
 });
 export const BroadcastParams = Type.Object({
   ...filter,
   text: Type.String({ minLength: 1, description: "The message for every matching session." }),
-  maxTargets: Type.Integer({ minimum: 1, maximum: 100, description: "The most sessions it may reach; more matching sessions refuse the whole broadcast." }),
+  maxTargets: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    description: "The most sessions it may reach; more matching sessions refuse the whole broadcast.",
+  }),
   mode: sendMode,
 });
 export const MarkParams = Type.Object({
   sessionId,
-  disposition: Type.Union([Type.Literal("blocked"), Type.Literal("done"), Type.Literal("abandoned"), Type.Literal("none")], { description: "The mark; none clears it." }),
+  disposition: Type.Union(
+    [Type.Literal("blocked"), Type.Literal("done"), Type.Literal("abandoned"), Type.Literal("none")],
+    { description: "The mark; none clears it." },
+  ),
 });
 export const AssignParams = Type.Object({
   sessionId,
@@ -61,12 +88,18 @@ export const AssignParams = Type.Object({
 export const ReplyParams = Type.Object({
   sessionId,
   text: Type.String({ minLength: 1, description: "The answer." }),
-  correlationId: Type.Optional(Type.String({ minLength: 1, description: "The ask's correlation id (from the ask event or fleet_read)." })),
+  correlationId: Type.Optional(
+    Type.String({ minLength: 1, description: "The ask's correlation id (from the ask event or fleet_read)." }),
+  ),
 });
 export const SummarizeParams = Type.Object({
   ...filter,
-  maxSessions: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: "Most sessions listed (default 20)." })),
-  maxChars: Type.Optional(Type.Integer({ minimum: 200, maximum: 8000, description: "Longest summary in characters (default 2000)." })),
+  maxSessions: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 50, description: "Most sessions listed (default 20)." }),
+  ),
+  maxChars: Type.Optional(
+    Type.Integer({ minimum: 200, maximum: 8000, description: "Longest summary in characters (default 2000)." }),
+  ),
 });
 export const EventsParams = Type.Object({
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: "Most events to take (default 20)." })),

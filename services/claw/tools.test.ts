@@ -10,7 +10,11 @@ import { fleetTools, type FleetTool } from "./tools.js";
 
 let rig: PolicyRig;
 let tools: Map<string, FleetTool>;
-const run = (name: string, params: Record<string, unknown>) => tools.get(name)!.execute("call", params).then((r) => r.details);
+const run = (name: string, params: Record<string, unknown>) =>
+  tools
+    .get(name)!
+    .execute("call", params)
+    .then((r) => r.details);
 
 beforeAll(async () => {
   rig = await startPolicyRig();
@@ -18,13 +22,37 @@ beforeAll(async () => {
   await rig.session("s2", { repo: "other" });
   rig.answer = (req) => {
     if (req.op === "send") return { ok: true, data: { action: "started", turnId: "turn-1" } };
-    if (req.op === "read") return { ok: true, data: { turns: [{ id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "agent", text: "done" }], items: [] }], nextCursor: null } };
-    if (req.op === "interrupt") return req.threadId === "s2" ? { ok: false, code: "conflict", message: "no turn is running", retryable: false } : { ok: true, data: { turnId: "turn-1" } };
+    if (req.op === "read")
+      return {
+        ok: true,
+        data: {
+          turns: [
+            {
+              id: "t1",
+              status: "completed",
+              startedAt: 1,
+              completedAt: 2,
+              messages: [{ role: "agent", text: "done" }],
+              items: [],
+            },
+          ],
+          nextCursor: null,
+        },
+      };
+    if (req.op === "interrupt")
+      return req.threadId === "s2"
+        ? { ok: false, code: "conflict", message: "no turn is running", retryable: false }
+        : { ok: true, data: { turnId: "turn-1" } };
     if (req.op === "spawn") return { ok: true, data: { threadId: "s-new", turnId: "turn-9" } };
     return { ok: true, data: { recorded: true } };
   };
   const nc = () => rig.bus.nc;
-  tools = new Map(fleetTools({ caller: clawCaller(nc, "claw-test"), nc, inboxConsumer: "claw-claw-test-inbox" }).map((t) => [t.name, t]));
+  tools = new Map(
+    fleetTools({ caller: clawCaller(nc, "claw-test"), nc, inboxConsumer: "claw-claw-test-inbox" }).map((t) => [
+      t.name,
+      t,
+    ]),
+  );
 }, 60_000);
 afterAll(async () => rig?.stop());
 
@@ -39,17 +67,25 @@ describe("fleet tools", () => {
 
   it("every command goes as the Claw (role claw, its id) and its result is nested", async () => {
     rig.ops.length = 0;
-    expect(await run("fleet_send", { sessionId: "h1/s1", text: "hello" })).toEqual({ sent: { action: "started", turnId: "turn-1" } });
-    expect(await run("fleet_read", { sessionId: "s1" })).toMatchObject({ transcript: { turns: [expect.objectContaining({ id: "t1" })] } });
+    expect(await run("fleet_send", { sessionId: "h1/s1", text: "hello" })).toEqual({
+      sent: { action: "started", turnId: "turn-1" },
+    });
+    expect(await run("fleet_read", { sessionId: "s1" })).toMatchObject({
+      transcript: { turns: [expect.objectContaining({ id: "t1" })] },
+    });
     expect(await run("fleet_interrupt", { sessionId: "s1" })).toMatchObject({ interrupted: { turnId: "turn-1" } });
     expect(await run("fleet_mark", { sessionId: "s1", disposition: "done" })).toHaveProperty("marked");
     expect(await run("fleet_assign", { sessionId: "s1", group: "release" })).toHaveProperty("assigned");
-    expect(await run("fleet_handoff", { sessionId: "s1", toHuman: "dana", note: "needs a call" })).toHaveProperty("handoff");
+    expect(await run("fleet_handoff", { sessionId: "s1", toHuman: "dana", note: "needs a call" })).toHaveProperty(
+      "handoff",
+    );
     expect(await run("fleet_reply", { sessionId: "s1", text: "yes", correlationId: "c-1" })).toHaveProperty("replied");
     expect(await run("fleet_broadcast", { repo: "claw", maxTargets: 5, text: "rebase" })).toHaveProperty("broadcast");
     expect(await run("fleet_spawn", { task: "write docs", cwd: "/srv/repo", hostId: "h1" })).toHaveProperty("spawned");
     const audit = await rig.audit();
-    const callers = audit.filter((r) => r.kind === "request").map((r) => (r as { caller?: { id: string; role: string } }).caller);
+    const callers = audit
+      .filter((r) => r.kind === "request")
+      .map((r) => (r as { caller?: { id: string; role: string } }).caller);
     expect(callers.length).toBeGreaterThanOrEqual(9);
     expect(callers.every((c) => c?.role === "claw" && c.id === "claw-test")).toBe(true);
   });
@@ -61,7 +97,9 @@ describe("fleet tools", () => {
   });
 
   it("errors are thrown with the typed code and what to do next", async () => {
-    await expect(run("fleet_send", { sessionId: "nope", text: "x" })).rejects.toThrow(/send failed \(not_found\).*fleet_sessions/);
+    await expect(run("fleet_send", { sessionId: "nope", text: "x" })).rejects.toThrow(
+      /send failed \(not_found\).*fleet_sessions/,
+    );
     await expect(run("fleet_interrupt", { sessionId: "s2" })).rejects.toThrow(/conflict.*fleet_read/);
     await expect(run("fleet_broadcast", { text: "x", maxTargets: 5 })).rejects.toThrow(/invalid.*filter/);
     await expect(run("fleet_handoff", { sessionId: "s1" })).rejects.toThrow(/exactly one of toHuman or toSessionId/);

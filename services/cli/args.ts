@@ -12,12 +12,24 @@ export interface ParsedCommandArgs<T extends OptionSpecs> {
 }
 
 /** Parses argv strictly; an unknown option or a missing value becomes a CliError with exit code 2. */
-export function parseCommandArgs<T extends OptionSpecs>(command: string, argv: string[], options: T): ParsedCommandArgs<T> {
+export function parseCommandArgs<T extends OptionSpecs>(
+  command: string,
+  argv: string[],
+  options: T,
+): ParsedCommandArgs<T> {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true }) as ParsedCommandArgs<T>;
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    }) as ParsedCommandArgs<T>;
   } catch (err) {
     // parseArgs appends advice on '--' and '=' that does not fit a one-line error: keep the first sentence.
-    const firstLine = (err as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "").replace(/\.$/, "");
+    const firstLine = (err as Error).message
+      .split("\n")[0]!
+      .replace(/\. To specify.*$/, "")
+      .replace(/\.$/, "");
     throw new CliError(`${firstLine}. See 'claw-supervisor ${command} --help'.`, 2);
   }
 }

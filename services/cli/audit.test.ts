@@ -28,7 +28,9 @@ describe("claw-supervisor audit", () => {
   it("lists the records of one session, one caller, one verb, as JSON or lines", async () => {
     const bySession = JSON.parse((await cli(["audit", "--session", "a1", "--json"])).stdout) as AuditRecord[];
     expect(bySession.map((r) => r.kind)).toEqual(["request", "decision", "execution", "result"]);
-    const denied = JSON.parse((await cli(["audit", "--caller", "a1", "--kind", "decision", "--json"])).stdout) as AuditRecord[];
+    const denied = JSON.parse(
+      (await cli(["audit", "--caller", "a1", "--kind", "decision", "--json"])).stdout,
+    ) as AuditRecord[];
     expect(denied).toHaveLength(1);
     expect(denied[0]!.decision).toMatchObject({ allow: false, code: "denied" });
     const text = await cli(["audit", "--verb", "send", "--limit", "2"]);
@@ -41,7 +43,9 @@ describe("claw-supervisor audit", () => {
   it("replays the event log: equal to the live registry now, and only what was stored before a time", async () => {
     const now = await cli(["audit", "replay"]);
     expect(now).toMatchObject({ code: 0, stdout: expect.stringMatching(/equals the live registry \(2 sessions\)/) });
-    const before = JSON.parse((await cli(["audit", "replay", "--until", String(cut), "--json"])).stdout) as { sessions: { sessionId: string }[] };
+    const before = JSON.parse((await cli(["audit", "replay", "--until", String(cut), "--json"])).stdout) as {
+      sessions: { sessionId: string }[];
+    };
     expect(before.sessions.map((s) => s.sessionId)).toEqual(["a1"]);
   });
 

@@ -32,7 +32,10 @@ const Limit = z.coerce.number({ error: "must be a number" }).int().positive("mus
 /** A time option: ISO, unix ms, or an age (`15m`) before `nowMs`. Pure. */
 export function parseTime(name: string, text: string, nowMs: number): number {
   const age = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (age) return nowMs - Number(age[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"];
+  if (age)
+    return (
+      nowMs - Number(age[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"]
+    );
   if (/^\d{10,}$/.test(text)) return Number(text);
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw new CliError(`--${name}: '${text}' is not a time (ISO, unix ms, or an age like 15m)`, 2);
@@ -55,16 +58,26 @@ export function replayDifferences(replayed: readonly SessionRecord[], live: read
       continue;
     }
     const c = comparable(r);
-    const fields = (Object.keys(c) as (keyof SessionRecord)[]).filter((f) => JSON.stringify(c[f]) !== JSON.stringify(l[f]));
-    if (fields.length) out.push(`${key(r)}: ${fields.map((f) => `${f} replay=${JSON.stringify(c[f])} live=${JSON.stringify(l[f])}`).join(", ")}`);
+    const fields = (Object.keys(c) as (keyof SessionRecord)[]).filter(
+      (f) => JSON.stringify(c[f]) !== JSON.stringify(l[f]),
+    );
+    if (fields.length)
+      out.push(
+        `${key(r)}: ${fields.map((f) => `${f} replay=${JSON.stringify(c[f])} live=${JSON.stringify(l[f])}`).join(", ")}`,
+      );
   }
   for (const k of liveByKey.keys()) out.push(`${k}: in the live registry, not in the replay`);
   return out;
 }
 
 async function replay(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs("audit replay", argv, { until: { type: "string" }, host: { type: "string" }, json: { type: "boolean" }, "nats-url": { type: "string" } });
-  if (values.help) return io.stdout(`${usage}\n`), 0;
+  const { values, positionals } = parseCommandArgs("audit replay", argv, {
+    until: { type: "string" },
+    host: { type: "string" },
+    json: { type: "boolean" },
+    "nats-url": { type: "string" },
+  });
+  if (values.help) return (io.stdout(`${usage}\n`), 0);
   if (positionals.length) throw new CliError(`audit replay takes no arguments, got '${positionals[0]}'`, 2);
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, Date.now());
   const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
@@ -78,13 +91,26 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
     const onHost = (s: SessionRecord) => values.host === undefined || s.host === values.host;
     const replayed = replayEnvelopes(envelopes).sessions.filter(onHost);
     if (untilMs !== undefined) {
-      io.stdout(values.json ? `${JSON.stringify({ until: new Date(untilMs).toISOString(), events: envelopes.length, sessions: replayed }, null, 2)}\n` : `${envelopes.length} events up to ${new Date(untilMs).toISOString()}\n${formatSessionsTable(replayed, untilMs)}`);
+      io.stdout(
+        values.json
+          ? `${JSON.stringify({ until: new Date(untilMs).toISOString(), events: envelopes.length, sessions: replayed }, null, 2)}\n`
+          : `${envelopes.length} events up to ${new Date(untilMs).toISOString()}\n${formatSessionsTable(replayed, untilMs)}`,
+      );
       return 0;
     }
-    const live = (await listAllSessions(nc, values.host === undefined ? {} : { host: values.host }).catch(queryFailure)).sessions;
+    const live = (await listAllSessions(nc, values.host === undefined ? {} : { host: values.host }).catch(queryFailure))
+      .sessions;
     const diffs = replayDifferences(replayed, live);
-    if (values.json) io.stdout(`${JSON.stringify({ events: envelopes.length, sessions: replayed.length, equal: diffs.length === 0, differences: diffs }, null, 2)}\n`);
-    else io.stdout(diffs.length === 0 ? `replay of ${envelopes.length} events equals the live registry (${replayed.length} sessions)\n` : `replay differs from the live registry:\n${diffs.map((d) => `  ${d}`).join("\n")}\n`);
+    if (values.json)
+      io.stdout(
+        `${JSON.stringify({ events: envelopes.length, sessions: replayed.length, equal: diffs.length === 0, differences: diffs }, null, 2)}\n`,
+      );
+    else
+      io.stdout(
+        diffs.length === 0
+          ? `replay of ${envelopes.length} events equals the live registry (${replayed.length} sessions)\n`
+          : `replay differs from the live registry:\n${diffs.map((d) => `  ${d}`).join("\n")}\n`,
+      );
     return diffs.length === 0 ? 0 : 1;
   } finally {
     await nc.close();
@@ -93,11 +119,22 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
 
 async function list(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs("audit", argv, {
-    session: { type: "string" }, caller: { type: "string" }, verb: { type: "string" }, kind: { type: "string" },
-    since: { type: "string" }, until: { type: "string" }, limit: { type: "string" }, json: { type: "boolean" }, "nats-url": { type: "string" },
+    session: { type: "string" },
+    caller: { type: "string" },
+    verb: { type: "string" },
+    kind: { type: "string" },
+    since: { type: "string" },
+    until: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+    "nats-url": { type: "string" },
   });
-  if (values.help) return io.stdout(`${usage}\n`), 0;
-  if (positionals.length) throw new CliError(`audit takes no arguments (or 'replay'), got '${positionals[0]}'. See 'claw-supervisor audit --help'.`, 2);
+  if (values.help) return (io.stdout(`${usage}\n`), 0);
+  if (positionals.length)
+    throw new CliError(
+      `audit takes no arguments (or 'replay'), got '${positionals[0]}'. See 'claw-supervisor audit --help'.`,
+      2,
+    );
   const now = Date.now();
   const sinceMs = values.since === undefined ? undefined : parseTime("since", values.since, now);
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, now);
@@ -127,10 +164,16 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 
 function line(r: AuditRecord): string {
   const who = r.caller ? `${r.caller.role}:${r.caller.id}` : "-";
-  const what = r.target?.sessionId ? `${r.target.hostId ?? "?"}/${r.target.sessionId}` : r.target?.hostId ?? "-";
+  const what = r.target?.sessionId ? `${r.target.hostId ?? "?"}/${r.target.sessionId}` : (r.target?.hostId ?? "-");
   const how = r.decision
-    ? r.decision.allow ? `allow (${r.decision.ruleId})` : `refuse ${r.decision.code}: ${r.decision.reason}`
-    : r.outcome ? (r.outcome.ok ? "ok" : `${r.outcome.code}: ${r.outcome.message}`) : "";
+    ? r.decision.allow
+      ? `allow (${r.decision.ruleId})`
+      : `refuse ${r.decision.code}: ${r.decision.reason}`
+    : r.outcome
+      ? r.outcome.ok
+        ? "ok"
+        : `${r.outcome.code}: ${r.outcome.message}`
+      : "";
   return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${(r.verb ?? "-").padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
 }
 

@@ -60,11 +60,14 @@ describe("claw-supervisor CLI", () => {
 
   it("probe lists loaded threads with truthful status, as text and as JSON", async () => {
     fake = await startFakeAppServer();
-    fake.handle("thread/loaded/list", () => ({ result: { data: ["th-1", "th-2", "th-gone", "th-title"], nextCursor: null } }));
+    fake.handle("thread/loaded/list", () => ({
+      result: { data: ["th-1", "th-2", "th-gone", "th-title"], nextCursor: null },
+    }));
     fake.handle("thread/read", (params) => {
       const id = (params as { threadId: string }).threadId;
       if (id === "th-1") return { result: { thread: thread(id, { type: "idle" }) } };
-      if (id === "th-2") return { result: { thread: thread(id, { type: "active", activeFlags: ["waitingOnApproval"] }) } };
+      if (id === "th-2")
+        return { result: { thread: thread(id, { type: "active", activeFlags: ["waitingOnApproval"] }) } };
       if (id === "th-title") return { result: { thread: thread(id, { type: "idle" }, { ephemeral: true }) } };
       return { error: { code: -32600, message: "thread not loaded" } };
     });
@@ -100,7 +103,9 @@ describe("claw-supervisor CLI", () => {
     const endpoint = `unix://${(fake.endpoint as { socketPath: string }).socketPath}`;
     const notCodex = await cli(["probe", endpoint]);
     expect(notCodex.code).toBe(1);
-    expect(notCodex.stderr).toBe(`claw-supervisor probe: ${endpoint} is not a Codex app-server: method not found (-32601)\n`);
+    expect(notCodex.stderr).toBe(
+      `claw-supervisor probe: ${endpoint} is not a Codex app-server: method not found (-32601)\n`,
+    );
     fake.handle("initialize", () => "silence");
     const silent = await cli(["probe", endpoint, "--timeout", "200"]);
     expect(silent.code).toBe(1);

@@ -42,9 +42,15 @@ export async function sendCommand(
   if (answer.ok) return answer.result;
   switch (answer.reason) {
     case "no_policy":
-      throw new CliError(`timeout: no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`, EXIT_CODES.timeout);
+      throw new CliError(
+        `timeout: no policy service is answering on ${subjects.command(verb)}: is 'claw-supervisor up' or 'service policy' running? Nothing was run.`,
+        EXIT_CODES.timeout,
+      );
     case "timeout":
-      throw new CliError(`timeout: the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`, EXIT_CODES.timeout);
+      throw new CliError(
+        `timeout: the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete (repeat with the same --key to get its result)`,
+        EXIT_CODES.timeout,
+      );
     case "not_a_result":
       throw new CliError(`the policy service's answer to ${verb} is not a command result`);
     case "unreachable":

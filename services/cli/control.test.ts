@@ -23,7 +23,11 @@ describe("claw-supervisor operator verbs", () => {
     expect(r).toMatchObject({ code: 0, stdout: "started turn turn-1\n" });
     expect(rig.ops).toEqual([{ op: "send", threadId: "s1", text: "please rebase", mode: "auto" }]);
     const audit = await rig.audit();
-    expect(audit.find((a) => a.kind === "request" && (a.detail as { args?: { text?: string } }).args?.text === "please rebase")?.caller).toMatchObject({ role: "operator", id: expect.stringMatching(/^bob@/) });
+    expect(
+      audit.find(
+        (a) => a.kind === "request" && (a.detail as { args?: { text?: string } }).args?.text === "please rebase",
+      )?.caller,
+    ).toMatchObject({ role: "operator", id: expect.stringMatching(/^bob@/) });
   });
 
   it("exits with the typed failure's code and says why on stderr", async () => {
@@ -45,7 +49,16 @@ describe("claw-supervisor operator verbs", () => {
       ok: true,
       data: {
         turns: [
-          { id: "t2", status: "completed", startedAt: 2, completedAt: 3, messages: [{ role: "user", text: "and now?" }, { role: "agent", text: "done" }] },
+          {
+            id: "t2",
+            status: "completed",
+            startedAt: 2,
+            completedAt: 3,
+            messages: [
+              { role: "user", text: "and now?" },
+              { role: "agent", text: "done" },
+            ],
+          },
           { id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "user", text: "hi" }] },
         ],
         nextCursor: "c2",
@@ -53,7 +66,9 @@ describe("claw-supervisor operator verbs", () => {
     });
     const r = await cli(["read", "s1", "--limit", "2"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe("── turn t1 (completed)\nuser : hi\n── turn t2 (completed)\nuser : and now?\ncodex: done\n(older turns: --cursor c2)\n");
+    expect(r.stdout).toBe(
+      "── turn t1 (completed)\nuser : hi\n── turn t2 (completed)\nuser : and now?\ncodex: done\n(older turns: --cursor c2)\n",
+    );
     expect(rig.ops.at(-1)).toEqual({ op: "read", threadId: "s1", limit: 2, cursor: null, view: "summary" });
   });
 

@@ -51,7 +51,11 @@ export const hostAgentCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (positionals.length) throw new CliError(`host-agent takes no arguments, got '${positionals[0]}'. See 'claw-supervisor host-agent --help'.`, 2);
+    if (positionals.length)
+      throw new CliError(
+        `host-agent takes no arguments, got '${positionals[0]}'. See 'claw-supervisor host-agent --help'.`,
+        2,
+      );
     const config = await resolveConfig(values, io);
     try {
       parseEndpoint(config.endpoint, { env: io.env });
@@ -63,7 +67,10 @@ export const hostAgentCommand: Command = {
     });
     if (!token.trim()) throw new CliError(`the host token file ${config.tokenFile} is empty`);
 
-    const logger = pino({ name: "claw-supervisor-host-agent", level: config.logLevel }, { write: (line: string) => io.stderr(line) });
+    const logger = pino(
+      { name: "claw-supervisor-host-agent", level: config.logLevel },
+      { write: (line: string) => io.stderr(line) },
+    );
     const agent = await startHostAgent({
       hostId: config.hostId,
       gatewayUrl: config.gatewayUrl,
@@ -78,7 +85,13 @@ export const hostAgentCommand: Command = {
       presencePollMs: config.presencePollMs,
       logger,
     });
-    const report = { hostId: agent.hostId, epoch: agent.epoch, endpoint: config.endpoint, gatewayUrl: config.gatewayUrl, stateDir: config.stateDir };
+    const report = {
+      hostId: agent.hostId,
+      epoch: agent.epoch,
+      endpoint: config.endpoint,
+      gatewayUrl: config.gatewayUrl,
+      stateDir: config.stateDir,
+    };
     io.stdout(
       values.json
         ? `${JSON.stringify(report)}\n`
@@ -100,7 +113,14 @@ export const hostAgentCommand: Command = {
 };
 
 async function resolveConfig(
-  values: { config?: string; gateway?: string; "token-file"?: string; endpoint?: string; "host-id"?: string; "state-dir"?: string },
+  values: {
+    config?: string;
+    gateway?: string;
+    "token-file"?: string;
+    endpoint?: string;
+    "host-id"?: string;
+    "state-dir"?: string;
+  },
   io: CliIo,
 ): Promise<ResolvedHostAgentConfig> {
   try {
@@ -117,7 +137,8 @@ async function resolveConfig(
       { stateDir: defaultStateDir(io.env) },
     );
   } catch (err) {
-    if (err instanceof HostAgentConfigError) throw new CliError(`${err.message}. See 'claw-supervisor host-agent --help'.`, 2);
+    if (err instanceof HostAgentConfigError)
+      throw new CliError(`${err.message}. See 'claw-supervisor host-agent --help'.`, 2);
     throw err;
   }
 }

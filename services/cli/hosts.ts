@@ -30,8 +30,10 @@ export const hostsCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (positionals.length) throw new CliError(`hosts takes no arguments, got '${positionals[0]}'. See 'claw-supervisor hosts --help'.`, 2);
-    const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
+    if (positionals.length)
+      throw new CliError(`hosts takes no arguments, got '${positionals[0]}'. See 'claw-supervisor hosts --help'.`, 2);
+    const timeoutMs =
+      values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
     const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const nc = await connectCli(url);
     try {

@@ -42,7 +42,10 @@ export const launchCommand: Command = {
       return 0;
     }
     if (positionals.length) {
-      throw new CliError(`launch takes no arguments, got '${positionals[0]}'; pass codex's own options after '--'. See 'claw-supervisor launch --help'.`, 2);
+      throw new CliError(
+        `launch takes no arguments, got '${positionals[0]}'; pass codex's own options after '--'. See 'claw-supervisor launch --help'.`,
+        2,
+      );
     }
     const endpoint = values.endpoint ?? "unix://";
     try {

@@ -6,7 +6,14 @@
 import { mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { BusError, connectBus, ensureBus, startEmbeddedNats, type EmbeddedNats, type EnsureBusResult } from "../bus/index.js";
+import {
+  BusError,
+  connectBus,
+  ensureBus,
+  startEmbeddedNats,
+  type EmbeddedNats,
+  type EnsureBusResult,
+} from "../bus/index.js";
 import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
 import { probeAppServer, startHostAgent } from "../host-agent/index.js";
@@ -72,7 +79,9 @@ class Parts {
   }
   async stop(): Promise<void> {
     for (const stop of this.stops.splice(0).reverse()) {
-      await stop().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "stopping a part of the stack failed"));
+      await stop().catch((err: unknown) =>
+        this.log.error({ err: (err as Error).message }, "stopping a part of the stack failed"),
+      );
     }
   }
 }
@@ -82,9 +91,14 @@ async function startBus(o: LocalStackOptions, parts: Parts) {
   if (!o.natsUrl) {
     o.onStartingNats?.();
     try {
-      embedded = await startEmbeddedNats({ stateDir: o.stateDir, ...(o.natsPort === undefined ? {} : { port: o.natsPort }) });
+      embedded = await startEmbeddedNats({
+        stateDir: o.stateDir,
+        ...(o.natsPort === undefined ? {} : { port: o.natsPort }),
+      });
     } catch (err) {
-      throw new LocalStackError(err instanceof BusError ? err.message : `cannot start nats-server: ${(err as Error).message}`);
+      throw new LocalStackError(
+        err instanceof BusError ? err.message : `cannot start nats-server: ${(err as Error).message}`,
+      );
     }
     parts.add(() => embedded!.stop());
   }
@@ -111,7 +125,11 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     const { nc, url, bus, embedded } = await startBus(o, parts);
     let gateway: Gateway;
     try {
-      gateway = await startGateway({ natsConnection: nc, port: o.gatewayPort, logger: log.child({ service: "rpc-gateway" }) });
+      gateway = await startGateway({
+        natsConnection: nc,
+        port: o.gatewayPort,
+        logger: log.child({ service: "rpc-gateway" }),
+      });
     } catch (err) {
       throw new LocalStackError(`cannot start the gateway on 127.0.0.1:${o.gatewayPort}: ${(err as Error).message}`);
     }
@@ -126,7 +144,11 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       throw new LocalStackError(`cannot start the MCP edge on 127.0.0.1:${o.mcpPort}: ${(err as Error).message}`);
     }
     parts.add(() => mcp.stop());
-    const policy = await startPolicyService({ nc, logger: log.child({ service: "policy" }), spawnConfig: spawnMcpConfig(mcp.url, secret) });
+    const policy = await startPolicyService({
+      nc,
+      logger: log.child({ service: "policy" }),
+      spawnConfig: spawnMcpConfig(mcp.url, secret),
+    });
     parts.add(() => policy.stop());
 
     let hostAgent: LocalStackReport["hostAgent"] = null;
@@ -153,7 +175,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     }
     const report: LocalStackReport = {
       stateDir: o.stateDir,
-      nats: embedded ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir } : { url, embedded: false },
+      nats: embedded
+        ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir }
+        : { url, embedded: false },
       bus,
       gateway: { url: gateway.url },
       registry: { running: true },

@@ -19,7 +19,10 @@ export function defaultSecretFile(stateDir: string): string {
 }
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
-const SessionIdArg = z.string().min(1, "needs a session id (the Codex thread id)").max(200, "a session id is at most 200 characters");
+const SessionIdArg = z
+  .string()
+  .min(1, "needs a session id (the Codex thread id)")
+  .max(200, "a session id is at most 200 characters");
 const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 const mcpUsage = `Usage: claw-supervisor mcp [--token-env VAR] [--secret-file FILE] [--state-dir DIR] [--nats-url URL]
@@ -36,21 +39,32 @@ names. Codex starts it: codex mcp add openclaw-codex-supervisor --env CLAW_MCP_T
 /** The `mcp` command (stdio transport). */
 export const mcpCommand: Command = {
   name: "mcp",
-  summary: "serve the openclaw-codex-supervisor MCP server on stdio for one Codex session (its token in $CLAW_MCP_TOKEN)",
+  summary:
+    "serve the openclaw-codex-supervisor MCP server on stdio for one Codex session (its token in $CLAW_MCP_TOKEN)",
   usage: mcpUsage,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("mcp", argv, { "token-env": { type: "string" }, "secret-file": { type: "string" }, "state-dir": { type: "string" }, "nats-url": { type: "string" } });
-    if (values.help) return io.stdout(`${mcpUsage}\n`), 0;
-    if (positionals.length) throw new CliError(`mcp takes no arguments, got '${positionals[0]}'. See 'claw-supervisor mcp --help'.`, 2);
+    const { values, positionals } = parseCommandArgs("mcp", argv, {
+      "token-env": { type: "string" },
+      "secret-file": { type: "string" },
+      "state-dir": { type: "string" },
+      "nats-url": { type: "string" },
+    });
+    if (values.help) return (io.stdout(`${mcpUsage}\n`), 0);
+    if (positionals.length)
+      throw new CliError(`mcp takes no arguments, got '${positionals[0]}'. See 'claw-supervisor mcp --help'.`, 2);
     const tokenEnv = optionValue("token-env", EnvName, values["token-env"] ?? "CLAW_MCP_TOKEN");
     const token = io.env[tokenEnv]?.trim();
-    if (!token) throw new CliError(`no MCP token in $${tokenEnv}: get one with 'claw-supervisor mcp-config <sessionId>'`, 2);
+    if (!token)
+      throw new CliError(`no MCP token in $${tokenEnv}: get one with 'claw-supervisor mcp-config <sessionId>'`, 2);
     const stateDir = values["state-dir"] ? path.resolve(values["state-dir"]) : defaultStateDir(io.env);
-    const secret = await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch((err: Error) => {
-      throw new CliError(err.message);
-    });
+    const secret = await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch(
+      (err: Error) => {
+        throw new CliError(err.message);
+      },
+    );
     const natsUrl = resolveNatsUrl(values["nats-url"], io.env);
-    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
+    if (!natsUrl)
+      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
     const nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-mcp" }).catch((err: Error) => {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${err.message}`);
     });
@@ -87,21 +101,42 @@ export const mcpConfigCommand: Command = {
   summary: "print the config.toml snippet and 'codex mcp add' line attaching the MCP server to one session",
   usage: configUsage,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("mcp-config", argv, { url: { type: "string" }, "secret-file": { type: "string" }, "state-dir": { type: "string" }, json: { type: "boolean" } });
-    if (values.help) return io.stdout(`${configUsage}\n`), 0;
-    if (positionals.length > 1) throw new CliError(`mcp-config takes one session id, got ${positionals.length}. See 'claw-supervisor mcp-config --help'.`, 2);
+    const { values, positionals } = parseCommandArgs("mcp-config", argv, {
+      url: { type: "string" },
+      "secret-file": { type: "string" },
+      "state-dir": { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (values.help) return (io.stdout(`${configUsage}\n`), 0);
+    if (positionals.length > 1)
+      throw new CliError(
+        `mcp-config takes one session id, got ${positionals.length}. See 'claw-supervisor mcp-config --help'.`,
+        2,
+      );
     const parsedId = SessionIdArg.safeParse(positionals[0] ?? "");
-    if (!parsedId.success) throw new CliError(`mcp-config ${parsedId.error.issues[0]!.message}. See 'claw-supervisor mcp-config --help'.`, 2);
+    if (!parsedId.success)
+      throw new CliError(
+        `mcp-config ${parsedId.error.issues[0]!.message}. See 'claw-supervisor mcp-config --help'.`,
+        2,
+      );
     const stateDir = values["state-dir"] ? path.resolve(values["state-dir"]) : defaultStateDir(io.env);
     const url = optionValue("url", HttpUrl, values.url ?? readUpFile(stateDir)?.mcpUrl ?? "http://127.0.0.1:7411/mcp");
-    const secret = await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch((err: Error) => {
-      throw new CliError(err.message);
-    });
+    const secret = await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch(
+      (err: Error) => {
+        throw new CliError(err.message);
+      },
+    );
     const c = humanMcpConfig(url, secret, parsedId.data);
     io.stdout(
       values.json
         ? `${JSON.stringify({ sessionId: parsedId.data, ...c })}\n`
-        : [`# ~/.codex/config.toml (or $CODEX_HOME/config.toml), for session ${parsedId.data}:`, c.toml, "# or, over stdio:", c.mcpAdd, ""].join("\n"),
+        : [
+            `# ~/.codex/config.toml (or $CODEX_HOME/config.toml), for session ${parsedId.data}:`,
+            c.toml,
+            "# or, over stdio:",
+            c.mcpAdd,
+            "",
+          ].join("\n"),
     );
     return 0;
   },

@@ -48,7 +48,9 @@ async function openPolicyBucket(nc: NatsConnection): Promise<KV> {
     return kv;
   } catch (err) {
     if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
-      throw new CliError(`KV bucket ${bucket} does not exist: run 'claw-supervisor up', or 'claw-supervisor service <name> --ensure-bus', against this NATS first`);
+      throw new CliError(
+        `KV bucket ${bucket} does not exist: run 'claw-supervisor up', or 'claw-supervisor service <name> --ensure-bus', against this NATS first`,
+      );
     }
     throw new CliError(`cannot open KV bucket ${bucket}: ${(err as Error).message}`);
   }
@@ -87,9 +89,19 @@ async function readText(file: string): Promise<string> {
 }
 
 /** The target facts of a session, from the registry's record of it. */
-async function sessionFacts(nc: NatsConnection, sessionId: string, host: string | undefined, timeoutMs: number): Promise<TargetFacts> {
-  const record = await getSession(nc, { sessionId, ...(host === undefined ? {} : { host }) }, timeoutMs).catch(queryFailure);
-  if (record === null) throw new CliError(`the registry does not know session ${sessionId}${host === undefined ? "" : ` on host ${host}`}`);
+async function sessionFacts(
+  nc: NatsConnection,
+  sessionId: string,
+  host: string | undefined,
+  timeoutMs: number,
+): Promise<TargetFacts> {
+  const record = await getSession(nc, { sessionId, ...(host === undefined ? {} : { host }) }, timeoutMs).catch(
+    queryFailure,
+  );
+  if (record === null)
+    throw new CliError(
+      `the registry does not know session ${sessionId}${host === undefined ? "" : ` on host ${host}`}`,
+    );
   return factsOfSession(record);
 }
 
@@ -123,32 +135,44 @@ interface ActionContext {
 
 async function getAction({ values, withBus, print, io }: ActionContext): Promise<number> {
   const { policy, from } = await withBus(async (nc) => activePolicy(await openPolicyBucket(nc)));
-  if (from.source === "default" && !values.json) io.stderr(`claw-supervisor policy: no policy is stored in KV ${bucket}; this is the built-in default\n`);
+  if (from.source === "default" && !values.json)
+    io.stderr(`claw-supervisor policy: no policy is stored in KV ${bucket}; this is the built-in default\n`);
   print({ ...from, policy }, `${JSON.stringify(policy, null, 2)}\n`);
   return 0;
 }
 
 async function setAction({ withBus, print }: ActionContext, file: string): Promise<number> {
   const policy = parsePolicy(await readText(file), file === "-" ? "stdin" : file);
-  const revision = await withBus(async (nc) => (await openPolicyBucket(nc)).put(ACTIVE_POLICY_KEY, JSON.stringify(policy)));
+  const revision = await withBus(async (nc) =>
+    (await openPolicyBucket(nc)).put(ACTIVE_POLICY_KEY, JSON.stringify(policy)),
+  );
   print({ source: "kv", revision }, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
   return 0;
 }
 
 /** Exit 0 on allow, 3 on deny. */
 async function checkAction({ values, withBus, print }: ActionContext): Promise<number> {
-  if (values.role === undefined) throw new CliError("policy check needs --role. See 'claw-supervisor policy --help'.", 2);
-  if (values.verb === undefined) throw new CliError("policy check needs --verb. See 'claw-supervisor policy --help'.", 2);
+  if (values.role === undefined)
+    throw new CliError("policy check needs --role. See 'claw-supervisor policy --help'.", 2);
+  if (values.verb === undefined)
+    throw new CliError("policy check needs --verb. See 'claw-supervisor policy --help'.", 2);
   const role = optionValue("role", CallerRole, values.role);
   const verb = optionValue("verb", CommandVerb, values.verb);
   if (values.raw && verb !== "read") throw new CliError("--raw applies to --verb read only", 2);
   // Without --caller no id is known, so no callerId-narrowed rule can apply (the empty id matches none).
   const callerId = values.caller === undefined ? "" : optionValue("caller", Caller.shape.id, values.caller);
-  const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
+  const timeoutMs =
+    values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
   const capability = verbCapability(verb, { raw: values.raw === true });
   const { session, host, file } = values;
   const hostFacts: TargetFacts = host === undefined ? {} : { host };
-  const filePolicy = file === undefined ? undefined : { policy: parsePolicy(await readText(file), file === "-" ? "stdin" : file), from: { source: "file", file } as const };
+  const filePolicy =
+    file === undefined
+      ? undefined
+      : {
+          policy: parsePolicy(await readText(file), file === "-" ? "stdin" : file),
+          from: { source: "file", file } as const,
+        };
   const { policy, from, facts } =
     filePolicy !== undefined && session === undefined
       ? { ...filePolicy, facts: hostFacts }
@@ -158,10 +182,16 @@ async function checkAction({ values, withBus, print }: ActionContext): Promise<n
         }));
   const decision = authorize(policy, { id: callerId, role }, capability, facts);
   if (decision.allow) {
-    print({ allow: true, capability, ruleId: decision.ruleId, ...from }, `allow: rule ${decision.ruleId} lets role '${role}' ${capability} (${sourceText(from)})\n`);
+    print(
+      { allow: true, capability, ruleId: decision.ruleId, ...from },
+      `allow: rule ${decision.ruleId} lets role '${role}' ${capability} (${sourceText(from)})\n`,
+    );
     return 0;
   }
-  print({ allow: false, capability, code: decision.code, reason: decision.reason, ...from }, `deny: ${decision.reason} (${sourceText(from)})\n`);
+  print(
+    { allow: false, capability, code: decision.code, reason: decision.reason, ...from },
+    `deny: ${decision.reason} (${sourceText(from)})\n`,
+  );
   return 3;
 }
 
@@ -177,18 +207,29 @@ export const policyCommand: Command = {
       return 0;
     }
     const [action, ...rest] = positionals;
-    if (action === undefined) throw new CliError("policy needs an action: get, set or check. See 'claw-supervisor policy --help'.", 2);
+    if (action === undefined)
+      throw new CliError("policy needs an action: get, set or check. See 'claw-supervisor policy --help'.", 2);
     if (action !== "get" && action !== "set" && action !== "check") {
-      throw new CliError(`unknown policy action '${action}'; expected get, set or check. See 'claw-supervisor policy --help'.`, 2);
+      throw new CliError(
+        `unknown policy action '${action}'; expected get, set or check. See 'claw-supervisor policy --help'.`,
+        2,
+      );
     }
     if (action !== "check") {
       const misplaced = checkOnly.find((name) => values[name] !== undefined);
       if (misplaced) throw new CliError(`--${misplaced} applies to 'policy check' only`, 2);
     }
     if (action === "set" && rest.length !== 1) {
-      throw new CliError(`policy set takes one file (or '-' for stdin), got ${rest.length}. See 'claw-supervisor policy --help'.`, 2);
+      throw new CliError(
+        `policy set takes one file (or '-' for stdin), got ${rest.length}. See 'claw-supervisor policy --help'.`,
+        2,
+      );
     }
-    if (action !== "set" && rest.length) throw new CliError(`policy ${action} takes no arguments, got '${rest[0]}'. See 'claw-supervisor policy --help'.`, 2);
+    if (action !== "set" && rest.length)
+      throw new CliError(
+        `policy ${action} takes no arguments, got '${rest[0]}'. See 'claw-supervisor policy --help'.`,
+        2,
+      );
     const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const context: ActionContext = {
       values,

@@ -97,7 +97,17 @@ async function readThread(client: CodexRpcClient, id: string): Promise<ProbedThr
     const { thread } = await client.request("thread/read", { threadId: id });
     return describeThread(thread);
   } catch (err) {
-    return { id, status: "unknown", activeFlags: [], ephemeral: null, cwd: null, name: null, preview: null, updatedAt: null, error: reason(err) };
+    return {
+      id,
+      status: "unknown",
+      activeFlags: [],
+      ephemeral: null,
+      cwd: null,
+      name: null,
+      preview: null,
+      updatedAt: null,
+      error: reason(err),
+    };
   }
 }
 
@@ -142,7 +152,9 @@ export function formatProbeReport(report: ProbeReport): string {
   );
   for (const t of report.threads) {
     const flags = t.ephemeral ? " [ephemeral]" : "";
-    const detail = t.error ? `could not read: ${t.error}` : `${t.cwd ?? ""}  ${JSON.stringify(oneLine(t.name || t.preview, 60))}`;
+    const detail = t.error
+      ? `could not read: ${t.error}`
+      : `${t.cwd ?? ""}  ${JSON.stringify(oneLine(t.name || t.preview, 60))}`;
     lines.push(`  ${t.id}  ${statusText(t).padEnd(22)} ${detail}${flags}`);
   }
   return `${lines.join("\n")}\n`;
@@ -163,7 +175,8 @@ export const probeCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (positionals.length > 1) throw new CliError(`probe takes one endpoint, got ${positionals.length}. See 'claw-supervisor probe --help'.`, 2);
+    if (positionals.length > 1)
+      throw new CliError(`probe takes one endpoint, got ${positionals.length}. See 'claw-supervisor probe --help'.`, 2);
     const timeoutMs = optionValue("timeout", Milliseconds, values.timeout ?? "5000");
     let bearerToken: string | undefined;
     if (values["token-env"]) {

@@ -31,14 +31,20 @@ describe("claw-supervisor service", () => {
   it("refuses to start rpc-gateway on a bus that is not set up, saying how to fix it", async () => {
     const run = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "0"]);
     expect(await run.exited).toBe(1);
-    expect(run.stderr()).toMatch(/claw-supervisor service: cannot start rpc-gateway: KV bucket codex-host-tokens does not exist: run 'claw-supervisor up'/);
+    expect(run.stderr()).toMatch(
+      /claw-supervisor service: cannot start rpc-gateway: KV bucket codex-host-tokens does not exist: run 'claw-supervisor up'/,
+    );
   });
 
   it("runs rpc-gateway until asked to stop: an agent with a token gets its welcome", async () => {
     const run = start(["service", "rpc-gateway", "--port", "0", "--ensure-bus", "--json"], { NATS_URL: nats.url });
     await expect.poll(() => run.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
     const ready = JSON.parse(run.stdout());
-    expect(ready).toMatchObject({ service: "rpc-gateway", nats: nats.url, url: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/$/) });
+    expect(ready).toMatchObject({
+      service: "rpc-gateway",
+      nats: nats.url,
+      url: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/$/),
+    });
 
     const created = start(["token", "create", "host-svc", "--json", "--nats-url", nats.url]);
     expect(await created.exited).toBe(0);
@@ -53,7 +59,9 @@ describe("claw-supervisor service", () => {
   });
 
   it("runs the registry until asked to stop: it answers queries over the bus", async () => {
-    const run = start(["service", "registry", "--ensure-bus", "--json", "--sweep-interval", "500"], { NATS_URL: nats.url });
+    const run = start(["service", "registry", "--ensure-bus", "--json", "--sweep-interval", "500"], {
+      NATS_URL: nats.url,
+    });
     await expect.poll(() => run.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
     expect(JSON.parse(run.stdout())).toMatchObject({ service: "registry", nats: nats.url, durable: "registry" });
     const hosts = start(["hosts", "--json", "--nats-url", nats.url]);
@@ -64,19 +72,23 @@ describe("claw-supervisor service", () => {
     const gone = start(["hosts", "--nats-url", nats.url, "--timeout", "500"]);
     expect(await gone.exited).toBe(1);
     expect(gone.stderr()).toContain("no registry");
-    expect((await start(["service", "registry", "--nats-url", nats.url, "--stale-after", "soon"]).exited)).toBe(2);
+    expect(await start(["service", "registry", "--nats-url", nats.url, "--stale-after", "soon"]).exited).toBe(2);
   });
 
   it("refuses bad invocations with one-line errors and exit code 2", async () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);
-    expect(unknown.stderr()).toBe("claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy, mcp-edge. See 'claw-supervisor service --help'.\n");
+    expect(unknown.stderr()).toBe(
+      "claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy, mcp-edge. See 'claw-supervisor service --help'.\n",
+    );
     const none = start(["service"]);
     expect(await none.exited).toBe(2);
     expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry, policy");
     const noNats = start(["service", "rpc-gateway"]);
     expect(await noNats.exited).toBe(2);
-    expect(noNats.stderr()).toBe("claw-supervisor service: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n");
+    expect(noNats.stderr()).toBe(
+      "claw-supervisor service: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n",
+    );
     const badPort = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "99999"]);
     expect(await badPort.exited).toBe(2);
     expect(badPort.stderr()).toBe("claw-supervisor service: --port: must be between 0 and 65535\n");

@@ -87,7 +87,8 @@ const registryService: ServiceSpec = {
     "--stale-after MS     time offline before a host and its sessions are stale (default 300000)",
   ],
   async start({ nc, logger, values }) {
-    const ms = (name: string) => (values[name] === undefined ? undefined : optionValue(name, Milliseconds, values[name]));
+    const ms = (name: string) =>
+      values[name] === undefined ? undefined : optionValue(name, Milliseconds, values[name]);
     const registry = await startRegistry({
       nc,
       logger,
@@ -116,7 +117,8 @@ const policyService: ServiceSpec = {
   async start({ nc, logger, values }) {
     let spawnConfig;
     if (typeof values["mcp-url"] === "string") {
-      if (typeof values["mcp-secret-file"] !== "string") throw new CliError("--mcp-url needs --mcp-secret-file (the MCP edge's secret)", 2);
+      if (typeof values["mcp-secret-file"] !== "string")
+        throw new CliError("--mcp-url needs --mcp-secret-file (the MCP edge's secret)", 2);
       spawnConfig = spawnMcpConfig(values["mcp-url"], await ensureEdgeSecret(values["mcp-secret-file"], false));
     }
     const policy = await startPolicyService({ nc, logger, ...(spawnConfig ? { spawnConfig } : {}) });
@@ -134,7 +136,14 @@ export const DEFAULT_MCP_PORT = 7411;
 const mcpEdgeService: ServiceSpec = {
   name: "mcp-edge",
   summary: "the MCP server openclaw-codex-supervisor over Streamable HTTP (bearer token per session)",
-  options: { host: { type: "string" }, port: { type: "string" }, "secret-file": { type: "string" }, "allowed-host": { type: "string", multiple: true }, "allowed-origin": { type: "string", multiple: true }, "max-body": { type: "string" } },
+  options: {
+    host: { type: "string" },
+    port: { type: "string" },
+    "secret-file": { type: "string" },
+    "allowed-host": { type: "string", multiple: true },
+    "allowed-origin": { type: "string", multiple: true },
+    "max-body": { type: "string" },
+  },
   optionsHelp: [
     "--host HOST          address to listen on (default 127.0.0.1)",
     `--port PORT          port to listen on (default ${DEFAULT_MCP_PORT}; 0 picks a free one)`,
@@ -145,18 +154,48 @@ const mcpEdgeService: ServiceSpec = {
   ],
   async start({ nc, logger, values, io }) {
     const port = values.port === undefined ? DEFAULT_MCP_PORT : optionValue("port", Port, values.port);
-    const maxBodyBytes = values["max-body"] === undefined ? undefined : optionValue("max-body", z.coerce.number({ error: "must be a number of bytes" }).int().min(1_024, "must be at least 1024").max(16_777_216, "must be at most 16 MiB"), values["max-body"]);
+    const maxBodyBytes =
+      values["max-body"] === undefined
+        ? undefined
+        : optionValue(
+            "max-body",
+            z.coerce
+              .number({ error: "must be a number of bytes" })
+              .int()
+              .min(1_024, "must be at least 1024")
+              .max(16_777_216, "must be at most 16 MiB"),
+            values["max-body"],
+          );
     const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : []);
-    const secret = await ensureEdgeSecret(typeof values["secret-file"] === "string" ? values["secret-file"] : io.env.CLAW_MCP_SECRET_FILE ?? "mcp-secret");
-    const edge = await startMcpHttpEdge({ nc, secret, host: typeof values.host === "string" ? values.host : "127.0.0.1", port, allowedHosts: list(values["allowed-host"]), allowedOrigins: list(values["allowed-origin"]), ...(maxBodyBytes ? { maxBodyBytes } : {}), logger });
-    return { report: { url: edge.url, port: edge.port }, summary: `mcp-edge serving MCP on ${edge.url}`, stop: () => edge.stop() };
+    const secret = await ensureEdgeSecret(
+      typeof values["secret-file"] === "string" ? values["secret-file"] : (io.env.CLAW_MCP_SECRET_FILE ?? "mcp-secret"),
+    );
+    const edge = await startMcpHttpEdge({
+      nc,
+      secret,
+      host: typeof values.host === "string" ? values.host : "127.0.0.1",
+      port,
+      allowedHosts: list(values["allowed-host"]),
+      allowedOrigins: list(values["allowed-origin"]),
+      ...(maxBodyBytes ? { maxBodyBytes } : {}),
+      logger,
+    });
+    return {
+      report: { url: edge.url, port: edge.port },
+      summary: `mcp-edge serving MCP on ${edge.url}`,
+      stop: () => edge.stop(),
+    };
   },
 };
 
 /** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
 const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService, mcpEdgeService];
 
-const sharedOptions = { "nats-url": { type: "string" }, "ensure-bus": { type: "boolean" }, json: { type: "boolean" } } as const;
+const sharedOptions = {
+  "nats-url": { type: "string" },
+  "ensure-bus": { type: "boolean" },
+  json: { type: "boolean" },
+} as const;
 
 function usage(): string {
   const width = Math.max(...services.map((s) => s.name.length)) + 2;
@@ -187,9 +226,14 @@ export const serviceCommand: Command = {
       return 0;
     }
     const names = services.map((s) => s.name).join(", ");
-    if (name === undefined) throw new CliError(`service needs a name: ${names}. See 'claw-supervisor service --help'.`, 2);
+    if (name === undefined)
+      throw new CliError(`service needs a name: ${names}. See 'claw-supervisor service --help'.`, 2);
     const spec = services.find((s) => s.name === name);
-    if (!spec) throw new CliError(`unknown service '${name}'; expected one of ${names}. See 'claw-supervisor service --help'.`, 2);
+    if (!spec)
+      throw new CliError(
+        `unknown service '${name}'; expected one of ${names}. See 'claw-supervisor service --help'.`,
+        2,
+      );
     const { values, positionals } = parseCommandArgs(`service ${name}`, rest, { ...sharedOptions, ...spec.options });
     if (values.help) {
       io.stdout(`${usage()}\n`);
@@ -197,7 +241,8 @@ export const serviceCommand: Command = {
     }
     if (positionals.length) throw new CliError(`service ${name} takes no arguments, got '${positionals[0]}'`, 2);
     const natsUrl = resolveNatsUrl(values["nats-url"] as string | undefined, io.env);
-    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
+    if (!natsUrl)
+      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
 
     const logger = pino({ name: `claw-supervisor-${name}` }, { write: (line: string) => io.stderr(line) });
     let nc: NatsConnection;
@@ -219,7 +264,11 @@ export const serviceCommand: Command = {
         if (err instanceof CliError) throw err;
         throw new CliError(`cannot start ${name}: ${(err as Error).message}`);
       }
-      io.stdout(values.json ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report })}\n` : `claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`);
+      io.stdout(
+        values.json
+          ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report })}\n`
+          : `claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`,
+      );
       const signal = await io.stopRequested;
       if (!values.json) io.stdout(`claw-supervisor service: ${signal}, stopping ${name}\n`);
       await running.stop();

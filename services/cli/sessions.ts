@@ -33,7 +33,10 @@ when it was last seen, and its summary (or first message).
 --nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
-const Limit = z.coerce.number({ error: "must be a number" }).int("must be a whole number").positive("must be greater than 0");
+const Limit = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be a whole number")
+  .positive("must be greater than 0");
 const WATCH_DEBOUNCE_MS = 100;
 
 /** Connects the CLI to the bus at `url`, or throws a one-line CliError. */
@@ -51,7 +54,13 @@ export function queryFailure(err: unknown): never {
   throw err;
 }
 
-async function render(nc: NatsConnection, filter: SessionFilter, limit: number, timeoutMs: number, json: "pretty" | "line" | false): Promise<string> {
+async function render(
+  nc: NatsConnection,
+  filter: SessionFilter,
+  limit: number,
+  timeoutMs: number,
+  json: "pretty" | "line" | false,
+): Promise<string> {
   const { sessions, total } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
   if (json) return `${JSON.stringify(sessions, null, json === "pretty" ? 2 : undefined)}\n`;
   return textOf(sessions, total, filter);
@@ -73,7 +82,9 @@ async function watch(nc: NatsConnection, io: CliIo, print: () => Promise<void>):
     if (timer) return;
     timer = setTimeout(() => {
       timer = undefined;
-      printing = printing.then(print).catch((err: unknown) => io.stderr(`claw-supervisor sessions: ${(err as Error).message}\n`));
+      printing = printing
+        .then(print)
+        .catch((err: unknown) => io.stderr(`claw-supervisor sessions: ${(err as Error).message}\n`));
     }, WATCH_DEBOUNCE_MS);
   };
   const loop = (async () => {
@@ -108,7 +119,11 @@ export const sessionsCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (positionals.length) throw new CliError(`sessions takes no arguments, got '${positionals[0]}'. See 'claw-supervisor sessions --help'.`, 2);
+    if (positionals.length)
+      throw new CliError(
+        `sessions takes no arguments, got '${positionals[0]}'. See 'claw-supervisor sessions --help'.`,
+        2,
+      );
     if (values.human && values.autonomous) throw new CliError("--human and --autonomous cannot be combined", 2);
     const filter: SessionFilter = {
       ...(values.host === undefined ? {} : { host: values.host }),
@@ -118,7 +133,8 @@ export const sessionsCommand: Command = {
       ...(values.autonomous ? { autonomous: true } : {}),
     };
     const limit = values.limit === undefined ? Infinity : optionValue("limit", Limit, values.limit);
-    const timeoutMs = values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
+    const timeoutMs =
+      values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
     const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const nc = await connectCli(url);
     try {

@@ -13,7 +13,12 @@ export interface CliRun {
 export async function runCliInProcess(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, stopRequested: new Promise(() => undefined) };
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env,
+    stopRequested: new Promise(() => undefined),
+  };
   const code = await runCli(argv, io);
   return { code, stdout, stderr };
 }

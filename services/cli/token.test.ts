@@ -28,9 +28,18 @@ describe("claw-supervisor token", () => {
 
     const json = await cli(["token", "create", "host-b", "--json", "--nats-url", nats.url]);
     const record = JSON.parse(json.stdout);
-    expect(record).toMatchObject({ hostId: "host-b", tokenId: expect.stringMatching(/^[0-9a-f]{16}$/), token: expect.stringMatching(/^cst_/), revokedAtMs: null });
-    const listedJson = JSON.parse((await cli(["token", "list", "--json", "--host", "host-b", "--nats-url", nats.url])).stdout);
-    expect(listedJson.tokens).toEqual([{ tokenId: record.tokenId, hostId: "host-b", createdAtMs: record.createdAtMs, revokedAtMs: null }]);
+    expect(record).toMatchObject({
+      hostId: "host-b",
+      tokenId: expect.stringMatching(/^[0-9a-f]{16}$/),
+      token: expect.stringMatching(/^cst_/),
+      revokedAtMs: null,
+    });
+    const listedJson = JSON.parse(
+      (await cli(["token", "list", "--json", "--host", "host-b", "--nats-url", nats.url])).stdout,
+    );
+    expect(listedJson.tokens).toEqual([
+      { tokenId: record.tokenId, hostId: "host-b", createdAtMs: record.createdAtMs, revokedAtMs: null },
+    ]);
     expect(JSON.stringify(listedJson)).not.toContain(record.token);
   });
 
@@ -39,24 +48,54 @@ describe("claw-supervisor token", () => {
     const revoked = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toMatch(/^revoked 1 token\(s\) of host host-r: [0-9a-f]{16}\n$/);
-    const listed = JSON.parse((await cli(["token", "list", "--json", "--host", "host-r", "--nats-url", nats.url])).stdout);
+    const listed = JSON.parse(
+      (await cli(["token", "list", "--json", "--host", "host-r", "--nats-url", nats.url])).stdout,
+    );
     expect(listed.tokens[0].revokedAtMs).toEqual(expect.any(Number));
     const again = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
     expect(again).toMatchObject({ code: 1, stderr: "claw-supervisor token: host host-r has no active token\n" });
-    const wrongHost = await cli(["token", "revoke", "host-a", "--token-id", listed.tokens[0].tokenId, "--nats-url", nats.url]);
-    expect(wrongHost).toMatchObject({ code: 1, stderr: expect.stringContaining(`host host-a has no token ${listed.tokens[0].tokenId}`) });
+    const wrongHost = await cli([
+      "token",
+      "revoke",
+      "host-a",
+      "--token-id",
+      listed.tokens[0].tokenId,
+      "--nats-url",
+      nats.url,
+    ]);
+    expect(wrongHost).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`host host-a has no token ${listed.tokens[0].tokenId}`),
+    });
   });
 
   it("refuses bad input with one-line errors", async () => {
-    expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/) });
-    expect(await cli(["token", "create", "host-a"])).toMatchObject({ code: 2, stderr: "claw-supervisor token: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n" });
-    expect(await cli(["token", "create", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringContaining("takes exactly one host id, got 0") });
-    expect(await cli(["token", "burn", "host-a"])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown token action 'burn'") });
+    expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/),
+    });
+    expect(await cli(["token", "create", "host-a"])).toMatchObject({
+      code: 2,
+      stderr: "claw-supervisor token: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n",
+    });
+    expect(await cli(["token", "create", "--nats-url", nats.url])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("takes exactly one host id, got 0"),
+    });
+    expect(await cli(["token", "burn", "host-a"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("unknown token action 'burn'"),
+    });
     expect(await cli(["token"])).toMatchObject({ code: 2, stderr: expect.stringContaining("token needs an action") });
-    expect(await cli(["token", "list", "--token-id", "x", "--nats-url", nats.url])).toMatchObject({ code: 2, stderr: expect.stringContaining("--token-id applies to 'token revoke' only") });
+    expect(await cli(["token", "list", "--token-id", "x", "--nats-url", nats.url])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--token-id applies to 'token revoke' only"),
+    });
     const unreachable = await cli(["token", "list", "--nats-url", "nats://127.0.0.1:1"]);
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toMatch(/^claw-supervisor token: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: .*\n$/);
+    expect(unreachable.stderr).toMatch(
+      /^claw-supervisor token: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: .*\n$/,
+    );
     expect((await cli(["token", "--help"])).stdout).toContain("token create <hostId>");
   });
 });

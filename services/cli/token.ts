@@ -5,7 +5,13 @@
 import type { KV } from "@nats-io/kv";
 import type { HostTokenRecord } from "../../schemas/bus.js";
 import { connectBus } from "../bus/index.js";
-import { GatewayError, createHostToken, listHostTokens, openHostTokenBucket, revokeHostToken } from "../rpc-gateway/index.js";
+import {
+  GatewayError,
+  createHostToken,
+  listHostTokens,
+  openHostTokenBucket,
+  revokeHostToken,
+} from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { resolveNatsUrl } from "./up-file.js";
@@ -24,7 +30,12 @@ host id; only its SHA-256 is stored, so the secret is printed once, by 'create'.
 --json           print JSON instead of text`;
 
 const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
-const publicRecord = (r: HostTokenRecord) => ({ tokenId: r.tokenId, hostId: r.hostId, createdAtMs: r.createdAtMs, revokedAtMs: r.revokedAtMs });
+const publicRecord = (r: HostTokenRecord) => ({
+  tokenId: r.tokenId,
+  hostId: r.hostId,
+  createdAtMs: r.createdAtMs,
+  revokedAtMs: r.revokedAtMs,
+});
 
 /** Where to put a new token on its host: a file only the host agent's user can read. */
 function createdText(hostId: string, tokenId: string, token: string): string {
@@ -44,7 +55,10 @@ function listText(records: HostTokenRecord[]): string {
   if (records.length === 0) return "no host tokens\n";
   const hostWidth = Math.max(4, ...records.map((r) => r.hostId.length));
   const header = `${"TOKEN ID".padEnd(18)}${"HOST".padEnd(hostWidth + 2)}${"CREATED".padEnd(26)}REVOKED`;
-  const rows = records.map((r) => `${r.tokenId.padEnd(18)}${r.hostId.padEnd(hostWidth + 2)}${iso(r.createdAtMs).padEnd(26)}${iso(r.revokedAtMs)}`);
+  const rows = records.map(
+    (r) =>
+      `${r.tokenId.padEnd(18)}${r.hostId.padEnd(hostWidth + 2)}${iso(r.createdAtMs).padEnd(26)}${iso(r.revokedAtMs)}`,
+  );
   return [header, ...rows, ""].join("\n");
 }
 
@@ -67,7 +81,10 @@ async function withTokenBucket<T>(natsUrl: string, run: (kv: KV) => Promise<T>):
 
 function oneHostId(verb: string, positionals: string[]): string {
   if (positionals.length !== 1) {
-    throw new CliError(`token ${verb} takes exactly one host id, got ${positionals.length}. See 'claw-supervisor token --help'.`, 2);
+    throw new CliError(
+      `token ${verb} takes exactly one host id, got ${positionals.length}. See 'claw-supervisor token --help'.`,
+      2,
+    );
   }
   return positionals[0] as string;
 }
@@ -89,14 +106,20 @@ export const tokenCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (verb === undefined) throw new CliError("token needs an action: create, revoke or list. See 'claw-supervisor token --help'.", 2);
+    if (verb === undefined)
+      throw new CliError("token needs an action: create, revoke or list. See 'claw-supervisor token --help'.", 2);
     if (!["create", "revoke", "list"].includes(verb)) {
-      throw new CliError(`unknown token action '${verb}'; expected create, revoke or list. See 'claw-supervisor token --help'.`, 2);
+      throw new CliError(
+        `unknown token action '${verb}'; expected create, revoke or list. See 'claw-supervisor token --help'.`,
+        2,
+      );
     }
-    if (values["token-id"] !== undefined && verb !== "revoke") throw new CliError("--token-id applies to 'token revoke' only", 2);
+    if (values["token-id"] !== undefined && verb !== "revoke")
+      throw new CliError("--token-id applies to 'token revoke' only", 2);
     if (values.host !== undefined && verb !== "list") throw new CliError("--host applies to 'token list' only", 2);
     const natsUrl = resolveNatsUrl(values["nats-url"], io.env);
-    if (!natsUrl) throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
+    if (!natsUrl)
+      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
     const print = (json: unknown, text: string): void => io.stdout(values.json ? `${JSON.stringify(json)}\n` : text);
 
     if (verb === "create") {
@@ -117,11 +140,17 @@ export const tokenCommand: Command = {
         return revokeHostToken(kv, { hostId });
       });
       if (revoked.length === 0) throw new CliError(`host ${hostId} has no active token${tokenId ? ` ${tokenId}` : ""}`);
-      print({ hostId, revoked: revoked.map(publicRecord) }, `revoked ${revoked.length} token(s) of host ${hostId}: ${revoked.map((r) => r.tokenId).join(", ")}\n`);
+      print(
+        { hostId, revoked: revoked.map(publicRecord) },
+        `revoked ${revoked.length} token(s) of host ${hostId}: ${revoked.map((r) => r.tokenId).join(", ")}\n`,
+      );
       return 0;
     }
-    if (rest.length) throw new CliError(`token list takes no arguments, got '${rest[0]}'. See 'claw-supervisor token --help'.`, 2);
-    const records = (await withTokenBucket(natsUrl, listHostTokens)).filter((r) => values.host === undefined || r.hostId === values.host);
+    if (rest.length)
+      throw new CliError(`token list takes no arguments, got '${rest[0]}'. See 'claw-supervisor token --help'.`, 2);
+    const records = (await withTokenBucket(natsUrl, listHostTokens)).filter(
+      (r) => values.host === undefined || r.hostId === values.host,
+    );
     print({ tokens: records.map(publicRecord) }, listText(records));
     return 0;
   },

@@ -9,7 +9,12 @@ import { z } from "zod";
 import { defaultStateDir } from "./state-dir.js";
 
 /** What `up.json` holds. */
-export const UpFile = z.object({ natsUrl: z.string(), gatewayUrl: z.string(), pid: z.number().int(), mcpUrl: z.string().optional() });
+export const UpFile = z.object({
+  natsUrl: z.string(),
+  gatewayUrl: z.string(),
+  pid: z.number().int(),
+  mcpUrl: z.string().optional(),
+});
 export type UpFile = z.infer<typeof UpFile>;
 
 const fileOf = (stateDir: string): string => path.join(stateDir, "up.json");

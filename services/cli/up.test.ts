@@ -64,12 +64,20 @@ describe("claw-supervisor up", () => {
     expect(report.mcp.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
     expect(statSync(path.join(stateDir, "mcp-secret")).mode & 0o777).toBe(0o600);
     expect(report.hostAgent).toMatchObject({ hostId: "test-host", appServerReachable: false });
-    expect(report.hostAgent.endpoint).toBe(`unix://${path.join(home, ".codex", "app-server-control", "app-server-control.sock")}`);
-    expect(await streamNames(report.nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]));
+    expect(report.hostAgent.endpoint).toBe(
+      `unix://${path.join(home, ".codex", "app-server-control", "app-server-control.sock")}`,
+    );
+    expect(await streamNames(report.nats.url)).toEqual(
+      expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]),
+    );
     const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
     expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url, mcpUrl: report.mcp.url });
     expect(statSync(path.join(stateDir, "host-token.test-host")).mode & 0o777).toBe(0o600);
-    const hosts = spawnCli(["hosts", "--json"], { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir });
+    const hosts = spawnCli(["hosts", "--json"], {
+      PATH: process.env.PATH,
+      HOME: home,
+      CLAW_SUPERVISOR_STATE_DIR: stateDir,
+    });
     expect(await hosts.exited, hosts.stderr()).toBe(0);
     expect(JSON.parse(hosts.stdout())).toEqual([expect.objectContaining({ hostId: "test-host" })]);
     first.child.kill("SIGINT");
@@ -90,7 +98,11 @@ describe("claw-supervisor up", () => {
   it("uses the server NATS_URL names instead of starting one", async () => {
     nats = await startNatsServer();
     const home = tempDir();
-    const p = up(["--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], { PATH: process.env.PATH, HOME: home, NATS_URL: nats.url });
+    const p = up(["--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], {
+      PATH: process.env.PATH,
+      HOME: home,
+      NATS_URL: nats.url,
+    });
     const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toEqual({ url: nats.url, embedded: false });
     expect(report.stateDir).toBe(path.join(home, ".local", "state", "claw-supervisor"));

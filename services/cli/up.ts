@@ -41,7 +41,6 @@ const Port = (min: number) =>
     .min(min, `must be between ${min} and 65535`)
     .max(65535, `must be between ${min} and 65535`);
 
-
 export { defaultStateDir } from "./state-dir.js";
 
 /** What `up --json` prints once everything is running. */
@@ -92,20 +91,26 @@ export const upCommand: Command = {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    if (positionals.length) throw new CliError(`up takes no arguments, got '${positionals[0]}'. See 'claw-supervisor up --help'.`, 2);
+    if (positionals.length)
+      throw new CliError(`up takes no arguments, got '${positionals[0]}'. See 'claw-supervisor up --help'.`, 2);
     const stateDir = values["state-dir"] ? path.resolve(values["state-dir"]) : defaultStateDir(io.env);
     const natsUrl = values["nats-url"] ?? io.env.NATS_URL;
-    const natsPort = values["nats-port"] === undefined ? undefined : optionValue("nats-port", Port(1), values["nats-port"]);
+    const natsPort =
+      values["nats-port"] === undefined ? undefined : optionValue("nats-port", Port(1), values["nats-port"]);
     const gatewayPort = optionValue("gateway-port", Port(0), values["gateway-port"] ?? String(DEFAULT_GATEWAY_PORT));
     const mcpPort = optionValue("mcp-port", Port(0), values["mcp-port"] ?? "7411");
-    if (natsUrl && natsPort !== undefined) throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
+    if (natsUrl && natsPort !== undefined)
+      throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
     const endpointText = values.endpoint ?? "unix://";
     try {
       parseEndpoint(endpointText, { env: io.env });
     } catch (err) {
       throw new CliError(`--endpoint: ${(err as Error).message}`, 2);
     }
-    const logger = pino({ name: "claw-supervisor-up", level: io.env.LOG_LEVEL ?? "info" }, { write: (line: string) => io.stderr(line) });
+    const logger = pino(
+      { name: "claw-supervisor-up", level: io.env.LOG_LEVEL ?? "info" },
+      { write: (line: string) => io.stderr(line) },
+    );
     let stack: LocalStack;
     try {
       stack = await startLocalStack({

@@ -11,7 +11,10 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function setup(opts: Parameters<typeof startFakeAppServer>[0] = {}, clientOpts: Parameters<typeof connectCodex>[1] = {}) {
+async function setup(
+  opts: Parameters<typeof startFakeAppServer>[0] = {},
+  clientOpts: Parameters<typeof connectCodex>[1] = {},
+) {
   fake = await startFakeAppServer(opts);
   const client = await connectCodex(fake.endpoint, clientOpts);
   clients.push(client);
@@ -52,7 +55,9 @@ describe("CodexRpcClient against a scripted app-server", () => {
     const endpoint = fake.endpoint as { kind: "ws"; url: string };
     const good = await connectCodex({ ...endpoint, bearerToken: "s3cret" });
     clients.push(good);
-    await expect(good.initialize({ clientInfo: { name: "t", version: "1" } })).resolves.toMatchObject({ platformOs: "linux" });
+    await expect(good.initialize({ clientInfo: { name: "t", version: "1" } })).resolves.toMatchObject({
+      platformOs: "linux",
+    });
     const err = await rejection(connectCodex({ ...endpoint, bearerToken: "wrong" }));
     expect(err.code).toBe("closed");
     expect(err.message).toContain("HTTP 401");
@@ -73,7 +78,10 @@ describe("CodexRpcClient against a scripted app-server", () => {
     const first = await conn.waitFor((m) => m.method === "thread/turns/list");
     release!(first.id!);
     fake.handle("thread/turns/list", () => turnsListReply);
-    await expect(client.request("thread/turns/list", { threadId: "t1" })).resolves.toEqual({ data: [], nextCursor: null });
+    await expect(client.request("thread/turns/list", { threadId: "t1" })).resolves.toEqual({
+      data: [],
+      nextCursor: null,
+    });
     expect(client.isOpen).toBe(true);
   });
 
@@ -153,7 +161,11 @@ describe("CodexRpcClient against a scripted app-server", () => {
     const { client, conn } = await setup();
     await client.initialize({ clientInfo: { name: "t", version: "1" } });
     conn.send({ id: 77, method: "item/something/new", params: {} });
-    conn.send({ id: 78, method: "item/commandExecution/requestApproval", params: { threadId: "t", turnId: "u", itemId: "i" } });
+    conn.send({
+      id: 78,
+      method: "item/commandExecution/requestApproval",
+      params: { threadId: "t", turnId: "u", itemId: "i" },
+    });
     const unknown = await conn.waitFor((m) => m.id === 77 && m.error !== undefined);
     expect(unknown.error).toMatchObject({ code: -32601, message: "this client has no handler for item/something/new" });
     const unowned = await conn.waitFor((m) => m.id === 78 && m.error !== undefined);
@@ -173,10 +185,18 @@ describe("CodexRpcClient against a scripted app-server", () => {
       "already registered",
     );
     const approval = (id: number, threadId: string) =>
-      conn.send({ id, method: "item/commandExecution/requestApproval", params: { threadId, turnId: "u", itemId: "i" } });
+      conn.send({
+        id,
+        method: "item/commandExecution/requestApproval",
+        params: { threadId, turnId: "u", itemId: "i" },
+      });
     approval(1, "humans");
     approval(2, "mine");
-    conn.send({ id: 3, method: "item/fileChange/requestApproval", params: { threadId: "mine", turnId: "u", itemId: "i" } });
+    conn.send({
+      id: 3,
+      method: "item/fileChange/requestApproval",
+      params: { threadId: "mine", turnId: "u", itemId: "i" },
+    });
     expect((await conn.waitFor((m) => m.id === 2)).result).toEqual({ decision: "decline" });
     expect((await conn.waitFor((m) => m.id === 3)).error).toMatchObject({ code: -32603 });
     // Params that fail the schema: left unanswered (they may be a person's), unless a handler decides them.
@@ -220,7 +240,11 @@ describe("CodexRpcClient against a scripted app-server", () => {
     const raw: string[] = [];
     client.on("thread/status/changed", (p, n) => typed.push(`${p.threadId}:${p.status.type}@${n.emittedAtMs}`));
     client.onAnyNotification((n) => raw.push(n.method));
-    conn.send({ method: "thread/status/changed", params: { threadId: "t1", status: { type: "idle" } }, emittedAtMs: 5 });
+    conn.send({
+      method: "thread/status/changed",
+      params: { threadId: "t1", status: { type: "idle" } },
+      emittedAtMs: 5,
+    });
     conn.send({ method: "thread/status/changed", params: { threadId: "t2", status: { type: "bogus" } } });
     conn.send({ method: "some/new/notification", params: {} });
     await expect.poll(() => raw.length).toBe(3);

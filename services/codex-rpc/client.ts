@@ -112,7 +112,9 @@ export class CodexRpcClient {
   async initialize(init: InitializeOptions, call?: CallOptions): Promise<z.infer<typeof InitializeResult>> {
     const capabilities = {
       experimentalApi: init.experimentalApi ?? false,
-      ...(init.optOutNotificationMethods?.length ? { optOutNotificationMethods: [...init.optOutNotificationMethods] } : {}),
+      ...(init.optOutNotificationMethods?.length
+        ? { optOutNotificationMethods: [...init.optOutNotificationMethods] }
+        : {}),
     };
     const result = await this.request("initialize", { clientInfo: init.clientInfo, capabilities }, call);
     this.notify("initialized");
@@ -120,20 +122,32 @@ export class CodexRpcClient {
   }
 
   /** Calls a method; params are validated before sending and the result is parsed with its schema. */
-  async request<M extends ClientMethod>(method: M, params: ClientParams<M>, call: CallOptions = {}): Promise<ClientResult<M>> {
+  async request<M extends ClientMethod>(
+    method: M,
+    params: ClientParams<M>,
+    call: CallOptions = {},
+  ): Promise<ClientResult<M>> {
     const spec = clientMethods[method];
     const checked = spec.params.safeParse(params);
     if (!checked.success) {
-      throw new CodexRpcError("malformed", `invalid params for ${method}: ${checked.error.issues.map(issueText).join("; ")}`, {
-        method,
-      });
+      throw new CodexRpcError(
+        "malformed",
+        `invalid params for ${method}: ${checked.error.issues.map(issueText).join("; ")}`,
+        {
+          method,
+        },
+      );
     }
     const raw = await this.requestRaw(method, checked.data, call);
     const parsed = spec.result.safeParse(raw);
     if (!parsed.success) {
-      throw new CodexRpcError("malformed", `unexpected ${method} result: ${parsed.error.issues.map(issueText).join("; ")}`, {
-        method,
-      });
+      throw new CodexRpcError(
+        "malformed",
+        `unexpected ${method} result: ${parsed.error.issues.map(issueText).join("; ")}`,
+        {
+          method,
+        },
+      );
     }
     return parsed.data as ClientResult<M>;
   }
@@ -181,7 +195,10 @@ export class CodexRpcClient {
    * Registers a handler for a known notification; params are parsed with its schema (a notification that
    * fails its schema is logged and not delivered). Returns a function that removes the handler.
    */
-  on<M extends NotificationMethod>(method: M, handler: (params: NotificationParams<M>, raw: RawNotification) => void): () => void {
+  on<M extends NotificationMethod>(
+    method: M,
+    handler: (params: NotificationParams<M>, raw: RawNotification) => void,
+  ): () => void {
     return this.notifications.on(method, handler);
   }
 
@@ -223,10 +240,14 @@ export class CodexRpcClient {
 
   private closedError(method: string, cause?: unknown): CodexRpcError {
     const why = this.closedWith ? `: ${this.closedWith.message}` : "";
-    return new CodexRpcError("closed", `cannot call ${method}, the connection to ${describeEndpoint(this.endpoint)} is closed${why}`, {
-      method,
-      cause: cause ?? this.closedWith,
-    });
+    return new CodexRpcError(
+      "closed",
+      `cannot call ${method}, the connection to ${describeEndpoint(this.endpoint)} is closed${why}`,
+      {
+        method,
+        cause: cause ?? this.closedWith,
+      },
+    );
   }
 
   /** A bad frame fails the whole connection: the stream can no longer be trusted. */
@@ -275,7 +296,9 @@ export class CodexRpcClient {
         this.notifications.dispatch(message.msg);
         return;
       case "request":
-        void this.serverRequests.dispatch(message.msg.id, message.msg.method, message.msg.params, (id, body) => this.reply(id, body));
+        void this.serverRequests.dispatch(message.msg.id, message.msg.method, message.msg.params, (id, body) =>
+          this.reply(id, body),
+        );
         return;
     }
   }
@@ -295,7 +318,12 @@ export class CodexRpcClient {
     for (const [id, entry] of this.pending) {
       this.pending.delete(id);
       entry.cleanup();
-      entry.reject(new CodexRpcError(error.code, `${entry.method} failed: ${error.message}`, { method: entry.method, cause: error }));
+      entry.reject(
+        new CodexRpcError(error.code, `${entry.method} failed: ${error.message}`, {
+          method: entry.method,
+          cause: error,
+        }),
+      );
     }
     for (const handler of this.closeHandlers) safely(this.log, () => handler(error), "close");
     this.closeHandlers.clear();

@@ -18,7 +18,10 @@ export function daemonSocketPath(env: NodeJS.ProcessEnv = process.env): string {
 const EndpointText = z
   .string()
   .trim()
-  .min(1, "an endpoint is required, e.g. unix://, unix:///path/app.sock, ws://127.0.0.1:4500 or stdio:codex app-server");
+  .min(
+    1,
+    "an endpoint is required, e.g. unix://, unix:///path/app.sock, ws://127.0.0.1:4500 or stdio:codex app-server",
+  );
 
 /**
  * Parses an endpoint address. `unix://` alone means the local daemon's socket (see daemonSocketPath);
@@ -38,7 +41,9 @@ export function parseEndpoint(text: string, opts: { bearerToken?: string; env?: 
     } catch {
       throw new Error(`"${raw}" is not a valid WebSocket URL`);
     }
-    return opts.bearerToken ? { kind: "ws", url: url.href, bearerToken: opts.bearerToken } : { kind: "ws", url: url.href };
+    return opts.bearerToken
+      ? { kind: "ws", url: url.href, bearerToken: opts.bearerToken }
+      : { kind: "ws", url: url.href };
   }
   if (raw.startsWith("stdio:")) {
     const [command, ...args] = raw.slice("stdio:".length).trim().split(/\s+/).filter(Boolean);

@@ -1,6 +1,13 @@
 /** Public surface of the Codex app-server client. */
 export { CodexRpcClient, connectCodex, leaveToOwner } from "./client.js";
-export type { CallOptions, CodexRpcOptions, InitializeOptions, InvalidServerRequestHandler, RawNotification, ServerRequestHandler } from "./client.js";
+export type {
+  CallOptions,
+  CodexRpcOptions,
+  InitializeOptions,
+  InvalidServerRequestHandler,
+  RawNotification,
+  ServerRequestHandler,
+} from "./client.js";
 export { daemonSocketPath, describeEndpoint, parseEndpoint } from "./endpoint.js";
 export type { Endpoint } from "./endpoint.js";
 export { CodexRpcError, isCodexRpcError } from "./errors.js";

@@ -46,7 +46,10 @@ export class NotificationRouter {
 
   constructor(private readonly log: Logger | undefined) {}
 
-  on<M extends NotificationMethod>(method: M, handler: (params: NotificationParams<M>, raw: RawNotification) => void): () => void {
+  on<M extends NotificationMethod>(
+    method: M,
+    handler: (params: NotificationParams<M>, raw: RawNotification) => void,
+  ): () => void {
     const set = this.byMethod.get(method) ?? new Set();
     this.byMethod.set(method, set);
     const wrapped = handler as (params: unknown, raw: RawNotification) => void;
@@ -65,7 +68,10 @@ export class NotificationRouter {
     if (!handlers?.size || !isKnownNotification(n.method)) return;
     const parsed = notifications[n.method].params.safeParse(n.params);
     if (!parsed.success) {
-      this.log?.warn({ method: n.method, issues: parsed.error.issues.map(issueText) }, "notification does not match its schema");
+      this.log?.warn(
+        { method: n.method, issues: parsed.error.issues.map(issueText) },
+        "notification does not match its schema",
+      );
       return;
     }
     for (const handler of handlers) safely(this.log, () => handler(parsed.data, n), n.method);
@@ -97,7 +103,12 @@ export class ServerRequestRouter {
   }
 
   /** Asks the owner and sends its reply; stays silent only when the owner says `leaveToOwner`. */
-  async dispatch(id: RequestId, method: string, params: unknown, reply: (id: RequestId, body: ReplyBody) => void): Promise<void> {
+  async dispatch(
+    id: RequestId,
+    method: string,
+    params: unknown,
+    reply: (id: RequestId, body: ReplyBody) => void,
+  ): Promise<void> {
     const handler = this.owners.get(method);
     if (!handler || !isKnownServerRequest(method)) {
       reply(id, { error: { code: METHOD_NOT_FOUND, message: `this client has no handler for ${method}` } });
@@ -108,7 +119,10 @@ export class ServerRequestRouter {
     if (!parsed.success) {
       // Replying here would answer a request that may belong to another client (a person's TUI): only a handler
       // that knows whose it is may answer it.
-      this.log?.warn({ method, id, issues: parsed.error.issues.map(issueText) }, "server request params do not match their schema");
+      this.log?.warn(
+        { method, id, issues: parsed.error.issues.map(issueText) },
+        "server request params do not match their schema",
+      );
       let outcome: ReturnType<InvalidServerRequestHandler> = leaveToOwner;
       try {
         outcome = this.invalidParams?.(method, params, { id }) ?? leaveToOwner;
@@ -117,7 +131,11 @@ export class ServerRequestRouter {
       }
       const checked = outcome === leaveToOwner ? null : spec.reply.safeParse(outcome);
       if (checked?.success) reply(id, { result: checked.data });
-      else if (checked) this.log?.error({ method }, "invalid-params handler reply does not match the reply schema; leaving the request");
+      else if (checked)
+        this.log?.error(
+          { method },
+          "invalid-params handler reply does not match the reply schema; leaving the request",
+        );
       return;
     }
     try {
@@ -128,7 +146,9 @@ export class ServerRequestRouter {
       reply(id, { result: checked.data });
     } catch (err) {
       this.log?.error({ method, err: (err as Error).message }, "server request handler failed");
-      reply(id, { error: { code: INTERNAL_ERROR, message: `handler for ${method} failed: ${(err as Error).message}` } });
+      reply(id, {
+        error: { code: INTERNAL_ERROR, message: `handler for ${method} failed: ${(err as Error).message}` },
+      });
     }
   }
 }

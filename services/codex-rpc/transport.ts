@@ -31,7 +31,11 @@ export interface TransportOptions {
 }
 
 /** Opens a transport to `endpoint`; rejects with a `closed` CodexRpcError when it cannot connect. */
-export function openTransport(endpoint: Endpoint, handlers: TransportHandlers, opts: TransportOptions): Promise<FrameTransport> {
+export function openTransport(
+  endpoint: Endpoint,
+  handlers: TransportHandlers,
+  opts: TransportOptions,
+): Promise<FrameTransport> {
   return endpoint.kind === "stdio" ? openStdio(endpoint, handlers, opts) : openWebSocket(endpoint, handlers, opts);
 }
 
@@ -92,11 +96,11 @@ function openWebSocket(
     });
     ws.on("error", (err: Error & { code?: string }) => {
       pendingError ??=
-          err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
-            ? new CodexRpcError("too_large", `frame from ${where} exceeds ${opts.maxFrameBytes} bytes`, { cause: err })
-            : err.code?.startsWith("WS_ERR_")
-              ? new CodexRpcError("malformed", `bad WebSocket frame from ${where}: ${err.message}`, { cause: err })
-              : new CodexRpcError("closed", `connection to ${where} failed: ${err.message}`, { cause: err });
+        err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+          ? new CodexRpcError("too_large", `frame from ${where} exceeds ${opts.maxFrameBytes} bytes`, { cause: err })
+          : err.code?.startsWith("WS_ERR_")
+            ? new CodexRpcError("malformed", `bad WebSocket frame from ${where}: ${err.message}`, { cause: err })
+            : new CodexRpcError("closed", `connection to ${where} failed: ${err.message}`, { cause: err });
     });
     ws.on("unexpected-response", (_req, res) => {
       pendingError = new CodexRpcError("closed", `${where} refused the WebSocket upgrade: HTTP ${res.statusCode}`);
@@ -105,7 +109,10 @@ function openWebSocket(
     ws.on("close", (code, reason) => {
       const error =
         pendingError ??
-        new CodexRpcError("closed", `connection to ${where} closed (${code}${reason.length ? `: ${reason.toString()}` : ""})`);
+        new CodexRpcError(
+          "closed",
+          `connection to ${where} closed (${code}${reason.length ? `: ${reason.toString()}` : ""})`,
+        );
       reject(error);
       report(error);
     });

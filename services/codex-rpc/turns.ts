@@ -5,7 +5,11 @@ import type { CallOptions, CodexRpcClient } from "./client.js";
  * The id of the thread's in-progress turn, or null when its newest turn is not in progress.
  * For late joiners: asks `thread/turns/list` for the newest turn only, without its items.
  */
-export async function findActiveTurnId(client: CodexRpcClient, threadId: string, call?: CallOptions): Promise<string | null> {
+export async function findActiveTurnId(
+  client: CodexRpcClient,
+  threadId: string,
+  call?: CallOptions,
+): Promise<string | null> {
   const page = await client.request(
     "thread/turns/list",
     { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" },

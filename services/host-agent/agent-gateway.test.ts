@@ -53,7 +53,9 @@ describe("host agent ↔ gateway", () => {
     const sentBefore = rig.gateway.events().length;
     rig.gateway.dropConnections();
     await rig.gateway.waitFor(() => rig.gateway.events().length >= 2 * sentBefore, 10_000, "the second replay");
-    expect(seqs(rig.gateway.events().slice(sentBefore, 2 * sentBefore))).toEqual(seqs(firstConnection.slice(0, sentBefore)));
+    expect(seqs(rig.gateway.events().slice(sentBefore, 2 * sentBefore))).toEqual(
+      seqs(firstConnection.slice(0, sentBefore)),
+    );
 
     rig.gateway.ackAll();
     rig.gateway.setAckMode("auto");
@@ -68,7 +70,15 @@ describe("host agent ↔ gateway", () => {
     await rig.runTurn(threadId, "a turn that overflows a tiny buffer");
     await waitUntil(() => agent.status().buffer.droppedTotal > 0 && agent.status().events >= 10);
     await rig.gateway.listen();
-    await rig.gateway.waitFor(() => rig.gateway.events().slice(before).some((e) => e.type === "agent/gap"), 10_000, "agent/gap");
+    await rig.gateway.waitFor(
+      () =>
+        rig.gateway
+          .events()
+          .slice(before)
+          .some((e) => e.type === "agent/gap"),
+      10_000,
+      "agent/gap",
+    );
     await waitUntil(() => agent.status().buffer.events === 0);
     const received = rig.gateway.uniqueEvents().filter((e) => e.epoch === agent.epoch);
     const gaps = received.filter((e) => e.type === "agent/gap");

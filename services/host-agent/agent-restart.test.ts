@@ -80,23 +80,36 @@ describe("app-server restart", () => {
 
     await first.stop();
     first = undefined;
-    await gateway.waitFor(() => gateway.frames.some((f) => f.type === "heartbeat" && f.appServer === "disconnected"), 10_000, "a heartbeat saying disconnected");
+    await gateway.waitFor(
+      () => gateway.frames.some((f) => f.type === "heartbeat" && f.appServer === "disconnected"),
+      10_000,
+      "a heartbeat saying disconnected",
+    );
     expect(agent.status().appServer).toBe("disconnected");
 
     second = await startCodexAppServer({ model, listen: "unix" });
     const b = await threadWithTurn(second);
     route(second);
     await gateway.waitFor(() => synced(b.threadId).length > 0, 20_000, "second server's thread synced");
-    expect(synced(b.threadId).at(-1)).toMatchObject({ thread: { id: b.threadId, status: { type: "idle" } }, workspace: second.workspace });
+    expect(synced(b.threadId).at(-1)).toMatchObject({
+      thread: { id: b.threadId, status: { type: "idle" } },
+      workspace: second.workspace,
+    });
     expect(synced(a.threadId).at(-1)!.thread.status).toEqual({ type: "notLoaded" });
     expect(agent.status()).toMatchObject({ appServer: "connected", threads: 1 });
 
     // Events of the new server's threads flow again.
     const log = recordNotifications(b.client);
-    const { turn } = await b.client.request("turn/start", { threadId: b.threadId, input: textInput("after the restart") });
+    const { turn } = await b.client.request("turn/start", {
+      threadId: b.threadId,
+      input: textInput("after the restart"),
+    });
     await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
     await gateway.waitFor(
-      () => gateway.events().some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id),
+      () =>
+        gateway
+          .events()
+          .some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id),
       10_000,
       "turn/completed after the restart",
     );

@@ -56,18 +56,26 @@ describe("host agent on a real app-server", () => {
   it("follows a new thread from thread/started and loses none of its first turn's events", async () => {
     const threadId = await rig.startThread();
     const turnId = await rig.runTurn(threadId, "a quick first turn");
-    await rig.gateway.waitFor(() => rig.threadEvents(threadId).some((e) => e.type === "turn/completed"), 20_000, "turn/completed");
+    await rig.gateway.waitFor(
+      () => rig.threadEvents(threadId).some((e) => e.type === "turn/completed"),
+      20_000,
+      "turn/completed",
+    );
     const events = rig.threadEvents(threadId);
     expect(events[0]!.type).toBe("thread/started");
-    expect(turnEventsOf(events, turnId).filter((t) => t !== "thread/tokenUsage/updated" && t !== "item/started:userMessage" && t !== "item/started:agentMessage")).toEqual([
-      "turn/started",
-      "item/completed:userMessage",
-      "item/completed:agentMessage",
-      "turn/completed",
-    ]);
+    expect(
+      turnEventsOf(events, turnId).filter(
+        (t) =>
+          t !== "thread/tokenUsage/updated" && t !== "item/started:userMessage" && t !== "item/started:agentMessage",
+      ),
+    ).toEqual(["turn/started", "item/completed:userMessage", "item/completed:agentMessage", "turn/completed"]);
     // Later turns arrive live, not recovered.
     const second = await rig.runTurn(threadId, "a second turn");
-    await rig.gateway.waitFor(() => rig.threadEvents(threadId).some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === second));
+    await rig.gateway.waitFor(() =>
+      rig
+        .threadEvents(threadId)
+        .some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === second),
+    );
     const live = rig.threadEvents(threadId).filter((e) => (e.payload as { turn?: { id: string } }).turn?.id === second);
     expect(live.map((e) => e.type)).toEqual(["turn/started", "turn/completed"]);
     expect(live.every((e) => (e.payload as { recoveredByAgent?: boolean }).recoveredByAgent === undefined)).toBe(true);
@@ -75,21 +83,40 @@ describe("host agent on a real app-server", () => {
 
   it("subscribes to a brand-new thread during its first turn and reports the active turn", async () => {
     const threadId = await rig.startThread();
-    const { turn } = await rig.client.request("turn/start", { threadId, input: textInput(`${SLOW} a slow first turn`) });
+    const { turn } = await rig.client.request("turn/start", {
+      threadId,
+      input: textInput(`${SLOW} a slow first turn`),
+    });
     const synced = await rig.gateway.waitFor(
       () =>
         rig
           .threadEvents(threadId)
-          .find((e) => e.type === "agent/thread.synced" && (e.payload as { activeTurnId: string | null }).activeTurnId === turn.id),
+          .find(
+            (e) =>
+              e.type === "agent/thread.synced" &&
+              (e.payload as { activeTurnId: string | null }).activeTurnId === turn.id,
+          ),
       20_000,
       "a thread.synced with the active turn",
     );
     expect(ThreadStatus.parse((synced.payload as { thread: { status: unknown } }).thread.status).type).toBe("active");
     await rig.log.waitFor("turn/completed", (p) => p.turn.id === turn.id, 30_000);
-    await rig.gateway.waitFor(() => rig.threadEvents(threadId).some((e) => e.type === "turn/completed"), 20_000, "turn/completed");
+    await rig.gateway.waitFor(
+      () => rig.threadEvents(threadId).some((e) => e.type === "turn/completed"),
+      20_000,
+      "turn/completed",
+    );
     const types = turnEventsOf(rig.threadEvents(threadId), turn.id);
-    for (const type of ["turn/started", "item/completed:userMessage", "item/completed:agentMessage", "turn/completed"]) {
-      expect(types.filter((t) => t === type), type).toHaveLength(1);
+    for (const type of [
+      "turn/started",
+      "item/completed:userMessage",
+      "item/completed:agentMessage",
+      "turn/completed",
+    ]) {
+      expect(
+        types.filter((t) => t === type),
+        type,
+      ).toHaveLength(1);
     }
     expect(types.indexOf("turn/started")).toBeLessThan(types.indexOf("item/completed:agentMessage"));
   });
@@ -98,7 +125,11 @@ describe("host agent on a real app-server", () => {
     const ephemeralId = await rig.startThread({ ephemeral: true });
     await rig.runTurn(ephemeralId, "an ephemeral turn");
     const marker = await rig.runTurn(existingId, "a turn after the ephemeral one");
-    await rig.gateway.waitFor(() => rig.threadEvents(existingId).some((e) => (e.payload as { turn?: { id: string } }).turn?.id === marker && e.type === "turn/completed"));
+    await rig.gateway.waitFor(() =>
+      rig
+        .threadEvents(existingId)
+        .some((e) => (e.payload as { turn?: { id: string } }).turn?.id === marker && e.type === "turn/completed"),
+    );
     expect(rig.gateway.events().filter((e) => e.threadId === ephemeralId)).toEqual([]);
     expect(rig.gateway.rawFrames.some((f) => f.includes(ephemeralId))).toBe(false);
   });
@@ -108,9 +139,20 @@ describe("host agent on a real app-server", () => {
     const password = "correct-horse-battery-staple";
     const threadId = await rig.startThread();
     const turnId = await rig.runTurn(threadId, `deploy with ${secret} and DB_PASSWORD=${password}`);
-    await rig.gateway.waitFor(() => rig.threadEvents(threadId).some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turnId));
-    await rig.gateway.waitFor(() => rig.threadEvents(threadId).filter((e) => e.type === "agent/thread.synced").length >= 2, 10_000, "second snapshot");
-    expect(rig.log.all.some((n) => JSON.stringify(n.params).includes(secret)), "the app-server itself carries the secret").toBe(true);
+    await rig.gateway.waitFor(() =>
+      rig
+        .threadEvents(threadId)
+        .some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turnId),
+    );
+    await rig.gateway.waitFor(
+      () => rig.threadEvents(threadId).filter((e) => e.type === "agent/thread.synced").length >= 2,
+      10_000,
+      "second snapshot",
+    );
+    expect(
+      rig.log.all.some((n) => JSON.stringify(n.params).includes(secret)),
+      "the app-server itself carries the secret",
+    ).toBe(true);
     const everything = rig.gateway.rawFrames.join("\n");
     expect(everything).not.toContain(secret);
     expect(everything).not.toContain(password);
@@ -130,20 +172,34 @@ describe("host agent on a real app-server", () => {
       askedAtMs = Date.now();
       const resolvedAtAsk = rig.log.matching("serverRequest/resolved", (p) => p.threadId === threadId).length;
       await new Promise((r) => setTimeout(r, 1_500));
-      resolvedBeforeAnswer = rig.log.matching("serverRequest/resolved", (p) => p.threadId === threadId).length > resolvedAtAsk;
+      resolvedBeforeAnswer =
+        rig.log.matching("serverRequest/resolved", (p) => p.threadId === threadId).length > resolvedAtAsk;
       answered();
       return { decision: "decline" as const };
     });
     try {
-      await rig.gateway.waitFor(() => rig.threadEvents(threadId).some((e) => e.type === "agent/thread.synced" && (e.payload as { thread: { status: { type: string } } }).thread.status.type !== "notLoaded"));
-      rig.model.script({ kind: "functionCall", name: "exec_command", arguments: { cmd: "echo approved-by-owner" }, callId: "call_owner" });
+      await rig.gateway.waitFor(() =>
+        rig
+          .threadEvents(threadId)
+          .some(
+            (e) =>
+              e.type === "agent/thread.synced" &&
+              (e.payload as { thread: { status: { type: string } } }).thread.status.type !== "notLoaded",
+          ),
+      );
+      rig.model.script({
+        kind: "functionCall",
+        name: "exec_command",
+        arguments: { cmd: "echo approved-by-owner" },
+        callId: "call_owner",
+      });
       await rig.runTurn(threadId, "run the command");
       await answer;
       expect(askedAtMs).toBeGreaterThan(0);
       expect(resolvedBeforeAnswer).toBe(false);
-      const waiting = rig.threadEvents(threadId).find(
-        (e) => e.type === "thread/status/changed" && JSON.stringify(e.payload).includes("waitingOnApproval"),
-      );
+      const waiting = rig
+        .threadEvents(threadId)
+        .find((e) => e.type === "thread/status/changed" && JSON.stringify(e.payload).includes("waitingOnApproval"));
       expect(waiting).toBeDefined();
     } finally {
       unhandle();

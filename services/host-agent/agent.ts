@@ -87,7 +87,10 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   const log = options.logger;
   const epoch = newEpoch();
   const agentVersion = options.agentVersion ?? "unknown";
-  const endpoint = typeof options.endpoint === "object" ? options.endpoint : parseEndpoint(options.endpoint ?? "unix://", { env: options.env });
+  const endpoint =
+    typeof options.endpoint === "object"
+      ? options.endpoint
+      : parseEndpoint(options.endpoint ?? "unix://", { env: options.env });
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const gitInfo = new GitInfoCache(options.gitInfoMaxAgeMs ?? 5_000);
   const binder = new PresenceBinder();
@@ -99,7 +102,10 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     threadId,
     epoch,
     seq: seq++,
-    emittedAtMs: Math.max(0, Math.floor(typeof emittedAtMs === "number" && Number.isFinite(emittedAtMs) ? emittedAtMs : Date.now())),
+    emittedAtMs: Math.max(
+      0,
+      Math.floor(typeof emittedAtMs === "number" && Number.isFinite(emittedAtMs) ? emittedAtMs : Date.now()),
+    ),
     type,
     payload: limitPayload(redact(payload ?? {}), maxEventBytes),
   });
@@ -139,19 +145,32 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     approvals: createApprovalOwner({
       autonomous,
       humanAttached: (threadId) => binder.humanAttached(threadId),
-      record: (d) => emit(d.threadId, agentEventTypes.approval, { method: d.method, requestId: d.requestId, allow: d.allow, reason: d.reason }),
+      record: (d) =>
+        emit(d.threadId, agentEventTypes.approval, {
+          method: d.method,
+          requestId: d.requestId,
+          allow: d.allow,
+          reason: d.reason,
+        }),
       logger: log,
     }),
     listener: {
       notification: (threadId, n) => emit(threadId, n.method, n.params, n.emittedAtMs),
       synced: sync,
-      threadTracked: (t) => emitPresence(binder.threadTracked({ id: t.id, cwd: t.thread.cwd, startedAtMs: t.startedAtMs })),
+      threadTracked: (t) =>
+        emitPresence(binder.threadTracked({ id: t.id, cwd: t.thread.cwd, startedAtMs: t.startedAtMs })),
       threadGone: () => undefined,
       connection: () => undefined,
     },
   });
 
-  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), viewSettled: (id) => watcher.viewSettled(id), autonomous, logger: log });
+  const executor = new CommandExecutor({
+    client: () => watcher.rpcClient,
+    thread: (id) => watcher.thread(id),
+    viewSettled: (id) => watcher.viewSettled(id),
+    autonomous,
+    logger: log,
+  });
   // The gateway may deliver a command again after a reconnect: the same id runs once and answers the same.
   const recent = new Map<string, Promise<HostRpcResult>>();
   const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {
@@ -166,7 +185,10 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     }
     const running = executor.execute(request, timeoutMs).then((result) => {
       // A spawned thread may have been synced before it was marked autonomous: sync it again.
-      const spawned = result.ok && request.op === "spawn" ? watcher.thread((result.data as { threadId: string }).threadId) : undefined;
+      const spawned =
+        result.ok && request.op === "spawn"
+          ? watcher.thread((result.data as { threadId: string }).threadId)
+          : undefined;
       if (spawned) sync(spawned);
       return result;
     });
@@ -186,7 +208,10 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     },
     hello: { hostId: options.hostId, epoch, agentVersion, hostname: options.hostname ?? os.hostname() },
     buffer,
-    heartbeat: () => ({ threads: watcher.tracked().length, appServer: watcher.connected ? "connected" : "disconnected" }),
+    heartbeat: () => ({
+      threads: watcher.tracked().length,
+      appServer: watcher.connected ? "connected" : "disconnected",
+    }),
     onWelcome: () => watcher.tracked().forEach(sync),
     onRpc: runCommand,
     heartbeatMs: options.heartbeatMs,

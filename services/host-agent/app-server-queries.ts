@@ -24,7 +24,12 @@ export async function loadedThreadIds(client: CodexRpcClient): Promise<string[]>
 }
 
 /** Up to `limit` of the thread's newest turns that started at or after `sinceMs` (second precision), oldest first, with items. */
-export async function turnsSince(client: CodexRpcClient, threadId: string, sinceMs: number, limit = 10): Promise<Turn[]> {
+export async function turnsSince(
+  client: CodexRpcClient,
+  threadId: string,
+  sinceMs: number,
+  limit = 10,
+): Promise<Turn[]> {
   const page = await client.request("thread/turns/list", { threadId, sortDirection: "desc", limit, itemsView: "full" });
   const sinceSeconds = Math.floor(sinceMs / 1000) - 1;
   return page.data.filter((turn) => (turn.startedAt ?? sinceSeconds) >= sinceSeconds).reverse();

@@ -24,10 +24,18 @@ const seen: { threadId: string; id: RequestId; answered: boolean }[] = [];
 beforeAll(async () => {
   rig = await startCommandsRig({
     approvals: (autonomous) => {
-      const owner = createApprovalOwner({ autonomous, humanAttached: () => false, record: (d) => void decisions.push(d) });
+      const owner = createApprovalOwner({
+        autonomous,
+        humanAttached: () => false,
+        record: (d) => void decisions.push(d),
+      });
       return (method, params, ctx) => {
         const reply = owner(method, params, ctx);
-        seen.push({ threadId: (params as { threadId: string }).threadId, id: ctx.id, answered: reply !== leaveToOwner });
+        seen.push({
+          threadId: (params as { threadId: string }).threadId,
+          id: ctx.id,
+          answered: reply !== leaveToOwner,
+        });
         return reply;
       };
     },
@@ -56,7 +64,11 @@ async function spawnRunning(cmd: string, callId: string, approvals: Partial<Appr
   const { threadId, turnId } = HostSpawnResult.parse((result as { data: unknown }).data);
   const next = await rig.model.waitForRequest((r) => functionCallOutputs(r).some((o) => o.callId === callId), 20_000);
   const output = JSON.stringify(functionCallOutputs(next).find((o) => o.callId === callId)?.output);
-  await rig.until(() => rig.agentSeen.some((n) => n.method === "turn/completed" && JSON.stringify(n.params).includes(turnId)), "the turn to complete", 30_000);
+  await rig.until(
+    () => rig.agentSeen.some((n) => n.method === "turn/completed" && JSON.stringify(n.params).includes(turnId)),
+    "the turn to complete",
+    30_000,
+  );
   return { threadId, output };
 }
 
@@ -66,18 +78,30 @@ describe("approvals of autonomous sessions on a real app-server", () => {
     expect(output).toMatch(/reject|declin/i);
     expect(output).not.toContain("declined-by-policy\\n");
     expect(decisions.filter((d) => d.threadId === threadId)).toEqual([
-      { threadId, method: "item/commandExecution/requestApproval", requestId: expect.anything(), allow: false, reason: expect.stringMatching(/no allowed prefix/) },
+      {
+        threadId,
+        method: "item/commandExecution/requestApproval",
+        requestId: expect.anything(),
+        allow: false,
+        reason: expect.stringMatching(/no allowed prefix/),
+      },
     ]);
   });
 
   it("accepts a command its rules allow: it runs and its output goes back to the model", async () => {
-    const { threadId, output } = await spawnRunning("echo accepted-by-policy 42", "call_accepted", { commandPrefixes: ["echo accepted-by-policy"] });
+    const { threadId, output } = await spawnRunning("echo accepted-by-policy 42", "call_accepted", {
+      commandPrefixes: ["echo accepted-by-policy"],
+    });
     expect(output).toContain("accepted-by-policy 42");
-    expect(decisions.filter((d) => d.threadId === threadId)).toMatchObject([{ allow: true, reason: expect.stringContaining("echo accepted-by-policy") }]);
+    expect(decisions.filter((d) => d.threadId === threadId)).toMatchObject([
+      { allow: true, reason: expect.stringContaining("echo accepted-by-policy") },
+    ]);
   });
 
   it("declines a command that chains another after an allowed prefix", async () => {
-    const { output } = await spawnRunning("echo accepted-by-policy; echo chained-command", "call_chained", { commandPrefixes: ["echo accepted-by-policy"] });
+    const { output } = await spawnRunning("echo accepted-by-policy; echo chained-command", "call_chained", {
+      commandPrefixes: ["echo accepted-by-policy"],
+    });
     expect(output).toMatch(/reject|declin/i);
     expect(output).not.toContain("chained-command\\n");
   });
@@ -95,10 +119,21 @@ describe("approvals of autonomous sessions on a real app-server", () => {
       return { decision: await decided };
     });
     try {
-      rig.model.script({ kind: "functionCall", name: "exec_command", arguments: { cmd: "echo owner-decides" }, callId: "call_owner" });
+      rig.model.script({
+        kind: "functionCall",
+        name: "exec_command",
+        arguments: { cmd: "echo owner-decides" },
+        callId: "call_owner",
+      });
       const { turn } = await rig.client.request("turn/start", { threadId, input: textInput("run it") });
-      await rig.until(() => asked === 1 && seen.some((s) => s.threadId === threadId), "both connections to get the approval");
-      await rig.until(() => JSON.stringify(rig.tracked(threadId).thread.status).includes("waitingOnApproval"), "waitingOnApproval");
+      await rig.until(
+        () => asked === 1 && seen.some((s) => s.threadId === threadId),
+        "both connections to get the approval",
+      );
+      await rig.until(
+        () => JSON.stringify(rig.tracked(threadId).thread.status).includes("waitingOnApproval"),
+        "waitingOnApproval",
+      );
       expect(seen.filter((s) => s.threadId === threadId).every((s) => !s.answered)).toBe(true);
       expect(rig.log.matching("serverRequest/resolved", (p) => p.threadId === threadId)).toEqual([]);
       expect(rig.tracked(threadId).thread.status).toMatchObject({ type: "active", activeFlags: ["waitingOnApproval"] });
@@ -116,7 +151,11 @@ describe("approvals of autonomous sessions on a real app-server", () => {
     expect(owned.length).toBeGreaterThanOrEqual(3);
     expect(owned.every((s) => s.answered)).toBe(true);
     expect(decisions).toHaveLength(owned.length);
-    const resolved = rig.agentSeen.filter((n) => n.method === "serverRequest/resolved" && rig.autonomous.isAutonomous((n.params as { threadId: string }).threadId));
+    const resolved = rig.agentSeen.filter(
+      (n) =>
+        n.method === "serverRequest/resolved" &&
+        rig.autonomous.isAutonomous((n.params as { threadId: string }).threadId),
+    );
     expect(resolved).toHaveLength(owned.length);
   });
 });
@@ -130,31 +169,60 @@ describe("the approvals hook", () => {
     const mine = "thread-mine";
     await autonomous.mark(mine, { commandPrefixes: ["ls"], pathPrefixes: [], tools: [] });
     const records: ApprovalDecisionRecord[] = [];
-    const hook: ServerRequestHook = createApprovalOwner({ autonomous, humanAttached: () => humanAttached, record: (d) => void records.push(d) });
+    const hook: ServerRequestHook = createApprovalOwner({
+      autonomous,
+      humanAttached: () => humanAttached,
+      record: (d) => void records.push(d),
+    });
     return { hook, mine, records };
   };
 
   it("answers every kind for its own threads, refusing what the rules do not allow, unreadable params included", async () => {
     const { hook, mine, records } = await setup();
     const turn = { threadId: mine, turnId: "u", itemId: "i" };
-    expect(hook("item/commandExecution/requestApproval", { ...turn, command: "ls -la" }, ctx)).toEqual({ decision: "accept" });
-    expect(hook("item/commandExecution/requestApproval", { ...turn, command: 42 }, ctx)).toEqual({ decision: "decline" });
+    expect(hook("item/commandExecution/requestApproval", { ...turn, command: "ls -la" }, ctx)).toEqual({
+      decision: "accept",
+    });
+    expect(hook("item/commandExecution/requestApproval", { ...turn, command: 42 }, ctx)).toEqual({
+      decision: "decline",
+    });
     expect(hook("item/fileChange/requestApproval", turn, ctx)).toEqual({ decision: "decline" });
     expect(hook("item/tool/requestUserInput", { ...turn, questions: [] }, ctx)).toEqual({ answers: {} });
-    expect(hook("item/permissions/requestApproval", { ...turn, permissions: {} }, ctx)).toEqual({ permissions: {}, scope: "turn" });
-    expect(hook("item/tool/call", { ...turn, callId: "c", tool: "x", arguments: {} }, ctx)).toMatchObject({ success: false });
-    expect(hook("mcpServer/elicitation/request", { threadId: mine, serverName: "x" }, ctx)).toEqual({ action: "decline" });
-    expect(hook("execCommandApproval", { conversationId: mine, callId: "c", command: "not an array" }, ctx)).toMatchObject({ decision: { denied: {} } });
+    expect(hook("item/permissions/requestApproval", { ...turn, permissions: {} }, ctx)).toEqual({
+      permissions: {},
+      scope: "turn",
+    });
+    expect(hook("item/tool/call", { ...turn, callId: "c", tool: "x", arguments: {} }, ctx)).toMatchObject({
+      success: false,
+    });
+    expect(hook("mcpServer/elicitation/request", { threadId: mine, serverName: "x" }, ctx)).toEqual({
+      action: "decline",
+    });
+    expect(
+      hook("execCommandApproval", { conversationId: mine, callId: "c", command: "not an array" }, ctx),
+    ).toMatchObject({ decision: { denied: {} } });
     expect(records.map((r) => r.allow)).toEqual([true, false, false, false, false, false, false, false]);
     expect(records.every((r) => r.requestId === 7 && r.reason.length > 0)).toBe(true);
   });
 
   it("leaves other threads, requests without a thread, and threads a person is attached to", async () => {
     const { hook } = await setup();
-    expect(hook("item/commandExecution/requestApproval", { threadId: "someone-else", turnId: "u", itemId: "i", command: "ls" }, ctx)).toBe(leaveToOwner);
+    expect(
+      hook(
+        "item/commandExecution/requestApproval",
+        { threadId: "someone-else", turnId: "u", itemId: "i", command: "ls" },
+        ctx,
+      ),
+    ).toBe(leaveToOwner);
     expect(hook("account/chatgptAuthTokens/refresh", {}, ctx)).toBe(leaveToOwner);
     const attached = await setup(true);
-    expect(attached.hook("item/commandExecution/requestApproval", { threadId: attached.mine, turnId: "u", itemId: "i", command: "ls" }, ctx)).toBe(leaveToOwner);
+    expect(
+      attached.hook(
+        "item/commandExecution/requestApproval",
+        { threadId: attached.mine, turnId: "u", itemId: "i", command: "ls" },
+        ctx,
+      ),
+    ).toBe(leaveToOwner);
     expect(attached.records).toEqual([]);
   });
 });

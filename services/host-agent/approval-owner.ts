@@ -58,12 +58,18 @@ function safeHumanAttached(opts: ApprovalOwnerOptions, threadId: string): boolea
     return opts.humanAttached(threadId);
   } catch (err) {
     // Unknown means a person may be there: their TUI answers.
-    opts.logger?.error({ threadId, err: (err as Error).message }, "humanAttached failed; leaving the request to its owner");
+    opts.logger?.error(
+      { threadId, err: (err as Error).message },
+      "humanAttached failed; leaving the request to its owner",
+    );
     return true;
   }
 }
 
-function safeDecide(log: Logger | undefined, decide: () => { allow: boolean; reason: string }): { allow: boolean; reason: string } {
+function safeDecide(
+  log: Logger | undefined,
+  decide: () => { allow: boolean; reason: string },
+): { allow: boolean; reason: string } {
   try {
     return decide();
   } catch (err) {

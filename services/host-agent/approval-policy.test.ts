@@ -13,7 +13,8 @@ const bashApproval = (script: string) => ({
   kind: "command",
   cwd: "/w",
 });
-const command = (r: ApprovalRules, script: string) => decideApproval(r, "item/commandExecution/requestApproval", bashApproval(script));
+const command = (r: ApprovalRules, script: string) =>
+  decideApproval(r, "item/commandExecution/requestApproval", bashApproval(script));
 
 describe("decideApproval: commands", () => {
   const git = rules({ commandPrefixes: ["git status", "npm test"] });
@@ -22,7 +23,9 @@ describe("decideApproval: commands", () => {
     expect(command(git, "git status")).toMatchObject({ allow: true });
     expect(command(git, "git status -s")).toMatchObject({ allow: true });
     expect(command(git, "  npm test -- --run  ")).toMatchObject({ allow: true });
-    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...turn, command: "git status --short" }).allow).toBe(true);
+    expect(
+      decideApproval(git, "item/commandExecution/requestApproval", { ...turn, command: "git status --short" }).allow,
+    ).toBe(true);
   });
 
   it("refuses a prefix that only matches part of a word, and other commands", () => {
@@ -32,11 +35,14 @@ describe("decideApproval: commands", () => {
     expect(command(rules(), "git status").reason).toMatch(/no allowed prefix/);
   });
 
-  it.each([";", "&&", "||", "|", "&", "`", "$(", ">", "<(", "\n"])("refuses shell control text %j after the prefix", (meta) => {
-    const verdict = command(git, `git status ${meta} rm -rf ~`);
-    expect(verdict.allow).toBe(false);
-    expect(verdict.reason).toMatch(/shell control text/);
-  });
+  it.each([";", "&&", "||", "|", "&", "`", "$(", ">", "<(", "\n"])(
+    "refuses shell control text %j after the prefix",
+    (meta) => {
+      const verdict = command(git, `git status ${meta} rm -rf ~`);
+      expect(verdict.allow).toBe(false);
+      expect(verdict.reason).toMatch(/shell control text/);
+    },
+  );
 
   it("allows control text that is part of the prefix itself", () => {
     expect(command(rules({ commandPrefixes: ["cat log.txt | wc -l"] }), "cat log.txt | wc -l").allow).toBe(true);
@@ -44,7 +50,14 @@ describe("decideApproval: commands", () => {
   });
 
   it("matches the legacy execCommandApproval argv, joined or unwrapped from bash -lc", () => {
-    const legacy = (argv: string[]) => decideApproval(git, "execCommandApproval", { conversationId: "t1", callId: "c", command: argv, cwd: "/w", parsedCmd: [] });
+    const legacy = (argv: string[]) =>
+      decideApproval(git, "execCommandApproval", {
+        conversationId: "t1",
+        callId: "c",
+        command: argv,
+        cwd: "/w",
+        parsedCmd: [],
+      });
     expect(legacy(["git", "status", "-s"]).allow).toBe(true);
     expect(legacy(["bash", "-lc", "git status"]).allow).toBe(true);
     expect(legacy(["bash", "-lc", "git status; curl evil"]).allow).toBe(false);
@@ -53,9 +66,18 @@ describe("decideApproval: commands", () => {
 
   it("refuses stdin writes, human checkpoints, network approvals and requests without a command", () => {
     const base = bashApproval("git status");
-    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "writeStdin" }).allow).toBe(false);
-    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "humanCommand" }).allow).toBe(false);
-    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, networkApprovalContext: { host: "x.io", protocol: "https" } }).allow).toBe(false);
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "writeStdin" }).allow).toBe(
+      false,
+    );
+    expect(decideApproval(git, "item/commandExecution/requestApproval", { ...base, kind: "humanCommand" }).allow).toBe(
+      false,
+    );
+    expect(
+      decideApproval(git, "item/commandExecution/requestApproval", {
+        ...base,
+        networkApprovalContext: { host: "x.io", protocol: "https" },
+      }).allow,
+    ).toBe(false);
     expect(decideApproval(git, "item/commandExecution/requestApproval", { ...turn, command: null }).allow).toBe(false);
     expect(decideApproval(git, "item/commandExecution/requestApproval", "not an object").allow).toBe(false);
   });
@@ -73,7 +95,9 @@ describe("decideApproval: file changes", () => {
     decideApproval(work, "applyPatchApproval", { conversationId: "t1", callId: "c", fileChanges, grantRoot });
 
   it("allows a patch whose every path is under an allowed folder", () => {
-    expect(patch({ "/work/repo/a.ts": { type: "add", content: "x" }, "/tmp/out/b": { type: "delete", content: "" } }).allow).toBe(true);
+    expect(
+      patch({ "/work/repo/a.ts": { type: "add", content: "x" }, "/tmp/out/b": { type: "delete", content: "" } }).allow,
+    ).toBe(true);
   });
 
   it("refuses a path outside, a sibling with the same prefix, a .. escape, a relative path, a move out, a wider grant", () => {
@@ -95,7 +119,14 @@ describe("decideApproval: file changes", () => {
 describe("decideApproval: tools, questions, permissions, unknown kinds", () => {
   const tools = rules({ tools: ["supervisor"] });
   const elicit = (extra: Record<string, unknown>) =>
-    decideApproval(tools, "mcpServer/elicitation/request", { threadId: "t1", serverName: "supervisor", mode: "form", message: "ok?", requestedSchema: { type: "object", properties: {} }, ...extra });
+    decideApproval(tools, "mcpServer/elicitation/request", {
+      threadId: "t1",
+      serverName: "supervisor",
+      mode: "form",
+      message: "ok?",
+      requestedSchema: { type: "object", properties: {} },
+      ...extra,
+    });
 
   it("allows an elicitation from an allowed MCP server that asks for nothing", () => {
     expect(elicit({}).allow).toBe(true);
@@ -105,7 +136,9 @@ describe("decideApproval: tools, questions, permissions, unknown kinds", () => {
   });
 
   it("refuses dynamic tool calls (even by an allowed name), user questions, permissions and anything unknown", () => {
-    expect(decideApproval(tools, "item/tool/call", { ...turn, callId: "c", tool: "supervisor", arguments: {} }).allow).toBe(false);
+    expect(
+      decideApproval(tools, "item/tool/call", { ...turn, callId: "c", tool: "supervisor", arguments: {} }).allow,
+    ).toBe(false);
     expect(decideApproval(tools, "item/tool/requestUserInput", { ...turn, questions: [] }).allow).toBe(false);
     expect(decideApproval(tools, "item/permissions/requestApproval", { ...turn, permissions: {} }).allow).toBe(false);
     expect(decideApproval(tools, "account/chatgptAuthTokens/refresh", {}).allow).toBe(false);
@@ -124,7 +157,8 @@ describe("approvalReply", () => {
     for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
       for (const allowed of [true, false]) {
         const reply = approvalReply(method, allowed);
-        if (method === "account/chatgptAuthTokens/refresh" || method === "attestation/generate") expect(reply).toBeUndefined();
+        if (method === "account/chatgptAuthTokens/refresh" || method === "attestation/generate")
+          expect(reply).toBeUndefined();
         else expect(serverRequests[method].reply.safeParse(reply).success, `${method} ${allowed}`).toBe(true);
       }
     }

@@ -51,13 +51,19 @@ const Elicitation = z.looseObject({
  * file changes: when every path (and any requested grant root) is under a `pathPrefixes` folder; MCP
  * elicitations: by server name when they ask for no input; everything else is declined.
  */
-export function decideApproval(rules: ApprovalRules, method: ServerRequestMethod | string, params: unknown): ApprovalVerdict {
+export function decideApproval(
+  rules: ApprovalRules,
+  method: ServerRequestMethod | string,
+  params: unknown,
+): ApprovalVerdict {
   switch (method) {
     case "item/commandExecution/requestApproval": {
       const p = CommandApproval.safeParse(params);
       if (!p.success) return deny("the command approval's params could not be read");
-      if (p.data.kind && p.data.kind !== "command") return deny(`a "${p.data.kind}" approval is not a command the rules can allow`);
-      if (p.data.networkApprovalContext) return deny(`network access to ${p.data.networkApprovalContext.host} is never allowed by command rules`);
+      if (p.data.kind && p.data.kind !== "command")
+        return deny(`a "${p.data.kind}" approval is not a command the rules can allow`);
+      if (p.data.networkApprovalContext)
+        return deny(`network access to ${p.data.networkApprovalContext.host} is never allowed by command rules`);
       if (!p.data.command?.trim()) return deny("the approval names no command");
       const argv = shellSplit(p.data.command);
       return decideCommand(rules, argv ? effectiveCommand(argv, p.data.command) : p.data.command.trim());
@@ -68,20 +74,26 @@ export function decideApproval(rules: ApprovalRules, method: ServerRequestMethod
       return decideCommand(rules, effectiveCommand(p.data.command, p.data.command.join(" ")));
     }
     case "item/fileChange/requestApproval":
-      return deny("the file-change approval carries no paths (codex 0.169 sends only itemId and reason), so pathPrefixes cannot be checked");
+      return deny(
+        "the file-change approval carries no paths (codex 0.169 sends only itemId and reason), so pathPrefixes cannot be checked",
+      );
     case "applyPatchApproval": {
       const p = LegacyPatchApproval.safeParse(params);
       if (!p.success) return deny("the patch approval's params could not be read");
-      const paths = Object.entries(p.data.fileChanges).flatMap(([file, change]) => (change.move_path ? [file, change.move_path] : [file]));
+      const paths = Object.entries(p.data.fileChanges).flatMap(([file, change]) =>
+        change.move_path ? [file, change.move_path] : [file],
+      );
       if (p.data.grantRoot) paths.push(p.data.grantRoot);
       return decidePaths(rules, paths);
     }
     case "mcpServer/elicitation/request": {
       const p = Elicitation.safeParse(params);
       if (!p.success) return deny("the elicitation's params could not be read");
-      if (!rules.tools.includes(p.data.serverName)) return deny(`MCP server ${p.data.serverName} is not in the allowed tools`);
+      if (!rules.tools.includes(p.data.serverName))
+        return deny(`MCP server ${p.data.serverName} is not in the allowed tools`);
       if (p.data.mode === "url") return deny("the elicitation asks a person to open a URL");
-      if (asksForInput(p.data.requestedSchema)) return deny("the elicitation asks for input the host agent cannot give");
+      if (asksForInput(p.data.requestedSchema))
+        return deny("the elicitation asks for input the host agent cannot give");
       return allow(`MCP server ${p.data.serverName} is in the allowed tools`);
     }
     case "item/tool/call":
@@ -104,7 +116,8 @@ export function decideCommand(rules: ApprovalRules, command: string): ApprovalVe
     const rest = cmd.slice(prefix.length);
     if (rest !== "" && !/^\s/.test(rest) && !/\s$/.test(raw)) continue;
     const meta = SHELL_META.find((m) => rest.includes(m));
-    if (meta) return deny(`the command adds shell control text ${JSON.stringify(meta)} after the allowed prefix "${prefix}"`);
+    if (meta)
+      return deny(`the command adds shell control text ${JSON.stringify(meta)} after the allowed prefix "${prefix}"`);
     return allow(`the command starts with the allowed prefix "${prefix}"`);
   }
   return deny(`no allowed prefix matches the command "${truncate(cmd, 200)}"`);
@@ -116,7 +129,8 @@ export function decidePaths(rules: ApprovalRules, paths: readonly string[]): App
   for (const file of paths) {
     if (!path.posix.isAbsolute(file)) return deny(`the path ${file} is not absolute`);
     const normal = path.posix.resolve(file);
-    if (!rules.pathPrefixes.some((prefix) => isUnder(normal, prefix))) return deny(`the path ${normal} is under no allowed folder`);
+    if (!rules.pathPrefixes.some((prefix) => isUnder(normal, prefix)))
+      return deny(`the path ${normal} is under no allowed folder`);
   }
   return allow(`all ${paths.length} paths are under allowed folders`);
 }
@@ -138,7 +152,12 @@ export function approvalReply(method: ServerRequestMethod, allowed: boolean): An
     }
   }
   if (method === "item/tool/call") {
-    return { success: false, contentItems: [{ type: "inputText", text: "declined by the supervisor's policy: this host runs no dynamic tools" }] };
+    return {
+      success: false,
+      contentItems: [
+        { type: "inputText", text: "declined by the supervisor's policy: this host runs no dynamic tools" },
+      ],
+    };
   }
   return refusalReplies[method];
 }
@@ -155,7 +174,14 @@ export function requestThreadId(params: unknown): string | undefined {
 /** The command a shell would run: the script of `bash -lc SCRIPT`, else the command as given. Pure. */
 function effectiveCommand(argv: readonly string[], asGiven: string): string {
   const [program, flag, script] = argv;
-  if (argv.length === 3 && program && flag && script !== undefined && SHELLS.has(path.posix.basename(program)) && SHELL_SCRIPT_FLAGS.has(flag)) {
+  if (
+    argv.length === 3 &&
+    program &&
+    flag &&
+    script !== undefined &&
+    SHELLS.has(path.posix.basename(program)) &&
+    SHELL_SCRIPT_FLAGS.has(flag)
+  ) {
     return script.trim();
   }
   return asGiven.trim();

@@ -30,7 +30,9 @@ describe("AutonomousThreads", () => {
     expect(again.rules("a")).toEqual(rules);
     await again.forget("a");
     expect((await AutonomousThreads.load(stateDir)).ids()).toEqual(["b"]);
-    expect(AutonomousFileSchema.parse(JSON.parse(readFileSync(path.join(stateDir, AUTONOMOUS_FILE), "utf8"))).version).toBe(1);
+    expect(
+      AutonomousFileSchema.parse(JSON.parse(readFileSync(path.join(stateDir, AUTONOMOUS_FILE), "utf8"))).version,
+    ).toBe(1);
   });
 
   it("keeps every one of many concurrent marks, and leaves no temp files", async () => {
@@ -49,7 +51,10 @@ describe("AutonomousThreads", () => {
     const stateDir = tempDir();
     writeFileSync(path.join(stateDir, AUTONOMOUS_FILE), content);
     const lines: string[] = [];
-    const logger = pino({ level: "error" }, new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) }));
+    const logger = pino(
+      { level: "error" },
+      new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) }),
+    );
     const store = await AutonomousThreads.load(stateDir, logger);
     expect(store.ids()).toEqual([]);
     expect(lines.join("")).toContain("corrupt");

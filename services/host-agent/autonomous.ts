@@ -43,12 +43,20 @@ export class AutonomousThreads {
     try {
       text = await readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") logger?.error({ file, err: (err as Error).message }, "cannot read the autonomous threads file; starting with none");
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        logger?.error(
+          { file, err: (err as Error).message },
+          "cannot read the autonomous threads file; starting with none",
+        );
     }
     if (text !== undefined) {
       const parsed = parseFile(text);
       if (parsed.success) for (const [id, entry] of Object.entries(parsed.data.threads)) entries.set(id, entry);
-      else logger?.error({ file, problem: parsed.problem }, "the autonomous threads file is corrupt; starting with none (their approvals are left to other clients)");
+      else
+        logger?.error(
+          { file, problem: parsed.problem },
+          "the autonomous threads file is corrupt; starting with none (their approvals are left to other clients)",
+        );
     }
     return new AutonomousThreads(file, entries, logger, now);
   }
@@ -120,5 +128,8 @@ function parseFile(text: string): { success: true; data: AutonomousFile } | { su
   }
   const parsed = AutonomousFileSchema.safeParse(value);
   if (parsed.success) return { success: true, data: parsed.data };
-  return { success: false, problem: parsed.error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ") };
+  return {
+    success: false,
+    problem: parsed.error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; "),
+  };
 }

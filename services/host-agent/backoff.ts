@@ -10,7 +10,11 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 10_000 };
 
 /** The delay before retry number `attempt` (0-based): initial doubling up to max, with ±10 % jitter. Pure given `random`. */
-export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  opts: BackoffOptions = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (0.9 + 0.2 * random()));
 }
@@ -39,10 +43,13 @@ export class RetryTimers {
   schedule(key: string, fn: () => void): void {
     const entry = this.entries.get(key) ?? { attempt: 0 };
     clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      fn();
-    }, backoffDelay(entry.attempt++, this.opts));
+    entry.timer = setTimeout(
+      () => {
+        entry.timer = undefined;
+        fn();
+      },
+      backoffDelay(entry.attempt++, this.opts),
+    );
     entry.timer.unref();
     this.entries.set(key, entry);
   }

@@ -10,8 +10,17 @@ const running: Turn = { id: "t2", items: [], status: "inProgress", startedAt: 3 
 describe("missedTurnNotifications", () => {
   it("rebuilds a whole missed turn, oldest first, marked as recovered", () => {
     const out = missedTurnNotifications("th", [done, running], [], 9_000);
-    expect(out.map((n) => n.method)).toEqual(["turn/started", "item/completed", "item/completed", "turn/completed", "turn/started"]);
-    expect(out[0]).toMatchObject({ emittedAtMs: 1_000, params: { threadId: "th", recoveredByAgent: true, turn: { id: "t1", status: "inProgress", items: [] } } });
+    expect(out.map((n) => n.method)).toEqual([
+      "turn/started",
+      "item/completed",
+      "item/completed",
+      "turn/completed",
+      "turn/started",
+    ]);
+    expect(out[0]).toMatchObject({
+      emittedAtMs: 1_000,
+      params: { threadId: "th", recoveredByAgent: true, turn: { id: "t1", status: "inProgress", items: [] } },
+    });
     expect(out[1]).toMatchObject({ emittedAtMs: 1_500, params: { turnId: "t1", item: { id: "i1" } } });
     expect(out[3]).toMatchObject({ emittedAtMs: 2_000, params: { turn: { id: "t1", status: "completed" } } });
     expect(out[4]).toMatchObject({ emittedAtMs: 3_000, params: { turn: { id: "t2" } } });

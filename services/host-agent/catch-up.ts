@@ -25,7 +25,8 @@ export function missedTurnNotifications(
     const p = n.params as { turn?: { id?: unknown }; item?: { id?: unknown } } | undefined;
     if (n.method === "turn/started" && typeof p?.turn?.id === "string") started.add(p.turn.id);
     if (n.method === "turn/completed" && typeof p?.turn?.id === "string") completed.add(p.turn.id);
-    if ((n.method === "item/started" || n.method === "item/completed") && typeof p?.item?.id === "string") items.add(p.item.id);
+    if ((n.method === "item/started" || n.method === "item/completed") && typeof p?.item?.id === "string")
+      items.add(p.item.id);
   }
   const out: RawNotification[] = [];
   for (const turn of turns) {
@@ -33,7 +34,11 @@ export function missedTurnNotifications(
     if (!started.has(turn.id)) {
       out.push({
         method: "turn/started",
-        params: { threadId, turn: { ...turn, items: [], status: "inProgress", completedAt: null, durationMs: null }, [RECOVERED_FIELD]: true },
+        params: {
+          threadId,
+          turn: { ...turn, items: [], status: "inProgress", completedAt: null, durationMs: null },
+          [RECOVERED_FIELD]: true,
+        },
         emittedAtMs: startedAtMs,
       });
     }

@@ -29,7 +29,12 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function cli(argv: string[], env: NodeJS.ProcessEnv = {}, stop: Promise<string> = new Promise(() => undefined)) {
   const out = { stdout: "", stderr: "" };
-  const io: CliIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env, stopRequested: stop };
+  const io: CliIo = {
+    stdout: (t) => void (out.stdout += t),
+    stderr: (t) => void (out.stderr += t),
+    env,
+    stopRequested: stop,
+  };
   return { out, code: runCli(argv, io) };
 }
 
@@ -38,7 +43,8 @@ function fakeCodex(name: string, code: number): { bin: string; record: string } 
   const bin = path.join(tmp, name);
   const record = path.join(tmp, `${name}.out`);
   // launch writes the presence record just after the spawn: give it a moment before listing the folder.
-  const waitForRecord = 'i=0; while [ -n "$PRESENCE_DIR" ] && [ -z "$(ls "$PRESENCE_DIR" 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done';
+  const waitForRecord =
+    'i=0; while [ -n "$PRESENCE_DIR" ] && [ -z "$(ls "$PRESENCE_DIR" 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done';
   writeFileSync(
     bin,
     `#!/bin/sh\necho "args: $*" > "${record}"\necho "cwd: $(pwd)" >> "${record}"\n${waitForRecord}\nls "$PRESENCE_DIR" >> "${record}" 2>/dev/null\nexit ${code}\n`,
@@ -51,13 +57,17 @@ describe("claw-supervisor host-agent", () => {
   it("explains missing or invalid settings with exit 2", async () => {
     let run = cli(["host-agent"], { HOME: tmp });
     expect(await run.code).toBe(2);
-    expect(run.out.stderr).toContain("missing the gateway URL (--gateway or \"gatewayUrl\") and the host token file");
+    expect(run.out.stderr).toContain('missing the gateway URL (--gateway or "gatewayUrl") and the host token file');
     const config = path.join(tmp, "bad.json");
     writeFileSync(config, JSON.stringify({ gatewayUrl: "http://nope", heartbeatMs: -1 }));
     run = cli(["host-agent", "--config", config], { HOME: tmp });
     expect(await run.code).toBe(2);
-    expect(run.out.stderr).toMatch(/bad\.json: gatewayUrl: must be a ws:\/\/ or wss:\/\/ URL; heartbeatMs: must be greater than 0/);
-    run = cli(["host-agent", "--gateway", "ws://127.0.0.1:9/", "--token-file", path.join(tmp, "absent")], { HOME: tmp });
+    expect(run.out.stderr).toMatch(
+      /bad\.json: gatewayUrl: must be a ws:\/\/ or wss:\/\/ URL; heartbeatMs: must be greater than 0/,
+    );
+    run = cli(["host-agent", "--gateway", "ws://127.0.0.1:9/", "--token-file", path.join(tmp, "absent")], {
+      HOME: tmp,
+    });
     expect(await run.code).toBe(1);
     expect(run.out.stderr).toContain("cannot read the host token file");
   });
@@ -69,17 +79,37 @@ describe("claw-supervisor host-agent", () => {
     const tokenFile = path.join(tmp, "cli-token");
     writeFileSync(tokenFile, "cli-token\n");
     const config = path.join(tmp, "agent.json");
-    writeFileSync(config, JSON.stringify({ hostId: "from-file", tokenFile: "cli-token", heartbeatMs: 100, logLevel: "silent" }));
+    writeFileSync(
+      config,
+      JSON.stringify({ hostId: "from-file", tokenFile: "cli-token", heartbeatMs: 100, logLevel: "silent" }),
+    );
     let stop!: (signal: string) => void;
     const endpoint = `unix://${fake.endpoint.kind === "unix" ? fake.endpoint.socketPath : ""}`;
     const run = cli(
-      ["host-agent", "--config", config, "--gateway", gateway.url, "--host-id", "from-flag", "--endpoint", endpoint, "--state-dir", path.join(tmp, "s"), "--json"],
+      [
+        "host-agent",
+        "--config",
+        config,
+        "--gateway",
+        gateway.url,
+        "--host-id",
+        "from-flag",
+        "--endpoint",
+        endpoint,
+        "--state-dir",
+        path.join(tmp, "s"),
+        "--json",
+      ],
       { HOME: tmp },
       new Promise((resolve) => (stop = resolve)),
     );
     const hello = await gateway.waitFor(() => gateway!.frames.find((f) => f.type === "hello"), 10_000, "hello");
     expect(hello).toMatchObject({ hostId: "from-flag", agentVersion: expect.stringMatching(/^\d+\.\d+\.\d+/) });
-    await gateway.waitFor(() => gateway!.frames.some((f) => f.type === "heartbeat" && f.appServer === "connected"), 10_000, "heartbeat");
+    await gateway.waitFor(
+      () => gateway!.frames.some((f) => f.type === "heartbeat" && f.appServer === "connected"),
+      10_000,
+      "heartbeat",
+    );
     stop("SIGTERM");
     expect(await run.code).toBe(0);
     expect(JSON.parse(run.out.stdout)).toMatchObject({ hostId: "from-flag", endpoint, gatewayUrl: gateway.url });
@@ -92,10 +122,26 @@ describe("claw-supervisor launch", () => {
     const { bin, record } = fakeCodex("codex-exit-3", 3);
     const stateDir = path.join(tmp, "launch-state");
     const endpoint = `unix://${fake.endpoint.kind === "unix" ? fake.endpoint.socketPath : ""}`;
-    const run = cli(["launch", "--endpoint", endpoint, "--cd", tmp, "--codex", bin, "--state-dir", stateDir, "--", "-m", "fake-model"], {
-      PATH: process.env.PATH,
-      PRESENCE_DIR: path.join(stateDir, "presence"),
-    });
+    const run = cli(
+      [
+        "launch",
+        "--endpoint",
+        endpoint,
+        "--cd",
+        tmp,
+        "--codex",
+        bin,
+        "--state-dir",
+        stateDir,
+        "--",
+        "-m",
+        "fake-model",
+      ],
+      {
+        PATH: process.env.PATH,
+        PRESENCE_DIR: path.join(stateDir, "presence"),
+      },
+    );
     expect(await run.code).toBe(3);
     const lines = readFileSync(record, "utf8").trim().split("\n");
     expect(lines[0]).toBe(`args: --remote ${endpoint} --cd ${tmp} -m fake-model`);
@@ -108,13 +154,19 @@ describe("claw-supervisor launch", () => {
     fake = await startFakeAppServer();
     const { bin, record } = fakeCodex("codex-resume", 0);
     const endpoint = `unix://${fake.endpoint.kind === "unix" ? fake.endpoint.socketPath : ""}`;
-    const run = cli(["launch", "--endpoint", endpoint, "--resume", "01a2-thread", "--state-dir", path.join(tmp, "r")], { PATH: process.env.PATH, CODEX_BIN: bin });
+    const run = cli(["launch", "--endpoint", endpoint, "--resume", "01a2-thread", "--state-dir", path.join(tmp, "r")], {
+      PATH: process.env.PATH,
+      CODEX_BIN: bin,
+    });
     expect(await run.code).toBe(0);
     expect(readFileSync(record, "utf8").split("\n")[0]).toBe(`args: resume --remote ${endpoint} 01a2-thread`);
   });
 
   it("refuses an endpoint where nothing answers, and starts the daemon only for the daemon's own socket", async () => {
-    let run = cli(["launch", "--endpoint", `unix://${path.join(tmp, "nothing.sock")}`, "--codex", "/bin/false", "--state-dir", tmp], {});
+    let run = cli(
+      ["launch", "--endpoint", `unix://${path.join(tmp, "nothing.sock")}`, "--codex", "/bin/false", "--state-dir", tmp],
+      {},
+    );
     expect(await run.code).toBe(1);
     expect(run.out.stderr).toContain(`no Codex app-server answers at unix://${path.join(tmp, "nothing.sock")}`);
 
@@ -123,7 +175,9 @@ describe("claw-supervisor launch", () => {
     run = cli(["launch", "--codex", bin, "--state-dir", tmp], { CODEX_HOME: codexHome, PATH: process.env.PATH });
     expect(await run.code).toBe(1);
     expect(readFileSync(record, "utf8").split("\n")[0]).toBe("args: app-server daemon start");
-    expect(run.out.stderr).toContain(`no Codex daemon answers at unix://${codexHome}/app-server-control/app-server-control.sock`);
+    expect(run.out.stderr).toContain(
+      `no Codex daemon answers at unix://${codexHome}/app-server-control/app-server-control.sock`,
+    );
     expect(run.out.stderr).toContain("app-server daemon start' failed (exit 1)");
     expect(existsSync(path.join(tmp, "presence"))).toBe(false);
   });

@@ -45,10 +45,15 @@ export interface CommandsRig {
 }
 
 /** Starts model, app-server, watcher (with `approvals` when given), executor and a test client. */
-export async function startCommandsRig(opts: { approvals?: (autonomous: AutonomousThreads) => ServerRequestHook } = {}): Promise<CommandsRig> {
+export async function startCommandsRig(
+  opts: { approvals?: (autonomous: AutonomousThreads) => ServerRequestHook } = {},
+): Promise<CommandsRig> {
   const model = await startFakeModel({
     defaultReply: { kind: "text", text: "Hello from the fake model." },
-    route: (r) => (userTexts(r).at(-1)?.includes(SLOW) ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 } : undefined),
+    route: (r) =>
+      userTexts(r).at(-1)?.includes(SLOW)
+        ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 }
+        : undefined,
   });
   const server = await startCodexAppServer({ model, listen: "unix" });
   const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), "host-commands-")), "state");
@@ -68,10 +73,18 @@ export async function startCommandsRig(opts: { approvals?: (autonomous: Autonomo
     },
   });
   // Built as the agent builds it (agent.ts), settled-view signal included.
-  const executor = new CommandExecutor({ client: () => watcher.rpcClient, thread: (id) => watcher.thread(id), viewSettled: (id) => watcher.viewSettled(id), autonomous });
+  const executor = new CommandExecutor({
+    client: () => watcher.rpcClient,
+    thread: (id) => watcher.thread(id),
+    viewSettled: (id) => watcher.viewSettled(id),
+    autonomous,
+  });
   const client = await connectCodex(parseEndpoint(server.endpoint));
   const log = recordNotifications(client);
-  await client.initialize({ clientInfo: { name: "commands-test", version: "0.0.0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
+  await client.initialize({
+    clientInfo: { name: "commands-test", version: "0.0.0" },
+    optOutNotificationMethods: ["item/agentMessage/delta"],
+  });
   watcher.start();
 
   const until = async (pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
@@ -101,7 +114,11 @@ export async function startCommandsRig(opts: { approvals?: (autonomous: Autonomo
     async runTurn(threadId, text) {
       const { turn } = await client.request("turn/start", { threadId, input: textInput(text) });
       await log.waitFor("turn/completed", (p) => p.turn.id === turn.id, 30_000);
-      await until(() => watcher.thread(threadId)?.activeTurnId === null && watcher.thread(threadId)?.thread.status.type === "idle", "the watcher to see the thread idle");
+      await until(
+        () =>
+          watcher.thread(threadId)?.activeTurnId === null && watcher.thread(threadId)?.thread.status.type === "idle",
+        "the watcher to see the thread idle",
+      );
       return turn.id;
     },
     async turnCount(threadId) {

@@ -61,7 +61,8 @@ const ROLLOUT_BEING_WRITTEN = /rollout at .* is empty/i;
 /** One of the app-server's answers while a thread's first turn is starting: try again shortly. Pure. */
 const firstTurnStarting = (err: unknown): boolean =>
   isCodexRpcError(err, "rpc_error") &&
-  ((err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) || (err.rpcCode === -32603 && ROLLOUT_BEING_WRITTEN.test(err.rpcMessage ?? "")));
+  ((err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) ||
+    (err.rpcCode === -32603 && ROLLOUT_BEING_WRITTEN.test(err.rpcMessage ?? "")));
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
 
@@ -69,7 +70,10 @@ const LOOKUP_ATTEMPTS = 20;
 export class CommandExecutor {
   private readonly retryMs: number;
   /** The last turn this executor started on each thread, and the thread's turn-event count just before. */
-  private readonly started = new Map<string, { turnId: string; turnEventsBefore: number; client: CodexRpcClient | undefined; atMs: number }>();
+  private readonly started = new Map<
+    string,
+    { turnId: string; turnEventsBefore: number; client: CodexRpcClient | undefined; atMs: number }
+  >();
 
   constructor(private readonly deps: CommandExecutorDeps) {
     this.retryMs = deps.interruptRetryMs ?? 150;
@@ -83,12 +87,14 @@ export class CommandExecutor {
     const deadline = Date.now() + timeoutMs;
     const call = (): CallOptions => {
       const left = deadline - Date.now();
-      if (left <= 0) return refuse("timeout", `the command's ${timeoutMs} ms ran out before its next step; that step was not taken`);
+      if (left <= 0)
+        return refuse("timeout", `the command's ${timeoutMs} ms ran out before its next step; that step was not taken`);
       return { timeoutMs: left };
     };
     try {
       const client = this.deps.client();
-      if (!client?.isOpen) return failure("host_offline", "the host agent has no connection to its app-server; nothing was done");
+      if (!client?.isOpen)
+        return failure("host_offline", "the host agent has no connection to its app-server; nothing was done");
       switch (req.op) {
         case "read":
           return await this.read(client, req, call);
@@ -157,20 +163,31 @@ export class CommandExecutor {
 
   private tracked(threadId: string): TrackedThread {
     const t = this.deps.thread(threadId);
-    if (!t || t.thread.status.type === "notLoaded") return refuse("not_found", `thread ${threadId} is not loaded on this host`);
+    if (!t || t.thread.status.type === "notLoaded")
+      return refuse("not_found", `thread ${threadId} is not loaded on this host`);
     return t;
   }
 
   private async read(client: CodexRpcClient, req: Request<"read">, call: () => CallOptions): Promise<Outcome> {
     this.tracked(req.threadId);
-    const params = { threadId: req.threadId, limit: req.limit, cursor: req.cursor ?? null, sortDirection: "desc", itemsView: "full" } as const;
+    const params = {
+      threadId: req.threadId,
+      limit: req.limit,
+      cursor: req.cursor ?? null,
+      sortDirection: "desc",
+      itemsView: "full",
+    } as const;
     const page = await client.request("thread/turns/list", params, call()).catch((err: unknown) => {
       // A thread with no turn yet cannot list turns: its transcript is empty.
       if (isRpc(err, NOT_MATERIALIZED) && !req.cursor) return { data: [], nextCursor: null };
       if (firstTurnStarting(err)) {
-        return refuse("conflict", `thread ${req.threadId}'s first turn is just starting; its transcript can be read in a moment`);
+        return refuse(
+          "conflict",
+          `thread ${req.threadId}'s first turn is just starting; its transcript can be read in a moment`,
+        );
       }
-      if (isRpc(err, /invalid cursor/i)) return refuse("invalid", `the cursor is not valid for thread ${req.threadId}; nothing was read`);
+      if (isRpc(err, /invalid cursor/i))
+        return refuse("invalid", `the cursor is not valid for thread ${req.threadId}; nothing was read`);
       throw err;
     });
     return ok({ turns: page.data.map((turn) => transcriptTurn(turn, req.view)), nextCursor: page.nextCursor ?? null });
@@ -193,13 +210,23 @@ export class CommandExecutor {
         // The view may have moved while the app-server was asked: read it again.
         const nowActive = t.thread.status.type === "active";
         turnId = (nowActive ? t.activeTurnId : null) ?? this.ownTurnRunning(t);
-        if (turnId === null && (viewActive || nowActive)) return refuse("conflict", `thread ${t.id} is active but its running turn cannot be named yet; nothing was sent`);
+        if (turnId === null && (viewActive || nowActive))
+          return refuse(
+            "conflict",
+            `thread ${t.id} is active but its running turn cannot be named yet; nothing was sent`,
+          );
       }
     }
     if (req.mode === "start" || (req.mode === "auto" && !turnId)) {
-      if (turnId) return refuse("conflict", `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`);
+      if (turnId)
+        return refuse(
+          "conflict",
+          `turn ${turnId} is running on thread ${t.id}; mode start only starts a turn on an idle thread; nothing was sent`,
+        );
       const turnEventsBefore = t.turnEvents;
-      const { turn } = await client.request("turn/start", { threadId: t.id, input: textInput(req.text) }, call()).catch(mayHaveActed("the turn may or may not have started"));
+      const { turn } = await client
+        .request("turn/start", { threadId: t.id, input: textInput(req.text) }, call())
+        .catch(mayHaveActed("the turn may or may not have started"));
       this.rememberStart(t.id, turn.id, turnEventsBefore);
       return ok({ action: "started", turnId: turn.id });
     }
@@ -210,20 +237,39 @@ export class CommandExecutor {
     return this.steer(client, t, req.text, turnId, req.expectedTurnId, call);
   }
 
-  private async steer(client: CodexRpcClient, t: TrackedThread, text: string, turnId: string, expected: string | undefined, call: () => CallOptions): Promise<Outcome> {
-    if (expected && expected !== turnId) return refuse("conflict", `the running turn is ${turnId}, not ${expected}; nothing was sent`);
+  private async steer(
+    client: CodexRpcClient,
+    t: TrackedThread,
+    text: string,
+    turnId: string,
+    expected: string | undefined,
+    call: () => CallOptions,
+  ): Promise<Outcome> {
+    if (expected && expected !== turnId)
+      return refuse("conflict", `the running turn is ${turnId}, not ${expected}; nothing was sent`);
     try {
-      const steered = await client.request("turn/steer", { threadId: t.id, input: textInput(text), expectedTurnId: turnId }, call());
+      const steered = await client.request(
+        "turn/steer",
+        { threadId: t.id, input: textInput(text), expectedTurnId: turnId },
+        call(),
+      );
       return ok({ action: "steered", turnId: steered.turnId });
     } catch (err) {
       if (isRpc(err, TURN_GONE)) {
-        return refuse("conflict", `turn ${turnId} ended or changed before the steer arrived (${rpcMessage(err)}); nothing was sent and no turn was started`);
+        return refuse(
+          "conflict",
+          `turn ${turnId} ended or changed before the steer arrived (${rpcMessage(err)}); nothing was sent and no turn was started`,
+        );
       }
       return mayHaveActed("the steer may or may not have reached the turn")(err);
     }
   }
 
-  private async interrupt(client: CodexRpcClient, req: Request<"interrupt">, call: () => CallOptions): Promise<Outcome> {
+  private async interrupt(
+    client: CodexRpcClient,
+    req: Request<"interrupt">,
+    call: () => CallOptions,
+  ): Promise<Outcome> {
     const t = this.tracked(req.threadId);
     const turnId = req.turnId ?? t.activeTurnId ?? (await this.runningTurn(client, t, call));
     if (!turnId) return refuse("conflict", `no turn is running on thread ${t.id}; nothing was interrupted`);
@@ -234,26 +280,47 @@ export class CommandExecutor {
       } catch (err) {
         // Right after turn/start the app-server says "no active turn" until the turn has really started.
         if (!isRpc(err, TURN_GONE)) return mayHaveActed("the turn may or may not have been interrupted")(err);
-        if (attempt >= INTERRUPT_ATTEMPTS) return refuse("conflict", `turn ${turnId} is not running on thread ${t.id} (${rpcMessage(err)}); nothing was interrupted`);
+        if (attempt >= INTERRUPT_ATTEMPTS)
+          return refuse(
+            "conflict",
+            `turn ${turnId} is not running on thread ${t.id} (${rpcMessage(err)}); nothing was interrupted`,
+          );
       }
       await sleep(Math.min(this.retryMs, Math.max(0, (call().timeoutMs ?? 0) - 1)));
     }
   }
 
   private async spawn(client: CodexRpcClient, req: Request<"spawn">, call: () => CallOptions): Promise<Outcome> {
-    const isDir = await stat(req.cwd).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(req.cwd).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) return refuse("invalid", `cwd ${req.cwd} is not a folder on this host; nothing was started`);
     const policy = req.approvalPolicy;
     if (policy === "on-failure") {
-      return refuse("invalid", 'approval policy "on-failure" is not supported by this app-server (codex 0.169 knows untrusted, on-request, never); nothing was started');
+      return refuse(
+        "invalid",
+        'approval policy "on-failure" is not supported by this app-server (codex 0.169 knows untrusted, on-request, never); nothing was started',
+      );
     }
-    const params = { cwd: req.cwd, sandbox: req.sandbox, approvalPolicy: policy, config: req.config, ...(req.model ? { model: req.model } : {}) };
-    const started = await client.request("thread/start", params, call()).catch(mayHaveActed("a thread may or may not have been created"));
+    const params = {
+      cwd: req.cwd,
+      sandbox: req.sandbox,
+      approvalPolicy: policy,
+      config: req.config,
+      ...(req.model ? { model: req.model } : {}),
+    };
+    const started = await client
+      .request("thread/start", params, call())
+      .catch(mayHaveActed("a thread may or may not have been created"));
     const threadId = started.thread.id;
     try {
       await this.deps.autonomous.mark(threadId, req.approvals);
     } catch (err) {
-      return refuse("denied", `thread ${threadId} was created but could not be recorded as autonomous (${(err as Error).message}); no turn was started`);
+      return refuse(
+        "denied",
+        `thread ${threadId} was created but could not be recorded as autonomous (${(err as Error).message}); no turn was started`,
+      );
     }
     try {
       const { turn } = await client.request("turn/start", { threadId, input: textInput(req.task) }, call());
@@ -271,7 +338,9 @@ export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptT
   const messages: TranscriptTurn["messages"] = [];
   for (const item of turn.items) {
     if (item.type === "userMessage" && "content" in item && Array.isArray(item.content)) {
-      const text = item.content.flatMap((c) => (c.type === "text" && typeof c.text === "string" ? [c.text] : [])).join("\n");
+      const text = item.content
+        .flatMap((c) => (c.type === "text" && typeof c.text === "string" ? [c.text] : []))
+        .join("\n");
       messages.push({ role: "user", text: redact(text) });
     } else if (item.type === "agentMessage" && "text" in item && typeof item.text === "string") {
       messages.push({ role: "agent", text: redact(item.text) });
@@ -295,16 +364,29 @@ const NOT_YET = Symbol("not materialized yet");
  * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet", or -32603 on
  * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting.
  */
-async function runningTurnId(client: CodexRpcClient, threadId: string, call: () => CallOptions, retryMs: number): Promise<string | null | typeof NOT_YET> {
+async function runningTurnId(
+  client: CodexRpcClient,
+  threadId: string,
+  call: () => CallOptions,
+  retryMs: number,
+): Promise<string | null | typeof NOT_YET> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const page = await client.request("thread/turns/list", { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" }, call());
+      const page = await client.request(
+        "thread/turns/list",
+        { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" },
+        call(),
+      );
       const newest = page.data[0];
       return newest?.status === "inProgress" ? newest.id : null;
     } catch (err) {
       if (isRpc(err, NOT_MATERIALIZED)) return NOT_YET;
       if (!firstTurnStarting(err)) throw err;
-      if (attempt >= LOOKUP_ATTEMPTS) return refuse("conflict", `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`);
+      if (attempt >= LOOKUP_ATTEMPTS)
+        return refuse(
+          "conflict",
+          `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`,
+        );
     }
     await sleep(retryMs);
   }
@@ -314,7 +396,8 @@ async function runningTurnId(client: CodexRpcClient, threadId: string, call: () 
 export function failureFrom(err: unknown, openOutcome?: string): CommandFailure {
   const open = openOutcome ? `: ${openOutcome}` : "; nothing was done";
   if (err instanceof Refusal) return err.failure;
-  if (!isCodexRpcError(err)) return failure("invalid", `the host agent failed: ${(err as Error)?.message ?? String(err)}`);
+  if (!isCodexRpcError(err))
+    return failure("invalid", `the host agent failed: ${(err as Error)?.message ?? String(err)}`);
   switch (err.code) {
     case "timeout":
       return failure("timeout", `${err.message}${open}`);
@@ -326,8 +409,10 @@ export function failureFrom(err: unknown, openOutcome?: string): CommandFailure 
         ? failure("invalid", `${err.message}; nothing was sent`)
         : failure("invalid", `the app-server's answer did not match the protocol (${err.message})${open}`);
     case "rpc_error":
-      if (err.rpcCode === -32001) return failure("rate_limited", `the app-server is overloaded (${err.rpcMessage}); nothing was done`);
-      if (err.rpcCode === -32600 && THREAD_GONE.test(err.rpcMessage ?? "")) return failure("not_found", `${err.rpcMessage}; nothing was done`);
+      if (err.rpcCode === -32001)
+        return failure("rate_limited", `the app-server is overloaded (${err.rpcMessage}); nothing was done`);
+      if (err.rpcCode === -32600 && THREAD_GONE.test(err.rpcMessage ?? ""))
+        return failure("not_found", `${err.rpcMessage}; nothing was done`);
       return failure("invalid", `the app-server refused: ${err.message}; nothing was done`);
   }
 }

@@ -10,7 +10,15 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe("host agent config", () => {
   it("reads a file, resolving its relative paths against the file's folder", async () => {
     const file = path.join(tmp, "agent.json");
-    writeFileSync(file, JSON.stringify({ hostId: "build-01", gatewayUrl: "wss://gw.example/agent", tokenFile: "token", buffer: { maxEvents: 10 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        hostId: "build-01",
+        gatewayUrl: "wss://gw.example/agent",
+        tokenFile: "token",
+        buffer: { maxEvents: 10 },
+      }),
+    );
     expect(await loadHostAgentConfigFile(file)).toEqual({
       hostId: "build-01",
       gatewayUrl: "wss://gw.example/agent",
@@ -20,14 +28,18 @@ describe("host agent config", () => {
   });
 
   it("names the file and field of every problem", async () => {
-    expect(() => parseHostAgentConfig({ hostId: "a.b", gatewayUrl: "http://x", heartbeatMs: 0, extra: 1 }, "f.json", "/")).toThrow(
+    expect(() =>
+      parseHostAgentConfig({ hostId: "a.b", gatewayUrl: "http://x", heartbeatMs: 0, extra: 1 }, "f.json", "/"),
+    ).toThrow(
       /^f\.json: .*hostId: must be letters.*gatewayUrl: must be a ws:\/\/ or wss:\/\/ URL.*heartbeatMs: must be greater than 0/,
     );
     expect(() => parseHostAgentConfig({ extra: 1 }, "f.json", "/")).toThrow(/Unrecognized key.*extra/);
     const bad = path.join(tmp, "bad.json");
     writeFileSync(bad, "{ not json");
     await expect(loadHostAgentConfigFile(bad)).rejects.toThrow(/bad\.json is not valid JSON/);
-    await expect(loadHostAgentConfigFile(path.join(tmp, "missing.json"))).rejects.toThrow(/cannot read the config file/);
+    await expect(loadHostAgentConfigFile(path.join(tmp, "missing.json"))).rejects.toThrow(
+      /cannot read the config file/,
+    );
   });
 
   it("lets flags override the file, fills defaults, and says what is missing", () => {
@@ -45,9 +57,19 @@ describe("host agent config", () => {
       heartbeatMs: 5,
       logLevel: "info",
     });
-    expect(resolveHostAgentConfig({ gatewayUrl: "ws://h/", tokenFile: "/t" }, {}, { stateDir: "/s", hostname: "build-7.lab.example" }).hostId).toBe("build-7");
-    expect(() => resolveHostAgentConfig({}, {}, { stateDir: "/s" })).toThrow(/missing the gateway URL .* and the host token file/);
-    expect(() => resolveHostAgentConfig({}, { gatewayUrl: "nope", tokenFile: "/t" }, { stateDir: "/s" })).toThrow(/^--gateway: must be a ws/);
+    expect(
+      resolveHostAgentConfig(
+        { gatewayUrl: "ws://h/", tokenFile: "/t" },
+        {},
+        { stateDir: "/s", hostname: "build-7.lab.example" },
+      ).hostId,
+    ).toBe("build-7");
+    expect(() => resolveHostAgentConfig({}, {}, { stateDir: "/s" })).toThrow(
+      /missing the gateway URL .* and the host token file/,
+    );
+    expect(() => resolveHostAgentConfig({}, { gatewayUrl: "nope", tokenFile: "/t" }, { stateDir: "/s" })).toThrow(
+      /^--gateway: must be a ws/,
+    );
   });
 
   it("derives a subject-safe host id from the host name", () => {

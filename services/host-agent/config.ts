@@ -40,7 +40,8 @@ export const HostAgentConfigSchema = z.strictObject({
 export type HostAgentConfig = z.infer<typeof HostAgentConfigSchema>;
 
 /** The configuration after flags and defaults: what the CLI starts the agent with. */
-export interface ResolvedHostAgentConfig extends Omit<HostAgentConfig, "hostId" | "gatewayUrl" | "tokenFile" | "endpoint" | "stateDir" | "logLevel"> {
+export interface ResolvedHostAgentConfig
+  extends Omit<HostAgentConfig, "hostId" | "gatewayUrl" | "tokenFile" | "endpoint" | "stateDir" | "logLevel"> {
   hostId: string;
   gatewayUrl: string;
   tokenFile: string;
@@ -58,7 +59,9 @@ export class HostAgentConfigError extends Error {
 export function parseHostAgentConfig(value: unknown, source: string, baseDir: string): HostAgentConfig {
   const parsed = HostAgentConfigSchema.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => (i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message));
+    const issues = parsed.error.issues.map((i) =>
+      i.path.length ? `${i.path.map(String).join(".")}: ${i.message}` : i.message,
+    );
     throw new HostAgentConfigError(`${source}: ${issues.join("; ")}`);
   }
   const config = { ...parsed.data };
@@ -102,10 +105,13 @@ export function resolveHostAgentConfig(
     const flag = issue.path[0] === "hostId" ? "--host-id" : "--gateway";
     throw new HostAgentConfigError(`${flag}: ${issue.message}`);
   }
-  const merged = { ...file, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as HostAgentConfig;
+  const merged = {
+    ...file,
+    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+  } as HostAgentConfig;
   const missing = [
-    merged.gatewayUrl ? null : "the gateway URL (--gateway or \"gatewayUrl\")",
-    merged.tokenFile ? null : "the host token file (--token-file or \"tokenFile\")",
+    merged.gatewayUrl ? null : 'the gateway URL (--gateway or "gatewayUrl")',
+    merged.tokenFile ? null : 'the host token file (--token-file or "tokenFile")',
   ].filter(Boolean);
   if (missing.length) throw new HostAgentConfigError(`missing ${missing.join(" and ")}`);
   return {

@@ -17,7 +17,12 @@ async function login(request: string | undefined, extraEnv: Record<string, strin
   const fake = path.join(tmp, "claw-supervisor");
   writeFileSync(fake, '#!/bin/sh\necho "claw-supervisor $*"\n');
   chmodSync(fake, 0o755);
-  const env: Record<string, string> = { PATH: "/usr/bin:/bin", HOME: "/home/alice", CLAW_SUPERVISOR_BIN: fake, ...extraEnv };
+  const env: Record<string, string> = {
+    PATH: "/usr/bin:/bin",
+    HOME: "/home/alice",
+    CLAW_SUPERVISOR_BIN: fake,
+    ...extraEnv,
+  };
   if (request !== undefined) env.SSH_ORIGINAL_COMMAND = request;
   try {
     const { stdout, stderr } = await promisify(execFile)(path.join(deploy, "ssh", "claw-launch"), [], { env });
@@ -35,7 +40,9 @@ describe("deploy/ssh/claw-launch", () => {
   });
 
   it("resumes a thread by id and refuses anything that is not one", async () => {
-    expect((await login("resume 01a210e6-e02e-7c51")).stdout).toBe("claw-supervisor launch --resume 01a210e6-e02e-7c51");
+    expect((await login("resume 01a210e6-e02e-7c51")).stdout).toBe(
+      "claw-supervisor launch --resume 01a210e6-e02e-7c51",
+    );
     const bad = await login("resume x;rm -rf /");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("is not a thread id");
@@ -52,6 +59,9 @@ describe("deploy/ssh/claw-launch", () => {
 describe("deploy/systemd/host-agent.example.json", () => {
   it("is a valid host agent config", () => {
     const text = readFileSync(path.join(deploy, "systemd", "host-agent.example.json"), "utf8");
-    expect(parseHostAgentConfig(JSON.parse(text), "example", "/etc/claw")).toMatchObject({ hostId: "build-01", tokenFile: "/etc/claw/host-token" });
+    expect(parseHostAgentConfig(JSON.parse(text), "example", "/etc/claw")).toMatchObject({
+      hostId: "build-01",
+      tokenFile: "/etc/claw/host-token",
+    });
   });
 });

@@ -42,7 +42,11 @@ describe("EventBuffer", () => {
     // seq 0 dropped at the 4th push (gap takes seq 4), seq 1 at the 5th (seq 5).
     let held = buffer.snapshot();
     expect(held.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
-    expect(held[2]).toMatchObject({ type: "agent/gap", threadId: HOST_THREAD_ID, payload: { dropped: 2, firstSeq: 0, lastSeq: 1 } });
+    expect(held[2]).toMatchObject({
+      type: "agent/gap",
+      threadId: HOST_THREAD_ID,
+      payload: { dropped: 2, firstSeq: 0, lastSeq: 1 },
+    });
     buffer.push(event());
     held = buffer.snapshot();
     expect(held.filter((e) => e.type === "agent/gap")).toHaveLength(1);

@@ -114,7 +114,14 @@ export class EventBuffer {
 
   private add(event: SessionEventEnvelope, gap: boolean): BufferedEvent {
     const json = JSON.stringify(event);
-    const entry: BufferedEvent = { seq: event.seq, event, json, bytes: Buffer.byteLength(json, "utf8"), sent: false, gap };
+    const entry: BufferedEvent = {
+      seq: event.seq,
+      event,
+      json,
+      bytes: Buffer.byteLength(json, "utf8"),
+      sent: false,
+      gap,
+    };
     this.entries.set(entry.seq, entry);
     this.unsent.push(entry);
     this.heldBytes += entry.bytes;
@@ -138,7 +145,10 @@ export class EventBuffer {
   private enforceLimits(): void {
     let gap: GapPayload | undefined;
     let newlyDropped = 0;
-    while (this.entries.size - this.gapCount > this.limits.maxEvents || this.heldBytes - this.gapBytes > this.limits.maxBytes) {
+    while (
+      this.entries.size - this.gapCount > this.limits.maxEvents ||
+      this.heldBytes - this.gapBytes > this.limits.maxBytes
+    ) {
       const oldest = this.oldest((e) => !e.gap);
       if (!oldest) break;
       this.remove(oldest);
@@ -180,5 +190,9 @@ export class EventBuffer {
 
 /** Two gap records as one: counts add up, the range covers both. Pure. */
 export function mergeGaps(a: GapPayload, b: GapPayload): GapPayload {
-  return { dropped: a.dropped + b.dropped, firstSeq: Math.min(a.firstSeq, b.firstSeq), lastSeq: Math.max(a.lastSeq, b.lastSeq) };
+  return {
+    dropped: a.dropped + b.dropped,
+    firstSeq: Math.min(a.firstSeq, b.firstSeq),
+    lastSeq: Math.max(a.lastSeq, b.lastSeq),
+  };
 }

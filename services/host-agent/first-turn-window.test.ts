@@ -15,9 +15,16 @@ const THREAD = "thread-1";
 const TURN = "turn-1";
 /** An rpc error as the client makes it from the app-server's error answer to a turn list. */
 const listError = (rpcCode: number, rpcMessage: string) =>
-  new CodexRpcError("rpc_error", `thread/turns/list failed: ${rpcMessage} (${rpcCode})`, { method: "thread/turns/list", rpcCode, rpcMessage });
+  new CodexRpcError("rpc_error", `thread/turns/list failed: ${rpcMessage} (${rpcCode})`, {
+    method: "thread/turns/list",
+    rpcCode,
+    rpcMessage,
+  });
 const rolloutEmpty = () =>
-  listError(-32603, "failed to read thread: thread-store internal error: failed to read session metadata /tmp/x.jsonl: rollout at /tmp/x.jsonl is empty");
+  listError(
+    -32603,
+    "failed to read thread: thread-store internal error: failed to read session metadata /tmp/x.jsonl: rollout at /tmp/x.jsonl is empty",
+  );
 const notSupportedYet = () => listError(-32601, "thread/turns/list is not supported yet");
 const otherInternal = () => listError(-32603, "disk on fire");
 
@@ -46,7 +53,12 @@ function rig(turnsList: (() => unknown)[]) {
     startedAtMs: Date.now(),
     turnEvents: 0,
   };
-  const executor = new CommandExecutor({ client: () => client, thread: (id) => (id === THREAD ? tracked : undefined), autonomous: {} as AutonomousThreads, interruptRetryMs: 1 });
+  const executor = new CommandExecutor({
+    client: () => client,
+    thread: (id) => (id === THREAD ? tracked : undefined),
+    autonomous: {} as AutonomousThreads,
+    interruptRetryMs: 1,
+  });
   return { calls, run: (req: HostRpcRequest) => executor.execute(req, 5_000) };
 }
 
@@ -56,7 +68,12 @@ describe("a thread's first turn starting: the app-server's passing refusals", ()
   it("looks the running turn up again when the rollout file is still empty, and interrupts that turn", async () => {
     const r = rig([rolloutEmpty, rolloutEmpty, () => running]);
     expect(await r.run({ op: "interrupt", threadId: THREAD })).toEqual({ ok: true, data: { turnId: TURN } });
-    expect(r.calls.map((c) => c.method)).toEqual(["thread/turns/list", "thread/turns/list", "thread/turns/list", "turn/interrupt"]);
+    expect(r.calls.map((c) => c.method)).toEqual([
+      "thread/turns/list",
+      "thread/turns/list",
+      "thread/turns/list",
+      "turn/interrupt",
+    ]);
   });
 
   it("does the same for 'not supported yet'", async () => {
@@ -67,7 +84,11 @@ describe("a thread's first turn starting: the app-server's passing refusals", ()
   it("answers a read in that window with a conflict to retry, not an internal error", async () => {
     const r = rig([rolloutEmpty]);
     const result = await r.run({ op: "read", threadId: THREAD, limit: 10, cursor: null, view: "summary" });
-    expect(result).toMatchObject({ ok: false, code: "conflict", message: expect.stringMatching(/first turn is just starting/) });
+    expect(result).toMatchObject({
+      ok: false,
+      code: "conflict",
+      message: expect.stringMatching(/first turn is just starting/),
+    });
   });
 
   it("still fails any other internal error at once, acting on nothing", async () => {

@@ -169,7 +169,10 @@ export class GatewayClient {
           clearTimeout(welcomeTimer);
           this.unauthorizedStreak = 0;
           this.stateValue = "ready";
-          this.log?.info({ url: this.opts.url, gatewayId: frame.gatewayId, replaying: this.opts.buffer.stats().events }, "connected to the gateway");
+          this.log?.info(
+            { url: this.opts.url, gatewayId: frame.gatewayId, replaying: this.opts.buffer.stats().events },
+            "connected to the gateway",
+          );
           this.flush();
           this.startHeartbeats(ws);
           this.opts.onWelcome();
@@ -194,7 +197,8 @@ export class GatewayClient {
     clearInterval(this.heartbeatTimer);
     this.ws = undefined;
     this.opts.buffer.resetSent();
-    if (welcomed && !this.stopper.signal.aborted) this.log?.warn({ url: this.opts.url }, "lost the gateway connection; buffering events");
+    if (welcomed && !this.stopper.signal.aborted)
+      this.log?.warn({ url: this.opts.url }, "lost the gateway connection; buffering events");
     this.stateValue = unauthorized ? "unauthorized" : "disconnected";
     return welcomed ? "welcomed" : unauthorized ? "unauthorized" : "failed";
   }
@@ -203,18 +207,24 @@ export class GatewayClient {
   private async runRpc(ws: WebSocket, id: string, request: HostRpcRequest, timeoutMs: number): Promise<void> {
     let result: HostRpcResult;
     try {
-      result = this.opts.onRpc ? await this.opts.onRpc(id, request, timeoutMs) : failure("invalid", "this host agent executes no commands");
+      result = this.opts.onRpc
+        ? await this.opts.onRpc(id, request, timeoutMs)
+        : failure("invalid", "this host agent executes no commands");
     } catch (err) {
       result = failure("invalid", `the host agent failed to run ${request.op}: ${(err as Error).message}`);
     }
     let frame = JSON.stringify({ type: "rpcResult", id, result });
     // A frame over the gateway's cap would close the connection: answer with what to ask instead.
     if (Buffer.byteLength(frame) > DEFAULT_GATEWAY_MAX_FRAME_BYTES - 1024) {
-      const tooBig = failure("invalid", `the ${request.op} result is ${Buffer.byteLength(frame)} bytes, over the gateway's frame cap; ask for less (a smaller limit, or the summary view)`);
+      const tooBig = failure(
+        "invalid",
+        `the ${request.op} result is ${Buffer.byteLength(frame)} bytes, over the gateway's frame cap; ask for less (a smaller limit, or the summary view)`,
+      );
       frame = JSON.stringify({ type: "rpcResult", id, result: tooBig });
     }
     if (ws.readyState === WebSocket.OPEN) ws.send(frame);
-    else this.log?.warn({ id, op: request.op }, "the gateway connection closed before a command's result could be sent");
+    else
+      this.log?.warn({ id, op: request.op }, "the gateway connection closed before a command's result could be sent");
   }
 
   private startHeartbeats(ws: WebSocket): void {

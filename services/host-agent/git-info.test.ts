@@ -2,7 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { GitInfoCache, parseGitDirFile, parseHead, parseOriginUrl, readGitInfo, stripUrlCredentials } from "./git-info.js";
+import {
+  GitInfoCache,
+  parseGitDirFile,
+  parseHead,
+  parseOriginUrl,
+  readGitInfo,
+  stripUrlCredentials,
+} from "./git-info.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "git-info-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,7 +25,8 @@ describe("git info from files", () => {
     expect(parseHead("4b825dc642cb6eb9a060e54bf8d69288fbee4904\n")).toBeNull();
     expect(parseGitDirFile("gitdir: ../main/.git/worktrees/wt\n", "/r/wt")).toBe("/r/main/.git/worktrees/wt");
     expect(parseGitDirFile("nonsense", "/r")).toBeNull();
-    const config = '[core]\n\tbare = false\n[remote "upstream"]\n\turl = git@x:u.git\n[remote "origin"]\n\turl = https://bob:tok@github.com/o/r.git\n';
+    const config =
+      '[core]\n\tbare = false\n[remote "upstream"]\n\turl = git@x:u.git\n[remote "origin"]\n\turl = https://bob:tok@github.com/o/r.git\n';
     expect(parseOriginUrl(config)).toBe("https://github.com/o/r.git");
     expect(parseOriginUrl("[core]\n")).toBeNull();
     expect(stripUrlCredentials("git@github.com:o/r.git")).toBe("git@github.com:o/r.git");
@@ -29,7 +37,10 @@ describe("git info from files", () => {
     write(path.join(repo, ".git", "HEAD"), "ref: refs/heads/main\n");
     write(path.join(repo, ".git", "config"), '[remote "origin"]\n\turl = git@github.com:acme/app.git\n');
     mkdirSync(path.join(repo, "src", "deep"), { recursive: true });
-    expect(await readGitInfo(path.join(repo, "src", "deep"))).toEqual({ repo: "git@github.com:acme/app.git", branch: "main" });
+    expect(await readGitInfo(path.join(repo, "src", "deep"))).toEqual({
+      repo: "git@github.com:acme/app.git",
+      branch: "main",
+    });
   });
 
   it("falls back to the folder name, reports detached HEAD as no branch, and handles linked worktrees", async () => {
@@ -57,7 +68,11 @@ describe("git info from files", () => {
   it("caches per workspace and re-reads only after maxAgeMs", async () => {
     let now = 0;
     let reads = 0;
-    const cache = new GitInfoCache(5_000, async () => ({ repo: `r${++reads}`, branch: null }), () => now);
+    const cache = new GitInfoCache(
+      5_000,
+      async () => ({ repo: `r${++reads}`, branch: null }),
+      () => now,
+    );
     expect((await cache.get("/w")).repo).toBe("r1");
     now = 4_999;
     expect((await cache.get("/w")).repo).toBe("r1");

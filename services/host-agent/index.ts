@@ -12,7 +12,13 @@ export { limitPayload } from "./payload-limit.js";
 export { newEpoch } from "./epoch.js";
 export { readGitInfo, GitInfoCache } from "./git-info.js";
 export type { GitInfo } from "./git-info.js";
-export { PresenceRecordSchema, presenceDir, presenceFile, writePresenceRecord, removePresenceRecord } from "./presence-record.js";
+export {
+  PresenceRecordSchema,
+  presenceDir,
+  presenceFile,
+  writePresenceRecord,
+  removePresenceRecord,
+} from "./presence-record.js";
 export type { PresenceRecord } from "./presence-record.js";
 export { PresenceMonitor, pidAlive } from "./presence-monitor.js";
 export { PresenceBinder } from "./presence-binding.js";

@@ -72,17 +72,25 @@ async function quit(session: TmuxSession): Promise<string> {
 }
 
 const presences = (): SessionEventEnvelope[] => rig.gateway.uniqueEvents().filter((e) => e.type === "agent/presence");
-const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+const parentOf = (pid: number): number =>
+  Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
 
 describe("presence through claw-supervisor launch", () => {
   it("attaches the TUI's new thread, then detaches it when the TUI quits", async () => {
     const session = await launch("--cd", rig.server.workspace);
-    const attached = await rig.gateway.waitFor(() => presences().find((e) => (e.payload as PresencePayload).humanAttached), 20_000, "presence attached");
+    const attached = await rig.gateway.waitFor(
+      () => presences().find((e) => (e.payload as PresencePayload).humanAttached),
+      20_000,
+      "presence attached",
+    );
     const payload = attached.payload as PresencePayload;
     // The presence names the codex process the launcher (under the pane's sh) started, on the TUI's own thread.
     expect(parentOf(parentOf(payload.pid!))).toBe(session.panePid);
     const started = rig.threadEvents(attached.threadId).find((e) => e.type === "thread/started")!;
-    expect((started.payload as { thread: { cwd: string; ephemeral: boolean } }).thread).toMatchObject({ cwd: rig.server.workspace, ephemeral: false });
+    expect((started.payload as { thread: { cwd: string; ephemeral: boolean } }).thread).toMatchObject({
+      cwd: rig.server.workspace,
+      ephemeral: false,
+    });
     const records = readdirSync(path.join(rig.stateDir, "presence"));
     expect(records).toEqual([`${payload.pid}.json`]);
 
@@ -90,7 +98,10 @@ describe("presence through claw-supervisor launch", () => {
     await session.sendEnter();
     await session.waitForScreen("Hello from the fake model.", 20_000);
     const synced = await rig.gateway.waitFor(
-      () => rig.threadEvents(attached.threadId).find((e) => e.type === "agent/thread.synced" && (e.payload as ThreadSyncedPayload).humanAttached),
+      () =>
+        rig
+          .threadEvents(attached.threadId)
+          .find((e) => e.type === "agent/thread.synced" && (e.payload as ThreadSyncedPayload).humanAttached),
       20_000,
       "a snapshot with humanAttached",
     );

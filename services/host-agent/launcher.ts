@@ -28,7 +28,14 @@ export interface TuiLaunch {
 export function tuiArgs(launch: TuiLaunch): string[] {
   const resume = launch.resumeThreadId !== undefined;
   const cd = !resume || launch.explicitWorkspace ? ["--cd", launch.workspace] : [];
-  return [...(resume ? ["resume"] : []), "--remote", launch.endpoint, ...cd, ...launch.extraArgs, ...(resume ? [launch.resumeThreadId!] : [])];
+  return [
+    ...(resume ? ["resume"] : []),
+    "--remote",
+    launch.endpoint,
+    ...cd,
+    ...launch.extraArgs,
+    ...(resume ? [launch.resumeThreadId!] : []),
+  ];
 }
 
 /** A launch failure with a message for the user. */
@@ -38,7 +45,10 @@ export class LaunchError extends Error {
 
 /** Resolves when an app-server answers `initialize` at `endpointText`; rejects with the reason otherwise. */
 export async function probeAppServer(endpointText: string, env: NodeJS.ProcessEnv, timeoutMs = 3_000): Promise<void> {
-  const client = await connectCodex(parseEndpoint(endpointText, { env }), { connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs });
+  const client = await connectCodex(parseEndpoint(endpointText, { env }), {
+    connectTimeoutMs: timeoutMs,
+    requestTimeoutMs: timeoutMs,
+  });
   try {
     await client.initialize({ clientInfo: { name: "claw-supervisor-launch", version: "0" } });
   } finally {
@@ -65,7 +75,8 @@ export async function ensureAppServer(
     await probeAppServer(endpointText, opts.env);
     return;
   } catch (err) {
-    if (!isDaemonEndpoint(endpointText, opts.env)) throw new LaunchError(`no Codex app-server answers at ${where}: ${(err as Error).message}`);
+    if (!isDaemonEndpoint(endpointText, opts.env))
+      throw new LaunchError(`no Codex app-server answers at ${where}: ${(err as Error).message}`);
   }
   opts.notice(`no Codex daemon answers at ${where}; starting it with '${opts.codexBin} app-server daemon start'`);
   const code = await runQuiet(opts.codexBin, ["app-server", "daemon", "start"], opts.env);
@@ -76,7 +87,8 @@ export async function ensureAppServer(
       await probeAppServer(endpointText, opts.env, 1_000);
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new LaunchError(`the Codex daemon did not answer at ${where}: ${(err as Error).message}`);
+      if (Date.now() > deadline)
+        throw new LaunchError(`the Codex daemon did not answer at ${where}: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -140,7 +152,9 @@ export async function runTui(
       resumeThreadId: launch.resumeThreadId ?? null,
       endpoint: launch.endpoint,
       startedAtMs,
-    }).catch((err: Error) => opts.notice(`cannot record presence (the supervisor will not see you attached): ${err.message}`));
+    }).catch((err: Error) =>
+      opts.notice(`cannot record presence (the supervisor will not see you attached): ${err.message}`),
+    );
     return await exited;
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);

@@ -9,7 +9,14 @@ describe("limitPayload", () => {
   });
 
   it("cuts long strings first, keeping the notification's shape valid", () => {
-    const item = { type: "commandExecution", id: "i", command: "cat big", cwd: "/w", status: "completed", aggregatedOutput: "x".repeat(50_000) };
+    const item = {
+      type: "commandExecution",
+      id: "i",
+      command: "cat big",
+      cwd: "/w",
+      status: "completed",
+      aggregatedOutput: "x".repeat(50_000),
+    };
     const params = { threadId: "t", turnId: "u", item, completedAtMs: 1 };
     const out = limitPayload(params, 10_000) as typeof params;
     expect(jsonBytes(out)).toBeLessThanOrEqual(10_000);

@@ -21,7 +21,9 @@ describe("PresenceBinder", () => {
       { threadId: "t1", payload: { humanAttached: true, pid: 5, tty: "/dev/pts/1" } },
     ]);
     expect(b.humanAttached("t1")).toBe(true);
-    expect(b.setRecords([])).toEqual([{ threadId: "t1", payload: { humanAttached: false, pid: 5, tty: "/dev/pts/1" } }]);
+    expect(b.setRecords([])).toEqual([
+      { threadId: "t1", payload: { humanAttached: false, pid: 5, tty: "/dev/pts/1" } },
+    ]);
     expect(b.humanAttached("t1")).toBe(false);
   });
 
@@ -41,11 +43,15 @@ describe("PresenceBinder", () => {
   it("gives two TUIs in one workspace two threads, and keeps a thread attached while one TUI remains", () => {
     const b = new PresenceBinder();
     b.setRecords([record(5), record(7, { startedAtMs: 10_050 })]);
-    expect(b.threadTracked({ id: "a", cwd: "/w", startedAtMs: 10_100 })).toMatchObject([{ threadId: "a", payload: { pid: 5 } }]);
-    expect(b.threadTracked({ id: "b", cwd: "/w", startedAtMs: 10_150 })).toMatchObject([{ threadId: "b", payload: { pid: 7 } }]);
-    expect(b.setRecords([record(5), record(7, { startedAtMs: 10_050 }), record(9, { resumeThreadId: "a" })])).toMatchObject([
-      { threadId: "a", payload: { pid: 9 } },
+    expect(b.threadTracked({ id: "a", cwd: "/w", startedAtMs: 10_100 })).toMatchObject([
+      { threadId: "a", payload: { pid: 5 } },
     ]);
+    expect(b.threadTracked({ id: "b", cwd: "/w", startedAtMs: 10_150 })).toMatchObject([
+      { threadId: "b", payload: { pid: 7 } },
+    ]);
+    expect(
+      b.setRecords([record(5), record(7, { startedAtMs: 10_050 }), record(9, { resumeThreadId: "a" })]),
+    ).toMatchObject([{ threadId: "a", payload: { pid: 9 } }]);
     expect(b.setRecords([record(7, { startedAtMs: 10_050 }), record(9, { resumeThreadId: "a" })])).toEqual([]);
     expect(b.humanAttached("a")).toBe(true);
   });

@@ -26,7 +26,11 @@ describe("PresenceMonitor", () => {
     expect(pidAlive(process.pid)).toBe(true);
     await writePresenceRecord(tmp, record(dead));
     const seen: number[][] = [];
-    const monitor = new PresenceMonitor({ stateDir: tmp, pollMs: 100, onChange: (records) => seen.push(records.map((r) => r.tuiPid)) });
+    const monitor = new PresenceMonitor({
+      stateDir: tmp,
+      pollMs: 100,
+      onChange: (records) => seen.push(records.map((r) => r.tuiPid)),
+    });
     await monitor.start();
     try {
       expect(seen).toEqual([[]]);

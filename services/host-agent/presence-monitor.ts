@@ -57,7 +57,9 @@ export class PresenceMonitor {
     await this.scan();
     try {
       this.watcher = watch(this.dir, () => this.scheduleScan());
-      this.watcher.on("error", (err) => this.opts.logger?.warn({ err: err.message }, "presence folder watch failed; polling only"));
+      this.watcher.on("error", (err) =>
+        this.opts.logger?.warn({ err: err.message }, "presence folder watch failed; polling only"),
+      );
     } catch (err) {
       this.opts.logger?.warn({ err: (err as Error).message }, "cannot watch the presence folder; polling only");
     }
@@ -89,7 +91,9 @@ export class PresenceMonitor {
     this.scanning = (async () => {
       do {
         this.again = false;
-        await this.scanOnce().catch((err: Error) => this.opts.logger?.warn({ err: err.message }, "presence scan failed"));
+        await this.scanOnce().catch((err: Error) =>
+          this.opts.logger?.warn({ err: err.message }, "presence scan failed"),
+        );
       } while (this.again && !this.stopped);
     })().finally(() => (this.scanning = undefined));
     return this.scanning;

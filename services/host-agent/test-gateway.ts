@@ -100,7 +100,9 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     const authorization = req.headers.authorization;
     if (authorization !== `Bearer ${token}`) {
       upgrades.push({ authorization, status: 401 });
-      socket.end("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      socket.end(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      );
       return;
     }
     upgrades.push({ authorization, status: 101 });
@@ -153,7 +155,9 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
         };
         const timer = setTimeout(() => {
           finish();
-          const seen = events().map((e) => `${e.seq}:${e.type}`).join(", ");
+          const seen = events()
+            .map((e) => `${e.seq}:${e.type}`)
+            .join(", ");
           reject(new Error(`test gateway: no ${what} within ${timeoutMs} ms; events: ${seen}`));
         }, timeoutMs);
         const poll = setInterval(check, 50);

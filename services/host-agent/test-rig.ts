@@ -42,11 +42,16 @@ export interface AgentRig {
 }
 
 /** Starts model, app-server (workspace with a fake git checkout) and gateway; the agent starts on demand. */
-export async function startAgentRig(opts: { model?: FakeModelOptions; gatewayAck?: "auto" | "hold" } = {}): Promise<AgentRig> {
+export async function startAgentRig(
+  opts: { model?: FakeModelOptions; gatewayAck?: "auto" | "hold" } = {},
+): Promise<AgentRig> {
   const model = await startFakeModel(
     opts.model ?? {
       defaultReply: { kind: "text", text: "Hello from the fake model." },
-      route: (r) => (userTexts(r).at(-1)?.includes(SLOW) ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 } : undefined),
+      route: (r) =>
+        userTexts(r).at(-1)?.includes(SLOW)
+          ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 }
+          : undefined,
     },
   );
   const server = await startCodexAppServer({ model, listen: "unix" });
@@ -58,7 +63,10 @@ export async function startAgentRig(opts: { model?: FakeModelOptions; gatewayAck
   writeFileSync(tokenFile, `${HOST_TOKEN}\n`);
   const client = await connectCodex(parseEndpoint(server.endpoint));
   const log = recordNotifications(client);
-  await client.initialize({ clientInfo: { name: "host-agent-test", version: "0.0.0" }, optOutNotificationMethods: ["item/agentMessage/delta"] });
+  await client.initialize({
+    clientInfo: { name: "host-agent-test", version: "0.0.0" },
+    optOutNotificationMethods: ["item/agentMessage/delta"],
+  });
 
   const rig: AgentRig = {
     model,
@@ -110,5 +118,8 @@ export async function startAgentRig(opts: { model?: FakeModelOptions; gatewayAck
 export function writeGitCheckout(dir: string): void {
   mkdirSync(path.join(dir, ".git"), { recursive: true });
   writeFileSync(path.join(dir, ".git", "HEAD"), "ref: refs/heads/feature-x\n");
-  writeFileSync(path.join(dir, ".git", "config"), '[remote "origin"]\n\turl = https://bob:pw@github.com/acme/widgets.git\n');
+  writeFileSync(
+    path.join(dir, ".git", "config"),
+    '[remote "origin"]\n\turl = https://bob:pw@github.com/acme/widgets.git\n',
+  );
 }

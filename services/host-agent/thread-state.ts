@@ -32,13 +32,21 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
     ephemeral: thread.ephemeral,
     createdAt: thread.createdAt,
     updatedAt: thread.updatedAt,
-    source: typeof thread.source === "string" ? thread.source : thread.source == null ? null : JSON.stringify(thread.source),
+    source:
+      typeof thread.source === "string" ? thread.source : thread.source == null ? null : JSON.stringify(thread.source),
   };
 }
 
 /** A new TrackedThread for a thread first seen at `startedAtMs`. Pure. */
 export function newTrackedThread(thread: Thread, startedAtMs: number): TrackedThread {
-  return { id: thread.id, thread: snapshotOf(thread), activeTurnId: null, subscription: "none", startedAtMs, turnEvents: 0 };
+  return {
+    id: thread.id,
+    thread: snapshotOf(thread),
+    activeTurnId: null,
+    subscription: "none",
+    startedAtMs,
+    turnEvents: 0,
+  };
 }
 
 /** The thread a notification is about (`params.threadId`, or `params.thread.id` for thread/started); null for host-wide ones. Pure. */
@@ -71,7 +79,8 @@ export function applyNotification(t: TrackedThread, method: string, params: unkn
       break;
     }
     case "thread/name/updated":
-      if (typeof params.threadName === "string" || params.threadName === null) t.thread = { ...t.thread, name: params.threadName };
+      if (typeof params.threadName === "string" || params.threadName === null)
+        t.thread = { ...t.thread, name: params.threadName };
       break;
     case "thread/closed":
       t.thread = { ...t.thread, status: { type: "notLoaded" } };

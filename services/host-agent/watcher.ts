@@ -5,7 +5,15 @@
  * not answer is left to the connection that owns it.
  */
 import type { Logger } from "pino";
-import { noisyNotificationMethods, serverRequests, Thread, type RequestId, type ServerRequestMethod, type ServerRequestReply, type Turn } from "../../schemas/codex/index.js";
+import {
+  noisyNotificationMethods,
+  serverRequests,
+  Thread,
+  type RequestId,
+  type ServerRequestMethod,
+  type ServerRequestReply,
+  type Turn,
+} from "../../schemas/codex/index.js";
 import {
   connectCodex,
   describeEndpoint,
@@ -80,7 +88,12 @@ export class AppServerWatcher {
   /** True when the agent's view of the thread is complete and current: subscribed, caught up, nothing held back. */
   viewSettled(threadId: string): boolean {
     const t = this.threads.get(threadId);
-    return this.connectedFlag && t?.subscription === "subscribed" && !this.holding.has(threadId) && !this.needsCatchUp.has(threadId);
+    return (
+      this.connectedFlag &&
+      t?.subscription === "subscribed" &&
+      !this.holding.has(threadId) &&
+      !this.needsCatchUp.has(threadId)
+    );
   }
 
   /** Every tracked thread (non-ephemeral, loaded as far as the agent knows). */
@@ -95,10 +108,17 @@ export class AppServerWatcher {
     while (!this.stopper.signal.aborted) {
       let client: CodexRpcClient;
       try {
-        client = await connectCodex(this.opts.endpoint, { requestTimeoutMs: timeoutMs, connectTimeoutMs: timeoutMs, logger: this.log });
+        client = await connectCodex(this.opts.endpoint, {
+          requestTimeoutMs: timeoutMs,
+          connectTimeoutMs: timeoutMs,
+          logger: this.log,
+        });
       } catch (err) {
         const delay = backoffDelay(attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
-        this.log?.[attempt === 1 ? "warn" : "debug"]({ endpoint: where, err: (err as Error).message, retryInMs: delay }, "app-server unreachable");
+        this.log?.[attempt === 1 ? "warn" : "debug"](
+          { endpoint: where, err: (err as Error).message, retryInMs: delay },
+          "app-server unreachable",
+        );
         await sleep(delay, this.stopper.signal);
         continue;
       }
@@ -108,24 +128,32 @@ export class AppServerWatcher {
       if (this.stopper.signal.aborted) client.close();
       try {
         this.attach(client, gen);
-        await client.initialize({ clientInfo: this.opts.clientInfo, optOutNotificationMethods: noisyNotificationMethods });
+        await client.initialize({
+          clientInfo: this.opts.clientInfo,
+          optOutNotificationMethods: noisyNotificationMethods,
+        });
         attempt = 0;
         this.connectedFlag = true;
         this.log?.info({ endpoint: where }, "connected to the app-server");
         this.opts.listener.connection(true, `connected to ${where}`);
         await this.discoverAll(client, gen);
       } catch (err) {
-        if (gen === this.gen && !this.stopper.signal.aborted) this.log?.warn({ endpoint: where, err: (err as Error).message }, "app-server session failed");
+        if (gen === this.gen && !this.stopper.signal.aborted)
+          this.log?.warn({ endpoint: where, err: (err as Error).message }, "app-server session failed");
         client.close();
       }
       this.onDisconnected(gen, await closed);
-      if (!this.stopper.signal.aborted) await sleep(backoffDelay(attempt++, this.opts.backoff ?? DEFAULT_BACKOFF), this.stopper.signal);
+      if (!this.stopper.signal.aborted)
+        await sleep(backoffDelay(attempt++, this.opts.backoff ?? DEFAULT_BACKOFF), this.stopper.signal);
     }
   }
 
   private attach(client: CodexRpcClient, gen: number): void {
     for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
-      client.handleServerRequest(method, (params, ctx) => this.answer(method, params, ctx.id) as ServerRequestReply<typeof method> | typeof leaveToOwner);
+      client.handleServerRequest(
+        method,
+        (params, ctx) => this.answer(method, params, ctx.id) as ServerRequestReply<typeof method> | typeof leaveToOwner,
+      );
     }
     client.onInvalidServerRequest((method, params, ctx) => this.answer(method, params, ctx.id));
     client.onAnyNotification((n) => {
@@ -134,11 +162,18 @@ export class AppServerWatcher {
   }
 
   /** The hook's reply (the client checks it against the kind's schema), or leaveToOwner; a throwing hook answers nothing. */
-  private answer(method: ServerRequestMethod, params: unknown, id: RequestId): ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner {
+  private answer(
+    method: ServerRequestMethod,
+    params: unknown,
+    id: RequestId,
+  ): ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner {
     try {
       return this.opts.approvals?.(method, params, { id }) ?? leaveToOwner;
     } catch (err) {
-      this.log?.error({ method, id, err: (err as Error).message }, "the approvals hook threw; leaving the request to its owner");
+      this.log?.error(
+        { method, id, err: (err as Error).message },
+        "the approvals hook threw; leaving the request to its owner",
+      );
       return leaveToOwner;
     }
   }
@@ -193,7 +228,12 @@ export class AppServerWatcher {
   }
 
   /** Looks a thread up with thread/read, then tracks and subscribes to it unless it is ephemeral. */
-  private async discoverOne(client: CodexRpcClient, gen: number, threadId: string, queued: RawNotification[]): Promise<void> {
+  private async discoverOne(
+    client: CodexRpcClient,
+    gen: number,
+    threadId: string,
+    queued: RawNotification[],
+  ): Promise<void> {
     this.discovering.set(threadId, queued);
     let thread: Thread;
     try {
@@ -271,7 +311,8 @@ export class AppServerWatcher {
       t.subscription = "pending";
       // No rollout yet means no turn yet: once subscribed, every turn it lists is one this connection missed.
       if (isNoRolloutError(err)) this.needsCatchUp.add(t.id);
-      else this.log?.warn({ threadId: t.id, err: (err as Error).message }, "could not subscribe to a thread; will retry");
+      else
+        this.log?.warn({ threadId: t.id, err: (err as Error).message }, "could not subscribe to a thread; will retry");
       if (!wasPending) this.opts.listener.synced(t);
       this.scheduleRetry(client, gen, t);
       const held = this.holding.get(t.id) ?? [];
@@ -283,14 +324,18 @@ export class AppServerWatcher {
   /** The thread's turns since the agent first saw it, oldest first; none (logged) when they cannot be listed. */
   private async recentTurns(client: CodexRpcClient, t: TrackedThread): Promise<Turn[]> {
     return turnsSince(client, t.id, t.startedAtMs).catch((err: Error) => {
-      this.log?.warn({ threadId: t.id, err: err.message }, "could not list a new thread's turns; its first events may be missing");
+      this.log?.warn(
+        { threadId: t.id, err: err.message },
+        "could not list a new thread's turns; its first events may be missing",
+      );
       return [];
     });
   }
 
   private scheduleRetry(client: CodexRpcClient, gen: number, t: TrackedThread): void {
     this.retries.schedule(t.id, () => {
-      if (gen === this.gen && t.subscription === "pending" && this.threads.get(t.id) === t) void this.subscribe(client, gen, t);
+      if (gen === this.gen && t.subscription === "pending" && this.threads.get(t.id) === t)
+        void this.subscribe(client, gen, t);
     });
   }
 
@@ -310,7 +355,10 @@ export class AppServerWatcher {
     this.retries.clearAll();
     for (const t of this.threads.values()) t.subscription = "none";
     if (wasConnected) {
-      this.log?.warn({ endpoint: describeEndpoint(this.opts.endpoint), reason: why.message }, "lost the app-server connection");
+      this.log?.warn(
+        { endpoint: describeEndpoint(this.opts.endpoint), reason: why.message },
+        "lost the app-server connection",
+      );
       this.opts.listener.connection(false, why.message);
     }
   }

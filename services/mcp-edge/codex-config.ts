@@ -22,7 +22,11 @@ export function spawnMcpConfig(url: string, secret: string): (spawnTicket: strin
 const tomlString = (s: string) => JSON.stringify(s);
 
 /** The `config.toml` table attaching the HTTP edge at `url` for `sessionId`, and the stdio `codex mcp add` line. Pure. */
-export function humanMcpConfig(url: string, secret: string, sessionId: string): { toml: string; mcpAdd: string; token: string } {
+export function humanMcpConfig(
+  url: string,
+  secret: string,
+  sessionId: string,
+): { toml: string; mcpAdd: string; token: string } {
   const token = sessionToken(secret, sessionId);
   const toml = [
     `[mcp_servers.${MCP_SERVER_NAME}]`,

@@ -22,7 +22,24 @@ describe("MCP edge over Streamable HTTP", () => {
     rig = await startPolicyRig();
     await rig.session("sa");
     await rig.session("sb");
-    rig.answer = (req) => (req.op === "read" ? { ok: true, data: { turns: [{ id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "user", text: "hello" }] }], nextCursor: null } } : { ok: true, data: {} });
+    rig.answer = (req) =>
+      req.op === "read"
+        ? {
+            ok: true,
+            data: {
+              turns: [
+                {
+                  id: "t1",
+                  status: "completed",
+                  startedAt: 1,
+                  completedAt: 2,
+                  messages: [{ role: "user", text: "hello" }],
+                },
+              ],
+              nextCursor: null,
+            },
+          }
+        : { ok: true, data: {} };
     edge = await startMcpHttpEdge({ nc: rig.bus.nc, secret, port: 0, maxBodyBytes: 8_192 });
   }, 60_000);
   afterAll(async () => {
@@ -30,12 +47,23 @@ describe("MCP edge over Streamable HTTP", () => {
     await rig?.stop();
   });
 
-  const post = (headers: Record<string, string>, body: string = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })) =>
-    fetch(edge.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers }, body });
+  const post = (
+    headers: Record<string, string>,
+    body: string = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+  ) =>
+    fetch(edge.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      body,
+    });
 
   async function connectAs(token: string): Promise<Client> {
     const client = new Client({ name: "http-test", version: "0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(edge.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(edge.url), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
     return client;
   }
 
@@ -66,9 +94,22 @@ describe("MCP edge over Streamable HTTP", () => {
     const token = sessionToken(secret, "sa");
     expect((await post({ authorization: `Bearer ${token}` })).status).toBe(200);
     expect((await post({ authorization: `Bearer ${token}`, origin: "http://evil.example" })).status).toBe(403);
-    const wrongHost = await fetch(edge.url.replace("127.0.0.1", "localhost"), { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+    const wrongHost = await fetch(edge.url.replace("127.0.0.1", "localhost"), {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: "{}",
+    });
     expect(wrongHost.status).not.toBe(403); // localhost:<port> is this edge too
-    const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "claw_ask", arguments: { question: "x".repeat(10_000) } } });
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "claw_ask", arguments: { question: "x".repeat(10_000) } },
+    });
     expect((await post({ authorization: `Bearer ${token}` }, big)).status).toBe(413);
     expect((await post({ authorization: `Bearer ${token}` }, "{not json")).status).toBe(400);
     // Still serving after the refusals.
@@ -79,7 +120,20 @@ describe("MCP edge over Streamable HTTP", () => {
     const { request } = await import("node:http");
     const status = await new Promise<number>((resolve, reject) => {
       const url = new URL(edge.url);
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { host: "attacker.example", authorization: `Bearer ${sessionToken(secret, "sa")}`, "content-type": "application/json" } }, (res) => resolve(res.statusCode ?? 0));
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: {
+            host: "attacker.example",
+            authorization: `Bearer ${sessionToken(secret, "sa")}`,
+            "content-type": "application/json",
+          },
+        },
+        (res) => resolve(res.statusCode ?? 0),
+      );
       req.on("error", reject);
       req.end("{}");
     });
@@ -95,7 +149,24 @@ describe("MCP edge resources", () => {
     rig = await startPolicyRig();
     await rig.session("sa");
     await rig.session("sb");
-    rig.answer = (req) => (req.op === "read" ? { ok: true, data: { turns: [{ id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "agent", text: "token=supersecretvalue123456" }] }], nextCursor: null } } : { ok: true, data: {} });
+    rig.answer = (req) =>
+      req.op === "read"
+        ? {
+            ok: true,
+            data: {
+              turns: [
+                {
+                  id: "t1",
+                  status: "completed",
+                  startedAt: 1,
+                  completedAt: 2,
+                  messages: [{ role: "agent", text: "token=supersecretvalue123456" }],
+                },
+              ],
+              nextCursor: null,
+            },
+          }
+        : { ok: true, data: {} };
     a = await edgeClient(rig.bus.nc, "sa");
   }, 60_000);
   afterAll(async () => {
@@ -105,16 +176,32 @@ describe("MCP edge resources", () => {
 
   it("lists codex://sessions and one resource per visible session, and completes session ids", async () => {
     const { resources } = await a.client.listResources();
-    expect(resources.map((r) => r.uri).sort()).toEqual(["codex://sessions", "codex://sessions/sa", "codex://sessions/sa/transcript", "codex://sessions/sb", "codex://sessions/sb/transcript"]);
+    expect(resources.map((r) => r.uri).sort()).toEqual([
+      "codex://sessions",
+      "codex://sessions/sa",
+      "codex://sessions/sa/transcript",
+      "codex://sessions/sb",
+      "codex://sessions/sb/transcript",
+    ]);
     const { resourceTemplates } = await a.client.listResourceTemplates();
-    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual(["codex://sessions/{sessionId}", "codex://sessions/{sessionId}/transcript"]);
-    const done = await a.client.complete({ ref: { type: "ref/resource", uri: "codex://sessions/{sessionId}" }, argument: { name: "sessionId", value: "sb" } });
+    expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual([
+      "codex://sessions/{sessionId}",
+      "codex://sessions/{sessionId}/transcript",
+    ]);
+    const done = await a.client.complete({
+      ref: { type: "ref/resource", uri: "codex://sessions/{sessionId}" },
+      argument: { name: "sessionId", value: "sb" },
+    });
     expect(done.completion.values).toEqual(["sb"]);
   });
 
   it("reads the session list, one session and a redacted transcript; an unknown session is an error", async () => {
     const all = await a.client.readResource({ uri: "codex://sessions" });
-    expect(JSON.parse((all.contents[0] as { text: string }).text).sessions.map((s: { sessionId: string }) => s.sessionId).sort()).toEqual(["sa", "sb"]);
+    expect(
+      JSON.parse((all.contents[0] as { text: string }).text)
+        .sessions.map((s: { sessionId: string }) => s.sessionId)
+        .sort(),
+    ).toEqual(["sa", "sb"]);
     const one = await a.client.readResource({ uri: "codex://sessions/sb" });
     expect(JSON.parse((one.contents[0] as { text: string }).text)).toMatchObject({ sessionId: "sb", self: false });
     const t = await a.client.readResource({ uri: "codex://sessions/sb/transcript" });

@@ -8,8 +8,21 @@ import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.j
 import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
 import { edgeClient, textOf } from "./test-edge.js";
 
-const withRules = (rules: PolicyDocumentInput["rules"], extra: Partial<PolicyDocumentInput> = {}): PolicyDocumentInput => ({ ...DEFAULT_POLICY, ...extra, rules: [...rules, ...DEFAULT_POLICY.rules] });
-const TOOLS = ["codex_sessions_list", "codex_session_read", "codex_session_send", "codex_session_interrupt", "codex_endpoint_probe", "claw_report_progress", "claw_ask", "codex_spawn", "codex_handoff"];
+const withRules = (
+  rules: PolicyDocumentInput["rules"],
+  extra: Partial<PolicyDocumentInput> = {},
+): PolicyDocumentInput => ({ ...DEFAULT_POLICY, ...extra, rules: [...rules, ...DEFAULT_POLICY.rules] });
+const TOOLS = [
+  "codex_sessions_list",
+  "codex_session_read",
+  "codex_session_send",
+  "codex_session_interrupt",
+  "codex_endpoint_probe",
+  "claw_report_progress",
+  "claw_ask",
+  "codex_spawn",
+  "codex_handoff",
+];
 
 describe("MCP edge tools", () => {
   let rig: PolicyRig;
@@ -21,8 +34,35 @@ describe("MCP edge tools", () => {
     await rig.session("sa", { repo: "claw" });
     await rig.session("sb", { repo: "claw", activeTurnId: "turn-live", status: { type: "active", activeFlags: [] } });
     rig.answer = (req) => {
-      if (req.op === "send") return req.expectedTurnId && req.expectedTurnId !== "turn-live" ? { ok: false, code: "conflict", message: `expected turn ${req.expectedTurnId} is not running (turn-live is)`, retryable: false } : { ok: true, data: { action: "started", turnId: "turn-2" } };
-      if (req.op === "read") return { ok: true, data: { turns: [{ id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages: [{ role: "user", text: "x".repeat(5_000) }, { role: "agent", text: "key sk-abcdefghijklmnopqrstuvwxyz0123456789" }], items: [{ type: "agentMessage", text: "raw" }] }], nextCursor: null } };
+      if (req.op === "send")
+        return req.expectedTurnId && req.expectedTurnId !== "turn-live"
+          ? {
+              ok: false,
+              code: "conflict",
+              message: `expected turn ${req.expectedTurnId} is not running (turn-live is)`,
+              retryable: false,
+            }
+          : { ok: true, data: { action: "started", turnId: "turn-2" } };
+      if (req.op === "read")
+        return {
+          ok: true,
+          data: {
+            turns: [
+              {
+                id: "t1",
+                status: "completed",
+                startedAt: 1,
+                completedAt: 2,
+                messages: [
+                  { role: "user", text: "x".repeat(5_000) },
+                  { role: "agent", text: "key sk-abcdefghijklmnopqrstuvwxyz0123456789" },
+                ],
+                items: [{ type: "agentMessage", text: "raw" }],
+              },
+            ],
+            nextCursor: null,
+          },
+        };
       if (req.op === "interrupt") return { ok: true, data: { turnId: "turn-live" } };
       if (req.op === "annotate") return { ok: true, data: { recorded: true } };
       return { ok: true, data: {} };
@@ -48,18 +88,29 @@ describe("MCP edge tools", () => {
       expect(typeof t.annotations?.readOnlyHint, t.name).toBe("boolean");
       expect(typeof t.annotations?.destructiveHint, t.name).toBe("boolean");
     }
-    expect(tools.find((t) => t.name === "codex_sessions_list")!.annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true });
-    expect(tools.find((t) => t.name === "codex_session_interrupt")!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(tools.find((t) => t.name === "codex_sessions_list")!.annotations).toMatchObject({
+      readOnlyHint: true,
+      idempotentHint: true,
+    });
+    expect(tools.find((t) => t.name === "codex_session_interrupt")!.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+    });
   });
 
   it("codex_sessions_list shows the caller's peers and marks itself, as structured content", async () => {
     const r = await a.call("codex_sessions_list", {});
     expect(r.isError).toBeFalsy();
     const sessions = (r.structuredContent as { sessions: { sessionId: string; self: boolean }[] }).sessions;
-    expect(sessions.map((s) => [s.sessionId, s.self]).sort()).toEqual([["sa", true], ["sb", false]]);
+    expect(sessions.map((s) => [s.sessionId, s.self]).sort()).toEqual([
+      ["sa", true],
+      ["sb", false],
+    ]);
     expect(JSON.parse(textOf(r))).toEqual(r.structuredContent);
     const filtered = await a.call("codex_sessions_list", { status: "active" });
-    expect((filtered.structuredContent as { sessions: { sessionId: string }[] }).sessions.map((s) => s.sessionId)).toEqual(["sb"]);
+    expect(
+      (filtered.structuredContent as { sessions: { sessionId: string }[] }).sessions.map((s) => s.sessionId),
+    ).toEqual(["sb"]);
   });
 
   it("codex_session_read returns a bounded, redacted summary; raw reads are off by default and the error says so", async () => {
@@ -74,7 +125,9 @@ describe("MCP edge tools", () => {
     rig.ops.length = 0;
     const raw = await a.call("codex_session_read", { sessionId: "sb", raw: true });
     expect(raw.isError).toBe(true);
-    expect(textOf(raw)).toMatch(/^denied: no policy rule lets role 'session' readRaw .*disabled unless a trusted policy rule enables them/);
+    expect(textOf(raw)).toMatch(
+      /^denied: no policy rule lets role 'session' readRaw .*disabled unless a trusted policy rule enables them/,
+    );
     expect(rig.ops).toEqual([]);
   });
 
@@ -94,7 +147,9 @@ describe("MCP edge tools", () => {
   });
 
   it("with a policy allowing it, send reaches the peer as the caller, with originSessionId set", async () => {
-    await rig.setPolicy(withRules([{ id: "peers", role: "session", callerId: "sa", allow: ["send", "interrupt", "handoff", "spawn"] }]));
+    await rig.setPolicy(
+      withRules([{ id: "peers", role: "session", callerId: "sa", allow: ["send", "interrupt", "handoff", "spawn"] }]),
+    );
     const r = await a.call("codex_session_send", { sessionId: "sb", text: "please review the parser" });
     expect(r.isError, textOf(r)).toBeFalsy();
     expect(r.structuredContent).toEqual({ sessionId: "sb", action: "started", turnId: "turn-2" });
@@ -105,22 +160,34 @@ describe("MCP edge tools", () => {
     const intr = await a.call("codex_session_interrupt", { sessionId: "sb" });
     expect(intr.structuredContent).toEqual({ sessionId: "sb", turnId: "turn-live" });
     const hand = await a.call("codex_handoff", { to: "human", who: "dana" });
-    expect(hand.structuredContent).toMatchObject({ sessionId: "sa", to: "human:dana", attachCommand: "claw-supervisor launch --resume sa" });
-    expect(rig.ops.at(-1)).toMatchObject({ op: "annotate", threadId: "sa", annotation: { kind: "handoff", handoff: { to: { kind: "human", who: "dana" }, by: "session:sa" } } });
+    expect(hand.structuredContent).toMatchObject({
+      sessionId: "sa",
+      to: "human:dana",
+      attachCommand: "claw-supervisor launch --resume sa",
+    });
+    expect(rig.ops.at(-1)).toMatchObject({
+      op: "annotate",
+      threadId: "sa",
+      annotation: { kind: "handoff", handoff: { to: { kind: "human", who: "dana" }, by: "session:sa" } },
+    });
     // The grant names caller sa: the same tool from sb is still refused.
     const fromB = await b.call("codex_session_send", { sessionId: "sa", text: "not allowed" });
     expect(textOf(fromB)).toMatch(/^denied:/);
   });
 
   it("peers answering back and forth are stopped by the hop bound", async () => {
-    await rig.setPolicy(withRules([{ id: "peers", role: "session", allow: ["send"] }], { loops: { maxHops: 3, cycleWindowMs: 0 } }));
+    await rig.setPolicy(
+      withRules([{ id: "peers", role: "session", allow: ["send"] }], { loops: { maxHops: 3, cycleWindowMs: 0 } }),
+    );
     rig.ops.length = 0;
     expect((await a.call("codex_session_send", { sessionId: "sb", text: "ping 1" })).isError).toBeFalsy();
     expect((await b.call("codex_session_send", { sessionId: "sa", text: "pong 2" })).isError).toBeFalsy();
     expect((await a.call("codex_session_send", { sessionId: "sb", text: "ping 3" })).isError).toBeFalsy();
     const fourth = await b.call("codex_session_send", { sessionId: "sa", text: "pong 4" });
     expect(fourth.isError).toBe(true);
-    expect(textOf(fourth)).toMatch(/^denied: loop prevention \(hops\): the message has travelled 4 agent hops, more than the policy's maxHops of 3/);
+    expect(textOf(fourth)).toMatch(
+      /^denied: loop prevention \(hops\): the message has travelled 4 agent hops, more than the policy's maxHops of 3/,
+    );
     expect(rig.ops.map((o) => (o as { text?: string }).text)).toEqual(["ping 1", "pong 2", "ping 3"]);
   });
 
@@ -128,13 +195,43 @@ describe("MCP edge tools", () => {
     await rig.setPolicy(DEFAULT_POLICY);
     const p = await a.call("claw_report_progress", { summary: "parser done, tests next", percent: 60, step: "tests" });
     expect(p.structuredContent).toEqual({ sessionId: "sa", summary: "parser done, tests next", recorded: true });
-    expect(rig.ops).toEqual([{ op: "annotate", threadId: "sa", annotation: { kind: "progress", summary: "parser done, tests next", progress: { percent: 60, step: "tests", atMs: expect.any(Number) } } }]);
+    expect(rig.ops).toEqual([
+      {
+        op: "annotate",
+        threadId: "sa",
+        annotation: {
+          kind: "progress",
+          summary: "parser done, tests next",
+          progress: { percent: 60, step: "tests", atMs: expect.any(Number) },
+        },
+      },
+    ]);
     const q = await a.call("claw_ask", { question: "which database should the tests use?", kind: "decision" });
     const data = q.structuredContent as { correlationId: string; kind: string };
-    expect(data).toMatchObject({ sessionId: "sa", kind: "decision", correlationId: expect.stringMatching(/^ask-[0-9a-f]{20}$/) });
-    expect(rig.ops[1]).toEqual({ op: "annotate", threadId: "sa", annotation: { kind: "ask", ask: { correlationId: data.correlationId, kind: "decision", question: "which database should the tests use?", atMs: expect.any(Number) } } });
+    expect(data).toMatchObject({
+      sessionId: "sa",
+      kind: "decision",
+      correlationId: expect.stringMatching(/^ask-[0-9a-f]{20}$/),
+    });
+    expect(rig.ops[1]).toEqual({
+      op: "annotate",
+      threadId: "sa",
+      annotation: {
+        kind: "ask",
+        ask: {
+          correlationId: data.correlationId,
+          kind: "decision",
+          question: "which database should the tests use?",
+          atMs: expect.any(Number),
+        },
+      },
+    });
     // The command path itself refuses a session reporting for another one.
-    const other = await rig.command("progress", { target: { sessionId: "sb" }, summary: "fake" }, { role: "session", callerId: "sa" });
+    const other = await rig.command(
+      "progress",
+      { target: { sessionId: "sb" }, summary: "fake" },
+      { role: "session", callerId: "sa" },
+    );
     expect(other).toMatchObject({ ok: false, code: "denied", message: expect.stringContaining("only for itself") });
     expect(rig.ops).toHaveLength(2);
   });
@@ -142,9 +239,18 @@ describe("MCP edge tools", () => {
   it("codex_endpoint_probe reports the host and the session; default target is the caller", async () => {
     const r = await a.call("codex_endpoint_probe", {});
     expect(r.isError, textOf(r)).toBeFalsy();
-    expect(r.structuredContent).toMatchObject({ hostId: "h1", sessionId: "sa", hostStatus: "online", sessionStatus: "idle" });
+    expect(r.structuredContent).toMatchObject({
+      hostId: "h1",
+      sessionId: "sa",
+      hostStatus: "online",
+      sessionStatus: "idle",
+    });
     const peer = await a.call("codex_endpoint_probe", { sessionId: "sb" });
-    expect(peer.structuredContent).toMatchObject({ sessionId: "sb", sessionStatus: "active", activeTurnId: "turn-live" });
+    expect(peer.structuredContent).toMatchObject({
+      sessionId: "sb",
+      sessionStatus: "active",
+      activeTurnId: "turn-live",
+    });
   });
 
   it("bad input is an isError with a clear message, runs nothing, and the server keeps answering", async () => {
@@ -166,12 +272,23 @@ describe("MCP edge tools", () => {
       expect(textOf(r)).toMatch(pattern);
     }
     const unknown = await a.call("codex_session_send", { sessionId: "no-such-session", text: "hello?" });
-    expect(textOf(unknown)).toMatch(/^not_found: no session no-such-session is known to the registry\. Call codex_sessions_list/);
-    const stale = await a.call("codex_session_send", { sessionId: "sb", text: "steer this", mode: "steer", expectedTurnId: "turn-old" });
+    expect(textOf(unknown)).toMatch(
+      /^not_found: no session no-such-session is known to the registry\. Call codex_sessions_list/,
+    );
+    const stale = await a.call("codex_session_send", {
+      sessionId: "sb",
+      text: "steer this",
+      mode: "steer",
+      expectedTurnId: "turn-old",
+    });
     expect(stale.isError).toBe(true);
-    expect(textOf(stale)).toMatch(/^conflict: expected turn turn-old is not running.*read it again with codex_session_read/);
+    expect(textOf(stale)).toMatch(
+      /^conflict: expected turn turn-old is not running.*read it again with codex_session_read/,
+    );
     // The stale steer reached the agent, which refused it without acting; nothing else was sent.
-    expect(rig.ops).toEqual([{ op: "send", threadId: "sb", text: "steer this", mode: "steer", expectedTurnId: "turn-old" }]);
+    expect(rig.ops).toEqual([
+      { op: "send", threadId: "sb", text: "steer this", mode: "steer", expectedTurnId: "turn-old" },
+    ]);
     const after = await a.call("codex_sessions_list", {});
     expect(after.isError).toBeFalsy();
   });

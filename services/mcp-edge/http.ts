@@ -89,15 +89,25 @@ export async function startMcpHttpEdge(opts: McpHttpEdgeOptions): Promise<McpHtt
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (!hosts.has(req.headers.host ?? "")) return refuse(res, 403, `Host '${req.headers.host ?? ""}' is not this edge`);
+    if (!hosts.has(req.headers.host ?? ""))
+      return refuse(res, 403, `Host '${req.headers.host ?? ""}' is not this edge`);
     const origin = req.headers.origin;
     if (origin !== undefined && !origins.has(origin)) return refuse(res, 403, `Origin '${origin}' is not allowed`);
     if ((req.url ?? "").split("?")[0] !== MCP_PATH) return refuse(res, 404, `MCP is served on ${MCP_PATH}`);
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
-    if (!auth) return refuse(res, 401, "a bearer token is required: the session's MCP token (claw-supervisor mcp-config <sessionId>)", { "www-authenticate": 'Bearer realm="openclaw-codex-supervisor"' });
+    if (!auth)
+      return refuse(
+        res,
+        401,
+        "a bearer token is required: the session's MCP token (claw-supervisor mcp-config <sessionId>)",
+        { "www-authenticate": 'Bearer realm="openclaw-codex-supervisor"' },
+      );
     if (req.method !== "POST") return refuse(res, 405, "this edge is stateless: only POST", { allow: "POST" });
     const who = await identity.resolve(auth[1]!);
-    if (!who.ok) return refuse(res, 401, who.message, { "www-authenticate": 'Bearer realm="openclaw-codex-supervisor", error="invalid_token"' });
+    if (!who.ok)
+      return refuse(res, 401, who.message, {
+        "www-authenticate": 'Bearer realm="openclaw-codex-supervisor", error="invalid_token"',
+      });
     const body = await readBody(req, max);
     const server = createEdgeServer(sessionCaller(opts.nc, who.sessionId));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -15,7 +15,9 @@ const FinishedSpawn = z.object({ state: z.literal("done"), result: CommandResult
 const SpawnData = z.object({ sessionId: z.string().min(1) });
 
 /** Why a token was refused: `unauthorized` (bad token) or `unresolved` (a ticket whose spawn is unknown or failed). */
-export type IdentityResult = { ok: true; sessionId: string } | { ok: false; reason: "unauthorized" | "unresolved"; message: string };
+export type IdentityResult =
+  | { ok: true; sessionId: string }
+  | { ok: false; reason: "unauthorized" | "unresolved"; message: string };
 
 /** Resolves tokens to sessions with the edge's secret. */
 export class EdgeIdentity {
@@ -32,7 +34,8 @@ export class EdgeIdentity {
   /** The session `token` calls as; never throws. */
   async resolve(token: string): Promise<IdentityResult> {
     const subject = verifyToken(this.secret, token);
-    if (!subject) return { ok: false, reason: "unauthorized", message: "the token is not a valid MCP token of this supervisor" };
+    if (!subject)
+      return { ok: false, reason: "unauthorized", message: "the token is not a valid MCP token of this supervisor" };
     if (subject.kind === "session") return { ok: true, sessionId: subject.sessionId };
     const known = this.tickets.get(subject.ticket);
     if (known) return { ok: true, sessionId: known };
@@ -44,7 +47,11 @@ export class EdgeIdentity {
         return { ok: true, sessionId: found };
       }
       if (found === null || Date.now() > deadline) {
-        return { ok: false, reason: "unresolved", message: `the spawn this token was minted for (${subject.ticket}) did not start a session; ask for a new token with 'claw-supervisor mcp-config <sessionId>'` };
+        return {
+          ok: false,
+          reason: "unresolved",
+          message: `the spawn this token was minted for (${subject.ticket}) did not start a session; ask for a new token with 'claw-supervisor mcp-config <sessionId>'`,
+        };
       }
       await new Promise((r) => setTimeout(r, 150));
     }

@@ -28,38 +28,76 @@ async function visibleSessions(caller: SessionCaller): Promise<SessionRecord[]> 
   return (result.data as { sessions: SessionRecord[] }).sessions;
 }
 
-const json = (uri: string, value: unknown): ReadResourceResult => ({ contents: [{ uri, mimeType: "application/json", text: JSON.stringify(redact(value)) }] });
-const idOf = (value: string | string[] | undefined): string => (Array.isArray(value) ? value[0] ?? "" : value ?? "");
+const json = (uri: string, value: unknown): ReadResourceResult => ({
+  contents: [{ uri, mimeType: "application/json", text: JSON.stringify(redact(value)) }],
+});
+const idOf = (value: string | string[] | undefined): string =>
+  Array.isArray(value) ? (value[0] ?? "") : (value ?? "");
 
 /** Registers the three resources on `server` for the session `caller` calls as. */
 export function registerResources(server: McpServer, caller: SessionCaller): void {
   const complete = {
-    sessionId: async (prefix: string) => (await visibleSessions(caller).catch(() => [])).map((s) => s.sessionId).filter((id) => id.startsWith(prefix)).slice(0, LIST_LIMIT),
+    sessionId: async (prefix: string) =>
+      (await visibleSessions(caller).catch(() => []))
+        .map((s) => s.sessionId)
+        .filter((id) => id.startsWith(prefix))
+        .slice(0, LIST_LIMIT),
   };
-  server.registerResource("sessions", "codex://sessions", { title: "Codex sessions", description: "The supervised sessions this session may see", mimeType: "application/json" }, async (uri) =>
-    json(uri.href, { sessions: (await visibleSessions(caller)).map((s) => briefOf(s, caller.sessionId)) }),
+  server.registerResource(
+    "sessions",
+    "codex://sessions",
+    {
+      title: "Codex sessions",
+      description: "The supervised sessions this session may see",
+      mimeType: "application/json",
+    },
+    async (uri) =>
+      json(uri.href, { sessions: (await visibleSessions(caller)).map((s) => briefOf(s, caller.sessionId)) }),
   );
   server.registerResource(
     "session",
     new ResourceTemplate("codex://sessions/{sessionId}", {
-      list: async () => ({ resources: (await visibleSessions(caller)).map((s) => ({ uri: `codex://sessions/${s.sessionId}`, name: `session ${s.sessionId}`, mimeType: "application/json" })) }),
+      list: async () => ({
+        resources: (await visibleSessions(caller)).map((s) => ({
+          uri: `codex://sessions/${s.sessionId}`,
+          name: `session ${s.sessionId}`,
+          mimeType: "application/json",
+        })),
+      }),
       complete,
     }),
-    { title: "A Codex session", description: "One session's registry record (status, workspace, summary...)", mimeType: "application/json" },
+    {
+      title: "A Codex session",
+      description: "One session's registry record (status, workspace, summary...)",
+      mimeType: "application/json",
+    },
     async (uri, vars) => {
       const id = idOf(vars.sessionId);
       const found = (await visibleSessions(caller)).find((s) => s.sessionId === id);
-      if (!found) throw new ResourceReadError(`not_found: no session ${id} you may see. Read codex://sessions for the ids you can use.`);
+      if (!found)
+        throw new ResourceReadError(
+          `not_found: no session ${id} you may see. Read codex://sessions for the ids you can use.`,
+        );
       return json(uri.href, briefOf(found, caller.sessionId));
     },
   );
   server.registerResource(
     "transcript",
     new ResourceTemplate("codex://sessions/{sessionId}/transcript", {
-      list: async () => ({ resources: (await visibleSessions(caller)).map((s) => ({ uri: `codex://sessions/${s.sessionId}/transcript`, name: `transcript of ${s.sessionId}`, mimeType: "application/json" })) }),
+      list: async () => ({
+        resources: (await visibleSessions(caller)).map((s) => ({
+          uri: `codex://sessions/${s.sessionId}/transcript`,
+          name: `transcript of ${s.sessionId}`,
+          mimeType: "application/json",
+        })),
+      }),
       complete,
     }),
-    { title: "A session's transcript", description: "The latest turns of a session: user and agent messages, long texts cut", mimeType: "application/json" },
+    {
+      title: "A session's transcript",
+      description: "The latest turns of a session: user and agent messages, long texts cut",
+      mimeType: "application/json",
+    },
     async (uri, vars) => {
       const id = idOf(vars.sessionId);
       const result = await caller.command("read", { target: { sessionId: id }, limit: 10, view: "summary" });

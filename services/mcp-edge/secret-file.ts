@@ -7,7 +7,10 @@ import { newEdgeSecret } from "./tokens.js";
 export async function ensureEdgeSecret(file: string, create = true): Promise<string> {
   const existing = (await readFile(file, "utf8").catch(() => "")).trim();
   if (existing) return existing;
-  if (!create) throw new Error(`no MCP secret in ${file}: run 'claw-supervisor up' or 'claw-supervisor service mcp-edge' first, or pass --secret-file`);
+  if (!create)
+    throw new Error(
+      `no MCP secret in ${file}: run 'claw-supervisor up' or 'claw-supervisor service mcp-edge' first, or pass --secret-file`,
+    );
   await mkdir(path.dirname(file), { recursive: true });
   const secret = newEdgeSecret();
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: "wx" }).catch(async (err: NodeJS.ErrnoException) => {

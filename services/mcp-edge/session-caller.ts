@@ -18,22 +18,42 @@ export interface SessionCaller {
 export const EDGE_COMMAND_TIMEOUT_MS = 45_000;
 
 /** A caller for `sessionId` over `nc`; never throws: no answer is a `timeout` failure saying nothing ran. */
-export function sessionCaller(nc: NatsConnection, sessionId: string, timeoutMs = EDGE_COMMAND_TIMEOUT_MS): SessionCaller {
+export function sessionCaller(
+  nc: NatsConnection,
+  sessionId: string,
+  timeoutMs = EDGE_COMMAND_TIMEOUT_MS,
+): SessionCaller {
   return {
     sessionId,
     async command(verb, args) {
-      const body = { verb, caller: { id: sessionId, role: "session" }, idempotencyKey: randomUUID(), originSessionId: sessionId, hops: 1, args };
+      const body = {
+        verb,
+        caller: { id: sessionId, role: "session" },
+        idempotencyKey: randomUUID(),
+        originSessionId: sessionId,
+        hops: 1,
+        args,
+      };
       const answer = await requestCommand(nc, body, timeoutMs);
       if (answer.ok) return answer.result;
       switch (answer.reason) {
         case "no_policy":
-          return failure("timeout", "no policy service is answering: the supervisor is down; nothing was run, try again later");
+          return failure(
+            "timeout",
+            "no policy service is answering: the supervisor is down; nothing was run, try again later",
+          );
         case "timeout":
-          return failure("timeout", `the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete`);
+          return failure(
+            "timeout",
+            `the policy service did not answer ${verb} within ${timeoutMs} ms; it may still complete`,
+          );
         case "not_a_result":
           return failure("timeout", `the policy service's answer to ${verb} was not a command result; it may have run`);
         case "unreachable":
-          return failure("timeout", `could not reach the policy service (${answer.error?.message ?? "the bus refused the request"}); nothing was run`);
+          return failure(
+            "timeout",
+            `could not reach the policy service (${answer.error?.message ?? "the bus refused the request"}); nothing was run`,
+          );
       }
     },
   };

@@ -15,7 +15,8 @@ export async function edgeClient(nc: NatsConnection, sessionId: string) {
   await client.connect(clientSide);
   return {
     client,
-    call: async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    call: async (name: string, args: Record<string, unknown>) =>
+      (await client.callTool({ name, arguments: args })) as CallToolResult,
     close: async () => {
       await client.close();
       await server.close();

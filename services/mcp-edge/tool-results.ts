@@ -70,7 +70,9 @@ export function briefOf(record: SessionRecord, callerId: string): SessionBrief {
 
 /** Text cut to MAX_EDGE_MESSAGE characters, with a marker saying how much was left out. Pure. */
 export function bounded(text: string): string {
-  return text.length <= MAX_EDGE_MESSAGE ? text : `${text.slice(0, MAX_EDGE_MESSAGE)}… [${text.length - MAX_EDGE_MESSAGE} more characters cut]`;
+  return text.length <= MAX_EDGE_MESSAGE
+    ? text
+    : `${text.slice(0, MAX_EDGE_MESSAGE)}… [${text.length - MAX_EDGE_MESSAGE} more characters cut]`;
 }
 
 /** A raw transcript item, replaced by its type and a marker when its JSON is longer than 4 × MAX_EDGE_MESSAGE. Pure. */

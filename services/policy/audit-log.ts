@@ -30,7 +30,10 @@ export class AuditLog {
   /** Stores one record, logging (not throwing) a failure: for records written after the command has acted. */
   async writeLate(input: AuditInput, part?: string): Promise<void> {
     await this.write(input, part).catch((err: Error) =>
-      this.log.error({ commandId: input.commandId, kind: input.kind satisfies AuditKind, err: err.message }, "could not write an audit record"),
+      this.log.error(
+        { commandId: input.commandId, kind: input.kind satisfies AuditKind, err: err.message },
+        "could not write an audit record",
+      ),
     );
   }
 }

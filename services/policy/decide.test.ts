@@ -3,9 +3,27 @@ import { parseCommand, type Caller, type CommandRequest } from "../../schemas/co
 import { DEFAULT_POLICY, PolicyDocument, type Capability, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { approvalRulesFor, authorize, authorizeSomewhere, factsOfSession, requiredCapability, selectorMatches, verbCapability, type TargetFacts } from "./decide.js";
+import {
+  approvalRulesFor,
+  authorize,
+  authorizeSomewhere,
+  factsOfSession,
+  requiredCapability,
+  selectorMatches,
+  verbCapability,
+  type TargetFacts,
+} from "./decide.js";
 
-const record: SessionRecord = sessionRecord({ sessionId: "abc", host: "h1", workspace: "/work/app", repo: "app", autonomous: true, lastSeenAt: 1, preview: null, group: "g1" });
+const record: SessionRecord = sessionRecord({
+  sessionId: "abc",
+  host: "h1",
+  workspace: "/work/app",
+  repo: "app",
+  autonomous: true,
+  lastSeenAt: 1,
+  preview: null,
+  group: "g1",
+});
 const facts = factsOfSession(record);
 const caller = (role: Caller["role"], id = "c1"): Caller => ({ id, role });
 const policy = (input: PolicyDocumentInput): PolicyDocument => PolicyDocument.parse(input);
@@ -40,7 +58,14 @@ describe("requiredCapability", () => {
 
 describe("factsOfSession", () => {
   it("takes host, repo, session, group, autonomous and humanAttached from the record", () => {
-    expect(facts).toEqual({ host: "h1", repo: "app", session: "abc", group: "g1", autonomous: true, humanAttached: false });
+    expect(facts).toEqual({
+      host: "h1",
+      repo: "app",
+      session: "abc",
+      group: "g1",
+      autonomous: true,
+      humanAttached: false,
+    });
   });
 });
 
@@ -79,22 +104,39 @@ describe("authorize with DEFAULT_POLICY", () => {
   const all: Capability[] = ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"];
 
   it("lets operators and the Claw do everything but approve", () => {
-    for (const [role, ruleId] of [["operator", "operator-all"], ["claw", "claw-all"]] as const) {
-      for (const capability of all) expect(authorize(DEFAULT_POLICY, caller(role), capability, facts)).toEqual({ allow: true, ruleId });
+    for (const [role, ruleId] of [
+      ["operator", "operator-all"],
+      ["claw", "claw-all"],
+    ] as const) {
+      for (const capability of all)
+        expect(authorize(DEFAULT_POLICY, caller(role), capability, facts)).toEqual({ allow: true, ruleId });
       expect(authorize(DEFAULT_POLICY, caller(role), "approve", facts).allow).toBe(false);
     }
   });
 
   it("lets a session list and read summaries only", () => {
     expect(authorize(DEFAULT_POLICY, caller("session"), "list", {})).toEqual({ allow: true, ruleId: "session-read" });
-    expect(authorize(DEFAULT_POLICY, caller("session"), "read", facts)).toEqual({ allow: true, ruleId: "session-read" });
-    for (const capability of ["readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff", "approve"] as const) {
+    expect(authorize(DEFAULT_POLICY, caller("session"), "read", facts)).toEqual({
+      allow: true,
+      ruleId: "session-read",
+    });
+    for (const capability of [
+      "readRaw",
+      "send",
+      "interrupt",
+      "spawn",
+      "broadcast",
+      "mark",
+      "handoff",
+      "approve",
+    ] as const) {
       expect(authorize(DEFAULT_POLICY, caller("session"), capability, facts).allow).toBe(false);
     }
   });
 
   it("lets a host do nothing", () => {
-    for (const capability of [...all, "approve"] as const) expect(authorize(DEFAULT_POLICY, caller("host"), capability, facts).allow).toBe(false);
+    for (const capability of [...all, "approve"] as const)
+      expect(authorize(DEFAULT_POLICY, caller("host"), capability, facts).allow).toBe(false);
   });
 
   it("names role, capability and target in the deny reason", () => {
@@ -106,8 +148,12 @@ describe("authorize with DEFAULT_POLICY", () => {
     expect(authorize(DEFAULT_POLICY, caller("session"), "readRaw", facts)).toMatchObject({
       reason: "no policy rule lets role 'session' readRaw session abc on host h1 in repo app in group g1",
     });
-    expect(authorize(DEFAULT_POLICY, caller("host"), "spawn", { host: "h2" })).toMatchObject({ reason: "no policy rule lets role 'host' spawn on host h2" });
-    expect(authorize(DEFAULT_POLICY, caller("host"), "list", {})).toMatchObject({ reason: "no policy rule lets role 'host' list" });
+    expect(authorize(DEFAULT_POLICY, caller("host"), "spawn", { host: "h2" })).toMatchObject({
+      reason: "no policy rule lets role 'host' spawn on host h2",
+    });
+    expect(authorize(DEFAULT_POLICY, caller("host"), "list", {})).toMatchObject({
+      reason: "no policy rule lets role 'host' list",
+    });
   });
 });
 
@@ -121,12 +167,16 @@ describe("authorize with custom rules", () => {
 
   it("applies a '*' role to every caller", () => {
     const doc = policy({ version: 1, rules: [{ id: "everyone-lists", role: "*", allow: ["list"] }] });
-    for (const role of ["claw", "operator", "session", "host"] as const) expect(authorize(doc, caller(role), "list", {}).allow).toBe(true);
+    for (const role of ["claw", "operator", "session", "host"] as const)
+      expect(authorize(doc, caller(role), "list", {}).allow).toBe(true);
     expect(authorize(doc, caller("operator"), "read", facts).allow).toBe(false);
   });
 
   it("grants only on targets its selector matches", () => {
-    const doc = policy({ version: 1, rules: [{ id: "g1-only", role: "session", target: { group: "g1", autonomous: true }, allow: ["send"] }] });
+    const doc = policy({
+      version: 1,
+      rules: [{ id: "g1-only", role: "session", target: { group: "g1", autonomous: true }, allow: ["send"] }],
+    });
     expect(authorize(doc, caller("session"), "send", facts).allow).toBe(true);
     expect(authorize(doc, caller("session"), "send", { ...facts, group: "g2" }).allow).toBe(false);
     expect(authorize(doc, caller("session"), "send", { ...facts, autonomous: false }).allow).toBe(false);
@@ -157,18 +207,30 @@ describe("approvalRulesFor", () => {
     rules: [],
     approvals: [
       { id: "all", allow: { commandPrefixes: ["git status"], tools: ["search"] } },
-      { id: "app", target: { repo: "app" }, allow: { commandPrefixes: ["npm test", "git status"], pathPrefixes: ["/work/app"] } },
+      {
+        id: "app",
+        target: { repo: "app" },
+        allow: { commandPrefixes: ["npm test", "git status"], pathPrefixes: ["/work/app"] },
+      },
       { id: "g2", target: { group: "g2" }, allow: { commandPrefixes: ["rm -rf"] } },
       { id: "app-tools", target: { repo: "app", autonomous: true }, allow: { tools: ["search", "lint"] } },
     ],
   });
 
   it("merges every matching entry, without duplicates, in document order", () => {
-    expect(approvalRulesFor(doc, facts)).toEqual({ commandPrefixes: ["git status", "npm test"], pathPrefixes: ["/work/app"], tools: ["search", "lint"] });
+    expect(approvalRulesFor(doc, facts)).toEqual({
+      commandPrefixes: ["git status", "npm test"],
+      pathPrefixes: ["/work/app"],
+      tools: ["search", "lint"],
+    });
   });
 
   it("leaves out entries whose selector does not match", () => {
-    expect(approvalRulesFor(doc, { ...facts, repo: "other" })).toEqual({ commandPrefixes: ["git status"], pathPrefixes: [], tools: ["search"] });
+    expect(approvalRulesFor(doc, { ...facts, repo: "other" })).toEqual({
+      commandPrefixes: ["git status"],
+      pathPrefixes: [],
+      tools: ["search"],
+    });
   });
 
   it("allows nothing under DEFAULT_POLICY", () => {
@@ -177,10 +239,19 @@ describe("approvalRulesFor", () => {
 });
 
 describe("authorizeSomewhere (the gate for list)", () => {
-  const policy = PolicyDocument.parse({ version: 1, rules: [{ id: "g-only", role: "session", target: { group: "release" }, allow: ["list"] }] });
+  const policy = PolicyDocument.parse({
+    version: 1,
+    rules: [{ id: "g-only", role: "session", target: { group: "release" }, allow: ["list"] }],
+  });
   it("allows a caller some rule grants the capability to, whatever the rule's selector", () => {
-    expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "list")).toEqual({ allow: true, ruleId: "g-only" });
-    expect(authorizeSomewhere(policy, { id: "o", role: "operator" }, "list")).toMatchObject({ allow: false, reason: "no policy rule lets role 'operator' list any session" });
+    expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "list")).toEqual({
+      allow: true,
+      ruleId: "g-only",
+    });
+    expect(authorizeSomewhere(policy, { id: "o", role: "operator" }, "list")).toMatchObject({
+      allow: false,
+      reason: "no policy rule lets role 'operator' list any session",
+    });
     expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "read")).toMatchObject({ allow: false });
   });
 });

@@ -59,7 +59,14 @@ export function factsOfSession(record: SessionRecord): TargetFacts {
   };
 }
 
-const selectorFields = ["group", "host", "repo", "session", "autonomous", "humanAttached"] as const satisfies readonly (keyof TargetSelector & keyof TargetFacts)[];
+const selectorFields = [
+  "group",
+  "host",
+  "repo",
+  "session",
+  "autonomous",
+  "humanAttached",
+] as const satisfies readonly (keyof TargetSelector & keyof TargetFacts)[];
 
 /**
  * True when every field the selector gives equals the fact of the same name; a missing (undefined or null)
@@ -84,7 +91,12 @@ export function ruleName(rule: { id?: string | undefined }, index: number): stri
  * role is the caller's (or `*`), whose `callerId` (when given) is the caller's id, whose selector matches
  * and whose `allow` holds the capability. Nothing else is allowed (default deny). Pure.
  */
-export function authorize(policy: PolicyDocument, caller: Caller, capability: Capability, facts: TargetFacts): Decision {
+export function authorize(
+  policy: PolicyDocument,
+  caller: Caller,
+  capability: Capability,
+  facts: TargetFacts,
+): Decision {
   const index = policy.rules.findIndex(
     (rule) =>
       (rule.role === "*" || rule.role === caller.role) &&
@@ -94,7 +106,11 @@ export function authorize(policy: PolicyDocument, caller: Caller, capability: Ca
   );
   const rule = policy.rules[index];
   if (rule) return { allow: true, ruleId: ruleName(rule, index) };
-  return { allow: false, code: "denied", reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts)}` };
+  return {
+    allow: false,
+    code: "denied",
+    reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts)}`,
+  };
 }
 
 /**
@@ -103,11 +119,18 @@ export function authorize(policy: PolicyDocument, caller: Caller, capability: Ca
  */
 export function authorizeSomewhere(policy: PolicyDocument, caller: Caller, capability: Capability): Decision {
   const index = policy.rules.findIndex(
-    (rule) => (rule.role === "*" || rule.role === caller.role) && (rule.callerId === undefined || rule.callerId === caller.id) && rule.allow.includes(capability),
+    (rule) =>
+      (rule.role === "*" || rule.role === caller.role) &&
+      (rule.callerId === undefined || rule.callerId === caller.id) &&
+      rule.allow.includes(capability),
   );
   const rule = policy.rules[index];
   if (rule) return { allow: true, ruleId: ruleName(rule, index) };
-  return { allow: false, code: "denied", reason: `no policy rule lets role '${caller.role}' ${capability} any session` };
+  return {
+    allow: false,
+    code: "denied",
+    reason: `no policy rule lets role '${caller.role}' ${capability} any session`,
+  };
 }
 
 const towards: ReadonlySet<Capability> = new Set(["send", "broadcast", "handoff"]);

@@ -6,7 +6,14 @@ import type { AuditLog } from "./audit-log.js";
 import { authorize, authorizeSomewhere, factsOfSession, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin, type LoopGuard } from "./loop-guard.js";
-import { refuse, targetOf, type ClaimOutcome, type CommandContext, type Interceptor, type TargetLookup } from "./pipeline.js";
+import {
+  refuse,
+  targetOf,
+  type ClaimOutcome,
+  type CommandContext,
+  type Interceptor,
+  type TargetLookup,
+} from "./pipeline.js";
 import type { TokenBuckets } from "./rate-limit.js";
 
 const auditTarget = (ctx: CommandContext) => {
@@ -16,7 +23,12 @@ const auditTarget = (ctx: CommandContext) => {
 /** How long after its reply a command's closing records (execution, result, ledger) are written, ms. */
 const AFTER_REPLY_MS = 1;
 
-const base = (ctx: CommandContext) => ({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller, target: auditTarget(ctx) });
+const base = (ctx: CommandContext) => ({
+  commandId: ctx.commandId,
+  verb: ctx.request.verb,
+  caller: ctx.request.caller,
+  target: auditTarget(ctx),
+});
 
 /** Outermost: what a caller gets back passes the same secret redaction as everything leaving a host. */
 export function redaction(): Interceptor {
@@ -35,23 +47,52 @@ export function auditTrail(audit: AuditLog, track: (writes: Promise<unknown>) =>
     // A repeated idempotency key is a new request (audited as such) for the same command: tell them apart.
     const { attempt } = ctx;
     // Awaited by `decisionRecorded` before the command acts; a refusal before then writes its records anyway.
-    const requestWritten = audit.write({ ...base(ctx), kind: "request", decision: null, outcome: null, detail: { args, originSessionId: originSessionId ?? null, hops, attempt } }, attempt);
+    const requestWritten = audit.write(
+      {
+        ...base(ctx),
+        kind: "request",
+        decision: null,
+        outcome: null,
+        detail: { args, originSessionId: originSessionId ?? null, hops, attempt },
+      },
+      attempt,
+    );
     requestWritten.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
     ctx.before.push(requestWritten);
     const result = await next(ctx);
     const d = ctx.decision;
     if (d === null || !d.allow) {
       const refusal = d ?? (result.ok ? null : { code: result.code, reason: result.message });
-      if (refusal) ctx.after.push(() => audit.writeLate({ ...base(ctx), kind: "decision", decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null }, outcome: null, detail: { attempt } }, attempt));
+      if (refusal)
+        ctx.after.push(() =>
+          audit.writeLate(
+            {
+              ...base(ctx),
+              kind: "decision",
+              decision: { allow: false, code: refusal.code, reason: refusal.reason, ruleId: null },
+              outcome: null,
+              detail: { attempt },
+            },
+            attempt,
+          ),
+        );
     }
-    const outcome = result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message };
-    ctx.after.push(() => audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt));
+    const outcome = result.ok
+      ? { ok: true, code: null, message: null }
+      : { ok: false, code: result.code, message: result.message };
+    ctx.after.push(() =>
+      audit.writeLate({ ...base(ctx), kind: "result", decision: null, outcome, detail: { attempt } }, attempt),
+    );
     // A request record that failed is logged; the command did not act (decisionRecorded refused it).
     // After the reply, on a timer rather than setImmediate: the caller's answer does not wait for the records
     // of what already happened, even when the caller shares this event loop (`up`), where work queued for
     // the check phase would run while the answer is still crossing nats-server.
     const afterReply = new Promise((resolve) => setTimeout(resolve, AFTER_REPLY_MS));
-    track(afterReply.then(() => Promise.all([...ctx.before.map((p) => p.catch(() => undefined)), ...ctx.after.map((write) => write())])));
+    track(
+      afterReply.then(() =>
+        Promise.all([...ctx.before.map((p) => p.catch(() => undefined)), ...ctx.after.map((write) => write())]),
+      ),
+    );
     return result;
   };
 }
@@ -83,20 +124,40 @@ export function idempotency(ledger: CommandLedger, log: Logger): Interceptor {
         if (c.claimed) return { claimed: true };
         if (c.entry.state === "done") return { claimed: false, result: c.entry.result };
         const stored = recent.get(id);
-        return { claimed: false, result: stored ?? failure("conflict", "a command with this idempotency key is still running; wait for its result (repeat the same key later)") };
+        return {
+          claimed: false,
+          result:
+            stored ??
+            failure(
+              "conflict",
+              "a command with this idempotency key is still running; wait for its result (repeat the same key later)",
+            ),
+        };
       },
-      (err: Error): ClaimOutcome => ({ claimed: false, result: failure("timeout", `could not record the idempotency key (${err.message}); nothing was run`) }),
+      (err: Error): ClaimOutcome => ({
+        claimed: false,
+        result: failure("timeout", `could not record the idempotency key (${err.message}); nothing was run`),
+      }),
     );
     ctx.claim = claim;
     const result = await next(ctx);
     const outcome = await claim;
     if (!outcome.claimed) {
-      if (!ctx.decision?.allow) ctx.decision = { allow: false, code: outcome.result.ok ? "conflict" : outcome.result.code, reason: "repeated idempotency key: answered with the first attempt's result" };
+      if (!ctx.decision?.allow)
+        ctx.decision = {
+          allow: false,
+          code: outcome.result.ok ? "conflict" : outcome.result.code,
+          reason: "repeated idempotency key: answered with the first attempt's result",
+        };
       return outcome.result;
     }
     if (ctx.acting) recent.set(id, result);
     const done = (): Promise<void> => (ctx.acting ? ledger.complete(id, result) : ledger.release(id));
-    ctx.after.push(() => done().catch((err: Error) => log.error({ commandId: id, err: err.message }, "could not update the command ledger")));
+    ctx.after.push(() =>
+      done().catch((err: Error) =>
+        log.error({ commandId: id, err: err.message }, "could not update the command ledger"),
+      ),
+    );
     return result;
   };
 }
@@ -121,7 +182,14 @@ export function resolveTarget(): Interceptor {
     if (!t || !ctx.targetLookup) return next(ctx);
     const lookup = ctx.targetLookup;
     const found = "found" in lookup ? lookup.found : await lookup;
-    if (found === null) return refuse(ctx, failure("not_found", `no session ${t.sessionId}${t.hostId ? ` on host ${t.hostId}` : ""} is known to the registry`));
+    if (found === null)
+      return refuse(
+        ctx,
+        failure(
+          "not_found",
+          `no session ${t.sessionId}${t.hostId ? ` on host ${t.hostId}` : ""} is known to the registry`,
+        ),
+      );
     if ("ok" in found) return found.ok ? failure("invalid", "unexpected registry answer") : refuse(ctx, found);
     ctx.target = found;
     return next(ctx);
@@ -164,10 +232,21 @@ export function rateLimits(perCaller: TokenBuckets, perTarget: TokenBuckets): In
   return async (ctx, next) => {
     const { caller } = ctx.request;
     const c = perCaller.take(`${caller.role}:${caller.id}`);
-    if (!c.ok) return refuse(ctx, failure("rate_limited", `caller ${caller.id} is over its rate limit; retry in ${c.retryAfterMs} ms`));
+    if (!c.ok)
+      return refuse(
+        ctx,
+        failure("rate_limited", `caller ${caller.id} is over its rate limit; retry in ${c.retryAfterMs} ms`),
+      );
     if (ctx.target) {
       const t = perTarget.take(`${ctx.target.host}.${ctx.target.sessionId}`);
-      if (!t.ok) return refuse(ctx, failure("rate_limited", `session ${ctx.target.sessionId} is over its rate limit; retry in ${t.retryAfterMs} ms`));
+      if (!t.ok)
+        return refuse(
+          ctx,
+          failure(
+            "rate_limited",
+            `session ${ctx.target.sessionId} is over its rate limit; retry in ${t.retryAfterMs} ms`,
+          ),
+        );
     }
     return next(ctx);
   };
@@ -186,14 +265,26 @@ export function decisionRecorded(audit: AuditLog): Interceptor {
   return async (ctx, next) => {
     const d = ctx.decision;
     const writes = [...ctx.before];
-    if (d?.allow) writes.push(audit.write({ ...base(ctx), kind: "decision", decision: { allow: true, code: null, reason: null, ruleId: d.ruleId }, outcome: null, detail: null }));
+    if (d?.allow)
+      writes.push(
+        audit.write({
+          ...base(ctx),
+          kind: "decision",
+          decision: { allow: true, code: null, reason: null, ruleId: d.ruleId },
+          outcome: null,
+          detail: null,
+        }),
+      );
     const audited = Promise.all(writes).then(
       () => null,
       (err: Error) => err,
     );
     const early = READ_ONLY_VERBS.has(ctx.request.verb) ? next(ctx) : null;
     early?.catch(() => undefined); // awaited below; never an unhandled rejection while the writes are out
-    const [claim, auditError] = await Promise.all([ctx.claim ?? Promise.resolve<ClaimOutcome>({ claimed: true }), audited]);
+    const [claim, auditError] = await Promise.all([
+      ctx.claim ?? Promise.resolve<ClaimOutcome>({ claimed: true }),
+      audited,
+    ]);
     // A withheld early read still finishes first, so that its execution is recorded with the command's records.
     if (early && (!claim.claimed || auditError)) await early.catch(() => undefined);
     // A lost claim: the idempotency interceptor answers with the first attempt's result.

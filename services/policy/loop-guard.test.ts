@@ -10,14 +10,22 @@ const limits = { maxHops: 3, cycleWindowMs: 60_000 };
 describe("LoopGuard", () => {
   it("refuses a session messaging itself", () => {
     const guard = new LoopGuard(clock().now);
-    expect(guard.check({ from: "a", to: "a", hops: 0 }, limits)).toMatchObject({ ok: false, kind: "self_echo", reason: expect.stringContaining("session a") });
+    expect(guard.check({ from: "a", to: "a", hops: 0 }, limits)).toMatchObject({
+      ok: false,
+      kind: "self_echo",
+      reason: expect.stringContaining("session a"),
+    });
     expect(guard.check({ from: null, to: "a", hops: 0 }, limits)).toEqual({ ok: true });
   });
 
   it("refuses more hops than maxHops, and allows exactly maxHops", () => {
     const guard = new LoopGuard(clock().now);
     expect(guard.check({ from: "a", to: "b", hops: 3 }, limits)).toEqual({ ok: true });
-    expect(guard.check({ from: "a", to: "b", hops: 4 }, limits)).toMatchObject({ ok: false, kind: "hops", reason: expect.stringContaining("maxHops of 3") });
+    expect(guard.check({ from: "a", to: "b", hops: 4 }, limits)).toMatchObject({
+      ok: false,
+      kind: "hops",
+      reason: expect.stringContaining("maxHops of 3"),
+    });
     expect(guard.check({ from: null, to: "b", hops: 4 }, limits)).toMatchObject({ ok: false, kind: "hops" });
   });
 
@@ -27,7 +35,11 @@ describe("LoopGuard", () => {
     expect(guard.check({ from: "b", to: "a", hops: 0 }, limits)).toEqual({ ok: true });
     guard.record("b", "a");
     c.advance(59_999);
-    expect(guard.check({ from: "a", to: "b", hops: 1 }, limits)).toMatchObject({ ok: false, kind: "cycle", reason: expect.stringContaining("session b sent to session a") });
+    expect(guard.check({ from: "a", to: "b", hops: 1 }, limits)).toMatchObject({
+      ok: false,
+      kind: "cycle",
+      reason: expect.stringContaining("session b sent to session a"),
+    });
     expect(guard.check({ from: "b", to: "a", hops: 0 }, limits)).toEqual({ ok: true }); // same direction is not a cycle
     expect(guard.check({ from: "a", to: "c", hops: 1 }, limits)).toEqual({ ok: true });
     c.advance(1);

@@ -53,7 +53,8 @@ export class LoopGuard {
     private readonly now: () => number = Date.now,
     private readonly maxEntries = 100_000,
   ) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   }
 
   /**
@@ -70,13 +71,18 @@ export class LoopGuard {
       return { ok: false, kind: "self_echo", reason: `session ${to} may not send a message to itself (self-echo)` };
     }
     const prior = from === null ? undefined : this.inbound.get(from);
-    const hops = prior !== undefined && now - prior.atMs < HOP_MEMORY_MS ? Math.max(input.hops, prior.hops + 1) : input.hops;
+    const hops =
+      prior !== undefined && now - prior.atMs < HOP_MEMORY_MS ? Math.max(input.hops, prior.hops + 1) : input.hops;
     if (from !== null) {
       this.pending.set(key(from, to), hops);
       if (this.pending.size > this.maxEntries) this.pending.delete(this.pending.keys().next().value as string);
     }
     if (hops > limits.maxHops) {
-      return { ok: false, kind: "hops", reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}` };
+      return {
+        ok: false,
+        kind: "hops",
+        reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}`,
+      };
     }
     if (from === null || limits.cycleWindowMs <= 0) return { ok: true };
     const reverseAt = this.delivered.get(key(to, from));

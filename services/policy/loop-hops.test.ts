@@ -25,7 +25,11 @@ describe("loop guard hop counting", () => {
   it("forgets the inbound hop count after HOP_MEMORY_MS", () => {
     let now = 1_000;
     const guard = new LoopGuard(() => now);
-    for (const [from, to] of [["a", "b"], ["b", "a"], ["a", "b"]] as const) {
+    for (const [from, to] of [
+      ["a", "b"],
+      ["b", "a"],
+      ["a", "b"],
+    ] as const) {
       expect(guard.check({ from, to, hops: 1 }, limits).ok).toBe(true);
       guard.record(from, to);
     }

@@ -27,7 +27,11 @@ export class PolicyStore {
   ) {}
 
   /** Reads the stored document (if any) and starts watching; resolves once the initial value is applied. */
-  static async open(kv: KV, log: Logger, onChange: (change: PolicyChange, doc: PolicyDocument) => void = () => undefined): Promise<PolicyStore> {
+  static async open(
+    kv: KV,
+    log: Logger,
+    onChange: (change: PolicyChange, doc: PolicyDocument) => void = () => undefined,
+  ): Promise<PolicyStore> {
     const store = new PolicyStore(log, onChange);
     const entry = await kv.get(ACTIVE_POLICY_KEY);
     if (entry) store.apply(entry);
@@ -35,7 +39,9 @@ export class PolicyStore {
     store.stopWatch = () => watch.stop();
     void (async () => {
       for await (const e of watch) store.apply(e);
-    })().catch((err: Error) => log.error({ err: err.message }, "policy watch ended: the document in force no longer follows the bucket"));
+    })().catch((err: Error) =>
+      log.error({ err: err.message }, "policy watch ended: the document in force no longer follows the bucket"),
+    );
     return store;
   }
 
@@ -71,7 +77,10 @@ export class PolicyStore {
     const parsed = PolicyDocument.safeParse(json);
     if (!parsed.success) {
       const reason = json === undefined ? "not JSON" : issuesText(parsed.error);
-      this.log.error({ revision: entry.revision, reason }, "refused an invalid policy document; the previous one stays in force");
+      this.log.error(
+        { revision: entry.revision, reason },
+        "refused an invalid policy document; the previous one stays in force",
+      );
       return this.onChange({ revision: entry.revision, applied: false, reason }, this.doc);
     }
     this.doc = parsed.data;

@@ -25,7 +25,8 @@ export class TokenBuckets {
     private readonly now: () => number = Date.now,
     private readonly maxKeys = 10_000,
   ) {
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError(`maxKeys must be a positive integer, got ${maxKeys}`);
+    if (!Number.isInteger(maxKeys) || maxKeys < 1)
+      throw new RangeError(`maxKeys must be a positive integer, got ${maxKeys}`);
   }
 
   /** Takes one token from `key`'s bucket, or says how long until one is available. */

@@ -13,7 +13,17 @@ import { DEFAULT_POLICY } from "../../schemas/policy.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
-import { auditTrail, authorization, redaction, decisionRecorded, idempotency, loopPrevention, prefetchTarget, rateLimits, resolveTarget } from "./interceptors.js";
+import {
+  auditTrail,
+  authorization,
+  redaction,
+  decisionRecorded,
+  idempotency,
+  loopPrevention,
+  prefetchTarget,
+  rateLimits,
+  resolveTarget,
+} from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
 import { LoopGuard } from "./loop-guard.js";
 import { chain, type CommandContext, type TargetLookup } from "./pipeline.js";
@@ -49,7 +59,10 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const log = (opts.logger ?? pino({ name: "policy" }, pino.destination(2))).child({ instanceId });
   const registryTimeoutMs = opts.registryTimeoutMs ?? 5_000;
   const kvm = new Kvm(nc);
-  const [policyKv, commandsKv] = await Promise.all([kvm.open(KV_BUCKET_NAMES.policy), kvm.open(KV_BUCKET_NAMES.commands)]);
+  const [policyKv, commandsKv] = await Promise.all([
+    kvm.open(KV_BUCKET_NAMES.policy),
+    kvm.open(KV_BUCKET_NAMES.commands),
+  ]);
   await Promise.all([policyKv.status(), commandsKv.status()]);
   const publisher = new JetStreamPublisher(nc);
   const audit = new AuditLog(publisher, instanceId, log);
@@ -58,7 +71,16 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const store = await PolicyStore.open(policyKv, log, (change, doc) => {
     perCaller.setSpec(doc.rateLimits.perCaller);
     perTarget.setSpec(doc.rateLimits.perTarget);
-    void audit.writeLate({ kind: "policy", commandId: `policy-${change.revision}`, verb: null, caller: null, target: null, decision: null, outcome: { ok: change.applied, code: change.applied ? null : "invalid", message: change.reason }, detail: { revision: change.revision } });
+    void audit.writeLate({
+      kind: "policy",
+      commandId: `policy-${change.revision}`,
+      verb: null,
+      caller: null,
+      target: null,
+      decision: null,
+      outcome: { ok: change.applied, code: change.applied ? null : "invalid", message: change.reason },
+      detail: { revision: change.revision },
+    });
   });
   const loops = new LoopGuard();
   const ledger = new CommandLedger(commandsKv, publisher, instanceId);
@@ -85,7 +107,12 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     [
       redaction(),
       auditTrail(audit, (writes) => {
-        const p = writes.then(() => undefined, () => undefined).finally(() => inFlight.delete(p));
+        const p = writes
+          .then(
+            () => undefined,
+            () => undefined,
+          )
+          .finally(() => inFlight.delete(p));
         inFlight.add(p);
       }),
       prefetchTarget(findSession),
@@ -137,7 +164,16 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       acting: false,
     };
     const result = await handle(ctx);
-    log.info({ commandId: ctx.commandId, verb: ctx.request.verb, caller: ctx.request.caller.id, ok: result.ok, code: result.ok ? undefined : result.code }, "command");
+    log.info(
+      {
+        commandId: ctx.commandId,
+        verb: ctx.request.verb,
+        caller: ctx.request.caller.id,
+        ok: result.ok,
+        code: result.ok ? undefined : result.code,
+      },
+      "command",
+    );
     return result;
   };
   const sub: Subscription = nc.subscribe(subjects.allCommands(), {

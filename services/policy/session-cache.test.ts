@@ -20,7 +20,8 @@ afterAll(async () => {
   await bus?.stop();
 });
 
-const entry = (host: string, sessionId: string, summary: string) => JSON.stringify({ record: sessionRecord({ host, sessionId, summary }), snapshot: {} });
+const entry = (host: string, sessionId: string, summary: string) =>
+  JSON.stringify({ record: sessionRecord({ host, sessionId, summary }), snapshot: {} });
 
 it("follows puts and deletes, by host and thread or by thread alone, always the newest version", async () => {
   await kv.put("h1.t1", entry("h1", "t1", "first"));

@@ -35,7 +35,9 @@ export class SessionCache {
     cache.stopWatch = () => watch.stop();
     void (async () => {
       for await (const e of watch) cache.apply(e);
-    })().catch((err: Error) => log.warn({ err: err.message }, "session cache watch ended; targets are asked of the registry"));
+    })().catch((err: Error) =>
+      log.warn({ err: err.message }, "session cache watch ended; targets are asked of the registry"),
+    );
     return cache;
   }
 

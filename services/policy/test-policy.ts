@@ -15,7 +15,13 @@ import { ACTIVE_POLICY_KEY, type PolicyDocumentInput } from "../../schemas/polic
 import { KV_BUCKET_NAMES, STREAM_NAMES, subjects } from "../bus/index.js";
 import { startRegistry } from "../registry/index.js";
 import { FakeHost, eventually, startTestBus, type SyncOptions, type TestBus } from "../registry/test-fleet.js";
-import { connectAgent, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "../rpc-gateway/test-agent.js";
+import {
+  connectAgent,
+  hello,
+  startGatewayFixture,
+  type GatewayFixture,
+  type TestAgent,
+} from "../rpc-gateway/test-agent.js";
 import { startPolicyService, type PolicyService } from "./service.js";
 
 /** Answers one host op the way a host agent would. */
@@ -37,7 +43,11 @@ export interface PolicyRig {
   /** Makes a session known to the registry (and waits until it is). */
   session(threadId: string, o?: SyncOptions): Promise<void>;
   /** Sends one command; resolves with the parsed reply. */
-  command(verb: CommandVerb, args: unknown, o?: { role?: CallerRole; callerId?: string; key?: string; originSessionId?: string; hops?: number }): Promise<CommandResult>;
+  command(
+    verb: CommandVerb,
+    args: unknown,
+    o?: { role?: CallerRole; callerId?: string; key?: string; originSessionId?: string; hops?: number },
+  ): Promise<CommandResult>;
   setPolicy(doc: PolicyDocumentInput | string): Promise<number>;
   startPolicy(): Promise<PolicyService>;
   /** Every AUDIT record so far. */
@@ -64,7 +74,9 @@ export async function startPolicyRig(): Promise<PolicyRig> {
     async session(threadId, o) {
       await rig.events.synced(threadId, o);
       await eventually(async () => {
-        const r = await bus.nc.request(subjects.registrySessionsGet(), JSON.stringify({ sessionId: threadId }), { timeout: 2_000 });
+        const r = await bus.nc.request(subjects.registrySessionsGet(), JSON.stringify({ sessionId: threadId }), {
+          timeout: 2_000,
+        });
         expect((r.json() as { session: unknown }).session).not.toBeNull();
       });
     },
@@ -87,7 +99,11 @@ export async function startPolicyRig(): Promise<PolicyRig> {
       return revision;
     },
     async startPolicy() {
-      rig.policy = await startPolicyService({ nc: bus.nc, registryTimeoutMs: 2_000, logger: pino({ level: "silent" }) });
+      rig.policy = await startPolicyService({
+        nc: bus.nc,
+        registryTimeoutMs: 2_000,
+        logger: pino({ level: "silent" }),
+      });
       return rig.policy;
     },
     async audit() {

@@ -13,7 +13,13 @@ import type { CommandContext } from "./pipeline.js";
 import type { TokenBuckets } from "./rate-limit.js";
 
 /** How long an agent may take per op, in ms. */
-export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = { read: 10_000, send: 15_000, interrupt: 10_000, spawn: 30_000, annotate: 5_000 };
+export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = {
+  read: 10_000,
+  send: 15_000,
+  interrupt: 10_000,
+  spawn: 30_000,
+  annotate: 5_000,
+};
 
 /**
  * Extra `thread/start` config for spawned sessions (the supervisor MCP server): fixed, or built per spawn from
@@ -25,7 +31,11 @@ export type SpawnConfig = Record<string, unknown> | ((spawnTicket: string) => Re
 export interface VerbDeps {
   audit: AuditLog;
   callHost(envelope: HostRpcEnvelope): Promise<HostRpcResult>;
-  listSessions(filter: Record<string, unknown>, limit: number, cursor?: string | null): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandResult>;
+  listSessions(
+    filter: Record<string, unknown>,
+    limit: number,
+    cursor?: string | null,
+  ): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandResult>;
   listHosts(): Promise<HostRecord[] | CommandResult>;
   lookupSession(sessionId: string): Promise<SessionRecord | null | CommandResult>;
   perTarget: TokenBuckets;
@@ -39,28 +49,54 @@ export function attachCommand(threadId: string): string {
   return `claw-supervisor launch --resume ${threadId}`;
 }
 
-async function onHost(deps: VerbDeps, ctx: CommandContext, hostId: string, request: HostRpcRequest, part?: string): Promise<HostRpcResult> {
-  const result = await deps.callHost({ id: part ? `${ctx.commandId}:${part}` : ctx.commandId, hostId, request, timeoutMs: HOST_OP_TIMEOUT_MS[request.op] });
+async function onHost(
+  deps: VerbDeps,
+  ctx: CommandContext,
+  hostId: string,
+  request: HostRpcRequest,
+  part?: string,
+): Promise<HostRpcResult> {
+  const result = await deps.callHost({
+    id: part ? `${ctx.commandId}:${part}` : ctx.commandId,
+    hostId,
+    request,
+    timeoutMs: HOST_OP_TIMEOUT_MS[request.op],
+  });
   const { text: _text, task: _task, ...op } = request as HostRpcRequest & { text?: string; task?: string };
   // A read that ran early and was withheld (its key was lost, or its records could not be stored) is its own
   // execution, not the first attempt's: recorded under this attempt, and marked.
-  ctx.after.push(() => deps.audit.writeLate(
-    {
-      kind: "execution",
-      commandId: ctx.commandId,
-      verb: ctx.request.verb,
-      caller: ctx.request.caller,
-      target: { hostId, sessionId: "threadId" in request ? request.threadId : result.ok ? (result.data as { threadId?: string }).threadId ?? null : null },
-      decision: null,
-      outcome: result.ok ? { ok: true, code: null, message: null } : { ok: false, code: result.code, message: result.message },
-      detail: ctx.acting ? op : { ...op, resultWithheld: true },
-    },
-    ctx.acting ? part : [part, ctx.attempt].filter(Boolean).join(":"),
-  ));
+  ctx.after.push(() =>
+    deps.audit.writeLate(
+      {
+        kind: "execution",
+        commandId: ctx.commandId,
+        verb: ctx.request.verb,
+        caller: ctx.request.caller,
+        target: {
+          hostId,
+          sessionId:
+            "threadId" in request
+              ? request.threadId
+              : result.ok
+                ? ((result.data as { threadId?: string }).threadId ?? null)
+                : null,
+        },
+        decision: null,
+        outcome: result.ok
+          ? { ok: true, code: null, message: null }
+          : { ok: false, code: result.code, message: result.message },
+        detail: ctx.acting ? op : { ...op, resultWithheld: true },
+      },
+      ctx.acting ? part : [part, ctx.attempt].filter(Boolean).join(":"),
+    ),
+  );
   return result;
 }
 
-const sendOp = (threadId: string, args: { text: string; mode?: "auto" | "start" | "steer"; expectedTurnId?: string | undefined }): HostRpcRequest => ({
+const sendOp = (
+  threadId: string,
+  args: { text: string; mode?: "auto" | "start" | "steer"; expectedTurnId?: string | undefined },
+): HostRpcRequest => ({
   op: "send",
   threadId,
   text: args.text,
@@ -76,13 +112,23 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
     case "list":
       return list(ctx, r, deps);
     case "read":
-      return onHost(deps, ctx, t!.host, { op: "read", threadId: t!.sessionId, limit: r.args.limit, cursor: r.args.cursor ?? null, view: r.args.view });
+      return onHost(deps, ctx, t!.host, {
+        op: "read",
+        threadId: t!.sessionId,
+        limit: r.args.limit,
+        cursor: r.args.cursor ?? null,
+        view: r.args.view,
+      });
     case "send":
       return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, r.args));
     case "reply":
       return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, { text: r.args.text }));
     case "interrupt":
-      return onHost(deps, ctx, t!.host, { op: "interrupt", threadId: t!.sessionId, ...(r.args.turnId ? { turnId: r.args.turnId } : {}) });
+      return onHost(deps, ctx, t!.host, {
+        op: "interrupt",
+        threadId: t!.sessionId,
+        ...(r.args.turnId ? { turnId: r.args.turnId } : {}),
+      });
     case "spawn":
       return spawn(ctx, r, deps);
     case "broadcast":
@@ -90,7 +136,11 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
     case "mark":
       return annotate(deps, ctx, t!, { kind: "mark", disposition: r.args.disposition });
     case "assign":
-      return annotate(deps, ctx, t!, { kind: "assign", ...(r.args.group === undefined ? {} : { group: r.args.group }), ...(r.args.owner === undefined ? {} : { owner: r.args.owner }) });
+      return annotate(deps, ctx, t!, {
+        kind: "assign",
+        ...(r.args.group === undefined ? {} : { group: r.args.group }),
+        ...(r.args.owner === undefined ? {} : { owner: r.args.owner }),
+      });
     case "handoff":
       return handoff(ctx, r, deps);
     case "progress":
@@ -101,16 +151,28 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
 }
 
 /** Records a supervisor-set fact in the session's own event log, through its host agent (so replay sees it in order). */
-async function annotate(deps: VerbDeps, ctx: CommandContext, t: SessionRecord, annotation: AnnotationPayload): Promise<CommandResult> {
+async function annotate(
+  deps: VerbDeps,
+  ctx: CommandContext,
+  t: SessionRecord,
+  annotation: AnnotationPayload,
+): Promise<CommandResult> {
   const result = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation });
   return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...annotation } } : result;
 }
 
 /** `progress`, `ask` and `probe`: about the caller's own session when the caller is a session. */
-async function selfReport(ctx: CommandContext, r: Extract<CommandRequest, { verb: "progress" | "ask" | "probe" }>, deps: VerbDeps): Promise<CommandResult> {
+async function selfReport(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "progress" | "ask" | "probe" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
   const t = ctx.target!;
   if (r.caller.role === "session" && r.verb !== "probe" && t.sessionId !== r.caller.id) {
-    return failure("denied", `a session may ${r.verb === "ask" ? "ask" : "report progress"} only for itself (caller ${r.caller.id}, target ${t.sessionId}); nothing was recorded`);
+    return failure(
+      "denied",
+      `a session may ${r.verb === "ask" ? "ask" : "report progress"} only for itself (caller ${r.caller.id}, target ${t.sessionId}); nothing was recorded`,
+    );
   }
   const atMs = Date.now();
   if (r.verb === "progress") {
@@ -119,9 +181,16 @@ async function selfReport(ctx: CommandContext, r: Extract<CommandRequest, { verb
   }
   if (r.verb === "ask") {
     // Derived from the command id: a repeat of the same idempotency key names the same question.
-    const ask = { correlationId: `ask-${ctx.commandId.slice(0, 20)}`, kind: r.args.kind, question: r.args.question, atMs };
+    const ask = {
+      correlationId: `ask-${ctx.commandId.slice(0, 20)}`,
+      kind: r.args.kind,
+      question: r.args.question,
+      atMs,
+    };
     const result = await annotate(deps, ctx, t, { kind: "ask", ask });
-    return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, correlationId: ask.correlationId, kind: ask.kind } } : result;
+    return result.ok
+      ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, correlationId: ask.correlationId, kind: ask.kind } }
+      : result;
   }
   const hosts = await deps.listHosts();
   if (!Array.isArray(hosts)) return hosts;
@@ -141,21 +210,38 @@ async function selfReport(ctx: CommandContext, r: Extract<CommandRequest, { verb
   };
 }
 
-async function handoff(ctx: CommandContext, r: Extract<CommandRequest, { verb: "handoff" }>, deps: VerbDeps): Promise<CommandResult> {
+async function handoff(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "handoff" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
   const t = ctx.target!;
-  const to = r.args.to.kind === "human" ? { kind: "human" as const, who: r.args.to.who ?? null } : { kind: "session" as const, sessionId: r.args.to.sessionId };
+  const to =
+    r.args.to.kind === "human"
+      ? { kind: "human" as const, who: r.args.to.who ?? null }
+      : { kind: "session" as const, sessionId: r.args.to.sessionId };
   if (to.kind === "session") {
     if (to.sessionId === t.sessionId) return failure("invalid", "a session cannot be handed off to itself");
     const peer = await deps.lookupSession(to.sessionId);
-    if (peer === null) return failure("not_found", `no session ${to.sessionId} to hand off to is known to the registry`);
+    if (peer === null)
+      return failure("not_found", `no session ${to.sessionId} to hand off to is known to the registry`);
     if ("ok" in peer) return peer;
   }
-  const result = await annotate(deps, ctx, t, { kind: "handoff", handoff: { to, note: r.args.note, by: `${r.caller.role}:${r.caller.id}`, atMs: Date.now() } });
+  const result = await annotate(deps, ctx, t, {
+    kind: "handoff",
+    handoff: { to, note: r.args.note, by: `${r.caller.role}:${r.caller.id}`, atMs: Date.now() },
+  });
   // A person takes over with the launcher's resume form, on the session's host.
-  return result.ok ? { ok: true, data: { ...(result.data as object), attachCommand: attachCommand(t.sessionId) } } : result;
+  return result.ok
+    ? { ok: true, data: { ...(result.data as object), attachCommand: attachCommand(t.sessionId) } }
+    : result;
 }
 
-async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "spawn" }>, deps: VerbDeps): Promise<CommandResult> {
+async function spawn(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "spawn" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
   const hosts = await deps.listHosts();
   if (!Array.isArray(hosts)) return hosts;
   let candidates = hosts;
@@ -169,16 +255,35 @@ async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "sp
     if (!("sessions" in inRepo)) return inRepo;
     const withRepo = new Set(inRepo.sessions.map((s) => s.host));
     candidates = candidates.filter((h) => withRepo.has(h.hostId));
-    if (candidates.length === 0) return refuseSpawn(ctx, failure("not_found", `no known host has a session in repo ${r.args.host.repo}`));
+    if (candidates.length === 0)
+      return refuseSpawn(ctx, failure("not_found", `no known host has a session in repo ${r.args.host.repo}`));
   }
-  const online = candidates.filter((h) => h.status === "online").sort((a, b) => a.sessions - b.sessions || a.hostId.localeCompare(b.hostId));
+  const online = candidates
+    .filter((h) => h.status === "online")
+    .sort((a, b) => a.sessions - b.sessions || a.hostId.localeCompare(b.hostId));
   const host = online[0];
-  if (!host) return refuseSpawn(ctx, failure("host_offline", `no chosen host is online (${candidates.map((h) => `${h.hostId}: ${h.status}`).join(", ") || "none known"})`));
+  if (!host)
+    return refuseSpawn(
+      ctx,
+      failure(
+        "host_offline",
+        `no chosen host is online (${candidates.map((h) => `${h.hostId}: ${h.status}`).join(", ") || "none known"})`,
+      ),
+    );
   const facts = { host: host.hostId, autonomous: true, humanAttached: false, group: r.args.group ?? null };
   const d = authorize(ctx.policy, r.caller, "spawn", facts);
   if (!d.allow) return refuseSpawn(ctx, failure("denied", d.reason));
   ctx.decision = { allow: true, ruleId: d.ruleId };
-  await deps.audit.write({ kind: "decision", commandId: ctx.commandId, verb: "spawn", caller: r.caller, target: { hostId: host.hostId, sessionId: null }, decision: { allow: true, code: null, reason: null, ruleId: d.ruleId }, outcome: null, detail: null });
+  await deps.audit.write({
+    kind: "decision",
+    commandId: ctx.commandId,
+    verb: "spawn",
+    caller: r.caller,
+    target: { hostId: host.hostId, sessionId: null },
+    decision: { allow: true, code: null, reason: null, ruleId: d.ruleId },
+    outcome: null,
+    detail: null,
+  });
   const s = ctx.policy.spawn;
   const result = await onHost(deps, ctx, host.hostId, {
     op: "spawn",
@@ -192,7 +297,16 @@ async function spawn(ctx: CommandContext, r: Extract<CommandRequest, { verb: "sp
   });
   if (!result.ok) return result;
   const data = result.data as { threadId: string; turnId: string; cwd: string };
-  return { ok: true, data: { hostId: host.hostId, sessionId: data.threadId, turnId: data.turnId, cwd: data.cwd, attachCommand: attachCommand(data.threadId) } };
+  return {
+    ok: true,
+    data: {
+      hostId: host.hostId,
+      sessionId: data.threadId,
+      turnId: data.turnId,
+      cwd: data.cwd,
+      attachCommand: attachCommand(data.threadId),
+    },
+  };
 }
 
 function refuseSpawn(ctx: CommandContext, f: ReturnType<typeof failure>): ReturnType<typeof failure> {
@@ -200,15 +314,29 @@ function refuseSpawn(ctx: CommandContext, f: ReturnType<typeof failure>): Return
   return f;
 }
 
-async function list(ctx: CommandContext, r: Extract<CommandRequest, { verb: "list" }>, deps: VerbDeps): Promise<CommandResult> {
+async function list(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "list" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
   const { group, ...registryFilter } = r.args.filter;
   const page = await deps.listSessions(registryFilter, r.args.limit, r.args.cursor ?? null);
   if (!("sessions" in page)) return page;
-  const visible = page.sessions.filter((s) => (group === undefined || s.group === group) && authorize(ctx.policy, r.caller, "list", factsOfSession(s)).allow);
-  return { ok: true, data: { sessions: visible, nextCursor: page.nextCursor, hidden: page.sessions.length - visible.length } };
+  const visible = page.sessions.filter(
+    (s) =>
+      (group === undefined || s.group === group) && authorize(ctx.policy, r.caller, "list", factsOfSession(s)).allow,
+  );
+  return {
+    ok: true,
+    data: { sessions: visible, nextCursor: page.nextCursor, hidden: page.sessions.length - visible.length },
+  };
 }
 
-async function broadcast(ctx: CommandContext, r: Extract<CommandRequest, { verb: "broadcast" }>, deps: VerbDeps): Promise<CommandResult> {
+async function broadcast(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "broadcast" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
   const { group, ...registryFilter } = r.args.filter;
   const bound = Math.min(r.args.maxTargets, ctx.policy.broadcast.maxTargets);
   const found = await deps.listSessions(registryFilter, 1000);
@@ -216,7 +344,10 @@ async function broadcast(ctx: CommandContext, r: Extract<CommandRequest, { verb:
   const targets = found.sessions.filter((s) => group === undefined || s.group === group);
   if (targets.length > bound || found.total > 1000) {
     ctx.decision = { allow: false, code: "denied", reason: "over the broadcast bound" };
-    return failure("denied", `the filter matches ${Math.max(targets.length, found.total)} sessions, over the bound of ${bound} (the request's maxTargets ${r.args.maxTargets}, the policy's ${ctx.policy.broadcast.maxTargets}); narrow the filter; nothing was sent`);
+    return failure(
+      "denied",
+      `the filter matches ${Math.max(targets.length, found.total)} sessions, over the bound of ${bound} (the request's maxTargets ${r.args.maxTargets}, the policy's ${ctx.policy.broadcast.maxTargets}); narrow the filter; nothing was sent`,
+    );
   }
   const from = loopOrigin(r);
   const results = [];
@@ -229,7 +360,11 @@ async function broadcast(ctx: CommandContext, r: Extract<CommandRequest, { verb:
       const loop = deps.loops.check({ from, to: s.sessionId, hops: r.hops }, ctx.policy.loops);
       const rate = loop.ok ? deps.perTarget.take(key) : { ok: true as const };
       if (!loop.ok) outcome = failure("denied", `loop prevention (${loop.kind}): ${loop.reason}`);
-      else if (!rate.ok) outcome = failure("rate_limited", `session ${s.sessionId} is over its rate limit; retry in ${rate.retryAfterMs} ms`);
+      else if (!rate.ok)
+        outcome = failure(
+          "rate_limited",
+          `session ${s.sessionId} is over its rate limit; retry in ${rate.retryAfterMs} ms`,
+        );
       else outcome = await onHost(deps, ctx, s.host, sendOp(s.sessionId, r.args), key);
       if (outcome.ok && from !== null) deps.loops.record(from, s.sessionId);
     }

@@ -97,7 +97,12 @@ export interface EventConsumer {
 }
 
 /** Starts consuming the durable consumer into `sink`; recreates the consumer if it disappears. */
-export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, sink: MessageSink, logger: RegistryLogger): EventConsumer {
+export function consumeEvents(
+  nc: NatsConnection,
+  opts: EventConsumerOptions,
+  sink: MessageSink,
+  logger: RegistryLogger,
+): EventConsumer {
   let stopping = false;
   let current: ConsumerMessages | undefined;
   let wake: (() => void) | undefined;
@@ -118,7 +123,10 @@ export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, si
       if (msg.seq > handed + 1) {
         const filled = await fillGap(nc, handed + 1, msg.seq - 1, sink);
         gapEventsRead += filled;
-        logger.info({ from: handed + 1, to: msg.seq - 1, filled }, "registry: read events a delivery skipped over, to keep stream order");
+        logger.info(
+          { from: handed + 1, to: msg.seq - 1, filled },
+          "registry: read events a delivery skipped over, to keep stream order",
+        );
       }
       sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
       handed = Math.max(handed, msg.seq);
@@ -136,7 +144,10 @@ export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, si
         await runOnce();
       } catch (err) {
         if (nc.isClosed()) {
-          logger.error({ err: toBusError(err, "registry consumer") }, "registry consumer stopped: the connection is closed");
+          logger.error(
+            { err: toBusError(err, "registry consumer") },
+            "registry consumer stopped: the connection is closed",
+          );
           break;
         }
         logger.error({ err: toBusError(err, "registry consumer") }, "registry consumer failed; retrying");
@@ -166,7 +177,10 @@ export function consumeEvents(nc: NatsConnection, opts: EventConsumerOptions, si
 
 /** Hands the stream's messages `from..to` (those still stored) to the sink, in order, through an ordered consumer. */
 async function fillGap(nc: NatsConnection, from: number, to: number, sink: MessageSink): Promise<number> {
-  const reader = await jetstream(nc).consumers.get(STREAM_NAMES.events, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
+  const reader = await jetstream(nc).consumers.get(STREAM_NAMES.events, {
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: from,
+  });
   let filled = 0;
   let next = from;
   while (next <= to) {

@@ -10,7 +10,14 @@ import { MachineSlot } from "./machine-slot.js";
 
 const thresholds = { degradedAfterMs: 100, offlineAfterMs: 200, staleAfterMs: 300 };
 let clock = 1_000;
-const env = (threadId: string, type: string, payload: unknown, seq: number, epoch = "e1", hostId = "h"): SessionEventEnvelope => ({
+const env = (
+  threadId: string,
+  type: string,
+  payload: unknown,
+  seq: number,
+  epoch = "e1",
+  hostId = "h",
+): SessionEventEnvelope => ({
   hostId,
   threadId,
   epoch,
@@ -20,16 +27,33 @@ const env = (threadId: string, type: string, payload: unknown, seq: number, epoc
   payload,
 });
 const synced = (threadId: string, seq: number, epoch = "e1") =>
-  env(threadId, "agent/thread.synced", {
-    thread: { id: threadId, status: { type: "idle" }, cwd: "/w", preview: "task", name: null, ephemeral: false, createdAt: 1, updatedAt: 1, source: "cli" },
-    activeTurnId: null,
-    workspace: "/w",
-    repo: "r",
-    branch: "main",
-    humanAttached: false,
-    autonomous: false,
-  }, seq, epoch);
-const status = (threadId: string, seq: number, s: unknown) => env(threadId, "thread/status/changed", { threadId, status: s }, seq);
+  env(
+    threadId,
+    "agent/thread.synced",
+    {
+      thread: {
+        id: threadId,
+        status: { type: "idle" },
+        cwd: "/w",
+        preview: "task",
+        name: null,
+        ephemeral: false,
+        createdAt: 1,
+        updatedAt: 1,
+        source: "cli",
+      },
+      activeTurnId: null,
+      workspace: "/w",
+      repo: "r",
+      branch: "main",
+      humanAttached: false,
+      autonomous: false,
+    },
+    seq,
+    epoch,
+  );
+const status = (threadId: string, seq: number, s: unknown) =>
+  env(threadId, "thread/status/changed", { threadId, status: s }, seq);
 const lifecycle = (type: HostLifecycle["type"], atMs: number): HostLifecycle => ({
   type,
   hostId: "h",
@@ -47,8 +71,12 @@ describe("FleetState", () => {
     expect(state.applyEnvelope(synced("t1", 5))).toBe("applied");
     expect(state.applyEnvelope(synced("t1", 5))).toBe("duplicate");
     expect(state.applyEnvelope(status("t1", 4, { type: "active", activeFlags: [] }))).toBe("duplicate");
-    expect(state.applyEnvelope({ ...status("t1", 6, { type: "active", activeFlags: [] }), epoch: "e0" })).toBe("duplicate");
-    expect(state.applyEnvelope({ ...status("t1", 0, { type: "active", activeFlags: [] }), epoch: "e2" })).toBe("applied");
+    expect(state.applyEnvelope({ ...status("t1", 6, { type: "active", activeFlags: [] }), epoch: "e0" })).toBe(
+      "duplicate",
+    );
+    expect(state.applyEnvelope({ ...status("t1", 0, { type: "active", activeFlags: [] }), epoch: "e2" })).toBe(
+      "applied",
+    );
     expect(state.index.get("h", "t1")!.status).toBe("active");
     expect(state.applyEnvelope(env("_host", "agent/gap", { dropped: 1, firstSeq: 1, lastSeq: 1 }, 9))).toBe("ignored");
     expect(state.stats).toEqual({ eventsApplied: 2, eventsUnchanged: 0, eventsDuplicate: 3, eventsIgnored: 1 });
@@ -68,7 +96,12 @@ describe("FleetState", () => {
     expect(state.applyEnvelope({ ...delta, seq: 2, emittedAtMs: delta.emittedAtMs - 5 })).toBe("unchanged"); // older time: lastSeenAt stays
     const [write] = state.takeSessionWrites(Date.now(), false);
     const entry = SessionEntry.parse(JSON.parse(write!.value));
-    expect(entry).toMatchObject({ hostId: "h", threadId: "t1", applied: { epoch: "e1", seq: 2 }, record: { lastSeenAt: delta.emittedAtMs } });
+    expect(entry).toMatchObject({
+      hostId: "h",
+      threadId: "t1",
+      applied: { epoch: "e1", seq: 2 },
+      record: { lastSeenAt: delta.emittedAtMs },
+    });
     expect(state.isSessionDirty("h.t1")).toBe(false);
     state.stop();
   });
@@ -149,7 +182,9 @@ describe("FleetState", () => {
 
 describe("MachineSlot", () => {
   it("survives an actor error: logs it, restarts from the state before the event, keeps working", () => {
-    const machine = setup({ types: {} as { context: { n: number }; events: { type: "ADD" } | { type: "BOOM" } } }).createMachine({
+    const machine = setup({
+      types: {} as { context: { n: number }; events: { type: "ADD" } | { type: "BOOM" } },
+    }).createMachine({
       context: { n: 0 },
       on: {
         ADD: { actions: assign(({ context }) => ({ n: context.n + 1 })) },

@@ -92,7 +92,13 @@ export class FleetState {
 
   /** Restores one session from its KV entry (not marked dirty, no notices). */
   restoreSession(entry: SessionEntry): void {
-    const machine = new MachineSlot(sessionMachine, { hostId: entry.hostId, threadId: entry.threadId }, this.logger, entry.record.sessionId, entry.snapshot);
+    const machine = new MachineSlot(
+      sessionMachine,
+      { hostId: entry.hostId, threadId: entry.threadId },
+      this.logger,
+      entry.record.sessionId,
+      entry.snapshot,
+    );
     const slot = this.addSession(entry.hostId, entry.threadId, machine, entry.applied);
     this.index.put(slot.record);
   }
@@ -124,7 +130,12 @@ export class FleetState {
     }
     const isNew = slot === undefined;
     if (!slot) {
-      const machine = new MachineSlot(sessionMachine, { hostId: env.hostId, threadId: env.threadId }, this.logger, env.threadId);
+      const machine = new MachineSlot(
+        sessionMachine,
+        { hostId: env.hostId, threadId: env.threadId },
+        this.logger,
+        env.threadId,
+      );
       slot = this.addSession(env.hostId, env.threadId, machine, position);
       this.ensureHost(env.hostId);
     }
@@ -136,7 +147,10 @@ export class FleetState {
       return "unchanged";
     }
     this.stats.eventsApplied++;
-    this.sessionChanged(slot, isNew ? undefined : slot.record, { atMs: env.emittedAtMs, token: `${env.epoch}:${env.seq}` });
+    this.sessionChanged(slot, isNew ? undefined : slot.record, {
+      atMs: env.emittedAtMs,
+      token: `${env.epoch}:${env.seq}`,
+    });
     if (isNew) this.hostChanged(env.hostId, env.emittedAtMs);
     return "applied";
   }
@@ -186,7 +200,10 @@ export class FleetState {
     for (const [hostId, dirty] of this.dirtyHosts) {
       if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
       const slot = this.hosts.get(hostId) as HostSlot;
-      writes.push({ key: hostId, value: `{"v":1,"hostId":${JSON.stringify(hostId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson}}` });
+      writes.push({
+        key: hostId,
+        value: `{"v":1,"hostId":${JSON.stringify(hostId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson}}`,
+      });
       this.dirtyHosts.delete(hostId);
     }
     return writes;
@@ -218,10 +235,19 @@ export class FleetState {
   }
 
   private thresholds() {
-    return { degradedAfterMs: this.opts.degradedAfterMs, offlineAfterMs: this.opts.offlineAfterMs, staleAfterMs: this.opts.staleAfterMs };
+    return {
+      degradedAfterMs: this.opts.degradedAfterMs,
+      offlineAfterMs: this.opts.offlineAfterMs,
+      staleAfterMs: this.opts.staleAfterMs,
+    };
   }
 
-  private addSession(hostId: string, threadId: string, machine: MachineSlot<typeof sessionMachine>, applied: AppliedPosition): SessionSlot {
+  private addSession(
+    hostId: string,
+    threadId: string,
+    machine: MachineSlot<typeof sessionMachine>,
+    applied: AppliedPosition,
+  ): SessionSlot {
     const key = sessionKey(hostId, threadId);
     const slot: SessionSlot = { key, hostId, threadId, machine, applied, record: sessionRecordOf(machine.snapshot) };
     this.sessions.set(key, slot);
@@ -232,8 +258,17 @@ export class FleetState {
   }
 
   private addHost(hostId: string, persisted?: unknown): HostSlot {
-    const machine = new MachineSlot(hostMachine, { hostId, ...this.thresholds() }, this.logger, `host ${hostId}`, persisted);
-    const slot: HostSlot = { machine, record: hostRecordOf(machine.snapshot, this.sessionKeysByHost.get(hostId)?.length ?? 0) };
+    const machine = new MachineSlot(
+      hostMachine,
+      { hostId, ...this.thresholds() },
+      this.logger,
+      `host ${hostId}`,
+      persisted,
+    );
+    const slot: HostSlot = {
+      machine,
+      record: hostRecordOf(machine.snapshot, this.sessionKeysByHost.get(hostId)?.length ?? 0),
+    };
     this.hosts.set(hostId, slot);
     return slot;
   }

@@ -4,7 +4,8 @@ import { sessionRecord } from "./test-records.js";
 
 const cause = { atMs: 50, token: "e:7" };
 const base = sessionRecord({ host: "h1", sessionId: "s1" });
-const kinds = (prev: typeof base | undefined, next: typeof base) => sessionNotices(prev, next, cause).map((n) => [n.kind, n.priority]);
+const kinds = (prev: typeof base | undefined, next: typeof base) =>
+  sessionNotices(prev, next, cause).map((n) => [n.kind, n.priority]);
 
 describe("fleet notices for supervisor-set facts", () => {
   it("announces a handoff, with high priority, once per handoff", () => {

@@ -14,7 +14,12 @@ export interface NoticeCause {
   token: string;
 }
 
-function sessionNotice(kind: FleetKind, prev: SessionRecord | undefined, next: SessionRecord, cause: NoticeCause): FleetEvent {
+function sessionNotice(
+  kind: FleetKind,
+  prev: SessionRecord | undefined,
+  next: SessionRecord,
+  cause: NoticeCause,
+): FleetEvent {
   return {
     id: `fleet:${kind}:${next.host}:${next.sessionId}:${cause.token}`,
     kind,
@@ -83,10 +88,15 @@ export interface FleetPublishResult {
  * batch costs one round trip instead of one per notice. Notices are built here by typed pure functions, so
  * they are not parsed again on the way out; the tests read FLEET back through the `FleetEvent` schema.
  */
-export async function publishFleetEvents(js: JetStreamClient | JetStreamPublisher, events: readonly FleetEvent[]): Promise<FleetPublishResult> {
+export async function publishFleetEvents(
+  js: JetStreamClient | JetStreamPublisher,
+  events: readonly FleetEvent[],
+): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
   const publish = (subject: string, data: string, msgId: string) =>
-    js instanceof JetStreamPublisher ? js.publish(subject, data, { msgId }) : js.publish(subject, data, { msgID: msgId });
+    js instanceof JetStreamPublisher
+      ? js.publish(subject, data, { msgId })
+      : js.publish(subject, data, { msgID: msgId });
   const acks = events.map((event) =>
     publish(subjects.fleet(event.kind), JSON.stringify(event), event.id).then(
       (ack) => ack,

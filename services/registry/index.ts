@@ -4,7 +4,14 @@ export type { Registry, RegistryOptions, RegistryStats } from "./registry.js";
 export { replayEnvelopes } from "./replay.js";
 export type { ReplayResult } from "./replay.js";
 export { AppliedPosition, HostEntry, SessionEntry, alreadyApplied, comparePositions, sessionKey } from "./entry.js";
-export { DEFAULT_QUERY_TIMEOUT_MS, RegistryQueryError, getSession, listAllSessions, listHosts, listSessions } from "./client.js";
+export {
+  DEFAULT_QUERY_TIMEOUT_MS,
+  RegistryQueryError,
+  getSession,
+  listAllSessions,
+  listHosts,
+  listSessions,
+} from "./client.js";
 export type { RegistryQueryErrorCode } from "./client.js";
 export { REGISTRY_QUEUE_GROUP, answerQuery } from "./queries.js";
 export { formatHostsTable, formatSessionsTable, relativeTime } from "./format.js";

@@ -48,7 +48,9 @@ export class KvTable {
     for (let attempt = 1; ; attempt++) {
       const known = this.revisions.get(key);
       try {
-        const { seq: revision } = await this.publisher.publish(`$KV.${this.bucket}.${key}`, value, { expectLastSubjectSequence: known ?? 0 });
+        const { seq: revision } = await this.publisher.publish(`$KV.${this.bucket}.${key}`, value, {
+          expectLastSubjectSequence: known ?? 0,
+        });
         this.revisions.set(key, revision);
         this.stats.writes++;
         return revision;
@@ -103,7 +105,10 @@ export async function loadBucket(nc: NatsConnection, bucket: string): Promise<Ma
         else entries.set(key, { value: m.json(), revision: m.seq });
         remaining = m.info.pending;
       }
-      if (got === 0) throw new BusError("timeout", `reading ${bucket}: no entries arrived while ${remaining} were pending`, { retryable: true });
+      if (got === 0)
+        throw new BusError("timeout", `reading ${bucket}: no entries arrived while ${remaining} were pending`, {
+          retryable: true,
+        });
     }
     await jsm.consumers.delete(stream, info.name).catch(() => undefined);
   } catch (err) {

@@ -7,7 +7,14 @@
  * hold primitives and arrays of them), and the persisted JSON is only built when asked for (a KV write): at
  * ingest rates, serialising every snapshot after every event was a large share of the registry's CPU.
  */
-import { createActor, type Actor, type AnyStateMachine, type EventFromLogic, type InputFrom, type SnapshotFrom } from "xstate";
+import {
+  createActor,
+  type Actor,
+  type AnyStateMachine,
+  type EventFromLogic,
+  type InputFrom,
+  type SnapshotFrom,
+} from "xstate";
 import type { RegistryLogger } from "./logger.js";
 
 /** A machine's actor plus the JSON of its persisted snapshot, for change detection and KV writes. */
@@ -47,7 +54,10 @@ export class MachineSlot<M extends AnyStateMachine> {
     if (after === before) return false;
     if (after.status === "error") {
       this.errors++;
-      this.logger.error({ actor: this.label, event: event.type, err: after.error }, "actor failed on an event; restarting it from its state before that event");
+      this.logger.error(
+        { actor: this.label, event: event.type, err: after.error },
+        "actor failed on an event; restarting it from its state before that event",
+      );
       this.actor.stop();
       this.actor = this.spawn(this.machine.getPersistedSnapshot(before));
       return false;
@@ -99,6 +109,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
-  for (const k of kb) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  for (const k of kb)
+    if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
   return true;
 }

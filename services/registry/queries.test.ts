@@ -19,8 +19,10 @@ function view(): QueryView {
   return { sessions, hosts: () => hosts };
 }
 
-const list = (v: QueryView, req: unknown) => answerQuery(subjects.registrySessionsList(), body(req), v) as Record<string, unknown>;
-const ids = (reply: unknown) => (reply as { sessions: { host: string; sessionId: string }[] }).sessions.map((s) => `${s.host}/${s.sessionId}`);
+const list = (v: QueryView, req: unknown) =>
+  answerQuery(subjects.registrySessionsList(), body(req), v) as Record<string, unknown>;
+const ids = (reply: unknown) =>
+  (reply as { sessions: { host: string; sessionId: string }[] }).sessions.map((s) => `${s.host}/${s.sessionId}`);
 
 describe("registry queries", () => {
   it("lists every session in a stable order with defaults for an empty request", () => {
@@ -61,29 +63,43 @@ describe("registry queries", () => {
   it("gets one session by host and id, or by id alone, and says when the id is ambiguous", () => {
     const v = view();
     const get = (req: unknown) => answerQuery(subjects.registrySessionsGet(), body(req), v);
-    expect(get({ host: "h1", sessionId: "t2" })).toMatchObject({ session: { host: "h1", sessionId: "t2", repo: "other" } });
+    expect(get({ host: "h1", sessionId: "t2" })).toMatchObject({
+      session: { host: "h1", sessionId: "t2", repo: "other" },
+    });
     expect(get({ sessionId: "t2" })).toMatchObject({ session: { host: "h1" } });
     expect(get({ sessionId: "missing" })).toEqual({ session: null });
-    expect(get({ sessionId: "t1" })).toEqual({ error: { code: "invalid", message: "session t1 exists on hosts h1, h2: give host" } });
+    expect(get({ sessionId: "t1" })).toEqual({
+      error: { code: "invalid", message: "session t1 exists on hosts h1, h2: give host" },
+    });
   });
 
   it("lists hosts", () => {
-    expect(answerQuery(subjects.registryHostsList(), body(""), view())).toEqual({ hosts: [hostRecord({ hostId: "h1", sessions: 2 })] });
+    expect(answerQuery(subjects.registryHostsList(), body(""), view())).toEqual({
+      hosts: [hostRecord({ hostId: "h1", sessions: 2 })],
+    });
   });
 
   it("answers bad requests with an error that names what is wrong", () => {
     const v = view();
     const err = (reply: unknown) => (reply as { error: { code: string; message: string } }).error;
     expect(err(list(v, "{not json"))).toEqual({ code: "invalid", message: "invalid request: the body is not JSON" });
-    expect(err(list(v, { filter: { status: "running" } })).message).toMatch(/^invalid request: filter\.status: Invalid option: expected one of .*"idle"/);
+    expect(err(list(v, { filter: { status: "running" } })).message).toMatch(
+      /^invalid request: filter\.status: Invalid option: expected one of .*"idle"/,
+    );
     expect(err(list(v, { filter: { hots: "h1" } })).message).toBe('invalid request: filter: Unrecognized key: "hots"');
     expect(err(list(v, { limit: 0 })).message).toMatch(/^invalid request: limit: Too small/);
     expect(err(list(v, { cursor: "garbage" })).message).toBe(
       "invalid request: cursor: cursor is not one this registry issued (pass the nextCursor of a previous reply)",
     );
     expect(err(list(v, [1, 2])).message).toMatch(/^invalid request: request: Invalid input: expected object/);
-    expect(err(answerQuery(subjects.registrySessionsGet(), body({}), v)).message).toMatch(/^invalid request: sessionId: Invalid input/);
-    expect(err(answerQuery(subjects.registryHostsList(), body({ all: true }), v)).message).toBe('invalid request: request: Unrecognized key: "all"');
-    expect(err(answerQuery("codex.registry.nope", body({}), v)).message).toBe("unknown registry subject codex.registry.nope");
+    expect(err(answerQuery(subjects.registrySessionsGet(), body({}), v)).message).toMatch(
+      /^invalid request: sessionId: Invalid input/,
+    );
+    expect(err(answerQuery(subjects.registryHostsList(), body({ all: true }), v)).message).toBe(
+      'invalid request: request: Unrecognized key: "all"',
+    );
+    expect(err(answerQuery("codex.registry.nope", body({}), v)).message).toBe(
+      "unknown registry subject codex.registry.nope",
+    );
   });
 });

@@ -26,14 +26,21 @@ export interface QueryView {
   hosts(): HostRecord[];
 }
 
-const StrictListSessionsRequest = ListSessionsRequest.extend({ filter: z.strictObject(SessionFilter.shape).default({}) }).strict();
+const StrictListSessionsRequest = ListSessionsRequest.extend({
+  filter: z.strictObject(SessionFilter.shape).default({}),
+}).strict();
 const StrictGetSessionRequest = GetSessionRequest.strict();
 const StrictListHostsRequest = z.strictObject({});
 
 type ErrorCode = z.infer<typeof RegistryErrorReply>["error"]["code"];
-const errorReply = (code: ErrorCode, message: string): z.infer<typeof RegistryErrorReply> => ({ error: { code, message } });
+const errorReply = (code: ErrorCode, message: string): z.infer<typeof RegistryErrorReply> => ({
+  error: { code, message },
+});
 
-function parseBody<S extends z.ZodType>(schema: S, data: Uint8Array): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
+function parseBody<S extends z.ZodType>(
+  schema: S,
+  data: Uint8Array,
+): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
   const text = new TextDecoder().decode(data).trim();
   let json: unknown = {};
   if (text !== "") {
@@ -45,7 +52,9 @@ function parseBody<S extends z.ZodType>(schema: S, data: Uint8Array): { ok: true
   }
   const parsed = schema.safeParse(json);
   if (parsed.success) return { ok: true, value: parsed.data };
-  const detail = parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "request"}: ${i.message}`).join("; ");
+  const detail = parsed.error.issues
+    .map((i) => `${i.path.length ? i.path.join(".") : "request"}: ${i.message}`)
+    .join("; ");
   return { ok: false, message: `invalid request: ${detail}` };
 }
 
@@ -68,7 +77,13 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
     if (host !== undefined) return { session: view.sessions.get(host, sessionId) ?? null };
     const found = view.sessions.findBySessionId(sessionId);
     if (found.length > 1) {
-      return errorReply("invalid", `session ${sessionId} exists on hosts ${found.map((r) => r.host).sort().join(", ")}: give host`);
+      return errorReply(
+        "invalid",
+        `session ${sessionId} exists on hosts ${found
+          .map((r) => r.host)
+          .sort()
+          .join(", ")}: give host`,
+      );
     }
     return { session: found[0] ?? null };
   }

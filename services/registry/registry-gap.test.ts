@@ -40,11 +40,23 @@ describe("registry: a gap in delivery", () => {
     expect(taken).toEqual([1, 2, 3]);
 
     const started = Date.now();
-    registry = await startRegistry({ nc: bus.nc, durableName: durable, sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000, ackWaitMs });
+    registry = await startRegistry({
+      nc: bus.nc,
+      durableName: durable,
+      sweepIntervalMs: 60_000,
+      degradedAfterMs: 60_000,
+      offlineAfterMs: 60_000,
+      staleAfterMs: 60_000,
+      ackWaitMs,
+    });
     const expected = replayEnvelopes(host.sent).sessions;
     await eventually(async () => expect(await kvSessionRecords(bus.nc)).toEqual(expected));
     expect(Date.now() - started).toBeLessThan(ackWaitMs / 3);
-    expect(await getSession(bus.nc, { host: "h", sessionId: "t1" })).toMatchObject({ status: "idle", workspace: "/work/gap", preview: "mind the gap" });
+    expect(await getSession(bus.nc, { host: "h", sessionId: "t1" })).toMatchObject({
+      status: "idle",
+      workspace: "/work/gap",
+      preview: "mind the gap",
+    });
     expect(registry.stats()).toMatchObject({ gapEventsRead: 3, eventsApplied: host.sent.length, fleetStored: 3 });
   });
 });

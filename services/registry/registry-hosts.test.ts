@@ -5,7 +5,15 @@ import { KV_BUCKET_NAMES } from "../bus/index.js";
 import { getSession, listHosts, listSessions } from "./client.js";
 import { HostEntry } from "./entry.js";
 import { startRegistry, type Registry } from "./registry.js";
-import { FakeHost, eventually, kvHostRecords, kvSessionRecords, readFleet, startTestBus, type TestBus } from "./test-fleet.js";
+import {
+  FakeHost,
+  eventually,
+  kvHostRecords,
+  kvSessionRecords,
+  readFleet,
+  startTestBus,
+  type TestBus,
+} from "./test-fleet.js";
 
 describe("registry: hosts and staleness", () => {
   let bus: TestBus;
@@ -15,7 +23,14 @@ describe("registry: hosts and staleness", () => {
 
   beforeAll(async () => {
     bus = await startTestBus();
-    registry = await startRegistry({ nc: bus.nc, sweepIntervalMs: 25, degradedAfterMs: 150, offlineAfterMs: 300, staleAfterMs: 300, batchWindowMs: 50 });
+    registry = await startRegistry({
+      nc: bus.nc,
+      sweepIntervalMs: 25,
+      degradedAfterMs: 150,
+      offlineAfterMs: 300,
+      staleAfterMs: 300,
+      batchWindowMs: 50,
+    });
     host = new FakeHost(bus, "lost");
     other = new FakeHost(bus, "steady");
   });
@@ -31,9 +46,18 @@ describe("registry: hosts and staleness", () => {
     await host.synced("s2");
     await eventually(async () => {
       const [h] = await listHosts(bus.nc);
-      expect(h).toMatchObject({ hostId: "lost", status: "online", hostname: "lost.example", agentVersion: "0.1.0", appServer: "connected", sessions: 2 });
+      expect(h).toMatchObject({
+        hostId: "lost",
+        status: "online",
+        hostname: "lost.example",
+        agentVersion: "0.1.0",
+        appServer: "connected",
+        sessions: 2,
+      });
     });
-    await eventually(async () => expect((await kvHostRecords(bus.nc))[0]).toMatchObject({ hostId: "lost", status: "online", sessions: 2 }));
+    await eventually(async () =>
+      expect((await kvHostRecords(bus.nc))[0]).toMatchObject({ hostId: "lost", status: "online", sessions: 2 }),
+    );
   });
 
   it("a silent host goes degraded, offline, then stale; its sessions go stale with their history kept", async () => {
@@ -61,19 +85,33 @@ describe("registry: hosts and staleness", () => {
         return r.sessions;
       });
       // Nothing deleted, nothing forgotten: workspace, preview and the turn survive.
-      expect(stale[0]).toMatchObject({ sessionId: "s1", workspace: "/work/s1", preview: "task of s1", activeTurnId: "turn-1" });
+      expect(stale[0]).toMatchObject({
+        sessionId: "s1",
+        workspace: "/work/s1",
+        preview: "task of s1",
+        activeTurnId: "turn-1",
+      });
       expect((await getSession(bus.nc, { sessionId: "o1" }))!.status).toBe("idle");
       expect((await listHosts(bus.nc)).find((x) => x.hostId === "steady")!.status).toBe("online");
     } finally {
       clearInterval(beat);
     }
-    await eventually(async () => expect((await kvSessionRecords(bus.nc)).filter((r) => r.host === "lost").map((r) => r.status)).toEqual(["stale", "stale"]));
+    await eventually(async () =>
+      expect((await kvSessionRecords(bus.nc)).filter((r) => r.host === "lost").map((r) => r.status)).toEqual([
+        "stale",
+        "stale",
+      ]),
+    );
     const fleet = await eventually(async () => {
       const f = (await readFleet(bus.js)).filter((n) => n.hostId === "lost" && n.kind.endsWith("stale"));
       expect(f).toHaveLength(3);
       return f;
     });
-    expect(fleet.map((n) => `${n.kind}:${n.sessionId}:${n.priority}`)).toEqual(["host-stale:null:high", "session-stale:s1:high", "session-stale:s2:high"]);
+    expect(fleet.map((n) => `${n.kind}:${n.sessionId}:${n.priority}`)).toEqual([
+      "host-stale:null:high",
+      "session-stale:s1:high",
+      "session-stale:s2:high",
+    ]);
     expect(fleet[1]).toMatchObject({ previousStatus: "active", session: { status: "stale" } });
   });
 
@@ -81,13 +119,23 @@ describe("registry: hosts and staleness", () => {
     await host.lifecycle("connected");
     await host.lifecycle("heartbeat");
     await host.synced("s1", { status: { type: "idle" } });
-    await host.synced("s2", { status: { type: "active", activeFlags: ["waitingOnUserInput"] }, activeTurnId: "turn-9" });
+    await host.synced("s2", {
+      status: { type: "active", activeFlags: ["waitingOnUserInput"] },
+      activeTurnId: "turn-9",
+    });
     await eventually(async () => {
       const r = await listSessions(bus.nc, { filter: { host: "lost" } });
-      expect(r.sessions.map((s) => `${s.sessionId}:${s.status}:${s.waitingOn}`)).toEqual(["s1:idle:null", "s2:active:userInput"]);
+      expect(r.sessions.map((s) => `${s.sessionId}:${s.status}:${s.waitingOn}`)).toEqual([
+        "s1:idle:null",
+        "s2:active:userInput",
+      ]);
     });
     expect((await listHosts(bus.nc)).find((x) => x.hostId === "lost")!.status).toBe("online");
-    await eventually(async () => expect((await readFleet(bus.js)).some((n) => n.kind === "session-waiting-input" && n.sessionId === "s2")).toBe(true));
+    await eventually(async () =>
+      expect((await readFleet(bus.js)).some((n) => n.kind === "session-waiting-input" && n.sessionId === "s2")).toBe(
+        true,
+      ),
+    );
     await registry.stop();
   });
 });

@@ -6,7 +6,15 @@ import { getSession, listHosts, listSessions, RegistryQueryError } from "./clien
 import { publishFleetEvents } from "./fleet.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
-import { FakeHost, eventually, kvSessionRecords, readFleet, readSessionEntries, startTestBus, type TestBus } from "./test-fleet.js";
+import {
+  FakeHost,
+  eventually,
+  kvSessionRecords,
+  readFleet,
+  readSessionEntries,
+  startTestBus,
+  type TestBus,
+} from "./test-fleet.js";
 
 const thresholds = { sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000 };
 
@@ -28,13 +36,27 @@ describe("registry: live sessions", () => {
   });
 
   it("a synced thread appears in queries and in KV, and announces itself on FLEET", async () => {
-    await h1.synced("t1", { workspace: "/work/claw", repo: "claw", branch: "feat", humanAttached: true, preview: "fix the flaky test" });
+    await h1.synced("t1", {
+      workspace: "/work/claw",
+      repo: "claw",
+      branch: "feat",
+      humanAttached: true,
+      preview: "fix the flaky test",
+    });
     const session = await eventually(async () => {
       const s = await getSession(bus.nc, { host: "h1", sessionId: "t1" });
       expect(s).not.toBeNull();
       return s!;
     });
-    expect(session).toMatchObject({ host: "h1", sessionId: "t1", status: "idle", workspace: "/work/claw", branch: "feat", humanAttached: true, preview: "fix the flaky test" });
+    expect(session).toMatchObject({
+      host: "h1",
+      sessionId: "t1",
+      status: "idle",
+      workspace: "/work/claw",
+      branch: "feat",
+      humanAttached: true,
+      preview: "fix the flaky test",
+    });
     await eventually(async () => expect((await kvSessionRecords(bus.nc)).map((r) => r.sessionId)).toEqual(["t1"]));
     const entry = (await readSessionEntries(bus.nc)).get("h1.t1")!;
     expect(entry.applied).toEqual({ epoch: h1.epoch, seq: 0 });
@@ -56,19 +78,31 @@ describe("registry: live sessions", () => {
 
   it("follows a turn through waiting on approval back to idle, with a notice for each notable step", async () => {
     await h1.startTurn("t1", "turn-1");
-    await eventually(async () => expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active", activeTurnId: "turn-1" }));
+    await eventually(async () =>
+      expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active", activeTurnId: "turn-1" }),
+    );
     await h1.status("t1", { type: "active", activeFlags: ["waitingOnApproval"] });
-    await eventually(async () => expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active", waitingOn: "approval" }));
+    await eventually(async () =>
+      expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active", waitingOn: "approval" }),
+    );
     await h1.status("t1", { type: "active", activeFlags: [] });
     await h1.completeTurn("t1", "turn-1");
-    await eventually(async () => expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "idle", waitingOn: null, activeTurnId: null }));
+    await eventually(async () =>
+      expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({
+        status: "idle",
+        waitingOn: null,
+        activeTurnId: null,
+      }),
+    );
     const kinds = await eventually(async () => {
       const k = (await readFleet(bus.js)).map((f) => `${f.kind}:${f.priority}`);
       expect(k).toHaveLength(3);
       return k;
     });
     expect(kinds).toEqual(["session-new:high", "session-waiting-approval:high", "session-idle:normal"]);
-    await eventually(async () => expect((await kvSessionRecords(bus.nc))[0]).toMatchObject({ status: "idle", lastSeenAt: h1.nowMs }));
+    await eventually(async () =>
+      expect((await kvSessionRecords(bus.nc))[0]).toMatchObject({ status: "idle", lastSeenAt: h1.nowMs }),
+    );
   });
 
   it("filters and pages across hosts", async () => {
@@ -76,7 +110,8 @@ describe("registry: live sessions", () => {
     await h2.synced("a2", { status: { type: "active", activeFlags: [] } });
     await h2.synced("a3", { humanAttached: true });
     await eventually(async () => expect((await listSessions(bus.nc, {})).total).toBe(4));
-    const ids = (r: { sessions: { host: string; sessionId: string }[] }) => r.sessions.map((s) => `${s.host}/${s.sessionId}`);
+    const ids = (r: { sessions: { host: string; sessionId: string }[] }) =>
+      r.sessions.map((s) => `${s.host}/${s.sessionId}`);
     expect(ids(await listSessions(bus.nc, { filter: { host: "h2" } }))).toEqual(["h2/a1", "h2/a2", "h2/a3"]);
     expect(ids(await listSessions(bus.nc, { filter: { autonomous: true } }))).toEqual(["h2/a1"]);
     expect(ids(await listSessions(bus.nc, { filter: { humanAttached: true } }))).toEqual(["h1/t1", "h2/a3"]);
@@ -105,18 +140,25 @@ describe("registry: live sessions", () => {
     const before = registry.stats();
     const again = h1.sent.at(-1)!;
     // Published without its message id, so the stream really stores a second copy and the consumer delivers it.
-    await bus.js.publish(`codex.evt.${again.hostId}.${again.threadId}`, JSON.stringify({ ...again, payload: { threadId: "t1", status: { type: "systemError" } } }));
+    await bus.js.publish(
+      `codex.evt.${again.hostId}.${again.threadId}`,
+      JSON.stringify({ ...again, payload: { threadId: "t1", status: { type: "systemError" } } }),
+    );
     await eventually(() => expect(registry.stats().eventsDuplicate).toBe(before.eventsDuplicate + 1));
     expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "idle" });
   });
 
   it("batches activity: a burst of deltas costs a few KV writes, not one per event", async () => {
     await h1.startTurn("t1", "turn-2");
-    await eventually(async () => expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active" }));
+    await eventually(async () =>
+      expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active" }),
+    );
     const before = registry.stats();
     const burst = 200;
     for (let i = 0; i < burst; i++) await h1.delta("t1", "turn-2");
-    await eventually(async () => expect((await readSessionEntries(bus.nc)).get("h1.t1")!.record.lastSeenAt).toBe(h1.nowMs));
+    await eventually(async () =>
+      expect((await readSessionEntries(bus.nc)).get("h1.t1")!.record.lastSeenAt).toBe(h1.nowMs),
+    );
     const after = registry.stats();
     const writes = after.sessionWrites - before.sessionWrites;
     expect(after.eventsApplied - before.eventsApplied).toBe(burst);
@@ -130,12 +172,17 @@ describe("registry: live sessions", () => {
     const before = registry.stats();
     await jsm.consumers.delete(STREAM_NAMES.events, "registry");
     await h2.status("a1", { type: "active", activeFlags: [] });
-    await eventually(async () => expect(await getSession(bus.nc, { host: "h2", sessionId: "a1" })).toMatchObject({ status: "active" }), 15_000);
+    await eventually(
+      async () => expect(await getSession(bus.nc, { host: "h2", sessionId: "a1" })).toMatchObject({ status: "active" }),
+      15_000,
+    );
     const after = registry.stats();
     expect(after.eventsApplied - before.eventsApplied).toBe(1);
     // Redelivered: every event before the new one, plus the raw second copy stored by the duplicate test.
     const history = h1.sent.length + h2.sent.length - 1 + 1;
-    expect(after.eventsDuplicate - before.eventsDuplicate + (after.eventsUnchanged - before.eventsUnchanged)).toBe(history);
+    expect(after.eventsDuplicate - before.eventsDuplicate + (after.eventsUnchanged - before.eventsUnchanged)).toBe(
+      history,
+    );
     expect(after.fleetStored).toBe(before.fleetStored);
   });
 

@@ -13,10 +13,25 @@ import { listSessions } from "./client.js";
 import { loadBucket } from "./kv-view.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
-import { FakeHost, eventually, kvHostRecords, kvSessionRecords, readFleet, startTestBus, type TestBus } from "./test-fleet.js";
+import {
+  FakeHost,
+  eventually,
+  kvHostRecords,
+  kvSessionRecords,
+  readFleet,
+  startTestBus,
+  type TestBus,
+} from "./test-fleet.js";
 
 // A short ack wait so the stragglers a stopped instance leaves in flight come back (as duplicates) within the test.
-const thresholds = { sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000, batchWindowMs: 100, ackWaitMs: 2_000 };
+const thresholds = {
+  sweepIntervalMs: 60_000,
+  degradedAfterMs: 60_000,
+  offlineAfterMs: 60_000,
+  staleAfterMs: 60_000,
+  batchWindowMs: 100,
+  ackWaitMs: 2_000,
+};
 const DURABLE = "registry-restart";
 
 /** A deterministic mixed workload: steps that each publish one or two envelopes from one of three hosts. */
@@ -30,9 +45,16 @@ function workload(hosts: FakeHost[], threadsPerHost: number): (() => Promise<unk
   const scripts = hosts.flatMap((h) =>
     Array.from({ length: threadsPerHost }, (_, i) => {
       const t = `${h.hostId}-t${i}`;
-      const s: (() => Promise<unknown>)[] = [() => h.synced(t, { humanAttached: i % 3 === 0, autonomous: i % 3 === 1 }), () => h.startTurn(t, `${t}-turn1`)];
+      const s: (() => Promise<unknown>)[] = [
+        () => h.synced(t, { humanAttached: i % 3 === 0, autonomous: i % 3 === 1 }),
+        () => h.startTurn(t, `${t}-turn1`),
+      ];
       for (let d = 0; d < 6; d++) s.push(() => h.delta(t, `${t}-turn1`));
-      if (i % 2 === 0) s.push(() => h.status(t, { type: "active", activeFlags: ["waitingOnApproval"] }), () => h.status(t, { type: "active", activeFlags: [] }));
+      if (i % 2 === 0)
+        s.push(
+          () => h.status(t, { type: "active", activeFlags: ["waitingOnApproval"] }),
+          () => h.status(t, { type: "active", activeFlags: [] }),
+        );
       s.push(() => h.completeTurn(t, `${t}-turn1`));
       if (i % 4 === 3) s.push(() => h.status(t, { type: "systemError" }));
       if (i % 5 === 4) s.push(() => h.publish(h.envelope(t, "thread/closed", { threadId: t })));
@@ -71,7 +93,9 @@ describe("registry: restart, redelivery and replay", () => {
   let bus: TestBus;
   const hosts: FakeHost[] = [];
   // The recorded logs share one host and epoch: give each its own epoch so their (epoch, seq) differ.
-  const golden: SessionEventEnvelope[] = sessionLogNames.flatMap((name) => readSessionLog(name).map((e) => ({ ...e, epoch: `fixture-${name}` })));
+  const golden: SessionEventEnvelope[] = sessionLogNames.flatMap((name) =>
+    readSessionLog(name).map((e) => ({ ...e, epoch: `fixture-${name}` })),
+  );
 
   beforeAll(async () => {
     bus = await startTestBus();
@@ -148,7 +172,12 @@ describe("registry: restart, redelivery and replay", () => {
     // never written) re-applied to no effect; each event is delivered once: they were acked in time.
     expect(stats.eventsDuplicate + stats.eventsUnchanged).toBe(total);
     expect(stats.eventsUnchanged).toBeLessThan(total / 20);
-    expect({ applied: stats.eventsApplied, writes: stats.sessionWrites, hostWrites: stats.hostWrites, fleet: stats.fleetStored }).toEqual({ applied: 0, writes: 0, hostWrites: 0, fleet: 0 });
+    expect({
+      applied: stats.eventsApplied,
+      writes: stats.sessionWrites,
+      hostWrites: stats.hostWrites,
+      fleet: stats.fleetStored,
+    }).toEqual({ applied: 0, writes: 0, hostWrites: 0, fleet: 0 });
     const after = await loadBucket(bus.nc, KV_BUCKET_NAMES.sessions);
     expect([...after].map(([k, v]) => [k, v.revision])).toEqual([...before].map(([k, v]) => [k, v.revision]));
     expect((await readFleet(bus.js)).length).toBe(fleetBefore);

@@ -25,15 +25,20 @@ describe("registry start-up", () => {
   it("refuses invalid options, naming the field", async () => {
     const err = await startRegistry({ servers: bare.url, ...thresholds, staleAfterMs: 0 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BusError);
-    expect((err as BusError).message).toBe("invalid registry options: staleAfterMs: Too small: expected number to be >0");
+    expect((err as BusError).message).toBe(
+      "invalid registry options: staleAfterMs: Too small: expected number to be >0",
+    );
     const noBus = await startRegistry({ ...thresholds }).catch((e: unknown) => e);
     expect((noBus as Error).message).toBe("startRegistry needs nc or servers");
   });
 
   it("says to create the bus first when its streams are missing, and closes the connection it opened", async () => {
     const err = await startRegistry({ servers: bare.url, ...thresholds }).catch((e: unknown) => e);
-    expect((err as Error).message).toBe("registry: stream CODEX_EVENTS does not exist; create the bus first (ensureBus, or 'claw-supervisor up')");
-    const connz = async () => ((await (await fetch(`${bare.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
+    expect((err as Error).message).toBe(
+      "registry: stream CODEX_EVENTS does not exist; create the bus first (ensureBus, or 'claw-supervisor up')",
+    );
+    const connz = async () =>
+      ((await (await fetch(`${bare.monitorUrl}/connz`)).json()) as { num_connections: number }).num_connections;
     await eventually(async () => expect(await connz()).toBe(0));
   });
 
@@ -67,7 +72,9 @@ describe("registry start-up", () => {
     const kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.sessions);
     await kv.put("own.t1", JSON.stringify({ tampered: true }));
     await host.status("t1", { type: "active", activeFlags: [] });
-    await eventually(async () => expect((await readSessionEntries(bus.nc)).get("own.t1")!.record.status).toBe("active"));
+    await eventually(async () =>
+      expect((await readSessionEntries(bus.nc)).get("own.t1")!.record.status).toBe("active"),
+    );
     expect(registry.stats().kvConflicts).toBe(1);
     expect(await getSession(bus.nc, { sessionId: "t1" })).toMatchObject({ status: "active" });
     await registry.stop();

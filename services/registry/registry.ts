@@ -11,7 +11,18 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import { HostLifecycle } from "../../schemas/gateway.js";
-import { BusError, JetStreamPublisher, KV_BUCKET_NAMES, STREAM_NAMES, connectBus, jsApiErrCode, JsErrCode, kvStreamName, subjects, toBusError } from "../bus/index.js";
+import {
+  BusError,
+  JetStreamPublisher,
+  KV_BUCKET_NAMES,
+  STREAM_NAMES,
+  connectBus,
+  jsApiErrCode,
+  JsErrCode,
+  kvStreamName,
+  subjects,
+  toBusError,
+} from "../bus/index.js";
 import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
 import { HostEntry, SessionEntry, sessionKey } from "./entry.js";
 import { publishFleetEvents } from "./fleet.js";
@@ -34,7 +45,10 @@ export const RegistryConfig = z.object({
   staleAfterMs: ms.default(300_000),
   /** Host status at which its sessions are marked stale. */
   staleSessionsWhen: z.enum(["stale", "offline"]).default("stale"),
-  durableName: z.string().regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'").default("registry"),
+  durableName: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'")
+    .default("registry"),
   /** How long a change of only `lastSeenAt` (or heartbeat times) may wait to be batched into one KV write. */
   batchWindowMs: ms.default(1_000),
   /** Messages pulled per request; up to four times this many may wait unacked while flushes run. */
@@ -43,7 +57,11 @@ export const RegistryConfig = z.object({
 });
 
 /** Options of `startRegistry`: a connection (`nc`, kept open on stop) or `servers` (connected and closed here). */
-export type RegistryOptions = z.input<typeof RegistryConfig> & { nc?: NatsConnection; servers?: string | string[]; logger?: RegistryLogger };
+export type RegistryOptions = z.input<typeof RegistryConfig> & {
+  nc?: NatsConnection;
+  servers?: string | string[];
+  logger?: RegistryLogger;
+};
 
 /** Counters since start, for tests and benchmarks. */
 export interface RegistryStats extends FleetStateStats {
@@ -70,13 +88,21 @@ const STOP_FLUSH_DEADLINE_MS = 5_000;
 
 async function requireTopology(nc: NatsConnection): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const needed = [STREAM_NAMES.events, STREAM_NAMES.fleet, kvStreamName(KV_BUCKET_NAMES.sessions), kvStreamName(KV_BUCKET_NAMES.hosts)];
+  const needed = [
+    STREAM_NAMES.events,
+    STREAM_NAMES.fleet,
+    kvStreamName(KV_BUCKET_NAMES.sessions),
+    kvStreamName(KV_BUCKET_NAMES.hosts),
+  ];
   for (const stream of needed) {
     try {
       await jsm.streams.info(stream);
     } catch (err) {
       if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
-        throw new BusError("invalid_config", `registry: stream ${stream} does not exist; create the bus first (ensureBus, or 'claw-supervisor up')`);
+        throw new BusError(
+          "invalid_config",
+          `registry: stream ${stream} does not exist; create the bus first (ensureBus, or 'claw-supervisor up')`,
+        );
       }
       throw toBusError(err, `registry: look up stream ${stream}`);
     }
@@ -87,13 +113,19 @@ async function requireTopology(nc: NatsConnection): Promise<void> {
 export async function startRegistry(options: RegistryOptions): Promise<Registry> {
   const parsed = RegistryConfig.safeParse(options);
   if (!parsed.success) {
-    throw new BusError("invalid_config", `invalid registry options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    throw new BusError(
+      "invalid_config",
+      `invalid registry options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   const config = parsed.data;
   const logger = options.logger ?? silentLogger;
-  if (!options.nc && options.servers === undefined) throw new BusError("invalid_config", "startRegistry needs nc or servers");
+  if (!options.nc && options.servers === undefined)
+    throw new BusError("invalid_config", "startRegistry needs nc or servers");
   const ownsConnection = !options.nc;
-  const nc = options.nc ?? (await connectBus({ servers: options.servers as string | string[], name: "claw-supervisor-registry" }));
+  const nc =
+    options.nc ??
+    (await connectBus({ servers: options.servers as string | string[], name: "claw-supervisor-registry" }));
   try {
     return await run(nc, ownsConnection, config, logger);
   } catch (err) {
@@ -102,7 +134,12 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   }
 }
 
-async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<typeof RegistryConfig>, logger: RegistryLogger): Promise<Registry> {
+async function run(
+  nc: NatsConnection,
+  ownsConnection: boolean,
+  config: z.infer<typeof RegistryConfig>,
+  logger: RegistryLogger,
+): Promise<Registry> {
   await requireTopology(nc);
   const kvm = new Kvm(nc);
   // FLEET notices and KV writes go through one pipelined publisher (see js-publisher.ts for why).
@@ -115,7 +152,10 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
   for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.sessions)) {
     const entry = SessionEntry.safeParse(loaded.value);
     if (!entry.success || sessionKey(entry.data.hostId, entry.data.threadId) !== key) {
-      logger.error({ key, issues: entry.error?.issues }, "registry: unreadable session entry in KV; it will be rebuilt only by its next events");
+      logger.error(
+        { key, issues: entry.error?.issues },
+        "registry: unreadable session entry in KV; it will be rebuilt only by its next events",
+      );
       continue;
     }
     sessionsKv.remember(key, loaded.revision);
@@ -125,7 +165,10 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
   for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.hosts)) {
     const entry = HostEntry.safeParse(loaded.value);
     if (!entry.success || entry.data.hostId !== key) {
-      logger.error({ key }, "registry: unreadable host entry in KV; it is rebuilt from the host's next lifecycle message");
+      logger.error(
+        { key },
+        "registry: unreadable host entry in KV; it is rebuilt from the host's next lifecycle message",
+      );
       continue;
     }
     hostsKv.remember(key, loaded.revision);
@@ -174,7 +217,10 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
       counters.fleetDuplicates += r.duplicates;
     });
     ok &&= await persist("writing the KV view", async () => {
-      await Promise.all([...sessionWrites.map((w) => sessionsKv.write(w.key, w.value)), ...hostWrites.map((w) => hostsKv.write(w.key, w.value))]);
+      await Promise.all([
+        ...sessionWrites.map((w) => sessionsKv.write(w.key, w.value)),
+        ...hostWrites.map((w) => hostsKv.write(w.key, w.value)),
+      ]);
     });
     if (ok) for (const p of ackable) p.msg.ack();
   };
@@ -183,16 +229,22 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
     if (soonTimer || stopping) return;
     const oldest = state.oldestSoonChange();
     if (oldest === undefined) return;
-    soonTimer = setTimeout(() => {
-      soonTimer = undefined;
-      void flush(false);
-    }, Math.max(0, oldest + config.batchWindowMs - Date.now()));
+    soonTimer = setTimeout(
+      () => {
+        soonTimer = undefined;
+        void flush(false);
+      },
+      Math.max(0, oldest + config.batchWindowMs - Date.now()),
+    );
     soonTimer.unref();
   };
 
   const flush = (force: boolean): Promise<void> => {
     if (stopped) return lock;
-    lock = lock.then(() => flushOnce(force)).catch((err: unknown) => logger.error({ err }, "registry: flush failed")).then(armSoonTimer);
+    lock = lock
+      .then(() => flushOnce(force))
+      .catch((err: unknown) => logger.error({ err }, "registry: flush failed"))
+      .then(armSoonTimer);
     return lock;
   };
 
@@ -237,12 +289,32 @@ async function run(nc: NatsConnection, ownsConnection: boolean, config: z.infer<
     },
     (err) => logger.error({ err }, "registry: sweep failed"),
   );
-  const consumer: EventConsumer = consumeEvents(nc, { durableName: config.durableName, ackWaitMs: config.ackWaitMs, maxAckPending: config.maxBatch * 4, maxBatch: config.maxBatch }, sink, logger);
+  const consumer: EventConsumer = consumeEvents(
+    nc,
+    {
+      durableName: config.durableName,
+      ackWaitMs: config.ackWaitMs,
+      maxAckPending: config.maxBatch * 4,
+      maxBatch: config.maxBatch,
+    },
+    sink,
+    logger,
+  );
   await flush(false);
-  logger.info({ sessions: counters.restoredSessions, hosts: counters.restoredHosts, durable: config.durableName }, "registry: running");
+  logger.info(
+    { sessions: counters.restoredSessions, hosts: counters.restoredHosts, durable: config.durableName },
+    "registry: running",
+  );
 
   return {
-    stats: () => ({ ...state.stats, ...counters, sessionWrites: sessionsKv.stats.writes, hostWrites: hostsKv.stats.writes, kvConflicts: sessionsKv.stats.conflicts + hostsKv.stats.conflicts, gapEventsRead: consumer.gapEventsRead }),
+    stats: () => ({
+      ...state.stats,
+      ...counters,
+      sessionWrites: sessionsKv.stats.writes,
+      hostWrites: hostsKv.stats.writes,
+      kvConflicts: sessionsKv.stats.conflicts + hostsKv.stats.conflicts,
+      gapEventsRead: consumer.gapEventsRead,
+    }),
     async stop() {
       if (stopping) return;
       stopping = true;
@@ -287,7 +359,10 @@ function safeJson(data: Uint8Array): unknown {
  */
 function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryLogger): string | null {
   const parsed = SessionEventEnvelopeSchema.safeParse(safeJson(event.data));
-  if (!parsed.success || !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))) {
+  if (
+    !parsed.success ||
+    !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))
+  ) {
     logger.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
     return null;
   }

@@ -37,7 +37,13 @@ export function decodeCursor(cursor: string): Position {
   } catch {
     throw new InvalidCursorError("cursor is not one this registry issued (pass the nextCursor of a previous reply)");
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== "s1" || typeof parsed[1] !== "string" || typeof parsed[2] !== "string") {
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 3 ||
+    parsed[0] !== "s1" ||
+    typeof parsed[1] !== "string" ||
+    typeof parsed[2] !== "string"
+  ) {
     throw new InvalidCursorError("cursor is not one this registry issued (pass the nextCursor of a previous reply)");
   }
   return [parsed[1], parsed[2]];

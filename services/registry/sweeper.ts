@@ -9,7 +9,11 @@ export interface Sweeper {
 }
 
 /** Calls `tick(Date.now())` every `intervalMs`; a throwing tick is reported to `onError` and the sweeper keeps going. */
-export function startSweeper(intervalMs: number, tick: (nowMs: number) => void, onError: (err: unknown) => void): Sweeper {
+export function startSweeper(
+  intervalMs: number,
+  tick: (nowMs: number) => void,
+  onError: (err: unknown) => void,
+): Sweeper {
   const timer = setInterval(() => {
     try {
       tick(Date.now());

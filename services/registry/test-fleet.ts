@@ -68,7 +68,15 @@ export class FakeHost {
   /** Builds the next envelope (does not publish). */
   envelope(threadId: string, type: string, payload: unknown): SessionEventEnvelope {
     this.nowMs += 10;
-    return { hostId: this.hostId, threadId, epoch: this.epoch, seq: this.seq++, emittedAtMs: this.nowMs, type, payload };
+    return {
+      hostId: this.hostId,
+      threadId,
+      epoch: this.epoch,
+      seq: this.seq++,
+      emittedAtMs: this.nowMs,
+      type,
+      payload,
+    };
   }
 
   /** Publishes an envelope to CODEX_EVENTS with its deterministic message id. */
@@ -110,18 +118,24 @@ export class FakeHost {
   /** `turn/started` then active status. */
   async startTurn(threadId: string, turnId: string): Promise<void> {
     await this.status(threadId, { type: "active", activeFlags: [] });
-    await this.publish(this.envelope(threadId, "turn/started", { threadId, turn: { id: turnId, items: [], status: "inProgress" } }));
+    await this.publish(
+      this.envelope(threadId, "turn/started", { threadId, turn: { id: turnId, items: [], status: "inProgress" } }),
+    );
   }
 
   /** `turn/completed` then idle status. */
   async completeTurn(threadId: string, turnId: string): Promise<void> {
-    await this.publish(this.envelope(threadId, "turn/completed", { threadId, turn: { id: turnId, items: [], status: "completed" } }));
+    await this.publish(
+      this.envelope(threadId, "turn/completed", { threadId, turn: { id: turnId, items: [], status: "completed" } }),
+    );
     await this.status(threadId, { type: "idle" });
   }
 
   /** An agent-message delta: activity only. */
   delta(threadId: string, turnId: string): Promise<SessionEventEnvelope> {
-    return this.publish(this.envelope(threadId, "item/agentMessage/delta", { threadId, turnId, itemId: "i1", delta: "x" }));
+    return this.publish(
+      this.envelope(threadId, "item/agentMessage/delta", { threadId, turnId, itemId: "i1", delta: "x" }),
+    );
   }
 
   /** Publishes a gateway lifecycle message on `codex.host.<hostId>` (core NATS) and flushes it. */

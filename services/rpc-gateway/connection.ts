@@ -93,7 +93,13 @@ export class HostConnection {
       ws.on("close", (code, reason) => {
         clearTimeout(this.helloTimer);
         this.rpcCalls.close(`socket closed (${code})`);
-        this.apply(connectionClosed(this.state, Date.now(), `socket closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`));
+        this.apply(
+          connectionClosed(
+            this.state,
+            Date.now(),
+            `socket closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`,
+          ),
+        );
         deps.onClosed(this);
         resolve();
       });
@@ -160,7 +166,8 @@ export class HostConnection {
   private perform(action: ProtocolAction): void {
     switch (action.kind) {
       case "send":
-        if (action.frame.type === "ack" && this.state.hello?.batchAcks) return this.gatherAck(action.frame.epoch, action.frame.seq, action.frame.duplicate);
+        if (action.frame.type === "ack" && this.state.hello?.batchAcks)
+          return this.gatherAck(action.frame.epoch, action.frame.seq, action.frame.duplicate);
         this.sendAcks();
         return this.send(action.frame);
       case "publishEvent":
@@ -168,7 +175,8 @@ export class HostConnection {
       case "publishLifecycle":
         return this.publishLifecycle(action.lifecycle);
       case "rpcResult":
-        if (!this.rpcCalls.settle(action.id, action.result)) this.log.warn({ id: action.id }, "rpc result for no call in flight (late or unknown): dropped");
+        if (!this.rpcCalls.settle(action.id, action.result))
+          this.log.warn({ id: action.id }, "rpc result for no call in flight (late or unknown): dropped");
         return;
       case "close":
         this.sendAcks();
@@ -247,7 +255,8 @@ export class HostConnection {
   private watchFrameSize(): void {
     const receiver = (this.ws as unknown as { _receiver?: EventEmitter })._receiver;
     receiver?.prependListener("error", (err: Error & { code?: string }) => {
-      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.apply(frameTooBig(this.state, this.deps.maxFrameBytes));
+      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
+        this.apply(frameTooBig(this.state, this.deps.maxFrameBytes));
     });
   }
 }

@@ -5,7 +5,15 @@
  * reach the log for replay.
  */
 import type { z } from "zod";
-import { AnnotationPayload, ApprovalPayload, GapPayload, HOST_THREAD_ID, PresencePayload, ThreadSyncedPayload, agentEventTypes } from "../../schemas/agent-events.js";
+import {
+  AnnotationPayload,
+  ApprovalPayload,
+  GapPayload,
+  HOST_THREAD_ID,
+  PresencePayload,
+  ThreadSyncedPayload,
+  agentEventTypes,
+} from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { isKnownNotification, notifications } from "../../schemas/codex/notifications.js";
 import { isSubjectToken } from "../bus/index.js";
@@ -47,7 +55,10 @@ export function eventKindProblem(event: SessionEventEnvelope): string | null {
     if (event.type === agentEventTypes.gap && event.threadId !== HOST_THREAD_ID) {
       return `${event.type} must be sent with threadId ${JSON.stringify(HOST_THREAD_ID)}`;
     }
-    if (event.type === agentEventTypes.threadSynced && (parsed.data as ThreadSyncedPayload).thread.id !== event.threadId) {
+    if (
+      event.type === agentEventTypes.threadSynced &&
+      (parsed.data as ThreadSyncedPayload).thread.id !== event.threadId
+    ) {
       return `${event.type} payload.thread.id must equal threadId ${JSON.stringify(event.threadId)}`;
     }
     return null;

@@ -1,7 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { HOST_ID_HEADER } from "./server.js";
-import { connectAgent, hello, startGatewayFixture, UpgradeRefused, type GatewayFixture, type TestAgent } from "./test-agent.js";
+import {
+  connectAgent,
+  hello,
+  startGatewayFixture,
+  UpgradeRefused,
+  type GatewayFixture,
+  type TestAgent,
+} from "./test-agent.js";
 import { createHostToken, revokeHostToken } from "./tokens.js";
 
 const agents: TestAgent[] = [];
@@ -9,7 +16,11 @@ afterEach(() => {
   for (const a of agents.splice(0)) a.ws.terminate();
 });
 
-async function refusedStatus(url: string, token: string | undefined, headers?: Record<string, string>): Promise<number> {
+async function refusedStatus(
+  url: string,
+  token: string | undefined,
+  headers?: Record<string, string>,
+): Promise<number> {
   const err = await connectAgent(url, token, headers ? { headers } : {}).then(
     (a) => {
       agents.push(a);
@@ -34,7 +45,8 @@ describe("the gateway authenticates in the HTTP upgrade", () => {
     await nats?.stop();
   });
 
-  const refusalLogged = (reason: string) => fx.logs.some((l) => String(l.msg) === `refused upgrade: ${reason}` && l.status === 401);
+  const refusalLogged = (reason: string) =>
+    fx.logs.some((l) => String(l.msg) === `refused upgrade: ${reason}` && l.status === 401);
 
   it("refuses an upgrade with no token with 401 and logs why", async () => {
     expect(await refusedStatus(fx.gateway.url, undefined)).toBe(401);

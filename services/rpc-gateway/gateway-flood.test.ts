@@ -3,7 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { HostLifecycle } from "../../schemas/gateway.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { STREAM_NAMES, subjects } from "../bus/index.js";
-import { connectAgent, eventFrame, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "./test-agent.js";
+import {
+  connectAgent,
+  eventFrame,
+  hello,
+  startGatewayFixture,
+  type GatewayFixture,
+  type TestAgent,
+} from "./test-agent.js";
 
 const FLOOD = 2_000;
 const agents: TestAgent[] = [];
@@ -47,7 +54,9 @@ describe("a flood of frames does not take the gateway down", () => {
 
     await expect.poll(() => flooder.frames.filter((f) => f.type === "ack").length, { timeout: 30_000 }).toBe(FLOOD);
     expect(flooder.frames.some((f) => f.type === "reject")).toBe(false);
-    const info = await (await jetstreamManager(fx.nc)).streams.info(STREAM_NAMES.events, { subjects_filter: "codex.evt.host-flood.>" });
+    const info = await (await jetstreamManager(fx.nc)).streams.info(STREAM_NAMES.events, {
+      subjects_filter: "codex.evt.host-flood.>",
+    });
     expect(info.state.subjects).toEqual({ "codex.evt.host-flood.thread-1": FLOOD });
     expect(fx.logs.some((l) => l.msg === "backpressure: pausing reads" && l.hostId === "host-flood")).toBe(true);
     expect(await healthy()).toBe(200);

@@ -4,7 +4,14 @@ import type { GatewayFrame } from "../../schemas/gateway.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { STREAM_NAMES, subjects } from "../bus/index.js";
-import { connectAgent, eventFrame, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "./test-agent.js";
+import {
+  connectAgent,
+  eventFrame,
+  hello,
+  startGatewayFixture,
+  type GatewayFixture,
+  type TestAgent,
+} from "./test-agent.js";
 
 const MAX_FRAME_BYTES = 4_096;
 const agents: TestAgent[] = [];
@@ -31,7 +38,9 @@ describe("the gateway checks every frame", () => {
   });
 
   const storedFor = async (hostId: string): Promise<number> => {
-    const info = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: subjects.hostSessionEvents(hostId).replace(/\*$/, ">") });
+    const info = await jsm.streams.info(STREAM_NAMES.events, {
+      subjects_filter: subjects.hostSessionEvents(hostId).replace(/\*$/, ">"),
+    });
     return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
   };
 
@@ -58,7 +67,10 @@ describe("the gateway checks every frame", () => {
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-x"));
     agents.push(agent);
     agent.send(hello("host-y"));
-    expect(await agent.closed).toEqual({ code: 1008, reason: 'hello for host "host-y", but the token is for host "host-x"' });
+    expect(await agent.closed).toEqual({
+      code: 1008,
+      reason: 'hello for host "host-y", but the token is for host "host-x"',
+    });
   });
 
   it("stores a valid event once even when it is sent twice, acking duplicate=true the second time", async () => {
@@ -68,7 +80,9 @@ describe("the gateway checks every frame", () => {
     agent.send(eventFrame("host-dup", 0));
     expect(await agent.next()).toEqual({ type: "ack", epoch: "run-1", seq: 0, duplicate: true });
     expect(await storedFor("host-dup")).toBe(1);
-    const msg = await jsm.streams.getMessage(STREAM_NAMES.events, { last_by_subj: subjects.sessionEvents("host-dup", "thread-1") });
+    const msg = await jsm.streams.getMessage(STREAM_NAMES.events, {
+      last_by_subj: subjects.sessionEvents("host-dup", "thread-1"),
+    });
     expect(msg?.json()).toMatchObject({ hostId: "host-dup", epoch: "run-1", seq: 0, type: "item/plan/delta" });
     expect(msg?.header?.get("Nats-Msg-Id")).toBe("evt:host-dup:run-1:0");
   });
@@ -101,18 +115,35 @@ describe("the gateway checks every frame", () => {
   });
 
   it("rejects events a host-A token sends for host B: nothing stored, host B's subjects untouched", async () => {
-    const watchB: Subscription[] = [fx.nc.subscribe(subjects.hostSessionEvents("host-b")), fx.nc.subscribe(subjects.hostLifecycle("host-b"))];
+    const watchB: Subscription[] = [
+      fx.nc.subscribe(subjects.hostSessionEvents("host-b")),
+      fx.nc.subscribe(subjects.hostLifecycle("host-b")),
+    ];
     const seenOnB: string[] = [];
-    for (const sub of watchB) void (async () => { for await (const m of sub) seenOnB.push(m.subject); })();
+    for (const sub of watchB)
+      void (async () => {
+        for await (const m of sub) seenOnB.push(m.subject);
+      })();
     const agent = await agentFor("host-a");
     agent.send(eventFrame("host-b", 3));
-    expect(await agent.next()).toEqual({ type: "reject", epoch: "run-1", seq: 3, reason: 'event.hostId "host-b" is not this connection\'s host "host-a"' });
+    expect(await agent.next()).toEqual({
+      type: "reject",
+      epoch: "run-1",
+      seq: 3,
+      reason: 'event.hostId "host-b" is not this connection\'s host "host-a"',
+    });
     agent.send(eventFrame("host-a", 4));
     expect(await agent.next()).toMatchObject({ type: "ack", seq: 4 });
     await fx.nc.flush();
     expect(await storedFor("host-b")).toBe(0);
     expect(seenOnB).toEqual([]);
-    expect(fx.logs.some((l) => l.msg === 'rejected frame: event.hostId "host-b" is not this connection\'s host "host-a"' && l.claimedHostId === "host-b")).toBe(true);
+    expect(
+      fx.logs.some(
+        (l) =>
+          l.msg === 'rejected frame: event.hostId "host-b" is not this connection\'s host "host-a"' &&
+          l.claimedHostId === "host-b",
+      ),
+    ).toBe(true);
     for (const sub of watchB) sub.unsubscribe();
   });
 
@@ -120,7 +151,12 @@ describe("the gateway checks every frame", () => {
     const agent = await agentFor("host-json");
     agent.send("{not json");
     const reject = await agent.next();
-    expect(reject).toMatchObject({ type: "reject", epoch: null, seq: null, reason: expect.stringMatching(/^malformed JSON: /) });
+    expect(reject).toMatchObject({
+      type: "reject",
+      epoch: null,
+      seq: null,
+      reason: expect.stringMatching(/^malformed JSON: /),
+    });
     expect(logged(`rejected frame: ${(reject as { reason: string }).reason}`)).toBe(true);
     agent.send(eventFrame("host-json", 0));
     expect(await agent.next()).toMatchObject({ type: "ack", seq: 0 });
@@ -129,15 +165,25 @@ describe("the gateway checks every frame", () => {
   it("rejects an unknown frame type", async () => {
     const agent = await agentFor("host-kind");
     agent.send({ type: "command", verb: "rm -rf" });
-    expect(await agent.next()).toMatchObject({ type: "reject", reason: 'unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult' });
-    expect(logged('rejected frame: unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult')).toBe(true);
+    expect(await agent.next()).toMatchObject({
+      type: "reject",
+      reason: 'unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult',
+    });
+    expect(
+      logged('rejected frame: unknown frame type "command"; expected one of hello, event, heartbeat, rpcResult'),
+    ).toBe(true);
   });
 
   it("rejects an unknown agent event kind with its (epoch, seq), storing nothing", async () => {
     const agent = await agentFor("host-evkind");
     agent.send(eventFrame("host-evkind", 9, { type: "agent/bogus" }));
     const reject = await agent.next();
-    expect(reject).toMatchObject({ type: "reject", epoch: "run-1", seq: 9, reason: expect.stringMatching(/^unknown agent event type "agent\/bogus"/) });
+    expect(reject).toMatchObject({
+      type: "reject",
+      epoch: "run-1",
+      seq: 9,
+      reason: expect.stringMatching(/^unknown agent event type "agent\/bogus"/),
+    });
     expect(logged(`rejected frame: ${(reject as { reason: string }).reason}`)).toBe(true);
     expect(await storedFor("host-evkind")).toBe(0);
   });
@@ -145,7 +191,11 @@ describe("the gateway checks every frame", () => {
   it("rejects an event with a bad shape, naming the field", async () => {
     const agent = await agentFor("host-shape");
     agent.send({ type: "event", event: { ...eventFrame("host-shape", 1).event, seq: -1 } });
-    expect(await agent.next()).toMatchObject({ type: "reject", seq: null, reason: expect.stringMatching(/^invalid event frame: event\.seq: /) });
+    expect(await agent.next()).toMatchObject({
+      type: "reject",
+      seq: null,
+      reason: expect.stringMatching(/^invalid event frame: event\.seq: /),
+    });
   });
 
   it("closes with 1009 and a reason when a frame is over the cap", async () => {

@@ -18,7 +18,11 @@ describe("host lifecycle on codex.host.<hostId>", () => {
 
   beforeAll(async () => {
     nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url, { pingIntervalMs: PING_MS, helloTimeoutMs: 300, heartbeatMinIntervalMs: 0 });
+    fx = await startGatewayFixture(nats.url, {
+      pingIntervalMs: PING_MS,
+      helloTimeoutMs: 300,
+      heartbeatMinIntervalMs: 0,
+    });
   });
   afterAll(async () => {
     await fx?.stop();
@@ -51,7 +55,13 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     await expect.poll(() => seen.map((l) => l.type)).toEqual(["connected", "heartbeat"]);
     agent.ws.close(1000, "bye");
     await expect.poll(() => seen.map((l) => l.type)).toEqual(["connected", "heartbeat", "disconnected"]);
-    expect(seen[0]).toMatchObject({ hostId: "host-l", gatewayId: fx.gateway.gatewayId, hostname: "host-l.local", agentVersion: "0.1.0-test", threads: null });
+    expect(seen[0]).toMatchObject({
+      hostId: "host-l",
+      gatewayId: fx.gateway.gatewayId,
+      hostname: "host-l.local",
+      agentVersion: "0.1.0-test",
+      threads: null,
+    });
     expect(seen[1]).toMatchObject({ threads: 3, appServer: "connected" });
     expect(seen[2]).toMatchObject({ type: "disconnected", hostname: "host-l.local" });
   });
@@ -65,7 +75,9 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     expect(closed.code).toBe(1006);
     expect(Date.now() - started).toBeLessThan(PING_MS * 10);
     await expect.poll(() => seen.map((l) => l.type)).toEqual(["connected", "disconnected"]);
-    expect(fx.logs.some((l) => l.msg === `terminating connection: no pong within ${PING_MS} ms` && l.hostId === "host-dead")).toBe(true);
+    expect(
+      fx.logs.some((l) => l.msg === `terminating connection: no pong within ${PING_MS} ms` && l.hostId === "host-dead"),
+    ).toBe(true);
   });
 
   it("keeps a peer that answers pings", async () => {
@@ -97,13 +109,23 @@ describe("host lifecycle on codex.host.<hostId>", () => {
   });
 
   it("on stop, closes agents with 1001 and publishes disconnected for each", async () => {
-    const gateway = await startGateway({ natsConnection: fx.nc, port: 0, logger: pino({ level: "silent" }), gatewayId: "gw-stop" });
+    const gateway = await startGateway({
+      natsConnection: fx.nc,
+      port: 0,
+      logger: pino({ level: "silent" }),
+      gatewayId: "gw-stop",
+    });
     const seen = lifecycleOf("host-stop");
     await fx.nc.flush();
     const agent = await agentFor("host-stop", { url: gateway.url });
     await gateway.stop();
     expect(await agent.closed).toEqual({ code: 1001, reason: "gateway stopping" });
-    await expect.poll(() => seen.map((l) => [l.type, l.gatewayId])).toEqual([["connected", "gw-stop"], ["disconnected", "gw-stop"]]);
+    await expect
+      .poll(() => seen.map((l) => [l.type, l.gatewayId]))
+      .toEqual([
+        ["connected", "gw-stop"],
+        ["disconnected", "gw-stop"],
+      ]);
     expect(fx.nc.isClosed()).toBe(false);
   });
 });

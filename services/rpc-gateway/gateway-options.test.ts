@@ -22,13 +22,23 @@ describe("startGateway options", () => {
   it("refuses invalid options with a typed error naming the field", async () => {
     const neither = await startGateway({ port: 0, logger: silent }).catch((e: unknown) => e);
     expect(neither).toBeInstanceOf(GatewayError);
-    expect(neither).toMatchObject({ code: "invalid_options", message: expect.stringContaining("exactly one of natsConnection and servers") });
-    await expect(startGateway({ servers: nats.url, port: 70_000, logger: silent })).rejects.toMatchObject({ code: "invalid_options", message: expect.stringContaining("port:") });
-    await expect(startGateway({ servers: nats.url, pingIntervalMs: 0, logger: silent })).rejects.toMatchObject({ message: expect.stringContaining("pingIntervalMs:") });
+    expect(neither).toMatchObject({
+      code: "invalid_options",
+      message: expect.stringContaining("exactly one of natsConnection and servers"),
+    });
+    await expect(startGateway({ servers: nats.url, port: 70_000, logger: silent })).rejects.toMatchObject({
+      code: "invalid_options",
+      message: expect.stringContaining("port:"),
+    });
+    await expect(startGateway({ servers: nats.url, pingIntervalMs: 0, logger: silent })).rejects.toMatchObject({
+      message: expect.stringContaining("pingIntervalMs:"),
+    });
   });
 
   it("says the bus is not set up when the token bucket is missing", async () => {
-    await expect(startGateway({ servers: nats.url, port: 0, logger: silent })).rejects.toMatchObject({ code: "token_store_missing" });
+    await expect(startGateway({ servers: nats.url, port: 0, logger: silent })).rejects.toMatchObject({
+      code: "token_store_missing",
+    });
   });
 
   it("connects to NATS itself from servers, and closes that connection on stop", async () => {
@@ -49,7 +59,10 @@ describe("startGateway options", () => {
   it("fails with listen_failed when the port is taken", async () => {
     const nc = await connect({ servers: nats.url });
     const first = await startGateway({ natsConnection: nc, port: 0, logger: silent });
-    await expect(startGateway({ natsConnection: nc, port: first.port, logger: silent })).rejects.toMatchObject({ code: "listen_failed", message: expect.stringContaining("EADDRINUSE") });
+    await expect(startGateway({ natsConnection: nc, port: first.port, logger: silent })).rejects.toMatchObject({
+      code: "listen_failed",
+      message: expect.stringContaining("EADDRINUSE"),
+    });
     await first.stop();
     await nc.close();
   });

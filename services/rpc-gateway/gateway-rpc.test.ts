@@ -46,15 +46,22 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
     const agent = await agentFor("rpc-a");
     const answer = ask("rpc-a", readRequest("rpc-a", "cmd-1"));
     const frame = await agent.next((f) => f.type === "rpc");
-    expect(frame).toMatchObject({ type: "rpc", id: "cmd-1", timeoutMs: 2_000, request: { op: "read", threadId: "t-1" } });
+    expect(frame).toMatchObject({
+      type: "rpc",
+      id: "cmd-1",
+      timeoutMs: 2_000,
+      request: { op: "read", threadId: "t-1" },
+    });
     agent.send({ type: "rpcResult", id: "cmd-1", result: { ok: true, data: { turns: [], nextCursor: null } } });
     expect(await answer).toEqual({ ok: true, data: { turns: [], nextCursor: null } });
   });
 
   it("has no responder for a host with no connection, so the caller knows it is offline", async () => {
-    await expect(fx.nc.request(subjects.hostRpc("rpc-nobody"), JSON.stringify(readRequest("rpc-nobody", "cmd-2")), { timeout: 2_000 })).rejects.toThrow(
-      /no responders/i,
-    );
+    await expect(
+      fx.nc.request(subjects.hostRpc("rpc-nobody"), JSON.stringify(readRequest("rpc-nobody", "cmd-2")), {
+        timeout: 2_000,
+      }),
+    ).rejects.toThrow(/no responders/i);
   });
 
   it("answers host_offline when the agent disconnects before answering", async () => {
@@ -65,9 +72,14 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
     const result = await answer;
     expect(result).toMatchObject({ ok: false, code: "host_offline", retryable: true });
     expect(result.ok === false && result.message).toMatch(/may or may not have run/);
-    await expect.poll(async () => fx.nc.request(subjects.hostRpc("rpc-b"), "{}", { timeout: 500 }).then(() => "answered", (e: Error) => e.message)).toMatch(
-      /no responders/i,
-    );
+    await expect
+      .poll(async () =>
+        fx.nc.request(subjects.hostRpc("rpc-b"), "{}", { timeout: 500 }).then(
+          () => "answered",
+          (e: Error) => e.message,
+        ),
+      )
+      .toMatch(/no responders/i);
   });
 
   it("answers timeout when the agent is silent past the command's timeout", async () => {
@@ -80,7 +92,11 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   it("refuses a malformed request, and one addressed to another host, without sending anything", async () => {
     const agent = await agentFor("rpc-d");
     expect(await ask("rpc-d", { id: "x", hostId: "rpc-d" })).toMatchObject({ ok: false, code: "invalid" });
-    expect(await ask("rpc-d", readRequest("rpc-other", "cmd-5"))).toMatchObject({ ok: false, code: "invalid", message: expect.stringMatching(/rpc-other/) });
+    expect(await ask("rpc-d", readRequest("rpc-other", "cmd-5"))).toMatchObject({
+      ok: false,
+      code: "invalid",
+      message: expect.stringMatching(/rpc-other/),
+    });
     const raw = await fx.nc.request(subjects.hostRpc("rpc-d"), "not json", { timeout: 2_000 });
     expect(HostRpcResult.parse(raw.json())).toMatchObject({ ok: false, code: "invalid" });
     expect(agent.frames.filter((f) => f.type === "rpc")).toEqual([]);
@@ -89,18 +105,28 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   it("drops a result for no call in flight with a logged reason and keeps the connection", async () => {
     const agent = await agentFor("rpc-e");
     agent.send({ type: "rpcResult", id: "never-asked", result: { ok: true, data: {} } });
-    await expect.poll(() => fx.logs.some((l) => l.id === "never-asked" && /no call in flight/.test(String(l.msg)))).toBe(true);
+    await expect
+      .poll(() => fx.logs.some((l) => l.id === "never-asked" && /no call in flight/.test(String(l.msg))))
+      .toBe(true);
     const answer = ask("rpc-e", readRequest("rpc-e", "cmd-6"));
     await agent.next((f) => f.type === "rpc" && f.id === "cmd-6");
-    agent.send({ type: "rpcResult", id: "cmd-6", result: { ok: false, code: "not_found", message: "no such thread", retryable: false } });
+    agent.send({
+      type: "rpcResult",
+      id: "cmd-6",
+      result: { ok: false, code: "not_found", message: "no such thread", retryable: false },
+    });
     expect(await answer).toMatchObject({ ok: false, code: "not_found" });
   });
 
   it("drops a message with no reply inbox (as JetStream deliveries aimed at the subject arrive) and sends nothing to the agent", async () => {
     const agent = await agentFor("rpc-f");
     fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-7")));
-    fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-8")), { reply: "not-an-inbox.1" });
-    await expect.poll(() => fx.logs.filter((l) => /not a policy request/.test(String(l.msg))).map((l) => l.reply)).toEqual(["", "not-an-inbox.1"]);
+    fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-8")), {
+      reply: "not-an-inbox.1",
+    });
+    await expect
+      .poll(() => fx.logs.filter((l) => /not a policy request/.test(String(l.msg))).map((l) => l.reply))
+      .toEqual(["", "not-an-inbox.1"]);
     expect(agent.frames.filter((f) => f.type === "rpc")).toEqual([]);
   });
 });

@@ -5,7 +5,13 @@ describe("host tokens as values", () => {
   it("mints cst_<16 hex>_<43 base64url> and stores only its SHA-256 beside the host id", () => {
     const { token, record } = mintHostToken("host-a", 1_000);
     expect(token).toMatch(/^cst_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-    expect(record).toEqual({ tokenId: hostTokenId(token), hostId: "host-a", sha256: hashHostToken(token), createdAtMs: 1_000, revokedAtMs: null });
+    expect(record).toEqual({
+      tokenId: hostTokenId(token),
+      hostId: "host-a",
+      sha256: hashHostToken(token),
+      createdAtMs: 1_000,
+      revokedAtMs: null,
+    });
     expect(JSON.stringify(record)).not.toContain(token.slice(21));
     expect(mintHostToken("host-a", 1_000).token).not.toBe(token);
   });
@@ -27,13 +33,17 @@ describe("host tokens as values", () => {
     expect(bearerToken(`Bearer ${token}`)).toEqual({ ok: true, token });
     expect(bearerToken(`bearer  ${token}`)).toEqual({ ok: true, token });
     expect(bearerToken(undefined)).toEqual({ ok: false, reason: "no Authorization header" });
-    expect(bearerToken(`Basic ${token}`)).toMatchObject({ ok: false, reason: expect.stringContaining("not 'Bearer <token>'") });
+    expect(bearerToken(`Basic ${token}`)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("not 'Bearer <token>'"),
+    });
     expect(bearerToken("Bearer abc")).toMatchObject({ ok: false, reason: expect.stringContaining("not a host token") });
     expect(bearerToken([`Bearer ${token}`, `Bearer ${token}`])).toMatchObject({ ok: false });
   });
 
   it("accepts only host ids that are single subject tokens", () => {
     expect(HostIdSchema.safeParse("host-a_1").success).toBe(true);
-    for (const bad of ["", "a.b", "a*", "a>", "a b", "x".repeat(129)]) expect(HostIdSchema.safeParse(bad).success, bad).toBe(false);
+    for (const bad of ["", "a.b", "a*", "a>", "a b", "x".repeat(129)])
+      expect(HostIdSchema.safeParse(bad).success, bad).toBe(false);
   });
 });

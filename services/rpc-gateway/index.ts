@@ -1,7 +1,15 @@
 // Public surface of the rpc-gateway (event half): host tokens, the pure connection protocol, and the server.
 export { GatewayError } from "./errors.js";
 export type { GatewayErrorCode } from "./errors.js";
-export { HOST_TOKEN_PREFIX, HostIdSchema, bearerToken, checkHostToken, hashHostToken, hostTokenId, mintHostToken } from "./host-token.js";
+export {
+  HOST_TOKEN_PREFIX,
+  HostIdSchema,
+  bearerToken,
+  checkHostToken,
+  hashHostToken,
+  hostTokenId,
+  mintHostToken,
+} from "./host-token.js";
 export type { BearerResult, HostTokenCheck, MintedHostToken } from "./host-token.js";
 export {
   authenticateHostToken,

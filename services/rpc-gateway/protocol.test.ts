@@ -15,7 +15,14 @@ import {
 const limits = { maxBadFrames: 3, heartbeatMinIntervalMs: 1_000 };
 const hello = { type: "hello", hostId: "host-a", epoch: "run-1", agentVersion: "1.0.0", hostname: "a.local" };
 const event = (extra: Record<string, unknown> = {}) => ({
-  hostId: "host-a", threadId: "th-1", epoch: "run-1", seq: 7, emittedAtMs: 5, type: "item/plan/delta", payload: {}, ...extra,
+  hostId: "host-a",
+  threadId: "th-1",
+  epoch: "run-1",
+  seq: 7,
+  emittedAtMs: 5,
+  type: "item/plan/delta",
+  payload: {},
+  ...extra,
 });
 const frame = (value: unknown) => JSON.stringify(value);
 const kinds = (actions: ProtocolAction[]) => actions.map((a) => a.kind);
@@ -32,12 +39,16 @@ describe("the gateway protocol, step by step", () => {
     expect(step.state.hello).toEqual(hello);
     expect(sent(step.actions)).toEqual([{ type: "welcome", hostId: "host-a", gatewayId: "gw-1" }]);
     const published = step.actions.find((a) => a.kind === "publishLifecycle");
-    expect(published).toMatchObject({ lifecycle: { type: "connected", hostId: "host-a", gatewayId: "gw-1", atMs: 100, hostname: "a.local" } });
+    expect(published).toMatchObject({
+      lifecycle: { type: "connected", hostId: "host-a", gatewayId: "gw-1", atMs: 100, hostname: "a.local" },
+    });
   });
 
   it("closes with 1002 when the first frame is not a hello, and with 1008 for a hello naming another host", () => {
     const s0 = initialConnectionState("host-a", "gw-1");
-    expect(closes(receiveFrame(s0, frame({ type: "event", event: event() }), 1, limits).actions)).toEqual([[1002, "first frame must be a hello, got event"]]);
+    expect(closes(receiveFrame(s0, frame({ type: "event", event: event() }), 1, limits).actions)).toEqual([
+      [1002, "first frame must be a hello, got event"],
+    ]);
     expect(closes(receiveFrame(s0, "{nope", 1, limits).actions)[0]?.[0]).toBe(1002);
     const other = receiveFrame(s0, frame({ ...hello, hostId: "host-b" }), 1, limits);
     expect(closes(other.actions)).toEqual([[1008, 'hello for host "host-b", but the token is for host "host-a"']]);
@@ -46,34 +57,73 @@ describe("the gateway protocol, step by step", () => {
 
   it("rejects malformed JSON, a non-object, an unknown frame type and a bad shape, each with a reason", () => {
     const s = open();
-    const reasons = ["{", "[1]", frame({ type: "bogus" }), frame({ type: "heartbeat", atMs: -1, threads: 0, appServer: "up" })].map(
-      (data) => (sent(receiveFrame(s, data, 2, limits).actions)[0] as { reason: string }).reason,
-    );
+    const reasons = [
+      "{",
+      "[1]",
+      frame({ type: "bogus" }),
+      frame({ type: "heartbeat", atMs: -1, threads: 0, appServer: "up" }),
+    ].map((data) => (sent(receiveFrame(s, data, 2, limits).actions)[0] as { reason: string }).reason);
     expect(reasons[0]).toMatch(/^malformed JSON: /);
     expect(reasons[1]).toBe("frame must be a JSON object");
     expect(reasons[2]).toBe('unknown frame type "bogus"; expected one of hello, event, heartbeat, rpcResult');
     expect(reasons[3]).toMatch(/^invalid heartbeat frame: atMs: .*; appServer: /);
-    expect(sent(receiveFrame(s, new Uint8Array([0xff, 0xfe]), 2, limits).actions)[0]).toMatchObject({ reason: "frame is not valid UTF-8" });
+    expect(sent(receiveFrame(s, new Uint8Array([0xff, 0xfe]), 2, limits).actions)[0]).toMatchObject({
+      reason: "frame is not valid UTF-8",
+    });
   });
 
   it("rejects an event for another host with its (epoch, seq) and publishes nothing", () => {
     const step = receiveFrame(open(), frame({ type: "event", event: event({ hostId: "host-b" }) }), 2, limits);
     expect(kinds(step.actions)).toEqual(["log", "send"]);
-    expect(sent(step.actions)).toEqual([{ type: "reject", epoch: "run-1", seq: 7, reason: 'event.hostId "host-b" is not this connection\'s host "host-a"' }]);
+    expect(sent(step.actions)).toEqual([
+      {
+        type: "reject",
+        epoch: "run-1",
+        seq: 7,
+        reason: 'event.hostId "host-b" is not this connection\'s host "host-a"',
+      },
+    ]);
   });
 
   it("rejects unknown agent kinds, bad agent payloads, and non-method types; stores unknown app-server methods", () => {
     const s = open();
-    const reason = (e: Record<string, unknown>) => (sent(receiveFrame(s, frame({ type: "event", event: event(e) }), 2, limits).actions)[0] as { reason?: string } | undefined)?.reason;
-    expect(reason({ type: "agent/bogus" })).toMatch(/^unknown agent event type "agent\/bogus"; expected one of agent\/thread.synced/);
-    expect(reason({ type: agentEventTypes.gap, payload: { dropped: 0 } })).toMatch(/^invalid agent\/gap payload: payload.dropped/);
-    expect(reason({ type: agentEventTypes.gap, payload: { dropped: 2, firstSeq: 1, lastSeq: 2 } })).toMatch(/must be sent with threadId "_host"/);
+    const reason = (e: Record<string, unknown>) =>
+      (
+        sent(receiveFrame(s, frame({ type: "event", event: event(e) }), 2, limits).actions)[0] as
+          | { reason?: string }
+          | undefined
+      )?.reason;
+    expect(reason({ type: "agent/bogus" })).toMatch(
+      /^unknown agent event type "agent\/bogus"; expected one of agent\/thread.synced/,
+    );
+    expect(reason({ type: agentEventTypes.gap, payload: { dropped: 0 } })).toMatch(
+      /^invalid agent\/gap payload: payload.dropped/,
+    );
+    expect(reason({ type: agentEventTypes.gap, payload: { dropped: 2, firstSeq: 1, lastSeq: 2 } })).toMatch(
+      /must be sent with threadId "_host"/,
+    );
     expect(reason({ type: "not a method!" })).toMatch(/neither an agent\/ kind nor an app-server method name/);
     expect(reason({ type: "thread/closed", payload: {} })).toMatch(/^invalid thread\/closed payload: payload.threadId/);
     expect(reason({ threadId: "a.b" })).toMatch(/^threadId "a.b" must not contain/);
-    const gap = receiveFrame(s, frame({ type: "event", event: event({ threadId: HOST_THREAD_ID, type: agentEventTypes.gap, payload: { dropped: 2, firstSeq: 1, lastSeq: 2 } }) }), 2, limits);
+    const gap = receiveFrame(
+      s,
+      frame({
+        type: "event",
+        event: event({
+          threadId: HOST_THREAD_ID,
+          type: agentEventTypes.gap,
+          payload: { dropped: 2, firstSeq: 1, lastSeq: 2 },
+        }),
+      }),
+      2,
+      limits,
+    );
     expect(kinds(gap.actions)).toEqual(["publishEvent"]);
-    expect(kinds(receiveFrame(s, frame({ type: "event", event: event({ type: "item/newThing/delta" }) }), 2, limits).actions)).toEqual(["publishEvent"]);
+    expect(
+      kinds(
+        receiveFrame(s, frame({ type: "event", event: event({ type: "item/newThing/delta" }) }), 2, limits).actions,
+      ),
+    ).toEqual(["publishEvent"]);
   });
 
   it("closes with 1008 on the Nth bad frame, after rejecting it", () => {
@@ -88,7 +138,12 @@ describe("the gateway protocol, step by step", () => {
   it("publishes at most one heartbeat per interval", () => {
     const hb = frame({ type: "heartbeat", atMs: 1, threads: 2, appServer: "connected" });
     const first = receiveFrame(open(), hb, 10_000, limits);
-    expect(first.actions).toEqual([{ kind: "publishLifecycle", lifecycle: expect.objectContaining({ type: "heartbeat", threads: 2, appServer: "connected", atMs: 10_000 }) }]);
+    expect(first.actions).toEqual([
+      {
+        kind: "publishLifecycle",
+        lifecycle: expect.objectContaining({ type: "heartbeat", threads: 2, appServer: "connected", atMs: 10_000 }),
+      },
+    ]);
     expect(receiveFrame(first.state, hb, 10_500, limits).actions).toEqual([]);
     expect(kinds(receiveFrame(first.state, hb, 11_000, limits).actions)).toEqual(["publishLifecycle"]);
   });
@@ -97,8 +152,12 @@ describe("the gateway protocol, step by step", () => {
     const s = open();
     const e = event();
     expect(sent(eventStored(s, e, true).actions)).toEqual([{ type: "ack", epoch: "run-1", seq: 7, duplicate: true }]);
-    expect(sent(eventStoreFailed(s, e, { permanent: true, message: "bad" }, limits).actions)).toEqual([{ type: "reject", epoch: "run-1", seq: 7, reason: "not stored: bad" }]);
-    expect(closes(eventStoreFailed(s, e, { permanent: false, message: "timeout" }, limits).actions)).toEqual([[1013, "event store unavailable, reconnect and replay"]]);
+    expect(sent(eventStoreFailed(s, e, { permanent: true, message: "bad" }, limits).actions)).toEqual([
+      { type: "reject", epoch: "run-1", seq: 7, reason: "not stored: bad" },
+    ]);
+    expect(closes(eventStoreFailed(s, e, { permanent: false, message: "timeout" }, limits).actions)).toEqual([
+      [1013, "event store unavailable, reconnect and replay"],
+    ]);
   });
 
   it("publishes disconnected once, and only after a hello", () => {

@@ -5,7 +5,12 @@
  */
 import type { z } from "zod";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
-import { AgentFrame, type GatewayFrame, type HelloFrame as HelloFrameSchema, type HostLifecycle } from "../../schemas/gateway.js";
+import {
+  AgentFrame,
+  type GatewayFrame,
+  type HelloFrame as HelloFrameSchema,
+  type HostLifecycle,
+} from "../../schemas/gateway.js";
 import type { HostRpcResult } from "../../schemas/host-rpc.js";
 import { describeIssues, eventKindProblem } from "./event-kinds.js";
 
@@ -79,10 +84,23 @@ export function closeReason(text: string): string {
 
 /** The state of a connection the token has just authenticated. Pure. */
 export function initialConnectionState(hostId: string, gatewayId: string): ConnectionState {
-  return { hostId, gatewayId, hello: null, badFrames: 0, lastHeartbeatPublishedAtMs: null, closing: false, disconnectReported: false };
+  return {
+    hostId,
+    gatewayId,
+    hello: null,
+    badFrames: 0,
+    lastHeartbeatPublishedAtMs: null,
+    closing: false,
+    disconnectReported: false,
+  };
 }
 
-function lifecycle(state: ConnectionState, type: HostLifecycle["type"], nowMs: number, extra: Partial<HostLifecycle> = {}): HostLifecycle {
+function lifecycle(
+  state: ConnectionState,
+  type: HostLifecycle["type"],
+  nowMs: number,
+  extra: Partial<HostLifecycle> = {},
+): HostLifecycle {
   return {
     type,
     hostId: state.hostId,
@@ -100,7 +118,12 @@ function close(state: ConnectionState, code: CloseCode, reason: string, data: Re
   return {
     state: { ...state, closing: true },
     actions: [
-      { kind: "log", level: code === CloseCode.goingAway ? "info" : "warn", msg: `closing connection: ${reason}`, data: { code, ...data } },
+      {
+        kind: "log",
+        level: code === CloseCode.goingAway ? "info" : "warn",
+        msg: `closing connection: ${reason}`,
+        data: { code, ...data },
+      },
       { kind: "close", code, reason: closeReason(reason) },
     ],
   };
@@ -115,7 +138,13 @@ function claimedEventId(raw: unknown): { epoch: string | null; seq: number | nul
 }
 
 /** Refuses one frame: a reject frame, a warning, and a close once the connection has sent too many. Pure. */
-function refuse(state: ConnectionState, limits: ProtocolLimits, reason: string, raw: unknown, data: Record<string, unknown> = {}): Step {
+function refuse(
+  state: ConnectionState,
+  limits: ProtocolLimits,
+  reason: string,
+  raw: unknown,
+  data: Record<string, unknown> = {},
+): Step {
   const { epoch, seq } = claimedEventId(raw);
   const next = { ...state, badFrames: state.badFrames + 1 };
   const actions: ProtocolAction[] = [
@@ -147,23 +176,35 @@ const FRAME_TYPES = ["hello", "event", "heartbeat", "rpcResult"];
 
 /** Parses a decoded value as an AgentFrame, naming what is wrong when it is not one. Pure. */
 function parseFrame(value: unknown): { ok: true; frame: AgentFrame } | { ok: false; reason: string } {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, reason: "frame must be a JSON object" };
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return { ok: false, reason: "frame must be a JSON object" };
   const type = (value as { type?: unknown }).type;
   if (typeof type !== "string" || !FRAME_TYPES.includes(type)) {
-    return { ok: false, reason: `unknown frame type ${JSON.stringify(type ?? null)}; expected one of ${FRAME_TYPES.join(", ")}` };
+    return {
+      ok: false,
+      reason: `unknown frame type ${JSON.stringify(type ?? null)}; expected one of ${FRAME_TYPES.join(", ")}`,
+    };
   }
   const parsed = AgentFrame.safeParse(value);
-  return parsed.success ? { ok: true, frame: parsed.data } : { ok: false, reason: `invalid ${type} frame: ${describeIssues(parsed.error)}` };
+  return parsed.success
+    ? { ok: true, frame: parsed.data }
+    : { ok: false, reason: `invalid ${type} frame: ${describeIssues(parsed.error)}` };
 }
 
 /** Handles one frame from the agent. Pure. */
-export function receiveFrame(state: ConnectionState, data: string | Uint8Array, nowMs: number, limits: ProtocolLimits): Step {
+export function receiveFrame(
+  state: ConnectionState,
+  data: string | Uint8Array,
+  nowMs: number,
+  limits: ProtocolLimits,
+): Step {
   if (state.closing) return { state, actions: [] };
   const decoded = decode(data);
   const parsed = decoded.ok ? parseFrame(decoded.value) : decoded;
   if (state.hello === null) {
     if (!parsed.ok) return close(state, CloseCode.protocolError, `first frame must be a hello: ${parsed.reason}`);
-    if (parsed.frame.type !== "hello") return close(state, CloseCode.protocolError, `first frame must be a hello, got ${parsed.frame.type}`);
+    if (parsed.frame.type !== "hello")
+      return close(state, CloseCode.protocolError, `first frame must be a hello, got ${parsed.frame.type}`);
     return acceptHello(state, parsed.frame, nowMs);
   }
   const raw = decoded.ok ? decoded.value : null;
@@ -171,7 +212,9 @@ export function receiveFrame(state: ConnectionState, data: string | Uint8Array, 
   const frame = parsed.frame;
   if (frame.type === "hello") return refuse(state, limits, "hello was already accepted on this connection", raw);
   if (frame.type === "heartbeat") {
-    const due = state.lastHeartbeatPublishedAtMs === null || nowMs - state.lastHeartbeatPublishedAtMs >= limits.heartbeatMinIntervalMs;
+    const due =
+      state.lastHeartbeatPublishedAtMs === null ||
+      nowMs - state.lastHeartbeatPublishedAtMs >= limits.heartbeatMinIntervalMs;
     if (!due) return { state, actions: [] };
     const extra = { threads: frame.threads, appServer: frame.appServer };
     return {
@@ -179,7 +222,8 @@ export function receiveFrame(state: ConnectionState, data: string | Uint8Array, 
       actions: [{ kind: "publishLifecycle", lifecycle: lifecycle(state, "heartbeat", nowMs, extra) }],
     };
   }
-  if (frame.type === "rpcResult") return { state, actions: [{ kind: "rpcResult", id: frame.id, result: frame.result }] };
+  if (frame.type === "rpcResult")
+    return { state, actions: [{ kind: "rpcResult", id: frame.id, result: frame.result }] };
   const event = frame.event;
   if (event.hostId !== state.hostId) {
     const reason = `event.hostId ${JSON.stringify(event.hostId)} is not this connection's host ${JSON.stringify(state.hostId)}`;
@@ -201,7 +245,12 @@ function acceptHello(state: ConnectionState, hello: HelloFrame, nowMs: number): 
     actions: [
       { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId } },
       { kind: "publishLifecycle", lifecycle: lifecycle(next, "connected", nowMs) },
-      { kind: "log", level: "info", msg: "host connected", data: { epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion } },
+      {
+        kind: "log",
+        level: "info",
+        msg: "host connected",
+        data: { epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion },
+      },
     ],
   };
 }
@@ -216,10 +265,19 @@ export function eventStored(state: ConnectionState, event: SessionEventEnvelope,
  * agent drops it. Anything else may pass: close with 1013 so the agent reconnects and replays its buffer,
  * which the message id makes safe. Pure.
  */
-export function eventStoreFailed(state: ConnectionState, event: SessionEventEnvelope, failure: { permanent: boolean; message: string }, limits: ProtocolLimits): Step {
+export function eventStoreFailed(
+  state: ConnectionState,
+  event: SessionEventEnvelope,
+  failure: { permanent: boolean; message: string },
+  limits: ProtocolLimits,
+): Step {
   if (failure.permanent) return refuse(state, limits, `not stored: ${failure.message}`, { event });
   if (state.closing) return { state, actions: [] };
-  return close(state, CloseCode.tryAgainLater, "event store unavailable, reconnect and replay", { epoch: event.epoch, seq: event.seq, error: failure.message });
+  return close(state, CloseCode.tryAgainLater, "event store unavailable, reconnect and replay", {
+    epoch: event.epoch,
+    seq: event.seq,
+    error: failure.message,
+  });
 }
 
 /** A frame over the cap arrived (the socket layer saw its length): close with 1009 and say the cap. Pure. */

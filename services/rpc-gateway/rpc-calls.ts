@@ -26,7 +26,10 @@ export class RpcCalls {
    * `timeoutMs` from then. A second call with an id still in flight joins the first one.
    */
   start(id: string, timeoutMs: number, send: () => void): Promise<HostRpcResult> {
-    if (this.closedReason !== null) return Promise.resolve(failure("host_offline", `the host's connection ended (${this.closedReason}); nothing was sent`));
+    if (this.closedReason !== null)
+      return Promise.resolve(
+        failure("host_offline", `the host's connection ended (${this.closedReason}); nothing was sent`),
+      );
     const existing = this.pending.get(id);
     if (existing) {
       return new Promise((resolve) => {
@@ -39,7 +42,13 @@ export class RpcCalls {
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.settle(id, failure("timeout", `the host agent did not answer within ${timeoutMs} ms; the command may still complete on the host`));
+        this.settle(
+          id,
+          failure(
+            "timeout",
+            `the host agent did not answer within ${timeoutMs} ms; the command may still complete on the host`,
+          ),
+        );
       }, timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, timer });
@@ -61,7 +70,13 @@ export class RpcCalls {
   close(reason: string): void {
     this.closedReason = reason;
     for (const id of [...this.pending.keys()]) {
-      this.settle(id, failure("host_offline", `the host's connection ended (${reason}) before it answered; the command may or may not have run`));
+      this.settle(
+        id,
+        failure(
+          "host_offline",
+          `the host's connection ended (${reason}) before it answered; the command may or may not have run`,
+        ),
+      );
     }
   }
 }

@@ -66,7 +66,10 @@ export class RpcRelay {
     // JetStream API call deliver stored bytes here. Only a live request (an inbox to answer, no stream header)
     // can be a command from the policy service; anything else is dropped with a logged reason.
     if (!msg.reply?.startsWith("_INBOX.") || msg.headers?.get("Nats-Stream")) {
-      this.logger.warn({ hostId, reply: msg.reply ?? "", stream: msg.headers?.get("Nats-Stream") || null }, "dropped a message on the rpc subject that is not a policy request");
+      this.logger.warn(
+        { hostId, reply: msg.reply ?? "", stream: msg.headers?.get("Nats-Stream") || null },
+        "dropped a message on the rpc subject that is not a policy request",
+      );
       return;
     }
     const reply = (result: HostRpcResult): void => {
@@ -81,12 +84,17 @@ export class RpcRelay {
     const parsed = HostRpcEnvelope.safeParse(body);
     if (!parsed.success) return reply(failure("invalid", `host rpc: ${issuesText(parsed.error)}`));
     const envelope = parsed.data;
-    if (envelope.hostId !== hostId) return reply(failure("invalid", `host rpc for ${envelope.hostId} arrived on ${hostId}'s subject`));
+    if (envelope.hostId !== hostId)
+      return reply(failure("invalid", `host rpc for ${envelope.hostId} arrived on ${hostId}'s subject`));
     const entry = this.subs.get(hostId);
-    if (!entry) return reply(failure("host_offline", `host ${hostId} is not connected to this gateway; nothing was sent`));
+    if (!entry)
+      return reply(failure("host_offline", `host ${hostId} is not connected to this gateway; nothing was sent`));
     const started = Date.now();
     const result = await entry.conn.callAgent(envelope.id, envelope.request, envelope.timeoutMs);
-    this.logger.debug({ hostId, id: envelope.id, op: envelope.request.op, ok: result.ok, ms: Date.now() - started }, "host rpc");
+    this.logger.debug(
+      { hostId, id: envelope.id, op: envelope.request.op, ok: result.ok, ms: Date.now() - started },
+      "host rpc",
+    );
     reply(result);
   }
 }

@@ -64,7 +64,10 @@ function parseSettings(opts: GatewayOptions): z.output<typeof GatewaySettingsSch
     throw new GatewayError("invalid_options", `invalid gateway options: ${detail}`, { cause: parsed.error });
   }
   if ((natsConnection === undefined) === (parsed.data.servers === undefined)) {
-    throw new GatewayError("invalid_options", "invalid gateway options: give exactly one of natsConnection and servers");
+    throw new GatewayError(
+      "invalid_options",
+      "invalid gateway options: give exactly one of natsConnection and servers",
+    );
   }
   return parsed.data;
 }
@@ -154,16 +157,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const conn of connections) if (conn.tokenId === tokenId) conn.revoke();
   });
   void revocations.done.then(() => {
-    if (!stopping) logger.error("host token watch ended: revoked tokens are refused on upgrade but live connections stay");
+    if (!stopping)
+      logger.error("host token watch ended: revoked tokens are refused on upgrade but live connections stay");
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: s.maxFrameBytes, clientTracking: false });
   const server = createServer((req, res) => {
     if (req.url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", gatewayId, connections: connections.size }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ status: "ok", gatewayId, connections: connections.size }));
       return;
     }
-    res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end("connect with a WebSocket and a host token\n");
+    res
+      .writeHead(426, { "content-type": "text/plain", upgrade: "websocket" })
+      .end("connect with a WebSocket and a host token\n");
   });
 
   const accept = (ws: WebSocket, auth: { hostId: string; tokenId: string }, req: IncomingMessage): void => {
@@ -192,7 +200,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!check.ok) return refuse(401, `${check.reason} host token`, { tokenId: check.tokenId });
     const declared = req.headers[HOST_ID_HEADER];
     if (declared !== undefined && declared !== check.hostId) {
-      return refuse(401, `token is for host ${check.hostId}, request declares ${String(declared)}`, { tokenId: check.tokenId });
+      return refuse(401, `token is for host ${check.hostId}, request declares ${String(declared)}`, {
+        tokenId: check.tokenId,
+      });
     }
     if (socket.destroyed) return;
     const { hostId, tokenId } = check;
@@ -208,7 +218,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     revocations.stop();
     publisher.close("the gateway failed to start");
     await closeOwnNats();
-    throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, { cause: err });
+    throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const pinger = setInterval(() => {
     for (const conn of connections) conn.checkAlive();

@@ -53,7 +53,10 @@ export function connectAgent(
   });
   const next = (pred: (f: GatewayFrame) => boolean = () => true, timeoutMs = 5_000): Promise<GatewayFrame> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame in ${timeoutMs} ms; got ${JSON.stringify(frames.slice(taken))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching frame in ${timeoutMs} ms; got ${JSON.stringify(frames.slice(taken))}`)),
+        timeoutMs,
+      );
       const look = (): void => {
         while (taken < frames.length) {
           const frame = frames[taken++] as GatewayFrame;
@@ -67,7 +70,13 @@ export function connectAgent(
       };
       look();
     });
-  const agent: TestAgent = { ws, frames, next, send: (f) => ws.send(typeof f === "string" ? f : JSON.stringify(f)), closed };
+  const agent: TestAgent = {
+    ws,
+    frames,
+    next,
+    send: (f) => ws.send(typeof f === "string" ? f : JSON.stringify(f)),
+    closed,
+  };
   return new Promise((resolve, reject) => {
     ws.once("open", () => resolve(agent));
     ws.once("unexpected-response", (_req, res) => {
@@ -80,12 +89,27 @@ export function connectAgent(
 }
 
 /** A hello frame for `hostId`. */
-export const hello = (hostId: string, epoch = "run-1") => ({ type: "hello", hostId, epoch, agentVersion: "0.1.0-test", hostname: `${hostId}.local` });
+export const hello = (hostId: string, epoch = "run-1") => ({
+  type: "hello",
+  hostId,
+  epoch,
+  agentVersion: "0.1.0-test",
+  hostname: `${hostId}.local`,
+});
 
 /** An `event` frame for `hostId` (a `turn/started`-shaped app-server method with no known schema). */
 export const eventFrame = (hostId: string, seq: number, extra: Record<string, unknown> = {}) => ({
   type: "event",
-  event: { hostId, threadId: "thread-1", epoch: "run-1", seq, emittedAtMs: 1_700_000_000_000 + seq, type: "item/plan/delta", payload: { n: seq }, ...extra },
+  event: {
+    hostId,
+    threadId: "thread-1",
+    epoch: "run-1",
+    seq,
+    emittedAtMs: 1_700_000_000_000 + seq,
+    type: "item/plan/delta",
+    payload: { n: seq },
+    ...extra,
+  },
 });
 
 /** A bus, a gateway and a log capture on a running nats-server. */
@@ -101,7 +125,10 @@ export interface GatewayFixture {
 }
 
 /** Sets up the bus on the nats-server at `natsUrl` and starts a gateway on a free loopback port. */
-export async function startGatewayFixture(natsUrl: string, opts: Partial<GatewayOptions> = {}): Promise<GatewayFixture> {
+export async function startGatewayFixture(
+  natsUrl: string,
+  opts: Partial<GatewayOptions> = {},
+): Promise<GatewayFixture> {
   const nc = await connect({ servers: natsUrl });
   await ensureBus(nc);
   const kv = await openHostTokenBucket(nc);

@@ -40,9 +40,18 @@ describe("the host token store in KV", () => {
     const { token, record } = await createHostToken(kv, "host-a", 1_000);
     const stored = (await kv.get(record.tokenId))!.string();
     expect(stored).not.toContain(token);
-    expect(JSON.parse(stored)).toEqual({ tokenId: record.tokenId, hostId: "host-a", sha256: hashHostToken(token), createdAtMs: 1_000, revokedAtMs: null });
+    expect(JSON.parse(stored)).toEqual({
+      tokenId: record.tokenId,
+      hostId: "host-a",
+      sha256: hashHostToken(token),
+      createdAtMs: 1_000,
+      revokedAtMs: null,
+    });
     expect(await authenticateHostToken(kv, token)).toEqual({ ok: true, hostId: "host-a", tokenId: record.tokenId });
-    expect(await authenticateHostToken(kv, `${token.slice(0, 21)}${"A".repeat(43)}`)).toMatchObject({ ok: false, reason: "mismatch" });
+    expect(await authenticateHostToken(kv, `${token.slice(0, 21)}${"A".repeat(43)}`)).toMatchObject({
+      ok: false,
+      reason: "mismatch",
+    });
   });
 
   it("refuses a host id that cannot be a subject token", async () => {
@@ -54,14 +63,25 @@ describe("the host token store in KV", () => {
     const b1 = await createHostToken(kv, "host-b", 2_000);
     const b2 = await createHostToken(kv, "host-b", 3_000);
     const c = await createHostToken(kv, "host-c", 4_000);
-    expect((await revokeHostToken(kv, { tokenId: b1.record.tokenId }, 5_000)).map((r) => r.tokenId)).toEqual([b1.record.tokenId]);
-    expect((await revokeHostToken(kv, { hostId: "host-b" }, 6_000)).map((r) => [r.tokenId, r.revokedAtMs])).toEqual([[b2.record.tokenId, 6_000]]);
+    expect((await revokeHostToken(kv, { tokenId: b1.record.tokenId }, 5_000)).map((r) => r.tokenId)).toEqual([
+      b1.record.tokenId,
+    ]);
+    expect((await revokeHostToken(kv, { hostId: "host-b" }, 6_000)).map((r) => [r.tokenId, r.revokedAtMs])).toEqual([
+      [b2.record.tokenId, 6_000],
+    ]);
     expect(await revokeHostToken(kv, { hostId: "host-b" }, 7_000)).toEqual([]);
     expect(await authenticateHostToken(kv, b1.token)).toMatchObject({ ok: false, reason: "revoked" });
     expect(await authenticateHostToken(kv, c.token)).toMatchObject({ ok: true, hostId: "host-c" });
     const listed = await listHostTokens(kv);
-    expect(listed.map((r) => [r.hostId, r.revokedAtMs])).toEqual([["host-a", null], ["host-b", 5_000], ["host-b", 6_000], ["host-c", null]]);
-    await expect(revokeHostToken(kv, { tokenId: "0123456789abcdef" })).rejects.toMatchObject({ code: "token_not_found" });
+    expect(listed.map((r) => [r.hostId, r.revokedAtMs])).toEqual([
+      ["host-a", null],
+      ["host-b", 5_000],
+      ["host-b", 6_000],
+      ["host-c", null],
+    ]);
+    await expect(revokeHostToken(kv, { tokenId: "0123456789abcdef" })).rejects.toMatchObject({
+      code: "token_not_found",
+    });
   });
 
   it("tells a watcher about revocations and deletions made after it started", async () => {

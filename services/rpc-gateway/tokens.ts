@@ -9,7 +9,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { HostTokenRecordSchema, type BusTopologyConfigInput, type HostTokenRecord } from "../../schemas/bus.js";
 import { JsErrCode, KV_BUCKET_NAMES, busTopology, ensureKvBucket, jsApiErrCode } from "../bus/index.js";
 import { GatewayError } from "./errors.js";
-import { HostIdSchema, checkHostToken, hostTokenId, mintHostToken, type HostTokenCheck, type MintedHostToken } from "./host-token.js";
+import {
+  HostIdSchema,
+  checkHostToken,
+  hostTokenId,
+  mintHostToken,
+  type HostTokenCheck,
+  type MintedHostToken,
+} from "./host-token.js";
 
 /** Which tokens `revokeHostToken` revokes: every active token of a host, or one token by id. */
 export type HostTokenTarget = { hostId: string } | { tokenId: string };
@@ -60,7 +67,9 @@ function recordOf(entry: KvEntry | null): { record: HostTokenRecord; revision: n
   if (entry === null || entry.operation !== "PUT") return undefined;
   try {
     const parsed = HostTokenRecordSchema.safeParse(entry.json());
-    return parsed.success && parsed.data.tokenId === entry.key ? { record: parsed.data, revision: entry.revision } : undefined;
+    return parsed.success && parsed.data.tokenId === entry.key
+      ? { record: parsed.data, revision: entry.revision }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -70,7 +79,10 @@ function recordOf(entry: KvEntry | null): { record: HostTokenRecord; revision: n
 export async function createHostToken(kv: KV, hostId: string, nowMs: number = Date.now()): Promise<MintedHostToken> {
   const parsed = HostIdSchema.safeParse(hostId);
   if (!parsed.success) {
-    throw new GatewayError("invalid_host_id", `invalid host id ${JSON.stringify(hostId)}: ${parsed.error.issues[0]?.message}`);
+    throw new GatewayError(
+      "invalid_host_id",
+      `invalid host id ${JSON.stringify(hostId)}: ${parsed.error.issues[0]?.message}`,
+    );
   }
   const minted = mintHostToken(parsed.data, nowMs);
   try {
@@ -99,7 +111,11 @@ export async function listHostTokens(kv: KV): Promise<HostTokenRecord[]> {
  * Revokes the target's active tokens (compare-and-set on the record's revision) and returns the records
  * it revoked; already-revoked tokens are left as they are. A token id that names no token is `token_not_found`.
  */
-export async function revokeHostToken(kv: KV, target: HostTokenTarget, nowMs: number = Date.now()): Promise<HostTokenRecord[]> {
+export async function revokeHostToken(
+  kv: KV,
+  target: HostTokenTarget,
+  nowMs: number = Date.now(),
+): Promise<HostTokenRecord[]> {
   try {
     const keys =
       "tokenId" in target
@@ -117,7 +133,8 @@ export async function revokeHostToken(kv: KV, target: HostTokenTarget, nowMs: nu
 }
 
 async function revokeOne(kv: KV, tokenId: string, nowMs: number): Promise<HostTokenRecord | undefined> {
-  if (!/^[0-9a-f]{16}$/.test(tokenId)) throw new GatewayError("token_not_found", `no host token with id ${JSON.stringify(tokenId)}`);
+  if (!/^[0-9a-f]{16}$/.test(tokenId))
+    throw new GatewayError("token_not_found", `no host token with id ${JSON.stringify(tokenId)}`);
   // A concurrent writer (another revoke) moves the revision on: read again and retry.
   for (let attempt = 0; attempt < 5; attempt++) {
     const found = recordOf(await kv.get(tokenId));

@@ -30,7 +30,11 @@ let oc: OpenClawHome;
 let gateway: OpenClawGateway | undefined;
 let client: CodexRpcClient | undefined;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -40,7 +44,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -109,7 +114,14 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
 
   it("installs with plugins install --link and loads with its tools, service, method and CLI", async () => {
     oc = openClawHome();
-    const installed = await oc.cli(["plugins", "install", "--link", path.join(repoRoot, "dist", "services", "claw"), "--accept-capabilities", "--force"]);
+    const installed = await oc.cli([
+      "plugins",
+      "install",
+      "--link",
+      path.join(repoRoot, "dist", "services", "claw"),
+      "--accept-capabilities",
+      "--force",
+    ]);
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     oc.editConfig((c) => {
       c.plugins.entries["claw-supervisor"].config = { natsUrl: report.nats.url, clawId: "e2e", coalesceMs: 200 };
@@ -117,13 +129,24 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
     const inspected = await oc.cli(["plugins", "inspect", "claw-supervisor", "--runtime", "--json"]);
     expect(inspected.code, inspected.stderr).toBe(0);
     const plugin = JSON.parse(inspected.stdout).plugin;
-    expect(plugin).toMatchObject({ id: "claw-supervisor", status: "loaded", services: ["claw-supervisor-fleet"], cliCommands: ["claw-supervisor"] });
-    expect(plugin.toolNames).toEqual(expect.arrayContaining(["fleet_sessions", "fleet_send", "fleet_events", "fleet_summarize"]));
+    expect(plugin).toMatchObject({
+      id: "claw-supervisor",
+      status: "loaded",
+      services: ["claw-supervisor-fleet"],
+      cliCommands: ["claw-supervisor"],
+    });
+    expect(plugin.toolNames).toEqual(
+      expect.arrayContaining(["fleet_sessions", "fleet_send", "fleet_events", "fleet_summarize"]),
+    );
     gateway = await startOpenClawGateway(oc);
-    const status = await until("the plugin connected to the bus", async () => {
-      const s = await gateway!.call("clawSupervisor.status");
-      return s.state === "connected" ? s : undefined;
-    }, 60_000);
+    const status = await until(
+      "the plugin connected to the bus",
+      async () => {
+        const s = await gateway!.call("clawSupervisor.status");
+        return s.state === "connected" ? s : undefined;
+      },
+      60_000,
+    );
     expect(status).toMatchObject({ mode: "connect", clawId: "e2e", natsUrl: report.nats.url });
     // Three OpenClaw processes in a row (install, inspect, the gateway), each loading OpenClaw on its own Node:
     // 55 s alone on a 2-core machine, past the default 60 s when the rest of the suite runs beside it.
@@ -144,11 +167,15 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
     await client.initialize({ clientInfo: { name: "claw-e2e", version: "0" } });
     const { thread } = await client.request("thread/start", { cwd: server.workspace });
     await client.request("turn/start", { threadId: thread.id, input: textInput("a new task for the fleet") });
-    const queued = await until("OpenClaw's queued system events to name the new session", async () => {
-      const s = await gateway!.call("status");
-      const events = (s.queuedSystemEvents ?? []) as string[];
-      return events.find((e) => e.includes(thread.id) && e.includes("new session"));
-    }, 60_000);
+    const queued = await until(
+      "OpenClaw's queued system events to name the new session",
+      async () => {
+        const s = await gateway!.call("status");
+        const events = (s.queuedSystemEvents ?? []) as string[];
+        return events.find((e) => e.includes(thread.id) && e.includes("new session"));
+      },
+      60_000,
+    );
     expect(queued).toContain(`${HOST}/${thread.id}`);
     expect(processAlive(report.nats.pid)).toBe(true);
   });

@@ -12,7 +12,12 @@ import { recordNotifications, type NotificationLog } from "../support/notificati
 
 const clientInfo = { name: "claw-supervisor-test", version: "0.0.0" };
 const SLOW = "[slow]";
-const slowReply = { kind: "slow", text: "a long answer that takes a while to stream", chunks: 60, delayMs: 250 } as const;
+const slowReply = {
+  kind: "slow",
+  text: "a long answer that takes a while to stream",
+  chunks: 60,
+  delayMs: 250,
+} as const;
 
 async function connected(server: CodexAppServer): Promise<{ client: CodexRpcClient; log: NotificationLog }> {
   const client = await connectCodex(parseEndpoint(server.endpoint));
@@ -76,7 +81,12 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
   });
 
   it("pages the thread's turns, newest first, with their items", async () => {
-    const page = await client.request("thread/turns/list", { threadId, limit: 5, sortDirection: "desc", itemsView: "full" });
+    const page = await client.request("thread/turns/list", {
+      threadId,
+      limit: 5,
+      sortDirection: "desc",
+      itemsView: "full",
+    });
     expect(page.data[0]).toMatchObject({ id: firstTurnId, status: "completed" });
     const kinds = page.data[0]!.items.map((i) => i.type);
     expect(kinds).toEqual(expect.arrayContaining(["userMessage", "agentMessage"]));
@@ -108,7 +118,9 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
       input: textInput(`Also mention the steering text ${SLOW}`),
     });
     expect(steer.turnId).toBe(turn.id);
-    const steered = await model.waitForRequest((r, i) => i > before && userTexts(r).includes(`Also mention the steering text ${SLOW}`));
+    const steered = await model.waitForRequest(
+      (r, i) => i > before && userTexts(r).includes(`Also mention the steering text ${SLOW}`),
+    );
     expect(userTexts(steered)).toContain(`Start something long ${SLOW}`);
     await client.request("turn/interrupt", { threadId, turnId: turn.id });
     const completed = await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
@@ -118,7 +130,10 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
   it("refuses a steer with a stale turn id, and a steer on an idle thread, starting no turn", async () => {
     const turnsBefore = (await client.request("thread/turns/list", { threadId, limit: 50 })).data.length;
     const startedBefore = log.matching("turn/started").length;
-    const { turn: active } = await client.request("turn/start", { threadId, input: textInput(`A turn to race against ${SLOW}`) });
+    const { turn: active } = await client.request("turn/start", {
+      threadId,
+      input: textInput(`A turn to race against ${SLOW}`),
+    });
     // Observed on 0.169.0: until turn/started is emitted, turn/interrupt may answer "no active turn".
     await log.waitFor("turn/started", (p) => p.turn.id === active.id);
     const stale = await rpcError(
@@ -132,7 +147,9 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
     await log.waitFor("thread/status/changed", (p) => p.threadId === threadId && p.status.type === "idle");
 
     const requestsBefore = model.requests.length;
-    const idle = await rpcError(client.request("turn/steer", { threadId, expectedTurnId: active.id, input: textInput("late") }));
+    const idle = await rpcError(
+      client.request("turn/steer", { threadId, expectedTurnId: active.id, input: textInput("late") }),
+    );
     expect(idle.code).toBe("rpc_error");
     expect(idle.rpcMessage).toContain("no active turn to steer");
     const interruptIdle = await rpcError(client.request("turn/interrupt", { threadId, turnId: active.id }));
@@ -142,7 +159,9 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
     expect(turnsAfter).toBe(turnsBefore + 1);
     expect(log.matching("turn/started").length).toBe(startedBefore + 1);
     expect(model.requests.length).toBe(requestsBefore);
-    expect(model.requests.some((r) => userTexts(r).includes("stale steer") || userTexts(r).includes("late"))).toBe(false);
+    expect(model.requests.some((r) => userTexts(r).includes("stale steer") || userTexts(r).includes("late"))).toBe(
+      false,
+    );
   });
 
   it("shows a second connection another connection's turn events only after thread/resume", async () => {
@@ -170,7 +189,12 @@ describe("real codex app-server over stdio", () => {
   it("initializes and starts a thread through a spawned `codex app-server`", async () => {
     const model = await startFakeModel();
     const server = await startCodexAppServer({ model, listen: "unix" });
-    const client = await connectCodex({ kind: "stdio", command: codexBinPath(), args: ["app-server"], env: server.env });
+    const client = await connectCodex({
+      kind: "stdio",
+      command: codexBinPath(),
+      args: ["app-server"],
+      env: server.env,
+    });
     try {
       const info = await client.initialize({ clientInfo });
       expect(info.codexHome).toBe(server.codexHome);

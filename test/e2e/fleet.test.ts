@@ -15,7 +15,13 @@ import { textInput } from "../../schemas/codex/index.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { ensureBus, STREAM_NAMES } from "../../services/bus/index.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
-import { listAllSessions, listHosts, replayEnvelopes, startRegistry, type Registry } from "../../services/registry/index.js";
+import {
+  listAllSessions,
+  listHosts,
+  replayEnvelopes,
+  startRegistry,
+  type Registry,
+} from "../../services/registry/index.js";
 import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
 import { cliEntry, spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
@@ -48,7 +54,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   for (;;) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nagent log tail:\n${agentLog.slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\nagent log tail:\n${agentLog.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -128,10 +135,20 @@ beforeAll(async () => {
   configFile = path.join(stateDir, "host-agent.json");
   writeFileSync(
     configFile,
-    JSON.stringify({ hostId: HOST, gatewayUrl: gateway.url, tokenFile, endpoint: server.endpoint, stateDir, heartbeatMs: 300, presencePollMs: 200 }),
+    JSON.stringify({
+      hostId: HOST,
+      gatewayUrl: gateway.url,
+      tokenFile,
+      endpoint: server.endpoint,
+      stateDir,
+      heartbeatMs: 300,
+      presencePollMs: 200,
+    }),
   );
   startAgent();
-  await until("the host online", async () => (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"));
+  await until("the host online", async () =>
+    (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"),
+  );
 });
 
 afterAll(async () => {
@@ -154,8 +171,22 @@ describe("the live fleet", () => {
   it("shows a TUI started through launch, human-attached and idle, within 2 s; a prompt makes it active then idle", async () => {
     const socketPath = path.join(stateDir, "tmux.sock");
     tui = await startTmuxSession({
-      command: [process.execPath, cliEntry, "launch", "--endpoint", server.endpoint, "--state-dir", stateDir, "--codex", codexBinPath(),
-        "--cd", server.workspace, "--", "--disable", "daemon_auto_start"],
+      command: [
+        process.execPath,
+        cliEntry,
+        "launch",
+        "--endpoint",
+        server.endpoint,
+        "--state-dir",
+        stateDir,
+        "--codex",
+        codexBinPath(),
+        "--cd",
+        server.workspace,
+        "--",
+        "--disable",
+        "daemon_auto_start",
+      ],
       socketPath,
       cwd: server.workspace,
       env: server.env,
@@ -164,7 +195,10 @@ describe("the live fleet", () => {
     const deadline = Date.now() + 2_000;
     let listed: SessionRecord | undefined;
     while (!listed && Date.now() <= deadline) {
-      const cli = spawnCli(["sessions", "--json", "--nats-url", nats.url], { PATH: process.env.PATH, HOME: server.home });
+      const cli = spawnCli(["sessions", "--json", "--nats-url", nats.url], {
+        PATH: process.env.PATH,
+        HOME: server.home,
+      });
       expect(await cli.exited, cli.stderr()).toBe(0);
       const parsed = JSON.parse(cli.stdout()) as SessionRecord[] | { sessions: SessionRecord[] };
       const all = Array.isArray(parsed) ? parsed : parsed.sessions;
@@ -186,7 +220,9 @@ describe("the live fleet", () => {
     const { thread } = await client.request("thread/start", { cwd: server.workspace });
     clientThreadId = thread.id;
     await client.request("turn/start", { threadId: clientThreadId, input: textInput("hello from another client") });
-    const other = await until("the other client's session idle", () => session(clientThreadId, (s) => s.status === "idle"));
+    const other = await until("the other client's session idle", () =>
+      session(clientThreadId, (s) => s.status === "idle"),
+    );
     expect(other.humanAttached).toBe(false);
     const ids = (await hostSessions()).map((s) => s.sessionId).sort();
     expect(ids).toEqual([tuiThreadId, clientThreadId].sort());
@@ -201,14 +237,18 @@ describe("the live fleet", () => {
 
   it("marks the host and its sessions stale when the agent dies, keeping them, and restores them on restart", async () => {
     await killAgent();
-    await until("the host stale", async () => (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "stale"));
+    await until("the host stale", async () =>
+      (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "stale"),
+    );
     const stale = await until("both sessions stale", async () => {
       const all = await hostSessions();
       return all.length === 2 && all.every((s) => s.status === "stale") ? all : undefined;
     });
     expect(stale.find((s) => s.sessionId === tuiThreadId)).toMatchObject({ workspace: server.workspace });
     startAgent();
-    await until("the host online again", async () => (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"));
+    await until("the host online again", async () =>
+      (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"),
+    );
     await until("both sessions idle again", async () => {
       const all = await hostSessions();
       return all.length === 2 && all.every((s) => s.status === "idle") ? all : undefined;
@@ -217,33 +257,59 @@ describe("the live fleet", () => {
 
   it("delivers events buffered while the gateway was down once, with no duplicates", async () => {
     await gateway.stop();
-    const { turn } = await client!.request("turn/start", { threadId: clientThreadId, input: textInput("while the gateway is down") });
+    const { turn } = await client!.request("turn/start", {
+      threadId: clientThreadId,
+      input: textInput("while the gateway is down"),
+    });
     await new Promise((r) => setTimeout(r, 500));
     gateway = await startGateway({ natsConnection: nc, port: gatewayPort, pingIntervalMs: 1_000 });
-    await until("the buffered turn in the registry", () => session(clientThreadId, (s) => s.status === "idle" && s.activeTurnId === null), 40_000);
-    const stored = await until("the buffered turn/completed stored", async () => {
-      const all = await storedEnvelopes();
-      return all.some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id) ? all : undefined;
-    }, 40_000);
+    await until(
+      "the buffered turn in the registry",
+      () => session(clientThreadId, (s) => s.status === "idle" && s.activeTurnId === null),
+      40_000,
+    );
+    const stored = await until(
+      "the buffered turn/completed stored",
+      async () => {
+        const all = await storedEnvelopes();
+        return all.some(
+          (e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id,
+        )
+          ? all
+          : undefined;
+      },
+      40_000,
+    );
     const keys = stored.map((e) => `${e.epoch}:${e.seq}`);
     expect(new Set(keys).size).toBe(keys.length);
-    const completions = stored.filter((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id);
+    const completions = stored.filter(
+      (e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id,
+    );
     expect(completions).toHaveLength(1);
     const newest = Math.max(...stored.filter((e) => e.threadId === clientThreadId).map((e) => e.emittedAtMs));
-    await until("the registry past the buffered events", () => session(clientThreadId, (s) => s.lastSeenAt >= newest && s.status === "idle"));
+    await until("the registry past the buffered events", () =>
+      session(clientThreadId, (s) => s.lastSeenAt >= newest && s.status === "idle"),
+    );
   });
 
   it("loses and double-counts nothing when the registry restarts mid-stream", async () => {
     await registry.stop();
-    const { turn } = await client!.request("turn/start", { threadId: clientThreadId, input: textInput(`a turn while the registry is down ${SLOW}`) });
+    const { turn } = await client!.request("turn/start", {
+      threadId: clientThreadId,
+      input: textInput(`a turn while the registry is down ${SLOW}`),
+    });
     await new Promise((r) => setTimeout(r, 300));
     registry = await startRegistry({ nc, ...thresholds });
     const stored = await until("the turn's completion stored", async () => {
       const all = await storedEnvelopes();
-      return all.some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id) ? all : undefined;
+      return all.some((e) => e.type === "turn/completed" && (e.payload as { turn: { id: string } }).turn.id === turn.id)
+        ? all
+        : undefined;
     });
     const newest = Math.max(...stored.filter((e) => e.threadId === clientThreadId).map((e) => e.emittedAtMs));
-    await until("the restarted registry up to date", () => session(clientThreadId, (s) => s.lastSeenAt >= newest && s.status === "idle"));
+    await until("the restarted registry up to date", () =>
+      session(clientThreadId, (s) => s.lastSeenAt >= newest && s.status === "idle"),
+    );
     const notices = await fleetNotices();
     const ids = notices.map((n) => n.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -259,4 +325,3 @@ describe("the live fleet", () => {
     );
   });
 });
-

@@ -21,7 +21,14 @@ import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from
 import { spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
 import { startCodexAppServer, type CodexAppServer } from "../support/codex-harness.js";
-import { functionCallOutputs, startFakeModel, userTexts, type FakeModel, type ModelRequest, type ScriptedReply } from "../support/fake-model.js";
+import {
+  functionCallOutputs,
+  startFakeModel,
+  userTexts,
+  type FakeModel,
+  type ModelRequest,
+  type ScriptedReply,
+} from "../support/fake-model.js";
 import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
 
 const HOST = "mcp-host";
@@ -38,7 +45,11 @@ let agent: HostAgent;
 let env: Record<string, string>;
 let stateDir: string;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await Promise.resolve(probe()).catch(() => undefined);
@@ -73,7 +84,14 @@ const actedOn = new Map<string, number>();
 /** The namespace Codex put `tool` of the supervisor's MCP server in (e.g. `mcp__openclaw_codex_supervisor`), if offered. */
 function offeredNamespace(request: ModelRequest, tool: string): string | undefined {
   const tools = Array.isArray(request.tools) ? (request.tools as Record<string, unknown>[]) : [];
-  const ns = tools.find((t) => t.type === "namespace" && typeof t.name === "string" && t.name.includes("openclaw") && Array.isArray(t.tools) && (t.tools as Record<string, unknown>[]).some((x) => x.name === tool));
+  const ns = tools.find(
+    (t) =>
+      t.type === "namespace" &&
+      typeof t.name === "string" &&
+      t.name.includes("openclaw") &&
+      Array.isArray(t.tools) &&
+      (t.tools as Record<string, unknown>[]).some((x) => x.name === tool),
+  );
   return ns?.name as string | undefined;
 }
 
@@ -86,9 +104,13 @@ function toolDirectives(r: ModelRequest): ScriptedReply {
   });
   const text = pending.at(-1);
   if (text === undefined) {
-    const lastDirective = userTexts(r).filter((t) => CALL.test(t)).at(-1);
+    const lastDirective = userTexts(r)
+      .filter((t) => CALL.test(t))
+      .at(-1);
     const afterOutput = (r.input as Record<string, unknown>[]).at(-1)?.type === "function_call_output";
-    return afterOutput && lastDirective?.endsWith(THEN_SLOW) ? { kind: "slow", text: "still working on it", chunks: 40, delayMs: 250 } : done;
+    return afterOutput && lastDirective?.endsWith(THEN_SLOW)
+      ? { kind: "slow", text: "still working on it", chunks: 40, delayMs: 250 }
+      : done;
   }
   const m = CALL.exec(text)!;
   const namespace = offeredNamespace(r, m[1]!);
@@ -106,28 +128,52 @@ const callIds = (r: ModelRequest) => new Set(functionCallOutputs(r).map((o) => o
  * session from index `after` on, whose call no earlier request of that session carried.
  */
 async function nextToolOutput(sessionId: string, after: number, timeoutMs = 30_000): Promise<string> {
-  const seen = new Set(model.requests.slice(0, after).filter((r) => r.prompt_cache_key === sessionId).flatMap((r) => [...callIds(r)]));
+  const seen = new Set(
+    model.requests
+      .slice(0, after)
+      .filter((r) => r.prompt_cache_key === sessionId)
+      .flatMap((r) => [...callIds(r)]),
+  );
   const isNew = (o: { callId: string }) => !seen.has(o.callId);
-  const r = await model.waitForRequest((x, i) => i >= after && x.prompt_cache_key === sessionId && functionCallOutputs(x).some(isNew), timeoutMs).catch((e: Error) => {
-    throw new Error(`${e.message}: no new tool output for ${sessionId} from request ${after}\n${trace()}`);
-  });
+  const r = await model
+    .waitForRequest(
+      (x, i) => i >= after && x.prompt_cache_key === sessionId && functionCallOutputs(x).some(isNew),
+      timeoutMs,
+    )
+    .catch((e: Error) => {
+      throw new Error(`${e.message}: no new tool output for ${sessionId} from request ${after}\n${trace()}`);
+    });
   return JSON.stringify(functionCallOutputs(r).find(isNew)!.output);
 }
 /** One line per model request (session, then its newest input items), to explain a failed wait. */
 const trace = () =>
-  model.requests.map((r, i) => `${i} ${String(r.prompt_cache_key)} ${(r.input as unknown[]).slice(-2).map((x) => JSON.stringify(x).slice(0, 300)).join(" | ")}`).join("\n");
+  model.requests
+    .map(
+      (r, i) =>
+        `${i} ${String(r.prompt_cache_key)} ${(r.input as unknown[])
+          .slice(-2)
+          .map((x) => JSON.stringify(x).slice(0, 300))
+          .join(" | ")}`,
+    )
+    .join("\n");
 
 /** True once the session's model has been sent a user message starting with `text` (from request `after` on). */
 const sawUserText = (sessionId: string, text: string, after: number) =>
-  model.waitForRequest((r, i) => i >= after && r.prompt_cache_key === sessionId && userTexts(r).some((t) => t.startsWith(text)), 30_000).catch((e: Error) => {
-    throw new Error(`${e.message}: ${sessionId} was not sent '${text}' from request ${after}\n${trace()}`);
-  });
+  model
+    .waitForRequest(
+      (r, i) => i >= after && r.prompt_cache_key === sessionId && userTexts(r).some((t) => t.startsWith(text)),
+      30_000,
+    )
+    .catch((e: Error) => {
+      throw new Error(`${e.message}: ${sessionId} was not sent '${text}' from request ${after}\n${trace()}`);
+    });
 
 const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
   const s = (await listAllSessions(nc, { host: HOST })).sessions.find((x) => x.sessionId === id);
   return s && pred(s) ? s : undefined;
 };
-const idle = (id: string) => until(`session ${id} idle`, () => session(id, (x) => x.status === "idle" && x.activeTurnId === null));
+const idle = (id: string) =>
+  until(`session ${id} idle`, () => session(id, (x) => x.status === "idle" && x.activeTurnId === null));
 
 /** Every record of a stream, parsed. */
 async function records<T>(stream: string): Promise<T[]> {
@@ -137,7 +183,9 @@ async function records<T>(stream: string): Promise<T[]> {
 }
 /** The approval requests the host agent answered for a session (none may arise for the edge's tools). */
 const approvalsOf = async (sessionId: string) =>
-  (await records<{ threadId: string; type: string; payload: unknown }>(STREAM_NAMES.events)).filter((e) => e.threadId === sessionId && e.type === "agent/approval");
+  (await records<{ threadId: string; type: string; payload: unknown }>(STREAM_NAMES.events)).filter(
+    (e) => e.threadId === sessionId && e.type === "agent/approval",
+  );
 
 /** Spawns a task through the command path, as the CLI does; resolves with the new session's id. */
 async function spawnTask(task: string): Promise<string> {
@@ -152,9 +200,15 @@ async function operatorSend(sessionId: string, text: string): Promise<void> {
 }
 
 /** Writes a policy document (the one in force plus `change`) and sets it with the CLI; waits until it applies. */
-async function setPolicy(change: (doc: Record<string, unknown> & { rules: unknown[] }) => Record<string, unknown>): Promise<void> {
+async function setPolicy(
+  change: (doc: Record<string, unknown> & { rules: unknown[] }) => Record<string, unknown>,
+): Promise<void> {
   const before = policy.policyRevision() ?? 0;
-  const doc = (JSON.parse((await cli("policy", "get", "--json")).stdout) as { policy: Record<string, unknown> & { rules: unknown[] } }).policy;
+  const doc = (
+    JSON.parse((await cli("policy", "get", "--json")).stdout) as {
+      policy: Record<string, unknown> & { rules: unknown[] };
+    }
+  ).policy;
   const file = path.join(stateDir, `policy-${before + 1}.json`);
   writeFileSync(file, JSON.stringify(change(doc)));
   const set = await cli("policy", "set", file);
@@ -174,11 +228,25 @@ beforeAll(async () => {
   policy = await startPolicyService({ nc, logger: quiet, spawnConfig: spawnMcpConfig(edge.url, secret) });
   model = await startFakeModel({ route: toolDirectives });
   server = await startCodexAppServer({ model, listen: "unix" });
-  env = { ...server.env, CODEX_BIN: codexBinPath(), CLAW_SUPERVISOR_STATE_DIR: path.join(path.dirname(server.codexHome), "claw-state") };
+  env = {
+    ...server.env,
+    CODEX_BIN: codexBinPath(),
+    CLAW_SUPERVISOR_STATE_DIR: path.join(path.dirname(server.codexHome), "claw-state"),
+  };
   stateDir = env.CLAW_SUPERVISOR_STATE_DIR!;
   const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
-  agent = await startHostAgent({ hostId: HOST, gatewayUrl: gateway.url, token: minted.token, stateDir, endpoint: server.endpoint, heartbeatMs: 500, logger: quiet });
-  await until("the host online", async () => (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"));
+  agent = await startHostAgent({
+    hostId: HOST,
+    gatewayUrl: gateway.url,
+    token: minted.token,
+    stateDir,
+    endpoint: server.endpoint,
+    heartbeatMs: 500,
+    logger: quiet,
+  });
+  await until("the host online", async () =>
+    (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -193,7 +261,6 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-
 describe("a spawned session's model calls the openclaw-codex-supervisor tools", () => {
   let peer: string;
   let asker: string;
@@ -207,8 +274,15 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
     const from = model.requests.length;
     asker = await spawnTask(call("codex_sessions_list", {}));
     const output = JSON.parse(await nextToolOutput(asker, from)) as string;
-    const listed = JSON.parse(/\{.*\}/s.exec(output)![0]) as { sessions: { sessionId: string; self: boolean; autonomous: boolean }[] };
-    expect(listed.sessions).toEqual(expect.arrayContaining([expect.objectContaining({ sessionId: peer, self: false, autonomous: true }), expect.objectContaining({ sessionId: asker, self: true })]));
+    const listed = JSON.parse(/\{.*\}/s.exec(output)![0]) as {
+      sessions: { sessionId: string; self: boolean; autonomous: boolean }[];
+    };
+    expect(listed.sessions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ sessionId: peer, self: false, autonomous: true }),
+        expect.objectContaining({ sessionId: asker, self: true }),
+      ]),
+    );
     // The tool ran without an approval prompt: the host agent, which declines every one on an autonomous session, saw none.
     expect(await approvalsOf(asker)).toEqual([]);
     await idle(asker);
@@ -216,30 +290,45 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
 
   it("claw_report_progress: the registry then shows the session's summary and progress", async () => {
     const from = model.requests.length;
-    await operatorSend(asker, call("claw_report_progress", { summary: "parser done, tests next", percent: 40, step: "tests" }));
+    await operatorSend(
+      asker,
+      call("claw_report_progress", { summary: "parser done, tests next", percent: 40, step: "tests" }),
+    );
     expect(await nextToolOutput(asker, from)).toContain('\\"recorded\\":true');
-    const s = await until("the progress in the registry", () => session(asker, (x) => x.summary === "parser done, tests next"));
+    const s = await until("the progress in the registry", () =>
+      session(asker, (x) => x.summary === "parser done, tests next"),
+    );
     expect(s.progress).toMatchObject({ percent: 40, step: "tests" });
     await idle(asker);
   });
 
   it("claw_ask: FLEET announces the question with its correlation id, and reply starts a turn in the asking session carrying the answer", async () => {
     const from = model.requests.length;
-    await operatorSend(asker, call("claw_ask", { question: "which database should the migration target?", kind: "decision" }));
+    await operatorSend(
+      asker,
+      call("claw_ask", { question: "which database should the migration target?", kind: "decision" }),
+    );
     const output = await nextToolOutput(asker, from);
     const correlationId = /ask-[A-Za-z0-9-]+/.exec(output)?.[0];
     expect(correlationId, output).toBeDefined();
     const notice = await until("the session-ask notice on FLEET", async () =>
-      (await records<FleetEvent>(STREAM_NAMES.fleet)).find((n) => n.kind === "session-ask" && n.sessionId === asker && n.session?.ask?.correlationId === correlationId),
+      (await records<FleetEvent>(STREAM_NAMES.fleet)).find(
+        (n) => n.kind === "session-ask" && n.sessionId === asker && n.session?.ask?.correlationId === correlationId,
+      ),
     );
-    expect(notice.session?.ask).toMatchObject({ question: "which database should the migration target?", kind: "decision" });
+    expect(notice.session?.ask).toMatchObject({
+      question: "which database should the migration target?",
+      kind: "decision",
+    });
     await idle(asker);
 
     const answered = model.requests.length;
     const reply = await cli("reply", asker, "use the staging database", "--correlation", correlationId!, "--json");
     expect(reply.code, reply.stderr).toBe(0);
     expect(json(reply)).toMatchObject({ ok: true, data: { action: "started" } });
-    expect(userTexts(await sawUserText(asker, "use the staging database", answered)).at(-1)).toBe("use the staging database");
+    expect(userTexts(await sawUserText(asker, "use the staging database", answered)).at(-1)).toBe(
+      "use the staging database",
+    );
     await idle(asker);
   });
 
@@ -263,7 +352,11 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
     });
 
     it("with a policy allowing it, reaches the peer with originSessionId in AUDIT; answering back and forth stops at the hop bound", async () => {
-      await setPolicy((doc) => ({ ...doc, rules: [...doc.rules, { id: "sessions-send", role: "session", allow: ["send"] }], loops: { maxHops: 2, cycleWindowMs: 0 } }));
+      await setPolicy((doc) => ({
+        ...doc,
+        rules: [...doc.rules, { id: "sessions-send", role: "session", allow: ["send"] }],
+        loops: { maxHops: 2, cycleWindowMs: 0 },
+      }));
       // asker → peer (hop 1) carries peer → asker (hop 2), which carries asker → peer (hop 3): over maxHops 2.
       // The asker's turn keeps running after its send, so the peer's answer steers it (a send never turns a
       // steer that finds its turn just ended into a new turn: it would be a conflict and end the exchange).
@@ -277,18 +370,37 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
       expect(await nextToolOutput(peer, from)).toMatch(/steered/);
       const reached = await sawUserText(asker, "second hop text", from);
       const refused = await nextToolOutput(asker, model.requests.indexOf(reached) + 1);
-      expect(refused).toMatch(/denied: loop prevention \(hops\): the message has travelled 3 agent hops, more than the policy's maxHops of 2/);
+      expect(refused).toMatch(
+        /denied: loop prevention \(hops\): the message has travelled 3 agent hops, more than the policy's maxHops of 2/,
+      );
       await idle(asker);
       await idle(peer);
-      expect(model.requests.some((r) => r.prompt_cache_key === peer && userTexts(r).some((t) => t.startsWith("third hop text")))).toBe(false);
+      expect(
+        model.requests.some(
+          (r) => r.prompt_cache_key === peer && userTexts(r).some((t) => t.startsWith("third hop text")),
+        ),
+      ).toBe(false);
 
-      type Audit = { kind: string; verb: string | null; caller: { id: string; role: string } | null; target: { sessionId: string | null } | null; decision: { allow: boolean; reason: string | null } | null; detail: { originSessionId?: string | null; hops?: number } | null };
-      const audit = (await records<Audit>(STREAM_NAMES.audit)).filter((a) => a.verb === "send" && a.caller?.role === "session");
+      type Audit = {
+        kind: string;
+        verb: string | null;
+        caller: { id: string; role: string } | null;
+        target: { sessionId: string | null } | null;
+        decision: { allow: boolean; reason: string | null } | null;
+        detail: { originSessionId?: string | null; hops?: number } | null;
+      };
+      const audit = (await records<Audit>(STREAM_NAMES.audit)).filter(
+        (a) => a.verb === "send" && a.caller?.role === "session",
+      );
       const requestsFrom = (id: string) => audit.filter((a) => a.kind === "request" && a.caller?.id === id);
       expect(requestsFrom(asker).map((a) => a.detail?.originSessionId)).toContain(asker);
       expect(requestsFrom(peer).map((a) => a.detail?.originSessionId)).toContain(peer);
-      expect(audit.some((a) => a.kind === "execution" && a.caller?.id === asker && a.target?.sessionId === peer)).toBe(true);
-      expect(audit.some((a) => a.kind === "decision" && a.decision?.allow === false && /hops/.test(a.decision.reason ?? ""))).toBe(true);
+      expect(audit.some((a) => a.kind === "execution" && a.caller?.id === asker && a.target?.sessionId === peer)).toBe(
+        true,
+      );
+      expect(
+        audit.some((a) => a.kind === "decision" && a.decision?.allow === false && /hops/.test(a.decision.reason ?? "")),
+      ).toBe(true);
     });
   });
 });

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textInput } from "../../schemas/codex/index.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { spawnCli } from "../support/cli-process.js";
-import { processAlive, startCodexAppServer, startTui, type CodexAppServer, type Tui } from "../support/codex-harness.js";
+import {
+  processAlive,
+  startCodexAppServer,
+  startTui,
+  type CodexAppServer,
+  type Tui,
+} from "../support/codex-harness.js";
 import { isTitleRequest, startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
 import { recordNotifications } from "../support/notifications.js";
 
@@ -65,7 +71,10 @@ describe("a human's TUI attached with codex --remote unix://", () => {
     const log = recordNotifications(client);
     await client.initialize({ clientInfo: { name: "claw-supervisor-test", version: "0.0.0" } });
     await client.request("thread/resume", { threadId, excludeTurns: true });
-    const { turn } = await client.request("turn/start", { threadId, input: textInput("Message from the supervisor 9a41") });
+    const { turn } = await client.request("turn/start", {
+      threadId,
+      input: textInput("Message from the supervisor 9a41"),
+    });
     await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
     const screen = await tui.waitForScreen("Answer to the supervisor 5c1e", 20_000);
     expect(screen).toContain("Message from the supervisor 9a41");

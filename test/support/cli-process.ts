@@ -9,7 +9,12 @@ import { fileURLToPath } from "node:url";
 
 // This file runs from test/support/ (vitest) or dist/test/support/ (compiled benchmarks).
 const supportDir = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(supportDir, "..", "..", ...(path.basename(path.resolve(supportDir, "..", "..")) === "dist" ? [".."] : []));
+const repoRoot = path.resolve(
+  supportDir,
+  "..",
+  "..",
+  ...(path.basename(path.resolve(supportDir, "..", "..")) === "dist" ? [".."] : []),
+);
 /** The built bin's entry point. */
 export const cliEntry = path.join(repoRoot, "dist", "services", "cli", "main.js");
 
@@ -36,7 +41,9 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
     listeners.forEach((l) => l());
   });
   child.stderr!.setEncoding("utf8").on("data", (c: string) => void (err += c));
-  const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return {
     child,
     stdout: () => out,

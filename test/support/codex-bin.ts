@@ -34,7 +34,9 @@ export function codexBinPath(): string {
   }
   const wrapper = path.join(repoRoot, "node_modules", ".bin", "codex");
   if (existsSync(wrapper)) return (cachedPath = wrapper);
-  throw new Error(`codex binary not found: install the @openai/codex devDependency (looked for ${target?.pkg ?? "a platform package"} and ${wrapper})`);
+  throw new Error(
+    `codex binary not found: install the @openai/codex devDependency (looked for ${target?.pkg ?? "a platform package"} and ${wrapper})`,
+  );
 }
 
 /** The installed codex version, e.g. "0.169.0", from `codex --version` (cached per process). */

@@ -32,7 +32,11 @@ function rpcPeer(ws: WebSocket) {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no matching message in ${timeoutMs} ms; saw ${seen.map((m) => m.method ?? `#${m.id}`).join(", ")}`));
+        reject(
+          new Error(
+            `no matching message in ${timeoutMs} ms; saw ${seen.map((m) => m.method ?? `#${m.id}`).join(", ")}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -44,7 +48,8 @@ function rpcPeer(ws: WebSocket) {
   return {
     seen,
     waitFor,
-    notify: (method: string, params?: unknown) => ws.send(JSON.stringify(params === undefined ? { method } : { method, params })),
+    notify: (method: string, params?: unknown) =>
+      ws.send(JSON.stringify(params === undefined ? { method } : { method, params })),
     request: async (method: string, params: unknown): Promise<Record<string, unknown>> => {
       const id = ++nextId;
       ws.send(JSON.stringify({ id, method, params }));
@@ -69,7 +74,9 @@ async function runOneTurn(server: CodexAppServer, text: string) {
     const threadId = (started.thread as { id: string }).id;
     const turnStart = await rpc.request("turn/start", { threadId, input: [{ type: "text", text, text_elements: [] }] });
     const turnId = (turnStart.turn as { id: string }).id;
-    const completed = await rpc.waitFor((m) => m.method === "turn/completed" && (m.params?.turn as { id?: string })?.id === turnId);
+    const completed = await rpc.waitFor(
+      (m) => m.method === "turn/completed" && (m.params?.turn as { id?: string })?.id === turnId,
+    );
     const agentMessages = rpc.seen
       .filter((m) => m.method === "item/completed" && (m.params?.item as { type?: string })?.type === "agentMessage")
       .map((m) => (m.params?.item as { text: string }).text);
@@ -115,7 +122,12 @@ describe("codex app-server harness", () => {
 
   it("feeds a function call back to the model as function_call_output", async () => {
     model = await startFakeModel({ defaultReply: { kind: "text", text: "done after tool" } });
-    model.script({ kind: "functionCall", name: "exec_command", arguments: { cmd: "echo harness-tool" }, callId: "call_t1" });
+    model.script({
+      kind: "functionCall",
+      name: "exec_command",
+      arguments: { cmd: "echo harness-tool" },
+      callId: "call_t1",
+    });
     server = await startCodexAppServer({ model, listen: "unix" });
     const { turn, agentMessages } = await runOneTurn(server, "run a tool");
     expect(turn.status).toBe("completed");
@@ -133,12 +145,22 @@ describe("codex app-server harness", () => {
     const ws = await server.connect();
     try {
       const rpc = rpcPeer(ws);
-      await rpc.request("initialize", { clientInfo: { name: "t", title: "t", version: "0" }, capabilities: { experimentalApi: false } });
+      await rpc.request("initialize", {
+        clientInfo: { name: "t", title: "t", version: "0" },
+        capabilities: { experimentalApi: false },
+      });
       rpc.notify("initialized");
       const threadId = ((await rpc.request("thread/start", {})).thread as { id: string }).id;
-      const turnId = ((await rpc.request("turn/start", { threadId, input: [{ type: "text", text: "go", text_elements: [] }] })).turn as { id: string }).id;
+      const turnId = (
+        (await rpc.request("turn/start", { threadId, input: [{ type: "text", text: "go", text_elements: [] }] }))
+          .turn as { id: string }
+      ).id;
       await rpc.waitFor((m) => m.method === "item/agentMessage/delta");
-      await rpc.request("turn/steer", { threadId, expectedTurnId: turnId, input: [{ type: "text", text: "STEER-TEXT", text_elements: [] }] });
+      await rpc.request("turn/steer", {
+        threadId,
+        expectedTurnId: turnId,
+        input: [{ type: "text", text: "STEER-TEXT", text_elements: [] }],
+      });
       const steered = await model.waitForRequest((r) => userTexts(r).includes("STEER-TEXT"), 10_000);
       expect(model.requests.indexOf(steered)).toBe(1);
       await rpc.waitFor((m) => m.method === "turn/completed");
@@ -153,7 +175,10 @@ describe("codex app-server harness", () => {
     server = await startCodexAppServer({ model, listen: "unix" });
     const ws = await server.connect();
     const rpc = rpcPeer(ws);
-    await rpc.request("initialize", { clientInfo: { name: "t", title: "t", version: "0" }, capabilities: { experimentalApi: false } });
+    await rpc.request("initialize", {
+      clientInfo: { name: "t", title: "t", version: "0" },
+      capabilities: { experimentalApi: false },
+    });
     rpc.notify("initialized");
     const threadId = ((await rpc.request("thread/start", {})).thread as { id: string }).id;
     await rpc.request("turn/start", { threadId, input: [{ type: "text", text: "go", text_elements: [] }] });

@@ -110,7 +110,10 @@ export async function startCodexAppServer(options: CodexAppServerOptions): Promi
   const home = path.join(tmp, "home");
   const workspace = options.workspace ?? path.join(tmp, "workspace");
   for (const dir of [codexHome, home, workspace]) mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(codexHome, "config.toml"), offlineConfigToml(options.model.baseUrl, workspace) + (options.extraConfig ?? ""));
+  writeFileSync(
+    path.join(codexHome, "config.toml"),
+    offlineConfigToml(options.model.baseUrl, workspace) + (options.extraConfig ?? ""),
+  );
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: home,

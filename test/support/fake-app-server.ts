@@ -12,7 +12,13 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { Endpoint } from "../../services/codex-rpc/endpoint.js";
 
 /** A message the fake received from the client. */
-export type ReceivedMessage = { id?: string | number; method?: string; params?: unknown; result?: unknown; error?: unknown };
+export type ReceivedMessage = {
+  id?: string | number;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: unknown;
+};
 
 /** What a method handler returns: a result, an error, or nothing at all (the request stays unanswered). */
 export type FakeReply = { result: unknown } | { error: { code: number; message: string } } | "silence";
@@ -20,7 +26,10 @@ export type FakeReply = { result: unknown } | { error: { code: number; message: 
 /** One client connection to the fake. */
 export class FakeConnection {
   readonly received: ReceivedMessage[] = [];
-  private readonly waiters = new Set<{ pred: (m: ReceivedMessage) => boolean; resolve: (m: ReceivedMessage) => void }>();
+  private readonly waiters = new Set<{
+    pred: (m: ReceivedMessage) => boolean;
+    resolve: (m: ReceivedMessage) => void;
+  }>();
 
   constructor(
     readonly socket: WebSocket,
@@ -50,7 +59,8 @@ export class FakeConnection {
       const waiter = { pred, resolve };
       this.waiters.add(waiter);
       setTimeout(() => {
-        if (this.waiters.delete(waiter)) reject(new Error(`fake app-server: no matching message within ${timeoutMs} ms`));
+        if (this.waiters.delete(waiter))
+          reject(new Error(`fake app-server: no matching message within ${timeoutMs} ms`));
       }, timeoutMs).unref();
     });
   }
@@ -81,11 +91,18 @@ export interface FakeAppServer {
 }
 
 const defaultInitialize: Handler = () => ({
-  result: { userAgent: "fake-app-server/0.0.0", codexHome: "/tmp/fake-codex-home", platformFamily: "unix", platformOs: "linux" },
+  result: {
+    userAgent: "fake-app-server/0.0.0",
+    codexHome: "/tmp/fake-codex-home",
+    platformFamily: "unix",
+    platformOs: "linux",
+  },
 });
 
 /** Starts a fake on a unix socket in a temp dir (default) or on a random 127.0.0.1 port. */
-export async function startFakeAppServer(opts: { listen?: "unix" | "tcp"; requireBearer?: string } = {}): Promise<FakeAppServer> {
+export async function startFakeAppServer(
+  opts: { listen?: "unix" | "tcp"; requireBearer?: string } = {},
+): Promise<FakeAppServer> {
   const handlers = new Map<string, Handler>([["initialize", defaultInitialize]]);
   const connections: FakeConnection[] = [];
   const connectionWaiters: (() => void)[] = [];
@@ -120,7 +137,9 @@ export async function startFakeAppServer(opts: { listen?: "unix" | "tcp"; requir
     socket.on("error", () => undefined);
   });
   const socketPath = dir ? path.join(dir, "app.sock") : undefined;
-  await new Promise<void>((resolve) => (socketPath ? server.listen(socketPath, resolve) : server.listen(0, "127.0.0.1", resolve)));
+  await new Promise<void>((resolve) =>
+    socketPath ? server.listen(socketPath, resolve) : server.listen(0, "127.0.0.1", resolve),
+  );
   const endpoint: Endpoint = socketPath
     ? { kind: "unix", socketPath }
     : { kind: "ws", url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/` };

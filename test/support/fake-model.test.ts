@@ -70,7 +70,12 @@ describe("fake model", () => {
     const texts: string[] = [];
     for (let i = 0; i < 2; i++) {
       const events = parseSse(await (await post({ input: [] })).text());
-      texts.push(events.filter((e) => e.event === "response.output_text.delta").map((e) => e.data.delta).join(""));
+      texts.push(
+        events
+          .filter((e) => e.event === "response.output_text.delta")
+          .map((e) => e.data.delta)
+          .join(""),
+      );
     }
     expect(texts).toEqual(["first", "default"]);
   });
@@ -81,7 +86,12 @@ describe("fake model", () => {
     const started = Date.now();
     const events = parseSse(await (await post({ input: [] })).text());
     expect(Date.now() - started).toBeGreaterThanOrEqual(4 * 60 - 20);
-    expect(events.filter((e) => e.event === "response.output_text.delta").map((e) => e.data.delta)).toEqual(["a", "b", "c", "d"]);
+    expect(events.filter((e) => e.event === "response.output_text.delta").map((e) => e.data.delta)).toEqual([
+      "a",
+      "b",
+      "c",
+      "d",
+    ]);
     expect(events.at(-1)?.event).toBe("response.completed");
   });
 
@@ -109,9 +119,19 @@ describe("fake model", () => {
 
   it("names the namespace of a namespaced tool (an MCP server's) in its function_call", async () => {
     model = await startFakeModel();
-    model.script({ kind: "functionCall", name: "codex_sessions_list", namespace: "mcp__openclaw_codex_supervisor", arguments: "{}" });
+    model.script({
+      kind: "functionCall",
+      name: "codex_sessions_list",
+      namespace: "mcp__openclaw_codex_supervisor",
+      arguments: "{}",
+    });
     const events = parseSse(await (await post({ input: [] })).text());
-    expect(events[2]?.data.item).toMatchObject({ type: "function_call", name: "codex_sessions_list", namespace: "mcp__openclaw_codex_supervisor", arguments: "{}" });
+    expect(events[2]?.data.item).toMatchObject({
+      type: "function_call",
+      name: "codex_sessions_list",
+      namespace: "mcp__openclaw_codex_supervisor",
+      arguments: "{}",
+    });
     expect(events[1]?.data.item).toMatchObject({ namespace: "mcp__openclaw_codex_supervisor", arguments: "" });
   });
 
@@ -130,10 +150,18 @@ describe("fake model", () => {
   });
 
   it("routes by a function of the request and answers title requests without consuming the queue", async () => {
-    model = await startFakeModel({ route: (req) => (userTexts(req).includes("ping") ? { kind: "text", text: "pong" } : undefined) });
+    model = await startFakeModel({
+      route: (req) => (userTexts(req).includes("ping") ? { kind: "text", text: "pong" } : undefined),
+    });
     model.script({ kind: "text", text: "queued" });
     const titleBody = {
-      text: { format: { type: "json_schema", name: "codex_output_schema", schema: { properties: { title: { type: "string" } } } } },
+      text: {
+        format: {
+          type: "json_schema",
+          name: "codex_output_schema",
+          schema: { properties: { title: { type: "string" } } },
+        },
+      },
       input: [userMessage("Generate a concise, single-line task title")],
     };
     expect(isTitleRequest(titleBody)).toBe(true);

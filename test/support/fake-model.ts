@@ -9,7 +9,13 @@ export type ModelRequest = Record<string, unknown>;
 export type ScriptedReply =
   | { kind: "text"; text: string }
   | { kind: "slow"; text: string; chunks?: number; delayMs?: number }
-  | { kind: "functionCall"; name: string; arguments: string | Record<string, unknown>; callId?: string; namespace?: string };
+  | {
+      kind: "functionCall";
+      name: string;
+      arguments: string | Record<string, unknown>;
+      callId?: string;
+      namespace?: string;
+    };
 
 /** Picks a reply from the request body; returning undefined falls through to the script queue. */
 export type ReplyRoute = (request: ModelRequest) => ScriptedReply | undefined;
@@ -46,7 +52,8 @@ export interface FakeModel {
 /** True for the TUI's title-generation request: it asks for a JSON object with a `title` via `text.format.json_schema`. */
 export function isTitleRequest(request: ModelRequest): boolean {
   const format = isRecord(request.text) && isRecord(request.text.format) ? request.text.format : undefined;
-  const properties = isRecord(format?.schema) && isRecord(format.schema.properties) ? format.schema.properties : undefined;
+  const properties =
+    isRecord(format?.schema) && isRecord(format.schema.properties) ? format.schema.properties : undefined;
   return format?.type === "json_schema" && properties !== undefined && "title" in properties;
 }
 
@@ -176,7 +183,9 @@ function streamReply(res: http.ServerResponse, reply: ScriptedReply, seq: number
   };
   send("response.created", { response: { id: responseId, object: "response", status: "in_progress", output: [] } });
   const complete = (): void => {
-    send("response.completed", { response: { id: responseId, object: "response", status: "completed", usage: usage() } });
+    send("response.completed", {
+      response: { id: responseId, object: "response", status: "completed", usage: usage() },
+    });
     res.end();
   };
 

@@ -8,7 +8,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runningNatsServerPids, startNatsCluster, startNatsServer, type NatsTestServer } from "./nats-server.js";
 import { processAlive } from "./processes.js";
 
-
 describe("startNatsServer", () => {
   const started: NatsTestServer[] = [];
   afterAll(async () => {

@@ -156,12 +156,14 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
 /** `count` distinct free loopback ports (held open together so they differ, then released). */
 export async function freePorts(count: number): Promise<number[]> {
   const holders = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import("node:net").Server>((resolve, reject) => {
-        const srv = createServer();
-        srv.once("error", reject);
-        srv.listen(0, LOOPBACK, () => resolve(srv));
-      }),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const srv = createServer();
+          srv.once("error", reject);
+          srv.listen(0, LOOPBACK, () => resolve(srv));
+        }),
     ),
   );
   const ports = holders.map((srv) => {

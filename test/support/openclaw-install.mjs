@@ -13,7 +13,11 @@ const openclaw = path.join(root, "node_modules", "openclaw");
 
 if (existsSync(node24) && existsSync(openclaw)) {
   for (const script of ["preinstall-package-manager-warning.mjs", "postinstall-bundled-plugins.mjs"]) {
-    const run = spawnSync(node24, [path.join(openclaw, "scripts", script)], { cwd: openclaw, stdio: "inherit", env: { ...process.env, npm_config_user_agent: "npm" } });
+    const run = spawnSync(node24, [path.join(openclaw, "scripts", script)], {
+      cwd: openclaw,
+      stdio: "inherit",
+      env: { ...process.env, npm_config_user_agent: "npm" },
+    });
     if (run.status !== 0) {
       console.error(`claw-supervisor postinstall: openclaw's ${script} failed (exit ${run.status ?? run.signal})`);
       process.exit(1);

@@ -30,7 +30,14 @@ export interface OpenClawHome {
 /** A fresh OpenClaw home, offline: no update checks. */
 export function openClawHome(extraEnv: Record<string, string> = {}): OpenClawHome {
   const home = mkdtempSync(path.join(tmpdir(), "claw-openclaw-"));
-  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, OPENCLAW_HOME: home, OPENCLAW_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...extraEnv };
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    OPENCLAW_HOME: home,
+    OPENCLAW_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    ...extraEnv,
+  };
   const configFile = path.join(home, ".openclaw", "openclaw.json");
   return {
     home,
@@ -86,11 +93,28 @@ export interface OpenClawGateway {
 export async function startOpenClawGateway(oc: OpenClawHome, readyTimeoutMs = 60_000): Promise<OpenClawGateway> {
   const port = await freePort();
   const token = `test-${Math.random().toString(36).slice(2)}`;
-  const child = spawn(node24, [entry, "gateway", "run", "--port", String(port), "--auth", "token", "--token", token, "--bind", "loopback", "--allow-unconfigured"], {
-    env: oc.env,
-    cwd: oc.home,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    node24,
+    [
+      entry,
+      "gateway",
+      "run",
+      "--port",
+      String(port),
+      "--auth",
+      "token",
+      "--token",
+      token,
+      "--bind",
+      "loopback",
+      "--allow-unconfigured",
+    ],
+    {
+      env: oc.env,
+      cwd: oc.home,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout!.setEncoding("utf8").on("data", (c: string) => void (out = (out + c).slice(-64_000)));
   child.stderr!.setEncoding("utf8").on("data", (c: string) => void (out = (out + c).slice(-64_000)));
@@ -100,7 +124,18 @@ export async function startOpenClawGateway(oc: OpenClawHome, readyTimeoutMs = 60
     child,
     output: () => out,
     async call(method, params = {}) {
-      const r = await oc.cli(["gateway", "call", method, "--params", JSON.stringify(params), "--port", String(port), "--token", token, "--json"]);
+      const r = await oc.cli([
+        "gateway",
+        "call",
+        method,
+        "--params",
+        JSON.stringify(params),
+        "--port",
+        String(port),
+        "--token",
+        token,
+        "--json",
+      ]);
       if (r.code !== 0) throw new Error(`gateway call ${method} exited ${r.code}: ${r.stdout}\n${r.stderr}`);
       return JSON.parse(r.stdout);
     },

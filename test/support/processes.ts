@@ -27,4 +27,3 @@ export async function waitForProcessGone(pid: number, timeoutMs: number): Promis
   }
   return true;
 }
-

@@ -14,7 +14,9 @@ let session: TmuxSession | undefined;
 let scratch: string | undefined;
 
 afterEach(async () => {
-  const pids = [tui?.pid, tui?.serverPid, session?.panePid, session?.serverPid, server?.pid].filter((p): p is number => p !== undefined);
+  const pids = [tui?.pid, tui?.serverPid, session?.panePid, session?.serverPid, server?.pid].filter(
+    (p): p is number => p !== undefined,
+  );
   await session?.stop();
   await tui?.stop();
   await server?.stop();
@@ -28,7 +30,7 @@ describe("private tmux session", () => {
   it("runs a command on its own socket, types into it and reads the screen", async () => {
     scratch = mkdtempSync(path.join(os.tmpdir(), "tmux-test-"));
     session = await startTmuxSession({
-      command: ["sh", "-c", "stty -echo; read line; echo \"got:$line\"; sleep 60"],
+      command: ["sh", "-c", 'stty -echo; read line; echo "got:$line"; sleep 60'],
       socketPath: path.join(scratch, "tmux.sock"),
       cwd: scratch,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: scratch, TERM: "xterm-256color" },
@@ -67,7 +69,9 @@ describe("codex TUI under tmux", () => {
     await tui.sendKeys("remember this");
     await tui.sendEnter();
     await tui.waitForScreen("first answer 91c2", 20_000);
-    const threadId = String((model.requests.find((r) => !isTitleRequest(r))?.client_metadata as Record<string, unknown>)?.thread_id);
+    const threadId = String(
+      (model.requests.find((r) => !isTitleRequest(r))?.client_metadata as Record<string, unknown>)?.thread_id,
+    );
     const firstPids = [tui.pid, tui.serverPid];
     await tui.stop();
     for (const pid of firstPids) expect(processAlive(pid)).toBe(false);

@@ -67,15 +67,37 @@ export async function startTmuxSession(options: TmuxSessionOptions): Promise<Tmu
   let panePid = 0;
   try {
     // A tmux client finding no server would start a daemonised one of its own: wait for ours first.
-    await waitForSocket(socketPath, 10_000, () => server.exitCode !== null, () => serverErr);
+    await waitForSocket(
+      socketPath,
+      10_000,
+      () => server.exitCode !== null,
+      () => serverErr,
+    );
     await tmux("set-option", "-g", "remain-on-exit", "on");
     const shellCommand = `exec ${options.command.map(shellQuote).join(" ")}`;
     const [paneId, pidText] = (
-      await tmux("new-session", "-d", "-s", "main", "-x", String(options.cols ?? 120), "-y", String(options.rows ?? 40),
-        "-c", options.cwd, "-P", "-F", "#{pane_id} #{pane_pid}", shellCommand)
-    ).trim().split(" ");
+      await tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        String(options.cols ?? 120),
+        "-y",
+        String(options.rows ?? 40),
+        "-c",
+        options.cwd,
+        "-P",
+        "-F",
+        "#{pane_id} #{pane_pid}",
+        shellCommand,
+      )
+    )
+      .trim()
+      .split(" ");
     panePid = Number(pidText);
-    if (!paneId || !Number.isInteger(panePid) || panePid <= 0) throw new Error(`tmux new-session printed no pane: ${pidText}`);
+    if (!paneId || !Number.isInteger(panePid) || panePid <= 0)
+      throw new Error(`tmux new-session printed no pane: ${pidText}`);
     livePanes.add(panePid);
     return makeSession(paneId, panePid);
   } catch (error) {
@@ -138,12 +160,18 @@ export async function startTmuxSession(options: TmuxSessionOptions): Promise<Tmu
   }
 }
 
-async function waitForSocket(path: string, timeoutMs: number, exited: () => boolean, stderr: () => string): Promise<void> {
+async function waitForSocket(
+  path: string,
+  timeoutMs: number,
+  exited: () => boolean,
+  stderr: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exited()) throw new Error(`tmux server exited early: ${stderr()}`);
     if (existsSync(path) && (await canConnect(path))) return;
-    if (Date.now() >= deadline) throw new Error(`tmux server socket ${path} not ready after ${timeoutMs} ms: ${stderr()}`);
+    if (Date.now() >= deadline)
+      throw new Error(`tmux server socket ${path} not ready after ${timeoutMs} ms: ${stderr()}`);
     await sleep(20);
   }
 }
