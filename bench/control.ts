@@ -36,7 +36,6 @@
  * `--json` prints only the machine-readable line; the last line of the normal output is that line anyway.
  */
 import { fork } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";

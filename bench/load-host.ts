@@ -37,7 +37,7 @@ export async function connectLoadHost(url: string, hostId: string, token: string
       pending.delete(seq);
       slotWaiters.shift()?.();
     }
-    if (pending.size === 0) drainWaiters.splice(0).forEach((w) => w());
+    if (pending.size === 0) for (const w of drainWaiters.splice(0)) w();
   });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", resolve);

@@ -94,7 +94,7 @@ describe.each(sessionLogNames)("golden log %s", (name) => {
     const events = eventsOf(log);
     const half = Math.floor(events.length / 2);
     const live = createActor(sessionMachine, { input: inputOf(log) }).start();
-    events.slice(0, half).forEach((e) => live.send(e));
+    for (const e of events.slice(0, half)) live.send(e);
     const restored = createActor(sessionMachine, {
       snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
       input: inputOf(log),

@@ -17,7 +17,7 @@ describe("host restore", () => {
       { type: "HEARTBEAT", atMs: 400_000, threads: 1, appServer: "connected" },
     ];
     const live = createActor(hostMachine, { input }).start();
-    before.forEach((e) => live.send(e));
+    for (const e of before) live.send(e);
     const restored = createActor(hostMachine, {
       snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
       input,

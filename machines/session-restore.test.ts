@@ -25,7 +25,7 @@ const after: SessionMachineEvent[] = [
 describe("session restore", () => {
   it("restores mid-steer from JSON and then agrees with the live actor at every step", () => {
     const live = createActor(sessionMachine, { input }).start();
-    before.forEach((e) => live.send(e));
+    for (const e of before) live.send(e);
     const persisted = JSON.parse(JSON.stringify(live.getPersistedSnapshot()));
     const restored = createActor(sessionMachine, { snapshot: persisted, input }).start();
     expect(restored.getSnapshot().value).toBe("steering");
@@ -47,7 +47,7 @@ describe("session restore", () => {
 
   it("persists a stale session with the status it had before", () => {
     const live = createActor(sessionMachine, { input }).start();
-    [...before, { type: "STALE", atMs: 9 } as const].forEach((e) => live.send(e));
+    for (const e of [...before, { type: "STALE", atMs: 9 } as const]) live.send(e);
     const restored = createActor(sessionMachine, {
       snapshot: JSON.parse(JSON.stringify(live.getPersistedSnapshot())),
       input,

@@ -50,7 +50,7 @@ describe("session robustness", () => {
     const actor = createActor(sessionMachine, { input });
     actor.subscribe({ error: (err) => errors.push(err) });
     actor.start();
-    junk.forEach((e) => actor.send(e));
+    for (const e of junk) actor.send(e);
     actor.send({ type: "STATUS", status: { type: "idle" }, atMs: 10 });
     expect(errors).toEqual([]);
     expect(actor.getSnapshot().status).toBe("active");

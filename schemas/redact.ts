@@ -27,7 +27,8 @@ interface Rule {
   replace?: (match: string, ...groups: string[]) => string;
 }
 
-const SECRET_NAME = String.raw`[A-Za-z0-9_.-]*?(?:pass(?:word|wd)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth)`;
+const SECRET_NAME =
+  "[A-Za-z0-9_.-]*?(?:pass(?:word|wd)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth)";
 
 const rules: Rule[] = [
   {

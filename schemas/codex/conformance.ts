@@ -75,7 +75,7 @@ const isAny = (s: Json): boolean =>
 
 function alternatives(schema: unknown, gen: GeneratedSchema | null): Alternatives {
   if (schema === true || schema === undefined) return { branches: [ANY], nullable: true };
-  let s = schema as Json;
+  const s = schema as Json;
   if (typeof s.$ref === "string" && gen) {
     const target = gen.resolve(s.$ref);
     return target ? alternatives({ ...s, ...target, $ref: undefined }, gen) : { branches: [ANY], nullable: true };

@@ -53,7 +53,10 @@ const refuses = (url: string) =>
   new Promise<boolean>((resolve) => {
     const { hostname, port } = new URL(url);
     const s = net.connect({ host: hostname, port: Number(port) });
-    s.once("connect", () => (s.destroy(), resolve(false)));
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once("error", () => resolve(true));
   });
 

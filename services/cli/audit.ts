@@ -77,7 +77,10 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
     json: { type: "boolean" },
     "nats-url": { type: "string" },
   });
-  if (values.help) return (io.stdout(`${usage}\n`), 0);
+  if (values.help) {
+    io.stdout(`${usage}\n`);
+    return 0;
+  }
   if (positionals.length) throw new CliError(`audit replay takes no arguments, got '${positionals[0]}'`, 2);
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, Date.now());
   const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
@@ -129,7 +132,10 @@ async function list(argv: string[], io: CliIo): Promise<number> {
     json: { type: "boolean" },
     "nats-url": { type: "string" },
   });
-  if (values.help) return (io.stdout(`${usage}\n`), 0);
+  if (values.help) {
+    io.stdout(`${usage}\n`);
+    return 0;
+  }
   if (positionals.length)
     throw new CliError(
       `audit takes no arguments (or 'replay'), got '${positionals[0]}'. See 'claw-supervisor audit --help'.`,

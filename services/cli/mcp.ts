@@ -49,7 +49,10 @@ export const mcpCommand: Command = {
       "state-dir": { type: "string" },
       "nats-url": { type: "string" },
     });
-    if (values.help) return (io.stdout(`${mcpUsage}\n`), 0);
+    if (values.help) {
+      io.stdout(`${mcpUsage}\n`);
+      return 0;
+    }
     if (positionals.length)
       throw new CliError(`mcp takes no arguments, got '${positionals[0]}'. See 'claw-supervisor mcp --help'.`, 2);
     const tokenEnv = optionValue("token-env", EnvName, values["token-env"] ?? "CLAW_MCP_TOKEN");
@@ -107,7 +110,10 @@ export const mcpConfigCommand: Command = {
       "state-dir": { type: "string" },
       json: { type: "boolean" },
     });
-    if (values.help) return (io.stdout(`${configUsage}\n`), 0);
+    if (values.help) {
+      io.stdout(`${configUsage}\n`);
+      return 0;
+    }
     if (positionals.length > 1)
       throw new CliError(
         `mcp-config takes one session id, got ${positionals.length}. See 'claw-supervisor mcp-config --help'.`,

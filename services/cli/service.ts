@@ -115,7 +115,7 @@ const policyService: ServiceSpec = {
     "--mcp-secret-file F    the MCP edge's token secret (needed with --mcp-url)",
   ],
   async start({ nc, logger, values }) {
-    let spawnConfig;
+    let spawnConfig: ReturnType<typeof spawnMcpConfig> | undefined;
     if (typeof values["mcp-url"] === "string") {
       if (typeof values["mcp-secret-file"] !== "string")
         throw new CliError("--mcp-url needs --mcp-secret-file (the MCP edge's secret)", 2);

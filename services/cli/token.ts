@@ -63,7 +63,7 @@ function listText(records: HostTokenRecord[]): string {
 }
 
 async function withTokenBucket<T>(natsUrl: string, run: (kv: KV) => Promise<T>): Promise<T> {
-  let nc;
+  let nc: Awaited<ReturnType<typeof connectBus>>;
   try {
     nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-token" });
   } catch (err) {

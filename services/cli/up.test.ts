@@ -19,7 +19,7 @@ afterEach(async () => {
   }
   await nats?.stop();
   nats = undefined;
-  tmp.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+  for (const d of tmp.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 function tempDir(): string {

@@ -205,7 +205,10 @@ describe("CodexRpcClient against a scripted app-server", () => {
     expect(conn.received.some((m) => m.id === 1 || m.id === 4)).toBe(false);
     expect(seen).toEqual(["humans", "mine"]);
     const raw: unknown[] = [];
-    client.onInvalidServerRequest((_method, params) => (raw.push(params), { decision: "decline" }));
+    client.onInvalidServerRequest((_method, params) => {
+      raw.push(params);
+      return { decision: "decline" };
+    });
     conn.send({ id: 5, method: "item/commandExecution/requestApproval", params: { threadId: "mine" } });
     expect((await conn.waitFor((m) => m.id === 5)).result).toEqual({ decision: "decline" });
     expect(raw).toEqual([{ threadId: "mine" }]);

@@ -9,7 +9,7 @@ import type { z } from "zod";
 import {
   classifyWireMessage,
   clientMethods,
-  InitializeResult,
+  type InitializeResult,
   type ClientMethod,
   type ClientParams,
   type ClientResult,

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CodexRpcError, connectCodex, type CodexRpcClient } from "./index.js";
 
 const clients: CodexRpcClient[] = [];
-afterEach(() => clients.splice(0).forEach((c) => c.close()));
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
 
 /** A tiny stdio peer: answers each request line with `reply(request)` written by the test. */
 function stdioPeer(script: string) {

@@ -9,7 +9,7 @@ const turn = { threadId: "t1", turnId: "u1", itemId: "i1" };
 /** A v2 command approval as codex 0.169 sends it for `exec_command {cmd}`: the argv rendered with shell quoting. */
 const bashApproval = (script: string) => ({
   ...turn,
-  command: `/bin/bash -lc ${"'" + script.replaceAll("'", `'"'"'`) + "'"}`,
+  command: `/bin/bash -lc '${script.replaceAll("'", `'"'"'`)}'`,
   kind: "command",
   cwd: "/w",
 });

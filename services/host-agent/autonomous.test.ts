@@ -53,7 +53,12 @@ describe("AutonomousThreads", () => {
     const lines: string[] = [];
     const logger = pino(
       { level: "error" },
-      new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) }),
+      new Writable({
+        write: (chunk, _enc, done) => {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
     );
     const store = await AutonomousThreads.load(stateDir, logger);
     expect(store.ids()).toEqual([]);

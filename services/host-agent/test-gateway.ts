@@ -73,7 +73,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     ws.on("message", (data) => {
       const text = data.toString();
       rawFrames.push(text);
-      let parsed;
+      let parsed: ReturnType<typeof AgentFrame.safeParse> | undefined;
       try {
         parsed = AgentFrame.safeParse(JSON.parse(text));
       } catch {
@@ -92,7 +92,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
           else unacked.get(ws)?.push(id);
         }
       }
-      wakers.forEach((w) => w());
+      for (const w of wakers) w();
     });
   });
 

@@ -61,7 +61,7 @@ export class EdgeIdentity {
   private async lookup(ticket: string): Promise<string | null | undefined> {
     this.kv ??= new Kvm(this.nc).open(KV_BUCKET_NAMES.commands);
     const entry = await (await this.kv).get(ticket);
-    if (!entry || entry.operation !== "PUT") return undefined;
+    if (entry?.operation !== "PUT") return undefined;
     const done = FinishedSpawn.safeParse(entry.json());
     if (!done.success) return undefined;
     if (!done.data.result.ok) return null;

@@ -70,7 +70,7 @@ export class SessionCache {
 
   /** The record in an entry's bytes; null (logged) when they are not a readable session entry for that key. */
   private parse(key: string, raw: Uint8Array): SessionRecord | null {
-    let parsed;
+    let parsed: ReturnType<typeof EntryRecord.safeParse> | null;
     try {
       parsed = EntryRecord.safeParse(JSON.parse(decoder.decode(raw)));
     } catch {

@@ -163,8 +163,8 @@ describe("FleetState", () => {
     const sessions = live.takeSessionWrites(Infinity, true).map((w) => SessionEntry.parse(JSON.parse(w.value)));
     const hosts = live.takeHostWrites(Infinity, true).map((w) => HostEntry.parse(JSON.parse(w.value)));
     const restored = new FleetState(thresholds);
-    sessions.forEach((e) => restored.restoreSession(e));
-    hosts.forEach((e) => restored.restoreHost(e));
+    for (const e of sessions) restored.restoreSession(e);
+    for (const e of hosts) restored.restoreHost(e);
     restored.finishRestore();
     expect(restored.index.all()).toEqual(live.index.all());
     expect(restored.hostRecords()).toEqual(live.hostRecords());

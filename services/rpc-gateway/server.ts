@@ -191,7 +191,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (stopping) return refuse(503, "gateway stopping");
     const bearer = bearerToken(req.headers.authorization);
     if (!bearer.ok) return refuse(401, bearer.reason);
-    let check;
+    let check: Awaited<ReturnType<typeof authenticateHostToken>>;
     try {
       check = await authenticateHostToken(kv, bearer.token);
     } catch (err) {

@@ -173,7 +173,7 @@ export interface HostTokenWatch {
 
 /** Calls `onRevoked(tokenId)` for every token revoked, deleted or purged after the watch starts. */
 export async function watchHostTokenRevocations(kv: KV, onRevoked: (tokenId: string) => void): Promise<HostTokenWatch> {
-  let iter;
+  let iter: Awaited<ReturnType<KV["watch"]>>;
   try {
     iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
   } catch (err) {

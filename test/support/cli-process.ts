@@ -38,7 +38,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   const listeners = new Set<() => void>();
   child.stdout!.setEncoding("utf8").on("data", (c: string) => {
     out += c;
-    listeners.forEach((l) => l());
+    for (const l of listeners) l();
   });
   child.stderr!.setEncoding("utf8").on("data", (c: string) => void (err += c));
   const exited = new Promise<number | string>((resolve) =>

@@ -79,6 +79,7 @@ async function runOneTurn(server: CodexAppServer, text: string) {
     );
     const agentMessages = rpc.seen
       .filter((m) => m.method === "item/completed" && (m.params?.item as { type?: string })?.type === "agentMessage")
+      // biome-ignore lint/correctness/noUnsafeOptionalChaining: a missing item fails the test, which is what it should do
       .map((m) => (m.params?.item as { text: string }).text);
     return { threadId, turn: completed.params?.turn as { status: string }, agentMessages, rpc };
   } finally {

@@ -277,6 +277,7 @@ function readlinkOrSelf(file: string): string {
 }
 
 function stripAnsi(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour codes this strips
   return text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 

@@ -118,7 +118,7 @@ export async function startFakeAppServer(
   wss.on("connection", (socket, req) => {
     const conn = new FakeConnection(socket, req.headers);
     connections.push(conn);
-    connectionWaiters.splice(0).forEach((wake) => wake());
+    for (const wake of connectionWaiters.splice(0)) wake();
     socket.on("message", async (data) => {
       let message: ReceivedMessage;
       try {

@@ -59,6 +59,7 @@ describe("fake model", () => {
       role: "assistant",
       content: [{ type: "output_text", text: "Hello there" }],
     });
+    // biome-ignore lint/correctness/noUnsafeOptionalChaining: a missing event fails the test, which is what it should do
     expect((events.at(-1)?.data.response as Record<string, unknown>).usage).toMatchObject({ total_tokens: 15 });
     expect(model.requests).toHaveLength(1);
     expect(userTexts(model.requests[0] ?? {})).toEqual(["hi"]);

@@ -111,7 +111,7 @@ function renderConfig(opts: StartNatsServerOptions, storeDir: string, name: stri
     );
   }
   if (opts.config) lines.push(opts.config);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** Starts nats-server with JetStream on 127.0.0.1 and resolves once it accepts clients. */

@@ -16,7 +16,7 @@ export function recordNotifications(client: CodexRpcClient): NotificationLog {
   const waiters = new Set<() => void>();
   client.onAnyNotification((n) => {
     all.push(n);
-    waiters.forEach((w) => w());
+    for (const w of waiters) w();
   });
   const matching = (method: string, pred: (params: any) => boolean = () => true) =>
     all.filter((n) => n.method === method && pred(n.params));

@@ -151,7 +151,10 @@ export async function startOpenClawGateway(oc: OpenClawHome, readyTimeoutMs = 60
   for (;;) {
     if (child.exitCode !== null) throw new Error(`openclaw gateway exited ${child.exitCode}:\n${out}`);
     const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => (s.end(), resolve(true)));
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.end();
+        resolve(true);
+      });
       s.on("error", () => resolve(false));
     });
     if (open) return gw;
