@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
-import { HostEntry, SessionEntry, comparePositions } from "./entry.js";
+import { HostEntry, SessionEntry, comparePositions } from "../../schemas/registry-entry.js";
 import { FleetState } from "./fleet-state.js";
 import type { RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";

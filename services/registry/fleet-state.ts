@@ -12,7 +12,13 @@ import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
 import type { HostRecord, HostStatus, SessionRecord } from "../../schemas/registry.js";
-import { alreadyApplied, sessionKey, type AppliedPosition, type HostEntry, type SessionEntry } from "./entry.js";
+import {
+  alreadyApplied,
+  sessionKey,
+  type AppliedPosition,
+  type HostEntry,
+  type SessionEntry,
+} from "../../schemas/registry-entry.js";
 import { hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./fleet.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";

@@ -3,7 +3,14 @@ export { startRegistry, RegistryConfig } from "./registry.js";
 export type { Registry, RegistryOptions, RegistryStats } from "./registry.js";
 export { replayEnvelopes } from "./replay.js";
 export type { ReplayResult } from "./replay.js";
-export { AppliedPosition, HostEntry, SessionEntry, alreadyApplied, comparePositions, sessionKey } from "./entry.js";
+export {
+  AppliedPosition,
+  HostEntry,
+  SessionEntry,
+  alreadyApplied,
+  comparePositions,
+  sessionKey,
+} from "../../schemas/registry-entry.js";
 export {
   DEFAULT_QUERY_TIMEOUT_MS,
   RegistryQueryError,

@@ -3,7 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KV_BUCKET_NAMES } from "../bus/index.js";
 import { getSession, listHosts, listSessions } from "./client.js";
-import { HostEntry } from "./entry.js";
+import { HostEntry } from "../../schemas/registry-entry.js";
 import { startRegistry, type Registry } from "./registry.js";
 import {
   FakeHost,

@@ -24,7 +24,7 @@ import {
   toBusError,
 } from "../bus/index.js";
 import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
-import { HostEntry, SessionEntry, sessionKey } from "./entry.js";
+import { HostEntry, SessionEntry, sessionKey } from "../../schemas/registry-entry.js";
 import { publishFleetEvents } from "./fleet.js";
 import { FleetState, type FleetStateStats } from "./fleet-state.js";
 import { KvTable, loadBucket } from "./kv-view.js";

@@ -3,7 +3,7 @@
  * id), with filters and opaque cursor paging. Pure data structure; no I/O.
  */
 import type { HostRecord, SessionFilter, SessionRecord } from "../../schemas/registry.js";
-import { sessionKey } from "./entry.js";
+import { sessionKey } from "../../schemas/registry-entry.js";
 
 /** One page of sessions, as `codex.registry.sessions.list` replies. */
 export interface SessionPage {

@@ -13,7 +13,7 @@ import type { HostLifecycle } from "../../schemas/gateway.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES, ensureBus, publishSessionEvent, subjects } from "../bus/index.js";
-import { HostEntry, SessionEntry } from "./entry.js";
+import { HostEntry, SessionEntry } from "../../schemas/registry-entry.js";
 import { loadBucket } from "./kv-view.js";
 
 /** A nats-server with the bus's streams and buckets, and a client connection. */

@@ -1,10 +1,10 @@
 /**
  * The values the registry keeps in KV: the public record beside what restores its actor exactly (the machine's
- * persisted snapshot and, for sessions, the last applied event position). Readers other than the registry use
- * only `record`.
+ * persisted snapshot and, for sessions, the last applied event position), with the key and the ordering of
+ * positions that go with them. Readers other than the registry use only `record`.
  */
 import { z } from "zod";
-import { HostRecord, SessionRecord } from "../../schemas/registry.js";
+import { HostRecord, SessionRecord } from "./registry.js";
 
 /** Where a session's event stream has been applied up to: `(epoch, seq)` of the last applied envelope. */
 export const AppliedPosition = z.object({ epoch: z.string().min(1), seq: z.number().int().nonnegative() });
