@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
 import { ensureBus, kvStreamName } from "./ensure.js";
 import { BusError, JsErrCode } from "./errors.js";
 import { publishSessionEvent, sessionEventMsgId } from "./session-events.js";
@@ -10,18 +10,13 @@ import { subjects } from "./subjects.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES } from "./topology.js";
 
 describe("ensureBus on a single nats-server", () => {
-  let server: NatsTestServer;
+  const bus = useBus();
   let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
+    nc = bus.nc;
     jsm = await jetstreamManager(nc);
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
   });
 
   it("creates every stream and bucket, then is a no-op the second time", async () => {

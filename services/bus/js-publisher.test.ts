@@ -1,8 +1,8 @@
 /** JetStreamPublisher against a real nats-server: acks, dedup, compare-and-set, and every way a publish fails. */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { useBus } from "../../test/support/bus.js";
 import { BusError, jsApiErrCode } from "./errors.js";
 import { JetStreamPublisher } from "./js-publisher.js";
 
@@ -18,22 +18,17 @@ const failure = (p: Promise<unknown>): Promise<BusError> =>
   );
 
 describe("JetStreamPublisher", () => {
-  let server: NatsTestServer;
+  const bus = useBus();
   let nc: NatsConnection;
   let publisher: JetStreamPublisher;
 
   beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
+    nc = bus.nc;
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "PUBTEST", subjects: ["pubtest.>"] });
     publisher = new JetStreamPublisher(nc, 300);
   });
-  afterAll(async () => {
-    publisher?.close();
-    await nc?.close();
-    await server?.stop();
-  });
+  afterAll(() => publisher?.close());
 
   it("resolves each of many pipelined publishes with its own stream sequence, in order", async () => {
     const acks = await Promise.all(Array.from({ length: 500 }, (_, i) => publisher.publish("pubtest.many", String(i))));
@@ -84,7 +79,7 @@ describe("JetStreamPublisher", () => {
   });
 
   it("fails what is pending when closed, and every publish after", async () => {
-    const own = await connect({ servers: server.url });
+    const own = await bus.connect();
     const p = new JetStreamPublisher(own, 5_000);
     const silent = own.subscribe("silent.close");
     const pending = p.publish("silent.close", "x");
@@ -96,7 +91,7 @@ describe("JetStreamPublisher", () => {
   });
 
   it("fails what is pending when its connection closes", async () => {
-    const own = await connect({ servers: server.url });
+    const own = await bus.connect();
     const p = new JetStreamPublisher(own, 5_000);
     own.subscribe("silent.conn");
     const pending = p.publish("silent.conn", "x");

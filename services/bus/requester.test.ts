@@ -1,24 +1,17 @@
 /** busRequest against a real nats-server: replies, no responders, timeouts, a closed connection. */
-import { connect, NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
 import { busRequest } from "./requester.js";
 
-let server: NatsTestServer;
+const bus = useBus();
 let nc: NatsConnection;
-let responder: NatsConnection;
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  responder = await connect({ servers: server.url });
+  nc = bus.nc;
+  const responder = await bus.connect();
   responder.subscribe("echo", { callback: (_err, msg) => void msg.respond(`echo:${msg.string()}`) });
   responder.subscribe("silent", { callback: () => undefined });
   await responder.flush();
-});
-afterAll(async () => {
-  await nc?.close();
-  await responder?.close();
-  await server?.stop();
 });
 
 it("answers each request with its own reply, many at once", async () => {
@@ -36,7 +29,7 @@ it("fails with nats.js's NoRespondersError when nobody listens, and TimeoutError
 });
 
 it("fails what waits when the connection closes, and every later request", async () => {
-  const own = await connect({ servers: server.url });
+  const own = await bus.connect();
   const waiting = busRequest(own, "silent", "x", { timeout: 10_000 });
   await own.close();
   await expect(waiting).rejects.toThrow(/closed/);

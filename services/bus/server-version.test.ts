@@ -1,6 +1,6 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
 import { BusError } from "./errors.js";
 import {
   assertServerFeature,
@@ -39,17 +39,9 @@ describe("server version parsing", () => {
 });
 
 describe("requireServerFeature against the local nats-server 2.9.10", () => {
-  let server: NatsTestServer;
+  const bus = useBus();
   let nc: NatsConnection;
-
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  beforeAll(() => void (nc = bus.nc));
 
   it("refuses a 2.11 feature with a message naming feature, required and actual version", () => {
     let caught: unknown;
