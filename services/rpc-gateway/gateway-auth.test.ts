@@ -1,14 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { useGateway } from "../../test/support/gateway.js";
 import { HOST_ID_HEADER } from "./server.js";
-import {
-  connectAgent,
-  hello,
-  startGatewayFixture,
-  UpgradeRefused,
-  type GatewayFixture,
-  type TestAgent,
-} from "./test-agent.js";
+import { connectAgent, hello, UpgradeRefused, type TestAgent } from "./test-agent.js";
 import { createHostToken, revokeHostToken } from "./tokens.js";
 
 const agents: TestAgent[] = [];
@@ -33,17 +26,7 @@ async function refusedStatus(
 }
 
 describe("the gateway authenticates in the HTTP upgrade", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url);
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
-  });
+  const fx = useGateway();
 
   const refusalLogged = (reason: string) =>
     fx.logs.some((l) => String(l.msg) === `refused upgrade: ${reason}` && l.status === 401);

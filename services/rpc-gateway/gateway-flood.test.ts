@@ -1,49 +1,19 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HostLifecycle } from "../../schemas/gateway.js";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { useGateway } from "../../test/support/gateway.js";
 import { STREAM_NAMES, subjects } from "../bus/index.js";
-import {
-  connectAgent,
-  eventFrame,
-  hello,
-  startGatewayFixture,
-  type GatewayFixture,
-  type TestAgent,
-} from "./test-agent.js";
+import { eventFrame } from "./test-agent.js";
 
 const FLOOD = 2_000;
-const agents: TestAgent[] = [];
-afterEach(() => {
-  for (const a of agents.splice(0)) a.ws.terminate();
-});
-
 describe("a flood of frames does not take the gateway down", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url, { maxInFlight: 8, maxBadFrames: 10, heartbeatMinIntervalMs: 1_000 });
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
-  });
-
-  async function agentFor(hostId: string): Promise<TestAgent> {
-    const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
-    agents.push(agent);
-    agent.send(hello(hostId));
-    await agent.next((f) => f.type === "welcome");
-    return agent;
-  }
+  const fx = useGateway({ maxInFlight: 8, maxBadFrames: 10, heartbeatMinIntervalMs: 1_000 });
 
   const healthy = async () => (await fetch(`${fx.gateway.url.replace(/^ws/, "http")}healthz`)).status;
 
   it("slows a flood of valid events with backpressure, stores every one, and serves a second host meanwhile", async () => {
-    const flooder = await agentFor("host-flood");
-    const calm = await agentFor("host-calm");
+    const flooder = await fx.agentFor("host-flood");
+    const calm = await fx.agentFor("host-calm");
     for (let seq = 0; seq < FLOOD; seq++) flooder.send(eventFrame("host-flood", seq));
     const sentAt = Date.now();
     calm.send(eventFrame("host-calm", 0));
@@ -63,11 +33,11 @@ describe("a flood of frames does not take the gateway down", () => {
   });
 
   it("closes a flood of garbage after the bad-frame limit and stays up", async () => {
-    const vandal = await agentFor("host-garbage");
+    const vandal = await fx.agentFor("host-garbage");
     for (let i = 0; i < 10_000; i++) vandal.send(`garbage ${i}`);
     expect(await vandal.closed).toEqual({ code: 1008, reason: "too many bad frames (10)" });
     expect(await healthy()).toBe(200);
-    const after = await agentFor("host-after");
+    const after = await fx.agentFor("host-after");
     after.send(eventFrame("host-after", 0));
     expect(await after.next()).toMatchObject({ type: "ack", seq: 0 });
   });
@@ -79,7 +49,7 @@ describe("a flood of frames does not take the gateway down", () => {
       for await (const m of sub) seen.push(m.json());
     })();
     await fx.nc.flush();
-    const beater = await agentFor("host-beat");
+    const beater = await fx.agentFor("host-beat");
     for (let i = 0; i < 5_000; i++) beater.send({ type: "heartbeat", atMs: i, threads: 1, appServer: "connected" });
     beater.send(eventFrame("host-beat", 0));
     expect(await beater.next()).toMatchObject({ type: "ack", seq: 0 });

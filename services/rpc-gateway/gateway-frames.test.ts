@@ -1,40 +1,21 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Subscription } from "@nats-io/transport-node";
 import type { GatewayFrame } from "../../schemas/gateway.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useGateway } from "../../test/support/gateway.js";
 import { STREAM_NAMES, subjects } from "../bus/index.js";
-import {
-  connectAgent,
-  eventFrame,
-  hello,
-  startGatewayFixture,
-  type GatewayFixture,
-  type TestAgent,
-} from "./test-agent.js";
+import { connectAgent, eventFrame, hello } from "./test-agent.js";
 
 const MAX_FRAME_BYTES = 4_096;
-const agents: TestAgent[] = [];
-afterEach(() => {
-  for (const a of agents.splice(0)) a.ws.terminate();
-});
-
 describe("the gateway checks every frame", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
+  const fx = useGateway({ maxFrameBytes: MAX_FRAME_BYTES, maxBadFrames: 5 });
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url, { maxFrameBytes: MAX_FRAME_BYTES, maxBadFrames: 5 });
     jsm = await jetstreamManager(fx.nc);
-    const bystander = await agentFor("host-bystander");
+    const bystander = await fx.agentFor("host-bystander");
     bystander.send(eventFrame("host-bystander", 0));
     expect(await bystander.next()).toMatchObject({ type: "ack", seq: 0 });
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
   });
 
   const storedFor = async (hostId: string): Promise<number> => {
@@ -47,17 +28,9 @@ describe("the gateway checks every frame", () => {
   /** True when the gateway logged a refusal with exactly this reason. */
   const logged = (msg: string): boolean => fx.logs.some((l) => l.msg === msg);
 
-  async function agentFor(hostId: string): Promise<TestAgent> {
-    const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
-    agents.push(agent);
-    agent.send(hello(hostId));
-    await agent.next((f) => f.type === "welcome");
-    return agent;
-  }
-
   it("closes with 1002 when the first frame is not a hello", async () => {
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-nohello"));
-    agents.push(agent);
+    fx.agents.push(agent);
     agent.send(eventFrame("host-nohello", 0));
     expect(await agent.closed).toEqual({ code: 1002, reason: "first frame must be a hello, got event" });
     expect(await storedFor("host-nohello")).toBe(0);
@@ -65,7 +38,7 @@ describe("the gateway checks every frame", () => {
 
   it("closes with 1008 when the hello names another host than the token's", async () => {
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-x"));
-    agents.push(agent);
+    fx.agents.push(agent);
     agent.send(hello("host-y"));
     expect(await agent.closed).toEqual({
       code: 1008,
@@ -74,7 +47,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("stores a valid event once even when it is sent twice, acking duplicate=true the second time", async () => {
-    const agent = await agentFor("host-dup");
+    const agent = await fx.agentFor("host-dup");
     agent.send(eventFrame("host-dup", 0));
     expect(await agent.next()).toEqual({ type: "ack", epoch: "run-1", seq: 0, duplicate: false });
     agent.send(eventFrame("host-dup", 0));
@@ -89,7 +62,7 @@ describe("the gateway checks every frame", () => {
 
   it("acks in batches when the hello asks for it: each seq once, duplicates counted, no single acks", async () => {
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-batch"));
-    agents.push(agent);
+    fx.agents.push(agent);
     agent.send({ ...hello("host-batch"), batchAcks: true });
     await agent.next((f) => f.type === "welcome");
     const acked = async (count: number) => {
@@ -124,7 +97,7 @@ describe("the gateway checks every frame", () => {
       void (async () => {
         for await (const m of sub) seenOnB.push(m.subject);
       })();
-    const agent = await agentFor("host-a");
+    const agent = await fx.agentFor("host-a");
     agent.send(eventFrame("host-b", 3));
     expect(await agent.next()).toEqual({
       type: "reject",
@@ -148,7 +121,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("rejects malformed JSON with a reason and keeps the connection", async () => {
-    const agent = await agentFor("host-json");
+    const agent = await fx.agentFor("host-json");
     agent.send("{not json");
     const reject = await agent.next();
     expect(reject).toMatchObject({
@@ -163,7 +136,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("rejects an unknown frame type", async () => {
-    const agent = await agentFor("host-kind");
+    const agent = await fx.agentFor("host-kind");
     agent.send({ type: "command", verb: "rm -rf" });
     expect(await agent.next()).toMatchObject({
       type: "reject",
@@ -175,7 +148,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("rejects an unknown agent event kind with its (epoch, seq), storing nothing", async () => {
-    const agent = await agentFor("host-evkind");
+    const agent = await fx.agentFor("host-evkind");
     agent.send(eventFrame("host-evkind", 9, { type: "agent/bogus" }));
     const reject = await agent.next();
     expect(reject).toMatchObject({
@@ -189,7 +162,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("rejects an event with a bad shape, naming the field", async () => {
-    const agent = await agentFor("host-shape");
+    const agent = await fx.agentFor("host-shape");
     agent.send({ type: "event", event: { ...eventFrame("host-shape", 1).event, seq: -1 } });
     expect(await agent.next()).toMatchObject({
       type: "reject",
@@ -199,7 +172,7 @@ describe("the gateway checks every frame", () => {
   });
 
   it("closes with 1009 and a reason when a frame is over the cap", async () => {
-    const agent = await agentFor("host-big");
+    const agent = await fx.agentFor("host-big");
     agent.send(eventFrame("host-big", 0, { payload: { blob: "x".repeat(MAX_FRAME_BYTES) } }));
     expect(await agent.closed).toEqual({ code: 1009, reason: `frame exceeds the ${MAX_FRAME_BYTES}-byte cap` });
     expect(await storedFor("host-big")).toBe(0);
@@ -208,13 +181,13 @@ describe("the gateway checks every frame", () => {
 
   it("leaves other hosts' data untouched and keeps serving after all the bad input above", async () => {
     expect(await storedFor("host-bystander")).toBe(1);
-    const agent = await agentFor("host-after");
+    const agent = await fx.agentFor("host-after");
     agent.send(eventFrame("host-after", 0));
     expect(await agent.next()).toMatchObject({ type: "ack", seq: 0, duplicate: false });
   });
 
   it("closes with 1008 after too many bad frames", async () => {
-    const agent = await agentFor("host-bad");
+    const agent = await fx.agentFor("host-bad");
     for (let i = 0; i < 5; i++) agent.send("nope");
     expect(await agent.closed).toEqual({ code: 1008, reason: "too many bad frames (5)" });
     expect(agent.frames.filter((f) => f.type === "reject")).toHaveLength(5);

@@ -1,32 +1,17 @@
 import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HostLifecycle } from "../../schemas/gateway.js";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { useGateway } from "../../test/support/gateway.js";
 import { subjects } from "../bus/index.js";
 import { startGateway } from "./server.js";
-import { connectAgent, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "./test-agent.js";
+import { connectAgent } from "./test-agent.js";
 
 const PING_MS = 200;
-const agents: TestAgent[] = [];
-afterEach(() => {
-  for (const a of agents.splice(0)) a.ws.terminate();
-});
-
 describe("host lifecycle on codex.host.<hostId>", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url, {
-      pingIntervalMs: PING_MS,
-      helloTimeoutMs: 300,
-      heartbeatMinIntervalMs: 0,
-    });
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
+  const fx = useGateway({
+    pingIntervalMs: PING_MS,
+    helloTimeoutMs: 300,
+    heartbeatMinIntervalMs: 0,
   });
 
   /** Collects every lifecycle message published for `hostId`, parsed with HostLifecycle. */
@@ -39,18 +24,10 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     return seen;
   }
 
-  async function agentFor(hostId: string, opts: { autoPong?: boolean; url?: string } = {}): Promise<TestAgent> {
-    const agent = await connectAgent(opts.url ?? fx.gateway.url, await fx.token(hostId), opts);
-    agents.push(agent);
-    agent.send(hello(hostId));
-    await agent.next((f) => f.type === "welcome");
-    return agent;
-  }
-
   it("publishes connected, heartbeat and disconnected for a host", async () => {
     const seen = lifecycleOf("host-l");
     await fx.nc.flush();
-    const agent = await agentFor("host-l");
+    const agent = await fx.agentFor("host-l");
     agent.send({ type: "heartbeat", atMs: Date.now(), threads: 3, appServer: "connected" });
     await expect.poll(() => seen.map((l) => l.type)).toEqual(["connected", "heartbeat"]);
     agent.ws.close(1000, "bye");
@@ -70,7 +47,7 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     const seen = lifecycleOf("host-dead");
     await fx.nc.flush();
     const started = Date.now();
-    const agent = await agentFor("host-dead", { autoPong: false });
+    const agent = await fx.agentFor("host-dead", { autoPong: false });
     const closed = await agent.closed;
     expect(closed.code).toBe(1006);
     expect(Date.now() - started).toBeLessThan(PING_MS * 10);
@@ -81,7 +58,7 @@ describe("host lifecycle on codex.host.<hostId>", () => {
   });
 
   it("keeps a peer that answers pings", async () => {
-    const agent = await agentFor("host-alive");
+    const agent = await fx.agentFor("host-alive");
     await new Promise((resolve) => setTimeout(resolve, PING_MS * 4));
     expect(agent.ws.readyState).toBe(agent.ws.OPEN);
   });
@@ -90,7 +67,7 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     const seen = lifecycleOf("host-silent");
     await fx.nc.flush();
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-silent"));
-    agents.push(agent);
+    fx.agents.push(agent);
     expect(await agent.closed).toEqual({ code: 1008, reason: "no hello within 300 ms" });
     await fx.nc.flush();
     expect(seen).toEqual([]);
@@ -99,8 +76,8 @@ describe("host lifecycle on codex.host.<hostId>", () => {
   it("replaces an older connection of the same host, reporting it gone before the new one connects", async () => {
     const seen = lifecycleOf("host-twice");
     await fx.nc.flush();
-    const first = await agentFor("host-twice");
-    const second = await agentFor("host-twice");
+    const first = await fx.agentFor("host-twice");
+    const second = await fx.agentFor("host-twice");
     expect(await first.closed).toEqual({ code: 1008, reason: "replaced by a newer connection for this host" });
     await fx.nc.flush();
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -117,7 +94,7 @@ describe("host lifecycle on codex.host.<hostId>", () => {
     });
     const seen = lifecycleOf("host-stop");
     await fx.nc.flush();
-    const agent = await agentFor("host-stop", { url: gateway.url });
+    const agent = await fx.agentFor("host-stop", { url: gateway.url });
     await gateway.stop();
     expect(await agent.closed).toEqual({ code: 1001, reason: "gateway stopping" });
     await expect

@@ -1,7 +1,7 @@
 import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { describe, expect, it } from "vitest";
+import { useNatsServer } from "../../test/support/bus.js";
 import { ensureBus } from "../bus/index.js";
 import { GatewayError } from "./errors.js";
 import { startGateway } from "./server.js";
@@ -11,13 +11,7 @@ import { createHostToken, openHostTokenBucket } from "./tokens.js";
 const silent = pino({ level: "silent" });
 
 describe("startGateway options", () => {
-  let nats: NatsTestServer;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-  });
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const nats = useNatsServer();
 
   it("refuses invalid options with a typed error naming the field", async () => {
     const neither = await startGateway({ port: 0, logger: silent }).catch((e: unknown) => e);

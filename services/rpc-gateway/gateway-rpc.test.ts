@@ -1,13 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HostRpcResult, type HostRpcEnvelope } from "../../schemas/host-rpc.js";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { useGateway } from "../../test/support/gateway.js";
 import { subjects } from "../bus/index.js";
-import { connectAgent, hello, startGatewayFixture, type GatewayFixture, type TestAgent } from "./test-agent.js";
-
-const agents: TestAgent[] = [];
-afterEach(() => {
-  for (const a of agents.splice(0)) a.ws.terminate();
-});
 
 const readRequest = (hostId: string, id: string, timeoutMs = 2_000): HostRpcEnvelope => ({
   id,
@@ -17,25 +11,7 @@ const readRequest = (hostId: string, id: string, timeoutMs = 2_000): HostRpcEnve
 });
 
 describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>", () => {
-  let nats: NatsTestServer;
-  let fx: GatewayFixture;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    fx = await startGatewayFixture(nats.url);
-  });
-  afterAll(async () => {
-    await fx?.stop();
-    await nats?.stop();
-  });
-
-  async function agentFor(hostId: string): Promise<TestAgent> {
-    const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
-    agents.push(agent);
-    agent.send(hello(hostId));
-    await agent.next((f) => f.type === "welcome");
-    return agent;
-  }
+  const fx = useGateway();
 
   async function ask(hostId: string, body: unknown): Promise<HostRpcResult> {
     const msg = await fx.nc.request(subjects.hostRpc(hostId), JSON.stringify(body), { timeout: 5_000 });
@@ -43,7 +19,7 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   }
 
   it("sends the command to the host's agent and replies with the agent's result", async () => {
-    const agent = await agentFor("rpc-a");
+    const agent = await fx.agentFor("rpc-a");
     const answer = ask("rpc-a", readRequest("rpc-a", "cmd-1"));
     const frame = await agent.next((f) => f.type === "rpc");
     expect(frame).toMatchObject({
@@ -65,7 +41,7 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   });
 
   it("answers host_offline when the agent disconnects before answering", async () => {
-    const agent = await agentFor("rpc-b");
+    const agent = await fx.agentFor("rpc-b");
     const answer = ask("rpc-b", readRequest("rpc-b", "cmd-3"));
     await agent.next((f) => f.type === "rpc");
     agent.ws.close(1000, "bye");
@@ -83,14 +59,14 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   });
 
   it("answers timeout when the agent is silent past the command's timeout", async () => {
-    const agent = await agentFor("rpc-c");
+    const agent = await fx.agentFor("rpc-c");
     const result = await ask("rpc-c", readRequest("rpc-c", "cmd-4", 200));
     expect(agent.frames.some((f) => f.type === "rpc" && f.id === "cmd-4")).toBe(true);
     expect(result).toMatchObject({ ok: false, code: "timeout" });
   });
 
   it("refuses a malformed request, and one addressed to another host, without sending anything", async () => {
-    const agent = await agentFor("rpc-d");
+    const agent = await fx.agentFor("rpc-d");
     expect(await ask("rpc-d", { id: "x", hostId: "rpc-d" })).toMatchObject({ ok: false, code: "invalid" });
     expect(await ask("rpc-d", readRequest("rpc-other", "cmd-5"))).toMatchObject({
       ok: false,
@@ -103,7 +79,7 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   });
 
   it("drops a result for no call in flight with a logged reason and keeps the connection", async () => {
-    const agent = await agentFor("rpc-e");
+    const agent = await fx.agentFor("rpc-e");
     agent.send({ type: "rpcResult", id: "never-asked", result: { ok: true, data: {} } });
     await expect
       .poll(() => fx.logs.some((l) => l.id === "never-asked" && /no call in flight/.test(String(l.msg))))
@@ -119,7 +95,7 @@ describe("rpc-gateway: commands relayed to the host agent on codex.rpc.<hostId>"
   });
 
   it("drops a message with no reply inbox (as JetStream deliveries aimed at the subject arrive) and sends nothing to the agent", async () => {
-    const agent = await agentFor("rpc-f");
+    const agent = await fx.agentFor("rpc-f");
     fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-7")));
     fx.nc.publish(subjects.hostRpc("rpc-f"), JSON.stringify(readRequest("rpc-f", "cmd-8")), {
       reply: "not-an-inbox.1",

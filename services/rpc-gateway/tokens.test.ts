@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
 import { GatewayError } from "./errors.js";
 import { hashHostToken } from "./host-token.js";
 import {
@@ -14,18 +14,10 @@ import {
 } from "./tokens.js";
 
 describe("the host token store in KV", () => {
-  let server: NatsTestServer;
+  const bus = useBus();
   let nc: NatsConnection;
   let kv: KV;
-
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  beforeAll(() => void (nc = bus.nc));
 
   it("says how to create the bucket when it is missing, and creates only it on request", async () => {
     const err = await openHostTokenBucket(nc).catch((e: unknown) => e);

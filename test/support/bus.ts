@@ -69,3 +69,8 @@ export async function startBus(opts: BusOptions = {}): Promise<TestBus> {
 export function useBus(opts: BusOptions = {}): TestBus {
   return useFixture(() => startBus(opts));
 }
+
+/** A bare nats-server (no connection) for every test of the enclosing suite: started before them, stopped after them. */
+export function useNatsServer(opts: StartNatsServerOptions = {}): NatsTestServer {
+  return useFixture(() => startNatsServer(opts));
+}
