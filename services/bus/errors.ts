@@ -53,13 +53,17 @@ export const JsErrCode = {
   ClusterNoPeers: 10005,
   ClusterNotAvailable: 10008,
   ClusterNotLeader: 10009,
+  ConsumerNotFound: 10014,
   InsufficientResources: 10023,
   NotEnabledForAccount: 10039,
   StreamNameExist: 10058,
   StreamNotFound: 10059,
+  /** A failed `Nats-Expected-Last-Subject-Sequence` (compare-and-set) check. */
   StreamWrongLastSequence: 10071,
   StreamReplicasNotSupported: 10074,
   NotEnabled: 10076,
+  /** The same check as StreamWrongLastSequence, as newer servers report it. */
+  StreamWrongLastSequenceConstant: 10164,
 } as const;
 
 const retryableApiCodes: ReadonlySet<number> = new Set([
@@ -72,6 +76,12 @@ const retryableApiCodes: ReadonlySet<number> = new Set([
 export function jsApiErrCode(err: unknown): number | undefined {
   if (err instanceof BusError) return err.apiErrCode;
   return err instanceof JetStreamApiError ? err.apiError().err_code : undefined;
+}
+
+/** True when a publish (a KV compare-and-set write) failed because the subject's last sequence was not the expected one. */
+export function isRevisionConflict(err: unknown): boolean {
+  const code = jsApiErrCode(err);
+  return code === JsErrCode.StreamWrongLastSequence || code === JsErrCode.StreamWrongLastSequenceConstant;
 }
 
 /** Normalises any error thrown by nats.js into a `BusError` (returned unchanged if it already is one). */

@@ -9,6 +9,7 @@
  * The connection, reconnects, subjects, headers and PubAck format are still nats.js's and nats-server's; this
  * only replaces the per-request bookkeeping. Errors are BusErrors that name the publish.
  */
+import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   createInbox,
   headers as natsHeaders,
@@ -177,4 +178,22 @@ export class JetStreamPublisher {
     clearInterval(this.sweeper);
     this.sweeper = undefined;
   }
+}
+
+/** Where a deduplicated publish can go: the pipelined publisher (hot paths) or nats.js's JetStream client. */
+export type JetStreamPublishTarget = JetStreamPublisher | JetStreamClient;
+
+/**
+ * Publishes `data` to `subject` with `Nats-Msg-Id` = `msgId` (a repeat within the stream's duplicate window
+ * is acked as `duplicate` and not stored again). Errors are thrown as the target throws them (see `toBusError`).
+ */
+export function publishDeduplicated(
+  target: JetStreamPublishTarget,
+  subject: string,
+  data: string,
+  msgId: string,
+): Promise<PublishAck> {
+  return target instanceof JetStreamPublisher
+    ? target.publish(subject, data, { msgId })
+    : target.publish(subject, data, { msgID: msgId });
 }

@@ -1,7 +1,6 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { BusError, toBusError } from "./errors.js";
-import { JetStreamPublisher } from "./js-publisher.js";
+import { publishDeduplicated, type JetStreamPublishTarget } from "./js-publisher.js";
 import { subjects } from "./subjects.js";
 
 /** Deterministic `Nats-Msg-Id` of a session event, so a retried or replayed publish is stored once. Pure. */
@@ -18,7 +17,7 @@ export interface SessionEventAck {
 
 /** Validates and publishes one session event to CODEX_EVENTS with its deterministic message id. */
 export async function publishSessionEvent(
-  js: JetStreamClient | JetStreamPublisher,
+  js: JetStreamPublishTarget,
   event: SessionEventEnvelope,
 ): Promise<SessionEventAck> {
   const parsed = SessionEventEnvelopeSchema.safeParse(event);
@@ -34,17 +33,14 @@ export async function publishSessionEvent(
  * parses every frame on arrival), so the hot path does not parse it twice. Hot paths pass a JetStreamPublisher.
  */
 export async function publishCheckedSessionEvent(
-  js: JetStreamClient | JetStreamPublisher,
+  js: JetStreamPublishTarget,
   event: SessionEventEnvelope,
 ): Promise<SessionEventAck> {
   const subject = subjects.sessionEvents(event.hostId, event.threadId);
   const msgId = sessionEventMsgId(event);
   let ack: { stream: string; seq: number; duplicate: boolean };
   try {
-    ack =
-      js instanceof JetStreamPublisher
-        ? await js.publish(subject, JSON.stringify(event), { msgId })
-        : await js.publish(subject, JSON.stringify(event), { msgID: msgId });
+    ack = await publishDeduplicated(js, subject, JSON.stringify(event), msgId);
   } catch (err) {
     throw toBusError(err, `publish session event to ${subject}`);
   }

@@ -1,10 +1,11 @@
 /**
  * Reading a stream from a point to its current end with an ordered consumer (no durable state left behind):
- * what `audit` and `audit replay` use. Messages appended while reading are not waited for.
+ * what `audit` and `audit replay` use. Messages appended while reading are not waited for. Also: a range of
+ * sequences (filling gaps in a delivery), and which streams exist.
  */
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { toBusError } from "./errors.js";
+import { JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
 
 /** One stored message. `timeMs` is when the stream stored it (unix ms). */
 export interface StoredMessage {
@@ -53,4 +54,57 @@ export async function* readStream(
   } finally {
     await reader.delete().catch(() => undefined);
   }
+}
+
+/**
+ * Yields the messages of `stream` with sequences `fromSeq..toSeq` that are still stored, in order, through an
+ * ordered consumer (nothing left behind); stops early at the stream's end. For filling gaps in a delivery.
+ */
+export async function* readStreamRange(
+  nc: NatsConnection,
+  stream: string,
+  fromSeq: number,
+  toSeq: number,
+  opts: Pick<ReadStreamOptions, "batch"> = {},
+): AsyncGenerator<Omit<StoredMessage, "timeMs">> {
+  const reader = await jetstream(nc).consumers.get(stream, {
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: fromSeq,
+  });
+  try {
+    let next = fromSeq;
+    while (next <= toSeq) {
+      let got = 0;
+      const max = Math.min(toSeq - next + 1, opts.batch ?? 1_000);
+      for await (const m of await reader.fetch({ max_messages: max, expires: 2_000 })) {
+        got++;
+        next = m.seq + 1;
+        if (m.seq > toSeq) break;
+        yield { seq: m.seq, subject: m.subject, data: m.data };
+        if (m.info.pending === 0) next = toSeq + 1;
+      }
+      if (got === 0) break;
+    }
+  } finally {
+    await reader.delete().catch(() => undefined);
+  }
+}
+
+/** The names among `streams` that do not exist, in the order given. Throws a BusError when a lookup fails otherwise. */
+export async function missingStreams(nc: NatsConnection, streams: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const stream of streams) {
+      try {
+        await jsm.streams.info(stream);
+      } catch (err) {
+        if (jsApiErrCode(err) !== JsErrCode.StreamNotFound) throw toBusError(err, `look up stream ${stream}`);
+        missing.push(stream);
+      }
+    }
+  } catch (err) {
+    throw toBusError(err, "look up streams");
+  }
+  return missing;
 }

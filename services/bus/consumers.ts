@@ -1,0 +1,107 @@
+/**
+ * Durable pull consumers with explicit acks, as the registry (CODEX_EVENTS) and the Claw (FLEET) use them:
+ * created once if missing (nats-server 2.9 consumer fields only), then consumed continuously or fetched from.
+ * Messages are nats.js's own, seen through `StreamMsg`: no wrapper object per message.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, ReplayPolicy } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
+
+/** A message delivered by a consumer; settle it once with `ack`, `nak` (redeliver, after `delayMs`) or `term`. */
+export interface StreamMsg {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Its stream sequence. */
+  readonly seq: number;
+  /** The payload parsed as JSON; throws when it is not JSON. */
+  json<T = unknown>(): T;
+  ack(): void;
+  /** Acks and resolves once the server has confirmed the ack (true), so it cannot be lost on the way. */
+  ackAck(): Promise<boolean>;
+  nak(delayMs?: number): void;
+  /** Never redeliver this message. */
+  term(reason?: string): void;
+}
+
+/** A consumer's status notice (heartbeats missed, consumer deleted or not found, stream not found, ...). */
+export interface ConsumerStatus {
+  readonly type: string;
+}
+
+/** A running consume: iterate its messages; `stop()` ends the iteration; `status()` yields its notices. */
+export interface MessageFeed extends AsyncIterable<StreamMsg> {
+  stop(): void;
+  status(): AsyncIterable<ConsumerStatus>;
+}
+
+/** A durable consumer: explicit acks, deliver all, instant replay, one filter subject. */
+export interface DurableConsumerSpec {
+  stream: string;
+  name: string;
+  description?: string;
+  filterSubject: string;
+  /** How long the server waits for an ack before redelivering, ms. */
+  ackWaitMs: number;
+  /** Most messages delivered and not yet acked. */
+  maxAckPending: number;
+  /** The error's context when the stream does not exist (say how to create it). */
+  missingStream: string;
+}
+
+/** Creates the durable consumer unless one of that name exists (an existing one is used as it is). Throws BusErrors. */
+export async function ensureDurableConsumer(nc: NatsConnection, spec: DurableConsumerSpec): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.consumers.info(spec.stream, spec.name);
+    return;
+  } catch (err) {
+    const code = jsApiErrCode(err);
+    if (code === JsErrCode.StreamNotFound) throw toBusError(err, spec.missingStream);
+    if (code !== JsErrCode.ConsumerNotFound) throw toBusError(err, `look up consumer ${spec.name}`);
+  }
+  try {
+    await jsm.consumers.add(spec.stream, {
+      durable_name: spec.name,
+      ...(spec.description === undefined ? {} : { description: spec.description }),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      replay_policy: ReplayPolicy.Instant,
+      filter_subject: spec.filterSubject,
+      ack_wait: nanos(spec.ackWaitMs),
+      max_ack_pending: spec.maxAckPending,
+    });
+  } catch (err) {
+    if (jsApiErrCode(err) === JsErrCode.StreamNotFound) throw toBusError(err, spec.missingStream);
+    throw toBusError(err, `create consumer ${spec.name}`);
+  }
+}
+
+/** An existing durable consumer, bound by name. */
+export interface DurableConsumer {
+  /** The stream sequence up to which every message is acked. */
+  ackFloor(): Promise<number>;
+  /** Starts pulling continuously, at most `maxMessages` per pull request. */
+  consume(maxMessages: number): Promise<MessageFeed>;
+  /** Pulls up to `maxMessages`, waiting at most `expiresMs` for them; the batch ends early when none are left. */
+  fetch(maxMessages: number, expiresMs: number): Promise<AsyncIterable<StreamMsg>>;
+}
+
+/** Binds the durable consumer `name` of `stream` (which must exist: see `ensureDurableConsumer`). */
+export async function openDurableConsumer(nc: NatsConnection, stream: string, name: string): Promise<DurableConsumer> {
+  const consumer = await jetstream(nc).consumers.get(stream, name);
+  return {
+    ackFloor: async () => (await consumer.info()).ack_floor.stream_seq,
+    consume: (maxMessages) => consumer.consume({ max_messages: maxMessages }),
+    fetch: (maxMessages, expiresMs) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }),
+  };
+}
+
+/**
+ * Messages waiting for the durable consumer `name` (not yet delivered plus delivered and not acked); null when
+ * the consumer cannot be looked up (e.g. it was never created). Throws when JetStream itself is unreachable.
+ */
+export async function consumerBacklog(nc: NatsConnection, stream: string, name: string): Promise<number | null> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.info(stream, name).catch(() => null);
+  return info ? info.num_pending + info.num_ack_pending : null;
+}
