@@ -28,4 +28,3 @@ export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";
-export { requestCommand, type CommandAnswer, type CommandEnvelopeOut } from "./command-request.js";

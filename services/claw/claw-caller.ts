@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CommandFailure, CommandVerb, ResultCode } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
-import { requestCommand } from "../bus/index.js";
+import { requestCommand, type CommandEnvelopeOut } from "../clients/command-request.js";
 
 /** A failed fleet tool call; `code` is the command's typed result code (or `unavailable` with no bus). */
 export class FleetToolError extends Error {
@@ -70,7 +70,12 @@ export function clawCaller(
           "unavailable",
           "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.",
         );
-      const body = { verb, caller: { id: clawId, role: "claw" }, idempotencyKey: randomUUID(), args };
+      const body: CommandEnvelopeOut = {
+        verb,
+        caller: { id: clawId, role: "claw" },
+        idempotencyKey: randomUUID(),
+        args,
+      };
       const answer = await requestCommand(conn, body, timeoutMs);
       if (answer.ok) {
         if (!answer.result.ok) throw commandError(verb, answer.result);

@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { connectBus } from "../bus/index.js";
-import { startLocalStack, type LocalStack } from "../cli/local-stack.js";
+import { startLocalStack, type LocalStack } from "../stack/local-stack.js";
 import type { ClawPluginConfig } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";

@@ -5,7 +5,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { STREAM_NAMES, connectBus } from "../bus/index.js";
-import { readUpFile } from "../cli/up-file.js";
+import { readUpFile } from "../clients/up-file.js";
 import { listHosts, listSessions } from "../registry/client.js";
 import type { ClawCaller } from "./claw-caller.js";
 import type { ClawPluginConfig } from "./config.js";

@@ -10,8 +10,8 @@ import { STREAM_NAMES, readStream } from "../bus/index.js";
 import { formatSessionsTable, listAllSessions, replayEnvelopes } from "../registry/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 import { z } from "zod";
 
 const usage = `Usage: claw-supervisor audit [--session ID] [--caller ID] [--verb V] [--kind K] [--since T] [--until T]

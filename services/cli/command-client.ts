@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CommandResult, CommandVerb, ResultCode } from "../../schemas/commands.js";
-import { requestCommand, subjects } from "../bus/index.js";
+import { subjects } from "../bus/index.js";
+import { requestCommand, type CommandEnvelopeOut } from "../clients/command-request.js";
 import { CliError } from "./io.js";
 
 /** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
@@ -36,7 +37,12 @@ export async function sendCommand(
   args: unknown,
   o: { callerId: string; key?: string | undefined; timeoutMs?: number | undefined },
 ): Promise<CommandResult> {
-  const body = { verb, caller: { id: o.callerId, role: "operator" }, idempotencyKey: o.key ?? randomUUID(), args };
+  const body: CommandEnvelopeOut = {
+    verb,
+    caller: { id: o.callerId, role: "operator" },
+    idempotencyKey: o.key ?? randomUUID(),
+    args,
+  };
   const timeoutMs = o.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const answer = await requestCommand(nc, body, timeoutMs);
   if (answer.ok) return answer.result;

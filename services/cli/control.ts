@@ -12,8 +12,8 @@ import type { TranscriptTurn } from "../../schemas/host-rpc.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId, sendCommand } from "./command-client.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli } from "./sessions.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;

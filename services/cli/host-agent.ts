@@ -12,8 +12,8 @@ import {
 import { parseEndpoint } from "../codex-rpc/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { defaultStateDir } from "./state-dir.js";
-import { VERSION } from "./version.js";
+import { defaultStateDir } from "../clients/state-dir.js";
+import { VERSION } from "../clients/version.js";
 
 const usage = `Usage: claw-supervisor host-agent [--config FILE] [--gateway URL] [--token-file FILE] [--endpoint ENDPOINT]
                                  [--host-id ID] [--state-dir DIR] [--json]

@@ -3,8 +3,8 @@ import { DEFAULT_QUERY_TIMEOUT_MS, listHosts } from "../registry/client.js";
 import { formatHostsTable } from "../registry/format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 const usage = `Usage: claw-supervisor hosts [--json] [--nats-url URL] [--timeout MS]
 

@@ -5,7 +5,7 @@ import { parseEndpoint } from "../codex-rpc/index.js";
 import { ensureAppServer, LaunchError, runTui } from "../host-agent/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { defaultStateDir } from "./state-dir.js";
+import { defaultStateDir } from "../clients/state-dir.js";
 
 const usage = `Usage: claw-supervisor launch [--cd DIR] [--resume THREAD_ID] [--endpoint ENDPOINT] [--codex BIN]
                              [--state-dir DIR] [-- CODEX_ARGS...]

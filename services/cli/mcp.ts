@@ -7,16 +7,18 @@ import path from "node:path";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
 import { connectBus } from "../bus/index.js";
-import { EdgeIdentity, createEdgeServer, ensureEdgeSecret, humanMcpConfig, sessionCaller } from "../mcp-edge/index.js";
+import {
+  EdgeIdentity,
+  createEdgeServer,
+  defaultSecretFile,
+  ensureEdgeSecret,
+  humanMcpConfig,
+  sessionCaller,
+} from "../mcp-edge/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { defaultStateDir } from "./state-dir.js";
-import { readUpFile, resolveNatsUrl } from "./up-file.js";
-
-/** Where the edge secret lives by default. */
-export function defaultSecretFile(stateDir: string): string {
-  return path.join(stateDir, "mcp-secret");
-}
+import { defaultStateDir } from "../clients/state-dir.js";
+import { readUpFile, resolveNatsUrl } from "../clients/up-file.js";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 const SessionIdArg = z

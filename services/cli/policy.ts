@@ -12,8 +12,8 @@ import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../registry/client.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./sessions.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 const bucket = KV_BUCKET_NAMES.policy;
 

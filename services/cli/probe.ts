@@ -12,7 +12,7 @@ import {
 } from "../codex-rpc/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../clients/version.js";
 
 /** One loaded thread as the probe reports it; `status` is "unknown" when the thread could not be read. */
 export interface ProbedThread {

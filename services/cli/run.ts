@@ -12,7 +12,7 @@ import { serviceCommand } from "./service.js";
 import { sessionsCommand } from "./sessions.js";
 import { tokenCommand } from "./token.js";
 import { upCommand } from "./up.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../clients/version.js";
 
 const commands: Command[] = [
   upCommand,

@@ -14,7 +14,7 @@ import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 

@@ -6,15 +6,13 @@ import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
-import { KV_BUCKET_NAMES, connectBus } from "../bus/index.js";
-import { DEFAULT_QUERY_TIMEOUT_MS, RegistryQueryError, listAllSessions } from "../registry/client.js";
+import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../registry/client.js";
 import { formatSessionsTable } from "../registry/format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
+import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { resolveNatsUrl } from "./up-file.js";
-
-/** NATS URL used when neither `--nats-url` nor `NATS_URL` is given. */
-export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 const usage = `Usage: claw-supervisor sessions [--host H] [--repo R] [--status S] [--human | --autonomous]
                                 [--limit N] [--json] [--watch] [--nats-url URL] [--timeout MS]
@@ -38,21 +36,6 @@ const Limit = z.coerce
   .int("must be a whole number")
   .positive("must be greater than 0");
 const WATCH_DEBOUNCE_MS = 100;
-
-/** Connects the CLI to the bus at `url`, or throws a one-line CliError. */
-export async function connectCli(url: string): Promise<NatsConnection> {
-  try {
-    return await connectBus({ servers: url, name: "claw-supervisor-cli" });
-  } catch (err) {
-    throw new CliError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
-  }
-}
-
-/** Turns a registry query failure into a one-line CliError; rethrows anything else. */
-export function queryFailure(err: unknown): never {
-  if (err instanceof RegistryQueryError) throw new CliError(err.message);
-  throw err;
-}
 
 async function render(
   nc: NatsConnection,

@@ -14,7 +14,7 @@ import {
 } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { resolveNatsUrl } from "./up-file.js";
+import { resolveNatsUrl } from "../clients/up-file.js";
 
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
 

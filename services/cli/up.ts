@@ -7,11 +7,16 @@ import path from "node:path";
 import { pino } from "pino";
 import { z } from "zod";
 import { parseEndpoint } from "../codex-rpc/index.js";
-import { DEFAULT_GATEWAY_PORT } from "../rpc-gateway/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { LocalStackError, startLocalStack, type LocalStack, type LocalStackReport } from "./local-stack.js";
-import { defaultStateDir } from "./state-dir.js";
+import {
+  DEFAULT_GATEWAY_PORT,
+  LocalStackError,
+  startLocalStack,
+  type LocalStack,
+  type LocalStackReport,
+} from "../stack/local-stack.js";
+import { defaultStateDir } from "../clients/state-dir.js";
 
 const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--nats-port PORT] [--gateway-port PORT]
                          [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
@@ -41,7 +46,7 @@ const Port = (min: number) =>
     .min(min, `must be between ${min} and 65535`)
     .max(65535, `must be between ${min} and 65535`);
 
-export { defaultStateDir } from "./state-dir.js";
+export { defaultStateDir } from "../clients/state-dir.js";
 
 /** What `up --json` prints once everything is running. */
 export type UpReport = LocalStackReport;

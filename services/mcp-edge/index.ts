@@ -11,4 +11,4 @@ export {
   type McpHttpEdgeOptions,
 } from "./http.js";
 export { humanMcpConfig, spawnMcpConfig } from "./codex-config.js";
-export { ensureEdgeSecret } from "./secret-file.js";
+export { defaultSecretFile, ensureEdgeSecret } from "./secret-file.js";

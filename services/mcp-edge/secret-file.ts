@@ -3,6 +3,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { newEdgeSecret } from "./tokens.js";
 
+/** Where the edge secret lives by default: `<stateDir>/mcp-secret`. */
+export function defaultSecretFile(stateDir: string): string {
+  return path.join(stateDir, "mcp-secret");
+}
+
 /** Reads the secret from `file`, creating it (0600) when missing or empty when `create` is true. */
 export async function ensureEdgeSecret(file: string, create = true): Promise<string> {
   const existing = (await readFile(file, "utf8").catch(() => "")).trim();

@@ -1,7 +1,7 @@
 /** One MCP server instance for one calling session: the tools and resources of `openclaw-codex-supervisor`. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { MCP_SERVER_NAME } from "../../schemas/mcp-tools.js";
-import { VERSION } from "../cli/version.js";
+import { VERSION } from "../clients/version.js";
 import { registerResources } from "./resources.js";
 import type { SessionCaller } from "./session-caller.js";
 import { registerTools } from "./tools.js";

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { failure, type CommandResult, type CommandVerb } from "../../schemas/commands.js";
-import { requestCommand } from "../bus/index.js";
+import { requestCommand, type CommandEnvelopeOut } from "../clients/command-request.js";
 
 /** Sends commands as one session. */
 export interface SessionCaller {
@@ -26,7 +26,7 @@ export function sessionCaller(
   return {
     sessionId,
     async command(verb, args) {
-      const body = {
+      const body: CommandEnvelopeOut = {
         verb,
         caller: { id: sessionId, role: "session" },
         idempotencyKey: randomUUID(),

@@ -2,6 +2,7 @@
  * The whole supervisor for one machine, in this process: an embedded nats-server (unless a NATS URL is
  * given) with the bus, the gateway, the registry, the MCP edge, the policy service and a host agent for this
  * machine's Codex daemon. `claw-supervisor up` and the OpenClaw plugin's `embedded` mode both start it here.
+ * This folder is the composition root: the one place that imports every service (see .dependency-cruiser.cjs).
  */
 import { mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -17,14 +18,22 @@ import {
 import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
 import { probeAppServer, startHostAgent } from "../host-agent/index.js";
-import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge, type McpHttpEdge } from "../mcp-edge/index.js";
+import {
+  defaultSecretFile,
+  ensureEdgeSecret,
+  spawnMcpConfig,
+  startMcpHttpEdge,
+  type McpHttpEdge,
+} from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
-import { defaultSecretFile } from "./mcp.js";
-import { removeUpFile, writeUpFile } from "./up-file.js";
-import { VERSION } from "./version.js";
+import { removeUpFile, writeUpFile } from "../clients/up-file.js";
+import { VERSION } from "../clients/version.js";
+
+/** The gateway's port when `up` is given none (the gateway's own default). */
+export { DEFAULT_GATEWAY_PORT } from "../rpc-gateway/index.js";
 
 /** A part of the stack that could not start; `message` says which and why, in one line. */
 export class LocalStackError extends Error {

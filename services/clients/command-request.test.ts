@@ -2,8 +2,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import { requestCommand } from "./command-request.js";
-import { subjects } from "./subjects.js";
+import { requestCommand, type CommandEnvelopeOut } from "./command-request.js";
+import { subjects } from "../bus/index.js";
 
 let server: NatsTestServer;
 let nc: NatsConnection;
@@ -31,7 +31,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const envelope = (verb: "read" | "send" | "mark" | "interrupt" | "spawn") => ({
+const envelope = (verb: "read" | "send" | "mark" | "interrupt" | "spawn"): CommandEnvelopeOut => ({
   verb,
   caller: { id: "t", role: "operator" },
   idempotencyKey: `k-${verb}`,

@@ -4,19 +4,15 @@
  * there is none. Callers word those reasons for their own users; nothing here throws.
  */
 import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
-import { CommandResult, type CommandVerb } from "../../schemas/commands.js";
-import { busRequest } from "./requester.js";
-import { subjects } from "./subjects.js";
+import type { z } from "zod";
+import { CommandResult, type CommandEnvelope } from "../../schemas/commands.js";
+import { busRequest, subjects } from "../bus/index.js";
 
-/** A command as a caller sends it; the policy service validates it (schemas/commands.ts). */
-export interface CommandEnvelopeOut {
-  verb: CommandVerb;
-  caller: { id: string; role: string };
-  idempotencyKey: string;
-  originSessionId?: string;
-  hops?: number;
-  args: unknown;
-}
+/**
+ * A command as a caller sends it: the input side of the `CommandEnvelope` schema (so `hops` may be left out and
+ * defaults to 0); the policy service validates it against that schema.
+ */
+export type CommandEnvelopeOut = z.input<typeof CommandEnvelope>;
 
 /**
  * The policy service's result, or why there is none: `no_policy` (nobody serves the subject: nothing ran),
