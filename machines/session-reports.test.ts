@@ -1,7 +1,7 @@
 /** Progress reports and asks from a session (through the MCP edge): `agent/annotation` events folded into its record. */
 import { describe, expect, it } from "vitest";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
-import { sessionNotices } from "../services/registry/fleet.js";
+import { sessionNotices } from "../services/registry/notices.js";
 import { sessionEventsOf } from "./from-bus.js";
 import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./session.js";
 

@@ -1,8 +1,10 @@
 /**
- * The registry's in-memory fleet: one session actor per `<hostId>.<threadId>` and one host actor per host,
- * fed by envelopes, host lifecycle messages and sweeps. Synchronous and free of I/O, so the live registry and
- * the replay fold share it. It tracks which keys changed since they were last persisted (and how urgently),
- * and the fleet notices waiting to be published.
+ * The registry's in-memory fleet, the one fold the live registry and replay share: one session snapshot per
+ * `<hostId>.<threadId>` and one host snapshot per host, each stepped by its machine's pure stepper
+ * (`machines/fold.ts`), fed by envelopes, host lifecycle messages and sweeps. Synchronous and pure: no actor,
+ * no timer, no I/O, no clock; the caller passes the time of each change (the live registry its clock, replay
+ * the events' own times). It tracks which keys changed since they were last persisted (and how urgently), and
+ * the fleet notices (computed by `notices.ts`) waiting to be published.
  */
 import { sessionEventsOf } from "../../machines/from-bus.js";
 import { hostLifecycleEvent, hostMachine, hostRecordOf } from "../../machines/host.js";
@@ -19,7 +21,7 @@ import {
   type HostEntry,
   type SessionEntry,
 } from "../../schemas/registry-entry.js";
-import { hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./fleet.js";
+import { hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./notices.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";
 import { SessionIndex, sortedHosts } from "./session-index.js";
@@ -116,13 +118,19 @@ export class FleetState {
     this.addHost(entry.hostId, snapshot);
   }
 
-  /** After restoring: gives every host that has sessions but no stored entry a host actor (written at the next flush). */
-  finishRestore(): void {
-    for (const hostId of this.sessionKeysByHost.keys()) this.ensureHost(hostId);
+  /**
+   * After restoring: gives every host that has sessions but no stored entry a host snapshot (written at the
+   * next flush). `nowMs` times those changes; they are urgent, so it never delays their write.
+   */
+  finishRestore(nowMs = 0): void {
+    for (const hostId of this.sessionKeysByHost.keys()) this.ensureHost(hostId, nowMs);
   }
 
-  /** Applies one envelope to its session, unless `(epoch, seq)` was already applied there. */
-  applyEnvelope(env: SessionEventEnvelope): EnvelopeOutcome {
+  /**
+   * Applies one envelope to its session, unless `(epoch, seq)` was already applied there. `nowMs` is when the
+   * change counts as made, for batching its write (default: the envelope's `emittedAtMs`).
+   */
+  applyEnvelope(env: SessionEventEnvelope, nowMs: number = env.emittedAtMs): EnvelopeOutcome {
     if (env.threadId === HOST_THREAD_ID) {
       this.stats.eventsIgnored++;
       return "ignored";
@@ -143,7 +151,7 @@ export class FleetState {
         env.threadId,
       );
       slot = this.addSession(env.hostId, env.threadId, machine, position);
-      this.ensureHost(env.hostId);
+      this.ensureHost(env.hostId, nowMs);
     }
     slot.applied = position;
     let changed = isNew;
@@ -153,25 +161,30 @@ export class FleetState {
       return "unchanged";
     }
     this.stats.eventsApplied++;
-    this.sessionChanged(slot, isNew ? undefined : slot.record, {
-      atMs: env.emittedAtMs,
-      token: `${env.epoch}:${env.seq}`,
-    });
-    if (isNew) this.hostChanged(env.hostId, env.emittedAtMs);
+    this.sessionChanged(
+      slot,
+      isNew ? undefined : slot.record,
+      { atMs: env.emittedAtMs, token: `${env.epoch}:${env.seq}` },
+      nowMs,
+    );
+    if (isNew) this.hostChanged(env.hostId, env.emittedAtMs, nowMs);
     return "applied";
   }
 
-  /** Applies one gateway lifecycle message to its host (creating the host on first sight). */
-  applyHostLifecycle(msg: HostLifecycle): void {
-    const slot = this.ensureHost(msg.hostId);
-    if (slot.machine.send(hostLifecycleEvent(msg))) this.hostChanged(msg.hostId, msg.atMs);
+  /**
+   * Applies one gateway lifecycle message to its host (creating the host on first sight). `nowMs` is when the
+   * change counts as made (default: the message's `atMs`).
+   */
+  applyHostLifecycle(msg: HostLifecycle, nowMs: number = msg.atMs): void {
+    const slot = this.ensureHost(msg.hostId, nowMs);
+    if (slot.machine.send(hostLifecycleEvent(msg))) this.hostChanged(msg.hostId, msg.atMs, nowMs);
   }
 
   /** Sends `SWEEP { nowMs }` to every host; hosts that reach the configured status make their sessions stale. */
   sweep(nowMs: number): void {
     for (const hostId of this.hosts.keys()) {
       const slot = this.hosts.get(hostId) as HostSlot;
-      if (slot.machine.send({ type: "SWEEP", nowMs })) this.hostChanged(hostId, nowMs);
+      if (slot.machine.send({ type: "SWEEP", nowMs })) this.hostChanged(hostId, nowMs, nowMs);
     }
   }
 
@@ -229,12 +242,12 @@ export class FleetState {
     return sortedHosts([...this.hosts.values()].map((h) => h.record));
   }
 
-  /** Number of session and host actors held. */
+  /** Number of session and host snapshots held. */
   get size(): { sessions: number; hosts: number } {
     return { sessions: this.sessions.size, hosts: this.hosts.size };
   }
 
-  /** Stops every actor. */
+  /** Nothing runs in the background (slots hold snapshots); kept so a holder may stop what it started. */
   stop(): void {
     for (const s of this.sessions.values()) s.machine.stop();
     for (const h of this.hosts.values()) h.machine.stop();
@@ -279,46 +292,48 @@ export class FleetState {
     return slot;
   }
 
-  private ensureHost(hostId: string): HostSlot {
+  private ensureHost(hostId: string, nowMs: number): HostSlot {
     const existing = this.hosts.get(hostId);
     if (existing) return existing;
     const slot = this.addHost(hostId);
-    this.markDirty(this.dirtyHosts, hostId, "now");
+    this.markDirty(this.dirtyHosts, hostId, "now", nowMs);
     return slot;
   }
 
-  private markDirty(map: Map<string, Dirty>, key: string, urgency: Urgency): void {
+  private markDirty(map: Map<string, Dirty>, key: string, urgency: Urgency, nowMs: number): void {
     const prev = map.get(key);
-    if (!prev) map.set(key, { urgency, sinceMs: Date.now() });
+    if (!prev) map.set(key, { urgency, sinceMs: nowMs });
     else if (urgency === "now") prev.urgency = "now";
   }
 
-  private sessionChanged(slot: SessionSlot, prev: SessionRecord | undefined, cause: NoticeCause): void {
+  private sessionChanged(slot: SessionSlot, prev: SessionRecord | undefined, cause: NoticeCause, nowMs: number): void {
     const next = sessionRecordOf(slot.machine.snapshot);
     const urgent = prev === undefined || !sameButSeen(prev, next);
     slot.record = next;
     this.index.put(next);
-    this.markDirty(this.dirtySessions, slot.key, urgent ? "now" : "soon");
+    this.markDirty(this.dirtySessions, slot.key, urgent ? "now" : "soon", nowMs);
     this.notices.push(...sessionNotices(prev, next, cause));
   }
 
-  private hostChanged(hostId: string, atMs: number): void {
+  /** A host's snapshot changed at `atMs` (the notice time), recorded at `nowMs` (the write batching time). */
+  private hostChanged(hostId: string, atMs: number, nowMs: number): void {
     const slot = this.hosts.get(hostId);
     if (!slot) return;
     const prev = slot.record;
     const next = hostRecordOf(slot.machine.snapshot, this.sessionKeysByHost.get(hostId)?.length ?? 0);
     slot.record = next;
-    this.markDirty(this.dirtyHosts, hostId, sameButHeartbeat(prev, next) ? "soon" : "now");
+    this.markDirty(this.dirtyHosts, hostId, sameButHeartbeat(prev, next) ? "soon" : "now", nowMs);
     this.notices.push(...hostNotices(prev, next, atMs));
     const trigger = hostRank[this.staleSessionsWhen];
-    if (hostRank[next.status] >= trigger && hostRank[prev.status] < trigger) this.staleSessionsOf(hostId, next, atMs);
+    if (hostRank[next.status] >= trigger && hostRank[prev.status] < trigger)
+      this.staleSessionsOf(hostId, next, atMs, nowMs);
   }
 
-  private staleSessionsOf(hostId: string, host: HostRecord, atMs: number): void {
+  private staleSessionsOf(hostId: string, host: HostRecord, atMs: number, nowMs: number): void {
     const cause = { atMs, token: `stale:${hostEpisode(host)}` };
     for (const key of this.sessionKeysByHost.get(hostId) ?? []) {
       const slot = this.sessions.get(key) as SessionSlot;
-      if (slot.machine.send({ type: "STALE", atMs })) this.sessionChanged(slot, slot.record, cause);
+      if (slot.machine.send({ type: "STALE", atMs })) this.sessionChanged(slot, slot.record, cause, nowMs);
     }
   }
 }

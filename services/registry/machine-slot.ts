@@ -1,88 +1,85 @@
 /**
- * One live actor of a pure machine, as the registry holds it: created fresh or restored from a persisted
- * snapshot, its errors subscribed (an actor error is logged and the actor restarted from its last good state,
- * never thrown), and each event reporting whether the persisted state changed.
+ * One machine's snapshot, as the registry's fleet holds it: created fresh or restored from a persisted
+ * snapshot, stepped by the machine's pure stepper (`machines/fold.ts`: no actor, no timer), each event reporting
+ * whether the persisted state changed. A step that throws (a guard or an assigner failing, or an action the
+ * stepper will not run) is counted and logged, and the snapshot before the event is kept, as the actor this
+ * replaced did by restarting from its state before the event.
  *
  * Change detection compares the state value and the context field by field (the contexts of our machines
  * hold primitives and arrays of them), and the persisted JSON is only built when asked for (a KV write): at
  * ingest rates, serialising every snapshot after every event was a large share of the registry's CPU.
  */
-import {
-  createActor,
-  type Actor,
-  type AnyStateMachine,
-  type EventFromLogic,
-  type InputFrom,
-  type SnapshotFrom,
-} from "xstate";
+import type { AnyStateMachine, EventFromLogic, InputFrom, SnapshotFrom } from "xstate";
+import { createStepper, type Stepper } from "../../machines/fold.js";
 import type { RegistryLogger } from "./logger.js";
 
-/** A machine's actor plus the JSON of its persisted snapshot, for change detection and KV writes. */
+// One stepper (so one reused inert scope) per machine, shared by every slot of that machine.
+const steppers = new WeakMap<AnyStateMachine, Stepper<AnyStateMachine>>();
+
+function stepperOf<M extends AnyStateMachine>(machine: M): Stepper<M> {
+  let stepper = steppers.get(machine);
+  if (!stepper) {
+    stepper = createStepper(machine);
+    steppers.set(machine, stepper);
+  }
+  return stepper as unknown as Stepper<M>;
+}
+
+/** A machine's current snapshot plus the JSON of its persisted snapshot, for change detection and KV writes. */
 export class MachineSlot<M extends AnyStateMachine> {
-  private actor: Actor<M>;
+  private readonly stepper: Stepper<M>;
+  private current: SnapshotFrom<M>;
   /** JSON of the current persisted snapshot, built on demand; undefined after a change. */
   private json: string | undefined;
-  /** Errors this slot's actors reported (each one restarted the actor). */
+  /** Events whose step threw (each one left the snapshot as it was before the event). */
   errors = 0;
 
   constructor(
-    private readonly machine: M,
-    private readonly input: InputFrom<M>,
+    machine: M,
+    input: InputFrom<M>,
     private readonly logger: RegistryLogger,
     private readonly label: string,
     persisted?: unknown,
   ) {
-    this.actor = this.spawn(persisted);
+    this.stepper = stepperOf(machine);
+    this.current = persisted === undefined ? this.stepper.initial(input) : this.stepper.restore(persisted);
   }
 
   /** The current snapshot. */
   get snapshot(): SnapshotFrom<M> {
-    return this.actor.getSnapshot() as SnapshotFrom<M>;
+    return this.current;
   }
 
-  /** The persisted snapshot as JSON text (what goes to KV). */
+  /** The persisted snapshot as JSON text (what goes to KV; the same text `actor.getPersistedSnapshot()` gave). */
   get persistedJson(): string {
-    this.json ??= JSON.stringify(this.actor.getPersistedSnapshot());
+    this.json ??= JSON.stringify(this.stepper.persisted(this.current));
     return this.json;
   }
 
-  /** Sends one event; true when the persisted snapshot changed. An actor error restores the state before it. */
+  /** Applies one event; true when the persisted snapshot changed. A step that throws keeps the state before it. */
   send(event: EventFromLogic<M>): boolean {
-    const before = this.actor.getSnapshot();
-    this.actor.send(event);
-    const after = this.actor.getSnapshot() as { status: string; error?: unknown };
-    if (after === before) return false;
-    if (after.status === "error") {
+    const before = this.current;
+    let after: SnapshotFrom<M>;
+    try {
+      after = this.stepper.step(before, event);
+    } catch (err) {
       this.errors++;
+      // The message is the one the actor-based slot logged; operators may search for it.
       this.logger.error(
-        { actor: this.label, event: event.type, err: after.error },
+        { actor: this.label, event: event.type, err },
         "actor failed on an event; restarting it from its state before that event",
       );
-      this.actor.stop();
-      this.actor = this.spawn(this.machine.getPersistedSnapshot(before));
       return false;
     }
+    if (after === before) return false;
+    this.current = after;
     if (sameState(before as never, after as never)) return false;
     this.json = undefined;
     return true;
   }
 
-  /** Stops the actor. */
-  stop(): void {
-    this.actor.stop();
-  }
-
-  private spawn(persisted: unknown): Actor<M> {
-    const actor = createActor(this.machine, {
-      input: this.input,
-      ...(persisted === undefined ? {} : { snapshot: persisted as SnapshotFrom<M> }),
-    } as never) as Actor<M>;
-    actor.subscribe({
-      error: (err) => this.logger.error({ actor: this.label, err }, "actor error"),
-    });
-    actor.start();
-    return actor;
-  }
+  /** Nothing to stop: a slot holds a snapshot, not an actor. Kept so holders need not know. */
+  stop(): void {}
 }
 
 interface PlainSnapshot {

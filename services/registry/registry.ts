@@ -1,5 +1,6 @@
 /**
- * `startRegistry`: the registry service. Restores its actors from KV, then consumes CODEX_EVENTS through its
+ * `startRegistry`: the registry service, the I/O shell around the pure fold `FleetState` (which replay shares; this
+ * shell passes it the clock). Restores the fleet from KV, then consumes CODEX_EVENTS through its
  * durable consumer and host lifecycle from `codex.host.*`, sweeps hosts on a timer, and answers queries.
  * Every batch is persisted in one order: FLEET notices first (deterministic ids), then KV entries
  * (compare-and-set), then the acks of the messages those entries cover; so a crash anywhere redelivers
@@ -175,7 +176,7 @@ async function run(
     state.restoreHost(entry.data);
     counters.restoredHosts++;
   }
-  state.finishRestore();
+  state.finishRestore(Date.now());
 
   let stopping = false;
   let stopped = false;
@@ -276,7 +277,7 @@ async function run(
       if (!parsed.success || !subjectIs(msg.subject, () => subjects.hostLifecycle(parsed.data.hostId))) {
         return logger.warn({ subject: msg.subject }, "registry: dropped an invalid host lifecycle message");
       }
-      state.applyHostLifecycle(parsed.data);
+      state.applyHostLifecycle(parsed.data, Date.now());
       requestFlush();
     },
   });
@@ -366,5 +367,7 @@ function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryL
     logger.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
     return null;
   }
-  return state.applyEnvelope(parsed.data) === "ignored" ? null : sessionKey(parsed.data.hostId, parsed.data.threadId);
+  return state.applyEnvelope(parsed.data, Date.now()) === "ignored"
+    ? null
+    : sessionKey(parsed.data.hostId, parsed.data.threadId);
 }

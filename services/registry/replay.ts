@@ -1,6 +1,7 @@
 /**
- * Replay: folds a list of session event envelopes through the same machines and the same fleet state the live
- * registry uses, and returns the records and the fleet notices they produce. Pure: no I/O, no timers.
+ * Replay: folds a list of session event envelopes through the same fold the live registry runs (`FleetState`:
+ * the machines' pure steppers, the pure notice rules) and returns the records and the fleet notices they
+ * produce. Pure: no actor, no timer, no clock, no I/O; nothing here imports the bus or the FLEET publisher.
  * It is the audit replay and the check that the live KV view is what the event log says.
  */
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
@@ -19,16 +20,13 @@ const REPLAY_THRESHOLDS = { degradedAfterMs: 1, offlineAfterMs: 1, staleAfterMs:
 
 /** Folds `envelopes` in order (duplicates by `(epoch, seq)` skipped, exactly as live) into records and notices. */
 export function replayEnvelopes(envelopes: Iterable<SessionEventEnvelope>): ReplayResult {
-  // Thresholds only matter to sweeps, which a replay of the event log never runs.
+  // Thresholds only matter to sweeps, which a replay of the event log never runs. Each change is timed by its
+  // envelope (the default), which only the live registry's write batching reads.
   const state = new FleetState(REPLAY_THRESHOLDS);
   const notices: FleetEvent[] = [];
-  try {
-    for (const envelope of envelopes) {
-      state.applyEnvelope(envelope);
-      notices.push(...state.takeNotices());
-    }
-    return { sessions: [...state.index.all()], hosts: state.hostRecords(), notices };
-  } finally {
-    state.stop();
+  for (const envelope of envelopes) {
+    state.applyEnvelope(envelope);
+    notices.push(...state.takeNotices());
   }
+  return { sessions: [...state.index.all()], hosts: state.hostRecords(), notices };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sessionNotices } from "./fleet.js";
+import { sessionNotices } from "./notices.js";
 import { sessionRecord } from "./test-records.js";
 
 const cause = { atMs: 50, token: "e:7" };

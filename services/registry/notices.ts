@@ -1,0 +1,75 @@
+/**
+ * Fleet notices: which record transitions the Claw must hear about, with ids made from their cause so a
+ * redelivered event yields the same id. Pure: records and times in, notices out; `fleet.ts` publishes them.
+ */
+import { fleetPriorityOf, type FleetEvent, type FleetKind } from "../../schemas/fleet.js";
+import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
+
+/** What caused a session transition: its time (unix ms) and a token unique to the cause, for the notice id. */
+export interface NoticeCause {
+  atMs: number;
+  /** `<epoch>:<seq>` of the envelope, or `stale:<host episode>` for a sweep. */
+  token: string;
+}
+
+function sessionNotice(
+  kind: FleetKind,
+  prev: SessionRecord | undefined,
+  next: SessionRecord,
+  cause: NoticeCause,
+): FleetEvent {
+  return {
+    id: `fleet:${kind}:${next.host}:${next.sessionId}:${cause.token}`,
+    kind,
+    priority: fleetPriorityOf[kind],
+    hostId: next.host,
+    sessionId: next.sessionId,
+    atMs: cause.atMs,
+    previousStatus: prev?.status ?? null,
+    session: next,
+    host: null,
+  };
+}
+
+/** The notices one session transition calls for, in a fixed order; none when nothing notable changed. Pure. */
+export function sessionNotices(prev: SessionRecord | undefined, next: SessionRecord, cause: NoticeCause): FleetEvent[] {
+  const kinds: FleetKind[] = [];
+  if (prev === undefined) kinds.push("session-new");
+  if (next.waitingOn === "approval" && prev?.waitingOn !== "approval") kinds.push("session-waiting-approval");
+  if (next.waitingOn === "userInput" && prev?.waitingOn !== "userInput") kinds.push("session-waiting-input");
+  if (prev !== undefined && prev.status !== next.status) {
+    if (next.status === "idle" && (prev.status === "active" || prev.status === "steering")) kinds.push("session-idle");
+    if (next.status === "stale") kinds.push("session-stale");
+    if (next.status === "error") kinds.push("session-error");
+    if (next.status === "closed") kinds.push("session-closed");
+  }
+  if (next.disposition !== null && prev?.disposition !== next.disposition) kinds.push("session-marked");
+  if (next.handoff !== null && prev?.handoff?.atMs !== next.handoff.atMs) kinds.push("session-handoff");
+  if (prev !== undefined && (prev.group !== next.group || prev.owner !== next.owner)) kinds.push("session-assigned");
+  if (next.progress !== null && prev?.progress?.atMs !== next.progress.atMs) kinds.push("session-progress");
+  if (next.ask !== null && prev?.ask?.correlationId !== next.ask.correlationId) kinds.push("session-ask");
+  return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
+}
+
+/** A token naming one period of a host's life (its last connect and heartbeat), stable across restarts. Pure. */
+export function hostEpisode(host: HostRecord): string {
+  return `${host.connectedAt ?? 0}-${host.lastHeartbeatAt ?? 0}`;
+}
+
+/** The notices one host transition calls for (a host going stale). Pure. */
+export function hostNotices(prev: HostRecord | undefined, next: HostRecord, atMs: number): FleetEvent[] {
+  if (next.status !== "stale" || prev?.status === "stale") return [];
+  return [
+    {
+      id: `fleet:host-stale:${next.hostId}:${hostEpisode(next)}`,
+      kind: "host-stale",
+      priority: fleetPriorityOf["host-stale"],
+      hostId: next.hostId,
+      sessionId: null,
+      atMs,
+      previousStatus: prev?.status ?? null,
+      session: null,
+      host: next,
+    },
+  ];
+}
