@@ -1,14 +1,17 @@
-/** TypeBox parameter schemas of the `fleet_*` tools (what the model sees); the command schemas re-check them. */
+/**
+ * TypeBox parameter schemas of the `fleet_*` tools (what the model sees); the command schemas re-check them.
+ * Every closed list of values is derived from its zod schema in `schemas/` (typebox-from-zod.ts).
+ */
 import { Type } from "typebox";
+import { SendMode } from "../../schemas/commands.js";
+import { Disposition, SessionStatus } from "../../schemas/registry.js";
+import { enumParam } from "./typebox-from-zod.js";
 
 const sessionId = Type.String({
   minLength: 1,
   description: "The session's id (its Codex thread id), or '<hostId>/<threadId>', as fleet_sessions shows it.",
 });
-const status = Type.Union(
-  ["idle", "active", "steering", "interrupted", "stale", "closed", "error", "unknown"].map((s) => Type.Literal(s)),
-  { description: "Session status." },
-);
+const status = enumParam(SessionStatus, { description: "Session status." });
 const filter = {
   host: Type.Optional(Type.String({ minLength: 1, description: "Only sessions on this host id." })),
   repo: Type.Optional(Type.String({ minLength: 1, description: "Only sessions in this repository." })),
@@ -20,7 +23,7 @@ const filter = {
   autonomous: Type.Optional(Type.Boolean({ description: "true: started by the supervisor (fleet_spawn)." })),
 };
 const sendMode = Type.Optional(
-  Type.Union([Type.Literal("auto"), Type.Literal("start"), Type.Literal("steer")], {
+  enumParam(SendMode, {
     description: "auto (default): start a turn when idle, steer the running one otherwise; start or steer only.",
   }),
 );
@@ -75,10 +78,7 @@ export const BroadcastParams = Type.Object({
 });
 export const MarkParams = Type.Object({
   sessionId,
-  disposition: Type.Union(
-    [Type.Literal("blocked"), Type.Literal("done"), Type.Literal("abandoned"), Type.Literal("none")],
-    { description: "The mark; none clears it." },
-  ),
+  disposition: enumParam(Disposition, { extra: ["none"], description: "The mark; none clears it." }),
 });
 export const AssignParams = Type.Object({
   sessionId,
