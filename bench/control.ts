@@ -41,14 +41,13 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { textInput } from "../schemas/codex/index.js";
 import type { CommandResult, CommandVerb } from "../schemas/commands.js";
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY } from "../schemas/policy.js";
 import type { SessionRecord } from "../schemas/registry.js";
-import { connectBus, ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
+import { connectBus, ensureBus, KV_BUCKET_NAMES, openKvBucket } from "../services/bus/index.js";
 import { sendCommand } from "../services/cli/command-client.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../services/codex-rpc/index.js";
 import { startHostAgent, type HostAgent } from "../services/host-agent/index.js";
@@ -239,7 +238,7 @@ async function main(): Promise<void> {
     await ensureBus(nc);
     // The default policy's rate limits (10/s per caller, 2/s per target) would make the run mostly waiting;
     // the buckets are still taken on every command, only with room for the benchmark's rate.
-    const policyKv = await new Kvm(nc).open(KV_BUCKET_NAMES.policy);
+    const policyKv = await openKvBucket(nc, KV_BUCKET_NAMES.policy);
     await policyKv.put(
       ACTIVE_POLICY_KEY,
       JSON.stringify({

@@ -17,9 +17,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
-import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ensureBus, KV_BUCKET_NAMES } from "../services/bus/index.js";
+import { ensureBus, KV_BUCKET_NAMES, openKvBucket } from "../services/bus/index.js";
 import { createHostToken, openHostTokenBucket } from "../services/rpc-gateway/index.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
 import { measureJetStreamCeiling } from "./jetstream-ceiling.js";
@@ -83,13 +82,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Watches the sessions KV bucket; reports each update's delay behind the event that caused it. */
 async function watchView(nc: NatsConnection) {
-  const kv = await new Kvm(nc).open(KV_BUCKET_NAMES.sessions);
+  const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
   const latest = new Map<string, { lastSeenAt: number; status: string }>();
   const latencies: number[] = [];
   const trace: [number, number][] = [];
   /** Updates caused by events emitted at or after this time (unix ms) are measured; 0 = none. */
   let recordFrom = 0;
-  const iter = await kv.watch({ include: "updates" as never });
+  const iter = await kv.watch({ include: "updates" });
   void (async () => {
     for await (const e of iter) {
       if (e.operation !== "PUT") continue;

@@ -1,5 +1,5 @@
 // Public surface of the bus: the only module in the project that knows JetStream.
-export { BusError, JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
+export { BusError, JsErrCode, isRevisionConflict, jsApiErrCode, toBusError } from "./errors.js";
 export type { BusErrorCode, BusErrorOptions } from "./errors.js";
 export { POLICY_QUEUE_GROUP, SUBJECT_ROOT, isSubjectToken, subjectToken, subjects } from "./subjects.js";
 export {
@@ -20,11 +20,21 @@ export { ensureBus, ensureKvBucket, ensureStream, ensureTopology, kvStreamName, 
 export type { EnsureAction, EnsureBusResult, EnsureRetry } from "./ensure.js";
 export { connectBus } from "./connect.js";
 export type { ConnectBusOptions } from "./connect.js";
-export { JetStreamPublisher, type PublishAck, type PublishOptions } from "./js-publisher.js";
+export {
+  JetStreamPublisher,
+  publishDeduplicated,
+  type JetStreamPublishTarget,
+  type PublishAck,
+  type PublishOptions,
+} from "./js-publisher.js";
 export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } from "./session-events.js";
 export type { SessionEventAck } from "./session-events.js";
-export { readStream } from "./stream-reader.js";
+export { missingStreams, readStream, readStreamRange } from "./stream-reader.js";
 export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";
+export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
+export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
+export { consumerBacklog, ensureDurableConsumer, openDurableConsumer } from "./consumers.js";
+export type { ConsumerStatus, DurableConsumer, DurableConsumerSpec, MessageFeed, StreamMsg } from "./consumers.js";

@@ -4,21 +4,16 @@
  * `<clawId>-inbox`, which `fleet_events` pulls from and acknowledges. Both resume where they were after
  * downtime: nothing published while the gateway was down is lost.
  */
-import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  ReplayPolicy,
-  type ConsumerMessages,
-  type JsMsg,
-} from "@nats-io/jetstream";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { FleetEvent } from "../../schemas/fleet.js";
-import { JsErrCode, STREAM_NAMES, jsApiErrCode, subjects, toBusError } from "../bus/index.js";
-
-/** JetStream's "consumer not found" API error code. */
-const CONSUMER_NOT_FOUND = 10014;
+import {
+  STREAM_NAMES,
+  ensureDurableConsumer,
+  openDurableConsumer,
+  subjects,
+  type MessageFeed,
+  type StreamMsg,
+} from "../bus/index.js";
 
 /** The two consumer names of one Claw. Pure. */
 export function consumerNames(clawId: string): { wake: string; inbox: string } {
@@ -27,40 +22,23 @@ export function consumerNames(clawId: string): { wake: string; inbox: string } {
 
 /** Creates the durable consumer unless it exists. */
 export async function ensureFleetConsumer(nc: NatsConnection, name: string, ackWaitMs: number): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.consumers.info(STREAM_NAMES.fleet, name);
-    return;
-  } catch (err) {
-    if (jsApiErrCode(err) !== CONSUMER_NOT_FOUND) throw toBusError(err, `consumer ${name}`);
-  }
-  try {
-    await jsm.consumers.add(STREAM_NAMES.fleet, {
-      durable_name: name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      replay_policy: ReplayPolicy.Instant,
-      filter_subject: subjects.allFleet(),
-      ack_wait: nanos(ackWaitMs),
-      max_ack_pending: 1_000,
-    });
-  } catch (err) {
-    if (jsApiErrCode(err) === JsErrCode.StreamNotFound)
-      throw toBusError(
-        err,
-        `stream ${STREAM_NAMES.fleet} does not exist: is the supervisor running ('claw-supervisor up')?`,
-      );
-    throw toBusError(err, `create consumer ${name}`);
-  }
+  await ensureDurableConsumer(nc, {
+    stream: STREAM_NAMES.fleet,
+    name,
+    filterSubject: subjects.allFleet(),
+    ackWaitMs,
+    maxAckPending: 1_000,
+    missingStream: `stream ${STREAM_NAMES.fleet} does not exist: is the supervisor running ('claw-supervisor up')?`,
+  });
 }
 
 /** A notice and the message to ack; `event` is null when the message is not a valid notice (acked and skipped). */
 export interface FleetDelivery {
   event: FleetEvent | null;
-  msg: JsMsg;
+  msg: StreamMsg;
 }
 
-function parse(msg: JsMsg): FleetDelivery {
+function parse(msg: StreamMsg): FleetDelivery {
   try {
     const parsed = FleetEvent.safeParse(msg.json());
     return { event: parsed.success ? parsed.data : null, msg };
@@ -77,9 +55,9 @@ export async function pullInbox(
   expiresMs = 1_000,
 ): Promise<FleetDelivery[]> {
   await ensureFleetConsumer(nc, name, 60_000);
-  const consumer = await jetstream(nc).consumers.get(STREAM_NAMES.fleet, name);
+  const consumer = await openDurableConsumer(nc, STREAM_NAMES.fleet, name);
   const out: FleetDelivery[] = [];
-  const batch = await consumer.fetch({ max_messages: max, expires: expiresMs });
+  const batch = await consumer.fetch(max, expiresMs);
   for await (const msg of batch) out.push(parse(msg));
   return out;
 }
@@ -98,13 +76,13 @@ export function startWakeLoop(
   onError: (err: Error) => void,
 ): WakeLoop {
   let stopping = false;
-  let current: ConsumerMessages | undefined;
+  let current: MessageFeed | undefined;
   const done = (async () => {
     while (!stopping) {
       try {
         await ensureFleetConsumer(nc, name, 30_000);
-        const consumer = await jetstream(nc).consumers.get(STREAM_NAMES.fleet, name);
-        current = await consumer.consume({ max_messages: 100 });
+        const consumer = await openDurableConsumer(nc, STREAM_NAMES.fleet, name);
+        current = await consumer.consume(100);
         if (stopping) current.stop();
         for await (const msg of current) onDelivery(parse(msg));
       } catch (err) {

@@ -2,9 +2,8 @@
  * The plugin's control surfaces: the gateway method `clawSupervisor.status`, the CLI
  * `openclaw claw-supervisor status`, and the fleet summary added to heartbeat turns (bounded).
  */
-import { jetstreamManager } from "@nats-io/jetstream";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, connectBus } from "../bus/index.js";
+import { consumerBacklog, STREAM_NAMES, connectBus } from "../bus/index.js";
 import { readUpFile } from "../clients/up-file.js";
 import { listHosts, listSessions } from "../registry/client.js";
 import type { ClawCaller } from "./claw-caller.js";
@@ -65,11 +64,10 @@ export async function cliStatus(config: ClawPluginConfig, openclawStateDir: stri
     throw new Error(`claw-supervisor: cannot reach NATS at ${shown}: ${err.message}`);
   });
   try {
-    const jsm = await jetstreamManager(nc);
     const names = consumerNames(config.clawId);
     const pending = async (name: string) => {
-      const info = await jsm.consumers.info(STREAM_NAMES.fleet, name).catch(() => null);
-      return info ? `${info.num_pending + info.num_ack_pending} pending` : "not created yet";
+      const backlog = await consumerBacklog(nc, STREAM_NAMES.fleet, name);
+      return backlog === null ? "not created yet" : `${backlog} pending`;
     };
     const [sessions, hosts] = await Promise.all([listSessions(nc, { filter: {}, limit: 1 }), listHosts(nc)]);
     return [

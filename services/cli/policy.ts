@@ -3,11 +3,10 @@
  * policy service enforces, and a dry run of its decision for one caller, verb and target.
  */
 import { readFile } from "node:fs/promises";
-import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Caller, CallerRole, CommandVerb, issuesText } from "../../schemas/commands.js";
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
-import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode } from "../bus/index.js";
+import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, type KvBucket } from "../bus/index.js";
 import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../policy/decide.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../registry/client.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
@@ -41,11 +40,9 @@ R is one of ${CallerRole.options.join(", ")}; V one of ${CommandVerb.options.joi
 type PolicySource = { source: "default" } | { source: "kv"; revision: number } | { source: "file"; file: string };
 
 /** Opens the policy bucket, or fails with one line saying how to create it. */
-async function openPolicyBucket(nc: NatsConnection): Promise<KV> {
+async function openPolicyBucket(nc: NatsConnection): Promise<KvBucket> {
   try {
-    const kv = await new Kvm(nc).open(bucket);
-    await kv.status();
-    return kv;
+    return await openKvBucket(nc, bucket, { mustExist: true });
   } catch (err) {
     if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
       throw new CliError(
@@ -70,7 +67,7 @@ function parsePolicy(text: string, origin: string): PolicyDocument {
 }
 
 /** The active document and where it came from; a stored document that no longer validates is an error. */
-async function activePolicy(kv: KV): Promise<{ policy: PolicyDocument; from: PolicySource }> {
+async function activePolicy(kv: KvBucket): Promise<{ policy: PolicyDocument; from: PolicySource }> {
   const entry = await kv.get(ACTIVE_POLICY_KEY);
   if (entry === null || entry.operation !== "PUT") return { policy: DEFAULT_POLICY, from: { source: "default" } };
   const policy = parsePolicy(entry.string(), `KV ${bucket} key '${ACTIVE_POLICY_KEY}' (revision ${entry.revision})`);

@@ -2,11 +2,10 @@
  * `claw-supervisor sessions`: the fleet's sessions, asked of the registry over the bus. `--watch` re-prints
  * whenever the `codex-sessions` KV bucket changes (a KV watch: event-driven, no polling).
  */
-import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
-import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { KV_BUCKET_NAMES, openKvBucket } from "../bus/index.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../registry/client.js";
 import { formatSessionsTable } from "../registry/format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
@@ -57,8 +56,8 @@ function textOf(sessions: SessionRecord[], total: number, filter: SessionFilter)
 }
 
 async function watch(nc: NatsConnection, io: CliIo, print: () => Promise<void>): Promise<void> {
-  const kv = await new Kvm(nc).open(KV_BUCKET_NAMES.sessions);
-  const updates = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+  const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
+  const updates = await kv.watch({ include: "updates" });
   let timer: NodeJS.Timeout | undefined;
   let printing = Promise.resolve();
   const schedule = (): void => {

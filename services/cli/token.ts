@@ -2,9 +2,8 @@
  * `claw-supervisor token create|revoke|list`: host tokens in KV `codex-host-tokens`. A secret is printed
  * once, by `create`; nothing can show it again, since only its SHA-256 is stored.
  */
-import type { KV } from "@nats-io/kv";
 import type { HostTokenRecord } from "../../schemas/bus.js";
-import { connectBus } from "../bus/index.js";
+import { connectBus, type KvBucket } from "../bus/index.js";
 import {
   GatewayError,
   createHostToken,
@@ -62,7 +61,7 @@ function listText(records: HostTokenRecord[]): string {
   return [header, ...rows, ""].join("\n");
 }
 
-async function withTokenBucket<T>(natsUrl: string, run: (kv: KV) => Promise<T>): Promise<T> {
+async function withTokenBucket<T>(natsUrl: string, run: (kv: KvBucket) => Promise<T>): Promise<T> {
   let nc: Awaited<ReturnType<typeof connectBus>>;
   try {
     nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-token" });

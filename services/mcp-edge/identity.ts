@@ -3,11 +3,10 @@
  * whose result (the new thread id) the policy service stores in the command ledger (KV `codex-commands`, key =
  * the command id): the edge reads it there, waiting while the spawn is still running.
  */
-import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { CommandResult } from "../../schemas/commands.js";
-import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { KV_BUCKET_NAMES, openKvBucket, type KvBucket } from "../bus/index.js";
 import { verifyToken } from "./tokens.js";
 
 /** The part of a ledger entry the edge reads: a finished spawn and its result. */
@@ -21,7 +20,7 @@ export type IdentityResult =
 
 /** Resolves tokens to sessions with the edge's secret. */
 export class EdgeIdentity {
-  private kv: Promise<KV> | undefined;
+  private kv: Promise<KvBucket> | undefined;
   private readonly tickets = new Map<string, string>();
 
   constructor(
@@ -59,7 +58,7 @@ export class EdgeIdentity {
 
   /** The spawned session's id; null when the spawn failed or is unknown; undefined while it runs. */
   private async lookup(ticket: string): Promise<string | null | undefined> {
-    this.kv ??= new Kvm(this.nc).open(KV_BUCKET_NAMES.commands);
+    this.kv ??= openKvBucket(this.nc, KV_BUCKET_NAMES.commands);
     const entry = await (await this.kv).get(ticket);
     if (entry?.operation !== "PUT") return undefined;
     const done = FinishedSpawn.safeParse(entry.json());

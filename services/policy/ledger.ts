@@ -5,13 +5,15 @@
  * bucket's TTL (a day).
  */
 import { hash } from "node:crypto";
-import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { CommandResult, type Caller } from "../../schemas/commands.js";
-import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, type JetStreamPublisher } from "../bus/index.js";
-
-// JetStream err_codes for a failed `Nats-Expected-Last-Subject-Sequence` check (nats-server errors.json).
-const WRONG_LAST_SEQUENCE: ReadonlySet<number> = new Set([JsErrCode.StreamWrongLastSequence, 10164]);
+import {
+  KV_BUCKET_NAMES,
+  isRevisionConflict,
+  putKvEntry,
+  type JetStreamPublisher,
+  type KvBucket,
+} from "../bus/index.js";
 
 /** A ledger entry: claimed and running, or done with its result. Times are unix ms. */
 export const LedgerEntry = z.discriminatedUnion("state", [
@@ -29,15 +31,11 @@ export function commandIdOf(caller: Caller, idempotencyKey: string): string {
 /** Claims and completes commands in KV `codex-commands`. */
 export class CommandLedger {
   constructor(
-    private readonly kv: KV,
+    private readonly kv: KvBucket,
     private readonly publisher: JetStreamPublisher,
     private readonly by: string,
     private readonly now: () => number = Date.now,
   ) {}
-
-  private subject(commandId: string): string {
-    return `$KV.${KV_BUCKET_NAMES.commands}.${commandId}`;
-  }
 
   /** Claims `commandId`; when it was claimed before, returns what the ledger holds (an unreadable entry counts as running). */
   async claim(commandId: string): Promise<{ claimed: true } | { claimed: false; entry: LedgerEntry }> {
@@ -46,10 +44,10 @@ export class CommandLedger {
     // per-request timer or inbox); a key released earlier has a delete marker, which may be claimed over.
     for (let expect = 0, attempt = 0; attempt < 3; attempt++) {
       try {
-        await this.publisher.publish(this.subject(commandId), running, { expectLastSubjectSequence: expect });
+        await putKvEntry(this.publisher, KV_BUCKET_NAMES.commands, commandId, running, expect);
         return { claimed: true };
       } catch (err) {
-        if (!WRONG_LAST_SEQUENCE.has(jsApiErrCode(err) ?? 0)) throw err;
+        if (!isRevisionConflict(err)) throw err;
       }
       const found = await this.kv.get(commandId);
       if (found && found.operation === "PUT") {
@@ -70,7 +68,7 @@ export class CommandLedger {
   /** Stores the command's result (a repeat of its key gets it back). */
   async complete(commandId: string, result: CommandResult): Promise<void> {
     const entry: LedgerEntry = { state: "done", atMs: this.now(), result };
-    await this.publisher.publish(this.subject(commandId), JSON.stringify(entry));
+    await putKvEntry(this.publisher, KV_BUCKET_NAMES.commands, commandId, JSON.stringify(entry));
   }
 }
 

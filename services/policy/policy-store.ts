@@ -3,10 +3,10 @@
  * Until a document is stored the built-in DEFAULT_POLICY applies; a stored document that fails validation is
  * refused (logged and reported) and the previous one stays in force.
  */
-import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { issuesText } from "../../schemas/commands.js";
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
+import type { KvBucket, KvWatchEntry } from "../bus/index.js";
 
 /** A policy change as the store saw it: applied, or refused with the reason. */
 export interface PolicyChange {
@@ -28,7 +28,7 @@ export class PolicyStore {
 
   /** Reads the stored document (if any) and starts watching; resolves once the initial value is applied. */
   static async open(
-    kv: KV,
+    kv: KvBucket,
     log: Logger,
     onChange: (change: PolicyChange, doc: PolicyDocument) => void = () => undefined,
   ): Promise<PolicyStore> {

@@ -5,12 +5,11 @@
  * Nothing a caller sends can stop it: every message gets exactly one reply.
  */
 import { randomBytes } from "node:crypto";
-import { Kvm } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
 import { DEFAULT_POLICY } from "../../schemas/policy.js";
-import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
+import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, openKvBucket, subjects } from "../bus/index.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
@@ -58,12 +57,10 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const instanceId = opts.instanceId ?? `policy-${randomBytes(4).toString("hex")}`;
   const log = (opts.logger ?? pino({ name: "policy" }, pino.destination(2))).child({ instanceId });
   const registryTimeoutMs = opts.registryTimeoutMs ?? 5_000;
-  const kvm = new Kvm(nc);
   const [policyKv, commandsKv] = await Promise.all([
-    kvm.open(KV_BUCKET_NAMES.policy),
-    kvm.open(KV_BUCKET_NAMES.commands),
+    openKvBucket(nc, KV_BUCKET_NAMES.policy, { mustExist: true }),
+    openKvBucket(nc, KV_BUCKET_NAMES.commands, { mustExist: true }),
   ]);
-  await Promise.all([policyKv.status(), commandsKv.status()]);
   const publisher = new JetStreamPublisher(nc);
   const audit = new AuditLog(publisher, instanceId, log);
   const perCaller = new TokenBuckets(DEFAULT_POLICY.rateLimits.perCaller);

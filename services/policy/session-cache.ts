@@ -3,12 +3,11 @@
  * command's target costs no round trip. A session the copy does not hold yet (just created, or the watch is
  * behind) is asked of the registry, which stays the authority.
  */
-import { Kvm, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { SessionRecord } from "../../schemas/registry.js";
-import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { KV_BUCKET_NAMES, openKvBucket, type KvWatchEntry } from "../bus/index.js";
 
 // The registry's entry holds more (its machine snapshot, its stream position); the record is all we need.
 const EntryRecord = z.object({ record: SessionRecord });
@@ -30,7 +29,7 @@ export class SessionCache {
   /** Opens the bucket and starts following it; resolves once the watch is set up (entries arrive as they come). */
   static async open(nc: NatsConnection, log: Logger): Promise<SessionCache> {
     const cache = new SessionCache(log);
-    const kv = await new Kvm(nc).open(KV_BUCKET_NAMES.sessions);
+    const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
     const watch = await kv.watch({ key: ">" });
     cache.stopWatch = () => watch.stop();
     void (async () => {

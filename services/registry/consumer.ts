@@ -11,17 +11,17 @@
  * sequence it has handed over (starting from the consumer's ack floor) and, when a delivery skips ahead,
  * first reads the missing sequences from the stream itself. Their late redeliveries are then duplicates.
  */
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  ReplayPolicy,
-  type ConsumerMessages,
-  type JsMsg,
-} from "@nats-io/jetstream";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { JsErrCode, STREAM_NAMES, jsApiErrCode, subjects, toBusError } from "../bus/index.js";
+  STREAM_NAMES,
+  ensureDurableConsumer,
+  openDurableConsumer,
+  readStreamRange,
+  subjects,
+  toBusError,
+  type MessageFeed,
+  type StreamMsg,
+} from "../bus/index.js";
 import type { RegistryLogger } from "./logger.js";
 
 /** One session event from the stream; `msg` is null when it was read to fill a gap (nothing to ack). */
@@ -29,7 +29,7 @@ export interface ConsumedEvent {
   subject: string;
   data: Uint8Array;
   streamSeq: number;
-  msg: JsMsg | null;
+  msg: StreamMsg | null;
 }
 
 /**
@@ -55,36 +55,20 @@ export interface EventConsumerOptions {
   maxBatch: number;
 }
 
-const CONSUMER_NOT_FOUND = 10014;
 const RETRY_DELAY_MS = 500;
 const GAP_BATCH = 1_000;
 
 /** Creates the durable consumer if it does not exist; an existing one is used as it is. */
 export async function ensureEventConsumer(nc: NatsConnection, opts: EventConsumerOptions): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.consumers.info(STREAM_NAMES.events, opts.durableName);
-    return;
-  } catch (err) {
-    if (jsApiErrCode(err) !== CONSUMER_NOT_FOUND) throw toBusError(err, `look up consumer ${opts.durableName}`);
-  }
-  try {
-    await jsm.consumers.add(STREAM_NAMES.events, {
-      durable_name: opts.durableName,
-      description: "claw-supervisor registry: session events into session actors and the KV view",
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      replay_policy: ReplayPolicy.Instant,
-      filter_subject: subjects.allSessionEvents(),
-      ack_wait: nanos(opts.ackWaitMs),
-      max_ack_pending: opts.maxAckPending,
-    });
-  } catch (err) {
-    if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
-      throw toBusError(err, `stream ${STREAM_NAMES.events} does not exist (run ensureBus, e.g. 'claw-supervisor up')`);
-    }
-    throw toBusError(err, `create consumer ${opts.durableName}`);
-  }
+  await ensureDurableConsumer(nc, {
+    stream: STREAM_NAMES.events,
+    name: opts.durableName,
+    description: "claw-supervisor registry: session events into session actors and the KV view",
+    filterSubject: subjects.allSessionEvents(),
+    ackWaitMs: opts.ackWaitMs,
+    maxAckPending: opts.maxAckPending,
+    missingStream: `stream ${STREAM_NAMES.events} does not exist (run ensureBus, e.g. 'claw-supervisor up')`,
+  });
 }
 
 /** A running consume loop; `stop()` stops pulling, flushes what was taken, and resolves when the loop ended. */
@@ -104,7 +88,7 @@ export function consumeEvents(
   logger: RegistryLogger,
 ): EventConsumer {
   let stopping = false;
-  let current: ConsumerMessages | undefined;
+  let current: MessageFeed | undefined;
   let wake: (() => void) | undefined;
   /** Highest stream sequence handed to the sink (or known applied: the ack floor). */
   let handed = 0;
@@ -112,10 +96,9 @@ export function consumeEvents(
 
   const runOnce = async (): Promise<void> => {
     await ensureEventConsumer(nc, opts);
-    const js = jetstream(nc);
-    const consumer = await js.consumers.get(STREAM_NAMES.events, opts.durableName);
-    handed = Math.max(handed, (await consumer.info()).ack_floor.stream_seq);
-    const messages = await consumer.consume({ max_messages: opts.maxBatch });
+    const consumer = await openDurableConsumer(nc, STREAM_NAMES.events, opts.durableName);
+    handed = Math.max(handed, await consumer.ackFloor());
+    const messages = await consumer.consume(opts.maxBatch);
     current = messages;
     void watchStatus(messages, logger);
     if (stopping) messages.stop();
@@ -177,29 +160,15 @@ export function consumeEvents(
 
 /** Hands the stream's messages `from..to` (those still stored) to the sink, in order, through an ordered consumer. */
 async function fillGap(nc: NatsConnection, from: number, to: number, sink: MessageSink): Promise<number> {
-  const reader = await jetstream(nc).consumers.get(STREAM_NAMES.events, {
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: from,
-  });
   let filled = 0;
-  let next = from;
-  while (next <= to) {
-    let got = 0;
-    for await (const m of await reader.fetch({ max_messages: Math.min(to - next + 1, GAP_BATCH), expires: 2_000 })) {
-      got++;
-      next = m.seq + 1;
-      if (m.seq > to) break;
-      sink.take({ subject: m.subject, data: m.data, streamSeq: m.seq, msg: null });
-      filled++;
-      if (m.info.pending === 0) next = to + 1;
-    }
-    if (got === 0) break;
+  for await (const m of readStreamRange(nc, STREAM_NAMES.events, from, to, { batch: GAP_BATCH })) {
+    sink.take({ subject: m.subject, data: m.data, streamSeq: m.seq, msg: null });
+    filled++;
   }
-  await reader.delete().catch(() => undefined);
   return filled;
 }
 
-async function watchStatus(messages: ConsumerMessages, logger: RegistryLogger): Promise<void> {
+async function watchStatus(messages: MessageFeed, logger: RegistryLogger): Promise<void> {
   for await (const s of messages.status()) {
     if (s.type === "consumer_deleted" || s.type === "consumer_not_found" || s.type === "stream_not_found") {
       logger.warn({ status: s }, "registry consumer lost; recreating it");

@@ -2,9 +2,8 @@
  * Publishing fleet notices (computed by the pure `notices.ts`) to FLEET with their deterministic id as
  * `Nats-Msg-Id`.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { FleetEvent } from "../../schemas/fleet.js";
-import { JetStreamPublisher, subjects, toBusError } from "../bus/index.js";
+import { publishDeduplicated, subjects, toBusError, type JetStreamPublishTarget } from "../bus/index.js";
 
 /** Counts from publishing a batch of notices: how many were stored, and how many FLEET had already. */
 export interface FleetPublishResult {
@@ -20,16 +19,12 @@ export interface FleetPublishResult {
  * schema.
  */
 export async function publishFleetEvents(
-  js: JetStreamClient | JetStreamPublisher,
+  js: JetStreamPublishTarget,
   events: readonly FleetEvent[],
 ): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
-  const publish = (subject: string, data: string, msgId: string) =>
-    js instanceof JetStreamPublisher
-      ? js.publish(subject, data, { msgId })
-      : js.publish(subject, data, { msgID: msgId });
   const acks = events.map((event) =>
-    publish(subjects.fleet(event.kind), JSON.stringify(event), event.id).then(
+    publishDeduplicated(js, subjects.fleet(event.kind), JSON.stringify(event), event.id).then(
       (ack) => ack,
       (err: unknown) => {
         throw toBusError(err, `publish fleet notice ${event.id}`);

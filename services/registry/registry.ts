@@ -6,8 +6,6 @@
  * (compare-and-set), then the acks of the messages those entries cover; so a crash anywhere redelivers
  * events that are either skipped (already in KV) or re-derive the same state and the same notice ids.
  */
-import { jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
@@ -18,11 +16,11 @@ import {
   KV_BUCKET_NAMES,
   STREAM_NAMES,
   connectBus,
-  jsApiErrCode,
-  JsErrCode,
   kvStreamName,
+  missingStreams,
+  openKvBucket,
   subjects,
-  toBusError,
+  type StreamMsg,
 } from "../bus/index.js";
 import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
 import { HostEntry, SessionEntry, sessionKey } from "../../schemas/registry-entry.js";
@@ -88,25 +86,18 @@ export interface Registry {
 const STOP_FLUSH_DEADLINE_MS = 5_000;
 
 async function requireTopology(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
   const needed = [
     STREAM_NAMES.events,
     STREAM_NAMES.fleet,
     kvStreamName(KV_BUCKET_NAMES.sessions),
     kvStreamName(KV_BUCKET_NAMES.hosts),
   ];
-  for (const stream of needed) {
-    try {
-      await jsm.streams.info(stream);
-    } catch (err) {
-      if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
-        throw new BusError(
-          "invalid_config",
-          `registry: stream ${stream} does not exist; create the bus first (ensureBus, or 'claw-supervisor up')`,
-        );
-      }
-      throw toBusError(err, `registry: look up stream ${stream}`);
-    }
+  const [missing] = await missingStreams(nc, needed);
+  if (missing !== undefined) {
+    throw new BusError(
+      "invalid_config",
+      `registry: stream ${missing} does not exist; create the bus first (ensureBus, or 'claw-supervisor up')`,
+    );
   }
 }
 
@@ -142,11 +133,10 @@ async function run(
   logger: RegistryLogger,
 ): Promise<Registry> {
   await requireTopology(nc);
-  const kvm = new Kvm(nc);
   // FLEET notices and KV writes go through one pipelined publisher (see js-publisher.ts for why).
   const publisher = new JetStreamPublisher(nc);
-  const sessionsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions, publisher);
-  const hostsKv = new KvTable(await kvm.open(KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts, publisher);
+  const sessionsKv = new KvTable(await openKvBucket(nc, KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions, publisher);
+  const hostsKv = new KvTable(await openKvBucket(nc, KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts, publisher);
   const state = new FleetState({ ...config, logger });
   const counters = { flushes: 0, fleetStored: 0, fleetDuplicates: 0, restoredSessions: 0, restoredHosts: 0 };
 
@@ -181,7 +171,7 @@ async function run(
   let stopping = false;
   let stopped = false;
   let stopDeadline = Infinity;
-  let pending: { msg: JsMsg; key: string | null }[] = [];
+  let pending: { msg: StreamMsg; key: string | null }[] = [];
   let lock: Promise<void> = Promise.resolve();
   let soonTimer: NodeJS.Timeout | undefined;
   let flushRequested = false;

@@ -5,13 +5,12 @@
 import { randomBytes } from "node:crypto";
 import { createServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
-import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
-import { JetStreamPublisher, connectBus } from "../bus/index.js";
+import { JetStreamPublisher, connectBus, type KvBucket } from "../bus/index.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
 import { RpcRelay } from "./rpc-relay.js";
@@ -118,7 +117,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     await within(nc.drain(), s.closeGraceMs).catch(() => undefined);
     if (!nc.isClosed()) await nc.close();
   };
-  let kv: KV;
+  let kv: KvBucket;
   try {
     kv = await openHostTokenBucket(nc);
   } catch (err) {

@@ -3,11 +3,17 @@
  * Every gateway instance reads the same bucket, so a token created or revoked anywhere counts everywhere:
  * each upgrade reads the record afresh, and `watchHostTokenRevocations` tells live connections.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
-import { KvWatchInclude, Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HostTokenRecordSchema, type BusTopologyConfigInput, type HostTokenRecord } from "../../schemas/bus.js";
-import { JsErrCode, KV_BUCKET_NAMES, busTopology, ensureKvBucket, jsApiErrCode } from "../bus/index.js";
+import {
+  JsErrCode,
+  KV_BUCKET_NAMES,
+  busTopology,
+  jsApiErrCode,
+  openKvBucket,
+  type KvBucket,
+  type KvEntry,
+} from "../bus/index.js";
 import { GatewayError } from "./errors.js";
 import {
   HostIdSchema,
@@ -28,22 +34,11 @@ export type HostTokenTarget = { hostId: string } | { tokenId: string };
 export async function openHostTokenBucket(
   nc: NatsConnection,
   opts: { create?: boolean; topology?: BusTopologyConfigInput } = {},
-): Promise<KV> {
+): Promise<KvBucket> {
   const bucket = KV_BUCKET_NAMES.hostTokens;
-  const open = async (): Promise<KV> => {
-    const kv = await new Kvm(nc).open(bucket);
-    await kv.status();
-    return kv;
-  };
   try {
-    try {
-      return await open();
-    } catch (err) {
-      if (jsApiErrCode(err) !== JsErrCode.StreamNotFound || !opts.create) throw err;
-      const spec = busTopology(opts.topology).buckets.find((b) => b.bucket === bucket);
-      if (spec) await ensureKvBucket(nc, await jetstreamManager(nc), spec);
-      return await open();
-    }
+    const spec = opts.create ? busTopology(opts.topology).buckets.find((b) => b.bucket === bucket) : undefined;
+    return await openKvBucket(nc, bucket, spec ? { createFrom: spec } : { mustExist: true });
   } catch (err) {
     if (jsApiErrCode(err) === JsErrCode.StreamNotFound) {
       throw new GatewayError(
@@ -76,7 +71,11 @@ function recordOf(entry: KvEntry | null): { record: HostTokenRecord; revision: n
 }
 
 /** Creates a token for `hostId`; the returned `token` is the only copy of the secret there will ever be. */
-export async function createHostToken(kv: KV, hostId: string, nowMs: number = Date.now()): Promise<MintedHostToken> {
+export async function createHostToken(
+  kv: KvBucket,
+  hostId: string,
+  nowMs: number = Date.now(),
+): Promise<MintedHostToken> {
   const parsed = HostIdSchema.safeParse(hostId);
   if (!parsed.success) {
     throw new GatewayError(
@@ -94,7 +93,7 @@ export async function createHostToken(kv: KV, hostId: string, nowMs: number = Da
 }
 
 /** Every token record, oldest first; secrets are never stored, so none can be listed. */
-export async function listHostTokens(kv: KV): Promise<HostTokenRecord[]> {
+export async function listHostTokens(kv: KvBucket): Promise<HostTokenRecord[]> {
   try {
     const records: HostTokenRecord[] = [];
     for await (const key of await kv.keys()) {
@@ -112,7 +111,7 @@ export async function listHostTokens(kv: KV): Promise<HostTokenRecord[]> {
  * it revoked; already-revoked tokens are left as they are. A token id that names no token is `token_not_found`.
  */
 export async function revokeHostToken(
-  kv: KV,
+  kv: KvBucket,
   target: HostTokenTarget,
   nowMs: number = Date.now(),
 ): Promise<HostTokenRecord[]> {
@@ -132,7 +131,7 @@ export async function revokeHostToken(
   }
 }
 
-async function revokeOne(kv: KV, tokenId: string, nowMs: number): Promise<HostTokenRecord | undefined> {
+async function revokeOne(kv: KvBucket, tokenId: string, nowMs: number): Promise<HostTokenRecord | undefined> {
   if (!/^[0-9a-f]{16}$/.test(tokenId))
     throw new GatewayError("token_not_found", `no host token with id ${JSON.stringify(tokenId)}`);
   // A concurrent writer (another revoke) moves the revision on: read again and retry.
@@ -152,7 +151,7 @@ async function revokeOne(kv: KV, tokenId: string, nowMs: number): Promise<HostTo
 }
 
 /** Reads the record of the presented token and decides whether it authenticates (see `checkHostToken`). */
-export async function authenticateHostToken(kv: KV, token: string): Promise<HostTokenCheck> {
+export async function authenticateHostToken(kv: KvBucket, token: string): Promise<HostTokenCheck> {
   const tokenId = hostTokenId(token);
   if (tokenId === undefined) return checkHostToken(token, undefined);
   let entry: KvEntry | null;
@@ -172,10 +171,13 @@ export interface HostTokenWatch {
 }
 
 /** Calls `onRevoked(tokenId)` for every token revoked, deleted or purged after the watch starts. */
-export async function watchHostTokenRevocations(kv: KV, onRevoked: (tokenId: string) => void): Promise<HostTokenWatch> {
-  let iter: Awaited<ReturnType<KV["watch"]>>;
+export async function watchHostTokenRevocations(
+  kv: KvBucket,
+  onRevoked: (tokenId: string) => void,
+): Promise<HostTokenWatch> {
+  let iter: Awaited<ReturnType<KvBucket["watch"]>>;
   try {
-    iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    iter = await kv.watch({ include: "updates" });
   } catch (err) {
     throw storeError(err, "watch host tokens");
   }
