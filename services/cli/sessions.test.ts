@@ -1,7 +1,9 @@
 /** `claw-supervisor sessions` and `hosts` in-process against a real nats-server and a running registry. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type Registry } from "../registry/registry.js";
-import { FakeHost, eventually, startTestBus, type TestBus } from "../registry/test-fleet.js";
+import { FakeHost } from "../registry/test-fleet.js";
+import { useBus } from "../../test/support/bus.js";
+import { eventually } from "../../test/support/wait.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./run.js";
 
@@ -24,19 +26,12 @@ const run = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 };
 
 describe("claw-supervisor sessions / hosts", () => {
-  let bus: TestBus;
+  const bus = useBus({ ensure: true });
   let registry: Registry;
   let url: string;
   let host: FakeHost;
-
-  beforeAll(async () => {
-    bus = await startTestBus();
-    url = bus.server.url;
-  });
-  afterAll(async () => {
-    await registry?.stop();
-    await bus?.stop();
-  });
+  beforeAll(() => void (url = bus.url));
+  afterAll(() => registry?.stop());
 
   it("says in one line when nothing answers: no NATS, or no registry", async () => {
     const noNats = await run(["sessions", "--nats-url", "nats://127.0.0.1:1"]);

@@ -1,17 +1,15 @@
 /** requestCommand against a real nats-server: a result, nobody serving, no answer in time, an answer that is no result. */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { beforeAll, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
 import { requestCommand, type CommandEnvelopeOut } from "./command-request.js";
 import { subjects } from "../bus/index.js";
 
-let server: NatsTestServer;
+const bus = useBus();
 let nc: NatsConnection;
-let policy: NatsConnection;
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  policy = await connect({ servers: server.url });
+  nc = bus.nc;
+  const policy = await bus.connect();
   policy.subscribe(subjects.command("read"), {
     callback: (_e, m) =>
       void m.respond(
@@ -24,11 +22,6 @@ beforeAll(async () => {
   });
   policy.subscribe(subjects.command("interrupt"), { callback: () => undefined });
   await policy.flush();
-});
-afterAll(async () => {
-  await nc?.close();
-  await policy?.close();
-  await server?.stop();
 });
 
 const envelope = (verb: "read" | "send" | "mark" | "interrupt" | "spawn"): CommandEnvelopeOut => ({

@@ -3,22 +3,19 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { KV_BUCKET_NAMES } from "../bus/index.js";
-import { eventually, startTestBus, type TestBus } from "../registry/test-fleet.js";
+import { useBus } from "../../test/support/bus.js";
+import { eventually } from "../../test/support/wait.js";
 import { sessionRecord } from "../registry/test-records.js";
 import { SessionCache } from "./session-cache.js";
 
-let bus: TestBus;
+const bus = useBus({ ensure: true });
 let kv: KV;
 let cache: SessionCache;
 beforeAll(async () => {
-  bus = await startTestBus();
   kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.sessions);
   cache = await SessionCache.open(bus.nc, pino({ level: "silent" }));
 });
-afterAll(async () => {
-  cache?.stop();
-  await bus?.stop();
-});
+afterAll(() => cache?.stop());
 
 const entry = (host: string, sessionId: string, summary: string) =>
   JSON.stringify({ record: sessionRecord({ host, sessionId, summary }), snapshot: {} });

@@ -14,14 +14,11 @@ import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { ACTIVE_POLICY_KEY, type PolicyDocumentInput } from "../../schemas/policy.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES, subjects } from "../bus/index.js";
 import { startRegistry } from "../registry/index.js";
-import { FakeHost, eventually, startTestBus, type SyncOptions, type TestBus } from "../registry/test-fleet.js";
-import {
-  connectAgent,
-  hello,
-  startGatewayFixture,
-  type GatewayFixture,
-  type TestAgent,
-} from "../rpc-gateway/test-agent.js";
+import { FakeHost, type SyncOptions } from "../registry/test-fleet.js";
+import { startBus, type TestBus } from "../../test/support/bus.js";
+import { startGatewayRig, type GatewayRig } from "../../test/support/gateway.js";
+import { eventually } from "../../test/support/wait.js";
+import { connectAgent, hello, type TestAgent } from "../rpc-gateway/test-agent.js";
 import { startPolicyService, type PolicyService } from "./service.js";
 
 /** Answers one host op the way a host agent would. */
@@ -30,7 +27,7 @@ export type ScriptedHost = (request: HostRpcRequest) => HostRpcResult;
 /** Everything a policy test drives. */
 export interface PolicyRig {
   bus: TestBus;
-  gateway: GatewayFixture;
+  gateway: GatewayRig;
   /** The host `h1` as its events show it (sessions) ... */
   events: FakeHost;
   /** ... and as its agent answers commands (connected to the gateway). */
@@ -57,9 +54,9 @@ export interface PolicyRig {
 
 /** Starts the whole rig with host `h1` online and the policy service running. */
 export async function startPolicyRig(): Promise<PolicyRig> {
-  const bus = await startTestBus();
+  const bus = await startBus({ ensure: true });
   const registry = await startRegistry({ nc: bus.nc, sweepIntervalMs: 60_000 });
-  const gateway = await startGatewayFixture(bus.server.url);
+  const gateway = await startGatewayRig({ bus });
   const agent = await connectAgent(gateway.gateway.url, await gateway.token("h1"));
   agent.send(hello("h1"));
   await agent.next((f) => f.type === "welcome");

@@ -3,25 +3,20 @@
  * only after `ack_wait`, behind newer ones. The registry reads them from the stream first, in order, instead of
  * applying the newer ones to a session missing its start (and later skipping the stragglers as old).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { STREAM_NAMES } from "../bus/index.js";
-import { getSession } from "./client.js";
+import { getSession } from "../clients/registry-queries.js";
 import { ensureEventConsumer } from "./consumer.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
-import { FakeHost, eventually, kvSessionRecords, startTestBus, type TestBus } from "./test-fleet.js";
+import { FakeHost, kvSessionRecords } from "./test-fleet.js";
+import { useBus } from "../../test/support/bus.js";
+import { eventually } from "../../test/support/wait.js";
 
 describe("registry: a gap in delivery", () => {
-  let bus: TestBus;
+  const bus = useBus({ ensure: true });
   let registry: Registry | undefined;
-
-  beforeAll(async () => {
-    bus = await startTestBus();
-  });
-  afterAll(async () => {
-    await registry?.stop();
-    await bus?.stop();
-  });
+  afterAll(() => registry?.stop());
 
   it("reads events a dead instance left in flight from the stream, long before ack_wait redelivers them", async () => {
     const host = new FakeHost(bus, "h");

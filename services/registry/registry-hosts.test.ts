@@ -1,43 +1,29 @@
 /** Host life on a real nats-server: lost → degraded → offline → stale, its sessions stale and kept, then back on a re-sync. */
 import { Kvm } from "@nats-io/kv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { KV_BUCKET_NAMES } from "../bus/index.js";
-import { getSession, listHosts, listSessions } from "./client.js";
+import { getSession, listHosts, listSessions } from "../clients/registry-queries.js";
 import { HostEntry } from "../../schemas/registry-entry.js";
-import { startRegistry, type Registry } from "./registry.js";
-import {
-  FakeHost,
-  eventually,
-  kvHostRecords,
-  kvSessionRecords,
-  readFleet,
-  startTestBus,
-  type TestBus,
-} from "./test-fleet.js";
+import { startRegistry } from "./registry.js";
+import { FakeHost, kvHostRecords, kvSessionRecords, readFleet } from "./test-fleet.js";
+import { useBus } from "../../test/support/bus.js";
+import { useFixture } from "../../test/support/fixture.js";
+import { eventually } from "../../test/support/wait.js";
 
 describe("registry: hosts and staleness", () => {
-  let bus: TestBus;
-  let registry: Registry;
-  let host: FakeHost;
-  let other: FakeHost;
-
-  beforeAll(async () => {
-    bus = await startTestBus();
-    registry = await startRegistry({
+  const bus = useBus({ ensure: true });
+  const registry = useFixture(() =>
+    startRegistry({
       nc: bus.nc,
       sweepIntervalMs: 25,
       degradedAfterMs: 150,
       offlineAfterMs: 300,
       staleAfterMs: 300,
       batchWindowMs: 50,
-    });
-    host = new FakeHost(bus, "lost");
-    other = new FakeHost(bus, "steady");
-  });
-  afterAll(async () => {
-    await registry?.stop();
-    await bus?.stop();
-  });
+    }),
+  );
+  const host = new FakeHost(bus, "lost");
+  const other = new FakeHost(bus, "steady");
 
   it("tracks a connected host and its heartbeat", async () => {
     await host.lifecycle("connected");

@@ -1,39 +1,23 @@
 /** The registry on a real nats-server: sessions appear and change through events, queries and FLEET follow. */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { STREAM_NAMES } from "../bus/index.js";
-import { getSession, listHosts, listSessions, RegistryQueryError } from "./client.js";
+import { getSession, listHosts, listSessions, RegistryQueryError } from "../clients/registry-queries.js";
 import { publishFleetEvents } from "./fleet.js";
-import { startRegistry, type Registry } from "./registry.js";
+import { startRegistry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
-import {
-  FakeHost,
-  eventually,
-  kvSessionRecords,
-  readFleet,
-  readSessionEntries,
-  startTestBus,
-  type TestBus,
-} from "./test-fleet.js";
+import { FakeHost, kvSessionRecords, readFleet, readSessionEntries } from "./test-fleet.js";
+import { useBus } from "../../test/support/bus.js";
+import { useFixture } from "../../test/support/fixture.js";
+import { eventually } from "../../test/support/wait.js";
 
 const thresholds = { sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000 };
 
 describe("registry: live sessions", () => {
-  let bus: TestBus;
-  let registry: Registry;
-  let h1: FakeHost;
-  let h2: FakeHost;
-
-  beforeAll(async () => {
-    bus = await startTestBus();
-    registry = await startRegistry({ nc: bus.nc, ...thresholds, batchWindowMs: 200 });
-    h1 = new FakeHost(bus, "h1");
-    h2 = new FakeHost(bus, "h2");
-  });
-  afterAll(async () => {
-    await registry?.stop();
-    await bus?.stop();
-  });
+  const bus = useBus({ ensure: true });
+  const registry = useFixture(() => startRegistry({ nc: bus.nc, ...thresholds, batchWindowMs: 200 }));
+  const h1 = new FakeHost(bus, "h1");
+  const h2 = new FakeHost(bus, "h2");
 
   it("a synced thread appears in queries and in KV, and announces itself on FLEET", async () => {
     await h1.synced("t1", {

@@ -5,23 +5,17 @@
  */
 import { DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { readSessionLog, sessionLogNames } from "../../test/fixtures/session-logs.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES, publishSessionEvent } from "../bus/index.js";
-import { listSessions } from "./client.js";
+import { listSessions } from "../clients/registry-queries.js";
 import { loadBucket } from "./kv-view.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
-import {
-  FakeHost,
-  eventually,
-  kvHostRecords,
-  kvSessionRecords,
-  readFleet,
-  startTestBus,
-  type TestBus,
-} from "./test-fleet.js";
+import { FakeHost, kvHostRecords, kvSessionRecords, readFleet } from "./test-fleet.js";
+import { type TestBus, useBus } from "../../test/support/bus.js";
+import { eventually } from "../../test/support/wait.js";
 
 // A short ack wait so the stragglers a stopped instance leaves in flight come back (as duplicates) within the test.
 const thresholds = {
@@ -90,20 +84,14 @@ async function streamEnvelopes(bus: TestBus): Promise<SessionEventEnvelope[]> {
 }
 
 describe("registry: restart, redelivery and replay", () => {
-  let bus: TestBus;
+  const bus = useBus({ ensure: true });
   const hosts: FakeHost[] = [];
   // The recorded logs share one host and epoch: give each its own epoch so their (epoch, seq) differ.
   const golden: SessionEventEnvelope[] = sessionLogNames.flatMap((name) =>
     readSessionLog(name).map((e) => ({ ...e, epoch: `fixture-${name}` })),
   );
 
-  beforeAll(async () => {
-    bus = await startTestBus();
-    hosts.push(new FakeHost(bus, "h-a"), new FakeHost(bus, "h-b"), new FakeHost(bus, "h-c"));
-  });
-  afterAll(async () => {
-    await bus?.stop();
-  });
+  hosts.push(new FakeHost(bus, "h-a"), new FakeHost(bus, "h-b"), new FakeHost(bus, "h-c"));
 
   it("stopped mid-stream and resumed from its durable: the same view as a replay, no FLEET notice twice", async () => {
     const steps = workload(hosts, 8);

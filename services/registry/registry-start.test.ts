@@ -1,26 +1,19 @@
 /** Starting the registry: option and topology errors say what is wrong; KV writes are compare-and-set. */
 import { Kvm } from "@nats-io/kv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { describe, expect, it } from "vitest";
 import { BusError, JetStreamPublisher, KV_BUCKET_NAMES } from "../bus/index.js";
-import { getSession } from "./client.js";
+import { getSession } from "../clients/registry-queries.js";
 import { KvTable } from "./kv-view.js";
 import { startRegistry } from "./registry.js";
-import { FakeHost, eventually, readSessionEntries, startTestBus, type TestBus } from "./test-fleet.js";
+import { FakeHost, readSessionEntries } from "./test-fleet.js";
+import { useBus, useNatsServer } from "../../test/support/bus.js";
+import { eventually } from "../../test/support/wait.js";
 
 const thresholds = { sweepIntervalMs: 60_000, degradedAfterMs: 60_000, offlineAfterMs: 60_000, staleAfterMs: 60_000 };
 
 describe("registry start-up", () => {
-  let bare: NatsTestServer;
-  let bus: TestBus;
-
-  beforeAll(async () => {
-    [bare, bus] = await Promise.all([startNatsServer({ monitoring: true }), startTestBus()]);
-  });
-  afterAll(async () => {
-    await bare?.stop();
-    await bus?.stop();
-  });
+  const bare = useNatsServer({ monitoring: true });
+  const bus = useBus({ ensure: true });
 
   it("refuses invalid options, naming the field", async () => {
     const err = await startRegistry({ servers: bare.url, ...thresholds, staleAfterMs: 0 }).catch((e: unknown) => e);

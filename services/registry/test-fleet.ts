@@ -1,44 +1,20 @@
 /**
- * Test support for the registry (imported by tests only): a real nats-server with the bus created, a fake
- * host that publishes session envelopes and gateway lifecycle messages the way the host agent and gateway do,
- * and readers for the KV view and the FLEET stream.
+ * Test support for the registry (imported by tests only): a fake host that publishes session envelopes and
+ * gateway lifecycle messages the way the host agent and gateway do, and readers for the KV view and the FLEET
+ * stream. The bus they run on is test/support/bus.ts's.
  */
-import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { ThreadSyncedPayload } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { ThreadStatus } from "../../schemas/codex/thread.js";
 import { FleetEvent } from "../../schemas/fleet.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import { KV_BUCKET_NAMES, STREAM_NAMES, ensureBus, publishSessionEvent, subjects } from "../bus/index.js";
+import type { TestBus } from "../../test/support/bus.js";
+import { KV_BUCKET_NAMES, STREAM_NAMES, publishSessionEvent, subjects } from "../bus/index.js";
 import { HostEntry, SessionEntry } from "../../schemas/registry-entry.js";
 import { loadBucket } from "./kv-view.js";
-
-/** A nats-server with the bus's streams and buckets, and a client connection. */
-export interface TestBus {
-  server: NatsTestServer;
-  nc: NatsConnection;
-  js: JetStreamClient;
-  stop(): Promise<void>;
-}
-
-/** Starts a nats-server on a random loopback port and creates the bus on it. */
-export async function startTestBus(): Promise<TestBus> {
-  const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
-  await ensureBus(nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
-  return {
-    server,
-    nc,
-    js: jetstream(nc),
-    async stop() {
-      await nc.close();
-      await server.stop();
-    },
-  };
-}
 
 /** Options of one synced thread snapshot. */
 export interface SyncOptions {
@@ -192,17 +168,4 @@ export async function readFleet(js: JetStreamClient): Promise<FleetEvent[]> {
     }
   }
   return out;
-}
-
-/** Waits until `check` returns without throwing (assertions inside), or throws its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, stepMs));
-    }
-  }
 }

@@ -1,15 +1,5 @@
-/**
- * Test support for the gateway: a scripted host agent over a real `ws` client, and a fixture that runs a
- * real nats-server with the bus, a gateway, and a log capture. Used by the gateway's own tests only.
- */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { KV } from "@nats-io/kv";
-import { pino } from "pino";
 import WebSocket from "ws";
 import { GatewayFrame } from "../../schemas/gateway.js";
-import { ensureBus } from "../bus/index.js";
-import { startGateway, type Gateway, type GatewayOptions } from "./server.js";
-import { createHostToken, openHostTokenBucket } from "./tokens.js";
 
 /** A connected scripted agent. */
 export interface TestAgent {
@@ -111,39 +101,3 @@ export const eventFrame = (hostId: string, seq: number, extra: Record<string, un
     ...extra,
   },
 });
-
-/** A bus, a gateway and a log capture on a running nats-server. */
-export interface GatewayFixture {
-  nc: NatsConnection;
-  kv: KV;
-  gateway: Gateway;
-  /** Every log record the gateway wrote, parsed. */
-  logs: Record<string, unknown>[];
-  token(hostId: string): Promise<string>;
-  /** Stops the gateway and closes the fixture's NATS connection (the server is the caller's). */
-  stop(): Promise<void>;
-}
-
-/** Sets up the bus on the nats-server at `natsUrl` and starts a gateway on a free loopback port. */
-export async function startGatewayFixture(
-  natsUrl: string,
-  opts: Partial<GatewayOptions> = {},
-): Promise<GatewayFixture> {
-  const nc = await connect({ servers: natsUrl });
-  await ensureBus(nc);
-  const kv = await openHostTokenBucket(nc);
-  const logs: Record<string, unknown>[] = [];
-  const logger = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const gateway = await startGateway({ natsConnection: nc, host: "127.0.0.1", port: 0, logger, ...opts });
-  return {
-    nc,
-    kv,
-    gateway,
-    logs,
-    token: async (hostId) => (await createHostToken(kv, hostId)).token,
-    stop: async () => {
-      await gateway.stop();
-      await nc.close();
-    },
-  };
-}
