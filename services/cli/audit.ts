@@ -7,8 +7,9 @@ import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../sch
 import { AuditRecord } from "../../schemas/audit.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { STREAM_NAMES, readStream } from "../bus/index.js";
-import { formatSessionsTable, listAllSessions, replayEnvelopes } from "../registry/index.js";
+import { listAllSessions, replayEnvelopes } from "../registry/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
+import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
 import { resolveNatsUrl } from "../clients/up-file.js";

@@ -1,6 +1,6 @@
 /** `claw-supervisor hosts`: the fleet's hosts and their connection state, asked of the registry over the bus. */
 import { DEFAULT_QUERY_TIMEOUT_MS, listHosts } from "../registry/client.js";
-import { formatHostsTable } from "../registry/format.js";
+import { formatHostsTable } from "./format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";

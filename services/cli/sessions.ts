@@ -7,7 +7,7 @@ import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
 import { KV_BUCKET_NAMES, openKvBucket } from "../bus/index.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../registry/client.js";
-import { formatSessionsTable } from "../registry/format.js";
+import { formatSessionsTable } from "./format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";

@@ -21,5 +21,4 @@ export {
 } from "./client.js";
 export type { RegistryQueryErrorCode } from "./client.js";
 export { REGISTRY_QUEUE_GROUP, answerQuery } from "./queries.js";
-export { formatHostsTable, formatSessionsTable, relativeTime } from "./format.js";
 export type { RegistryLogger } from "./logger.js";

@@ -1,4 +1,4 @@
-/** Plain-text tables of sessions and hosts, for terminals and summaries. Pure (the caller passes "now"). */
+/** Plain-text tables of registry sessions and hosts, for the CLI's output. Pure (the caller passes "now"). */
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 
 /** How long ago `atMs` was, relative to `nowMs`, in one short token: `just now`, `42s ago`, `5m ago`, `3h ago`, `2d ago`. */
