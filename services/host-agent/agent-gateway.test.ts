@@ -3,15 +3,15 @@
  * the gateway is down, in-order replay and acks, the bounded buffer's gap event, and a refused token.
  */
 import { writeFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GapPayload, HOST_THREAD_ID } from "../../schemas/agent-events.js";
-import { startAgentRig, type AgentRig } from "./test-rig.js";
+import { startAgentRig } from "./test-rig.js";
+import { useFixture } from "../../test/support/fixture.js";
 
-let rig: AgentRig;
+const rig = useFixture(() => startAgentRig({}));
 let threadId: string;
 
 beforeAll(async () => {
-  rig = await startAgentRig({});
   threadId = await rig.startThread();
   await rig.runTurn(threadId, "a first turn");
 });
@@ -21,9 +21,6 @@ afterEach(async () => {
   rig.gateway.setAckMode("auto");
   await rig.gateway.close();
   await rig.gateway.listen();
-});
-afterAll(async () => {
-  await rig?.stop();
 });
 
 const seqs = (events: { seq: number }[]): number[] => events.map((e) => e.seq);

@@ -3,23 +3,20 @@
  * threads, ephemeral threads ignored, a brand-new thread's first turn delivered whole, seq order, redaction,
  * and approvals left to their owner.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import { textInput, ThreadStatus } from "../../schemas/codex/index.js";
 import { ThreadSyncedPayload } from "../../schemas/agent-events.js";
 import { SLOW, startAgentRig, type AgentRig } from "./test-rig.js";
+import { useFixture } from "../../test/support/fixture.js";
 
-let rig: AgentRig;
+const rig = useFixture(() => startAgentRig({}));
 let existingId: string;
 
 beforeAll(async () => {
-  rig = await startAgentRig({});
   existingId = await rig.startThread();
   await rig.runTurn(existingId, "a turn before the agent starts");
   await rig.startAgent();
-});
-afterAll(async () => {
-  await rig?.stop();
 });
 
 const turnEventsOf = (rigEvents: ReturnType<AgentRig["threadEvents"]>, turnId: string) =>

@@ -6,23 +6,23 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { textInput, type RequestId } from "../../schemas/codex/index.js";
 import { HostSpawnResult, type ApprovalRules, type HostRpcRequest } from "../../schemas/host-rpc.js";
 import { leaveToOwner } from "../codex-rpc/index.js";
 import { functionCallOutputs } from "../../test/support/fake-model.js";
 import { createApprovalOwner, type ApprovalDecisionRecord } from "./approval-owner.js";
 import { AutonomousThreads } from "./autonomous.js";
-import { startCommandsRig, type CommandsRig } from "./commands-rig.js";
+import { startCommandsRig } from "./test-commands-rig.js";
+import { useFixture } from "../../test/support/fixture.js";
 import type { ServerRequestHook } from "./watcher.js";
 
-let rig: CommandsRig;
 const decisions: ApprovalDecisionRecord[] = [];
 /** Every request the watcher's hook was asked about, and those it answered, by thread. */
 const seen: { threadId: string; id: RequestId; answered: boolean }[] = [];
 
-beforeAll(async () => {
-  rig = await startCommandsRig({
+const rig = useFixture(() =>
+  startCommandsRig({
     approvals: (autonomous) => {
       const owner = createApprovalOwner({
         autonomous,
@@ -39,11 +39,10 @@ beforeAll(async () => {
         return reply;
       };
     },
-  });
-});
+  }),
+);
 const hookDirs: string[] = [];
 afterAll(async () => {
-  await rig?.stop();
   for (const dir of hookDirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { textInput } from "../../schemas/codex/index.js";
 import {
   HostReadResult,
@@ -17,16 +17,11 @@ import { userTexts } from "../../test/support/fake-model.js";
 import { AutonomousFileSchema, AutonomousThreads } from "./autonomous.js";
 import type { CodexRpcClient } from "../codex-rpc/index.js";
 import { CommandExecutor } from "./commands.js";
-import { SLOW, startCommandsRig, type CommandsRig } from "./commands-rig.js";
+import { SLOW, startCommandsRig } from "./test-commands-rig.js";
+import { useFixture } from "../../test/support/fixture.js";
 import type { TrackedThread } from "./thread-state.js";
 
-let rig: CommandsRig;
-beforeAll(async () => {
-  rig = await startCommandsRig();
-});
-afterAll(async () => {
-  await rig?.stop();
-});
+const rig = useFixture(() => startCommandsRig());
 
 const run = (request: HostRpcRequest, timeoutMs = 15_000): Promise<HostRpcResult> =>
   rig.executor.execute(request, timeoutMs);

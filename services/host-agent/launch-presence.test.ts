@@ -5,26 +5,25 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { PresencePayload, ThreadSyncedPayload } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { cliEntry } from "../../test/support/cli-process.js";
 import { codexBinPath } from "../../test/support/codex-bin.js";
 import { TUI_READY } from "../../test/support/codex-harness.js";
 import { startTmuxSession, type TmuxSession } from "../../test/support/tmux.js";
-import { startAgentRig, type AgentRig } from "./test-rig.js";
+import { startAgentRig } from "./test-rig.js";
+import { useFixture } from "../../test/support/fixture.js";
 
-let rig: AgentRig;
-const sessions: TmuxSession[] = [];
-
-beforeAll(async () => {
+const rig = useFixture(async () => {
   if (!existsSync(cliEntry)) throw new Error(`${cliEntry} is missing: run 'npm run build' first`);
-  rig = await startAgentRig();
-  await rig.startAgent();
+  const started = await startAgentRig();
+  await started.startAgent();
+  return started;
 });
+const sessions: TmuxSession[] = [];
 afterAll(async () => {
   for (const s of sessions) await s.stop();
-  await rig?.stop();
 });
 
 /** Runs the built bin's launch in tmux under `sh`, which records its exit code in `<socket>.exit`. */

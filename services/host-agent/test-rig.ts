@@ -9,13 +9,19 @@ import { textInput } from "../../schemas/codex/index.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../codex-rpc/index.js";
 import { startCodexAppServer, type CodexAppServer } from "../../test/support/codex-harness.js";
-import { startFakeModel, userTexts, type FakeModel, type FakeModelOptions } from "../../test/support/fake-model.js";
+import {
+  SLOW,
+  slowWhenMarked,
+  startFakeModel,
+  type FakeModel,
+  type FakeModelOptions,
+} from "../../test/support/fake-model.js";
 import { recordNotifications, type NotificationLog } from "../../test/support/notifications.js";
 import { startHostAgent, type HostAgent, type HostAgentOptions } from "./agent.js";
 import { startTestGateway, type TestGateway } from "./test-gateway.js";
 
-/** Marker in a prompt that makes the fake model answer slowly (about 3 s). */
-export const SLOW = "[slow]";
+/** Marker in a prompt that makes the rig's fake model answer slowly (about 3 s). */
+export { SLOW };
 /** The host token the rig's gateway accepts and its token file holds. */
 export const HOST_TOKEN = "host-token-for-tests";
 
@@ -48,10 +54,7 @@ export async function startAgentRig(
   const model = await startFakeModel(
     opts.model ?? {
       defaultReply: { kind: "text", text: "Hello from the fake model." },
-      route: (r) =>
-        userTexts(r).at(-1)?.includes(SLOW)
-          ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 }
-          : undefined,
+      route: slowWhenMarked({ text: "a slow answer, streamed", chunks: 10, delayMs: 300 }),
     },
   );
   const server = await startCodexAppServer({ model, listen: "unix" });

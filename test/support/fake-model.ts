@@ -20,6 +20,17 @@ export type ScriptedReply =
 /** Picks a reply from the request body; returning undefined falls through to the script queue. */
 export type ReplyRoute = (request: ModelRequest) => ScriptedReply | undefined;
 
+/** Marker a test puts in a prompt to get a slow, streamed answer; how slow is each test's own choice. */
+export const SLOW = "[slow]";
+
+/** A route giving `slow` (streamed) when the last user text carries {@link SLOW}, else `otherwise` (default: fall through). */
+export function slowWhenMarked(
+  slow: { text: string; chunks?: number; delayMs?: number },
+  otherwise?: ScriptedReply,
+): ReplyRoute {
+  return (request) => (userTexts(request).at(-1)?.includes(SLOW) ? { kind: "slow", ...slow } : otherwise);
+}
+
 /** Options of {@link startFakeModel}; `defaultReply` answers whenever the queue is empty. */
 export interface FakeModelOptions {
   defaultReply?: ScriptedReply;

@@ -9,15 +9,16 @@ import path from "node:path";
 import { textInput } from "../../schemas/codex/index.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient, type RawNotification } from "../codex-rpc/index.js";
 import { startCodexAppServer, type CodexAppServer } from "../../test/support/codex-harness.js";
-import { startFakeModel, userTexts, type FakeModel } from "../../test/support/fake-model.js";
+import { SLOW, slowWhenMarked, startFakeModel, type FakeModel } from "../../test/support/fake-model.js";
+import { until as waitUntil } from "../../test/support/wait.js";
 import { recordNotifications, type NotificationLog } from "../../test/support/notifications.js";
 import { AutonomousThreads } from "./autonomous.js";
 import { CommandExecutor } from "./commands.js";
 import type { TrackedThread } from "./thread-state.js";
 import { AppServerWatcher, type ServerRequestHook } from "./watcher.js";
 
-/** Marker in a prompt that makes the fake model answer slowly (10 chunks, 300 ms apart). */
-export const SLOW = "[slow]";
+/** Marker in a prompt that makes the rig's fake model answer slowly (10 chunks, 300 ms apart). */
+export { SLOW };
 
 /** Everything a command or approval test drives. */
 export interface CommandsRig {
@@ -50,10 +51,7 @@ export async function startCommandsRig(
 ): Promise<CommandsRig> {
   const model = await startFakeModel({
     defaultReply: { kind: "text", text: "Hello from the fake model." },
-    route: (r) =>
-      userTexts(r).at(-1)?.includes(SLOW)
-        ? { kind: "slow", text: "a slow answer, streamed", chunks: 10, delayMs: 300 }
-        : undefined,
+    route: slowWhenMarked({ text: "a slow answer, streamed", chunks: 10, delayMs: 300 }),
   });
   const server = await startCodexAppServer({ model, listen: "unix" });
   const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), "host-commands-")), "state");
@@ -88,11 +86,7 @@ export async function startCommandsRig(
   watcher.start();
 
   const until = async (pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(what, pred, { timeoutMs, stepMs: 20 });
   };
   await until(() => watcher.connected, "the watcher to connect");
 
