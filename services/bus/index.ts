@@ -34,6 +34,7 @@ export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
 export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";
+export { classifyRequestFailure, type RequestFailure } from "./request-failure.js";
 export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
 export { consumerBacklog, ensureDurableConsumer, openDurableConsumer } from "./consumers.js";

@@ -5,7 +5,7 @@
 import type { SessionRecord } from "../../schemas/registry.js";
 import { consumerBacklog, STREAM_NAMES, connectBus } from "../bus/index.js";
 import { readUpFile } from "../clients/up-file.js";
-import { listHosts, listSessions } from "../registry/client.js";
+import { listHosts, listSessions } from "../clients/registry-queries.js";
 import type { ClawCaller } from "./claw-caller.js";
 import type { ClawPluginConfig } from "./config.js";
 import { consumerNames } from "./fleet-consumers.js";

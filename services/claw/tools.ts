@@ -7,7 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { TSchema } from "typebox";
 import { redact } from "../../schemas/redact.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { listHosts, RegistryQueryError } from "../registry/client.js";
+import { listHosts, RegistryQueryError } from "../clients/registry-queries.js";
 import { FleetToolError, type ClawCaller } from "./claw-caller.js";
 import { pullInbox } from "./fleet-consumers.js";
 import { noticeLine } from "./fleet-notices.js";

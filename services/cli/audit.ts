@@ -7,7 +7,8 @@ import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../sch
 import { AuditRecord } from "../../schemas/audit.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { STREAM_NAMES, readStream } from "../bus/index.js";
-import { listAllSessions, replayEnvelopes } from "../registry/index.js";
+import { listAllSessions } from "../clients/registry-queries.js";
+import { replayEnvelopes } from "../registry/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";

@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectBus } from "../bus/index.js";
-import { RegistryQueryError } from "../registry/client.js";
+import { RegistryQueryError } from "../clients/registry-queries.js";
 import { CliError } from "./io.js";
 
 /** NATS URL used when neither `--nats-url` nor `NATS_URL` is given. */

@@ -1,5 +1,5 @@
 /** `claw-supervisor hosts`: the fleet's hosts and their connection state, asked of the registry over the bus. */
-import { DEFAULT_QUERY_TIMEOUT_MS, listHosts } from "../registry/client.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, listHosts } from "../clients/registry-queries.js";
 import { formatHostsTable } from "./format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";

@@ -8,7 +8,7 @@ import { Caller, CallerRole, CommandVerb, issuesText } from "../../schemas/comma
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
 import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, type KvBucket } from "../bus/index.js";
 import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../policy/decide.js";
-import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../registry/client.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";

@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
 import { KV_BUCKET_NAMES, openKvBucket } from "../bus/index.js";
-import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../registry/client.js";
+import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
 import { formatSessionsTable } from "./format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";

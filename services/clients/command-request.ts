@@ -3,10 +3,10 @@
  * the Claw plugin): the request goes through `busRequest`, and the answer is either the typed result or why
  * there is none. Callers word those reasons for their own users; nothing here throws.
  */
-import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { CommandResult, type CommandEnvelope } from "../../schemas/commands.js";
-import { busRequest, subjects } from "../bus/index.js";
+import { busRequest, classifyRequestFailure, subjects } from "../bus/index.js";
 
 /**
  * A command as a caller sends it: the input side of the `CommandEnvelope` schema (so `hops` may be left out and
@@ -36,11 +36,16 @@ export async function requestCommand(
     });
     data = reply.json();
   } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders()))
-      return { ok: false, reason: "no_policy" };
-    if (err instanceof TimeoutError) return { ok: false, reason: "timeout" };
-    if (err instanceof SyntaxError) return { ok: false, reason: "not_a_result", error: err };
-    return { ok: false, reason: "unreachable", error: err as Error };
+    switch (classifyRequestFailure(err)) {
+      case "no_responders":
+        return { ok: false, reason: "no_policy" };
+      case "timeout":
+        return { ok: false, reason: "timeout" };
+      case "bad_reply":
+        return { ok: false, reason: "not_a_result", error: err as Error };
+      case "other":
+        return { ok: false, reason: "unreachable", error: err as Error };
+    }
   }
   const parsed = CommandResult.safeParse(data);
   return parsed.success ? { ok: true, result: parsed.data } : { ok: false, reason: "not_a_result" };

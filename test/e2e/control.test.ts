@@ -15,7 +15,8 @@ import { STREAM_NAMES, ensureBus, readStream } from "../../services/bus/index.js
 import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { startHostAgent, type HostAgent } from "../../services/host-agent/index.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
-import { listAllSessions, listHosts, startRegistry, type Registry } from "../../services/registry/index.js";
+import { listAllSessions, listHosts } from "../../services/clients/registry-queries.js";
+import { startRegistry, type Registry } from "../../services/registry/index.js";
 import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
 import { cliEntry, spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";

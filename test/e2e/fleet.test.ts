@@ -15,13 +15,8 @@ import { textInput } from "../../schemas/codex/index.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { ensureBus, STREAM_NAMES } from "../../services/bus/index.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
-import {
-  listAllSessions,
-  listHosts,
-  replayEnvelopes,
-  startRegistry,
-  type Registry,
-} from "../../services/registry/index.js";
+import { listAllSessions, listHosts } from "../../services/clients/registry-queries.js";
+import { replayEnvelopes, startRegistry, type Registry } from "../../services/registry/index.js";
 import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
 import { cliEntry, spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
