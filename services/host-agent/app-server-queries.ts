@@ -1,14 +1,9 @@
-/** The app-server look-ups the watcher makes beyond subscribing: loaded threads, recent turns, error kinds. */
+/** The app-server look-ups the watcher makes beyond subscribing: loaded threads, recent turns. */
 import type { Turn } from "../../schemas/codex/index.js";
-import { isCodexRpcError, type CodexRpcClient } from "../codex-rpc/index.js";
+import type { CodexRpcClient } from "../codex-rpc/index.js";
 
 const LOADED_PAGE = 200;
 const MAX_PAGES = 500;
-
-/** True for the error `thread/resume` gives on a thread with no turn yet (`-32600 no rollout found`). */
-export function isNoRolloutError(err: unknown): boolean {
-  return isCodexRpcError(err, "rpc_error") && err.rpcCode === -32600 && /no rollout found/i.test(err.rpcMessage ?? "");
-}
 
 /** Every loaded thread id, following `thread/loaded/list` pages. */
 export async function loadedThreadIds(client: CodexRpcClient): Promise<string[]> {

@@ -7,12 +7,20 @@
 import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import { failure, issuesText, type CommandFailure } from "../../schemas/commands.js";
-import { textInput, type Turn } from "../../schemas/codex/index.js";
-import { HostRpcRequest, type HostRpcResult, type TranscriptTurn } from "../../schemas/host-rpc.js";
-import { isCodexRpcError, type CallOptions, type CodexRpcClient, type CodexRpcError } from "../codex-rpc/index.js";
+import { textInput } from "../../schemas/codex/index.js";
+import { HostRpcRequest, type HostRpcResult } from "../../schemas/host-rpc.js";
+import { isCodexRpcError, type CallOptions, type CodexRpcClient } from "../codex-rpc/index.js";
+import {
+  failureFrom,
+  firstTurnStarting,
+  isInvalidCursor,
+  isNotMaterialized,
+  isTurnGone,
+  rpcMessage,
+} from "./app-server-errors.js";
 import type { AutonomousThreads } from "./autonomous.js";
-import { redact } from "../../schemas/redact.js";
 import type { TrackedThread } from "./thread-state.js";
+import { transcriptTurn } from "./transcript.js";
 
 /** What the executor runs against; the agent passes its watcher's connection and tracked threads. */
 export interface CommandExecutorDeps {
@@ -48,21 +56,6 @@ const ok = (data: unknown): Outcome => ({ ok: true, data });
 const INTERRUPT_ATTEMPTS = 3;
 // How long a turn this executor started may count as running on the executor's word alone (see ownTurnRunning).
 const OWN_TURN_GRACE_MS = 10_000;
-const TURN_GONE = /no active turn|expected active turn id/i;
-const THREAD_GONE = /thread not found|thread not loaded|invalid thread id/i;
-const NOT_MATERIALIZED = /not materialized yet/i;
-const FIRST_TURN_STARTING = /not supported yet/i;
-/**
- * Right after a thread's first turn/start, codex 0.169 may also fail a turn list with -32603 "failed to read
- * session metadata ...: rollout at <path> is empty" while it is writing the thread's rollout file (seen under
- * load in CI). The same window as FIRST_TURN_STARTING, and treated alike.
- */
-const ROLLOUT_BEING_WRITTEN = /rollout at .* is empty/i;
-/** One of the app-server's answers while a thread's first turn is starting: try again shortly. Pure. */
-const firstTurnStarting = (err: unknown): boolean =>
-  isCodexRpcError(err, "rpc_error") &&
-  ((err.rpcCode === -32601 && FIRST_TURN_STARTING.test(err.rpcMessage ?? "")) ||
-    (err.rpcCode === -32603 && ROLLOUT_BEING_WRITTEN.test(err.rpcMessage ?? "")));
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
 
@@ -179,14 +172,14 @@ export class CommandExecutor {
     } as const;
     const page = await client.request("thread/turns/list", params, call()).catch((err: unknown) => {
       // A thread with no turn yet cannot list turns: its transcript is empty.
-      if (isRpc(err, NOT_MATERIALIZED) && !req.cursor) return { data: [], nextCursor: null };
+      if (isNotMaterialized(err) && !req.cursor) return { data: [], nextCursor: null };
       if (firstTurnStarting(err)) {
         return refuse(
           "conflict",
           `thread ${req.threadId}'s first turn is just starting; its transcript can be read in a moment`,
         );
       }
-      if (isRpc(err, /invalid cursor/i))
+      if (isInvalidCursor(err))
         return refuse("invalid", `the cursor is not valid for thread ${req.threadId}; nothing was read`);
       throw err;
     });
@@ -255,7 +248,7 @@ export class CommandExecutor {
       );
       return ok({ action: "steered", turnId: steered.turnId });
     } catch (err) {
-      if (isRpc(err, TURN_GONE)) {
+      if (isTurnGone(err)) {
         return refuse(
           "conflict",
           `turn ${turnId} ended or changed before the steer arrived (${rpcMessage(err)}); nothing was sent and no turn was started`,
@@ -279,7 +272,7 @@ export class CommandExecutor {
         return ok({ turnId });
       } catch (err) {
         // Right after turn/start the app-server says "no active turn" until the turn has really started.
-        if (!isRpc(err, TURN_GONE)) return mayHaveActed("the turn may or may not have been interrupted")(err);
+        if (!isTurnGone(err)) return mayHaveActed("the turn may or may not have been interrupted")(err);
         if (attempt >= INTERRUPT_ATTEMPTS)
           return refuse(
             "conflict",
@@ -327,33 +320,10 @@ export class CommandExecutor {
       this.rememberStart(threadId, turn.id, 0);
       return ok({ threadId, turnId: turn.id, cwd: started.cwd });
     } catch (err) {
-      const f = err instanceof Refusal ? err.failure : failureFrom(err, "the turn may or may not have started");
+      const f = failureOf(err, "the turn may or may not have started");
       return { ...f, message: `thread ${threadId} was created but its first turn did not start: ${f.message}` };
     }
   }
-}
-
-/** One turn of a transcript: user and agent messages (redacted), and every item (redacted) in the raw view. Pure. */
-export function transcriptTurn(turn: Turn, view: "summary" | "raw"): TranscriptTurn {
-  const messages: TranscriptTurn["messages"] = [];
-  for (const item of turn.items) {
-    if (item.type === "userMessage" && "content" in item && Array.isArray(item.content)) {
-      const text = item.content
-        .flatMap((c) => (c.type === "text" && typeof c.text === "string" ? [c.text] : []))
-        .join("\n");
-      messages.push({ role: "user", text: redact(text) });
-    } else if (item.type === "agentMessage" && "text" in item && typeof item.text === "string") {
-      messages.push({ role: "agent", text: redact(item.text) });
-    }
-  }
-  return {
-    id: turn.id,
-    status: turn.status,
-    startedAt: turn.startedAt ?? null,
-    completedAt: turn.completedAt ?? null,
-    messages,
-    ...(view === "raw" ? { items: turn.items.map((item) => redact(item)) } : {}),
-  };
 }
 
 /** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
@@ -380,7 +350,7 @@ async function runningTurnId(
       const newest = page.data[0];
       return newest?.status === "inProgress" ? newest.id : null;
     } catch (err) {
-      if (isRpc(err, NOT_MATERIALIZED)) return NOT_YET;
+      if (isNotMaterialized(err)) return NOT_YET;
       if (!firstTurnStarting(err)) throw err;
       if (attempt >= LOOKUP_ATTEMPTS)
         return refuse(
@@ -392,44 +362,16 @@ async function runningTurnId(
   }
 }
 
-/** Maps any error to a failure; `openOutcome` is appended when the app-server may have acted before failing. Pure. */
-export function failureFrom(err: unknown, openOutcome?: string): CommandFailure {
-  const open = openOutcome ? `: ${openOutcome}` : "; nothing was done";
-  if (err instanceof Refusal) return err.failure;
-  if (!isCodexRpcError(err))
-    return failure("invalid", `the host agent failed: ${(err as Error)?.message ?? String(err)}`);
-  switch (err.code) {
-    case "timeout":
-      return failure("timeout", `${err.message}${open}`);
-    case "closed":
-    case "too_large":
-      return failure("host_offline", `lost the app-server connection (${err.message})${open}`);
-    case "malformed":
-      return err.message.startsWith("invalid params")
-        ? failure("invalid", `${err.message}; nothing was sent`)
-        : failure("invalid", `the app-server's answer did not match the protocol (${err.message})${open}`);
-    case "rpc_error":
-      if (err.rpcCode === -32001)
-        return failure("rate_limited", `the app-server is overloaded (${err.rpcMessage}); nothing was done`);
-      if (err.rpcCode === -32600 && THREAD_GONE.test(err.rpcMessage ?? ""))
-        return failure("not_found", `${err.rpcMessage}; nothing was done`);
-      return failure("invalid", `the app-server refused: ${err.message}; nothing was done`);
-  }
+/** The failure an error means: a Refusal's own, else the app-server error's (failureFrom). Pure. */
+function failureOf(err: unknown, openOutcome?: string): CommandFailure {
+  return err instanceof Refusal ? err.failure : failureFrom(err, openOutcome);
 }
 
 /** Rethrows `err` as a Refusal whose message says what may have happened. */
 function mayHaveActed(openOutcome: string): (err: unknown) => never {
   return (err) => {
-    throw new Refusal(failureFrom(err, isCodexRpcError(err, "rpc_error") ? undefined : openOutcome));
+    throw new Refusal(failureOf(err, isCodexRpcError(err, "rpc_error") ? undefined : openOutcome));
   };
-}
-
-function isRpc(err: unknown, message: RegExp): err is CodexRpcError {
-  return isCodexRpcError(err, "rpc_error") && err.rpcCode === -32600 && message.test(err.rpcMessage ?? "");
-}
-
-function rpcMessage(err: CodexRpcError): string {
-  return err.rpcMessage ?? err.message;
 }
 
 function sleep(ms: number): Promise<void> {

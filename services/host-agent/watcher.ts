@@ -24,7 +24,8 @@ import {
   type CodexRpcError,
   type RawNotification,
 } from "../codex-rpc/index.js";
-import { isNoRolloutError, loadedThreadIds, turnsSince } from "./app-server-queries.js";
+import { isNoRolloutError } from "./app-server-errors.js";
+import { loadedThreadIds, turnsSince } from "./app-server-queries.js";
 import { backoffDelay, DEFAULT_BACKOFF, RetryTimers, sleep } from "./backoff.js";
 import { missedTurnNotifications } from "./catch-up.js";
 import { applyNotification, newTrackedThread, snapshotOf, threadIdOf, type TrackedThread } from "./thread-state.js";
