@@ -53,6 +53,99 @@ export type SessionMachineEvent =
   | { type: "PROGRESS"; summary: string; progress: Progress }
   | { type: "ASK"; ask: PendingAsk };
 
+/** The events of one type. */
+type EventOf<T extends SessionMachineEvent["type"]> = Extract<SessionMachineEvent, { type: T }>;
+
+/**
+ * An assign for `T` events only. TypeScript accepts it only in a transition on `T`, so the update reads the
+ * event's fields with no runtime check of its type: the machine is on the registry's hot path.
+ */
+const assignOn = <T extends SessionMachineEvent["type"]>(
+  update: (context: SessionContext, event: EventOf<T>) => Partial<SessionContext>,
+) =>
+  assign<SessionContext, EventOf<T>, undefined, SessionMachineEvent, never>(({ context, event }) =>
+    update(context, event),
+  );
+
+// The event-specific actions, each typed by its event (see assignOn). Those that keep a value the event carries
+// still check the value: an event may reach an actor without passing from-bus.ts's zod schemas (the robustness
+// tests send junk straight to it), and a bad one must leave the record valid.
+const adoptStatus = assignOn<"STATUS">((context, event) => {
+  const kind = event.status?.type;
+  const ended = kind === "idle" || kind === "notLoaded";
+  return {
+    lastSeenAt: seenAt(context.lastSeenAt, event),
+    activeFlags: activeFlagsOf(event.status),
+    activeTurnId: ended ? null : context.activeTurnId,
+    turnHasAgentWork: ended ? false : context.turnHasAgentWork,
+  };
+});
+const applySnapshot = assignOn<"SYNCED">((context, event) => {
+  const { snapshot } = event;
+  return {
+    lastSeenAt: seenAt(context.lastSeenAt, event),
+    workspace: snapshot.workspace,
+    repo: snapshot.repo,
+    branch: snapshot.branch,
+    preview: snapshot.thread.preview === "" ? null : snapshot.thread.preview,
+    source: snapshot.thread.source,
+    humanAttached: snapshot.humanAttached,
+    autonomous: snapshot.autonomous,
+    activeTurnId: snapshot.activeTurnId,
+    ephemeral: snapshot.thread.ephemeral,
+    activeFlags: activeFlagsOf(snapshot.thread.status),
+    turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
+  };
+});
+/** A turn starts from outside `active`: its flags start empty. */
+const beginTurn = assignOn<"TURN_STARTED">((context, event) => ({
+  lastSeenAt: seenAt(context.lastSeenAt, event),
+  activeTurnId: event.turnId,
+  turnHasAgentWork: false,
+  activeFlags: [],
+}));
+/** A turn starts while already active (a new turn id): the flags stay. */
+const startTurn = assignOn<"TURN_STARTED">((context, event) => ({
+  lastSeenAt: seenAt(context.lastSeenAt, event),
+  activeTurnId: event.turnId,
+  turnHasAgentWork: false,
+}));
+const adoptSteeredTurn = assignOn<"STEER_SENT">((context, event) => ({
+  lastSeenAt: seenAt(context.lastSeenAt, event),
+  activeTurnId: event.turnId,
+}));
+const presence = assignOn<"PRESENCE">((context, event) =>
+  typeof event.humanAttached === "boolean"
+    ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
+    : { lastSeenAt: seenAt(context.lastSeenAt, event) },
+);
+const mark = assignOn<"MARK">((_, event) =>
+  event.disposition === null || isDisposition(event.disposition) ? { disposition: event.disposition } : {},
+);
+/** Group and owner: a field the event leaves out stays as it is; null clears it. */
+const assignTo = assignOn<"ASSIGN">((context, event) => ({
+  group:
+    event.group === undefined || (event.group !== null && typeof event.group !== "string")
+      ? context.group
+      : event.group,
+  owner:
+    event.owner === undefined || (event.owner !== null && typeof event.owner !== "string")
+      ? context.owner
+      : event.owner,
+}));
+const handOff = assignOn<"HANDOFF">((_, event) =>
+  typeof event.handoff === "object" && event.handoff !== null ? { handoff: event.handoff } : {},
+);
+const summarize = assignOn<"SUMMARY">((_, event) =>
+  event.summary === null || typeof event.summary === "string" ? { summary: event.summary } : {},
+);
+const reportProgress = assignOn<"PROGRESS">((_, event) =>
+  typeof event.summary === "string" ? { summary: event.summary, progress: event.progress } : {},
+);
+const recordAsk = assignOn<"ASK">((_, event) =>
+  typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {},
+);
+
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
 const staleFrom = (status: SessionStatus) =>
   ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
@@ -100,52 +193,6 @@ export const sessionMachine = setup({
   // moves lastSeenAt, so none is paired with a separate `touch`.
   actions: {
     touch: assign(({ context, event }) => ({ lastSeenAt: seenAt(context.lastSeenAt, event) })),
-    adoptStatus: assign(({ context, event }) => {
-      if (event.type !== "STATUS") return {};
-      const kind = event.status?.type;
-      const ended = kind === "idle" || kind === "notLoaded";
-      return {
-        lastSeenAt: seenAt(context.lastSeenAt, event),
-        activeFlags: activeFlagsOf(event.status),
-        activeTurnId: ended ? null : context.activeTurnId,
-        turnHasAgentWork: ended ? false : context.turnHasAgentWork,
-      };
-    }),
-    applySnapshot: assign(({ context, event }) => {
-      if (event.type !== "SYNCED") return {};
-      const { snapshot } = event;
-      return {
-        lastSeenAt: seenAt(context.lastSeenAt, event),
-        workspace: snapshot.workspace,
-        repo: snapshot.repo,
-        branch: snapshot.branch,
-        preview: snapshot.thread.preview === "" ? null : snapshot.thread.preview,
-        source: snapshot.thread.source,
-        humanAttached: snapshot.humanAttached,
-        autonomous: snapshot.autonomous,
-        activeTurnId: snapshot.activeTurnId,
-        ephemeral: snapshot.thread.ephemeral,
-        activeFlags: activeFlagsOf(snapshot.thread.status),
-        turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
-      };
-    }),
-    /** A turn starts from outside `active`: its flags start empty. */
-    beginTurn: assign(({ context, event }) =>
-      event.type === "TURN_STARTED"
-        ? {
-            lastSeenAt: seenAt(context.lastSeenAt, event),
-            activeTurnId: event.turnId,
-            turnHasAgentWork: false,
-            activeFlags: [],
-          }
-        : {},
-    ),
-    /** A turn starts while already active (a new turn id): the flags stay. */
-    startTurn: assign(({ context, event }) =>
-      event.type === "TURN_STARTED"
-        ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId, turnHasAgentWork: false }
-        : {},
-    ),
     /** The turn is over and the thread leaves `active`. */
     finishTurn: assign(({ context, event }) => ({
       lastSeenAt: seenAt(context.lastSeenAt, event),
@@ -162,54 +209,8 @@ export const sessionMachine = setup({
       lastSeenAt: seenAt(context.lastSeenAt, event),
       turnHasAgentWork: true,
     })),
-    adoptSteeredTurn: assign(({ context, event }) =>
-      event.type === "STEER_SENT" ? { lastSeenAt: seenAt(context.lastSeenAt, event), activeTurnId: event.turnId } : {},
-    ),
     rememberStatus: assign((_, params: { status: SessionStatus }) => ({ preStaleStatus: params.status })),
     forgetStaleness: assign({ preStaleStatus: null }),
-    presence: assign(({ context, event }) =>
-      event.type === "PRESENCE" && typeof event.humanAttached === "boolean"
-        ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
-        : { lastSeenAt: seenAt(context.lastSeenAt, event) },
-    ),
-    mark: assign(({ event }) =>
-      event.type === "MARK" && (event.disposition === null || isDisposition(event.disposition))
-        ? { disposition: event.disposition }
-        : {},
-    ),
-    /** Group and owner: a field the event leaves out stays as it is; null clears it. */
-    assignTo: assign(({ context, event }) =>
-      event.type === "ASSIGN"
-        ? {
-            group:
-              event.group === undefined || (event.group !== null && typeof event.group !== "string")
-                ? context.group
-                : event.group,
-            owner:
-              event.owner === undefined || (event.owner !== null && typeof event.owner !== "string")
-                ? context.owner
-                : event.owner,
-          }
-        : {},
-    ),
-    handOff: assign(({ event }) =>
-      event.type === "HANDOFF" && typeof event.handoff === "object" && event.handoff !== null
-        ? { handoff: event.handoff }
-        : {},
-    ),
-    summarize: assign(({ event }) =>
-      event.type === "SUMMARY" && (event.summary === null || typeof event.summary === "string")
-        ? { summary: event.summary }
-        : {},
-    ),
-    reportProgress: assign(({ event }) =>
-      event.type === "PROGRESS" && typeof event.summary === "string"
-        ? { summary: event.summary, progress: event.progress }
-        : {},
-    ),
-    recordAsk: assign(({ event }) =>
-      event.type === "ASK" && typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {},
-    ),
   },
 }).createMachine({
   id: "session",
@@ -243,13 +244,13 @@ export const sessionMachine = setup({
     SYNCED: statusTargets.map((t) => ({
       guard: and(["validSync", leadsTo(t)]),
       target: targetPath[t],
-      actions: "applySnapshot" as const,
+      actions: applySnapshot,
     })),
     STATUS: [
-      ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: "adoptStatus" as const })),
+      ...statusTargets.map((t) => ({ guard: leadsTo(t), target: targetPath[t], actions: adoptStatus })),
       { actions: "touch" },
     ],
-    TURN_STARTED: [{ guard: "namesTurn", target: ".active", actions: "beginTurn" }, { actions: "touch" }],
+    TURN_STARTED: [{ guard: "namesTurn", target: ".active", actions: beginTurn }, { actions: "touch" }],
     TURN_COMPLETED: [
       { guard: "otherTurn", actions: "touch" },
       { guard: "interruptedTurn", target: ".interrupted", actions: "finishTurn" },
@@ -257,15 +258,15 @@ export const sessionMachine = setup({
     ],
     STEER_SENT: { actions: "touch" },
     ITEM: { actions: "touch" },
-    PRESENCE: { actions: "presence" },
+    PRESENCE: { actions: presence },
     CLOSED: { target: ".closed", actions: "finishTurn" },
     ACTIVITY: { actions: "touch" },
-    MARK: { actions: "mark" },
-    ASSIGN: { actions: "assignTo" },
-    HANDOFF: { actions: "handOff" },
-    SUMMARY: { actions: "summarize" },
-    PROGRESS: { actions: "reportProgress" },
-    ASK: { actions: "recordAsk" },
+    MARK: { actions: mark },
+    ASSIGN: { actions: assignTo },
+    HANDOFF: { actions: handOff },
+    SUMMARY: { actions: summarize },
+    PROGRESS: { actions: reportProgress },
+    ASK: { actions: recordAsk },
   },
   // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
   // the state value, and each state remembers it when the sweeper makes the session stale.
@@ -280,8 +281,8 @@ export const sessionMachine = setup({
         waitingOnUserInput: {},
       },
       on: {
-        TURN_STARTED: { guard: "namesTurn", actions: "startTurn" },
-        STEER_SENT: { guard: "namesTurn", target: "steering", actions: "adoptSteeredTurn" },
+        TURN_STARTED: { guard: "namesTurn", actions: startTurn },
+        STEER_SENT: { guard: "namesTurn", target: "steering", actions: adoptSteeredTurn },
         ITEM: [
           { guard: "otherTurn", actions: "touch" },
           { guard: "steerByOther", target: "steering", actions: "touch" },
@@ -293,7 +294,7 @@ export const sessionMachine = setup({
     },
     steering: {
       on: {
-        STEER_SENT: { guard: "namesTurn", actions: "adoptSteeredTurn" },
+        STEER_SENT: { guard: "namesTurn", actions: adoptSteeredTurn },
         ITEM: [
           { guard: "otherTurn", actions: "touch" },
           { guard: "userMessage", actions: "touch" },
@@ -308,8 +309,8 @@ export const sessionMachine = setup({
     },
     interrupted: {
       on: {
-        STATUS: { guard: "idleStatus", actions: "adoptStatus" },
-        SYNCED: { guard: "idleSync", actions: "applySnapshot" },
+        STATUS: { guard: "idleStatus", actions: adoptStatus },
+        SYNCED: { guard: "idleSync", actions: applySnapshot },
         STALE: staleFrom("interrupted"),
       },
     },
