@@ -194,6 +194,15 @@ export type CommandRequest = {
   [V in CommandVerb]: Omit<CommandEnvelope, "verb" | "args"> & { verb: V; args: CommandArgs<V> };
 }[CommandVerb];
 
+/**
+ * Why a `denied` command was refused, for callers to act on without reading the message: `no_rule` (no policy
+ * rule grants the capability on the target), `loop` (loop prevention: self-echo, too many hops, a cycle),
+ * `over_bound` (a broadcast matching more sessions than its bound), `not_own_session` (a session reporting for
+ * another one).
+ */
+export const DenialReason = z.enum(["no_rule", "loop", "over_bound", "not_own_session"]);
+export type DenialReason = z.infer<typeof DenialReason>;
+
 /** A failure: the typed code and one line saying what was wrong and what to do. */
 export const CommandFailure = z.strictObject({
   ok: z.literal(false),
@@ -201,6 +210,8 @@ export const CommandFailure = z.strictObject({
   message: z.string(),
   /** True when the same command may succeed later (rate limits, timeouts, an offline host). */
   retryable: z.boolean(),
+  /** On a `denied` failure from the policy service: why (absent from older services and from hosts). */
+  reason: DenialReason.optional(),
 });
 export type CommandFailure = z.infer<typeof CommandFailure>;
 
@@ -217,6 +228,11 @@ const retryableCodes: ReadonlySet<ResultCode> = new Set(["rate_limited", "timeou
 /** A failure result with the code's retryable flag. Pure. */
 export function failure(code: ResultCode, message: string): CommandFailure {
   return { ok: false, code, message, retryable: retryableCodes.has(code) };
+}
+
+/** A `denied` failure with why it was refused. Pure. */
+export function denial(reason: DenialReason, message: string): CommandFailure {
+  return { ok: false, code: "denied", message, retryable: false, reason };
 }
 
 /**

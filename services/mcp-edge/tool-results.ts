@@ -27,7 +27,7 @@ export function toolError(message: string): CallToolResult {
 export function adviceFor(verb: CommandVerb, f: CommandFailure): string {
   switch (f.code) {
     case "denied":
-      return gatedVerbs.has(verb) && /no policy rule/.test(f.message)
+      return gatedVerbs.has(verb) && f.reason === "no_rule"
         ? "Write controls and raw transcript reads from a Codex session are disabled unless a trusted policy rule enables them for this session; ask the Claw with claw_ask instead."
         : "Do not retry; ask the Claw with claw_ask if you need this done.";
     case "not_found":

@@ -2,7 +2,13 @@
  * The policy decisions, pure: which capability a command needs, whether a policy document grants it to a
  * caller on a target, and which approval rules apply to a session. No I/O, no clock.
  */
-import type { Caller, CommandRequest, CommandVerb } from "../../schemas/commands.js";
+import {
+  denial,
+  type Caller,
+  type CommandFailure,
+  type CommandRequest,
+  type CommandVerb,
+} from "../../schemas/commands.js";
 import type { ApprovalRules } from "../../schemas/host-rpc.js";
 import type { Capability, PolicyDocument, TargetSelector } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
@@ -19,6 +25,11 @@ export interface TargetFacts {
 
 /** A decision: the rule that allowed it, or a `denied` reason naming role, capability and target. */
 export type Decision = { allow: true; ruleId: string } | { allow: false; code: "denied"; reason: string };
+
+/** What a command refused by a decision answers: `denied` for want of a rule (reason `no_rule`), and why. Pure. */
+export function refusalOf(decision: Extract<Decision, { allow: false }>): CommandFailure {
+  return denial("no_rule", decision.reason);
+}
 
 const verbCapabilities: Record<CommandVerb, Capability> = {
   list: "list",

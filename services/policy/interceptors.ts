@@ -1,9 +1,10 @@
 /** The policy service's interceptors: see pipeline.ts for how they compose. */
 import type { Logger } from "pino";
-import { failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
+import { denial, failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
+import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
-import { authorize, authorizeSomewhere, factsOfSession, requiredCapability } from "./decide.js";
+import { authorize, authorizeSomewhere, factsOfSession, refusalOf, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin, type LoopGuard } from "./loop-guard.js";
 import {
@@ -27,7 +28,7 @@ const base = (ctx: CommandContext) => ({
   commandId: ctx.commandId,
   verb: ctx.request.verb,
   caller: ctx.request.caller,
-  target: auditTarget(ctx),
+  target: ctx.host ? { hostId: ctx.host.hostId, sessionId: null } : auditTarget(ctx),
 });
 
 /** Outermost: what a caller gets back passes the same secret redaction as everything leaving a host. */
@@ -204,41 +205,48 @@ export function loopPrevention(guard: LoopGuard): Interceptor {
     if (!to || (verb !== "send" && verb !== "reply")) return next(ctx);
     const from = loopOrigin(ctx.request);
     const check = guard.check({ from, to, hops: ctx.request.hops }, ctx.policy.loops);
-    if (!check.ok) return refuse(ctx, failure("denied", `loop prevention (${check.kind}): ${check.reason}`));
+    if (!check.ok) return refuse(ctx, denial("loop", `loop prevention (${check.kind}): ${check.reason}`));
     const result = await next(ctx);
     if (result.ok && from !== null) guard.record(from, to);
     return result;
   };
 }
 
-/** The policy decision for the command's capability on its target (spawn decides on its host, in its handler). */
+/**
+ * The policy decision for the command's capability on its target. Spawn is decided on its host, once its handler
+ * has chosen one (a context with `host`).
+ */
 export function authorization(): Interceptor {
   return async (ctx, next) => {
-    if (ctx.request.verb === "spawn") return next(ctx);
-    const facts = ctx.target ? factsOfSession(ctx.target) : {};
-    // A list has no one target: the gate is any rule granting `list`; the handler filters session by session.
+    if (ctx.request.verb === "spawn" && !ctx.host) return next(ctx);
+    const facts = ctx.target ? factsOfSession(ctx.target) : (ctx.host?.facts ?? {});
+    // A list as a whole has no one target: the gate is any rule granting `list`; then each listed session
+    // passes this interceptor as a target of its own.
     const d =
-      ctx.request.verb === "list"
+      ctx.request.verb === "list" && !ctx.target
         ? authorizeSomewhere(ctx.policy, ctx.request.caller, "list")
         : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts);
-    if (!d.allow) return refuse(ctx, failure("denied", d.reason));
+    if (!d.allow) return refuse(ctx, refusalOf(d));
     ctx.decision = { allow: true, ruleId: d.ruleId };
     return next(ctx);
   };
 }
 
-/** Token buckets per caller and per target session: `rate_limited` with when to retry. */
+/**
+ * Token buckets per caller and per target session: `rate_limited` with when to retry. The caller's token is
+ * taken once per command: not again for each target its handler found (a context with `parent`).
+ */
 export function rateLimits(perCaller: TokenBuckets, perTarget: TokenBuckets): Interceptor {
   return async (ctx, next) => {
     const { caller } = ctx.request;
-    const c = perCaller.take(`${caller.role}:${caller.id}`);
-    if (!c.ok)
+    const c = ctx.parent ? null : perCaller.take(`${caller.role}:${caller.id}`);
+    if (c && !c.ok)
       return refuse(
         ctx,
         failure("rate_limited", `caller ${caller.id} is over its rate limit; retry in ${c.retryAfterMs} ms`),
       );
     if (ctx.target) {
-      const t = perTarget.take(`${ctx.target.host}.${ctx.target.sessionId}`);
+      const t = perTarget.take(sessionKey(ctx.target.host, ctx.target.sessionId));
       if (!t.ok)
         return refuse(
           ctx,

@@ -6,10 +6,15 @@
  * record, the idempotency claim, the target look-up and the decision record run together and are all awaited
  * before the handler (a read, which changes nothing, runs alongside them and answers only after them); the
  * records written after the command acted do not hold up the reply.
+ *
+ * A verb whose targets its handler finds (a broadcast's sessions, a list's sessions, spawn's host) runs each of
+ * them through the same interceptors, with a context of its own (`targetContext`): no handler decides,
+ * checks loops or takes rate tokens itself.
  */
 import type { CommandFailure, CommandRequest, CommandResult, ResultCode } from "../../schemas/commands.js";
 import type { PolicyDocument } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import type { TargetFacts } from "./decide.js";
 
 /** What interceptors know about one command as it passes. */
 export interface CommandContext {
@@ -46,6 +51,13 @@ export interface CommandContext {
    * when the policy service's copy of the registry view holds the target.
    */
   targetLookup: TargetLookup | null;
+  /**
+   * On the context of one target its command's handler found (see `targetContext`): the command's own context.
+   * The caller's rate was taken once, for the command.
+   */
+  readonly parent?: CommandContext;
+  /** On the context of spawn's chosen host: what policy selectors match, and the host its decision record names. */
+  readonly host?: { hostId: string; facts: TargetFacts };
 }
 
 /** What looking a target up gives: the record, null (no such session), or the failure of asking. */
@@ -66,10 +78,30 @@ export function chain(interceptors: readonly Interceptor[], handler: Next): Next
   return interceptors.reduceRight<Next>((next, interceptor) => (ctx) => interceptor(ctx, next), handler);
 }
 
-/** Records a refusal as the command's decision and returns it. */
-export function refuse(ctx: CommandContext, result: CommandFailure): CommandFailure {
-  ctx.decision = { allow: false, code: result.code, reason: result.message };
+/** Records a refusal as the command's decision (its reason: `reason`, else the message) and returns it. */
+export function refuse(ctx: CommandContext, result: CommandFailure, reason = result.message): CommandFailure {
+  ctx.decision = { allow: false, code: result.code, reason };
   return result;
+}
+
+/**
+ * The context one target of a command passes the interceptors with, once the command's handler has found it:
+ * its own request (a broadcast's target is a `send` to it), target and decision; the command's policy, claim
+ * and records (what the target's interceptors write joins the command's). Pure.
+ */
+export function targetContext(
+  ctx: CommandContext,
+  of: { request?: CommandRequest; session?: SessionRecord; host?: { hostId: string; facts: TargetFacts } },
+): CommandContext {
+  return {
+    ...ctx,
+    request: of.request ?? ctx.request,
+    target: of.session ?? null,
+    decision: null,
+    targetLookup: null,
+    parent: ctx,
+    ...(of.host ? { host: of.host } : {}),
+  };
 }
 
 /** The target session a verb names, if it names one. Pure. */

@@ -87,6 +87,11 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     return cached ? { found: cached } : lookupSession(nc, sessionId, hostId, registryTimeoutMs);
   };
 
+  // One instance of each check, around the command and around each target its handler finds (verbs.ts).
+  const checkLoops = loopPrevention(loops);
+  const decide = authorization();
+  const rates = rateLimits(perCaller, perTarget);
+  const recorded = decisionRecorded(audit);
   const deps: VerbDeps = {
     audit,
     callHost: (envelope) => callHost(nc, envelope),
@@ -96,8 +101,12 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       const lookup = findSession(sessionId, undefined);
       return "found" in lookup ? lookup.found : lookup;
     },
-    perTarget,
-    loops,
+    eachTarget: {
+      list: [decide],
+      // A broadcast's target is authorised before its loop check is made, as broadcasts have always done.
+      broadcast: [decide, checkLoops, rates],
+      spawn: [decide, recorded],
+    },
     spawnConfig: opts.spawnConfig ?? {},
   };
   const handle = chain(
@@ -115,10 +124,10 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       prefetchTarget(findSession),
       idempotency(ledger, log),
       resolveTarget(),
-      loopPrevention(loops),
-      authorization(),
-      rateLimits(perCaller, perTarget),
-      decisionRecorded(audit),
+      checkLoops,
+      decide,
+      rates,
+      recorded,
     ],
     (ctx) => runVerb(ctx, deps),
   );

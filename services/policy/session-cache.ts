@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { SessionRecord } from "../../schemas/registry.js";
+import { sessionKey } from "../../schemas/registry-entry.js";
 import { KV_BUCKET_NAMES, openKvBucket, type KvWatchEntry } from "../bus/index.js";
 
 // The registry's entry holds more (its machine snapshot, its stream position); the record is all we need.
@@ -42,7 +43,7 @@ export class SessionCache {
 
   /** The record of a session, when the copy holds it. */
   get(sessionId: string, hostId?: string): SessionRecord | undefined {
-    const key = hostId === undefined ? this.keyOfThread.get(sessionId) : `${hostId}.${sessionId}`;
+    const key = hostId === undefined ? this.keyOfThread.get(sessionId) : sessionKey(hostId, sessionId);
     const entry = key === undefined ? undefined : this.byKey.get(key);
     if (!entry) return undefined;
     if (entry.record === undefined) entry.record = this.parse(key!, entry.raw);
@@ -75,7 +76,7 @@ export class SessionCache {
     } catch {
       parsed = null;
     }
-    if (!parsed?.success || `${parsed.data.record.host}.${parsed.data.record.sessionId}` !== key) {
+    if (!parsed?.success || sessionKey(parsed.data.record.host, parsed.data.record.sessionId) !== key) {
       this.log.debug({ key }, "session cache: unreadable entry skipped");
       return null;
     }

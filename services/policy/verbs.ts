@@ -3,14 +3,13 @@
  * on `codex.rpc.<hostId>` (through the gateway holding it), each call recorded as an `execution` in AUDIT.
  */
 import type { AnnotationPayload } from "../../schemas/agent-events.js";
-import { failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
+import { denial, failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
 import type { HostRpcEnvelope, HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
+import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
-import { approvalRulesFor, authorize, factsOfSession } from "./decide.js";
-import { loopOrigin, type LoopGuard } from "./loop-guard.js";
-import type { CommandContext } from "./pipeline.js";
-import type { TokenBuckets } from "./rate-limit.js";
+import { approvalRulesFor } from "./decide.js";
+import { chain, refuse, targetContext, type CommandContext, type Interceptor } from "./pipeline.js";
 
 /** How long an agent may take per op, in ms. */
 export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = {
@@ -38,8 +37,12 @@ export interface VerbDeps {
   ): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandResult>;
   listHosts(): Promise<HostRecord[] | CommandResult>;
   lookupSession(sessionId: string): Promise<SessionRecord | null | CommandResult>;
-  perTarget: TokenBuckets;
-  loops: LoopGuard;
+  /**
+   * The interceptors (instances of the command chain's own) that each target a handler finds passes: a list's
+   * sessions (authorisation, as a filter), a broadcast's sessions (authorisation of a `send`, loops, the
+   * target's rate) and spawn's host (authorisation, then the decision record before the spawn).
+   */
+  eachTarget: { list: readonly Interceptor[]; broadcast: readonly Interceptor[]; spawn: readonly Interceptor[] };
   /** Extra `thread/start` config for spawned sessions (the supervisor MCP server), if configured. */
   spawnConfig: SpawnConfig;
 }
@@ -169,8 +172,8 @@ async function selfReport(
 ): Promise<CommandResult> {
   const t = ctx.target!;
   if (r.caller.role === "session" && r.verb !== "probe" && t.sessionId !== r.caller.id) {
-    return failure(
-      "denied",
+    return denial(
+      "not_own_session",
       `a session may ${r.verb === "ask" ? "ask" : "report progress"} only for itself (caller ${r.caller.id}, target ${t.sessionId}); nothing was recorded`,
     );
   }
@@ -237,6 +240,7 @@ async function handoff(
     : result;
 }
 
+/** Chooses spawn's host, then runs the spawn on it through the host's interceptors (which decide and record). */
 async function spawn(
   ctx: CommandContext,
   r: Extract<CommandRequest, { verb: "spawn" }>,
@@ -247,7 +251,7 @@ async function spawn(
   let candidates = hosts;
   if (r.args.host.hostId) {
     const host = hosts.find((h) => h.hostId === r.args.host.hostId);
-    if (!host) return refuseSpawn(ctx, failure("not_found", `no host ${r.args.host.hostId} is known to the registry`));
+    if (!host) return refuse(ctx, failure("not_found", `no host ${r.args.host.hostId} is known to the registry`));
     candidates = [host];
   }
   if (r.args.host.repo) {
@@ -256,14 +260,14 @@ async function spawn(
     const withRepo = new Set(inRepo.sessions.map((s) => s.host));
     candidates = candidates.filter((h) => withRepo.has(h.hostId));
     if (candidates.length === 0)
-      return refuseSpawn(ctx, failure("not_found", `no known host has a session in repo ${r.args.host.repo}`));
+      return refuse(ctx, failure("not_found", `no known host has a session in repo ${r.args.host.repo}`));
   }
   const online = candidates
     .filter((h) => h.status === "online")
     .sort((a, b) => a.sessions - b.sessions || a.hostId.localeCompare(b.hostId));
   const host = online[0];
   if (!host)
-    return refuseSpawn(
+    return refuse(
       ctx,
       failure(
         "host_offline",
@@ -271,30 +275,22 @@ async function spawn(
       ),
     );
   const facts = { host: host.hostId, autonomous: true, humanAttached: false, group: r.args.group ?? null };
-  const d = authorize(ctx.policy, r.caller, "spawn", facts);
-  if (!d.allow) return refuseSpawn(ctx, failure("denied", d.reason));
-  ctx.decision = { allow: true, ruleId: d.ruleId };
-  await deps.audit.write({
-    kind: "decision",
-    commandId: ctx.commandId,
-    verb: "spawn",
-    caller: r.caller,
-    target: { hostId: host.hostId, sessionId: null },
-    decision: { allow: true, code: null, reason: null, ruleId: d.ruleId },
-    outcome: null,
-    detail: null,
-  });
   const s = ctx.policy.spawn;
-  const result = await onHost(deps, ctx, host.hostId, {
-    op: "spawn",
-    cwd: r.args.cwd,
-    task: r.args.task,
-    ...(s.model ? { model: s.model } : {}),
-    sandbox: s.sandbox,
-    approvalPolicy: s.approvalPolicy,
-    config: typeof deps.spawnConfig === "function" ? deps.spawnConfig(ctx.commandId) : deps.spawnConfig,
-    approvals: approvalRulesFor(ctx.policy, facts),
-  });
+  const onChosenHost = targetContext(ctx, { host: { hostId: host.hostId, facts } });
+  const result = await chain(deps.eachTarget.spawn, () =>
+    onHost(deps, ctx, host.hostId, {
+      op: "spawn",
+      cwd: r.args.cwd,
+      task: r.args.task,
+      ...(s.model ? { model: s.model } : {}),
+      sandbox: s.sandbox,
+      approvalPolicy: s.approvalPolicy,
+      config: typeof deps.spawnConfig === "function" ? deps.spawnConfig(ctx.commandId) : deps.spawnConfig,
+      approvals: approvalRulesFor(ctx.policy, facts),
+    }),
+  )(onChosenHost);
+  // The host's decision is the command's.
+  ctx.decision = onChosenHost.decision;
   if (!result.ok) return result;
   const data = result.data as { threadId: string; turnId: string; cwd: string };
   return {
@@ -309,11 +305,10 @@ async function spawn(
   };
 }
 
-function refuseSpawn(ctx: CommandContext, f: ReturnType<typeof failure>): ReturnType<typeof failure> {
-  ctx.decision = { allow: false, code: f.code, reason: f.message };
-  return f;
-}
+/** What a listed session passes its interceptors to: nothing runs, it is only shown. */
+const shown = async (): Promise<CommandResult> => ({ ok: true, data: null });
 
+/** A page of sessions, each shown only when the caller may list it (the others are counted as hidden). */
 async function list(
   ctx: CommandContext,
   r: Extract<CommandRequest, { verb: "list" }>,
@@ -322,16 +317,17 @@ async function list(
   const { group, ...registryFilter } = r.args.filter;
   const page = await deps.listSessions(registryFilter, r.args.limit, r.args.cursor ?? null);
   if (!("sessions" in page)) return page;
-  const visible = page.sessions.filter(
-    (s) =>
-      (group === undefined || s.group === group) && authorize(ctx.policy, r.caller, "list", factsOfSession(s)).allow,
-  );
+  const inGroup = page.sessions.filter((s) => group === undefined || s.group === group);
+  const each = chain(deps.eachTarget.list, shown);
+  const allowed = await Promise.all(inGroup.map((s) => each(targetContext(ctx, { session: s }))));
+  const visible = inGroup.filter((_, i) => allowed[i]!.ok);
   return {
     ok: true,
     data: { sessions: visible, nextCursor: page.nextCursor, hidden: page.sessions.length - visible.length },
   };
 }
 
+/** A send to every session the filter matches, within the bound; each target decided, checked and sent on its own. */
 async function broadcast(
   ctx: CommandContext,
   r: Extract<CommandRequest, { verb: "broadcast" }>,
@@ -342,33 +338,28 @@ async function broadcast(
   const found = await deps.listSessions(registryFilter, 1000);
   if (!("sessions" in found)) return found;
   const targets = found.sessions.filter((s) => group === undefined || s.group === group);
-  if (targets.length > bound || found.total > 1000) {
-    ctx.decision = { allow: false, code: "denied", reason: "over the broadcast bound" };
-    return failure(
-      "denied",
-      `the filter matches ${Math.max(targets.length, found.total)} sessions, over the bound of ${bound} (the request's maxTargets ${r.args.maxTargets}, the policy's ${ctx.policy.broadcast.maxTargets}); narrow the filter; nothing was sent`,
+  if (targets.length > bound || found.total > 1000)
+    return refuse(
+      ctx,
+      denial(
+        "over_bound",
+        `the filter matches ${Math.max(targets.length, found.total)} sessions, over the bound of ${bound} (the request's maxTargets ${r.args.maxTargets}, the policy's ${ctx.policy.broadcast.maxTargets}); narrow the filter; nothing was sent`,
+      ),
+      "over the broadcast bound",
     );
-  }
-  const from = loopOrigin(r);
   const results = [];
   for (const s of targets) {
-    const key = `${s.host}.${s.sessionId}`;
-    const d = authorize(ctx.policy, r.caller, "send", factsOfSession(s));
-    let outcome: HostRpcResult;
-    if (!d.allow) outcome = failure("denied", d.reason);
-    else {
-      const loop = deps.loops.check({ from, to: s.sessionId, hops: r.hops }, ctx.policy.loops);
-      const rate = loop.ok ? deps.perTarget.take(key) : { ok: true as const };
-      if (!loop.ok) outcome = failure("denied", `loop prevention (${loop.kind}): ${loop.reason}`);
-      else if (!rate.ok)
-        outcome = failure(
-          "rate_limited",
-          `session ${s.sessionId} is over its rate limit; retry in ${rate.retryAfterMs} ms`,
-        );
-      else outcome = await onHost(deps, ctx, s.host, sendOp(s.sessionId, r.args), key);
-      if (outcome.ok && from !== null) deps.loops.record(from, s.sessionId);
-    }
-    results.push({ hostId: s.host, sessionId: s.sessionId, result: outcome });
+    const key = sessionKey(s.host, s.sessionId);
+    // Each target is a send to it, from the broadcast's caller and origin.
+    const send: Extract<CommandRequest, { verb: "send" }> = {
+      ...r,
+      verb: "send",
+      args: { target: { sessionId: s.sessionId, hostId: s.host }, text: r.args.text, mode: r.args.mode },
+    };
+    const result = await chain(deps.eachTarget.broadcast, () =>
+      onHost(deps, ctx, s.host, sendOp(s.sessionId, r.args), key),
+    )(targetContext(ctx, { request: send, session: s }));
+    results.push({ hostId: s.host, sessionId: s.sessionId, result });
   }
   return { ok: true, data: { targets: results.length, sent: results.filter((x) => x.result.ok).length, results } };
 }
