@@ -3,11 +3,10 @@ import {
   AuthorizationError,
   ClosedConnectionError,
   ConnectionError,
-  NoRespondersError,
   PermissionViolationError,
   RequestError,
-  TimeoutError,
 } from "@nats-io/transport-node";
+import { classifyRequestFailure } from "./request-failure.js";
 
 /** Every way the bus can fail; a closed set so callers can switch on it exhaustively. */
 export type BusErrorCode =
@@ -104,14 +103,12 @@ export function toBusError(err: unknown, context: string): BusError {
   if (err instanceof AuthorizationError || err instanceof PermissionViolationError) {
     return new BusError("not_authorized", message, { cause: err });
   }
-  if (err instanceof TimeoutError || err instanceof NoRespondersError) {
-    return new BusError("timeout", message, { retryable: true, cause: err });
-  }
   // nats.js wraps "no responders" on $JS.API in JetStreamNotEnabled, which it does not export publicly.
   if (err instanceof Error && err.cause instanceof RequestError && err.cause.isNoResponders()) {
     return new BusError("jetstream_unavailable", message, { retryable: true, cause: err });
   }
-  if (err instanceof RequestError && err.isNoResponders()) {
+  const request = classifyRequestFailure(err);
+  if (request === "timeout" || request === "no_responders") {
     return new BusError("timeout", message, { retryable: true, cause: err });
   }
   if (err instanceof ConnectionError || err instanceof ClosedConnectionError) {
