@@ -1,9 +1,8 @@
 /**
  * The registry's KV view: reading every current entry of a bucket at start-up, and writing entries with
- * compare-and-set on revision (a publish to `$KV.<bucket>.<key>` expecting the key's last revision, 0 for a new
- * key: what `kv.create`/`kv.update` send, through the pipelined JetStreamPublisher), retrying on a revision
- * conflict. The registry is the only writer of its buckets; a conflict means someone else wrote, and
- * the registry's in-memory state (built from the event log) wins.
+ * compare-and-set on revision (the bus's `putKvEntry` through the pipelined JetStreamPublisher, expecting the
+ * key's last revision, 0 for a new key), retrying on a revision conflict. The registry is the only writer of its
+ * buckets; a conflict means someone else wrote, and the registry's in-memory state (built from the event log) wins.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
