@@ -20,6 +20,8 @@ import {
 } from "../../schemas/codex/index.js";
 import { describeEndpoint, type Endpoint } from "./endpoint.js";
 import { CodexRpcError } from "./errors.js";
+import { type CallOptions, type CodexRpcOptions, DEFAULT_RPC_OPTIONS, type InitializeOptions } from "./options.js";
+import { PendingRequests } from "./pending.js";
 import {
   issueText,
   NotificationRouter,
@@ -32,48 +34,10 @@ import {
 } from "./routing.js";
 import { openTransport, type FrameTransport } from "./transport.js";
 
-export { leaveToOwner } from "./routing.js";
-export type { InvalidServerRequestHandler, RawNotification, ServerRequestHandler } from "./routing.js";
-
-/** Options for connecting. */
-export interface CodexRpcOptions {
-  /** Default per-request timeout in milliseconds (30 s). */
-  requestTimeoutMs?: number;
-  /** How long connecting may take in milliseconds (10 s). */
-  connectTimeoutMs?: number;
-  /** Largest frame accepted in bytes (64 MiB); larger fails the connection with `too_large`. */
-  maxFrameBytes?: number;
-  logger?: Logger;
-}
-
-/** Per-call options. */
-export interface CallOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-/** What `initialize` sends about the client. */
-export interface InitializeOptions {
-  clientInfo: { name: string; title?: string; version: string };
-  experimentalApi?: boolean;
-  /** Exact notification methods this connection does not want (e.g. `item/agentMessage/delta`). */
-  optOutNotificationMethods?: readonly string[];
-}
-
-interface Pending {
-  method: string;
-  resolve(value: unknown): void;
-  reject(err: unknown): void;
-  cleanup(): void;
-}
-
-const DEFAULTS = { requestTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxFrameBytes: 64 * 1024 * 1024 };
-
 /** One connection to an app-server. Create with `connectCodex`. */
 export class CodexRpcClient {
   private transport: FrameTransport | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<RequestId, Pending>();
+  private readonly pending = new PendingRequests();
   private readonly notifications: NotificationRouter;
   private readonly serverRequests: ServerRequestRouter;
   private readonly closeHandlers = new Set<(err: CodexRpcError) => void>();
@@ -87,7 +51,7 @@ export class CodexRpcClient {
     options: CodexRpcOptions = {},
   ) {
     const { logger, ...rest } = options;
-    this.opts = { ...DEFAULTS, ...rest };
+    this.opts = { ...DEFAULT_RPC_OPTIONS, ...rest };
     this.log = logger;
     this.notifications = new NotificationRouter(logger);
     this.serverRequests = new ServerRequestRouter(logger);
@@ -156,33 +120,13 @@ export class CodexRpcClient {
   requestRaw(method: string, params: unknown, call: CallOptions = {}): Promise<unknown> {
     if (this.closedWith) return Promise.reject(this.closedError(method));
     if (call.signal?.aborted) return Promise.reject(call.signal.reason);
-    const id = this.nextId++;
-    const timeoutMs = call.timeoutMs ?? this.opts.requestTimeoutMs;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        cleanup();
-        reject(new CodexRpcError("timeout", `${method} got no answer within ${timeoutMs} ms`, { method }));
-      }, timeoutMs);
-      const onAbort = (): void => {
-        this.pending.delete(id);
-        cleanup();
-        reject(call.signal?.reason);
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        call.signal?.removeEventListener("abort", onAbort);
-      };
-      call.signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(id, { method, resolve, reject, cleanup });
-      try {
-        this.transport!.send(JSON.stringify(params === undefined ? { id, method } : { id, method, params }));
-      } catch (err) {
-        this.pending.delete(id);
-        cleanup();
-        reject(err instanceof CodexRpcError ? err : this.closedError(method, err));
-      }
-    });
+    return this.pending.start(
+      method,
+      call,
+      call.timeoutMs ?? this.opts.requestTimeoutMs,
+      (id) => this.transport!.send(JSON.stringify(params === undefined ? { id, method } : { id, method, params })),
+      (err) => (err instanceof CodexRpcError ? err : this.closedError(method, err)),
+    );
   }
 
   /** Sends a notification; throws a `closed` CodexRpcError when the connection is gone. */
@@ -270,28 +214,10 @@ export class CodexRpcClient {
         this.failConnection(new CodexRpcError("malformed", `invalid JSON-RPC message: ${message.reason}`));
         return;
       case "result":
-      case "error": {
-        const id = message.msg.id;
-        const entry = id === null ? undefined : this.pending.get(id);
-        if (!entry) {
-          this.log?.debug({ id }, "response for no pending request (timed out or cancelled)");
-          return;
-        }
-        this.pending.delete(id!);
-        entry.cleanup();
-        if (message.kind === "result") entry.resolve(message.msg.result);
-        else {
-          const { code, message: rpcMessage } = message.msg.error;
-          entry.reject(
-            new CodexRpcError("rpc_error", `${entry.method} failed: ${rpcMessage} (${code})`, {
-              method: entry.method,
-              rpcCode: code,
-              rpcMessage,
-            }),
-          );
-        }
+      case "error":
+        if (!this.pending.answer(message))
+          this.log?.debug({ id: message.msg.id }, "response for no pending request (timed out or cancelled)");
         return;
-      }
       case "notification":
         this.notifications.dispatch(message.msg);
         return;
@@ -315,16 +241,7 @@ export class CodexRpcClient {
   private onClosed(error: CodexRpcError): void {
     if (this.closedWith) return;
     this.closedWith = error;
-    for (const [id, entry] of this.pending) {
-      this.pending.delete(id);
-      entry.cleanup();
-      entry.reject(
-        new CodexRpcError(error.code, `${entry.method} failed: ${error.message}`, {
-          method: entry.method,
-          cause: error,
-        }),
-      );
-    }
+    this.pending.failAll(error);
     for (const handler of this.closeHandlers) safely(this.log, () => handler(error), "close");
     this.closeHandlers.clear();
   }

@@ -1,13 +1,8 @@
 /** Public surface of the Codex app-server client. */
-export { CodexRpcClient, connectCodex, leaveToOwner } from "./client.js";
-export type {
-  CallOptions,
-  CodexRpcOptions,
-  InitializeOptions,
-  InvalidServerRequestHandler,
-  RawNotification,
-  ServerRequestHandler,
-} from "./client.js";
+export { CodexRpcClient, connectCodex } from "./client.js";
+export type { CallOptions, CodexRpcOptions, InitializeOptions } from "./options.js";
+export { leaveToOwner } from "./routing.js";
+export type { InvalidServerRequestHandler, RawNotification, ServerRequestHandler } from "./routing.js";
 export { daemonSocketPath, describeEndpoint, parseEndpoint } from "./endpoint.js";
 export type { Endpoint } from "./endpoint.js";
 export { CodexRpcError, isCodexRpcError } from "./errors.js";

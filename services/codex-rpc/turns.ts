@@ -1,5 +1,6 @@
 /** Turn look-ups built on the client: the app-server's Thread has no active-turn field. */
-import type { CallOptions, CodexRpcClient } from "./client.js";
+import type { CodexRpcClient } from "./client.js";
+import type { CallOptions } from "./options.js";
 
 /**
  * The id of the thread's in-progress turn, or null when its newest turn is not in progress.
