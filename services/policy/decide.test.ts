@@ -8,6 +8,7 @@ import {
   authorize,
   authorizeSomewhere,
   factsOfSession,
+  refusalOf,
   requiredCapability,
   selectorMatches,
   verbCapability,
@@ -253,5 +254,20 @@ describe("authorizeSomewhere (the gate for list)", () => {
       reason: "no policy rule lets role 'operator' list any session",
     });
     expect(authorizeSomewhere(policy, { id: "s1", role: "session" }, "read")).toMatchObject({ allow: false });
+  });
+});
+
+describe("refusalOf", () => {
+  it("answers a refused decision as denied, reason no_rule, with the decision's text as the message", () => {
+    const d = authorize(DEFAULT_POLICY, { id: "h1", role: "host" }, "spawn", { host: "h2" });
+    expect(d.allow).toBe(false);
+    if (d.allow) return;
+    expect(refusalOf(d)).toEqual({
+      ok: false,
+      code: "denied",
+      message: "no policy rule lets role 'host' spawn on host h2",
+      retryable: false,
+      reason: "no_rule",
+    });
   });
 });

@@ -1,6 +1,8 @@
 /**
  * The verb handlers: what runs once the interceptors have let a command through. Host work goes to the agent
  * on `codex.rpc.<hostId>` (through the gateway holding it), each call recorded as an `execution` in AUDIT.
+ * The targets a handler finds itself (a list's or a broadcast's sessions, spawn's host) pass the interceptors
+ * in `VerbDeps.eachTarget` before anything is done with them: no handler decides, checks loops or limits itself.
  */
 import type { AnnotationPayload } from "../../schemas/agent-events.js";
 import { denial, failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
