@@ -188,6 +188,5 @@ module.exports = {
       conditionNames: ["import", "require", "node", "default", "types"],
       extensions: [".ts", ".js", ".mjs", ".cjs", ".json", ".d.ts"],
     },
-    reporterOptions: { text: { highlightFocused: true } },
   },
 };
