@@ -19,6 +19,8 @@ import {
   rpcMessage,
 } from "./app-server-errors.js";
 import type { AutonomousThreads } from "./autonomous.js";
+import { Refusal, refuse } from "./refusal.js";
+import { RunningTurns } from "./running-turns.js";
 import type { TrackedThread } from "./thread-state.js";
 import { transcriptTurn } from "./transcript.js";
 
@@ -42,34 +44,18 @@ export interface CommandExecutorDeps {
 type Request<Op extends HostRpcRequest["op"]> = Extract<HostRpcRequest, { op: Op }>;
 type Outcome = HostRpcResult;
 
-/** A failure decided by the executor itself; thrown inside, returned by `execute`. */
-class Refusal extends Error {
-  constructor(readonly failure: CommandFailure) {
-    super(failure.message);
-  }
-}
-const refuse = (...args: Parameters<typeof failure>): never => {
-  throw new Refusal(failure(...args));
-};
 const ok = (data: unknown): Outcome => ({ ok: true, data });
 
 const INTERRUPT_ATTEMPTS = 3;
-// How long a turn this executor started may count as running on the executor's word alone (see ownTurnRunning).
-const OWN_TURN_GRACE_MS = 10_000;
-// The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
-const LOOKUP_ATTEMPTS = 20;
 
 /** Runs host RPCs; see the module comment. */
 export class CommandExecutor {
   private readonly retryMs: number;
-  /** The last turn this executor started on each thread, and the thread's turn-event count just before. */
-  private readonly started = new Map<
-    string,
-    { turnId: string; turnEventsBefore: number; client: CodexRpcClient | undefined; atMs: number }
-  >();
+  private readonly turns: RunningTurns;
 
   constructor(private readonly deps: CommandExecutorDeps) {
     this.retryMs = deps.interruptRetryMs ?? 150;
+    this.turns = new RunningTurns(deps, this.retryMs);
   }
 
   /** Executes one request within `timeoutMs` (for all app-server calls together); resolves with a result, never rejects. */
@@ -106,52 +92,6 @@ export class CommandExecutor {
       this.deps.logger?.warn({ op: req.op, code: f.code, err: (err as Error).message }, "host command failed");
       return f;
     }
-  }
-
-  /**
-   * The thread's running turn as the app-server says it, or null. A thread whose first turn is not
-   * materialized yet cannot list turns: then its status decides, and a running first turn is the one this
-   * executor started (or the tracked one); unknown, it is a `conflict`, never a guess.
-   */
-  private async runningTurn(client: CodexRpcClient, t: TrackedThread, call: () => CallOptions): Promise<string | null> {
-    const listed = await runningTurnId(client, t.id, call, this.retryMs);
-    if (listed !== NOT_YET) return listed;
-    const { thread } = await client.request("thread/read", { threadId: t.id }, call());
-    if (thread.status.type !== "active") return null;
-    const known = t.activeTurnId ?? this.started.get(t.id)?.turnId;
-    if (known) return known;
-    return refuse("conflict", `thread ${t.id}'s first turn is starting and cannot be named yet; nothing was sent`);
-  }
-
-  /**
-   * Whether the agent's own view may answer "no turn runs" for a start, without asking the app-server: the view
-   * is settled (subscribed, nothing held back), says idle with no running turn, and has seen the last turn this
-   * executor started both start and complete (two turn events since). Asking first closes no race this does not:
-   * a turn another client starts is announced on the same connection, ahead of any answer to a look-up.
-   */
-  private idleByView(t: TrackedThread): boolean {
-    if (this.deps.viewSettled?.(t.id) !== true) return false;
-    if (t.thread.status.type !== "idle" || t.activeTurnId !== null) return false;
-    const own = this.started.get(t.id);
-    return own === undefined || t.turnEvents >= own.turnEventsBefore + 2;
-  }
-
-  /**
-   * The turn this executor last started on the thread while the view has not seen it end: nothing announced
-   * since the start, or announced and still the view's running turn (on the same app-server connection, within
-   * OWN_TURN_GRACE_MS). The app-server may not list a turn that has just started, but it runs. Null otherwise.
-   */
-  private ownTurnRunning(t: TrackedThread): string | null {
-    const own = this.started.get(t.id);
-    if (!own || own.client !== this.deps.client() || Date.now() - own.atMs >= OWN_TURN_GRACE_MS) return null;
-    return t.turnEvents === own.turnEventsBefore || t.activeTurnId === own.turnId ? own.turnId : null;
-  }
-
-  /** Remembers the turn this executor started on a thread (bounded), for a first turn not yet listable. */
-  private rememberStart(threadId: string, turnId: string, turnEventsBefore: number): void {
-    this.started.delete(threadId);
-    this.started.set(threadId, { turnId, turnEventsBefore, client: this.deps.client(), atMs: Date.now() });
-    if (this.started.size > 1_000) this.started.delete(this.started.keys().next().value as string);
   }
 
   private tracked(threadId: string): TrackedThread {
@@ -197,12 +137,12 @@ export class CommandExecutor {
     // not be listed yet, a start also counts this executor's own turn not yet seen to end, and refuses when
     // the view is active but nobody can name the turn.
     let turnId = viewActive ? t.activeTurnId : null;
-    if (turnId === null && !(req.mode !== "steer" && this.idleByView(t))) {
-      turnId = await this.runningTurn(client, t, call);
+    if (turnId === null && !(req.mode !== "steer" && this.turns.idleByView(t))) {
+      turnId = await this.turns.runningTurn(client, t, call);
       if (turnId === null && req.mode !== "steer") {
         // The view may have moved while the app-server was asked: read it again.
         const nowActive = t.thread.status.type === "active";
-        turnId = (nowActive ? t.activeTurnId : null) ?? this.ownTurnRunning(t);
+        turnId = (nowActive ? t.activeTurnId : null) ?? this.turns.ownTurnRunning(t);
         if (turnId === null && (viewActive || nowActive))
           return refuse(
             "conflict",
@@ -220,7 +160,7 @@ export class CommandExecutor {
       const { turn } = await client
         .request("turn/start", { threadId: t.id, input: textInput(req.text) }, call())
         .catch(mayHaveActed("the turn may or may not have started"));
-      this.rememberStart(t.id, turn.id, turnEventsBefore);
+      this.turns.rememberStart(t.id, turn.id, turnEventsBefore);
       return ok({ action: "started", turnId: turn.id });
     }
     if (!turnId) {
@@ -264,7 +204,7 @@ export class CommandExecutor {
     call: () => CallOptions,
   ): Promise<Outcome> {
     const t = this.tracked(req.threadId);
-    const turnId = req.turnId ?? t.activeTurnId ?? (await this.runningTurn(client, t, call));
+    const turnId = req.turnId ?? t.activeTurnId ?? (await this.turns.runningTurn(client, t, call));
     if (!turnId) return refuse("conflict", `no turn is running on thread ${t.id}; nothing was interrupted`);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -317,48 +257,12 @@ export class CommandExecutor {
     }
     try {
       const { turn } = await client.request("turn/start", { threadId, input: textInput(req.task) }, call());
-      this.rememberStart(threadId, turn.id, 0);
+      this.turns.rememberStart(threadId, turn.id, 0);
       return ok({ threadId, turnId: turn.id, cwd: started.cwd });
     } catch (err) {
       const f = failureOf(err, "the turn may or may not have started");
       return { ...f, message: `thread ${threadId} was created but its first turn did not start: ${f.message}` };
     }
-  }
-}
-
-/** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
-const NOT_YET = Symbol("not materialized yet");
-
-/**
- * The running turn's id, or null when none runs (also for a thread with no turn yet). Right after a thread's
- * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet", or -32603 on
- * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting.
- */
-async function runningTurnId(
-  client: CodexRpcClient,
-  threadId: string,
-  call: () => CallOptions,
-  retryMs: number,
-): Promise<string | null | typeof NOT_YET> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const page = await client.request(
-        "thread/turns/list",
-        { threadId, sortDirection: "desc", limit: 1, itemsView: "notLoaded" },
-        call(),
-      );
-      const newest = page.data[0];
-      return newest?.status === "inProgress" ? newest.id : null;
-    } catch (err) {
-      if (isNotMaterialized(err)) return NOT_YET;
-      if (!firstTurnStarting(err)) throw err;
-      if (attempt >= LOOKUP_ATTEMPTS)
-        return refuse(
-          "conflict",
-          `thread ${threadId}'s first turn is starting and cannot be looked up yet; nothing was done`,
-        );
-    }
-    await sleep(retryMs);
   }
 }
 
