@@ -1,6 +1,6 @@
 /** Group, owner and handoff: set by the supervisor through `agent/annotation` events, kept through everything else. */
 import { describe, expect, it } from "vitest";
-import type { SessionEventEnvelope } from "../schemas/bus.js";
+import { annotationEnvelope } from "../test/support/envelopes.js";
 import { sessionEventsOf } from "./from-bus.js";
 import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./session.js";
 
@@ -12,15 +12,7 @@ const handoff = {
   by: "operator:erin",
   atMs: 5,
 };
-const envelope = (payload: unknown): SessionEventEnvelope => ({
-  hostId: "host-a",
-  threadId: "thr-1",
-  epoch: "e",
-  seq: 1,
-  emittedAtMs: 9,
-  type: "agent/annotation",
-  payload,
-});
+const envelope = annotationEnvelope;
 
 describe("session annotations", () => {
   it("assigns a group and an owner; a field left out stays, null clears it", () => {

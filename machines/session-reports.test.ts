@@ -1,21 +1,13 @@
 /** Progress reports and asks from a session (through the MCP edge): `agent/annotation` events folded into its record. */
 import { describe, expect, it } from "vitest";
-import type { SessionEventEnvelope } from "../schemas/bus.js";
+import { annotationEnvelope } from "../test/support/envelopes.js";
 import { sessionNotices } from "../services/registry/notices.js";
 import { sessionEventsOf } from "./from-bus.js";
 import { foldSession, sessionRecordOf, type SessionMachineEvent } from "./session.js";
 
 const input = { hostId: "host-a", threadId: "thr-1" };
 const idle: SessionMachineEvent = { type: "STATUS", status: { type: "idle" }, atMs: 1 };
-const envelope = (payload: unknown): SessionEventEnvelope => ({
-  hostId: "host-a",
-  threadId: "thr-1",
-  epoch: "e",
-  seq: 1,
-  emittedAtMs: 9,
-  type: "agent/annotation",
-  payload,
-});
+const envelope = annotationEnvelope;
 const progress = { percent: 40, step: "tests", atMs: 5 };
 const ask = { correlationId: "ask-1", kind: "help", question: "which database?", atMs: 6 };
 

@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
 import { ensureBus, kvStreamName } from "./ensure.js";
@@ -11,16 +11,14 @@ import { KV_BUCKET_NAMES, STREAM_NAMES } from "./topology.js";
 
 describe("ensureBus on a single nats-server", () => {
   const bus = useBus();
-  let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
-    nc = bus.nc;
-    jsm = await jetstreamManager(nc);
+    jsm = await jetstreamManager(bus.nc);
   });
 
   it("creates every stream and bucket, then is a no-op the second time", async () => {
-    const first = await ensureBus(nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
+    const first = await ensureBus(bus.nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect(first.streams).toEqual([
       { name: "CODEX_EVENTS", action: "created" },
       { name: "AUDIT", action: "created" },
@@ -35,7 +33,7 @@ describe("ensureBus on a single nats-server", () => {
       "created",
     ]);
 
-    const second = await ensureBus(nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
+    const second = await ensureBus(bus.nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect([...second.streams, ...second.buckets].every((r) => r.action === "unchanged")).toBe(true);
 
     const events = await jsm.streams.info(STREAM_NAMES.events);
@@ -50,7 +48,7 @@ describe("ensureBus on a single nats-server", () => {
   });
 
   it("updates an existing stream whose updatable limits differ", async () => {
-    const result = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 });
+    const result = await ensureBus(bus.nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect(result.streams[0]).toEqual({ name: "CODEX_EVENTS", action: "updated" });
     expect(result.streams.slice(1).every((s) => s.action === "unchanged")).toBe(true);
     expect((await jsm.streams.info(STREAM_NAMES.events)).config.max_age).toBe(nanos(7_200_000));
@@ -59,19 +57,19 @@ describe("ensureBus on a single nats-server", () => {
   it("refuses, without touching it, a stream that exists with a different storage type", async () => {
     await jsm.streams.delete(STREAM_NAMES.fleet);
     await jsm.streams.add({ name: STREAM_NAMES.fleet, subjects: ["codex.fleet.>"], storage: "memory" });
-    const err = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 }).catch(
+    const err = await ensureBus(bus.nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(BusError);
     expect((err as BusError).code).toBe("stream_config_conflict");
     expect((err as BusError).message).toMatch(/storage=memory/);
     await jsm.streams.delete(STREAM_NAMES.fleet);
-    const healed = await ensureBus(nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 });
+    const healed = await ensureBus(bus.nc, { eventsMaxAgeMs: 7_200_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect(healed.streams[2]).toEqual({ name: "FLEET", action: "created" });
   });
 
   it("stores a publish repeated with the same Nats-Msg-Id once", async () => {
-    const js = jetstream(nc);
+    const js = jetstream(bus.nc);
     const subject = subjects.sessionEvents("host-a", "thread-1");
     const before = (await jsm.streams.info(STREAM_NAMES.events)).state.messages;
     const first = await js.publish(subject, "e1", { msgID: "host-a:1" });
@@ -100,7 +98,7 @@ describe("ensureBus on a single nats-server", () => {
   });
 
   it("creates the KV buckets, the leases bucket with its TTL", async () => {
-    const kvm = new Kvm(nc);
+    const kvm = new Kvm(bus.nc);
     for (const bucket of Object.values(KV_BUCKET_NAMES)) {
       const status = await (await kvm.open(bucket)).status();
       expect(status.bucket).toBe(bucket);
@@ -118,7 +116,7 @@ describe("ensureBus on a single nats-server", () => {
   });
 
   it("changes the lease TTL of an existing bucket in place", async () => {
-    const result = await ensureBus(nc, {
+    const result = await ensureBus(bus.nc, {
       eventsMaxAgeMs: 7_200_000,
       eventsMaxBytes: 64 * 1024 * 1024,
       leaseTtlMs: 10_000,
@@ -134,7 +132,9 @@ describe("ensureBus on a single nats-server", () => {
   });
 
   it("rejects an invalid topology before talking to the server", async () => {
-    const err = await ensureBus(nc, { eventsMaxAgeMs: 1_000, eventsDuplicateWindowMs: 5_000 }).catch((e: unknown) => e);
+    const err = await ensureBus(bus.nc, { eventsMaxAgeMs: 1_000, eventsDuplicateWindowMs: 5_000 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BusError);
     expect((err as BusError).code).toBe("invalid_config");
     expect((err as BusError).message).toMatch(/eventsDuplicateWindowMs/);

@@ -1,6 +1,5 @@
 /** JetStreamPublisher against a real nats-server: acks, dedup, compare-and-set, and every way a publish fails. */
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
 import { BusError, jsApiErrCode } from "./errors.js";
@@ -19,14 +18,12 @@ const failure = (p: Promise<unknown>): Promise<BusError> =>
 
 describe("JetStreamPublisher", () => {
   const bus = useBus();
-  let nc: NatsConnection;
   let publisher: JetStreamPublisher;
 
   beforeAll(async () => {
-    nc = bus.nc;
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(bus.nc);
     await jsm.streams.add({ name: "PUBTEST", subjects: ["pubtest.>"] });
-    publisher = new JetStreamPublisher(nc, 300);
+    publisher = new JetStreamPublisher(bus.nc, 300);
   });
   afterAll(() => publisher?.close());
 
@@ -61,7 +58,7 @@ describe("JetStreamPublisher", () => {
   });
 
   it("times out when nothing acks (a plain subscriber takes the subject), and ignores a late ack", async () => {
-    const silent = nc.subscribe("silent.subject");
+    const silent = bus.nc.subscribe("silent.subject");
     let lateReply = "";
     void (async () => {
       for await (const m of silent) lateReply = m.reply ?? "";
@@ -72,8 +69,8 @@ describe("JetStreamPublisher", () => {
       retryable: true,
       message: "publish to silent.subject: no ack within 300 ms",
     });
-    nc.publish(lateReply, JSON.stringify({ stream: "PUBTEST", seq: 1 }));
-    await nc.flush();
+    bus.nc.publish(lateReply, JSON.stringify({ stream: "PUBTEST", seq: 1 }));
+    await bus.nc.flush();
     expect(publisher.inFlight).toBe(0);
     silent.unsubscribe();
   });

@@ -15,6 +15,7 @@ import { connectCodex, parseEndpoint, type CodexRpcClient } from "../codex-rpc/i
 import { parsePluginConfig } from "./config.js";
 import { FleetService } from "./fleet-service.js";
 import { fakeApi } from "./test-api.js";
+import { untilWith } from "../../test/support/wait.js";
 
 let model: FakeModel;
 let server: CodexAppServer;
@@ -39,15 +40,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = untilWith({ timeoutMs: 30_000 });
 
 const refuses = (url: string) =>
   new Promise<boolean>((resolve) => {

@@ -3,12 +3,12 @@
  * scripted host agent (services/policy/test-policy.ts). Each tool's success and an error path; every command
  * is sent with caller role `claw`.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { oneTurnRead, usePolicyRig } from "../policy/test-policy.js";
 import { clawCaller } from "./claw-caller.js";
 import { fleetTools, type FleetTool } from "./tools.js";
 
-let rig: PolicyRig;
+const rig = usePolicyRig();
 let tools: Map<string, FleetTool>;
 const run = (name: string, params: Record<string, unknown>) =>
   tools
@@ -17,28 +17,11 @@ const run = (name: string, params: Record<string, unknown>) =>
     .then((r) => r.details);
 
 beforeAll(async () => {
-  rig = await startPolicyRig();
   await rig.session("s1", { repo: "claw" });
   await rig.session("s2", { repo: "other" });
   rig.answer = (req) => {
     if (req.op === "send") return { ok: true, data: { action: "started", turnId: "turn-1" } };
-    if (req.op === "read")
-      return {
-        ok: true,
-        data: {
-          turns: [
-            {
-              id: "t1",
-              status: "completed",
-              startedAt: 1,
-              completedAt: 2,
-              messages: [{ role: "agent", text: "done" }],
-              items: [],
-            },
-          ],
-          nextCursor: null,
-        },
-      };
+    if (req.op === "read") return oneTurnRead([{ role: "agent", text: "done" }], []);
     if (req.op === "interrupt")
       return req.threadId === "s2"
         ? { ok: false, code: "conflict", message: "no turn is running", retryable: false }
@@ -54,7 +37,6 @@ beforeAll(async () => {
     ]),
   );
 }, 60_000);
-afterAll(async () => rig?.stop());
 
 describe("fleet tools", () => {
   it("fleet_sessions lists and filters, nested under sessions; fleet_hosts lists hosts", async () => {

@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../schemas/audit.js";
-import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { usePolicyRig } from "../policy/test-policy.js";
 import { sessionRecord } from "../registry/test-records.js";
 import { parseTime, replayDifferences } from "./audit.js";
 import { runCliInProcess } from "./test-cli.js";
 
 describe("claw-supervisor audit", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
   let cut: number;
 
   const cli = (argv: string[]) => runCliInProcess(argv, { NATS_URL: rig.bus.server.url });
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     await rig.session("a1");
     await new Promise((r) => setTimeout(r, 50));
     cut = Date.now();
@@ -20,9 +19,6 @@ describe("claw-supervisor audit", () => {
     await rig.session("a2");
     await rig.command("send", { target: { sessionId: "a1" }, text: "hello" }, { callerId: "carol" });
     await rig.command("send", { target: { sessionId: "a2" }, text: "hi" }, { role: "session", callerId: "a1" });
-  });
-  afterAll(async () => {
-    await rig?.stop();
   });
 
   it("lists the records of one session, one caller, one verb, as JSON or lines", async () => {

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeAppServer, type FakeAppServer } from "../../test/support/fake-app-server.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { runCliInProcess } from "./test-cli.js";
 
 let fake: FakeAppServer | undefined;
 afterEach(async () => {
@@ -10,18 +9,7 @@ afterEach(async () => {
 });
 
 /** Runs the CLI in-process and captures what it prints. */
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    env,
-    stopRequested: new Promise(() => undefined),
-  };
-  const code = await runCli(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 const thread = (id: string, status: unknown, extra: Record<string, unknown> = {}) => ({
   id,

@@ -1,20 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { usePolicyRig } from "../policy/test-policy.js";
 import { runCliInProcess } from "./test-cli.js";
 
 describe("claw-supervisor operator verbs", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
   let url: string;
 
   const cli = (argv: string[]) => runCliInProcess(argv, { NATS_URL: url, USER: "bob" });
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     url = rig.bus.server.url;
     await rig.session("s1");
-  });
-  afterAll(async () => {
-    await rig?.stop();
   });
 
   it("send prints what happened and records the operator as the caller", async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, PolicyDocument, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { useNatsServer } from "../../test/support/bus.js";
 import { connectBus, ensureBus, subjects } from "../bus/index.js";
 import { runCliInProcess } from "./test-cli.js";
 
@@ -33,7 +33,7 @@ const doc: PolicyDocumentInput = {
 };
 
 describe("claw-supervisor policy", () => {
-  let nats: NatsTestServer;
+  const nats = useNatsServer();
   let nc: NatsConnection;
   let dir: string;
   const file = (name: string, content: unknown) =>
@@ -43,13 +43,11 @@ describe("claw-supervisor policy", () => {
   const policy = (...args: string[]) => cli(["policy", ...args, "--nats-url", nats.url]);
 
   beforeAll(async () => {
-    nats = await startNatsServer();
     nc = await connectBus({ servers: nats.url, name: "policy-test" });
     dir = await mkdtemp(join(tmpdir(), "policy-cli-"));
   });
   afterAll(async () => {
     await nc?.close();
-    await nats?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

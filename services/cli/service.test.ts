@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { describe, expect, it } from "vitest";
+import { useNatsServer } from "../../test/support/bus.js";
 import { connectAgent, hello } from "../rpc-gateway/test-agent.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./run.js";
@@ -20,13 +20,7 @@ function start(argv: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe("claw-supervisor service", () => {
-  let nats: NatsTestServer;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-  });
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const nats = useNatsServer();
 
   it("refuses to start rpc-gateway on a bus that is not set up, saying how to fix it", async () => {
     const run = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "0"]);

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { describe, expect, it } from "vitest";
+import { useNatsServer } from "../../test/support/bus.js";
 import { runCliInProcess } from "./test-cli.js";
 
 const cli = runCliInProcess;
 
 describe("claw-supervisor token", () => {
-  let nats: NatsTestServer;
-  beforeAll(async () => {
-    nats = await startNatsServer();
-  });
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const nats = useNatsServer();
 
   it("creates a token, printing the secret once with where to store it, and lists it without the secret", async () => {
     const created = await cli(["token", "create", "host-a", "--nats-url", nats.url]);

@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { oneTurnRead, usePolicyRig } from "../policy/test-policy.js";
 import { startMcpHttpEdge, type McpHttpEdge } from "./http.js";
 import { edgeClient } from "./test-edge.js";
 import { newEdgeSecret, sessionToken } from "./tokens.js";
@@ -15,37 +15,16 @@ import { newEdgeSecret, sessionToken } from "./tokens.js";
 const secret = newEdgeSecret();
 
 describe("MCP edge over Streamable HTTP", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
   let edge: McpHttpEdge;
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     await rig.session("sa");
     await rig.session("sb");
-    rig.answer = (req) =>
-      req.op === "read"
-        ? {
-            ok: true,
-            data: {
-              turns: [
-                {
-                  id: "t1",
-                  status: "completed",
-                  startedAt: 1,
-                  completedAt: 2,
-                  messages: [{ role: "user", text: "hello" }],
-                },
-              ],
-              nextCursor: null,
-            },
-          }
-        : { ok: true, data: {} };
+    rig.answer = (req) => (req.op === "read" ? oneTurnRead([{ role: "user", text: "hello" }]) : { ok: true, data: {} });
     edge = await startMcpHttpEdge({ nc: rig.bus.nc, secret, port: 0, maxBodyBytes: 8_192 });
   }, 60_000);
-  afterAll(async () => {
-    await edge?.stop();
-    await rig?.stop();
-  });
+  afterAll(() => edge?.stop());
 
   const post = (
     headers: Record<string, string>,
@@ -142,37 +121,19 @@ describe("MCP edge over Streamable HTTP", () => {
 });
 
 describe("MCP edge resources", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
   let a: Awaited<ReturnType<typeof edgeClient>>;
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     await rig.session("sa");
     await rig.session("sb");
     rig.answer = (req) =>
       req.op === "read"
-        ? {
-            ok: true,
-            data: {
-              turns: [
-                {
-                  id: "t1",
-                  status: "completed",
-                  startedAt: 1,
-                  completedAt: 2,
-                  messages: [{ role: "agent", text: "token=supersecretvalue123456" }],
-                },
-              ],
-              nextCursor: null,
-            },
-          }
+        ? oneTurnRead([{ role: "agent", text: "token=supersecretvalue123456" }])
         : { ok: true, data: {} };
     a = await edgeClient(rig.bus.nc, "sa");
   }, 60_000);
-  afterAll(async () => {
-    await a?.close();
-    await rig?.stop();
-  });
+  afterAll(() => a?.close());
 
   it("lists codex://sessions and one resource per visible session, and completes session ids", async () => {
     const { resources } = await a.client.listResources();

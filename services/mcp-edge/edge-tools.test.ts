@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.js";
-import { startPolicyRig, type PolicyRig } from "../policy/test-policy.js";
+import { oneTurnRead, usePolicyRig } from "../policy/test-policy.js";
 import { edgeClient, textOf } from "./test-edge.js";
 
 const withRules = (
@@ -25,12 +25,11 @@ const TOOLS = [
 ];
 
 describe("MCP edge tools", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
   let a: Awaited<ReturnType<typeof edgeClient>>;
   let b: Awaited<ReturnType<typeof edgeClient>>;
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     await rig.session("sa", { repo: "claw" });
     await rig.session("sb", { repo: "claw", activeTurnId: "turn-live", status: { type: "active", activeFlags: [] } });
     rig.answer = (req) => {
@@ -44,25 +43,13 @@ describe("MCP edge tools", () => {
             }
           : { ok: true, data: { action: "started", turnId: "turn-2" } };
       if (req.op === "read")
-        return {
-          ok: true,
-          data: {
-            turns: [
-              {
-                id: "t1",
-                status: "completed",
-                startedAt: 1,
-                completedAt: 2,
-                messages: [
-                  { role: "user", text: "x".repeat(5_000) },
-                  { role: "agent", text: "key sk-abcdefghijklmnopqrstuvwxyz0123456789" },
-                ],
-                items: [{ type: "agentMessage", text: "raw" }],
-              },
-            ],
-            nextCursor: null,
-          },
-        };
+        return oneTurnRead(
+          [
+            { role: "user", text: "x".repeat(5_000) },
+            { role: "agent", text: "key sk-abcdefghijklmnopqrstuvwxyz0123456789" },
+          ],
+          [{ type: "agentMessage", text: "raw" }],
+        );
       if (req.op === "interrupt") return { ok: true, data: { turnId: "turn-live" } };
       if (req.op === "annotate") return { ok: true, data: { recorded: true } };
       return { ok: true, data: {} };
@@ -73,7 +60,6 @@ describe("MCP edge tools", () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await rig?.stop();
   });
   beforeEach(async () => {
     rig.ops.length = 0;

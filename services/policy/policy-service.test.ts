@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { STREAM_NAMES } from "../bus/index.js";
 import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.js";
 import { commandIdOf } from "./ledger.js";
-import { startPolicyRig, type PolicyRig } from "./test-policy.js";
+import { type PolicyRig, usePolicyRig } from "./test-policy.js";
 
 const target = (sessionId: string) => ({ sessionId });
 /** A command's AUDIT records once `results` result records are in: those after the reply are written a moment later. */
@@ -15,14 +15,10 @@ async function recordsOf(rig: PolicyRig, commandId: string, results = 1) {
 const withRules = (extra: Partial<PolicyDocumentInput>): PolicyDocumentInput => ({ ...DEFAULT_POLICY, ...extra });
 
 describe("policy service: every command decided, audited, executed at most once", () => {
-  let rig: PolicyRig;
+  const rig = usePolicyRig();
 
   beforeAll(async () => {
-    rig = await startPolicyRig();
     for (const s of ["s1", "s2", "s3", "s4"]) await rig.session(s, { repo: s === "s4" ? "other" : "claw" });
-  });
-  afterAll(async () => {
-    await rig?.stop();
   });
   beforeEach(() => {
     rig.ops.length = 0;

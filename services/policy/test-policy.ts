@@ -17,9 +17,21 @@ import { startRegistry } from "../registry/index.js";
 import { FakeHost, type SyncOptions } from "../registry/test-fleet.js";
 import { startBus, type TestBus } from "../../test/support/bus.js";
 import { startGatewayRig, type GatewayRig } from "../../test/support/gateway.js";
+import { useFixture } from "../../test/support/fixture.js";
 import { eventually } from "../../test/support/wait.js";
 import { connectAgent, hello, type TestAgent } from "../rpc-gateway/test-agent.js";
 import { startPolicyService, type PolicyService } from "./service.js";
+
+/** A host's answer to `read`: one completed turn `t1` with `messages` (and `items`, when given). */
+export function oneTurnRead(messages: { role: string; text: string }[], items?: unknown[]): HostRpcResult {
+  const turn = { id: "t1", status: "completed", startedAt: 1, completedAt: 2, messages };
+  return { ok: true, data: { turns: [items === undefined ? turn : { ...turn, items }], nextCursor: null } };
+}
+
+/** A policy rig for every test of the enclosing suite (see {@link startPolicyRig}). */
+export function usePolicyRig(): PolicyRig {
+  return useFixture(() => startPolicyRig());
+}
 
 /** Answers one host op the way a host agent would. */
 export type ScriptedHost = (request: HostRpcRequest) => HostRpcResult;
