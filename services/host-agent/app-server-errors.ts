@@ -1,16 +1,17 @@
 /**
  * What the host agent makes of the app-server's error answers. Codex names a state only in its JSON-RPC error's
  * message, so each answer the agent acts on is one named pattern below, with the answer it recognises and what
- * the agent does about it (messages as observed with codex 0.169; see docs/codex-app-server.md). Everything
- * else maps to a typed command failure by the error's code alone (`failureFrom`). All functions here are pure.
+ * the agent does about it (messages as observed with codex 0.169; see docs/codex-app-server.md); `failureFrom`
+ * maps any error of the app-server client to a typed command failure. All functions here are pure.
  */
 import { type CommandFailure, failure } from "../../schemas/commands.js";
 import { type CodexRpcError, isCodexRpcError } from "../codex-rpc/index.js";
 
-/** JSON-RPC error codes codex answers with. */
+/** JSON-RPC error codes codex answers with: invalid request or state, not supported (yet), internal error. */
 const INVALID_REQUEST = -32600;
 const NOT_SUPPORTED = -32601;
 const INTERNAL_ERROR = -32603;
+/** -32001 "Server overloaded" (documented by codex, whatever the message): the command fails `rate_limited`. */
 const OVERLOADED = -32001;
 
 /**
