@@ -7,13 +7,13 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-// This file runs from test/support/ (vitest) or dist/test/support/ (compiled benchmarks).
+// This file runs from test/support/ (vitest) or dist-bench/test/support/ (compiled benchmarks).
 const supportDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(
   supportDir,
   "..",
   "..",
-  ...(path.basename(path.resolve(supportDir, "..", "..")) === "dist" ? [".."] : []),
+  ...(path.basename(path.resolve(supportDir, "..", "..")) === "dist-bench" ? [".."] : []),
 );
 /** The built bin's entry point. */
 export const cliEntry = path.join(repoRoot, "dist", "services", "cli", "main.js");
