@@ -5,37 +5,38 @@
  * `claw-supervisor sessions --json` and the registry's queries.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { textInput } from "../../schemas/codex/index.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { ensureBus, STREAM_NAMES } from "../../services/bus/index.js";
+import { STREAM_NAMES } from "../../services/bus/index.js";
 import { connectCodex, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { listAllSessions, listHosts } from "../../services/clients/registry-queries.js";
 import { replayEnvelopes, startRegistry, type Registry } from "../../services/registry/index.js";
-import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
+import { startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
 import { cliEntry, spawnCli } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
-import { startCodexAppServer, TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
-import { startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
-import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
+import { TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
+import { SLOW, slowWhenMarked } from "../support/fake-model.js";
+import type { NatsTestServer } from "../support/nats-server.js";
+import { startStack, type Stack } from "../support/stack.js";
+import { untilWith } from "../support/wait.js";
 import { processAlive } from "../support/processes.js";
 import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
 
 const HOST = "e2e-host";
-const SLOW = "[slow]";
 const thresholds = { sweepIntervalMs: 200, degradedAfterMs: 1_000, offlineAfterMs: 1_500, staleAfterMs: 2_000 };
 
+let stack: Stack;
 let nats: NatsTestServer;
 let nc: NatsConnection;
 let gateway: Gateway;
 let gatewayPort: number;
 let registry: Registry;
-let model: FakeModel;
 let server: CodexAppServer;
 let agent: ChildProcess | undefined;
 let agentLog = "";
@@ -44,16 +45,7 @@ let client: CodexRpcClient | undefined;
 let stateDir: string;
 let configFile: string;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\nagent log tail:\n${agentLog.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = untilWith({ timeoutMs: 20_000, detail: () => `agent log tail:\n${agentLog.slice(-3000)}` });
 
 const hostSessions = async (): Promise<SessionRecord[]> => (await listAllSessions(nc, { host: HOST })).sessions;
 const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
@@ -109,24 +101,21 @@ async function fleetNotices(): Promise<{ id: string; kind: string; sessionId: st
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  await ensureBus(nc);
-  gateway = await startGateway({ natsConnection: nc, port: 0, pingIntervalMs: 1_000 });
-  gatewayPort = gateway.port;
-  registry = await startRegistry({ nc, ...thresholds });
-  model = await startFakeModel({
-    route: (r) =>
-      userTexts(r).at(-1)?.includes(SLOW)
-        ? { kind: "slow", text: "working on it slowly", chunks: 8, delayMs: 250 }
-        : { kind: "text", text: "Hello from the fake model." },
+  stack = await startStack({
+    hostId: HOST,
+    model: {
+      route: slowWhenMarked(
+        { text: "working on it slowly", chunks: 8, delayMs: 250 },
+        { kind: "text", text: "Hello from the fake model." },
+      ),
+    },
+    gateway: { pingIntervalMs: 1_000 },
+    registry: thresholds,
   });
-  server = await startCodexAppServer({ model, listen: "unix" });
-  stateDir = path.join(path.dirname(server.codexHome), "claw-state");
-  mkdirSync(stateDir, { recursive: true });
-  const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
+  ({ nats, nc, gateway, registry, server, stateDir } = stack);
+  gatewayPort = gateway.port;
   const tokenFile = path.join(stateDir, "host-token");
-  writeFileSync(tokenFile, minted.token, { mode: 0o600 });
+  writeFileSync(tokenFile, stack.hostToken, { mode: 0o600 });
   configFile = path.join(stateDir, "host-agent.json");
   writeFileSync(
     configFile,
@@ -150,12 +139,10 @@ afterAll(async () => {
   client?.close();
   await tui?.stop();
   await killAgent();
+  // The test restarts the registry and the gateway: stop the ones running now, then the rest of the stack.
   await registry?.stop();
   await gateway?.stop();
-  await server?.stop();
-  await model?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await stack?.stop();
   if (agent?.pid) expect(processAlive(agent.pid)).toBe(false);
 });
 

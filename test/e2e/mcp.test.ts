@@ -6,65 +6,36 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandResult } from "../../schemas/commands.js";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, ensureBus, readStream } from "../../services/bus/index.js";
+import { STREAM_NAMES, readStream } from "../../services/bus/index.js";
 import { newEdgeSecret, spawnMcpConfig, startMcpHttpEdge, type McpHttpEdge } from "../../services/mcp-edge/index.js";
-import { startHostAgent, type HostAgent } from "../../services/host-agent/index.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
-import { listAllSessions, listHosts } from "../../services/clients/registry-queries.js";
-import { startRegistry, type Registry } from "../../services/registry/index.js";
-import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
-import { spawnCli } from "../support/cli-process.js";
-import { codexBinPath } from "../support/codex-bin.js";
-import { startCodexAppServer, type CodexAppServer } from "../support/codex-harness.js";
+import { listAllSessions } from "../../services/clients/registry-queries.js";
+import type { CodexAppServer } from "../support/codex-harness.js";
 import {
   functionCallOutputs,
-  startFakeModel,
   userTexts,
   type FakeModel,
   type ModelRequest,
   type ScriptedReply,
 } from "../support/fake-model.js";
-import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
+import { startStack, type Stack } from "../support/stack.js";
+import { until } from "../support/wait.js";
 
 const HOST = "mcp-host";
 
-let nats: NatsTestServer;
+let stack: Stack;
 let nc: NatsConnection;
-let gateway: Gateway;
-let registry: Registry;
-let edge: McpHttpEdge;
 let policy: PolicyService;
 let model: FakeModel;
 let server: CodexAppServer;
-let agent: HostAgent;
-let env: Record<string, string>;
 let stateDir: string;
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await Promise.resolve(probe()).catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function cli(...args: string[]) {
-  const p = spawnCli([...args, "--nats-url", nats.url], { ...env, USER: "erin" });
-  const code = await p.exited;
-  return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
+const cli = (...args: string[]) => stack.cli(...args);
 const json = (out: { stdout: string }) => JSON.parse(out.stdout) as CommandResult & { data?: Record<string, unknown> };
 
 /**
@@ -218,49 +189,18 @@ async function setPolicy(
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  await ensureBus(nc);
-  const quiet = pino({ level: "silent" });
-  gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
-  registry = await startRegistry({ nc });
+  stack = await startStack({ hostId: HOST, model: { route: toolDirectives } });
+  ({ nc, model, server, stateDir } = stack);
   const secret = newEdgeSecret();
-  edge = await startMcpHttpEdge({ nc, secret, port: 0, logger: quiet });
-  policy = await startPolicyService({ nc, logger: quiet, spawnConfig: spawnMcpConfig(edge.url, secret) });
-  model = await startFakeModel({ route: toolDirectives });
-  server = await startCodexAppServer({ model, listen: "unix" });
-  env = {
-    ...server.env,
-    CODEX_BIN: codexBinPath(),
-    CLAW_SUPERVISOR_STATE_DIR: path.join(path.dirname(server.codexHome), "claw-state"),
-  };
-  stateDir = env.CLAW_SUPERVISOR_STATE_DIR!;
-  const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
-  agent = await startHostAgent({
-    hostId: HOST,
-    gatewayUrl: gateway.url,
-    token: minted.token,
-    stateDir,
-    endpoint: server.endpoint,
-    heartbeatMs: 500,
-    logger: quiet,
-  });
-  await until("the host online", async () =>
-    (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"),
-  );
+  const edge: McpHttpEdge = await startMcpHttpEdge({ nc, secret, port: 0, logger: stack.quiet });
+  stack.defer(() => edge.stop());
+  policy = await startPolicyService({ nc, logger: stack.quiet, spawnConfig: spawnMcpConfig(edge.url, secret) });
+  stack.defer(() => policy?.stop());
+  await stack.startAgent();
+  await stack.hostOnline(30_000);
 }, 60_000);
 
-afterAll(async () => {
-  await agent?.stop();
-  await policy?.stop();
-  await edge?.stop();
-  await registry?.stop();
-  await gateway?.stop();
-  await server?.stop();
-  await model?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => stack?.stop());
 
 describe("a spawned session's model calls the openclaw-codex-supervisor tools", () => {
   let peer: string;
