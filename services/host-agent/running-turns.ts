@@ -5,7 +5,6 @@
  */
 import type { CallOptions, CodexRpcClient } from "../codex-rpc/index.js";
 import { firstTurnStarting, isNotMaterialized } from "./app-server-errors.js";
-import type { CommandExecutorDeps } from "./commands.js";
 import { refuse } from "./refusal.js";
 import type { TrackedThread } from "./thread-state.js";
 
@@ -13,6 +12,14 @@ import type { TrackedThread } from "./thread-state.js";
 const OWN_TURN_GRACE_MS = 10_000;
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
+
+/** What RunningTurns reads of the executor's deps (CommandExecutorDeps). */
+export interface RunningTurnsDeps {
+  /** The initialized app-server connection, or undefined while there is none. */
+  client(): CodexRpcClient | undefined;
+  /** True while the agent's view of the thread is complete and current; absent: always ask the app-server. */
+  viewSettled?(threadId: string): boolean;
+}
 
 /** The executor's knowledge of running turns; see the module comment. */
 export class RunningTurns {
@@ -24,7 +31,7 @@ export class RunningTurns {
 
   /** `retryMs`: the pause between look-ups of a thread whose first turn is starting. */
   constructor(
-    private readonly deps: Pick<CommandExecutorDeps, "client" | "viewSettled">,
+    private readonly deps: RunningTurnsDeps,
     private readonly retryMs: number,
   ) {}
 
