@@ -16,6 +16,7 @@ import { startFakeModel, type FakeModel } from "../support/fake-model.js";
 import { openClawHome, startOpenClawGateway, type OpenClawGateway, type OpenClawHome } from "../support/openclaw.js";
 import { processAlive } from "../support/processes.js";
 import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
+import { untilWith } from "../support/wait.js";
 
 const HOST = "claw-e2e-host";
 const repoRoot = path.resolve(import.meta.dirname, "..", "..");
@@ -30,25 +31,7 @@ let oc: OpenClawHome;
 let gateway: OpenClawGateway | undefined;
 let client: CodexRpcClient | undefined;
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = untilWith({ timeoutMs: 30_000, stepMs: 250 });
 
 async function cli(...args: string[]) {
   const p = spawnCli(args, env);

@@ -7,17 +7,11 @@ import { textInput } from "../../schemas/codex/index.js";
 import { connectCodex, CodexRpcError, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { codexBinPath } from "../support/codex-bin.js";
 import { startCodexAppServer, type CodexAppServer } from "../support/codex-harness.js";
-import { startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
+import { SLOW, slowWhenMarked, startFakeModel, userTexts, type FakeModel } from "../support/fake-model.js";
 import { recordNotifications, type NotificationLog } from "../support/notifications.js";
 
 const clientInfo = { name: "claw-supervisor-test", version: "0.0.0" };
-const SLOW = "[slow]";
-const slowReply = {
-  kind: "slow",
-  text: "a long answer that takes a while to stream",
-  chunks: 60,
-  delayMs: 250,
-} as const;
+const slowRoute = slowWhenMarked({ text: "a long answer that takes a while to stream", chunks: 60, delayMs: 250 });
 
 async function connected(server: CodexAppServer): Promise<{ client: CodexRpcClient; log: NotificationLog }> {
   const client = await connectCodex(parseEndpoint(server.endpoint));
@@ -48,7 +42,7 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
       defaultReply: { kind: "text", text: "Hello from the fake model." },
       // A steer aborts the model request and Codex asks again: decide by the request, not by a queue,
       // so every request of a turn marked [slow] streams slowly (about 15 s) until it is interrupted.
-      route: (r) => (userTexts(r).at(-1)?.includes(SLOW) ? slowReply : undefined),
+      route: slowRoute,
     });
     server = await startCodexAppServer({ model, listen });
     ({ client, log } = await connected(server));

@@ -5,62 +5,33 @@
  */
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textInput } from "../../schemas/codex/index.js";
 import type { CommandResult } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, ensureBus, readStream } from "../../services/bus/index.js";
+import { STREAM_NAMES, readStream } from "../../services/bus/index.js";
 import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
-import { startHostAgent, type HostAgent } from "../../services/host-agent/index.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
-import { listAllSessions, listHosts } from "../../services/clients/registry-queries.js";
-import { startRegistry, type Registry } from "../../services/registry/index.js";
-import { createHostToken, openHostTokenBucket, startGateway, type Gateway } from "../../services/rpc-gateway/index.js";
-import { cliEntry, spawnCli } from "../support/cli-process.js";
-import { codexBinPath } from "../support/codex-bin.js";
-import { startCodexAppServer, TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
-import {
-  functionCallOutputs,
-  isTitleRequest,
-  startFakeModel,
-  userTexts,
-  type FakeModel,
-} from "../support/fake-model.js";
-import { startNatsServer, type NatsTestServer } from "../support/nats-server.js";
-import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
+import { listAllSessions } from "../../services/clients/registry-queries.js";
+import { TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
+import { functionCallOutputs, isTitleRequest, SLOW, userTexts, type FakeModel } from "../support/fake-model.js";
+import { startStack, type Stack } from "../support/stack.js";
+import type { TmuxSession } from "../support/tmux.js";
+import { untilWith } from "../support/wait.js";
 
 const HOST = "ctl-host";
-const SLOW = "[slow]";
 const ANSWER = "Hello from the fake model.";
 
-let nats: NatsTestServer;
+let stack: Stack;
 let nc: NatsConnection;
-let gateway: Gateway;
-let registry: Registry;
 let policy: PolicyService | undefined;
 let model: FakeModel;
 let server: CodexAppServer;
-let agent: HostAgent;
 let client: CodexRpcClient;
 let stateDir: string;
-let env: Record<string, string>;
-const tuis: TmuxSession[] = [];
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await Promise.resolve(probe()).catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = untilWith({ timeoutMs: 20_000 });
 
 const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
   const s = (await listAllSessions(nc, { host: HOST })).sessions.find((x) => x.sessionId === id);
@@ -68,11 +39,7 @@ const session = async (id: string, pred: (s: SessionRecord) => boolean = () => t
 };
 
 /** Runs the built CLI with the test's environment; resolves with its exit code and output. */
-async function cli(...args: string[]) {
-  const p = spawnCli([...args, "--nats-url", nats.url], { ...env, USER: "erin" });
-  const code = await p.exited;
-  return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
+const cli = (...args: string[]) => stack.cli(...args);
 /** The approval decisions the host agent recorded for a thread: its agent/approval events in CODEX_EVENTS. */
 async function agentDecisions(threadId: string): Promise<{ allow: boolean; reason: string }[]> {
   const out: { allow: boolean; reason: string }[] = [];
@@ -94,86 +61,46 @@ const turnCount = async (threadId: string) =>
 async function inTmux(words: string[], name: string): Promise<TmuxSession> {
   const [bin, ...rest] = words;
   expect(bin).toBe("claw-supervisor");
-  const tmux = await startTmuxSession({
-    command: [process.execPath, cliEntry, ...rest],
-    socketPath: path.join(stateDir, `${name}.tmux`),
-    cwd: server.workspace,
-    env,
-    cols: 140,
-    rows: 45,
-  });
-  tuis.push(tmux);
-  return tmux;
+  return stack.tui(rest, name);
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
-  await ensureBus(nc);
-  const quiet = pino({ level: "silent" });
-  gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet });
-  registry = await startRegistry({ nc });
-  policy = await startPolicyService({ nc, logger: quiet });
-  model = await startFakeModel({
-    route: (r) => {
-      const last = userTexts(r).at(-1) ?? "";
-      if (functionCallOutputs(r).length > 0) return { kind: "text", text: "The command finished." };
-      if (last.includes("run-a-command")) {
-        const cmd = /cmd=(\S+)/.exec(last)?.[1]?.replaceAll("_", " ") ?? "echo nothing";
-        // Escalation makes even an on-request session ask before running it.
-        return {
-          kind: "functionCall",
-          name: "exec_command",
-          arguments: { cmd, sandbox_permissions: "require_escalated", justification: "the test asks for it" },
-        };
-      }
-      return last.includes(SLOW)
-        ? { kind: "slow", text: "working on it slowly", chunks: 16, delayMs: 250 }
-        : { kind: "text", text: ANSWER };
+  stack = await startStack({
+    hostId: HOST,
+    model: {
+      route: (r) => {
+        const last = userTexts(r).at(-1) ?? "";
+        if (functionCallOutputs(r).length > 0) return { kind: "text", text: "The command finished." };
+        if (last.includes("run-a-command")) {
+          const cmd = /cmd=(\S+)/.exec(last)?.[1]?.replaceAll("_", " ") ?? "echo nothing";
+          // Escalation makes even an on-request session ask before running it.
+          return {
+            kind: "functionCall",
+            name: "exec_command",
+            arguments: { cmd, sandbox_permissions: "require_escalated", justification: "the test asks for it" },
+          };
+        }
+        return last.includes(SLOW)
+          ? { kind: "slow", text: "working on it slowly", chunks: 16, delayMs: 250 }
+          : { kind: "text", text: ANSWER };
+      },
     },
   });
-  server = await startCodexAppServer({ model, listen: "unix" });
-  env = {
-    ...server.env,
-    CODEX_BIN: codexBinPath(),
-    CLAW_SUPERVISOR_STATE_DIR: path.join(path.dirname(server.codexHome), "claw-state"),
-  };
-  stateDir = env.CLAW_SUPERVISOR_STATE_DIR!;
-  mkdirSync(stateDir, { recursive: true });
+  ({ nc, model, server, stateDir } = stack);
+  policy = await startPolicyService({ nc, logger: stack.quiet });
+  stack.defer(() => policy?.stop());
   // Where the daemon's socket would be, as the daemon itself links it: so `unix://` (launch's default) finds this server.
-  const daemonSocket = daemonSocketPath(env);
+  const daemonSocket = daemonSocketPath(stack.env);
   mkdirSync(path.dirname(daemonSocket), { recursive: true });
   symlinkSync(server.socketPath!, daemonSocket);
-  const minted = await createHostToken(await openHostTokenBucket(nc, { create: true }), HOST);
-  agent = await startHostAgent({
-    hostId: HOST,
-    gatewayUrl: gateway.url,
-    token: minted.token,
-    stateDir,
-    endpoint: server.endpoint,
-    heartbeatMs: 500,
-    presencePollMs: 200,
-    logger: quiet,
-  });
+  await stack.startAgent({ presencePollMs: 200 });
   client = await connectCodex(parseEndpoint(server.endpoint));
+  stack.defer(() => client?.close());
   await client.initialize({ clientInfo: { name: "e2e-observer", version: "0" } });
-  await until("the host online", async () =>
-    (await listHosts(nc)).find((h) => h.hostId === HOST && h.status === "online"),
-  );
+  await stack.hostOnline();
 }, 60_000);
 
-afterAll(async () => {
-  for (const t of tuis) await t.stop().catch(() => undefined);
-  client?.close();
-  await agent?.stop();
-  await policy?.stop();
-  await registry?.stop();
-  await gateway?.stop();
-  await server?.stop();
-  await model?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => stack?.stop());
 
 describe("control of a person's TUI session through the policy service", () => {
   let tui: TmuxSession;
