@@ -12,7 +12,7 @@ import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { parseEndpoint, type Endpoint } from "../codex-rpc/index.js";
 import { createApprovalOwner } from "./approval-owner.js";
 import { AutonomousThreads } from "./autonomous.js";
-import { CommandExecutor } from "./commands.js";
+import { executorFor } from "./commands.js";
 import type { BackoffOptions } from "./backoff.js";
 import { newEpoch } from "./epoch.js";
 import { DEFAULT_BUFFER_LIMITS, EventBuffer, type EventBufferLimits, type EventBufferStats } from "./event-buffer.js";
@@ -164,13 +164,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     },
   });
 
-  const executor = new CommandExecutor({
-    client: () => watcher.rpcClient,
-    thread: (id) => watcher.thread(id),
-    viewSettled: (id) => watcher.viewSettled(id),
-    autonomous,
-    logger: log,
-  });
+  const executor = executorFor(watcher, autonomous, log);
   // The gateway may deliver a command again after a reconnect: the same id runs once and answers the same.
   const recent = new Map<string, Promise<HostRpcResult>>();
   const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {

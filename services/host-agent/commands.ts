@@ -48,6 +48,28 @@ const ok = (data: unknown): Outcome => ({ ok: true, data });
 
 const INTERRUPT_ATTEMPTS = 3;
 
+/** What the executor needs of an app-server watcher (`AppServerWatcher` satisfies it). */
+export interface WatchedAppServer {
+  readonly rpcClient: CodexRpcClient | undefined;
+  thread(threadId: string): TrackedThread | undefined;
+  viewSettled(threadId: string): boolean;
+}
+
+/** The executor wired to a watcher, settled-view signal included, as the host agent runs it (its test rig too). */
+export function executorFor(
+  watcher: WatchedAppServer,
+  autonomous: AutonomousThreads,
+  logger?: Logger,
+): CommandExecutor {
+  return new CommandExecutor({
+    client: () => watcher.rpcClient,
+    thread: (id) => watcher.thread(id),
+    viewSettled: (id) => watcher.viewSettled(id),
+    autonomous,
+    ...(logger ? { logger } : {}),
+  });
+}
+
 /** Runs host RPCs; see the module comment. */
 export class CommandExecutor {
   private readonly retryMs: number;

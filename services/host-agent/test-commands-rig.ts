@@ -13,7 +13,7 @@ import { SLOW, slowWhenMarked, startFakeModel, type FakeModel } from "../../test
 import { until as waitUntil } from "../../test/support/wait.js";
 import { recordNotifications, type NotificationLog } from "../../test/support/notifications.js";
 import { AutonomousThreads } from "./autonomous.js";
-import { CommandExecutor } from "./commands.js";
+import { type CommandExecutor, executorFor } from "./commands.js";
 import type { TrackedThread } from "./thread-state.js";
 import { AppServerWatcher, type ServerRequestHook } from "./watcher.js";
 
@@ -71,12 +71,7 @@ export async function startCommandsRig(
     },
   });
   // Built as the agent builds it (agent.ts), settled-view signal included.
-  const executor = new CommandExecutor({
-    client: () => watcher.rpcClient,
-    thread: (id) => watcher.thread(id),
-    viewSettled: (id) => watcher.viewSettled(id),
-    autonomous,
-  });
+  const executor = executorFor(watcher, autonomous);
   const client = await connectCodex(parseEndpoint(server.endpoint));
   const log = recordNotifications(client);
   await client.initialize({
