@@ -4,147 +4,28 @@
  * actor restored from a persisted snapshot all agree.
  */
 import { and, assign, initialTransition, setup, transition, type SnapshotFrom, type StateValue } from "xstate";
-import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
-import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
-import type { Disposition, Handoff, PendingAsk, Progress, SessionRecord, SessionStatus } from "../schemas/registry.js";
+import type { ThreadStatus } from "../schemas/codex/thread.js";
+import type { SessionRecord, SessionStatus } from "../schemas/registry.js";
 import {
-  activeFlagsOf,
-  isDisposition,
-  isSyncedPayload,
-  seenAt,
-  statusTarget,
-  type StatusTarget,
-} from "./session-status.js";
+  adoptStatus,
+  adoptSteeredTurn,
+  applySnapshot,
+  assignTo,
+  beginTurn,
+  handOff,
+  mark,
+  presence,
+  recordAsk,
+  reportProgress,
+  startTurn,
+  summarize,
+  type SessionContext,
+  type SessionInput,
+  type SessionMachineEvent,
+} from "./session-context.js";
+import { isSyncedPayload, seenAt, statusTarget, type StatusTarget } from "./session-status.js";
 
-/** Which session the actor tracks. */
-export interface SessionInput {
-  hostId: string;
-  threadId: string;
-}
-
-/** The registry record plus what the machine needs to decide: kept in a persisted snapshot. */
-export interface SessionContext extends Omit<SessionRecord, "status" | "waitingOn"> {
-  /** The status the session had when it went stale; null when not stale. */
-  preStaleStatus: SessionStatus | null;
-  /** The flags of the last `active` thread status, so a steer can return to the right substate. */
-  activeFlags: ThreadActiveFlag[];
-  /** True once the active turn produced an item other than a user message: a later user message is a steer. */
-  turnHasAgentWork: boolean;
-  /** Whether Codex marks the thread ephemeral (title generation and the like); null until a sync says. */
-  ephemeral: boolean | null;
-}
-
-/** Everything a session actor accepts; all times are unix ms. */
-export type SessionMachineEvent =
-  | { type: "SYNCED"; snapshot: ThreadSyncedPayload; atMs: number }
-  | { type: "STATUS"; status: ThreadStatus; atMs: number }
-  | { type: "TURN_STARTED"; turnId: string; atMs: number }
-  | { type: "TURN_COMPLETED"; turnId: string; status: TurnStatus; atMs: number }
-  | { type: "STEER_SENT"; turnId: string; atMs: number }
-  | { type: "ITEM"; turnId: string; itemType: string; atMs: number }
-  | { type: "PRESENCE"; humanAttached: boolean; atMs: number }
-  | { type: "CLOSED"; atMs: number }
-  | { type: "ACTIVITY"; atMs: number }
-  | { type: "STALE"; atMs: number }
-  | { type: "MARK"; disposition: Disposition | null }
-  | { type: "ASSIGN"; group?: string | null; owner?: string | null }
-  | { type: "HANDOFF"; handoff: Handoff }
-  | { type: "SUMMARY"; summary: string | null }
-  | { type: "PROGRESS"; summary: string; progress: Progress }
-  | { type: "ASK"; ask: PendingAsk };
-
-/** The events of one type. */
-type EventOf<T extends SessionMachineEvent["type"]> = Extract<SessionMachineEvent, { type: T }>;
-
-/**
- * An assign for `T` events only. TypeScript accepts it only in a transition on `T`, so the update reads the
- * event's fields with no runtime check of its type: the machine is on the registry's hot path.
- */
-const assignOn = <T extends SessionMachineEvent["type"]>(
-  update: (context: SessionContext, event: EventOf<T>) => Partial<SessionContext>,
-) =>
-  assign<SessionContext, EventOf<T>, undefined, SessionMachineEvent, never>(({ context, event }) =>
-    update(context, event),
-  );
-
-// The event-specific actions, each typed by its event (see assignOn). Those that keep a value the event carries
-// still check the value: an event may reach an actor without passing from-bus.ts's zod schemas (the robustness
-// tests send junk straight to it), and a bad one must leave the record valid.
-const adoptStatus = assignOn<"STATUS">((context, event) => {
-  const kind = event.status?.type;
-  const ended = kind === "idle" || kind === "notLoaded";
-  return {
-    lastSeenAt: seenAt(context.lastSeenAt, event),
-    activeFlags: activeFlagsOf(event.status),
-    activeTurnId: ended ? null : context.activeTurnId,
-    turnHasAgentWork: ended ? false : context.turnHasAgentWork,
-  };
-});
-const applySnapshot = assignOn<"SYNCED">((context, event) => {
-  const { snapshot } = event;
-  return {
-    lastSeenAt: seenAt(context.lastSeenAt, event),
-    workspace: snapshot.workspace,
-    repo: snapshot.repo,
-    branch: snapshot.branch,
-    preview: snapshot.thread.preview === "" ? null : snapshot.thread.preview,
-    source: snapshot.thread.source,
-    humanAttached: snapshot.humanAttached,
-    autonomous: snapshot.autonomous,
-    activeTurnId: snapshot.activeTurnId,
-    ephemeral: snapshot.thread.ephemeral,
-    activeFlags: activeFlagsOf(snapshot.thread.status),
-    turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
-  };
-});
-/** A turn starts from outside `active`: its flags start empty. */
-const beginTurn = assignOn<"TURN_STARTED">((context, event) => ({
-  lastSeenAt: seenAt(context.lastSeenAt, event),
-  activeTurnId: event.turnId,
-  turnHasAgentWork: false,
-  activeFlags: [],
-}));
-/** A turn starts while already active (a new turn id): the flags stay. */
-const startTurn = assignOn<"TURN_STARTED">((context, event) => ({
-  lastSeenAt: seenAt(context.lastSeenAt, event),
-  activeTurnId: event.turnId,
-  turnHasAgentWork: false,
-}));
-const adoptSteeredTurn = assignOn<"STEER_SENT">((context, event) => ({
-  lastSeenAt: seenAt(context.lastSeenAt, event),
-  activeTurnId: event.turnId,
-}));
-const presence = assignOn<"PRESENCE">((context, event) =>
-  typeof event.humanAttached === "boolean"
-    ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
-    : { lastSeenAt: seenAt(context.lastSeenAt, event) },
-);
-const mark = assignOn<"MARK">((_, event) =>
-  event.disposition === null || isDisposition(event.disposition) ? { disposition: event.disposition } : {},
-);
-/** Group and owner: a field the event leaves out stays as it is; null clears it. */
-const assignTo = assignOn<"ASSIGN">((context, event) => ({
-  group:
-    event.group === undefined || (event.group !== null && typeof event.group !== "string")
-      ? context.group
-      : event.group,
-  owner:
-    event.owner === undefined || (event.owner !== null && typeof event.owner !== "string")
-      ? context.owner
-      : event.owner,
-}));
-const handOff = assignOn<"HANDOFF">((_, event) =>
-  typeof event.handoff === "object" && event.handoff !== null ? { handoff: event.handoff } : {},
-);
-const summarize = assignOn<"SUMMARY">((_, event) =>
-  event.summary === null || typeof event.summary === "string" ? { summary: event.summary } : {},
-);
-const reportProgress = assignOn<"PROGRESS">((_, event) =>
-  typeof event.summary === "string" ? { summary: event.summary, progress: event.progress } : {},
-);
-const recordAsk = assignOn<"ASK">((_, event) =>
-  typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {},
-);
+export type { SessionContext, SessionInput, SessionMachineEvent } from "./session-context.js";
 
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
 const staleFrom = (status: SessionStatus) =>
