@@ -132,12 +132,22 @@ module.exports = {
       name: "pure-core-has-no-io",
       comment:
         "schemas/ and machines/ are pure (style.md 1-2): replay folds machines with transition() and no I/O, so " +
-        "they import no service, no NATS client, no ws and no file system or network module.",
+        "they import no service, no NATS client, no ws and no Node.js core module (file system, network, processes, " +
+        "timers, workers).",
       severity: "error",
       from: { path: "^(schemas|machines)/", pathNot: TESTS },
       to: {
         path: ["^services/", "^node_modules/(@nats-io|ws)/", "^(node:)?(fs|fs/promises|net)$"],
       },
+    },
+    {
+      name: "pure-core-uses-no-node-core-module",
+      comment:
+        "schemas/ and machines/ run wherever a fold runs (the registry, replay, a browser someday): any Node.js " +
+        "core module there (child_process, http, os, timers, worker_threads...) would be I/O or a platform tie.",
+      severity: "error",
+      from: { path: "^(schemas|machines)/", pathNot: TESTS },
+      to: { dependencyTypes: ["core"] },
     },
     {
       name: "jetstream-only-in-bus",
