@@ -1,4 +1,5 @@
 /** The fleet tools' closed lists accept exactly what their zod schemas in `schemas/` accept. */
+import { readFileSync } from "node:fs";
 import { Value } from "typebox/value";
 import { describe, expect, it } from "vitest";
 import { SendMode } from "../../schemas/commands.js";
@@ -37,5 +38,17 @@ describe("fleet tool params derived from zod", () => {
     expect(consts(P.SessionsParams.properties.status)).toEqual(SessionStatus.options);
     expect(consts(P.SendParams.properties.mode)).toEqual(SendMode.options);
     expect(consts(P.MarkParams.properties.disposition)).toEqual([...Disposition.options, "none"]);
+  });
+});
+
+describe("fleet tool params as OpenClaw receives them", () => {
+  it("are the JSON Schemas the hand-written TypeBox params gave before they were derived from zod", () => {
+    // tool-params.schema.json was written from the params before the derivation (issue 13); a change here changes
+    // what the Claw's model is offered, so it must be deliberate: regenerate the file and say why in the commit.
+    const pinned = JSON.parse(readFileSync(new URL("./tool-params.schema.json", import.meta.url), "utf8"));
+    const current = Object.fromEntries(
+      Object.entries(P).map(([name, params]) => [name, JSON.parse(JSON.stringify(params))]),
+    );
+    expect(current).toEqual(pinned);
   });
 });
