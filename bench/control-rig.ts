@@ -21,13 +21,14 @@ import { type PolicyService, startPolicyService } from "../services/policy/index
 import { type Registry, startRegistry } from "../services/registry/index.js";
 import { createHostToken, type Gateway, openHostTokenBucket, startGateway } from "../services/rpc-gateway/index.js";
 import { type CodexAppServer, startCodexAppServer } from "../test/support/codex-harness.js";
+import { SLOW } from "../test/support/fake-model.js";
 import { type NatsTestServer, startNatsServer } from "../test/support/nats-server.js";
 import { type ServiceProcess, startCli, startService, stopService } from "./service-process.js";
 
 /** The host id of the benchmark's host agent. */
 export const HOST = "bench-host";
-/** A prompt containing this gets a slow streamed answer from the fake model. */
-export const SLOW = "[slow]";
+/** A prompt containing this gets a slow streamed answer from the fake model (the tests' own marker). */
+export { SLOW };
 const WAIT_MS = 15_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

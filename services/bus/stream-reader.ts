@@ -90,8 +90,8 @@ export async function* readStreamRange(
   }
 }
 
-/** The names among `streams` that do not exist, in the order given. Throws a BusError when a lookup fails otherwise. */
-export async function missingStreams(nc: NatsConnection, streams: readonly string[]): Promise<string[]> {
+/** The names among `streams` that do not exist, in the order given. Throws a BusError (its message starting with `context`) when a lookup fails otherwise. */
+export async function missingStreams(nc: NatsConnection, streams: readonly string[], context = ""): Promise<string[]> {
   const missing: string[] = [];
   try {
     const jsm = await jetstreamManager(nc);
@@ -99,12 +99,12 @@ export async function missingStreams(nc: NatsConnection, streams: readonly strin
       try {
         await jsm.streams.info(stream);
       } catch (err) {
-        if (jsApiErrCode(err) !== JsErrCode.StreamNotFound) throw toBusError(err, `look up stream ${stream}`);
+        if (jsApiErrCode(err) !== JsErrCode.StreamNotFound) throw toBusError(err, `${context}look up stream ${stream}`);
         missing.push(stream);
       }
     }
   } catch (err) {
-    throw toBusError(err, "look up streams");
+    throw toBusError(err, `${context}look up streams`);
   }
   return missing;
 }

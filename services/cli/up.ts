@@ -46,8 +46,6 @@ const Port = (min: number) =>
     .min(min, `must be between ${min} and 65535`)
     .max(65535, `must be between ${min} and 65535`);
 
-export { defaultStateDir } from "../clients/state-dir.js";
-
 /** What `up --json` prints once everything is running. */
 export type UpReport = LocalStackReport;
 

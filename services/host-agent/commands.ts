@@ -23,6 +23,7 @@ import { Refusal, refuse } from "./refusal.js";
 import { RunningTurns } from "./running-turns.js";
 import type { TrackedThread } from "./thread-state.js";
 import { transcriptTurn } from "./transcript.js";
+import { sleep } from "./backoff.js";
 
 /** What the executor runs against; the agent passes its watcher's connection and tracked threads. */
 export interface CommandExecutorDeps {
@@ -298,8 +299,4 @@ function mayHaveActed(openOutcome: string): (err: unknown) => never {
   return (err) => {
     throw new Refusal(failureOf(err, isCodexRpcError(err, "rpc_error") ? undefined : openOutcome));
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

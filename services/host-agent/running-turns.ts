@@ -7,6 +7,7 @@ import type { CallOptions, CodexRpcClient } from "../codex-rpc/index.js";
 import { firstTurnStarting, isNotMaterialized } from "./app-server-errors.js";
 import { refuse } from "./refusal.js";
 import type { TrackedThread } from "./thread-state.js";
+import { sleep } from "./backoff.js";
 
 // How long a turn this executor started may count as running on the executor's word alone (see ownTurnRunning).
 const OWN_TURN_GRACE_MS = 10_000;
@@ -116,8 +117,4 @@ async function runningTurnId(
     }
     await sleep(retryMs);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,13 +3,5 @@ export { startRegistry, RegistryConfig } from "./registry.js";
 export type { Registry, RegistryOptions, RegistryStats } from "./registry.js";
 export { replayEnvelopes } from "./replay.js";
 export type { ReplayResult } from "./replay.js";
-export {
-  AppliedPosition,
-  HostEntry,
-  SessionEntry,
-  alreadyApplied,
-  comparePositions,
-  sessionKey,
-} from "../../schemas/registry-entry.js";
 export { REGISTRY_QUEUE_GROUP, answerQuery } from "./queries.js";
 export type { RegistryLogger } from "./logger.js";

@@ -1,24 +1,13 @@
 /**
- * The registry's KV view: reading every current entry of a bucket at start-up, and writing entries with
- * compare-and-set on revision (the bus's `putKvEntry` through the pipelined JetStreamPublisher, expecting the
- * key's last revision, 0 for a new key), retrying on a revision conflict. The registry is the only writer of its
- * buckets; a conflict means someone else wrote, and the registry's in-memory state (built from the event log) wins.
+ * The registry's KV view: writing entries with compare-and-set on revision (the bus's `putKvEntry` through the
+ * pipelined JetStreamPublisher, expecting the key's last revision, 0 for a new key), retrying on a revision
+ * conflict. The registry is the only writer of its buckets; a conflict means someone else wrote, and the
+ * registry's in-memory state (built from the event log) wins. Loading a bucket at start-up is the bus's
+ * `loadKvBucket`.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  isRevisionConflict,
-  loadKvBucket,
-  putKvEntry,
-  toBusError,
-  type JetStreamPublisher,
-  type KvBucket,
-  type LoadedKvEntry,
-} from "../bus/index.js";
+import { isRevisionConflict, putKvEntry, toBusError, type JetStreamPublisher, type KvBucket } from "../bus/index.js";
 
 const MAX_CAS_ATTEMPTS = 5;
-
-/** One current KV entry: its JSON value and revision. */
-export type LoadedEntry = LoadedKvEntry;
 
 /** Counters of one KV table since start. */
 export interface KvTableStats {
@@ -65,9 +54,4 @@ export class KvTable {
       }
     }
   }
-}
-
-/** Reads the current value of every key in `bucket` at once (see `loadKvBucket`). Skips deleted keys. */
-export function loadBucket(nc: NatsConnection, bucket: string): Promise<Map<string, LoadedEntry>> {
-  return loadKvBucket(nc, bucket);
 }

@@ -10,7 +10,7 @@ import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../sch
 import { readSessionLog, sessionLogNames } from "../../test/fixtures/session-logs.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES, publishSessionEvent } from "../bus/index.js";
 import { listSessions } from "../clients/registry-queries.js";
-import { loadBucket } from "./kv-view.js";
+import { loadKvBucket as loadBucket } from "../bus/index.js";
 import { startRegistry, type Registry } from "./registry.js";
 import { replayEnvelopes } from "./replay.js";
 import { FakeHost, kvHostRecords, kvSessionRecords, readFleet } from "./test-fleet.js";

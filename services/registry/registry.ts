@@ -17,6 +17,7 @@ import {
   STREAM_NAMES,
   connectBus,
   kvStreamName,
+  loadKvBucket,
   missingStreams,
   openKvBucket,
   subjects,
@@ -26,7 +27,7 @@ import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink
 import { HostEntry, SessionEntry, sessionKey } from "../../schemas/registry-entry.js";
 import { publishFleetEvents } from "./fleet.js";
 import { FleetState, type FleetStateStats } from "./fleet-state.js";
-import { KvTable, loadBucket } from "./kv-view.js";
+import { KvTable } from "./kv-view.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { serveQueries } from "./queries.js";
 import { startSweeper, type Sweeper } from "./sweeper.js";
@@ -92,7 +93,7 @@ async function requireTopology(nc: NatsConnection): Promise<void> {
     kvStreamName(KV_BUCKET_NAMES.sessions),
     kvStreamName(KV_BUCKET_NAMES.hosts),
   ];
-  const [missing] = await missingStreams(nc, needed);
+  const [missing] = await missingStreams(nc, needed, "registry: ");
   if (missing !== undefined) {
     throw new BusError(
       "invalid_config",
@@ -140,7 +141,7 @@ async function run(
   const state = new FleetState({ ...config, logger });
   const counters = { flushes: 0, fleetStored: 0, fleetDuplicates: 0, restoredSessions: 0, restoredHosts: 0 };
 
-  for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.sessions)) {
+  for (const [key, loaded] of await loadKvBucket(nc, KV_BUCKET_NAMES.sessions)) {
     const entry = SessionEntry.safeParse(loaded.value);
     if (!entry.success || sessionKey(entry.data.hostId, entry.data.threadId) !== key) {
       logger.error(
@@ -153,7 +154,7 @@ async function run(
     state.restoreSession(entry.data);
     counters.restoredSessions++;
   }
-  for (const [key, loaded] of await loadBucket(nc, KV_BUCKET_NAMES.hosts)) {
+  for (const [key, loaded] of await loadKvBucket(nc, KV_BUCKET_NAMES.hosts)) {
     const entry = HostEntry.safeParse(loaded.value);
     if (!entry.success || entry.data.hostId !== key) {
       logger.error(

@@ -1,6 +1,6 @@
 /**
  * The registry's clock: every `intervalMs` it hands the wall-clock time to `tick`, which sends `SWEEP { nowMs }`
- * to the host actors. Time lives here, not in the machines (delayed transitions do not survive a restore).
+ * to the hosts of the fold. Time lives here, not in the machines (delayed transitions do not survive a restore).
  */
 
 /** A running sweeper. */

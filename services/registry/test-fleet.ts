@@ -14,7 +14,7 @@ import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import type { TestBus } from "../../test/support/bus.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES, publishSessionEvent, subjects } from "../bus/index.js";
 import { HostEntry, SessionEntry } from "../../schemas/registry-entry.js";
-import { loadBucket } from "./kv-view.js";
+import { loadKvBucket as loadBucket } from "../bus/index.js";
 
 /** Options of one synced thread snapshot. */
 export interface SyncOptions {
