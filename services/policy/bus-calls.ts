@@ -15,19 +15,16 @@ import { queryHosts, querySession, querySessions, type RegistryQueryFailure } fr
 function registryFailure(f: RegistryQueryFailure, timeoutMs: number, what: string): CommandFailure {
   switch (f.code) {
     case "no_registry":
-      return failure("timeout", `no the registry is answering on ${f.subject}`);
+      return failure("timeout", `no registry is answering on ${f.subject}`);
     case "timeout":
       return failure("timeout", `the registry did not answer within ${timeoutMs} ms`);
     case "unreachable":
       return failure("timeout", `the registry could not be asked: ${f.message}`);
-    case "bad_reply":
-      // Not JSON at all (the cause is the parse error), or JSON of the wrong shape.
-      return f.cause instanceof Error
-        ? failure("timeout", `the registry could not be asked: ${f.cause.message}`)
-        : failure("timeout", `the registry's reply was not ${what}`);
-    default:
-      return failure("timeout", `the registry's reply was not ${what}`);
   }
+  // A reply that is not JSON at all (the cause is the parse error); else JSON of the wrong shape, or an error reply.
+  if (f.code === "bad_reply" && f.cause instanceof Error)
+    return failure("timeout", `the registry could not be asked: ${f.cause.message}`);
+  return failure("timeout", `the registry's reply was not ${what}`);
 }
 
 /** The registry's record of a session, null when it knows none; a failure when the registry cannot answer. */

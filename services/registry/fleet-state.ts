@@ -247,11 +247,8 @@ export class FleetState {
     return { sessions: this.sessions.size, hosts: this.hosts.size };
   }
 
-  /** Nothing runs in the background (slots hold snapshots); kept so a holder may stop what it started. */
-  stop(): void {
-    for (const s of this.sessions.values()) s.machine.stop();
-    for (const h of this.hosts.values()) h.machine.stop();
-  }
+  /** Nothing to stop: the fold holds snapshots, nothing runs in the background. Kept for holders' teardown. */
+  stop(): void {}
 
   private thresholds() {
     return {
