@@ -64,6 +64,13 @@ export const subjects = {
   fleet: (kind: string): string => join("fleet", subjectToken("kind", kind)),
   /** `codex.fleet.>`: every fleet notice. */
   allFleet: (): string => join("fleet", ">"),
+  /**
+   * `codex.admin.<area>.<op>`: operator requests that change the supervisor itself (policy documents, host
+   * tokens), served by the policy service in its queue group; only operator credentials may publish here.
+   */
+  admin: (area: string, op: string): string => join("admin", subjectToken("area", area), subjectToken("op", op)),
+  /** `codex.admin.>`: every operator request (what the policy service subscribes to). */
+  allAdmin: (): string => join("admin", ">"),
   /** `codex.registry.sessions.list`: request/reply, list sessions with filters and paging. */
   registrySessionsList: (): string => join("registry", "sessions", "list"),
   /** `codex.registry.sessions.get`: request/reply, one session. */
