@@ -33,12 +33,20 @@ export const TargetSelector = z.strictObject({
 });
 export type TargetSelector = z.infer<typeof TargetSelector>;
 
+/**
+ * A rule's target: a {@link TargetSelector} and `self`: `true` matches only the calling session itself (the
+ * target's thread id is the caller's id), `false` only other sessions. A caller that is not a session is never
+ * "self", so `self: true` grants nothing to other roles.
+ */
+export const RuleTarget = TargetSelector.extend({ self: z.boolean().optional() });
+export type RuleTarget = z.infer<typeof RuleTarget>;
+
 /** One grant: callers of `role` (and, when given, only the caller `callerId`) may do `allow` on `target`. */
 export const PolicyRule = z.strictObject({
   id: z.string().min(1).max(100).optional(),
   role: z.union([CallerRole, z.literal("*")]),
   callerId: z.string().min(1).optional(),
-  target: TargetSelector.default({}),
+  target: RuleTarget.default({}),
   allow: z.array(Capability).min(1),
 });
 export type PolicyRule = z.infer<typeof PolicyRule>;
@@ -90,9 +98,10 @@ export const ACTIVE_POLICY_KEY = "active";
 
 /**
  * The defaults: operators and the Claw may do everything but answer approvals; a Codex session (MCP edge)
- * may list and read summaries only (write controls and raw transcripts off) and report its own progress and
- * questions (`report`, which reaches only the caller itself); hosts may do nothing; no
- * approval is allowed on an autonomous session.
+ * may list the fleet's sessions, read the summary of its own transcript only (another session's transcript
+ * needs a rule, e.g. `{ role: "session", target: { group: "release" }, allow: ["read"] }`; write controls and
+ * raw transcripts are off) and report its own progress and questions (`report`, which reaches only the
+ * caller itself); hosts may do nothing; no approval is allowed on an autonomous session.
  */
 export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
   version: 1,
@@ -107,7 +116,8 @@ export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
       role: "claw",
       allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"],
     },
-    { id: "session-read", role: "session", allow: ["list", "read"] },
+    { id: "session-list", role: "session", allow: ["list"] },
+    { id: "session-read-own", role: "session", target: { self: true }, allow: ["read"] },
     { id: "session-report", role: "session", allow: ["report"] },
   ],
 });

@@ -115,12 +115,24 @@ describe("authorize with DEFAULT_POLICY", () => {
     }
   });
 
-  it("lets a session list and read summaries only", () => {
-    expect(authorize(DEFAULT_POLICY, caller("session"), "list", {})).toEqual({ allow: true, ruleId: "session-read" });
-    expect(authorize(DEFAULT_POLICY, caller("session"), "read", facts)).toEqual({
+  it("lets a session list every session but read only its own transcript (summary)", () => {
+    expect(authorize(DEFAULT_POLICY, caller("session"), "list", {})).toEqual({ allow: true, ruleId: "session-list" });
+    expect(authorize(DEFAULT_POLICY, caller("session"), "list", facts)).toEqual({
       allow: true,
-      ruleId: "session-read",
+      ruleId: "session-list",
     });
+    expect(authorize(DEFAULT_POLICY, caller("session", "abc"), "read", facts)).toEqual({
+      allow: true,
+      ruleId: "session-read-own",
+    });
+    expect(authorize(DEFAULT_POLICY, caller("session", "xyz"), "read", facts)).toEqual({
+      allow: false,
+      code: "denied",
+      reason: "no policy rule lets role 'session' read session abc on host h1 in repo app in group g1",
+    });
+    // Without a target session nothing is "self".
+    expect(authorize(DEFAULT_POLICY, caller("session", "abc"), "read", {}).allow).toBe(false);
+    expect(authorize(DEFAULT_POLICY, caller("session", "abc"), "readRaw", facts).allow).toBe(false);
     for (const capability of [
       "readRaw",
       "send",
@@ -133,6 +145,15 @@ describe("authorize with DEFAULT_POLICY", () => {
     ] as const) {
       expect(authorize(DEFAULT_POLICY, caller("session"), capability, facts).allow).toBe(false);
     }
+  });
+
+  it("lets a rule open other sessions' transcripts, e.g. within a group", () => {
+    const doc = policy({
+      ...DEFAULT_POLICY,
+      rules: [...DEFAULT_POLICY.rules, { id: "g1-read", role: "session", target: { group: "g1" }, allow: ["read"] }],
+    });
+    expect(authorize(doc, caller("session", "xyz"), "read", facts)).toEqual({ allow: true, ruleId: "g1-read" });
+    expect(authorize(doc, caller("session", "xyz"), "read", { ...facts, group: "g2" }).allow).toBe(false);
   });
 
   it("lets a host do nothing", () => {
@@ -155,6 +176,34 @@ describe("authorize with DEFAULT_POLICY", () => {
     expect(authorize(DEFAULT_POLICY, caller("host"), "list", {})).toMatchObject({
       reason: "no policy rule lets role 'host' list",
     });
+  });
+});
+
+describe("selectorMatches with self", () => {
+  it("self: true matches only the calling session itself; false only other sessions", () => {
+    expect(selectorMatches({ self: true }, facts, caller("session", "abc"))).toBe(true);
+    expect(selectorMatches({ self: true }, facts, caller("session", "xyz"))).toBe(false);
+    expect(selectorMatches({ self: false }, facts, caller("session", "xyz"))).toBe(true);
+    expect(selectorMatches({ self: false }, facts, caller("session", "abc"))).toBe(false);
+    expect(selectorMatches({ self: true, group: "g1" }, facts, caller("session", "abc"))).toBe(true);
+    expect(selectorMatches({ self: true, group: "g2" }, facts, caller("session", "abc"))).toBe(false);
+  });
+
+  it("is never self for a caller that is not a session, an unknown target or no caller", () => {
+    expect(selectorMatches({ self: true }, facts, caller("operator", "abc"))).toBe(false);
+    expect(selectorMatches({ self: true }, facts, caller("claw", "abc"))).toBe(false);
+    expect(selectorMatches({ self: true }, {}, caller("session", "abc"))).toBe(false);
+    expect(selectorMatches({ self: false }, {}, caller("session", "abc"))).toBe(false);
+    expect(selectorMatches({ self: true }, facts)).toBe(false);
+  });
+
+  it("is a rule target field only: approvals selectors refuse it", () => {
+    expect(() =>
+      policy({ version: 1, rules: [{ role: "session", target: { self: "yes" }, allow: ["read"] }] } as never),
+    ).toThrow();
+    expect(() =>
+      policy({ version: 1, rules: [], approvals: [{ target: { self: true }, allow: {} }] } as never),
+    ).toThrow(/self/);
   });
 });
 

@@ -10,7 +10,7 @@ import {
   type CommandVerb,
 } from "../../schemas/commands.js";
 import type { ApprovalRules } from "../../schemas/host-rpc.js";
-import type { Capability, PolicyDocument, TargetSelector } from "../../schemas/policy.js";
+import type { Capability, PolicyDocument, RuleTarget, TargetSelector } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 
 /** What a selector is matched against: the target session's registry fields (absent when unknown). */
@@ -81,9 +81,16 @@ const selectorFields = [
 
 /**
  * True when every field the selector gives equals the fact of the same name; a missing (undefined or null)
- * fact never matches a given field; `{}` matches anything. Pure.
+ * fact never matches a given field; `{}` matches anything. A rule's `self` compares the target session with
+ * `caller`: `true` matches only when the caller is a session and the target is that session, `false` only
+ * when it is not; without a known target session (or without a caller) a given `self` never matches. Pure.
  */
-export function selectorMatches(selector: TargetSelector, facts: TargetFacts): boolean {
+export function selectorMatches(selector: RuleTarget, facts: TargetFacts, caller?: Caller): boolean {
+  if (selector.self !== undefined) {
+    if (caller === undefined || facts.session === undefined) return false;
+    const isSelf = caller.role === "session" && caller.id === facts.session;
+    if (isSelf !== selector.self) return false;
+  }
   return selectorFields.every((field) => {
     const wanted = selector[field];
     if (wanted === undefined) return true;
@@ -113,7 +120,7 @@ export function authorize(
       (rule.role === "*" || rule.role === caller.role) &&
       (rule.callerId === undefined || rule.callerId === caller.id) &&
       rule.allow.includes(capability) &&
-      selectorMatches(rule.target, facts),
+      selectorMatches(rule.target, facts, caller),
   );
   const rule = policy.rules[index];
   if (rule) return { allow: true, ruleId: ruleName(rule, index) };
