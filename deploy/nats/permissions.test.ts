@@ -11,8 +11,12 @@ import { PermissionViolationError, type Msg, type NatsConnection, type Status } 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BusError } from "../../services/bus/errors.js";
 import {
+  BUS_USERS,
+  type BusUser,
   busTopology,
   connectBus,
+  passwordVariable,
+  renderDeployPermissionsConf,
   ensureBus,
   KV_BUCKET_NAMES,
   STREAM_NAMES,
@@ -23,9 +27,9 @@ import { natsServerBinary, startNatsServer, type NatsTestServer } from "../../te
 const here = dirname(fileURLToPath(import.meta.url));
 const PERMISSIONS_CONF = readFileSync(join(here, "permissions.conf"), "utf8");
 
-const USERS = ["admin", "policy", "gateway", "registry", "client"] as const;
-type User = (typeof USERS)[number];
-const envVarOf = (user: User): string => `CLAW_NATS_${user.toUpperCase()}_PASSWORD`;
+const USERS = BUS_USERS;
+type User = BusUser;
+const envVarOf = passwordVariable;
 // Letters and digits starting with a letter: nats-server parses a $VAR's value as config text (README.md).
 const PASSWORDS = Object.fromEntries(USERS.map((u) => [u, `p${randomBytes(16).toString("hex")}`])) as Record<
   User,
@@ -162,6 +166,10 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
   afterAll(async () => {
     await Promise.all(open.splice(0).map((c) => c.nc.close().catch(() => undefined)));
     await server?.stop();
+  });
+
+  it("is the rendering of the model in services/bus/permissions.ts that 'up' applies (npm run gen:nats-permissions)", () => {
+    expect(PERMISSIONS_CONF).toBe(renderDeployPermissionsConf());
   });
 
   it("refuses connections without a user or with a wrong password", async () => {
@@ -382,6 +390,58 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     expect(violationsOf(policy).map((e) => e.subject)).toEqual([`$KV.${KV_BUCKET_NAMES.sessions}.h1.t1`]);
     expect(violationsOf(registry)).toEqual([]);
     expect(violationsOf(client)).toEqual([]);
+  });
+
+  it("(e2) operators ask policy (codex.admin.>) but write neither host tokens, the view, commands to hosts nor AUDIT; clients may not ask codex.admin.>", async () => {
+    const admin = await connectAs("admin");
+    const audit = await jetstream(admin.nc).publish("codex.audit.request", '{"kept":true}');
+    const tokensBefore = await messagesIn(`KV_${KV_BUCKET_NAMES.hostTokens}`);
+    const policy = await connectAs("policy");
+    policy.nc.subscribe(subjects.allAdmin(), {
+      queue: "policy",
+      callback: (_e, m) => {
+        m.respond("policy-admin-ok");
+      },
+    });
+    await policy.nc.flush();
+
+    const operator = await connectAs("operator");
+    const asked = await operator.nc.request(subjects.admin("token", "create"), "{}", { timeout: 5_000 });
+    expect(asked.string()).toBe("policy-admin-ok");
+    operator.nc.publish(RPC_H1, "operator-publish");
+    await violation(operator, "publish", RPC_H1);
+    const tokensKv = await new Kvm(operator.nc).open(KV_BUCKET_NAMES.hostTokens);
+    await expectPublishRefused(tokensKv.put("forged", "{}"), `$KV.${KV_BUCKET_NAMES.hostTokens}.forged`);
+    const sessionsKv = await new Kvm(operator.nc).open(KV_BUCKET_NAMES.sessions);
+    await expectPublishRefused(sessionsKv.put("h1.t1", "{}"), `$KV.${KV_BUCKET_NAMES.sessions}.h1.t1`);
+    const jsm = await jetstreamManager(operator.nc);
+    await expectPublishRefused(
+      jsm.streams.deleteMessage(STREAM_NAMES.audit, audit.seq),
+      `$JS.API.STREAM.MSG.DELETE.${STREAM_NAMES.audit}`,
+    );
+
+    const client = await connectAs("client");
+    await expectPublishRefused(
+      client.nc.request(subjects.admin("policy", "set"), "{}", { timeout: 3_000 }),
+      subjects.admin("policy", "set"),
+    );
+
+    expect(await messagesIn(`KV_${KV_BUCKET_NAMES.hostTokens}`)).toBe(tokensBefore);
+    const kept = await (await jetstreamManager(admin.nc)).streams.getMessage(STREAM_NAMES.audit, { seq: audit.seq });
+    expect(kept?.string()).toBe('{"kept":true}');
+  });
+
+  it("keeps AUDIT and CODEX_EVENTS from deletion and purge even for admin (deny_delete, deny_purge)", async () => {
+    const admin = await connectAs("admin");
+    const jsm = await jetstreamManager(admin.nc);
+    const stored = await jetstream(admin.nc).publish("codex.audit.request", '{"kept":true}');
+    for (const stream of [STREAM_NAMES.audit, STREAM_NAMES.events]) {
+      const info = await jsm.streams.info(stream);
+      expect(info.config).toMatchObject({ deny_delete: true, deny_purge: true });
+      expect(await rejection(jsm.streams.purge(stream))).toBeInstanceOf(Error);
+    }
+    expect(String(await rejection(jsm.streams.deleteMessage(STREAM_NAMES.audit, stored.seq)))).toMatch(/delete/i);
+    expect((await jsm.streams.getMessage(STREAM_NAMES.audit, { seq: stored.seq }))?.seq).toBe(stored.seq);
   });
 
   it("connectBus takes user:pass from a nats:// URL (nats.js alone ignores URL credentials)", async () => {

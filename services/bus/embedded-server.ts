@@ -1,6 +1,7 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BusError } from "./errors.js";
+import { type BusUser, literalPassword, renderAuthorization } from "./permissions.js";
 import {
   findExecutable,
   hostPortOf,
@@ -19,6 +20,11 @@ export interface EmbeddedNatsOptions {
   searchPath?: string;
   /** How long to wait for the server to accept connections, in milliseconds (default 15000). */
   startTimeoutMs?: number;
+  /**
+   * Every bus user's password: the server then accepts only these users, each with its permissions
+   * (services/bus/permissions.ts). Its config, holding them, is written 0600 to `<stateDir>/nats-server.conf`.
+   */
+  users: Record<BusUser, string>;
 }
 
 /** A nats-server started by `claw-supervisor up`; `stop()` terminates it and waits for it to exit. */
@@ -42,8 +48,14 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   if (!binary) throw new BusError("nats_server_not_found", NATS_SERVER_INSTALL_HINT);
   const storeDir = join(opts.stateDir, "nats");
   await mkdir(storeDir, { recursive: true });
+  await chmod(storeDir, 0o700);
   const timeoutMs = opts.startTimeoutMs ?? 15_000;
+  const configFile = join(opts.stateDir, "nats-server.conf");
+  await writeFile(configFile, serverConfig(opts.users), { mode: 0o600 });
+  await chmod(configFile, 0o600);
   const proc = spawnNatsServer(binary, [
+    "--config",
+    configFile,
     "--addr",
     LOOPBACK,
     "--port",
@@ -67,4 +79,9 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     await stop();
     throw err;
   }
+}
+
+/** The embedded server's config: the users and their permissions; listen address and store come as flags. */
+function serverConfig(users: Record<BusUser, string>): string {
+  return `# Written by claw-supervisor up on every start; holds the bus passwords: keep it private (0600).\n${renderAuthorization(literalPassword(users))}`;
 }

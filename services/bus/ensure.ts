@@ -57,6 +57,9 @@ function updatableStreamFields(spec: BusStreamSpec): Partial<StreamUpdateConfig>
     num_replicas: spec.replicas,
     discard: DiscardPolicy.Old,
     duplicate_window: nanos(spec.duplicateWindowMs),
+    // No one deletes or purges a message of a protected stream: it shrinks only by age and size.
+    deny_delete: spec.protected,
+    deny_purge: spec.protected,
   };
 }
 

@@ -18,7 +18,7 @@ export { KV_BUCKET_NAMES, STREAM_NAMES, busTopology, parseTopologyConfig } from 
 export type { BusKvSpec, BusStreamSpec, BusTopology } from "./topology.js";
 export { ensureBus, ensureKvBucket, ensureStream, ensureTopology, kvStreamName, streamConfigFor } from "./ensure.js";
 export type { EnsureAction, EnsureBusResult, EnsureRetry } from "./ensure.js";
-export { connectBus } from "./connect.js";
+export { connectBus, splitUrlCredentials } from "./connect.js";
 export type { ConnectBusOptions } from "./connect.js";
 export {
   JetStreamPublisher,
@@ -39,3 +39,13 @@ export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
 export { consumerBacklog, ensureDurableConsumer, openDurableConsumer } from "./consumers.js";
 export type { ConsumerStatus, DurableConsumer, DurableConsumerSpec, MessageFeed, StreamMsg } from "./consumers.js";
+export {
+  ADMIN_ONLY_JS_API,
+  BUS_PERMISSIONS,
+  BUS_USERS,
+  literalPassword,
+  passwordVariable,
+  renderAuthorization,
+  renderDeployPermissionsConf,
+} from "./permissions.js";
+export type { BusUser, PasswordExpr, UserPermissions } from "./permissions.js";

@@ -19,6 +19,7 @@ export const KV_BUCKET_NAMES = {
   leases: "codex-leases",
   hostTokens: "codex-host-tokens",
   commands: "codex-commands",
+  mcpRevocations: "codex-mcp-revocations",
 } as const;
 
 /** One bus stream as data: file storage, limits retention, discard old; durations in milliseconds. */
@@ -31,6 +32,11 @@ export interface BusStreamSpec {
   /** Window in which a repeated `Nats-Msg-Id` is stored once; never longer than `maxAgeMs`. */
   duplicateWindowMs: number;
   replicas: number;
+  /**
+   * Created with `deny_delete` and `deny_purge`: no user, admin included, can delete a message or purge the
+   * stream (the session log and the audit trail); retention by age and size only.
+   */
+  protected: boolean;
 }
 
 /** One bus KV bucket as data; `ttlMs` is the bucket-wide entry TTL (undefined = entries never expire). */
@@ -77,6 +83,7 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         maxBytes: c.eventsMaxBytes,
         duplicateWindowMs: c.eventsDuplicateWindowMs,
         replicas: c.replicas,
+        protected: true,
       },
       {
         name: STREAM_NAMES.audit,
@@ -86,6 +93,7 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         maxBytes: c.auditMaxBytes,
         duplicateWindowMs: defaultDuplicateWindowMs(c.auditMaxAgeMs),
         replicas: c.replicas,
+        protected: true,
       },
       {
         name: STREAM_NAMES.fleet,
@@ -95,6 +103,7 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         maxBytes: c.fleetMaxBytes,
         duplicateWindowMs: defaultDuplicateWindowMs(c.fleetMaxAgeMs),
         replicas: c.replicas,
+        protected: false,
       },
     ],
     buckets: [
@@ -138,6 +147,14 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         bucket: KV_BUCKET_NAMES.hostTokens,
         description:
           "Host tokens by token id: SHA-256 of the secret, host id, created and revoked times; never a secret",
+        history: 5,
+        ttlMs: undefined,
+        replicas: c.replicas,
+      },
+      {
+        bucket: KV_BUCKET_NAMES.mcpRevocations,
+        description:
+          "MCP token revocations by session (key: the session id, base64url): MCP tokens of that session issued before revokedAt are refused",
         history: 5,
         ttlMs: undefined,
         replicas: c.replicas,

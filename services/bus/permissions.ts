@@ -1,0 +1,217 @@
+/**
+ * Who may do what on the bus: one NATS user per service and one for operators, as data. `claw-supervisor up`
+ * renders it into its own nats-server config, and `deploy/nats/permissions.conf` is the same rendering with
+ * passwords from the environment (a test keeps the file equal to it), so the local bus and a production
+ * cluster apply one model. Only nats-server 2.9 features: users with publish/subscribe allow and deny lists
+ * and `allow_responses`. Pure.
+ *
+ * What the model exists for: only the policy service publishes commands to hosts (`codex.rpc.*`), so no command
+ * skips policy; only the gateway publishes session events (`codex.evt.*`); only the policy service writes the
+ * audit trail (`codex.audit.*`) and host tokens; only the registry writes the session and host views. Those
+ * families are also denied by name to every other user, so a broader allow added later cannot open them.
+ */
+import { KV_BUCKET_NAMES } from "./topology.js";
+
+/** The bus's users. `admin` has no permissions block: it creates the streams and buckets. */
+export const BUS_USERS = ["admin", "policy", "gateway", "registry", "operator", "client"] as const;
+export type BusUser = (typeof BUS_USERS)[number];
+
+/** One user's grants; a subject not in an allow list is refused. */
+export interface UserPermissions {
+  /** Why the user exists and what it may do, one line per entry (rendered as comments). */
+  about: string[];
+  publishAllow: string[];
+  publishDeny: string[];
+  subscribeAllow: string[];
+  /** May answer requests it received, on whatever reply subject they named. */
+  allowResponses: boolean;
+}
+
+/** JetStream API calls that create, change or destroy streams (KV buckets included): admin only. */
+export const ADMIN_ONLY_JS_API = [
+  "$JS.API.STREAM.CREATE.>",
+  "$JS.API.STREAM.UPDATE.>",
+  "$JS.API.STREAM.DELETE.>",
+  "$JS.API.STREAM.PURGE.>",
+  "$JS.API.STREAM.MSG.DELETE.>",
+  "$JS.API.STREAM.SNAPSHOT.>",
+  "$JS.API.STREAM.RESTORE.>",
+  "$JS.API.STREAM.PEER.>",
+  "$JS.API.STREAM.LEADER.>",
+  "$JS.API.CONSUMER.LEADER.>",
+  "$JS.API.META.>",
+  "$JS.API.SERVER.>",
+  "$JS.API.ACCOUNT.>",
+];
+
+const kv = (bucket: string): string => `$KV.${bucket}.>`;
+const JS = ["$JS.API.>", "$JS.ACK.>"];
+const RPC = "codex.rpc.>";
+const EVENTS = "codex.evt.>";
+const AUDIT = "codex.audit.>";
+const ADMIN_REQUESTS = "codex.admin.>";
+
+/** Every user's grants but `admin`'s. */
+export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions> = {
+  policy: {
+    about: [
+      'The policy service: serves codex.cmd.<verb> and codex.admin.> (queue group "policy"), the only publisher',
+      "on codex.rpc.<hostId> (requests to the gateway), writes AUDIT, KV codex-policy, its idempotency bucket",
+      "codex-commands and host tokens (codex-host-tokens, for `token create|revoke`), asks the registry.",
+    ],
+    publishAllow: [
+      RPC,
+      AUDIT,
+      "codex.registry.>",
+      kv(KV_BUCKET_NAMES.policy),
+      kv(KV_BUCKET_NAMES.commands),
+      kv(KV_BUCKET_NAMES.hostTokens),
+      ...JS,
+    ],
+    publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API],
+    subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, "_INBOX.>"],
+    allowResponses: true,
+  },
+  gateway: {
+    about: [
+      "The rpc-gateway: answers codex.rpc.<hostId> for its connected hosts, publishes session events into",
+      "CODEX_EVENTS (JetStream publish with Nats-Msg-Id) and host lifecycle on codex.host.<hostId>, reads KV",
+      "codex-host-tokens. Never a command publisher.",
+    ],
+    publishAllow: [EVENTS, "codex.host.>", ...JS],
+    publishDeny: [RPC, "codex.cmd.>", AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
+    subscribeAllow: [RPC, "_INBOX.>"],
+    allowResponses: true,
+  },
+  registry: {
+    about: [
+      "The registry: a durable consumer on CODEX_EVENTS, host lifecycle on codex.host.>, writes KV",
+      "codex-sessions and codex-hosts (compare-and-set publishes on $KV.<bucket>.<key>), publishes FLEET",
+      'notices, serves codex.registry.> (queue group "registry").',
+    ],
+    publishAllow: ["codex.fleet.>", kv(KV_BUCKET_NAMES.sessions), kv(KV_BUCKET_NAMES.hosts), ...JS],
+    publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
+    subscribeAllow: ["codex.host.>", "codex.registry.>", "_INBOX.>"],
+    allowResponses: true,
+  },
+  operator: {
+    about: [
+      "Operators (the claw-supervisor CLI): send commands (codex.cmd.<verb>, through policy), query the",
+      "registry, change policy and host tokens through the policy service (codex.admin.>), revoke MCP tokens",
+      "(KV codex-mcp-revocations), read streams and buckets through $JS.API. Never commands to hosts, events,",
+      "audit records, the session view or host tokens directly.",
+    ],
+    publishAllow: [
+      "codex.cmd.>",
+      "codex.registry.>",
+      ADMIN_REQUESTS,
+      kv(KV_BUCKET_NAMES.leases),
+      kv(KV_BUCKET_NAMES.mcpRevocations),
+      ...JS,
+    ],
+    publishDeny: [RPC, EVENTS, AUDIT, ...ADMIN_ONLY_JS_API],
+    subscribeAllow: ["_INBOX.>"],
+    allowResponses: false,
+  },
+  client: {
+    about: [
+      "Clients: the Claw plugin, the MCP edge, the dashboard. They ask (codex.cmd.<verb> goes through policy;",
+      "codex.registry.* queries), read AUDIT and FLEET through their own durable consumers and the KV views",
+      "through $JS.API, and write KV codex-leases (multi-Claw ownership). Unlike operators they never change",
+      "policy or tokens.",
+    ],
+    publishAllow: ["codex.cmd.>", "codex.registry.>", kv(KV_BUCKET_NAMES.leases), ...JS],
+    publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
+    subscribeAllow: ["_INBOX.>"],
+    allowResponses: false,
+  },
+};
+
+/** How a user's password appears in the rendered config: a literal or a `$VARIABLE` reference. */
+export type PasswordExpr = (user: BusUser) => string;
+
+/** A password as a quoted config string; only letters and digits reach here (see `newBusPassword`). Pure. */
+export const literalPassword =
+  (passwords: Record<BusUser, string>): PasswordExpr =>
+  (user) =>
+    JSON.stringify(passwords[user]);
+
+/** The environment variable `deploy/nats/permissions.conf` reads a user's password from. Pure. */
+export const passwordVariable = (user: BusUser): string => `CLAW_NATS_${user.toUpperCase()}_PASSWORD`;
+
+const list = (items: string[], indent: string): string => {
+  const lines: string[] = [];
+  for (let i = 0; i < items.length; i += 3)
+    lines.push(
+      `${indent}${items
+        .slice(i, i + 3)
+        .map((s) => JSON.stringify(s))
+        .join(", ")}`,
+    );
+  return `[\n${lines.join("\n")}\n${indent.slice(2)}]`;
+};
+
+/** The `authorization { users = [...] }` block for nats-server 2.9, passwords as `password` renders them. Pure. */
+export function renderAuthorization(password: PasswordExpr): string {
+  const users = BUS_USERS.map((user) => {
+    if (user === "admin") {
+      return [
+        "    # Bootstrap: creates and changes the streams and KV buckets (ensureBus), and `up`'s own host token.",
+        "    # No permissions block: everything is allowed. No service runs as admin.",
+        `    { user: admin, password: ${password(user)} }`,
+      ].join("\n");
+    }
+    const p = BUS_PERMISSIONS[user];
+    return [
+      ...p.about.map((line) => `    # ${line}`),
+      "    {",
+      `      user: ${user}`,
+      `      password: ${password(user)}`,
+      "      permissions: {",
+      "        publish: {",
+      `          allow: ${list(p.publishAllow, "            ")}`,
+      `          deny: ${list(p.publishDeny, "            ")}`,
+      "        }",
+      `        subscribe: { allow: ${list(p.subscribeAllow, "          ")} }`,
+      ...(p.allowResponses ? ["        allow_responses: true"] : []),
+      "      }",
+      "    }",
+    ].join("\n");
+  });
+  return `authorization {\n  users = [\n${users.join("\n\n")}\n  ]\n}\n`;
+}
+
+const DEPLOY_HEADER = `# claw-supervisor: NATS users and per-service permissions (nats-server >= 2.9; 2.9 features only).
+#
+# GENERATED from services/bus/permissions.ts (npm run gen:nats-permissions); a test keeps this file equal to
+# it. \`claw-supervisor up\` renders the same model into its own server config, with generated passwords.
+#
+# Include it at the top level of a server config (see nats-server.conf next to it):
+#     include permissions.conf
+# nats-server 2.9 resolves an include relative to the including file's directory, also when the path is
+# absolute, so keep this file next to the config that includes it (or copy it there).
+#
+# The rule this file exists for: only the policy service may publish on codex.rpc.* (commands to host agents),
+# so no command skips policy. Likewise only the gateway publishes session events (codex.evt.*), only the
+# policy service writes the audit trail (codex.audit.*) and host tokens, and only the registry writes the
+# session view. Those families are also denied explicitly to every other user, so a broader allow added
+# later cannot open them by accident. (Everything a user's allow list does not name is refused anyway.)
+# The AUDIT and CODEX_EVENTS streams are created with deny_delete and deny_purge: nobody, admin included,
+# deletes a message or purges them; they shrink only by age and size.
+#
+# What subject permissions cannot stop: nats-server checks the subject a client publishes on, never the reply
+# subject it asks for (see README.md, "What the permissions do not cover").
+#
+# Passwords come from the environment through nats-server's $VAR substitution (see README.md): the server
+# refuses to start when one is unset. Use letters and digits starting with a letter (e.g.
+# "p$(openssl rand -hex 24)"): nats-server parses the value as config text.
+#
+# JetStream API: every user but admin may call $JS.API.> (stream/consumer info, KV reads, their own
+# consumers) except the calls that create, change or destroy streams. KV writes are publishes on
+# $KV.<bucket>.>, so a bucket is writable only by the users whose allow list names it.
+`;
+
+/** `deploy/nats/permissions.conf`: the model with passwords from `CLAW_NATS_<USER>_PASSWORD`. Pure. */
+export function renderDeployPermissionsConf(): string {
+  return `${DEPLOY_HEADER}\n${renderAuthorization((user) => `$${passwordVariable(user)}`)}`;
+}
