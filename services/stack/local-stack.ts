@@ -4,7 +4,7 @@
  * machine's Codex daemon. `claw-supervisor up` and the OpenClaw plugin's `embedded` mode both start it here.
  * This folder is the composition root: the one place that imports every service (see .dependency-cruiser.cjs).
  */
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
@@ -12,6 +12,7 @@ import {
   connectBus,
   ensureBus,
   startEmbeddedNats,
+  type BusUser,
   type EmbeddedNats,
   type EnsureBusResult,
 } from "../bus/index.js";
@@ -29,6 +30,7 @@ import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
+import { ensureBusCredentials } from "../clients/bus-credentials.js";
 import { removeUpFile, writeUpFile } from "../clients/up-file.js";
 import { VERSION } from "../clients/version.js";
 
@@ -75,6 +77,7 @@ export interface LocalStackOptions {
 /** A running stack; `stop()` stops every part in reverse order and never throws. */
 export interface LocalStack {
   report: LocalStackReport;
+  /** A connection with the `client` user's rights (what the plugin's embedded mode uses). */
   nc: NatsConnection;
   stop(): Promise<void>;
 }
@@ -95,13 +98,25 @@ class Parts {
   }
 }
 
-async function startBus(o: LocalStackOptions, parts: Parts) {
+/** The bus and a way to connect to it as each of its users. */
+interface StackBus {
+  url: string;
+  bus: EnsureBusResult;
+  embedded: EmbeddedNats | undefined;
+  /** A connection as `user`, closed with the stack; against a given NATS URL every part shares its one login. */
+  connectAs(user: BusUser): Promise<NatsConnection>;
+}
+
+async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
   let embedded: EmbeddedNats | undefined;
+  let users: Record<BusUser, string> | undefined;
   if (!o.natsUrl) {
     o.onStartingNats?.();
     try {
+      users = await ensureBusCredentials(o.stateDir);
       embedded = await startEmbeddedNats({
         stateDir: o.stateDir,
+        users,
         ...(o.natsPort === undefined ? {} : { port: o.natsPort }),
       });
     } catch (err) {
@@ -112,30 +127,42 @@ async function startBus(o: LocalStackOptions, parts: Parts) {
     parts.add(() => embedded!.stop());
   }
   const url = o.natsUrl ?? embedded!.url;
-  let nc: NatsConnection;
-  try {
-    nc = await connectBus({ servers: url, name: "claw-supervisor-up" });
-  } catch (err) {
-    throw new LocalStackError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
-  }
-  parts.add(() => nc.drain().catch(() => nc.close()));
-  const bus = await ensureBus(nc).catch((err: unknown) => {
+  const open = async (user: BusUser): Promise<NatsConnection> => {
+    let nc: NatsConnection;
+    try {
+      nc = await connectBus({
+        servers: url,
+        name: `claw-supervisor-up-${user}`,
+        ...(users ? { user, pass: users[user] } : {}),
+      });
+    } catch (err) {
+      throw new LocalStackError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
+    }
+    parts.add(() => nc.drain().catch(() => nc.close()));
+    return nc;
+  };
+  const admin = await open("admin");
+  const shared = users ? undefined : admin;
+  const bus = await ensureBus(admin).catch((err: unknown) => {
     throw new LocalStackError(`cannot set up the bus on ${url}: ${(err as Error).message}`);
   });
-  return { nc, url, bus, embedded };
+  return { url, bus, embedded, connectAs: (user) => (shared ? Promise.resolve(shared) : open(user)) };
 }
 
 /** Starts the stack; on any failure stops what had started and throws a {@link LocalStackError}. */
 export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
-  await mkdir(o.stateDir, { recursive: true });
+  // The state dir holds the bus credentials, the MCP secret and host tokens: only its owner may look inside.
+  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  await chmod(o.stateDir, 0o700);
   const log = o.logger;
   const parts = new Parts(log);
   try {
-    const { nc, url, bus, embedded } = await startBus(o, parts);
+    const { url, bus, embedded, connectAs } = await startBus(o, parts);
+    const admin = await connectAs("admin");
     let gateway: Gateway;
     try {
       gateway = await startGateway({
-        natsConnection: nc,
+        natsConnection: await connectAs("gateway"),
         port: o.gatewayPort,
         logger: log.child({ service: "rpc-gateway" }),
       });
@@ -143,18 +170,26 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       throw new LocalStackError(`cannot start the gateway on 127.0.0.1:${o.gatewayPort}: ${(err as Error).message}`);
     }
     parts.add(() => gateway.stop());
-    const registry = await startRegistry({ nc, logger: log.child({ service: "registry" }) });
+    const registry = await startRegistry({
+      nc: await connectAs("registry"),
+      logger: log.child({ service: "registry" }),
+    });
     parts.add(() => registry.stop());
     const secret = await ensureEdgeSecret(defaultSecretFile(o.stateDir));
     let mcp: McpHttpEdge;
     try {
-      mcp = await startMcpHttpEdge({ nc, secret, port: o.mcpPort, logger: log.child({ service: "mcp-edge" }) });
+      mcp = await startMcpHttpEdge({
+        nc: await connectAs("client"),
+        secret,
+        port: o.mcpPort,
+        logger: log.child({ service: "mcp-edge" }),
+      });
     } catch (err) {
       throw new LocalStackError(`cannot start the MCP edge on 127.0.0.1:${o.mcpPort}: ${(err as Error).message}`);
     }
     parts.add(() => mcp.stop());
     const policy = await startPolicyService({
-      nc,
+      nc: await connectAs("policy"),
       logger: log.child({ service: "policy" }),
       spawnConfig: spawnMcpConfig(mcp.url, secret),
     });
@@ -163,7 +198,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     let hostAgent: LocalStackReport["hostAgent"] = null;
     if (o.hostAgent !== false) {
       const hostId = o.hostId ?? defaultHostId();
-      const tokenFile = await ensureLocalHostToken(nc, o.stateDir, hostId);
+      const tokenFile = await ensureLocalHostToken(admin, o.stateDir, hostId);
       const agent = await startHostAgent({
         hostId,
         gatewayUrl: gateway.url,
@@ -196,7 +231,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     };
     await writeUpFile(o.stateDir, { natsUrl: url, gatewayUrl: gateway.url, mcpUrl: mcp.url, pid: process.pid });
     parts.add(() => removeUpFile(o.stateDir));
-    return { report, nc, stop: () => parts.stop() };
+    return { report, nc: await connectAs("client"), stop: () => parts.stop() };
   } catch (err) {
     await parts.stop();
     throw err;
