@@ -1,44 +1,66 @@
 /**
- * The active policy document: KV `codex-policy` key `active`, validated with zod, watched and applied live.
- * Until a document is stored the built-in DEFAULT_POLICY applies; a stored document that fails validation is
- * refused (logged and reported) and the previous one stays in force.
+ * The policy document in force: KV `codex-policy` key `active`, validated with zod, watched and applied live,
+ * failing closed (schemas/policy-history.ts has the rule). At open the key's history is read, so a restart with an
+ * invalid latest document applies the newest valid one before it (and remembers the refused one); with documents
+ * stored but none valid, nobody may do anything (DENY_ALL_POLICY). Until a document is stored, or after the key
+ * is deleted, the built-in DEFAULT_POLICY applies.
  */
 import type { Logger } from "pino";
-import { issuesText } from "../../schemas/commands.js";
-import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
+import { ACTIVE_POLICY_KEY, type PolicyDocument } from "../../schemas/policy.js";
+import {
+  NOTHING_STORED,
+  policyFromHistory,
+  stepPolicy,
+  type PolicyChange,
+  type PolicyHistoryEntry,
+  type PolicyInForce,
+  type PolicyRefusal,
+  type PolicyState,
+} from "../../schemas/policy-history.js";
 import type { KvBucket, KvWatchEntry } from "../bus/index.js";
 
-/** A policy change as the store saw it: applied, or refused with the reason. */
-export interface PolicyChange {
-  revision: number;
-  applied: boolean;
-  reason: string | null;
+/** A change as the store reports it: the pure change, and the stored text of a put (null for a delete). */
+export interface StoredPolicyChange extends PolicyChange {
+  text: string | null;
+}
+
+/** Called for each change, and at open for what is in force and a newer refused document. */
+export type PolicyChangeListener = (change: StoredPolicyChange, doc: PolicyDocument) => void;
+
+function historyEntry(e: Pick<KvWatchEntry, "revision" | "operation" | "string">): PolicyHistoryEntry {
+  return { revision: e.revision, operation: e.operation, text: e.operation === "PUT" ? e.string() : "" };
+}
+
+/** Every entry the bucket keeps of the active document (the bucket's history depth), oldest first. */
+export async function readPolicyHistory(kv: KvBucket): Promise<PolicyHistoryEntry[]> {
+  const entries: PolicyHistoryEntry[] = [];
+  for await (const e of await kv.history({ key: ACTIVE_POLICY_KEY })) entries.push(historyEntry(e));
+  return entries.sort((a, b) => a.revision - b.revision);
 }
 
 /** Holds the document in force and follows the bucket. */
 export class PolicyStore {
-  private doc: PolicyDocument = DEFAULT_POLICY;
-  private rev: number | null = null;
+  private state: PolicyState = NOTHING_STORED;
   private stopWatch: (() => void) | undefined;
 
   private constructor(
     private readonly log: Logger,
-    private readonly onChange: (change: PolicyChange, doc: PolicyDocument) => void,
+    private readonly onChange: PolicyChangeListener,
   ) {}
 
-  /** Reads the stored document (if any) and starts watching; resolves once the initial value is applied. */
-  static async open(
-    kv: KvBucket,
-    log: Logger,
-    onChange: (change: PolicyChange, doc: PolicyDocument) => void = () => undefined,
-  ): Promise<PolicyStore> {
+  /**
+   * Reads the key's history, applies what it says is in force and starts watching from the next revision, so no
+   * change between the read and the watch is missed; resolves once the initial state is applied.
+   */
+  static async open(kv: KvBucket, log: Logger, onChange: PolicyChangeListener = () => undefined): Promise<PolicyStore> {
     const store = new PolicyStore(log, onChange);
-    const entry = await kv.get(ACTIVE_POLICY_KEY);
-    if (entry) store.apply(entry);
-    const watch = await kv.watch({ key: ACTIVE_POLICY_KEY, include: "updates" });
+    const history = await readPolicyHistory(kv);
+    store.state = policyFromHistory(history);
+    store.reportOpened(history);
+    const watch = await kv.watch({ key: ACTIVE_POLICY_KEY, resumeFromRevision: (store.state.revision ?? 0) + 1 });
     store.stopWatch = () => watch.stop();
     void (async () => {
-      for await (const e of watch) store.apply(e);
+      for await (const e of watch) store.apply(historyEntry(e));
     })().catch((err: Error) =>
       log.error({ err: err.message }, "policy watch ended: the document in force no longer follows the bucket"),
     );
@@ -47,12 +69,17 @@ export class PolicyStore {
 
   /** The document in force. */
   get current(): PolicyDocument {
-    return this.doc;
+    return this.state.inForce.document;
   }
 
-  /** The KV revision in force; null while the built-in default applies. */
+  /** The KV revision in force; null while the built-in default or the fail-closed deny-all applies. */
   get revision(): number | null {
-    return this.rev;
+    return this.state.inForce.revision;
+  }
+
+  /** The document in force with its revision and source, and a newer refused document, if any. */
+  get inForce(): { inForce: PolicyInForce; refused: PolicyRefusal | null } {
+    return { inForce: this.state.inForce, refused: this.state.refused };
   }
 
   /** Stops following the bucket. */
@@ -60,32 +87,58 @@ export class PolicyStore {
     this.stopWatch?.();
   }
 
-  private apply(entry: Pick<KvWatchEntry, "revision" | "operation" | "string">): void {
-    if (this.rev !== null && entry.revision <= this.rev) return;
-    if (entry.operation !== "PUT") {
-      this.doc = DEFAULT_POLICY;
-      this.rev = entry.revision;
-      this.log.warn({ revision: entry.revision }, "policy document deleted: the built-in default applies");
-      return this.onChange({ revision: entry.revision, applied: true, reason: "deleted: built-in default" }, this.doc);
+  /** Logs and reports the state read at open: the document in force, and the newer refused one. */
+  private reportOpened(history: PolicyHistoryEntry[]): void {
+    const { inForce, refused, revision } = this.state;
+    const textOf = (rev: number | null) => history.find((e) => e.revision === rev)?.text ?? null;
+    if (inForce.source === "stored" && inForce.revision !== null) {
+      this.log.info({ revision: inForce.revision, rules: inForce.document.rules.length }, "policy document applied");
+      this.onChange(
+        { revision: inForce.revision, applied: true, reason: null, inForce: "stored", text: textOf(inForce.revision) },
+        inForce.document,
+      );
+    } else if (inForce.source === "default" && revision !== null) {
+      this.log.warn({ revision }, "policy document deleted: the built-in default applies");
+      this.onChange(
+        { revision, applied: true, reason: "deleted: the built-in default applies", inForce: "default", text: null },
+        inForce.document,
+      );
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(entry.string());
-    } catch {
-      json = undefined;
-    }
-    const parsed = PolicyDocument.safeParse(json);
-    if (!parsed.success) {
-      const reason = json === undefined ? "not JSON" : issuesText(parsed.error);
+    if (refused) this.reportRefused({ ...refused, inForce: inForce.source, text: textOf(refused.revision) });
+  }
+
+  private reportRefused(r: {
+    revision: number;
+    reason: string;
+    inForce: PolicyChange["inForce"];
+    text: string | null;
+  }) {
+    if (r.inForce === "fail-closed")
       this.log.error(
-        { revision: entry.revision, reason },
+        { revision: r.revision, reason: r.reason },
+        "refused an invalid policy document and no stored one is valid: every command is denied until a valid document is stored",
+      );
+    else
+      this.log.error(
+        { revision: r.revision, reason: r.reason },
         "refused an invalid policy document; the previous one stays in force",
       );
-      return this.onChange({ revision: entry.revision, applied: false, reason }, this.doc);
+    this.onChange(
+      { revision: r.revision, applied: false, reason: r.reason, inForce: r.inForce, text: r.text },
+      this.state.inForce.document,
+    );
+  }
+
+  private apply(entry: PolicyHistoryEntry): void {
+    const { state, change } = stepPolicy(this.state, entry);
+    if (change === null) return;
+    this.state = state;
+    if (!change.applied) return this.reportRefused({ ...change, reason: change.reason ?? "", text: entry.text });
+    if (change.inForce === "default") {
+      this.log.warn({ revision: change.revision }, "policy document deleted: the built-in default applies");
+      return this.onChange({ ...change, text: null }, state.inForce.document);
     }
-    this.doc = parsed.data;
-    this.rev = entry.revision;
-    this.log.info({ revision: entry.revision, rules: parsed.data.rules.length }, "policy document applied");
-    this.onChange({ revision: entry.revision, applied: true, reason: null }, this.doc);
+    this.log.info({ revision: change.revision, rules: state.inForce.document.rules.length }, "policy document applied");
+    this.onChange({ ...change, text: entry.text }, state.inForce.document);
   }
 }
