@@ -3,8 +3,11 @@
  * the manifest's JSON Schema. `connect` mode joins a supervisor bus; `embedded` runs the local stack inside
  * the gateway for a single machine.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { z } from "zod";
 import { issuesText } from "../../schemas/commands.js";
+import { BusCredentialsFile, readBusLogin } from "../clients/bus-credentials.js";
 
 const Port = z.number().int().min(0).max(65535);
 
@@ -15,6 +18,11 @@ export const ClawPluginConfig = z.strictObject({
   natsUser: z.string().min(1).optional(),
   natsPassword: z.string().min(1).optional(),
   natsToken: z.string().min(1).optional(),
+  /**
+   * A credentials file `{ "user": ..., "password": ... }`, e.g. `<up's state dir>/credentials/client.json`:
+   * `claw-supervisor up` writes one per bus user, readable only by the user that runs it.
+   */
+  natsCredentialsFile: z.string().min(1).optional(),
   /** This Claw's identity: the caller id of its commands and the name of its durable FLEET consumers. */
   clawId: z
     .string()
@@ -47,4 +55,37 @@ export function parsePluginConfig(input: unknown): ClawPluginConfig {
       `claw-supervisor: invalid plugin config (plugins.entries.claw-supervisor.config): ${issuesText(parsed.error)}`,
     );
   return parsed.data;
+}
+
+/** The bus login the plugin uses: `user`/`pass` or `token` for `connectBus`, or nothing. */
+export type PluginLogin = { user: string; pass: string } | { token: string } | Record<string, never>;
+
+/** Embedded mode's state dir: `embedded.stateDir`, else `<OpenClaw state>/claw-supervisor`. Pure. */
+export function embeddedStateDir(config: ClawPluginConfig, openclawStateDir: string): string {
+  return config.embedded.stateDir ?? path.join(openclawStateDir, "claw-supervisor");
+}
+
+/**
+ * How the plugin logs in: embedded mode as the stack's `client` user (from its state dir); connect mode from
+ * `natsCredentialsFile`, else `natsUser`/`natsPassword` or `natsToken`. Throws an Error naming a bad file.
+ */
+export function pluginLogin(config: ClawPluginConfig, openclawStateDir: string): PluginLogin {
+  if (config.mode === "embedded") return readBusLogin(embeddedStateDir(config, openclawStateDir), "client") ?? {};
+  if (config.natsCredentialsFile) {
+    const file = config.natsCredentialsFile;
+    let parsed: ReturnType<typeof BusCredentialsFile.safeParse>;
+    try {
+      parsed = BusCredentialsFile.safeParse(JSON.parse(readFileSync(file, "utf8")));
+    } catch (err) {
+      throw new Error(`claw-supervisor: natsCredentialsFile ${file}: ${(err as Error).message}`);
+    }
+    if (!parsed.success)
+      throw new Error(
+        `claw-supervisor: natsCredentialsFile ${file}: not a credentials file (${issuesText(parsed.error)})`,
+      );
+    return { user: parsed.data.user, pass: parsed.data.password };
+  }
+  if (config.natsUser) return { user: config.natsUser, pass: config.natsPassword ?? "" };
+  if (config.natsToken) return { token: config.natsToken };
+  return {};
 }

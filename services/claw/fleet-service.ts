@@ -10,7 +10,7 @@ import { pino } from "pino";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { connectBus } from "../bus/index.js";
 import { startLocalStack, type LocalStack } from "../stack/local-stack.js";
-import type { ClawPluginConfig } from "./config.js";
+import { type ClawPluginConfig, pluginLogin } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";
 
@@ -110,9 +110,7 @@ export class FleetService {
         this.nc = await connectBus({
           servers: c.natsUrl,
           name: `openclaw-claw-supervisor-${c.clawId}`,
-          ...(c.natsUser ? { user: c.natsUser } : {}),
-          ...(c.natsPassword ? { pass: c.natsPassword } : {}),
-          ...(c.natsToken ? { token: c.natsToken } : {}),
+          ...pluginLogin(c, stateDir),
         });
         this.st.natsUrl = c.natsUrl.replace(/\/\/[^@/]*@/, "//");
       }

@@ -107,7 +107,13 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
     ]);
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     oc.editConfig((c) => {
-      c.plugins.entries["claw-supervisor"].config = { natsUrl: report.nats.url, clawId: "e2e", coalesceMs: 200 };
+      c.plugins.entries["claw-supervisor"].config = {
+        natsUrl: report.nats.url,
+        // up's bus takes only its users: the Claw logs in as `client` with the file up wrote for it.
+        natsCredentialsFile: path.join(report.stateDir, "credentials", "client.json"),
+        clawId: "e2e",
+        coalesceMs: 200,
+      };
     });
     const inspected = await oc.cli(["plugins", "inspect", "claw-supervisor", "--runtime", "--json"]);
     expect(inspected.code, inspected.stderr).toBe(0);
