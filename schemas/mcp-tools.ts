@@ -19,6 +19,53 @@ const sessionId = z
   .max(200)
   .describe("a session's id (its Codex thread id), as codex_sessions_list shows it");
 
+/** One id part of a session reference: printable ASCII, no space, and nothing that would split a bus subject. */
+const idPart = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} is empty`)
+    .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII with no spaces`)
+    .refine((v) => !/[.*>]/.test(v), `${what} must not contain '.', '*' or '>'`);
+
+/**
+ * A session as `mcp-config` names it: its thread id, or `<hostId>/<threadId>` when the same thread id is known
+ * on several hosts. At most 200 characters. Parsed to `{ hostId, sessionId }` (hostId null when not given).
+ */
+export const McpSessionRef = z
+  .string()
+  .min(1, "needs a session id (the Codex thread id, or <hostId>/<threadId>)")
+  .max(200, "a session id is at most 200 characters")
+  .transform((ref, ctx) => {
+    const parts = ref.split("/");
+    if (parts.length > 2) {
+      ctx.addIssue({ code: "custom", message: "a session id is <threadId> or <hostId>/<threadId>: too many '/'" });
+      return z.NEVER;
+    }
+    const [host, thread] = parts.length === 2 ? parts : [null, parts[0]];
+    for (const [what, value] of [
+      ["a host id", host],
+      ["a session id", thread],
+    ] as const) {
+      if (value === null) continue;
+      const checked = idPart(what).safeParse(value);
+      if (!checked.success) {
+        ctx.addIssue({ code: "custom", message: checked.error.issues[0]!.message });
+        return z.NEVER;
+      }
+    }
+    return { hostId: host, sessionId: thread! };
+  });
+export type McpSessionRef = z.output<typeof McpSessionRef>;
+
+const TTL_UNITS_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A token lifetime as `mcp-config --ttl` takes it: `30m`, `12h`, `7d`; from a minute to a year. Parsed to ms. */
+export const McpTokenTtl = z
+  .string()
+  .regex(/^[1-9][0-9]{0,5}[mhd]$/, "must be a number and a unit, m, h or d (e.g. 30m, 12h, 7d)")
+  .transform((v) => Number(v.slice(0, -1)) * TTL_UNITS_MS[v.slice(-1) as keyof typeof TTL_UNITS_MS])
+  .refine((ms) => ms <= 366 * TTL_UNITS_MS.d, "must be at most a year (366d)");
+
 export const ListInput = z.strictObject({
   host: z.string().min(1).max(200).optional().describe("only sessions on this host"),
   repo: z.string().min(1).max(500).optional().describe("only sessions in this git repository"),
@@ -27,7 +74,11 @@ export const ListInput = z.strictObject({
   limit: z.number().int().min(1).max(100).default(50).describe("at most this many sessions (1-100, default 50)"),
 });
 export const ReadInput = z.strictObject({
-  sessionId,
+  sessionId: sessionId
+    .optional()
+    .describe(
+      "the session to read; default: this session. Another session's transcript needs a policy rule granting it",
+    ),
   limit: z.number().int().min(1).max(20).default(5).describe("turns to return, newest first (1-20, default 5)"),
   cursor: z.string().min(1).max(500).optional().describe("nextCursor from the previous page"),
   raw: z

@@ -1,14 +1,25 @@
 /**
  * `claw-supervisor mcp`: the edge over stdio, for `codex mcp add openclaw-codex-supervisor -- claw-supervisor mcp`
  * (the session's token in $CLAW_MCP_TOKEN); and `claw-supervisor mcp-config <sessionId>`: the config.toml
- * snippet and `codex mcp add` line, with that session's token, for a session a person started.
+ * snippet and `codex mcp add` line, with a token of that session (only for a session the registry knows;
+ * expiring after `--ttl`, a week by default), for a session a person started; `--revoke` revokes every token
+ * of the session issued so far.
  */
 import path from "node:path";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
 import { connectBus } from "../bus/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { McpSessionRef, McpTokenTtl } from "../../schemas/mcp-tools.js";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { querySession } from "../clients/registry-queries.js";
+import { defaultStateDir } from "../clients/state-dir.js";
+import { readUpFile, resolveNatsUrl } from "../clients/up-file.js";
 import {
   EdgeIdentity,
+  RevocationStore,
+  RevocationStoreError,
+  checkedCaller,
   createEdgeServer,
   defaultSecretFile,
   ensureEdgeSecret,
@@ -16,15 +27,11 @@ import {
   sessionCaller,
 } from "../mcp-edge/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
+import { defaultCallerId } from "./command-client.js";
+import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { defaultStateDir } from "../clients/state-dir.js";
-import { readUpFile, resolveNatsUrl } from "../clients/up-file.js";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
-const SessionIdArg = z
-  .string()
-  .min(1, "needs a session id (the Codex thread id)")
-  .max(200, "a session id is at most 200 characters");
 const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 const mcpUsage = `Usage: claw-supervisor mcp [--token-env VAR] [--secret-file FILE] [--state-dir DIR] [--nats-url URL]
@@ -74,9 +81,12 @@ export const mcpCommand: Command = {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${err.message}`);
     });
     try {
-      const who = await new EdgeIdentity(nc, secret).resolve(token);
+      const identity = new EdgeIdentity(nc, secret);
+      const who = await identity.resolve(token);
       if (!who.ok) throw new CliError(`$${tokenEnv}: ${who.message}`);
-      const server = createEdgeServer(sessionCaller(nc, who.sessionId));
+      // Checked again before every call, as the HTTP edge checks every request: expiry, revocation, the session.
+      const caller = checkedCaller(sessionCaller(nc, who.sessionId), () => identity.resolve(token));
+      const server = createEdgeServer(caller);
       const transport = new StdioServerTransport();
       const closed = new Promise<string>((resolve) => (transport.onclose = () => resolve("stdin closed")));
       await server.connect(transport);
@@ -90,26 +100,69 @@ export const mcpCommand: Command = {
   },
 };
 
-const configUsage = `Usage: claw-supervisor mcp-config <sessionId> [--url URL] [--secret-file FILE] [--state-dir DIR] [--json]
+const configUsage = `Usage: claw-supervisor mcp-config <sessionId> [--ttl DURATION] [--url URL] [--json] [options]
+       claw-supervisor mcp-config <sessionId> --revoke [--caller ID] [--json] [options]
 
 Prints what attaches the MCP server openclaw-codex-supervisor to one Codex session a person started: a
-config.toml table for the HTTP edge (with the session's token and its tools approved in advance) and the
-'codex mcp add' line for the stdio form. The token acts as that session only.
+config.toml table for the HTTP edge (with a token of the session and its tools approved in advance) and the
+'codex mcp add' line for the stdio form. The token acts as that session only, and only while the registry
+knows the session; it expires after --ttl (a week by default): then print a new one. <sessionId> is the
+session's thread id as 'claw-supervisor sessions' shows it (a whole id, not a prefix), or <hostId>/<threadId>.
 
+With --revoke, every token of the session issued until now is refused at once (sessions started by spawn lose
+the supervisor's tools); a token printed afterwards works.
+
+--ttl DURATION      how long the token is valid: 30m, 12h, 7d... (default 7d, at most 366d)
+--revoke            revoke the session's tokens instead of printing one
+--caller ID         who revokes, as recorded (default $USER@host)
 --url URL           the HTTP edge (default: the running 'up''s, else http://127.0.0.1:7411/mcp)
 --secret-file FILE  the edge secret (default <state-dir>/mcp-secret)
---json              print {sessionId, token, toml, mcpAdd} as one JSON line`;
+--state-dir DIR     default $CLAW_SUPERVISOR_STATE_DIR, else ~/.local/state/claw-supervisor
+--nats-url URL      the supervisor's NATS server (default $NATS_URL, else the running 'up')
+--json              print {sessionId, hostId, token, expiresAt, toml, mcpAdd} (with --revoke:
+                    {sessionId, hostId, revokedAt, by}) as one JSON line
+
+Exit codes: 0 done, 1 a local failure (no secret, no bus, no registry answering), 2 usage (a bad session id
+or option), 4 no such session in the registry.`;
+
+const usageHint = "See 'claw-supervisor mcp-config --help'.";
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The registry's record of the session `ref` names; exits 4 when it knows none (no prefix matching). */
+async function registeredSession(nc: NatsConnection, ref: McpSessionRef, shown: string): Promise<SessionRecord> {
+  const answer = await querySession(
+    nc,
+    ref.hostId ? { host: ref.hostId, sessionId: ref.sessionId } : { sessionId: ref.sessionId },
+  );
+  if (!answer.ok) {
+    // The one usage error the registry can answer: a thread id known on several hosts.
+    if (answer.code === "invalid" && /give host/.test(answer.message))
+      throw new CliError(`${answer.message}: name it as <hostId>/${ref.sessionId}. ${usageHint}`, 2);
+    throw new CliError(answer.message);
+  }
+  if (!answer.value)
+    throw new CliError(
+      `no session ${shown} in the registry: give a whole session id as 'claw-supervisor sessions' shows it`,
+      4,
+    );
+  return answer.value;
+}
 
 /** The `mcp-config` command. */
 export const mcpConfigCommand: Command = {
   name: "mcp-config",
-  summary: "print the config.toml snippet and 'codex mcp add' line attaching the MCP server to one session",
+  summary:
+    "print the config.toml snippet and 'codex mcp add' line attaching the MCP server to one session (--revoke: revoke its tokens)",
   usage: configUsage,
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("mcp-config", argv, {
+      ttl: { type: "string" },
+      revoke: { type: "boolean" },
+      caller: { type: "string" },
       url: { type: "string" },
       "secret-file": { type: "string" },
       "state-dir": { type: "string" },
+      "nats-url": { type: "string" },
       json: { type: "boolean" },
     });
     if (values.help) {
@@ -117,35 +170,89 @@ export const mcpConfigCommand: Command = {
       return 0;
     }
     if (positionals.length > 1)
-      throw new CliError(
-        `mcp-config takes one session id, got ${positionals.length}. See 'claw-supervisor mcp-config --help'.`,
-        2,
-      );
-    const parsedId = SessionIdArg.safeParse(positionals[0] ?? "");
-    if (!parsedId.success)
-      throw new CliError(
-        `mcp-config ${parsedId.error.issues[0]!.message}. See 'claw-supervisor mcp-config --help'.`,
-        2,
-      );
+      throw new CliError(`mcp-config takes one session id, got ${positionals.length}. ${usageHint}`, 2);
+    const parsedRef = McpSessionRef.safeParse(positionals[0] ?? "");
+    if (!parsedRef.success) throw new CliError(`mcp-config ${parsedRef.error.issues[0]!.message}. ${usageHint}`, 2);
+    const ref = parsedRef.data;
+    const shown = positionals[0]!;
+    if (values.revoke && values.ttl !== undefined)
+      throw new CliError(`--ttl does not go with --revoke. ${usageHint}`, 2);
+    if (!values.revoke && values.caller !== undefined)
+      throw new CliError(`--caller goes only with --revoke. ${usageHint}`, 2);
+    const ttlMs = values.ttl === undefined ? undefined : optionValue("ttl", McpTokenTtl, values.ttl);
+    const by = optionValue("caller", z.string().min(1).max(200), values.caller ?? defaultCallerId(io.env));
     const stateDir = values["state-dir"] ? path.resolve(values["state-dir"]) : defaultStateDir(io.env);
-    const url = optionValue("url", HttpUrl, values.url ?? readUpFile(stateDir)?.mcpUrl ?? "http://127.0.0.1:7411/mcp");
-    const secret = await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch(
-      (err: Error) => {
-        throw new CliError(err.message);
-      },
-    );
-    const c = humanMcpConfig(url, secret, parsedId.data);
-    io.stdout(
-      values.json
-        ? `${JSON.stringify({ sessionId: parsedId.data, ...c })}\n`
-        : [
-            `# ~/.codex/config.toml (or $CODEX_HOME/config.toml), for session ${parsedId.data}:`,
-            c.toml,
-            "# or, over stdio:",
-            c.mcpAdd,
-            "",
-          ].join("\n"),
-    );
-    return 0;
+    const up = readUpFile(stateDir);
+    const url = values.revoke
+      ? undefined
+      : optionValue("url", HttpUrl, values.url ?? up?.mcpUrl ?? "http://127.0.0.1:7411/mcp");
+    const secret = values.revoke
+      ? undefined
+      : await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch((err: Error) => {
+          throw new CliError(err.message);
+        });
+    const natsUrl = values["nats-url"] ?? io.env.NATS_URL ?? up?.natsUrl ?? DEFAULT_NATS_URL;
+    const nc = await connectCli(natsUrl);
+    try {
+      if (values.revoke) return await revoke(nc, ref, shown, by, values.json === true, io);
+      const record = await registeredSession(nc, ref, shown);
+      const c = humanMcpConfig(url!, secret!, record.sessionId, { hostId: record.host, ttlMs });
+      const name = `${record.host}/${record.sessionId}`;
+      io.stdout(
+        values.json
+          ? `${JSON.stringify({
+              sessionId: record.sessionId,
+              hostId: record.host,
+              token: c.token,
+              expiresAt: iso(c.expiresAtMs),
+              toml: c.toml,
+              mcpAdd: c.mcpAdd,
+            })}\n`
+          : [
+              `# ~/.codex/config.toml (or $CODEX_HOME/config.toml), for session ${name}; the token expires ${iso(c.expiresAtMs)}:`,
+              c.toml,
+              "# or, over stdio:",
+              c.mcpAdd,
+              "",
+            ].join("\n"),
+      );
+      return 0;
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
   },
 };
+
+/**
+ * `mcp-config --revoke`: the session must be known to the registry (a typo is exit 4, nothing written); when no
+ * registry answers the revocation is written anyway (it only ever takes access away) and a note says so.
+ */
+async function revoke(
+  nc: NatsConnection,
+  ref: McpSessionRef,
+  shown: string,
+  by: string,
+  json: boolean,
+  io: CliIo,
+): Promise<number> {
+  let hostId = ref.hostId;
+  try {
+    hostId = (await registeredSession(nc, ref, shown)).host;
+  } catch (err) {
+    if (!(err instanceof CliError) || err.exitCode !== 1) throw err;
+    io.stderr(`mcp-config: ${err.message}; revoking anyway\n`);
+  }
+  let done: { revokedAt: number; by: string };
+  try {
+    done = await new RevocationStore(nc).revoke(ref.sessionId, by);
+  } catch (err) {
+    if (err instanceof RevocationStoreError) throw new CliError(err.message);
+    throw err;
+  }
+  io.stdout(
+    json
+      ? `${JSON.stringify({ sessionId: ref.sessionId, hostId, revokedAt: iso(done.revokedAt), by: done.by })}\n`
+      : `Revoked the MCP tokens of session ${ref.sessionId} issued before ${iso(done.revokedAt)}: the edge refuses them from now on. Print a new one with 'claw-supervisor mcp-config ${shown}'.\n`,
+  );
+  return 0;
+}

@@ -99,20 +99,35 @@ describe("MCP edge tools", () => {
     ).toEqual(["sb"]);
   });
 
-  it("codex_session_read returns a bounded, redacted summary; raw reads are off by default and the error says so", async () => {
-    const r = await a.call("codex_session_read", { sessionId: "sb", limit: 3 });
+  it("codex_session_read returns a bounded, redacted summary of the caller's own session; raw reads are off by default and the error says so", async () => {
+    const r = await a.call("codex_session_read", { sessionId: "sa", limit: 3 });
     expect(r.isError).toBeFalsy();
     const turn = (r.structuredContent as { turns: { messages: { text: string }[]; items?: unknown }[] }).turns[0]!;
     expect(turn.messages[0]!.text).toMatch(/more characters cut\]$/);
     expect(turn.messages[0]!.text.length).toBeLessThan(4_100);
     expect(turn.messages[1]!.text).not.toContain("sk-abcdefghijklmnopqrstuvwxyz");
     expect(turn.items).toBeUndefined();
-    expect(rig.ops).toEqual([{ op: "read", threadId: "sb", limit: 3, cursor: null, view: "summary" }]);
+    expect(rig.ops).toEqual([{ op: "read", threadId: "sa", limit: 3, cursor: null, view: "summary" }]);
     rig.ops.length = 0;
-    const raw = await a.call("codex_session_read", { sessionId: "sb", raw: true });
+    // Without a session id the tool reads the caller's own.
+    const own = await a.call("codex_session_read", {});
+    expect(own.isError).toBeFalsy();
+    expect(own.structuredContent).toMatchObject({ sessionId: "sa" });
+    expect(rig.ops).toEqual([{ op: "read", threadId: "sa", limit: 5, cursor: null, view: "summary" }]);
+    rig.ops.length = 0;
+    const raw = await a.call("codex_session_read", { sessionId: "sa", raw: true });
     expect(raw.isError).toBe(true);
     expect(textOf(raw)).toMatch(
       /^denied: no policy rule lets role 'session' readRaw .*disabled unless a trusted policy rule enables them/,
+    );
+    expect(rig.ops).toEqual([]);
+  });
+
+  it("by default a session may not read another session's transcript, and the error says what to do", async () => {
+    const r = await a.call("codex_session_read", { sessionId: "sb" });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(
+      /^denied: no policy rule lets role 'session' read session sb .*Reading another session's transcript .*disabled unless a trusted policy rule enables them for this session \(you may read your own\)/,
     );
     expect(rig.ops).toEqual([]);
   });

@@ -1,15 +1,17 @@
 /**
  * The Streamable HTTP transport of the edge (stateless: one server per request, so nothing is kept between
  * calls). Before MCP sees a request: the Host header must name the edge and an Origin, when sent, must be an
- * allowed one (DNS-rebinding defence, 403); a bearer token of one session is required (401); the body is
- * bounded (413). The token alone decides which session the call runs as.
+ * allowed one (DNS-rebinding defence, 403); a bearer token of one session is required, unexpired, unrevoked
+ * and naming a session the registry knows (401, the body saying why and how to get a new one; 503 when the
+ * registry or the revocation bucket cannot be asked); the body is bounded (413). The token alone decides which
+ * session the call runs as.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { EdgeIdentity } from "./identity.js";
+import { EdgeIdentity, type EdgeIdentityOptions } from "./identity.js";
 import { createEdgeServer } from "./server.js";
 import { sessionCaller } from "./session-caller.js";
 
@@ -31,6 +33,8 @@ export interface McpHttpEdgeOptions {
   allowedOrigins?: string[];
   maxBodyBytes?: number;
   logger?: Logger;
+  /** How tokens are checked (ticket wait, registry cache, clock); the defaults suit production. */
+  identity?: EdgeIdentityOptions;
 }
 
 /** A running HTTP edge. */
@@ -76,7 +80,7 @@ function readBody(req: http.IncomingMessage, max: number): Promise<unknown> {
 
 /** Starts the edge on `host:port` (default 127.0.0.1, a free port). */
 export async function startMcpHttpEdge(opts: McpHttpEdgeOptions): Promise<McpHttpEdge> {
-  const identity = new EdgeIdentity(opts.nc, opts.secret);
+  const identity = new EdgeIdentity(opts.nc, opts.secret, opts.identity);
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const host = opts.host ?? "127.0.0.1";
   const origins = new Set(opts.allowedOrigins ?? []);
@@ -104,10 +108,12 @@ export async function startMcpHttpEdge(opts: McpHttpEdgeOptions): Promise<McpHtt
       );
     if (req.method !== "POST") return refuse(res, 405, "this edge is stateless: only POST", { allow: "POST" });
     const who = await identity.resolve(auth[1]!);
-    if (!who.ok)
+    if (!who.ok) {
+      if (who.reason === "unavailable") return refuse(res, 503, who.message, { "retry-after": "5" });
       return refuse(res, 401, who.message, {
-        "www-authenticate": 'Bearer realm="openclaw-codex-supervisor", error="invalid_token"',
+        "www-authenticate": `Bearer realm="openclaw-codex-supervisor", error="invalid_token", error_description="${who.reason}"`,
       });
+    }
     const body = await readBody(req, max);
     const server = createEdgeServer(sessionCaller(opts.nc, who.sessionId));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -1,8 +1,25 @@
 /** The MCP edge `openclaw-codex-supervisor`: its public surface. */
 export { createEdgeServer } from "./server.js";
-export { sessionCaller, type SessionCaller } from "./session-caller.js";
-export { EdgeIdentity, type IdentityResult } from "./identity.js";
-export { newEdgeSecret, sessionToken, ticketToken, verifyToken, type TokenSubject } from "./tokens.js";
+export { checkedCaller, sessionCaller, type SessionCaller } from "./session-caller.js";
+export {
+  EdgeIdentity,
+  type EdgeIdentityOptions,
+  type IdentityRefusal,
+  type IdentityResult,
+} from "./identity.js";
+export {
+  DEFAULT_TOKEN_TTL_MS,
+  MAX_TOKEN_TTL_MS,
+  newEdgeSecret,
+  sessionToken,
+  ticketToken,
+  verifyToken,
+  type MintOptions,
+  type TokenCheck,
+  type TokenSubject,
+  type VerifiedToken,
+} from "./tokens.js";
+export { McpRevocation, RevocationStore, RevocationStoreError, revocationKey } from "./revocations.js";
 export {
   startMcpHttpEdge,
   DEFAULT_MAX_BODY_BYTES,

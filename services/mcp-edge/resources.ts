@@ -1,7 +1,8 @@
 /**
  * The edge's resources: `codex://sessions` (the sessions the caller may see), `codex://sessions/{sessionId}`
  * (one session) and `codex://sessions/{sessionId}/transcript` (its recent turns, summary view), the last two as
- * templates that list the visible sessions and complete session ids. Each read is a command like the tools',
+ * templates that complete session ids; the first lists every visible session, the second the caller's own
+ * transcript (the one a session may read by default: another's needs a policy rule). Each read is a command like the tools',
  * bounded and redacted the same way; a refused read is an error naming the reason and the next step.
  */
 import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -84,18 +85,23 @@ export function registerResources(server: McpServer, caller: SessionCaller): voi
   server.registerResource(
     "transcript",
     new ResourceTemplate("codex://sessions/{sessionId}/transcript", {
+      // Only the caller's own transcript is listed: that is what every session may read by default; another
+      // session's is read by its URI where a policy rule allows it.
       list: async () => ({
-        resources: (await visibleSessions(caller)).map((s) => ({
-          uri: `codex://sessions/${s.sessionId}/transcript`,
-          name: `transcript of ${s.sessionId}`,
-          mimeType: "application/json",
-        })),
+        resources: (await visibleSessions(caller))
+          .filter((s) => s.sessionId === caller.sessionId)
+          .map((s) => ({
+            uri: `codex://sessions/${s.sessionId}/transcript`,
+            name: `transcript of ${s.sessionId}`,
+            mimeType: "application/json",
+          })),
       }),
       complete,
     }),
     {
       title: "A session's transcript",
-      description: "The latest turns of a session: user and agent messages, long texts cut",
+      description:
+        "The latest turns of a session: user and agent messages, long texts cut. Your own by default; another session's where a policy rule allows it",
       mimeType: "application/json",
     },
     async (uri, vars) => {

@@ -58,3 +58,22 @@ export function sessionCaller(
     },
   };
 }
+
+/**
+ * `inner` with its token checked again before every command (the stdio edge serves one session for as long as
+ * Codex runs it, so an expiry or revocation must stop it mid-way, as the HTTP edge's per-request check does):
+ * a refused check answers `denied` with the reason and runs nothing.
+ */
+export function checkedCaller(
+  inner: SessionCaller,
+  recheck: () => Promise<{ ok: true } | { ok: false; message: string }>,
+): SessionCaller {
+  return {
+    sessionId: inner.sessionId,
+    async command(verb, args) {
+      const still = await recheck();
+      if (!still.ok) return failure("denied", `this session's MCP token no longer works: ${still.message}`);
+      return inner.command(verb, args);
+    },
+  };
+}

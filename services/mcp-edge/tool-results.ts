@@ -28,7 +28,9 @@ export function adviceFor(verb: CommandVerb, f: CommandFailure): string {
   switch (f.code) {
     case "denied":
       return gatedVerbs.has(verb) && f.reason === "no_rule"
-        ? "Write controls and raw transcript reads from a Codex session are disabled unless a trusted policy rule enables them for this session; ask the Claw with claw_ask instead."
+        ? verb === "read"
+          ? "Reading another session's transcript and raw transcript reads from a Codex session are disabled unless a trusted policy rule enables them for this session (you may read your own); ask the Claw with claw_ask instead."
+          : "Write controls and raw transcript reads from a Codex session are disabled unless a trusted policy rule enables them for this session; ask the Claw with claw_ask instead."
         : "Do not retry; ask the Claw with claw_ask if you need this done.";
     case "not_found":
       return "Call codex_sessions_list to see the session ids you can use.";

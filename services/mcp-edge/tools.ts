@@ -81,7 +81,7 @@ export function registerTools(server: McpServer, caller: SessionCaller): void {
     {
       title: "Read a session's transcript",
       description:
-        "Reads a session's recent turns, newest first: user and agent messages (raw: every item, only where a policy grants raw reads). Long texts are cut.",
+        "Reads a session's recent turns, newest first: user and agent messages (raw: every item, only where a policy grants raw reads). Long texts are cut. By default you may read your own session only; another session's transcript needs a policy rule.",
       inputSchema: T.ReadInput,
       outputSchema: T.TranscriptOutput,
       annotations: readOnly,
@@ -91,12 +91,12 @@ export function registerTools(server: McpServer, caller: SessionCaller): void {
         caller,
         "read",
         {
-          target: target(a.sessionId),
+          target: target(a.sessionId ?? self),
           limit: a.limit,
           ...(a.cursor ? { cursor: a.cursor } : {}),
           view: a.raw ? "raw" : "summary",
         },
-        (d: ReadData) => transcriptOf(a.sessionId, d, a.raw),
+        (d: ReadData) => transcriptOf(a.sessionId ?? self, d, a.raw),
       ),
   );
   server.registerTool(
