@@ -1,13 +1,14 @@
 /**
  * Audit records on `codex.audit.<kind>` (stream AUDIT): every command's request, the policy decision, the
- * execution on a host, and the result, plus policy changes. Redacted before they are written. `commandId`
- * ties the records of one command together; it is derived from the caller and the idempotency key.
+ * execution on a host, and the result, plus policy changes and operator requests on `codex.admin.*` (kind `admin`).
+ * Redacted before they are written. `commandId` ties the records of one command (or operator request) together;
+ * it is derived from the caller and the idempotency key (the request id).
  */
 import { z } from "zod";
 import { Caller, CommandVerb, ResultCode } from "./commands.js";
 
 /** What an audit record reports. */
-export const AuditKind = z.enum(["request", "decision", "execution", "result", "policy"]);
+export const AuditKind = z.enum(["request", "decision", "execution", "result", "policy", "admin"]);
 export type AuditKind = z.infer<typeof AuditKind>;
 
 /** The session (or host) a record is about. */
@@ -32,7 +33,10 @@ export const AuditRecord = z.object({
     .nullable(),
   /** For `execution` and `result`: ok, or the failure's code and message. */
   outcome: z.object({ ok: z.boolean(), code: ResultCode.nullable(), message: z.string().nullable() }).nullable(),
-  /** The request's arguments (on `request`), the host op (on `execution`), the policy revision (on `policy`); redacted. */
+  /**
+   * The request's arguments (on `request`), the host op (on `execution`), the policy revision and who wrote it
+   * (on `policy`), the operator request and its revision (on `admin`); redacted.
+   */
   detail: z.unknown(),
   /** The policy service instance that wrote it. */
   by: z.string(),

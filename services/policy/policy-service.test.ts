@@ -155,11 +155,15 @@ describe("policy service: every command decided, audited, executed at most once"
     }
   });
 
-  it("refuses a raw transcript read by default for a session, and allows the summary read", async () => {
+  it("refuses a raw transcript read by default for a session, and allows the summary read of its own", async () => {
     expect(
-      await rig.command("read", { target: target("s1"), view: "raw" }, { role: "session", callerId: "s3" }),
+      await rig.command("read", { target: target("s1"), view: "raw" }, { role: "session", callerId: "s1" }),
     ).toMatchObject({ ok: false, code: "denied" });
     expect(await rig.command("read", { target: target("s1") }, { role: "session", callerId: "s3" })).toMatchObject({
+      ok: false,
+      code: "denied",
+    });
+    expect(await rig.command("read", { target: target("s1") }, { role: "session", callerId: "s1" })).toMatchObject({
       ok: true,
     });
     expect(rig.ops).toEqual([{ op: "read", threadId: "s1", limit: 10, cursor: null, view: "summary" }]);

@@ -42,6 +42,7 @@ export async function readPolicyHistory(kv: KvBucket): Promise<PolicyHistoryEntr
 export class PolicyStore {
   private state: PolicyState = NOTHING_STORED;
   private stopWatch: (() => void) | undefined;
+  private readonly waiters = new Set<{ revision: number; done(reached: boolean): void }>();
 
   private constructor(
     private readonly log: Logger,
@@ -82,9 +83,31 @@ export class PolicyStore {
     return { inForce: this.state.inForce, refused: this.state.refused };
   }
 
+  /**
+   * Resolves true once the store has taken `revision` into account (applied or refused it), or false after
+   * `timeoutMs`: `policy set` answers once its own instance enforces what it stored.
+   */
+  waitFor(revision: number, timeoutMs: number): Promise<boolean> {
+    if ((this.state.revision ?? 0) >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        revision,
+        done: (reached: boolean) => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      timer.unref();
+      this.waiters.add(waiter);
+    });
+  }
+
   /** Stops following the bucket. */
   stop(): void {
     this.stopWatch?.();
+    for (const waiter of this.waiters) waiter.done(false);
   }
 
   /** Logs and reports the state read at open: the document in force, and the newer refused one. */
@@ -133,6 +156,7 @@ export class PolicyStore {
     const { state, change } = stepPolicy(this.state, entry);
     if (change === null) return;
     this.state = state;
+    for (const waiter of this.waiters) if (waiter.revision <= entry.revision) waiter.done(true);
     if (!change.applied) return this.reportRefused({ ...change, reason: change.reason ?? "", text: entry.text });
     if (change.inForce === "default") {
       this.log.warn({ revision: change.revision }, "policy document deleted: the built-in default applies");

@@ -1,7 +1,8 @@
 /**
  * The policy service: the only way a command reaches a host. It serves `codex.cmd.*` in queue group `policy`
  * (so instances scale out), validates each command, runs it through the interceptors (audit, idempotency,
- * target, loops, authorisation, rate limits) and the verb's handler, and replies with a typed result.
+ * target, loops, authorisation, rate limits) and the verb's handler, and replies with a typed result. In the
+ * same queue group it serves the operators' requests on `codex.admin.*` (admin.ts: the policy document now).
  * Nothing a caller sends can stop it: every message gets exactly one reply.
  */
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,8 @@ import { pino, type Logger } from "pino";
 import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
 import { DEFAULT_POLICY } from "../../schemas/policy.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, openKvBucket, subjects } from "../bus/index.js";
+import { serveAdmin } from "./admin.js";
+import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
@@ -45,8 +48,10 @@ export interface PolicyServiceOptions {
 /** A running policy service. */
 export interface PolicyService {
   readonly instanceId: string;
-  /** The policy document's KV revision in force (null: the built-in default). */
+  /** The policy document's KV revision in force (null: the built-in default or, failing closed, deny-all). */
   policyRevision(): number | null;
+  /** The document in force with its revision and source, and a newer refused document (what `policy get` shows). */
+  policyInForce(): PolicyStore["inForce"];
   /** Stops taking commands and waits for those in flight. */
   stop(): Promise<void>;
 }
@@ -65,19 +70,21 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const audit = new AuditLog(publisher, instanceId, log);
   const perCaller = new TokenBuckets(DEFAULT_POLICY.rateLimits.perCaller);
   const perTarget = new TokenBuckets(DEFAULT_POLICY.rateLimits.perTarget);
+  const inFlight = new Set<Promise<void>>();
+  const track = (work: Promise<unknown>): void => {
+    const p = work
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  // Each change is audited once across instances (its message id is the revision's), with who stored it.
   const store = await PolicyStore.open(policyKv, log, (change, doc) => {
     perCaller.setSpec(doc.rateLimits.perCaller);
     perTarget.setSpec(doc.rateLimits.perTarget);
-    void audit.writeLate({
-      kind: "policy",
-      commandId: `policy-${change.revision}`,
-      verb: null,
-      caller: null,
-      target: null,
-      decision: null,
-      outcome: { ok: change.applied, code: change.applied ? null : "invalid", message: change.reason },
-      detail: { revision: change.revision },
-    });
+    track(policyChangeRecord(policyKv, change).then((record) => audit.writeLate(record)));
   });
   const loops = new LoopGuard();
   const ledger = new CommandLedger(commandsKv, publisher, instanceId);
@@ -112,15 +119,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const handle = chain(
     [
       redaction(),
-      auditTrail(audit, (writes) => {
-        const p = writes
-          .then(
-            () => undefined,
-            () => undefined,
-          )
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }),
+      auditTrail(audit, track),
       prefetchTarget(findSession),
       idempotency(ledger, log),
       resolveTarget(),
@@ -132,7 +131,6 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     (ctx) => runVerb(ctx, deps),
   );
 
-  const inFlight = new Set<Promise<void>>();
   const serve = async (msg: Msg): Promise<void> => {
     let result: CommandResult;
     try {
@@ -190,16 +188,29 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       inFlight.add(p);
     },
   });
+  const admin = serveAdmin({
+    nc,
+    log,
+    track,
+    ops: {
+      ...policyAdminOps({ kv: policyKv, store, audit }),
+    },
+  });
   await nc.flush();
-  log.info({ revision: store.revision }, "policy service serving codex.cmd.*");
+  log.info(
+    { revision: store.revision, source: store.inForce.inForce.source },
+    "policy service serving codex.cmd.* and codex.admin.*",
+  );
 
   let stopped: Promise<void> | undefined;
   return {
     instanceId,
     policyRevision: () => store.revision,
+    policyInForce: () => store.inForce,
     stop: () =>
       (stopped ??= (async () => {
         sub.unsubscribe();
+        admin.unsubscribe();
         await Promise.allSettled([...inFlight]);
         // Commands that were still running when stop began tracked their closing records meanwhile.
         await Promise.allSettled([...inFlight]);
