@@ -14,7 +14,8 @@ import { McpSessionRef, McpTokenTtl } from "../../schemas/mcp-tools.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { querySession } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
-import { readUpFile, resolveNatsUrl } from "../clients/up-file.js";
+import { type BusLogin, loginForUrl } from "../clients/bus-credentials.js";
+import { readUpFile } from "../clients/up-file.js";
 import {
   EdgeIdentity,
   RevocationStore,
@@ -74,10 +75,17 @@ export const mcpCommand: Command = {
         throw new CliError(err.message);
       },
     );
-    const natsUrl = resolveNatsUrl(values["nats-url"], io.env);
+    const natsUrl = values["nats-url"] ?? io.env.NATS_URL ?? readUpFile(stateDir)?.natsUrl;
     if (!natsUrl)
       throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
-    const nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-mcp" }).catch((err: Error) => {
+    // On the running up's bus the edge logs in as its `client` user, as the HTTP edge does.
+    let login: BusLogin | undefined;
+    try {
+      login = loginForUrl(natsUrl, "client", io.env, stateDir);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    const nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-mcp", ...login }).catch((err: Error) => {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${err.message}`);
     });
     try {
@@ -192,7 +200,8 @@ export const mcpConfigCommand: Command = {
           throw new CliError(err.message);
         });
     const natsUrl = values["nats-url"] ?? io.env.NATS_URL ?? up?.natsUrl ?? DEFAULT_NATS_URL;
-    const nc = await connectCli(natsUrl);
+    // The operator's login is read from the state dir this command was pointed at.
+    const nc = await connectCli(natsUrl, { ...io.env, CLAW_SUPERVISOR_STATE_DIR: stateDir });
     try {
       if (values.revoke) return await revoke(nc, ref, shown, by, values.json === true, io);
       const record = await registeredSession(nc, ref, shown);

@@ -1,0 +1,89 @@
+/**
+ * MCP tokens against a running `claw-supervisor up` (the built bin, its own nats-server with credentials): a
+ * session the registry knows (its event published as the gateway user would), `mcp-config` as the operator
+ * mints a token the up's MCP edge (the `client` user) accepts, `--revoke` is written with the operator's
+ * credentials and refuses that token at once, and an unknown session exits 4.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readBusLogin } from "../clients/bus-credentials.js";
+import { FakeHost } from "../registry/test-fleet.js";
+import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
+import { until } from "../../test/support/wait.js";
+
+const SESSION = "thr-up-0001";
+
+describe("mcp-config against up's authenticated bus", () => {
+  const home = mkdtempSync(path.join(tmpdir(), "claw-mcp-up-"));
+  const stateDir = path.join(home, "state");
+  const env = { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir };
+  let up: CliProcess;
+  let mcpUrl: string;
+
+  const cli = async (...args: string[]) => {
+    const p = spawnCli(args, env);
+    const code = await p.exited;
+    return { code, stdout: p.stdout(), stderr: p.stderr() };
+  };
+  const post = (token: string) =>
+    fetch(mcpUrl, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+
+  beforeAll(async () => {
+    up = spawnCli(["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], env);
+    const report = JSON.parse(await up.waitForLine((l) => l.startsWith("{"), 60_000)) as {
+      nats: { url: string };
+      mcp: { url: string };
+    };
+    mcpUrl = report.mcp.url;
+    // A session as a host's events make it known: published with the gateway's credentials.
+    const nc = await connect({ servers: report.nats.url, ...readBusLogin(stateDir, "gateway") });
+    try {
+      await new FakeHost({ nc, js: jetstream(nc) }, "h-up").synced(SESSION);
+    } finally {
+      await nc.close();
+    }
+  }, 90_000);
+  afterAll(async () => {
+    if (up && up.child.exitCode === null && up.child.signalCode === null) {
+      up.child.kill("SIGINT");
+      await up.exited;
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("mints a token the edge accepts, revokes it with the operator's credentials, and exits 4 for an unknown session", async () => {
+    const minted = await until(
+      "the registry to know the session",
+      async () => {
+        const r = await cli("mcp-config", SESSION, "--json");
+        return r.code === 0 ? (JSON.parse(r.stdout) as { token: string; hostId: string }) : undefined;
+      },
+      { timeoutMs: 30_000, stepMs: 300 },
+    );
+    expect(minted.hostId).toBe("h-up");
+    expect((await post(minted.token)).status).toBe(200);
+
+    const revoked = await cli("mcp-config", SESSION, "--revoke");
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toMatch(/^Revoked the MCP tokens of session thr-up-0001/);
+    const refused = await post(minted.token);
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/were revoked/);
+
+    const unknown = await cli("mcp-config", "not-a-session");
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toContain("no session not-a-session in the registry");
+  });
+});
