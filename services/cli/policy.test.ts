@@ -1,15 +1,21 @@
-/** `claw-supervisor policy` in-process against a real nats-server; a stub answers the registry's session query. */
+/**
+ * `claw-supervisor policy` in-process against a real nats-server and policy service; a stub answers the
+ * registry's session query. The payload limit is tried with the built bin, as a user runs it.
+ */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_POLICY, PolicyDocument, type PolicyDocumentInput } from "../../schemas/policy.js";
+import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { useNatsServer } from "../../test/support/bus.js";
-import { connectBus, ensureBus, subjects } from "../bus/index.js";
+import { useBus, useNatsServer } from "../../test/support/bus.js";
+import { spawnCli } from "../../test/support/cli-process.js";
+import { KV_BUCKET_NAMES, connectBus, ensureBus, openKvBucket, subjects } from "../bus/index.js";
+import { startPolicyService, type PolicyService } from "../policy/service.js";
 import { runCliInProcess } from "./test-cli.js";
 
 const cli = runCliInProcess;
@@ -60,8 +66,10 @@ describe("claw-supervisor policy", () => {
   });
 
   describe("with the bus set up", () => {
+    let service: PolicyService | undefined;
     beforeAll(async () => {
       await ensureBus(nc);
+      service = await startPolicyService({ nc, logger: pino({ level: "silent" }) });
       nc.subscribe(subjects.registrySessionsGet(), {
         callback: (_err, msg) => {
           const req = msg.json<{ sessionId: string; host?: string }>();
@@ -71,6 +79,9 @@ describe("claw-supervisor policy", () => {
       });
       await nc.flush();
     });
+    afterAll(async () => {
+      await service?.stop();
+    });
 
     it("prints the built-in default while nothing is stored, and says so", async () => {
       const text = await policy("get");
@@ -78,7 +89,10 @@ describe("claw-supervisor policy", () => {
       expect(JSON.parse(text.stdout)).toEqual(DEFAULT_POLICY);
       expect(text.stderr).toContain("this is the built-in default");
       const json = await policy("get", "--json");
-      expect(JSON.parse(json.stdout)).toEqual({ source: "default", policy: DEFAULT_POLICY });
+      expect(JSON.parse(json.stdout)).toEqual({
+        ok: true,
+        inForce: { source: "default", revision: null, document: DEFAULT_POLICY },
+      });
     });
 
     it("stores a valid document and gets it back with its revision", async () => {
@@ -87,7 +101,7 @@ describe("claw-supervisor policy", () => {
       const { revision } = JSON.parse(set.stdout);
       expect(revision).toEqual(expect.any(Number));
       const got = JSON.parse((await policy("get", "--json")).stdout);
-      expect(got).toEqual({ source: "kv", revision, policy: PolicyDocument.parse(doc) });
+      expect(got).toEqual({ ok: true, inForce: { source: "stored", revision, document: PolicyDocument.parse(doc) } });
       const text = await policy("get");
       expect(text.stderr).toBe("");
       expect(JSON.parse(text.stdout)).toEqual(PolicyDocument.parse(doc));
@@ -110,7 +124,8 @@ describe("claw-supervisor policy", () => {
     });
 
     it("refuses an invalid document, naming every bad field, and writes nothing", async () => {
-      const before = JSON.parse((await policy("get", "--json")).stdout).revision;
+      const revisionInForce = async () => JSON.parse((await policy("get", "--json")).stdout).inForce.revision;
+      const before = await revisionInForce();
       const bad = {
         version: 1,
         rules: [
@@ -128,7 +143,7 @@ describe("claw-supervisor policy", () => {
         code: 1,
         stderr: expect.stringContaining("broken.json is not JSON"),
       });
-      expect(JSON.parse((await policy("get", "--json")).stdout).revision).toBe(before);
+      expect(await revisionInForce()).toBe(before);
     });
 
     it("checks against the active document: exit 0 on allow, 3 on deny", async () => {
@@ -137,7 +152,7 @@ describe("claw-supervisor policy", () => {
       expect(allow).toMatchObject({
         code: 0,
         stdout: expect.stringMatching(
-          /^allow: rule ops lets role 'operator' send \(the active policy, revision \d+\)\n$/,
+          /^allow: rule ops lets role 'operator' send \(the policy in force, revision \d+\)\n$/,
         ),
       });
       const deny = await policy("check", "--role", "operator", "--verb", "read", "--raw", "--host", "h1");
@@ -146,7 +161,21 @@ describe("claw-supervisor policy", () => {
         stdout: expect.stringContaining("deny: no policy rule lets role 'operator' readRaw on host h1"),
       });
       const json = JSON.parse((await policy("check", "--role", "host", "--verb", "spawn", "--json")).stdout);
-      expect(json).toMatchObject({ allow: false, capability: "spawn", code: "denied", source: "kv" });
+      expect(json).toMatchObject({ allow: false, capability: "spawn", code: "denied", source: "stored" });
+    });
+
+    it("checks against the document in force when the latest stored one is invalid, and get names the refused one", async () => {
+      const set = JSON.parse((await policy("set", await file("in-force.json", doc), "--json")).stdout);
+      const kv = await openKvBucket(nc, KV_BUCKET_NAMES.policy);
+      const bad = await kv.put(ACTIVE_POLICY_KEY, '{"version":1,"rules":[{"role":"root","allow":["send"]}]}');
+      await expect.poll(async () => JSON.parse((await policy("get", "--json")).stdout).refused?.revision).toBe(bad);
+      expect(await policy("check", "--role", "operator", "--verb", "send", "--session", "s-app")).toMatchObject({
+        code: 0,
+        stdout: `allow: rule ops lets role 'operator' send (the policy in force, revision ${set.revision})\n`,
+      });
+      expect((await policy("get")).stderr).toContain(
+        `revision ${bad} was refused and is not in force (revision ${set.revision} is): rules.0.role: `,
+      );
     });
 
     it("uses the session's registry record for selectors and --caller for callerId rules", async () => {
@@ -193,7 +222,7 @@ describe("claw-supervisor policy", () => {
       expect(
         (await cli(["policy", "check", "--file", defaults, "--role", "session", "--verb", "read", "--raw"])).code,
       ).toBe(3);
-      expect((await cli(["policy", "check", "--file", defaults, "--role", "session", "--verb", "read"])).code).toBe(0);
+      expect((await cli(["policy", "check", "--file", defaults, "--role", "session", "--verb", "list"])).code).toBe(0);
     });
 
     it("refuses bad usage with exit 2", async () => {
@@ -214,6 +243,10 @@ describe("claw-supervisor policy", () => {
         code: 2,
         stderr: expect.stringContaining("needs --role"),
       });
+      expect(await policy("set", await file("caller.json", doc), "--caller", "")).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining("--caller:"),
+      });
       expect(await policy("check", "--role", "admin", "--verb", "send")).toMatchObject({
         code: 2,
         stderr: expect.stringContaining("--role:"),
@@ -224,5 +257,65 @@ describe("claw-supervisor policy", () => {
       });
       expect((await cli(["policy", "--help"])).stdout).toContain("policy check --role R --verb V");
     });
+  });
+});
+
+describe("claw-supervisor policy set over the bus's payload limit (the built bin)", () => {
+  const MAX_PAYLOAD = 8_192;
+  const bus = useBus({ ensure: true, server: { config: `max_payload: ${MAX_PAYLOAD}` } });
+  let service: PolicyService | undefined;
+  let dir: string;
+  beforeAll(async () => {
+    service = await startPolicyService({ nc: bus.nc, logger: pino({ level: "silent" }) });
+    dir = await mkdtemp(join(tmpdir(), "policy-payload-"));
+  });
+  afterAll(async () => {
+    await service?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  const run = async (...args: string[]) => {
+    const p = spawnCli(["policy", ...args, "--nats-url", bus.url], {
+      PATH: process.env.PATH,
+      HOME: dir,
+      USER: "tester",
+    });
+    const closed = new Promise((resolve) => p.child.once("close", resolve));
+    const code = await p.exited;
+    await closed;
+    return { code, stdout: p.stdout(), stderr: p.stderr() };
+  };
+
+  it("refuses a valid document larger than the bus accepts with one line and no stack trace; stores nothing", async () => {
+    const big: PolicyDocumentInput = {
+      version: 1,
+      rules: Array.from({ length: 200 }, (_, i) => ({
+        id: `rule-${i}-${"x".repeat(40)}`,
+        role: "session",
+        callerId: `caller-${i}`,
+        allow: ["read"],
+      })),
+    };
+    const text = JSON.stringify(big);
+    expect(PolicyDocument.safeParse(big).success).toBe(true);
+    expect(text.length).toBeGreaterThan(MAX_PAYLOAD);
+    const bigFile = join(dir, "big.json");
+    await writeFile(bigFile, text);
+    const res = await run("set", bigFile);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe("");
+    expect(res.stderr).toMatch(
+      new RegExp(
+        `^claw-supervisor policy: policy document is ${Buffer.byteLength(text)} bytes; the bus accepts at most ${MAX_PAYLOAD} in one message .*nothing was stored\\n$`,
+      ),
+    );
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect(service!.policyRevision()).toBeNull();
+
+    // A document that fits is stored as usual.
+    const smallFile = join(dir, "small.json");
+    await writeFile(smallFile, JSON.stringify(doc));
+    const small = await run("set", smallFile, "--json");
+    expect(small.code).toBe(0);
+    expect(service!.policyRevision()).toBe(JSON.parse(small.stdout).revision);
   });
 });

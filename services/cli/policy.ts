@@ -1,15 +1,22 @@
 /**
- * `claw-supervisor policy get|set|check`: the policy document in KV `codex-policy` (key `active`) that the
- * policy service enforces, and a dry run of its decision for one caller, verb and target.
+ * `claw-supervisor policy get|set|check`: the policy document the policy service enforces, asked of the service
+ * on `codex.admin.policy.get|set` (so every change is audited with its operator), and a dry run of its decision
+ * for one caller, verb and target against the document in force. When no policy service answers, `get` and
+ * `check` read KV `codex-policy`'s history and apply the service's own rule (schemas/policy-history.ts).
  */
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Caller, CallerRole, CommandVerb, issuesText } from "../../schemas/commands.js";
-import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
-import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, type KvBucket } from "../bus/index.js";
+import { PolicyGetResult, PolicySetResult, type AdminCaller } from "../../schemas/admin.js";
+import { Caller, CallerRole, CommandVerb, issuesText, type CommandFailure } from "../../schemas/commands.js";
+import { ACTIVE_POLICY_KEY, PolicyDocument } from "../../schemas/policy.js";
+import { policyFromHistory, type PolicyHistoryEntry, type PolicyInForce } from "../../schemas/policy-history.js";
+import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, subjects, type KvBucket } from "../bus/index.js";
 import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../policy/decide.js";
+import { requestAdmin, type AdminAnswer } from "../clients/admin-request.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
+import { EXIT_CODES, defaultCallerId } from "./command-client.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
@@ -19,25 +26,35 @@ const bucket = KV_BUCKET_NAMES.policy;
 const usage = `Usage: claw-supervisor policy <get|set|check> [options]
 
 Shows, replaces and tries out the policy document the policy service enforces (KV bucket ${bucket},
-key '${ACTIVE_POLICY_KEY}'). While no document is stored, the built-in default applies.
+key '${ACTIVE_POLICY_KEY}'). While no document is stored, the built-in default applies; a stored document that
+does not validate is refused and the newest valid one stays in force; with documents stored but none valid,
+everything is denied.
 
-  policy get                      print the active document as JSON
-  policy set <file|->             validate a JSON document (a file, or stdin with '-') and make it active
-  policy check --role R --verb V  would this caller be allowed? exit 0 on allow, 3 on deny
+  policy get                      print the document in force as JSON; say on stderr when a newer one was
+                                  refused, and why
+  policy set <file|->             validate a JSON document (a file, or stdin with '-') and have the policy
+                                  service store it; prints its revision
+  policy check --role R --verb V  would this caller be allowed by the document in force? exit 0 on allow,
+                                  3 on deny
       [--caller ID]               the caller's id (rules with a callerId match only it)
       [--session ID] [--host H]   the target: the registry's record of session ID (on host H);
                                   --host alone targets a host (e.g. for spawn)
       [--raw]                     with --verb read: a raw transcript read (needs readRaw)
-      [--file F]                  check against document F instead of the active one
+      [--file F]                  check against document F instead of the one in force
 
 R is one of ${CallerRole.options.join(", ")}; V one of ${CommandVerb.options.join(", ")}.
 
+get and set ask the policy service (${subjects.admin("policy", "get")}, ${subjects.admin("policy", "set")}). When
+none answers, get and check read the bucket's history and apply the service's rule themselves, and say so.
+
+--caller ID     (get, set) the operator id recorded in the audit log (default $USER@host)
 --json          print JSON instead of text
 --nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
---timeout MS    how long to wait for the registry with --session (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
+--timeout MS    how long to wait for the policy service, and for the registry with --session
+                (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
-/** Where a document came from: the built-in default, the KV bucket at a revision, or a file. */
-type PolicySource = { source: "default" } | { source: "kv"; revision: number } | { source: "file"; file: string };
+/** Where the document a check used came from: the one in force (by its source), or a file. */
+type CheckSource = Pick<PolicyInForce, "source" | "revision"> | { source: "file"; file: string };
 
 /** Opens the policy bucket, or fails with one line saying how to create it. */
 async function openPolicyBucket(nc: NatsConnection): Promise<KvBucket> {
@@ -54,7 +71,7 @@ async function openPolicyBucket(nc: NatsConnection): Promise<KvBucket> {
 }
 
 /** Parses and validates a policy document's text; every bad field is named with its path. */
-function parsePolicy(text: string, origin: string): PolicyDocument {
+function parsePolicy(text: string, origin: string): { json: unknown; policy: PolicyDocument } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -63,15 +80,75 @@ function parsePolicy(text: string, origin: string): PolicyDocument {
   }
   const parsed = PolicyDocument.safeParse(json);
   if (!parsed.success) throw new CliError(`invalid policy in ${origin}: ${issuesText(parsed.error)}`);
-  return parsed.data;
+  return { json, policy: parsed.data };
 }
 
-/** The active document and where it came from; a stored document that no longer validates is an error. */
-async function activePolicy(kv: KvBucket): Promise<{ policy: PolicyDocument; from: PolicySource }> {
-  const entry = await kv.get(ACTIVE_POLICY_KEY);
-  if (entry === null || entry.operation !== "PUT") return { policy: DEFAULT_POLICY, from: { source: "default" } };
-  const policy = parsePolicy(entry.string(), `KV ${bucket} key '${ACTIVE_POLICY_KEY}' (revision ${entry.revision})`);
-  return { policy, from: { source: "kv", revision: entry.revision } };
+/** A failure the policy service answered, as the verbs word it: its code, its message, the code's exit code. */
+function serviceFailure(reply: CommandFailure): CliError {
+  return new CliError(`${reply.code}: ${reply.message}`, EXIT_CODES[reply.code]);
+}
+
+/** What `policy get` shows: the service's reply, or the same reply worked out from the bucket's history. */
+interface InForceAnswer {
+  reply: Extract<PolicyGetResult, { ok: true }>;
+  /** Set when no policy service answered and the bucket was read instead: why. */
+  fallback?: string;
+}
+
+/** The document in force (and a newer refused one) from the bucket's history, by the service's own rule. */
+async function inForceFromBucket(nc: NatsConnection): Promise<InForceAnswer["reply"]> {
+  const kv = await openPolicyBucket(nc);
+  const entries: PolicyHistoryEntry[] = [];
+  try {
+    for await (const e of await kv.history({ key: ACTIVE_POLICY_KEY }))
+      entries.push({ revision: e.revision, operation: e.operation, text: e.operation === "PUT" ? e.string() : "" });
+  } catch (err) {
+    throw new CliError(`cannot read the history of KV ${bucket} key '${ACTIVE_POLICY_KEY}': ${(err as Error).message}`);
+  }
+  const { inForce, refused } = policyFromHistory(entries);
+  return { ok: true, inForce, ...(refused === null ? {} : { refused }) };
+}
+
+/** Asks the policy service what is in force; reads the bucket itself when no service answers. */
+async function inForceOf(nc: NatsConnection, caller: AdminCaller, timeoutMs: number): Promise<InForceAnswer> {
+  const answer = await requestAdmin(nc, "policy", "get", { caller }, PolicyGetResult, timeoutMs);
+  if (answer.ok) {
+    if (!answer.reply.ok) throw serviceFailure(answer.reply);
+    return { reply: answer.reply };
+  }
+  if (answer.reason === "no_policy" || answer.reason === "timeout") {
+    const why =
+      answer.reason === "no_policy"
+        ? `no policy service is answering on ${subjects.admin("policy", "get")}`
+        : `the policy service did not answer within ${timeoutMs} ms`;
+    return { reply: await inForceFromBucket(nc), fallback: `${why}; read KV ${bucket}'s history instead` };
+  }
+  throw answerFailure(answer, "get");
+}
+
+/** A request that got no usable reply, worded for the user. */
+function answerFailure(answer: Exclude<AdminAnswer<unknown>, { ok: true }>, op: "get" | "set"): CliError {
+  const subject = subjects.admin("policy", op);
+  switch (answer.reason) {
+    case "no_policy":
+      return new CliError(
+        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was stored.`,
+        EXIT_CODES.timeout,
+      );
+    case "timeout":
+      return new CliError(
+        `timeout: the policy service did not answer policy ${op}; the document may still have been stored: see 'claw-supervisor policy get'`,
+        EXIT_CODES.timeout,
+      );
+    case "too_large":
+      return new CliError(
+        `the request is ${answer.bytes} bytes; the bus accepts at most ${answer.maxPayload} (the NATS server's max_payload)`,
+      );
+    case "not_a_reply":
+      return new CliError(`the answer on ${subject} is not a policy ${op} reply; is something else serving it?`);
+    case "unreachable":
+      return new CliError(`could not send policy ${op}: ${answer.error?.message ?? "the bus refused the request"}`);
+  }
 }
 
 async function readText(file: string): Promise<string> {
@@ -102,12 +179,20 @@ async function sessionFacts(
   return factsOfSession(record);
 }
 
-function sourceText(from: PolicySource): string {
-  if (from.source === "default") return "the built-in default policy";
-  return from.source === "kv" ? `the active policy, revision ${from.revision}` : `the policy in ${from.file}`;
+function sourceText(from: CheckSource): string {
+  switch (from.source) {
+    case "stored":
+      return `the policy in force, revision ${from.revision}`;
+    case "default":
+      return "the built-in default policy";
+    case "fail-closed":
+      return "the fail-closed policy: no stored document is valid, so nothing is allowed";
+    case "file":
+      return `the policy in ${from.file}`;
+  }
 }
 
-const checkOnly = ["role", "caller", "verb", "session", "host", "file", "raw", "timeout"] as const;
+const checkOnly = ["role", "verb", "session", "host", "file", "raw"] as const;
 
 const options = {
   role: { type: "string" },
@@ -128,27 +213,53 @@ interface ActionContext {
   withBus<T>(run: (nc: NatsConnection) => Promise<T>): Promise<T>;
   print(json: unknown, text: string): void;
   io: CliIo;
+  timeoutMs: number;
+  /** The operator sending get or set. */
+  operator(): AdminCaller;
 }
 
-async function getAction({ values, withBus, print, io }: ActionContext): Promise<number> {
-  const { policy, from } = await withBus(async (nc) => activePolicy(await openPolicyBucket(nc)));
-  if (from.source === "default" && !values.json)
-    io.stderr(`claw-supervisor policy: no policy is stored in KV ${bucket}; this is the built-in default\n`);
-  print({ ...from, policy }, `${JSON.stringify(policy, null, 2)}\n`);
+const note = (io: CliIo, text: string) => io.stderr(`claw-supervisor policy: ${text}\n`);
+
+async function getAction({ withBus, print, io, values, timeoutMs, operator }: ActionContext): Promise<number> {
+  const { reply, fallback } = await withBus((nc) => inForceOf(nc, operator(), timeoutMs));
+  const { inForce, refused } = reply;
+  if (fallback !== undefined) note(io, fallback);
+  if (!values.json) {
+    if (inForce.source === "default") note(io, `no policy is stored in KV ${bucket}; this is the built-in default`);
+    if (inForce.source === "fail-closed")
+      note(io, "no stored document is valid: every command is denied (fail closed) until a valid one is set");
+    if (refused)
+      note(
+        io,
+        `revision ${refused.revision} was refused and is not in force (${inForce.source === "stored" ? `revision ${inForce.revision} is` : "this is"}): ${refused.reason}`,
+      );
+  }
+  print(
+    { ...reply, ...(fallback === undefined ? {} : { fallback }) },
+    `${JSON.stringify(inForce.document, null, 2)}\n`,
+  );
   return 0;
 }
 
-async function setAction({ withBus, print }: ActionContext, file: string): Promise<number> {
-  const policy = parsePolicy(await readText(file), file === "-" ? "stdin" : file);
-  const revision = await withBus(async (nc) =>
-    (await openPolicyBucket(nc)).put(ACTIVE_POLICY_KEY, JSON.stringify(policy)),
-  );
-  print({ source: "kv", revision }, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
+async function setAction({ withBus, print, timeoutMs, operator }: ActionContext, file: string): Promise<number> {
+  const { json } = parsePolicy(await readText(file), file === "-" ? "stdin" : file);
+  const request = { caller: operator(), requestId: randomUUID(), document: json };
+  const answer = await withBus((nc) => requestAdmin(nc, "policy", "set", request, PolicySetResult, timeoutMs));
+  if (!answer.ok) {
+    if (answer.reason === "too_large")
+      throw new CliError(
+        `policy document is ${Buffer.byteLength(JSON.stringify(json))} bytes; the bus accepts at most ${answer.maxPayload} in one message (the NATS server's max_payload; the request would be ${answer.bytes}): nothing was stored`,
+      );
+    throw answerFailure(answer, "set");
+  }
+  if (!answer.reply.ok) throw serviceFailure(answer.reply);
+  const { revision } = answer.reply;
+  print(answer.reply, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
   return 0;
 }
 
 /** Exit 0 on allow, 3 on deny. */
-async function checkAction({ values, withBus, print }: ActionContext): Promise<number> {
+async function checkAction({ values, withBus, print, io, timeoutMs, operator }: ActionContext): Promise<number> {
   if (values.role === undefined)
     throw new CliError("policy check needs --role. See 'claw-supervisor policy --help'.", 2);
   if (values.verb === undefined)
@@ -158,8 +269,6 @@ async function checkAction({ values, withBus, print }: ActionContext): Promise<n
   if (values.raw && verb !== "read") throw new CliError("--raw applies to --verb read only", 2);
   // Without --caller no id is known, so no callerId-narrowed rule can apply (the empty id matches none).
   const callerId = values.caller === undefined ? "" : optionValue("caller", Caller.shape.id, values.caller);
-  const timeoutMs =
-    values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
   const capability = verbCapability(verb, { raw: values.raw === true });
   const { session, host, file } = values;
   const hostFacts: TargetFacts = host === undefined ? {} : { host };
@@ -167,14 +276,19 @@ async function checkAction({ values, withBus, print }: ActionContext): Promise<n
     file === undefined
       ? undefined
       : {
-          policy: parsePolicy(await readText(file), file === "-" ? "stdin" : file),
+          policy: parsePolicy(await readText(file), file === "-" ? "stdin" : file).policy,
           from: { source: "file", file } as const,
         };
+  const inForce = async (nc: NatsConnection): Promise<{ policy: PolicyDocument; from: CheckSource }> => {
+    const { reply, fallback } = await inForceOf(nc, operator(), timeoutMs);
+    if (fallback !== undefined) note(io, fallback);
+    return { policy: reply.inForce.document, from: { source: reply.inForce.source, revision: reply.inForce.revision } };
+  };
   const { policy, from, facts } =
     filePolicy !== undefined && session === undefined
       ? { ...filePolicy, facts: hostFacts }
       : await withBus(async (nc) => ({
-          ...(filePolicy ?? (await activePolicy(await openPolicyBucket(nc)))),
+          ...(filePolicy ?? (await inForce(nc))),
           facts: session === undefined ? hostFacts : await sessionFacts(nc, session, host, timeoutMs),
         }));
   const decision = authorize(policy, { id: callerId, role }, capability, facts);
@@ -191,7 +305,6 @@ async function checkAction({ values, withBus, print }: ActionContext): Promise<n
   );
   return 3;
 }
-
 /** The `policy` command. */
 export const policyCommand: Command = {
   name: "policy",
@@ -228,11 +341,20 @@ export const policyCommand: Command = {
         2,
       );
     const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
+    const timeoutMs =
+      values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
+    // With check, --caller is the caller being checked; the operator asking is this user.
+    const operatorId =
+      action === "check" || values.caller === undefined
+        ? defaultCallerId(io.env)
+        : optionValue("caller", Caller.shape.id, values.caller);
     const context: ActionContext = {
       values,
       io,
+      timeoutMs,
+      operator: () => ({ role: "operator", id: operatorId }),
       async withBus(run) {
-        const nc = await connectCli(url);
+        const nc = await connectCli(url, io.env);
         try {
           return await run(nc);
         } finally {
