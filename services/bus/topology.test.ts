@@ -50,6 +50,7 @@ describe("busTopology", () => {
       "codex-leases",
       "codex-commands",
       "codex-host-tokens",
+      "codex-mcp-revocations",
     ]);
     expect(t.buckets.find((b) => b.bucket === "codex-leases")?.ttlMs).toBe(30_000);
   });
