@@ -11,7 +11,7 @@ import { connectBus, ensureBus } from "../bus/index.js";
 import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
-import { DEFAULT_GATEWAY_PORT, startGateway } from "../rpc-gateway/index.js";
+import { DEFAULT_GATEWAY_PORT, hostTokenAdmin, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
@@ -121,7 +121,12 @@ const policyService: ServiceSpec = {
         throw new CliError("--mcp-url needs --mcp-secret-file (the MCP edge's secret)", 2);
       spawnConfig = spawnMcpConfig(values["mcp-url"], await ensureEdgeSecret(values["mcp-secret-file"], false));
     }
-    const policy = await startPolicyService({ nc, logger, ...(spawnConfig ? { spawnConfig } : {}) });
+    const policy = await startPolicyService({
+      nc,
+      logger,
+      hostTokens: hostTokenAdmin(nc),
+      ...(spawnConfig ? { spawnConfig } : {}),
+    });
     return {
       report: { instanceId: policy.instanceId, policyRevision: policy.policyRevision() },
       summary: `policy service ${policy.instanceId} serving codex.cmd.* (policy revision ${policy.policyRevision() ?? "none: built-in default"})`,

@@ -1,11 +1,66 @@
-import { describe, expect, it } from "vitest";
-import { useNatsServer } from "../../test/support/bus.js";
+// `token create|revoke` ask the policy service's token path (codex.admin.token.*), which writes KV
+// codex-host-tokens and audits the change with the operator; `list` reads the bucket. A real nats-server and a
+// real policy service with the gateway's token store.
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useBus } from "../../test/support/bus.js";
+import { STREAM_NAMES, readStream } from "../bus/index.js";
+import { startPolicyService, type PolicyService } from "../policy/index.js";
+import { hostTokenAdmin } from "../rpc-gateway/index.js";
 import { runCliInProcess } from "./test-cli.js";
 
 const cli = runCliInProcess;
 
 describe("claw-supervisor token", () => {
-  const nats = useNatsServer();
+  const nats = useBus({ ensure: true });
+  let policy: PolicyService;
+  beforeAll(async () => {
+    policy = await startPolicyService({
+      nc: nats.nc,
+      logger: pino({ level: "silent" }),
+      hostTokens: hostTokenAdmin(nats.nc),
+    });
+  });
+  afterAll(() => policy?.stop());
+
+  it("records who created and revoked a token in the audit trail, never the secret", async () => {
+    const created = await cli(["token", "create", "host-audit", "--json", "--caller", "erin", "--nats-url", nats.url]);
+    expect(created.code, created.stderr).toBe(0);
+    const { token, tokenId } = JSON.parse(created.stdout);
+    const revoked = await cli(["token", "revoke", "host-audit", "--caller", "frank", "--nats-url", nats.url]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const records: { kind: string; caller: { id: string } | null; detail: { request?: string; tokenId?: string } }[] =
+      [];
+    for await (const m of readStream(nats.nc, STREAM_NAMES.audit))
+      records.push(JSON.parse(new TextDecoder().decode(m.data)));
+    const admin = records.filter((r) => r.kind === "admin" && r.detail.request?.startsWith("token."));
+    expect(admin.map((r) => [r.detail.request, r.caller?.id])).toEqual([
+      ["token.create", "erin"],
+      ["token.create", "erin"],
+      ["token.revoke", "frank"],
+      ["token.revoke", "frank"],
+    ]);
+    expect(admin[1]?.detail.tokenId).toBe(tokenId);
+    expect(JSON.stringify(records)).not.toContain(token.slice(21));
+  });
+
+  it("says no policy service answers, and changes nothing, when none runs", async () => {
+    await policy.stop();
+    try {
+      const r = await cli(["token", "create", "host-x", "--nats-url", nats.url]);
+      expect(r).toMatchObject({ code: 8, stderr: expect.stringContaining("no policy service is answering") });
+      const listed = JSON.parse(
+        (await cli(["token", "list", "--json", "--host", "host-x", "--nats-url", nats.url])).stdout,
+      );
+      expect(listed.tokens).toEqual([]);
+    } finally {
+      policy = await startPolicyService({
+        nc: nats.nc,
+        logger: pino({ level: "silent" }),
+        hostTokens: hostTokenAdmin(nats.nc),
+      });
+    }
+  });
 
   it("creates a token, printing the secret once with where to store it, and lists it without the secret", async () => {
     const created = await cli(["token", "create", "host-a", "--nats-url", nats.url]);
@@ -17,7 +72,7 @@ describe("claw-supervisor token", () => {
 
     const listed = await cli(["token", "list"], { NATS_URL: nats.url });
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(new RegExp(`^${token.slice(4, 20)}  host-a  \\d{4}-.*Z  -$`, "m"));
+    expect(listed.stdout).toMatch(new RegExp(`^${token.slice(4, 20)}  host-a +\\d{4}-.*Z  -$`, "m"));
     expect(listed.stdout).not.toContain(token.slice(21));
 
     const json = await cli(["token", "create", "host-b", "--json", "--nats-url", nats.url]);
@@ -47,7 +102,10 @@ describe("claw-supervisor token", () => {
     );
     expect(listed.tokens[0].revokedAtMs).toEqual(expect.any(Number));
     const again = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
-    expect(again).toMatchObject({ code: 1, stderr: "claw-supervisor token: host host-r has no active token\n" });
+    expect(again).toMatchObject({
+      code: 4,
+      stderr: "claw-supervisor token: not_found: host host-r has no active token\n",
+    });
     const wrongHost = await cli([
       "token",
       "revoke",
@@ -58,7 +116,7 @@ describe("claw-supervisor token", () => {
       nats.url,
     ]);
     expect(wrongHost).toMatchObject({
-      code: 1,
+      code: 4,
       stderr: expect.stringContaining(`host host-a has no token ${listed.tokens[0].tokenId}`),
     });
   });
@@ -66,7 +124,7 @@ describe("claw-supervisor token", () => {
   it("refuses bad input with one-line errors", async () => {
     expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/),
+      stderr: expect.stringMatching(/^claw-supervisor token: invalid: invalid host id "a\.b": .*'\.'.*\n$/),
     });
     expect(await cli(["token", "create", "host-a"])).toMatchObject({
       code: 2,

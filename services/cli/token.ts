@@ -1,18 +1,20 @@
 /**
- * `claw-supervisor token create|revoke|list`: host tokens in KV `codex-host-tokens`. A secret is printed
- * once, by `create`; nothing can show it again, since only its SHA-256 is stored.
+ * `claw-supervisor token create|revoke|list`: host tokens in KV `codex-host-tokens`. `create` and `revoke` ask
+ * the policy service (`codex.admin.token.*`), which writes the bucket and audits the change with the operator:
+ * operator credentials cannot write it themselves. `list` reads the bucket. A secret is printed once, by
+ * `create`; nothing can show it again, since only its SHA-256 is stored.
  */
-import type { HostTokenRecord } from "../../schemas/bus.js";
-import { connectBus, type KvBucket } from "../bus/index.js";
-import {
-  GatewayError,
-  createHostToken,
-  listHostTokens,
-  openHostTokenBucket,
-  revokeHostToken,
-} from "../rpc-gateway/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { TokenCreateResult, TokenRevokeResult, type PublicHostToken } from "../../schemas/admin-tokens.js";
+import type { CommandFailure } from "../../schemas/commands.js";
+import { subjects } from "../bus/index.js";
+import { GatewayError, listHostTokens, openHostTokenBucket } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId } from "./command-client.js";
+import { connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { requestAdmin } from "../clients/admin-request.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
 
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
@@ -25,11 +27,15 @@ host id; only its SHA-256 is stored, so the secret is printed once, by 'create'.
                                         live connections using it are cut at once
   token list [--host HOSTID]            token ids, hosts, created and revoked times (never secrets)
 
+create and revoke ask the policy service, which writes the token and records the change, with --caller, in
+the audit trail: they need 'claw-supervisor up' or 'service policy' running.
+
 --nats-url URL   the supervisor's NATS server (default $NATS_URL, else the running 'up')
+--caller ID      the operator id recorded in the audit trail (default $USER@host)
 --json           print JSON instead of text`;
 
 const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
-const publicRecord = (r: HostTokenRecord) => ({
+const publicRecord = (r: PublicHostToken): PublicHostToken => ({
   tokenId: r.tokenId,
   hostId: r.hostId,
   createdAtMs: r.createdAtMs,
@@ -50,7 +56,7 @@ function createdText(hostId: string, tokenId: string, token: string): string {
   ].join("\n");
 }
 
-function listText(records: HostTokenRecord[]): string {
+function listText(records: PublicHostToken[]): string {
   if (records.length === 0) return "no host tokens\n";
   const hostWidth = Math.max(4, ...records.map((r) => r.hostId.length));
   const header = `${"TOKEN ID".padEnd(18)}${"HOST".padEnd(hostWidth + 2)}${"CREATED".padEnd(26)}REVOKED`;
@@ -61,21 +67,53 @@ function listText(records: HostTokenRecord[]): string {
   return [header, ...rows, ""].join("\n");
 }
 
-async function withTokenBucket<T>(natsUrl: string, run: (kv: KvBucket) => Promise<T>): Promise<T> {
-  let nc: Awaited<ReturnType<typeof connectBus>>;
+async function withBus<T>(
+  natsUrl: string,
+  env: NodeJS.ProcessEnv,
+  run: (nc: NatsConnection) => Promise<T>,
+): Promise<T> {
+  const nc = await connectCli(natsUrl, env);
   try {
-    nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-token" });
-  } catch (err) {
-    throw new CliError(`cannot connect to NATS at ${natsUrl}: ${(err as Error).message}`);
-  }
-  try {
-    return await run(await openHostTokenBucket(nc, { create: true }));
+    return await run(nc);
   } catch (err) {
     if (err instanceof GatewayError) throw new CliError(err.message, err.code === "invalid_host_id" ? 2 : 1);
     throw err;
   } finally {
     await nc.close();
   }
+}
+
+/** Asks the policy service's token path; a failure becomes a CliError with the verbs' exit code. */
+async function askPolicy<T extends { ok: true } | CommandFailure>(
+  nc: NatsConnection,
+  op: "create" | "revoke",
+  body: Record<string, unknown>,
+  reply: z.ZodType<T>,
+): Promise<Extract<T, { ok: true }>> {
+  const answer = await requestAdmin(nc, "token", op, body, reply, DEFAULT_COMMAND_TIMEOUT_MS);
+  const subject = subjects.admin("token", op);
+  if (!answer.ok) {
+    if (answer.reason === "no_policy")
+      throw new CliError(
+        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was changed.`,
+        EXIT_CODES.timeout,
+      );
+    if (answer.reason === "timeout")
+      throw new CliError(
+        `timeout: the policy service did not answer token ${op}; see 'claw-supervisor token list'`,
+        EXIT_CODES.timeout,
+      );
+    throw new CliError(
+      `could not send token ${op}: ${"error" in answer ? (answer.error?.message ?? answer.reason) : answer.reason}`,
+    );
+  }
+  const r = answer.reply;
+  if (!r.ok) {
+    const f = r as CommandFailure;
+    const exit = f.code === "invalid" ? 2 : EXIT_CODES[f.code];
+    throw new CliError(`${f.code}: ${f.message}`, exit);
+  }
+  return r as Extract<T, { ok: true }>;
 }
 
 function oneHostId(verb: string, positionals: string[]): string {
@@ -98,6 +136,7 @@ export const tokenCommand: Command = {
       "nats-url": { type: "string" },
       "token-id": { type: "string" },
       host: { type: "string" },
+      caller: { type: "string" },
       json: { type: "boolean" },
     });
     const [verb, ...rest] = positionals;
@@ -121,24 +160,21 @@ export const tokenCommand: Command = {
       throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
     const print = (json: unknown, text: string): void => io.stdout(values.json ? `${JSON.stringify(json)}\n` : text);
 
+    const caller = { role: "operator" as const, id: values.caller ?? defaultCallerId(io.env) };
     if (verb === "create") {
       const hostId = oneHostId(verb, rest);
-      const { token, record } = await withTokenBucket(natsUrl, (kv) => createHostToken(kv, hostId));
+      const { token, record } = await withBus(natsUrl, io.env, (nc) =>
+        askPolicy(nc, "create", { caller, hostId }, TokenCreateResult),
+      );
       print({ ...publicRecord(record), token }, createdText(hostId, record.tokenId, token));
       return 0;
     }
     if (verb === "revoke") {
       const hostId = oneHostId(verb, rest);
       const tokenId = values["token-id"];
-      const revoked = await withTokenBucket(natsUrl, async (kv) => {
-        if (tokenId !== undefined) {
-          const record = (await listHostTokens(kv)).find((r) => r.tokenId === tokenId);
-          if (!record || record.hostId !== hostId) throw new CliError(`host ${hostId} has no token ${tokenId}`);
-          return revokeHostToken(kv, { tokenId });
-        }
-        return revokeHostToken(kv, { hostId });
-      });
-      if (revoked.length === 0) throw new CliError(`host ${hostId} has no active token${tokenId ? ` ${tokenId}` : ""}`);
+      const { revoked } = await withBus(natsUrl, io.env, (nc) =>
+        askPolicy(nc, "revoke", { caller, hostId, ...(tokenId === undefined ? {} : { tokenId }) }, TokenRevokeResult),
+      );
       print(
         { hostId, revoked: revoked.map(publicRecord) },
         `revoked ${revoked.length} token(s) of host ${hostId}: ${revoked.map((r) => r.tokenId).join(", ")}\n`,
@@ -147,9 +183,9 @@ export const tokenCommand: Command = {
     }
     if (rest.length)
       throw new CliError(`token list takes no arguments, got '${rest[0]}'. See 'claw-supervisor token --help'.`, 2);
-    const records = (await withTokenBucket(natsUrl, listHostTokens)).filter(
-      (r) => values.host === undefined || r.hostId === values.host,
-    );
+    const records = (
+      await withBus(natsUrl, io.env, async (nc) => listHostTokens(await openHostTokenBucket(nc)))
+    ).filter((r) => values.host === undefined || r.hostId === values.host);
     print({ tokens: records.map(publicRecord) }, listText(records));
     return 0;
   },

@@ -13,6 +13,7 @@ import { DEFAULT_POLICY } from "../../schemas/policy.js";
 import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, openKvBucket, subjects } from "../bus/index.js";
 import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
+import { type HostTokenAdmin, tokenAdminOps } from "./admin-tokens.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
@@ -42,6 +43,8 @@ export interface PolicyServiceOptions {
   registryTimeoutMs?: number;
   /** Extra `thread/start` config for spawned sessions (e.g. the supervisor MCP server). */
   spawnConfig?: SpawnConfig;
+  /** The host-token store: with it, this service is the token path (`codex.admin.token.create|revoke`). */
+  hostTokens?: HostTokenAdmin;
   instanceId?: string;
 }
 
@@ -194,6 +197,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     track,
     ops: {
       ...policyAdminOps({ kv: policyKv, store, audit }),
+      ...(opts.hostTokens ? tokenAdminOps({ tokens: opts.hostTokens, audit }) : {}),
     },
   });
   await nc.flush();

@@ -14,6 +14,7 @@ export type { BearerResult, HostTokenCheck, MintedHostToken } from "./host-token
 export {
   authenticateHostToken,
   createHostToken,
+  hostTokenAdmin,
   listHostTokens,
   openHostTokenBucket,
   revokeHostToken,

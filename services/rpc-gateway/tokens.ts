@@ -189,3 +189,38 @@ export async function watchHostTokenRevocations(
   })();
   return { stop: () => iter.stop(), done: done.catch(() => undefined) };
 }
+
+/** The public part of a record: never the hash. */
+const publicRecord = (r: HostTokenRecord) => ({
+  tokenId: r.tokenId,
+  hostId: r.hostId,
+  createdAtMs: r.createdAtMs,
+  revokedAtMs: r.revokedAtMs,
+});
+
+/**
+ * The token store as the policy service's token path uses it (create, list, revoke; public records only). The
+ * bucket must exist (ensureBus); the policy user may write it, operators may not.
+ */
+export function hostTokenAdmin(nc: NatsConnection) {
+  let kv: Promise<KvBucket> | undefined;
+  const bucket = (): Promise<KvBucket> => {
+    kv ??= openHostTokenBucket(nc).catch((err: unknown) => {
+      kv = undefined;
+      throw err;
+    });
+    return kv;
+  };
+  return {
+    async create(hostId: string) {
+      const minted = await createHostToken(await bucket(), hostId);
+      return { token: minted.token, record: publicRecord(minted.record) };
+    },
+    async list() {
+      return (await listHostTokens(await bucket())).map(publicRecord);
+    },
+    async revoke(target: HostTokenTarget) {
+      return (await revokeHostToken(await bucket(), target)).map(publicRecord);
+    },
+  };
+}

@@ -28,7 +28,7 @@ import {
 } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
-import { startGateway, type Gateway } from "../rpc-gateway/index.js";
+import { hostTokenAdmin, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
 import { ensureBusCredentials } from "../clients/bus-credentials.js";
 import { removeUpFile, writeUpFile } from "../clients/up-file.js";
@@ -188,8 +188,10 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       throw new LocalStackError(`cannot start the MCP edge on 127.0.0.1:${o.mcpPort}: ${(err as Error).message}`);
     }
     parts.add(() => mcp.stop());
+    const policyNc = await connectAs("policy");
     const policy = await startPolicyService({
-      nc: await connectAs("policy"),
+      nc: policyNc,
+      hostTokens: hostTokenAdmin(policyNc),
       logger: log.child({ service: "policy" }),
       spawnConfig: spawnMcpConfig(mcp.url, secret),
     });
