@@ -272,8 +272,9 @@ describe("approvals", () => {
       ),
     ).toMatchObject([{ allow: false }]);
 
-    const doc = (JSON.parse((await cli("policy", "get", "--json")).stdout) as { policy: Record<string, unknown> })
-      .policy;
+    const doc = (
+      JSON.parse((await cli("policy", "get", "--json")).stdout) as { inForce: { document: Record<string, unknown> } }
+    ).inForce.document;
     const policyFile = path.join(stateDir, "policy.json");
     writeFileSync(
       policyFile,
@@ -356,7 +357,9 @@ describe("refusals run nothing, and everything is in the audit trail", () => {
         async () => (await listAllSessions(nc, { host: HOST, status: "idle", autonomous: false })).sessions[0],
       )
     ).sessionId;
-    const doc = (JSON.parse((await cli("policy", "get", "--json")).stdout) as { policy: { rules: unknown[] } }).policy;
+    const doc = (
+      JSON.parse((await cli("policy", "get", "--json")).stdout) as { inForce: { document: { rules: unknown[] } } }
+    ).inForce.document;
     const file = path.join(stateDir, "policy-loops.json");
     writeFileSync(
       file,

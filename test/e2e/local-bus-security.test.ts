@@ -9,7 +9,7 @@
  *   credentials and the nats-server ports file cannot be read, and the stock CLI cannot drive the session.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -189,11 +189,27 @@ describe("up's bus against someone who does not belong", () => {
     expect((await ajsm.streams.getMessage(STREAM_NAMES.audit, { seq: auditSeq }))?.seq).toBe(auditSeq);
   });
 
-  it("lets the operator's CLI do what operators do: list, read and send through policy", async () => {
+  it("lets the operator's CLI do what operators do: send through policy, change policy and host tokens through the policy service", async () => {
     const before = model.requests.length;
     const sent = await cli("send", sessionId, "operator says hi", "--start", "--json");
     expect(sent.code, sent.stderr).toBe(0);
     await until("the operator's turn at the model", () => model.requests.length > before || undefined);
+
+    const read = await cli("read", sessionId, "--json");
+    expect(read.code, read.stderr).toBe(0);
+    const got = await cli("policy", "get", "--json");
+    expect(got.code, got.stderr).toBe(0);
+    const file = path.join(base, "policy.json");
+    writeFileSync(file, JSON.stringify(JSON.parse(got.stdout).inForce.document));
+    const set = await cli("policy", "set", file, "--caller", "sec-operator");
+    expect(set.code, set.stderr).toBe(0);
+    const token = await cli("token", "create", "another-host", "--json", "--caller", "sec-operator");
+    expect(token.code, token.stderr).toBe(0);
+    expect(JSON.parse(token.stdout)).toMatchObject({ hostId: "another-host", token: expect.stringMatching(/^cst_/) });
+    const audit = await cli("audit", "--caller", "sec-operator", "--json");
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toContain("token.create");
+    expect(audit.stdout).toContain("policy.set");
   });
 
   it.skipIf(!isRoot)(

@@ -178,9 +178,9 @@ async function setPolicy(
   const before = policy.policyRevision() ?? 0;
   const doc = (
     JSON.parse((await cli("policy", "get", "--json")).stdout) as {
-      policy: Record<string, unknown> & { rules: unknown[] };
+      inForce: { document: Record<string, unknown> & { rules: unknown[] } };
     }
-  ).policy;
+  ).inForce.document;
   const file = path.join(stateDir, `policy-${before + 1}.json`);
   writeFileSync(file, JSON.stringify(change(doc)));
   const set = await cli("policy", "set", file);
