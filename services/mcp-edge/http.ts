@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { z } from "zod";
 import { EdgeIdentity, type EdgeIdentityOptions } from "./identity.js";
 import { createEdgeServer } from "./server.js";
 import { sessionCaller } from "./session-caller.js";
@@ -32,9 +33,45 @@ export interface McpHttpEdgeOptions {
   /** Origins accepted when a request sends one; none by default. */
   allowedOrigins?: string[];
   maxBodyBytes?: number;
+  /** A connection whose request line and headers have not all arrived this long after it opened is closed (default 5000). */
+  headersTimeoutMs?: number;
+  /** A request whose body has not all arrived this long after it began is closed (default 10000). */
+  requestTimeoutMs?: number;
   logger?: Logger;
   /** How tokens are checked (ticket wait, registry cache, clock); the defaults suit production. */
   identity?: EdgeIdentityOptions;
+}
+
+const positiveMs = z.number().int().positive().max(3_600_000);
+const TimeoutsSchema = z
+  .object({ headersTimeoutMs: positiveMs.default(5_000), requestTimeoutMs: positiveMs.default(10_000) })
+  .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, {
+    message: "must not exceed requestTimeoutMs",
+    path: ["headersTimeoutMs"],
+  });
+
+/**
+ * The server's timeouts. Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval
+ * (30 s by default), so it is made short enough for the timeouts to mean what they say; idle keep-alive
+ * sockets are closed by keepAliveTimeout. A response that takes long (a tool call waiting on a host) is not
+ * cut: requestTimeout ends once the request has fully arrived.
+ */
+function httpTimeouts(opts: McpHttpEdgeOptions): http.ServerOptions {
+  const parsed = TimeoutsSchema.safeParse({
+    headersTimeoutMs: opts.headersTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
+  });
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid MCP edge options: ${detail}`);
+  }
+  const t = parsed.data;
+  return {
+    headersTimeout: t.headersTimeoutMs,
+    requestTimeout: t.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(t.headersTimeoutMs / 4))),
+    keepAliveTimeout: 5_000,
+  };
 }
 
 /** A running HTTP edge. */
@@ -80,6 +117,7 @@ function readBody(req: http.IncomingMessage, max: number): Promise<unknown> {
 
 /** Starts the edge on `host:port` (default 127.0.0.1, a free port). */
 export async function startMcpHttpEdge(opts: McpHttpEdgeOptions): Promise<McpHttpEdge> {
+  const timeouts = httpTimeouts(opts);
   const identity = new EdgeIdentity(opts.nc, opts.secret, opts.identity);
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const host = opts.host ?? "127.0.0.1";
@@ -125,15 +163,13 @@ export async function startMcpHttpEdge(opts: McpHttpEdgeOptions): Promise<McpHtt
     await transport.handleRequest(req, res, body);
   };
 
-  const httpServer = http.createServer((req, res) => {
+  const httpServer = http.createServer(timeouts, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpRefusal) return refuse(res, err.status, err.message);
       opts.logger?.error({ err: (err as Error).message }, "MCP request failed");
       refuse(res, 500, "the MCP edge failed on this request");
     });
   });
-  httpServer.requestTimeout = 60_000;
-  httpServer.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
     httpServer.listen(opts.port ?? 0, host, () => resolve());
