@@ -26,10 +26,18 @@ export const BusConnectionConfigSchema = z
 /** Parsed connection settings (defaults applied). */
 export type BusConnectionConfig = z.infer<typeof BusConnectionConfigSchema>;
 
+/**
+ * How many copies of each stream and bucket a JetStream cluster keeps: 1 on a single server, 3 or 5 on a
+ * cluster of at least that many nodes. Ensuring the bus raises an existing stream to it but never lowers one.
+ */
+export const BusReplicas = z.union([z.literal(1), z.literal(3), z.literal(5)], { error: "must be 1, 3 or 5" });
+/** A valid replica count. */
+export type BusReplicas = z.infer<typeof BusReplicas>;
+
 /** Sizes, ages and replication of the bus streams and KV buckets; all durations in milliseconds. */
 export const BusTopologyConfigSchema = z
   .object({
-    replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+    replicas: BusReplicas.default(1),
     eventsMaxAgeMs: positiveMs.default(7 * DAY_MS),
     eventsMaxBytes: positiveBytes.default(1024 * MIB),
     eventsDuplicateWindowMs: positiveMs.default(2 * MINUTE_MS),

@@ -3,8 +3,44 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsCluster, type NatsTestCluster } from "../../test/support/nats-server.js";
+import type { CliIo } from "../cli/io.js";
+import { runCli } from "../cli/run.js";
 import { ensureBus, kvStreamName } from "./ensure.js";
+import { JsErrCode, jsApiErrCode } from "./errors.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES } from "./topology.js";
+
+const ALL_STREAMS = [...Object.values(STREAM_NAMES), ...Object.values(KV_BUCKET_NAMES).map(kvStreamName)];
+
+/** `name` -> num_replicas of every stream and bucket of the bus that exists. */
+async function replicasOf(nc: NatsConnection): Promise<Record<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const out: Record<string, number> = {};
+  for (const name of ALL_STREAMS) {
+    const info = await jsm.streams.info(name).catch((err: unknown) => {
+      if (jsApiErrCode(err) === JsErrCode.StreamNotFound) return undefined;
+      throw err;
+    });
+    if (info) out[name] = info.config.num_replicas;
+  }
+  return out;
+}
+
+const allAt = (n: number): Record<string, number> => Object.fromEntries(ALL_STREAMS.map((name) => [name, n]));
+
+/** Starts `claw-supervisor <argv>` in-process; `stop()` plays the part of Ctrl-C. */
+function startCli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = "";
+  let stderr = "";
+  let requestStop: (signal: string) => void = () => undefined;
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env,
+    stopRequested: new Promise((resolve) => (requestStop = resolve)),
+  };
+  const exited = runCli(argv, io);
+  return { exited, stop: (signal = "SIGINT") => requestStop(signal), stdout: () => stdout, stderr: () => stderr };
+}
 
 describe("ensureBus on a 3-node JetStream cluster", () => {
   let cluster: NatsTestCluster;
@@ -50,5 +86,69 @@ describe("ensureBus on a 3-node JetStream cluster", () => {
     const result = await ensureBus(nc, { replicas: 3, eventsMaxBytes: 64 * 1024 * 1024 });
     expect(result.streams.find((s) => s.name === STREAM_NAMES.audit)?.action).toBe("updated");
     expect((await jsm.streams.info(STREAM_NAMES.audit)).config.num_replicas).toBe(3);
+  });
+
+  it("never lowers replicas: asking 1, or nothing, leaves R3 streams and buckets at 3 and says which", async () => {
+    const config = { eventsMaxBytes: 64 * 1024 * 1024 };
+    await ensureBus(nc, { ...config, replicas: 3 });
+    expect(await replicasOf(nc)).toEqual(allAt(3));
+
+    const asked1 = await ensureBus(nc, { ...config, replicas: 1 });
+    expect([...asked1.streams, ...asked1.buckets].every((r) => r.action === "unchanged")).toBe(true);
+    expect(asked1.kept).toHaveLength(ALL_STREAMS.length);
+    expect(asked1.kept.map((k) => k.note)).toContain("kept CODEX_EVENTS at 3 replicas (asked 1)");
+    expect(asked1.kept.map((k) => k.note)).toContain("kept bucket codex-sessions at 3 replicas (asked 1)");
+    expect(await replicasOf(nc)).toEqual(allAt(3));
+
+    // Nothing asked: existing ones keep theirs; a missing one is created with the default, 1.
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(STREAM_NAMES.fleet);
+    const none = await ensureBus(nc, config);
+    expect(none.streams.find((s) => s.name === STREAM_NAMES.fleet)?.action).toBe("created");
+    expect(none.kept.find((k) => k.name === STREAM_NAMES.events)).toMatchObject({
+      replicas: 3,
+      asked: null,
+      note: "kept CODEX_EVENTS at 3 replicas (none asked)",
+    });
+    expect(await replicasOf(nc)).toEqual({ ...allAt(3), [STREAM_NAMES.fleet]: 1 });
+  });
+});
+
+describe("claw-supervisor service --ensure-bus --replicas on a 3-node cluster", () => {
+  let cluster: NatsTestCluster;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster(3);
+    nc = await connect({ servers: cluster.urls });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  it("--replicas 3 creates three replicas of every stream and bucket; a later --ensure-bus without it keeps three", async () => {
+    const url = cluster.urls.join(",");
+    const first = startCli(["service", "registry", "--nats-url", url, "--ensure-bus", "--replicas", "3", "--json"]);
+    await expect.poll(() => first.stdout(), { timeout: 30_000 }).toMatch(/\n$/);
+    const ready = JSON.parse(first.stdout());
+    expect(ready).toMatchObject({ service: "registry", bus: { kept: [] } });
+    expect([...ready.bus.streams, ...ready.bus.buckets].every((r: { action: string }) => r.action === "created")).toBe(
+      true,
+    );
+    expect(await replicasOf(nc)).toEqual(allAt(3));
+    const jsm = await jetstreamManager(nc);
+    for (const name of ALL_STREAMS) expect((await jsm.streams.info(name)).cluster?.replicas).toHaveLength(2);
+    first.stop("SIGTERM");
+    expect(await first.exited, first.stderr()).toBe(0);
+
+    const second = startCli(["service", "registry", "--nats-url", url, "--ensure-bus"]);
+    await expect.poll(() => second.stdout(), { timeout: 30_000 }).toContain("Press Ctrl-C to stop.");
+    expect(second.stdout()).toContain("claw-supervisor service: kept CODEX_EVENTS at 3 replicas (none asked)\n");
+    expect(second.stdout()).toContain("kept bucket codex-host-tokens at 3 replicas (none asked)");
+    expect(second.stderr()).toContain('"msg":"kept AUDIT at 3 replicas (none asked)"');
+    second.stop("SIGTERM");
+    expect(await second.exited, second.stderr()).toBe(0);
+    expect(await replicasOf(nc)).toEqual(allAt(3));
   });
 });

@@ -24,14 +24,8 @@ describe("ensureBus on a single nats-server", () => {
       { name: "AUDIT", action: "created" },
       { name: "FLEET", action: "created" },
     ]);
-    expect(first.buckets.map((b) => b.action)).toEqual([
-      "created",
-      "created",
-      "created",
-      "created",
-      "created",
-      "created",
-    ]);
+    expect(first.buckets.map((b) => b.action)).toEqual(Object.values(KV_BUCKET_NAMES).map(() => "created"));
+    expect(first.kept).toEqual([]);
 
     const second = await ensureBus(bus.nc, { eventsMaxAgeMs: 3_600_000, eventsMaxBytes: 64 * 1024 * 1024 });
     expect([...second.streams, ...second.buckets].every((r) => r.action === "unchanged")).toBe(true);
