@@ -1,6 +1,8 @@
+import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { useNatsServer } from "../../test/support/bus.js";
 import { connectAgent, hello } from "../rpc-gateway/test-agent.js";
+import { createHostToken, openHostTokenBucket } from "../rpc-gateway/tokens.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./run.js";
 
@@ -40,9 +42,11 @@ describe("claw-supervisor service", () => {
       url: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/$/),
     });
 
-    const created = start(["token", "create", "host-svc", "--json", "--nats-url", nats.url]);
-    expect(await created.exited).toBe(0);
-    const agent = await connectAgent(ready.url, JSON.parse(created.stdout()).token);
+    // `token create` asks the policy service, which this test does not run: mint the token on the bus directly.
+    const nc = await connect({ servers: nats.url });
+    const { token } = await createHostToken(await openHostTokenBucket(nc), "host-svc");
+    await nc.close();
+    const agent = await connectAgent(ready.url, token);
     agent.send(hello("host-svc"));
     expect(await agent.next()).toMatchObject({ type: "welcome", hostId: "host-svc", gatewayId: ready.gatewayId });
 
@@ -89,8 +93,18 @@ describe("claw-supervisor service", () => {
     const badOption = start(["service", "rpc-gateway", "--bogus"]);
     expect(await badOption.exited).toBe(2);
     expect(badOption.stderr()).toContain("Unknown option '--bogus'. See 'claw-supervisor service rpc-gateway --help'.");
+    const badReplicas = start(["service", "registry", "--nats-url", nats.url, "--ensure-bus", "--replicas", "2"]);
+    expect(await badReplicas.exited).toBe(2);
+    expect(badReplicas.stderr()).toBe("claw-supervisor service: --replicas: must be 1, 3 or 5\n");
+    const replicasAlone = start(["service", "registry", "--nats-url", nats.url, "--replicas", "3"]);
+    expect(await replicasAlone.exited).toBe(2);
+    expect(replicasAlone.stderr()).toContain("--replicas applies to --ensure-bus");
+    const badEnv = start(["service", "registry", "--nats-url", nats.url, "--ensure-bus"], { CLAW_BUS_REPLICAS: "x" });
+    expect(await badEnv.exited).toBe(2);
+    expect(badEnv.stderr()).toBe("claw-supervisor service: CLAW_BUS_REPLICAS: must be 1, 3 or 5\n");
     const help = start(["service", "--help"]);
     expect(await help.exited).toBe(0);
     expect(help.stdout()).toMatch(/\n  rpc-gateway  WebSocket server/);
+    expect(help.stdout()).toMatch(/\n--replicas N {6}copies of each stream and bucket: 1, 3 or 5/);
   });
 });

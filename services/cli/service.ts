@@ -7,13 +7,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
-import { connectBus, ensureBus } from "../bus/index.js";
+import { connectBus, ensureBus, type EnsureBusResult } from "../bus/index.js";
 import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, hostTokenAdmin, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { askedReplicas, replicasHelp } from "./replicas.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
@@ -199,6 +200,7 @@ const services: ServiceSpec[] = [rpcGatewayService, registryService, policyServi
 const sharedOptions = {
   "nats-url": { type: "string" },
   "ensure-bus": { type: "boolean" },
+  replicas: { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -214,6 +216,7 @@ function usage(): string {
     "",
     "--nats-url URL    the supervisor's NATS server (default $NATS_URL, else the running 'up')",
     "--ensure-bus      create or update the bus streams and buckets first (default topology)",
+    ...replicasHelp(18, " with --ensure-bus"),
     "--json            print one JSON line when ready instead of text; logs go to stderr as JSON",
     ...services.flatMap((s) => ["", `${s.name}:`, ...s.optionsHelp.map((l) => `  ${l}`)]),
   ].join("\n");
@@ -245,6 +248,9 @@ export const serviceCommand: Command = {
       return 0;
     }
     if (positionals.length) throw new CliError(`service ${name} takes no arguments, got '${positionals[0]}'`, 2);
+    const replicas = askedReplicas(values.replicas as string | undefined, io.env);
+    if (values.replicas !== undefined && !values["ensure-bus"])
+      throw new CliError("--replicas applies to --ensure-bus: add it, or drop --replicas", 2);
     const natsUrl = resolveNatsUrl(values["nats-url"] as string | undefined, io.env);
     if (!natsUrl)
       throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
@@ -257,10 +263,13 @@ export const serviceCommand: Command = {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${(err as Error).message}`);
     }
     try {
+      let bus: EnsureBusResult | undefined;
       if (values["ensure-bus"]) {
-        await ensureBus(nc).catch((err: unknown) => {
+        bus = await ensureBus(nc, replicas === undefined ? {} : { replicas }).catch((err: unknown) => {
           throw new CliError(`cannot set up the bus on ${natsUrl}: ${(err as Error).message}`);
         });
+        // Replication is never lowered; say where more copies were kept than asked.
+        for (const k of bus.kept) logger.info({ stream: k.name, replicas: k.replicas, asked: k.asked }, k.note);
       }
       let running: RunningService;
       try {
@@ -269,10 +278,11 @@ export const serviceCommand: Command = {
         if (err instanceof CliError) throw err;
         throw new CliError(`cannot start ${name}: ${(err as Error).message}`);
       }
+      const kept = (bus?.kept ?? []).map((k) => `claw-supervisor service: ${k.note}\n`).join("");
       io.stdout(
         values.json
-          ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report })}\n`
-          : `claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`,
+          ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report, ...(bus ? { bus } : {}) })}\n`
+          : `${kept}claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`,
       );
       const signal = await io.stopRequested;
       if (!values.json) io.stdout(`claw-supervisor service: ${signal}, stopping ${name}\n`);
