@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -6,16 +6,27 @@ import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import { processAlive } from "../../test/support/processes.js";
+import { processAlive, waitForProcessGone } from "../../test/support/processes.js";
+import { isNatsServerOn } from "../bus/orphan-server.js";
+import { readBusLogin } from "../clients/bus-credentials.js";
 
 const tmp: string[] = [];
 const procs: CliProcess[] = [];
+/** nats-servers the `up`s of a test started: stopped by pid after it if they are still running. */
+const natsPids: number[] = [];
 let nats: NatsTestServer | undefined;
 
 afterEach(async () => {
+  // SIGTERM first so an `up` stops its nats-server; SIGKILL what is left, and any nats-server it left behind.
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
   for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), 10_000);
     await p.exited;
+    clearTimeout(timer);
+  }
+  for (const pid of natsPids.splice(0)) {
+    if (processAlive(pid)) process.kill(pid, "SIGKILL");
+    await waitForProcessGone(pid, 5_000);
   }
   await nats?.stop();
   nats = undefined;
@@ -34,8 +45,34 @@ function up(args: string[], env: NodeJS.ProcessEnv): CliProcess {
   return p;
 }
 
-async function streamNames(url: string): Promise<string[]> {
-  const nc = await connect({ servers: url });
+/** Pids of the nats-servers running on `stateDir`'s store, from /proc (whoever started them). */
+function natsServersOn(stateDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").filter(Boolean);
+    } catch {
+      continue;
+    }
+    const pid = Number(entry);
+    if (isNatsServerOn(argv, path.join(stateDir, "nats")) && processAlive(pid)) pids.push(pid);
+  }
+  return pids.sort();
+}
+
+/** The environment the CLI needs to find the `up` of `stateDir`. */
+const cliEnv = (home: string, stateDir: string) => ({
+  PATH: process.env.PATH,
+  HOME: home,
+  CLAW_SUPERVISOR_STATE_DIR: stateDir,
+});
+
+/** Stream names on the bus at `url`, logged in as `admin` of `stateDir` when it has credentials. */
+async function streamNames(url: string, stateDir?: string): Promise<string[]> {
+  const login = stateDir === undefined ? undefined : readBusLogin(stateDir, "admin");
+  const nc = await connect({ servers: url, ...(login ? { user: login.user, pass: login.pass } : {}) });
   try {
     const jsm = await jetstreamManager(nc);
     const names: string[] = [];
@@ -67,9 +104,12 @@ describe("claw-supervisor up", () => {
     expect(report.hostAgent.endpoint).toBe(
       `unix://${path.join(home, ".codex", "app-server-control", "app-server-control.sock")}`,
     );
-    expect(await streamNames(report.nats.url)).toEqual(
+    natsPids.push(report.nats.pid);
+    expect(await streamNames(report.nats.url, stateDir)).toEqual(
       expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET", "KV_codex-sessions"]),
     );
+    expect(report.bus.kept).toEqual([]);
+    expect(readFileSync(path.join(stateDir, "up.lock"), "utf8")).toBe(`${first.child.pid}\n`);
     const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
     expect(upFile).toMatchObject({ natsUrl: report.nats.url, gatewayUrl: report.gateway.url, mcpUrl: report.mcp.url });
     expect(statSync(path.join(stateDir, "host-token.test-host")).mode & 0o777).toBe(0o600);
@@ -84,6 +124,7 @@ describe("claw-supervisor up", () => {
     expect(await first.exited).toBe(0);
     expect(processAlive(report.nats.pid)).toBe(false);
     expect(existsSync(path.join(stateDir, "up.json"))).toBe(false);
+    expect(existsSync(path.join(stateDir, "up.lock"))).toBe(false);
 
     const second = up(args, env);
     await second.waitForLine((l) => l.startsWith("Press Ctrl-C to stop"));
@@ -117,5 +158,91 @@ describe("claw-supervisor up", () => {
     const p = up([], { PATH: path.join(home, "empty-bin"), HOME: home });
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toContain("nats-server was not found on PATH. Install it with `apt-get install nats-server`");
+  });
+
+  it("a second up on the same state dir says who runs it and starts nothing", async () => {
+    const home = tempDir();
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "lock-host"];
+    const first = up([...args, "--json"], env);
+    const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
+    natsPids.push(report.nats.pid);
+    expect(natsServersOn(stateDir)).toEqual([report.nats.pid]);
+
+    const second = up([...args, "--json"], env);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toBe(
+      `claw-supervisor up: claw-supervisor is already running on ${stateDir} (pid ${first.child.pid}); stop it ` +
+        `first (if pid ${first.child.pid} is not claw-supervisor, remove ${path.join(stateDir, "up.lock")})\n`,
+    );
+    expect(second.stdout()).toBe("");
+    // No second nats-server on the store (nor anywhere else for this state dir), and the first still serves.
+    expect(natsServersOn(stateDir)).toEqual([report.nats.pid]);
+    expect(JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8")).pid).toBe(first.child.pid);
+    const hosts = spawnCli(["hosts", "--json"], cliEnv(home, stateDir));
+    expect(await hosts.exited, hosts.stderr()).toBe(0);
+    expect(JSON.parse(hosts.stdout())).toEqual([expect.objectContaining({ hostId: "lock-host" })]);
+
+    first.child.kill("SIGINT");
+    expect(await first.exited).toBe(0);
+    expect(natsServersOn(stateDir)).toEqual([]);
+  });
+
+  it("up after kill -9 of the previous one stops the nats-server it left, takes over its lock, and serves", async () => {
+    const home = tempDir();
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "crash-host"];
+    const crashed = up([...args, "--json"], env);
+    const before = JSON.parse(await crashed.waitForLine((l) => l.startsWith("{")));
+    const orphan = before.nats.pid as number;
+    natsPids.push(orphan);
+    expect(readFileSync(path.join(stateDir, "nats", "nats-server.pid"), "utf8").trim()).toBe(String(orphan));
+    crashed.child.kill("SIGKILL");
+    expect(await crashed.exited).toBe("SIGKILL");
+    // SIGKILL runs no exit hook: the nats-server outlives its `up`, still on the store, and so does the lock.
+    expect(processAlive(orphan)).toBe(true);
+    expect(natsServersOn(stateDir)).toEqual([orphan]);
+    expect(readFileSync(path.join(stateDir, "up.lock"), "utf8")).toBe(`${crashed.child.pid}\n`);
+
+    const next = up([...args, "--json"], env);
+    const after = JSON.parse(await next.waitForLine((l) => l.startsWith("{")));
+    natsPids.push(after.nats.pid);
+    expect(after.nats.pid).not.toBe(orphan);
+    expect(await waitForProcessGone(orphan, 10_000)).toBe(true);
+    expect(natsServersOn(stateDir)).toEqual([after.nats.pid]);
+    expect(next.stderr()).toContain(`taking over a stale lock: pid ${crashed.child.pid}`);
+    expect(next.stderr()).toContain(
+      `stopping nats-server pid ${orphan}, left running on ${path.join(stateDir, "nats")}`,
+    );
+    expect(after.bus.streams.every((s: { action: string }) => s.action === "unchanged")).toBe(true);
+
+    for (const argv of [
+      ["hosts", "--json"],
+      ["sessions", "--json"],
+    ]) {
+      const run = spawnCli(argv, cliEnv(home, stateDir));
+      expect(await run.exited, run.stderr()).toBe(0);
+      expect(Array.isArray(JSON.parse(run.stdout()))).toBe(true);
+    }
+    next.child.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+    expect(natsServersOn(stateDir)).toEqual([]);
+  });
+
+  it("refuses --replicas 3 for the embedded one-node server, and a replica count that is not 1, 3 or 5", async () => {
+    const home = tempDir();
+    const env = { PATH: process.env.PATH, HOME: home };
+    const three = up(["--replicas", "3"], env);
+    expect(await three.exited).toBe(2);
+    expect(three.stderr()).toContain("--replicas 3 needs a JetStream cluster: the embedded nats-server is one node");
+    const fromEnv = up([], { ...env, CLAW_BUS_REPLICAS: "5" });
+    expect(await fromEnv.exited).toBe(2);
+    expect(fromEnv.stderr()).toContain("CLAW_BUS_REPLICAS 5 needs a JetStream cluster");
+    const four = up(["--replicas", "4"], env);
+    expect(await four.exited).toBe(2);
+    expect(four.stderr()).toBe("claw-supervisor up: --replicas: must be 1, 3 or 5\n");
+    expect(existsSync(path.join(home, ".local", "state", "claw-supervisor", "up.lock"))).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { parseEndpoint } from "../codex-rpc/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { askedReplicas, REPLICAS_ENV, replicasHelp } from "./replicas.js";
 import {
   DEFAULT_GATEWAY_PORT,
   LocalStackError,
@@ -16,15 +17,22 @@ import {
   type LocalStack,
   type LocalStackReport,
 } from "../stack/local-stack.js";
+import { StateDirBusyError } from "../stack/state-lock.js";
 import { defaultStateDir } from "../clients/state-dir.js";
+import { BusError } from "../bus/index.js";
 
 const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--nats-port PORT] [--gateway-port PORT]
-                         [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent] [--json]
+                         [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent]
+                         [--replicas 1|3|5] [--json]
 
 Runs the supervisor on this machine until Ctrl-C (or SIGTERM), then stops everything cleanly: the bus
 (its own nats-server unless a NATS URL is given), the gateway host agents dial into, the registry, the
 policy service every command passes through, the MCP edge Codex sessions call (openclaw-codex-supervisor),
 and a host agent for this machine's Codex app-server.
+
+One up per state dir: a second one on the same dir says which pid runs it and starts nothing. After a
+crash (even kill -9) up starts cleanly: it takes over the dead run's lock (<state-dir>/up.lock) and stops
+the nats-server that run left behind on its store.
 
 --state-dir DIR     where state is kept (default $CLAW_SUPERVISOR_STATE_DIR, else
                     $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor)
@@ -35,6 +43,7 @@ and a host agent for this machine's Codex app-server.
 --endpoint E        this machine's app-server (default unix://, the Codex daemon's socket)
 --host-id ID        this machine's host id (default: the short host name)
 --no-host-agent     run no host agent here (hosts connect from elsewhere)
+${replicasHelp(20, ", so with --nats-url").join("\n")}
 --json              print one JSON line when ready instead of text
 
 Logs go to stderr as JSON lines.`;
@@ -62,6 +71,7 @@ function formatReport(r: UpReport): string {
     `  state:      ${r.stateDir}`,
     `  bus:        ${nats}`,
     `  streams:    ${r.bus.streams.map((s) => `${s.name} (${s.action})`).join(", ")}`,
+    ...r.bus.kept.map((k) => `  replicas:   ${k.note}`),
     `  gateway:    ${r.gateway.url} (host agents dial in with a host token: 'claw-supervisor token create <hostId>')`,
     "  registry:   running",
     `  policy:     serving codex.cmd.* (${r.policy.revision === null ? "built-in default policy" : `policy revision ${r.policy.revision}`}; 'claw-supervisor policy get')`,
@@ -88,6 +98,7 @@ export const upCommand: Command = {
       endpoint: { type: "string" },
       "host-id": { type: "string" },
       "no-host-agent": { type: "boolean" },
+      replicas: { type: "string" },
       json: { type: "boolean" },
     });
     if (values.help) {
@@ -104,6 +115,13 @@ export const upCommand: Command = {
     const mcpPort = optionValue("mcp-port", Port(0), values["mcp-port"] ?? "7411");
     if (natsUrl && natsPort !== undefined)
       throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
+    const replicas = askedReplicas(values.replicas, io.env);
+    if (!natsUrl && replicas !== undefined && replicas > 1)
+      throw new CliError(
+        `${values.replicas === undefined ? REPLICAS_ENV : "--replicas"} ${replicas} needs a JetStream cluster: ` +
+          "the embedded nats-server is one node; give --nats-url (or NATS_URL) for the cluster",
+        2,
+      );
     const endpointText = values.endpoint ?? "unix://";
     try {
       parseEndpoint(endpointText, { env: io.env });
@@ -125,6 +143,7 @@ export const upCommand: Command = {
         endpoint: endpointText,
         hostId: values["host-id"],
         hostAgent: !values["no-host-agent"],
+        ...(replicas === undefined ? {} : { replicas }),
         env: io.env,
         logger,
         onStartingNats: () => {
@@ -132,7 +151,9 @@ export const upCommand: Command = {
         },
       });
     } catch (err) {
-      throw err instanceof LocalStackError ? new CliError(err.message) : err;
+      // What went wrong in one line, no stack: a busy state dir, a part that would not start, the bus.
+      const expected = err instanceof LocalStackError || err instanceof StateDirBusyError || err instanceof BusError;
+      throw expected ? new CliError(err.message) : err;
     }
     try {
       io.stdout(values.json ? `${JSON.stringify(stack.report)}\n` : formatReport(stack.report));
