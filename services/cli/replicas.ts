@@ -11,14 +11,9 @@ import { CliError } from "./io.js";
 /** The environment variable that stands for `--replicas`. */
 export const REPLICAS_ENV = "CLAW_BUS_REPLICAS";
 
-/** The help lines of `--replicas`, its description starting at column `width`. */
-export function replicasHelp(width: number, extra = ""): string[] {
-  const pad = " ".repeat(width);
-  return [
-    `${"--replicas N".padEnd(width)}copies of each stream and bucket: 1, 3 or 5 (3 and 5 need a JetStream cluster`,
-    `${pad}of that many nodes)${extra}; default $${REPLICAS_ENV}, else 1 for new ones. Existing ones`,
-    `${pad}are raised to N but never lowered: one with more copies keeps them, and it is said`,
-  ];
+/** The help lines of `--replicas`: `lines` after the flag, each starting at column `width`. */
+export function replicasHelp(width: number, lines: string[]): string[] {
+  return lines.map((line, i) => `${(i === 0 ? "--replicas N" : "").padEnd(width)}${line}`);
 }
 
 const ReplicasText = z.string().trim().min(1, "must be 1, 3 or 5").transform(Number).pipe(BusReplicas);

@@ -105,6 +105,6 @@ describe("claw-supervisor service", () => {
     const help = start(["service", "--help"]);
     expect(await help.exited).toBe(0);
     expect(help.stdout()).toMatch(/\n  rpc-gateway  WebSocket server/);
-    expect(help.stdout()).toMatch(/\n--replicas N {6}copies of each stream and bucket: 1, 3 or 5/);
+    expect(help.stdout()).toMatch(/\n--replicas N {6}with --ensure-bus: copies of each stream and bucket, 1, 3 or 5/);
   });
 });

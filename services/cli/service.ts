@@ -14,7 +14,7 @@ import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, hostTokenAdmin, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { askedReplicas, replicasHelp } from "./replicas.js";
+import { askedReplicas, REPLICAS_ENV, replicasHelp } from "./replicas.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
@@ -216,7 +216,11 @@ function usage(): string {
     "",
     "--nats-url URL    the supervisor's NATS server (default $NATS_URL, else the running 'up')",
     "--ensure-bus      create or update the bus streams and buckets first (default topology)",
-    ...replicasHelp(18, " with --ensure-bus"),
+    ...replicasHelp(18, [
+      `with --ensure-bus: copies of each stream and bucket, 1, 3 or 5 (default $${REPLICAS_ENV}, else 1`,
+      "for new ones); 3 and 5 need a JetStream cluster of that many nodes. Existing ones are raised to N",
+      "but never lowered: one with more keeps them, and the service says so",
+    ]),
     "--json            print one JSON line when ready instead of text; logs go to stderr as JSON",
     ...services.flatMap((s) => ["", `${s.name}:`, ...s.optionsHelp.map((l) => `  ${l}`)]),
   ].join("\n");

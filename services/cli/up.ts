@@ -43,7 +43,11 @@ the nats-server that run left behind on its store.
 --endpoint E        this machine's app-server (default unix://, the Codex daemon's socket)
 --host-id ID        this machine's host id (default: the short host name)
 --no-host-agent     run no host agent here (hosts connect from elsewhere)
-${replicasHelp(20, ", so with --nats-url").join("\n")}
+${replicasHelp(20, [
+  `copies of each stream and bucket: 1, 3 or 5 (default $${REPLICAS_ENV}, else 1 for new ones);`,
+  "3 and 5 need a JetStream cluster of that many nodes, so --nats-url. Existing ones are raised",
+  "to N but never lowered: one with more keeps them, and up says so",
+]).join("\n")}
 --json              print one JSON line when ready instead of text
 
 Logs go to stderr as JSON lines.`;
