@@ -1,6 +1,7 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BusError } from "./errors.js";
+import { natsPidFile, stopOrphanNatsServer } from "./orphan-server.js";
 import { type BusUser, literalPassword, renderAuthorization } from "./permissions.js";
 import {
   findExecutable,
@@ -25,6 +26,8 @@ export interface EmbeddedNatsOptions {
    * (services/bus/permissions.ts). Its config, holding them, is written 0600 to `<stateDir>/nats-server.conf`.
    */
   users: Record<BusUser, string>;
+  /** Told when a nats-server an earlier run left on this store is stopped (see orphan-server.ts). */
+  log?: (message: string) => void;
 }
 
 /** A nats-server started by `claw-supervisor up`; `stop()` terminates it and waits for it to exit. */
@@ -53,6 +56,8 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   const configFile = join(opts.stateDir, "nats-server.conf");
   await writeFile(configFile, serverConfig(opts.users), { mode: 0o600 });
   await chmod(configFile, 0o600);
+  // An `up` killed with SIGKILL leaves its nats-server running on this store: stop it before starting ours.
+  await stopOrphanNatsServer(storeDir, opts.log);
   const proc = spawnNatsServer(binary, [
     "--config",
     configFile,
@@ -65,6 +70,8 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     storeDir,
     "--ports_file_dir",
     storeDir,
+    "--pid",
+    natsPidFile(storeDir),
     "--server_name",
     "claw-supervisor",
   ]);

@@ -16,6 +16,7 @@ import {
   type EmbeddedNats,
   type EnsureBusResult,
 } from "../bus/index.js";
+import type { BusReplicas } from "../../schemas/bus.js";
 import { describeEndpoint, parseEndpoint } from "../codex-rpc/index.js";
 import { defaultHostId } from "../host-agent/config.js";
 import { probeAppServer, startHostAgent } from "../host-agent/index.js";
@@ -30,6 +31,7 @@ import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
 import { hostTokenAdmin, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
+import { acquireStateLock } from "./state-lock.js";
 import { ensureBusCredentials } from "../clients/bus-credentials.js";
 import { removeUpFile, writeUpFile } from "../clients/up-file.js";
 import { VERSION } from "../clients/version.js";
@@ -68,6 +70,8 @@ export interface LocalStackOptions {
   hostId?: string | undefined;
   /** Run a host agent here (default true). */
   hostAgent?: boolean;
+  /** Replicas of the bus streams and buckets (new ones; existing ones are raised, never lowered). Default 1. */
+  replicas?: BusReplicas | undefined;
   env: NodeJS.ProcessEnv;
   logger: Logger;
   /** Called before the embedded nats-server starts (it can take a moment). */
@@ -117,6 +121,7 @@ async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
       embedded = await startEmbeddedNats({
         stateDir: o.stateDir,
         users,
+        log: (message) => o.logger.warn(message),
         ...(o.natsPort === undefined ? {} : { port: o.natsPort }),
       });
     } catch (err) {
@@ -143,7 +148,7 @@ async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
   };
   const admin = await open("admin");
   const shared = users ? undefined : admin;
-  const bus = await ensureBus(admin).catch((err: unknown) => {
+  const bus = await ensureBus(admin, o.replicas === undefined ? {} : { replicas: o.replicas }).catch((err: unknown) => {
     throw new LocalStackError(`cannot set up the bus on ${url}: ${(err as Error).message}`);
   });
   return { url, bus, embedded, connectAs: (user) => (shared ? Promise.resolve(shared) : open(user)) };
@@ -156,6 +161,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   await chmod(o.stateDir, 0o700);
   const log = o.logger;
   const parts = new Parts(log);
+  // One stack per state dir: before anything starts, so a second one starts nothing (throws StateDirBusyError).
+  const lock = await acquireStateLock(o.stateDir, log);
+  parts.add(() => lock.release());
   try {
     const { url, bus, embedded, connectAs } = await startBus(o, parts);
     const admin = await connectAs("admin");
