@@ -4,26 +4,12 @@
  */
 import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
+import { pidAlive } from "../clients/pid.js";
 import { presenceDir, PresenceRecordSchema, type PresenceRecord } from "./presence-record.js";
 
-/** True while `pid` runs (a zombie counts as gone: it runs nothing and waits only to be reaped). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  if (process.platform !== "linux") return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
+export { pidAlive };
 
 /** Options of the monitor. */
 export interface PresenceMonitorOptions {

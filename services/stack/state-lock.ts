@@ -4,10 +4,10 @@
  * say with `kill -9`) is stale and is taken over; a live one means the state dir is busy.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { link, open, readFile, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
+import { pidAlive } from "../clients/pid.js";
 
 /** The lock file's name inside the state dir. */
 export const STATE_LOCK_FILE = "up.lock";
@@ -34,22 +34,6 @@ export interface StateLock {
 
 /** Lock files this process holds: its own pid in a lock it did not take (a reused pid) is stale. */
 const held = new Set<string>();
-
-/** True while `pid` runs (a zombie, which runs nothing, does not count). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  if (process.platform !== "linux") return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 function lockPid(text: string): number | undefined {
   const pid = Number(text.trim());
