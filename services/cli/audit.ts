@@ -170,6 +170,12 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+/** What an operator request (kind `admin`) asked, e.g. `token.create`, from its detail; else the verb. */
+function verbOf(r: AuditRecord): string {
+  const request = (r.detail as { request?: unknown } | null)?.request;
+  return r.kind === "admin" && typeof request === "string" ? request : (r.verb ?? "-");
+}
+
 function line(r: AuditRecord): string {
   const who = r.caller ? `${r.caller.role}:${r.caller.id}` : "-";
   const what = r.target?.sessionId ? `${r.target.hostId ?? "?"}/${r.target.sessionId}` : (r.target?.hostId ?? "-");
@@ -182,7 +188,7 @@ function line(r: AuditRecord): string {
         ? "ok"
         : `${r.outcome.code}: ${r.outcome.message}`
       : "";
-  return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${(r.verb ?? "-").padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
+  return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${verbOf(r).padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
 }
 
 /** The `audit` command. */
