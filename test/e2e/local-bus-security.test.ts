@@ -213,7 +213,7 @@ describe("up's bus against someone who does not belong", () => {
   });
 
   it.skipIf(!isRoot)(
-    "as another local user (nobody): cannot read the credentials, the ports file or the up file, and cannot drive a session",
+    "as another local user (nobody, through setpriv: skipped unless this runs as root, which setpriv needs): cannot read the credentials, the ports file or the up file, and cannot drive a session",
     async () => {
       const portsFile = readdirSync(report.nats.storeDir).find((f) => f.endsWith(".ports")) as string;
       expect(portsFile).toBeDefined();
