@@ -72,6 +72,28 @@ function expectRefused(err: unknown, subject: string): void {
   expect((found as PermissionViolationError).subject).toBe(subject);
 }
 
+/**
+ * A raw NATS client for `node -e`: connects to 127.0.0.1:<port> with no credentials, publishes a turn/start on
+ * <subject> for <threadId>, pings, and prints what the server said (an -ERR, or +OK/PONG had it been let in).
+ */
+const rawNatsPublish = `
+const [port, subject, threadId] = process.argv.slice(1);
+const body = JSON.stringify({ method: "turn/start", params: { threadId, input: [{ type: "text", text: "from nobody" }] } });
+const s = require("node:net").connect(Number(port), "127.0.0.1");
+let seen = "";
+s.on("data", (d) => {
+  seen += d;
+  if (seen.startsWith("INFO") && !s.sent) {
+    s.sent = true;
+    s.write('CONNECT {"verbose":true,"pedantic":false}\\r\\nPUB ' + subject + " " + Buffer.byteLength(body) + "\\r\\n" + body + "\\r\\nPING\\r\\n");
+  }
+});
+const done = () => { process.stdout.write(seen); process.exit(0); };
+s.on("close", done);
+s.on("error", done);
+setTimeout(done, 5000);
+`;
+
 /** Runs `argv` as uid/gid nobody with a clean environment; its exit code and output. */
 function asNobody(argv: string[], extraEnv: Record<string, string> = {}) {
   const r = spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...argv], {
@@ -231,18 +253,23 @@ describe("up's bus against someone who does not belong", () => {
       expect(asNobody(["ls", stateDir]).stderr).toMatch(/Permission denied/);
 
       const before = model.requests.length;
-      // The stock CLI, told where the bus is (the port is no secret: it can be scanned for).
-      const sent = asNobody(
-        [process.execPath, cliEntry, "send", sessionId, "from nobody", "--nats-url", report.nats.url],
-        {
-          CLAW_SUPERVISOR_STATE_DIR: stateDir,
-        },
-      );
-      expect(sent.code, sent.stdout + sent.stderr).toBe(1);
-      expect(sent.stderr).toMatch(/cannot connect to NATS.*Authorization Violation/i);
-      const listed = asNobody([process.execPath, cliEntry, "sessions", "--nats-url", report.nats.url]);
-      expect(listed.code).toBe(1);
-      expect(listed.stderr).toMatch(/Authorization Violation/i);
+      // The bus itself, spoken to directly (the port is no secret: it can be scanned for): a turn/start on
+      // codex.rpc.<host> without credentials. Node is all it takes; nothing of this checkout needs to be readable.
+      const { port } = new URL(report.nats.url);
+      const raw = asNobody([process.execPath, "-e", rawNatsPublish, port, subjects.hostRpc(HOST), sessionId]);
+      expect(raw.stdout, raw.stderr).toMatch(/-ERR 'Authorization Violation'/);
+      expect(raw.stdout).not.toMatch(/PONG/);
+      // The stock CLI too, when this checkout is readable by others (not under a private mktemp dir, as in CI).
+      if (asNobody(["test", "-r", cliEntry]).code === 0) {
+        const sent = asNobody(
+          [process.execPath, cliEntry, "send", sessionId, "from nobody", "--nats-url", report.nats.url],
+          { CLAW_SUPERVISOR_STATE_DIR: stateDir },
+        );
+        expect(sent.code, sent.stdout + sent.stderr).toBe(1);
+        expect(sent.stderr).toMatch(/cannot connect to NATS.*Authorization Violation/i);
+      } else {
+        console.log(`${cliEntry} is not readable by nobody: the stock CLI's attempt is not run`);
+      }
       await new Promise((r) => setTimeout(r, 1_000));
       expect(model.requests.length).toBe(before);
       expect(processAlive(report.nats.pid)).toBe(true);
