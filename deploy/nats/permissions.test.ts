@@ -382,8 +382,6 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
       expect(m?.string()).toBe(body);
       expect(await m?.ackAck()).toBe(true);
     }
-    // client writes its leases.
-    await (await new Kvm(client.nc).open(KV_BUCKET_NAMES.leases)).put("h1.t1", "claw-1");
 
     // The only refusals were the two writes above that must fail.
     expect(violationsOf(gateway).map((e) => e.subject)).toEqual([`$KV.${KV_BUCKET_NAMES.hostTokens}.0123456789abcdef`]);
@@ -484,7 +482,9 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const seen = rpcResponder(gateway.nc);
     await gateway.nc.flush();
     const client = await connectAs("client");
-    await (await new Kvm(client.nc).open(KV_BUCKET_NAMES.leases)).put("crafted", '{"op":"turn/start"}');
+    // Any stored bytes will do; a client writes no bucket, so admin stores them here.
+    const admin = await connectAs("admin");
+    await (await new Kvm(admin.nc).open(KV_BUCKET_NAMES.leases)).put("crafted", '{"op":"turn/start"}');
     client.nc.publish(
       `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`,
       JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.crafted` }),
@@ -499,5 +499,53 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
       { subject: RPC_H1, reply: "", data: '{"op":"turn/start"}', natsStream: `KV_${KV_BUCKET_NAMES.leases}` },
     ]);
     expect(violationsOf(client)).toEqual([]);
+  });
+
+  it("keeps clients and operators from writing any bucket and from reading the policy and host-token buckets", async () => {
+    const admin = await connectAs("admin");
+    await (await new Kvm(admin.nc).open(KV_BUCKET_NAMES.policy)).put("active", '{"version":1,"rules":[]}');
+    for (const user of ["client", "operator"] as const) {
+      const conn = await connectAs(user);
+      await expectPublishRefused(
+        (await new Kvm(conn.nc).open(KV_BUCKET_NAMES.leases)).put("mine", "x"),
+        `$KV.${KV_BUCKET_NAMES.leases}.mine`,
+      );
+      const direct = `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.policy}`;
+      await expectPublishRefused(
+        conn.nc.request(direct, JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.policy}.active` }), {
+          timeout: 3_000,
+        }),
+        direct,
+      );
+      const msgGet = `$JS.API.STREAM.MSG.GET.KV_${KV_BUCKET_NAMES.hostTokens}`;
+      await expectPublishRefused(conn.nc.request(msgGet, JSON.stringify({ seq: 1 }), { timeout: 3_000 }), msgGet);
+      const jsm = await jetstreamManager(conn.nc);
+      const err = await rejection(
+        jsm.consumers.add(`KV_${KV_BUCKET_NAMES.policy}`, { ack_policy: AckPolicy.None, deliver_subject: RPC_H1 }),
+      );
+      expect(String(err), user).toMatch(/Permissions Violation|permission/i);
+    }
+  });
+
+  it("lets no responder answer on a subject that is not an inbox (no allow_responses)", async () => {
+    const admin = await connectAs("admin");
+    const before = await messagesIn(`KV_${KV_BUCKET_NAMES.policy}`);
+    const registry = await connectAs("registry");
+    registry.nc.subscribe(subjects.registrySessionsList(), {
+      queue: "registry",
+      callback: (_e, m) => {
+        m.respond('{"version":1,"rules":[{"id":"all","role":"client","allow":["send"]}]}');
+      },
+    });
+    await registry.nc.flush();
+    const client = await connectAs("client");
+    client.nc.publish(subjects.registrySessionsList(), "{}", { reply: `$KV.${KV_BUCKET_NAMES.policy}.active` });
+    await violation(registry, "publish", `$KV.${KV_BUCKET_NAMES.policy}.active`);
+    expect(await messagesIn(`KV_${KV_BUCKET_NAMES.policy}`)).toBe(before);
+    // An inbox still gets its answer.
+    expect((await client.nc.request(subjects.registrySessionsList(), "{}", { timeout: 5_000 })).string()).toContain(
+      "version",
+    );
+    expect(admin.nc.isClosed()).toBe(false);
   });
 });

@@ -49,3 +49,4 @@ export {
   renderDeployPermissionsConf,
 } from "./permissions.js";
 export type { BusUser, PasswordExpr, UserPermissions } from "./permissions.js";
+export { deliveredFromStream, notALiveRequest } from "./live-request.js";

@@ -2,13 +2,21 @@
  * Who may do what on the bus: one NATS user per service and one for operators, as data. `claw-supervisor up`
  * renders it into its own nats-server config, and `deploy/nats/permissions.conf` is the same rendering with
  * passwords from the environment (a test keeps the file equal to it), so the local bus and a production
- * cluster apply one model. Only nats-server 2.9 features: users with publish/subscribe allow and deny lists
- * and `allow_responses`. Pure.
+ * cluster apply one model. Only nats-server 2.9 features: users with publish/subscribe allow and deny lists.
+ * Pure.
  *
  * What the model exists for: only the policy service publishes commands to hosts (`codex.rpc.*`), so no command
  * skips policy; only the gateway publishes session events (`codex.evt.*`); only the policy service writes the
  * audit trail (`codex.audit.*`) and host tokens; only the registry writes the session and host views. Those
  * families are also denied by name to every other user, so a broader allow added later cannot open them.
+ *
+ * What publish permissions cannot stop: nats-server checks the subject a client publishes on, never the reply
+ * subject it names, and the server itself answers JetStream API calls (direct gets and consumer deliveries
+ * included) on that reply subject. So every service acts only on live requests (services/bus/live-request.ts);
+ * clients and operators write no bucket (nothing they stored can be replayed elsewhere) and may not read the
+ * policy and host-token buckets (no old record can be replayed into them). What is left: a user with the
+ * JetStream API can have the server append copies of other stored records or API answers to a stream (never
+ * delete or change one); receivers validate every record, and separate NATS accounts would close it.
  */
 import { KV_BUCKET_NAMES } from "./topology.js";
 
@@ -23,8 +31,6 @@ export interface UserPermissions {
   publishAllow: string[];
   publishDeny: string[];
   subscribeAllow: string[];
-  /** May answer requests it received, on whatever reply subject they named. */
-  allowResponses: boolean;
 }
 
 /** JetStream API calls that create, change or destroy streams (KV buckets included): admin only. */
@@ -50,6 +56,29 @@ const RPC = "codex.rpc.>";
 const EVENTS = "codex.evt.>";
 const AUDIT = "codex.audit.>";
 const ADMIN_REQUESTS = "codex.admin.>";
+/**
+ * Answers go to nats.js inboxes only. No user has `allow_responses`, which would let an answer go to whatever
+ * reply subject a requester named (a protected subject or a KV key included); every responder also checks the
+ * reply is an inbox before it acts (services/bus/live-request.ts).
+ */
+const INBOXES = "_INBOX.>";
+
+/**
+ * The buckets whose records grant access: the policy document and the host tokens. Users who may not write them
+ * may not read them through the JetStream API either, since any read that delivers a stored record can be aimed
+ * (by its reply subject) back at the bucket: an old policy revision restored, a revoked token's record replayed.
+ */
+const guardedReads = (...streams: string[]): string[] =>
+  streams.flatMap((st) => [
+    `$JS.API.DIRECT.GET.${st}`,
+    `$JS.API.DIRECT.GET.${st}.>`,
+    `$JS.API.STREAM.MSG.GET.${st}`,
+    `$JS.API.CONSUMER.CREATE.${st}`,
+    `$JS.API.CONSUMER.CREATE.${st}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${st}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${st}.>`,
+  ]);
+const GUARDED_READS = guardedReads(`KV_${KV_BUCKET_NAMES.policy}`, `KV_${KV_BUCKET_NAMES.hostTokens}`);
 
 /** Every user's grants but `admin`'s. */
 export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions> = {
@@ -66,11 +95,12 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       kv(KV_BUCKET_NAMES.policy),
       kv(KV_BUCKET_NAMES.commands),
       kv(KV_BUCKET_NAMES.hostTokens),
+      kv(KV_BUCKET_NAMES.mcpRevocations),
+      INBOXES,
       ...JS,
     ],
     publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, "_INBOX.>"],
-    allowResponses: true,
   },
   gateway: {
     about: [
@@ -78,10 +108,9 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       "CODEX_EVENTS (JetStream publish with Nats-Msg-Id) and host lifecycle on codex.host.<hostId>, reads KV",
       "codex-host-tokens. Never a command publisher.",
     ],
-    publishAllow: [EVENTS, "codex.host.>", ...JS],
+    publishAllow: [EVENTS, "codex.host.>", INBOXES, ...JS],
     publishDeny: [RPC, "codex.cmd.>", AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: [RPC, "_INBOX.>"],
-    allowResponses: true,
   },
   registry: {
     about: [
@@ -89,41 +118,31 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       "codex-sessions and codex-hosts (compare-and-set publishes on $KV.<bucket>.<key>), publishes FLEET",
       'notices, serves codex.registry.> (queue group "registry").',
     ],
-    publishAllow: ["codex.fleet.>", kv(KV_BUCKET_NAMES.sessions), kv(KV_BUCKET_NAMES.hosts), ...JS],
+    publishAllow: ["codex.fleet.>", kv(KV_BUCKET_NAMES.sessions), kv(KV_BUCKET_NAMES.hosts), INBOXES, ...JS],
     publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: ["codex.host.>", "codex.registry.>", "_INBOX.>"],
-    allowResponses: true,
   },
   operator: {
     about: [
       "Operators (the claw-supervisor CLI): send commands (codex.cmd.<verb>, through policy), query the",
-      "registry, change policy and host tokens through the policy service (codex.admin.>), revoke MCP tokens",
-      "(KV codex-mcp-revocations), read streams and buckets through $JS.API. Never commands to hosts, events,",
-      "audit records, the session view or host tokens directly.",
+      "registry, change policy, host tokens and MCP token revocations through the policy service",
+      "(codex.admin.>), read streams and buckets through $JS.API but for the policy and host-token buckets.",
+      "They write no bucket: any bytes a user stores can be delivered elsewhere by the server.",
     ],
-    publishAllow: [
-      "codex.cmd.>",
-      "codex.registry.>",
-      ADMIN_REQUESTS,
-      kv(KV_BUCKET_NAMES.leases),
-      kv(KV_BUCKET_NAMES.mcpRevocations),
-      ...JS,
-    ],
-    publishDeny: [RPC, EVENTS, AUDIT, ...ADMIN_ONLY_JS_API],
+    publishAllow: ["codex.cmd.>", "codex.registry.>", ADMIN_REQUESTS, ...JS],
+    publishDeny: [RPC, EVENTS, AUDIT, ...ADMIN_ONLY_JS_API, ...GUARDED_READS],
     subscribeAllow: ["_INBOX.>"],
-    allowResponses: false,
   },
   client: {
     about: [
       "Clients: the Claw plugin, the MCP edge, the dashboard. They ask (codex.cmd.<verb> goes through policy;",
-      "codex.registry.* queries), read AUDIT and FLEET through their own durable consumers and the KV views",
-      "through $JS.API, and write KV codex-leases (multi-Claw ownership). Unlike operators they never change",
-      "policy or tokens.",
+      "codex.registry.* queries) and read AUDIT, FLEET and the KV views through $JS.API (their own durable",
+      "consumers), but not the policy and host-token buckets. Unlike operators they never change policy or",
+      "tokens, and they write no bucket.",
     ],
-    publishAllow: ["codex.cmd.>", "codex.registry.>", kv(KV_BUCKET_NAMES.leases), ...JS],
-    publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
+    publishAllow: ["codex.cmd.>", "codex.registry.>", ...JS],
+    publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API, ...GUARDED_READS],
     subscribeAllow: ["_INBOX.>"],
-    allowResponses: false,
   },
 };
 
@@ -173,7 +192,6 @@ export function renderAuthorization(password: PasswordExpr): string {
       `          deny: ${list(p.publishDeny, "            ")}`,
       "        }",
       `        subscribe: { allow: ${list(p.subscribeAllow, "          ")} }`,
-      ...(p.allowResponses ? ["        allow_responses: true"] : []),
       "      }",
       "    }",
     ].join("\n");

@@ -11,7 +11,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { failure, issuesText, type CommandFailure } from "../../schemas/commands.js";
-import { POLICY_QUEUE_GROUP, subjects } from "../bus/index.js";
+import { POLICY_QUEUE_GROUP, notALiveRequest, subjects } from "../bus/index.js";
 
 /** What an op answers: its own success shape (with `ok: true`) or a typed failure. */
 export type AdminReply = { ok: true; [field: string]: unknown } | CommandFailure;
@@ -108,6 +108,10 @@ export function serveAdmin(opts: ServeAdminOptions): Subscription {
     queue: POLICY_QUEUE_GROUP,
     callback: (err, msg) => {
       if (err) return log.error({ err: err.message }, "operator request subscription failed");
+      // Stored bytes a client had the server deliver here (see notALiveRequest) are never an operator's request.
+      const notLive = notALiveRequest(msg);
+      if (notLive)
+        return log.warn({ subject: msg.subject, why: notLive }, "dropped a message that is not an operator request");
       opts.track(
         answerAdmin(ops, msg.subject, msg.data, log).then((reply) => {
           if (!reply.ok)

@@ -13,7 +13,7 @@ import {
   type HostRecord,
   type RegistryErrorReply,
 } from "../../schemas/registry.js";
-import { subjects } from "../bus/index.js";
+import { notALiveRequest, subjects } from "../bus/index.js";
 import type { RegistryLogger } from "./logger.js";
 import { InvalidCursorError, type SessionIndex } from "./session-index.js";
 
@@ -113,6 +113,10 @@ export function serveQueries(nc: NatsConnection, view: QueryView, logger: Regist
 }
 
 function respond(msg: Msg, view: QueryView, logger: RegistryLogger): void {
+  // Answer only live requests: an answer is a publish on the reply subject, which the requester chose.
+  const notLive = notALiveRequest(msg);
+  if (notLive)
+    return logger.warn({ subject: msg.subject, why: notLive }, "registry: dropped a message that is not a query");
   let reply: unknown;
   try {
     reply = answerQuery(msg.subject, msg.data, view);

@@ -16,6 +16,7 @@ import {
   KV_BUCKET_NAMES,
   STREAM_NAMES,
   connectBus,
+  deliveredFromStream,
   kvStreamName,
   loadKvBucket,
   missingStreams,
@@ -265,7 +266,11 @@ async function run(
     callback: (err, msg) => {
       if (err) return logger.warn({ err }, "registry: host lifecycle subscription error");
       const parsed = HostLifecycle.safeParse(safeJson(msg.data));
-      if (!parsed.success || !subjectIs(msg.subject, () => subjects.hostLifecycle(parsed.data.hostId))) {
+      if (
+        !parsed.success ||
+        deliveredFromStream(msg) ||
+        !subjectIs(msg.subject, () => subjects.hostLifecycle(parsed.data.hostId))
+      ) {
         return logger.warn({ subject: msg.subject }, "registry: dropped an invalid host lifecycle message");
       }
       state.applyHostLifecycle(parsed.data, Date.now());

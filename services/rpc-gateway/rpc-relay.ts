@@ -9,7 +9,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Logger } from "pino";
 import { failure, issuesText } from "../../schemas/commands.js";
 import { HostRpcEnvelope, type HostRpcResult } from "../../schemas/host-rpc.js";
-import { subjects } from "../bus/index.js";
+import { notALiveRequest, subjects } from "../bus/index.js";
 import type { HostConnection } from "./connection.js";
 
 /** Queue group of every gateway on `codex.rpc.<hostId>`. */
@@ -62,12 +62,12 @@ export class RpcRelay {
   }
 
   private async relay(hostId: string, msg: Msg): Promise<void> {
-    // NATS checks who may publish on a subject, not who may name it as a reply subject: a client can have a
-    // JetStream API call deliver stored bytes here. Only a live request (an inbox to answer, no stream header)
-    // can be a command from the policy service; anything else is dropped with a logged reason.
-    if (!msg.reply?.startsWith("_INBOX.") || msg.headers?.get("Nats-Stream")) {
+    // Only a live request can be a command from the policy service (see notALiveRequest); anything else is
+    // dropped with a logged reason.
+    const notLive = notALiveRequest(msg);
+    if (notLive) {
       this.logger.warn(
-        { hostId, reply: msg.reply ?? "", stream: msg.headers?.get("Nats-Stream") || null },
+        { hostId, reply: msg.reply ?? "", stream: msg.headers?.get("Nats-Stream") || null, why: notLive },
         "dropped a message on the rpc subject that is not a policy request",
       );
       return;
