@@ -49,10 +49,8 @@ describe("claw-supervisor token", () => {
     try {
       const r = await cli(["token", "create", "host-x", "--nats-url", nats.url]);
       expect(r).toMatchObject({ code: 8, stderr: expect.stringContaining("no policy service is answering") });
-      const listed = JSON.parse(
-        (await cli(["token", "list", "--json", "--host", "host-x", "--nats-url", nats.url])).stdout,
-      );
-      expect(listed.tokens).toEqual([]);
+      const listed = await cli(["token", "list", "--nats-url", nats.url]);
+      expect(listed).toMatchObject({ code: 8, stderr: expect.stringContaining("no policy service is answering") });
     } finally {
       policy = await startPolicyService({
         nc: nats.nc,
@@ -60,6 +58,27 @@ describe("claw-supervisor token", () => {
         hostTokens: hostTokenAdmin(nats.nc),
       });
     }
+    const listed = JSON.parse(
+      (await cli(["token", "list", "--json", "--host", "host-x", "--nats-url", nats.url])).stdout,
+    );
+    expect(listed.tokens).toEqual([]);
+  });
+
+  it("never sends the secret over the bus: the policy service gets the token's id and SHA-256 only", async () => {
+    const seen: string[] = [];
+    const spy = nats.nc.subscribe(">", {
+      callback: (_e, m) => {
+        seen.push(new TextDecoder().decode(m.data));
+      },
+    });
+    await nats.nc.flush();
+    const created = await cli(["token", "create", "host-spy", "--json", "--nats-url", nats.url]);
+    expect(created.code, created.stderr).toBe(0);
+    const { token, tokenId } = JSON.parse(created.stdout);
+    await nats.nc.flush();
+    spy.unsubscribe();
+    expect(seen.some((d) => d.includes(tokenId))).toBe(true);
+    expect(seen.filter((d) => d.includes(token.slice(21)))).toEqual([]);
   });
 
   it("creates a token, printing the secret once with where to store it, and lists it without the secret", async () => {
@@ -124,7 +143,7 @@ describe("claw-supervisor token", () => {
   it("refuses bad input with one-line errors", async () => {
     expect(await cli(["token", "create", "a.b", "--nats-url", nats.url])).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/^claw-supervisor token: invalid: invalid host id "a\.b": .*'\.'.*\n$/),
+      stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/),
     });
     expect(await cli(["token", "create", "host-a"])).toMatchObject({
       code: 2,

@@ -1,15 +1,20 @@
 /**
- * `claw-supervisor token create|revoke|list`: host tokens in KV `codex-host-tokens`. `create` and `revoke` ask
- * the policy service (`codex.admin.token.*`), which writes the bucket and audits the change with the operator:
- * operator credentials cannot write it themselves. `list` reads the bucket. A secret is printed once, by
- * `create`; nothing can show it again, since only its SHA-256 is stored.
+ * `claw-supervisor token create|revoke|list`: host tokens in KV `codex-host-tokens`, through the policy service
+ * (`codex.admin.token.*`), which writes the bucket and audits each change with the operator: operator
+ * credentials can neither write nor read it themselves. `create` mints the token here and sends only its id and
+ * SHA-256, so the secret never crosses the bus; it is printed once, and nothing can show it again.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { TokenCreateResult, TokenRevokeResult, type PublicHostToken } from "../../schemas/admin-tokens.js";
+import {
+  TokenCreateResult,
+  TokenListResult,
+  TokenRevokeResult,
+  type PublicHostToken,
+} from "../../schemas/admin-tokens.js";
 import type { CommandFailure } from "../../schemas/commands.js";
 import { subjects } from "../bus/index.js";
-import { GatewayError, listHostTokens, openHostTokenBucket } from "../rpc-gateway/index.js";
+import { GatewayError, HostIdSchema, mintHostToken } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId } from "./command-client.js";
 import { connectCli } from "./connection.js";
@@ -20,15 +25,16 @@ import { resolveNatsUrl } from "../clients/up-file.js";
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
 
 Creates, revokes and lists the tokens host agents use to dial the rpc-gateway. A token is scoped to one
-host id; only its SHA-256 is stored, so the secret is printed once, by 'create'.
+host id; only its SHA-256 is stored, so the secret is printed once, by 'create'. The token is minted here:
+only its id and SHA-256 leave this process.
 
   token create <hostId>                 mint a token for <hostId> and print it once
   token revoke <hostId> [--token-id ID] revoke every active token of <hostId> (or only token ID);
                                         live connections using it are cut at once
   token list [--host HOSTID]            token ids, hosts, created and revoked times (never secrets)
 
-create and revoke ask the policy service, which writes the token and records the change, with --caller, in
-the audit trail: they need 'claw-supervisor up' or 'service policy' running.
+All three ask the policy service, which keeps the tokens and records each change, with --caller, in the
+audit trail: they need 'claw-supervisor up' or 'service policy' running.
 
 --nats-url URL   the supervisor's NATS server (default $NATS_URL, else the running 'up')
 --caller ID      the operator id recorded in the audit trail (default $USER@host)
@@ -86,7 +92,7 @@ async function withBus<T>(
 /** Asks the policy service's token path; a failure becomes a CliError with the verbs' exit code. */
 async function askPolicy<T extends { ok: true } | CommandFailure>(
   nc: NatsConnection,
-  op: "create" | "revoke",
+  op: "create" | "revoke" | "list",
   body: Record<string, unknown>,
   reply: z.ZodType<T>,
 ): Promise<Extract<T, { ok: true }>> {
@@ -163,10 +169,16 @@ export const tokenCommand: Command = {
     const caller = { role: "operator" as const, id: values.caller ?? defaultCallerId(io.env) };
     if (verb === "create") {
       const hostId = oneHostId(verb, rest);
-      const { token, record } = await withBus(natsUrl, io.env, (nc) =>
-        askPolicy(nc, "create", { caller, hostId }, TokenCreateResult),
+      const valid = HostIdSchema.safeParse(hostId);
+      if (!valid.success)
+        throw new CliError(`invalid host id ${JSON.stringify(hostId)}: ${valid.error.issues[0]?.message}`, 2);
+      // Minted here: only its id and SHA-256 go to the policy service, so the secret never crosses the bus.
+      const minted = mintHostToken(hostId, Date.now());
+      const { tokenId, sha256 } = minted.record;
+      const { record } = await withBus(natsUrl, io.env, (nc) =>
+        askPolicy(nc, "create", { caller, hostId, tokenId, sha256 }, TokenCreateResult),
       );
-      print({ ...publicRecord(record), token }, createdText(hostId, record.tokenId, token));
+      print({ ...publicRecord(record), token: minted.token }, createdText(hostId, record.tokenId, minted.token));
       return 0;
     }
     if (verb === "revoke") {
@@ -183,9 +195,9 @@ export const tokenCommand: Command = {
     }
     if (rest.length)
       throw new CliError(`token list takes no arguments, got '${rest[0]}'. See 'claw-supervisor token --help'.`, 2);
-    const records = (
-      await withBus(natsUrl, io.env, async (nc) => listHostTokens(await openHostTokenBucket(nc)))
-    ).filter((r) => values.host === undefined || r.hostId === values.host);
+    const { tokens: records } = await withBus(natsUrl, io.env, (nc) =>
+      askPolicy(nc, "list", { caller, ...(values.host === undefined ? {} : { hostId: values.host }) }, TokenListResult),
+    );
     print({ tokens: records.map(publicRecord) }, listText(records));
     return 0;
   },

@@ -1,5 +1,5 @@
 /**
- * Host-token operator requests (`codex.admin.token.create|revoke`): the token path. The policy service mints and
+ * Host-token operator requests (`codex.admin.token.create|revoke|list`): the token path. The policy service mints and
  * revokes host tokens for operators, so operator credentials cannot write KV `codex-host-tokens` themselves, and
  * each change is audited with the operator who asked (never the secret). The store itself is the gateway's
  * (services/rpc-gateway/tokens.ts), handed in by the composition root as a {@link HostTokenAdmin}.
@@ -10,6 +10,8 @@ import {
   type PublicHostToken,
   TokenCreateRequest,
   type TokenCreateResult,
+  TokenListRequest,
+  type TokenListResult,
   TokenRevokeRequest,
   type TokenRevokeResult,
 } from "../../schemas/admin-tokens.js";
@@ -20,7 +22,8 @@ import { commandIdOf } from "./ledger.js";
 
 /** The host-token store as the policy service uses it; errors carry `code` `invalid_host_id` or `token_not_found`. */
 export interface HostTokenAdmin {
-  create(hostId: string): Promise<{ token: string; record: PublicHostToken }>;
+  /** Stores a minted token's record (id, host, SHA-256); an id already stored is refused. */
+  register(minted: { tokenId: string; hostId: string; sha256: string }): Promise<PublicHostToken>;
   list(): Promise<PublicHostToken[]>;
   revoke(target: { hostId: string } | { tokenId: string }): Promise<PublicHostToken[]>;
 }
@@ -40,7 +43,7 @@ function storeFailure(err: unknown, what: string): CommandFailure {
 }
 
 /** Audits an operator's token request and its result around `run`; the request record is written first. */
-async function audited<R extends TokenCreateResult | TokenRevokeResult>(
+async function audited<R extends TokenCreateResult | TokenRevokeResult | TokenListResult>(
   deps: TokenAdminDeps,
   op: string,
   caller: AdminCaller,
@@ -82,14 +85,21 @@ async function audited<R extends TokenCreateResult | TokenRevokeResult>(
 export function tokenAdminOps(deps: TokenAdminDeps): AdminOps {
   return {
     "token.create": adminOp("token create", TokenCreateRequest, (req) =>
-      audited<TokenCreateResult>(deps, "token.create", req.caller, req.requestId, { hostId: req.hostId }, async () => {
-        try {
-          const { token, record } = await deps.tokens.create(req.hostId);
-          return { reply: { ok: true, token, record }, detail: { tokenId: record.tokenId } };
-        } catch (err) {
-          return { reply: storeFailure(err, "create the host token"), detail: {} };
-        }
-      }),
+      audited<TokenCreateResult>(
+        deps,
+        "token.create",
+        req.caller,
+        req.requestId,
+        { hostId: req.hostId, tokenId: req.tokenId },
+        async () => {
+          try {
+            const record = await deps.tokens.register({ tokenId: req.tokenId, hostId: req.hostId, sha256: req.sha256 });
+            return { reply: { ok: true, record }, detail: { tokenId: record.tokenId } };
+          } catch (err) {
+            return { reply: storeFailure(err, "create the host token"), detail: {} };
+          }
+        },
+      ),
     ),
     "token.revoke": adminOp("token revoke", TokenRevokeRequest, (req) =>
       audited<TokenRevokeResult>(
@@ -123,5 +133,13 @@ export function tokenAdminOps(deps: TokenAdminDeps): AdminOps {
         },
       ),
     ),
+    "token.list": adminOp("token list", TokenListRequest, async (req): Promise<AdminReply & TokenListResult> => {
+      try {
+        const tokens = (await deps.tokens.list()).filter((r) => req.hostId === undefined || r.hostId === req.hostId);
+        return { ok: true, tokens };
+      } catch (err) {
+        return storeFailure(err, "list host tokens");
+      }
+    }),
   };
 }

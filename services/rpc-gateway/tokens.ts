@@ -92,6 +92,36 @@ export async function createHostToken(
   return minted;
 }
 
+/**
+ * Stores the record of a token minted elsewhere (the operator's CLI, so the secret never crosses the bus): its
+ * id, host and SHA-256. An id already stored is refused, so no record is overwritten.
+ */
+export async function registerHostToken(
+  kv: KvBucket,
+  minted: { tokenId: string; hostId: string; sha256: string },
+  nowMs: number = Date.now(),
+): Promise<HostTokenRecord> {
+  const host = HostIdSchema.safeParse(minted.hostId);
+  if (!host.success)
+    throw new GatewayError(
+      "invalid_host_id",
+      `invalid host id ${JSON.stringify(minted.hostId)}: ${host.error.issues[0]?.message}`,
+    );
+  const record: HostTokenRecord = {
+    tokenId: minted.tokenId,
+    hostId: host.data,
+    sha256: minted.sha256,
+    createdAtMs: nowMs,
+    revokedAtMs: null,
+  };
+  try {
+    await kv.create(record.tokenId, JSON.stringify(record));
+  } catch (err) {
+    throw storeError(err, `store token ${record.tokenId} for host ${record.hostId}`);
+  }
+  return record;
+}
+
 /** Every token record, oldest first; secrets are never stored, so none can be listed. */
 export async function listHostTokens(kv: KvBucket): Promise<HostTokenRecord[]> {
   try {
@@ -212,9 +242,8 @@ export function hostTokenAdmin(nc: NatsConnection) {
     return kv;
   };
   return {
-    async create(hostId: string) {
-      const minted = await createHostToken(await bucket(), hostId);
-      return { token: minted.token, record: publicRecord(minted.record) };
+    async register(minted: { tokenId: string; hostId: string; sha256: string }) {
+      return publicRecord(await registerHostToken(await bucket(), minted));
     },
     async list() {
       return (await listHostTokens(await bucket())).map(publicRecord);
