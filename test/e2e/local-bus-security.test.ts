@@ -211,6 +211,71 @@ describe("up's bus against someone who does not belong", () => {
     expect((await ajsm.streams.getMessage(STREAM_NAMES.audit, { seq: auditSeq }))?.seq).toBe(auditSeq);
   });
 
+  it("acts on no stored bytes a client has the server deliver onto codex.admin.* or codex.cmd.* (only live requests count)", async () => {
+    // Bytes shaped like an operator's policy.set and a send, stored (by admin: clients and operators can store
+    // nothing) where a client may read them, then delivered by a direct get whose reply subject names the target.
+    const admin = await connectAs("admin");
+    const kv = await new Kvm(admin).open(KV_BUCKET_NAMES.leases);
+    const caller = { role: "operator", id: "mallory" };
+    const inForce = JSON.parse((await cli("policy", "get", "--json")).stdout).inForce;
+    await kv.put(
+      "forged-policy",
+      JSON.stringify({
+        caller,
+        // The document in force plus a rule letting every session send and spawn.
+        document: {
+          ...inForce.document,
+          rules: [...inForce.document.rules, { id: "forged", role: "session", allow: ["send", "spawn"] }],
+        },
+      }),
+    );
+    await kv.put(
+      "forged-send",
+      JSON.stringify({
+        verb: "send",
+        caller,
+        idempotencyKey: "forged-1",
+        args: { target: { sessionId }, text: "forged" },
+      }),
+    );
+    const policyBefore = inForce.revision;
+    const modelBefore = model.requests.length;
+
+    const client = await connectAs("client");
+    for (const [key, reply] of [
+      ["forged-policy", subjects.admin("policy", "set")],
+      ["forged-send", subjects.command("send")],
+    ] as const) {
+      client.publish(
+        `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`,
+        JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.${key}` }),
+        { reply },
+      );
+    }
+    await client.flush();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).inForce.revision).toBe(policyBefore);
+    expect(model.requests.length).toBe(modelBefore);
+    const audit = await cli("audit", "--caller", "mallory", "--json");
+    expect(audit.stdout).not.toContain("mallory");
+
+    // Control: the same bytes sent as live requests are a valid policy.set and a valid send, so the test above
+    // could have failed; only the way they arrived made them nothing.
+    const operator = await connectAs("operator");
+    for (const [key, subject] of [
+      ["forged-send", subjects.command("send")],
+      ["forged-policy", subjects.admin("policy", "set")],
+    ] as const) {
+      const bytes = (await kv.get(key))?.string() as string;
+      const answer = JSON.parse((await operator.request(subject, bytes, { timeout: 30_000 })).string());
+      expect(answer, key).toMatchObject({ ok: true });
+    }
+    await until("the live send's turn at the model", () => model.requests.length > modelBefore || undefined);
+    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).inForce.revision).toBeGreaterThan(
+      policyBefore ?? 0,
+    );
+  });
+
   it("lets the operator's CLI do what operators do: send through policy, change policy and host tokens through the policy service", async () => {
     const before = model.requests.length;
     const sent = await cli("send", sessionId, "operator says hi", "--start", "--json");
