@@ -103,7 +103,13 @@ async function inForceFromBucket(nc: NatsConnection): Promise<InForceAnswer["rep
     for await (const e of await kv.history({ key: ACTIVE_POLICY_KEY }))
       entries.push({ revision: e.revision, operation: e.operation, text: e.operation === "PUT" ? e.string() : "" });
   } catch (err) {
-    throw new CliError(`cannot read the history of KV ${bucket} key '${ACTIVE_POLICY_KEY}': ${(err as Error).message}`);
+    // up's operator (and any client) may not read the policy bucket itself: only the policy service can say.
+    const refused = /permission/i.test(`${(err as Error).message} ${String((err as Error).cause ?? "")}`);
+    throw new CliError(
+      refused
+        ? `this bus user may not read KV ${bucket} itself (only the policy service does): start 'claw-supervisor up' or 'claw-supervisor service policy', then ask again`
+        : `cannot read the history of KV ${bucket} key '${ACTIVE_POLICY_KEY}': ${(err as Error).message}`,
+    );
   }
   const { inForce, refused } = policyFromHistory(entries);
   return { ok: true, inForce, ...(refused === null ? {} : { refused }) };
