@@ -1,16 +1,21 @@
 /**
  * `claw-supervisor mcp-config` against a real nats-server and registry that knows one session (`thr-12345678`
- * on host h1): the snippet with a token of that session, its lifetime, revocation; and, as the built bin run
- * as a child process, that an unknown session (an 8-character prefix included) exits 4 and junk exits 2.
+ * on host h1): the snippet with a token of that session, its lifetime, revocation through a real policy service
+ * (stored and audited with its caller; with no policy service, exit 8 and nothing stored); and, as the built bin
+ * run as a child process, that an unknown session (an 8-character prefix included) exits 4 and junk exits 2.
  * The usage errors of `mcp` run in process.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KV_BUCKET_NAMES, openKvBucket } from "../bus/index.js";
-import { DEFAULT_TOKEN_TTL_MS, newEdgeSecret, revocationKey, verifyToken } from "../mcp-edge/index.js";
+import { revocationKey } from "../../schemas/admin-mcp.js";
+import { AuditRecord } from "../../schemas/audit.js";
+import { KV_BUCKET_NAMES, STREAM_NAMES, openKvBucket, readStream } from "../bus/index.js";
+import { DEFAULT_TOKEN_TTL_MS, newEdgeSecret, verifyToken } from "../mcp-edge/index.js";
+import { startPolicyService, type PolicyService } from "../policy/index.js";
 import { startRegistry, type Registry } from "../registry/index.js";
 import { FakeHost } from "../registry/test-fleet.js";
 import { useBus } from "../../test/support/bus.js";
@@ -44,6 +49,7 @@ function builtCli(
 describe("claw-supervisor mcp-config", () => {
   const bus = useBus({ ensure: true });
   let registry: Registry;
+  let policy: PolicyService | undefined;
   const dir = stateDir();
   const secret = newEdgeSecret();
   const cli = (...args: string[]) =>
@@ -55,7 +61,19 @@ describe("claw-supervisor mcp-config", () => {
     await new FakeHost(bus, "h1").synced(SESSION);
     await eventually(async () => expect((await cli(SESSION, "--json")).code).toBe(0));
   }, 60_000);
-  afterAll(() => registry?.stop());
+  afterAll(async () => {
+    await policy?.stop();
+    await registry?.stop();
+  });
+
+  const auditOf = async (sessionId: string): Promise<AuditRecord[]> => {
+    const records: AuditRecord[] = [];
+    for await (const m of readStream(bus.nc, STREAM_NAMES.audit))
+      records.push(AuditRecord.parse(JSON.parse(new TextDecoder().decode(m.data))));
+    return records.filter(
+      (r) => r.kind === "admin" && (r.detail as { request?: string; sessionId?: string }).sessionId === sessionId,
+    );
+  };
 
   it("prints the config.toml table and the codex mcp add line with a token of the session, valid a week", async () => {
     const before = Date.now();
@@ -99,7 +117,20 @@ describe("claw-supervisor mcp-config", () => {
       expect(await cli(SESSION, "--ttl", ttl)).toMatchObject({ code: 2, stderr: expect.stringContaining(message) });
   });
 
-  it("--revoke records who revoked the session's tokens and when, in KV codex-mcp-revocations", async () => {
+  it("--revoke with no policy service answering exits 8, saying so, and stores nothing", async () => {
+    const res = await cli(SESSION, "--revoke", "--caller", "nobody-home");
+    expect(res.code).toBe(8);
+    expect(res.stderr).toBe(
+      "claw-supervisor mcp-config: timeout: no policy service is answering on codex.admin.mcp.revoke: is 'claw-supervisor up' or 'service policy' running? Nothing was revoked.\n",
+    );
+    expect(res.stdout).toBe("");
+    const kv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.mcpRevocations);
+    expect(await kv.get(revocationKey(SESSION))).toBeNull();
+    expect(await auditOf(SESSION)).toEqual([]);
+  });
+
+  it("--revoke has the policy service record who revoked the session's tokens and when, audited with that caller", async () => {
+    policy = await startPolicyService({ nc: bus.nc, logger: pino({ level: "silent" }) });
     const before = Date.now();
     const res = await cli(SESSION, "--revoke", "--json");
     expect(res.code, res.stderr).toBe(0);
@@ -113,6 +144,28 @@ describe("claw-supervisor mcp-config", () => {
     expect(text.stdout).toMatch(/^Revoked the MCP tokens of session .* issued before .*: the edge refuses them/);
     expect((await kv.get(revocationKey(SESSION)))!.json<{ by: string }>().by).toBe("ops-bot");
     expect(await cli("not-a-session", "--revoke")).toMatchObject({ code: 4 });
+    // Each revocation: the request and its result, with the operator as caller and the session as target.
+    const audited = await auditOf(SESSION);
+    expect(
+      audited.map((r) => [
+        (r.detail as { request: string }).request,
+        r.caller,
+        r.target,
+        r.outcome?.ok ?? "request",
+        (r.detail as { revokedAt?: number }).revokedAt ?? null,
+      ]),
+    ).toEqual([
+      ["mcp.revoke", { role: "operator", id: out.by }, { hostId: "h1", sessionId: SESSION }, "request", null],
+      ["mcp.revoke", { role: "operator", id: out.by }, { hostId: "h1", sessionId: SESSION }, true, stored.revokedAt],
+      ["mcp.revoke", { role: "operator", id: "ops-bot" }, { hostId: "h1", sessionId: SESSION }, "request", null],
+      [
+        "mcp.revoke",
+        { role: "operator", id: "ops-bot" },
+        { hostId: "h1", sessionId: SESSION },
+        true,
+        expect.any(Number),
+      ],
+    ]);
     expect(await cli(SESSION, "--revoke", "--ttl", "1d")).toMatchObject({
       code: 2,
       stderr: expect.stringContaining("--ttl does not go with --revoke"),

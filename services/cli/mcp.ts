@@ -3,23 +3,26 @@
  * (the session's token in $CLAW_MCP_TOKEN); and `claw-supervisor mcp-config <sessionId>`: the config.toml
  * snippet and `codex mcp add` line, with a token of that session (only for a session the registry knows;
  * expiring after `--ttl`, a week by default), for a session a person started; `--revoke` revokes every token
- * of the session issued so far.
+ * of the session issued so far, by asking the policy service (`codex.admin.mcp.revoke`), which writes KV
+ * `codex-mcp-revocations` and audits it with the operator: operator credentials do not write that bucket.
  */
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
-import { connectBus } from "../bus/index.js";
+import { connectBus, subjects } from "../bus/index.js";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { McpRevokeResult } from "../../schemas/admin-mcp.js";
+import type { CommandFailure } from "../../schemas/commands.js";
 import { McpSessionRef, McpTokenTtl } from "../../schemas/mcp-tools.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { requestAdmin } from "../clients/admin-request.js";
 import { querySession } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
 import { type BusLogin, loginForUrl } from "../clients/bus-credentials.js";
 import { readUpFile } from "../clients/up-file.js";
 import {
   EdgeIdentity,
-  RevocationStore,
-  RevocationStoreError,
   checkedCaller,
   createEdgeServer,
   defaultSecretFile,
@@ -28,7 +31,7 @@ import {
   sessionCaller,
 } from "../mcp-edge/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
-import { defaultCallerId } from "./command-client.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId } from "./command-client.js";
 import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 
@@ -118,11 +121,12 @@ knows the session; it expires after --ttl (a week by default): then print a new 
 session's thread id as 'claw-supervisor sessions' shows it (a whole id, not a prefix), or <hostId>/<threadId>.
 
 With --revoke, every token of the session issued until now is refused at once (sessions started by spawn lose
-the supervisor's tools); a token printed afterwards works.
+the supervisor's tools); a token printed afterwards works. The policy service stores the revocation and records
+it, with --caller, in the audit trail: it needs 'claw-supervisor up' or 'service policy' running.
 
 --ttl DURATION      how long the token is valid: 30m, 12h, 7d... (default 7d, at most 366d)
 --revoke            revoke the session's tokens instead of printing one
---caller ID         who revokes, as recorded (default $USER@host)
+--caller ID         who revokes, as the audit trail records it (default $USER@host)
 --url URL           the HTTP edge (default: the running 'up''s, else http://127.0.0.1:7411/mcp)
 --secret-file FILE  the edge secret (default <state-dir>/mcp-secret)
 --state-dir DIR     default $CLAW_SUPERVISOR_STATE_DIR, else ~/.local/state/claw-supervisor
@@ -131,7 +135,8 @@ the supervisor's tools); a token printed afterwards works.
                     {sessionId, hostId, revokedAt, by}) as one JSON line
 
 Exit codes: 0 done, 1 a local failure (no secret, no bus, no registry answering), 2 usage (a bad session id
-or option), 4 no such session in the registry.`;
+or option), 4 no such session in the registry, 8 (--revoke) no policy service answering (nothing was revoked),
+none answering in time, or it could not store the revocation.`;
 
 const usageHint = "See 'claw-supervisor mcp-config --help'.";
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -233,8 +238,10 @@ export const mcpConfigCommand: Command = {
 };
 
 /**
- * `mcp-config --revoke`: the session must be known to the registry (a typo is exit 4, nothing written); when no
- * registry answers the revocation is written anyway (it only ever takes access away) and a note says so.
+ * `mcp-config --revoke`: the session must be known to the registry (a typo is exit 4, nothing sent); when no
+ * registry answers the revocation is asked for anyway (it only ever takes access away) and a note says so. The
+ * policy service stores it (`codex.admin.mcp.revoke`) and audits it with `by`; with none answering, exit 8 and
+ * nothing changed.
  */
 async function revoke(
   nc: NatsConnection,
@@ -251,17 +258,39 @@ async function revoke(
     if (!(err instanceof CliError) || err.exitCode !== 1) throw err;
     io.stderr(`mcp-config: ${err.message}; revoking anyway\n`);
   }
-  let done: { revokedAt: number; by: string };
-  try {
-    done = await new RevocationStore(nc).revoke(ref.sessionId, by);
-  } catch (err) {
-    if (err instanceof RevocationStoreError) throw new CliError(err.message);
-    throw err;
+  const subject = subjects.admin("mcp", "revoke");
+  const answer = await requestAdmin(
+    nc,
+    "mcp",
+    "revoke",
+    { caller: { role: "operator", id: by }, requestId: randomUUID(), sessionId: ref.sessionId, hostId },
+    McpRevokeResult,
+    DEFAULT_COMMAND_TIMEOUT_MS,
+  );
+  if (!answer.ok) {
+    if (answer.reason === "no_policy")
+      throw new CliError(
+        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was revoked.`,
+        EXIT_CODES.timeout,
+      );
+    if (answer.reason === "timeout")
+      throw new CliError(
+        `timeout: the policy service did not answer ${subject}; the revocation may still be stored: run this again`,
+        EXIT_CODES.timeout,
+      );
+    throw new CliError(
+      `could not send ${subject}: ${"error" in answer ? (answer.error?.message ?? answer.reason) : answer.reason}`,
+    );
   }
+  if (!answer.reply.ok) {
+    const f: CommandFailure = answer.reply;
+    throw new CliError(`${f.code}: ${f.message}`, f.code === "invalid" ? 2 : EXIT_CODES[f.code]);
+  }
+  const done = answer.reply;
   io.stdout(
     json
-      ? `${JSON.stringify({ sessionId: ref.sessionId, hostId, revokedAt: iso(done.revokedAt), by: done.by })}\n`
-      : `Revoked the MCP tokens of session ${ref.sessionId} issued before ${iso(done.revokedAt)}: the edge refuses them from now on. Print a new one with 'claw-supervisor mcp-config ${shown}'.\n`,
+      ? `${JSON.stringify({ sessionId: done.sessionId, hostId, revokedAt: iso(done.revokedAt), by: done.by })}\n`
+      : `Revoked the MCP tokens of session ${done.sessionId} issued before ${iso(done.revokedAt)}: the edge refuses them from now on. Print a new one with 'claw-supervisor mcp-config ${shown}'.\n`,
   );
   return 0;
 }

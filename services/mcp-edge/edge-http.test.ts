@@ -2,8 +2,9 @@
  * The edge over real Streamable HTTP, and its resources over the in-memory transport, on the real command
  * path (policy rig: real nats-server, registry, gateway, policy service). Auth: no token, a wrong token, a token
  * of another secret, a session token edited to name another session, an expired, an old-format, a revoked
- * token and a well-signed token of a session the registry does not know are refused (401) before MCP runs; a
- * valid token acts only as its own session; a spawned session's token past its expiry works while it lives.
+ * token (revoked through the policy service, audited with the operator) and a well-signed token of a session the
+ * registry does not know are refused (401) before MCP runs; a valid token acts only as its own session; a
+ * spawned session's token past its expiry works while it lives.
  * Reads: by default a session lists its peers but reads only its own transcript; a policy rule opens others.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -140,6 +141,14 @@ describe("MCP edge over Streamable HTTP", () => {
     const revoked = await cli("sa", "--revoke", "--caller", "alice", "--json");
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ sessionId: "sa", hostId: "h1", by: "alice" });
+    // The policy service stored it (codex.admin.mcp.revoke) and audited it with the operator who asked.
+    const audited = (await rig.audit()).filter(
+      (r) => r.kind === "admin" && (r.detail as { request?: string }).request === "mcp.revoke",
+    );
+    expect(audited.map((r) => [r.caller, r.target, r.outcome?.ok ?? null])).toEqual([
+      [{ role: "operator", id: "alice" }, { hostId: "h1", sessionId: "sa" }, null],
+      [{ role: "operator", id: "alice" }, { hostId: "h1", sessionId: "sa" }, true],
+    ]);
     const refused = await post({ authorization: `Bearer ${issued.token}` });
     expect(refused.status).toBe(401);
     expect(refused.headers.get("www-authenticate")).toMatch(/error_description="revoked"/);

@@ -2,17 +2,19 @@
  * How the edge decides a token still works, on a real nats-server with the project's buckets and a scripted
  * registry answering `codex.registry.sessions.get` (so a session can be live, stale or unknown at will, and the
  * registry can stop answering): expiry, spawn tickets renewed while their session lives, revocation, the brief
- * cache of known sessions, and a 503 (never a pass) when the registry or the revocation bucket cannot be asked.
+ * cache of known sessions, and a 503 (never a pass) when the registry or the revocation bucket cannot be asked,
+ * or when the command ledger cannot be read during a bus outage (a stopped nats-server), never a 401 "unresolved".
  */
 import type { Subscription } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { revocationKey, type McpRevocation } from "../../schemas/admin-mcp.js";
 import { KV_BUCKET_NAMES, openKvBucket, subjects } from "../bus/index.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { useBus } from "../../test/support/bus.js";
+import { startBus, useBus } from "../../test/support/bus.js";
 import { EdgeIdentity } from "./identity.js";
 import { startMcpHttpEdge, type McpHttpEdge } from "./http.js";
-import { RevocationStore } from "./revocations.js";
 import { checkedCaller, type SessionCaller } from "./session-caller.js";
 import { newEdgeSecret, sessionToken, ticketToken } from "./tokens.js";
 
@@ -39,14 +41,17 @@ describe("EdgeIdentity", () => {
       },
     });
   };
-  const spawned = async (ticket: string, sessionId: string) => {
+  const spawned = async (ticket: string, sessionId: string | null) => {
     const kv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.commands);
     await kv.put(
       ticket,
       JSON.stringify({
         state: "done",
         atMs: Date.now(),
-        result: { ok: true, data: { hostId: "h1", sessionId, turnId: "t1", cwd: "/w", attachCommand: "x" } },
+        result:
+          sessionId === null
+            ? failure("host_offline", "host h1 is offline")
+            : { ok: true, data: { hostId: "h1", sessionId, turnId: "t1", cwd: "/w", attachCommand: "x" } },
       }),
     );
   };
@@ -62,6 +67,7 @@ describe("EdgeIdentity", () => {
     await spawned("spawn-live", "live");
     await spawned("spawn-old", "old");
     await spawned("spawn-gone", "gone");
+    await spawned("spawn-failed", null);
     edge = await startMcpHttpEdge({ nc: bus.nc, secret, port: 0 });
   });
   afterAll(() => edge?.stop());
@@ -125,7 +131,14 @@ describe("EdgeIdentity", () => {
     });
     // Within its lifetime a ticket needs no registry answer (a session just spawned may not be known yet).
     expect(await id.resolve(ticketToken(secret, "spawn-gone"))).toMatchObject({ ok: true, sessionId: "gone" });
+    // No ledger entry: waited for (ticketWaitMs), then unresolved; a failed spawn: unresolved at once.
     expect(await id.resolve(ticketToken(secret, "no-such-spawn"))).toMatchObject({ ok: false, reason: "unresolved" });
+    const slow = new EdgeIdentity(bus.nc, secret, { ticketWaitMs: 60_000 });
+    expect(await slow.resolve(ticketToken(secret, "spawn-failed"))).toMatchObject({
+      ok: false,
+      reason: "unresolved",
+      message: expect.stringContaining("the spawn this token was minted for (spawn-failed) did not start a session"),
+    });
   });
 
   it("refuses tokens issued before a revocation at once, and a stdio caller stops running commands", async () => {
@@ -144,7 +157,12 @@ describe("EdgeIdentity", () => {
     const stdio = checkedCaller(inner, () => id.resolve(before));
     expect(await stdio.command("list", {})).toEqual({ ok: true, data: {} });
 
-    await new RevocationStore(bus.nc).revoke("live", "alice");
+    // As the policy service stores it for an operator's codex.admin.mcp.revoke (services/policy/admin-mcp.ts).
+    const revocation: McpRevocation = { sessionId: "live", revokedAt: Date.now(), by: "alice" };
+    await (await openKvBucket(bus.nc, KV_BUCKET_NAMES.mcpRevocations)).put(
+      revocationKey("live"),
+      JSON.stringify(revocation),
+    );
     for (const token of [before, ticket])
       expect(await id.resolve(token)).toMatchObject({
         ok: false,
@@ -192,4 +210,35 @@ describe("EdgeIdentity", () => {
       /cannot check MCP token revocations: KV bucket codex-mcp-revocations does not exist/,
     );
   });
+});
+
+describe("EdgeIdentity during a bus outage", () => {
+  it("answers a spawn ticket token 503 when the command ledger cannot be read, not 401 after the ticket wait", async () => {
+    const bus = await startBus({ ensure: true });
+    const edge = await startMcpHttpEdge({ nc: bus.nc, secret, port: 0 });
+    try {
+      await bus.server.stop();
+      const started = Date.now();
+      const res = await fetch(edge.url, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${ticketToken(secret, "spawn-during-outage")}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+      const message = ((await res.json()) as { error: { message: string } }).error.message;
+      expect(res.status, message).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      expect(message).toMatch(
+        /^cannot read the spawn this token was minted for \(spawn-during-outage\) in KV codex-commands: /,
+      );
+      // Generous: the ticket wait (20 s by default) is not what ended it.
+      expect(Date.now() - started).toBeLessThan(19_000);
+    } finally {
+      await edge.stop();
+      await bus.stop();
+    }
+  }, 60_000);
 });

@@ -6,7 +6,7 @@
  *   briefly; a registry that does not answer is `unavailable`, never a pass);
  * - a spawn ticket names the spawn command, whose result (the new thread id) the policy service stores in the
  *   command ledger (KV `codex-commands`, key = the command id): the edge reads it there, waiting while the spawn
- *   still runs. Codex cannot be handed a new token mid-thread, so a ticket token past its expiry is still
+ *   still runs (or has no entry yet); a ledger that cannot be read is `unavailable` at once, never a wait. Codex cannot be handed a new token mid-thread, so a ticket token past its expiry is still
  *   accepted while the registry shows its session live (known and not stale): renewed while it lives;
  * - no revocation (KV `codex-mcp-revocations`) of the session may be newer than the token; read on every
  *   call, so a revocation takes effect at once.
@@ -27,8 +27,8 @@ const SpawnData = z.object({ sessionId: z.string().min(1), hostId: z.string().mi
 /**
  * Why a token was refused: `unauthorized` (not a token of this edge, or of the old format), `expired`,
  * `revoked`, `unknown_session` (the registry does not know the session), `unresolved` (a ticket whose spawn is
- * unknown or failed): each an HTTP 401; `unavailable` (the registry or the revocation bucket could not be
- * asked): a 503, try again.
+ * unknown or failed): each an HTTP 401; `unavailable` (the registry, the command ledger or the revocation
+ * bucket could not be asked): a 503, try again.
  */
 export type IdentityRefusal = "unauthorized" | "expired" | "revoked" | "unknown_session" | "unresolved" | "unavailable";
 
@@ -170,7 +170,17 @@ export class EdgeIdentity {
     if (known) return { ok: true, value: known };
     const deadline = this.now() + (this.opts.ticketWaitMs ?? 20_000);
     for (;;) {
-      const found = await this.ledgerEntry(ticket).catch(() => undefined);
+      let found: { sessionId: string; hostId: string | null } | null | undefined;
+      try {
+        found = await this.ledgerEntry(ticket);
+      } catch (err) {
+        // The ledger cannot be read (a bus outage, a missing bucket): a 503 at once, never a 401 after the wait.
+        return {
+          ok: false,
+          reason: "unavailable",
+          message: `cannot read the spawn this token was minted for (${ticket}) in KV ${KV_BUCKET_NAMES.commands}: ${(err as Error).message}`,
+        };
+      }
       if (found) {
         this.tickets.set(ticket, found);
         return { ok: true, value: found };
@@ -185,12 +195,24 @@ export class EdgeIdentity {
     }
   }
 
-  /** The spawned session; null when the spawn failed or is unknown; undefined while it runs. */
+  /**
+   * The spawned session; null when the spawn failed (or its result names no session); undefined while it runs or
+   * has no entry yet. Throws when the ledger cannot be read.
+   */
   private async ledgerEntry(ticket: string): Promise<{ sessionId: string; hostId: string | null } | null | undefined> {
-    this.ledger ??= openKvBucket(this.nc, KV_BUCKET_NAMES.commands);
+    this.ledger ??= openKvBucket(this.nc, KV_BUCKET_NAMES.commands).catch((err: unknown) => {
+      this.ledger = undefined;
+      throw err;
+    });
     const entry = await (await this.ledger).get(ticket);
     if (entry?.operation !== "PUT") return undefined;
-    const done = FinishedSpawn.safeParse(entry.json());
+    let value: unknown;
+    try {
+      value = entry.json();
+    } catch {
+      return undefined; // not a ledger entry the edge can read: as if none (the bus itself answered)
+    }
+    const done = FinishedSpawn.safeParse(value);
     if (!done.success) return undefined;
     if (!done.data.result.ok) return null;
     const data = SpawnData.safeParse(done.data.result.data);

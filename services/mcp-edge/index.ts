@@ -19,7 +19,6 @@ export {
   type TokenSubject,
   type VerifiedToken,
 } from "./tokens.js";
-export { McpRevocation, RevocationStore, RevocationStoreError, revocationKey } from "./revocations.js";
 export {
   startMcpHttpEdge,
   DEFAULT_MAX_BODY_BYTES,

@@ -1,0 +1,89 @@
+/**
+ * MCP token revocation as an operator request (`codex.admin.mcp.revoke`, schemas/admin-mcp.ts): the policy
+ * service writes KV `codex-mcp-revocations` for the operator, so neither operator nor client credentials write
+ * that bucket (the server can be made to re-deliver a stored message's raw bytes onto any subject, so no bucket
+ * holds bytes they wrote), and each revocation is audited with the operator who asked. The MCP edge reads the
+ * bucket on every call (services/mcp-edge/identity.ts).
+ */
+import { randomUUID } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type McpRevocation, McpRevokeRequest, type McpRevokeResult, revocationKey } from "../../schemas/admin-mcp.js";
+import { failure } from "../../schemas/commands.js";
+import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket } from "../bus/index.js";
+import { adminOp, type AdminOps, type AdminReply } from "./admin.js";
+import type { AuditInput, AuditLog } from "./audit-log.js";
+import { commandIdOf } from "./ledger.js";
+
+/** Stores one revocation record (tests hand in their own). */
+export type RevocationWriter = (record: McpRevocation) => Promise<void>;
+
+/** What the mcp ops need. */
+export interface McpAdminDeps {
+  audit: AuditLog;
+  /** Where a revocation is stored; {@link kvRevocationWriter} in the service. */
+  write: RevocationWriter;
+  now?: () => number;
+}
+
+const bucket = KV_BUCKET_NAMES.mcpRevocations;
+
+/** Writes revocations into KV `codex-mcp-revocations` over `nc`; a missing bucket is named, not created. */
+export function kvRevocationWriter(nc: NatsConnection): RevocationWriter {
+  return async (record) => {
+    try {
+      const kv = await openKvBucket(nc, bucket, { mustExist: true });
+      await kv.put(revocationKey(record.sessionId), JSON.stringify(record));
+    } catch (err) {
+      if (jsApiErrCode(err) === JsErrCode.StreamNotFound)
+        throw new Error(
+          `KV bucket ${bucket} does not exist: run 'claw-supervisor up' (or a service with --ensure-bus) once to create it`,
+        );
+      throw new Error(`cannot write KV ${bucket}: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** `mcp.revoke`, for the admin table: audits the request, stores the revocation, audits the result. */
+export function mcpAdminOps(deps: McpAdminDeps): AdminOps {
+  const now = deps.now ?? Date.now;
+  return {
+    "mcp.revoke": adminOp("mcp revoke", McpRevokeRequest, async (req): Promise<AdminReply & McpRevokeResult> => {
+      const id = req.requestId ?? randomUUID();
+      const hostId = req.hostId ?? null;
+      const record = (outcome: AuditInput["outcome"], more: Record<string, unknown>): AuditInput => ({
+        kind: "admin",
+        commandId: commandIdOf(req.caller, id),
+        verb: null,
+        caller: req.caller,
+        target: { hostId, sessionId: req.sessionId },
+        decision: null,
+        outcome,
+        detail: { request: "mcp.revoke", requestId: id, sessionId: req.sessionId, hostId, ...more },
+      });
+      try {
+        await deps.audit.write(record(null, {}), "request");
+      } catch (err) {
+        return failure(
+          "timeout",
+          `could not write the audit record of mcp.revoke (${(err as Error).message}); nothing was changed`,
+        );
+      }
+      const revocation: McpRevocation = { sessionId: req.sessionId, revokedAt: now(), by: req.caller.id };
+      let reply: AdminReply & McpRevokeResult;
+      try {
+        await deps.write(revocation);
+        reply = { ok: true, ...revocation };
+      } catch (err) {
+        reply = failure("timeout", `could not store the revocation: ${(err as Error).message}`);
+      }
+      await deps.audit.writeLate(
+        record(
+          reply.ok ? { ok: true, code: null, message: null } : { ok: false, code: reply.code, message: reply.message },
+          reply.ok ? { revokedAt: revocation.revokedAt } : {},
+        ),
+        "result",
+      );
+      return reply;
+    }),
+  };
+}
