@@ -1,4 +1,15 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -15,6 +26,7 @@ const procs: CliProcess[] = [];
 /** nats-servers the `up`s of a test started: stopped by pid after it if they are still running. */
 const natsPids: number[] = [];
 let nats: NatsTestServer | undefined;
+let listener: Server | undefined;
 
 afterEach(async () => {
   // SIGTERM first so an `up` stops its nats-server; SIGKILL what is left, and any nats-server it left behind.
@@ -30,6 +42,8 @@ afterEach(async () => {
   }
   await nats?.stop();
   nats = undefined;
+  await new Promise<void>((resolve) => (listener ? listener.close(() => resolve()) : resolve()));
+  listener = undefined;
   for (const d of tmp.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -81,6 +95,29 @@ async function streamNames(url: string, stateDir?: string): Promise<string[]> {
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * A fake NATS server on 127.0.0.1:`port` (what another local user could bind once up's nats-server is gone):
+ * greets every client, records all it sends, and refuses its CONNECT.
+ */
+async function fakeNatsOn(port: number): Promise<() => string> {
+  let received = "";
+  const server = createServer((socket) => {
+    const info = { server_id: "FAKE", version: "2.10.0", proto: 1, max_payload: 1048576, auth_required: true };
+    socket.write(`INFO ${JSON.stringify(info)}\r\n`);
+    socket.on("data", (chunk) => {
+      received += chunk.toString("utf8");
+      if (received.includes("CONNECT ")) socket.end("-ERR 'Authorization Violation'\r\n");
+    });
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  listener = server;
+  return () => received;
 }
 
 describe("claw-supervisor up", () => {
@@ -148,6 +185,10 @@ describe("claw-supervisor up", () => {
     expect(report.nats).toEqual({ url: nats.url, embedded: false });
     expect(report.stateDir).toBe(path.join(home, ".local", "state", "claw-supervisor"));
     expect(report.hostAgent).toBeNull();
+    // Not its own server: the state dir's credentials (from any earlier embedded run) are not for this bus.
+    const upFile = JSON.parse(readFileSync(path.join(report.stateDir, "up.json"), "utf8"));
+    expect(upFile).toMatchObject({ natsUrl: nats.url, embedded: false });
+    expect(upFile.natsPid).toBeUndefined();
     expect(await streamNames(nats.url)).toEqual(expect.arrayContaining(["AUDIT", "CODEX_EVENTS", "FLEET"]));
     p.child.kill("SIGINT");
     expect(await p.exited).toBe(0);
@@ -229,6 +270,61 @@ describe("claw-supervisor up", () => {
     next.child.kill("SIGTERM");
     expect(await next.exited).toBe(0);
     expect(natsServersOn(stateDir)).toEqual([]);
+  });
+
+  it("stops, non-zero, when its nats-server dies; the CLI then sends the operator password to nobody on that port", async () => {
+    const home = tempDir();
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const p = up(args, env);
+    const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
+    natsPids.push(report.nats.pid);
+    const upFile = JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8"));
+    expect(upFile).toMatchObject({ pid: p.child.pid, embedded: true, natsPid: report.nats.pid });
+    const password = readBusLogin(stateDir, "operator")!.pass;
+
+    process.kill(report.nats.pid, "SIGKILL");
+    expect(await waitForProcessGone(report.nats.pid, 5_000)).toBe(true);
+    const received = await fakeNatsOn(Number(new URL(report.nats.url).port));
+    // Whether up has stopped yet or not, the CLI aimed at that port logs in as nobody.
+    const hosts = spawnCli(["hosts", "--json", "--nats-url", report.nats.url], cliEnv(home, stateDir));
+    expect(await hosts.exited).toBe(1);
+    expect(hosts.stderr()).toMatch(/cannot connect to NATS.*Authorization Violation/);
+    expect(received()).toMatch(/^CONNECT /);
+    expect(received()).not.toContain(password);
+
+    expect(await p.exited).toBe(1);
+    // Nor did up's own connections redial the port with theirs: they were closed when the server died.
+    for (const user of ["admin", "policy", "gateway", "registry", "client"] as const)
+      expect(received()).not.toContain(readBusLogin(stateDir, user)!.pass);
+    expect(p.stderr()).toMatch(/"level":50,.*"msg":"the nats-server \(pid \d+\) exited \(signal SIGKILL\) while up/);
+    expect(p.stderr()).toContain(
+      `claw-supervisor up: the nats-server (pid ${report.nats.pid}) exited (signal SIGKILL) while up was running: ` +
+        "there is no bus; stopping\n",
+    );
+    expect(existsSync(path.join(stateDir, "up.json"))).toBe(false);
+    expect(existsSync(path.join(stateDir, "up.lock"))).toBe(false);
+  });
+
+  it("refuses a state dir others can read that is not one (a home), and starts nothing in it", async () => {
+    const home = tempDir();
+    const dir = path.join(home, "someones-home");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, ".profile"), "x");
+    chmodSync(dir, 0o755);
+    const p = up(["--state-dir", dir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], {
+      PATH: process.env.PATH,
+      HOME: home,
+    });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toBe(
+      `claw-supervisor up: ${dir} is readable by other users and is not a claw-supervisor state dir: use a new or ` +
+        "empty directory, or chmod 700 it yourself\n",
+    );
+    expect(p.stdout()).toBe("");
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(readdirSync(dir)).toEqual([".profile"]);
   });
 
   it("refuses --replicas 3 for the embedded one-node server, and a replica count that is not 1, 3 or 5", async () => {

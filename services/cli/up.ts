@@ -32,10 +32,12 @@ and a host agent for this machine's Codex app-server.
 
 One up per state dir: a second one on the same dir says which pid runs it and starts nothing. After a
 crash (even kill -9) up starts cleanly: it takes over the dead run's lock (<state-dir>/up.lock) and stops
-the nats-server that run left behind on its store.
+the nats-server that run left behind on its store. If its own nats-server exits while it runs, up logs an
+error and stops (exit 1): it does not run on without a bus.
 
 --state-dir DIR     where state is kept (default $CLAW_SUPERVISOR_STATE_DIR, else
-                    $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor)
+                    $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor); made
+                    private (0700): an existing one others can read must be empty or a state dir
 --nats-url URL      use this NATS server instead of starting one (default $NATS_URL)
 --nats-port PORT    port for the embedded nats-server on 127.0.0.1 (default: a free port)
 --gateway-port PORT port for the gateway on 127.0.0.1 (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)
@@ -159,13 +161,22 @@ export const upCommand: Command = {
       const expected = err instanceof LocalStackError || err instanceof StateDirBusyError || err instanceof BusError;
       throw expected ? new CliError(err.message) : err;
     }
+    let failure: string | undefined;
     try {
       io.stdout(values.json ? `${JSON.stringify(stack.report)}\n` : formatReport(stack.report));
-      const signal = await io.stopRequested;
-      if (!values.json) io.stdout(`claw-supervisor up: ${signal}, stopping\n`);
+      const ended = await Promise.race([
+        io.stopRequested.then((signal) => ({ signal })),
+        stack.failed.then((reason) => ({ reason })),
+      ]);
+      if ("reason" in ended) {
+        // Running on without a bus would only look alive: every command and event would fail. Stop, non-zero.
+        failure = ended.reason;
+        logger.error(failure);
+      } else if (!values.json) io.stdout(`claw-supervisor up: ${ended.signal}, stopping\n`);
     } finally {
       await stack.stop();
     }
+    if (failure !== undefined) throw new CliError(failure);
     if (!values.json) io.stdout("claw-supervisor up: stopped\n");
     return 0;
   },

@@ -10,6 +10,8 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { BUS_USERS, type BusUser, splitUrlCredentials } from "../bus/index.js";
+import { natsServerRunsOn } from "../bus/orphan-server.js";
+import { ensurePrivateStateDir } from "./private-state-dir.js";
 import { readUpFile } from "./up-file.js";
 import { defaultStateDir } from "./state-dir.js";
 
@@ -56,12 +58,12 @@ function parseFile(file: string, text: string, user: BusUser): string {
 }
 
 /**
- * Makes the state directory private (0700) and every user's credentials file (0600), keeping the passwords
+ * Makes the state directory private (0700, refusing a directory that is not a state dir and others can read:
+ * see private-state-dir.ts) and every user's credentials file (0600), keeping the passwords
  * already there so connected clients and other processes stay valid across restarts. Returns every password.
  */
 export async function ensureBusCredentials(stateDir: string): Promise<Record<BusUser, string>> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
+  await ensurePrivateStateDir(stateDir);
   const dir = credentialsDir(stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -120,7 +122,11 @@ const hostPort = (url: string): string | undefined => {
 
 /**
  * The login to use for `url`: none when the URL carries its own credentials; `user`'s from the state
- * directory when `url` is the bus the running `up` there recorded (credentials never go to another server).
+ * directory only when `url` is the bus of the running `up` there and that `up` runs its own nats-server
+ * (`up.json`: `embedded`, `natsPid`) which still runs, as a nats-server on this state dir's store. So the
+ * password never goes to another server: not to a `--nats-url` one (whatever credentials files an earlier
+ * embedded run left), and not to whoever bound the loopback port after up's nats-server died (while it runs,
+ * it holds the port).
  */
 export function loginForUrl(
   url: string,
@@ -130,6 +136,7 @@ export function loginForUrl(
 ): BusLogin | undefined {
   if (splitUrlCredentials(url).credentials) return undefined;
   const up = readUpFile(stateDir);
-  if (!up || hostPort(up.natsUrl) !== hostPort(url)) return undefined;
+  if (!up?.embedded || up.natsPid === undefined || hostPort(up.natsUrl) !== hostPort(url)) return undefined;
+  if (!natsServerRunsOn(up.natsPid, path.join(stateDir, "nats"))) return undefined;
   return readBusLogin(stateDir, user);
 }

@@ -8,19 +8,25 @@ import path from "node:path";
 import { z } from "zod";
 import { defaultStateDir } from "./state-dir.js";
 
-/** What `up.json` holds. */
+/**
+ * What `up.json` holds. `embedded` says `up` runs its own nats-server (pid `natsPid`, store `<stateDir>/nats`):
+ * only then are the state dir's bus credentials for `natsUrl` (see `loginForUrl`). A file without it (an older
+ * version's) reads as not embedded, so no credentials go anywhere on its word.
+ */
 export const UpFile = z.object({
   natsUrl: z.string(),
   gatewayUrl: z.string(),
   pid: z.number().int(),
   mcpUrl: z.string().optional(),
+  embedded: z.boolean().default(false),
+  natsPid: z.number().int().positive().optional(),
 });
 export type UpFile = z.infer<typeof UpFile>;
 
 const fileOf = (stateDir: string): string => path.join(stateDir, "up.json");
 
 /** Records where the running stack is. */
-export async function writeUpFile(stateDir: string, info: UpFile): Promise<void> {
+export async function writeUpFile(stateDir: string, info: z.input<typeof UpFile>): Promise<void> {
   await writeFile(fileOf(stateDir), `${JSON.stringify(info)}\n`, { mode: 0o600 });
 }
 
