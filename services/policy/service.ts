@@ -10,9 +10,17 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { pino, type Logger } from "pino";
 import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
 import { DEFAULT_POLICY } from "../../schemas/policy.js";
-import { JetStreamPublisher, KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, openKvBucket, subjects } from "../bus/index.js";
+import {
+  JetStreamPublisher,
+  KV_BUCKET_NAMES,
+  POLICY_QUEUE_GROUP,
+  notALiveRequest,
+  openKvBucket,
+  subjects,
+} from "../bus/index.js";
 import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
+import { kvRevocationWriter, mcpAdminOps } from "./admin-mcp.js";
 import { type HostTokenAdmin, tokenAdminOps } from "./admin-tokens.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
@@ -135,6 +143,10 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   );
 
   const serve = async (msg: Msg): Promise<void> => {
+    // Stored bytes a client had the server deliver here (see notALiveRequest) are never a command.
+    const notLive = notALiveRequest(msg);
+    if (notLive)
+      return log.warn({ subject: msg.subject, why: notLive }, "dropped a message that is not a command request");
     let result: CommandResult;
     try {
       result = await answer(msg);
@@ -198,6 +210,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     ops: {
       ...policyAdminOps({ kv: policyKv, store, audit }),
       ...(opts.hostTokens ? tokenAdminOps({ tokens: opts.hostTokens, audit }) : {}),
+      ...mcpAdminOps({ audit, write: kvRevocationWriter(nc) }),
     },
   });
   await nc.flush();
