@@ -35,6 +35,8 @@ export interface EmbeddedNats {
   url: string;
   pid: number;
   storeDir: string;
+  /** Settles when the server has exited, whether `stop()` stopped it or it died (never rejects). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
 
@@ -81,7 +83,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
     const url = ports.nats[0] as string;
     const { host, port } = hostPortOf(url);
     await waitForNatsInfo(proc, host, port, timeoutMs);
-    return { url, pid: proc.pid, storeDir, stop };
+    return { url, pid: proc.pid, storeDir, exited: proc.exited, stop };
   } catch (err) {
     await stop();
     throw err;

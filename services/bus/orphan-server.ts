@@ -47,6 +47,24 @@ export function isNatsServerOn(argv: string[], storeDir: string): boolean {
   });
 }
 
+/**
+ * True while `pid` runs and /proc shows it is a nats-server on `storeDir` ({@link isNatsServerOn}). False when it
+ * is gone, is something else (a reused pid), or /proc cannot tell (no /proc: not Linux), so a caller that hands
+ * credentials only to that server fails closed.
+ */
+export function natsServerRunsOn(pid: number, storeDir: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || !running(pid)) return false;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((a) => a !== "");
+  } catch {
+    return false;
+  }
+  return isNatsServerOn(argv, storeDir) && running(pid);
+}
+
 async function cmdline(pid: number): Promise<string[] | undefined> {
   try {
     return (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter((a) => a !== "");

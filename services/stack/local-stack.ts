@@ -4,7 +4,6 @@
  * machine's Codex daemon. `claw-supervisor up` and the OpenClaw plugin's `embedded` mode both start it here.
  * This folder is the composition root: the one place that imports every service (see .dependency-cruiser.cjs).
  */
-import { chmod, mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
@@ -33,6 +32,7 @@ import { hostTokenAdmin, startGateway, type Gateway } from "../rpc-gateway/index
 import { ensureLocalHostToken } from "./local-token.js";
 import { acquireStateLock } from "./state-lock.js";
 import { ensureBusCredentials } from "../clients/bus-credentials.js";
+import { ensurePrivateStateDir } from "../clients/private-state-dir.js";
 import { removeUpFile, writeUpFile } from "../clients/up-file.js";
 import { VERSION } from "../clients/version.js";
 
@@ -83,6 +83,11 @@ export interface LocalStack {
   report: LocalStackReport;
   /** A connection with the `client` user's rights (what the plugin's embedded mode uses). */
   nc: NatsConnection;
+  /**
+   * Settles, with one line saying why, when a part the stack cannot run without stops on its own: the embedded
+   * nats-server exiting while the stack runs (not when `stop()` stops it). Never settles otherwise.
+   */
+  failed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -109,6 +114,8 @@ interface StackBus {
   embedded: EmbeddedNats | undefined;
   /** A connection as `user`, closed with the stack; against a given NATS URL every part shares its one login. */
   connectAs(user: BusUser): Promise<NatsConnection>;
+  /** Closes every connection at once, without draining (when the embedded server has died). */
+  closeAll(): void;
 }
 
 async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
@@ -132,6 +139,7 @@ async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
     parts.add(() => embedded!.stop());
   }
   const url = o.natsUrl ?? embedded!.url;
+  const opened: NatsConnection[] = [];
   const open = async (user: BusUser): Promise<NatsConnection> => {
     let nc: NatsConnection;
     try {
@@ -143,6 +151,7 @@ async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
     } catch (err) {
       throw new LocalStackError(`cannot connect to NATS at ${url}: ${(err as Error).message}`);
     }
+    opened.push(nc);
     parts.add(() => nc.drain().catch(() => nc.close()));
     return nc;
   };
@@ -151,21 +160,31 @@ async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
   const bus = await ensureBus(admin, o.replicas === undefined ? {} : { replicas: o.replicas }).catch((err: unknown) => {
     throw new LocalStackError(`cannot set up the bus on ${url}: ${(err as Error).message}`);
   });
-  return { url, bus, embedded, connectAs: (user) => (shared ? Promise.resolve(shared) : open(user)) };
+  return {
+    url,
+    bus,
+    embedded,
+    connectAs: (user) => (shared ? Promise.resolve(shared) : open(user)),
+    closeAll: () => {
+      for (const nc of opened) void nc.close().catch(() => undefined);
+    },
+  };
 }
 
 /** Starts the stack; on any failure stops what had started and throws a {@link LocalStackError}. */
 export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
   // The state dir holds the bus credentials, the MCP secret and host tokens: only its owner may look inside.
-  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
-  await chmod(o.stateDir, 0o700);
+  // A directory others can read that is not a state dir (`--state-dir ~`) is refused, not chmodded.
+  await ensurePrivateStateDir(o.stateDir).catch((err: Error) => {
+    throw new LocalStackError(err.message);
+  });
   const log = o.logger;
   const parts = new Parts(log);
   // One stack per state dir: before anything starts, so a second one starts nothing (throws StateDirBusyError).
   const lock = await acquireStateLock(o.stateDir, log);
   parts.add(() => lock.release());
   try {
-    const { url, bus, embedded, connectAs } = await startBus(o, parts);
+    const { url, bus, embedded, connectAs, closeAll } = await startBus(o, parts);
     const admin = await connectAs("admin");
     let gateway: Gateway;
     try {
@@ -239,9 +258,38 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       mcp: { url: mcp.url },
       hostAgent,
     };
-    await writeUpFile(o.stateDir, { natsUrl: url, gatewayUrl: gateway.url, mcpUrl: mcp.url, pid: process.pid });
+    await writeUpFile(o.stateDir, {
+      natsUrl: url,
+      gatewayUrl: gateway.url,
+      mcpUrl: mcp.url,
+      pid: process.pid,
+      embedded: embedded !== undefined,
+      ...(embedded ? { natsPid: embedded.pid } : {}),
+    });
     parts.add(() => removeUpFile(o.stateDir));
-    return { report, nc: await connectAs("client"), stop: () => parts.stop() };
+    const nc = await connectAs("client");
+    let stopping = false;
+    const failed = new Promise<string>((resolve) => {
+      void embedded?.exited.then(({ code, signal }) => {
+        if (stopping) return;
+        // The connections would redial that loopback port forever, passwords and all, whoever listens there
+        // next; and every part's stop would wait on a bus that is gone. Close them now.
+        closeAll();
+        resolve(
+          `the nats-server (pid ${embedded.pid}) exited (${signal ? `signal ${signal}` : `code ${code}`}) while up ` +
+            "was running: there is no bus; stopping",
+        );
+      });
+    });
+    return {
+      report,
+      nc,
+      failed,
+      stop: () => {
+        stopping = true;
+        return parts.stop();
+      },
+    };
   } catch (err) {
     await parts.stop();
     throw err;
