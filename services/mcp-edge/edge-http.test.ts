@@ -256,7 +256,7 @@ describe("the default read policy over HTTP", () => {
     expect(rig.ops.filter((op) => op.op === "read").map((op) => (op as { threadId: string }).threadId)).toEqual(["sa"]);
   });
 
-  it("a policy rule opens a peer's transcript, here within a group", async () => {
+  it("a policy rule opens a peer's transcript, here those of one group", async () => {
     await rig.events.publish(rig.events.envelope("sb", "agent/annotation", { kind: "assign", group: "release" }));
     await rig.setPolicy({
       ...DEFAULT_POLICY,

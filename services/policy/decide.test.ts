@@ -147,7 +147,7 @@ describe("authorize with DEFAULT_POLICY", () => {
     }
   });
 
-  it("lets a rule open other sessions' transcripts, e.g. within a group", () => {
+  it("lets a rule open other sessions' transcripts, e.g. those of one group", () => {
     const doc = policy({
       ...DEFAULT_POLICY,
       rules: [...DEFAULT_POLICY.rules, { id: "g1-read", role: "session", target: { group: "g1" }, allow: ["read"] }],
