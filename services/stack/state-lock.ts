@@ -88,7 +88,7 @@ async function removeStale(file: string, staleText: string): Promise<void> {
  */
 export async function acquireStateLock(stateDir: string, logger?: Logger): Promise<StateLock> {
   const file = path.join(stateDir, STATE_LOCK_FILE);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < 8; attempt++) {
     if (await createLock(file)) {
       held.add(file);
       return { file, release: () => releaseLock(file) };
@@ -96,6 +96,11 @@ export async function acquireStateLock(stateDir: string, logger?: Logger): Promi
     const text = await readLock(file);
     if (text === undefined) continue; // Removed meanwhile: try again.
     const pid = lockPid(text);
+    // An empty lock may be one a starter has just created and not yet written: give it a moment first.
+    if (pid === undefined && attempt < 4) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
     const ours = pid === process.pid && held.has(file);
     if (pid !== undefined && (ours || (pid !== process.pid && pidAlive(pid))))
       throw new StateDirBusyError(stateDir, pid);
