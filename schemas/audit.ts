@@ -13,6 +13,7 @@ export type AuditKind = z.infer<typeof AuditKind>;
 
 /** The session (or host) a record is about. */
 export const AuditTarget = z.object({ hostId: z.string().nullable(), sessionId: z.string().nullable() });
+export type AuditTarget = z.infer<typeof AuditTarget>;
 
 /** One audit record. `atMs` is the policy service's clock, unix ms. */
 export const AuditRecord = z.object({

@@ -5,14 +5,12 @@
  * holds bytes they wrote), and each revocation is audited with the operator who asked. The MCP edge reads the
  * bucket on every call (services/mcp-edge/identity.ts).
  */
-import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type McpRevocation, McpRevokeRequest, type McpRevokeResult, revocationKey } from "../../schemas/admin-mcp.js";
 import { failure } from "../../schemas/commands.js";
 import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket } from "../bus/index.js";
-import { adminOp, type AdminOps, type AdminReply } from "./admin.js";
-import type { AuditInput, AuditLog } from "./audit-log.js";
-import { commandIdOf } from "./ledger.js";
+import { adminOp, audited, type AdminOps, type AdminReply } from "./admin.js";
+import type { AuditLog } from "./audit-log.js";
 
 /** Stores one revocation record (tests hand in their own). */
 export type RevocationWriter = (record: McpRevocation) => Promise<void>;
@@ -47,43 +45,30 @@ export function kvRevocationWriter(nc: NatsConnection): RevocationWriter {
 export function mcpAdminOps(deps: McpAdminDeps): AdminOps {
   const now = deps.now ?? Date.now;
   return {
-    "mcp.revoke": adminOp("mcp revoke", McpRevokeRequest, async (req): Promise<AdminReply & McpRevokeResult> => {
-      const id = req.requestId ?? randomUUID();
+    "mcp.revoke": adminOp("mcp revoke", McpRevokeRequest, (req) => {
       const hostId = req.hostId ?? null;
-      const record = (outcome: AuditInput["outcome"], more: Record<string, unknown>): AuditInput => ({
-        kind: "admin",
-        commandId: commandIdOf(req.caller, id),
-        verb: null,
-        caller: req.caller,
-        target: { hostId, sessionId: req.sessionId },
-        decision: null,
-        outcome,
-        detail: { request: "mcp.revoke", requestId: id, sessionId: req.sessionId, hostId, ...more },
-      });
-      try {
-        await deps.audit.write(record(null, {}), "request");
-      } catch (err) {
-        return failure(
-          "timeout",
-          `could not write the audit record of mcp.revoke (${(err as Error).message}); nothing was changed`,
-        );
-      }
-      const revocation: McpRevocation = { sessionId: req.sessionId, revokedAt: now(), by: req.caller.id };
-      let reply: AdminReply & McpRevokeResult;
-      try {
-        await deps.write(revocation);
-        reply = { ok: true, ...revocation };
-      } catch (err) {
-        reply = failure("timeout", `could not store the revocation: ${(err as Error).message}`);
-      }
-      await deps.audit.writeLate(
-        record(
-          reply.ok ? { ok: true, code: null, message: null } : { ok: false, code: reply.code, message: reply.message },
-          reply.ok ? { revokedAt: revocation.revokedAt } : {},
-        ),
-        "result",
+      return audited(
+        deps.audit,
+        {
+          op: "mcp.revoke",
+          caller: req.caller,
+          requestId: req.requestId,
+          target: { hostId, sessionId: req.sessionId },
+          detail: { sessionId: req.sessionId, hostId },
+        },
+        async (): Promise<{ reply: AdminReply & McpRevokeResult; detail: Record<string, unknown> }> => {
+          const revocation: McpRevocation = { sessionId: req.sessionId, revokedAt: now(), by: req.caller.id };
+          try {
+            await deps.write(revocation);
+            return { reply: { ok: true, ...revocation }, detail: { revokedAt: revocation.revokedAt } };
+          } catch (err) {
+            return {
+              reply: failure("timeout", `could not store the revocation: ${(err as Error).message}`),
+              detail: {},
+            };
+          }
+        },
       );
-      return reply;
     }),
   };
 }

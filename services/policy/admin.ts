@@ -10,8 +10,13 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { z } from "zod";
+import { randomUUID } from "node:crypto";
+import type { AdminCaller } from "../../schemas/admin.js";
+import type { AuditTarget } from "../../schemas/audit.js";
 import { failure, issuesText, type CommandFailure } from "../../schemas/commands.js";
 import { POLICY_QUEUE_GROUP, notALiveRequest, subjects } from "../bus/index.js";
+import type { AuditInput, AuditLog } from "./audit-log.js";
+import { commandIdOf } from "./ledger.js";
 
 /** What an op answers: its own success shape (with `ok: true`) or a typed failure. */
 export type AdminReply = { ok: true; [field: string]: unknown } | CommandFailure;
@@ -44,6 +49,56 @@ export function adminOp<T>(
       return handle(parsed.data, ctx);
     },
   };
+}
+
+/** Who asked an operator request and what about, for its audit records. */
+export interface AuditedRequest {
+  /** `<area>.<op>`, e.g. `token.create`. */
+  op: string;
+  caller: AdminCaller;
+  requestId: string | undefined;
+  target?: AuditTarget | null;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Runs an operator request that changes something between its two audit records: the request record is written
+ * first (if AUDIT does not take it, nothing is run and the reply says so), then `run`, then the result record
+ * with the detail `run` adds.
+ */
+export async function audited<R extends AdminReply>(
+  audit: AuditLog,
+  req: AuditedRequest,
+  run: () => Promise<{ reply: R; detail: Record<string, unknown> }>,
+): Promise<R | CommandFailure> {
+  const id = req.requestId ?? randomUUID();
+  const record = (outcome: AuditInput["outcome"], more: Record<string, unknown>): AuditInput => ({
+    kind: "admin",
+    commandId: commandIdOf(req.caller, id),
+    verb: null,
+    caller: req.caller,
+    target: req.target ?? null,
+    decision: null,
+    outcome,
+    detail: { request: req.op, requestId: id, ...req.detail, ...more },
+  });
+  try {
+    await audit.write(record(null, {}), "request");
+  } catch (err) {
+    return failure(
+      "timeout",
+      `could not write the audit record of ${req.op} (${(err as Error).message}); nothing was changed`,
+    );
+  }
+  const { reply, detail } = await run();
+  await audit.writeLate(
+    record(
+      reply.ok ? { ok: true, code: null, message: null } : { ok: false, code: reply.code, message: reply.message },
+      detail,
+    ),
+    "result",
+  );
+  return reply;
 }
 
 /** Options of {@link serveAdmin}. */
