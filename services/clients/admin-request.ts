@@ -6,7 +6,8 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { busRequest, classifyRequestFailure, subjects } from "../bus/index.js";
+import { subjects } from "../bus/index.js";
+import { askPolicyService } from "./command-request.js";
 
 /**
  * The reply, or why there is none: `no_policy` (nobody serves the subject: nothing was done), `timeout` (no
@@ -32,21 +33,8 @@ export async function requestAdmin<T>(
   const bytes = Buffer.byteLength(text);
   const maxPayload = nc.info?.max_payload;
   if (maxPayload !== undefined && bytes > maxPayload) return { ok: false, reason: "too_large", bytes, maxPayload };
-  let data: unknown;
-  try {
-    data = (await busRequest(nc, subjects.admin(area, op), text, { timeout: timeoutMs })).json();
-  } catch (err) {
-    switch (classifyRequestFailure(err)) {
-      case "no_responders":
-        return { ok: false, reason: "no_policy" };
-      case "timeout":
-        return { ok: false, reason: "timeout" };
-      case "bad_reply":
-        return { ok: false, reason: "not_a_reply", error: err as Error };
-      case "other":
-        return { ok: false, reason: "unreachable", error: err as Error };
-    }
-  }
-  const parsed = reply.safeParse(data);
+  const answer = await askPolicyService(nc, subjects.admin(area, op), text, timeoutMs);
+  if (!answer.ok) return { ...answer, reason: answer.reason === "bad_reply" ? "not_a_reply" : answer.reason };
+  const parsed = reply.safeParse(answer.data);
   return parsed.success ? { ok: true, reply: parsed.data } : { ok: false, reason: "not_a_reply" };
 }

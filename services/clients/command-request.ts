@@ -23,18 +23,20 @@ export type CommandAnswer =
   | { ok: true; result: CommandResult }
   | { ok: false; reason: "no_policy" | "timeout" | "unreachable" | "not_a_result"; error?: Error };
 
-/** Sends `envelope` on its verb's subject and waits up to `timeoutMs` for the result. Never throws. */
-export async function requestCommand(
+/** The policy service's raw answer to a request, or why there is none (see the reasons of each caller). */
+export type PolicyServiceAnswer =
+  | { ok: true; data: unknown }
+  | { ok: false; reason: "no_policy" | "timeout" | "unreachable" | "bad_reply"; error?: Error };
+
+/** Sends `text` on `subject` to the policy service and waits up to `timeoutMs` for its JSON answer. Never throws. */
+export async function askPolicyService(
   nc: NatsConnection,
-  envelope: CommandEnvelopeOut,
+  subject: string,
+  text: string,
   timeoutMs: number,
-): Promise<CommandAnswer> {
-  let data: unknown;
+): Promise<PolicyServiceAnswer> {
   try {
-    const reply = await busRequest(nc, subjects.command(envelope.verb), JSON.stringify(envelope), {
-      timeout: timeoutMs,
-    });
-    data = reply.json();
+    return { ok: true, data: (await busRequest(nc, subject, text, { timeout: timeoutMs })).json() };
   } catch (err) {
     switch (classifyRequestFailure(err)) {
       case "no_responders":
@@ -42,11 +44,21 @@ export async function requestCommand(
       case "timeout":
         return { ok: false, reason: "timeout" };
       case "bad_reply":
-        return { ok: false, reason: "not_a_result", error: err as Error };
+        return { ok: false, reason: "bad_reply", error: err as Error };
       case "other":
         return { ok: false, reason: "unreachable", error: err as Error };
     }
   }
-  const parsed = CommandResult.safeParse(data);
+}
+
+/** Sends `envelope` on its verb's subject and waits up to `timeoutMs` for the result. Never throws. */
+export async function requestCommand(
+  nc: NatsConnection,
+  envelope: CommandEnvelopeOut,
+  timeoutMs: number,
+): Promise<CommandAnswer> {
+  const answer = await askPolicyService(nc, subjects.command(envelope.verb), JSON.stringify(envelope), timeoutMs);
+  if (!answer.ok) return { ...answer, reason: answer.reason === "bad_reply" ? "not_a_result" : answer.reason };
+  const parsed = CommandResult.safeParse(answer.data);
   return parsed.success ? { ok: true, result: parsed.data } : { ok: false, reason: "not_a_result" };
 }
