@@ -13,7 +13,6 @@ import { z } from "zod";
 import { connectBus, subjects } from "../bus/index.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { McpRevokeResult } from "../../schemas/admin-mcp.js";
-import type { CommandFailure } from "../../schemas/commands.js";
 import { McpSessionRef, McpTokenTtl } from "../../schemas/mcp-tools.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { requestAdmin } from "../clients/admin-request.js";
@@ -31,9 +30,10 @@ import {
   sessionCaller,
 } from "../mcp-edge/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId } from "./command-client.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
 import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { adminAnswerError, adminFailureError } from "./admin-answer.js";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
@@ -267,25 +267,13 @@ async function revoke(
     McpRevokeResult,
     DEFAULT_COMMAND_TIMEOUT_MS,
   );
-  if (!answer.ok) {
-    if (answer.reason === "no_policy")
-      throw new CliError(
-        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was revoked.`,
-        EXIT_CODES.timeout,
-      );
-    if (answer.reason === "timeout")
-      throw new CliError(
-        `timeout: the policy service did not answer ${subject}; the revocation may still be stored: run this again`,
-        EXIT_CODES.timeout,
-      );
-    throw new CliError(
-      `could not send ${subject}: ${"error" in answer ? (answer.error?.message ?? answer.reason) : answer.reason}`,
-    );
-  }
-  if (!answer.reply.ok) {
-    const f: CommandFailure = answer.reply;
-    throw new CliError(`${f.code}: ${f.message}`, f.code === "invalid" ? 2 : EXIT_CODES[f.code]);
-  }
+  if (!answer.ok)
+    throw adminAnswerError(answer, subject, {
+      what: subject,
+      nothingDone: "Nothing was revoked.",
+      mayHaveDone: `the policy service did not answer ${subject}; the revocation may still be stored: run this again`,
+    });
+  if (!answer.reply.ok) throw adminFailureError(answer.reply, 2);
   const done = answer.reply;
   io.stdout(
     json

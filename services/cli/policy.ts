@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PolicyGetResult, PolicySetResult, type AdminCaller } from "../../schemas/admin.js";
-import { Caller, CallerRole, CommandVerb, issuesText, type CommandFailure } from "../../schemas/commands.js";
+import { Caller, CallerRole, CommandVerb, issuesText } from "../../schemas/commands.js";
 import { ACTIVE_POLICY_KEY, PolicyDocument } from "../../schemas/policy.js";
 import { policyFromHistory, type PolicyHistoryEntry, type PolicyInForce } from "../../schemas/policy-history.js";
 import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, subjects, type KvBucket } from "../bus/index.js";
@@ -16,8 +16,9 @@ import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../
 import { requestAdmin, type AdminAnswer } from "../clients/admin-request.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
-import { EXIT_CODES, defaultCallerId } from "./command-client.js";
+import { defaultCallerId } from "./command-client.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { adminAnswerError, adminFailureError } from "./admin-answer.js";
 import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
 
@@ -83,11 +84,6 @@ function parsePolicy(text: string, origin: string): { json: unknown; policy: Pol
   return { json, policy: parsed.data };
 }
 
-/** A failure the policy service answered, as the verbs word it: its code, its message, the code's exit code. */
-function serviceFailure(reply: CommandFailure): CliError {
-  return new CliError(`${reply.code}: ${reply.message}`, EXIT_CODES[reply.code]);
-}
-
 /** What `policy get` shows: the service's reply, or the same reply worked out from the bucket's history. */
 interface InForceAnswer {
   reply: Extract<PolicyGetResult, { ok: true }>;
@@ -119,7 +115,7 @@ async function inForceFromBucket(nc: NatsConnection): Promise<InForceAnswer["rep
 async function inForceOf(nc: NatsConnection, caller: AdminCaller, timeoutMs: number): Promise<InForceAnswer> {
   const answer = await requestAdmin(nc, "policy", "get", { caller }, PolicyGetResult, timeoutMs);
   if (answer.ok) {
-    if (!answer.reply.ok) throw serviceFailure(answer.reply);
+    if (!answer.reply.ok) throw adminFailureError(answer.reply);
     return { reply: answer.reply };
   }
   if (answer.reason === "no_policy" || answer.reason === "timeout") {
@@ -134,27 +130,11 @@ async function inForceOf(nc: NatsConnection, caller: AdminCaller, timeoutMs: num
 
 /** A request that got no usable reply, worded for the user. */
 function answerFailure(answer: Exclude<AdminAnswer<unknown>, { ok: true }>, op: "get" | "set"): CliError {
-  const subject = subjects.admin("policy", op);
-  switch (answer.reason) {
-    case "no_policy":
-      return new CliError(
-        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was stored.`,
-        EXIT_CODES.timeout,
-      );
-    case "timeout":
-      return new CliError(
-        `timeout: the policy service did not answer policy ${op}; the document may still have been stored: see 'claw-supervisor policy get'`,
-        EXIT_CODES.timeout,
-      );
-    case "too_large":
-      return new CliError(
-        `the request is ${answer.bytes} bytes; the bus accepts at most ${answer.maxPayload} (the NATS server's max_payload)`,
-      );
-    case "not_a_reply":
-      return new CliError(`the answer on ${subject} is not a policy ${op} reply; is something else serving it?`);
-    case "unreachable":
-      return new CliError(`could not send policy ${op}: ${answer.error?.message ?? "the bus refused the request"}`);
-  }
+  return adminAnswerError(answer, subjects.admin("policy", op), {
+    what: `policy ${op}`,
+    nothingDone: "Nothing was stored.",
+    mayHaveDone: `the policy service did not answer policy ${op}; the document may still have been stored: see 'claw-supervisor policy get'`,
+  });
 }
 
 async function readText(file: string): Promise<string> {
@@ -258,7 +238,7 @@ async function setAction({ withBus, print, timeoutMs, operator }: ActionContext,
       );
     throw answerFailure(answer, "set");
   }
-  if (!answer.reply.ok) throw serviceFailure(answer.reply);
+  if (!answer.reply.ok) throw adminFailureError(answer.reply);
   const { revision } = answer.reply;
   print(answer.reply, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
   return 0;

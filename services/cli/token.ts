@@ -16,9 +16,10 @@ import type { CommandFailure } from "../../schemas/commands.js";
 import { subjects } from "../bus/index.js";
 import { GatewayError, HostIdSchema, mintHostToken } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId } from "./command-client.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
 import { connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { adminAnswerError, adminFailureError } from "./admin-answer.js";
 import { requestAdmin } from "../clients/admin-request.js";
 import { resolveNatsUrl } from "../clients/up-file.js";
 
@@ -97,28 +98,14 @@ async function askPolicy<T extends { ok: true } | CommandFailure>(
   reply: z.ZodType<T>,
 ): Promise<Extract<T, { ok: true }>> {
   const answer = await requestAdmin(nc, "token", op, body, reply, DEFAULT_COMMAND_TIMEOUT_MS);
-  const subject = subjects.admin("token", op);
-  if (!answer.ok) {
-    if (answer.reason === "no_policy")
-      throw new CliError(
-        `timeout: no policy service is answering on ${subject}: is 'claw-supervisor up' or 'service policy' running? Nothing was changed.`,
-        EXIT_CODES.timeout,
-      );
-    if (answer.reason === "timeout")
-      throw new CliError(
-        `timeout: the policy service did not answer token ${op}; see 'claw-supervisor token list'`,
-        EXIT_CODES.timeout,
-      );
-    throw new CliError(
-      `could not send token ${op}: ${"error" in answer ? (answer.error?.message ?? answer.reason) : answer.reason}`,
-    );
-  }
+  if (!answer.ok)
+    throw adminAnswerError(answer, subjects.admin("token", op), {
+      what: `token ${op}`,
+      nothingDone: "Nothing was changed.",
+      mayHaveDone: `the policy service did not answer token ${op}; see 'claw-supervisor token list'`,
+    });
   const r = answer.reply;
-  if (!r.ok) {
-    const f = r as CommandFailure;
-    const exit = f.code === "invalid" ? 2 : EXIT_CODES[f.code];
-    throw new CliError(`${f.code}: ${f.message}`, exit);
-  }
+  if (!r.ok) throw adminFailureError(r as CommandFailure, 2);
   return r as Extract<T, { ok: true }>;
 }
 
