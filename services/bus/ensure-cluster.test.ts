@@ -3,8 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsCluster, type NatsTestCluster } from "../../test/support/nats-server.js";
-import type { CliIo } from "../cli/io.js";
-import { runCli } from "../cli/run.js";
+import { startCliInProcess } from "../cli/test-cli.js";
 import { ensureBus, kvStreamName } from "./ensure.js";
 import { JsErrCode, jsApiErrCode } from "./errors.js";
 import { KV_BUCKET_NAMES, STREAM_NAMES } from "./topology.js";
@@ -27,34 +26,22 @@ async function replicasOf(nc: NatsConnection): Promise<Record<string, number>> {
 
 const allAt = (n: number): Record<string, number> => Object.fromEntries(ALL_STREAMS.map((name) => [name, n]));
 
-/** Starts `claw-supervisor <argv>` in-process; `stop()` plays the part of Ctrl-C. */
-function startCli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  let requestStop: (signal: string) => void = () => undefined;
-  const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    env,
-    stopRequested: new Promise((resolve) => (requestStop = resolve)),
-  };
-  const exited = runCli(argv, io);
-  return { exited, stop: (signal = "SIGINT") => requestStop(signal), stdout: () => stdout, stderr: () => stderr };
-}
+const startCli = startCliInProcess;
+
+// One 3-node cluster for the file: starting one takes seconds.
+let cluster: NatsTestCluster;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  nc = await connect({ servers: cluster.urls });
+});
+afterAll(async () => {
+  await nc?.close();
+  await cluster?.stop();
+});
 
 describe("ensureBus on a 3-node JetStream cluster", () => {
-  let cluster: NatsTestCluster;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    cluster = await startNatsCluster(3);
-    nc = await connect({ servers: cluster.urls });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-  });
-
   it("creates every stream and bucket with 3 replicas, idempotently", async () => {
     const config = { replicas: 3 as const, eventsMaxBytes: 64 * 1024 * 1024 };
     const first = await ensureBus(nc, config);
@@ -115,16 +102,10 @@ describe("ensureBus on a 3-node JetStream cluster", () => {
 });
 
 describe("claw-supervisor service --ensure-bus --replicas on a 3-node cluster", () => {
-  let cluster: NatsTestCluster;
-  let nc: NatsConnection;
-
+  // The cluster the first suite used, with nothing on it: this suite creates the bus from scratch.
   beforeAll(async () => {
-    cluster = await startNatsCluster(3);
-    nc = await connect({ servers: cluster.urls });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
+    const jsm = await jetstreamManager(nc);
+    for (const name of ALL_STREAMS) await jsm.streams.delete(name).catch(() => undefined);
   });
 
   it("--replicas 3 creates three replicas of every stream and bucket; a later --ensure-bus without it keeps three", async () => {

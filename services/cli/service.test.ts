@@ -3,23 +3,9 @@ import { describe, expect, it } from "vitest";
 import { useNatsServer } from "../../test/support/bus.js";
 import { connectAgent, hello } from "../rpc-gateway/test-agent.js";
 import { createHostToken, openHostTokenBucket } from "../rpc-gateway/tokens.js";
-import type { CliIo } from "./io.js";
-import { runCli } from "./run.js";
+import { startCliInProcess } from "./test-cli.js";
 
-/** Starts the CLI in-process; `stop()` plays the part of Ctrl-C. */
-function start(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  let requestStop: (signal: string) => void = () => undefined;
-  const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
-    env,
-    stopRequested: new Promise((resolve) => (requestStop = resolve)),
-  };
-  const exited = runCli(argv, io);
-  return { exited, stop: (signal = "SIGINT") => requestStop(signal), stdout: () => stdout, stderr: () => stderr };
-}
+const start = startCliInProcess;
 
 describe("claw-supervisor service", () => {
   const nats = useNatsServer();

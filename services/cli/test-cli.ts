@@ -22,3 +22,26 @@ export async function runCliInProcess(argv: string[], env: NodeJS.ProcessEnv = {
   const code = await runCli(argv, io);
   return { code, stdout, stderr };
 }
+
+/** A CLI started in-process that runs until `stop()`, which plays the part of Ctrl-C. */
+export interface StartedCli {
+  exited: Promise<number>;
+  stop(signal?: string): void;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts `claw-supervisor <argv>` in this process with exactly `env`, for commands that run until stopped. */
+export function startCliInProcess(argv: string[], env: NodeJS.ProcessEnv = {}): StartedCli {
+  let stdout = "";
+  let stderr = "";
+  let requestStop: (signal: string) => void = () => undefined;
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env,
+    stopRequested: new Promise((resolve) => (requestStop = resolve)),
+  };
+  const exited = runCli(argv, io);
+  return { exited, stop: (signal = "SIGINT") => requestStop(signal), stdout: () => stdout, stderr: () => stderr };
+}
