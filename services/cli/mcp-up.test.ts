@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revocationKey } from "../../schemas/admin-mcp.js";
 import { readBusLogin } from "../clients/bus-credentials.js";
 import { FakeHost } from "../registry/test-fleet.js";
+import { postMcp } from "../mcp-edge/test-edge.js";
 import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
 import { until } from "../../test/support/wait.js";
 
@@ -33,16 +34,7 @@ describe("mcp-config against up's authenticated bus", () => {
     const code = await p.exited;
     return { code, stdout: p.stdout(), stderr: p.stderr() };
   };
-  const post = (token: string) =>
-    fetch(mcpUrl, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-      },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-    });
+  const post = (token: string) => postMcp(mcpUrl, token);
 
   beforeAll(async () => {
     up = spawnCli(["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], env);

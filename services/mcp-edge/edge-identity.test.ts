@@ -17,6 +17,7 @@ import { EdgeIdentity } from "./identity.js";
 import { startMcpHttpEdge, type McpHttpEdge } from "./http.js";
 import { checkedCaller, type SessionCaller } from "./session-caller.js";
 import { newEdgeSecret, sessionToken, ticketToken } from "./tokens.js";
+import { postMcp } from "./test-edge.js";
 
 const secret = newEdgeSecret();
 const DAY = 86_400_000;
@@ -179,16 +180,7 @@ describe("EdgeIdentity", () => {
   });
 
   it("answers 503 over HTTP, never a pass, when the registry or the revocation bucket cannot be asked", async () => {
-    const post = (token: string) =>
-      fetch(edge.url, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-      });
+    const post = (token: string) => postMcp(edge.url, token);
     expect((await post(sessionToken(secret, "other-host-session"))).status).toBe(401);
     registry?.unsubscribe();
     try {
@@ -219,15 +211,7 @@ describe("EdgeIdentity during a bus outage", () => {
     try {
       await bus.server.stop();
       const started = Date.now();
-      const res = await fetch(edge.url, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${ticketToken(secret, "spawn-during-outage")}`,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-      });
+      const res = await postMcp(edge.url, ticketToken(secret, "spawn-during-outage"));
       const message = ((await res.json()) as { error: { message: string } }).error.message;
       expect(res.status, message).toBe(503);
       expect(res.headers.get("retry-after")).toBe("5");

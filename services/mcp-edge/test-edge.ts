@@ -29,3 +29,20 @@ export function textOf(result: CallToolResult): string {
   const first = result.content[0];
   return first && first.type === "text" ? first.text : "";
 }
+
+/** A raw MCP POST to the HTTP edge at `url` with `token` as bearer (a `tools/list` unless `body` is given). */
+export function postMcp(
+  url: string,
+  token: string,
+  body: string = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
+    body,
+  });
+}
