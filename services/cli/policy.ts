@@ -13,7 +13,6 @@ import { ACTIVE_POLICY_KEY, PolicyDocument } from "../../schemas/policy.js";
 import { policyFromHistory, type PolicyHistoryEntry, type PolicyInForce } from "../../schemas/policy-history.js";
 import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, subjects, type KvBucket } from "../bus/index.js";
 import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../policy/decide.js";
-import { readPolicyHistory } from "../policy/policy-store.js";
 import { requestAdmin, type AdminAnswer } from "../clients/admin-request.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
@@ -95,9 +94,10 @@ interface InForceAnswer {
 /** The document in force (and a newer refused one) from the bucket's history, by the service's own rule. */
 async function inForceFromBucket(nc: NatsConnection): Promise<InForceAnswer["reply"]> {
   const kv = await openPolicyBucket(nc);
-  let entries: PolicyHistoryEntry[];
+  const entries: PolicyHistoryEntry[] = [];
   try {
-    entries = await readPolicyHistory(kv);
+    for await (const e of await kv.history({ key: ACTIVE_POLICY_KEY }))
+      entries.push({ revision: e.revision, operation: e.operation, text: e.operation === "PUT" ? e.string() : "" });
   } catch (err) {
     // up's operator (and any client) may not read the policy bucket itself: only the policy service can say.
     const refused = /permission/i.test(`${(err as Error).message} ${String((err as Error).cause ?? "")}`);
