@@ -12,6 +12,12 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { z } from "zod";
+import {
+  HttpTimeoutFields,
+  headersWithinRequest,
+  headersWithinRequestIssue,
+  httpServerTimeouts,
+} from "../../schemas/http-timeouts.js";
 import { EdgeIdentity, type EdgeIdentityOptions } from "./identity.js";
 import { createEdgeServer } from "./server.js";
 import { sessionCaller } from "./session-caller.js";
@@ -42,20 +48,9 @@ export interface McpHttpEdgeOptions {
   identity?: EdgeIdentityOptions;
 }
 
-const positiveMs = z.number().int().positive().max(3_600_000);
-const TimeoutsSchema = z
-  .object({ headersTimeoutMs: positiveMs.default(5_000), requestTimeoutMs: positiveMs.default(10_000) })
-  .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, {
-    message: "must not exceed requestTimeoutMs",
-    path: ["headersTimeoutMs"],
-  });
+const TimeoutsSchema = z.object(HttpTimeoutFields).refine(headersWithinRequest, headersWithinRequestIssue);
 
-/**
- * The server's timeouts. Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval
- * (30 s by default), so it is made short enough for the timeouts to mean what they say; idle keep-alive
- * sockets are closed by keepAliveTimeout. A response that takes long (a tool call waiting on a host) is not
- * cut: requestTimeout ends once the request has fully arrived.
- */
+/** The server's timeouts (see httpServerTimeouts), validated. */
 function httpTimeouts(opts: McpHttpEdgeOptions): http.ServerOptions {
   const parsed = TimeoutsSchema.safeParse({
     headersTimeoutMs: opts.headersTimeoutMs,
@@ -65,13 +60,7 @@ function httpTimeouts(opts: McpHttpEdgeOptions): http.ServerOptions {
     const detail = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`invalid MCP edge options: ${detail}`);
   }
-  const t = parsed.data;
-  return {
-    headersTimeout: t.headersTimeoutMs,
-    requestTimeout: t.requestTimeoutMs,
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(t.headersTimeoutMs / 4))),
-    keepAliveTimeout: 5_000,
-  };
+  return httpServerTimeouts(parsed.data);
 }
 
 /** A running HTTP edge. */

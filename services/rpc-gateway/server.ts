@@ -9,6 +9,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
+import {
+  HttpTimeoutFields,
+  headersWithinRequest,
+  headersWithinRequestIssue,
+  httpServerTimeouts,
+} from "../../schemas/http-timeouts.js";
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
 import { JetStreamPublisher, connectBus, type KvBucket } from "../bus/index.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
@@ -37,16 +43,10 @@ export const GatewaySettingsSchema = z
     maxInFlight: positiveInt.default(64),
     heartbeatMinIntervalMs: z.number().int().nonnegative().default(1_000),
     closeGraceMs: positiveInt.default(2_000),
-    /** A connection whose request line and headers have not all arrived this long after it opened is closed (408). */
-    headersTimeoutMs: positiveInt.default(5_000),
-    /** A plain HTTP request (not an upgrade) whose body has not all arrived by then is closed (408). */
-    requestTimeoutMs: positiveInt.default(10_000),
+    ...HttpTimeoutFields,
     gatewayId: z.string().min(1).optional(),
   })
-  .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, {
-    message: "must not exceed requestTimeoutMs",
-    path: ["headersTimeoutMs"],
-  });
+  .refine(headersWithinRequest, headersWithinRequestIssue);
 
 /** Options for `startGateway`: a NATS connection (yours, left open by `stop`) or `servers` (the gateway's own). */
 export type GatewayOptions = z.input<typeof GatewaySettingsSchema> & {
@@ -78,21 +78,6 @@ function parseSettings(opts: GatewayOptions): z.output<typeof GatewaySettingsSch
     );
   }
   return parsed.data;
-}
-
-/**
- * Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default), so a
- * slow-header client would be held for up to that long: check often enough that the timeouts mean what they say.
- * Idle keep-alive sockets are closed by keepAliveTimeout. An upgraded socket leaves the HTTP server's
- * accounting once its headers are in, so none of this touches a host agent's WebSocket.
- */
-function httpTimeouts(s: { headersTimeoutMs: number; requestTimeoutMs: number }) {
-  return {
-    headersTimeout: s.headersTimeoutMs,
-    requestTimeout: s.requestTimeoutMs,
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(s.headersTimeoutMs / 4))),
-    keepAliveTimeout: 5_000,
-  };
 }
 
 /** Answers a refused upgrade with a bare HTTP status and closes the socket: no WebSocket is ever made. */
@@ -185,7 +170,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: s.maxFrameBytes, clientTracking: false });
-  const server = createServer(httpTimeouts(s), (req, res) => {
+  const server = createServer(httpServerTimeouts(s), (req, res) => {
     if (req.url === "/healthz") {
       res
         .writeHead(200, { "content-type": "application/json" })
