@@ -53,6 +53,7 @@ describe("session sync", () => {
       handoff: null,
       progress: null,
       ask: null,
+      approval: null,
     });
   });
 

@@ -116,6 +116,7 @@ export const sessionMachine = setup({
     handoff: null,
     progress: null,
     ask: null,
+    approval: null,
     preStaleStatus: null,
     activeFlags: [],
     turnHasAgentWork: false,
@@ -248,6 +249,7 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
     handoff: c.handoff ?? null,
     progress: c.progress ?? null,
     ask: c.ask ?? null,
+    approval: c.approval ?? null,
   };
 }
 

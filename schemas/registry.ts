@@ -54,6 +54,22 @@ export const PendingAsk = z.object({
 });
 export type PendingAsk = z.infer<typeof PendingAsk>;
 
+/**
+ * An approval the supervisor holds for a person or the Claw to answer (an `approvals` rule said `ask`):
+ * `approve`/`decline` answer it by `requestId`; at `deadlineAtMs` the host agent declines it.
+ */
+export const PendingApproval = z.object({
+  /** The app-server's request id, as text: what `approve <session> <request>` names. */
+  requestId: z.string(),
+  /** `command`, `fileChange`, `permissions`, ... : what the session asks to do. */
+  kind: z.string(),
+  /** What it asks, in one line (the command, the files), redacted. */
+  summary: z.string(),
+  atMs: z.number().int().nonnegative(),
+  deadlineAtMs: z.number().int().nonnegative(),
+});
+export type PendingApproval = z.infer<typeof PendingApproval>;
+
 /** One session. Times are unix ms. */
 export const SessionRecord = z.object({
   /** The Codex thread id. */
@@ -86,6 +102,8 @@ export const SessionRecord = z.object({
   progress: Progress.nullable().default(null),
   /** The latest `claw_ask`; null when none. */
   ask: PendingAsk.nullable().default(null),
+  /** The approval the supervisor holds for an answer; null when none (a TUI's own approvals are never here). */
+  approval: PendingApproval.nullable().default(null),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

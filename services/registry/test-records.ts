@@ -23,6 +23,7 @@ export function sessionRecord(over: Partial<SessionRecord> & Pick<SessionRecord,
     handoff: null,
     progress: null,
     ask: null,
+    approval: null,
     ...over,
   };
 }
