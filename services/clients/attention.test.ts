@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import type { SessionRecord } from "../../schemas/registry.js";
+import { sessionRecord } from "../registry/test-records.js";
+import { attentionReasons, isWaiting, needsAttention } from "./attention.js";
+
+const rec = (over: Partial<SessionRecord>): SessionRecord =>
+  sessionRecord({ host: "h1", sessionId: "s1", lastSeenAt: 1_000, ...over });
+
+describe("why a session needs a person", () => {
+  it("needs nobody when idle, active, or closed with nothing pending", () => {
+    for (const status of ["idle", "active", "steering", "interrupted", "closed"] as const) {
+      expect(attentionReasons(rec({ status }))).toEqual([]);
+      expect(needsAttention(rec({ status }))).toBe(false);
+    }
+  });
+
+  it("names a held approval with its request id and deadline", () => {
+    const approval = { requestId: "7", kind: "command", summary: "rm -rf build", atMs: 2_000, deadlineAtMs: 9_000 };
+    expect(attentionReasons(rec({ status: "active", waitingOn: "approval", approval }))).toEqual([
+      { needs: "approval", sinceMs: 2_000, detail: "command: rm -rf build", requestId: "7", deadlineAtMs: 9_000 },
+    ]);
+  });
+
+  it("names an approval or input a session waits on, saying when a person's TUI answers it", () => {
+    expect(attentionReasons(rec({ status: "active", waitingOn: "approval", humanAttached: true }))).toEqual([
+      { needs: "approval", sinceMs: 1_000, detail: "an approval at the person's TUI" },
+    ]);
+    expect(attentionReasons(rec({ status: "active", waitingOn: "userInput" }))).toEqual([
+      { needs: "input", sinceMs: 1_000, detail: "input" },
+    ]);
+  });
+
+  it("names an unanswered ask with its correlation id", () => {
+    const ask = { correlationId: "ask-1", kind: "decision", question: "merge or rebase?", atMs: 3_000 };
+    expect(attentionReasons(rec({ ask }))).toEqual([
+      { needs: "ask", sinceMs: 3_000, detail: "decision: merge or rebase?", correlationId: "ask-1" },
+    ]);
+  });
+
+  it("names a handoff request until the session is marked done or abandoned", () => {
+    const handoff = {
+      to: { kind: "human" as const, who: "erin" },
+      note: "needs a DB password",
+      by: "claw",
+      atMs: 4_000,
+    };
+    expect(attentionReasons(rec({ handoff }))).toEqual([
+      { needs: "handoff", sinceMs: 4_000, detail: "to a person (erin) by claw: needs a DB password" },
+    ]);
+    expect(attentionReasons(rec({ handoff, disposition: "blocked" }))).toHaveLength(1);
+    expect(attentionReasons(rec({ handoff, disposition: "done" }))).toEqual([]);
+    expect(attentionReasons(rec({ handoff, disposition: "abandoned" }))).toEqual([]);
+  });
+
+  it("names an error and a stale or unknown status, unless the session is finished", () => {
+    expect(attentionReasons(rec({ status: "error", summary: "model refused" }))).toEqual([
+      { needs: "error", sinceMs: 1_000, detail: "model refused" },
+    ]);
+    expect(attentionReasons(rec({ status: "stale" }))).toEqual([
+      { needs: "stale", sinceMs: 1_000, detail: "status stale" },
+    ]);
+    expect(attentionReasons(rec({ status: "unknown" }))[0]?.needs).toBe("stale");
+    expect(attentionReasons(rec({ status: "stale", disposition: "done" }))).toEqual([]);
+    // What still blocks a finished session stays.
+    const ask = { correlationId: "a", kind: "help", question: "?", atMs: 1 };
+    expect(attentionReasons(rec({ status: "stale", disposition: "done", ask })).map((r) => r.needs)).toEqual(["ask"]);
+  });
+
+  it("lists several reasons in a fixed order, and 'waiting' means approval, input or ask", () => {
+    const ask = { correlationId: "a", kind: "help", question: "?", atMs: 1 };
+    const r = rec({ status: "stale", waitingOn: "userInput", ask });
+    expect(attentionReasons(r).map((x) => x.needs)).toEqual(["input", "ask", "stale"]);
+    expect(isWaiting(r)).toBe(true);
+    expect(isWaiting(rec({ status: "stale" }))).toBe(false);
+    expect(isWaiting(rec({ status: "error" }))).toBe(false);
+  });
+});
