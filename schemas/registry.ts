@@ -132,6 +132,12 @@ export const SessionFilter = z.object({
   disposition: Disposition.optional(),
   humanAttached: z.boolean().optional(),
   autonomous: z.boolean().optional(),
+  group: z.string().optional(),
+  owner: z.string().optional(),
+  /** true: only sessions waiting on an approval or input, or holding an unanswered ask (false: only the others). */
+  waiting: z.boolean().optional(),
+  /** true: only sessions that need a person (services/clients/attention.ts; false: only the others). */
+  attention: z.boolean().optional(),
 });
 export type SessionFilter = z.infer<typeof SessionFilter>;
 
@@ -151,6 +157,15 @@ export const ListSessionsReply = z.object({
 export const GetSessionRequest = z.object({ host: z.string().optional(), sessionId: z.string() });
 /** `codex.registry.sessions.get` reply. */
 export const GetSessionReply = z.object({ session: SessionRecord.nullable() });
+/** Most sessions a `codex.registry.sessions.resolve` reply lists (its `total` counts them all). */
+export const MAX_RESOLVE_MATCHES = 20;
+/**
+ * `codex.registry.sessions.resolve` request: the sessions a typed reference names (the whole id, a prefix of
+ * it, or a prefix of its last UUID group, see services/clients/session-ref.ts), on `host` when given.
+ */
+export const ResolveSessionRequest = z.object({ ref: z.string().min(1).max(200), host: z.string().min(1).optional() });
+/** `codex.registry.sessions.resolve` reply: at most MAX_RESOLVE_MATCHES matches, in registry order, and how many there are. */
+export const ResolveSessionReply = z.object({ matches: z.array(SessionRecord), total: z.number().int().nonnegative() });
 /** `codex.registry.hosts.list` reply. */
 export const ListHostsReply = z.object({ hosts: z.array(HostRecord) });
 /** An error reply to any registry query. */

@@ -75,6 +75,8 @@ export const subjects = {
   registrySessionsList: (): string => join("registry", "sessions", "list"),
   /** `codex.registry.sessions.get`: request/reply, one session. */
   registrySessionsGet: (): string => join("registry", "sessions", "get"),
+  /** `codex.registry.sessions.resolve`: request/reply, the sessions a typed id or prefix names. */
+  registrySessionsResolve: (): string => join("registry", "sessions", "resolve"),
   /** `codex.registry.hosts.list`: request/reply, every host. */
   registryHostsList: (): string => join("registry", "hosts", "list"),
 } as const;

@@ -3,7 +3,8 @@
  * CLI, the dashboard and the Claw share. Each query validates the reply against its schema. The `query*`
  * functions never throw: they answer the value or why there is none, and each caller words that for its own
  * users (the policy service's target look-ups take this path, so a failure costs no thrown error). The
- * `listSessions`, `getSession`, `listHosts` and `listAllSessions` forms throw a `RegistryQueryError` instead.
+ * `listSessions`, `getSession`, `resolveSession`, `listHosts` and `listAllSessions` forms throw a `RegistryQueryError`
+ * instead.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
@@ -12,9 +13,11 @@ import {
   ListHostsReply,
   ListSessionsReply,
   RegistryErrorReply,
+  ResolveSessionReply,
   type GetSessionRequest,
   type HostRecord,
   type ListSessionsRequest,
+  type ResolveSessionRequest,
   type SessionFilter,
   type SessionRecord,
 } from "../../schemas/registry.js";
@@ -131,6 +134,15 @@ export function querySession(
   return ask(nc, subjects.registrySessionsGet(), req, GetSessionReply, timeoutMs, (r) => r.session);
 }
 
+/** The sessions a typed reference names (at most MAX_RESOLVE_MATCHES, with their total). Never throws. */
+export function queryResolveSession(
+  nc: NatsConnection,
+  req: z.input<typeof ResolveSessionRequest>,
+  timeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
+): Promise<RegistryAnswer<z.infer<typeof ResolveSessionReply>>> {
+  return ask(nc, subjects.registrySessionsResolve(), req, ResolveSessionReply, timeoutMs, (r) => r);
+}
+
 /** Every host the registry knows. Never throws. */
 export function queryHosts(
   nc: NatsConnection,
@@ -189,6 +201,15 @@ export async function getSession(
   timeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
 ): Promise<SessionRecord | null> {
   return answerOrThrow(await querySession(nc, req, timeoutMs));
+}
+
+/** The sessions a typed reference names (at most MAX_RESOLVE_MATCHES, with their total). */
+export async function resolveSession(
+  nc: NatsConnection,
+  req: z.input<typeof ResolveSessionRequest>,
+  timeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
+): Promise<z.infer<typeof ResolveSessionReply>> {
+  return answerOrThrow(await queryResolveSession(nc, req, timeoutMs));
 }
 
 /** Every host the registry knows. */

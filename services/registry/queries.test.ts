@@ -43,6 +43,63 @@ describe("registry queries", () => {
     expect(list(v, { filter: { host: "nope" } })).toEqual({ sessions: [], nextCursor: null, total: 0 });
   });
 
+  it("filters by group, owner, waiting and attention", () => {
+    const v = view();
+    v.sessions.put(sessionRecord({ host: "h3", sessionId: "g1", group: "docs", owner: "erin" }));
+    v.sessions.put(sessionRecord({ host: "h3", sessionId: "w1", status: "active", waitingOn: "userInput" }));
+    v.sessions.put(
+      sessionRecord({ host: "h3", sessionId: "q1", ask: { correlationId: "c", kind: "help", question: "?", atMs: 5 } }),
+    );
+    v.sessions.put(
+      sessionRecord({
+        host: "h3",
+        sessionId: "o1",
+        handoff: { to: { kind: "human", who: null }, note: "", by: "bob", atMs: 5 },
+      }),
+    );
+    expect(ids(list(v, { filter: { group: "docs" } }))).toEqual(["h3/g1"]);
+    expect(ids(list(v, { filter: { owner: "erin" } }))).toEqual(["h3/g1"]);
+    expect(ids(list(v, { filter: { waiting: true } }))).toEqual(["h3/q1", "h3/w1"]);
+    // h1/t1 is stale but marked done: it needs nobody.
+    expect(ids(list(v, { filter: { attention: true } }))).toEqual(["h3/o1", "h3/q1", "h3/w1"]);
+    expect(ids(list(v, { filter: { attention: true, host: "h1" } }))).toEqual([]);
+    expect(list(v, { filter: { waiting: false } }).total).toBe(7);
+  });
+
+  it("resolves a typed reference: a whole id, a prefix of it or of its last group; a whole id wins", () => {
+    const sessions = new SessionIndex();
+    const a = "01a236ac-1234-7abc-8def-0123456789ab";
+    const b = "01a236ac-1234-7abc-8def-0123ffffffff";
+    const c = "01a236ac-5555-7abc-8def-99999999aaaa";
+    sessions.put(sessionRecord({ host: "h1", sessionId: a }));
+    sessions.put(sessionRecord({ host: "h1", sessionId: b }));
+    sessions.put(sessionRecord({ host: "h2", sessionId: c }));
+    sessions.put(sessionRecord({ host: "h2", sessionId: "0123" }));
+    const v: QueryView = { sessions, hosts: () => [] };
+    const resolve = (req: unknown) =>
+      answerQuery(subjects.registrySessionsResolve(), body(req), v) as {
+        matches: { host: string; sessionId: string }[];
+        total: number;
+      };
+    const found = (req: unknown) => resolve(req).matches.map((s) => `${s.host}/${s.sessionId}`);
+    expect(found({ ref: "01234567" })).toEqual([`h1/${a}`]);
+    expect(found({ ref: "0123f" })).toEqual([`h1/${b}`]);
+    expect(found({ ref: "01a236ac-5" })).toEqual([`h2/${c}`]);
+    expect(found({ ref: "0123" })).toEqual(["h2/0123"]);
+    expect(found({ ref: "01a236ac" })).toEqual([`h1/${a}`, `h1/${b}`, `h2/${c}`]);
+    expect(found({ ref: "01a236ac", host: "h2" })).toEqual([`h2/${c}`]);
+    expect(resolve({ ref: "nope" })).toEqual({ matches: [], total: 0 });
+    for (let i = 0; i < 30; i++) sessions.put(sessionRecord({ host: "h9", sessionId: `many-${i}` }));
+    expect(resolve({ ref: "many" })).toMatchObject({ matches: expect.any(Array), total: 30 });
+    expect(resolve({ ref: "many" }).matches).toHaveLength(20);
+    expect(answerQuery(subjects.registrySessionsResolve(), body({ ref: "" }), v)).toMatchObject({
+      error: { code: "invalid", message: expect.stringMatching(/^invalid request: ref: Too small/) },
+    });
+    expect(answerQuery(subjects.registrySessionsResolve(), body({ ref: "x", id: 1 }), v)).toMatchObject({
+      error: { code: "invalid" },
+    });
+  });
+
   it("pages with an opaque cursor that stays valid while sessions are added", () => {
     const v = view();
     const first = list(v, { limit: 2 });

@@ -1,5 +1,5 @@
 /**
- * The registry's request/reply queries (queue group `registry`): list and get sessions, list hosts. Requests
+ * The registry's request/reply queries (queue group `registry`): list, get and resolve sessions, list hosts. Requests
  * are validated strictly (an unknown field is an error, not a silently ignored filter); every reply comes from
  * memory, never from a KV scan. A bad request gets a `RegistryErrorReply`; nothing a caller sends can stop
  * the service.
@@ -9,6 +9,8 @@ import { z } from "zod";
 import {
   GetSessionRequest,
   ListSessionsRequest,
+  MAX_RESOLVE_MATCHES,
+  ResolveSessionRequest,
   SessionFilter,
   type HostRecord,
   type RegistryErrorReply,
@@ -30,6 +32,7 @@ const StrictListSessionsRequest = ListSessionsRequest.extend({
   filter: z.strictObject(SessionFilter.shape).default({}),
 }).strict();
 const StrictGetSessionRequest = GetSessionRequest.strict();
+const StrictResolveSessionRequest = ResolveSessionRequest.strict();
 const StrictListHostsRequest = z.strictObject({});
 
 type ErrorCode = z.infer<typeof RegistryErrorReply>["error"]["code"];
@@ -87,6 +90,11 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
     }
     return { session: found[0] ?? null };
   }
+  if (subject === subjects.registrySessionsResolve()) {
+    const req = parseBody(StrictResolveSessionRequest, data);
+    if (!req.ok) return errorReply("invalid", req.message);
+    return view.sessions.resolve(req.value.ref, req.value.host, MAX_RESOLVE_MATCHES);
+  }
   if (subject === subjects.registryHostsList()) {
     const req = parseBody(StrictListHostsRequest, data);
     if (!req.ok) return errorReply("invalid", req.message);
@@ -95,9 +103,14 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
   return errorReply("invalid", `unknown registry subject ${subject}`);
 }
 
-/** Subscribes the three query subjects in queue group `registry`; returns the subscriptions to drain on stop. */
+/** Subscribes the query subjects in queue group `registry`; returns the subscriptions to drain on stop. */
 export function serveQueries(nc: NatsConnection, view: QueryView, logger: RegistryLogger): Subscription[] {
-  const subjectList = [subjects.registrySessionsList(), subjects.registrySessionsGet(), subjects.registryHostsList()];
+  const subjectList = [
+    subjects.registrySessionsList(),
+    subjects.registrySessionsGet(),
+    subjects.registrySessionsResolve(),
+    subjects.registryHostsList(),
+  ];
   return subjectList.map((subject) =>
     nc.subscribe(subject, {
       queue: REGISTRY_QUEUE_GROUP,

@@ -4,6 +4,8 @@
  */
 import type { HostRecord, SessionFilter, SessionRecord } from "../../schemas/registry.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
+import { matchesFilter } from "../clients/session-filter.js";
+import { matchingRefs } from "../clients/session-ref.js";
 
 /** One page of sessions, as `codex.registry.sessions.list` replies. */
 export interface SessionPage {
@@ -47,18 +49,6 @@ export function decodeCursor(cursor: string): Position {
     throw new InvalidCursorError("cursor is not one this registry issued (pass the nextCursor of a previous reply)");
   }
   return [parsed[1], parsed[2]];
-}
-
-/** True when `record` matches every field given in `filter`. Pure. */
-export function matchesFilter(record: SessionRecord, filter: SessionFilter): boolean {
-  return (
-    (filter.host === undefined || record.host === filter.host) &&
-    (filter.repo === undefined || record.repo === filter.repo) &&
-    (filter.status === undefined || record.status === filter.status) &&
-    (filter.disposition === undefined || record.disposition === filter.disposition) &&
-    (filter.humanAttached === undefined || record.humanAttached === filter.humanAttached) &&
-    (filter.autonomous === undefined || record.autonomous === filter.autonomous)
-  );
 }
 
 /** Every session record, kept sorted by (host, sessionId) so paging is stable while records change. */
@@ -122,6 +112,16 @@ export class SessionIndex {
     }
     const last = sessions.at(-1);
     return { sessions, nextCursor: more && last ? encodeCursor(positionOf(last)) : null, total };
+  }
+
+  /**
+   * The sessions `ref` names (services/clients/session-ref.ts: a whole id wins over prefixes), on `host` when
+   * given: the first `limit` in order and how many there are. O(n).
+   */
+  resolve(ref: string, host: string | undefined, limit: number): { matches: SessionRecord[]; total: number } {
+    const onHost = host === undefined ? this.ordered : this.ordered.filter((r) => r.host === host);
+    const all = matchingRefs(onHost, (r) => r.sessionId, ref);
+    return { matches: all.slice(0, limit), total: all.length };
   }
 
   private search(position: Position): { index: number } {
