@@ -39,6 +39,9 @@ export const WAIT_HELP = [
   `--wait-timeout MS  stop waiting after MS: exit ${EXIT_CODES.timeout} (timeout), the turn goes on`,
 ];
 
+/** The exit codes line of a verb that may `--wait`. */
+export const WAIT_EXIT_HELP = `With --wait: 0 the turn completed, ${TURN_EXIT_CODES.interrupted} interrupted, ${TURN_EXIT_CODES.failed} failed, ${EXIT_CODES.timeout} --wait-timeout passed, ${WAIT_STOPPED_EXIT_CODE} stopped waiting (Ctrl-C; the turn goes on).`;
+
 /** How to send the command (command-client.ts's options). */
 export interface SendOptions {
   callerId: string;
