@@ -137,6 +137,16 @@ describe("waiting for a turn and following a session", () => {
     expect(timedOut.stderr).toMatch(/timeout: turn tw5 still running after 200 ms/);
   });
 
+  it("stops waiting on Ctrl-C with 130 and says the turn goes on", async () => {
+    await rig.session("w5");
+    sendEndsAt("tw6", async () => undefined);
+    const waiting = startCliInProcess(["send", "w5", "a long one", "--wait"], env());
+    await until("the turn started", () => waiting.stdout().includes("started turn tw6"));
+    waiting.stop();
+    expect(await waiting.exited).toBe(130);
+    expect(waiting.stderr()).toMatch(/stopped waiting \(SIGINT\); turn tw6 goes on/);
+  });
+
   it("refuses --wait-timeout without --wait, and --wait on a verb that starts no turn, before sending anything", async () => {
     const before = rig.ops.length;
     expect(await cli("send", "w3", "x", "--wait-timeout", "100")).toMatchObject({
