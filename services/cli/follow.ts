@@ -12,13 +12,13 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ThreadItem } from "../../schemas/codex/index.js";
-import { followStream, streamLastSeq, threadEventsFilter } from "../bus/stream-follow.js";
+import { followStream, type StreamFollow, threadEventsFilter } from "../bus/stream-follow.js";
 import { STREAM_NAMES } from "../bus/topology.js";
 import { EXIT_CODES, sendCommand } from "./command-client.js";
-import type { CliIo } from "./io.js";
+import { CliError, type CliIo } from "./io.js";
 import { jsonFailure, jsonOk } from "./output.js";
 import { parseThreadEvent, type ThreadEvent } from "./thread-events.js";
-import type { SendOptions } from "./turn-wait.js";
+import { noteEventsSeq, type SendOptions } from "./turn-wait.js";
 
 /** The option `--follow` adds to `read`, and its help line. */
 export const FOLLOW_OPTIONS = { follow: { type: "boolean" } } as const;
@@ -173,7 +173,7 @@ export async function readAndFollow(
   o: { json: boolean; format: (data: unknown) => string },
 ): Promise<number> {
   const { target, view } = args as { target: { sessionId: string; hostId?: string }; view?: string };
-  const fromSeq = (await streamLastSeq(nc, STREAM_NAMES.events)) + 1;
+  const fromSeq = await noteEventsSeq(nc, "read --follow");
   const result = await sendCommand(nc, "read", args, send);
   if (!result.ok) {
     const { ok: _, code, message, ...extra } = result;
@@ -182,12 +182,12 @@ export async function readAndFollow(
     return EXIT_CODES[result.code];
   }
   io.stdout(o.json ? jsonOk(result.data, true) : o.format(result.data));
-  const follow = await followStream(
-    nc,
-    STREAM_NAMES.events,
-    threadEventsFilter(target.sessionId, target.hostId),
-    fromSeq,
-  );
+  let follow: StreamFollow;
+  try {
+    follow = await followStream(nc, STREAM_NAMES.events, threadEventsFilter(target.sessionId, target.hostId), fromSeq);
+  } catch (err) {
+    throw new CliError(`read --follow: cannot follow the session's events: ${(err as Error).message}`);
+  }
   reportConnection(nc, io);
   if (!o.json) io.stderr(`claw-supervisor read: following ${target.sessionId}; Ctrl-C to stop\n`);
   const pump = (async (): Promise<string> => {

@@ -152,6 +152,18 @@ export async function waitForTurnEnd(
   }
 }
 
+/**
+ * The sequence after CODEX_EVENTS's last one, noted before a command whose effects will be followed; a CliError
+ * (nothing was sent) when the stream cannot be read.
+ */
+export async function noteEventsSeq(nc: NatsConnection, what: string): Promise<number> {
+  try {
+    return (await streamLastSeq(nc, STREAM_NAMES.events)) + 1;
+  } catch (err) {
+    throw new CliError(`${what}: cannot read the session events (${(err as Error).message}); nothing was sent`);
+  }
+}
+
 /** The turn `ref` as a `read` through policy shows it, when it has ended; undefined otherwise. */
 async function lookUpByRead(nc: NatsConnection, ref: TurnRef, send: SendOptions): Promise<TurnEnd | undefined> {
   const target = { sessionId: ref.sessionId, ...(ref.hostId ? { hostId: ref.hostId } : {}) };
@@ -199,7 +211,7 @@ export async function sendAndWait(
   io: CliIo,
   o: { json: boolean; format: (data: unknown) => string; timeoutMs?: number | undefined },
 ): Promise<number> {
-  const fromSeq = (await streamLastSeq(nc, STREAM_NAMES.events)) + 1;
+  const fromSeq = await noteEventsSeq(nc, `${verb} --wait`);
   const result = await sendCommand(nc, verb, args, send);
   if (!result.ok) {
     const { ok: _, code, message, ...extra } = result;
@@ -213,7 +225,7 @@ export async function sendAndWait(
     timeoutMs: o.timeoutMs,
     stop: io.stopRequested,
     lookUp: () => lookUpByRead(nc, ref, send),
-  });
+  }).catch((err: unknown): WaitOutcome => ({ kind: "lost", reason: (err as Error)?.message ?? String(err) }));
   const data = result.data as Record<string, unknown>;
   const still = { id: ref.turnId, status: "inProgress" };
   switch (outcome.kind) {
