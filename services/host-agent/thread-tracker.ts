@@ -34,6 +34,8 @@ export class ThreadTracker {
   /** Notifications held while a late first subscription recovers what it missed. */
   private readonly holding = new Map<string, RawNotification[]>();
   private readonly retries: RetryTimers;
+  /** Threads whose preview is being read (thread/read in flight). */
+  private readonly previewReads = new Set<string>();
   /** Threads first seen through `thread/started` whose first successful resume must recover missed turns. */
   private readonly needsCatchUp = new Set<string>();
   private readonly listener: ThreadTrackerDeps["listener"];
@@ -128,6 +130,28 @@ export class ThreadTracker {
       this.listener.threadGone(t);
     } else if (n.method === "thread/status/changed" && t.subscription === "pending") {
       void this.subscribe(client, gen, t);
+    } else if (t.thread.preview === "" && mayHavePreview(n)) {
+      void this.readPreview(client, gen, t);
+    }
+  }
+
+  /**
+   * A thread that had no preview (no user message yet) when it was last read may have one now: read it, and
+   * sync the thread when it has, so a session started while the agent runs shows its first message at once
+   * (without this only a later re-read, at the agent's next connection, would carry it).
+   */
+  private async readPreview(client: CodexRpcClient, gen: number, t: TrackedThread): Promise<void> {
+    if (this.previewReads.has(t.id)) return;
+    this.previewReads.add(t.id);
+    try {
+      const { thread } = await client.request("thread/read", { threadId: t.id });
+      if (gen !== this.gen || this.threads.get(t.id) !== t || t.thread.preview !== "" || thread.preview === "") return;
+      t.thread = { ...t.thread, preview: thread.preview };
+      this.listener.synced(t);
+    } catch (err) {
+      this.log?.debug({ threadId: t.id, err: (err as Error).message }, "thread/read for the preview failed");
+    } finally {
+      this.previewReads.delete(t.id);
     }
   }
 
@@ -173,6 +197,7 @@ export class ThreadTracker {
   async discoverAll(client: CodexRpcClient, gen: number): Promise<void> {
     const ids = await loadedThreadIds(client);
     if (gen !== this.gen) return;
+    this.listener.loadedThreads(ids);
     const loaded = new Set(ids);
     for (const t of [...this.threads.values()]) {
       if (loaded.has(t.id)) continue;
@@ -250,6 +275,13 @@ export class ThreadTracker {
         void this.subscribe(client, gen, t);
     });
   }
+}
+
+/** A notification after which Codex has the thread's first user message: a user message item, or a turn's end. */
+function mayHavePreview(n: RawNotification): boolean {
+  if (n.method === "turn/completed") return true;
+  const item = (n.params as { item?: { type?: unknown } } | undefined)?.item;
+  return n.method === "item/completed" && item?.type === "userMessage";
 }
 
 function applyNotificationAndReturn(t: TrackedThread, n: RawNotification): RawNotification {
