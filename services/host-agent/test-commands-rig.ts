@@ -68,6 +68,7 @@ export async function startCommandsRig(
       threadTracked: () => undefined,
       threadGone: () => undefined,
       connection: () => undefined,
+      loadedThreads: () => undefined,
     },
   });
   // Built as the agent builds it (agent.ts), settled-view signal included.

@@ -173,7 +173,7 @@ async function run(
   let stopping = false;
   let stopped = false;
   let stopDeadline = Infinity;
-  let pending: { msg: StreamMsg; key: string | null }[] = [];
+  let pending: { msg: StreamMsg; keys: string[] }[] = [];
   let lock: Promise<void> = Promise.resolve();
   let soonTimer: NodeJS.Timeout | undefined;
   let flushRequested = false;
@@ -200,8 +200,9 @@ async function run(
     const soonBefore = Date.now() - config.batchWindowMs;
     const sessionWrites = state.takeSessionWrites(soonBefore, force);
     const hostWrites = state.takeHostWrites(soonBefore, force);
-    const ackable = pending.filter((p) => p.key === null || !state.isSessionDirty(p.key));
-    pending = pending.filter((p) => p.key !== null && state.isSessionDirty(p.key));
+    const waits = (p: { keys: string[] }): boolean => p.keys.some((key) => state.isSessionDirty(key));
+    const ackable = pending.filter((p) => !waits(p));
+    pending = pending.filter(waits);
     if (notices.length + sessionWrites.length + hostWrites.length + ackable.length === 0) return;
     counters.flushes++;
     let ok = await persist("publishing fleet notices", async () => {
@@ -252,8 +253,8 @@ async function run(
 
   const sink: MessageSink = {
     take(event) {
-      const key = applyMessage(state, event, logger);
-      if (event.msg) pending.push({ msg: event.msg, key });
+      const keys = applyMessage(state, event, logger);
+      if (event.msg) pending.push({ msg: event.msg, keys });
     },
     get unacked() {
       return pending.length;
@@ -350,20 +351,18 @@ function safeJson(data: Uint8Array): unknown {
 }
 
 /**
- * Applies one consumed message; returns the session key it belongs to (its ack waits until that key is
- * persisted, even for a duplicate: it may be a redelivery of a message whose effect is not in KV yet), or
- * null for a message that can be acked as is.
+ * Applies one consumed message; returns the session keys its effect is persisted under (its ack waits until
+ * each is persisted, even for a duplicate: it may be a redelivery of a message whose effect is not in KV yet),
+ * none for a message that can be acked as is.
  */
-function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryLogger): string | null {
+function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryLogger): string[] {
   const parsed = SessionEventEnvelopeSchema.safeParse(safeJson(event.data));
   if (
     !parsed.success ||
     !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))
   ) {
     logger.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
-    return null;
+    return [];
   }
-  return state.applyEnvelope(parsed.data, Date.now()) === "ignored"
-    ? null
-    : sessionKey(parsed.data.hostId, parsed.data.threadId);
+  return state.applyEnvelope(parsed.data, Date.now()) === "ignored" ? [] : state.keysOf(parsed.data);
 }

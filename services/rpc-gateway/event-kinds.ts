@@ -7,6 +7,7 @@
 import type { z } from "zod";
 import {
   AnnotationPayload,
+  AppServerPayload,
   ApprovalPayload,
   GapPayload,
   HOST_THREAD_ID,
@@ -24,6 +25,7 @@ const agentPayloads: Record<string, z.ZodType> = {
   [agentEventTypes.gap]: GapPayload,
   [agentEventTypes.approval]: ApprovalPayload,
   [agentEventTypes.annotation]: AnnotationPayload,
+  [agentEventTypes.appServer]: AppServerPayload,
 };
 
 // An app-server notification method: camelCase segments separated by '/', e.g. `item/agentMessage/delta`.
@@ -52,7 +54,10 @@ export function eventKindProblem(event: SessionEventEnvelope): string | null {
     }
     const parsed = schema.safeParse(event.payload);
     if (!parsed.success) return `invalid ${event.type} payload: ${describeIssues(parsed.error, "payload")}`;
-    if (event.type === agentEventTypes.gap && event.threadId !== HOST_THREAD_ID) {
+    if (
+      (event.type === agentEventTypes.gap || event.type === agentEventTypes.appServer) &&
+      event.threadId !== HOST_THREAD_ID
+    ) {
       return `${event.type} must be sent with threadId ${JSON.stringify(HOST_THREAD_ID)}`;
     }
     if (
