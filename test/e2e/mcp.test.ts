@@ -177,7 +177,7 @@ async function setPolicy(
 ): Promise<void> {
   const before = policy.policyRevision() ?? 0;
   const doc = (
-    JSON.parse((await cli("policy", "get", "--json")).stdout) as {
+    JSON.parse((await cli("policy", "get", "--json")).stdout).data as {
       inForce: { document: Record<string, unknown> & { rules: unknown[] } };
     }
   ).inForce.document;
@@ -263,14 +263,36 @@ describe("a spawned session's model calls the openclaw-codex-supervisor tools", 
     });
     await idle(asker);
 
+    // A correlation id that is not the session's unanswered ask: not_found (exit 4), nothing sent, no turn.
+    const before = model.requests.length;
+    const wrong = await cli("reply", asker, "an answer to nothing", "--correlation", "ask-nonexistent", "--json");
+    expect(wrong.code, wrong.stdout + wrong.stderr).toBe(4);
+    expect(json(wrong)).toMatchObject({ ok: false, code: "not_found" });
+    expect((json(wrong) as { message: string }).message).toContain(correlationId!);
+    expect((await session(asker))?.ask?.correlationId).toBe(correlationId);
+
     const answered = model.requests.length;
     const reply = await cli("reply", asker, "use the staging database", "--correlation", correlationId!, "--json");
     expect(reply.code, reply.stderr).toBe(0);
-    expect(json(reply)).toMatchObject({ ok: true, data: { action: "started" } });
+    expect(json(reply)).toMatchObject({ ok: true, data: { action: "started", correlationId, askCleared: true } });
     expect(userTexts(await sawUserText(asker, "use the staging database", answered)).at(-1)).toBe(
       "use the staging database",
     );
     await idle(asker);
+    // Answered, the ask clears from the view (and `sessions --json`); replying to it again is not_found.
+    await until("the ask cleared", () => session(asker, (x) => x.ask === null));
+    const listed = await cli("sessions", "--json");
+    const rows = JSON.parse(listed.stdout) as
+      | SessionRecord[]
+      | { data: SessionRecord[] | { sessions: SessionRecord[] } };
+    const all = Array.isArray(rows) ? rows : Array.isArray(rows.data) ? rows.data : rows.data.sessions;
+    expect(all.find((x) => x.sessionId === asker)?.ask).toBeNull();
+    const again = await cli("reply", asker, "again", "--correlation", correlationId!, "--json");
+    expect(again.code).toBe(4);
+    expect(model.requests.slice(before).some((r) => userTexts(r).some((t) => t.includes("an answer to nothing")))).toBe(
+      false,
+    );
+    expect(model.requests.slice(before).some((r) => userTexts(r).some((t) => t === "again"))).toBe(false);
   });
 
   describe("codex_session_send between peers", () => {
