@@ -5,7 +5,11 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startEmbeddedNats as startWithUsers, type EmbeddedNatsOptions } from "./embedded-server.js";
+import {
+  NatsPortInUseError,
+  startEmbeddedNats as startWithUsers,
+  type EmbeddedNatsOptions,
+} from "./embedded-server.js";
 import { BusError } from "./errors.js";
 import { processAlive } from "../../test/support/processes.js";
 import { BUS_USERS, type BusUser } from "./permissions.js";
@@ -88,18 +92,22 @@ describe("startEmbeddedNats", () => {
     }
     expect(caught).toBeInstanceOf(BusError);
     expect((caught as BusError).code).toBe("nats_server_not_found");
-    expect((caught as BusError).message).toContain("apt-get install nats-server");
+    expect((caught as BusError).message).toContain("`sudo apt-get install -y nats-server`");
     expect((caught as BusError).message).toContain("nats.io");
   });
 
-  it("reports a port it cannot bind with the server's own log", async () => {
+  it("says who holds a port it is asked to use, and starts nothing", async () => {
     const holder = await startEmbeddedNats({ stateDir: join(stateDir, "a") });
     try {
       const port = Number(new URL(holder.url).port);
       const err = await startEmbeddedNats({ stateDir: join(stateDir, "b"), port }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(BusError);
-      expect((err as BusError).code).toBe("nats_server_failed");
-      expect((err as BusError).message).toMatch(/address already in use/);
+      expect(err).toBeInstanceOf(NatsPortInUseError);
+      expect((err as NatsPortInUseError).code).toBe("nats_server_failed");
+      expect((err as NatsPortInUseError).owner).toMatchObject({ pid: holder.pid });
+      expect((err as BusError).message).toMatch(
+        new RegExp(`^port ${port} on 127\\.0\\.0\\.1 is taken by pid ${holder.pid} \\(\\S*nats-server .*\\)$`),
+      );
+      expect(existsSync(join(stateDir, "b", "nats", "nats-server.pid"))).toBe(false);
     } finally {
       await holder.stop();
     }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { BusError } from "./errors.js";
 import { natsPidFile, stopOrphanNatsServer } from "./orphan-server.js";
 import { type BusUser, literalPassword, renderAuthorization } from "./permissions.js";
+import { describePortOwner, portIsFree, portOwner, type PortOwner } from "./port-owner.js";
 import {
   findExecutable,
   hostPortOf,
@@ -12,10 +13,13 @@ import {
   waitForPortsFile,
 } from "./server-process.js";
 
+const LOOPBACK = "127.0.0.1";
+
 /** Options for `startEmbeddedNats`; `port` omitted lets the OS pick a free one. */
 export interface EmbeddedNatsOptions {
   /** The supervisor's state directory; JetStream data lives under `<stateDir>/nats`. */
   stateDir: string;
+  /** The port on 127.0.0.1; when another process holds it, start fails with a {@link NatsPortInUseError}. */
   port?: number;
   /** Where to look for `nats-server` (default `$PATH`). */
   searchPath?: string;
@@ -42,10 +46,18 @@ export interface EmbeddedNats {
 
 /** Message shown when nats-server is not installed: how to install it. */
 export const NATS_SERVER_INSTALL_HINT =
-  "nats-server was not found on PATH. Install it with `apt-get install nats-server` on Debian/Ubuntu, " +
+  "nats-server was not found on PATH. Install it with `sudo apt-get install -y nats-server` on Debian/Ubuntu, " +
   "or download a release from https://nats.io/download/ and put the nats-server binary on PATH.";
 
-const LOOPBACK = "127.0.0.1";
+/** The port asked for is held by another process (`owner`, when /proc tells); nothing was started. */
+export class NatsPortInUseError extends BusError {
+  constructor(
+    readonly port: number,
+    readonly owner: PortOwner | undefined,
+  ) {
+    super("nats_server_failed", `port ${port} on ${LOOPBACK} is taken by ${describePortOwner(owner)}`);
+  }
+}
 
 /** Starts nats-server with JetStream on 127.0.0.1, store under `<stateDir>/nats`; resolves once it accepts clients. */
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
@@ -60,6 +72,9 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   await chmod(configFile, 0o600);
   // An `up` killed with SIGKILL leaves its nats-server running on this store: stop it before starting ours.
   await stopOrphanNatsServer(storeDir, opts.log);
+  // A port asked for by number must be free: say who holds it rather than let nats-server exit on the bind.
+  if (opts.port !== undefined && !(await portIsFree(LOOPBACK, opts.port)))
+    throw new NatsPortInUseError(opts.port, portOwner(opts.port));
   const proc = spawnNatsServer(binary, [
     "--config",
     configFile,

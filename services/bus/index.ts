@@ -31,7 +31,7 @@ export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } fr
 export type { SessionEventAck } from "./session-events.js";
 export { missingStreams, readStream, readStreamRange } from "./stream-reader.js";
 export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
-export { NATS_SERVER_INSTALL_HINT, startEmbeddedNats } from "./embedded-server.js";
+export { NATS_SERVER_INSTALL_HINT, NatsPortInUseError, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";
 export { classifyRequestFailure, type RequestFailure } from "./request-failure.js";
