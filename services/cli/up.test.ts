@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -15,10 +16,12 @@ import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { spawnCli, type CliProcess } from "../../test/support/cli-process.js";
+import { cliEntry, spawnCli, type CliProcess } from "../../test/support/cli-process.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
 import { processAlive, waitForProcessGone } from "../../test/support/processes.js";
+import { until } from "../../test/support/wait.js";
 import { isNatsServerOn } from "../bus/orphan-server.js";
+import { findExecutable } from "../bus/server-process.js";
 import { readBusLogin } from "../clients/bus-credentials.js";
 
 const tmp: string[] = [];
@@ -46,6 +49,15 @@ afterEach(async () => {
   listener = undefined;
   for (const d of tmp.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 function tempDir(): string {
   const d = mkdtempSync(path.join(tmpdir(), "claw-up-"));
@@ -112,10 +124,16 @@ async function fakeNatsOn(port: number): Promise<() => string> {
     });
     socket.on("error", () => undefined);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
-  });
+  // A killed multi-threaded server may hold its socket a moment after its main thread is reaped: retry a while.
+  await until(
+    `listening on 127.0.0.1:${port}`,
+    () =>
+      new Promise<boolean>((resolve) => {
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => resolve(true));
+      }),
+    { timeoutMs: 10_000, stepMs: 50 },
+  );
   listener = server;
   return () => received;
 }
@@ -156,7 +174,7 @@ describe("claw-supervisor up", () => {
       CLAW_SUPERVISOR_STATE_DIR: stateDir,
     });
     expect(await hosts.exited, hosts.stderr()).toBe(0);
-    expect(JSON.parse(hosts.stdout())).toEqual([expect.objectContaining({ hostId: "test-host" })]);
+    expect(JSON.parse(hosts.stdout())).toEqual({ ok: true, data: [expect.objectContaining({ hostId: "test-host" })] });
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
     expect(processAlive(report.nats.pid)).toBe(false);
@@ -194,11 +212,132 @@ describe("claw-supervisor up", () => {
     expect(await p.exited).toBe(0);
   });
 
-  it("says how to install nats-server when it is not on PATH", async () => {
+  it("keeps its NATS port across restarts: the same URL every time, in ports.json; --nats-port or the env moves it", async () => {
     const home = tempDir();
-    const p = up([], { PATH: path.join(home, "empty-bin"), HOME: home });
-    expect(await p.exited).toBe(1);
-    expect(p.stderr()).toContain("nats-server was not found on PATH. Install it with `apt-get install nats-server`");
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const urls: string[] = [];
+    const start = async (extra: string[] = [], more: NodeJS.ProcessEnv = {}): Promise<string> => {
+      const p = up([...args, ...extra], { ...env, ...more });
+      const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
+      natsPids.push(report.nats.pid);
+      expect(report.nats.portsFile).toBe(path.join(stateDir, "ports.json"));
+      expect(JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8")).natsUrl).toBe(report.nats.url);
+      p.child.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+      urls.push(report.nats.url);
+      return report.nats.url;
+    };
+    const first = await start();
+    const port = Number(new URL(first).port);
+    expect(port).toBeGreaterThanOrEqual(20_000);
+    expect(port).toBeLessThanOrEqual(32_767);
+    expect(JSON.parse(readFileSync(path.join(stateDir, "ports.json"), "utf8"))).toEqual({ nats: port });
+    expect(statSync(path.join(stateDir, "ports.json")).mode & 0o777).toBe(0o600);
+    expect(await start()).toBe(first);
+
+    const [moved, fromEnv] = [await freePort(), await freePort()];
+    expect(await start(["--nats-port", String(moved)])).toBe(`nats://127.0.0.1:${moved}`);
+    expect(await start()).toBe(`nats://127.0.0.1:${moved}`);
+    expect(await start([], { CLAW_SUPERVISOR_NATS_PORT: String(fromEnv) })).toBe(`nats://127.0.0.1:${fromEnv}`);
+    expect(JSON.parse(readFileSync(path.join(stateDir, "ports.json"), "utf8"))).toEqual({ nats: fromEnv });
+    expect(urls).toHaveLength(5);
+  });
+
+  it("when another process holds the kept port, says which and starts nothing; it never moves the port itself", async () => {
+    const home = tempDir();
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home };
+    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const first = up(args, env);
+    const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
+    natsPids.push(report.nats.pid);
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    const port = Number(new URL(report.nats.url).port);
+
+    // This test process takes the port meanwhile.
+    const taker = createServer();
+    await new Promise<void>((resolve) => taker.listen(port, "127.0.0.1", () => resolve()));
+    listener = taker;
+    const second = up(args, env);
+    expect(await second.exited).toBe(1);
+    const said = second.stderr();
+    expect(said).toContain(
+      `claw-supervisor up: cannot start nats-server on 127.0.0.1:${port} (this state dir's NATS port, kept in ` +
+        `${path.join(stateDir, "ports.json")}): it is taken by pid ${process.pid} (`,
+    );
+    expect(said).toMatch(
+      /\); stop it, or move the bus with --nats-port PORT \(kept for next time; configs naming the old URL must change\)\n$/,
+    );
+    expect(said.split("\n")).toHaveLength(2);
+    expect(JSON.parse(second.stdout())).toMatchObject({ ok: false, code: "failure" });
+    expect(natsServersOn(stateDir)).toEqual([]);
+    expect(existsSync(path.join(stateDir, "up.json"))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(stateDir, "ports.json"), "utf8"))).toEqual({ nats: port });
+    // The same for a port asked for.
+    const asked = up([...args, "--nats-port", String(port)], env);
+    expect(await asked.exited).toBe(1);
+    expect(asked.stderr()).toContain(
+      `cannot start nats-server on 127.0.0.1:${port} (given with --nats-port): it is taken by pid ${process.pid} (`,
+    );
+  });
+
+  it("without nats-server: as root installs it with apt-get, saying so; as a user prints the exact command", async () => {
+    const home = tempDir();
+    chmodSync(home, 0o755);
+    const noNats = path.join(home, "no-nats");
+    const bin = path.join(home, "bin");
+    mkdirSync(noNats, { mode: 0o755 });
+    mkdirSync(bin, { mode: 0o755 });
+    const log = path.join(home, "apt.log");
+    const real = findExecutable("nats-server", `${process.env.PATH}:/usr/sbin`)!;
+    // Stand-ins that record being run; apt-get "installs" by linking the real nats-server where up looks.
+    writeFileSync(
+      path.join(bin, "apt-get"),
+      `#!/bin/sh\necho "apt-get $*" >> ${log}\n[ "$1" = install ] && /bin/ln -s ${real} ${noNats}/nats-server\nexit 0\n`,
+    );
+    writeFileSync(path.join(bin, "sudo"), `#!/bin/sh\necho "sudo $*" >> ${log}\nexit 1\n`);
+    chmodSync(path.join(bin, "apt-get"), 0o755);
+    chmodSync(path.join(bin, "sudo"), 0o755);
+    // PATH lacks nats-server, and so does the rest of the search (which would find /usr/sbin/nats-server here).
+    const env = { PATH: bin, HOME: home, CLAW_SUPERVISOR_NATS_PATH: noNats };
+    const userLine = "\n    sudo apt-get install -y nats-server\n";
+
+    if (process.getuid?.() === 0) {
+      // As a user (nobody, through setpriv, which needs root): the command to run, exit 1, nothing run.
+      const asUser = spawnSync(
+        findExecutable("setpriv", process.env.PATH) ?? "/usr/bin/setpriv",
+        ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, cliEntry, "up"],
+        { encoding: "utf8", env, timeout: 60_000 },
+      );
+      expect(asUser.status, asUser.stderr).toBe(1);
+      expect(asUser.stderr).toBe(
+        `claw-supervisor up: nats-server was not found in $CLAW_SUPERVISOR_NATS_PATH (${noNats}). Install it ` +
+          `(Debian/Ubuntu), then start 'claw-supervisor up' again:${userLine}`,
+      );
+      expect(existsSync(log)).toBe(false);
+
+      const args = ["--state-dir", path.join(home, "state"), "--gateway-port", "0", "--mcp-port", "0"];
+      const p = up([...args, "--no-host-agent", "--json"], env);
+      const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
+      natsPids.push(report.nats.pid);
+      expect(p.stderr()).toContain(
+        `claw-supervisor up: nats-server was not found in $CLAW_SUPERVISOR_NATS_PATH (${noNats}); installing it: ` +
+          "apt-get update && apt-get install -y nats-server\n",
+      );
+      expect(p.stderr()).toContain(`claw-supervisor up: installed ${path.join(noNats, "nats-server")}\n`);
+      expect(readFileSync(log, "utf8")).toBe("apt-get update\napt-get install -y nats-server\n");
+      expect(report.nats.embedded).toBe(true);
+      p.child.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } else {
+      const p = up([], env);
+      expect(await p.exited).toBe(1);
+      expect(p.stderr()).toContain(userLine);
+      expect(existsSync(log)).toBe(false);
+    }
   });
 
   it("a second up on the same state dir says who runs it and starts nothing", async () => {
@@ -217,13 +356,13 @@ describe("claw-supervisor up", () => {
       `claw-supervisor up: claw-supervisor is already running on ${stateDir} (pid ${first.child.pid}); stop it ` +
         `first (if pid ${first.child.pid} is not claw-supervisor, remove ${path.join(stateDir, "up.lock")})\n`,
     );
-    expect(second.stdout()).toBe("");
+    expect(JSON.parse(second.stdout())).toMatchObject({ ok: false, code: "failure" });
     // No second nats-server on the store (nor anywhere else for this state dir), and the first still serves.
     expect(natsServersOn(stateDir)).toEqual([report.nats.pid]);
     expect(JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8")).pid).toBe(first.child.pid);
     const hosts = spawnCli(["hosts", "--json"], cliEnv(home, stateDir));
     expect(await hosts.exited, hosts.stderr()).toBe(0);
-    expect(JSON.parse(hosts.stdout())).toEqual([expect.objectContaining({ hostId: "lock-host" })]);
+    expect(JSON.parse(hosts.stdout())).toEqual({ ok: true, data: [expect.objectContaining({ hostId: "lock-host" })] });
 
     first.child.kill("SIGINT");
     expect(await first.exited).toBe(0);
@@ -265,7 +404,7 @@ describe("claw-supervisor up", () => {
     ]) {
       const run = spawnCli(argv, cliEnv(home, stateDir));
       expect(await run.exited, run.stderr()).toBe(0);
-      expect(Array.isArray(JSON.parse(run.stdout()))).toBe(true);
+      expect(JSON.parse(run.stdout())).toMatchObject({ ok: true });
     }
     next.child.kill("SIGTERM");
     expect(await next.exited).toBe(0);

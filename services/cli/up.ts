@@ -18,6 +18,8 @@ import {
   type LocalStackReport,
 } from "../stack/local-stack.js";
 import { StateDirBusyError } from "../stack/state-lock.js";
+import { ensureNatsServer, NATS_PATH_ENV, NatsServerMissingError } from "../stack/nats-install.js";
+import { NATS_PORT_ENV } from "../stack/ports-file.js";
 import { defaultStateDir } from "../clients/state-dir.js";
 import { BusError } from "../bus/index.js";
 
@@ -35,11 +37,18 @@ crash (even kill -9) up starts cleanly: it takes over the dead run's lock (<stat
 the nats-server that run left behind on its store. If its own nats-server exits while it runs, up logs an
 error and stops (exit 1): it does not run on without a bus.
 
+Its nats-server keeps one port: chosen on the first start, kept in <state-dir>/ports.json, so the bus URL
+(and a config naming it) stays the same across restarts. If another process holds that port, up says which
+and starts nothing; it never moves the port on its own. nats-server is looked for on $PATH, then in
+/usr/local/sbin, /usr/sbin and /sbin (or only in $${NATS_PATH_ENV}); when there is none, up installs it as root
+with apt-get (saying so), or prints the command to run and exits 1.
+
 --state-dir DIR     where state is kept (default $CLAW_SUPERVISOR_STATE_DIR, else
                     $XDG_STATE_HOME/claw-supervisor, else ~/.local/state/claw-supervisor); made
                     private (0700): an existing one others can read must be empty or a state dir
 --nats-url URL      use this NATS server instead of starting one (default $NATS_URL)
---nats-port PORT    port for the embedded nats-server on 127.0.0.1 (default: a free port)
+--nats-port PORT    port for the embedded nats-server on 127.0.0.1, kept for later starts (default
+                    $${NATS_PORT_ENV}, else the kept one, else a free one between 20000 and 32767)
 --gateway-port PORT port for the gateway on 127.0.0.1 (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)
 --mcp-port PORT     port for the MCP edge on 127.0.0.1 (default 7411; 0 picks a free one)
 --endpoint E        this machine's app-server (default unix://, the Codex daemon's socket)
@@ -66,8 +75,14 @@ export type UpReport = LocalStackReport;
 
 function formatReport(r: UpReport): string {
   const nats = r.nats.embedded
-    ? `started nats-server (pid ${r.nats.pid}) at ${r.nats.url}, JetStream data in ${r.nats.storeDir}`
+    ? `started nats-server (pid ${r.nats.pid}) at ${r.nats.url}, JetStream data in ${r.nats.storeDir}\n` +
+      `              (the same URL on every start: its port is kept in ${r.nats.portsFile})`
     : `using NATS at ${r.nats.url}`;
+  const plugin = r.nats.embedded
+    ? [
+        `  plugin:     natsUrl ${r.nats.url}, natsCredentialsFile ${path.join(r.stateDir, "credentials", "client.json")}`,
+      ]
+    : [];
   const agent = r.hostAgent
     ? `host ${r.hostAgent.hostId} watching ${r.hostAgent.endpoint}` +
       (r.hostAgent.appServerReachable ? "" : ` (not answering yet: start it with 'codex app-server daemon start')`)
@@ -83,6 +98,7 @@ function formatReport(r: UpReport): string {
     `  policy:     serving codex.cmd.* (${r.policy.revision === null ? "built-in default policy" : `policy revision ${r.policy.revision}`}; 'claw-supervisor policy get')`,
     `  mcp edge:   ${r.mcp.url} (spawned sessions get it; others: 'claw-supervisor mcp-config <sessionId>')`,
     `  host agent: ${agent}`,
+    ...plugin,
     "  Attach a Codex TUI with 'claw-supervisor launch' (or 'codex --remote unix://'); list sessions with 'claw-supervisor sessions'.",
     "Press Ctrl-C to stop.",
     "",
@@ -115,11 +131,16 @@ export const upCommand: Command = {
       throw new CliError(`up takes no arguments, got '${positionals[0]}'. See 'claw-supervisor up --help'.`, 2);
     const stateDir = values["state-dir"] ? path.resolve(values["state-dir"]) : defaultStateDir(io.env);
     const natsUrl = values["nats-url"] ?? io.env.NATS_URL;
+    const portEnv = io.env[NATS_PORT_ENV] === "" ? undefined : io.env[NATS_PORT_ENV];
     const natsPort =
-      values["nats-port"] === undefined ? undefined : optionValue("nats-port", Port(1), values["nats-port"]);
+      values["nats-port"] !== undefined
+        ? { port: optionValue("nats-port", Port(1), values["nats-port"]), from: "flag" as const }
+        : portEnv !== undefined
+          ? { port: optionValue(NATS_PORT_ENV, Port(1), portEnv), from: "env" as const }
+          : undefined;
     const gatewayPort = optionValue("gateway-port", Port(0), values["gateway-port"] ?? String(DEFAULT_GATEWAY_PORT));
     const mcpPort = optionValue("mcp-port", Port(0), values["mcp-port"] ?? "7411");
-    if (natsUrl && natsPort !== undefined)
+    if (natsUrl && natsPort?.from === "flag")
       throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
     const replicas = askedReplicas(values.replicas, io.env);
     if (!natsUrl && replicas !== undefined && replicas > 1)
@@ -133,6 +154,20 @@ export const upCommand: Command = {
       parseEndpoint(endpointText, { env: io.env });
     } catch (err) {
       throw new CliError(`--endpoint: ${(err as Error).message}`, 2);
+    }
+    if (!natsUrl) {
+      // A fresh machine has no nats-server: install it (as root, with apt-get) or say exactly what to run.
+      try {
+        await ensureNatsServer({
+          env: io.env,
+          uid: process.getuid?.(),
+          say: (line) => io.stderr(`claw-supervisor up: ${line}\n`),
+          out: io.stderr,
+        });
+      } catch (err) {
+        if (err instanceof NatsServerMissingError) throw new CliError(err.message);
+        throw err;
+      }
     }
     const logger = pino(
       { name: "claw-supervisor-up", level: io.env.LOG_LEVEL ?? "info" },

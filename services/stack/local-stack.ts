@@ -10,6 +10,7 @@ import {
   BusError,
   connectBus,
   ensureBus,
+  NatsPortInUseError,
   startEmbeddedNats,
   type BusUser,
   type EmbeddedNats,
@@ -31,6 +32,9 @@ import { startRegistry } from "../registry/index.js";
 import { hostTokenAdmin, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
 import { acquireStateLock } from "./state-lock.js";
+import { describePortOwner } from "../bus/port-owner.js";
+import { natsServerSearchPath } from "./nats-install.js";
+import { chooseNatsPort, type NatsPortChoice, portsFileOf, PortsFileError, writePortsFile } from "./ports-file.js";
 import { ensureBusCredentials } from "../clients/bus-credentials.js";
 import { ensurePrivateStateDir } from "../clients/private-state-dir.js";
 import { removeUpFile, writeUpFile } from "../clients/up-file.js";
@@ -47,7 +51,8 @@ export class LocalStackError extends Error {
 /** What the stack runs and where. */
 export interface LocalStackReport {
   stateDir: string;
-  nats: { url: string; embedded: boolean; pid?: number; storeDir?: string };
+  /** `portsFile`: where the embedded server's port is kept across restarts (ports-file.ts). */
+  nats: { url: string; embedded: boolean; pid?: number; storeDir?: string; portsFile?: string };
   bus: EnsureBusResult;
   gateway: { url: string };
   registry: { running: true };
@@ -61,8 +66,11 @@ export interface LocalStackOptions {
   stateDir: string;
   /** Use this NATS server instead of starting one. */
   natsUrl?: string | undefined;
-  /** Port of the embedded nats-server (default: a free one). */
-  natsPort?: number | undefined;
+  /**
+   * Port of the embedded nats-server, asked for with `--nats-port` (`flag`) or `$CLAW_SUPERVISOR_NATS_PORT`
+   * (`env`); kept in `<stateDir>/ports.json` for the next start. Default: the kept one, else a new free one.
+   */
+  natsPort?: { port: number; from: "flag" | "env" } | undefined;
   gatewayPort: number;
   mcpPort: number;
   /** This machine's app-server, e.g. `unix://` (the Codex daemon's socket). */
@@ -118,25 +126,53 @@ interface StackBus {
   closeAll(): void;
 }
 
+/** Says, in one line, that the chosen NATS port is taken, where it came from and what to do. */
+function portTaken(err: NatsPortInUseError, choice: NatsPortChoice, stateDir: string): string {
+  const from = {
+    flag: "given with --nats-port",
+    env: "given in $CLAW_SUPERVISOR_NATS_PORT",
+    kept: `this state dir's NATS port, kept in ${portsFileOf(stateDir)}`,
+    new: "just chosen",
+    any: "",
+  }[choice.from];
+  const move =
+    choice.from === "kept"
+      ? "stop it, or move the bus with --nats-port PORT (kept for next time; configs naming the old URL must change)"
+      : "stop it, or choose another with --nats-port PORT";
+  return `cannot start nats-server on 127.0.0.1:${err.port} (${from}): it is taken by ${describePortOwner(err.owner)}; ${move}`;
+}
+
 async function startBus(o: LocalStackOptions, parts: Parts): Promise<StackBus> {
   let embedded: EmbeddedNats | undefined;
   let users: Record<BusUser, string> | undefined;
   if (!o.natsUrl) {
     o.onStartingNats?.();
+    let choice: NatsPortChoice = { port: undefined, from: "any" };
     try {
       users = await ensureBusCredentials(o.stateDir);
+      choice = await chooseNatsPort(o.stateDir, o.natsPort, "127.0.0.1");
       embedded = await startEmbeddedNats({
         stateDir: o.stateDir,
         users,
         log: (message) => o.logger.warn(message),
-        ...(o.natsPort === undefined ? {} : { port: o.natsPort }),
+        ...(choice.port === undefined ? {} : { port: choice.port }),
+        searchPath: natsServerSearchPath(o.env),
       });
     } catch (err) {
+      if (err instanceof NatsPortInUseError) throw new LocalStackError(portTaken(err, choice, o.stateDir));
       throw new LocalStackError(
-        err instanceof BusError ? err.message : `cannot start nats-server: ${(err as Error).message}`,
+        err instanceof BusError || err instanceof PortsFileError
+          ? err.message
+          : `cannot start nats-server: ${(err as Error).message}`,
       );
     }
     parts.add(() => embedded!.stop());
+    // Kept for the next start (a first one, or one moved by --nats-port), so the URL stays what configs name.
+    const port = Number(new URL(embedded.url).port);
+    if (choice.from !== "kept" || choice.port !== port)
+      await writePortsFile(o.stateDir, { nats: port }).catch((err: Error) => {
+        throw new LocalStackError(`cannot keep the NATS port in ${portsFileOf(o.stateDir)}: ${err.message}`);
+      });
   }
   const url = o.natsUrl ?? embedded!.url;
   const opened: NatsConnection[] = [];
@@ -249,7 +285,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     const report: LocalStackReport = {
       stateDir: o.stateDir,
       nats: embedded
-        ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir }
+        ? { url, embedded: true, pid: embedded.pid, storeDir: embedded.storeDir, portsFile: portsFileOf(o.stateDir) }
         : { url, embedded: false },
       bus,
       gateway: { url: gateway.url },
