@@ -1,4 +1,4 @@
-import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { type Authenticator, connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { BusConnectionConfigSchema } from "../../schemas/bus.js";
 import { BusError, toBusError } from "./errors.js";
 
@@ -12,6 +12,11 @@ export interface ConnectBusOptions {
   /** Wait between reconnect attempts to one server, in milliseconds (default 1000, plus up to 250 ms jitter). */
   reconnectTimeWaitMs?: number;
   onStatus?: (status: Status) => void;
+  /**
+   * Asked for the credentials at every (re)connect, instead of `user`/`pass`/`token`: so a caller can decide
+   * each time whether this server may have them. A refused login does not end the reconnecting.
+   */
+  authenticator?: Authenticator;
 }
 
 const RECONNECT_JITTER_MS = 250;
@@ -55,7 +60,7 @@ export function splitUrlCredentials(servers: string | string[]): {
  * in the URL and in `user`/`pass`/`token`.
  */
 export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnection> {
-  const { onStatus, ...given } = opts;
+  const { onStatus, authenticator, ...given } = opts;
   const fromUrl = splitUrlCredentials(given.servers);
   if (fromUrl.credentials && (given.user !== undefined || given.pass !== undefined || given.token !== undefined)) {
     throw new BusError(
@@ -77,6 +82,7 @@ export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnectio
       name: c.name,
       ...(c.user === undefined ? {} : { user: c.user, pass: c.pass }),
       ...(c.token === undefined ? {} : { token: c.token }),
+      ...(authenticator === undefined ? {} : { authenticator, ignoreAuthErrorAbort: true }),
       maxReconnectAttempts: -1,
       reconnectTimeWait: c.reconnectTimeWaitMs,
       reconnectJitter: RECONNECT_JITTER_MS,

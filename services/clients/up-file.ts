@@ -35,19 +35,54 @@ export async function removeUpFile(stateDir: string): Promise<void> {
   await rm(fileOf(stateDir), { force: true });
 }
 
-/** The running stack's record, or undefined when there is none, it is unreadable, or its process is gone. */
-export function readUpFile(stateDir: string): UpFile | undefined {
+/** The running stack's record, or why there is none (a few words, e.g. "no up.json"). */
+export type FoundUp = { ok: true; up: UpFile } | { ok: false; why: string };
+
+function alive(pid: number): boolean {
   try {
-    const parsed = UpFile.safeParse(JSON.parse(readFileSync(fileOf(stateDir), "utf8")));
-    if (!parsed.success) return undefined;
-    process.kill(parsed.data.pid, 0);
-    return parsed.data;
-  } catch {
-    return undefined;
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
-/** The bus to use: `--nats-url`, else `$NATS_URL`, else the running `up` recorded in the default state dir. */
-export function resolveNatsUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  return flag ?? env.NATS_URL ?? readUpFile(defaultStateDir(env))?.natsUrl;
+/** The running stack's record in `stateDir`, or why there is none: no file, an unreadable one, or its `up` gone. */
+export function findRunningUp(stateDir: string): FoundUp {
+  const file = fileOf(stateDir);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, why: code === "ENOENT" ? `no ${file}` : `cannot read ${file} (${code ?? "error"})` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, why: `${file} is not JSON` };
+  }
+  const parsed = UpFile.safeParse(json);
+  if (!parsed.success) return { ok: false, why: `${file} is not an up file` };
+  if (!alive(parsed.data.pid)) return { ok: false, why: `${file} names pid ${parsed.data.pid}, which is not running` };
+  return { ok: true, up: parsed.data };
+}
+
+/** The running stack's record, or undefined when there is none, it is unreadable, or its process is gone. */
+export function readUpFile(stateDir: string): UpFile | undefined {
+  const found = findRunningUp(stateDir);
+  return found.ok ? found.up : undefined;
+}
+
+/**
+ * The bus to use: `--nats-url`, else `$NATS_URL`, else the running `up` recorded in `stateDir` (default: the
+ * default state dir); undefined when there is none (callers say so, naming the state dir: never a guess).
+ */
+export function resolveNatsUrl(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  stateDir: string = defaultStateDir(env),
+): string | undefined {
+  return flag ?? env.NATS_URL ?? readUpFile(stateDir)?.natsUrl;
 }
