@@ -1,6 +1,9 @@
 /**
  * Audit records on `codex.audit.<kind>` (stream AUDIT): every command's request, the policy decision, the
- * execution on a host, and the result, plus policy changes and operator requests on `codex.admin.*` (kind `admin`).
+ * execution on a host, and the result, plus policy changes and operator requests on `codex.admin.*` (kind `admin`),
+ * and (kind `approval`) every approval request of an autonomous session a host agent held for an answer or
+ * answered, with who answered it: the rules (caller `host-agent:<hostId>`), a deadline (caller `deadline`), or
+ * an operator or the Claw (their identity; their `approve` command has its own request and result records).
  * Redacted before they are written. `commandId` ties the records of one command (or operator request) together;
  * it is derived from the caller and the idempotency key (the request id).
  */
@@ -8,7 +11,7 @@ import { z } from "zod";
 import { Caller, CommandVerb, ResultCode } from "./commands.js";
 
 /** What an audit record reports. */
-export const AuditKind = z.enum(["request", "decision", "execution", "result", "policy", "admin"]);
+export const AuditKind = z.enum(["request", "decision", "execution", "result", "policy", "admin", "approval"]);
 export type AuditKind = z.infer<typeof AuditKind>;
 
 /** The session (or host) a record is about. */
@@ -23,7 +26,7 @@ export const AuditRecord = z.object({
   verb: CommandVerb.nullable(),
   caller: Caller.nullable(),
   target: AuditTarget.nullable(),
-  /** For `decision`: allowed, or refused with its code and reason; the rule that allowed it. */
+  /** For `decision`: allowed, or refused with its code and reason; the rule that allowed it. For `approval`: accepted or declined (null while held). */
   decision: z
     .object({
       allow: z.boolean(),

@@ -33,6 +33,7 @@ export const CommandVerb = z.enum([
   "progress",
   "ask",
   "probe",
+  "approve",
 ]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
@@ -154,6 +155,17 @@ export const AskArgs = z.strictObject({
 });
 /** `probe`: the state of the Codex endpoint (host agent and app-server) a session lives on. */
 export const ProbeArgs = z.strictObject({ target: SessionTarget });
+/**
+ * `approve`: answer an approval the host agent holds for an autonomous session (an `ask` rule held it):
+ * `accept` lets the request run, `decline` refuses it. `requestId` may be left out when exactly one is held.
+ * The first answer wins: a second is a `conflict`; an unknown request is `not_found`; a person's TUI session's
+ * approvals are theirs (`denied`).
+ */
+export const ApproveArgs = z.strictObject({
+  target: SessionTarget,
+  requestId: z.string().min(1).max(200).optional(),
+  decision: z.enum(["accept", "decline"]),
+});
 
 /** Each verb's arguments. */
 export const commandArgs = {
@@ -170,6 +182,7 @@ export const commandArgs = {
   progress: ProgressArgs,
   ask: AskArgs,
   probe: ProbeArgs,
+  approve: ApproveArgs,
 } as const;
 export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
 

@@ -4,6 +4,7 @@
  * never stores the same notice twice (within the stream's duplicate window) and a reader can dedupe beyond it.
  */
 import { z } from "zod";
+import { ApprovalAnswerer } from "./agent-events.js";
 import { HostRecord, SessionRecord } from "./registry.js";
 
 /** Notice kinds; each is also the last token of the subject `codex.fleet.<kind>`. */
@@ -34,6 +35,13 @@ export const FleetKind = z.enum([
   "session-ask",
   /** A host went stale: no heartbeat for longer than the stale threshold. */
   "host-stale",
+  /**
+   * The host agent holds an autonomous session's approval (an `ask` rule) until an operator or the Claw answers
+   * it (`approve`/`decline`, `fleet_approve`) or its deadline declines it: `session.approval` says what it asks.
+   */
+  "approval-requested",
+  /** The host agent answered an approval it owned: by the thread's rules, at a deadline, or as a caller said (`approval`). */
+  "approval-answered",
 ]);
 export type FleetKind = z.infer<typeof FleetKind>;
 
@@ -56,7 +64,21 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "session-progress": "normal",
   "session-ask": "high",
   "host-stale": "high",
+  "approval-requested": "high",
+  "approval-answered": "normal",
 };
+
+/** What an `approval-answered` notice reports: the request, the answer, who gave it and why. */
+export const ApprovalAnswer = z.object({
+  requestId: z.string(),
+  method: z.string(),
+  decision: z.enum(["accept", "decline"]),
+  by: ApprovalAnswerer,
+  reason: z.string(),
+  kind: z.string().nullable(),
+  summary: z.string().nullable(),
+});
+export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
 
 /** One fleet notice. `atMs` is the time of what caused it (the event's `emittedAtMs` or the sweep time), unix ms. */
 export const FleetEvent = z.object({
@@ -74,5 +96,7 @@ export const FleetEvent = z.object({
   session: SessionRecord.nullable(),
   /** The host as it is after the transition; null for session notices. */
   host: HostRecord.nullable(),
+  /** On `approval-answered`: the answer (absent on every other kind). */
+  answer: ApprovalAnswer.optional(),
 });
 export type FleetEvent = z.infer<typeof FleetEvent>;

@@ -5,18 +5,54 @@
  */
 import { z } from "zod";
 import { AnnotationPayload } from "./agent-events.js";
-import { CommandFailure, MAX_COMMAND_TEXT, SendMode } from "./commands.js";
+import { Caller, CommandFailure, MAX_COMMAND_TEXT, SendMode } from "./commands.js";
 
-/** What an autonomous session's approvals may be allowed by; everything else is declined. */
-export const ApprovalRules = z.strictObject({
-  /** A command is allowed when its text starts with one of these (after trimming), e.g. `"git status"`. */
+const grantFields = {
+  /** A command matches when its text starts with one of these (after trimming), e.g. `"git status"`. */
   commandPrefixes: z.array(z.string().min(1).max(1_000)).max(200).default([]),
-  /** A file change is allowed when every path it touches is under one of these absolute folders. */
+  /** A file change matches when every path it touches is under one of these absolute folders. */
   pathPrefixes: z.array(z.string().min(1).max(4_096)).max(200).default([]),
-  /** Dynamic tool calls and MCP elicitations allowed by tool or server name. */
+  /** Dynamic tool calls and MCP elicitations matched by tool or server name. */
   tools: z.array(z.string().min(1).max(200)).max(200).default([]),
+};
+
+/** What an autonomous session's approvals may be allowed by (an `approvals` entry's `allow`). */
+export const ApprovalGrant = z.strictObject(grantFields);
+export type ApprovalGrant = z.infer<typeof ApprovalGrant>;
+
+/** The kinds of request an `ask` rule can hold for a person or the Claw: the ones accept/decline answers. */
+export const AskableKind = z.enum(["command", "network", "fileChange"]);
+export type AskableKind = z.infer<typeof AskableKind>;
+
+/** How long a held approval waits for an answer by default before the host agent declines it: 10 minutes. */
+export const DEFAULT_ASK_DEADLINE_MS = 600_000;
+
+/**
+ * An `ask` rule: a request it matches (and no allow rule allows) is held by the host agent until an operator or
+ * the Claw answers it (`approve`/`decline`), or declined at `deadlineMs`. Commands match by prefix (shell control
+ * text after the prefix is fine here: a person reads the whole command), file changes by path, elicitations by
+ * server; `kinds` matches every request of those kinds (file changes in codex 0.169 carry no paths, so
+ * `kinds: ["fileChange"]` is how to ask for them; `network` is a command that needs network access).
+ */
+export const ApprovalAsk = z.strictObject({
+  ...grantFields,
+  kinds: z.array(AskableKind).max(3).default([]),
+  deadlineMs: z.number().int().min(1_000).max(86_400_000).default(DEFAULT_ASK_DEADLINE_MS),
+});
+export type ApprovalAsk = z.infer<typeof ApprovalAsk>;
+
+/**
+ * A thread's approval rules: what is allowed, and the `ask` rules (in policy order, each with its deadline).
+ * Precedence: allowed when an allow matches; else held when an ask rule matches; else declined.
+ */
+export const ApprovalRules = z.strictObject({
+  ...grantFields,
+  /** Absent (rules written before `ask` existed) means none. */
+  ask: z.array(ApprovalAsk).max(200).optional(),
 });
 export type ApprovalRules = z.infer<typeof ApprovalRules>;
+/** Rules as written: defaults (empty lists, the 10-minute deadline) not filled in yet. */
+export type ApprovalRulesInput = z.input<typeof ApprovalRules>;
 
 const threadId = z.string().min(1).max(200);
 
@@ -56,6 +92,15 @@ export const HostAnnotateRequest = z.strictObject({
   threadId,
   annotation: AnnotationPayload,
 });
+/** Answer an approval the host agent holds for the thread (one `ask` rule held it); `requestId` may be left out when exactly one is held. */
+export const HostApproveRequest = z.strictObject({
+  op: z.literal("approve"),
+  threadId,
+  requestId: z.string().min(1).max(200).optional(),
+  decision: z.enum(["accept", "decline"]),
+  /** Who answers, as the policy service authenticated them: recorded in the answer event. */
+  by: Caller,
+});
 /** Anything the policy service may ask a host agent. */
 export const HostRpcRequest = z.discriminatedUnion("op", [
   HostReadRequest,
@@ -63,6 +108,7 @@ export const HostRpcRequest = z.discriminatedUnion("op", [
   HostInterruptRequest,
   HostSpawnRequest,
   HostAnnotateRequest,
+  HostApproveRequest,
 ]);
 export type HostRpcRequest = z.infer<typeof HostRpcRequest>;
 export type HostRpcOp = HostRpcRequest["op"];
@@ -85,12 +131,21 @@ export const HostSendResult = z.strictObject({ action: z.enum(["started", "steer
 export const HostInterruptResult = z.strictObject({ turnId: z.string() });
 export const HostSpawnResult = z.strictObject({ threadId: z.string(), turnId: z.string(), cwd: z.string() });
 export const HostAnnotateResult = z.strictObject({ recorded: z.literal(true) });
+export const HostApproveResult = z.strictObject({
+  requestId: z.string(),
+  decision: z.enum(["accept", "decline"]),
+  /** The app-server method of the request (`item/commandExecution/requestApproval`, ...). */
+  method: z.string(),
+  /** What it asked, one line, redacted. */
+  summary: z.string(),
+});
 export const hostRpcResults = {
   read: HostReadResult,
   send: HostSendResult,
   interrupt: HostInterruptResult,
   spawn: HostSpawnResult,
   annotate: HostAnnotateResult,
+  approve: HostApproveResult,
 } as const;
 
 /** A host agent's answer: `data` is the op's result, or a typed failure. */

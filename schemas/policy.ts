@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { CallerRole } from "./commands.js";
-import { ApprovalRules } from "./host-rpc.js";
+import { ApprovalAsk, ApprovalGrant } from "./host-rpc.js";
 
 /** What a rule can grant. */
 export const Capability = z.enum([
@@ -58,11 +58,16 @@ export const TokenBucketSpec = z.strictObject({
 });
 export type TokenBucketSpec = z.infer<typeof TokenBucketSpec>;
 
-/** Approval rules for the autonomous sessions a selector covers (merged when several match). */
+/**
+ * Approval rules for the autonomous sessions a selector covers: what is allowed (`allow`, merged when several
+ * entries match) and what is held for an operator or the Claw to answer (`ask`, with its deadline, default 10
+ * minutes). Allow wins over ask; what neither matches is declined.
+ */
 export const ApprovalPolicyRule = z.strictObject({
   id: z.string().min(1).max(100).optional(),
   target: TargetSelector.default({}),
-  allow: ApprovalRules,
+  allow: ApprovalGrant.default({ commandPrefixes: [], pathPrefixes: [], tools: [] }),
+  ask: ApprovalAsk.optional(),
 });
 
 export const PolicyDocument = z.strictObject({
@@ -87,7 +92,7 @@ export const PolicyDocument = z.strictObject({
       approvalPolicy: z.enum(["untrusted", "on-request", "never"]),
     })
     .default({ sandbox: "workspace-write", approvalPolicy: "untrusted" }),
-  /** Approvals on autonomous sessions: declined unless one of these allows it. */
+  /** Approvals on autonomous sessions: declined unless one of these allows it or asks for it (and is answered). */
   approvals: z.array(ApprovalPolicyRule).max(200).default([]),
 });
 export type PolicyDocument = z.infer<typeof PolicyDocument>;
@@ -97,11 +102,13 @@ export type PolicyDocumentInput = z.input<typeof PolicyDocument>;
 export const ACTIVE_POLICY_KEY = "active";
 
 /**
- * The defaults: operators and the Claw may do everything but answer approvals; a Codex session (MCP edge)
+ * The defaults: operators and the Claw may do everything, answering held approvals included (`approve`: an
+ * approval is held only under an `ask` rule the policy's author wrote, so with no `ask` rules nothing can be
+ * answered; a person's TUI session is never held); a Codex session (MCP edge)
  * may list the fleet's sessions, read the summary of its own transcript only (another session's transcript
  * needs a rule, e.g. `{ role: "session", target: { group: "release" }, allow: ["read"] }`; write controls and
  * raw transcripts are off) and report its own progress and questions (`report`, which reaches only the
- * caller itself); hosts may do nothing; no approval is allowed on an autonomous session.
+ * caller itself); hosts may do nothing; no approval is allowed or held on an autonomous session (no `approvals`).
  */
 export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
   version: 1,
@@ -109,12 +116,12 @@ export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
     {
       id: "operator-all",
       role: "operator",
-      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"],
+      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff", "approve"],
     },
     {
       id: "claw-all",
       role: "claw",
-      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"],
+      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff", "approve"],
     },
     { id: "session-list", role: "session", allow: ["list"] },
     { id: "session-read-own", role: "session", target: { self: true }, allow: ["read"] },
