@@ -11,6 +11,7 @@ import { textInput, type RequestId } from "../../schemas/codex/index.js";
 import { HostSpawnResult, type ApprovalRules, type HostRpcRequest } from "../../schemas/host-rpc.js";
 import { leaveToOwner } from "../codex-rpc/index.js";
 import { functionCallOutputs } from "../../test/support/fake-model.js";
+import { ApprovalHolds } from "./approval-holds.js";
 import { createApprovalOwner, type ApprovalDecisionRecord } from "./approval-owner.js";
 import { AutonomousThreads } from "./autonomous.js";
 import { startCommandsRig } from "./test-commands-rig.js";
@@ -83,6 +84,10 @@ describe("approvals of autonomous sessions on a real app-server", () => {
         requestId: expect.anything(),
         allow: false,
         reason: expect.stringMatching(/no allowed prefix/),
+        state: "answered",
+        by: { kind: "rule" },
+        kind: "command",
+        summary: "echo declined-by-policy",
       },
     ]);
   });
@@ -202,6 +207,44 @@ describe("the approvals hook", () => {
     ).toMatchObject({ decision: { denied: {} } });
     expect(records.map((r) => r.allow)).toEqual([true, false, false, false, false, false, false, false]);
     expect(records.every((r) => r.requestId === 7 && r.reason.length > 0)).toBe(true);
+  });
+
+  it("holds what an ask rule matches (a promise of the answer, recorded as held); declines it where it cannot be held", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "approval-hook-"));
+    hookDirs.push(dir);
+    const autonomous = await AutonomousThreads.load(dir);
+    await autonomous.mark("t-ask", {
+      commandPrefixes: [],
+      pathPrefixes: [],
+      tools: [],
+      ask: [{ commandPrefixes: ["git"] }],
+    });
+    const records: ApprovalDecisionRecord[] = [];
+    const holds = new ApprovalHolds({ onAnswered: () => undefined, setTimer: () => 0, clearTimer: () => undefined });
+    const hook = createApprovalOwner({
+      autonomous,
+      humanAttached: () => false,
+      holds,
+      record: (d) => void records.push(d),
+    });
+    const params = { threadId: "t-ask", turnId: "u", itemId: "i", command: "git push" };
+    const held = hook("item/commandExecution/requestApproval", params, { id: 11 });
+    expect(held).toBeInstanceOf(Promise);
+    expect(records).toEqual([
+      expect.objectContaining({ state: "held", allow: false, requestId: 11, kind: "command", summary: "git push" }),
+    ]);
+    expect(holds.answer("t-ask", "11", "accept", { id: "erin", role: "operator" })).toMatchObject({ ok: true });
+    expect(await held).toEqual({ decision: "accept" });
+    expect(hook("item/commandExecution/requestApproval", params, { id: 12, canHold: false })).toEqual({
+      decision: "decline",
+    });
+    const noHolds = createApprovalOwner({ autonomous, humanAttached: () => false });
+    expect(noHolds("item/commandExecution/requestApproval", params, { id: 13 })).toEqual({ decision: "decline" });
+    expect(records.at(-1)).toMatchObject({
+      state: "answered",
+      requestId: 12,
+      reason: expect.stringMatching(/cannot be held/),
+    });
   });
 
   it("leaves other threads, requests without a thread, and threads a person is attached to", async () => {

@@ -1,10 +1,10 @@
 /** The approval policy of autonomous sessions, as a pure function: prefixes, shells, paths, tools, unknown kinds. */
 import { describe, expect, it } from "vitest";
 import { serverRequests, type ServerRequestMethod } from "../../schemas/codex/index.js";
-import { ApprovalRules } from "../../schemas/host-rpc.js";
-import { approvalReply, decideApproval, requestThreadId, shellSplit } from "./approval-policy.js";
+import { ApprovalRules, type ApprovalRulesInput } from "../../schemas/host-rpc.js";
+import { approvalReply, decideApproval, judgeApproval, requestThreadId, shellSplit } from "./approval-policy.js";
 
-const rules = (r: Partial<ApprovalRules> = {}): ApprovalRules => ApprovalRules.parse(r);
+const rules = (r: ApprovalRulesInput = {}): ApprovalRules => ApprovalRules.parse(r);
 const turn = { threadId: "t1", turnId: "u1", itemId: "i1" };
 /** A v2 command approval as codex 0.169 sends it for `exec_command {cmd}`: the argv rendered with shell quoting. */
 const bashApproval = (script: string) => ({
@@ -169,5 +169,82 @@ describe("approvalReply", () => {
     expect(requestThreadId({ conversationId: "b" })).toBe("b");
     expect(requestThreadId({})).toBeUndefined();
     expect(requestThreadId(null)).toBeUndefined();
+  });
+});
+
+describe("judgeApproval: allow, then ask, then decline", () => {
+  const judge = (r: ApprovalRules, script: string) =>
+    judgeApproval(r, "item/commandExecution/requestApproval", bashApproval(script));
+  const both = rules({
+    commandPrefixes: ["git status"],
+    ask: [{ commandPrefixes: ["git"], deadlineMs: 5_000 }, { commandPrefixes: ["npm"] }],
+  });
+
+  it("allows what an allow rule allows, even when an ask rule matches it too", () => {
+    expect(judge(both, "git status")).toMatchObject({ outcome: "allow", kind: "command", summary: "git status" });
+  });
+
+  it("holds what only an ask rule matches, with the first matching rule's deadline (10 minutes by default)", () => {
+    expect(judge(both, "git push origin main")).toMatchObject({
+      outcome: "ask",
+      deadlineMs: 5_000,
+      kind: "command",
+      summary: "git push origin main",
+      reason: expect.stringMatching(/ask #1.*no allowed prefix/),
+    });
+    expect(judge(both, "npm publish")).toMatchObject({ outcome: "ask", deadlineMs: 600_000 });
+    // A person reads the whole command: shell control text after an ask prefix still asks (it never allows).
+    expect(judge(both, "git status; rm -rf /")).toMatchObject({ outcome: "ask", summary: "git status; rm -rf /" });
+  });
+
+  it("declines what neither matches, and what matches an ask prefix only inside a word", () => {
+    expect(judge(both, "rm -rf /")).toMatchObject({
+      outcome: "decline",
+      reason: expect.stringMatching(/no allowed prefix/),
+    });
+    expect(judge(both, "gitk")).toMatchObject({ outcome: "decline" });
+    expect(judge(rules(), "git push")).toMatchObject({ outcome: "decline" });
+  });
+
+  it("asks by kind: every file change (codex 0.169 sends no paths), a network command only when named", () => {
+    const files = rules({ ask: [{ kinds: ["fileChange"] }] });
+    expect(
+      judgeApproval(files, "item/fileChange/requestApproval", { ...turn, reason: "write notes.md" }),
+    ).toMatchObject({ outcome: "ask", kind: "fileChange", summary: "a file change: write notes.md" });
+    expect(judge(files, "ls")).toMatchObject({ outcome: "decline" });
+    const network = { ...bashApproval("curl example.com"), networkApprovalContext: { host: "example.com" } };
+    const commands = rules({ ask: [{ kinds: ["command"] }] });
+    expect(judgeApproval(commands, "item/commandExecution/requestApproval", network)).toMatchObject({
+      outcome: "decline",
+      kind: "network",
+    });
+    expect(
+      judgeApproval(rules({ ask: [{ kinds: ["network"] }] }), "item/commandExecution/requestApproval", network),
+    ).toMatchObject({ outcome: "ask", summary: "network access to example.com for: curl example.com" });
+  });
+
+  it("asks for a legacy patch under an ask path, and never for kinds accept cannot answer", () => {
+    const under = rules({ ask: [{ pathPrefixes: ["/w/docs"] }] });
+    const patch = (file: string) => ({ conversationId: "t1", callId: "c", fileChanges: { [file]: { type: "add" } } });
+    expect(judgeApproval(under, "applyPatchApproval", patch("/w/docs/a.md"))).toMatchObject({ outcome: "ask" });
+    expect(judgeApproval(under, "applyPatchApproval", patch("/w/src/a.ts"))).toMatchObject({ outcome: "decline" });
+    const everything = rules({ ask: [{ kinds: ["command", "network", "fileChange"] }] });
+    expect(judgeApproval(everything, "item/tool/requestUserInput", { ...turn, questions: [] })).toMatchObject({
+      outcome: "decline",
+    });
+    expect(judgeApproval(everything, "item/permissions/requestApproval", { ...turn, permissions: {} })).toMatchObject({
+      outcome: "decline",
+    });
+  });
+
+  it("redacts secrets and bounds the summary people and the Claw are shown", () => {
+    const secret = judge(
+      rules({ ask: [{ commandPrefixes: ["curl"] }] }),
+      "curl -H 'Authorization: Bearer abcdefghijklmnop' x",
+    );
+    expect(secret.summary).toContain("[REDACTED:bearer]");
+    expect(secret.summary).not.toContain("abcdefghijklmnop");
+    const long = judge(rules({ ask: [{ commandPrefixes: ["echo"] }] }), `echo ${"x".repeat(2_000)}`);
+    expect(long.summary.length).toBeLessThanOrEqual(500);
   });
 });

@@ -6,7 +6,8 @@
 import path from "node:path";
 import { z } from "zod";
 import { refusalReplies, type ServerRequestMethod, type ServerRequestReply } from "../../schemas/codex/index.js";
-import type { ApprovalRules } from "../../schemas/host-rpc.js";
+import type { ApprovalAsk, ApprovalRules } from "../../schemas/host-rpc.js";
+import { redactString } from "../../schemas/redact.js";
 
 /** The policy's answer to one request, with a reason an audit log (and a person) can read. */
 export interface ApprovalVerdict {
@@ -104,6 +105,138 @@ export function decideApproval(
       return deny("extra permissions are never granted to an autonomous session");
     default:
       return deny(`${method} is not something the approval rules can allow`);
+  }
+}
+
+/** What the rules say of a request: allow it, hold it for an operator or the Claw (`ask`), or decline it. */
+export type RuleOutcome = "allow" | "ask" | "decline";
+
+/** The verdict on one request, with what it asks in one redacted line. */
+export interface RuleVerdict {
+  outcome: RuleOutcome;
+  reason: string;
+  /** `command`, `network`, `fileChange`, `elicitation`, or the method for kinds no rule can match. */
+  kind: string;
+  /** What it asks, one line, redacted, at most SUMMARY_CHARS characters. */
+  summary: string;
+  /** For `ask`: how long it is held before the host agent declines it, ms. */
+  deadlineMs?: number;
+}
+
+/** Longest summary of a request, in characters. */
+export const SUMMARY_CHARS = 500;
+
+/** What an `ask` rule is matched against. */
+interface RequestFacts {
+  kind: string;
+  summary: string;
+  command?: string;
+  paths?: string[];
+  elicitation?: { server: string; answerable: boolean };
+}
+
+/**
+ * The verdict of a thread's rules on one server request. Pure. Precedence: allowed when an allow rule allows it
+ * (decideApproval); else held when an `ask` rule matches it (the first, in policy order, gives the deadline);
+ * else declined, with the allow check's reason.
+ */
+export function judgeApproval(
+  rules: ApprovalRules,
+  method: ServerRequestMethod | string,
+  params: unknown,
+): RuleVerdict {
+  const facts = requestFacts(method, params);
+  const allowed = decideApproval(rules, method, params);
+  if (allowed.allow) return { outcome: "allow", reason: allowed.reason, kind: facts.kind, summary: facts.summary };
+  const index = (rules.ask ?? []).findIndex((ask) => askMatches(ask, facts));
+  const ask = rules.ask?.[index];
+  if (ask)
+    return {
+      outcome: "ask",
+      reason: `an ask rule (approvals ask #${index + 1}) holds it for an answer: ${allowed.reason}`,
+      kind: facts.kind,
+      summary: facts.summary,
+      deadlineMs: ask.deadlineMs,
+    };
+  return { outcome: "decline", reason: allowed.reason, kind: facts.kind, summary: facts.summary };
+}
+
+/** True when one `ask` rule covers the request. Pure. */
+function askMatches(ask: ApprovalAsk, facts: RequestFacts): boolean {
+  if ((ask.kinds as readonly string[]).includes(facts.kind)) return true;
+  if (facts.kind === "command" && facts.command !== undefined)
+    return ask.commandPrefixes.some((raw) => prefixAt(facts.command as string, raw));
+  if (facts.kind === "fileChange" && facts.paths !== undefined && ask.pathPrefixes.length > 0)
+    return decidePaths({ commandPrefixes: [], pathPrefixes: ask.pathPrefixes, tools: [] }, facts.paths).allow;
+  if (facts.kind === "elicitation" && facts.elicitation?.answerable)
+    return ask.tools.includes(facts.elicitation.server);
+  return false;
+}
+
+/** True when `command` starts with `raw` (trimmed) at a word boundary; shell control text after it is fine. */
+function prefixAt(command: string, raw: string): boolean {
+  const prefix = raw.trim();
+  if (!prefix || !command.startsWith(prefix)) return false;
+  const rest = command.slice(prefix.length);
+  return rest === "" || /^\s/.test(rest) || /\s$/.test(raw);
+}
+
+/** What a request asks, for ask rules and for people: its kind and a one-line redacted summary. Pure. */
+function requestFacts(method: string, params: unknown): RequestFacts {
+  const line = (text: string): string => truncate(redactString(text.replace(/\s+/g, " ").trim()), SUMMARY_CHARS - 1);
+  switch (method) {
+    case "item/commandExecution/requestApproval": {
+      const p = CommandApproval.safeParse(params);
+      if (!p.success) return { kind: "command", summary: "a command (its params could not be read)" };
+      const text = p.data.command?.trim() ?? "";
+      const argv = text ? shellSplit(text) : undefined;
+      const command = text ? (argv ? effectiveCommand(argv, text) : text) : undefined;
+      if (p.data.networkApprovalContext)
+        return {
+          kind: "network",
+          summary: line(`network access to ${p.data.networkApprovalContext.host}${command ? ` for: ${command}` : ""}`),
+        };
+      if (p.data.kind && p.data.kind !== "command")
+        return { kind: p.data.kind, summary: line(`${p.data.kind}: ${text}`) };
+      return command
+        ? { kind: "command", command, summary: line(command) }
+        : { kind: "command", summary: "a command with no text" };
+    }
+    case "execCommandApproval": {
+      const p = LegacyExecApproval.safeParse(params);
+      if (!p.success || p.data.command.length === 0)
+        return { kind: "command", summary: "a command (its params could not be read)" };
+      const command = effectiveCommand(p.data.command, p.data.command.join(" "));
+      return { kind: "command", command, summary: line(command) };
+    }
+    case "item/fileChange/requestApproval": {
+      const reason = (params as { reason?: unknown } | null)?.reason;
+      return {
+        kind: "fileChange",
+        summary: line(`a file change${typeof reason === "string" && reason ? `: ${reason}` : ""}`),
+      };
+    }
+    case "applyPatchApproval": {
+      const p = LegacyPatchApproval.safeParse(params);
+      if (!p.success) return { kind: "fileChange", summary: "a patch (its params could not be read)" };
+      const paths = Object.entries(p.data.fileChanges).flatMap(([file, change]) =>
+        change.move_path ? [file, change.move_path] : [file],
+      );
+      if (p.data.grantRoot) paths.push(p.data.grantRoot);
+      return { kind: "fileChange", paths, summary: line(`change ${paths.length} file(s): ${paths.join(", ")}`) };
+    }
+    case "mcpServer/elicitation/request": {
+      const p = Elicitation.safeParse(params);
+      if (!p.success) return { kind: "elicitation", summary: "an MCP elicitation (its params could not be read)" };
+      const answerable = p.data.mode !== "url" && !asksForInput(p.data.requestedSchema);
+      return {
+        kind: "elicitation",
+        elicitation: { server: p.data.serverName, answerable },
+        summary: line(`MCP server ${p.data.serverName} asks to go on`),
+      };
+    }
+    default:
+      return { kind: method, summary: line(method) };
   }
 }
 

@@ -8,7 +8,7 @@ import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { ApprovalRules } from "../../schemas/host-rpc.js";
+import { ApprovalRules, type ApprovalRulesInput } from "../../schemas/host-rpc.js";
 
 /** The file's name inside the agent's state dir. */
 export const AUTONOMOUS_FILE = "autonomous.json";
@@ -80,7 +80,7 @@ export class AutonomousThreads {
    * Marks a thread autonomous with its rules; takes effect at once in memory, and resolves once the file is
    * written (rejects when it could not be: the mark still holds until the agent restarts).
    */
-  mark(threadId: string, rules: ApprovalRules): Promise<void> {
+  mark(threadId: string, rules: ApprovalRulesInput): Promise<void> {
     this.entries.set(threadId, { rules: ApprovalRules.parse(rules), markedAtMs: this.now() });
     return this.persist();
   }

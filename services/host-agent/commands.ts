@@ -108,6 +108,11 @@ export class CommandExecutor {
           return await this.spawn(client, req, call);
         case "annotate":
           return failure("invalid", "annotations are recorded by the host agent itself, not run on the app-server");
+        case "approve":
+          return failure(
+            "invalid",
+            "held approvals are answered by the host agent itself (approval-holds.ts), not run on the app-server",
+          );
       }
     } catch (err) {
       if (err instanceof Refusal) return err.failure;
