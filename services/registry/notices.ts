@@ -2,6 +2,8 @@
  * Fleet notices: which record transitions the Claw must hear about, with ids made from their cause so a
  * redelivered event yields the same id. Pure: records and times in, notices out; `fleet.ts` publishes them.
  */
+import { agentEventTypes, ApprovalPayload } from "../../schemas/agent-events.js";
+import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { fleetPriorityOf, type FleetEvent, type FleetKind } from "../../schemas/fleet.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 
@@ -48,7 +50,39 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
   if (prev !== undefined && (prev.group !== next.group || prev.owner !== next.owner)) kinds.push("session-assigned");
   if (next.progress !== null && prev?.progress?.atMs !== next.progress.atMs) kinds.push("session-progress");
   if (next.ask !== null && prev?.ask?.correlationId !== next.ask.correlationId) kinds.push("session-ask");
+  if (next.approval !== null && prev?.approval?.requestId !== next.approval.requestId) kinds.push("approval-requested");
   return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
+}
+
+/**
+ * The notices an envelope calls for by what it reports rather than by the record change it makes: an
+ * `approval-answered` for each `agent/approval` answer (by the rules, a deadline or a caller), whether or not
+ * the session's record changed. `session` is the record after the envelope. Pure.
+ */
+export function envelopeNotices(env: SessionEventEnvelope, session: SessionRecord): FleetEvent[] {
+  if (env.type !== agentEventTypes.approval) return [];
+  const parsed = ApprovalPayload.safeParse(env.payload);
+  if (!parsed.success || parsed.data.state !== "answered") return [];
+  const a = parsed.data;
+  const notice = sessionNotice("approval-answered", session, session, {
+    atMs: env.emittedAtMs,
+    token: `${env.epoch}:${env.seq}`,
+  });
+  return [
+    {
+      ...notice,
+      previousStatus: null,
+      answer: {
+        requestId: String(a.requestId),
+        method: a.method,
+        decision: a.allow ? "accept" : "decline",
+        by: a.by,
+        reason: a.reason,
+        kind: a.kind ?? null,
+        summary: a.summary ?? null,
+      },
+    },
+  ];
 }
 
 /** A token naming one period of a host's life (its last connect and heartbeat), stable across restarts. Pure. */
