@@ -86,7 +86,8 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       'The policy service: serves codex.cmd.<verb> and codex.admin.> (queue group "policy"), the only publisher',
       "on codex.rpc.<hostId> (requests to the gateway), writes AUDIT, KV codex-policy, its idempotency bucket",
-      "codex-commands and host tokens (codex-host-tokens, for `token create|revoke`), asks the registry.",
+      "codex-commands and host tokens (codex-host-tokens, for `token create|revoke`), asks the registry, and",
+      "reads FLEET's approval notices through its own durable consumers (through $JS.API) to audit them.",
     ],
     publishAllow: [
       RPC,

@@ -22,6 +22,7 @@ import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
 import { kvRevocationWriter, mcpAdminOps } from "./admin-mcp.js";
 import { type HostTokenAdmin, tokenAdminOps } from "./admin-tokens.js";
+import { startApprovalAudit } from "./approval-audit.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
@@ -213,6 +214,8 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       ...mcpAdminOps({ audit, write: kvRevocationWriter(nc) }),
     },
   });
+  // Approvals the host agents held or answered on their own (rules, deadlines) reach AUDIT from FLEET.
+  const approvalAudit = startApprovalAudit(nc, audit, log);
   await nc.flush();
   log.info(
     { revision: store.revision, source: store.inForce.inForce.source },
@@ -231,6 +234,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         await Promise.allSettled([...inFlight]);
         // Commands that were still running when stop began tracked their closing records meanwhile.
         await Promise.allSettled([...inFlight]);
+        await approvalAudit.stop();
         store.stop();
         sessions.stop();
         publisher.close("the policy service stopped");
