@@ -4,7 +4,7 @@ import type { FleetEvent, FleetKind } from "../../schemas/fleet.js";
 import { fleetPriorityOf } from "../../schemas/fleet.js";
 import { sessionRecord } from "../registry/test-records.js";
 import { parsePluginConfig } from "./config.js";
-import { coalesce, contextKeyOf } from "./fleet-notices.js";
+import { coalesce, contextKeyOf, noticeLine } from "./fleet-notices.js";
 import { FleetService } from "./fleet-service.js";
 import { summarizeSessions } from "./summary.js";
 import { fakeApi } from "./test-api.js";
@@ -26,6 +26,52 @@ function notice(kind: FleetKind, sessionId: string, over: Partial<FleetEvent> = 
 }
 const acked: string[] = [];
 const delivery = (event: FleetEvent) => ({ event, msg: { ack: () => void acked.push(event.id) } as never });
+
+describe("approval notices", () => {
+  it("an approval-requested notice reaches the Claw as a high-priority system event naming the request and how to answer it; an answer waits in the inbox", () => {
+    const api = fakeApi("full");
+    const svc = new FleetService(
+      parsePluginConfig({ coalesceMs: 60_000, sessionKey: "agent:main:main" }),
+      () => api.runtime.system,
+      api.logger,
+    );
+    acked.length = 0;
+    const approval = {
+      requestId: "42",
+      kind: "command",
+      summary: "git push origin main",
+      atMs: 1,
+      deadlineAtMs: 600_001,
+    };
+    const requested = notice("approval-requested", "s3", {
+      session: sessionRecord({ host: "h1", sessionId: "s3", autonomous: true, status: "active", approval }),
+    });
+    const answered = notice("approval-answered", "s3", {
+      answer: {
+        requestId: "42",
+        method: "item/commandExecution/requestApproval",
+        decision: "decline",
+        by: { kind: "deadline" },
+        reason: "nobody answered within 600 s",
+        kind: "command",
+        summary: "git push origin main",
+      },
+    });
+    expect(requested.priority).toBe("high");
+    expect(answered.priority).toBe("normal");
+    svc.take(delivery(requested));
+    svc.take(delivery(answered));
+    svc.flush();
+    expect(api.systemEvents).toHaveLength(1);
+    expect(api.systemEvents[0]!.text).toBe(
+      'Codex fleet: session h1/s3 asks for an approval [repo@main /work/repo, autonomous, active] command request 42: "git push origin main", declined at 1970-01-01T00:10:00.001Z unless answered (answer with fleet_approve sessionId=h1/s3 requestId=42 decision=accept or decline)',
+    );
+    expect(acked.sort()).toEqual([requested.id, answered.id].sort());
+    expect(noticeLine(answered)).toMatch(
+      /request 42 "git push origin main": declined by its deadline \(nobody answered/,
+    );
+  });
+});
 
 describe("coalescing", () => {
   it("one notice per session and kind, in order of first arrival, keeping the latest state and counting repeats", () => {

@@ -28,11 +28,14 @@ const what: Record<FleetKind, string> = {
   "session-progress": "progress",
   "session-ask": "asks the Claw",
   "host-stale": "host stale",
+  "approval-requested": "asks for an approval",
+  "approval-answered": "approval answered",
 };
 
 const next: Partial<Record<FleetKind, string>> = {
   "session-new": "fleet_read to look at it",
-  "session-waiting-approval": "a person answers on a human-attached session; fleet_read for details",
+  "session-waiting-approval":
+    "a person answers on a human-attached session; an approval held for the fleet comes as its own event; fleet_read for details",
   "session-waiting-input": "fleet_read, then fleet_send to answer",
   "session-ask": "answer with fleet_reply and the correlation id",
   "session-handoff": "fleet_read for the note",
@@ -40,6 +43,12 @@ const next: Partial<Record<FleetKind, string>> = {
   "session-error": "fleet_read for the error",
   "host-stale": "fleet_hosts",
 };
+
+/** Who answered an approval, in a few words. Pure. */
+function answeredBy(by: NonNullable<FleetEvent["answer"]>["by"]): string {
+  if (by.kind === "caller") return `${by.caller.role} ${by.caller.id}`;
+  return by.kind === "deadline" ? "its deadline" : "the approval rules";
+}
 
 /** Longest piece of session text quoted in a notice. */
 export const NOTICE_QUOTE_CHARS = 120;
@@ -74,6 +83,19 @@ export function noticeLine(e: FleetEvent): string {
   else if (e.kind === "session-handoff" && s?.handoff)
     parts.push(`note: "${clip(s.handoff.note, NOTICE_QUOTE_CHARS)}"`);
   else if (e.kind === "session-new" && s?.preview) parts.push(`"${clip(s.preview, NOTICE_QUOTE_CHARS)}"`);
+  else if (e.kind === "approval-requested" && s?.approval) {
+    const a = s.approval;
+    parts.push(
+      `${a.kind} request ${a.requestId}: "${clip(a.summary, NOTICE_QUOTE_CHARS)}", declined at ${new Date(a.deadlineAtMs).toISOString()} unless answered`,
+      `(answer with fleet_approve sessionId=${e.hostId}/${e.sessionId} requestId=${a.requestId} decision=accept or decline)`,
+    );
+    return parts.join(" ");
+  } else if (e.kind === "approval-answered" && e.answer) {
+    const a = e.answer;
+    parts.push(
+      `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: ${a.decision === "accept" ? "accepted" : "declined"} by ${answeredBy(a.by)} (${clip(a.reason, NOTICE_QUOTE_CHARS)})`,
+    );
+  }
   const hint = next[e.kind];
   return `${parts.join(" ")}${hint ? ` (${hint})` : ""}`;
 }

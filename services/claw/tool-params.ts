@@ -3,9 +3,11 @@
  * Every closed list of values is derived from its zod schema in `schemas/` (typebox-from-zod.ts).
  */
 import { Type } from "typebox";
-import { SendMode } from "../../schemas/commands.js";
+import { ApproveArgs, SendMode } from "../../schemas/commands.js";
 import { Disposition, SessionStatus } from "../../schemas/registry.js";
 import { enumParam } from "./typebox-from-zod.js";
+
+const ApprovalDecision = ApproveArgs.shape.decision;
 
 const sessionId = Type.String({
   minLength: 1,
@@ -103,4 +105,17 @@ export const SummarizeParams = Type.Object({
 });
 export const EventsParams = Type.Object({
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: "Most events to take (default 20)." })),
+});
+export const ApproveParams = Type.Object({
+  sessionId,
+  decision: enumParam(ApprovalDecision, {
+    description: "accept: let the held request run; decline: refuse it.",
+  }),
+  requestId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "The held request's id (from the approval-requested event or the session's approval); may be left out when the session holds exactly one.",
+    }),
+  ),
 });

@@ -27,6 +27,13 @@ beforeAll(async () => {
         ? { ok: false, code: "conflict", message: "no turn is running", retryable: false }
         : { ok: true, data: { turnId: "turn-1" } };
     if (req.op === "spawn") return { ok: true, data: { threadId: "s-new", turnId: "turn-9" } };
+    if (req.op === "approve")
+      return req.requestId === "answered-already"
+        ? { ok: false, code: "conflict", message: "approval answered-already was already accepted", retryable: false }
+        : {
+            ok: true,
+            data: { requestId: req.requestId ?? "7", decision: req.decision, method: "m", summary: "git push" },
+          };
     return { ok: true, data: { recorded: true } };
   };
   const nc = () => rig.bus.nc;
@@ -70,6 +77,32 @@ describe("fleet tools", () => {
       .map((r) => (r as { caller?: { id: string; role: string } }).caller);
     expect(callers.length).toBeGreaterThanOrEqual(9);
     expect(callers.every((c) => c?.role === "claw" && c.id === "claw-test")).toBe(true);
+  });
+
+  it("fleet_approve answers a held approval as the Claw, and says why it cannot", async () => {
+    rig.ops.length = 0;
+    expect(await run("fleet_approve", { sessionId: "h1/s1", decision: "accept" })).toEqual({
+      approval: { hostId: "h1", sessionId: "s1", requestId: "7", decision: "accept", method: "m", summary: "git push" },
+    });
+    expect(await run("fleet_approve", { sessionId: "s1", decision: "decline", requestId: "9" })).toMatchObject({
+      approval: { requestId: "9", decision: "decline" },
+    });
+    expect(rig.ops.filter((o) => o.op === "approve")).toEqual([
+      { op: "approve", threadId: "s1", decision: "accept", by: { id: "claw-test", role: "claw" } },
+      { op: "approve", threadId: "s1", requestId: "9", decision: "decline", by: { id: "claw-test", role: "claw" } },
+    ]);
+    await expect(
+      run("fleet_approve", { sessionId: "s1", decision: "accept", requestId: "answered-already" }),
+    ).rejects.toThrow(/approve failed \(conflict\): approval answered-already was already accepted/);
+    await expect(run("fleet_approve", { sessionId: "s1", decision: "maybe" })).rejects.toThrow(
+      /needs decision accept or decline/,
+    );
+    await expect(run("fleet_approve", { sessionId: "nope", decision: "accept" })).rejects.toThrow(/not_found/);
+    const records = (await rig.audit()).filter((r) => (r as { verb?: string }).verb === "approve");
+    expect(records.filter((r) => r.kind === "request").map((r) => (r as { caller?: unknown }).caller)).toContainEqual({
+      id: "claw-test",
+      role: "claw",
+    });
   });
 
   it("fleet_summarize is bounded and names the group it summarizes", async () => {

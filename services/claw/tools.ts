@@ -231,6 +231,23 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
       }),
     ),
     tool(
+      "fleet_approve",
+      "Answer a held approval",
+      "Accept or decline an approval a Codex session is waiting on, when the supervisor holds it for an answer (an approval-requested event: an autonomous session's command or file change an approvals 'ask' rule held, with its request id and deadline; unanswered it is declined at the deadline). Use it after judging the request (fleet_read for context). The first answer wins; a person's TUI session is theirs to answer.",
+      P.ApproveParams,
+      async (p) => {
+        if (p.decision !== "accept" && p.decision !== "decline")
+          throw new FleetToolError("invalid", "fleet_approve needs decision accept or decline.");
+        return {
+          approval: await cmd("approve", {
+            target: targetOf(p.sessionId),
+            decision: p.decision,
+            ...(str(p.requestId) ? { requestId: p.requestId } : {}),
+          }),
+        };
+      },
+    ),
+    tool(
       "fleet_summarize",
       "Summarize sessions",
       "A compact, bounded summary of a group of sessions (by group, host, repo or status): counts by status, then the sessions needing attention first. Use it to get the big picture without reading every session.",
