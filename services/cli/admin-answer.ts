@@ -5,8 +5,7 @@
  */
 import type { CommandFailure } from "../../schemas/commands.js";
 import type { AdminAnswer } from "../clients/admin-request.js";
-import { EXIT_CODES } from "./command-client.js";
-import { CliError } from "./io.js";
+import { CliError, EXIT_CODES } from "./io.js";
 
 /** How one request's failures are worded. */
 export interface AdminRequestWords {

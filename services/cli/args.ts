@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
 import { CliError } from "./io.js";
+import { closest } from "./suggest.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 
@@ -11,7 +12,10 @@ export interface ParsedCommandArgs<T extends OptionSpecs> {
   positionals: string[];
 }
 
-/** Parses argv strictly; an unknown option or a missing value becomes a CliError with exit code 2. */
+/**
+ * Parses argv strictly; an unknown option (with the nearest known one, if any) or a missing value becomes a
+ * CliError with exit code 2.
+ */
 export function parseCommandArgs<T extends OptionSpecs>(
   command: string,
   argv: string[],
@@ -30,7 +34,10 @@ export function parseCommandArgs<T extends OptionSpecs>(
       .split("\n")[0]!
       .replace(/\. To specify.*$/, "")
       .replace(/\.$/, "");
-    throw new CliError(`${firstLine}. See 'claw-supervisor ${command} --help'.`, 2);
+    const unknown = /^Unknown option '--([^'=]+)/.exec(firstLine)?.[1];
+    const guess = unknown === undefined ? undefined : closest(unknown, [...Object.keys(options), "help"]);
+    const hint = guess === undefined ? "" : ` Did you mean '--${guess}'?`;
+    throw new CliError(`${firstLine}.${hint} See 'claw-supervisor ${command} --help'.`, 2);
   }
 }
 

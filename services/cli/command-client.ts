@@ -6,21 +6,13 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { CommandResult, CommandVerb, ResultCode } from "../../schemas/commands.js";
+import type { CommandResult, CommandVerb } from "../../schemas/commands.js";
 import { subjects } from "../bus/index.js";
 import { requestCommand, type CommandEnvelopeOut } from "../clients/command-request.js";
-import { CliError } from "./io.js";
+import { CliError, EXIT_CODES } from "./io.js";
 
-/** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
-export const EXIT_CODES: Record<ResultCode, number> = {
-  denied: 3,
-  not_found: 4,
-  conflict: 5,
-  rate_limited: 6,
-  host_offline: 7,
-  timeout: 8,
-  invalid: 9,
-};
+/** Exit code of each typed failure (defined in io.ts, where the CLI shell finds it without the bus). */
+export { EXIT_CODES };
 
 /** The operator id the CLI sends when `--caller` is not given. */
 export function defaultCallerId(env: NodeJS.ProcessEnv): string {

@@ -26,7 +26,10 @@ export function isoTime(value: number): string {
 
 const TIME_KEY = /(^at|At)(Ms)?$/;
 
-/** `value` with every time field (`…At`, `…AtMs`, `at`, `atMs`) as an ISO-8601 string, recursively. Pure. */
+/**
+ * `value` with every time field (`…At`, `…AtMs`, `at`, `atMs`) as an ISO-8601 string, recursively; a null one
+ * stays null, under the name without `Ms`. Pure.
+ */
 export function withIsoTimes(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withIsoTimes);
   if (typeof value !== "object" || value === null) return value;
@@ -34,6 +37,9 @@ export function withIsoTimes(value: unknown): unknown {
   for (const [key, v] of Object.entries(value)) {
     if (TIME_KEY.test(key) && typeof v === "number" && Number.isFinite(v) && v >= 0) {
       out[key.endsWith("Ms") ? key.slice(0, -2) : key] = isoTime(v);
+    } else if (TIME_KEY.test(key) && v === null) {
+      // A time not (yet) set keeps its null under the same name a set one gets.
+      out[key.endsWith("Ms") ? key.slice(0, -2) : key] = null;
     } else {
       out[key] = withIsoTimes(v);
     }
@@ -47,7 +53,26 @@ export function jsonOk(data: unknown, compact = false): string {
 }
 
 /** The JSON text of a failure. `extra` fields (e.g. `candidates`) go beside code and message. Pure. */
-export function jsonFailure(code: string, message: string, extra: Record<string, unknown> = {}, compact = false): string {
+export function jsonFailure(
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  compact = false,
+): string {
   const body = { ok: false, code, message, ...(withIsoTimes(extra) as Record<string, unknown>) };
   return `${JSON.stringify(body, null, compact ? undefined : 2)}\n`;
+}
+
+/**
+ * Whether a command line asks for JSON: `--json`, `-o json` / `-ojson` / `-o=json`, or `--output json` /
+ * `--output=json`, before any `--`. The CLI shell uses it to print failures as JSON too. Pure.
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") return false;
+    if (arg === "--json" || arg === "-ojson" || arg === "-o=json" || arg === "--output=json") return true;
+    if ((arg === "-o" || arg === "--output") && argv[i + 1] === "json") return true;
+  }
+  return false;
 }
