@@ -70,7 +70,7 @@ describe("claw-supervisor CLI", () => {
     expect(text.stdout).toMatch(/th-title .*\[ephemeral\]/);
 
     const json = await cli(["probe", endpoint, "--json"]);
-    const report = JSON.parse(json.stdout);
+    const report = JSON.parse(json.stdout).data;
     expect(report.server.userAgent).toBe("fake-app-server/0.0.0");
     expect(report.threads.map((t: { id: string; status: string }) => `${t.id}:${t.status}`)).toEqual([
       "th-1:idle",
@@ -107,7 +107,7 @@ describe("claw-supervisor CLI", () => {
     const url = (fake.endpoint as { url: string }).url;
     const ok = await cli(["probe", url, "--token-env", "CODEX_TOKEN", "--json"], { CODEX_TOKEN: "tok-123" });
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout).threads).toEqual([]);
+    expect(JSON.parse(ok.stdout).data.threads).toEqual([]);
     const refused = await cli(["probe", url]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("HTTP 401");

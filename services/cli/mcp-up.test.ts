@@ -65,7 +65,7 @@ describe("mcp-config against up's authenticated bus", () => {
       "the registry to know the session",
       async () => {
         const r = await cli("mcp-config", SESSION, "--json");
-        return r.code === 0 ? (JSON.parse(r.stdout) as { token: string; hostId: string }) : undefined;
+        return r.code === 0 ? (JSON.parse(r.stdout).data as { token: string; hostId: string }) : undefined;
       },
       { timeoutMs: 30_000, stepMs: 300 },
     );

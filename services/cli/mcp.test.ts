@@ -87,7 +87,7 @@ describe("claw-supervisor mcp-config", () => {
       /codex mcp add openclaw-codex-supervisor --env CLAW_MCP_TOKEN=cmt2\.s\.\S+ -- claw-supervisor mcp/,
     );
     const json = await cli(SESSION, "--json");
-    const out = JSON.parse(json.stdout) as { token: string; toml: string; expiresAt: string; hostId: string };
+    const out = JSON.parse(json.stdout).data as { token: string; toml: string; expiresAt: string; hostId: string };
     const checked = verifyToken(secret, out.token);
     if (!checked.ok) throw new Error(checked.message);
     expect(checked.token.subject).toEqual({ kind: "session", sessionId: SESSION, hostId: "h1" });
@@ -102,7 +102,7 @@ describe("claw-supervisor mcp-config", () => {
   it("takes <hostId>/<threadId> and a --ttl", async () => {
     const out = await cli(`h1/${SESSION}`, "--ttl", "12h", "--json");
     expect(out.code, out.stderr).toBe(0);
-    const checked = verifyToken(secret, (JSON.parse(out.stdout) as { token: string }).token);
+    const checked = verifyToken(secret, (JSON.parse(out.stdout).data as { token: string }).token);
     if (!checked.ok) throw new Error(checked.message);
     expect(checked.token.expiresAtMs - checked.token.issuedAtMs).toBe(12 * HOUR);
     expect(await cli(`h2/${SESSION}`)).toMatchObject({
@@ -134,7 +134,7 @@ describe("claw-supervisor mcp-config", () => {
     const before = Date.now();
     const res = await cli(SESSION, "--revoke", "--json");
     expect(res.code, res.stderr).toBe(0);
-    const out = JSON.parse(res.stdout) as { sessionId: string; hostId: string; revokedAt: string; by: string };
+    const out = JSON.parse(res.stdout).data as { sessionId: string; hostId: string; revokedAt: string; by: string };
     expect(out).toMatchObject({ sessionId: SESSION, hostId: "h1", by: expect.stringMatching(/^dana@/) });
     const kv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.mcpRevocations);
     const stored = (await kv.get(revocationKey(SESSION)))!.json<{ revokedAt: number; by: string }>();

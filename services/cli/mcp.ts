@@ -31,8 +31,9 @@ import {
 } from "../mcp-edge/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
-import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
+import { cliBusUrl, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { jsonOk } from "./output.js";
 import { adminAnswerError, adminFailureError } from "./admin-answer.js";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
@@ -55,6 +56,7 @@ export const mcpCommand: Command = {
   summary:
     "serve the openclaw-codex-supervisor MCP server on stdio for one Codex session (its token in $CLAW_MCP_TOKEN)",
   usage: mcpUsage,
+  options: ["token-env", "secret-file", "state-dir", "nats-url"],
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("mcp", argv, {
       "token-env": { type: "string" },
@@ -78,9 +80,7 @@ export const mcpCommand: Command = {
         throw new CliError(err.message);
       },
     );
-    const natsUrl = values["nats-url"] ?? io.env.NATS_URL ?? readUpFile(stateDir)?.natsUrl;
-    if (!natsUrl)
-      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
+    const natsUrl = cliBusUrl(values["nats-url"], io.env, stateDir);
     // On the running up's bus the edge logs in as its `client` user, as the HTTP edge does.
     let login: BusLogin | undefined;
     try {
@@ -131,8 +131,8 @@ it, with --caller, in the audit trail: it needs 'claw-supervisor up' or 'service
 --secret-file FILE  the edge secret (default <state-dir>/mcp-secret)
 --state-dir DIR     default $CLAW_SUPERVISOR_STATE_DIR, else ~/.local/state/claw-supervisor
 --nats-url URL      the supervisor's NATS server (default $NATS_URL, else the running 'up')
---json              print {sessionId, hostId, token, expiresAt, toml, mcpAdd} (with --revoke:
-                    {sessionId, hostId, revokedAt, by}) as one JSON line
+--json              print {"ok":true,"data":{sessionId, hostId, token, expiresAt, toml, mcpAdd}} (with
+                    --revoke: data {sessionId, hostId, revokedAt, by}) as one JSON line
 
 Exit codes: 0 done, 1 a local failure (no secret, no bus, no registry answering), 2 usage (a bad session id
 or option), 4 no such session in the registry, 8 (--revoke) no policy service answering (nothing was revoked),
@@ -167,6 +167,7 @@ export const mcpConfigCommand: Command = {
   summary:
     "print the config.toml snippet and 'codex mcp add' line attaching the MCP server to one session (--revoke: revoke its tokens)",
   usage: configUsage,
+  options: ["ttl", "revoke", "caller", "url", "secret-file", "state-dir", "nats-url", "json"],
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("mcp-config", argv, {
       ttl: { type: "string" },
@@ -204,7 +205,7 @@ export const mcpConfigCommand: Command = {
       : await ensureEdgeSecret(values["secret-file"] ?? defaultSecretFile(stateDir), false).catch((err: Error) => {
           throw new CliError(err.message);
         });
-    const natsUrl = values["nats-url"] ?? io.env.NATS_URL ?? up?.natsUrl ?? DEFAULT_NATS_URL;
+    const natsUrl = cliBusUrl(values["nats-url"], io.env, stateDir);
     // The operator's login is read from the state dir this command was pointed at.
     const nc = await connectCli(natsUrl, { ...io.env, CLAW_SUPERVISOR_STATE_DIR: stateDir });
     try {
@@ -214,14 +215,17 @@ export const mcpConfigCommand: Command = {
       const name = `${record.host}/${record.sessionId}`;
       io.stdout(
         values.json
-          ? `${JSON.stringify({
-              sessionId: record.sessionId,
-              hostId: record.host,
-              token: c.token,
-              expiresAt: iso(c.expiresAtMs),
-              toml: c.toml,
-              mcpAdd: c.mcpAdd,
-            })}\n`
+          ? jsonOk(
+              {
+                sessionId: record.sessionId,
+                hostId: record.host,
+                token: c.token,
+                expiresAt: iso(c.expiresAtMs),
+                toml: c.toml,
+                mcpAdd: c.mcpAdd,
+              },
+              true,
+            )
           : [
               `# ~/.codex/config.toml (or $CODEX_HOME/config.toml), for session ${name}; the token expires ${iso(c.expiresAtMs)}:`,
               c.toml,
@@ -277,7 +281,7 @@ async function revoke(
   const done = answer.reply;
   io.stdout(
     json
-      ? `${JSON.stringify({ sessionId: done.sessionId, hostId, revokedAt: iso(done.revokedAt), by: done.by })}\n`
+      ? jsonOk({ sessionId: done.sessionId, hostId, revokedAt: iso(done.revokedAt), by: done.by }, true)
       : `Revoked the MCP tokens of session ${done.sessionId} issued before ${iso(done.revokedAt)}: the edge refuses them from now on. Print a new one with 'claw-supervisor mcp-config ${shown}'.\n`,
   );
   return 0;

@@ -91,17 +91,20 @@ describe("claw-supervisor policy", () => {
       const json = await policy("get", "--json");
       expect(JSON.parse(json.stdout)).toEqual({
         ok: true,
-        inForce: { source: "default", revision: null, document: DEFAULT_POLICY },
+        data: { inForce: { source: "default", revision: null, document: DEFAULT_POLICY } },
       });
     });
 
     it("stores a valid document and gets it back with its revision", async () => {
       const set = await policy("set", await file("good.json", doc), "--json");
       expect(set.code).toBe(0);
-      const { revision } = JSON.parse(set.stdout);
+      const { revision } = JSON.parse(set.stdout).data;
       expect(revision).toEqual(expect.any(Number));
       const got = JSON.parse((await policy("get", "--json")).stdout);
-      expect(got).toEqual({ ok: true, inForce: { source: "stored", revision, document: PolicyDocument.parse(doc) } });
+      expect(got).toEqual({
+        ok: true,
+        data: { inForce: { source: "stored", revision, document: PolicyDocument.parse(doc) } },
+      });
       const text = await policy("get");
       expect(text.stderr).toBe("");
       expect(JSON.parse(text.stdout)).toEqual(PolicyDocument.parse(doc));
@@ -124,7 +127,7 @@ describe("claw-supervisor policy", () => {
     });
 
     it("refuses an invalid document, naming every bad field, and writes nothing", async () => {
-      const revisionInForce = async () => JSON.parse((await policy("get", "--json")).stdout).inForce.revision;
+      const revisionInForce = async () => JSON.parse((await policy("get", "--json")).stdout).data.inForce.revision;
       const before = await revisionInForce();
       const bad = {
         version: 1,
@@ -161,14 +164,18 @@ describe("claw-supervisor policy", () => {
         stdout: expect.stringContaining("deny: no policy rule lets role 'operator' readRaw on host h1"),
       });
       const json = JSON.parse((await policy("check", "--role", "host", "--verb", "spawn", "--json")).stdout);
-      expect(json).toMatchObject({ allow: false, capability: "spawn", code: "denied", source: "stored" });
+      expect(json).toMatchObject({ ok: false, code: "denied", allow: false, capability: "spawn", source: "stored" });
+      const allowed = await policy("check", "--role", "operator", "--verb", "send", "--json");
+      expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true, data: { allow: true, ruleId: "ops" } });
     });
 
     it("checks against the document in force when the latest stored one is invalid, and get names the refused one", async () => {
-      const set = JSON.parse((await policy("set", await file("in-force.json", doc), "--json")).stdout);
+      const set = JSON.parse((await policy("set", await file("in-force.json", doc), "--json")).stdout).data;
       const kv = await openKvBucket(nc, KV_BUCKET_NAMES.policy);
       const bad = await kv.put(ACTIVE_POLICY_KEY, '{"version":1,"rules":[{"role":"root","allow":["send"]}]}');
-      await expect.poll(async () => JSON.parse((await policy("get", "--json")).stdout).refused?.revision).toBe(bad);
+      await expect
+        .poll(async () => JSON.parse((await policy("get", "--json")).stdout).data.refused?.revision)
+        .toBe(bad);
       expect(await policy("check", "--role", "operator", "--verb", "send", "--session", "s-app")).toMatchObject({
         code: 0,
         stdout: `allow: rule ops lets role 'operator' send (the policy in force, revision ${set.revision})\n`,
@@ -207,8 +214,8 @@ describe("claw-supervisor policy", () => {
         (await policy("check", "--role", "session", "--caller", "bot", "--verb", "send", "--host", "h1")).code,
       ).toBe(3);
       expect(await policy("check", "--role", "session", "--verb", "send", "--session", "nope")).toMatchObject({
-        code: 1,
-        stderr: expect.stringContaining("the registry does not know session nope"),
+        code: 4,
+        stderr: expect.stringContaining("not_found: the registry does not know session nope"),
       });
     });
 
@@ -223,6 +230,38 @@ describe("claw-supervisor policy", () => {
         (await cli(["policy", "check", "--file", defaults, "--role", "session", "--verb", "read", "--raw"])).code,
       ).toBe(3);
       expect((await cli(["policy", "check", "--file", defaults, "--role", "session", "--verb", "list"])).code).toBe(0);
+    });
+
+    it("reset asks for --yes, --dry-run changes nothing, and --yes stores the default audited with the caller", async () => {
+      await policy("set", await file("before-reset.json", doc));
+      const inForce = async () => JSON.parse((await policy("get", "--json")).stdout).data.inForce;
+      const before = await inForce();
+      expect(before.source).toBe("stored");
+      const unconfirmed = await policy("reset", "--json");
+      expect(unconfirmed.code).toBe(2);
+      expect(unconfirmed.stderr).toContain("confirm with --yes");
+      expect(JSON.parse(unconfirmed.stdout)).toMatchObject({ ok: false, code: "usage" });
+      expect((await policy("reset", "--yes", "--dry-run")).code).toBe(2);
+      expect((await policy("get", "--yes")).stderr).toContain("--yes applies to 'policy reset' only");
+      const dry = await policy("reset", "--dry-run");
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stdout).toMatch(
+        new RegExp(
+          `^policy reset would store the built-in default .*replacing the policy in force, revision ${before.revision}; nothing was changed`,
+        ),
+      );
+      expect(await inForce()).toEqual(before);
+      const reset = await policy("reset", "--yes", "--caller", "reset-operator", "--json");
+      expect(reset.code, reset.stderr).toBe(0);
+      const { revision } = JSON.parse(reset.stdout).data;
+      expect(revision).toBeGreaterThan(before.revision);
+      expect(await inForce()).toEqual({ source: "stored", revision, document: DEFAULT_POLICY });
+      const audit = await cli(["audit", "--caller", "reset-operator", "--json", "--nats-url", nats.url]);
+      const records = JSON.parse(audit.stdout).data as { kind: string; detail: { request?: string } }[];
+      expect(records.filter((r) => r.kind === "admin").map((r) => r.detail.request)).toEqual([
+        "policy.set",
+        "policy.set",
+      ]);
     });
 
     it("refuses bad usage with exit 2", async () => {
@@ -316,6 +355,6 @@ describe("claw-supervisor policy set over the bus's payload limit (the built bin
     await writeFile(smallFile, JSON.stringify(doc));
     const small = await run("set", smallFile, "--json");
     expect(small.code).toBe(0);
-    expect(service!.policyRevision()).toBe(JSON.parse(small.stdout).revision);
+    expect(service!.policyRevision()).toBe(JSON.parse(small.stdout).data.revision);
   });
 });

@@ -1,15 +1,16 @@
 /**
- * `claw-supervisor policy get|set|check`: the policy document the policy service enforces, asked of the service
- * on `codex.admin.policy.get|set` (so every change is audited with its operator), and a dry run of its decision
- * for one caller, verb and target against the document in force. When no policy service answers, `get` and
- * `check` read KV `codex-policy`'s history and apply the service's own rule (schemas/policy-history.ts).
+ * `claw-supervisor policy get|set|reset|check`: the policy document the policy service enforces, asked of the
+ * service on `codex.admin.policy.get|set` (so every change is audited with its operator; `reset` is a `set` of
+ * the built-in default), and a dry run of its decision for one caller, verb and target against the document in
+ * force. When no policy service answers, `get` and `check` read KV `codex-policy`'s history and apply the
+ * service's own rule (schemas/policy-history.ts).
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PolicyGetResult, PolicySetResult, type AdminCaller } from "../../schemas/admin.js";
 import { Caller, CallerRole, CommandVerb, issuesText } from "../../schemas/commands.js";
-import { ACTIVE_POLICY_KEY, PolicyDocument } from "../../schemas/policy.js";
+import { ACTIVE_POLICY_KEY, DEFAULT_POLICY, PolicyDocument } from "../../schemas/policy.js";
 import { policyFromHistory, type PolicyHistoryEntry, type PolicyInForce } from "../../schemas/policy-history.js";
 import { JsErrCode, KV_BUCKET_NAMES, jsApiErrCode, openKvBucket, subjects, type KvBucket } from "../bus/index.js";
 import { authorize, factsOfSession, verbCapability, type TargetFacts } from "../policy/decide.js";
@@ -17,14 +18,15 @@ import { requestAdmin, type AdminAnswer } from "../clients/admin-request.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, getSession } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs, type ParsedCommandArgs } from "./args.js";
 import { defaultCallerId } from "./command-client.js";
-import { CliError, type CliIo, type Command } from "./io.js";
+import { CliError, EXIT_CODES, type CliIo, type Command } from "./io.js";
+import { jsonFailure, jsonOk } from "./output.js";
 import { adminAnswerError, adminFailureError } from "./admin-answer.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
+import { closest } from "./suggest.js";
+import { NATS_URL_HELP, cliBusUrl, connectCli, queryFailure } from "./connection.js";
 
 const bucket = KV_BUCKET_NAMES.policy;
 
-const usage = `Usage: claw-supervisor policy <get|set|check> [options]
+const usage = `Usage: claw-supervisor policy <get|set|reset|check> [options]
 
 Shows, replaces and tries out the policy document the policy service enforces (KV bucket ${bucket},
 key '${ACTIVE_POLICY_KEY}'). While no document is stored, the built-in default applies; a stored document that
@@ -35,6 +37,8 @@ everything is denied.
                                   refused, and why
   policy set <file|->             validate a JSON document (a file, or stdin with '-') and have the policy
                                   service store it; prints its revision
+  policy reset --yes              have the policy service store the built-in default document (as 'set'
+                                  does, audited with --caller); --dry-run says what it would replace
   policy check --role R --verb V  would this caller be allowed by the document in force? exit 0 on allow,
                                   3 on deny
       [--caller ID]               the caller's id (rules with a callerId match only it)
@@ -45,12 +49,14 @@ everything is denied.
 
 R is one of ${CallerRole.options.join(", ")}; V one of ${CommandVerb.options.join(", ")}.
 
-get and set ask the policy service (${subjects.admin("policy", "get")}, ${subjects.admin("policy", "set")}). When
-none answers, get and check read the bucket's history and apply the service's rule themselves, and say so.
+get, set and reset ask the policy service (${subjects.admin("policy", "get")}, ${subjects.admin("policy", "set")}).
+When none answers, get and check read the bucket's history and apply the service's rule themselves, and say so.
 
---caller ID     (get, set) the operator id recorded in the audit log (default $USER@host)
+--caller ID     (get, set, reset) the operator id recorded in the audit log (default $USER@host)
+--yes           (reset) do it
+--dry-run       (reset) print what would be replaced, change nothing
 --json          print JSON instead of text
---nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
+--nats-url URL  ${NATS_URL_HELP}
 --timeout MS    how long to wait for the policy service, and for the registry with --session
                 (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
@@ -160,7 +166,8 @@ async function sessionFacts(
   );
   if (record === null)
     throw new CliError(
-      `the registry does not know session ${sessionId}${host === undefined ? "" : ` on host ${host}`}`,
+      `not_found: the registry does not know session ${sessionId}${host === undefined ? "" : ` on host ${host}`}`,
+      EXIT_CODES.not_found,
     );
   return factsOfSession(record);
 }
@@ -179,6 +186,8 @@ function sourceText(from: CheckSource): string {
 }
 
 const checkOnly = ["role", "verb", "session", "host", "file", "raw"] as const;
+const resetOnly = ["yes", "dry-run"] as const;
+const ACTIONS = ["get", "set", "reset", "check"] as const;
 
 const options = {
   role: { type: "string" },
@@ -188,6 +197,8 @@ const options = {
   host: { type: "string" },
   file: { type: "string" },
   raw: { type: "boolean" },
+  yes: { type: "boolean" },
+  "dry-run": { type: "boolean" },
   json: { type: "boolean" },
   "nats-url": { type: "string" },
   timeout: { type: "string" },
@@ -197,7 +208,8 @@ const options = {
 interface ActionContext {
   values: ParsedCommandArgs<typeof options>["values"];
   withBus<T>(run: (nc: NatsConnection) => Promise<T>): Promise<T>;
-  print(json: unknown, text: string): void;
+  /** Prints `text`, or with --json `{ok:true,data}`. */
+  print(data: unknown, text: string): void;
   io: CliIo;
   timeoutMs: number;
   /** The operator sending get or set. */
@@ -221,14 +233,14 @@ async function getAction({ withBus, print, io, values, timeoutMs, operator }: Ac
       );
   }
   print(
-    { ...reply, ...(fallback === undefined ? {} : { fallback }) },
+    { inForce, ...(refused === undefined ? {} : { refused }), ...(fallback === undefined ? {} : { fallback }) },
     `${JSON.stringify(inForce.document, null, 2)}\n`,
   );
   return 0;
 }
 
-async function setAction({ withBus, print, timeoutMs, operator }: ActionContext, file: string): Promise<number> {
-  const { json } = parsePolicy(await readText(file), file === "-" ? "stdin" : file);
+/** Has the policy service store `json` (already validated here); returns the revision it was stored at. */
+async function storePolicy({ withBus, timeoutMs, operator }: ActionContext, json: unknown): Promise<number> {
   const request = { caller: operator(), requestId: randomUUID(), document: json };
   const answer = await withBus((nc) => requestAdmin(nc, "policy", "set", request, PolicySetResult, timeoutMs));
   if (!answer.ok) {
@@ -239,8 +251,42 @@ async function setAction({ withBus, print, timeoutMs, operator }: ActionContext,
     throw answerFailure(answer, "set");
   }
   if (!answer.reply.ok) throw adminFailureError(answer.reply);
-  const { revision } = answer.reply;
-  print(answer.reply, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
+  return answer.reply.revision;
+}
+
+async function setAction(context: ActionContext, file: string): Promise<number> {
+  const { json } = parsePolicy(await readText(file), file === "-" ? "stdin" : file);
+  const revision = await storePolicy(context, json);
+  context.print({ revision }, `policy stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`);
+  return 0;
+}
+
+/** `reset`: the built-in default stored as a `set` would store it; `--dry-run` says what it would replace. */
+async function resetAction(context: ActionContext): Promise<number> {
+  const { values, withBus, print, io, timeoutMs, operator } = context;
+  if (values.yes && values["dry-run"]) throw new CliError("policy reset takes --yes or --dry-run, not both", 2);
+  if (!values.yes && !values["dry-run"])
+    throw new CliError(
+      "policy reset replaces the policy in force with the built-in default: confirm with --yes, or see what it would replace with --dry-run",
+      2,
+    );
+  if (values["dry-run"]) {
+    const { reply, fallback } = await withBus((nc) => inForceOf(nc, operator(), timeoutMs));
+    if (fallback !== undefined) note(io, fallback);
+    const { source, revision } = reply.inForce;
+    const current = sourceText({ source, revision });
+    const same = JSON.stringify(reply.inForce.document) === JSON.stringify(DEFAULT_POLICY);
+    print(
+      { dryRun: true, replaces: { source, revision }, document: DEFAULT_POLICY },
+      `policy reset would store the built-in default in KV ${bucket} key '${ACTIVE_POLICY_KEY}', replacing ${current}${same ? " (the same rules)" : ""}; nothing was changed. The default:\n${JSON.stringify(DEFAULT_POLICY, null, 2)}\n`,
+    );
+    return 0;
+  }
+  const revision = await storePolicy(context, DEFAULT_POLICY);
+  print(
+    { revision, document: DEFAULT_POLICY },
+    `policy reset: the built-in default stored in KV ${bucket} key '${ACTIVE_POLICY_KEY}', revision ${revision}\n`,
+  );
   return 0;
 }
 
@@ -277,7 +323,7 @@ async function checkAction({ values, withBus, print, io, timeoutMs, operator }: 
           ...(filePolicy ?? (await inForce(nc))),
           facts: session === undefined ? hostFacts : await sessionFacts(nc, session, host, timeoutMs),
         }));
-  const decision = authorize(policy, { id: callerId, role }, capability, facts);
+  const decision = authorize(policy, { id: callerId, role }, capability, facts, verb);
   if (decision.allow) {
     print(
       { allow: true, capability, ruleId: decision.ruleId, ...from },
@@ -285,17 +331,18 @@ async function checkAction({ values, withBus, print, io, timeoutMs, operator }: 
     );
     return 0;
   }
-  print(
-    { allow: false, capability, code: decision.code, reason: decision.reason, ...from },
-    `deny: ${decision.reason} (${sourceText(from)})\n`,
-  );
-  return 3;
+  // A deny is the answer, printed on stdout; its exit code and JSON are the verbs' `denied`.
+  if (values.json) io.stdout(jsonFailure(decision.code, decision.reason, { allow: false, capability, ...from }));
+  else io.stdout(`deny: ${decision.reason} (${sourceText(from)})\n`);
+  return EXIT_CODES.denied;
 }
 /** The `policy` command. */
 export const policyCommand: Command = {
   name: "policy",
-  summary: "show, replace or try out the policy document (who may do what to which sessions)",
+  summary: "show, replace, reset or try out the policy document (who may do what to which sessions)",
   usage,
+  options: Object.keys(options),
+  actions: ACTIONS,
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("policy", argv, options);
     if (values.help) {
@@ -304,16 +351,21 @@ export const policyCommand: Command = {
     }
     const [action, ...rest] = positionals;
     if (action === undefined)
-      throw new CliError("policy needs an action: get, set or check. See 'claw-supervisor policy --help'.", 2);
-    if (action !== "get" && action !== "set" && action !== "check") {
+      throw new CliError("policy needs an action: get, set, reset or check. See 'claw-supervisor policy --help'.", 2);
+    if (!(ACTIONS as readonly string[]).includes(action)) {
+      const guess = closest(action, ACTIONS);
       throw new CliError(
-        `unknown policy action '${action}'; expected get, set or check. See 'claw-supervisor policy --help'.`,
+        `unknown policy action '${action}'${guess ? ` (did you mean '${guess}'?)` : ""}; expected get, set, reset or check. See 'claw-supervisor policy --help'.`,
         2,
       );
     }
     if (action !== "check") {
       const misplaced = checkOnly.find((name) => values[name] !== undefined);
       if (misplaced) throw new CliError(`--${misplaced} applies to 'policy check' only`, 2);
+    }
+    if (action !== "reset") {
+      const misplaced = resetOnly.find((name) => values[name] !== undefined);
+      if (misplaced) throw new CliError(`--${misplaced} applies to 'policy reset' only`, 2);
     }
     if (action === "set" && rest.length !== 1) {
       throw new CliError(
@@ -326,7 +378,6 @@ export const policyCommand: Command = {
         `policy ${action} takes no arguments, got '${rest[0]}'. See 'claw-supervisor policy --help'.`,
         2,
       );
-    const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
     const timeoutMs =
       values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
     // With check, --caller is the caller being checked; the operator asking is this user.
@@ -340,17 +391,19 @@ export const policyCommand: Command = {
       timeoutMs,
       operator: () => ({ role: "operator", id: operatorId }),
       async withBus(run) {
-        const nc = await connectCli(url, io.env);
+        // Found only when needed: `check --file` alone needs no bus.
+        const nc = await connectCli(cliBusUrl(values["nats-url"], io.env), io.env);
         try {
           return await run(nc);
         } finally {
           await nc.close();
         }
       },
-      print: (json, text) => io.stdout(values.json ? `${JSON.stringify(json, null, 2)}\n` : text),
+      print: (data, text) => io.stdout(values.json ? jsonOk(data) : text),
     };
     if (action === "get") return getAction(context);
     if (action === "set") return setAction(context, rest[0] as string);
+    if (action === "reset") return resetAction(context);
     return checkAction(context);
   },
 };

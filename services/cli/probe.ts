@@ -12,6 +12,7 @@ import {
 } from "../codex-rpc/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { jsonOk } from "./output.js";
 import { VERSION } from "../clients/version.js";
 
 /** One loaded thread as the probe reports it; `status` is "unknown" when the thread could not be read. */
@@ -42,7 +43,7 @@ Connects to a Codex app-server, prints what initialize returns and every loaded 
 
 ENDPOINT      unix:// (this user's daemon socket, the default), unix://PATH, ws://HOST:PORT,
               wss://HOST:PORT, or stdio:COMMAND
---json        print one JSON object instead of text
+--json        print {"ok":true,"data":report} instead of text (times as ISO-8601 strings)
 --timeout MS  give up on connecting or on any call after MS milliseconds (default 5000)
 --token-env VAR  send the bearer token held in environment variable VAR (ws:// and wss:// only)
 
@@ -165,6 +166,7 @@ export const probeCommand: Command = {
   name: "probe",
   summary: "check an app-server endpoint and list its loaded threads",
   usage,
+  options: ["json", "timeout", "token-env"],
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("probe", argv, {
       json: { type: "boolean" },
@@ -190,7 +192,7 @@ export const probeCommand: Command = {
       throw new CliError((err as Error).message, 2);
     }
     const report = await probeEndpoint(endpoint, timeoutMs);
-    io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
+    io.stdout(values.json ? jsonOk(report) : formatProbeReport(report));
     return 0;
   },
 };

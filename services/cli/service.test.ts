@@ -50,7 +50,7 @@ describe("claw-supervisor service", () => {
     expect(JSON.parse(run.stdout())).toMatchObject({ service: "registry", nats: nats.url, durable: "registry" });
     const hosts = start(["hosts", "--json", "--nats-url", nats.url]);
     expect(await hosts.exited, hosts.stderr()).toBe(0);
-    expect(JSON.parse(hosts.stdout())).toEqual([]);
+    expect(JSON.parse(hosts.stdout())).toEqual({ ok: true, data: [] });
     run.stop("SIGINT");
     expect(await run.exited).toBe(0);
     const gone = start(["hosts", "--nats-url", nats.url, "--timeout", "500"]);
@@ -69,9 +69,9 @@ describe("claw-supervisor service", () => {
     expect(await none.exited).toBe(2);
     expect(none.stderr()).toContain("service needs a name: rpc-gateway, registry, policy");
     const noNats = start(["service", "rpc-gateway"]);
-    expect(await noNats.exited).toBe(2);
-    expect(noNats.stderr()).toBe(
-      "claw-supervisor service: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n",
+    expect(await noNats.exited).toBe(1);
+    expect(noNats.stderr()).toMatch(
+      /^claw-supervisor service: no running 'claw-supervisor up' found in .+: start it, or pass --nats-url\/NATS_URL\n$/,
     );
     const badPort = start(["service", "rpc-gateway", "--nats-url", nats.url, "--port", "99999"]);
     expect(await badPort.exited).toBe(2);

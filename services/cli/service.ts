@@ -14,8 +14,9 @@ import { startRegistry } from "../registry/index.js";
 import { DEFAULT_GATEWAY_PORT, hostTokenAdmin, startGateway } from "../rpc-gateway/index.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { closest } from "./suggest.js";
 import { askedReplicas, REPLICAS_ENV, replicasHelp } from "./replicas.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
+import { cliBusUrl } from "./connection.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 
@@ -231,6 +232,7 @@ export const serviceCommand: Command = {
   name: "service",
   summary: `run one supervisor service in the foreground (${services.map((s) => s.name).join(", ")})`,
   usage: usage(),
+  actions: services.map((s) => s.name),
   async run(argv: string[], io: CliIo): Promise<number> {
     const [name, ...rest] = argv;
     if (name === "--help" || name === "-h") {
@@ -241,11 +243,16 @@ export const serviceCommand: Command = {
     if (name === undefined)
       throw new CliError(`service needs a name: ${names}. See 'claw-supervisor service --help'.`, 2);
     const spec = services.find((s) => s.name === name);
-    if (!spec)
+    if (!spec) {
+      const guess = closest(
+        name,
+        services.map((s) => s.name),
+      );
       throw new CliError(
-        `unknown service '${name}'; expected one of ${names}. See 'claw-supervisor service --help'.`,
+        `unknown service '${name}'${guess ? ` (did you mean '${guess}'?)` : ""}; expected one of ${names}. See 'claw-supervisor service --help'.`,
         2,
       );
+    }
     const { values, positionals } = parseCommandArgs(`service ${name}`, rest, { ...sharedOptions, ...spec.options });
     if (values.help) {
       io.stdout(`${usage()}\n`);
@@ -255,9 +262,7 @@ export const serviceCommand: Command = {
     const replicas = askedReplicas(values.replicas as string | undefined, io.env);
     if (values.replicas !== undefined && !values["ensure-bus"])
       throw new CliError("--replicas applies to --ensure-bus: add it, or drop --replicas", 2);
-    const natsUrl = resolveNatsUrl(values["nats-url"] as string | undefined, io.env);
-    if (!natsUrl)
-      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
+    const natsUrl = cliBusUrl(values["nats-url"] as string | undefined, io.env);
 
     const logger = pino({ name: `claw-supervisor-${name}` }, { write: (line: string) => io.stderr(line) });
     let nc: NatsConnection;

@@ -26,7 +26,7 @@ describe("claw-supervisor token", () => {
   it("records who created and revoked a token in the audit trail, never the secret", async () => {
     const created = await cli(["token", "create", "host-audit", "--json", "--caller", "erin", "--nats-url", nats.url]);
     expect(created.code, created.stderr).toBe(0);
-    const { token, tokenId } = JSON.parse(created.stdout);
+    const { token, tokenId } = JSON.parse(created.stdout).data;
     const revoked = await cli(["token", "revoke", "host-audit", "--caller", "frank", "--nats-url", nats.url]);
     expect(revoked.code, revoked.stderr).toBe(0);
     const records: { kind: string; caller: { id: string } | null; detail: { request?: string; tokenId?: string } }[] =
@@ -60,7 +60,7 @@ describe("claw-supervisor token", () => {
     }
     const listed = JSON.parse(
       (await cli(["token", "list", "--json", "--host", "host-x", "--nats-url", nats.url])).stdout,
-    );
+    ).data;
     expect(listed.tokens).toEqual([]);
   });
 
@@ -74,7 +74,7 @@ describe("claw-supervisor token", () => {
     await nats.nc.flush();
     const created = await cli(["token", "create", "host-spy", "--json", "--nats-url", nats.url]);
     expect(created.code, created.stderr).toBe(0);
-    const { token, tokenId } = JSON.parse(created.stdout);
+    const { token, tokenId } = JSON.parse(created.stdout).data;
     await nats.nc.flush();
     spy.unsubscribe();
     expect(seen.some((d) => d.includes(tokenId))).toBe(true);
@@ -95,18 +95,19 @@ describe("claw-supervisor token", () => {
     expect(listed.stdout).not.toContain(token.slice(21));
 
     const json = await cli(["token", "create", "host-b", "--json", "--nats-url", nats.url]);
-    const record = JSON.parse(json.stdout);
+    const record = JSON.parse(json.stdout).data;
     expect(record).toMatchObject({
       hostId: "host-b",
       tokenId: expect.stringMatching(/^[0-9a-f]{16}$/),
       token: expect.stringMatching(/^cst_/),
-      revokedAtMs: null,
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+      revokedAt: null,
     });
     const listedJson = JSON.parse(
       (await cli(["token", "list", "--json", "--host", "host-b", "--nats-url", nats.url])).stdout,
-    );
+    ).data;
     expect(listedJson.tokens).toEqual([
-      { tokenId: record.tokenId, hostId: "host-b", createdAtMs: record.createdAtMs, revokedAtMs: null },
+      { tokenId: record.tokenId, hostId: "host-b", createdAt: record.createdAt, revokedAt: null },
     ]);
     expect(JSON.stringify(listedJson)).not.toContain(record.token);
   });
@@ -118,8 +119,8 @@ describe("claw-supervisor token", () => {
     expect(revoked.stdout).toMatch(/^revoked 1 token\(s\) of host host-r: [0-9a-f]{16}\n$/);
     const listed = JSON.parse(
       (await cli(["token", "list", "--json", "--host", "host-r", "--nats-url", nats.url])).stdout,
-    );
-    expect(listed.tokens[0].revokedAtMs).toEqual(expect.any(Number));
+    ).data;
+    expect(listed.tokens[0].revokedAt).toEqual(expect.stringMatching(/Z$/));
     const again = await cli(["token", "revoke", "host-r", "--nats-url", nats.url]);
     expect(again).toMatchObject({
       code: 4,
@@ -146,8 +147,10 @@ describe("claw-supervisor token", () => {
       stderr: expect.stringMatching(/^claw-supervisor token: invalid host id "a\.b": .*'\.'.*\n$/),
     });
     expect(await cli(["token", "create", "host-a"])).toMatchObject({
-      code: 2,
-      stderr: "claw-supervisor token: no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'\n",
+      code: 1,
+      stderr: expect.stringMatching(
+        /^claw-supervisor token: no running 'claw-supervisor up' found .*pass --nats-url\/NATS_URL\n$/,
+      ),
     });
     expect(await cli(["token", "create", "--nats-url", nats.url])).toMatchObject({
       code: 2,
@@ -167,6 +170,15 @@ describe("claw-supervisor token", () => {
     expect(unreachable.stderr).toMatch(
       /^claw-supervisor token: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: .*\n$/,
     );
+    expect(await cli(["token", "list", "--host", "a.b", "--nats-url", nats.url])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--host: invalid host id "a.b"'),
+    });
+    expect(await cli(["token", "revoke", "a b", "--nats-url", nats.url])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('invalid host id "a b"'),
+    });
+    expect((await cli(["token", "lst"])).stderr).toContain("(did you mean 'list'?)");
     expect((await cli(["token", "--help"])).stdout).toContain("token create <hostId>");
   });
 });

@@ -17,11 +17,12 @@ import { subjects } from "../bus/index.js";
 import { GatewayError, HostIdSchema, mintHostToken } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
-import { connectCli } from "./connection.js";
+import { cliBusUrl, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
+import { jsonOk } from "./output.js";
+import { closest } from "./suggest.js";
 import { adminAnswerError, adminFailureError } from "./admin-answer.js";
 import { requestAdmin } from "../clients/admin-request.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
 
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
 
@@ -39,7 +40,27 @@ audit trail: they need 'claw-supervisor up' or 'service policy' running.
 
 --nats-url URL   the supervisor's NATS server (default $NATS_URL, else the running 'up')
 --caller ID      the operator id recorded in the audit trail (default $USER@host)
---json           print JSON instead of text`;
+--json           print {"ok":true,"data":...} on one line instead of text (times as ISO-8601 strings)`;
+
+const ACTIONS = ["create", "revoke", "list"] as const;
+const options = {
+  "nats-url": { type: "string" },
+  "token-id": { type: "string" },
+  host: { type: "string" },
+  caller: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+/** A host id as the gateway accepts it, or a usage error (naming the option when it came from one). */
+function validHostId(hostId: string, option?: string): string {
+  const valid = HostIdSchema.safeParse(hostId);
+  if (!valid.success)
+    throw new CliError(
+      `${option === undefined ? "" : `--${option}: `}invalid host id ${JSON.stringify(hostId)}: ${valid.error.issues[0]?.message}`,
+      2,
+    );
+  return hostId;
+}
 
 const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
 const publicRecord = (r: PublicHostToken): PublicHostToken => ({
@@ -124,14 +145,10 @@ export const tokenCommand: Command = {
   name: "token",
   summary: "create, revoke or list host tokens (for host agents dialling the rpc-gateway)",
   usage,
+  options: Object.keys(options),
+  actions: ACTIONS,
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("token", argv, {
-      "nats-url": { type: "string" },
-      "token-id": { type: "string" },
-      host: { type: "string" },
-      caller: { type: "string" },
-      json: { type: "boolean" },
-    });
+    const { values, positionals } = parseCommandArgs("token", argv, options);
     const [verb, ...rest] = positionals;
     if (values.help) {
       io.stdout(`${usage}\n`);
@@ -139,26 +156,22 @@ export const tokenCommand: Command = {
     }
     if (verb === undefined)
       throw new CliError("token needs an action: create, revoke or list. See 'claw-supervisor token --help'.", 2);
-    if (!["create", "revoke", "list"].includes(verb)) {
+    if (!(ACTIONS as readonly string[]).includes(verb)) {
+      const guess = closest(verb, ACTIONS);
       throw new CliError(
-        `unknown token action '${verb}'; expected create, revoke or list. See 'claw-supervisor token --help'.`,
+        `unknown token action '${verb}'${guess ? ` (did you mean '${guess}'?)` : ""}; expected create, revoke or list. See 'claw-supervisor token --help'.`,
         2,
       );
     }
     if (values["token-id"] !== undefined && verb !== "revoke")
       throw new CliError("--token-id applies to 'token revoke' only", 2);
     if (values.host !== undefined && verb !== "list") throw new CliError("--host applies to 'token list' only", 2);
-    const natsUrl = resolveNatsUrl(values["nats-url"], io.env);
-    if (!natsUrl)
-      throw new CliError("no NATS server: pass --nats-url URL, set NATS_URL, or run 'claw-supervisor up'", 2);
-    const print = (json: unknown, text: string): void => io.stdout(values.json ? `${JSON.stringify(json)}\n` : text);
+    const natsUrl = cliBusUrl(values["nats-url"], io.env);
+    const print = (data: unknown, text: string): void => io.stdout(values.json ? jsonOk(data, true) : text);
 
     const caller = { role: "operator" as const, id: values.caller ?? defaultCallerId(io.env) };
     if (verb === "create") {
-      const hostId = oneHostId(verb, rest);
-      const valid = HostIdSchema.safeParse(hostId);
-      if (!valid.success)
-        throw new CliError(`invalid host id ${JSON.stringify(hostId)}: ${valid.error.issues[0]?.message}`, 2);
+      const hostId = validHostId(oneHostId(verb, rest));
       // Minted here: only its id and SHA-256 go to the policy service, so the secret never crosses the bus.
       const minted = mintHostToken(hostId, Date.now());
       const { tokenId, sha256 } = minted.record;
@@ -169,7 +182,7 @@ export const tokenCommand: Command = {
       return 0;
     }
     if (verb === "revoke") {
-      const hostId = oneHostId(verb, rest);
+      const hostId = validHostId(oneHostId(verb, rest));
       const tokenId = values["token-id"];
       const { revoked } = await withBus(natsUrl, io.env, (nc) =>
         askPolicy(nc, "revoke", { caller, hostId, ...(tokenId === undefined ? {} : { tokenId }) }, TokenRevokeResult),
@@ -182,6 +195,7 @@ export const tokenCommand: Command = {
     }
     if (rest.length)
       throw new CliError(`token list takes no arguments, got '${rest[0]}'. See 'claw-supervisor token --help'.`, 2);
+    if (values.host !== undefined) validHostId(values.host, "host");
     const { tokens: records } = await withBus(natsUrl, io.env, (nc) =>
       askPolicy(nc, "list", { caller, ...(values.host === undefined ? {} : { hostId: values.host }) }, TokenListResult),
     );

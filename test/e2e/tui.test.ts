@@ -24,7 +24,7 @@ async function probe(server: CodexAppServer): Promise<ProbeJson> {
   const p = spawnCli(["probe", server.endpoint, "--json"], { PATH: process.env.PATH, HOME: server.home });
   const code = await p.exited;
   expect(code, p.stderr()).toBe(0);
-  return JSON.parse(p.stdout()) as ProbeJson;
+  return JSON.parse(p.stdout()).data as ProbeJson;
 }
 
 describe("a human's TUI attached with codex --remote unix://", () => {
