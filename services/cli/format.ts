@@ -1,18 +1,28 @@
-/** Plain-text tables of registry sessions and hosts, for the CLI's output. Pure (the caller passes "now"). */
+/**
+ * Plain-text tables of registry sessions, hosts and the attention view, for the CLI's output. Pure (the caller
+ * passes "now").
+ */
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
+import { type AttentionNeed, type AttentionReason, attentionReasons } from "../clients/attention.js";
+import { shortIds } from "../clients/session-ref.js";
+
+/** A duration in one short token: `0s`, `42s`, `5m`, `3h`, `2d` (rounded down). Pure. */
+export function durationText(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
 
 /** How long ago `atMs` was, relative to `nowMs`, in one short token: `just now`, `42s ago`, `5m ago`, `3h ago`, `2d ago`. */
 export function relativeTime(atMs: number | null, nowMs: number): string {
   if (atMs === null) return "never";
-  const s = Math.floor((nowMs - atMs) / 1000);
-  if (s < 1) return "just now";
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86_400)}d ago`;
+  return nowMs - atMs < 1000 ? "just now" : `${durationText(nowMs - atMs)} ago`;
 }
 
-function oneLine(text: string, max: number): string {
+/** `text` on one line, cut to `max` characters with an ellipsis. Pure. */
+export function oneLine(text: string, max: number): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
@@ -21,11 +31,9 @@ function tail(text: string, max: number): string {
   return text.length <= max ? text : `…${text.slice(text.length - max + 1)}`;
 }
 
-/** `active (approval)`, `idle [done]`, ...: status with what it waits on and its mark. Pure. */
+/** `active`, `idle [done]`, ...: status with its mark (what it waits on is the NEEDS column). Pure. */
 export function statusText(r: SessionRecord): string {
-  const waiting = r.waitingOn === null ? "" : ` (${r.waitingOn === "approval" ? "approval" : "input"})`;
-  const mark = r.disposition === null ? "" : ` [${r.disposition}]`;
-  return `${r.status}${waiting}${mark}`;
+  return r.disposition === null ? r.status : `${r.status} [${r.disposition}]`;
 }
 
 /** `human`, `autonomous`, `autonomous+human` or `-`. Pure. */
@@ -35,29 +43,150 @@ export function modeText(r: SessionRecord): string {
   return r.humanAttached ? "human" : "-";
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+const NEEDS_COLUMN: readonly AttentionNeed[] = ["approval", "input", "ask", "handoff"];
+
+/** What the session waits for a person on: `approval`, `input`, `ask`, `handoff`, joined by commas, or `-`. Pure. */
+export function needsText(r: SessionRecord): string {
+  const needs = attentionReasons(r)
+    .map((x) => x.needs)
+    .filter((n) => NEEDS_COLUMN.includes(n));
+  return needs.length === 0 ? "-" : needs.join(",");
 }
 
-/** One row per session: host, session, workspace, branch, status, mode, last seen, summary or preview. Pure. */
-export function formatSessionsTable(sessions: readonly SessionRecord[], nowMs: number): string {
-  const rows = sessions.map((r) => [
-    r.host,
-    r.sessionId.slice(0, 8),
+/** Each column's width: its widest cell among `rows`. Pure. */
+export function columnWidths(rows: readonly string[][]): number[] {
+  const n = Math.max(0, ...rows.map((r) => r.length));
+  return Array.from({ length: n }, (_, i) => Math.max(0, ...rows.map((r) => (r[i] ?? "").length)));
+}
+
+/** One table line: cells padded to `widths` (the last one not), two spaces apart. Pure. */
+export function alignedLine(cells: readonly string[], widths: readonly number[]): string {
+  return cells
+    .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+    .join("  ")
+    .trimEnd();
+}
+
+function table(header: string[] | null, rows: string[][]): string {
+  const all = header === null ? rows : [header, ...rows];
+  if (all.length === 0) return "";
+  const widths = columnWidths(all);
+  return `${all.map((cells) => alignedLine(cells, widths)).join("\n")}\n`;
+}
+
+/** How the session table is printed: `wide` adds the less-used columns; `headers: false` drops the header line. */
+export interface SessionTableOptions {
+  wide?: boolean;
+  headers?: boolean;
+  /** Each session id's short form (services/clients/session-ref.ts); default: unique among `sessions`. */
+  short?: ReadonlyMap<string, string>;
+}
+
+/** The session table's header: HOST SESSION WORKSPACE STATUS NEEDS GROUP OWNER LAST SEEN SUMMARY (wide: more). Pure. */
+export function sessionHeader(wide = false): string[] {
+  return wide
+    ? [
+        "HOST",
+        "SESSION",
+        "ID",
+        "WORKSPACE",
+        "REPO",
+        "BRANCH",
+        "STATUS",
+        "NEEDS",
+        "MODE",
+        "GROUP",
+        "OWNER",
+        "LAST SEEN",
+        "SUMMARY",
+      ]
+    : ["HOST", "SESSION", "WORKSPACE", "STATUS", "NEEDS", "GROUP", "OWNER", "LAST SEEN", "SUMMARY"];
+}
+
+/** One session's cells, in sessionHeader's order. Pure. */
+export function sessionCells(r: SessionRecord, shortId: string, nowMs: number, wide = false): string[] {
+  const summary = r.summary ?? r.preview ?? "";
+  return wide
+    ? [
+        r.host,
+        shortId,
+        r.sessionId,
+        r.workspace ?? "-",
+        r.repo ?? "-",
+        r.branch ?? "-",
+        statusText(r),
+        needsText(r),
+        modeText(r),
+        r.group ?? "-",
+        r.owner ?? "-",
+        relativeTime(r.lastSeenAt, nowMs),
+        oneLine(summary, 100),
+      ]
+    : [
+        r.host,
+        shortId,
+        tail(r.workspace ?? "-", 40),
+        statusText(r),
+        needsText(r),
+        r.group ?? "-",
+        r.owner ?? "-",
+        relativeTime(r.lastSeenAt, nowMs),
+        oneLine(summary, 50),
+      ];
+}
+
+/** One row per session (see sessionHeader), with short ids unique among the rows unless given. Pure. */
+export function formatSessionsTable(
+  sessions: readonly SessionRecord[],
+  nowMs: number,
+  o: SessionTableOptions = {},
+): string {
+  const short = o.short ?? shortIds(sessions.map((r) => r.sessionId));
+  const rows = sessions.map((r) => sessionCells(r, short.get(r.sessionId) ?? r.sessionId, nowMs, o.wide));
+  return table(o.headers === false ? null : sessionHeader(o.wide), rows);
+}
+
+/** One row of the attention view: a session and one reason it needs a person. */
+export interface AttentionRow {
+  host: string;
+  sessionId: string;
+  shortId: string;
+  workspace: string | null;
+  reason: AttentionReason;
+}
+
+/** What to run to answer a row, when there is one command for it (approve/decline, reply). Pure. */
+export function attentionHint(row: AttentionRow): string | null {
+  const ref = `${row.host}/${row.shortId}`;
+  if (row.reason.needs === "approval" && row.reason.requestId !== undefined)
+    return `approve/decline ${ref} ${row.reason.requestId}`;
+  if (row.reason.needs === "ask" && row.reason.correlationId !== undefined)
+    return `reply ${ref} --correlation ${row.reason.correlationId} <answer>`;
+  return null;
+}
+
+function attentionDetail(row: AttentionRow, nowMs: number): string {
+  const { reason } = row;
+  const deadline =
+    reason.deadlineAtMs === undefined
+      ? ""
+      : reason.deadlineAtMs > nowMs
+        ? ` (declined in ${durationText(reason.deadlineAtMs - nowMs)})`
+        : " (past its deadline)";
+  const hint = attentionHint(row);
+  return `${oneLine(reason.detail, 80)}${deadline}${hint === null ? "" : ` -> ${hint}`}`;
+}
+
+/** The attention view: SINCE, NEEDS, SESSION (host/short id), WORKSPACE, DETAIL, one row per reason, as given. Pure. */
+export function formatAttentionTable(rows: readonly AttentionRow[], nowMs: number, headers = true): string {
+  const cells = rows.map((r) => [
+    relativeTime(r.reason.sinceMs, nowMs),
+    r.reason.needs,
+    `${r.host}/${r.shortId}`,
     tail(r.workspace ?? "-", 40),
-    r.branch ?? "-",
-    statusText(r),
-    modeText(r),
-    relativeTime(r.lastSeenAt, nowMs),
-    oneLine(r.summary ?? r.preview ?? "", 60),
+    attentionDetail(r, nowMs),
   ]);
-  return table(["HOST", "SESSION", "WORKSPACE", "BRANCH", "STATUS", "MODE", "LAST SEEN", "SUMMARY"], rows);
+  return table(headers ? ["SINCE", "NEEDS", "SESSION", "WORKSPACE", "DETAIL"] : null, cells);
 }
 
 /** One row per host: status, hostname, agent version, app-server, sessions, last heartbeat, connected. Pure. */

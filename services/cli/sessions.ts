@@ -1,82 +1,63 @@
 /**
- * `claw-supervisor sessions`: the fleet's sessions, asked of the registry over the bus. `--watch` re-prints
- * whenever the `codex-sessions` KV bucket changes (a KV watch: event-driven, no polling).
+ * `claw-supervisor sessions`: the fleet's sessions, asked of the registry over the bus (filters apply in the
+ * registry, so only the matching sessions travel). Output in the style of `kubectl get`: a table with short
+ * ids, `-o wide` for more columns, `-o json`/`--json` for `{ok,data:{sessions,total}}`, `--no-headers`, and
+ * `--watch` for one line per change (session-watch.ts).
  */
-import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
-import { KV_BUCKET_NAMES, openKvBucket } from "../bus/index.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
-import { formatSessionsTable } from "./format.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
+import { NATS_URL_HELP, cliBusUrl, connectCli, queryFailure, reportBusStatus } from "./connection.js";
+import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
+import { jsonOk } from "./output.js";
+import { SessionFollower } from "./session-watch.js";
 
-const usage = `Usage: claw-supervisor sessions [--host H] [--repo R] [--status S] [--human | --autonomous]
-                                [--limit N] [--json] [--watch] [--nats-url URL] [--timeout MS]
+const usage = `Usage: claw-supervisor sessions [--host H] [--repo R] [--status S] [--group G] [--owner O] [--waiting]
+                                [--human | --autonomous] [--limit N] [-o wide|json] [--json] [--no-headers]
+                                [--watch] [--nats-url URL] [--timeout MS]
 
-Lists the fleet's sessions as the registry sees them: host, workspace, branch, status, who drives it,
-when it was last seen, and its summary (or first message).
+Lists the fleet's sessions as the registry sees them: host, short id (any unique prefix of it, or of the
+whole id, names the session in every command), workspace, status, what it waits for, group, owner, when it
+was last seen, and its summary (or first message).
 
 --host H        only sessions on host H
 --repo R        only sessions in repository R (origin URL or folder name, as the host agent reports it)
 --status S      only sessions with status S (${SessionStatus.options.join(", ")})
+--group G       only sessions in group G (set by 'assign --group' or 'spawn --group')
+--owner O       only sessions owned by O (set by 'assign --owner')
+--waiting       only sessions waiting on an approval or input, or holding an unanswered ask
 --human         only sessions a person's TUI is attached to
 --autonomous    only sessions the supervisor started
 --limit N       show at most N sessions
---json          print the session records as JSON
---watch         print again whenever a session changes, until Ctrl-C
---nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})
---timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
+-o wide         more columns: full id, repository, branch, mode (human/autonomous)
+-o json         print {"ok":true,"data":{"sessions":[...],"total":N}} (times as ISO-8601 strings); = --json
+--no-headers    no header line
+--watch         print the table, then one line per change (the row and what changed) until Ctrl-C;
+                with --json one JSON line per change
+--nats-url URL  ${NATS_URL_HELP}
+--timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})
+
+NEEDS: approval, input, ask (an unanswered claw_ask), handoff. See also 'claw-supervisor attention'.`;
 
 const Limit = z.coerce
   .number({ error: "must be a number" })
   .int("must be a whole number")
   .positive("must be greater than 0");
-const WATCH_DEBOUNCE_MS = 100;
+const Output = z.enum(["wide", "json"], { error: "must be wide or json" });
 
-async function render(
-  nc: NatsConnection,
+function textOf(
+  sessions: SessionRecord[],
+  total: number,
   filter: SessionFilter,
-  limit: number,
-  timeoutMs: number,
-  json: "pretty" | "line" | false,
-): Promise<string> {
-  const { sessions, total } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
-  if (json) return `${JSON.stringify(sessions, null, json === "pretty" ? 2 : undefined)}\n`;
-  return textOf(sessions, total, filter);
-}
-
-function textOf(sessions: SessionRecord[], total: number, filter: SessionFilter): string {
+  o: { wide: boolean; headers: boolean },
+): string {
   const filtered = Object.keys(filter).length > 0 ? " matching the filter" : "";
-  if (sessions.length === 0) return `no sessions${filtered}\n`;
-  const more = total > sessions.length ? `showing ${sessions.length} of ${total} sessions${filtered}\n` : "";
-  return formatSessionsTable(sessions, Date.now()) + more;
-}
-
-async function watch(nc: NatsConnection, io: CliIo, print: () => Promise<void>): Promise<void> {
-  const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
-  const updates = await kv.watch({ include: "updates" });
-  let timer: NodeJS.Timeout | undefined;
-  let printing = Promise.resolve();
-  const schedule = (): void => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      printing = printing
-        .then(print)
-        .catch((err: unknown) => io.stderr(`claw-supervisor sessions: ${(err as Error).message}\n`));
-    }, WATCH_DEBOUNCE_MS);
-  };
-  const loop = (async () => {
-    for await (const _ of updates) schedule();
-  })();
-  await io.stopRequested;
-  clearTimeout(timer);
-  updates.stop();
-  await loop;
-  await printing;
+  if (sessions.length === 0) return o.headers ? `no sessions${filtered}\n` : "";
+  const more =
+    total > sessions.length && o.headers ? `showing ${sessions.length} of ${total} sessions${filtered}\n` : "";
+  return formatSessionsTable(sessions, Date.now(), o) + more;
 }
 
 /** The `sessions` command. */
@@ -84,15 +65,37 @@ export const sessionsCommand: Command = {
   name: "sessions",
   summary: "list the fleet's sessions (status, workspace, who drives them)",
   usage,
+  options: [
+    "host",
+    "repo",
+    "status",
+    "group",
+    "owner",
+    "waiting",
+    "human",
+    "autonomous",
+    "limit",
+    "output",
+    "json",
+    "no-headers",
+    "watch",
+    "nats-url",
+    "timeout",
+  ],
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("sessions", argv, {
       host: { type: "string" },
       repo: { type: "string" },
       status: { type: "string" },
+      group: { type: "string" },
+      owner: { type: "string" },
+      waiting: { type: "boolean" },
       human: { type: "boolean" },
       autonomous: { type: "boolean" },
       limit: { type: "string" },
+      output: { type: "string", short: "o" },
       json: { type: "boolean" },
+      "no-headers": { type: "boolean" },
       watch: { type: "boolean" },
       "nats-url": { type: "string" },
       timeout: { type: "string" },
@@ -107,26 +110,49 @@ export const sessionsCommand: Command = {
         2,
       );
     if (values.human && values.autonomous) throw new CliError("--human and --autonomous cannot be combined", 2);
+    const output = values.output === undefined ? undefined : optionValue("output", Output, values.output);
+    const json = values.json === true || output === "json";
+    const view = { wide: output === "wide", headers: !values["no-headers"] };
     const filter: SessionFilter = {
       ...(values.host === undefined ? {} : { host: values.host }),
       ...(values.repo === undefined ? {} : { repo: values.repo }),
       ...(values.status === undefined ? {} : { status: optionValue("status", SessionStatus, values.status) }),
+      ...(values.group === undefined ? {} : { group: values.group }),
+      ...(values.owner === undefined ? {} : { owner: values.owner }),
+      ...(values.waiting ? { waiting: true } : {}),
       ...(values.human ? { humanAttached: true } : {}),
       ...(values.autonomous ? { autonomous: true } : {}),
     };
     const limit = values.limit === undefined ? Infinity : optionValue("limit", Limit, values.limit);
     const timeoutMs =
       values.timeout === undefined ? DEFAULT_QUERY_TIMEOUT_MS : optionValue("timeout", Milliseconds, values.timeout);
-    const url = resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL;
+    const url = cliBusUrl(values["nats-url"], io.env);
     const nc = await connectCli(url);
     try {
-      const json = values.json ? (values.watch ? "line" : "pretty") : false;
-      io.stdout(await render(nc, filter, limit, timeoutMs, json));
-      if (!values.watch) return 0;
-      await watch(nc, io, async () => {
-        const text = await render(nc, filter, limit, timeoutMs, json);
-        io.stdout(json ? text : `\n${new Date().toLocaleTimeString()}\n${text}`);
+      const print = (sessions: SessionRecord[], total: number, compact = false): void =>
+        io.stdout(json ? jsonOk({ sessions, total }, compact) : textOf(sessions, total, filter, view));
+      if (!values.watch) {
+        const { sessions, total } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
+        print(sessions, total);
+        return 0;
+      }
+      const follower = new SessionFollower(nc, {
+        filter,
+        limit,
+        timeoutMs,
+        json,
+        ...view,
+        io,
+        printInitial: (sessions, total) => print(sessions, total, true),
       });
+      await follower.start();
+      const stopReporting = reportBusStatus(nc, io.stderr, {
+        command: "claw-supervisor sessions",
+        onBack: () => void follower.resync(),
+      });
+      await io.stopRequested;
+      stopReporting();
+      await follower.stop();
       return 0;
     } finally {
       await nc.close();

@@ -83,7 +83,7 @@ describe("claw-supervisor up, as a new user runs it", () => {
     expect(report.stateDir).toBe(env.CLAW_SUPERVISOR_STATE_DIR);
     const listed = await until("the TUI's session in 'claw-supervisor sessions'", async () => {
       const r = await cli("sessions", "--json");
-      const sessions = JSON.parse(r.stdout) as { sessionId: string; host: string; status: string }[];
+      const sessions = JSON.parse(r.stdout).data.sessions as { sessionId: string; host: string; status: string }[];
       return sessions.find((s) => s.host === HOST && s.status === "idle");
     });
     const sent = await cli("send", `${HOST}/${listed.sessionId}`, "hello from claw-supervisor up", "--json");

@@ -182,8 +182,7 @@ describe("the live fleet", () => {
         HOME: server.home,
       });
       expect(await cli.exited, cli.stderr()).toBe(0);
-      const parsed = JSON.parse(cli.stdout()) as SessionRecord[] | { sessions: SessionRecord[] };
-      const all = Array.isArray(parsed) ? parsed : parsed.sessions;
+      const all = (JSON.parse(cli.stdout()) as { data: { sessions: SessionRecord[] } }).data.sessions;
       listed = all.find((s) => s.host === HOST && s.humanAttached && s.status === "idle");
     }
     expect(listed, `not listed within 2 s; agent log:\n${agentLog.slice(-3000)}`).toBeDefined();
