@@ -5,6 +5,7 @@
 import {
   agentEventTypes,
   AnnotationPayload,
+  ApprovalPayload,
   HOST_THREAD_ID,
   PresencePayload,
   ThreadSyncedPayload,
@@ -15,10 +16,11 @@ import type { SessionMachineEvent } from "./session.js";
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
- * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS or ASK, `thread/started` and `thread/status/changed` →
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK or ASK_ANSWERED, `thread/started` and `thread/status/changed` →
  * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
- * `item/started`/`item/completed` → ITEM. Every other type (deltas, token usage, errors, warnings, resolved
- * server requests, kinds added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
+ * `item/started`/`item/completed` → ITEM, `agent/approval` → APPROVAL_HELD (held) or APPROVAL_DONE (answered),
+ * `serverRequest/resolved` → APPROVAL_DONE. Every other type (deltas, token usage, errors, warnings, kinds
+ * added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
  * a malformed payload still proves the session is alive, but says nothing trustworthy about its state.
  * Envelopes about the host itself (`threadId` = HOST_THREAD_ID, e.g. `agent/gap`) map to no session event.
  */
@@ -44,6 +46,7 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (a.kind === "handoff") return [{ type: "HANDOFF", handoff: a.handoff }];
       if (a.kind === "progress") return [{ type: "PROGRESS", summary: a.summary, progress: a.progress }];
       if (a.kind === "ask") return [{ type: "ASK", ask: a.ask }];
+      if (a.kind === "answered") return [{ type: "ASK_ANSWERED", correlationId: a.correlationId }];
       return [
         {
           type: "ASSIGN",
@@ -51,6 +54,25 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
           ...(a.owner === undefined ? {} : { owner: a.owner }),
         },
       ];
+    }
+    case agentEventTypes.approval: {
+      const parsed = ApprovalPayload.safeParse(payload);
+      if (!parsed.success) return activity;
+      const a = parsed.data;
+      const requestId = String(a.requestId);
+      if (a.state === "answered") return [{ type: "APPROVAL_DONE", requestId, atMs }];
+      const approval = {
+        requestId,
+        kind: a.kind ?? a.method,
+        summary: a.summary ?? "",
+        atMs: a.atMs ?? atMs,
+        deadlineAtMs: a.deadlineAtMs ?? atMs,
+      };
+      return [{ type: "APPROVAL_HELD", approval, atMs }];
+    }
+    case "serverRequest/resolved": {
+      const parsed = notifications["serverRequest/resolved"].params.safeParse(payload);
+      return parsed.success ? [{ type: "APPROVAL_DONE", requestId: String(parsed.data.requestId), atMs }] : activity;
     }
     case "thread/started": {
       const parsed = notifications["thread/started"].params.safeParse(payload);

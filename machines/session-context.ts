@@ -6,7 +6,15 @@
 import { assign } from "xstate";
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
-import type { Disposition, Handoff, PendingAsk, Progress, SessionRecord, SessionStatus } from "../schemas/registry.js";
+import type {
+  Disposition,
+  Handoff,
+  PendingApproval,
+  PendingAsk,
+  Progress,
+  SessionRecord,
+  SessionStatus,
+} from "../schemas/registry.js";
 import { activeFlagsOf, isDisposition, seenAt } from "./session-status.js";
 
 /** Which session the actor tracks. */
@@ -44,7 +52,15 @@ export type SessionMachineEvent =
   | { type: "HANDOFF"; handoff: Handoff }
   | { type: "SUMMARY"; summary: string | null }
   | { type: "PROGRESS"; summary: string; progress: Progress }
-  | { type: "ASK"; ask: PendingAsk };
+  | { type: "ASK"; ask: PendingAsk }
+  /** The pending ask with this correlation id was answered (`reply --correlation`): it clears. */
+  | { type: "ASK_ANSWERED"; correlationId: string }
+  /** The host agent lost its app-server: the thread's status is unknown until a sync says. */
+  | { type: "APP_SERVER_LOST"; atMs: number }
+  /** The host agent holds this approval for an operator or the Claw to answer (an `ask` rule). */
+  | { type: "APPROVAL_HELD"; approval: PendingApproval; atMs: number }
+  /** The approval request with this id was answered (by anyone) or resolved: a held one with this id clears. */
+  | { type: "APPROVAL_DONE"; requestId: string; atMs: number };
 
 /** The events of one type. */
 export type EventOf<T extends SessionMachineEvent["type"]> = Extract<SessionMachineEvent, { type: T }>;
@@ -71,6 +87,8 @@ export const adoptStatus = assignOn<"STATUS">((context, event) => {
     activeFlags: activeFlagsOf(event.status),
     activeTurnId: ended ? null : context.activeTurnId,
     turnHasAgentWork: ended ? false : context.turnHasAgentWork,
+    // A turn that ended took its held approval with it.
+    approval: ended ? null : (context.approval ?? null),
   };
 });
 export const applySnapshot = assignOn<"SYNCED">((context, event) => {
@@ -107,9 +125,14 @@ export const adoptSteeredTurn = assignOn<"STEER_SENT">((context, event) => ({
   lastSeenAt: seenAt(context.lastSeenAt, event),
   activeTurnId: event.turnId,
 }));
+/** A person's TUI attaching takes over the thread's approvals: one the supervisor held is theirs now. */
 export const presence = assignOn<"PRESENCE">((context, event) =>
   typeof event.humanAttached === "boolean"
-    ? { lastSeenAt: seenAt(context.lastSeenAt, event), humanAttached: event.humanAttached }
+    ? {
+        lastSeenAt: seenAt(context.lastSeenAt, event),
+        humanAttached: event.humanAttached,
+        approval: event.humanAttached ? null : (context.approval ?? null),
+      }
     : { lastSeenAt: seenAt(context.lastSeenAt, event) },
 );
 export const mark = assignOn<"MARK">((_, event) =>
@@ -137,4 +160,32 @@ export const reportProgress = assignOn<"PROGRESS">((_, event) =>
 );
 export const recordAsk = assignOn<"ASK">((_, event) =>
   typeof event.ask === "object" && event.ask !== null ? { ask: event.ask } : {},
+);
+/** Clears the pending ask when it is the one answered; an answer to an older or unknown ask changes nothing. */
+export const answerAsk = assignOn<"ASK_ANSWERED">((context, event) =>
+  context.ask !== null && context.ask !== undefined && context.ask.correlationId === event.correlationId
+    ? { ask: null }
+    : {},
+);
+/**
+ * The app-server is gone: no turn is known to run, no flag holds, and an approval it asked for went with it
+ * (a sync after it is back says what is true).
+ */
+export const loseAppServer = assignOn<"APP_SERVER_LOST">(() => ({
+  activeTurnId: null,
+  turnHasAgentWork: false,
+  activeFlags: [],
+  approval: null,
+}));
+/** An approval the host agent now holds for an answer (the latest one, should a turn hold several). */
+export const holdApproval = assignOn<"APPROVAL_HELD">((context, event) =>
+  typeof event.approval === "object" && event.approval !== null && typeof event.approval.requestId === "string"
+    ? { lastSeenAt: seenAt(context.lastSeenAt, event), approval: event.approval }
+    : { lastSeenAt: seenAt(context.lastSeenAt, event) },
+);
+/** Clears the held approval when it is the one answered or resolved; another request's answer changes nothing. */
+export const approvalDone = assignOn<"APPROVAL_DONE">((context, event) =>
+  context.approval?.requestId === event.requestId
+    ? { lastSeenAt: seenAt(context.lastSeenAt, event), approval: null }
+    : { lastSeenAt: seenAt(context.lastSeenAt, event) },
 );

@@ -9,10 +9,14 @@ import type { SessionRecord, SessionStatus } from "../schemas/registry.js";
 import {
   adoptStatus,
   adoptSteeredTurn,
+  answerAsk,
+  approvalDone,
   applySnapshot,
   assignTo,
   beginTurn,
   handOff,
+  holdApproval,
+  loseAppServer,
   mark,
   presence,
   recordAsk,
@@ -30,6 +34,8 @@ export type { SessionContext, SessionInput, SessionMachineEvent } from "./sessio
 /** The sweeper's STALE from a state whose status is `status`: go stale, remembering it. */
 const staleFrom = (status: SessionStatus) =>
   ({ target: "#session.stale", actions: { type: "rememberStatus", params: { status } } }) as const;
+/** The host agent lost its app-server: a state that says what the thread is doing becomes `unknown`. */
+const lostAppServer = { target: "#session.unknown", actions: loseAppServer } as const;
 const leadsTo = (target: StatusTarget) => ({ type: "leadsTo", params: { target } }) as const;
 const statusTargets: readonly StatusTarget[] = [
   "idle",
@@ -80,11 +86,13 @@ export const sessionMachine = setup({
       activeTurnId: null,
       turnHasAgentWork: false,
       activeFlags: [],
+      approval: null,
     })),
     endTurn: assign(({ context, event }) => ({
       lastSeenAt: seenAt(context.lastSeenAt, event),
       activeTurnId: null,
       turnHasAgentWork: false,
+      approval: null,
     })),
     noteAgentWork: assign(({ context, event }) => ({
       lastSeenAt: seenAt(context.lastSeenAt, event),
@@ -149,12 +157,15 @@ export const sessionMachine = setup({
     SUMMARY: { actions: summarize },
     PROGRESS: { actions: reportProgress },
     ASK: { actions: recordAsk },
+    ASK_ANSWERED: { actions: answerAsk },
+    APPROVAL_HELD: { actions: holdApproval },
+    APPROVAL_DONE: { actions: approvalDone },
   },
   // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
   // the state value, and each state remembers it when the sweeper makes the session stale.
   states: {
     unknown: { on: { STALE: staleFrom("unknown") } },
-    idle: { on: { STALE: staleFrom("idle") } },
+    idle: { on: { STALE: staleFrom("idle"), APP_SERVER_LOST: lostAppServer } },
     active: {
       initial: "working",
       states: {
@@ -172,6 +183,7 @@ export const sessionMachine = setup({
           { actions: "noteAgentWork" },
         ],
         STALE: staleFrom("active"),
+        APP_SERVER_LOST: lostAppServer,
       },
     },
     steering: {
@@ -187,6 +199,7 @@ export const sessionMachine = setup({
           })),
         ],
         STALE: staleFrom("steering"),
+        APP_SERVER_LOST: lostAppServer,
       },
     },
     interrupted: {
@@ -194,12 +207,16 @@ export const sessionMachine = setup({
         STATUS: { guard: "idleStatus", actions: adoptStatus },
         SYNCED: { guard: "idleSync", actions: applySnapshot },
         STALE: staleFrom("interrupted"),
+        APP_SERVER_LOST: lostAppServer,
       },
     },
-    // A repeated STALE changes nothing: the status before the first one stays remembered.
+    // A repeated STALE changes nothing: the status before the first one stays remembered. A lost app-server
+    // leaves `stale`, `closed` and `unknown` as they are: none of them claims the thread is doing anything.
     stale: { exit: "forgetStaleness" },
     closed: { on: { TURN_COMPLETED: { actions: "endTurn" }, STALE: staleFrom("closed") } },
-    error: { on: { TURN_COMPLETED: { actions: "endTurn" }, STALE: staleFrom("error") } },
+    error: {
+      on: { TURN_COMPLETED: { actions: "endTurn" }, STALE: staleFrom("error"), APP_SERVER_LOST: lostAppServer },
+    },
   },
 });
 

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { ThreadStatus } from "./codex/thread.js";
+import { Caller } from "./commands.js";
 import { Disposition, Handoff, PendingAsk, Progress } from "./registry.js";
 
 /** `threadId` used for events about the host rather than one thread (e.g. a buffer gap). */
@@ -18,10 +19,12 @@ export const agentEventTypes = {
   presence: "agent/presence",
   /** Events were dropped from the agent's offline buffer. */
   gap: "agent/gap",
-  /** The agent answered an approval request of an autonomous session, by policy. */
+  /** The agent answered an approval request of an autonomous session (by policy, at a deadline, or as a caller said), or holds one for an answer. */
   approval: "agent/approval",
   /** The supervisor marked, assigned or handed off the thread (recorded by the agent so the log orders it). */
   annotation: "agent/annotation",
+  /** The agent lost or regained its app-server (sent with `threadId` = HOST_THREAD_ID): about every session of the host. */
+  appServer: "agent/app-server",
 } as const;
 
 /** What the agent knows of a thread at a sync. `createdAt`/`updatedAt` are unix seconds, as Codex sends them. */
@@ -69,16 +72,56 @@ export const GapPayload = z.object({
 });
 export type GapPayload = z.infer<typeof GapPayload>;
 
-/** Payload of `agent/approval`: how the agent answered one approval request of an autonomous session. */
+/** Most thread ids an `agent/app-server` `connected` event lists; with more loaded, it sends `loaded: null`. */
+export const MAX_LOADED_THREAD_IDS = 2_000;
+
+/**
+ * Payload of `agent/app-server` (sent with `threadId` = HOST_THREAD_ID). `disconnected`: the agent has no
+ * app-server (it went away, or could not be reached when the agent started): its sessions' statuses are
+ * unknown until it is back. `connected`: the agent reached the app-server again; `loaded` lists the threads
+ * it has loaded (the others are not loaded: closed), null when too many to list; each loaded one is re-synced.
+ */
+export const AppServerPayload = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("disconnected"), reason: z.string().max(500) }),
+  z.object({
+    state: z.literal("connected"),
+    loaded: z.array(z.string()).max(MAX_LOADED_THREAD_IDS).nullable(),
+  }),
+]);
+export type AppServerPayload = z.infer<typeof AppServerPayload>;
+
+/** Who answered an approval the host agent owned: the thread's rules, the deadline of a held one, or a caller. */
+export const ApprovalAnswerer = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("rule") }),
+  z.object({ kind: z.literal("deadline") }),
+  /** An operator or the Claw, through the policy service (`approve`). */
+  z.object({ kind: z.literal("caller"), caller: Caller }),
+]);
+export type ApprovalAnswerer = z.infer<typeof ApprovalAnswerer>;
+
+/**
+ * Payload of `agent/approval`: one approval request of an autonomous session the agent owns. `answered` (the
+ * default, as events from before holds existed are): how it was answered and by whom. `held`: an `ask` rule
+ * matched, and the agent holds the request for an operator or the Claw until `deadlineAtMs` (`allow` is false:
+ * nothing is allowed yet). `kind` and `summary` say what it asks (redacted, like every payload).
+ */
 export const ApprovalPayload = z.object({
   method: z.string(),
   requestId: z.union([z.string(), z.number()]),
   allow: z.boolean(),
   reason: z.string(),
+  state: z.enum(["held", "answered"]).default("answered"),
+  by: ApprovalAnswerer.default({ kind: "rule" }),
+  kind: z.string().max(100).optional(),
+  summary: z.string().max(2_000).optional(),
+  /** For `held`: when it was held and when it will be declined unless answered, unix ms. */
+  atMs: z.number().int().nonnegative().optional(),
+  deadlineAtMs: z.number().int().nonnegative().optional(),
 });
 export type ApprovalPayload = z.infer<typeof ApprovalPayload>;
+export type ApprovalPayloadInput = z.input<typeof ApprovalPayload>;
 
-/** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign`, `handoff`, or a `progress` report and an `ask` from the session itself). */
+/** Payload of `agent/annotation`: a supervisor-set fact about the session (`mark`, `assign`, `handoff`, a `progress` report and an `ask` from the session itself, or an ask `answered`). */
 export const AnnotationPayload = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("mark"), disposition: Disposition.nullable() }),
   z.object({
@@ -89,5 +132,7 @@ export const AnnotationPayload = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("handoff"), handoff: Handoff }),
   z.object({ kind: z.literal("progress"), summary: z.string(), progress: Progress }),
   z.object({ kind: z.literal("ask"), ask: PendingAsk }),
+  /** The ask with this correlation id was answered (`reply --correlation`): the pending ask clears. */
+  z.object({ kind: z.literal("answered"), correlationId: z.string().min(1).max(200) }),
 ]);
 export type AnnotationPayload = z.infer<typeof AnnotationPayload>;

@@ -6,10 +6,19 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import type { Logger } from "pino";
-import { agentEventTypes, HOST_THREAD_ID, type ThreadSyncedPayload } from "../../schemas/agent-events.js";
+import {
+  agentEventTypes,
+  HOST_THREAD_ID,
+  MAX_LOADED_THREAD_IDS,
+  type AppServerPayload,
+  type ApprovalPayloadInput,
+  type ThreadSyncedPayload,
+} from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { failure } from "../../schemas/commands.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { parseEndpoint, type Endpoint } from "../codex-rpc/index.js";
+import { ApprovalHolds } from "./approval-holds.js";
 import { createApprovalOwner } from "./approval-owner.js";
 import { AutonomousThreads } from "./autonomous.js";
 import { executorFor } from "./commands.js";
@@ -116,8 +125,56 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   });
   const emit = (threadId: string, type: string, payload: unknown, emittedAtMs?: number): void =>
     gateway.send(envelope(threadId, type, payload, emittedAtMs));
+  const emitAppServer = (payload: AppServerPayload): void => emit(HOST_THREAD_ID, agentEventTypes.appServer, payload);
   const emitPresence = (changes: PresenceChange[]): void => {
-    for (const c of changes) emit(c.threadId, agentEventTypes.presence, c.payload);
+    for (const c of changes) {
+      emit(c.threadId, agentEventTypes.presence, c.payload);
+      // A person's TUI now owns the thread's approvals: a held one is theirs to answer (the app-server replays it).
+      if (c.payload.humanAttached) holds.releaseThread(c.threadId, "left to the person's TUI that attached");
+    }
+  };
+
+  // Approvals an `ask` rule holds for an operator or the Claw; each answer the agent gives is an agent/approval event.
+  const holds = new ApprovalHolds({
+    logger: log,
+    onAnswered: (h, a) =>
+      emit(h.threadId, agentEventTypes.approval, {
+        method: h.method,
+        requestId: h.rawId,
+        allow: a.decision === "accept",
+        reason: a.reason,
+        state: "answered",
+        by: a.by,
+        kind: h.kind,
+        summary: h.summary,
+      } satisfies ApprovalPayloadInput),
+  });
+  /** A held request the app-server resolved otherwise (a TUI answered it) or whose turn ended is let go. */
+  const releaseHeld = (threadId: string, n: { method: string; params?: unknown }): void => {
+    if (n.method === "serverRequest/resolved") {
+      const requestId = (n.params as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof requestId === "string" || typeof requestId === "number") holds.resolved(threadId, requestId);
+    } else if (n.method === "turn/completed") holds.releaseThread(threadId, "let go when its turn ended");
+  };
+  /** `approve`: answers a held approval of an autonomous session nobody's TUI owns. */
+  const answerApproval = (request: Extract<HostRpcRequest, { op: "approve" }>): HostRpcResult => {
+    const { threadId } = request;
+    if (!autonomous.isAutonomous(threadId))
+      return failure(
+        holds.list(threadId).length ? "denied" : "not_found",
+        `session ${threadId} was not started by the supervisor on host ${options.hostId}: its approvals are answered by its own client; nothing was answered`,
+      );
+    if (binder.humanAttached(threadId))
+      return failure(
+        "denied",
+        `a person's TUI is attached to session ${threadId}: its approvals are theirs to answer there; nothing was answered`,
+      );
+    if (!watcher.connected)
+      return failure(
+        "host_offline",
+        "the host agent has no connection to its app-server, so the answer could not reach it; nothing was answered",
+      );
+    return holds.answer(threadId, request.requestId, request.decision, request.by);
   };
 
   /** A full snapshot of the thread as it is when the workspace's git facts are at hand. */
@@ -145,22 +202,29 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     approvals: createApprovalOwner({
       autonomous,
       humanAttached: (threadId) => binder.humanAttached(threadId),
-      record: (d) =>
-        emit(d.threadId, agentEventTypes.approval, {
-          method: d.method,
-          requestId: d.requestId,
-          allow: d.allow,
-          reason: d.reason,
-        }),
+      holds,
+      record: (d) => {
+        const { threadId, ...payload } = d;
+        emit(threadId, agentEventTypes.approval, payload satisfies ApprovalPayloadInput);
+      },
       logger: log,
     }),
     listener: {
-      notification: (threadId, n) => emit(threadId, n.method, n.params, n.emittedAtMs),
+      notification: (threadId, n) => {
+        emit(threadId, n.method, n.params, n.emittedAtMs);
+        releaseHeld(threadId, n);
+      },
       synced: sync,
       threadTracked: (t) =>
         emitPresence(binder.threadTracked({ id: t.id, cwd: t.thread.cwd, startedAtMs: t.startedAtMs })),
       threadGone: () => undefined,
-      connection: () => undefined,
+      // The registry makes every session of this host `unknown` while the app-server is gone, and closes those
+      // it no longer has loaded once it is back (the loaded ones are re-synced just after).
+      connection: (up, detail) => {
+        if (!up) emitAppServer({ state: "disconnected", reason: detail.slice(0, 500) });
+      },
+      loadedThreads: (ids) =>
+        emitAppServer({ state: "connected", loaded: ids.length <= MAX_LOADED_THREAD_IDS ? [...ids] : null }),
     },
   });
 
@@ -170,6 +234,11 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   const runCommand = (id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> => {
     const known = recent.get(id);
     if (known) return known;
+    if (request.op === "approve") {
+      const answered = Promise.resolve(answerApproval(request));
+      recent.set(id, answered);
+      return answered;
+    }
     if (request.op === "annotate") {
       // A supervisor-set fact goes into the thread's own event log, ordered with everything else it did.
       emit(request.threadId, agentEventTypes.annotation, request.annotation);
@@ -242,6 +311,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     }),
     stop: () =>
       (stopping ??= (async () => {
+        holds.stop();
         await Promise.all([watcher.stop(), monitor.stop()]);
         stopped = true;
         await gateway.stop();

@@ -1,6 +1,7 @@
 /** The watcher's options: what it reports to its owner, and the hook that answers the server requests it owns. */
 import type { Logger } from "pino";
-import type { Endpoint, InvalidServerRequestHandler, RawNotification } from "../codex-rpc/index.js";
+import type { RequestId, ServerRequestMethod, ServerRequestReply } from "../../schemas/codex/index.js";
+import type { Endpoint, leaveToOwner, RawNotification } from "../codex-rpc/index.js";
 import type { BackoffOptions } from "./backoff.js";
 import type { TrackedThread } from "./thread-state.js";
 
@@ -14,12 +15,26 @@ export interface WatcherListener {
   threadTracked(thread: TrackedThread): void;
   /** A tracked thread was closed, or is no longer loaded after a reconnect. */
   threadGone(thread: TrackedThread): void;
-  /** The app-server connection came up (after initialize) or went down. */
+  /**
+   * The app-server connection came up (after initialize) or went down; down is also said once when it cannot
+   * be reached at all (at start), never twice in a row.
+   */
   connection(connected: boolean, detail: string): void;
+  /** After each (re)connection: the threads the app-server has loaded, before any of them is synced. */
+  loadedThreads(threadIds: readonly string[]): void;
 }
 
-/** Decides one server→client request (raw params): the reply to send, or `leaveToOwner` to stay silent. Must not throw. */
-export type ServerRequestHook = InvalidServerRequestHandler;
+/**
+ * Decides one server→client request (raw params): the reply to send, `leaveToOwner` to stay silent, or a
+ * promise of either (a request held for an answer; only when `ctx.canHold` is not false: a request whose params
+ * fail their schema must be answered at once). Must not throw.
+ */
+export type ServerRequestHook = (
+  method: ServerRequestMethod,
+  params: unknown,
+  ctx: { id: RequestId; canHold?: boolean },
+) => HookReply | Promise<HookReply>;
+type HookReply = ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner;
 
 /** Options of the watcher. */
 export interface AppServerWatcherOptions {

@@ -32,6 +32,8 @@ export class AppServerWatcher {
   private client: CodexRpcClient | undefined;
   private gen = 0;
   private connectedFlag = false;
+  /** True once `connection(false)` was reported and no `connection(true)` since. */
+  private downReported = false;
   private readonly stopper = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly log: Logger | undefined;
@@ -103,6 +105,7 @@ export class AppServerWatcher {
           { endpoint: where, err: (err as Error).message, retryInMs: delay },
           "app-server unreachable",
         );
+        this.reportDown(`app-server unreachable at ${where}: ${(err as Error).message}`);
         await sleep(delay, this.stopper.signal);
         continue;
       }
@@ -118,6 +121,7 @@ export class AppServerWatcher {
         });
         attempt = 0;
         this.connectedFlag = true;
+        this.downReported = false;
         this.log?.info({ endpoint: where }, "connected to the app-server");
         this.opts.listener.connection(true, `connected to ${where}`);
         await this.threads.discoverAll(client, gen);
@@ -136,23 +140,42 @@ export class AppServerWatcher {
     for (const method of Object.keys(serverRequests) as ServerRequestMethod[]) {
       client.handleServerRequest(
         method,
-        (params, ctx) => this.answer(method, params, ctx.id) as ServerRequestReply<typeof method> | typeof leaveToOwner,
+        (params, ctx) =>
+          this.answer(method, params, ctx.id, true) as
+            | ServerRequestReply<typeof method>
+            | typeof leaveToOwner
+            | Promise<ServerRequestReply<typeof method> | typeof leaveToOwner>,
       );
     }
-    client.onInvalidServerRequest((method, params, ctx) => this.answer(method, params, ctx.id));
+    client.onInvalidServerRequest((method, params, ctx) => {
+      const outcome = this.answer(method, params, ctx.id, false);
+      if (!(outcome instanceof Promise)) return outcome;
+      this.log?.error(
+        { method, id: ctx.id },
+        "the approvals hook held a request that must be answered at once; leaving it",
+      );
+      return leaveToOwner;
+    });
     client.onAnyNotification((n) => {
       if (gen === this.gen) this.threads.onNotification(client, gen, n);
     });
   }
 
-  /** The hook's reply (the client checks it against the kind's schema), or leaveToOwner; a throwing hook answers nothing. */
+  /**
+   * The hook's reply (the client checks it against the kind's schema), leaveToOwner, or a promise of either (a
+   * held request; only when `canHold`); a throwing hook answers nothing.
+   */
   private answer(
     method: ServerRequestMethod,
     params: unknown,
     id: RequestId,
-  ): ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner {
+    canHold: boolean,
+  ):
+    | ServerRequestReply<ServerRequestMethod>
+    | typeof leaveToOwner
+    | Promise<ServerRequestReply<ServerRequestMethod> | typeof leaveToOwner> {
     try {
-      return this.opts.approvals?.(method, params, { id }) ?? leaveToOwner;
+      return this.opts.approvals?.(method, params, { id, canHold }) ?? leaveToOwner;
     } catch (err) {
       this.log?.error(
         { method, id, err: (err as Error).message },
@@ -174,7 +197,14 @@ export class AppServerWatcher {
         { endpoint: describeEndpoint(this.opts.endpoint), reason: why.message },
         "lost the app-server connection",
       );
-      this.opts.listener.connection(false, why.message);
     }
+    if (!this.stopper.signal.aborted) this.reportDown(why.message);
+  }
+
+  /** Tells the listener the app-server is down, once per outage (a stop is no outage). */
+  private reportDown(detail: string): void {
+    if (this.downReported || this.stopper.signal.aborted) return;
+    this.downReported = true;
+    this.opts.listener.connection(false, detail);
   }
 }

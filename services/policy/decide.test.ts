@@ -104,14 +104,13 @@ describe("selectorMatches", () => {
 describe("authorize with DEFAULT_POLICY", () => {
   const all: Capability[] = ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff"];
 
-  it("lets operators and the Claw do everything but approve", () => {
+  it("lets operators and the Claw do everything, answering held approvals (approve) included", () => {
     for (const [role, ruleId] of [
       ["operator", "operator-all"],
       ["claw", "claw-all"],
     ] as const) {
-      for (const capability of all)
+      for (const capability of [...all, "approve"] as const)
         expect(authorize(DEFAULT_POLICY, caller(role), capability, facts)).toEqual({ allow: true, ruleId });
-      expect(authorize(DEFAULT_POLICY, caller(role), "approve", facts).allow).toBe(false);
     }
   });
 
@@ -264,14 +263,19 @@ describe("approvalRulesFor", () => {
       },
       { id: "g2", target: { group: "g2" }, allow: { commandPrefixes: ["rm -rf"] } },
       { id: "app-tools", target: { repo: "app", autonomous: true }, allow: { tools: ["search", "lint"] } },
+      { id: "ask-npm", target: { repo: "app" }, ask: { commandPrefixes: ["npm publish"], deadlineMs: 60_000 } },
+      { id: "ask-files", ask: { kinds: ["fileChange"] } },
     ],
   });
+  const askNpm = { commandPrefixes: ["npm publish"], pathPrefixes: [], tools: [], kinds: [], deadlineMs: 60_000 };
+  const askFiles = { commandPrefixes: [], pathPrefixes: [], tools: [], kinds: ["fileChange"], deadlineMs: 600_000 };
 
-  it("merges every matching entry, without duplicates, in document order", () => {
+  it("merges every matching entry, without duplicates, in document order; ask rules keep their own deadline (10 minutes by default)", () => {
     expect(approvalRulesFor(doc, facts)).toEqual({
       commandPrefixes: ["git status", "npm test"],
       pathPrefixes: ["/work/app"],
       tools: ["search", "lint"],
+      ask: [askNpm, askFiles],
     });
   });
 
@@ -280,11 +284,17 @@ describe("approvalRulesFor", () => {
       commandPrefixes: ["git status"],
       pathPrefixes: [],
       tools: ["search"],
+      ask: [askFiles],
     });
   });
 
   it("allows nothing under DEFAULT_POLICY", () => {
-    expect(approvalRulesFor(DEFAULT_POLICY, facts)).toEqual({ commandPrefixes: [], pathPrefixes: [], tools: [] });
+    expect(approvalRulesFor(DEFAULT_POLICY, facts)).toEqual({
+      commandPrefixes: [],
+      pathPrefixes: [],
+      tools: [],
+      ask: [],
+    });
   });
 });
 

@@ -45,6 +45,7 @@ const verbCapabilities: Record<CommandVerb, Capability> = {
   progress: "report",
   ask: "report",
   probe: "list",
+  approve: "approve",
 };
 
 /** The capability a verb needs; `read` with `raw` needs `readRaw`. Pure. */
@@ -107,13 +108,16 @@ export function ruleName(rule: { id?: string | undefined }, index: number): stri
 /**
  * Whether `policy` lets `caller` use `capability` on the target described by `facts`: the first rule whose
  * role is the caller's (or `*`), whose `callerId` (when given) is the caller's id, whose selector matches
- * and whose `allow` holds the capability. Nothing else is allowed (default deny). Pure.
+ * and whose `allow` holds the capability. Nothing else is allowed (default deny). A denial names the capability;
+ * given the `verb`, one whose name is not its capability's (`assign` needs `mark`) is named, and its capability
+ * after it. Pure.
  */
 export function authorize(
   policy: PolicyDocument,
   caller: Caller,
   capability: Capability,
   facts: TargetFacts,
+  verb?: CommandVerb,
 ): Decision {
   const index = policy.rules.findIndex(
     (rule) =>
@@ -124,10 +128,11 @@ export function authorize(
   );
   const rule = policy.rules[index];
   if (rule) return { allow: true, ruleId: ruleName(rule, index) };
+  const named = verb !== undefined && verbCapabilities[verb] !== verb ? verb : capability;
   return {
     allow: false,
     code: "denied",
-    reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts)}`,
+    reason: `no policy rule lets role '${caller.role}' ${capabilityPhrase(capability, facts, named)}${named === capability ? "" : ` (${named} needs capability '${capability}')`}`,
   };
 }
 
@@ -153,29 +158,34 @@ export function authorizeSomewhere(policy: PolicyDocument, caller: Caller, capab
 
 const towards: ReadonlySet<Capability> = new Set(["send", "broadcast", "handoff"]);
 
-/** `send to session abc on host h1 in repo r`, or the bare capability when the target is unknown. */
-function capabilityPhrase(capability: Capability, facts: TargetFacts): string {
+/** `send to session abc on host h1 in repo r` (with `verb` for the word), or the bare word without a target. */
+function capabilityPhrase(capability: Capability, facts: TargetFacts, verb: string): string {
   const where = [
     facts.host === undefined ? undefined : `on host ${facts.host}`,
     facts.repo === undefined || facts.repo === null ? undefined : `in repo ${facts.repo}`,
     facts.group === undefined || facts.group === null ? undefined : `in group ${facts.group}`,
   ].filter((part) => part !== undefined);
   const target = facts.session === undefined ? where : [`session ${facts.session}`, ...where];
-  if (target.length === 0) return capability;
+  if (target.length === 0) return verb;
   const preposition = facts.session !== undefined && towards.has(capability) ? "to " : "";
-  return `${capability} ${preposition}${target.join(" ")}`;
+  return `${verb} ${preposition}${target.join(" ")}`;
 }
 
-/** The union, without duplicates and in document order, of every approvals entry whose selector matches. Pure. */
+/**
+ * The rules of every approvals entry whose selector matches: the union of their `allow`s (without duplicates, in
+ * document order) and their `ask` rules in document order (each keeps its own deadline). Pure.
+ */
 export function approvalRulesFor(policy: PolicyDocument, facts: TargetFacts): ApprovalRules {
   const commandPrefixes = new Set<string>();
   const pathPrefixes = new Set<string>();
   const tools = new Set<string>();
+  const ask: ApprovalRules["ask"] = [];
   for (const entry of policy.approvals) {
     if (!selectorMatches(entry.target, facts)) continue;
     for (const p of entry.allow.commandPrefixes) commandPrefixes.add(p);
     for (const p of entry.allow.pathPrefixes) pathPrefixes.add(p);
     for (const t of entry.allow.tools) tools.add(t);
+    if (entry.ask) ask.push(entry.ask);
   }
-  return { commandPrefixes: [...commandPrefixes], pathPrefixes: [...pathPrefixes], tools: [...tools] };
+  return { commandPrefixes: [...commandPrefixes], pathPrefixes: [...pathPrefixes], tools: [...tools], ask };
 }

@@ -225,7 +225,7 @@ export function authorization(): Interceptor {
     const d =
       ctx.request.verb === "list" && !ctx.target
         ? authorizeSomewhere(ctx.policy, ctx.request.caller, "list")
-        : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts);
+        : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts, ctx.request.verb);
     if (!d.allow) return refuse(ctx, refusalOf(d));
     ctx.decision = { allow: true, ruleId: d.ruleId };
     return next(ctx);

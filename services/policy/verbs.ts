@@ -20,6 +20,7 @@ export const HOST_OP_TIMEOUT_MS: Record<HostRpcRequest["op"], number> = {
   interrupt: 10_000,
   spawn: 30_000,
   annotate: 5_000,
+  approve: 10_000,
 };
 
 /**
@@ -127,7 +128,7 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
     case "send":
       return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, r.args));
     case "reply":
-      return onHost(deps, ctx, t!.host, sendOp(t!.sessionId, { text: r.args.text }));
+      return reply(ctx, r, deps);
     case "interrupt":
       return onHost(deps, ctx, t!.host, {
         op: "interrupt",
@@ -152,7 +153,36 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
     case "ask":
     case "probe":
       return selfReport(ctx, r, deps);
+    case "approve":
+      return approve(ctx, r, deps);
   }
+}
+
+/**
+ * Answers an approval the session's host agent holds: the agent checks it holds one (by id, or the only one),
+ * that nobody answered it first and that no person's TUI owns it; it records the answer with the caller.
+ */
+async function approve(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "approve" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
+  const t = ctx.target!;
+  if (t.humanAttached)
+    return failure(
+      "denied",
+      `session ${t.sessionId} has a person's TUI attached: its approvals are theirs to answer there; nothing was answered`,
+    );
+  const result = await onHost(deps, ctx, t.host, {
+    op: "approve",
+    threadId: t.sessionId,
+    ...(r.args.requestId ? { requestId: r.args.requestId } : {}),
+    decision: r.args.decision,
+    by: r.caller,
+  });
+  return result.ok
+    ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...(result.data as object) } }
+    : result;
 }
 
 /** Records a supervisor-set fact in the session's own event log, through its host agent (so replay sees it in order). */
@@ -164,6 +194,33 @@ async function annotate(
 ): Promise<CommandResult> {
   const result = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation });
   return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...annotation } } : result;
+}
+
+/**
+ * `reply`: a message to the session; with `correlationId`, the answer to its unanswered `claw_ask`, which then
+ * clears through an `answered` annotation in the session's own log (as the ask was recorded, so replay clears it
+ * too). A correlation id that is not the session's unanswered ask is `not_found`: nothing is sent.
+ */
+async function reply(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "reply" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
+  const t = ctx.target!;
+  const correlationId = r.args.correlationId;
+  if (correlationId !== undefined && t.ask?.correlationId !== correlationId) {
+    return failure(
+      "not_found",
+      t.ask
+        ? `session ${t.sessionId}'s unanswered ask is ${t.ask.correlationId}, not ${correlationId}; nothing was sent`
+        : `session ${t.sessionId} has no unanswered ask ${correlationId}; nothing was sent`,
+    );
+  }
+  const sent = await onHost(deps, ctx, t.host, sendOp(t.sessionId, { text: r.args.text }));
+  if (!sent.ok || correlationId === undefined) return sent;
+  const annotation: AnnotationPayload = { kind: "answered", correlationId };
+  const cleared = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation }, "answered");
+  return { ok: true, data: { ...(sent.data as object), correlationId, askCleared: cleared.ok } };
 }
 
 /** `progress`, `ask` and `probe`: about the caller's own session when the caller is a session. */

@@ -8,8 +8,8 @@
  */
 import { sessionEventsOf } from "../../machines/from-bus.js";
 import { hostLifecycleEvent, hostMachine, hostRecordOf } from "../../machines/host.js";
-import { sessionMachine, sessionRecordOf } from "../../machines/session.js";
-import { HOST_THREAD_ID } from "../../schemas/agent-events.js";
+import { sessionMachine, sessionRecordOf, type SessionMachineEvent } from "../../machines/session.js";
+import { agentEventTypes, AppServerPayload, HOST_THREAD_ID } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
@@ -21,7 +21,7 @@ import {
   type HostEntry,
   type SessionEntry,
 } from "../../schemas/registry-entry.js";
-import { hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./notices.js";
+import { envelopeNotices, hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./notices.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";
 import { SessionIndex, sortedHosts } from "./session-index.js";
@@ -131,10 +131,7 @@ export class FleetState {
    * change counts as made, for batching its write (default: the envelope's `emittedAtMs`).
    */
   applyEnvelope(env: SessionEventEnvelope, nowMs: number = env.emittedAtMs): EnvelopeOutcome {
-    if (env.threadId === HOST_THREAD_ID) {
-      this.stats.eventsIgnored++;
-      return "ignored";
-    }
+    if (env.threadId === HOST_THREAD_ID) return this.applyHostEvent(env, nowMs);
     const key = sessionKey(env.hostId, env.threadId);
     const position = { epoch: env.epoch, seq: env.seq };
     let slot = this.sessions.get(key);
@@ -158,6 +155,7 @@ export class FleetState {
     for (const event of sessionEventsOf(env)) changed = slot.machine.send(event) || changed;
     if (!changed) {
       this.stats.eventsUnchanged++;
+      this.notices.push(...envelopeNotices(env, slot.record));
       return "unchanged";
     }
     this.stats.eventsApplied++;
@@ -167,8 +165,57 @@ export class FleetState {
       { atMs: env.emittedAtMs, token: `${env.epoch}:${env.seq}` },
       nowMs,
     );
+    this.notices.push(...envelopeNotices(env, slot.record));
     if (isNew) this.hostChanged(env.hostId, env.emittedAtMs, nowMs);
     return "applied";
+  }
+
+  /**
+   * The session keys whose persisted entries hold an envelope's effect (its ack waits for all of them): its
+   * session's, every session of its host for an `agent/app-server` event, none for other host events.
+   */
+  keysOf(env: SessionEventEnvelope): string[] {
+    if (env.threadId !== HOST_THREAD_ID) return [sessionKey(env.hostId, env.threadId)];
+    return env.type === agentEventTypes.appServer ? [...(this.sessionKeysByHost.get(env.hostId) ?? [])] : [];
+  }
+
+  /**
+   * A host-wide envelope. `agent/app-server` reaches every session of the host known so far (the fold of the
+   * log before it, so replay agrees): `disconnected` makes each that claims a status `unknown`; `connected` with
+   * the list of loaded threads closes each not on it (a loaded one waits for the agent's sync). Each session
+   * takes it once: its applied position moves only when it changed. Other host events change no session.
+   */
+  private applyHostEvent(env: SessionEventEnvelope, nowMs: number): EnvelopeOutcome {
+    const parsed = env.type === agentEventTypes.appServer ? AppServerPayload.safeParse(env.payload) : undefined;
+    if (!parsed?.success) {
+      this.stats.eventsIgnored++;
+      return "ignored";
+    }
+    const payload = parsed.data;
+    const atMs = env.emittedAtMs;
+    const position = { epoch: env.epoch, seq: env.seq };
+    const cause = { atMs, token: `${env.epoch}:${env.seq}` };
+    const loaded = payload.state === "connected" && payload.loaded !== null ? new Set(payload.loaded) : null;
+    let fresh = false;
+    let changed = false;
+    for (const key of this.sessionKeysByHost.get(env.hostId) ?? []) {
+      const slot = this.sessions.get(key) as SessionSlot;
+      if (alreadyApplied(slot.applied, position)) continue;
+      fresh = true;
+      let event: SessionMachineEvent | undefined;
+      if (payload.state === "disconnected") event = { type: "APP_SERVER_LOST", atMs };
+      else if (loaded !== null && !loaded.has(slot.threadId) && slot.record.status !== "closed")
+        event = { type: "CLOSED", atMs };
+      if (event === undefined || !slot.machine.send(event)) continue;
+      slot.applied = position;
+      changed = true;
+      this.sessionChanged(slot, slot.record, cause, nowMs);
+    }
+    const outcome: EnvelopeOutcome = changed ? "applied" : fresh ? "unchanged" : "duplicate";
+    if (outcome === "applied") this.stats.eventsApplied++;
+    else if (outcome === "unchanged") this.stats.eventsUnchanged++;
+    else this.stats.eventsDuplicate++;
+    return outcome;
   }
 
   /**
