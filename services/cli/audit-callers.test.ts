@@ -24,10 +24,11 @@ describe("audit records who changed policy and tokens", () => {
   let dir: string;
   const cli = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
     runCliInProcess(argv, { NATS_URL: nats.url, USER: "dana", ...env });
-  const audit = async (...args: string[]): Promise<AuditRecord[]> => {
+  type Printed = AuditRecord & { detail: { request?: string } };
+  const audit = async (...args: string[]): Promise<Printed[]> => {
     const out = await cli(["audit", ...args, "--json"]);
     expect(out.code, out.stderr).toBe(0);
-    return JSON.parse(out.stdout).data as AuditRecord[];
+    return JSON.parse(out.stdout).data as Printed[];
   };
 
   beforeAll(async () => {

@@ -22,11 +22,10 @@ describe("claw-supervisor audit", () => {
   });
 
   it("lists the records of one session, one caller, one verb, as JSON or lines", async () => {
-    const bySession = JSON.parse((await cli(["audit", "--session", "a1", "--json"])).stdout) as AuditRecord[];
+    const bySession = JSON.parse((await cli(["audit", "--session", "a1", "--json"])).stdout).data as AuditRecord[];
     expect(bySession.map((r) => r.kind)).toEqual(["request", "decision", "execution", "result"]);
-    const denied = JSON.parse(
-      (await cli(["audit", "--caller", "a1", "--kind", "decision", "--json"])).stdout,
-    ) as AuditRecord[];
+    const denied = JSON.parse((await cli(["audit", "--caller", "a1", "--kind", "decision", "--json"])).stdout)
+      .data as AuditRecord[];
     expect(denied).toHaveLength(1);
     expect(denied[0]!.decision).toMatchObject({ allow: false, code: "denied" });
     const text = await cli(["audit", "--verb", "send", "--limit", "2"]);
@@ -36,10 +35,23 @@ describe("claw-supervisor audit", () => {
     expect((await cli(["audit", "--since", "1d", "--verb", "interrupt"])).stdout).toBe("no audit records match\n");
   });
 
+  it("refuses an unknown --kind or --verb with exit 2, naming the valid ones", async () => {
+    const kind = await cli(["audit", "--kind", "bogus"]);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toContain("--kind: must be one of request, decision, execution, result, policy, admin");
+    const verb = await cli(["audit", "--verb", "sned", "--json"]);
+    expect(verb.code).toBe(2);
+    expect(JSON.parse(verb.stdout)).toMatchObject({
+      ok: false,
+      code: "usage",
+      message: expect.stringContaining("--verb: must be a command verb ("),
+    });
+  });
+
   it("replays the event log: equal to the live registry now, and only what was stored before a time", async () => {
     const now = await cli(["audit", "replay"]);
     expect(now).toMatchObject({ code: 0, stdout: expect.stringMatching(/equals the live registry \(2 sessions\)/) });
-    const before = JSON.parse((await cli(["audit", "replay", "--until", String(cut), "--json"])).stdout) as {
+    const before = JSON.parse((await cli(["audit", "replay", "--until", String(cut), "--json"])).stdout).data as {
       sessions: { sessionId: string }[];
     };
     expect(before.sessions.map((s) => s.sessionId)).toEqual(["a1"]);

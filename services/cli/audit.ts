@@ -4,7 +4,8 @@
  * time, or with no `--until` checks that the replay equals the live registry (exit 1 when it does not).
  */
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
-import { AuditRecord } from "../../schemas/audit.js";
+import { AuditKind, AuditRecord } from "../../schemas/audit.js";
+import { CommandVerb } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { STREAM_NAMES, readStream } from "../bus/index.js";
 import { listAllSessions } from "../clients/registry-queries.js";
@@ -12,24 +13,33 @@ import { replayEnvelopes } from "../registry/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
 import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli, queryFailure } from "./connection.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
+import { jsonFailure, jsonOk } from "./output.js";
+import { cliBusUrl, connectCli, queryFailure } from "./connection.js";
 import { z } from "zod";
 
 const usage = `Usage: claw-supervisor audit [--session ID] [--caller ID] [--verb V] [--kind K] [--since T] [--until T]
                              [--limit N] [--json] [--nats-url URL]
        claw-supervisor audit replay [--until T] [--host H] [--json] [--nats-url URL]
 
-audit          lists audit records (request, decision, execution, result, policy), oldest first: the last
-               --limit (default 100) that match every filter given.
+audit          lists audit records (kinds ${AuditKind.options.join(", ")}), oldest first: the
+               last --limit (default 100) that match every filter given. --verb V is a command verb
+               (${CommandVerb.options.join(", ")}) or an operator request such as token.create.
 audit replay   folds CODEX_EVENTS through the session machines. With --until, prints each session's state
                as of that time. Without it, checks that the replay equals the live registry and prints any
                difference (exit 1). Sessions a host loss made stale differ: stale marks come from the
                registry's clock, not from the event log.
 
-T is an ISO time (2026-11-30T10:00:00Z), unix milliseconds, or an age such as 90s, 15m, 2h, 1d.`;
+T is an ISO time (2026-11-30T10:00:00Z), unix milliseconds, or an age such as 90s, 15m, 2h, 1d.
+--json prints {"ok":true,"data":...} with times as ISO-8601 strings (a differing replay: {"ok":false,...}).`;
 
 const Limit = z.coerce.number({ error: "must be a number" }).int().positive("must be greater than 0");
+const Kind = z.enum(AuditKind.options, { error: `must be one of ${AuditKind.options.join(", ")}` });
+/** A command verb, or an operator request (`token.create`, `policy.set`...) as the records name it. */
+const Verb = z
+  .string()
+  .refine((v) => (CommandVerb.options as readonly string[]).includes(v) || /^[a-z]+\.[a-z]+$/.test(v), {
+    error: `must be a command verb (${CommandVerb.options.join(", ")}) or an operator request such as token.create`,
+  });
 
 /** A time option: ISO, unix ms, or an age (`15m`) before `nowMs`. Pure. */
 export function parseTime(name: string, text: string, nowMs: number): number {
@@ -85,7 +95,7 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length) throw new CliError(`audit replay takes no arguments, got '${positionals[0]}'`, 2);
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, Date.now());
-  const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
+  const nc = await connectCli(cliBusUrl(values["nats-url"], io.env));
   try {
     const envelopes: SessionEventEnvelope[] = [];
     for await (const m of readStream(nc, STREAM_NAMES.events)) {
@@ -98,7 +108,7 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
     if (untilMs !== undefined) {
       io.stdout(
         values.json
-          ? `${JSON.stringify({ until: new Date(untilMs).toISOString(), events: envelopes.length, sessions: replayed }, null, 2)}\n`
+          ? jsonOk({ until: new Date(untilMs).toISOString(), events: envelopes.length, sessions: replayed })
           : `${envelopes.length} events up to ${new Date(untilMs).toISOString()}\n${formatSessionsTable(replayed, untilMs)}`,
       );
       return 0;
@@ -106,11 +116,17 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
     const live = (await listAllSessions(nc, values.host === undefined ? {} : { host: values.host }).catch(queryFailure))
       .sessions;
     const diffs = replayDifferences(replayed, live);
-    if (values.json)
+    if (values.json) {
+      const report = { events: envelopes.length, sessions: replayed.length, equal: diffs.length === 0 };
       io.stdout(
-        `${JSON.stringify({ events: envelopes.length, sessions: replayed.length, equal: diffs.length === 0, differences: diffs }, null, 2)}\n`,
+        diffs.length === 0
+          ? jsonOk({ ...report, differences: diffs })
+          : jsonFailure("failure", `the replay differs from the live registry in ${diffs.length} ways`, {
+              ...report,
+              differences: diffs,
+            }),
       );
-    else
+    } else
       io.stdout(
         diffs.length === 0
           ? `replay of ${envelopes.length} events equals the live registry (${replayed.length} sessions)\n`
@@ -147,13 +163,15 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   const sinceMs = values.since === undefined ? undefined : parseTime("since", values.since, now);
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, now);
   const limit = values.limit === undefined ? 100 : optionValue("limit", Limit, values.limit);
+  const kind = values.kind === undefined ? undefined : optionValue("kind", Kind, values.kind);
+  const verb = values.verb === undefined ? undefined : optionValue("verb", Verb, values.verb);
   const match = (r: AuditRecord): boolean =>
     (values.session === undefined || r.target?.sessionId === values.session) &&
     (values.caller === undefined || r.caller?.id === values.caller) &&
-    (values.verb === undefined || r.verb === values.verb) &&
-    (values.kind === undefined || r.kind === values.kind) &&
+    (verb === undefined || verbOf(r) === verb || r.verb === verb) &&
+    (kind === undefined || r.kind === kind) &&
     (untilMs === undefined || r.atMs <= untilMs);
-  const nc = await connectCli(resolveNatsUrl(values["nats-url"], io.env) ?? DEFAULT_NATS_URL);
+  const nc = await connectCli(cliBusUrl(values["nats-url"], io.env));
   const found: AuditRecord[] = [];
   try {
     for await (const m of readStream(nc, STREAM_NAMES.audit, sinceMs === undefined ? {} : { sinceMs })) {
@@ -165,7 +183,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   } finally {
     await nc.close();
   }
-  if (values.json) io.stdout(`${JSON.stringify(found, null, 2)}\n`);
+  if (values.json) io.stdout(jsonOk(found));
   else io.stdout(found.length === 0 ? "no audit records match\n" : `${found.map(line).join("\n")}\n`);
   return 0;
 }
@@ -179,16 +197,28 @@ function verbOf(r: AuditRecord): string {
 function line(r: AuditRecord): string {
   const who = r.caller ? `${r.caller.role}:${r.caller.id}` : "-";
   const what = r.target?.sessionId ? `${r.target.hostId ?? "?"}/${r.target.sessionId}` : (r.target?.hostId ?? "-");
-  const how = r.decision
-    ? r.decision.allow
-      ? `allow (${r.decision.ruleId})`
-      : `refuse ${r.decision.code}: ${r.decision.reason}`
-    : r.outcome
-      ? r.outcome.ok
-        ? "ok"
-        : `${r.outcome.code}: ${r.outcome.message}`
-      : "";
+  const how =
+    r.kind === "approval"
+      ? approvalHow(r)
+      : r.decision
+        ? r.decision.allow
+          ? `allow (${r.decision.ruleId})`
+          : `refuse ${r.decision.code}: ${r.decision.reason}`
+        : r.outcome
+          ? r.outcome.ok
+            ? "ok"
+            : `${r.outcome.code}: ${r.outcome.message}`
+          : "";
   return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${verbOf(r).padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
+}
+
+/** An approval record in a few words: held until its deadline, or accepted/declined and why. */
+function approvalHow(r: AuditRecord): string {
+  const d = (r.detail ?? {}) as { state?: string; requestId?: string; summary?: string | null; deadlineAtMs?: number };
+  const what = `request ${d.requestId ?? "?"}${d.summary ? ` "${d.summary}"` : ""}`;
+  if (d.state === "held")
+    return `held ${what} until ${typeof d.deadlineAtMs === "number" ? new Date(d.deadlineAtMs).toISOString() : "?"}`;
+  return `${r.decision?.allow ? "accept" : "decline"} ${what}: ${r.decision?.reason ?? ""}`;
 }
 
 /** The `audit` command. */
@@ -196,5 +226,6 @@ export const auditCommand: Command = {
   name: "audit",
   summary: "list the audit trail of commands and decisions; 'audit replay' rebuilds sessions from the event log",
   usage,
+  actions: ["replay"],
   run: (argv, io) => (argv[0] === "replay" ? replay(argv.slice(1), io) : list(argv, io)),
 };

@@ -29,7 +29,7 @@ describe("claw-supervisor operator verbs", () => {
   it("exits with the typed failure's code and says why on stderr", async () => {
     const r = await cli(["interrupt", "missing-session"]);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^claw-supervisor interrupt: not_found: no session missing-session/);
+    expect(r.stderr).toBe("claw-supervisor interrupt: not_found: no session matches 'missing-session'\n");
     rig.answer = () => ({ ok: false, code: "conflict", message: "no turn is running", retryable: false });
     try {
       const steer = await cli(["send", "s1", "x", "--steer", "--json"]);

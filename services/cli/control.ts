@@ -6,20 +6,26 @@
 import path from "node:path";
 import type { ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import type { CommandVerb } from "../../schemas/commands.js";
+import { type CommandVerb, commandArgs, issuesText } from "../../schemas/commands.js";
 import { SessionStatus } from "../../schemas/registry.js";
 import type { TranscriptTurn } from "../../schemas/host-rpc.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, EXIT_CODES, defaultCallerId, sendCommand } from "./command-client.js";
 import { CliError, type CliIo, type Command } from "./io.js";
-import { DEFAULT_NATS_URL, connectCli } from "./connection.js";
-import { resolveNatsUrl } from "../clients/up-file.js";
+import { resolveCommandTargets } from "./session-target.js";
+import { jsonFailure, jsonOk } from "./output.js";
+import { shellQuote } from "./shell-words.js";
+import { NATS_URL_HELP, cliBusUrl, connectCli } from "./connection.js";
+import { FOLLOW_HELP, FOLLOW_OPTIONS, readAndFollow } from "./follow.js";
+import { WAIT_EXIT_HELP, WAIT_HELP, WAIT_OPTIONS, sendAndWait, waitRequest } from "./turn-wait.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
 
 interface VerbSpec {
   verb: CommandVerb;
+  /** The command's name when it is not the verb's (`decline` sends an `approve`). */
+  name?: string;
   synopsis: string;
   summary: string;
   help: string[];
@@ -28,6 +34,8 @@ interface VerbSpec {
   args(positionals: string[], values: Values, io: CliIo): unknown;
   /** Readable output of a success. */
   format(data: unknown): string;
+  /** The most positional arguments it takes (unbounded when it takes text). */
+  maxPositionals?: number;
 }
 
 const shared = {
@@ -41,7 +49,7 @@ const sharedHelp = [
   "--json          print the result as JSON",
   "--caller ID     the operator id recorded in the audit log (default $USER@host)",
   "--key KEY       idempotency key: the same key never runs twice (default: a new one)",
-  `--nats-url URL  the bus (default $NATS_URL, else the running 'up', else ${DEFAULT_NATS_URL})`,
+  `--nats-url URL  ${NATS_URL_HELP}`,
   `--timeout MS    how long to wait for the result (default ${DEFAULT_COMMAND_TIMEOUT_MS})`,
 ];
 
@@ -68,6 +76,9 @@ const PositiveInt = z.coerce
   .number({ error: "must be a number" })
   .int("must be a whole number")
   .positive("must be greater than 0");
+/** Most turns one read returns (ReadArgs in schemas/commands.ts). */
+const MAX_READ_LIMIT = 50;
+const ReadLimit = PositiveInt.max(MAX_READ_LIMIT, `must be at most ${MAX_READ_LIMIT}`);
 
 function formatTurns(data: unknown): string {
   const { turns, nextCursor } = data as { turns: TranscriptTurn[]; nextCursor: string | null };
@@ -79,24 +90,26 @@ function formatTurns(data: unknown): string {
       ...t.messages.map((m) => `${m.role === "user" ? "user " : "codex"}: ${m.text}`),
       ...(t.items ? [`   ${t.items.length} items (raw view: use --json)`] : []),
     ]);
-  if (nextCursor) lines.push(`(older turns: --cursor ${nextCursor})`);
+  if (nextCursor) lines.push(`(older turns: --cursor ${shellQuote(nextCursor)})`);
   return `${lines.join("\n")}\n`;
 }
 
 const specs: VerbSpec[] = [
   {
     verb: "read",
-    synopsis: "read <session> [--limit N] [--cursor C] [--raw]",
+    synopsis: "read <session> [--limit N] [--cursor C] [--raw] [--follow]",
     summary: "read a session's transcript, newest turns first, through policy",
     help: [
       "--limit N       turns per page (default 10, at most 50)",
       "--cursor C      the next page, from the previous output",
       "--raw           every item, not only messages (needs the readRaw capability)",
+      ...FOLLOW_HELP,
     ],
-    options: { limit: { type: "string" }, cursor: { type: "string" }, raw: { type: "boolean" } },
+    options: { limit: { type: "string" }, cursor: { type: "string" }, raw: { type: "boolean" }, ...FOLLOW_OPTIONS },
+    maxPositionals: 1,
     args: (p, v) => ({
       target: target("read", p[0]),
-      ...(v.limit === undefined ? {} : { limit: optionValue("limit", PositiveInt, v.limit) }),
+      ...(v.limit === undefined ? {} : { limit: optionValue("limit", ReadLimit, v.limit) }),
       ...(typeof v.cursor === "string" ? { cursor: v.cursor } : {}),
       view: v.raw ? "raw" : "summary",
     }),
@@ -104,14 +117,15 @@ const specs: VerbSpec[] = [
   },
   {
     verb: "send",
-    synopsis: "send <session> <text...> [--start | --steer] [--turn ID]",
+    synopsis: "send <session> <text...> [--start | --steer] [--turn ID] [--wait [--wait-timeout MS]]",
     summary: "send text: start a turn in an idle session, steer the running one otherwise",
     help: [
       "--start         only start a new turn (conflict if one is running)",
       "--steer         only steer the running turn (conflict if none)",
       "--turn ID       steer only if this is the running turn",
+      ...WAIT_HELP,
     ],
-    options: { start: { type: "boolean" }, steer: { type: "boolean" }, turn: { type: "string" } },
+    options: { start: { type: "boolean" }, steer: { type: "boolean" }, turn: { type: "string" }, ...WAIT_OPTIONS },
     args: (p, v) => {
       if (v.start && v.steer) throw new CliError("send takes --start or --steer, not both", 2);
       return {
@@ -128,10 +142,10 @@ const specs: VerbSpec[] = [
   },
   {
     verb: "reply",
-    synopsis: "reply <session> <text...> [--correlation ID]",
+    synopsis: "reply <session> <text...> [--correlation ID] [--wait [--wait-timeout MS]]",
     summary: "answer a session's question (starts or steers a turn in it)",
-    help: ["--correlation ID  the claw_ask this answers"],
-    options: { correlation: { type: "string" } },
+    help: ["--correlation ID  the claw_ask this answers", ...WAIT_HELP],
+    options: { correlation: { type: "string" }, ...WAIT_OPTIONS },
     args: (p, v) => ({
       target: target("reply", p[0]),
       text: text("reply", p.slice(1)),
@@ -145,20 +159,28 @@ const specs: VerbSpec[] = [
     summary: "interrupt a session's running turn",
     help: ["--turn ID       interrupt only this turn"],
     options: { turn: { type: "string" } },
+    maxPositionals: 1,
     args: (p, v) => ({ target: target("interrupt", p[0]), ...(typeof v.turn === "string" ? { turnId: v.turn } : {}) }),
     format: (d) => `interrupted turn ${(d as { turnId: string }).turnId}\n`,
   },
   {
     verb: "spawn",
-    synopsis: "spawn <task...> --cwd DIR [--host ID | --repo R] [--group G]",
+    synopsis: "spawn <task...> --cwd DIR [--host ID | --repo R] [--group G] [--wait [--wait-timeout MS]]",
     summary: "start an autonomous session on a host; prints how a person attaches to it",
     help: [
       "--cwd DIR       the session's workspace on the host (absolute)",
       "--host ID       run on this host (default: the least-loaded online host)",
       "--repo R        run on a host that has sessions in repository R",
       "--group G       put the session in group G",
+      ...WAIT_HELP,
     ],
-    options: { cwd: { type: "string" }, host: { type: "string" }, repo: { type: "string" }, group: { type: "string" } },
+    options: {
+      cwd: { type: "string" },
+      host: { type: "string" },
+      repo: { type: "string" },
+      group: { type: "string" },
+      ...WAIT_OPTIONS,
+    },
     args: (p, v) => {
       if (typeof v.cwd !== "string")
         throw new CliError("spawn needs --cwd DIR (the workspace on the host). See 'claw-supervisor spawn --help'.", 2);
@@ -205,6 +227,11 @@ const specs: VerbSpec[] = [
         ...(v.human ? { humanAttached: true } : {}),
         ...(v.autonomous ? { autonomous: true } : {}),
       };
+      if (Object.keys(filter).length === 0)
+        throw new CliError(
+          "broadcast needs a filter: at least one of --host, --repo, --status, --group, --human, --autonomous",
+          2,
+        );
       return { filter, maxTargets: optionValue("max", PositiveInt, v.max), text: text("broadcast", p) };
     },
     format: (d) => {
@@ -225,6 +252,7 @@ const specs: VerbSpec[] = [
     summary: "mark a session blocked, done or abandoned (none clears the mark)",
     help: [],
     options: {},
+    maxPositionals: 2,
     args: (p) => {
       const mark = p[1];
       if (!mark || !["blocked", "done", "abandoned", "none"].includes(mark))
@@ -247,6 +275,7 @@ const specs: VerbSpec[] = [
       owner: { type: "string" },
       "no-owner": { type: "boolean" },
     },
+    maxPositionals: 1,
     args: (p, v) => {
       const pick = (name: string): { [k: string]: string | null } =>
         typeof v[name] === "string" ? { [name]: v[name] as string } : v[`no-${name}`] ? { [name]: null } : {};
@@ -280,6 +309,7 @@ const specs: VerbSpec[] = [
       "to-session": { type: "string" },
       note: { type: "string" },
     },
+    maxPositionals: 1,
     args: (p, v) => {
       const toSession = v["to-session"];
       if (Boolean(v["to-human"]) === (typeof toSession === "string"))
@@ -294,17 +324,58 @@ const specs: VerbSpec[] = [
       const r = d as {
         hostId: string;
         sessionId: string;
-        handoff: { to: { kind: string; who?: string | null; sessionId?: string } };
+        handoff: { to: { kind: string; who?: string | null; sessionId?: string }; note?: string };
         attachCommand: string;
       };
-      const to =
-        r.handoff.to.kind === "human"
-          ? `a person${r.handoff.to.who ? ` (${r.handoff.to.who})` : ""}`
-          : `session ${r.handoff.to.sessionId}`;
-      return `${r.hostId}/${r.sessionId} handed off to ${to}\nto take it over on host ${r.hostId}:\n  ${r.attachCommand}\n`;
+      if (r.handoff.to.kind === "session") {
+        // The peer is not messaged by the handoff: the Claw sees the fleet event; an operator may brief the peer.
+        const peer = r.handoff.to.sessionId ?? "";
+        const brief = `take over ${r.hostId}/${r.sessionId}${r.handoff.note ? `: ${r.handoff.note}` : ""}`;
+        return [
+          `${r.hostId}/${r.sessionId} handed off to session ${peer} (a session-handoff fleet event the Claw sees)`,
+          `session ${peer} is not messaged by it; to brief it yourself:`,
+          `  claw-supervisor send ${shellQuote(peer)} ${shellQuote(brief)}`,
+          "",
+        ].join("\n");
+      }
+      const who = r.handoff.to.who ? ` (${r.handoff.to.who})` : "";
+      return `${r.hostId}/${r.sessionId} handed off to a person${who}\nto take it over on host ${r.hostId}:\n  ${r.attachCommand}\n`;
     },
   },
+  ...approvalSpecs(),
 ];
+
+/** `approve` and `decline`: answer an approval the host agent holds for an autonomous session (an `ask` rule). */
+function approvalSpecs(): VerbSpec[] {
+  return (["accept", "decline"] as const).map((decision) => {
+    const name = decision === "accept" ? "approve" : "decline";
+    return {
+      verb: "approve",
+      name,
+      synopsis: `${name} <session> [<request>]`,
+      summary:
+        decision === "accept"
+          ? "let an autonomous session's held approval run (an approvals 'ask' rule held it)"
+          : "refuse an autonomous session's held approval (an approvals 'ask' rule held it)",
+      help: [
+        "<request>       the request id, as the session's approval or the approval-requested event shows it;",
+        "                may be left out when the session holds exactly one",
+        "The first answer wins (a second is a conflict, exit 5); a person's TUI session is theirs (denied).",
+      ],
+      options: {},
+      maxPositionals: 2,
+      args: (p) => ({
+        target: target(name, p[0]),
+        ...(p[1] === undefined ? {} : { requestId: p[1] }),
+        decision,
+      }),
+      format: (d) => {
+        const r = d as { hostId: string; sessionId: string; requestId: string; decision: string; summary: string };
+        return `${r.hostId}/${r.sessionId}: request ${r.requestId} ${r.decision === "accept" ? "approved" : "declined"} (${r.summary})\n`;
+      },
+    };
+  });
+}
 
 function usageOf(s: VerbSpec): string {
   return [
@@ -319,34 +390,66 @@ function usageOf(s: VerbSpec): string {
     `Exit codes: 0 done, ${Object.entries(EXIT_CODES)
       .map(([c, n]) => `${n} ${c}`)
       .join(", ")}; 1 other failures, 2 usage errors; no policy service answering is 8 (timeout), and nothing ran.`,
+    ...("wait" in s.options ? [WAIT_EXIT_HELP] : []),
   ].join("\n");
 }
 
 function commandOf(s: VerbSpec): Command {
   const usage = usageOf(s);
   return {
-    name: s.verb,
+    name: s.name ?? s.verb,
     summary: s.summary,
     usage,
+    options: Object.keys({ ...shared, ...s.options }),
     async run(argv: string[], io: CliIo): Promise<number> {
-      const { values, positionals } = parseCommandArgs(s.verb, argv, { ...shared, ...s.options });
+      const { values, positionals } = parseCommandArgs(s.name ?? s.verb, argv, { ...shared, ...s.options });
       if (values.help) {
         io.stdout(`${usage}\n`);
         return 0;
       }
-      const args = s.args(positionals, values as Values, io);
+      if (s.maxPositionals !== undefined && positionals.length > s.maxPositionals)
+        throw new CliError(
+          `${s.name ?? s.verb} takes ${s.maxPositionals === 1 ? "one argument" : `${s.maxPositionals} arguments`}, got ${positionals.length} (extra '${positionals[s.maxPositionals]}'). See 'claw-supervisor ${s.name ?? s.verb} --help'.`,
+          2,
+        );
+      let args = s.args(positionals, values as Values, io);
+      // The policy service checks the same schema; checked here too, a bad argument exits 2 before any bus trip.
+      const checked = commandArgs[s.verb].safeParse(args);
+      if (!checked.success)
+        throw new CliError(
+          `invalid ${s.verb} arguments: ${issuesText(checked.error)}. See 'claw-supervisor ${s.verb} --help'.`,
+          2,
+        );
       const timeoutMs = values.timeout === undefined ? undefined : optionValue("timeout", Milliseconds, values.timeout);
-      const url = resolveNatsUrl(values["nats-url"] as string | undefined, io.env) ?? DEFAULT_NATS_URL;
+      const wait = waitRequest(s.verb, values as Values);
+      const url = cliBusUrl(values["nats-url"] as string | undefined, io.env);
       const nc = await connectCli(url);
       try {
+        const resolved = await resolveCommandTargets(nc, s.verb, args, { io, json: Boolean(values.json), timeoutMs });
+        if ("exitCode" in resolved) return resolved.exitCode;
+        args = resolved.args;
+        if (wait || (values as Values).follow) {
+          const send = {
+            callerId: (values.caller as string | undefined) ?? defaultCallerId(io.env),
+            key: values.key as string | undefined,
+            timeoutMs,
+          };
+          const out = { json: Boolean(values.json), format: s.format };
+          return wait
+            ? await sendAndWait(nc, s.verb, args, send, io, { ...out, timeoutMs: wait.timeoutMs })
+            : await readAndFollow(nc, args, send, io, out);
+        }
         const result = await sendCommand(nc, s.verb, args, {
           callerId: (values.caller as string | undefined) ?? defaultCallerId(io.env),
           key: values.key as string | undefined,
           timeoutMs,
         });
-        if (values.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-        else if (result.ok) io.stdout(s.format(result.data));
-        else io.stderr(`claw-supervisor ${s.verb}: ${result.code}: ${result.message}\n`);
+        if (result.ok) io.stdout(values.json ? jsonOk(result.data) : s.format(result.data));
+        else {
+          const { ok: _, code, message, ...extra } = result;
+          if (values.json) io.stdout(jsonFailure(code, message, extra));
+          io.stderr(`claw-supervisor ${s.name ?? s.verb}: ${code}: ${message}\n`);
+        }
         return result.ok ? 0 : EXIT_CODES[result.code];
       } finally {
         await nc.close();

@@ -273,7 +273,9 @@ describe("approvals", () => {
     ).toMatchObject([{ allow: false }]);
 
     const doc = (
-      JSON.parse((await cli("policy", "get", "--json")).stdout) as { inForce: { document: Record<string, unknown> } }
+      JSON.parse((await cli("policy", "get", "--json")).stdout).data as {
+        inForce: { document: Record<string, unknown> };
+      }
     ).inForce.document;
     const policyFile = path.join(stateDir, "policy.json");
     writeFileSync(
@@ -358,7 +360,7 @@ describe("refusals run nothing, and everything is in the audit trail", () => {
       )
     ).sessionId;
     const doc = (
-      JSON.parse((await cli("policy", "get", "--json")).stdout) as { inForce: { document: { rules: unknown[] } } }
+      JSON.parse((await cli("policy", "get", "--json")).stdout).data as { inForce: { document: { rules: unknown[] } } }
     ).inForce.document;
     const file = path.join(stateDir, "policy-loops.json");
     writeFileSync(
@@ -447,7 +449,7 @@ describe("refusals run nothing, and everything is in the audit trail", () => {
   });
 
   it("leaves request, decision and result records in AUDIT for each case, and the replay of CODEX_EVENTS equals the live registry", async () => {
-    const records = JSON.parse((await cli("audit", "--limit", "1000", "--json")).stdout) as {
+    const records = JSON.parse((await cli("audit", "--limit", "1000", "--json")).stdout).data as {
       kind: string;
       caller: { id: string; role: string } | null;
       decision: { allow: boolean; code: string | null; reason: string | null } | null;

@@ -126,7 +126,7 @@ beforeAll(async () => {
   sessionId = JSON.parse(spawned.stdout).data.sessionId;
   await until("the spawned session idle in the registry", async () => {
     const r = await cli("sessions", "--json");
-    const found = (JSON.parse(r.stdout) as { sessionId: string; status: string }[]).find(
+    const found = (JSON.parse(r.stdout).data.sessions as { sessionId: string; status: string }[]).find(
       (s) => s.sessionId === sessionId,
     );
     return found?.status === "idle" ? found : undefined;
@@ -217,7 +217,7 @@ describe("up's bus against someone who does not belong", () => {
     const admin = await connectAs("admin");
     const kv = await new Kvm(admin).open(KV_BUCKET_NAMES.leases);
     const caller = { role: "operator", id: "mallory" };
-    const inForce = JSON.parse((await cli("policy", "get", "--json")).stdout).inForce;
+    const inForce = JSON.parse((await cli("policy", "get", "--json")).stdout).data.inForce;
     await kv.put(
       "forged-policy",
       JSON.stringify({
@@ -254,7 +254,7 @@ describe("up's bus against someone who does not belong", () => {
     }
     await client.flush();
     await new Promise((r) => setTimeout(r, 2_000));
-    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).inForce.revision).toBe(policyBefore);
+    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).data.inForce.revision).toBe(policyBefore);
     expect(model.requests.length).toBe(modelBefore);
     const audit = await cli("audit", "--caller", "mallory", "--json");
     expect(audit.stdout).not.toContain("mallory");
@@ -271,7 +271,7 @@ describe("up's bus against someone who does not belong", () => {
       expect(answer, key).toMatchObject({ ok: true });
     }
     await until("the live send's turn at the model", () => model.requests.length > modelBefore || undefined);
-    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).inForce.revision).toBeGreaterThan(
+    expect(JSON.parse((await cli("policy", "get", "--json")).stdout).data.inForce.revision).toBeGreaterThan(
       policyBefore ?? 0,
     );
   });
@@ -287,12 +287,15 @@ describe("up's bus against someone who does not belong", () => {
     const got = await cli("policy", "get", "--json");
     expect(got.code, got.stderr).toBe(0);
     const file = path.join(base, "policy.json");
-    writeFileSync(file, JSON.stringify(JSON.parse(got.stdout).inForce.document));
+    writeFileSync(file, JSON.stringify(JSON.parse(got.stdout).data.inForce.document));
     const set = await cli("policy", "set", file, "--caller", "sec-operator");
     expect(set.code, set.stderr).toBe(0);
     const token = await cli("token", "create", "another-host", "--json", "--caller", "sec-operator");
     expect(token.code, token.stderr).toBe(0);
-    expect(JSON.parse(token.stdout)).toMatchObject({ hostId: "another-host", token: expect.stringMatching(/^cst_/) });
+    expect(JSON.parse(token.stdout).data).toMatchObject({
+      hostId: "another-host",
+      token: expect.stringMatching(/^cst_/),
+    });
     const audit = await cli("audit", "--caller", "sec-operator", "--json");
     expect(audit.code, audit.stderr).toBe(0);
     expect(audit.stdout).toContain("token.create");
