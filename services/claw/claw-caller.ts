@@ -20,8 +20,12 @@ export class FleetToolError extends Error {
   }
 }
 
-/** What the model can do after a typed failure. Pure. */
-export function adviceFor(code: ResultCode): string {
+/** What the model can do after a typed failure of `verb`. Pure. */
+export function adviceFor(code: ResultCode, verb?: CommandVerb): string {
+  if (verb === "reply" && code === "not_found")
+    return "Call fleet_sessions: a session's pending ask (its correlationId) is in its record; answer that one, or reply without a correlationId.";
+  if (verb === "approve" && (code === "not_found" || code === "conflict"))
+    return "The approval is no longer held (answered, declined at its deadline, or never held); call fleet_sessions to see what the session waits on now.";
   switch (code) {
     case "denied":
       return "The supervisor's policy refuses this for the Claw; do not retry. An operator can change it with 'claw-supervisor policy set'.";
@@ -42,7 +46,7 @@ export function adviceFor(code: ResultCode): string {
 
 /** The error a failed command becomes. Pure. */
 export function commandError(verb: CommandVerb, f: CommandFailure): FleetToolError {
-  return new FleetToolError(f.code, `${verb} failed (${f.code}): ${f.message}. ${adviceFor(f.code)}`);
+  return new FleetToolError(f.code, `${verb} failed (${f.code}): ${f.message}. ${adviceFor(f.code, verb)}`);
 }
 
 /** Sends commands as the Claw. */

@@ -4,6 +4,7 @@
  * is sent with caller role `claw`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { subjects } from "../bus/index.js";
 import { oneTurnRead, usePolicyRig } from "../policy/test-policy.js";
 import { clawCaller } from "./claw-caller.js";
 import { fleetTools, type FleetTool } from "./tools.js";
@@ -68,6 +69,16 @@ describe("fleet tools", () => {
     expect(await run("fleet_handoff", { sessionId: "s1", toHuman: "dana", note: "needs a call" })).toHaveProperty(
       "handoff",
     );
+    // A reply names the session's pending ask: give s1 one, as the MCP edge's claw_ask records it.
+    const ask = { correlationId: "c-1", kind: "decision", question: "ship it?", atMs: Date.now() };
+    await rig.events.publish(rig.events.envelope("s1", "agent/annotation", { kind: "ask", ask }));
+    // Asked of the registry directly: polling through a tool would spend the Claw's rate limit.
+    await expect
+      .poll(async () => {
+        const r = await rig.bus.nc.request(subjects.registrySessionsGet(), JSON.stringify({ sessionId: "s1" }));
+        return (r.json() as { session: { ask: { correlationId: string } | null } }).session.ask?.correlationId;
+      })
+      .toBe("c-1");
     expect(await run("fleet_reply", { sessionId: "s1", text: "yes", correlationId: "c-1" })).toHaveProperty("replied");
     expect(await run("fleet_broadcast", { repo: "claw", maxTargets: 5, text: "rebase" })).toHaveProperty("broadcast");
     expect(await run("fleet_spawn", { task: "write docs", cwd: "/srv/repo", hostId: "h1" })).toHaveProperty("spawned");
@@ -79,22 +90,23 @@ describe("fleet tools", () => {
     expect(callers.every((c) => c?.role === "claw" && c.id === "claw-test")).toBe(true);
   });
 
+  // On s2: the test above spends s1's per-target rate limit.
   it("fleet_approve answers a held approval as the Claw, and says why it cannot", async () => {
     rig.ops.length = 0;
-    expect(await run("fleet_approve", { sessionId: "h1/s1", decision: "accept" })).toEqual({
-      approval: { hostId: "h1", sessionId: "s1", requestId: "7", decision: "accept", method: "m", summary: "git push" },
+    expect(await run("fleet_approve", { sessionId: "h1/s2", decision: "accept" })).toEqual({
+      approval: { hostId: "h1", sessionId: "s2", requestId: "7", decision: "accept", method: "m", summary: "git push" },
     });
-    expect(await run("fleet_approve", { sessionId: "s1", decision: "decline", requestId: "9" })).toMatchObject({
+    expect(await run("fleet_approve", { sessionId: "s2", decision: "decline", requestId: "9" })).toMatchObject({
       approval: { requestId: "9", decision: "decline" },
     });
     expect(rig.ops.filter((o) => o.op === "approve")).toEqual([
-      { op: "approve", threadId: "s1", decision: "accept", by: { id: "claw-test", role: "claw" } },
-      { op: "approve", threadId: "s1", requestId: "9", decision: "decline", by: { id: "claw-test", role: "claw" } },
+      { op: "approve", threadId: "s2", decision: "accept", by: { id: "claw-test", role: "claw" } },
+      { op: "approve", threadId: "s2", requestId: "9", decision: "decline", by: { id: "claw-test", role: "claw" } },
     ]);
     await expect(
-      run("fleet_approve", { sessionId: "s1", decision: "accept", requestId: "answered-already" }),
+      run("fleet_approve", { sessionId: "s2", decision: "accept", requestId: "answered-already" }),
     ).rejects.toThrow(/approve failed \(conflict\): approval answered-already was already accepted/);
-    await expect(run("fleet_approve", { sessionId: "s1", decision: "maybe" })).rejects.toThrow(
+    await expect(run("fleet_approve", { sessionId: "s2", decision: "maybe" })).rejects.toThrow(
       /needs decision accept or decline/,
     );
     await expect(run("fleet_approve", { sessionId: "nope", decision: "accept" })).rejects.toThrow(/not_found/);

@@ -133,14 +133,14 @@ describe("MCP edge over Streamable HTTP", () => {
       runCliInProcess(["mcp-config", ...args, "--state-dir", stateDir, "--nats-url", rig.bus.url]);
     const first = await cli("sa", "--json");
     expect(first.code, first.stderr).toBe(0);
-    const issued = JSON.parse(first.stdout) as { token: string; hostId: string };
+    const issued = JSON.parse(first.stdout).data as { token: string; hostId: string };
     expect(issued.hostId).toBe("h1");
     const other = sessionToken(secret, "sb");
     expect((await post({ authorization: `Bearer ${issued.token}` })).status).toBe(200);
 
     const revoked = await cli("sa", "--revoke", "--caller", "alice", "--json");
     expect(revoked.code, revoked.stderr).toBe(0);
-    expect(JSON.parse(revoked.stdout)).toMatchObject({ sessionId: "sa", hostId: "h1", by: "alice" });
+    expect(JSON.parse(revoked.stdout).data).toMatchObject({ sessionId: "sa", hostId: "h1", by: "alice" });
     // The policy service stored it (codex.admin.mcp.revoke) and audited it with the operator who asked.
     const audited = (await rig.audit()).filter(
       (r) => r.kind === "admin" && (r.detail as { request?: string }).request === "mcp.revoke",
@@ -155,7 +155,7 @@ describe("MCP edge over Streamable HTTP", () => {
     expect(await messageOf(refused)).toMatch(/session sa issued before .* were revoked \(by alice\)/);
     // Another session's tokens are untouched; a token printed after the revocation works.
     expect((await post({ authorization: `Bearer ${other}` })).status).toBe(200);
-    const fresh = JSON.parse((await cli("sa", "--json")).stdout) as { token: string };
+    const fresh = JSON.parse((await cli("sa", "--json")).stdout).data as { token: string };
     expect((await post({ authorization: `Bearer ${fresh.token}` })).status).toBe(200);
   });
 

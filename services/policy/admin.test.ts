@@ -94,7 +94,7 @@ describe("policy: fails closed, changed through the policy service with its call
     await writeFile(file, JSON.stringify(listOnly));
     const set = await cli("policy", "set", file, "--caller", "alice@desk", "--json");
     expect(set).toMatchObject({ code: 0, stderr: "" });
-    const { revision } = JSON.parse(set.stdout);
+    const { revision } = JSON.parse(set.stdout).data;
     expect(revision).toEqual(expect.any(Number));
     expect(rig.policy!.policyRevision()).toBe(revision);
     await expect
@@ -182,8 +182,10 @@ describe("policy: fails closed, changed through the policy service with its call
     const json = await cli("policy", "get", "--json");
     expect(JSON.parse(json.stdout)).toEqual({
       ok: true,
-      inForce: { document: PolicyDocument.parse(listOnly), revision: valid, source: "stored" },
-      refused: { revision: bad, reason: expect.stringContaining("rules.0.role") },
+      data: {
+        inForce: { document: PolicyDocument.parse(listOnly), revision: valid, source: "stored" },
+        refused: { revision: bad, reason: expect.stringContaining("rules.0.role") },
+      },
     });
     // check evaluates the document in force, not the refused one and not the default.
     expect(await cli("policy", "check", "--role", "operator", "--verb", "list")).toMatchObject({
@@ -197,7 +199,7 @@ describe("policy: fails closed, changed through the policy service with its call
     rig.policy = undefined;
     const fallback = await cli("policy", "get", "--json");
     expect(fallback.code).toBe(0);
-    expect(JSON.parse(fallback.stdout)).toMatchObject({
+    expect(JSON.parse(fallback.stdout).data).toMatchObject({
       inForce: { revision: valid, source: "stored" },
       refused: { revision: bad },
       fallback: expect.stringContaining("no policy service is answering on codex.admin.policy.get"),

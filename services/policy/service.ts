@@ -120,6 +120,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       const lookup = findSession(sessionId, undefined);
       return "found" in lookup ? lookup.found : lookup;
     },
+    freshSession: (sessionId, hostId) => lookupSession(nc, sessionId, hostId, registryTimeoutMs),
     eachTarget: {
       list: [decide],
       // A broadcast's target is authorised before its loop check is made, as broadcasts have always done.

@@ -40,6 +40,8 @@ export interface VerbDeps {
   ): Promise<{ sessions: SessionRecord[]; total: number; nextCursor: string | null } | CommandResult>;
   listHosts(): Promise<HostRecord[] | CommandResult>;
   lookupSession(sessionId: string): Promise<SessionRecord | null | CommandResult>;
+  /** The registry's own record of a session, past the policy service's copy (which may be a moment behind). */
+  freshSession(sessionId: string, hostId: string): Promise<SessionRecord | null | CommandResult>;
   /**
    * The interceptors (instances of the command chain's own) that each target a handler finds passes: a list's
    * sessions (authorisation, as a filter), a broadcast's sessions (authorisation of a `send`, loops, the
@@ -206,8 +208,13 @@ async function reply(
   r: Extract<CommandRequest, { verb: "reply" }>,
   deps: VerbDeps,
 ): Promise<CommandResult> {
-  const t = ctx.target!;
+  let t = ctx.target!;
   const correlationId = r.args.correlationId;
+  if (correlationId !== undefined && t.ask?.correlationId !== correlationId) {
+    // The copy the target came from may not hold an ask recorded a moment ago: the registry decides.
+    const fresh = await deps.freshSession(t.sessionId, t.host);
+    if (fresh !== null && "sessionId" in fresh) t = fresh;
+  }
   if (correlationId !== undefined && t.ask?.correlationId !== correlationId) {
     return failure(
       "not_found",
