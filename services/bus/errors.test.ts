@@ -1,4 +1,5 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { jserrors } from "@nats-io/jetstream/internal";
 import { TimeoutError } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { BusError, JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
@@ -31,6 +32,22 @@ describe("toBusError", () => {
     expect(jsApiErrCode(notFound.cause)).toBe(10059);
 
     expect(toBusError(apiError(JsErrCode.NotEnabledForAccount), "x").code).toBe("jetstream_unavailable");
+  });
+
+  it("knows JetStream API errors by class, subclasses too, without loading JetStream itself", () => {
+    const missing = jserrors.StreamNotFoundError.fromMessage("stream not found");
+    expect(jsApiErrCode(missing)).toBe(JsErrCode.StreamNotFound);
+    expect(toBusError(missing, "info")).toMatchObject({ code: "jetstream_api", apiErrCode: JsErrCode.StreamNotFound });
+    const consumer = new jserrors.ConsumerNotFoundError({
+      code: 404,
+      err_code: JsErrCode.ConsumerNotFound,
+      description: "x",
+    });
+    expect(jsApiErrCode(consumer)).toBe(JsErrCode.ConsumerNotFound);
+    // Another error that merely carries the name is not one.
+    const named = Object.assign(new Error("lookalike"), { name: "JetStreamApiError" });
+    expect(jsApiErrCode(named)).toBeUndefined();
+    expect(toBusError(named, "x").apiErrCode).toBeUndefined();
   });
 
   it("marks timeouts retryable and passes BusErrors through unchanged", () => {

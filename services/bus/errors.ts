@@ -1,4 +1,3 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
 import {
   AuthorizationError,
   ClosedConnectionError,
@@ -71,10 +70,27 @@ const retryableApiCodes: ReadonlySet<number> = new Set([
   JsErrCode.ClusterNotLeader,
 ]);
 
+/** What this module reads of @nats-io/jetstream's `JetStreamApiError` (and its subclasses). */
+interface JetStreamApiErrorLike extends Error {
+  apiError(): { err_code: number };
+}
+
+/**
+ * True when `err` is a @nats-io/jetstream `JetStreamApiError` or one of its subclasses (`StreamNotFoundError`,
+ * `ConsumerNotFoundError`...): a class of that name on its prototype chain, with the `apiError()` it answers.
+ * Not `instanceof`, so that this module (which every connection loads, the CLI's too) does not load JetStream.
+ */
+function isJetStreamApiError(err: unknown): err is JetStreamApiErrorLike {
+  if (!(err instanceof Error) || typeof (err as Partial<JetStreamApiErrorLike>).apiError !== "function") return false;
+  for (let proto = Object.getPrototypeOf(err); proto !== null; proto = Object.getPrototypeOf(proto))
+    if (Object.hasOwn(proto, "constructor") && proto.constructor.name === "JetStreamApiError") return true;
+  return false;
+}
+
 /** The JetStream `err_code` of an error, or undefined when it did not come from the JetStream API. */
 export function jsApiErrCode(err: unknown): number | undefined {
   if (err instanceof BusError) return err.apiErrCode;
-  return err instanceof JetStreamApiError ? err.apiError().err_code : undefined;
+  return isJetStreamApiError(err) ? err.apiError().err_code : undefined;
 }
 
 /** True when a publish (a KV compare-and-set write) failed because the subject's last sequence was not the expected one. */
@@ -88,7 +104,7 @@ export function toBusError(err: unknown, context: string): BusError {
   if (err instanceof BusError) return err;
   const detail = err instanceof Error ? err.message : String(err);
   const message = `${context}: ${detail}`;
-  if (err instanceof JetStreamApiError) {
+  if (isJetStreamApiError(err)) {
     const apiErrCode = err.apiError().err_code;
     const unavailable =
       apiErrCode === JsErrCode.NotEnabled ||
