@@ -12,7 +12,6 @@ import { NATS_URL_HELP, cliBusUrl, connectCli, queryFailure, reportBusStatus } f
 import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
-import { SessionFollower } from "./session-watch.js";
 
 const usage = `Usage: claw-supervisor sessions [--host H] [--repo R] [--status S] [--group G] [--owner O] [--waiting]
                                 [--human | --autonomous] [--limit N] [-o wide|json] [--json] [--no-headers]
@@ -136,6 +135,8 @@ export const sessionsCommand: Command = {
         print(sessions, total);
         return 0;
       }
+      // Only --watch loads the follower (and with it JetStream and KV): a one-shot list starts without them.
+      const { SessionFollower } = await import("./session-watch.js");
       const follower = new SessionFollower(nc, {
         filter,
         limit,
