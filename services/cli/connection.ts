@@ -5,7 +5,7 @@
  * comes back. Shared by every command that asks the bus.
  */
 import type { Authenticator, NatsConnection } from "@nats-io/transport-node";
-import { connectBus } from "../bus/index.js";
+import { connectBus } from "../bus/connect.js";
 import { type BusLogin, loginForUrl } from "../clients/bus-credentials.js";
 import { RegistryQueryError } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";

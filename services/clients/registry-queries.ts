@@ -21,7 +21,11 @@ import {
   type SessionFilter,
   type SessionRecord,
 } from "../../schemas/registry.js";
-import { busRequest, classifyRequestFailure, subjects } from "../bus/index.js";
+// The light modules themselves, not the bus/index.js barrel: the CLI asks the registry on every start, and the
+// barrel would load JetStream, KV, the embedded server and the consumers with it (bench/cli.ts).
+import { busRequest } from "../bus/requester.js";
+import { classifyRequestFailure } from "../bus/request-failure.js";
+import { subjects } from "../bus/subjects.js";
 
 /** Why a query failed: the registry's own error codes, or that no registry answered. */
 export type RegistryQueryErrorCode = "invalid" | "not_found" | "internal" | "no_registry" | "timeout" | "bad_reply";
