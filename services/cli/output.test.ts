@@ -12,6 +12,8 @@ describe("CLI JSON output", () => {
       n: 5,
     });
     expect(JSON.parse(jsonOk([{ atMs: 0 }]))).toEqual({ ok: true, data: [{ at: "1970-01-01T00:00:00.000Z" }] });
+    // A field that says milliseconds is read as milliseconds, however small.
+    expect(withIsoTimes({ deadlineAtMs: 90_000 })).toEqual({ deadlineAt: "1970-01-01T00:01:30.000Z" });
     expect(jsonFailure("usage", "bad", {}, true)).toBe('{"ok":false,"code":"usage","message":"bad"}\n');
   });
 

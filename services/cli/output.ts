@@ -36,7 +36,8 @@ export function withIsoTimes(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     if (TIME_KEY.test(key) && typeof v === "number" && Number.isFinite(v) && v >= 0) {
-      out[key.endsWith("Ms") ? key.slice(0, -2) : key] = isoTime(v);
+      // `…AtMs` says its unit; a bare `…At` may be Codex's seconds.
+      out[key.endsWith("Ms") ? key.slice(0, -2) : key] = key.endsWith("Ms") ? new Date(v).toISOString() : isoTime(v);
     } else if (TIME_KEY.test(key) && v === null) {
       // A time not (yet) set keeps its null under the same name a set one gets.
       out[key.endsWith("Ms") ? key.slice(0, -2) : key] = null;
