@@ -130,6 +130,8 @@ export const SUMMARY_CHARS = 500;
 interface RequestFacts {
   kind: string;
   summary: string;
+  /** True when the summary had to be cut to SUMMARY_CHARS: it does not show all the request asks. */
+  clipped?: boolean;
   command?: string;
   paths?: string[];
   elicitation?: { server: string; answerable: boolean };
@@ -137,8 +139,9 @@ interface RequestFacts {
 
 /**
  * The verdict of a thread's rules on one server request. Pure. Precedence: allowed when an allow rule allows it
- * (decideApproval); else held when an `ask` rule matches it (the first, in policy order, gives the deadline);
- * else declined, with the allow check's reason.
+ * (decideApproval); else held when an `ask` rule matches it (the first, in policy order, gives the deadline)
+ * and its summary shows all of it (one that would be cut is declined: nobody may approve what they cannot
+ * read, and an ask prefix lets any shell text follow it); else declined, with the allow check's reason.
  */
 export function judgeApproval(
   rules: ApprovalRules,
@@ -150,6 +153,13 @@ export function judgeApproval(
   if (allowed.allow) return { outcome: "allow", reason: allowed.reason, kind: facts.kind, summary: facts.summary };
   const index = (rules.ask ?? []).findIndex((ask) => askMatches(ask, facts));
   const ask = rules.ask?.[index];
+  if (ask && facts.clipped)
+    return {
+      outcome: "decline",
+      reason: `an ask rule (approvals ask #${index + 1}) matched it, but what it asks is longer than the ${SUMMARY_CHARS} characters an approver is shown, so it is declined rather than held: ${allowed.reason}`,
+      kind: facts.kind,
+      summary: facts.summary,
+    };
   if (ask)
     return {
       outcome: "ask",
@@ -181,9 +191,27 @@ function prefixAt(command: string, raw: string): boolean {
   return rest === "" || /^\s/.test(rest) || /\s$/.test(raw);
 }
 
-/** What a request asks, for ask rules and for people: its kind and a one-line redacted summary. Pure. */
+/**
+ * What a request asks, for ask rules and for people: its kind and a one-line redacted summary (line breaks shown
+ * as ⏎, which separate shell commands as `;` does), `clipped` when it was cut. Pure.
+ */
 function requestFacts(method: string, params: unknown): RequestFacts {
-  const line = (text: string): string => truncate(redactString(text.replace(/\s+/g, " ").trim()), SUMMARY_CHARS - 1);
+  const facts = requestFactsUnmarked(method, params);
+  // `line` keeps at most SUMMARY_CHARS - 1 characters and adds "…" only when it cut.
+  return facts.summary.length >= SUMMARY_CHARS ? { ...facts, clipped: true } : facts;
+}
+
+function requestFactsUnmarked(method: string, params: unknown): RequestFacts {
+  const line = (text: string): string =>
+    truncate(
+      redactString(
+        text
+          .replace(/\s*(?:\r\n|\r|\n)\s*/g, " ⏎ ")
+          .replace(/\s+/g, " ")
+          .trim(),
+      ),
+      SUMMARY_CHARS - 1,
+    );
   switch (method) {
     case "item/commandExecution/requestApproval": {
       const p = CommandApproval.safeParse(params);
