@@ -18,7 +18,7 @@ import type { SessionMachineEvent } from "./session.js";
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
  * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK or ASK_ANSWERED, `thread/started` and `thread/status/changed` →
  * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
- * `item/started`/`item/completed` → ITEM, `agent/approval` → APPROVAL_HELD (held) or APPROVAL_DONE (answered),
+ * `item/started`/`item/completed` → ITEM, `agent/approval` → APPROVAL_HELD (held) or APPROVAL_DONE (answered, released),
  * `serverRequest/resolved` → APPROVAL_DONE. Every other type (deltas, token usage, errors, warnings, kinds
  * added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
  * a malformed payload still proves the session is alive, but says nothing trustworthy about its state.
@@ -60,7 +60,7 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (!parsed.success) return activity;
       const a = parsed.data;
       const requestId = String(a.requestId);
-      if (a.state === "answered") return [{ type: "APPROVAL_DONE", requestId, atMs }];
+      if (a.state !== "held") return [{ type: "APPROVAL_DONE", requestId, atMs }];
       const approval = {
         requestId,
         kind: a.kind ?? a.method,

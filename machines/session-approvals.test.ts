@@ -77,6 +77,17 @@ describe("the session's held approval", () => {
     ],
     ["gone when the thread unloads", () => env("thread/closed", { threadId: "t1" })],
     ["left to a person's TUI that attached", () => env("agent/presence", { humanAttached: true, pid: 9, tty: null })],
+    [
+      "let go unanswered by the host agent (released)",
+      () =>
+        env("agent/approval", {
+          method: "item/commandExecution/requestApproval",
+          requestId: 7,
+          allow: false,
+          reason: "let go when the host agent stopped",
+          state: "released",
+        }),
+    ],
   ])("clears when %s", (_what, clear) => {
     expect(record(turnStarted, waiting, held(7), clear()).approval).toBeNull();
   });
@@ -88,7 +99,14 @@ describe("the session's held approval", () => {
       allow: false,
       reason: "no allowed prefix",
     });
-    expect(record(turnStarted, waiting, held("7"), answered(8, true), legacy).approval).toMatchObject({
+    const otherReleased = env("agent/approval", {
+      method: "item/commandExecution/requestApproval",
+      requestId: "other",
+      allow: false,
+      reason: "let go when its turn ended",
+      state: "released",
+    });
+    expect(record(turnStarted, waiting, held("7"), answered(8, true), legacy, otherReleased).approval).toMatchObject({
       requestId: "7",
     });
     expect(record(turnStarted, legacy).approval).toBeNull();

@@ -103,14 +103,17 @@ export type ApprovalAnswerer = z.infer<typeof ApprovalAnswerer>;
  * Payload of `agent/approval`: one approval request of an autonomous session the agent owns. `answered` (the
  * default, as events from before holds existed are): how it was answered and by whom. `held`: an `ask` rule
  * matched, and the agent holds the request for an operator or the Claw until `deadlineAtMs` (`allow` is false:
- * nothing is allowed yet). `kind` and `summary` say what it asks (redacted, like every payload).
+ * nothing is allowed yet). `released`: a held request let go unanswered by the agent (resolved elsewhere, its
+ * turn ended, a person's TUI attached, the app-server connection was lost, the agent stopped), why in `reason`.
+ * A held request's `requestId` is the hold's own random id, which its `answered`/`released` event repeats; the
+ * rules' answers carry the app-server's id. `kind` and `summary` say what it asks (redacted, like every payload).
  */
 export const ApprovalPayload = z.object({
   method: z.string(),
   requestId: z.union([z.string(), z.number()]),
   allow: z.boolean(),
   reason: z.string(),
-  state: z.enum(["held", "answered"]).default("answered"),
+  state: z.enum(["held", "answered", "released"]).default("answered"),
   by: ApprovalAnswerer.default({ kind: "rule" }),
   kind: z.string().max(100).optional(),
   summary: z.string().max(2_000).optional(),

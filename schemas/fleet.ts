@@ -40,7 +40,11 @@ export const FleetKind = z.enum([
    * it (`approve`/`decline`, `fleet_approve`) or its deadline declines it: `session.approval` says what it asks.
    */
   "approval-requested",
-  /** The host agent answered an approval it owned: by the thread's rules, at a deadline, or as a caller said (`approval`). */
+  /**
+   * The host agent answered an approval it owned: by the thread's rules, at a deadline, or as a caller said; or
+   * let a held one go unanswered (`answer.decision` `released`: resolved elsewhere, turn ended, TUI attached,
+   * app-server lost, agent stopped) (`answer`).
+   */
   "approval-answered",
 ]);
 export type FleetKind = z.infer<typeof FleetKind>;
@@ -68,11 +72,14 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "approval-answered": "normal",
 };
 
-/** What an `approval-answered` notice reports: the request, the answer, who gave it and why. */
+/**
+ * What an `approval-answered` notice reports: the request, the answer, who gave it and why. `released`: the host
+ * agent let a held request go without answering it (`reason` says why; `by` is the rules' default then).
+ */
 export const ApprovalAnswer = z.object({
   requestId: z.string(),
   method: z.string(),
-  decision: z.enum(["accept", "decline"]),
+  decision: z.enum(["accept", "decline", "released"]),
   by: ApprovalAnswerer,
   reason: z.string(),
   kind: z.string().nullable(),

@@ -214,10 +214,17 @@ function line(r: AuditRecord): string {
 
 /** An approval record in a few words: held until its deadline, or accepted/declined and why. */
 function approvalHow(r: AuditRecord): string {
-  const d = (r.detail ?? {}) as { state?: string; requestId?: string; summary?: string | null; deadlineAtMs?: number };
+  const d = (r.detail ?? {}) as {
+    state?: string;
+    requestId?: string;
+    summary?: string | null;
+    deadlineAtMs?: number;
+    reason?: string;
+  };
   const what = `request ${d.requestId ?? "?"}${d.summary ? ` "${d.summary}"` : ""}`;
   if (d.state === "held")
     return `held ${what} until ${typeof d.deadlineAtMs === "number" ? new Date(d.deadlineAtMs).toISOString() : "?"}`;
+  if (d.state === "released") return `released ${what} unanswered: ${d.reason ?? ""}`;
   return `${r.decision?.allow ? "accept" : "decline"} ${what}: ${r.decision?.reason ?? ""}`;
 }
 

@@ -15,11 +15,10 @@ import {
   type ThreadSyncedPayload,
 } from "../../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
-import { failure } from "../../schemas/commands.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { parseEndpoint, type Endpoint } from "../codex-rpc/index.js";
 import { ApprovalHolds } from "./approval-holds.js";
-import { createApprovalOwner } from "./approval-owner.js";
+import { answerHeld, createApprovalOwner } from "./approval-owner.js";
 import { AutonomousThreads } from "./autonomous.js";
 import { executorFor } from "./commands.js";
 import type { BackoffOptions } from "./backoff.js";
@@ -134,17 +133,28 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     }
   };
 
-  // Approvals an `ask` rule holds for an operator or the Claw; each answer the agent gives is an agent/approval event.
+  // Approvals an `ask` rule holds for an operator or the Claw; each answer the agent gives, and each hold let go
+  // unanswered, is an agent/approval event naming the hold's own id (the one its `held` event gave).
   const holds = new ApprovalHolds({
     logger: log,
     onAnswered: (h, a) =>
       emit(h.threadId, agentEventTypes.approval, {
         method: h.method,
-        requestId: h.rawId,
+        requestId: h.requestId,
         allow: a.decision === "accept",
         reason: a.reason,
         state: "answered",
         by: a.by,
+        kind: h.kind,
+        summary: h.summary,
+      } satisfies ApprovalPayloadInput),
+    onReleased: (h, why) =>
+      emit(h.threadId, agentEventTypes.approval, {
+        method: h.method,
+        requestId: h.requestId,
+        allow: false,
+        reason: why,
+        state: "released",
         kind: h.kind,
         summary: h.summary,
       } satisfies ApprovalPayloadInput),
@@ -156,26 +166,19 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       if (typeof requestId === "string" || typeof requestId === "number") holds.resolved(threadId, requestId);
     } else if (n.method === "turn/completed") holds.releaseThread(threadId, "let go when its turn ended");
   };
-  /** `approve`: answers a held approval of an autonomous session nobody's TUI owns. */
-  const answerApproval = (request: Extract<HostRpcRequest, { op: "approve" }>): HostRpcResult => {
-    const { threadId } = request;
-    if (!autonomous.isAutonomous(threadId))
-      return failure(
-        holds.list(threadId).length ? "denied" : "not_found",
-        `session ${threadId} was not started by the supervisor on host ${options.hostId}: its approvals are answered by its own client; nothing was answered`,
-      );
-    if (binder.humanAttached(threadId))
-      return failure(
-        "denied",
-        `a person's TUI is attached to session ${threadId}: its approvals are theirs to answer there; nothing was answered`,
-      );
-    if (!watcher.connected)
-      return failure(
-        "host_offline",
-        "the host agent has no connection to its app-server, so the answer could not reach it; nothing was answered",
-      );
-    return holds.answer(threadId, request.requestId, request.decision, request.by);
-  };
+  /** `approve`: answers a held approval of an autonomous session nobody's TUI owns (answerHeld). */
+  const answerApproval = (request: Extract<HostRpcRequest, { op: "approve" }>): HostRpcResult =>
+    answerHeld(
+      {
+        hostId: options.hostId,
+        autonomous,
+        humanAttached: (threadId) => binder.humanAttached(threadId),
+        connected: () => watcher.connected,
+        holds,
+        logger: log,
+      },
+      request,
+    );
 
   /** A full snapshot of the thread as it is when the workspace's git facts are at hand. */
   const sync = (t: TrackedThread): void => {
@@ -220,8 +223,12 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       threadGone: () => undefined,
       // The registry makes every session of this host `unknown` while the app-server is gone, and closes those
       // it no longer has loaded once it is back (the loaded ones are re-synced just after).
+      // Held approvals die with the connection: nothing can answer them on it, and a restarted app-server numbers
+      // its requests from the start again (a pending one is asked again, and held afresh under a new id).
       connection: (up, detail) => {
-        if (!up) emitAppServer({ state: "disconnected", reason: detail.slice(0, 500) });
+        if (up) return;
+        emitAppServer({ state: "disconnected", reason: detail.slice(0, 500) });
+        holds.releaseAll("let go when the app-server connection was lost");
       },
       loadedThreads: (ids) =>
         emitAppServer({ state: "connected", loaded: ids.length <= MAX_LOADED_THREAD_IDS ? [...ids] : null }),

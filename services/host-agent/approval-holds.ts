@@ -2,9 +2,14 @@
  * The approvals the host agent holds for an answer (an `ask` rule matched, approval-owner.ts): each waits, with
  * its app-server request unanswered, until an operator or the Claw answers it (`approve`, through the policy
  * service), or its deadline declines it, so none hangs. The first answer wins; a later one is a `conflict`. A
- * request the app-server resolved otherwise (a person's TUI answered it, the turn ended) is let go unanswered.
- * Answers are reported through `onAnswered` (the agent turns them into `agent/approval` events).
+ * request the app-server resolved otherwise (a person's TUI answered it, the turn ended) is let go unanswered, and
+ * so is every request when the app-server connection goes (nothing can be answered on a dead connection, and a
+ * restarted app-server numbers its requests from the start again). Each hold gets its own random public id: the
+ * app-server's id stays inside, so a late `approve <session> <id>` can never reach a newer request that reuses
+ * the app-server's number. Answers and releases are reported through `onAnswered` and `onReleased` (the agent
+ * turns them into `agent/approval` events).
  */
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ApprovalAnswerer } from "../../schemas/agent-events.js";
 import { failure, type Caller } from "../../schemas/commands.js";
@@ -19,9 +24,9 @@ export type HeldOutcome = AnyServerRequestReply | typeof leaveToOwner;
 /** One held request, as reported. */
 export interface HeldApproval {
   threadId: string;
-  /** The app-server's request id, as text (what `approve <session> <request>` names). */
+  /** This hold's own random id (what `approve <session> <request>` names); never the app-server's id. */
   requestId: string;
-  /** The app-server's own id, as it sent it. */
+  /** The app-server's own id, as it sent it (internal: it is reused after an app-server restart). */
   rawId: RequestId;
   method: ServerRequestMethod;
   kind: string;
@@ -41,6 +46,10 @@ export interface HeldAnswer {
 export interface ApprovalHoldsOptions {
   /** Called once per answer the agent gives (caller or deadline), before the reply goes out; must not throw. */
   onAnswered(held: HeldApproval, answer: HeldAnswer): void;
+  /** Called once per request let go unanswered (resolved elsewhere, turn ended, TUI attached, connection lost, stop), with why; must not throw. */
+  onReleased?(held: HeldApproval, why: string): void;
+  /** The public ids of new holds (tests pass their own); default 8 random hex digits. */
+  newId?: () => string;
   now?: () => number;
   /** Timers (tests pass their own); default setTimeout/clearTimeout, unref'd. */
   setTimer?: (fn: () => void, ms: number) => unknown;
@@ -58,18 +67,26 @@ interface Entry extends HeldApproval {
 const REMEMBERED = 500;
 
 const keyOf = (threadId: string, requestId: string): string => `${threadId}\u0000${requestId}`;
+/** The app-server's id as a key that keeps its type: 3 and "3" are different requests. */
+const rawKeyOf = (threadId: string, rawId: RequestId): string =>
+  `${threadId}\u0000${typeof rawId === "number" ? `n:${rawId}` : `s:${rawId}`}`;
+const randomId = (): string => randomBytes(4).toString("hex");
 
 /** The held approvals of one host agent; see the module comment. */
 export class ApprovalHolds {
   private readonly held = new Map<string, Entry>();
+  /** The same entries by the app-server's id (typed), to find a replayed or resolved request. */
+  private readonly byRaw = new Map<string, Entry>();
   /** Settled requests: how each ended, in one line. */
   private readonly settled = new Map<string, string>();
   private readonly now: () => number;
+  private readonly newId: () => string;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
 
   constructor(private readonly opts: ApprovalHoldsOptions) {
     this.now = opts.now ?? Date.now;
+    this.newId = opts.newId ?? randomId;
     this.setTimer =
       opts.setTimer ??
       ((fn, ms) => {
@@ -82,17 +99,17 @@ export class ApprovalHolds {
 
   /**
    * Holds a request until it is answered or `deadlineMs` passes; resolves with what to send the app-server.
-   * The same request held again (the app-server replays pending requests after a reconnect) shares the first
-   * hold: its deadline and its answer. `fresh` is false then.
+   * The same request (same thread and app-server id, of the same type) held again while the first is held shares
+   * the first hold: its deadline, its public id and its answer. `fresh` is false then.
    */
   hold(
     req: { threadId: string; rawId: RequestId; method: ServerRequestMethod; kind: string; summary: string },
     deadlineMs: number,
   ): { outcome: Promise<HeldOutcome>; held: HeldApproval; fresh: boolean } {
-    const requestId = String(req.rawId);
-    const key = keyOf(req.threadId, requestId);
-    const existing = this.held.get(key);
+    const existing = this.byRaw.get(rawKeyOf(req.threadId, req.rawId));
     if (existing) return { outcome: existing.promise, held: publicOf(existing), fresh: false };
+    const requestId = this.uniqueId(req.threadId);
+    const key = keyOf(req.threadId, requestId);
     const atMs = this.now();
     let settle!: (outcome: HeldOutcome) => void;
     const promise = new Promise<HeldOutcome>((resolve) => (settle = resolve));
@@ -113,7 +130,7 @@ export class ApprovalHolds {
       });
     }, deadlineMs);
     this.held.set(key, entry);
-    this.settled.delete(key);
+    this.byRaw.set(rawKeyOf(req.threadId, req.rawId), entry);
     return { outcome: promise, held: publicOf(entry), fresh: true };
   }
 
@@ -163,7 +180,7 @@ export class ApprovalHolds {
 
   /** The app-server resolved the request otherwise (a person's TUI answered it): let it go, answering nothing. */
   resolved(threadId: string, rawId: RequestId, why = "answered elsewhere (the app-server resolved it)"): boolean {
-    const entry = this.held.get(keyOf(threadId, String(rawId)));
+    const entry = this.byRaw.get(rawKeyOf(threadId, rawId));
     if (!entry) return false;
     this.release(entry, why);
     return true;
@@ -176,9 +193,30 @@ export class ApprovalHolds {
     return mine.length;
   }
 
-  /** Lets go of everything (the agent stops): nothing is answered; the app-server replays them to whoever resumes. */
+  /**
+   * Lets go of everything, answering nothing: the app-server connection went (no answer could reach it, and a
+   * restarted app-server reuses its request ids), or the agent stops (the app-server replays them to whoever
+   * resumes). Returns how many were let go.
+   */
+  releaseAll(why: string): number {
+    const all = [...this.held.values()];
+    for (const e of all) this.release(e, why);
+    return all.length;
+  }
+
+  /** Lets go of everything (the agent stops). */
   stop(): void {
-    for (const e of [...this.held.values()]) this.release(e, "let go when the host agent stopped");
+    this.releaseAll("let go when the host agent stopped");
+  }
+
+  /** A public id no held or remembered request of the thread has. */
+  private uniqueId(threadId: string): string {
+    for (let tries = 0; tries < 100; tries++) {
+      const id = this.newId();
+      const key = keyOf(threadId, id);
+      if (!this.held.has(key) && !this.settled.has(key)) return id;
+    }
+    throw new Error("could not find an unused approval id");
   }
 
   private answerEntry(entry: Entry, answer: HeldAnswer): void {
@@ -194,13 +232,21 @@ export class ApprovalHolds {
   }
 
   private release(entry: Entry, why: string): void {
+    if (this.held.get(keyOf(entry.threadId, entry.requestId)) !== entry) return;
     this.forget(entry, why);
+    try {
+      this.opts.onReleased?.(publicOf(entry), why);
+    } catch (err) {
+      this.opts.logger?.error({ err: (err as Error).message }, "reporting a released approval failed");
+    }
     entry.settle(leaveToOwner);
   }
 
   private forget(entry: Entry, how: string): void {
     const key = keyOf(entry.threadId, entry.requestId);
     this.held.delete(key);
+    const raw = rawKeyOf(entry.threadId, entry.rawId);
+    if (this.byRaw.get(raw) === entry) this.byRaw.delete(raw);
     this.clearTimer(entry.timer);
     this.settled.set(key, how);
     if (this.settled.size > REMEMBERED) this.settled.delete(this.settled.keys().next().value as string);

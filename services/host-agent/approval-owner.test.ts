@@ -220,7 +220,12 @@ describe("the approvals hook", () => {
       ask: [{ commandPrefixes: ["git"] }],
     });
     const records: ApprovalDecisionRecord[] = [];
-    const holds = new ApprovalHolds({ onAnswered: () => undefined, setTimer: () => 0, clearTimer: () => undefined });
+    const holds = new ApprovalHolds({
+      onAnswered: () => undefined,
+      setTimer: () => 0,
+      clearTimer: () => undefined,
+      newId: () => "c0ffee01",
+    });
     const hook = createApprovalOwner({
       autonomous,
       humanAttached: () => false,
@@ -231,9 +236,19 @@ describe("the approvals hook", () => {
     const held = hook("item/commandExecution/requestApproval", params, { id: 11 });
     expect(held).toBeInstanceOf(Promise);
     expect(records).toEqual([
-      expect.objectContaining({ state: "held", allow: false, requestId: 11, kind: "command", summary: "git push" }),
+      // The hold's own id, not the app-server's 11 (which a restarted app-server reuses).
+      expect.objectContaining({
+        state: "held",
+        allow: false,
+        requestId: "c0ffee01",
+        kind: "command",
+        summary: "git push",
+      }),
     ]);
-    expect(holds.answer("t-ask", "11", "accept", { id: "erin", role: "operator" })).toMatchObject({ ok: true });
+    expect(holds.answer("t-ask", "11", "accept", { id: "erin", role: "operator" })).toMatchObject({
+      code: "not_found",
+    });
+    expect(holds.answer("t-ask", "c0ffee01", "accept", { id: "erin", role: "operator" })).toMatchObject({ ok: true });
     expect(await held).toEqual({ decision: "accept" });
     expect(hook("item/commandExecution/requestApproval", params, { id: 12, canHold: false })).toEqual({
       decision: "decline",

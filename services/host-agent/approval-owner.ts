@@ -9,7 +9,8 @@ import type { Logger } from "pino";
 import type { RequestId, ServerRequestMethod, ServerRequestReply } from "../../schemas/codex/index.js";
 import { leaveToOwner } from "../codex-rpc/index.js";
 import type { ApprovalAnswerer } from "../../schemas/agent-events.js";
-import { DEFAULT_ASK_DEADLINE_MS } from "../../schemas/host-rpc.js";
+import { failure } from "../../schemas/commands.js";
+import { DEFAULT_ASK_DEADLINE_MS, type HostRpcRequest, type HostRpcResult } from "../../schemas/host-rpc.js";
 import type { ApprovalHolds } from "./approval-holds.js";
 import { approvalReply, judgeApproval, requestThreadId, type RuleVerdict } from "./approval-policy.js";
 import type { AutonomousThreads } from "./autonomous.js";
@@ -22,8 +23,8 @@ export interface ApprovalDecisionRecord {
   requestId: RequestId;
   allow: boolean;
   reason: string;
-  /** `answered`, or `held` for an answer (an `ask` rule). */
-  state: "held" | "answered";
+  /** `answered`, or `held` for an answer (an `ask` rule), or `released`: a held one let go unanswered (why in `reason`). */
+  state: "held" | "answered" | "released";
   /** Who answered: the rules, the deadline, or a caller through the policy service. */
   by: ApprovalAnswerer;
   kind: string;
@@ -87,7 +88,8 @@ export function createApprovalOwner(opts: ApprovalOwnerOptions): ServerRequestHo
         record({
           threadId,
           method,
-          requestId: ctx.id,
+          // The hold's own id, not the app-server's: what `approve <session> <request>` names.
+          requestId: held.requestId,
           allow: false,
           reason: verdict.reason,
           state: "held",
@@ -117,7 +119,47 @@ export function createApprovalOwner(opts: ApprovalOwnerOptions): ServerRequestHo
   };
 }
 
-function safeHumanAttached(opts: ApprovalOwnerOptions, threadId: string): boolean {
+/** What answering a held approval (`approve`) needs to know. */
+export interface AnswerHeldOptions {
+  hostId: string;
+  autonomous: Pick<AutonomousThreads, "isAutonomous">;
+  /** True while a person's TUI is attached to the thread (may throw: then a person is taken to be there). */
+  humanAttached(threadId: string): boolean;
+  /** True while the app-server connection is up. */
+  connected(): boolean;
+  holds: ApprovalHolds;
+  logger?: Logger;
+}
+
+/**
+ * `approve`: answers a held approval of an autonomous session nobody's TUI owns. A session the agent did not
+ * start is `not_found` (`denied` should it hold one); a person's TUI attached (or unknown) is `denied`; no
+ * app-server connection is `host_offline`; else the holds answer it. Never throws.
+ */
+export function answerHeld(
+  opts: AnswerHeldOptions,
+  request: Extract<HostRpcRequest, { op: "approve" }>,
+): HostRpcResult {
+  const { threadId } = request;
+  if (!opts.autonomous.isAutonomous(threadId))
+    return failure(
+      opts.holds.list(threadId).length ? "denied" : "not_found",
+      `session ${threadId} was not started by the supervisor on host ${opts.hostId}: its approvals are answered by its own client; nothing was answered`,
+    );
+  if (safeHumanAttached(opts, threadId))
+    return failure(
+      "denied",
+      `a person's TUI is attached to session ${threadId}: its approvals are theirs to answer there; nothing was answered`,
+    );
+  if (!opts.connected())
+    return failure(
+      "host_offline",
+      "the host agent has no connection to its app-server, so the answer could not reach it; nothing was answered",
+    );
+  return opts.holds.answer(threadId, request.requestId, request.decision, request.by);
+}
+
+function safeHumanAttached(opts: Pick<ApprovalOwnerOptions, "humanAttached" | "logger">, threadId: string): boolean {
   try {
     return opts.humanAttached(threadId);
   } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * Approval audit: every approval a host agent held for an answer (`approval-requested`) or answered
- * (`approval-answered`: by the thread's rules, at a deadline, or as an operator or the Claw said) becomes one
+ * (`approval-answered`: by the thread's rules, at a deadline, or as an operator or the Claw said; or a held one
+ * let go unanswered, decision `released`, audited with decision null and detail.state `released`) becomes one
  * AUDIT record of kind `approval`, with the session as target and who answered as caller. The policy service
  * reads them from FLEET through one durable consumer per kind (shared by its instances, explicit acks), and
  * writes each record with the notice's id as message id, so a redelivered notice is stored once.
@@ -50,6 +51,27 @@ export function approvalAuditRecord(e: FleetEvent): AuditInput | null {
         summary: a.summary,
         heldAtMs: a.atMs,
         deadlineAtMs: a.deadlineAtMs,
+      },
+    };
+  }
+  if (e.kind === "approval-answered" && e.answer?.decision === "released") {
+    // Let go unanswered: the host agent says so; nobody decided anything.
+    const a = e.answer;
+    return {
+      kind: "approval",
+      commandId: e.id,
+      verb: null,
+      caller: hostAgent,
+      target,
+      decision: null,
+      outcome: null,
+      detail: {
+        state: "released",
+        requestId: a.requestId,
+        method: a.method,
+        reason: a.reason,
+        kind: a.kind,
+        summary: a.summary,
       },
     };
   }

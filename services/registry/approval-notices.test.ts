@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { approvalAuditRecord } from "../policy/approval-audit.js";
 import { FleetState } from "./fleet-state.js";
 
 const options = { degradedAfterMs: 10_000, offlineAfterMs: 20_000, staleAfterMs: 30_000 };
@@ -73,5 +74,50 @@ describe("approval notices", () => {
       session: { approval: null },
     });
     expect(fold()).toEqual(notices);
+  });
+
+  it("a held approval let go unanswered (released) clears the record and is announced and audited as released, the same on a replay", () => {
+    const released: SessionEventEnvelope[] = [
+      events[0]!,
+      approval(1, {
+        requestId: "a1b2c3d4",
+        state: "held",
+        kind: "command",
+        summary: "git push",
+        atMs: 1_001,
+        deadlineAtMs: 61_001,
+      }),
+      approval(2, {
+        requestId: "a1b2c3d4",
+        state: "released",
+        reason: "let go when the app-server connection was lost",
+        kind: "command",
+        summary: "git push",
+      }),
+    ];
+    const run = () => {
+      const state = new FleetState(options);
+      for (const e of released) state.applyEnvelope(e);
+      return state.takeNotices().filter((n) => n.kind.startsWith("approval-"));
+    };
+    const notices = run();
+    expect(notices.map((n) => n.kind)).toEqual(["approval-requested", "approval-answered"]);
+    expect(notices[1]).toMatchObject({
+      session: { approval: null },
+      answer: {
+        requestId: "a1b2c3d4",
+        decision: "released",
+        reason: "let go when the app-server connection was lost",
+        summary: "git push",
+      },
+    });
+    expect(approvalAuditRecord(notices[1]!)).toMatchObject({
+      kind: "approval",
+      caller: { id: "host-agent:h1", role: "host" },
+      decision: null,
+      detail: { state: "released", requestId: "a1b2c3d4", reason: "let go when the app-server connection was lost" },
+    });
+    expect(approvalAuditRecord(notices[0]!)).toMatchObject({ decision: null, detail: { state: "held" } });
+    expect(run()).toEqual(notices);
   });
 });

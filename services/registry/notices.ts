@@ -56,13 +56,14 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
 
 /**
  * The notices an envelope calls for by what it reports rather than by the record change it makes: an
- * `approval-answered` for each `agent/approval` answer (by the rules, a deadline or a caller), whether or not
- * the session's record changed. `session` is the record after the envelope. Pure.
+ * `approval-answered` for each `agent/approval` answer (by the rules, a deadline or a caller) and for each held
+ * approval let go unanswered (decision `released`), whether or not the session's record changed. `session` is
+ * the record after the envelope. Pure.
  */
 export function envelopeNotices(env: SessionEventEnvelope, session: SessionRecord): FleetEvent[] {
   if (env.type !== agentEventTypes.approval) return [];
   const parsed = ApprovalPayload.safeParse(env.payload);
-  if (!parsed.success || parsed.data.state !== "answered") return [];
+  if (!parsed.success || parsed.data.state === "held") return [];
   const a = parsed.data;
   const notice = sessionNotice("approval-answered", session, session, {
     atMs: env.emittedAtMs,
@@ -75,7 +76,7 @@ export function envelopeNotices(env: SessionEventEnvelope, session: SessionRecor
       answer: {
         requestId: String(a.requestId),
         method: a.method,
-        decision: a.allow ? "accept" : "decline",
+        decision: a.state === "released" ? "released" : a.allow ? "accept" : "decline",
         by: a.by,
         reason: a.reason,
         kind: a.kind ?? null,
