@@ -53,6 +53,18 @@ function answeredBy(by: NonNullable<FleetEvent["answer"]>["by"]): string {
 /** Longest piece of session text quoted in a notice. */
 export const NOTICE_QUOTE_CHARS = 120;
 
+/**
+ * Longest approval summary quoted whole in an `approval-requested` notice: the host agent's summary limit (it
+ * declines, rather than holds, a request whose summary would be cut). One longer, or one that ends in the
+ * ellipsis of an older agent's cut, is quoted clipped with a warning not to approve it unread.
+ */
+export const APPROVAL_QUOTE_CHARS = 500;
+
+/** True when an approval summary may not be the whole request: too long to quote, or cut by its sender. Pure. */
+export function approvalSummaryClipped(summary: string): boolean {
+  return summary.length > APPROVAL_QUOTE_CHARS || summary.endsWith("…");
+}
+
 /** `text` cut to `max` characters with an ellipsis, on one line. Pure. */
 export function clip(text: string, max: number): string {
   const one = text.replace(/\s+/g, " ").trim();
@@ -85,15 +97,21 @@ export function noticeLine(e: FleetEvent): string {
   else if (e.kind === "session-new" && s?.preview) parts.push(`"${clip(s.preview, NOTICE_QUOTE_CHARS)}"`);
   else if (e.kind === "approval-requested" && s?.approval) {
     const a = s.approval;
+    // The approver must see all of what it approves: the whole summary, or a warning that this is not all of it.
+    const clipped = approvalSummaryClipped(a.summary);
     parts.push(
-      `${a.kind} request ${a.requestId}: "${clip(a.summary, NOTICE_QUOTE_CHARS)}", declined at ${new Date(a.deadlineAtMs).toISOString()} unless answered`,
-      `(answer with fleet_approve sessionId=${e.hostId}/${e.sessionId} requestId=${a.requestId} decision=accept or decline)`,
+      `${a.kind} request ${a.requestId}: "${clipped ? clip(a.summary, APPROVAL_QUOTE_CHARS) : a.summary}", declined at ${new Date(a.deadlineAtMs).toISOString()} unless answered`,
+      clipped
+        ? "(CLIPPED: this is not the whole request; do not approve it without reading all of it (fleet_list shows the session's approval, fleet_read the context); decline it if you cannot)"
+        : `(answer with fleet_approve sessionId=${e.hostId}/${e.sessionId} requestId=${a.requestId} decision=accept or decline)`,
     );
     return parts.join(" ");
   } else if (e.kind === "approval-answered" && e.answer) {
     const a = e.answer;
     parts.push(
-      `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: ${a.decision === "accept" ? "accepted" : "declined"} by ${answeredBy(a.by)} (${clip(a.reason, NOTICE_QUOTE_CHARS)})`,
+      a.decision === "released"
+        ? `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: let go unanswered by the host agent (${clip(a.reason, NOTICE_QUOTE_CHARS)}); it can no longer be approved`
+        : `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: ${a.decision === "accept" ? "accepted" : "declined"} by ${answeredBy(a.by)} (${clip(a.reason, NOTICE_QUOTE_CHARS)})`,
     );
   }
   const hint = next[e.kind];
