@@ -44,12 +44,13 @@ async function notices(sessionId: string): Promise<FleetEvent[]> {
   }
   return out;
 }
-/** `claw-supervisor audit --session <id> --json`: the records, whatever the JSON envelope. */
+/** `claw-supervisor audit --session <id> --json`: the records, from the one JSON shape `{ok:true,data:[...]}`. */
 async function auditOf(sessionId: string): Promise<AuditRecord[]> {
   const out = await cli("audit", "--session", sessionId, "--json");
   expect(out.code, out.stderr).toBe(0);
-  const body = JSON.parse(out.stdout) as AuditRecord[] | { ok: true; data: AuditRecord[] };
-  return Array.isArray(body) ? body : body.data;
+  const body = JSON.parse(out.stdout) as { ok: true; data: AuditRecord[] };
+  expect(body).toEqual({ ok: true, data: expect.any(Array) });
+  return body.data;
 }
 /** What Codex told the model about the command `cmd`, once it did (its function call output). */
 const outputFor = async (cmd: string): Promise<string> =>
