@@ -32,13 +32,21 @@ const has =
     names.includes(name);
 
 describe("what up does without nats-server", () => {
-  it("installs with apt-get as root, after updating the package lists", () => {
+  it("installs with /usr/bin/apt-get as root, after updating the package lists; then disables the package's open service", () => {
     expect(natsServerInstallPlan({ uid: 0, hasCommand: has("apt-get") })).toEqual({
       kind: "install",
       commands: [
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "nats-server"],
+        ["/usr/bin/apt-get", "update"],
+        ["/usr/bin/apt-get", "install", "-y", "nats-server"],
       ],
+    });
+    expect(natsServerInstallPlan({ uid: 0, hasCommand: has("apt-get", "systemctl") })).toEqual({
+      kind: "install",
+      commands: [
+        ["/usr/bin/apt-get", "update"],
+        ["/usr/bin/apt-get", "install", "-y", "nats-server"],
+      ],
+      disable: ["/usr/bin/systemctl", "disable", "--now", "nats-server"],
     });
     expect(natsServerInstallPlan({ uid: 0, hasCommand: has("apt-get", "sudo") }).kind).toBe("install");
   });
@@ -86,35 +94,88 @@ describe("what up does without nats-server", () => {
     // A stand-in apt-get: records its arguments, and "installs" a nats-server where up looks.
     const apt = binDir({
       "apt-get": `echo "$DEBIAN_FRONTEND $*" >> ${log}\n[ "$1" = install ] && printf '#!/bin/sh\\n' > ${nats}/nats-server && chmod 755 ${nats}/nats-server\necho "apt says hi"`,
+      systemctl: `echo "systemctl $*" >> ${log}`,
+    });
+    // An apt-get first on PATH (a user's directory, kept by sudo -E): root never runs it.
+    const ranPath = path.join(nats, "path-apt-ran");
+    const pathApt = binDir({ "apt-get": `touch ${ranPath}`, systemctl: `touch ${ranPath}` });
+    const said: string[] = [];
+    let out = "";
+    const found = await ensureNatsServer({
+      env: { PATH: `${pathApt}:/usr/bin:/bin`, CLAW_SUPERVISOR_NATS_PATH: nats },
+      uid: 0,
+      say: (l) => said.push(l),
+      out: (t) => void (out += t),
+      programs: { aptGet: path.join(apt, "apt-get"), systemctl: path.join(apt, "systemctl") },
+    });
+    expect(found).toBe(path.join(nats, "nats-server"));
+    expect(readFileSync(log, "utf8")).toBe(
+      "noninteractive update\nnoninteractive install -y nats-server\nsystemctl disable --now nats-server\n",
+    );
+    expect(() => readFileSync(ranPath)).toThrow();
+    const aptGet = path.join(apt, "apt-get");
+    expect(said[0]).toBe(
+      `nats-server was not found in $CLAW_SUPERVISOR_NATS_PATH (${nats}); installing it: ${aptGet} update && ${aptGet} install -y nats-server`,
+    );
+    expect(said[1]).toBe(
+      `stopping the nats-server system service the package started (open, on 4222): ${path.join(apt, "systemctl")} disable --now nats-server`,
+    );
+    expect(said[2]).toBe(`installed ${path.join(nats, "nats-server")}`);
+    expect(out).toContain("apt says hi");
+  });
+
+  it("as root, a systemctl that cannot disable the service is reported, and up goes on", async () => {
+    const nats = binDir({});
+    const apt = binDir({
+      "apt-get": `[ "$1" = install ] && printf '#!/bin/sh\\n' > ${nats}/nats-server && chmod 755 ${nats}/nats-server; exit 0`,
+      systemctl: 'echo "System has not been booted with systemd" >&2; exit 1',
     });
     const said: string[] = [];
     let out = "";
     const found = await ensureNatsServer({
-      env: { PATH: `${apt}:/usr/bin:/bin`, CLAW_SUPERVISOR_NATS_PATH: nats },
+      env: { PATH: "/usr/bin:/bin", CLAW_SUPERVISOR_NATS_PATH: nats },
       uid: 0,
       say: (l) => said.push(l),
       out: (t) => void (out += t),
+      programs: { aptGet: path.join(apt, "apt-get"), systemctl: path.join(apt, "systemctl") },
     });
     expect(found).toBe(path.join(nats, "nats-server"));
-    expect(readFileSync(log, "utf8")).toBe("noninteractive update\nnoninteractive install -y nats-server\n");
-    expect(said[0]).toBe(
-      `nats-server was not found in $CLAW_SUPERVISOR_NATS_PATH (${nats}); installing it: apt-get update && apt-get install -y nats-server`,
+    expect(said[2]).toMatch(
+      /disable --now nats-server' failed \(exit 1\): the package's nats-server.service may still serve 127\.0\.0\.1:4222 without authorization; stop it yourself: systemctl disable --now nats-server$/,
     );
-    expect(said[1]).toBe(`installed ${path.join(nats, "nats-server")}`);
-    expect(out).toContain("apt says hi");
+    expect(out).toContain("System has not been booted with systemd");
+  });
+
+  it("as root without systemctl, installs and runs no systemctl", async () => {
+    const nats = binDir({});
+    const apt = binDir({
+      "apt-get": `[ "$1" = install ] && printf '#!/bin/sh\\n' > ${nats}/nats-server && chmod 755 ${nats}/nats-server; exit 0`,
+    });
+    const said: string[] = [];
+    await ensureNatsServer({
+      env: { PATH: "/usr/bin:/bin", CLAW_SUPERVISOR_NATS_PATH: nats },
+      uid: 0,
+      say: (l) => said.push(l),
+      out: () => undefined,
+      programs: { aptGet: path.join(apt, "apt-get"), systemctl: path.join(apt, "systemctl") },
+    });
+    expect(said).toHaveLength(2);
+    expect(said.join("\n")).not.toContain("systemctl");
   });
 
   it("as root, a failing apt-get is reported with what to run instead", async () => {
     const apt = binDir({ "apt-get": 'echo "E: Unable to locate package nats-server" >&2; exit 100' });
+    const aptGet = path.join(apt, "apt-get");
     const err = await ensureNatsServer({
-      env: { PATH: `${apt}:/usr/bin:/bin`, CLAW_SUPERVISOR_NATS_PATH: binDir({}) },
+      env: { PATH: "/usr/bin:/bin", CLAW_SUPERVISOR_NATS_PATH: binDir({}) },
       uid: 0,
       say: () => undefined,
       out: () => undefined,
+      programs: { aptGet, systemctl: path.join(apt, "systemctl") },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NatsServerMissingError);
-    expect((err as Error).message).toMatch(
-      /^'apt-get update' failed \(exit 100\): install nats-server yourself \(apt-get install -y nats-server, or download/,
+    expect((err as Error).message).toContain(
+      `'${aptGet} update' failed (exit 100): install nats-server yourself (${aptGet} install -y nats-server, or download`,
     );
   });
 
@@ -126,6 +187,7 @@ describe("what up does without nats-server", () => {
       uid: 1000,
       say: () => undefined,
       out: () => undefined,
+      programs: { aptGet: path.join(bin, "apt-get"), systemctl: path.join(bin, "systemctl") },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NatsServerMissingError);
     expect((err as Error).message).toMatch(

@@ -5,6 +5,7 @@
  * decision; {@link ensureNatsServer} carries it out.
  */
 import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { delimiter } from "node:path";
 import { findExecutable } from "../bus/server-process.js";
 
@@ -27,10 +28,26 @@ export function natsServerSearchPath(env: NodeJS.ProcessEnv): string {
 /** The one command a person runs to install nats-server on Debian or Ubuntu without being root. */
 export const SUDO_INSTALL_COMMAND = "sudo apt-get install -y nats-server";
 
+/**
+ * The programs root runs, by absolute path: never looked up through `$PATH`, which as root could be anybody's
+ * directory (a `sudo -E`, a user's profile).
+ */
+export const APT_GET = "/usr/bin/apt-get";
+export const SYSTEMCTL = "/usr/bin/systemctl";
+
+/**
+ * Debian's nats-server package enables and starts `nats-server.service` (/etc/nats-server.conf: 127.0.0.1:4222
+ * with no authorization): an open bus for every local user, left behind. `up` only wants the binary.
+ */
+export const DISABLE_SYSTEM_SERVICE = ["disable", "--now", "nats-server"] as const;
+
 /** What to do about a missing nats-server. */
 export type NatsInstallPlan =
-  /** Run these commands (as root, no prompt), then look again. */
-  | { kind: "install"; commands: string[][] }
+  /**
+   * Run these commands (as root, no prompt), then `disable` when there is one (the package's system service:
+   * its failure is reported, not fatal), then look again.
+   */
+  | { kind: "install"; commands: string[][]; disable?: string[] }
   /** Tell the person to run `command` (needs root), then start `up` again. */
   | { kind: "instruct"; command: string }
   /** No package manager this code knows: say where to get a release. */
@@ -38,21 +55,27 @@ export type NatsInstallPlan =
 
 /**
  * What to do when nats-server is missing, given this process's uid (undefined off POSIX) and which commands
- * exist. Never plans to run sudo: it could prompt for a password in the middle of `up`'s output. Pure.
+ * exist (`apt-get` and `systemctl` meaning the programs at `aptGet` and `systemctl`, {@link APT_GET} and
+ * {@link SYSTEMCTL} by default, which the plan runs by those paths). Never plans to run sudo: it could prompt
+ * for a password in the middle of `up`'s output. Pure.
  */
 export function natsServerInstallPlan(o: {
   uid: number | undefined;
   hasCommand: (name: string) => boolean;
+  aptGet?: string;
+  systemctl?: string;
 }): NatsInstallPlan {
   if (o.uid === undefined || !o.hasCommand("apt-get")) return { kind: "manual" };
+  const aptGet = o.aptGet ?? APT_GET;
   if (o.uid === 0)
     return {
       kind: "install",
       // A fresh machine or container has no package lists yet: without the update, install finds nothing.
       commands: [
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "nats-server"],
+        [aptGet, "update"],
+        [aptGet, "install", "-y", "nats-server"],
       ],
+      ...(o.hasCommand("systemctl") ? { disable: [o.systemctl ?? SYSTEMCTL, ...DISABLE_SYSTEM_SERVICE] } : {}),
     };
   return {
     kind: "instruct",
@@ -69,11 +92,10 @@ const DOWNLOAD =
   "download a release from https://nats.io/download/ and put the nats-server binary on PATH (or in " +
   `$${NATS_PATH_ENV})`;
 
-/** Runs `argv` with `env`, its output (stdout and stderr) to `out`; resolves with the exit code (-1: not run). */
+/** Runs `argv` (its program by absolute path) with `env`, output to `out`; resolves with the exit code (-1: not run). */
 function run(argv: string[], env: NodeJS.ProcessEnv, out: (text: string) => void): Promise<number> {
   return new Promise((resolve) => {
-    const program = findExecutable(argv[0] as string, env.PATH ?? "") ?? (argv[0] as string);
-    const child = spawn(program, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout.on("data", (c: Buffer) => out(c.toString("utf8")));
     child.stderr.on("data", (c: Buffer) => out(c.toString("utf8")));
     child.once("error", (err) => {
@@ -94,14 +116,25 @@ export async function ensureNatsServer(o: {
   uid: number | undefined;
   say: (line: string) => void;
   out: (text: string) => void;
+  /** Where apt-get and systemctl are (default {@link APT_GET}, {@link SYSTEMCTL}); tests put stand-ins here. */
+  programs?: { aptGet?: string; systemctl?: string };
 }): Promise<string> {
   const searchPath = natsServerSearchPath(o.env);
   const found = findExecutable("nats-server", searchPath);
   if (found) return found;
   const where = o.env[NATS_PATH_ENV] ? `in $${NATS_PATH_ENV} (${searchPath})` : "on PATH (nor in /usr/sbin)";
+  const aptGet = o.programs?.aptGet ?? APT_GET;
+  const systemctl = o.programs?.systemctl ?? SYSTEMCTL;
   const plan = natsServerInstallPlan({
     uid: o.uid,
-    hasCommand: (name) => findExecutable(name, o.env.PATH ?? "") !== undefined,
+    aptGet,
+    systemctl,
+    hasCommand: (name) =>
+      name === "apt-get"
+        ? executable(aptGet)
+        : name === "systemctl"
+          ? executable(systemctl)
+          : findExecutable(name, o.env.PATH ?? "") !== undefined,
   });
   if (plan.kind === "manual")
     throw new NatsServerMissingError(`nats-server was not found ${where}, and there is no apt-get here: ${DOWNLOAD}.`);
@@ -121,6 +154,16 @@ export async function ensureNatsServer(o: {
           `or ${DOWNLOAD}), then start 'claw-supervisor up' again`,
       );
   }
+  if (plan.disable) {
+    // The package started an open nats-server on 127.0.0.1:4222 as a system service: stop it and keep it off.
+    o.say(`stopping the nats-server system service the package started (open, on 4222): ${plan.disable.join(" ")}`);
+    const code = await run(plan.disable, aptEnv, o.out);
+    if (code !== 0)
+      o.say(
+        `'${plan.disable.join(" ")}' failed (exit ${code}): the package's nats-server.service may still serve ` +
+          "127.0.0.1:4222 without authorization; stop it yourself: systemctl disable --now nats-server",
+      );
+  }
   const installed = findExecutable("nats-server", searchPath);
   if (!installed)
     throw new NatsServerMissingError(
@@ -128,4 +171,13 @@ export async function ensureNatsServer(o: {
     );
   o.say(`installed ${installed}`);
   return installed;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
