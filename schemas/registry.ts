@@ -147,16 +147,27 @@ export const ListSessionsRequest = z.object({
   limit: z.number().int().min(1).max(1000).default(100),
   cursor: z.string().nullish(),
 });
+/**
+ * Each listed session's short id (services/clients/session-ref.ts), keyed by session id: unique over every session
+ * the registry knows, not only those in the reply, so a copied short id names one session fleet-wide. Empty from
+ * a registry older than it.
+ */
+export const ShortIds = z.record(z.string(), z.string()).default({});
 /** `codex.registry.sessions.list` reply. */
 export const ListSessionsReply = z.object({
   sessions: z.array(SessionRecord),
   nextCursor: z.string().nullable(),
   total: z.number().int(),
+  shortIds: ShortIds,
 });
 /** `codex.registry.sessions.get` request. */
 export const GetSessionRequest = z.object({ host: z.string().optional(), sessionId: z.string() });
 /** `codex.registry.sessions.get` reply. */
-export const GetSessionReply = z.object({ session: SessionRecord.nullable() });
+export const GetSessionReply = z.object({
+  session: SessionRecord.nullable(),
+  /** The session's short id, unique fleet-wide (see ShortIds); null without a session or from an older registry. */
+  shortId: z.string().nullable().default(null),
+});
 /** Most sessions a `codex.registry.sessions.resolve` reply lists (its `total` counts them all). */
 export const MAX_RESOLVE_MATCHES = 20;
 /**
@@ -165,7 +176,11 @@ export const MAX_RESOLVE_MATCHES = 20;
  */
 export const ResolveSessionRequest = z.object({ ref: z.string().min(1).max(200), host: z.string().min(1).optional() });
 /** `codex.registry.sessions.resolve` reply: at most MAX_RESOLVE_MATCHES matches, in registry order, and how many there are. */
-export const ResolveSessionReply = z.object({ matches: z.array(SessionRecord), total: z.number().int().nonnegative() });
+export const ResolveSessionReply = z.object({
+  matches: z.array(SessionRecord),
+  total: z.number().int().nonnegative(),
+  shortIds: ShortIds,
+});
 /** `codex.registry.hosts.list` reply. */
 export const ListHostsReply = z.object({ hosts: z.array(HostRecord) });
 /** An error reply to any registry query. */

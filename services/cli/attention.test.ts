@@ -140,13 +140,16 @@ describe("claw-supervisor attention", () => {
         ask: { correlationId: "ask-9", kind: "help", question: "which DB?", atMs: other.nowMs },
       }),
     );
+    // The short id is unique in the fleet (the devbox sessions share its first 11 digits), not only on laptop.
     await eventually(() =>
-      expect(watching.stdout().slice(before)).toMatch(/^\S+ ago\s+ask\s+laptop\/00000000\s+.*which DB\?.*\(new\)\n$/),
+      expect(watching.stdout().slice(before)).toMatch(
+        /^\S+ ago\s+ask\s+laptop\/000000000005\s+.*which DB\?.*\(new\)\n$/,
+      ),
     );
     const after = watching.stdout().length;
     await other.publish(other.envelope(HANDOFF, "agent/annotation", { kind: "mark", disposition: "done" }));
     await eventually(() =>
-      expect(watching.stdout().slice(after)).toMatch(/^56m ago\s+handoff\s+laptop\/00000000\s+.*\(cleared\)\n$/),
+      expect(watching.stdout().slice(after)).toMatch(/^56m ago\s+handoff\s+laptop\/000000000005\s+.*\(cleared\)\n$/),
     );
     watching.stop();
     expect(await watching.exited).toBe(0);

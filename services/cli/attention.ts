@@ -8,7 +8,14 @@ import { type AttentionReason, attentionReasons } from "../clients/attention.js"
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
 import { shortIds } from "../clients/session-ref.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
-import { NATS_URL_HELP, cliBusUrl, connectCli, queryFailure, reportBusStatus } from "./connection.js";
+import {
+  NATS_URL_HELP,
+  cliBusUrl,
+  connectCli,
+  queryFailure,
+  reportBusStatus,
+  untilStopOrClosed,
+} from "./connection.js";
 import { type AttentionRow, attentionHint, formatAttentionTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
@@ -37,8 +44,14 @@ Lists what needs a person, oldest first, one row per reason:
 
 const Output = z.enum(["json"], { error: "must be json" });
 
-/** The rows of `sessions`, one per reason, oldest first (ties in host, session order). Pure. */
-export function attentionRows(sessions: readonly SessionRecord[], short = shortIds(sessions.map((s) => s.sessionId))) {
+/**
+ * The rows of `sessions`, one per reason, oldest first (ties in host, session order), with the short ids the
+ * registry gave (unique fleet-wide; default: unique among `sessions`). Pure.
+ */
+export function attentionRows(
+  sessions: readonly SessionRecord[],
+  short: ReadonlyMap<string, string> = shortIds(sessions.map((s) => s.sessionId)),
+) {
   const rows: AttentionRow[] = sessions.flatMap((r) =>
     attentionReasons(r).map((reason) => ({
       host: r.host,
@@ -116,8 +129,10 @@ export const attentionCommand: Command = {
     };
     try {
       if (!values.watch) {
-        const { sessions } = await listAllSessions(nc, filter, Infinity, timeoutMs).catch(queryFailure);
-        printRows(attentionRows(sessions), headers);
+        const { sessions, shortIds: short } = await listAllSessions(nc, filter, Infinity, timeoutMs).catch(
+          queryFailure,
+        );
+        printRows(attentionRows(sessions, short), headers);
         return 0;
       }
       const follower = new SessionFollower(nc, {
@@ -128,7 +143,7 @@ export const attentionCommand: Command = {
         wide: false,
         headers,
         io,
-        printInitial: (sessions) => printRows(attentionRows(sessions), headers),
+        printInitial: (sessions, _total, short) => printRows(attentionRows(sessions, short), headers),
         report: ({ record, before, kind, shortId }) => {
           const now = kind === "removed" || kind === "left" ? [] : attentionReasons(record);
           const was = new Set((before === null ? [] : attentionReasons(before)).map(reasonKey));
@@ -151,10 +166,10 @@ export const attentionCommand: Command = {
         command: "claw-supervisor attention",
         onBack: () => void follower.resync(),
       });
-      await io.stopRequested;
+      const code = await untilStopOrClosed(nc, io, "claw-supervisor attention");
       stopReporting();
-      await follower.stop();
-      return 0;
+      await follower.stop().catch(() => undefined);
+      return code;
     } finally {
       await nc.close();
     }

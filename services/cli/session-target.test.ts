@@ -40,6 +40,19 @@ describe("session references on the operator verbs", () => {
       expect(r.stdout).toMatch(new RegExp(`\\bh1\\s+${short}\\s`));
   });
 
+  it("shows short ids unique in the fleet, not only among the rows shown, and read resolves the one shown", async () => {
+    // Registry order is C, A, B: --limit 2 leaves B out, which shares A's first 8 hex digits of the last group.
+    const r = await cli(["sessions", "--limit", "2", "--no-headers"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^h1\s+0a1b2c3d4\s+\/home\/me\/a\s/m);
+    expect(r.stdout).not.toMatch(/\b0a1b2c3d\s/);
+    const json = JSON.parse((await cli(["sessions", "--limit", "2", "--json"])).stdout);
+    expect(json.data.sessions.map((s: { sessionId: string }) => s.sessionId)).toEqual([C, A]);
+    rig.ops.length = 0;
+    expect(await cli(["read", "0a1b2c3d4"])).toMatchObject({ code: 0, stdout: "no turns\n" });
+    expect(rig.ops.at(-1)).toMatchObject({ op: "read", threadId: A });
+  });
+
   it("runs read and mark on the session a unique prefix or short id names, with its full host and id", async () => {
     rig.ops.length = 0;
     expect(await cli(["read", "77778888"])).toMatchObject({ code: 0, stdout: "no turns\n" });

@@ -38,12 +38,12 @@ export interface TargetFailure {
   total: number;
 }
 
-const candidatesOf = (matches: SessionRecord[]): TargetCandidate[] => {
+const candidatesOf = (matches: SessionRecord[], fleetShort: Record<string, string>): TargetCandidate[] => {
   const short = shortIds(matches.map((m) => m.sessionId));
   return matches.map((m) => ({
     host: m.host,
     sessionId: m.sessionId,
-    shortId: short.get(m.sessionId) ?? m.sessionId,
+    shortId: fleetShort[m.sessionId] ?? short.get(m.sessionId) ?? m.sessionId,
     workspace: m.workspace,
     status: m.status,
   }));
@@ -65,7 +65,7 @@ export async function resolveTarget(
       2,
     );
   const request = { ref: ref.sessionId, ...(ref.hostId === undefined ? {} : { host: ref.hostId }) };
-  const { matches, total } = await resolveSession(nc, request, timeoutMs).catch(queryFailure);
+  const { matches, total, shortIds: fleetShort } = await resolveSession(nc, request, timeoutMs).catch(queryFailure);
   const typed = ref.hostId === undefined ? ref.sessionId : `${ref.hostId}/${ref.sessionId}`;
   const only = matches[0];
   if (total === 1 && only) return { hostId: only.host, sessionId: only.sessionId };
@@ -81,7 +81,7 @@ export async function resolveTarget(
     code: "ambiguous",
     message: `'${typed}' matches ${total} sessions; give more of the id, or <host>/<id>`,
     exitCode: 2,
-    candidates: candidatesOf(matches),
+    candidates: candidatesOf(matches, fleetShort),
     total,
   };
 }

@@ -7,10 +7,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SessionEntry } from "../../schemas/registry-entry.js";
 import type { SessionFilter, SessionRecord } from "../../schemas/registry.js";
-import { KV_BUCKET_NAMES, type KvWatchEntry, openKvBucket } from "../bus/index.js";
+import { KV_BUCKET_NAMES, type KvBucket, type KvWatchEntry, openKvBucket } from "../bus/index.js";
 import { listAllSessions } from "../clients/registry-queries.js";
 import { matchesFilter } from "../clients/session-filter.js";
-import { shortIds } from "../clients/session-ref.js";
+import { longShortId } from "../clients/session-ref.js";
 import { queryFailure } from "./connection.js";
 import {
   alignedLine,
@@ -74,8 +74,8 @@ export interface FollowOptions {
   wide: boolean;
   headers: boolean;
   io: CliIo;
-  /** The first table (or JSON line) from the listed sessions; the watch lines follow it. */
-  printInitial(sessions: SessionRecord[], total: number): void;
+  /** The first table (or JSON line) from the listed sessions and their short ids; the watch lines follow it. */
+  printInitial(sessions: SessionRecord[], total: number, short: ReadonlyMap<string, string>): void;
   /** Prints one change; default: the session's row and what changed (or its JSON line). */
   report?(change: SessionChange): void;
 }
@@ -86,7 +86,7 @@ export interface SessionChange {
   record: SessionRecord;
   before: SessionRecord | null;
   changes: FieldChange[];
-  /** Its short id among the followed sessions. */
+  /** Its short id as the registry gave it (unique fleet-wide); its whole last id group when it was not listed. */
   shortId: string;
 }
 
@@ -95,6 +95,18 @@ const keyOf = (r: Pick<SessionRecord, "host" | "sessionId">): string => `${r.hos
 /** Follows the sessions a filter matches and prints each change; see the file comment. */
 export class SessionFollower {
   private readonly known = new Map<string, SessionRecord>();
+  /** Short ids from the registry's last list (unique fleet-wide), by session id. */
+  private short: ReadonlyMap<string, string> = new Map();
+  /** False when the last list was cut by `limit`: then only the listed sessions are followed. */
+  private complete = true;
+  /**
+   * The bucket's last revision just before the last list was asked for: the registry updates its index before it
+   * writes KV, so the list already holds every entry up to it, and the watch's older entries are skipped.
+   */
+  private listedFrom = 0;
+  /** Per key, the KV revision its last applied entry had; an entry not newer than it is skipped. */
+  private readonly revisions = new Map<string, number>();
+  private kv: KvBucket | null = null;
   private widths: number[] = [];
   private watch: AsyncIterable<KvWatchEntry> & { stop(): void } = emptyWatch();
   private loop: Promise<void> = Promise.resolve();
@@ -109,14 +121,13 @@ export class SessionFollower {
   /** Lists the sessions, prints the first table, and starts printing changes. */
   async start(): Promise<void> {
     await this.openWatch();
-    const { sessions, total } = await this.list();
+    const { sessions, total, shortIds: short } = await this.list();
     for (const r of sessions) this.known.set(keyOf(r), r);
-    const short = shortIds(sessions.map((r) => r.sessionId));
     this.widths = columnWidths([
       sessionHeader(this.o.wide),
       ...sessions.map((r) => sessionCells(r, short.get(r.sessionId) ?? r.sessionId, Date.now(), this.o.wide)),
     ]);
-    this.o.printInitial(sessions, total);
+    this.o.printInitial(sessions, total, short);
     this.consume();
   }
 
@@ -139,7 +150,7 @@ export class SessionFollower {
           const seen = new Set<string>();
           for (const r of sessions) {
             seen.add(keyOf(r));
-            this.apply(r.host, r.sessionId, r);
+            this.apply(r.host, r.sessionId, r, true);
           }
           // Only a complete list says a session is gone; a limited one may just not show it.
           if (sessions.length === total) {
@@ -164,13 +175,21 @@ export class SessionFollower {
     await this.loop;
   }
 
-  private async list(): Promise<{ sessions: SessionRecord[]; total: number }> {
-    return listAllSessions(this.nc, this.o.filter, this.o.limit, this.o.timeoutMs).catch(queryFailure);
+  /** Lists the sessions (after noting the bucket's revision, see `listedFrom`) and keeps their short ids. */
+  private async list(): Promise<{ sessions: SessionRecord[]; total: number; shortIds: ReadonlyMap<string, string> }> {
+    const kv = this.kv ?? (await openKvBucket(this.nc, KV_BUCKET_NAMES.sessions));
+    const listedFrom = (await kv.status()).streamInfo.state.last_seq;
+    const listed = await listAllSessions(this.nc, this.o.filter, this.o.limit, this.o.timeoutMs).catch(queryFailure);
+    this.listedFrom = listedFrom;
+    this.revisions.clear();
+    this.short = listed.shortIds;
+    this.complete = listed.sessions.length >= listed.total;
+    return listed;
   }
 
   private async openWatch(): Promise<void> {
-    const kv = await openKvBucket(this.nc, KV_BUCKET_NAMES.sessions);
-    this.watch = await kv.watch({ include: "updates" });
+    this.kv = await openKvBucket(this.nc, KV_BUCKET_NAMES.sessions);
+    this.watch = await this.kv.watch({ include: "updates" });
   }
 
   private consume(): void {
@@ -188,6 +207,9 @@ export class SessionFollower {
     if (this.stopped) return;
     const dot = entry.key.indexOf(".");
     const [host, sessionId] = [entry.key.slice(0, dot), entry.key.slice(dot + 1)];
+    // The watch opens before the list: what it buffered meanwhile may be older than the listed record.
+    if (entry.revision <= (this.revisions.get(entry.key) ?? this.listedFrom)) return;
+    this.revisions.set(entry.key, entry.revision);
     if (entry.operation !== "PUT") return this.apply(host, sessionId, null);
     let parsed: ReturnType<typeof SessionEntry.safeParse>;
     try {
@@ -198,17 +220,24 @@ export class SessionFollower {
     if (parsed.success) this.apply(host, sessionId, parsed.data.record);
   }
 
-  /** Folds one session's new version (null: deleted) into what is shown, printing a line when it shows. */
-  private apply(host: string, sessionId: string, next: SessionRecord | null): void {
+  /**
+   * Folds one session's new version (null: deleted) into what is shown, printing a line when it shows. A session
+   * not shown before is `added` when the list was complete or it comes `fromList`; after a list cut by `limit`
+   * the others are not followed (they may be old sessions the table left out, not new ones).
+   */
+  private apply(host: string, sessionId: string, next: SessionRecord | null, fromList = false): void {
     const key = keyOf({ host, sessionId });
     const before = this.known.get(key);
     const matches = next !== null && matchesFilter(next, this.o.filter);
-    if (next !== null && matches) this.known.set(key, next);
-    else this.known.delete(key);
     if (before === undefined) {
-      if (matches) this.report("added", next, null, []);
+      if (matches && (fromList || this.complete)) {
+        this.known.set(key, next);
+        this.report("added", next, null, []);
+      }
       return;
     }
+    if (next !== null && matches) this.known.set(key, next);
+    else this.known.delete(key);
     if (next === null) return this.report("removed", before, before, []);
     const changes = sessionChanges(before, next);
     if (!matches) return this.report("left", next, before, changes);
@@ -217,8 +246,7 @@ export class SessionFollower {
 
   private report(kind: ChangeKind, record: SessionRecord, before: SessionRecord | null, changes: FieldChange[]): void {
     if (this.stopped) return;
-    const ids = [...this.known.values()].map((r) => r.sessionId);
-    const shortId = shortIds([...ids, record.sessionId]).get(record.sessionId) ?? record.sessionId;
+    const shortId = this.short.get(record.sessionId) ?? longShortId(record.sessionId);
     if (this.o.report) return this.o.report({ kind, record, before, changes, shortId });
     if (this.o.json) {
       this.o.io.stdout(jsonOk({ change: kind, shortId, changes, session: record }, true));

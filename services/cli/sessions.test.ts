@@ -167,8 +167,9 @@ describe("claw-supervisor sessions / hosts", () => {
     expect(table.stdout).toMatch(/^devbox\s+000000000002\s+.*\s+active\s+approval\s+/m);
     expect(table.stdout).toMatch(/^devbox\s+000000000003\s+\/home\/me\/docs\s+idle\s+ask\s+/m);
     expect((await run(["sessions", "--nats-url", url, "--group", "ci"])).stdout).toMatch(
-      // Short ids are unique among the sessions listed: alone, S1 needs only 8 hex digits.
-      /\ndevbox\s+00000000\s+\/home\/me\/claw\s+idle\s+-\s+ci\s+erin\s+/,
+      // Short ids are unique in the fleet, not only among the sessions listed: alone in the list, S1 still needs
+      // all 12 hex digits, as S2 and S3 share its first 11.
+      /\ndevbox\s+000000000001\s+\/home\/me\/claw\s+idle\s+-\s+ci\s+erin\s+/,
     );
   });
 
@@ -232,7 +233,7 @@ describe("claw-supervisor sessions / hosts", () => {
       ok: true,
       data: {
         change: "changed",
-        shortId: "00000000",
+        shortId: "000000000002",
         changes: [{ field: "status", from: "active", to: "idle" }],
         session: expect.objectContaining({ sessionId: S2, status: "idle", owner: "sam" }),
       },

@@ -8,7 +8,14 @@ import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
-import { NATS_URL_HELP, cliBusUrl, connectCli, queryFailure, reportBusStatus } from "./connection.js";
+import {
+  NATS_URL_HELP,
+  cliBusUrl,
+  connectCli,
+  queryFailure,
+  reportBusStatus,
+  untilStopOrClosed,
+} from "./connection.js";
 import { formatSessionsTable } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
@@ -50,7 +57,7 @@ function textOf(
   sessions: SessionRecord[],
   total: number,
   filter: SessionFilter,
-  o: { wide: boolean; headers: boolean },
+  o: { wide: boolean; headers: boolean; short: ReadonlyMap<string, string> },
 ): string {
   const filtered = Object.keys(filter).length > 0 ? " matching the filter" : "";
   if (sessions.length === 0) return o.headers ? `no sessions${filtered}\n` : "";
@@ -128,11 +135,20 @@ export const sessionsCommand: Command = {
     const url = cliBusUrl(values["nats-url"], io.env);
     const nc = await connectCli(url);
     try {
-      const print = (sessions: SessionRecord[], total: number, compact = false): void =>
-        io.stdout(json ? jsonOk({ sessions, total }, compact) : textOf(sessions, total, filter, view));
+      const print = (
+        sessions: SessionRecord[],
+        total: number,
+        short: ReadonlyMap<string, string>,
+        compact = false,
+      ): void =>
+        io.stdout(json ? jsonOk({ sessions, total }, compact) : textOf(sessions, total, filter, { ...view, short }));
       if (!values.watch) {
-        const { sessions, total } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
-        print(sessions, total);
+        const {
+          sessions,
+          total,
+          shortIds: short,
+        } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
+        print(sessions, total, short);
         return 0;
       }
       // Only --watch loads the follower (and with it JetStream and KV): a one-shot list starts without them.
@@ -144,17 +160,17 @@ export const sessionsCommand: Command = {
         json,
         ...view,
         io,
-        printInitial: (sessions, total) => print(sessions, total, true),
+        printInitial: (sessions, total, short) => print(sessions, total, short, true),
       });
       await follower.start();
       const stopReporting = reportBusStatus(nc, io.stderr, {
         command: "claw-supervisor sessions",
         onBack: () => void follower.resync(),
       });
-      await io.stopRequested;
+      const code = await untilStopOrClosed(nc, io, "claw-supervisor sessions");
       stopReporting();
-      await follower.stop();
-      return 0;
+      await follower.stop().catch(() => undefined);
+      return code;
     } finally {
       await nc.close();
     }

@@ -26,6 +26,7 @@ import {
 import { busRequest } from "../bus/requester.js";
 import { classifyRequestFailure } from "../bus/request-failure.js";
 import { subjects } from "../bus/subjects.js";
+import { shortIds } from "./session-ref.js";
 
 /** Why a query failed: the registry's own error codes, or that no registry answered. */
 export type RegistryQueryErrorCode = "invalid" | "not_found" | "internal" | "no_registry" | "timeout" | "bad_reply";
@@ -175,14 +176,19 @@ export async function listSessions(
   return answerOrThrow(await querySessions(nc, req, timeoutMs));
 }
 
-/** Every session matching `filter` (at most `limit`), following cursors page by page. */
+/**
+ * Every session matching `filter` (at most `limit`), following cursors page by page, with each one's short id as
+ * the registry gave it (unique fleet-wide; a registry older than that gives none, and the ids are then made
+ * unique among the listed sessions).
+ */
 export async function listAllSessions(
   nc: NatsConnection,
   filter: SessionFilter,
   limit = Infinity,
   timeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
-): Promise<{ sessions: SessionRecord[]; total: number }> {
+): Promise<{ sessions: SessionRecord[]; total: number; shortIds: Map<string, string> }> {
   const sessions: SessionRecord[] = [];
+  const short = new Map<string, string>();
   let cursor: string | null = null;
   let total = 0;
   do {
@@ -192,10 +198,15 @@ export async function listAllSessions(
       timeoutMs,
     );
     sessions.push(...page.sessions);
+    for (const [id, shortId] of Object.entries(page.shortIds)) short.set(id, shortId);
     total = page.total;
     cursor = page.nextCursor;
   } while (cursor !== null && sessions.length < limit);
-  return { sessions, total };
+  if (sessions.some((r) => !short.has(r.sessionId))) {
+    const local = shortIds(sessions.map((r) => r.sessionId));
+    for (const [id, shortId] of local) if (!short.has(id)) short.set(id, shortId);
+  }
+  return { sessions, total, shortIds: short };
 }
 
 /** One session, or null when the registry does not know it. */

@@ -85,6 +85,14 @@ export function shortIds(ids: Iterable<string>): Map<string, string> {
   return out;
 }
 
+/**
+ * The longest short form of `id`: its whole last UUID group (48 random bits, so unique in any real fleet), or the
+ * id itself when it is not a UUID. For a session whose fleet-wide short id is not known yet. Pure.
+ */
+export function longShortId(id: string): string {
+  return lastGroup(id) ?? id;
+}
+
 /** `<host>/<ref>` or `<ref>` as typed: the host part when there is a slash. Pure. */
 export function parseSessionRef(text: string): { host?: string; ref: string } {
   const slash = text.indexOf("/");

@@ -40,7 +40,7 @@ describe("registry queries", () => {
     expect(ids(list(v, { filter: { disposition: "done" } }))).toEqual(["h1/t1"]);
     expect(ids(list(v, { filter: { humanAttached: true } }))).toEqual(["h2/t1"]);
     expect(ids(list(v, { filter: { autonomous: true, host: "h1" } }))).toEqual(["h1/t2"]);
-    expect(list(v, { filter: { host: "nope" } })).toEqual({ sessions: [], nextCursor: null, total: 0 });
+    expect(list(v, { filter: { host: "nope" } })).toEqual({ shortIds: {}, sessions: [], nextCursor: null, total: 0 });
   });
 
   it("filters by group, owner, waiting and attention", () => {
@@ -88,7 +88,7 @@ describe("registry queries", () => {
     expect(found({ ref: "0123" })).toEqual(["h2/0123"]);
     expect(found({ ref: "01a236ac" })).toEqual([`h1/${a}`, `h1/${b}`, `h2/${c}`]);
     expect(found({ ref: "01a236ac", host: "h2" })).toEqual([`h2/${c}`]);
-    expect(resolve({ ref: "nope" })).toEqual({ matches: [], total: 0 });
+    expect(resolve({ ref: "nope" })).toEqual({ matches: [], total: 0, shortIds: {} });
     for (let i = 0; i < 30; i++) sessions.put(sessionRecord({ host: "h9", sessionId: `many-${i}` }));
     expect(resolve({ ref: "many" })).toMatchObject({ matches: expect.any(Array), total: 30 });
     expect(resolve({ ref: "many" }).matches).toHaveLength(20);
@@ -98,6 +98,33 @@ describe("registry queries", () => {
     expect(answerQuery(subjects.registrySessionsResolve(), body({ ref: "x", id: 1 }), v)).toMatchObject({
       error: { code: "invalid" },
     });
+  });
+
+  it("gives each session's short id unique over the whole index, in list, get and resolve replies", () => {
+    const sessions = new SessionIndex();
+    const a = "01a236ac-1234-7abc-8def-0123456789ab";
+    const b = "01a236ac-1234-7abc-8def-01234567ffff"; // shares a's first 8 hex digits of the last group
+    sessions.put(sessionRecord({ host: "h1", sessionId: a }));
+    sessions.put(sessionRecord({ host: "h2", sessionId: "plain" }));
+    const v: QueryView = { sessions, hosts: () => [] };
+    const ask = (subject: string, req: unknown) => answerQuery(subject, body(req), v);
+    // Alone, a needs 8 digits; the answer is cached until a new session id comes.
+    expect(ask(subjects.registrySessionsList(), { filter: { host: "h1" } })).toMatchObject({
+      shortIds: { [a]: "01234567" },
+    });
+    sessions.put(sessionRecord({ host: "h1", sessionId: a, summary: "replaced" }));
+    expect(sessions.shortId(a)).toBe("01234567");
+    sessions.put(sessionRecord({ host: "h3", sessionId: b }));
+    // b is on another host, and the list shows h1 only: a's short id is still long enough to tell them apart.
+    const page = ask(subjects.registrySessionsList(), { filter: { host: "h1" } }) as { shortIds: object };
+    expect(page.shortIds).toEqual({ [a]: "012345678" });
+    expect(ask(subjects.registrySessionsGet(), { sessionId: a })).toMatchObject({ shortId: "012345678" });
+    expect(ask(subjects.registrySessionsResolve(), { ref: "012345678" })).toMatchObject({
+      matches: [{ sessionId: a }],
+      total: 1,
+      shortIds: { [a]: "012345678" },
+    });
+    expect(ask(subjects.registrySessionsResolve(), { ref: "plain" })).toMatchObject({ shortIds: { plain: "plain" } });
   });
 
   it("pages with an opaque cursor that stays valid while sessions are added", () => {
@@ -124,7 +151,7 @@ describe("registry queries", () => {
       session: { host: "h1", sessionId: "t2", repo: "other" },
     });
     expect(get({ sessionId: "t2" })).toMatchObject({ session: { host: "h1" } });
-    expect(get({ sessionId: "missing" })).toEqual({ session: null });
+    expect(get({ sessionId: "missing" })).toEqual({ session: null, shortId: null });
     expect(get({ sessionId: "t1" })).toEqual({
       error: { code: "invalid", message: "session t1 exists on hosts h1, h2: give host" },
     });

@@ -14,6 +14,7 @@ import {
   SessionFilter,
   type HostRecord,
   type RegistryErrorReply,
+  type SessionRecord,
 } from "../../schemas/registry.js";
 import { notALiveRequest, subjects } from "../bus/index.js";
 import type { RegistryLogger } from "./logger.js";
@@ -67,7 +68,8 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
     const req = parseBody(StrictListSessionsRequest, data);
     if (!req.ok) return errorReply("invalid", req.message);
     try {
-      return view.sessions.list(req.value.filter, req.value.limit, req.value.cursor);
+      const page = view.sessions.list(req.value.filter, req.value.limit, req.value.cursor);
+      return { ...page, shortIds: view.sessions.shortIdsOf(page.sessions) };
     } catch (err) {
       if (err instanceof InvalidCursorError) return errorReply("invalid", `invalid request: cursor: ${err.message}`);
       throw err;
@@ -77,7 +79,11 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
     const req = parseBody(StrictGetSessionRequest, data);
     if (!req.ok) return errorReply("invalid", req.message);
     const { host, sessionId } = req.value;
-    if (host !== undefined) return { session: view.sessions.get(host, sessionId) ?? null };
+    const withShortId = (session: SessionRecord | undefined) => ({
+      session: session ?? null,
+      shortId: session === undefined ? null : view.sessions.shortId(session.sessionId),
+    });
+    if (host !== undefined) return withShortId(view.sessions.get(host, sessionId));
     const found = view.sessions.findBySessionId(sessionId);
     if (found.length > 1) {
       return errorReply(
@@ -88,12 +94,13 @@ export function answerQuery(subject: string, data: Uint8Array, view: QueryView):
           .join(", ")}: give host`,
       );
     }
-    return { session: found[0] ?? null };
+    return withShortId(found[0]);
   }
   if (subject === subjects.registrySessionsResolve()) {
     const req = parseBody(StrictResolveSessionRequest, data);
     if (!req.ok) return errorReply("invalid", req.message);
-    return view.sessions.resolve(req.value.ref, req.value.host, MAX_RESOLVE_MATCHES);
+    const resolved = view.sessions.resolve(req.value.ref, req.value.host, MAX_RESOLVE_MATCHES);
+    return { ...resolved, shortIds: view.sessions.shortIdsOf(resolved.matches) };
   }
   if (subject === subjects.registryHostsList()) {
     const req = parseBody(StrictListHostsRequest, data);

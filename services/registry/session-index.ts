@@ -5,7 +5,7 @@
 import type { HostRecord, SessionFilter, SessionRecord } from "../../schemas/registry.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import { matchesFilter } from "../clients/session-filter.js";
-import { matchingRefs } from "../clients/session-ref.js";
+import { matchingRefs, shortIds } from "../clients/session-ref.js";
 
 /** One page of sessions, as `codex.registry.sessions.list` replies. */
 export interface SessionPage {
@@ -57,6 +57,8 @@ export class SessionIndex {
   private readonly ordered: SessionRecord[] = [];
   private readonly keysBySessionId = new Map<string, string[]>();
   private readonly countsByHost = new Map<string, number>();
+  /** Each session id's short form over the whole index; null until asked for after a new session id came. */
+  private shorts: Map<string, string> | null = null;
 
   /** Number of sessions held. */
   get size(): number {
@@ -71,6 +73,8 @@ export class SessionIndex {
       this.ordered[at.index] = record;
     } else {
       this.ordered.splice(at.index, 0, record);
+      // A new session id can lengthen the short ids of those it shares digits with; a replaced record cannot.
+      if (!this.keysBySessionId.has(record.sessionId)) this.shorts = null;
       this.keysBySessionId.set(record.sessionId, [...(this.keysBySessionId.get(record.sessionId) ?? []), key]);
       this.countsByHost.set(record.host, (this.countsByHost.get(record.host) ?? 0) + 1);
     }
@@ -85,6 +89,23 @@ export class SessionIndex {
   /** Every record with this session id (normally one; more only if two hosts reuse a thread id). */
   findBySessionId(sessionId: string): SessionRecord[] {
     return (this.keysBySessionId.get(sessionId) ?? []).map((k) => this.byKey.get(k) as SessionRecord);
+  }
+
+  /**
+   * The short form of `sessionId` (services/clients/session-ref.ts `shortIds`), unique over every session id in
+   * the index, so a short id copied from any listing names one session fleet-wide. Recomputed (O(n)) on the
+   * first call after a new session id came; O(1) otherwise.
+   */
+  shortId(sessionId: string): string {
+    this.shorts ??= shortIds(this.ordered.map((r) => r.sessionId));
+    return this.shorts.get(sessionId) ?? sessionId;
+  }
+
+  /** `shortId` of each record's session id, keyed by session id (as the list and resolve replies carry it). */
+  shortIdsOf(records: readonly SessionRecord[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const r of records) out[r.sessionId] = this.shortId(r.sessionId);
+    return out;
   }
 
   /** Every record, in order. */
