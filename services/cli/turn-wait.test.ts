@@ -93,6 +93,63 @@ describe("waiting for a turn and following a session", () => {
     expect(asked).toBe(2);
   });
 
+  it("asks once when following starts, so a turn that ended before the noted sequence is reported", async () => {
+    await rig.session("w6");
+    await turnEnds("w6", "tw6", "completed");
+    const fromSeq = (await streamLastSeq(rig.bus.nc, STREAM_NAMES.events)) + 1;
+    let asked = 0;
+    const lookUp = async () => {
+      asked++;
+      return {
+        id: "tw6",
+        status: "completed" as const,
+        error: null,
+        startedAt: 1,
+        completedAt: 2,
+        durationMs: null,
+        lastAgentMessage: "done before",
+      };
+    };
+    // No event comes after fromSeq and there is no timeout: only the first look-up can end the wait.
+    const outcome = await waitForTurnEnd(rig.bus.nc, fromSeq, { sessionId: "w6", turnId: "tw6" }, { lookUp });
+    expect(outcome).toMatchObject({ kind: "ended", turn: { id: "tw6", lastAgentMessage: "done before" } });
+    expect(asked).toBe(1);
+  });
+
+  it("send --wait with a reused --key reports the turn the first send started and that already ended", async () => {
+    await rig.session("w7");
+    sendEndsAt("tw7", async (threadId) => {
+      await agentSays(threadId, "tw7", "first answer");
+      await turnEnds(threadId, "tw7", "completed");
+    });
+    const first = await cli("send", "h1/w7", "do it", "--key", "wait-key-w7", "--wait");
+    expect(first).toMatchObject({ code: 0, stdout: "started turn tw7\nturn tw7 completed\ncodex: first answer\n" });
+    const sends = rig.ops.filter((op) => op.op === "send").length;
+    rig.answer = (req: HostRpcRequest) =>
+      req.op === "read"
+        ? {
+            ok: true,
+            data: {
+              turns: [
+                {
+                  id: "tw7",
+                  status: "completed",
+                  startedAt: 1,
+                  completedAt: 2,
+                  messages: [{ role: "agent", text: "first answer" }],
+                },
+              ],
+              nextCursor: null,
+            },
+          }
+        : { ok: true, data: {} };
+    // The policy answers the repeat from its cache; the turn's end is older than the sequence the wait notes.
+    const again = await cli("send", "h1/w7", "do it", "--key", "wait-key-w7", "--wait");
+    expect(again.stderr).toBe("");
+    expect(again).toMatchObject({ code: 0, stdout: "started turn tw7\nturn tw7 completed\ncodex: first answer\n" });
+    expect(rig.ops.filter((op) => op.op === "send").length).toBe(sends);
+  });
+
   it("send --wait exits 0 once the turn completes, even when it ends before the command's answer arrives", async () => {
     await rig.session("w2");
     sendEndsAt("tw2", async (threadId) => {

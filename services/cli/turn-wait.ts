@@ -93,7 +93,10 @@ export interface WaitOptions {
   timeoutMs?: number | undefined;
   /** Resolves when the caller stops waiting (Ctrl-C). */
   stop?: Promise<string>;
-  /** Looks up how the turn ended when its end event may have been lost; undefined while it still runs. */
+  /**
+   * Looks up how the turn ended, once when following starts (it may have ended before `fromSeq`) and again when
+   * its end event may have been lost; undefined while it still runs.
+   */
   lookUp?: () => Promise<TurnEnd | undefined>;
 }
 
@@ -125,6 +128,12 @@ export async function waitForTurnEnd(
   let timer: NodeJS.Timeout | undefined;
   try {
     const ended = (async (): Promise<WaitOutcome> => {
+      // A turn that ended before `fromSeq` (a send repeated with its --key gets the policy's cached answer) has
+      // no end event left to see: ask once, now that the events that come meanwhile are being kept.
+      if (opts.lookUp) {
+        const found = await opts.lookUp().catch(() => undefined);
+        if (found) return { kind: "ended", turn: found };
+      }
       let lastAgentMessage: string | null = null;
       for await (const m of follow) {
         const ev = parseThreadEvent(m.data);
