@@ -15,6 +15,7 @@ import type { ThreadItem } from "../../schemas/codex/index.js";
 import { followStream, type StreamFollow, threadEventsFilter } from "../bus/stream-follow.js";
 import { STREAM_NAMES } from "../bus/topology.js";
 import { EXIT_CODES, sendCommand } from "./command-client.js";
+import { reportBusStatus } from "./connection.js";
 import { CliError, type CliIo } from "./io.js";
 import { jsonFailure, jsonOk } from "./output.js";
 import { parseThreadEvent, type ThreadEvent } from "./thread-events.js";
@@ -151,16 +152,6 @@ function render(ev: ThreadEvent, json: boolean, raw: boolean): string | null {
   }
 }
 
-/** Says on stderr when the connection loses the bus and when it is back, until the connection closes. */
-function reportConnection(nc: NatsConnection, io: CliIo): void {
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect") io.stderr(`claw-supervisor read: lost the bus (${s.server}); reconnecting\n`);
-      else if (s.type === "reconnect") io.stderr(`claw-supervisor read: back on the bus (${s.server}); following\n`);
-    }
-  })().catch(() => undefined);
-}
-
 /**
  * Runs `read` with `args` (the transcript page), prints it, then follows the session until `io.stopRequested`;
  * returns the exit code: 0 when stopped, a typed failure's code when the read fails, 1 when the follow breaks.
@@ -188,7 +179,7 @@ export async function readAndFollow(
   } catch (err) {
     throw new CliError(`read --follow: cannot follow the session's events: ${(err as Error).message}`);
   }
-  reportConnection(nc, io);
+  const stopReporting = reportBusStatus(nc, io.stderr, { command: "claw-supervisor read" });
   if (!o.json) io.stderr(`claw-supervisor read: following ${target.sessionId}; Ctrl-C to stop\n`);
   const pump = (async (): Promise<string> => {
     for await (const m of follow) {
@@ -199,6 +190,7 @@ export async function readAndFollow(
     return "the session's event feed ended";
   })().catch((err: unknown) => (err as Error)?.message ?? String(err));
   const end = await Promise.race([io.stopRequested.then(() => null), pump]);
+  stopReporting();
   await follow.stop();
   if (end === null) return 0;
   if (o.json) io.stdout(jsonFailure("failure", `stopped following: ${end}`, {}, true));
