@@ -59,7 +59,7 @@ export type PendingAsk = z.infer<typeof PendingAsk>;
  * `approve`/`decline` answer it by `requestId`; at `deadlineAtMs` the host agent declines it.
  */
 export const PendingApproval = z.object({
-  /** The app-server's request id, as text: what `approve <session> <request>` names. */
+  /** The hold's own random id (never the app-server's, which restarts with it): what `approve <session> <request>` names. */
   requestId: z.string(),
   /** `command`, `fileChange`, `permissions`, ... : what the session asks to do. */
   kind: z.string(),

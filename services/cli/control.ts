@@ -57,7 +57,7 @@ const sharedHelp = [
 function target(verb: string, positional: string | undefined): { sessionId: string; hostId?: string } {
   if (!positional)
     throw new CliError(
-      `${verb} needs a session: <sessionId> or <hostId>/<sessionId>. See 'claw-supervisor ${verb} --help'.`,
+      `${verb} needs a session: its short id (as 'sessions' shows it), a unique prefix or the whole id, optionally <host>/ before it. See 'claw-supervisor ${verb} --help'.`,
       2,
     );
   const slash = positional.indexOf("/");
