@@ -242,4 +242,18 @@ describe("claw-supervisor sessions / hosts", () => {
     watching.stop();
     expect(await watching.code).toBe(0);
   });
+
+  it("--watch --limit follows the listed sessions only: a change to one the table left out is not 'new'", async () => {
+    const watching = cli(["sessions", "--nats-url", url, "--watch", "--host", "devbox", "--limit", "1"]);
+    await eventually(() => expect(watching.out.stdout).toMatch(/\nshowing 1 of 4 sessions matching the filter\n$/));
+    const table = watching.out.stdout;
+    expect(table).toMatch(/\ndevbox\s+000000000001\s/);
+    // S3 is not in the table; its change comes first in the KV watch, S1's after it.
+    await host.publish(host.envelope(S3, "agent/annotation", { kind: "assign", owner: "zed" }));
+    await host.publish(host.envelope(S1, "agent/annotation", { kind: "assign", owner: "kim" }));
+    await eventually(() => expect(watching.out.stdout.slice(table.length)).toMatch(/\(owner erin→kim\)\n$/));
+    expect(watching.out.stdout.slice(table.length)).toMatch(/^devbox\s+000000000001\s+.*\(owner erin→kim\)\n$/);
+    watching.stop();
+    expect(await watching.code).toBe(0);
+  });
 });
