@@ -4,9 +4,9 @@
  * as a CLI error naming it too, and (for commands that run until Ctrl-C) word on stderr when the bus goes and
  * comes back. Shared by every command that asks the bus.
  */
-import type { Authenticator, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { connectBus } from "../bus/connect.js";
-import { type BusLogin, loginForUrl } from "../clients/bus-credentials.js";
+import { type BusLogin, loginForUrl, upBusAuthenticator } from "../clients/bus-credentials.js";
 import { RegistryQueryError } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
 import { findRunningUp } from "../clients/up-file.js";
@@ -43,23 +43,13 @@ const urls = new WeakMap<NatsConnection, string>();
 /** The URL of the latest connection, for failures that do not say which connection they came from. */
 let lastUrl: string | undefined;
 
-/** A login asked again at every (re)connect: given only while `url` is still the running `up`'s own server. */
-function recheckedLogin(url: string, env: NodeJS.ProcessEnv): Authenticator {
-  return () => {
-    try {
-      const login = loginForUrl(url, "operator", env);
-      return login ? { user: login.user, pass: login.pass } : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-}
-
 /**
  * Connects the CLI to the bus at `url`, or throws a one-line CliError naming it. When `url` is the bus of the
  * `up` running on this state dir, the CLI logs in as its `operator` user (credentials never go to another
  * server). The connection redials by itself when the bus goes away; with `up`'s credentials, each redial checks
- * again that the port is `up`'s own nats-server before sending them (none go to whoever holds it meanwhile).
+ * again that the port is `up`'s own nats-server before sending them, and when it is not, the connection is
+ * closed with an error saying so: neither the password nor the command's traffic goes to whoever holds the
+ * port meanwhile (see {@link untilStopOrClosed}).
  */
 export async function connectCli(url: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsConnection> {
   let login: BusLogin | undefined;
@@ -73,7 +63,7 @@ export async function connectCli(url: string, env: NodeJS.ProcessEnv = process.e
     nc = await connectBus({
       servers: url,
       name: "claw-supervisor-cli",
-      ...(login ? { authenticator: recheckedLogin(url, env) } : {}),
+      ...(login ? { authenticator: upBusAuthenticator(url, "operator", defaultStateDir(env)) } : {}),
     });
   } catch (err) {
     const hint = /authori[sz]ation/i.test((err as Error).message)
@@ -139,4 +129,23 @@ export function reportBusStatus(
     // The iterator also ends when the connection closes; stop it now if it can be.
     (statuses as { stop?: () => void }).stop?.();
   };
+}
+
+/**
+ * Waits until Ctrl-C (0) or until the connection is closed under a command that runs until Ctrl-C (1, after
+ * saying why on stderr): e.g. its port was taken by a server that is not `up`'s own, so the CLI refused to log
+ * in there and closed the connection rather than go on talking to it.
+ */
+export async function untilStopOrClosed(
+  nc: NatsConnection,
+  io: { stopRequested: Promise<string>; stderr: (text: string) => void },
+  command: string,
+): Promise<number> {
+  const end = await Promise.race([
+    io.stopRequested.then(() => null),
+    nc.closed().then((err) => err ?? new Error("the connection to the bus was closed")),
+  ]);
+  if (end === null) return 0;
+  io.stderr(`${command}: ${end.message}; stopped\n`);
+  return 1;
 }

@@ -18,7 +18,7 @@ import type { SessionRecord } from "../../schemas/registry.js";
 import { requestAdmin } from "../clients/admin-request.js";
 import { querySession } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
-import { type BusLogin, loginForUrl } from "../clients/bus-credentials.js";
+import { type BusLogin, loginForUrl, upBusAuthenticator } from "../clients/bus-credentials.js";
 import { readUpFile } from "../clients/up-file.js";
 import {
   EdgeIdentity,
@@ -88,7 +88,13 @@ export const mcpCommand: Command = {
     } catch (err) {
       throw new CliError((err as Error).message);
     }
-    const nc = await connectBus({ servers: natsUrl, name: "claw-supervisor-mcp", ...login }).catch((err: Error) => {
+    // Asked again at every redial: the password goes only to up's own nats-server, never to whoever holds the
+    // port while up is stopped; then the connection closes and the edge stops, saying why.
+    const nc = await connectBus({
+      servers: natsUrl,
+      name: "claw-supervisor-mcp",
+      ...(login ? { authenticator: upBusAuthenticator(natsUrl, "client", stateDir) } : {}),
+    }).catch((err: Error) => {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${err.message}`);
     });
     try {
@@ -102,8 +108,10 @@ export const mcpCommand: Command = {
       const closed = new Promise<string>((resolve) => (transport.onclose = () => resolve("stdin closed")));
       await server.connect(transport);
       io.stderr(`claw-supervisor mcp: serving session ${who.sessionId} on stdio\n`);
-      await Promise.race([closed, io.stopRequested]);
+      const lost = nc.closed().then((err) => err ?? new Error("the connection to the bus was closed"));
+      const end = await Promise.race([closed, io.stopRequested, lost]);
       await server.close();
+      if (end instanceof Error) throw new CliError(`lost the bus: ${end.message}`);
     } finally {
       await nc.drain().catch(() => nc.close());
     }

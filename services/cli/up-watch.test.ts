@@ -36,17 +36,25 @@ afterEach(async () => {
 
 /**
  * A fake NATS server on 127.0.0.1:`port` (someone binding the port while `up` is down): greets every client,
- * records what it sends and refuses its CONNECT. `close()` frees the port.
+ * records what it sends and refuses its CONNECT (with `accept`, takes it and answers PINGs). `close()` frees
+ * the port.
  */
-async function fakeNatsOn(port: number): Promise<{ received(): string; close(): Promise<void> }> {
+async function fakeNatsOn(
+  port: number,
+  o: { accept?: boolean } = {},
+): Promise<{ received(): string; close(): Promise<void> }> {
   let received = "";
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.write(`INFO ${JSON.stringify({ server_id: "FAKE", version: "2.10.0", proto: 1, auth_required: true })}\r\n`);
     socket.on("data", (chunk) => {
-      received += chunk.toString("utf8");
-      if (received.includes("CONNECT ")) socket.end("-ERR 'Authorization Violation'\r\n");
+      const text = chunk.toString("utf8");
+      received += text;
+      // With `accept`, it lets any CONNECT in and answers PINGs, as an impostor would.
+      if (o.accept) {
+        for (const _ of text.matchAll(/^PING\r$/gm)) socket.write("PONG\r\n");
+      } else if (received.includes("CONNECT ")) socket.end("-ERR 'Authorization Violation'\r\n");
     });
     socket.on("error", () => undefined);
   });
@@ -75,7 +83,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
 }
 
 describe("sessions --watch across a restart of up", () => {
-  it("says it lost the bus (giving its password to nobody else on the port meanwhile), says it is back, and prints a change made after the restart", async () => {
+  it("says it lost the bus, says it is back, and prints a change made after the restart", async () => {
     const home = mkdtempSync(path.join(tmpdir(), "claw-upwatch-"));
     tmp.push(home);
     const stateDir = path.join(home, "state");
@@ -99,12 +107,7 @@ describe("sessions --watch across a restart of up", () => {
     );
     expect(watch.stderr()).not.toContain("back on the bus");
 
-    // Whoever binds the port meanwhile gets the watch's redial, but not the operator password.
-    const fake = await fakeNatsOn(Number(new URL(first.url).port));
-    await until("the watch to redial the port", () => fake.received().includes("CONNECT "));
-    expect(fake.received()).not.toContain(readBusLogin(stateDir, "operator")!.pass);
-    await fake.close();
-
+    // (Whoever binds the port meanwhile is refused: the next test.)
     const second = await startUp();
     expect(second.url).toBe(first.url);
     await until("the watch to say it is back", () =>
@@ -130,5 +133,36 @@ describe("sessions --watch across a restart of up", () => {
       `claw-supervisor sessions: lost the bus at ${first.url}; reconnecting…\n` +
         `claw-supervisor sessions: back on the bus at ${first.url}\n`,
     );
+  });
+
+  it("refuses a server that is not up's on the port while up is down: no credentials, no 'back on the bus', says why and stops", async () => {
+    const home = mkdtempSync(path.join(tmpdir(), "claw-upwatch-"));
+    tmp.push(home);
+    const stateDir = path.join(home, "state");
+    const env = { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir };
+    const up = cli(["up", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"], env);
+    const report = JSON.parse(await up.waitForLine((l) => l.startsWith("{")));
+    natsPids.push(report.nats.pid);
+    const url: string = report.nats.url;
+    const watch = cli(["sessions", "--watch", "--json"], env);
+    await watch.waitForLine((l) => l.startsWith("{"));
+
+    up.child.kill("SIGTERM");
+    expect(await up.exited).toBe(0);
+    await until("the watch to say it lost the bus", () => watch.stderr().includes("lost the bus"));
+    // An impostor that accepts any CONNECT (with or without credentials) and answers PINGs.
+    const fake = await fakeNatsOn(Number(new URL(url).port), { accept: true });
+    try {
+      const code = await watch.exited;
+      expect(code).toBe(1);
+      // It got nothing at all: not the password, not even a CONNECT without one, no subscription or request.
+      expect(fake.received()).toBe("");
+      expect(watch.stderr()).not.toContain("back on the bus");
+      expect(watch.stderr()).toContain(
+        `claw-supervisor sessions: the bus at ${url} is no longer claw-supervisor up's (no ${path.join(stateDir, "up.json")}); not sending credentials; stopped\n`,
+      );
+    } finally {
+      await fake.close();
+    }
   });
 });
