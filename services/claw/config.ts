@@ -7,14 +7,24 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { issuesText } from "../../schemas/commands.js";
-import { BusCredentialsFile, readBusLogin } from "../clients/bus-credentials.js";
+import type { Authenticator } from "@nats-io/transport-node";
+import {
+  BusCredentialsFile,
+  readBusLogin,
+  stateDirOfCredentialsFile,
+  upBusAuthenticator,
+} from "../clients/bus-credentials.js";
+import { findRunningUp } from "../clients/up-file.js";
 
 const Port = z.number().int().min(0).max(65535);
 
 export const ClawPluginConfig = z.strictObject({
   mode: z.enum(["connect", "embedded"]).default("connect"),
-  /** The supervisor's NATS (connect mode); credentials may also be in the URL. */
-  natsUrl: z.string().min(1).default("nats://127.0.0.1:4222"),
+  /**
+   * The supervisor's NATS (connect mode); credentials may also be in the URL. Unset: with
+   * `natsCredentialsFile`, the bus of that state dir's `up`; else {@link DEFAULT_NATS_URL} (see `pluginNatsUrl`).
+   */
+  natsUrl: z.string().min(1).optional(),
   natsUser: z.string().min(1).optional(),
   natsPassword: z.string().min(1).optional(),
   natsToken: z.string().min(1).optional(),
@@ -57,8 +67,49 @@ export function parsePluginConfig(input: unknown): ClawPluginConfig {
   return parsed.data;
 }
 
-/** The bus login the plugin uses: `user`/`pass` or `token` for `connectBus`, or nothing. */
-export type PluginLogin = { user: string; pass: string } | { token: string } | Record<string, never>;
+/** `<stateDir>/ports.json` as `up` keeps it (services/stack/ports-file.ts; the stack is not imported here). */
+const KeptPorts = z.object({ nats: Port.min(1) });
+
+/** The plugin's bus when neither `natsUrl` nor `natsCredentialsFile` is set. */
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+/**
+ * The bus connect mode joins: `natsUrl`; else, with a `natsCredentialsFile` of a state dir
+ * (`<stateDir>/credentials/<user>.json`), that state dir's `up` bus (`natsUrl` of its running up.json, else its
+ * kept port in ports.json), never the default 4222 (where a Debian nats-server or anyone else may listen);
+ * else {@link DEFAULT_NATS_URL}. Throws an Error naming what to set when the credentials file says no bus.
+ */
+export function pluginNatsUrl(config: ClawPluginConfig): string {
+  if (config.natsUrl !== undefined) return config.natsUrl;
+  const file = config.natsCredentialsFile;
+  if (file === undefined) return DEFAULT_NATS_URL;
+  const stateDir = stateDirOfCredentialsFile(file);
+  const fix = "set natsUrl to the URL on the 'plugin:' line 'claw-supervisor up' prints";
+  if (stateDir === undefined)
+    throw new Error(`claw-supervisor: natsCredentialsFile ${file} is not in a state dir's credentials/: ${fix}`);
+  const up = findRunningUp(stateDir);
+  if (up.ok) return up.up.natsUrl;
+  try {
+    const kept = KeptPorts.safeParse(JSON.parse(readFileSync(path.join(stateDir, "ports.json"), "utf8")));
+    if (kept.success) return `nats://127.0.0.1:${kept.data.nats}`;
+  } catch {
+    // No ports.json: said below.
+  }
+  throw new Error(
+    `claw-supervisor: natsCredentialsFile is set but natsUrl is not, and ${stateDir} names no bus (${up.why}, ` +
+      `no ports.json): start 'claw-supervisor up' there, or ${fix}`,
+  );
+}
+
+/**
+ * The bus login the plugin uses: `user`/`pass` or `token` for `connectBus`, an `authenticator` that gives a
+ * state dir's credentials only to that state dir's `up` (asked at every redial), or nothing.
+ */
+export type PluginLogin =
+  | { user: string; pass: string }
+  | { token: string }
+  | { authenticator: Authenticator }
+  | Record<string, never>;
 
 /** Embedded mode's state dir: `embedded.stateDir`, else `<OpenClaw state>/claw-supervisor`. Pure. */
 export function embeddedStateDir(config: ClawPluginConfig, openclawStateDir: string): string {
@@ -67,7 +118,10 @@ export function embeddedStateDir(config: ClawPluginConfig, openclawStateDir: str
 
 /**
  * How the plugin logs in: embedded mode as the stack's `client` user (from its state dir); connect mode from
- * `natsCredentialsFile`, else `natsUser`/`natsPassword` or `natsToken`. Throws an Error naming a bad file.
+ * `natsCredentialsFile`, else `natsUser`/`natsPassword` or `natsToken`. A `natsCredentialsFile` that lies in a
+ * state dir (`<stateDir>/credentials/<user>.json`, where `up` writes it) is given only to that state dir's
+ * `up`'s own nats-server, checked at every (re)connect (`upBusAuthenticator`): while `up` is stopped, whoever
+ * takes its port gets no password, and the connection closes instead. Throws an Error naming a bad file.
  */
 export function pluginLogin(config: ClawPluginConfig, openclawStateDir: string): PluginLogin {
   if (config.mode === "embedded") return readBusLogin(embeddedStateDir(config, openclawStateDir), "client") ?? {};
@@ -83,6 +137,9 @@ export function pluginLogin(config: ClawPluginConfig, openclawStateDir: string):
       throw new Error(
         `claw-supervisor: natsCredentialsFile ${file}: not a credentials file (${issuesText(parsed.error)})`,
       );
+    const upStateDir = stateDirOfCredentialsFile(file);
+    if (upStateDir !== undefined && path.basename(file) === `${parsed.data.user}.json`)
+      return { authenticator: upBusAuthenticator(pluginNatsUrl(config), parsed.data.user, upStateDir) };
     return { user: parsed.data.user, pass: parsed.data.password };
   }
   if (config.natsUser) return { user: config.natsUser, pass: config.natsPassword ?? "" };

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { connectBus } from "../bus/index.js";
 import { startLocalStack, type LocalStack } from "../stack/local-stack.js";
-import { type ClawPluginConfig, pluginLogin } from "./config.js";
+import { type ClawPluginConfig, pluginLogin, pluginNatsUrl } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";
 
@@ -107,12 +107,23 @@ export class FleetService {
         };
       } else {
         const c = this.config;
-        this.nc = await connectBus({
-          servers: c.natsUrl,
+        const url = pluginNatsUrl(c);
+        const nc = await connectBus({
+          servers: url,
           name: `openclaw-claw-supervisor-${c.clawId}`,
           ...pluginLogin(c, stateDir),
         });
-        this.st.natsUrl = c.natsUrl.replace(/\/\/[^@/]*@/, "//");
+        this.nc = nc;
+        this.st.natsUrl = url.replace(/\/\/[^@/]*@/, "//");
+        // Closed under us (the port is no longer up's, so no credentials were sent): say so, don't hide it.
+        void nc.closed().then((err) => {
+          if (!err || this.nc !== nc) return;
+          this.st.state = "failed";
+          this.st.lastError = err.message;
+          this.log.error(
+            `claw-supervisor: ${err.message}; disconnected: restart the gateway once 'claw-supervisor up' runs again`,
+          );
+        });
       }
       this.wake = startWakeLoop(
         this.nc,

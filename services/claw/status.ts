@@ -7,7 +7,7 @@ import { consumerBacklog, STREAM_NAMES, connectBus } from "../bus/index.js";
 import { readUpFile } from "../clients/up-file.js";
 import { listHosts, listSessions } from "../clients/registry-queries.js";
 import type { ClawCaller } from "./claw-caller.js";
-import { type ClawPluginConfig, embeddedStateDir, pluginLogin } from "./config.js";
+import { type ClawPluginConfig, embeddedStateDir, pluginLogin, pluginNatsUrl } from "./config.js";
 import { consumerNames } from "./fleet-consumers.js";
 import type { FleetService, FleetServiceStatus } from "./fleet-service.js";
 import { summarizeSessions } from "./summary.js";
@@ -48,7 +48,9 @@ export function statusPayload(service: FleetService | null): FleetServiceStatus 
 /** What `openclaw claw-supervisor status` prints: the bus it would use, and what the bus holds for this Claw. */
 export async function cliStatus(config: ClawPluginConfig, openclawStateDir: string): Promise<string> {
   const url =
-    config.mode === "embedded" ? readUpFile(embeddedStateDir(config, openclawStateDir))?.natsUrl : config.natsUrl;
+    config.mode === "embedded"
+      ? readUpFile(embeddedStateDir(config, openclawStateDir))?.natsUrl
+      : pluginNatsUrl(config);
   const shown = url?.replace(/\/\/[^@/]*@/, "//");
   if (!url)
     return "claw-supervisor: embedded mode, and the gateway's stack is not running (start the gateway: 'openclaw gateway run')";

@@ -14,7 +14,16 @@ import { startEmbeddedNats, type EmbeddedNats } from "../bus/index.js";
 import { connectCli } from "../cli/connection.js";
 import { processAlive, waitForProcessGone } from "../../test/support/processes.js";
 import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
-import { ensureBusCredentials, loginForUrl } from "./bus-credentials.js";
+import { connectBus } from "../bus/connect.js";
+import { DEFAULT_NATS_URL, parsePluginConfig, pluginLogin, pluginNatsUrl } from "../claw/config.js";
+import {
+  credentialsFile,
+  ensureBusCredentials,
+  loginForUrl,
+  NotUpsBusError,
+  stateDirOfCredentialsFile,
+  upBusAuthenticator,
+} from "./bus-credentials.js";
 import { writeUpFile } from "./up-file.js";
 
 let stateDir: string;
@@ -138,5 +147,61 @@ describe("loginForUrl", () => {
     expect(listener.received()).not.toContain(passwords.operator);
     expect(listener.received()).not.toContain('"pass"');
     for (const password of Object.values(passwords)) expect(listener.received()).not.toContain(password);
+  });
+});
+
+describe("upBusAuthenticator (the CLI, the stdio MCP edge, the plugin with a state dir's credentials file)", () => {
+  it("gives the password while the port is up's own nats-server, and throws (no credentials) once it is not", async () => {
+    const { url, passwords } = await embeddedUp();
+    const auth = upBusAuthenticator(url, "client", stateDir);
+    expect(auth(undefined)).toEqual({ user: "client", pass: passwords.client });
+    expect(() => upBusAuthenticator("nats://127.0.0.1:1", "client", stateDir)(undefined)).toThrow(
+      /the bus at nats:\/\/127\.0\.0\.1:1 is no longer claw-supervisor up's \(.*up\.json names the bus/,
+    );
+    const pid = nats!.pid;
+    process.kill(pid, "SIGKILL");
+    expect(await waitForProcessGone(pid, 5_000)).toBe(true);
+    expect(() => auth(undefined)).toThrow(NotUpsBusError);
+    expect(() => auth(undefined)).toThrow(
+      `the bus at ${url} is no longer claw-supervisor up's (${path.join(stateDir, "up.json")} names nats-server pid ${pid}, which is not up's nats-server any more); not sending credentials`,
+    );
+  });
+
+  it("the plugin with up's client.json: its connection to a listener on the port is refused, nothing sent", async () => {
+    const { url } = await embeddedUp();
+    const file = credentialsFile(stateDir, "client");
+    expect(stateDirOfCredentialsFile(file)).toBe(stateDir);
+    expect(stateDirOfCredentialsFile(path.join(stateDir, "client.json"))).toBeUndefined();
+    // natsUrl unset: the state dir's up bus, not 4222.
+    const config = parsePluginConfig({ natsCredentialsFile: file });
+    expect(pluginNatsUrl(config)).toBe(url);
+    expect(pluginNatsUrl(parsePluginConfig({}))).toBe(DEFAULT_NATS_URL);
+    const login = pluginLogin(config, "/unused");
+    expect(Object.keys(login)).toEqual(["authenticator"]);
+    // Explicit users stay as they are.
+    expect(pluginLogin(parsePluginConfig({ natsUser: "claw", natsPassword: "pw" }), "/unused")).toEqual({
+      user: "claw",
+      pass: "pw",
+    });
+    const nc = await connectBus({ servers: url, name: "plugin-test", ...login });
+    await nc.close();
+
+    const pid = nats!.pid;
+    process.kill(pid, "SIGKILL");
+    expect(await waitForProcessGone(pid, 5_000)).toBe(true);
+    const listener = await fakeNatsOn(Number(new URL(url).port));
+    const err = await connectBus({ servers: url, name: "plugin-test", ...pluginLogin(config, "/unused") }).catch(
+      (e: unknown) => e,
+    );
+    expect(String(err)).toContain("is no longer claw-supervisor up's");
+    expect(listener.received()).toBe("");
+  });
+
+  it("a credentials file without natsUrl and no up there: a clear error naming what to set", async () => {
+    await ensureBusCredentials(stateDir);
+    const config = parsePluginConfig({ natsCredentialsFile: credentialsFile(stateDir, "client") });
+    expect(() => pluginNatsUrl(config)).toThrow(
+      /natsCredentialsFile is set but natsUrl is not, and .* names no bus \(no .*up\.json, no ports\.json\): start 'claw-supervisor up' there, or set natsUrl/,
+    );
   });
 });
