@@ -83,24 +83,27 @@ export function attentionItem(row: AttentionRow): Record<string, unknown> {
 
 const reasonKey = (r: AttentionReason): string => `${r.needs}:${r.requestId ?? r.correlationId ?? ""}`;
 
+/** The options `attention` takes (the table of completions lists them too). */
+const optionSpecs = {
+  host: { type: "string" },
+  group: { type: "string" },
+  owner: { type: "string" },
+  output: { type: "string", short: "o" },
+  json: { type: "boolean" },
+  "no-headers": { type: "boolean" },
+  watch: { type: "boolean" },
+  "nats-url": { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
 /** The `attention` command. */
 export const attentionCommand: Command = {
   name: "attention",
   summary: "list what needs a person: approvals, input, asks, handoffs, errors, stale sessions (oldest first)",
   usage,
-  options: ["host", "group", "owner", "output", "json", "no-headers", "watch", "nats-url", "timeout"],
+  options: Object.keys(optionSpecs),
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("attention", argv, {
-      host: { type: "string" },
-      group: { type: "string" },
-      owner: { type: "string" },
-      output: { type: "string", short: "o" },
-      json: { type: "boolean" },
-      "no-headers": { type: "boolean" },
-      watch: { type: "boolean" },
-      "nats-url": { type: "string" },
-      timeout: { type: "string" },
-    });
+    const { values, positionals } = parseCommandArgs("attention", argv, optionSpecs);
     if (values.help) {
       io.stdout(`${usage}\n`);
       return 0;

@@ -15,18 +15,21 @@ agent version, whether its Codex app-server is connected, its sessions, and its 
 --nats-url URL  ${NATS_URL_HELP}
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})`;
 
+/** The options `hosts` takes (the table of completions lists them too). */
+const optionSpecs = {
+  json: { type: "boolean" },
+  "nats-url": { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
 /** The `hosts` command. */
 export const hostsCommand: Command = {
   name: "hosts",
   summary: "list the fleet's hosts and their connection state",
   usage,
-  options: ["json", "nats-url", "timeout"],
+  options: Object.keys(optionSpecs),
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("hosts", argv, {
-      json: { type: "boolean" },
-      "nats-url": { type: "string" },
-      timeout: { type: "string" },
-    });
+    const { values, positionals } = parseCommandArgs("hosts", argv, optionSpecs);
     if (values.help) {
       io.stdout(`${usage}\n`);
       return 0;

@@ -66,46 +66,33 @@ function textOf(
   return formatSessionsTable(sessions, Date.now(), o) + more;
 }
 
+/** The options `sessions` takes (the table of completions lists them too). */
+const optionSpecs = {
+  host: { type: "string" },
+  repo: { type: "string" },
+  status: { type: "string" },
+  group: { type: "string" },
+  owner: { type: "string" },
+  waiting: { type: "boolean" },
+  human: { type: "boolean" },
+  autonomous: { type: "boolean" },
+  limit: { type: "string" },
+  output: { type: "string", short: "o" },
+  json: { type: "boolean" },
+  "no-headers": { type: "boolean" },
+  watch: { type: "boolean" },
+  "nats-url": { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
 /** The `sessions` command. */
 export const sessionsCommand: Command = {
   name: "sessions",
   summary: "list the fleet's sessions (status, workspace, who drives them)",
   usage,
-  options: [
-    "host",
-    "repo",
-    "status",
-    "group",
-    "owner",
-    "waiting",
-    "human",
-    "autonomous",
-    "limit",
-    "output",
-    "json",
-    "no-headers",
-    "watch",
-    "nats-url",
-    "timeout",
-  ],
+  options: Object.keys(optionSpecs),
   async run(argv: string[], io: CliIo): Promise<number> {
-    const { values, positionals } = parseCommandArgs("sessions", argv, {
-      host: { type: "string" },
-      repo: { type: "string" },
-      status: { type: "string" },
-      group: { type: "string" },
-      owner: { type: "string" },
-      waiting: { type: "boolean" },
-      human: { type: "boolean" },
-      autonomous: { type: "boolean" },
-      limit: { type: "string" },
-      output: { type: "string", short: "o" },
-      json: { type: "boolean" },
-      "no-headers": { type: "boolean" },
-      watch: { type: "boolean" },
-      "nats-url": { type: "string" },
-      timeout: { type: "string" },
-    });
+    const { values, positionals } = parseCommandArgs("sessions", argv, optionSpecs);
     if (values.help) {
       io.stdout(`${usage}\n`);
       return 0;
