@@ -59,6 +59,19 @@ export class NatsPortInUseError extends BusError {
   }
 }
 
+/**
+ * Whether the port is free, or becomes free within a few seconds: a nats-server just stopped (an orphan of a
+ * killed `up`) has left /proc but may hold its listening socket a moment longer. A port really taken costs the wait.
+ */
+async function portFreeSoon(host: string, port: number, waitMs = 3_000): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    if (await portIsFree(host, port)) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Starts nats-server with JetStream on 127.0.0.1, store under `<stateDir>/nats`; resolves once it accepts clients. */
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const binary = findExecutable("nats-server", opts.searchPath);
@@ -73,7 +86,7 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   // An `up` killed with SIGKILL leaves its nats-server running on this store: stop it before starting ours.
   await stopOrphanNatsServer(storeDir, opts.log);
   // A port asked for by number must be free: say who holds it rather than let nats-server exit on the bind.
-  if (opts.port !== undefined && !(await portIsFree(LOOPBACK, opts.port)))
+  if (opts.port !== undefined && !(await portFreeSoon(LOOPBACK, opts.port)))
     throw new NatsPortInUseError(opts.port, portOwner(opts.port));
   const proc = spawnNatsServer(binary, [
     "--config",
