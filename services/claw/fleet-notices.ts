@@ -100,7 +100,8 @@ export function noticeLine(e: FleetEvent): string {
     // The approver must see all of what it approves: the whole summary, or a warning that this is not all of it.
     const clipped = approvalSummaryClipped(a.summary);
     parts.push(
-      `${a.kind} request ${a.requestId}: "${clipped ? clip(a.summary, APPROVAL_QUOTE_CHARS) : a.summary}", declined at ${new Date(a.deadlineAtMs).toISOString()} unless answered`,
+      // JSON-quoted: a quote in the command cannot end the quotation and pass text off as the notice's own.
+      `${a.kind} request ${a.requestId}: ${JSON.stringify(clipped ? clip(a.summary, APPROVAL_QUOTE_CHARS) : a.summary)}, declined at ${new Date(a.deadlineAtMs).toISOString()} unless answered`,
       clipped
         ? "(CLIPPED: this is not the whole request; do not approve it without reading all of it (fleet_list shows the session's approval, fleet_read the context); decline it if you cannot)"
         : `(answer with fleet_approve sessionId=${e.hostId}/${e.sessionId} requestId=${a.requestId} decision=accept or decline)`,

@@ -156,7 +156,7 @@ export function judgeApproval(
   if (ask && facts.clipped)
     return {
       outcome: "decline",
-      reason: `an ask rule (approvals ask #${index + 1}) matched it, but what it asks is longer than the ${SUMMARY_CHARS} characters an approver is shown, so it is declined rather than held: ${allowed.reason}`,
+      reason: `an ask rule (approvals ask #${index + 1}) matched it, but an approver would not see all it asks (it is longer than the ${SUMMARY_CHARS} characters shown, or part of it is redacted), so it is declined rather than held: ${allowed.reason}`,
       kind: facts.kind,
       summary: facts.summary,
     };
@@ -193,12 +193,14 @@ function prefixAt(command: string, raw: string): boolean {
 
 /**
  * What a request asks, for ask rules and for people: its kind and a one-line redacted summary (line breaks shown
- * as ⏎, which separate shell commands as `;` does), `clipped` when it was cut. Pure.
+ * as ⏎, which separate shell commands as `;` does), `clipped` when it was cut or redacted. Pure.
  */
 function requestFacts(method: string, params: unknown): RequestFacts {
   const facts = requestFactsUnmarked(method, params);
-  // `line` keeps at most SUMMARY_CHARS - 1 characters and adds "…" only when it cut.
-  return facts.summary.length >= SUMMARY_CHARS ? { ...facts, clipped: true } : facts;
+  // `line` keeps at most SUMMARY_CHARS - 1 characters and adds "…" only when it cut. A redacted summary hides
+  // text too (some secret shapes swallow the rest of the line), so it counts as clipped: shown, never held.
+  const cut = facts.summary.length >= SUMMARY_CHARS || facts.summary.includes("[REDACTED:");
+  return cut ? { ...facts, clipped: true } : facts;
 }
 
 function requestFactsUnmarked(method: string, params: unknown): RequestFacts {
