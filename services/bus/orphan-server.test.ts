@@ -3,12 +3,12 @@
  * stopped; a stale pid file, or one naming any other process, is left alone.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { processAlive, waitForProcessGone } from "../../test/support/processes.js";
-import { isNatsServerOn, natsPidFile, stopOrphanNatsServer } from "./orphan-server.js";
+import { isNatsServerOn, natsPidFile, natsServerRunsOn, stopOrphanNatsServer } from "./orphan-server.js";
 import { findExecutable } from "./server-process.js";
 
 let dir: string;
@@ -80,4 +80,39 @@ describe("stopOrphanNatsServer", () => {
     expect(said[0]).toContain(`stopping nats-server pid ${orphan}, left running on ${store}`);
     expect(processAlive(other)).toBe(true);
   });
+});
+
+describe("natsServerRunsOn", () => {
+  /** A process whose command line looks like a nats-server on `store` (bash's exec -a sets argv[0]). */
+  const lookalike = (store: string, asNobody: boolean): number => {
+    const script = `exec -a nats-server ${process.execPath} -e 'setTimeout(() => {}, 60000)' -- --store_dir ${store}`;
+    const argv = ["/bin/bash", "-c", script];
+    return startProcess(
+      asNobody ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv] : argv,
+    );
+  };
+  const until = async (check: () => boolean): Promise<void> => {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "is true for our own nats-server on the store, false for another user's process that looks the same (needs root for setpriv)",
+    async () => {
+      const store = path.join(dir, "nats");
+      const ours = lookalike(store, false);
+      await until(() => natsServerRunsOn(ours, store));
+      expect(natsServerRunsOn(ours, store)).toBe(true);
+      const theirs = lookalike(store, true);
+      // Wait until its command line shows the disguise, so a false below is about its owner.
+      await until(() => {
+        try {
+          return readFileSync(`/proc/${theirs}/cmdline`, "utf8").startsWith("nats-server");
+        } catch {
+          return false;
+        }
+      });
+      expect(readFileSync(`/proc/${theirs}/cmdline`, "utf8")).toContain(store);
+      expect(natsServerRunsOn(theirs, store)).toBe(false);
+    },
+  );
 });

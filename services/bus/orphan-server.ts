@@ -4,7 +4,7 @@
  * the next start on that store, the process it names is stopped, but only if it is a nats-server on this very
  * store: a pid reused by anything else is left alone.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { BusError } from "./errors.js";
@@ -49,7 +49,7 @@ export function isNatsServerOn(argv: string[], storeDir: string): boolean {
 
 /**
  * True while `pid` runs and /proc shows it is a nats-server on `storeDir` ({@link isNatsServerOn}). False when it
- * is gone, is something else (a reused pid), or /proc cannot tell (no /proc: not Linux), so a caller that hands
+ * is gone, is something else (a reused pid), runs as another user, or /proc cannot tell (no /proc: not Linux), so a caller that hands
  * credentials only to that server fails closed.
  */
 export function natsServerRunsOn(pid: number, storeDir: string): boolean {
@@ -62,7 +62,18 @@ export function natsServerRunsOn(pid: number, storeDir: string): boolean {
   } catch {
     return false;
   }
+  // Ours only: a pid reused by another user's process that names the same store passes the command-line check.
+  if (!ownedByUs(pid)) return false;
   return isNatsServerOn(argv, storeDir) && running(pid);
+}
+
+/** Whether /proc says `pid` runs as this process's user (the owner of /proc/<pid>). */
+function ownedByUs(pid: number): boolean {
+  try {
+    return process.getuid === undefined || statSync(`/proc/${pid}`).uid === process.getuid();
+  } catch {
+    return false;
+  }
 }
 
 async function cmdline(pid: number): Promise<string[] | undefined> {
