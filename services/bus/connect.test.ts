@@ -59,6 +59,37 @@ describe("connectBus", () => {
     expect(ack.seq).toBe(2);
   });
 
+  it("asks dialWhen before each dial and, while it says no (or throws), waits and dials anyway: never closes", async () => {
+    const storeDir = await mkdtemp(join(tmpdir(), "claw-bus-dialwhen-"));
+    cleanup.push(() => rm(storeDir, { recursive: true, force: true }));
+    let server: NatsTestServer = await startNatsServer({ storeDir });
+    cleanup.push(() => server.stop());
+    const answers: boolean[] = [];
+    let ready = false;
+    const seen: Status[] = [];
+    const nc = await connectBus({
+      servers: server.url,
+      name: "dialwhen-test",
+      reconnectTimeWaitMs: 100,
+      onStatus: (s) => seen.push(s),
+      dialWhen: () => {
+        answers.push(ready);
+        if (answers.length === 2) throw new Error("a check that fails to read its files");
+        return ready;
+      },
+    });
+    cleanup.push(() => nc.close());
+    expect(answers).toEqual([false]); // asked before the first dial, which went ahead after its wait
+    await server.stop();
+    await waitForStatus(seen, "disconnect", 5_000);
+    server = await startNatsServer({ storeDir, port: server.port });
+    await waitForStatus(seen, "reconnect", 15_000);
+    expect(answers.length).toBeGreaterThanOrEqual(2); // the throwing one among them
+    expect(nc.isClosed()).toBe(false);
+    ready = true;
+    await nc.flush();
+  });
+
   it("fails the first connect with a retryable typed error when nothing listens", async () => {
     const [port] = await freePorts(1);
     const err = await connectBus({ servers: `nats://127.0.0.1:${port}`, name: "nobody-home" }).catch((e: unknown) => e);

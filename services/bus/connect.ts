@@ -1,4 +1,4 @@
-import { type Authenticator, connect, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { type Authenticator, connect, type NatsConnection, type Server, type Status } from "@nats-io/transport-node";
 import { BusConnectionConfigSchema } from "../../schemas/bus.js";
 import { BusError, toBusError } from "./errors.js";
 
@@ -17,7 +17,15 @@ export interface ConnectBusOptions {
    * each time whether this server may have them. A refused login does not end the reconnecting.
    */
   authenticator?: Authenticator;
+  /**
+   * Asked before every dial (the first and each redial): while it says no, each dial waits {@link DIAL_WAIT_MS}
+   * first, so a server that is still starting (its files not yet written) is not asked for credentials too early.
+   */
+  dialWhen?: () => boolean;
 }
+
+/** How long a dial waits while `dialWhen` says no, ms. */
+export const DIAL_WAIT_MS = 500;
 
 const RECONNECT_JITTER_MS = 250;
 const PING_INTERVAL_MS = 20_000;
@@ -60,7 +68,7 @@ export function splitUrlCredentials(servers: string | string[]): {
  * in the URL and in `user`/`pass`/`token`.
  */
 export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnection> {
-  const { onStatus, authenticator, ...given } = opts;
+  const { onStatus, authenticator, dialWhen, ...given } = opts;
   const fromUrl = splitUrlCredentials(given.servers);
   if (fromUrl.credentials && (given.user !== undefined || given.pass !== undefined || given.token !== undefined)) {
     throw new BusError(
@@ -83,6 +91,21 @@ export async function connectBus(opts: ConnectBusOptions): Promise<NatsConnectio
       ...(c.user === undefined ? {} : { user: c.user, pass: c.pass }),
       ...(c.token === undefined ? {} : { token: c.token }),
       ...(authenticator === undefined ? {} : { authenticator, ignoreAuthErrorAbort: true }),
+      ...(dialWhen === undefined
+        ? {}
+        : {
+            // Must not throw (nats.js would close the connection): a failing check just waits.
+            reconnectToServer: (pool: ReadonlyArray<Server>) => {
+              const server = pool[0];
+              let ready = false;
+              try {
+                ready = dialWhen();
+              } catch {
+                ready = false;
+              }
+              return ready || server === undefined ? null : { server, delay: DIAL_WAIT_MS };
+            },
+          }),
       maxReconnectAttempts: -1,
       reconnectTimeWait: c.reconnectTimeWaitMs,
       reconnectJitter: RECONNECT_JITTER_MS,

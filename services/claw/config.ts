@@ -8,12 +8,7 @@ import path from "node:path";
 import { z } from "zod";
 import { issuesText } from "../../schemas/commands.js";
 import type { Authenticator } from "@nats-io/transport-node";
-import {
-  BusCredentialsFile,
-  readBusLogin,
-  stateDirOfCredentialsFile,
-  upBusAuthenticator,
-} from "../clients/bus-credentials.js";
+import { BusCredentialsFile, readBusLogin, stateDirOfCredentialsFile, upBusLogin } from "../clients/bus-credentials.js";
 import { findRunningUp } from "../clients/up-file.js";
 
 const Port = z.number().int().min(0).max(65535);
@@ -108,7 +103,7 @@ export function pluginNatsUrl(config: ClawPluginConfig): string {
 export type PluginLogin =
   | { user: string; pass: string }
   | { token: string }
-  | { authenticator: Authenticator }
+  | { authenticator: Authenticator; dialWhen: () => boolean }
   | Record<string, never>;
 
 /** Embedded mode's state dir: `embedded.stateDir`, else `<OpenClaw state>/claw-supervisor`. Pure. */
@@ -139,7 +134,7 @@ export function pluginLogin(config: ClawPluginConfig, openclawStateDir: string):
       );
     const upStateDir = stateDirOfCredentialsFile(file);
     if (upStateDir !== undefined && path.basename(file) === `${parsed.data.user}.json`)
-      return { authenticator: upBusAuthenticator(pluginNatsUrl(config), parsed.data.user, upStateDir) };
+      return upBusLogin(pluginNatsUrl(config), parsed.data.user, upStateDir);
     return { user: parsed.data.user, pass: parsed.data.password };
   }
   if (config.natsUser) return { user: config.natsUser, pass: config.natsPassword ?? "" };

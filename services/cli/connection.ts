@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectBus } from "../bus/connect.js";
-import { type BusLogin, loginForUrl, upBusAuthenticator } from "../clients/bus-credentials.js";
+import { type BusLogin, loginForUrl, upBusLogin } from "../clients/bus-credentials.js";
 import { RegistryQueryError } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
 import { findRunningUp } from "../clients/up-file.js";
@@ -63,7 +63,7 @@ export async function connectCli(url: string, env: NodeJS.ProcessEnv = process.e
     nc = await connectBus({
       servers: url,
       name: "claw-supervisor-cli",
-      ...(login ? { authenticator: upBusAuthenticator(url, "operator", defaultStateDir(env)) } : {}),
+      ...(login ? upBusLogin(url, "operator", defaultStateDir(env)) : {}),
     });
   } catch (err) {
     const hint = /authori[sz]ation/i.test((err as Error).message)

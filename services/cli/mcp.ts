@@ -18,7 +18,7 @@ import type { SessionRecord } from "../../schemas/registry.js";
 import { requestAdmin } from "../clients/admin-request.js";
 import { querySession } from "../clients/registry-queries.js";
 import { defaultStateDir } from "../clients/state-dir.js";
-import { type BusLogin, loginForUrl, upBusAuthenticator } from "../clients/bus-credentials.js";
+import { type BusLogin, loginForUrl, upBusLogin } from "../clients/bus-credentials.js";
 import { readUpFile } from "../clients/up-file.js";
 import {
   EdgeIdentity,
@@ -93,7 +93,7 @@ export const mcpCommand: Command = {
     const nc = await connectBus({
       servers: natsUrl,
       name: "claw-supervisor-mcp",
-      ...(login ? { authenticator: upBusAuthenticator(natsUrl, "client", stateDir) } : {}),
+      ...(login ? upBusLogin(natsUrl, "client", stateDir) : {}),
     }).catch((err: Error) => {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${err.message}`);
     });

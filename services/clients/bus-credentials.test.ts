@@ -177,7 +177,7 @@ describe("upBusAuthenticator (the CLI, the stdio MCP edge, the plugin with a sta
     expect(pluginNatsUrl(config)).toBe(url);
     expect(pluginNatsUrl(parsePluginConfig({}))).toBe(DEFAULT_NATS_URL);
     const login = pluginLogin(config, "/unused");
-    expect(Object.keys(login)).toEqual(["authenticator"]);
+    expect(Object.keys(login).sort()).toEqual(["authenticator", "dialWhen"]);
     // Explicit users stay as they are.
     expect(pluginLogin(parsePluginConfig({ natsUser: "claw", natsPassword: "pw" }), "/unused")).toEqual({
       user: "claw",

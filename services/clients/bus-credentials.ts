@@ -216,6 +216,19 @@ export function upBusAuthenticator(url: string, user: BusUser, stateDir: string)
 }
 
 /**
+ * The connection options that log in to `up`'s bus as `user`: {@link upBusAuthenticator}, and a `dialWhen`
+ * that holds each dial back a moment while {@link checkUpBus} does not yet pass (an `up` restarting: its
+ * nats-server listens before it writes the files the check reads), so a redial during a restart is not refused.
+ */
+export function upBusLogin(
+  url: string,
+  user: BusUser,
+  stateDir: string,
+): { authenticator: Authenticator; dialWhen: () => boolean } {
+  return { authenticator: upBusAuthenticator(url, user, stateDir), dialWhen: () => checkUpBus(url, stateDir).ok };
+}
+
+/**
  * The state dir a credentials file belongs to when it lies where {@link ensureBusCredentials} puts it,
  * `<stateDir>/credentials/<user>.json`: that is two levels up. Undefined for a file elsewhere. Pure.
  */
