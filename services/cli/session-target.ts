@@ -7,7 +7,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, resolveSession } from "../clients/registry-queries.js";
-import { parseSessionRef, shortIds } from "../clients/session-ref.js";
+import { parseSessionRef } from "../clients/session-ref.js";
 import { queryFailure } from "./connection.js";
 import { EXIT_CODES } from "./command-client.js";
 import { CliError, type CliIo } from "./io.js";
@@ -38,16 +38,14 @@ export interface TargetFailure {
   total: number;
 }
 
-const candidatesOf = (matches: SessionRecord[], fleetShort: Record<string, string>): TargetCandidate[] => {
-  const short = shortIds(matches.map((m) => m.sessionId));
-  return matches.map((m) => ({
+const candidatesOf = (matches: SessionRecord[], short: ReadonlyMap<string, string>): TargetCandidate[] =>
+  matches.map((m) => ({
     host: m.host,
     sessionId: m.sessionId,
-    shortId: fleetShort[m.sessionId] ?? short.get(m.sessionId) ?? m.sessionId,
+    shortId: short.get(m.sessionId) ?? m.sessionId,
     workspace: m.workspace,
     status: m.status,
   }));
-};
 
 /**
  * The one session `ref` (on `hostId` when given) names, or why there is none. A registry that cannot answer

@@ -202,11 +202,17 @@ export async function listAllSessions(
     total = page.total;
     cursor = page.nextCursor;
   } while (cursor !== null && sessions.length < limit);
-  if (sessions.some((r) => !short.has(r.sessionId))) {
-    const local = shortIds(sessions.map((r) => r.sessionId));
-    for (const [id, shortId] of local) if (!short.has(id)) short.set(id, shortId);
-  }
-  return { sessions, total, shortIds: short };
+  return { sessions, total, shortIds: withLocalShortIds(sessions, short) };
+}
+
+/**
+ * `short` with a short id for every record: a registry from before fleet-wide short ids gives none, and then
+ * the missing ones are made unique among `records` alone. Changes and returns `short`.
+ */
+function withLocalShortIds(records: readonly SessionRecord[], short: Map<string, string>): Map<string, string> {
+  if (records.every((r) => short.has(r.sessionId))) return short;
+  for (const [id, shortId] of shortIds(records.map((r) => r.sessionId))) if (!short.has(id)) short.set(id, shortId);
+  return short;
 }
 
 /** One session, or null when the registry does not know it. */
@@ -218,13 +224,14 @@ export async function getSession(
   return answerOrThrow(await querySession(nc, req, timeoutMs));
 }
 
-/** The sessions a typed reference names (at most MAX_RESOLVE_MATCHES, with their total). */
+/** The sessions a typed reference names (at most MAX_RESOLVE_MATCHES, with their total and short ids). */
 export async function resolveSession(
   nc: NatsConnection,
   req: z.input<typeof ResolveSessionRequest>,
   timeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
-): Promise<z.infer<typeof ResolveSessionReply>> {
-  return answerOrThrow(await queryResolveSession(nc, req, timeoutMs));
+): Promise<{ matches: SessionRecord[]; total: number; shortIds: Map<string, string> }> {
+  const reply = answerOrThrow(await queryResolveSession(nc, req, timeoutMs));
+  return { ...reply, shortIds: withLocalShortIds(reply.matches, new Map(Object.entries(reply.shortIds))) };
 }
 
 /** Every host the registry knows. */
