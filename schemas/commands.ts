@@ -8,7 +8,7 @@ import { z } from "zod";
 import { Disposition, SessionFilter } from "./registry.js";
 
 /** Who may call: the Claw, a person at the CLI or dashboard, a Codex session (MCP edge), a host agent. */
-export const CallerRole = z.enum(["claw", "operator", "session", "host"]);
+export const CallerRole = z.enum(["claw", "operator", "session", "host", "viewer"]);
 export type CallerRole = z.infer<typeof CallerRole>;
 
 /** The caller's identity; for role `session` the id is the calling session's thread id. */

@@ -14,9 +14,9 @@
  * subject it names, and the server itself answers JetStream API calls (direct gets and consumer deliveries
  * included) on that reply subject. So every service acts only on live requests (services/bus/live-request.ts);
  * clients and operators write no bucket (nothing they stored can be replayed elsewhere) and may not read the
- * policy and host-token buckets (no old record can be replayed into them). What is left: a user with the
- * JetStream API can have the server append copies of other stored records or API answers to a stream (never
- * delete or change one); receivers validate every record, and separate NATS accounts would close it.
+ * policy, host-token and operator-token buckets (no old record can be replayed into them). What is left: a user
+ * with the JetStream API can have the server append copies of other stored records or API answers to a stream
+ * (never delete or change one); receivers validate every record, and separate NATS accounts would close it.
  */
 import { KV_BUCKET_NAMES } from "./topology.js";
 
@@ -56,6 +56,8 @@ const RPC = "codex.rpc.>";
 const EVENTS = "codex.evt.>";
 const AUDIT = "codex.audit.>";
 const ADMIN_REQUESTS = "codex.admin.>";
+/** Sign-in checks (`codex.auth.operator.signin|status`): answered by the policy service, asked by clients. */
+const AUTH_REQUESTS = "codex.auth.>";
 /**
  * Answers go to nats.js inboxes only. No user has `allow_responses`, which would let an answer go to whatever
  * reply subject a requester named (a protected subject or a KV key included); every responder also checks the
@@ -64,7 +66,7 @@ const ADMIN_REQUESTS = "codex.admin.>";
 const INBOXES = "_INBOX.>";
 
 /**
- * The buckets whose records grant access: the policy document and the host tokens. Users who may not write them
+ * The buckets whose records grant access: the policy document, the host tokens and the operator tokens. Users who may not write them
  * may not read them through the JetStream API either, since any read that delivers a stored record can be aimed
  * (by its reply subject) back at the bucket: an old policy revision restored, a revoked token's record replayed.
  */
@@ -78,16 +80,21 @@ const guardedReads = (...streams: string[]): string[] =>
     `$JS.API.CONSUMER.DURABLE.CREATE.${st}.>`,
     `$JS.API.CONSUMER.MSG.NEXT.${st}.>`,
   ]);
-const GUARDED_READS = guardedReads(`KV_${KV_BUCKET_NAMES.policy}`, `KV_${KV_BUCKET_NAMES.hostTokens}`);
+const GUARDED_READS = guardedReads(
+  `KV_${KV_BUCKET_NAMES.policy}`,
+  `KV_${KV_BUCKET_NAMES.hostTokens}`,
+  `KV_${KV_BUCKET_NAMES.operators}`,
+);
 
 /** Every user's grants but `admin`'s. */
 export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions> = {
   policy: {
     about: [
-      'The policy service: serves codex.cmd.<verb> and codex.admin.> (queue group "policy"), the only publisher',
-      "on codex.rpc.<hostId> (requests to the gateway), writes AUDIT, KV codex-policy, its idempotency bucket",
-      "codex-commands and host tokens (codex-host-tokens, for `token create|revoke`), asks the registry, and",
-      "reads FLEET's approval notices through its own durable consumers (through $JS.API) to audit them.",
+      'The policy service: serves codex.cmd.<verb>, codex.admin.> and codex.auth.> (queue group "policy"), the',
+      "only publisher on codex.rpc.<hostId> (requests to the gateway), writes AUDIT, KV codex-policy, its",
+      "idempotency bucket codex-commands, host tokens (codex-host-tokens, for `token create|revoke`) and",
+      "operator tokens (codex-operators, for `operator add|revoke`), asks the registry, and reads FLEET's",
+      "approval notices through its own durable consumers (through $JS.API) to audit them.",
     ],
     publishAllow: [
       RPC,
@@ -97,11 +104,12 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       kv(KV_BUCKET_NAMES.commands),
       kv(KV_BUCKET_NAMES.hostTokens),
       kv(KV_BUCKET_NAMES.mcpRevocations),
+      kv(KV_BUCKET_NAMES.operators),
       INBOXES,
       ...JS,
     ],
     publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API],
-    subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, "_INBOX.>"],
+    subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, AUTH_REQUESTS, "_INBOX.>"],
   },
   gateway: {
     about: [
@@ -127,7 +135,8 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "Operators (the claw-supervisor CLI): send commands (codex.cmd.<verb>, through policy), query the",
       "registry, change policy, host tokens and MCP token revocations through the policy service",
-      "(codex.admin.>), read streams and buckets through $JS.API but for the policy and host-token buckets.",
+      "(codex.admin.>), read streams and buckets through $JS.API but for the policy, host-token and",
+      "operator-token buckets.",
       "They write no bucket: any bytes a user stores can be delivered elsewhere by the server.",
     ],
     publishAllow: ["codex.cmd.>", "codex.registry.>", ADMIN_REQUESTS, ...JS],
@@ -138,10 +147,10 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "Clients: the Claw plugin, the MCP edge, the dashboard. They ask (codex.cmd.<verb> goes through policy;",
       "codex.registry.* queries) and read AUDIT, FLEET and the KV views through $JS.API (their own durable",
-      "consumers), but not the policy and host-token buckets. Unlike operators they never change policy or",
-      "tokens, and they write no bucket.",
+      "consumers), but not the policy, host-token and operator-token buckets. They may ask the sign-in checks",
+      "(codex.auth.>, the dashboard). Unlike operators they never change policy or tokens, and they write no bucket.",
     ],
-    publishAllow: ["codex.cmd.>", "codex.registry.>", ...JS],
+    publishAllow: ["codex.cmd.>", "codex.registry.>", AUTH_REQUESTS, ...JS],
     publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API, ...GUARDED_READS],
     subscribeAllow: ["_INBOX.>"],
   },

@@ -71,6 +71,13 @@ export const subjects = {
   admin: (area: string, op: string): string => join("admin", subjectToken("area", area), subjectToken("op", op)),
   /** `codex.admin.>`: every operator request (what the policy service subscribes to). */
   allAdmin: (): string => join("admin", ">"),
+  /**
+   * `codex.auth.<area>.<op>`: sign-in checks (`codex.auth.operator.signin|status`), served by the policy service in
+   * its queue group; clients (the dashboard) may ask them, and they never carry a secret.
+   */
+  auth: (area: string, op: string): string => join("auth", subjectToken("area", area), subjectToken("op", op)),
+  /** `codex.auth.>`: every sign-in check (what the policy service subscribes to). */
+  allAuth: (): string => join("auth", ">"),
   /** `codex.registry.sessions.list`: request/reply, list sessions with filters and paging. */
   registrySessionsList: (): string => join("registry", "sessions", "list"),
   /** `codex.registry.sessions.get`: request/reply, one session. */

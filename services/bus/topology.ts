@@ -20,6 +20,7 @@ export const KV_BUCKET_NAMES = {
   hostTokens: "codex-host-tokens",
   commands: "codex-commands",
   mcpRevocations: "codex-mcp-revocations",
+  operators: "codex-operators",
 } as const;
 
 /** One bus stream as data: file storage, limits retention, discard old; durations in milliseconds. */
@@ -155,6 +156,14 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
         bucket: KV_BUCKET_NAMES.mcpRevocations,
         description:
           "MCP token revocations by session (key: the session id, base64url): MCP tokens of that session issued before revokedAt are refused",
+        history: 5,
+        ttlMs: undefined,
+        replicas: c.replicas,
+      },
+      {
+        bucket: KV_BUCKET_NAMES.operators,
+        description:
+          "Dashboard operator tokens by token id: name, role, SHA-256 of the token, created and revoked times; never a secret",
         history: 5,
         ttlMs: undefined,
         replicas: c.replicas,

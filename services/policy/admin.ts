@@ -108,12 +108,19 @@ export interface ServeAdminOptions {
   log: Logger;
   /** Called with each request's handling, so the service can wait for those in flight when it stops. */
   track(handling: Promise<unknown>): void;
+  /** The wildcard subject served, `<prefix>.>` (default `codex.admin.>`; `codex.auth.>` for the sign-in checks). */
+  subject?: string;
 }
 
-const SUBJECT_PREFIX = subjects.allAdmin().slice(0, -1); // "codex.admin."
-
-/** Answers one request's body; never throws. */
-export async function answerAdmin(ops: AdminOps, subject: string, data: Uint8Array, log: Logger): Promise<AdminReply> {
+/** Answers one request's body; never throws. `served` is the wildcard subject the ops are served on. */
+export async function answerAdmin(
+  ops: AdminOps,
+  subject: string,
+  data: Uint8Array,
+  log: Logger,
+  served: string = subjects.allAdmin(),
+): Promise<AdminReply> {
+  const SUBJECT_PREFIX = served.slice(0, -1); // "codex.admin."
   const name = subject.startsWith(SUBJECT_PREFIX) ? subject.slice(SUBJECT_PREFIX.length) : subject;
   const op = Object.hasOwn(ops, name) ? ops[name] : undefined;
   if (op === undefined) {
@@ -156,10 +163,11 @@ function respond(nc: NatsConnection, msg: Msg, reply: AdminReply, log: Logger): 
   }
 }
 
-/** Serves `codex.admin.>` in the policy queue group with `ops`; unsubscribe the returned subscription to stop. */
+/** Serves `codex.admin.>` (or `opts.subject`) in the policy queue group with `ops`; unsubscribe to stop. */
 export function serveAdmin(opts: ServeAdminOptions): Subscription {
   const { nc, ops, log } = opts;
-  return nc.subscribe(subjects.allAdmin(), {
+  const served = opts.subject ?? subjects.allAdmin();
+  return nc.subscribe(served, {
     queue: POLICY_QUEUE_GROUP,
     callback: (err, msg) => {
       if (err) return log.error({ err: err.message }, "operator request subscription failed");
@@ -168,7 +176,7 @@ export function serveAdmin(opts: ServeAdminOptions): Subscription {
       if (notLive)
         return log.warn({ subject: msg.subject, why: notLive }, "dropped a message that is not an operator request");
       opts.track(
-        answerAdmin(ops, msg.subject, msg.data, log).then((reply) => {
+        answerAdmin(ops, msg.subject, msg.data, log, served).then((reply) => {
           if (!reply.ok)
             log.warn({ subject: msg.subject, code: reply.code, message: reply.message }, "operator request refused");
           respond(nc, msg, reply, log);

@@ -22,6 +22,8 @@ import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
 import { kvRevocationWriter, mcpAdminOps } from "./admin-mcp.js";
 import { type HostTokenAdmin, tokenAdminOps } from "./admin-tokens.js";
+import { operatorAdminOps, operatorAuthOps } from "./admin-operators.js";
+import { type OperatorStore, operatorStore } from "./operator-store.js";
 import { startApprovalAudit } from "./approval-audit.js";
 import { AuditLog } from "./audit-log.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
@@ -54,6 +56,8 @@ export interface PolicyServiceOptions {
   spawnConfig?: SpawnConfig;
   /** The host-token store: with it, this service is the token path (`codex.admin.token.create|revoke`). */
   hostTokens?: HostTokenAdmin;
+  /** The dashboard operators' store (default: KV `codex-operators` on `nc`, opened on first use). */
+  operators?: OperatorStore;
   instanceId?: string;
 }
 
@@ -205,6 +209,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       inFlight.add(p);
     },
   });
+  const operators = opts.operators ?? operatorStore(nc);
   const admin = serveAdmin({
     nc,
     log,
@@ -213,14 +218,17 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       ...policyAdminOps({ kv: policyKv, store, audit }),
       ...(opts.hostTokens ? tokenAdminOps({ tokens: opts.hostTokens, audit }) : {}),
       ...mcpAdminOps({ audit, write: kvRevocationWriter(nc) }),
+      ...operatorAdminOps({ operators, audit }),
     },
   });
+  // Sign-in checks (codex.auth.>) in the same queue group, through the same live-request check.
+  const auth = serveAdmin({ nc, log, track, subject: subjects.allAuth(), ops: operatorAuthOps({ operators, audit }) });
   // Approvals the host agents held or answered on their own (rules, deadlines) reach AUDIT from FLEET.
   const approvalAudit = startApprovalAudit(nc, audit, log);
   await nc.flush();
   log.info(
     { revision: store.revision, source: store.inForce.inForce.source },
-    "policy service serving codex.cmd.* and codex.admin.*",
+    "policy service serving codex.cmd.*, codex.admin.* and codex.auth.*",
   );
 
   let stopped: Promise<void> | undefined;
@@ -232,6 +240,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       (stopped ??= (async () => {
         sub.unsubscribe();
         admin.unsubscribe();
+        auth.unsubscribe();
         await Promise.allSettled([...inFlight]);
         // Commands that were still running when stop began tracked their closing records meanwhile.
         await Promise.allSettled([...inFlight]);
