@@ -108,7 +108,9 @@ export const ACTIVE_POLICY_KEY = "active";
  * may list the fleet's sessions, read the summary of its own transcript only (another session's transcript
  * needs a rule, e.g. `{ role: "session", target: { group: "release" }, allow: ["read"] }`; write controls and
  * raw transcripts are off) and report its own progress and questions (`report`, which reaches only the
- * caller itself); hosts may do nothing; no approval is allowed or held on an autonomous session (no `approvals`).
+ * caller itself); a dashboard viewer may list sessions and read their summaries (and, whatever any rule says,
+ * nothing else: services/policy/decide.ts); hosts may do nothing; no approval is allowed or held on an autonomous
+ * session (no `approvals`).
  */
 export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
   version: 1,
@@ -126,5 +128,6 @@ export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
     { id: "session-list", role: "session", allow: ["list"] },
     { id: "session-read-own", role: "session", target: { self: true }, allow: ["read"] },
     { id: "session-report", role: "session", allow: ["report"] },
+    { id: "viewer-look", role: "viewer", allow: ["list", "read"] },
   ],
 });

@@ -330,3 +330,69 @@ describe("refusalOf", () => {
     });
   });
 });
+
+describe("role viewer: list and summary read only, whatever the rules say", () => {
+  const writes = [
+    "readRaw",
+    "send",
+    "interrupt",
+    "spawn",
+    "broadcast",
+    "mark",
+    "handoff",
+    "approve",
+    "report",
+  ] as const;
+
+  it("DEFAULT_POLICY lets a viewer list sessions and read summaries (viewer-look), and nothing else", () => {
+    expect(authorize(DEFAULT_POLICY, caller("viewer", "vera"), "list", facts)).toEqual({
+      allow: true,
+      ruleId: "viewer-look",
+    });
+    expect(authorize(DEFAULT_POLICY, caller("viewer", "vera"), "read", facts)).toEqual({
+      allow: true,
+      ruleId: "viewer-look",
+    });
+    expect(authorizeSomewhere(DEFAULT_POLICY, caller("viewer"), "list")).toEqual({
+      allow: true,
+      ruleId: "viewer-look",
+    });
+    for (const capability of writes)
+      expect(authorize(DEFAULT_POLICY, caller("viewer"), capability, facts).allow, capability).toBe(false);
+  });
+
+  it("a role '*' rule granting send (or a viewer rule granting everything) does not let a viewer send", () => {
+    const doc = policy({
+      version: 1,
+      rules: [
+        { id: "everyone-all", role: "*", allow: ["list", "read", "readRaw", "send", "interrupt", "approve"] },
+        { id: "viewers-all", role: "viewer", allow: [...writes, "list", "read"] },
+      ],
+    });
+    // The same rule does let an operator send: the refusal is the viewer's alone.
+    expect(authorize(doc, caller("operator"), "send", facts)).toEqual({ allow: true, ruleId: "everyone-all" });
+    expect(authorize(doc, caller("viewer", "vera"), "send", facts)).toEqual({
+      allow: false,
+      code: "denied",
+      reason:
+        "role 'viewer' may only list sessions and read their summaries, whatever the policy rules say: send is refused",
+    });
+    expect(authorize(doc, caller("viewer"), "mark", facts, "assign")).toMatchObject({
+      allow: false,
+      reason: expect.stringMatching(/: assign \(capability 'mark'\) is refused$/),
+    });
+    for (const capability of writes) {
+      expect(authorize(doc, caller("viewer"), capability, facts).allow, capability).toBe(false);
+      expect(authorizeSomewhere(doc, caller("viewer"), capability).allow, capability).toBe(false);
+    }
+    expect(authorize(doc, caller("viewer"), "read", facts)).toEqual({ allow: true, ruleId: "everyone-all" });
+  });
+
+  it("a viewer with no rule for them is refused list and read like any role (the rules still decide those)", () => {
+    const doc = policy({ version: 1, rules: [{ id: "ops", role: "operator", allow: ["list", "read"] }] });
+    expect(authorize(doc, caller("viewer"), "read", facts)).toMatchObject({
+      allow: false,
+      reason: expect.stringMatching(/^no policy rule lets role 'viewer' read session abc/),
+    });
+  });
+});

@@ -71,6 +71,24 @@ export function factsOfSession(record: SessionRecord): TargetFacts {
   };
 }
 
+/** The only capabilities a caller of role `viewer` (a dashboard operator who only looks) is ever granted. */
+export const VIEWER_CAPABILITIES: ReadonlySet<Capability> = new Set(["list", "read"]);
+
+/**
+ * The hard rule for role `viewer`, before any policy rule: a refusal of every capability but `list` and `read`
+ * (the summary view; `readRaw` is refused), whatever the rules say; undefined when the rules decide. Pure.
+ */
+export function viewerRefusal(caller: Caller, capability: Capability, verb?: CommandVerb): Decision | undefined {
+  if (caller.role !== "viewer" || VIEWER_CAPABILITIES.has(capability)) return undefined;
+  const named =
+    verb !== undefined && verbCapabilities[verb] !== verb ? `${verb} (capability '${capability}')` : capability;
+  return {
+    allow: false,
+    code: "denied",
+    reason: `role 'viewer' may only list sessions and read their summaries, whatever the policy rules say: ${named} is refused`,
+  };
+}
+
 const selectorFields = [
   "group",
   "host",
@@ -106,7 +124,8 @@ export function ruleName(rule: { id?: string | undefined }, index: number): stri
 }
 
 /**
- * Whether `policy` lets `caller` use `capability` on the target described by `facts`: the first rule whose
+ * Whether `policy` lets `caller` use `capability` on the target described by `facts`: a `viewer` is refused every
+ * capability but `list` and `read` first ({@link viewerRefusal}); else the first rule whose
  * role is the caller's (or `*`), whose `callerId` (when given) is the caller's id, whose selector matches
  * and whose `allow` holds the capability. Nothing else is allowed (default deny). A denial names the capability;
  * given the `verb`, one whose name is not its capability's (`assign` needs `mark`) is named, and its capability
@@ -119,6 +138,8 @@ export function authorize(
   facts: TargetFacts,
   verb?: CommandVerb,
 ): Decision {
+  const hard = viewerRefusal(caller, capability, verb);
+  if (hard) return hard;
   const index = policy.rules.findIndex(
     (rule) =>
       (rule.role === "*" || rule.role === caller.role) &&
@@ -141,6 +162,8 @@ export function authorize(
  * `list`, whose results are then filtered session by session with `authorize`. Pure.
  */
 export function authorizeSomewhere(policy: PolicyDocument, caller: Caller, capability: Capability): Decision {
+  const hard = viewerRefusal(caller, capability);
+  if (hard) return hard;
   const index = policy.rules.findIndex(
     (rule) =>
       (rule.role === "*" || rule.role === caller.role) &&
