@@ -72,6 +72,11 @@ export const commandTable: readonly CommandEntry[] = [
     load: async () => (await import("./token.js")).tokenCommand,
   },
   {
+    name: "operator",
+    summary: "add, list or revoke the people who may sign in to the web dashboard (role operator or viewer)",
+    load: async () => (await import("./operator.js")).operatorCommand,
+  },
+  {
     name: "policy",
     summary: "show, replace, reset or try out the policy document (who may do what to which sessions)",
     load: async () => (await import("./policy.js")).policyCommand,

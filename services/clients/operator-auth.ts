@@ -4,10 +4,11 @@
  * which gets only the token id and the SHA-256 of the whole token, never the secret; `codex.auth.operator.status`
  * says whether a signed-in token is still active. Nothing here throws.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   OPERATOR_TOKEN_PATTERN,
+  OPERATOR_TOKEN_PREFIX,
   type OperatorRole,
   OperatorSigninResult,
   OperatorStatusResult,
@@ -20,6 +21,20 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 /** SHA-256 of a whole operator token, lowercase hex. Pure. */
 export function hashOperatorToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+/**
+ * Mints an operator token `cso_<tokenId>_<secret>` (8 random bytes of id, 32 of secret): the token, shown once,
+ * and what the policy service stores (its id and SHA-256). `random` is injectable for tests.
+ */
+export function mintOperatorToken(random: (size: number) => Buffer = randomBytes): {
+  token: string;
+  tokenId: string;
+  sha256: string;
+} {
+  const tokenId = random(8).toString("hex");
+  const token = `${OPERATOR_TOKEN_PREFIX}${tokenId}_${random(32).toString("base64url")}`;
+  return { token, tokenId, sha256: hashOperatorToken(token) };
 }
 
 /** The token id and hash of a well-formed operator token (surrounding whitespace ignored), or null. Pure. */
