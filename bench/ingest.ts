@@ -12,113 +12,29 @@
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
  * (CPU profiles of the registry and gateway processes).
  */
-import { fork } from "node:child_process";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import os from "node:os";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ensureBus, KV_BUCKET_NAMES, openKvBucket } from "../services/bus/index.js";
-import { createHostToken, openHostTokenBucket } from "../services/rpc-gateway/index.js";
+import { connect } from "@nats-io/transport-node";
+import { ensureBus } from "../services/bus/index.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
+import {
+  connectHosts,
+  cpuSeconds,
+  paceEvents,
+  quantile,
+  sleep,
+  startRegistryProcess,
+  statusFlipper,
+  watchView,
+} from "./ingest-rig.js";
 import { measureJetStreamCeiling } from "./jetstream-ceiling.js";
+import { statusPayload, syncedPayload } from "./load-host.js";
 import { startService, stopService, type ServiceProcess as Service } from "./service-process.js";
-import { connectLoadHost, statusPayload, syncedPayload, type LoadHost } from "./load-host.js";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SUSTAINED_EVENTS = Math.round(30_000 * SCALE);
 const LATENCY_RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? Math.max(3, Math.round(10 * SCALE)));
 const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
-
-/** The registry in its own process; `heap()` answers the heap used after a full GC. */
-async function startRegistryProcess(natsUrl: string) {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "registry-process.js");
-  const child = fork(script, [natsUrl], {
-    execArgv: [
-      "--expose-gc",
-      ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
-    ],
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  let log = "";
-  child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
-  const next = () =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      child.once("message", (m) => resolve(m as Record<string, unknown>));
-      child.once("exit", (code) => reject(new Error(`registry process exited with ${code}:\n${log}`)));
-    });
-  await next();
-  return {
-    pid: child.pid!,
-    async heap(): Promise<number> {
-      const reply = next();
-      child.send("heap");
-      const r = await reply;
-      if (!r.gc) throw new Error("the registry process has no gc(): run it with --expose-gc");
-      return r.heapUsed as number;
-    },
-    async stats(): Promise<Record<string, number>> {
-      const reply = next();
-      child.send("stats");
-      return (await reply).stats as Record<string, number>;
-    },
-    async stop(): Promise<void> {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.send("stop");
-      await exited;
-    },
-  };
-}
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
-const quantile = (sorted: number[], q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Watches the sessions KV bucket; reports each update's delay behind the event that caused it. */
-async function watchView(nc: NatsConnection) {
-  const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
-  const latest = new Map<string, { lastSeenAt: number; status: string }>();
-  const latencies: number[] = [];
-  const trace: [number, number][] = [];
-  /** Updates caused by events emitted at or after this time (unix ms) are measured; 0 = none. */
-  let recordFrom = 0;
-  const iter = await kv.watch({ include: "updates" });
-  void (async () => {
-    for await (const e of iter) {
-      if (e.operation !== "PUT") continue;
-      const entry = e.json<{ record: { lastSeenAt: number; status: string } }>();
-      latest.set(e.key, { lastSeenAt: entry.record.lastSeenAt, status: entry.record.status });
-      if (recordFrom && entry.record.lastSeenAt >= recordFrom) {
-        latencies.push(Date.now() - entry.record.lastSeenAt);
-        if (process.env.BENCH_TRACE)
-          trace.push([entry.record.lastSeenAt - recordFrom, Date.now() - entry.record.lastSeenAt]);
-      }
-    }
-  })();
-  return {
-    latest,
-    latencies,
-    trace,
-    record: (fromMs: number) => void (recordFrom = fromMs),
-    stop: () => iter.stop(),
-  };
-}
-
-async function connectHosts(nc: NatsConnection, url: string, prefix: string, count: number): Promise<LoadHost[]> {
-  const kv = await openHostTokenBucket(nc);
-  const hosts: LoadHost[] = [];
-  for (let i = 0; i < count; i++) {
-    const hostId = `${prefix}${i}`;
-    hosts.push(await connectLoadHost(url, hostId, (await createHostToken(kv, hostId)).token));
-  }
-  return hosts;
-}
 
 /** Thrown to end the run early (BENCH_SKIP_MEMORY) while still stopping everything. */
 class SkipRest extends Error {}
@@ -157,12 +73,7 @@ async function main(): Promise<void> {
     const view = await watchView(nc);
     // Every event flips its session between active and idle, so each one is a real change of the view
     // (an event that only refreshes lastSeenAt may wait for the registry's batch window by design).
-    const activeNow = new Map<string, boolean>();
-    const flip = (t: string): boolean => {
-      const next = !(activeNow.get(t) ?? false);
-      activeNow.set(t, next);
-      return next;
-    };
+    const flipper = statusFlipper();
     const gatewayUrl = String(gateway.ready.url);
 
     // Sustained: 10 hosts x 100 sessions, as fast as acks allow, until every session's view is current.
@@ -194,11 +105,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < perHost; i++) {
           const t = mine[i % mine.length]!;
           const key = `${h.hostId}.${t}`;
-          sends.push(
-            h
-              .send(t, "thread/status/changed", statusPayload(t, flip(t)))
-              .then((at) => void lastSent.set(key, Math.max(at, lastSent.get(key) ?? 0))),
-          );
+          sends.push(flipper.send(h, t).then((at) => void lastSent.set(key, Math.max(at, lastSent.get(key) ?? 0))));
         }
         await Promise.all(sends);
       }),
@@ -227,20 +134,10 @@ async function main(): Promise<void> {
     // Latency: a fixed 1,000 events/s spread over the same 1,000 sessions.
     await sleep(1_500);
     view.record(Date.now());
-    const tickMs = 10;
-    const perTick = (LATENCY_RATE * tickMs) / 1000;
-    const ticks = (LATENCY_SECONDS * 1000) / tickMs;
-    let n = 0;
-    const t0 = performance.now();
-    for (let tick = 0; tick < ticks; tick++) {
-      for (let k = 0; k < perTick; k++, n++) {
-        const hi = n % hosts.length;
-        const t = threads[hi]![Math.floor(n / hosts.length) % 100]!;
-        void hosts[hi]!.send(t, "thread/status/changed", statusPayload(t, flip(t)));
-      }
-      const next = t0 + (tick + 1) * tickMs;
-      await sleep(Math.max(0, next - performance.now()));
-    }
+    const n = await paceEvents(LATENCY_RATE, LATENCY_SECONDS, (i) => {
+      const hi = i % hosts.length;
+      void flipper.send(hosts[hi]!, threads[hi]![Math.floor(i / hosts.length) % 100]!);
+    });
     await Promise.all(hosts.map((h) => h.drain()));
     await sleep(1_500);
     view.record(0);
