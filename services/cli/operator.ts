@@ -4,8 +4,10 @@
  * change with the operator who asked: operator credentials can neither write nor read it themselves. `add` mints
  * the token here and sends only its id and SHA-256, so the secret never crosses the bus; it is printed once.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { z } from "zod";
+import { z } from "zod";
 import {
   OperatorAddResult,
   OperatorListResult,
@@ -70,12 +72,20 @@ function valid<T>(what: string, schema: z.ZodType<T>, value: string): T {
   return parsed.data;
 }
 
+/** The field of up.json that says where `up` serves the dashboard (read on its own: older files have none). */
+const UpDashboard = z.object({ dashboardUrl: z.url().optional() });
+
 /** The dashboard's address from the running `up` on this bus (its up.json `dashboardUrl`), if it has one. */
 function dashboardUrl(env: NodeJS.ProcessEnv, natsUrl: string): string | undefined {
-  const found = findRunningUp(defaultStateDir(env));
+  const stateDir = defaultStateDir(env);
+  const found = findRunningUp(stateDir);
   if (!found.ok || found.up.natsUrl !== natsUrl) return undefined;
-  const url = (found.up as Record<string, unknown>).dashboardUrl;
-  return typeof url === "string" && url !== "" ? url : undefined;
+  try {
+    const parsed = UpDashboard.safeParse(JSON.parse(readFileSync(path.join(stateDir, "up.json"), "utf8")));
+    return parsed.success ? parsed.data.dashboardUrl : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function addedText(record: PublicOperator, token: string, url: string | undefined): string {
