@@ -1,7 +1,8 @@
 /**
  * Telling a live request from bytes the server was made to deliver. nats-server checks who may publish on a
  * subject, never who may name it as a reply subject: any user with JetStream API access can have a direct get,
- * a pull request or a push consumer deliver stored bytes onto `codex.admin.*`, `codex.cmd.*` or `codex.rpc.*`.
+ * a pull request or a push consumer deliver stored bytes onto `codex.admin.*`, `codex.auth.*`, `codex.cmd.*` or
+ * `codex.rpc.*`.
  * Such a delivery carries a `Nats-Stream` header or a `$JS.ACK.` reply, or no reply at all, while every real
  * request comes from nats.js's request(), whose reply is an `_INBOX.` subject. So a service acts only on a
  * message with an `_INBOX.` reply and no `Nats-Stream` header, and answers nowhere else. Pure.
