@@ -3,11 +3,10 @@
  * JSON; `audit replay` folds CODEX_EVENTS through the session machines and prints each session's state at a
  * time, or with no `--until` checks that the replay equals the live registry (exit 1 when it does not).
  */
-import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
-import { AuditKind, AuditRecord } from "../../schemas/audit.js";
+import { AuditKind, type AuditRecord } from "../../schemas/audit.js";
 import { CommandVerb } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, readStream } from "../bus/index.js";
+import { auditVerb, readAuditRecords, readEventEnvelopes, replayDifferences } from "../clients/audit-trail.js";
 import { listAllSessions } from "../clients/registry-queries.js";
 import { replayEnvelopes } from "../registry/index.js";
 import { optionValue, parseCommandArgs } from "./args.js";
@@ -54,33 +53,8 @@ export function parseTime(name: string, text: string, nowMs: number): number {
   return t;
 }
 
-const comparable = (s: SessionRecord) => ({ ...s, lastSeenAt: 0 });
-const decoder = new TextDecoder();
-
-/** Differences between replayed and live records, one line each; empty when they are equal. Pure. */
-export function replayDifferences(replayed: readonly SessionRecord[], live: readonly SessionRecord[]): string[] {
-  const key = (s: SessionRecord) => `${s.host}/${s.sessionId}`;
-  const liveByKey = new Map(live.map((s) => [key(s), comparable(s)]));
-  const out: string[] = [];
-  for (const r of replayed) {
-    const l = liveByKey.get(key(r));
-    liveByKey.delete(key(r));
-    if (!l) {
-      out.push(`${key(r)}: in the replay, not in the live registry`);
-      continue;
-    }
-    const c = comparable(r);
-    const fields = (Object.keys(c) as (keyof SessionRecord)[]).filter(
-      (f) => JSON.stringify(c[f]) !== JSON.stringify(l[f]),
-    );
-    if (fields.length)
-      out.push(
-        `${key(r)}: ${fields.map((f) => `${f} replay=${JSON.stringify(c[f])} live=${JSON.stringify(l[f])}`).join(", ")}`,
-      );
-  }
-  for (const k of liveByKey.keys()) out.push(`${k}: in the live registry, not in the replay`);
-  return out;
-}
+/** How a replay differs from the live registry (shared with the dashboard: services/clients/audit-trail.ts). */
+export { replayDifferences };
 
 async function replay(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs("audit replay", argv, {
@@ -97,12 +71,7 @@ async function replay(argv: string[], io: CliIo): Promise<number> {
   const untilMs = values.until === undefined ? undefined : parseTime("until", values.until, Date.now());
   const nc = await connectCli(cliBusUrl(values["nats-url"], io.env));
   try {
-    const envelopes: SessionEventEnvelope[] = [];
-    for await (const m of readStream(nc, STREAM_NAMES.events)) {
-      if (untilMs !== undefined && m.timeMs > untilMs) break;
-      const parsed = SessionEventEnvelopeSchema.safeParse(JSON.parse(decoder.decode(m.data)));
-      if (parsed.success) envelopes.push(parsed.data);
-    }
+    const envelopes = await readEventEnvelopes(nc, untilMs);
     const onHost = (s: SessionRecord) => values.host === undefined || s.host === values.host;
     const replayed = replayEnvelopes(envelopes).sessions.filter(onHost);
     if (untilMs !== undefined) {
@@ -165,33 +134,24 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   const limit = values.limit === undefined ? 100 : optionValue("limit", Limit, values.limit);
   const kind = values.kind === undefined ? undefined : optionValue("kind", Kind, values.kind);
   const verb = values.verb === undefined ? undefined : optionValue("verb", Verb, values.verb);
-  const match = (r: AuditRecord): boolean =>
-    (values.session === undefined || r.target?.sessionId === values.session) &&
-    (values.caller === undefined || r.caller?.id === values.caller) &&
-    (verb === undefined || verbOf(r) === verb || r.verb === verb) &&
-    (kind === undefined || r.kind === kind) &&
-    (untilMs === undefined || r.atMs <= untilMs);
   const nc = await connectCli(cliBusUrl(values["nats-url"], io.env));
-  const found: AuditRecord[] = [];
+  let found: AuditRecord[];
   try {
-    for await (const m of readStream(nc, STREAM_NAMES.audit, sinceMs === undefined ? {} : { sinceMs })) {
-      const parsed = AuditRecord.safeParse(JSON.parse(decoder.decode(m.data)));
-      if (!parsed.success || !match(parsed.data)) continue;
-      found.push(parsed.data);
-      if (found.length > limit) found.shift();
-    }
+    found = await readAuditRecords(nc, {
+      session: values.session,
+      caller: values.caller,
+      verb,
+      kind,
+      sinceMs,
+      untilMs,
+      limit,
+    });
   } finally {
     await nc.close();
   }
   if (values.json) io.stdout(jsonOk(found));
   else io.stdout(found.length === 0 ? "no audit records match\n" : `${found.map(line).join("\n")}\n`);
   return 0;
-}
-
-/** What an operator request (kind `admin`) asked, e.g. `token.create`, from its detail; else the verb. */
-function verbOf(r: AuditRecord): string {
-  const request = (r.detail as { request?: unknown } | null)?.request;
-  return r.kind === "admin" && typeof request === "string" ? request : (r.verb ?? "-");
 }
 
 function line(r: AuditRecord): string {
@@ -209,7 +169,7 @@ function line(r: AuditRecord): string {
             ? "ok"
             : `${r.outcome.code}: ${r.outcome.message}`
           : "";
-  return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${verbOf(r).padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
+  return `${new Date(r.atMs).toISOString()}  ${r.commandId.slice(0, 8)}  ${r.kind.padEnd(9)}  ${auditVerb(r).padEnd(9)}  ${who}  ${what}  ${how}`.trimEnd();
 }
 
 /** An approval record in a few words: held until its deadline, or accepted/declined and why. */
