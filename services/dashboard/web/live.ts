@@ -1,0 +1,208 @@
+/**
+ * The page's live store: who is signed in, and the fleet as the one WebSocket per tab (`/ws`) brings it.
+ * Frames are merged as they arrive (each key's latest row, so a hidden tab holds at most one row per key) and
+ * applied once per animation frame; components re-render once per applied frame. The socket says `hello` with the
+ * last revision it received, reconnects with backoff (250 ms .. 5 s) resending it so no change is lost, answers
+ * `ping`, and counts a connection silent for 2.5 heartbeats as dead. Nothing polls.
+ */
+import { useEffect, useState } from "preact/hooks";
+import type { HostRow, Me, NoticeRow, SessionRow, ViewRevision } from "../../../schemas/dashboard.js";
+import { apiGet, apiPost, onUnauthenticated } from "./api.js";
+import { type Pending, applyPending, emptyPending, mergeFrame } from "./live-merge.js";
+import { type LiveSocket, openLiveSocket } from "./live-socket.js";
+import { measureChanges } from "./metrics.js";
+
+/** The connection indicator's states. */
+export type ConnState = "connecting" | "live" | "reconnecting";
+
+/** What `useLive()` gives: the maps are the store's own (read them, never change them); `version` bumps per frame. */
+export interface LiveView {
+  sessions: Map<string, SessionRow>;
+  hosts: Map<string, HostRow>;
+  rev: ViewRevision | null;
+  conn: ConnState;
+  notices: NoticeRow[];
+  version: number;
+}
+
+/** Sign-in state: unknown while `/api/me` is asked, then signed in or out (with why, when there is a why). */
+export type AuthState =
+  | { state: "unknown" }
+  | { state: "signedOut"; reason: string | null }
+  | { state: "signedIn"; me: Me };
+
+const MAX_NOTICES = 200;
+
+const view: LiveView = {
+  sessions: new Map(),
+  hosts: new Map(),
+  rev: null,
+  conn: "connecting",
+  notices: [],
+  version: 0,
+};
+let auth: AuthState = { state: "unknown" };
+let pending: Pending = emptyPending();
+let frameRequested = false;
+let socket: LiveSocket | null = null;
+const listeners = new Set<() => void>();
+
+function notify(): void {
+  view.version += 1;
+  for (const fn of [...listeners]) fn();
+}
+
+function applyFrame(): void {
+  frameRequested = false;
+  const applied = applyPending(view, pending);
+  pending = emptyPending();
+  if (applied === null) return;
+  view.conn = "live";
+  notify();
+  measureChanges(applied.changedSessions);
+}
+
+function requestApply(): void {
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(applyFrame);
+}
+
+function setConn(conn: ConnState): void {
+  if (view.conn === conn) return;
+  view.conn = conn;
+  notify();
+}
+
+function setAuth(next: AuthState): void {
+  auth = next;
+  notify();
+}
+
+/** The last revision received (applied or waiting for the next frame): what a reconnect's `hello` says. */
+function receivedRev(): ViewRevision | null {
+  return pending.rev ?? view.rev;
+}
+
+function connect(): void {
+  if (socket !== null) return;
+  socket = openLiveSocket({
+    since: receivedRev,
+    onFrame(msg) {
+      if (!mergeFrame(pending, msg, receivedRev())) {
+        // A gap between what we hold and what the batch starts after: start over from a snapshot.
+        pending = emptyPending();
+        view.rev = null;
+        socket?.restart();
+        return;
+      }
+      requestApply();
+    },
+    onNotice(notice) {
+      view.notices = [notice, ...view.notices].slice(0, MAX_NOTICES);
+      notify();
+    },
+    onDown() {
+      setConn(view.rev === null && view.sessions.size === 0 ? "connecting" : "reconnecting");
+    },
+    onSignedOut(reason) {
+      signedOut(reason);
+    },
+  });
+}
+
+function disconnect(): void {
+  socket?.stop();
+  socket = null;
+}
+
+function signedOut(reason: string | null): void {
+  disconnect();
+  pending = emptyPending();
+  view.sessions = new Map();
+  view.hosts = new Map();
+  view.rev = null;
+  view.conn = "connecting";
+  setAuth({ state: "signedOut", reason });
+}
+
+onUnauthenticated(() => {
+  if (auth.state === "signedIn") signedOut("Your session ended: sign in again.");
+});
+
+/** Asks `/api/me`; signed in -> opens the live socket; 401 -> the sign-in screen. Call once at start. */
+export async function startSession(): Promise<void> {
+  const me = await apiGet<Me>("/api/me");
+  if (me.ok) {
+    setAuth({ state: "signedIn", me: me.data });
+    connect();
+  } else if (auth.state !== "signedOut") {
+    setAuth({ state: "signedOut", reason: me.status === 401 ? null : me.message });
+  }
+}
+
+/** Signs in with an operator token; on success opens the live socket. Answers the failure's message, else null. */
+export async function signIn(token: string): Promise<string | null> {
+  const res = await apiPost<Me>("/api/signin", { token });
+  if (!res.ok) return res.status === 401 ? `Sign-in refused: ${res.message}` : res.message;
+  setAuth({ state: "signedIn", me: res.data });
+  connect();
+  return null;
+}
+
+/** Signs out (the server clears the cookie), closes the socket and forgets the fleet. */
+export async function signOut(): Promise<void> {
+  await apiPost<unknown>("/api/signout", {});
+  signedOut(null);
+}
+
+function useVersion(): void {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const fn = () => setTick((n) => n + 1);
+    listeners.add(fn);
+    return () => {
+      listeners.delete(fn);
+    };
+  }, []);
+}
+
+/** The live fleet; the component re-renders once per applied frame (and on connection changes). */
+export function useLive(): LiveView {
+  useVersion();
+  return { ...view };
+}
+
+/** Sign-in state (re-renders when it changes). */
+export function useAuth(): AuthState {
+  useVersion();
+  return auth;
+}
+
+/** The signed-in operator, or null. */
+export function useMe(): Me | null {
+  useVersion();
+  return auth.state === "signedIn" ? auth.me : null;
+}
+
+/** The store's current view without subscribing (for event handlers). */
+export function liveNow(): LiveView {
+  return view;
+}
+
+declare global {
+  interface Window {
+    /** The applied view, canonical and JSON-able: for tests comparing a reconnected page with a fresh one. */
+    __clawView?: () => { rev: ViewRevision | null; sessions: [string, number][]; hosts: [string, number][] };
+  }
+}
+
+const byKey = (a: [string, number], b: [string, number]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+if (typeof window !== "undefined") {
+  window.__clawView = () => ({
+    rev: view.rev === null ? null : { sessions: view.rev.sessions, hosts: view.rev.hosts },
+    sessions: [...view.sessions.values()].map((r): [string, number] => [r.key, r.revision]).sort(byKey),
+    hosts: [...view.hosts.values()].map((r): [string, number] => [r.key, r.revision]).sort(byKey),
+  });
+}

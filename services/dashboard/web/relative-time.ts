@@ -1,0 +1,29 @@
+/**
+ * Times as people read them in a list: "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago" (and "in 30 s"
+ * for a time ahead, such as an approval's deadline). Pure, plus a hook that re-renders a component as the words age.
+ */
+import { useEffect, useState } from "preact/hooks";
+
+/** `ms` (unix ms) relative to `now`, in a few characters. Pure. */
+export function relativeTime(ms: number, now: number = Date.now()): string {
+  const delta = now - ms;
+  const ahead = delta < 0;
+  const s = Math.floor(Math.abs(delta) / 1000);
+  if (s < 5) return ahead ? "in a moment" : "just now";
+  let text: string;
+  if (s < 60) text = `${s} s`;
+  else if (s < 3_600) text = `${Math.floor(s / 60)} min`;
+  else if (s < 86_400) text = `${Math.floor(s / 3_600)} h`;
+  else text = `${Math.floor(s / 86_400)} d`;
+  return ahead ? `in ${text}` : `${text} ago`;
+}
+
+/** The current time, re-rendering the component every `everyMs` (a local clock for relative times, not a poll). */
+export function useNow(everyMs = 10_000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(t);
+  }, [everyMs]);
+  return now;
+}
