@@ -1,0 +1,201 @@
+/**
+ * `#/session/<key>`: one session: what it is doing (status told truthfully, presence, last activity), its
+ * transcript through `read`, the controls, how a person attaches to it, and its audit trail.
+ */
+import { useEffect, useId, useState } from "preact/hooks";
+import type { AuditRecord } from "../../../schemas/audit.js";
+import type { SessionRow } from "../../../schemas/dashboard.js";
+import type { SessionRecord } from "../../../schemas/registry.js";
+import { apiGet } from "./api.js";
+import { AuditTable } from "./audit-table.js";
+import { codexResumeCommand, launchResumeCommand } from "./command-text.js";
+import {
+  ApproveDecline,
+  AssignBox,
+  HandoffBox,
+  InterruptButton,
+  MarkSelect,
+  ReplyBox,
+  SendBox,
+  useCanControl,
+} from "./controls.js";
+import { useLive } from "./live.js";
+import { relativeTime, useNow } from "./relative-time.js";
+import { Transcript } from "./transcript.js";
+
+/** What the session is doing, in words that never make a wait look idle. Pure. */
+export function statusText(r: SessionRecord): string {
+  if (r.approval !== null || r.waitingOn === "approval") return "needs approval";
+  if (r.waitingOn === "userInput") return "needs input";
+  return r.status;
+}
+
+/** Who is with the session. Pure. */
+export function presenceText(r: SessionRecord): string {
+  return r.humanAttached ? "person attached" : r.autonomous ? "autonomous" : "no person attached";
+}
+
+/** The session view for the KV key `<hostId>.<threadId>`. */
+export function SessionView(props: { sessionKey: string }) {
+  const live = useLive();
+  const row = live.sessions.get(props.sessionKey);
+  if (!row) {
+    return (
+      <section class="view session-view" data-testid="session-view" data-key={props.sessionKey}>
+        <h1>Session</h1>
+        <p class="empty">
+          {live.conn === "live"
+            ? `No session ${props.sessionKey} in the fleet: it may have been removed.`
+            : "Waiting for the live view…"}
+        </p>
+      </section>
+    );
+  }
+  return <SessionDetail row={row} />;
+}
+
+function SessionDetail(props: { row: SessionRow }) {
+  const { row } = props;
+  const r = row.record;
+  const can = useCanControl();
+  const id = useId();
+  // Re-render as the relative time ages (a local clock, not a poll).
+  useNow();
+  return (
+    <section
+      class="view session-view"
+      data-testid="session-view"
+      data-key={row.key}
+      data-status={r.status}
+      aria-labelledby={`${id}-h`}
+    >
+      <h1 id={`${id}-h`}>
+        Session <span class="mono">{row.shortId}</span>{" "}
+        <span class={`badge status-${r.waitingOn ?? r.status}`} data-testid="session-status">
+          {statusText(r)}
+        </span>
+      </h1>
+      <dl class="facts">
+        <dt>Thread</dt>
+        <dd class="mono">{r.sessionId}</dd>
+        <dt>Host</dt>
+        <dd>{r.host}</dd>
+        <dt>Presence</dt>
+        <dd>{presenceText(r)}</dd>
+        <dt>Last activity</dt>
+        <dd>
+          <time dateTime={new Date(r.lastSeenAt).toISOString()} title={new Date(r.lastSeenAt).toLocaleString()}>
+            {relativeTime(r.lastSeenAt)}
+          </time>
+        </dd>
+        <dt>Workspace</dt>
+        <dd class="mono">{r.workspace ?? "—"}</dd>
+        <dt>Repo</dt>
+        <dd>{r.repo ? `${r.repo}${r.branch ? ` @ ${r.branch}` : ""}` : "—"}</dd>
+        <dt>Group / owner</dt>
+        <dd>
+          {r.group ?? "—"} / {r.owner ?? "—"}
+        </dd>
+        <dt>Mark</dt>
+        <dd>{r.disposition ?? "none"}</dd>
+        {r.summary && (
+          <>
+            <dt>Summary</dt>
+            <dd>
+              {r.summary}
+              {r.progress?.percent != null && ` (${r.progress.percent}%)`}
+              {r.progress?.step && ` · ${r.progress.step}`}
+            </dd>
+          </>
+        )}
+        {r.handoff && (
+          <>
+            <dt>Handoff</dt>
+            <dd>
+              to{" "}
+              {r.handoff.to.kind === "session" ? `session ${r.handoff.to.sessionId}` : (r.handoff.to.who ?? "a person")}{" "}
+              by {r.handoff.by}
+              {r.handoff.note && `: ${r.handoff.note}`}
+            </dd>
+          </>
+        )}
+      </dl>
+      {can && (
+        <section class="controls" aria-label="Controls">
+          <ApproveDecline row={row} />
+          <ReplyBox row={row} />
+          <SendBox row={row} />
+          <InterruptButton row={row} />
+          <div class="control-grid">
+            <MarkSelect row={row} />
+            <AssignBox row={row} />
+            <HandoffBox row={row} />
+          </div>
+        </section>
+      )}
+      <Transcript row={row} canRaw={can} />
+      <AttachCommands host={r.host} threadId={r.sessionId} />
+      <SessionAudit sessionId={r.sessionId} revision={row.revision} />
+    </section>
+  );
+}
+
+/** How a person takes the session over in a Codex TUI, on its host. */
+export function AttachCommands(props: { host: string; threadId: string }) {
+  return (
+    <section class="attach" aria-label="Attach">
+      <h2>Attach</h2>
+      <p>
+        On host <strong>{props.host}</strong>, through the launcher:{" "}
+        <code data-testid="attach-launch">{launchResumeCommand(props.threadId)}</code>
+      </p>
+      <p>
+        or with Codex itself: <code data-testid="attach-codex">{codexResumeCommand(props.threadId)}</code>
+      </p>
+    </section>
+  );
+}
+
+/** The session's audit trail (`GET /api/audit?session=`), read again when the row changes and on Refresh. */
+function SessionAudit(props: { sessionId: string; revision: number }) {
+  const [records, setRecords] = useState<AuditRecord[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [asked, setAsked] = useState(0);
+  useEffect(() => {
+    let current = true;
+    // The row's changes come in bursts: one read a second at most.
+    const timer = setTimeout(
+      async () => {
+        const res = await apiGet<{ records: AuditRecord[] }>(
+          `/api/audit?session=${encodeURIComponent(props.sessionId)}&limit=100`,
+        );
+        if (!current) return;
+        if (res.ok) {
+          setRecords(res.data.records);
+          setError(null);
+        } else setError(`${res.code}: ${res.message}`);
+      },
+      records === null ? 0 : 1_000,
+    );
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [props.sessionId, props.revision, asked]);
+  return (
+    <section class="session-audit" aria-label="Audit trail">
+      <div class="section-head">
+        <h2>Audit trail</h2>
+        <button type="button" data-testid="session-audit-refresh" onClick={() => setAsked((n) => n + 1)}>
+          Refresh
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {records && <AuditTable records={records} caption={`Audit records of session ${props.sessionId}`} />}
+    </section>
+  );
+}
