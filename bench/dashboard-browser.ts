@@ -86,10 +86,14 @@ export async function openFleetPage(url: string, cookie: { name: string; value: 
     page.on("pageerror", (e) => void problems.push(`pageerror: ${e.message}`));
     page.on("crash", () => void problems.push("the page crashed"));
     await page.goto(`${url}/?metrics=1#/fleet`);
-    await page.waitForFunction('typeof window.__clawMetrics?.firstRenderAtMs === "number"', undefined, {
-      timeout: 120_000,
-      polling: 100,
-    });
+    // A function, not a string: a string predicate is eval'd in the page, which its CSP forbids.
+    await page.waitForFunction(
+      () =>
+        typeof (globalThis as { __clawMetrics?: { firstRenderAtMs?: unknown } }).__clawMetrics?.firstRenderAtMs ===
+        "number",
+      undefined,
+      { timeout: 120_000, polling: 100 },
+    );
     const firstRenderAtMs = (await page.evaluate("window.__clawMetrics.firstRenderAtMs")) as number;
     const cdp: CDPSession = await context.newCDPSession(page);
     const ctx = context;

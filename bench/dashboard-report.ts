@@ -22,6 +22,9 @@ export interface Summary {
   loadWallSeconds: number;
   browser?: {
     firstRenderMs: number;
+    /** The page's clock (performance.now()) when the load started, and when its results were read. */
+    loadStartMs: number;
+    loadEndMs: number;
     serverSnapshot: { ms: number; bytes: number };
     changeToScreenMs: number[];
     /** Long tasks (any length: the API reports those over 50 ms) that started after the first render. */
@@ -91,6 +94,10 @@ export function printSummary(s: Summary, log: (line: string) => void, json: bool
       `  Chromium: ${long.length} long tasks over ${LONG_TASK_MS} ms after the first render (longest ${ms(longest)}, ` +
         `${b.longTasks.length} reported in all)`,
     );
+    const when = (t: LongTask) =>
+      `${ms(t.durationMs)} at ${t.startMs < b.loadStartMs ? `+${ms(t.startMs - b.firstRenderMs)} after the first render` : `+${ms(t.startMs - b.loadStartMs)} into the load`}`;
+    if (long.length)
+      log(`    ${long.map(when).join(", ")} (the load ran ${ms(b.loadEndMs - b.loadStartMs)} until read)`);
     log(
       `  Chromium: JS heap used ${mib(b.heap.afterFirstRender.usedBytes)} MiB after the first render, ` +
         `${mib(b.heap.endOfLoad.usedBytes)} MiB at the end of the load, ${mib(b.heap.afterGc.usedBytes)} MiB after a full GC`,
@@ -110,7 +117,7 @@ export function printSummary(s: Summary, log: (line: string) => void, json: bool
       longTasksOver50Ms: {
         count: long.length,
         longestMs: Math.round(longest),
-        starts: long.map((t) => Math.round(t.startMs)),
+        startsAfterLoadStartMs: long.map((t) => Math.round(t.startMs - b.loadStartMs)),
       },
       heapMiB: {
         afterFirstRender: mib(b.heap.afterFirstRender.usedBytes),

@@ -163,6 +163,7 @@ async function main(): Promise<void> {
     let spread = 0;
     let aimed = 0;
     const c2sBefore = page ? (await page.changeToScreen()).length : 0;
+    const loadStartPageMs = page ? ((await page.page.evaluate("performance.now()")) as number) : 0;
     const pids: Record<string, number> = {
       "nats-server": nats.pid,
       gateway: gateway.child.pid!,
@@ -226,6 +227,8 @@ async function main(): Promise<void> {
     if (page && dashboard) {
       summary.browser = {
         firstRenderMs: page.firstRenderAtMs,
+        loadStartMs: loadStartPageMs,
+        loadEndMs: (await page.page.evaluate("performance.now()")) as number,
         serverSnapshot: snapshot!,
         changeToScreenMs: sorted((await page.changeToScreen()).slice(c2sBefore)),
         longTasks: (await page.longTasks()).filter((t) => t.startMs >= page!.firstRenderAtMs),
