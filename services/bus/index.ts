@@ -31,6 +31,10 @@ export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } fr
 export type { SessionEventAck } from "./session-events.js";
 export { missingStreams, readStream, readStreamRange } from "./stream-reader.js";
 export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
+export { followStream, streamLastSeq } from "./stream-follow.js";
+export type { StreamFollow } from "./stream-follow.js";
+export { followKvBucket } from "./kv-follow.js";
+export type { KvFollow, KvFollowEntry } from "./kv-follow.js";
 export { NATS_SERVER_INSTALL_HINT, NatsPortInUseError, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";

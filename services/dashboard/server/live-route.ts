@@ -1,0 +1,43 @@
+/**
+ * `GET /ws`: the one WebSocket per tab. The upgrade happens only after the peer guard (Host, and an allowed
+ * Origin) and the session check (`preValidation`; a refusal is an HTTP answer, so no socket opens); then
+ * socket.ts serves it, re-checking the session every 30 s.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { LiveFeed } from "./live-feed.js";
+import type { NoticeFeed } from "./notices.js";
+import { requireSession, type SessionChecker, sessionCookieOf, sessionOf } from "./session.js";
+import { type SocketTuning, serveSocket } from "./socket.js";
+
+/** What the live route uses. */
+export interface LiveRouteDeps {
+  feed: LiveFeed;
+  notices: NoticeFeed;
+  checker: SessionChecker;
+  tuning: SocketTuning;
+  log: Logger;
+}
+
+/** Registers `/ws` (after @fastify/websocket). */
+export function registerLiveRoute(app: FastifyInstance, d: LiveRouteDeps): void {
+  app.get("/ws", { websocket: true, preValidation: requireSession(d.checker) }, (socket, req) => {
+    const cookie = sessionCookieOf(req);
+    const operator = sessionOf(req).name;
+    const log = d.log.child({ operator });
+    serveSocket({
+      ws: socket,
+      feed: d.feed,
+      notices: d.notices,
+      log,
+      tuning: d.tuning,
+      async recheck() {
+        const r = await d.checker.check(cookie);
+        if (r.ok) return { ok: true };
+        // The policy service not answering is not a revocation: the next check asks again.
+        if (r.code === "unavailable") return { ok: true };
+        return { ok: false, code: r.code === "revoked" ? "revoked" : "unauthenticated", message: r.message };
+      },
+    });
+  });
+}
