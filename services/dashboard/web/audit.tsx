@@ -10,6 +10,7 @@ import { apiGet } from "./api.js";
 import { type AuditForm, EMPTY_AUDIT_FORM, auditQueryString } from "./audit-query.js";
 import { AuditTable } from "./audit-table.js";
 import { useLive } from "./live.js";
+import "./views.css";
 
 type Replay = { equal: boolean; differences: string[] };
 
@@ -70,51 +71,63 @@ export function AuditView() {
           void search(form);
         }}
       >
-        <label for={`${id}-session`}>Session (id or short id)</label>
-        <input id={`${id}-session`} data-testid="audit-session" value={form.session} onInput={set("session")} />
-        <label for={`${id}-caller`}>Caller id</label>
-        <input id={`${id}-caller`} data-testid="audit-caller" value={form.caller} onInput={set("caller")} />
-        <label for={`${id}-verb`}>Verb</label>
-        <input
-          id={`${id}-verb`}
-          data-testid="audit-verb"
-          list={`${id}-verbs`}
-          value={form.verb}
-          onInput={set("verb")}
-        />
-        <datalist id={`${id}-verbs`}>
-          {CommandVerb.options.map((v) => (
-            <option key={v} value={v} />
-          ))}
-        </datalist>
-        <label for={`${id}-since`}>Since</label>
-        <input
-          id={`${id}-since`}
-          data-testid="audit-since"
-          type="datetime-local"
-          step={1}
-          value={form.since}
-          onInput={set("since")}
-        />
-        <label for={`${id}-until`}>Until</label>
-        <input
-          id={`${id}-until`}
-          data-testid="audit-until"
-          type="datetime-local"
-          step={1}
-          value={form.until}
-          onInput={set("until")}
-        />
-        <label for={`${id}-limit`}>Most records</label>
-        <input
-          id={`${id}-limit`}
-          data-testid="audit-limit"
-          type="number"
-          min={1}
-          max={1000}
-          value={form.limit}
-          onInput={set("limit")}
-        />
+        <div class="filter">
+          <label for={`${id}-session`}>Session (id or short id)</label>
+          <input id={`${id}-session`} data-testid="audit-session" value={form.session} onInput={set("session")} />
+        </div>
+        <div class="filter">
+          <label for={`${id}-caller`}>Caller id</label>
+          <input id={`${id}-caller`} data-testid="audit-caller" value={form.caller} onInput={set("caller")} />
+        </div>
+        <div class="filter">
+          <label for={`${id}-verb`}>Verb</label>
+          <input
+            id={`${id}-verb`}
+            data-testid="audit-verb"
+            list={`${id}-verbs`}
+            value={form.verb}
+            onInput={set("verb")}
+          />
+          <datalist id={`${id}-verbs`}>
+            {CommandVerb.options.map((v) => (
+              <option key={v} value={v} />
+            ))}
+          </datalist>
+        </div>
+        <div class="filter">
+          <label for={`${id}-since`}>Since</label>
+          <input
+            id={`${id}-since`}
+            data-testid="audit-since"
+            type="datetime-local"
+            step={1}
+            value={form.since}
+            onInput={set("since")}
+          />
+        </div>
+        <div class="filter">
+          <label for={`${id}-until`}>Until</label>
+          <input
+            id={`${id}-until`}
+            data-testid="audit-until"
+            type="datetime-local"
+            step={1}
+            value={form.until}
+            onInput={set("until")}
+          />
+        </div>
+        <div class="filter">
+          <label for={`${id}-limit`}>Most records</label>
+          <input
+            id={`${id}-limit`}
+            data-testid="audit-limit"
+            type="number"
+            min={1}
+            max={1000}
+            value={form.limit}
+            onInput={set("limit")}
+          />
+        </div>
         <button type="submit" data-testid="audit-submit" disabled={loading}>
           Search
         </button>

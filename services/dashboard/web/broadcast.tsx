@@ -9,7 +9,8 @@ import { SessionStatus } from "../../../schemas/registry.js";
 import { type BroadcastForm, EMPTY_BROADCAST_FORM, broadcastPlan } from "./broadcast-plan.js";
 import { CommandResult, useCanControl, useCommand } from "./controls.js";
 import { useLive } from "./live.js";
-import { statusText } from "./session.js";
+import { statusLabel } from "./session-status.js";
+import "./views.css";
 
 /** Most matches listed on the page (the count is always whole). */
 const SHOWN_MATCHES = 200;
@@ -42,71 +43,85 @@ export function BroadcastView() {
     <section class="view broadcast-view" aria-labelledby={`${id}-h`}>
       <h1 id={`${id}-h`}>Broadcast</h1>
       <form class="form" onSubmit={submit} noValidate>
-        <fieldset class="filter">
+        <fieldset class="filters">
           <legend>Which sessions (at least one field)</legend>
-          <label for={`${id}-host`}>Host</label>
-          <select id={`${id}-host`} data-testid="broadcast-host" value={form.host} onChange={set("host")}>
-            <option value="">any</option>
-            {[...live.hosts.values()].map((h) => (
-              <option key={h.key} value={h.record.hostId}>
-                {h.record.hostId}
-              </option>
-            ))}
-          </select>
-          <label for={`${id}-repo`}>Repo</label>
-          <input
-            id={`${id}-repo`}
-            data-testid="broadcast-repo"
-            list={`${id}-repos`}
-            value={form.repo}
-            onInput={set("repo")}
-          />
-          <datalist id={`${id}-repos`}>
-            {values((r) => r.repo).map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-          <label for={`${id}-status`}>Status</label>
-          <select id={`${id}-status`} data-testid="broadcast-status" value={form.status} onChange={set("status")}>
-            <option value="">any</option>
-            {SessionStatus.options.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-          <label for={`${id}-group`}>Group</label>
-          <input
-            id={`${id}-group`}
-            data-testid="broadcast-group"
-            list={`${id}-groups`}
-            value={form.group}
-            onInput={set("group")}
-          />
-          <datalist id={`${id}-groups`}>
-            {values((r) => r.group).map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-          <label for={`${id}-owner`}>Owner</label>
-          <input id={`${id}-owner`} data-testid="broadcast-owner" value={form.owner} onInput={set("owner")} />
-          <label for={`${id}-presence`}>Presence</label>
-          <select
-            id={`${id}-presence`}
-            data-testid="broadcast-presence"
-            value={form.presence}
-            onChange={set("presence")}
-          >
-            <option value="">any</option>
-            <option value="human">a person attached</option>
-            <option value="autonomous">autonomous</option>
-          </select>
-          <label for={`${id}-waiting`}>Waiting on someone</label>
-          <select id={`${id}-waiting`} data-testid="broadcast-waiting" value={form.waiting} onChange={set("waiting")}>
-            <option value="">either</option>
-            <option value="yes">waiting</option>
-            <option value="no">not waiting</option>
-          </select>
+          <div class="filter">
+            <label for={`${id}-host`}>Host</label>
+            <select id={`${id}-host`} data-testid="broadcast-host" value={form.host} onChange={set("host")}>
+              <option value="">any</option>
+              {[...live.hosts.values()].map((h) => (
+                <option key={h.key} value={h.record.hostId}>
+                  {h.record.hostId}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="filter">
+            <label for={`${id}-repo`}>Repo</label>
+            <input
+              id={`${id}-repo`}
+              data-testid="broadcast-repo"
+              list={`${id}-repos`}
+              value={form.repo}
+              onInput={set("repo")}
+            />
+            <datalist id={`${id}-repos`}>
+              {values((r) => r.repo).map((v) => (
+                <option key={v} value={v} />
+              ))}
+            </datalist>
+          </div>
+          <div class="filter">
+            <label for={`${id}-status`}>Status</label>
+            <select id={`${id}-status`} data-testid="broadcast-status" value={form.status} onChange={set("status")}>
+              <option value="">any</option>
+              {SessionStatus.options.map((s) => (
+                <option key={s} value={s}>
+                  {s}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="filter">
+            <label for={`${id}-group`}>Group</label>
+            <input
+              id={`${id}-group`}
+              data-testid="broadcast-group"
+              list={`${id}-groups`}
+              value={form.group}
+              onInput={set("group")}
+            />
+            <datalist id={`${id}-groups`}>
+              {values((r) => r.group).map((v) => (
+                <option key={v} value={v} />
+              ))}
+            </datalist>
+          </div>
+          <div class="filter">
+            <label for={`${id}-owner`}>Owner</label>
+            <input id={`${id}-owner`} data-testid="broadcast-owner" value={form.owner} onInput={set("owner")} />
+          </div>
+          <div class="filter">
+            <label for={`${id}-presence`}>Presence</label>
+            <select
+              id={`${id}-presence`}
+              data-testid="broadcast-presence"
+              value={form.presence}
+              onChange={set("presence")}
+            >
+              <option value="">any</option>
+              <option value="human">a person attached</option>
+              <option value="autonomous">autonomous</option>
+            </select>
+          </div>
+          <div class="filter">
+            <label for={`${id}-waiting`}>Waiting on someone</label>
+            <select id={`${id}-waiting`} data-testid="broadcast-waiting" value={form.waiting} onChange={set("waiting")}>
+              <option value="">either</option>
+              <option value="yes">waiting</option>
+              <option value="no">not waiting</option>
+            </select>
+          </div>
         </fieldset>
         <label for={`${id}-max`}>Bound: the most sessions it may reach (required, 1 to {MAX_BROADCAST_TARGETS})</label>
         <input
@@ -193,7 +208,7 @@ export function BroadcastView() {
                     <a href={`#/session/${s.key}`}>{s.shortId}</a>
                   </td>
                   <td>{s.record.host}</td>
-                  <td>{statusText(s.record)}</td>
+                  <td>{statusLabel(s.record)}</td>
                   <td>{s.record.repo ?? "—"}</td>
                   <td>{s.record.group ?? "—"}</td>
                   <td class="clip">{s.record.summary ?? s.record.preview ?? ""}</td>

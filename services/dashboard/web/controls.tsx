@@ -13,6 +13,7 @@ import { Disposition } from "../../../schemas/registry.js";
 import { runCommand } from "./api.js";
 import { type CommandOutcome, outcomeText } from "./command-text.js";
 import { useMe } from "./live.js";
+import "./views.css";
 
 /** True when the signed-in operator may use controls (role operator; a viewer only looks). */
 export function useCanControl(): boolean {

@@ -5,6 +5,7 @@
 import { useId } from "preact/hooks";
 import { useLive } from "./live.js";
 import { relativeTime, useNow } from "./relative-time.js";
+import "./views.css";
 
 const when = (ms: number | null) =>
   ms === null ? (

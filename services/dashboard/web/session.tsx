@@ -5,7 +5,6 @@
 import { useEffect, useId, useState } from "preact/hooks";
 import type { AuditRecord } from "../../../schemas/audit.js";
 import type { SessionRow } from "../../../schemas/dashboard.js";
-import type { SessionRecord } from "../../../schemas/registry.js";
 import { apiGet } from "./api.js";
 import { AuditTable } from "./audit-table.js";
 import { codexResumeCommand, launchResumeCommand } from "./command-text.js";
@@ -21,19 +20,9 @@ import {
 } from "./controls.js";
 import { useLive } from "./live.js";
 import { relativeTime, useNow } from "./relative-time.js";
+import { presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
 import { Transcript } from "./transcript.js";
-
-/** What the session is doing, in words that never make a wait look idle. Pure. */
-export function statusText(r: SessionRecord): string {
-  if (r.approval !== null || r.waitingOn === "approval") return "needs approval";
-  if (r.waitingOn === "userInput") return "needs input";
-  return r.status;
-}
-
-/** Who is with the session. Pure. */
-export function presenceText(r: SessionRecord): string {
-  return r.humanAttached ? "person attached" : r.autonomous ? "autonomous" : "no person attached";
-}
+import "./views.css";
 
 /** The session view for the KV key `<hostId>.<threadId>`. */
 export function SessionView(props: { sessionKey: string }) {
@@ -71,8 +60,8 @@ function SessionDetail(props: { row: SessionRow }) {
     >
       <h1 id={`${id}-h`}>
         Session <span class="mono">{row.shortId}</span>{" "}
-        <span class={`badge status-${r.waitingOn ?? r.status}`} data-testid="session-status">
-          {statusText(r)}
+        <span class={`badge tone-${statusTone(r)}`} data-testid="session-status">
+          {statusLabel(r)}
         </span>
       </h1>
       <dl class="facts">
@@ -81,7 +70,7 @@ function SessionDetail(props: { row: SessionRow }) {
         <dt>Host</dt>
         <dd>{r.host}</dd>
         <dt>Presence</dt>
-        <dd>{presenceText(r)}</dd>
+        <dd>{presenceLabel(r)}</dd>
         <dt>Last activity</dt>
         <dd>
           <time dateTime={new Date(r.lastSeenAt).toISOString()} title={new Date(r.lastSeenAt).toLocaleString()}>
@@ -98,14 +87,31 @@ function SessionDetail(props: { row: SessionRow }) {
         </dd>
         <dt>Mark</dt>
         <dd>{r.disposition ?? "none"}</dd>
-        {r.summary && (
+        {progressLabel(r) && (
           <>
-            <dt>Summary</dt>
+            <dt>Progress</dt>
+            <dd>{progressLabel(r)}</dd>
+          </>
+        )}
+        {r.preview && (
+          <>
+            <dt>First message</dt>
+            <dd class="clip">{r.preview}</dd>
+          </>
+        )}
+        {r.approval && (
+          <>
+            <dt>Held approval</dt>
             <dd>
-              {r.summary}
-              {r.progress?.percent != null && ` (${r.progress.percent}%)`}
-              {r.progress?.step && ` · ${r.progress.step}`}
+              {r.approval.kind}: <code>{r.approval.summary}</code> (declined {relativeTime(r.approval.deadlineAtMs)}{" "}
+              unless answered)
             </dd>
+          </>
+        )}
+        {r.ask && (
+          <>
+            <dt>Asks ({r.ask.kind})</dt>
+            <dd>{r.ask.question}</dd>
           </>
         )}
         {r.handoff && (

@@ -7,6 +7,7 @@ import { useId, useState } from "preact/hooks";
 import { SpawnArgs, issuesText } from "../../../schemas/commands.js";
 import { CommandResult, useCanControl, useCommand } from "./controls.js";
 import { useLive } from "./live.js";
+import "./views.css";
 
 /** The view. A viewer sees why there is nothing to do here. */
 export function SpawnView() {

@@ -43,10 +43,13 @@ export function Transcript(props: { row: SessionRow; canRaw: boolean }) {
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const readRevision = useRef<number | null>(null);
   const target = { sessionId: row.record.sessionId, hostId: row.record.host };
+  // A timer set at an earlier render reads the row and view as they are when it fires.
+  const latest = useRef({ row, view });
+  latest.current = { row, view };
 
   const readFirst = async (v: View) => {
     const seq = ++firstSeq.current;
-    readRevision.current = row.revision;
+    readRevision.current = latest.current.row.revision;
     setLoading(true);
     const outcome = await read({ target, limit: PAGE_TURNS, view: v });
     if (seq !== firstSeq.current) return;
@@ -79,7 +82,7 @@ export function Transcript(props: { row: SessionRow; canRaw: boolean }) {
     if (readRevision.current === null || readRevision.current === row.revision || timer.current !== null) return;
     timer.current = setTimeout(() => {
       timer.current = null;
-      void readFirst(view);
+      void readFirst(latest.current.view);
     }, REREAD_DEBOUNCE_MS);
   }, [row.revision]);
   useEffect(
