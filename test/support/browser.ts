@@ -60,7 +60,7 @@ export interface TestBrowser {
   takeProblems(): PageProblem[];
   /** Throws, listing them, when problems were collected (and clears them). */
   assertNoProblems(): void;
-  /** Saves a screenshot of `page` to test-results/dashboard/<name>.png; resolves with the path. */
+  /** Saves a full-page screenshot of `page` to test-results/dashboard/<name>.png; resolves with the path. */
   screenshot(page: Page, name: string): Promise<string>;
   /** Closes the browser and removes its user-data-dir. Idempotent. */
   close(): Promise<void>;
@@ -144,7 +144,7 @@ export async function launchBrowser(viewport = { width: 1280, height: 800 }): Pr
     async screenshot(page, name) {
       mkdirSync(SCREENSHOT_DIR, { recursive: true });
       const file = path.join(SCREENSHOT_DIR, `${name}.png`);
-      await page.screenshot({ path: file });
+      await page.screenshot({ path: file, fullPage: true });
       return file;
     },
     close: () =>
