@@ -68,36 +68,41 @@ function applyRows<R extends { key: string; revision: number }>(
   view: Map<string, R>,
   rows: Map<string, R | null>,
   changed: R[] | null,
-): void {
+): boolean {
+  let keysChanged = false;
   for (const [key, row] of rows) {
     if (row === null) {
-      view.delete(key);
+      keysChanged = view.delete(key) || keysChanged;
       continue;
     }
     const old = view.get(key);
     if (old !== undefined && old.revision > row.revision) continue;
+    if (old === undefined) keysChanged = true;
     view.set(key, row);
     changed?.push(row);
   }
+  return keysChanged;
 }
 
 /**
  * Applies `p` to `view`. Answers null when nothing was pending, else the session rows that changed (empty after a
- * snapshot: a snapshot is a first paint, not a change).
+ * snapshot: a snapshot is a first paint, not a change) and whether the set of keys changed.
  */
-export function applyPending(view: AppliedView, p: Pending): { changedSessions: SessionRow[] } | null {
+export function applyPending(
+  view: AppliedView,
+  p: Pending,
+): { changedSessions: SessionRow[]; keysChanged: boolean } | null {
   if (p.rev === null) return null;
   const changedSessions: SessionRow[] = [];
+  let keysChanged = true;
   if (p.snapshot) {
     view.sessions = p.sessions as Map<string, SessionRow>;
     view.hosts = p.hosts as Map<string, HostRow>;
   } else {
-    // New maps so components that keep the old ones see a change of identity as well as of `version`.
-    view.sessions = new Map(view.sessions);
-    view.hosts = new Map(view.hosts);
-    applyRows(view.sessions, p.sessions, changedSessions);
-    applyRows(view.hosts, p.hosts, null);
+    const sessionKeys = applyRows(view.sessions, p.sessions, changedSessions);
+    const hostKeys = applyRows(view.hosts, p.hosts, null);
+    keysChanged = sessionKeys || hostKeys;
   }
   view.rev = p.rev;
-  return { changedSessions };
+  return { changedSessions, keysChanged };
 }

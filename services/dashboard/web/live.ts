@@ -15,7 +15,10 @@ import { measureChanges } from "./metrics.js";
 /** The connection indicator's states. */
 export type ConnState = "connecting" | "live" | "reconnecting";
 
-/** What `useLive()` gives: the maps are the store's own (read them, never change them); `version` bumps per frame. */
+/**
+ * What `useLive()` gives. The maps are the store's own and change in place each applied frame (read them, never
+ * change them): memoize on `version` (bumps per applied frame) or `keysVersion`, not on the maps' identity.
+ */
 export interface LiveView {
   sessions: Map<string, SessionRow>;
   hosts: Map<string, HostRow>;
@@ -23,6 +26,8 @@ export interface LiveView {
   conn: ConnState;
   notices: NoticeRow[];
   version: number;
+  /** Bumps when a session or host key comes or goes (so a view can keep its sorted keys between frames). */
+  keysVersion: number;
 }
 
 /** Sign-in state: unknown while `/api/me` is asked, then signed in or out (with why, when there is a why). */
@@ -40,12 +45,14 @@ const view: LiveView = {
   conn: "connecting",
   notices: [],
   version: 0,
+  keysVersion: 0,
 };
 let auth: AuthState = { state: "unknown" };
 let pending: Pending = emptyPending();
 let frameRequested = false;
 let socket: LiveSocket | null = null;
 const listeners = new Set<() => void>();
+const authListeners = new Set<() => void>();
 
 function notify(): void {
   view.version += 1;
@@ -58,6 +65,7 @@ function applyFrame(): void {
   pending = emptyPending();
   if (applied === null) return;
   view.conn = "live";
+  if (applied.keysChanged) view.keysVersion += 1;
   notify();
   measureChanges(applied.changedSessions);
 }
@@ -76,6 +84,7 @@ function setConn(conn: ConnState): void {
 
 function setAuth(next: AuthState): void {
   auth = next;
+  for (const fn of [...authListeners]) fn();
   notify();
 }
 
@@ -122,6 +131,7 @@ function signedOut(reason: string | null): void {
   view.sessions = new Map();
   view.hosts = new Map();
   view.rev = null;
+  view.keysVersion += 1;
   view.conn = "connecting";
   setAuth({ state: "signedOut", reason });
 }
@@ -156,33 +166,43 @@ export async function signOut(): Promise<void> {
   signedOut(null);
 }
 
-function useVersion(): void {
+function useSubscription(to: Set<() => void>): void {
   const [, setTick] = useState(0);
   useEffect(() => {
     const fn = () => setTick((n) => n + 1);
-    listeners.add(fn);
+    to.add(fn);
     return () => {
-      listeners.delete(fn);
+      to.delete(fn);
     };
-  }, []);
+  }, [to]);
 }
 
 /** The live fleet; the component re-renders once per applied frame (and on connection changes). */
 export function useLive(): LiveView {
-  useVersion();
+  useSubscription(listeners);
   return { ...view };
 }
 
-/** Sign-in state (re-renders when it changes). */
+/** Sign-in state (re-renders when it changes, not on every frame). */
 export function useAuth(): AuthState {
-  useVersion();
+  useSubscription(authListeners);
   return auth;
 }
 
-/** The signed-in operator, or null. */
+/** The signed-in operator, or null (re-renders when it changes, not on every frame). */
 export function useMe(): Me | null {
-  useVersion();
+  useSubscription(authListeners);
   return auth.state === "signedIn" ? auth.me : null;
+}
+
+let sortedKeys: { keysVersion: number; keys: string[] } | null = null;
+
+/** Every session key in code-unit order (so grouped by host), kept until a key comes or goes. */
+export function sortedSessionKeys(): readonly string[] {
+  if (sortedKeys === null || sortedKeys.keysVersion !== view.keysVersion) {
+    sortedKeys = { keysVersion: view.keysVersion, keys: [...view.sessions.keys()].sort() };
+  }
+  return sortedKeys.keys;
 }
 
 /** The store's current view without subscribing (for event handlers). */

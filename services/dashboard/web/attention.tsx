@@ -1,0 +1,252 @@
+/**
+ * `#/` the attention queue, the first screen: "Needs you" (every session `attentionReasons` names: a held
+ * approval, input, an unanswered ask, a handoff, an error, a stale or unknown status), oldest first, each answerable
+ * in place; then "Running" and "Done". Rows new to this operator (localStorage, per name) are marked "new".
+ * All rows sit in one keyed list so a row moving between sections keeps its controls and their results.
+ */
+import { Component } from "preact";
+import { useId, useState } from "preact/hooks";
+import type { SessionRow } from "../../../schemas/dashboard.js";
+import { type AttentionNeed, type AttentionReason, attentionReasons } from "../../clients/attention.js";
+import { ApproveDecline, InterruptButton, MarkSelect, ReplyBox, SendBox } from "./controls.js";
+import { sortedSessionKeys, useLive, useMe } from "./live.js";
+import { relativeTime, useNow } from "./relative-time.js";
+import { type Seen, useSeen } from "./seen.js";
+import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
+
+type Section = "needs" | "running" | "done";
+
+interface Entry {
+  row: SessionRow;
+  reasons: AttentionReason[];
+  section: Section;
+  sinceMs: number;
+}
+
+const NEED_LABEL: Record<AttentionNeed, string> = {
+  approval: "needs approval",
+  input: "needs input",
+  ask: "asks a question",
+  handoff: "handoff requested",
+  error: "error",
+  stale: "stale or unknown",
+};
+
+const SECTION_TITLE: Record<Section, string> = { needs: "Needs you", running: "Running", done: "Done" };
+const FIRST_LIMIT: Record<Section, number> = { needs: 200, running: 50, done: 25 };
+
+const entries = new WeakMap<SessionRow, Entry>();
+
+/** The row's section and reasons (cached per row object: only changed rows are classified again). */
+function classify(row: SessionRow): Entry {
+  const cached = entries.get(row);
+  if (cached !== undefined) return cached;
+  const reasons = attentionReasons(row.record);
+  let entry: Entry;
+  if (reasons.length > 0) {
+    let sinceMs = Number.POSITIVE_INFINITY;
+    for (const r of reasons) sinceMs = Math.min(sinceMs, r.sinceMs);
+    entry = { row, reasons, section: "needs", sinceMs };
+  } else {
+    const s = row.record.status;
+    const running = (s === "active" || s === "steering") && row.record.disposition === null;
+    entry = { row, reasons, section: running ? "running" : "done", sinceMs: row.record.lastSeenAt };
+  }
+  entries.set(row, entry);
+  return entry;
+}
+
+/**
+ * Splits the fleet into the three sections, walking the keys in order (so ties stay in key order): needs oldest
+ * first, running in key order (rows keep their place), done most recent first.
+ */
+function sections(keys: readonly string[], rows: Map<string, SessionRow>): Record<Section, Entry[]> {
+  const out: Record<Section, Entry[]> = { needs: [], running: [], done: [] };
+  for (const key of keys) {
+    const row = rows.get(key);
+    if (row === undefined) continue;
+    const e = classify(row);
+    out[e.section].push(e);
+  }
+  out.needs.sort((a, b) => a.sinceMs - b.sinceMs);
+  out.done.sort((a, b) => b.sinceMs - a.sinceMs);
+  return out;
+}
+
+interface RowProps {
+  entry: Entry;
+  now: number;
+  seen: Seen;
+  isNew: boolean;
+}
+
+/** Re-renders a row only when its session, section, new-ness or the clock changed. */
+class AttentionRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    const p = this.props;
+    return (
+      next.entry.row !== p.entry.row ||
+      next.entry.section !== p.entry.section ||
+      next.isNew !== p.isNew ||
+      next.now !== p.now
+    );
+  }
+
+  override render() {
+    return <AttentionRowBody {...this.props} />;
+  }
+}
+
+function AttentionRowBody(props: RowProps) {
+  const { row, reasons, section } = props.entry;
+  const r = row.record;
+  const id = useId();
+  const markSeen = () => props.seen.mark([row]);
+  const primary = reasons[0]?.needs ?? "none";
+  return (
+    <article
+      class={`attention-row section-${section}${props.isNew ? " is-new" : ""}`}
+      data-testid="attention-row"
+      data-key={row.key}
+      data-needs={primary}
+      data-section={section}
+      aria-labelledby={`${id}-t`}
+    >
+      <header class="row-head">
+        <span class={`badge tone-${statusTone(r)}`}>{statusLabel(r)}</span>
+        <h3 id={`${id}-t`} class="row-title">
+          <a href={`#/session/${row.key}`} onClick={markSeen}>
+            {row.shortId}
+          </a>{" "}
+          <span class="sub">
+            on {r.host} · {placeLabel(r)}
+          </span>
+        </h3>
+        {props.isNew && <span class="badge new">new</span>}
+        <span class="sub presence">{presenceLabel(r)}</span>
+        <span class="sub when">
+          {section === "needs" ? "waiting since " : "last activity "}
+          <time dateTime={new Date(props.entry.sinceMs).toISOString()}>
+            {relativeTime(props.entry.sinceMs, props.now)}
+          </time>
+        </span>
+        {props.isNew && (
+          <button type="button" class="secondary small" onClick={markSeen}>
+            Mark seen
+          </button>
+        )}
+      </header>
+      {reasons.length > 0 && (
+        <ul class="reasons">
+          {reasons.map((reason) => (
+            <li key={reason.needs} data-need={reason.needs}>
+              <span class="need">{NEED_LABEL[reason.needs]}</span> {reason.detail}
+              {reason.deadlineAtMs !== undefined && (
+                <span class="sub"> (declined {relativeTime(reason.deadlineAtMs, props.now)} unless answered)</span>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {section !== "needs" && progressLabel(r) && <p class="sub progress">{progressLabel(r)}</p>}
+      {/* Same slots in every section, so a row that moves keeps its controls' last results. */}
+      <div class="controls">
+        <ApproveDecline row={row} />
+        <ReplyBox row={row} />
+        <InterruptButton row={row} />
+        {section === "needs" && <MarkSelect row={row} />}
+        {section === "needs" && (
+          <details class="send-details">
+            <summary>Send or steer</summary>
+            <SendBox row={row} />
+          </details>
+        )}
+      </div>
+    </article>
+  );
+}
+
+/** The attention queue. */
+export function AttentionView() {
+  const live = useLive();
+  const me = useMe();
+  const now = useNow(10_000);
+  const seen = useSeen(me?.name ?? "");
+  const [limits, setLimits] = useState(FIRST_LIMIT);
+  const id = useId();
+  const groups = sections(sortedSessionKeys(), live.sessions);
+  const unseenNeeds = groups.needs.filter((e) => seen.isNew(e.row.key, e.row.revision));
+  const children = [];
+  for (const section of ["needs", "running", "done"] as const) {
+    const entries = groups[section];
+    const shown = entries.slice(0, limits[section]);
+    children.push(
+      <div
+        key={`head-${section}`}
+        class={`section-head section-${section}`}
+        data-testid={`attention-section-${section}`}
+      >
+        <h2 id={`${id}-${section}`}>
+          {SECTION_TITLE[section]} <span class="count">({entries.length})</span>
+        </h2>
+        {section === "needs" && unseenNeeds.length > 0 && (
+          <button
+            type="button"
+            class="secondary small"
+            onClick={() =>
+              seen.mark(
+                unseenNeeds.map((e) => e.row),
+                new Set(live.sessions.keys()),
+              )
+            }
+          >
+            Mark all {unseenNeeds.length} seen
+          </button>
+        )}
+        {entries.length === 0 && (
+          <p class="empty">
+            {section === "needs"
+              ? "Nothing needs you right now."
+              : `No session is ${section === "running" ? "running" : "done"}.`}
+          </p>
+        )}
+      </div>,
+    );
+    for (const e of shown) {
+      children.push(
+        <AttentionRow key={e.row.key} entry={e} now={now} seen={seen} isNew={seen.isNew(e.row.key, e.row.revision)} />,
+      );
+    }
+    if (entries.length > shown.length) {
+      children.push(
+        <div key={`more-${section}`} class="more">
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => setLimits({ ...limits, [section]: limits[section] * 2 })}
+          >
+            Show more ({entries.length - shown.length} not shown)
+          </button>
+          {section !== "needs" && (
+            <a href="#/fleet" class="sub">
+              or see every session in the fleet
+            </a>
+          )}
+        </div>,
+      );
+    }
+  }
+  return (
+    <section class="view attention-view" aria-labelledby={`${id}-h`}>
+      <div class="view-head">
+        <h1 id={`${id}-h`}>Attention</h1>
+        <p class="count">
+          {live.rev === null
+            ? "Waiting for the live view…"
+            : `${groups.needs.length} need you · ${groups.running.length} running · ${groups.done.length} done`}
+        </p>
+      </div>
+      <div class="attention-list">{children}</div>
+    </section>
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * One line of the fleet: a session row (status that never makes a wait look idle, short id, presence, place,
+ * group/owner/mark, last activity, progress) or a host's heading (its status and last heartbeat). Rows re-render
+ * only when their session changed, their selection changed, or the clock moved on.
+ */
+import { Component } from "preact";
+import type { HostRow, SessionRow } from "../../../schemas/dashboard.js";
+import { isWaiting } from "../../clients/attention.js";
+import { relativeTime } from "./relative-time.js";
+import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
+
+/** The DOM id of a session's fleet row (for aria-activedescendant). */
+export const fleetRowId = (key: string): string => `fleet-row-${key}`;
+
+interface SessionLineProps {
+  row: SessionRow;
+  selected: boolean;
+  now: number;
+  top: number;
+  height: number;
+  onSelect(key: string): void;
+  onOpen(key: string): void;
+}
+
+/** A session's fleet row, positioned absolutely at `top` inside the virtual list. */
+export class SessionLine extends Component<SessionLineProps> {
+  override shouldComponentUpdate(next: SessionLineProps): boolean {
+    const p = this.props;
+    return (
+      next.row !== p.row ||
+      next.selected !== p.selected ||
+      next.top !== p.top ||
+      next.height !== p.height ||
+      Math.floor(next.now / 5_000) !== Math.floor(p.now / 5_000)
+    );
+  }
+
+  override render() {
+    const { row, selected, now, top, height, onSelect, onOpen } = this.props;
+    const r = row.record;
+    const tone = statusTone(r);
+    const progress = progressLabel(r);
+    const assigned = [r.group ? `group ${r.group}` : "", r.owner ? `owner ${r.owner}` : ""].filter(Boolean).join(" · ");
+    return (
+      <div
+        id={fleetRowId(row.key)}
+        class={`fleet-row${selected ? " selected" : ""}`}
+        role="option"
+        aria-selected={selected}
+        data-testid="fleet-row"
+        data-key={row.key}
+        data-status={r.status}
+        data-waiting={String(isWaiting(r))}
+        style={{ transform: `translateY(${top}px)`, height: `${height}px` }}
+        tabIndex={-1}
+        onClick={() => onSelect(row.key)}
+        onDblClick={() => onOpen(row.key)}
+        onKeyDown={(e) => {
+          if (e.key !== "Enter") return;
+          e.preventDefault();
+          onOpen(row.key);
+        }}
+      >
+        <span class={`badge tone-${tone}`}>{statusLabel(r)}</span>
+        <span class="cell id">
+          <a href={`#/session/${row.key}`} tabIndex={-1}>
+            {row.shortId}
+          </a>
+          <span class="sub">{presenceLabel(r)}</span>
+        </span>
+        <span class="cell place" title={r.workspace ?? undefined}>
+          <span class="main">{placeLabel(r)}</span>
+          <span class="sub">{progress || r.preview || ""}</span>
+        </span>
+        <span class="cell assigned">
+          <span class="main">{assigned || "—"}</span>
+          <span class="sub">{r.disposition ? `marked ${r.disposition}` : ""}</span>
+        </span>
+        <span class="cell when">
+          <time dateTime={new Date(r.lastSeenAt).toISOString()}>{relativeTime(r.lastSeenAt, now)}</time>
+        </span>
+      </div>
+    );
+  }
+}
+
+/** A host's heading in the fleet: name, status, last heartbeat, how many of its sessions are shown. */
+export function HostLine(props: {
+  host: string;
+  hostRow: HostRow | undefined;
+  count: number;
+  now: number;
+  top: number;
+  height: number;
+}) {
+  const h = props.hostRow?.record;
+  const beat = h?.lastHeartbeatAt ?? null;
+  return (
+    <div
+      class="fleet-host"
+      role="presentation"
+      data-testid="fleet-host"
+      data-host={props.host}
+      style={{ transform: `translateY(${props.top}px)`, height: `${props.height}px` }}
+    >
+      <span class="host-name">{props.host}</span>
+      <span class={`badge host-${h?.status ?? "unknown"}`}>{h?.status ?? "not in the registry"}</span>
+      <span class="sub">
+        {beat === null ? "no heartbeat yet" : `heartbeat ${relativeTime(beat, props.now)}`} · {props.count} session
+        {props.count === 1 ? "" : "s"}
+      </span>
+    </div>
+  );
+}
