@@ -99,6 +99,7 @@ let token: string;
 let fake: FakeHost;
 
 beforeAll(async () => {
+  if (!haveChromium) return; // the suite skips, saying why (test/support/browser.ts)
   stack = await startStack({
     hostId: HOST,
     model: {},

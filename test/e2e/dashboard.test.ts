@@ -41,6 +41,7 @@ const session = async (id: string, pred: (s: SessionRecord) => boolean = () => t
 const row = (page: Page, testId: string, key: string) => page.locator(`[data-testid="${testId}"][data-key="${key}"]`);
 
 beforeAll(async () => {
+  if (!haveChromium) return; // the suite skips, saying why (test/support/browser.ts)
   stack = await startStack({
     hostId: HOST,
     model: {

@@ -18,6 +18,7 @@ export const CHROMIUM_PATH = "/usr/bin/chromium";
 export const haveChromium = existsSync(CHROMIUM_PATH);
 /** Why a browser test file skipped, printed once by {@link useBrowser}. */
 export const NO_CHROMIUM = `skipped: ${CHROMIUM_PATH} is missing (Debian's chromium package: apt-get install chromium; .ci/run installs it)`;
+if (!haveChromium) console.warn(`browser tests ${NO_CHROMIUM}`);
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The folder screenshots are saved in. */
@@ -162,11 +163,7 @@ export async function launchBrowser(viewport = { width: 1280, height: 800 }): Pr
 export function useBrowser(viewport?: { width: number; height: number }): TestBrowser {
   let browser: TestBrowser | undefined;
   beforeAll(async () => {
-    if (!haveChromium) {
-      console.warn(NO_CHROMIUM);
-      return;
-    }
-    browser = await launchBrowser(viewport);
+    if (haveChromium) browser = await launchBrowser(viewport);
   }, 60_000);
   afterEach(() => browser?.assertNoProblems());
   afterAll(() => browser?.close(), 30_000);
