@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { pino } from "pino";
 import { expect } from "vitest";
@@ -57,12 +58,12 @@ export function quietLogger(): Logger {
   return pino({ level: process.env.LOG_LEVEL ?? "silent" });
 }
 
-/** Adds operator `name` with `role` through the policy service, as `operator add` does; resolves with the token. */
-export async function addOperator(rig: PolicyRig, name: string, role: "operator" | "viewer"): Promise<string> {
+/** Adds operator `name` with `role` through the policy service on `nc`, as `operator add` does; resolves with the token. */
+export async function addOperator(nc: NatsConnection, name: string, role: "operator" | "viewer"): Promise<string> {
   const tokenId = randomBytes(8).toString("hex");
   const token = `cso_${tokenId}_${randomBytes(32).toString("base64url")}`;
   const answer = await requestAdmin(
-    rig.bus.nc,
+    nc,
     "operator",
     "add",
     { caller: { role: "operator", id: "test@ops" }, name, role, tokenId, sha256: hashOperatorToken(token) },

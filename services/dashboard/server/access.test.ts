@@ -52,9 +52,9 @@ describe("dashboard access", () => {
     writeFileSync(path.join(webDir, "assets", "app-1a2b.js"), "console.log(1)");
     r = await startDashboardRig({ cookieSecret: SECRET, webDir });
     await r.rig.session(THREAD);
-    olgaToken = await addOperator(r.rig, "olga", "operator");
+    olgaToken = await addOperator(r.rig.bus.nc, "olga", "operator");
     olga = await signIn(r.url, olgaToken);
-    vera = await signIn(r.url, await addOperator(r.rig, "vera", "viewer"));
+    vera = await signIn(r.url, await addOperator(r.rig.bus.nc, "vera", "viewer"));
   });
   afterAll(async () => {
     await r?.stop();
@@ -255,7 +255,7 @@ describe("dashboard access", () => {
     const out = await post("/api/signout", {}, { cookie: olga });
     expect(out.status).toBe(200);
     expect(String(out.headers["set-cookie"])).toMatch(/claw_session=;/);
-    const token = await addOperator(r.rig, "rita", "operator");
+    const token = await addOperator(r.rig.bus.nc, "rita", "operator");
     const rita = await signIn(r.url, token);
     expect((await http(r.url, "/api/me", { headers: { cookie: rita } })).status).toBe(200);
     const revoked = await requestAdmin(

@@ -17,7 +17,7 @@ import { busOperatorAuth, SessionChecker } from "./session.js";
 import { sayShuttingDown } from "./socket.js";
 import { defaultWebDir } from "./static-routes.js";
 
-export { COOKIE_SECRET_ENV, defaultCookieKeyFile, ensureCookieKey } from "./cookie-key.js";
+export { COOKIE_SECRET_ENV, checkCookieSecret, defaultCookieKeyFile, ensureCookieKey } from "./cookie-key.js";
 export { defaultWebDir } from "./static-routes.js";
 
 /** The dashboard's port when none is given. */

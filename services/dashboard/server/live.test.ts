@@ -47,7 +47,7 @@ describe("dashboard live feed over /ws", () => {
     r = await startDashboardRig({ heartbeatMs: 300, sessionRecheckMs: 400 });
     await r.rig.session("11111111-1111-7111-8111-111111111111");
     await r.rig.session("22222222-2222-7222-8222-222222222222");
-    cookie = await signIn(r.url, await addOperator(r.rig, "olga", "operator"));
+    cookie = await signIn(r.url, await addOperator(r.rig.bus.nc, "olga", "operator"));
   });
   afterAll(async () => {
     await r?.stop();
@@ -235,7 +235,7 @@ describe("dashboard live feed over /ws", () => {
   });
 
   it("an open socket whose token is revoked gets bye revoked and close 4401", async () => {
-    const rex = await signIn(r.url, await addOperator(r.rig, "rex", "viewer"));
+    const rex = await signIn(r.url, await addOperator(r.rig.bus.nc, "rex", "viewer"));
     const s = openSocket(r.url, { cookie: rex });
     s.ws.on("message", (d) => {
       const f = JSON.parse(d.toString()) as { type: string; t: number };
