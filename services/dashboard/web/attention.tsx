@@ -1,16 +1,17 @@
 /**
  * `#/` the attention queue, the first screen: "Needs you" (every session `attentionReasons` names: a held
- * approval, input, an unanswered ask, a handoff, an error, a stale or unknown status), oldest first, each answerable
+ * approval, input, an unanswered ask, a handoff, an error, a stale or unknown status), what blocks on a person
+ * first, oldest first, each answerable
  * in place; then "Running" and "Done". Rows new to this operator (localStorage, per name) are marked "new".
  * All rows sit in one keyed list so a row moving between sections keeps its controls and their results.
  */
 import { Component } from "preact";
 import { useId, useState } from "preact/hooks";
 import type { SessionRow } from "../../../schemas/dashboard.js";
-import { type AttentionNeed, type AttentionReason, attentionReasons } from "../../clients/attention.js";
+import { type AttentionNeed, type AttentionReason, WAITING_NEEDS, attentionReasons } from "../../clients/attention.js";
 import { ApproveDecline, InterruptButton, MarkSelect, ReplyBox, SendBox } from "./controls.js";
 import { sortedSessionKeys, useLive, useMe } from "./live.js";
-import { relativeTime, useNow } from "./relative-time.js";
+import { agoTime, relativeTime, useNow } from "./relative-time.js";
 import { type Seen, useSeen } from "./seen.js";
 import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
 
@@ -56,9 +57,13 @@ function classify(row: SessionRow): Entry {
   return entry;
 }
 
+/** True when the session is blocked on a person (an approval, input, an ask), not only worth a look. */
+const blocks = (e: Entry): boolean => e.reasons.some((r) => WAITING_NEEDS.includes(r.needs));
+
 /**
- * Splits the fleet into the three sections, walking the keys in order (so ties stay in key order): needs oldest
- * first, running in key order (rows keep their place), done most recent first.
+ * Splits the fleet into the three sections, walking the keys in order (so ties stay in key order): needs with
+ * what blocks on a person first (approval, input, ask), then handoffs, errors and stale ones, each oldest first;
+ * running in key order (rows keep their place); done most recent first.
  */
 function sections(keys: readonly string[], rows: Map<string, SessionRow>): Record<Section, Entry[]> {
   const out: Record<Section, Entry[]> = { needs: [], running: [], done: [] };
@@ -68,16 +73,18 @@ function sections(keys: readonly string[], rows: Map<string, SessionRow>): Recor
     const e = classify(row);
     out[e.section].push(e);
   }
-  out.needs.sort((a, b) => a.sinceMs - b.sinceMs);
+  out.needs.sort((a, b) => Number(blocks(b)) - Number(blocks(a)) || a.sinceMs - b.sinceMs);
   out.done.sort((a, b) => b.sinceMs - a.sinceMs);
   return out;
 }
 
 interface RowProps {
   entry: Entry;
+  /** The clock's tick: a change re-renders the row's relative times (which read the time at render). */
   now: number;
   seen: Seen;
   isNew: boolean;
+  canControl: boolean;
 }
 
 /** Re-renders a row only when its session, section, new-ness or the clock changed. */
@@ -88,7 +95,8 @@ class AttentionRow extends Component<RowProps> {
       next.entry.row !== p.entry.row ||
       next.entry.section !== p.entry.section ||
       next.isNew !== p.isNew ||
-      next.now !== p.now
+      next.now !== p.now ||
+      next.canControl !== p.canControl
     );
   }
 
@@ -103,6 +111,7 @@ function AttentionRowBody(props: RowProps) {
   const id = useId();
   const markSeen = () => props.seen.mark([row]);
   const primary = reasons[0]?.needs ?? "none";
+  const now = Math.max(props.now, Date.now());
   return (
     <article
       class={`attention-row section-${section}${props.isNew ? " is-new" : ""}`}
@@ -126,9 +135,7 @@ function AttentionRowBody(props: RowProps) {
         <span class="sub presence">{presenceLabel(r)}</span>
         <span class="sub when">
           {section === "needs" ? "waiting since " : "last activity "}
-          <time dateTime={new Date(props.entry.sinceMs).toISOString()}>
-            {relativeTime(props.entry.sinceMs, props.now)}
-          </time>
+          <time dateTime={new Date(props.entry.sinceMs).toISOString()}>{agoTime(props.entry.sinceMs, now)}</time>
         </span>
         {props.isNew && (
           <button type="button" class="secondary small" onClick={markSeen}>
@@ -142,7 +149,7 @@ function AttentionRowBody(props: RowProps) {
             <li key={reason.needs} data-need={reason.needs}>
               <span class="need">{NEED_LABEL[reason.needs]}</span> {reason.detail}
               {reason.deadlineAtMs !== undefined && (
-                <span class="sub"> (declined {relativeTime(reason.deadlineAtMs, props.now)} unless answered)</span>
+                <span class="sub"> (declined {relativeTime(reason.deadlineAtMs, now)} unless answered)</span>
               )}
             </li>
           ))}
@@ -155,7 +162,7 @@ function AttentionRowBody(props: RowProps) {
         <ReplyBox row={row} />
         <InterruptButton row={row} />
         {section === "needs" && <MarkSelect row={row} />}
-        {section === "needs" && (
+        {section === "needs" && props.canControl && (
           <details class="send-details">
             <summary>Send or steer</summary>
             <SendBox row={row} />
@@ -214,7 +221,14 @@ export function AttentionView() {
     );
     for (const e of shown) {
       children.push(
-        <AttentionRow key={e.row.key} entry={e} now={now} seen={seen} isNew={seen.isNew(e.row.key, e.row.revision)} />,
+        <AttentionRow
+          key={e.row.key}
+          entry={e}
+          now={now}
+          seen={seen}
+          isNew={section === "needs" && seen.isNew(e.row.key, e.row.revision)}
+          canControl={me?.role === "operator"}
+        />,
       );
     }
     if (entries.length > shown.length) {

@@ -6,7 +6,7 @@
 import { Component } from "preact";
 import type { HostRow, SessionRow } from "../../../schemas/dashboard.js";
 import { isWaiting } from "../../clients/attention.js";
-import { relativeTime } from "./relative-time.js";
+import { agoTime } from "./relative-time.js";
 import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
 
 /** The DOM id of a session's fleet row (for aria-activedescendant). */
@@ -36,7 +36,8 @@ export class SessionLine extends Component<SessionLineProps> {
   }
 
   override render() {
-    const { row, selected, now, top, height, onSelect, onOpen } = this.props;
+    const { row, selected, top, height, onSelect, onOpen } = this.props;
+    const now = Math.max(this.props.now, Date.now());
     const r = row.record;
     const tone = statusTone(r);
     const progress = progressLabel(r);
@@ -77,7 +78,7 @@ export class SessionLine extends Component<SessionLineProps> {
           <span class="sub">{r.disposition ? `marked ${r.disposition}` : ""}</span>
         </span>
         <span class="cell when">
-          <time dateTime={new Date(r.lastSeenAt).toISOString()}>{relativeTime(r.lastSeenAt, now)}</time>
+          <time dateTime={new Date(r.lastSeenAt).toISOString()}>{agoTime(r.lastSeenAt, now)}</time>
         </span>
       </div>
     );
@@ -95,6 +96,7 @@ export function HostLine(props: {
 }) {
   const h = props.hostRow?.record;
   const beat = h?.lastHeartbeatAt ?? null;
+  const now = Math.max(props.now, Date.now());
   return (
     <div
       class="fleet-host"
@@ -106,7 +108,7 @@ export function HostLine(props: {
       <span class="host-name">{props.host}</span>
       <span class={`badge host-${h?.status ?? "unknown"}`}>{h?.status ?? "not in the registry"}</span>
       <span class="sub">
-        {beat === null ? "no heartbeat yet" : `heartbeat ${relativeTime(beat, props.now)}`} · {props.count} session
+        {beat === null ? "no heartbeat yet" : `heartbeat ${agoTime(beat, now)}`} · {props.count} session
         {props.count === 1 ? "" : "s"}
       </span>
     </div>

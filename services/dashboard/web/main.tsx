@@ -1,4 +1,5 @@
 /** The page's entry: styles, the app into #app, then the session check (`/api/me`) that opens the live socket. */
+import "./zod-config.js";
 import { render } from "preact";
 import { App } from "./app.js";
 import { startSession } from "./live.js";

@@ -18,6 +18,11 @@ export function relativeTime(ms: number, now: number = Date.now()): string {
   return ahead ? `in ${text}` : `${text} ago`;
 }
 
+/** A past moment (last activity, a heartbeat) relative to `now`; a time ahead (clock skew) reads "just now". Pure. */
+export function agoTime(ms: number, now: number = Date.now()): string {
+  return relativeTime(Math.min(ms, now), now);
+}
+
 /** The current time, re-rendering the component every `everyMs` (a local clock for relative times, not a poll). */
 export function useNow(everyMs = 10_000): number {
   const [now, setNow] = useState(() => Date.now());
