@@ -31,6 +31,8 @@ const SERVICES = {
   registry: {
     "^services/cli/service\\.ts$": "`service registry` runs it",
     "^services/cli/audit\\.ts$": "`audit replay` runs the registry's fold offline over the recorded events",
+    "^services/dashboard/server/audit-routes\\.ts$":
+      "the dashboard's replay check (/api/audit/replay) runs the registry's pure fold (replay.ts) offline, as `audit replay` does",
   },
   policy: {
     "^services/cli/service\\.ts$": "`service policy` runs it",
@@ -45,7 +47,9 @@ const SERVICES = {
   },
   // The plugin's entry point is services/claw/index.ts (package.json openclaw.extensions), inside the folder.
   claw: {},
-  dashboard: {},
+  dashboard: {
+    "^services/cli/service\\.ts$": "`service dashboard` runs it",
+  },
 };
 
 const serviceRules = Object.entries(SERVICES).map(([name, entryPoints]) => ({
@@ -196,7 +200,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ["exports"],
       conditionNames: ["import", "require", "node", "default", "types"],
-      extensions: [".ts", ".js", ".mjs", ".cjs", ".json", ".d.ts"],
+      extensions: [".ts", ".tsx", ".js", ".mjs", ".cjs", ".json", ".d.ts"],
     },
   },
 };

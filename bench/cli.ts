@@ -22,7 +22,19 @@ const stateDir = path.join(home, "state");
 const env = { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir };
 
 const up = spawnCli(
-  ["up", "--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"],
+  [
+    "up",
+    "--state-dir",
+    stateDir,
+    "--gateway-port",
+    "0",
+    "--mcp-port",
+    "0",
+    "--dashboard-port",
+    "0",
+    "--no-host-agent",
+    "--json",
+  ],
   env,
 );
 try {

@@ -37,7 +37,10 @@ describe("mcp-config against up's authenticated bus", () => {
   const post = (token: string) => postMcp(mcpUrl, token);
 
   beforeAll(async () => {
-    up = spawnCli(["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], env);
+    up = spawnCli(
+      ["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--dashboard-port", "0", "--no-host-agent"],
+      env,
+    );
     const report = JSON.parse(await up.waitForLine((l) => l.startsWith("{"), 60_000)) as {
       nats: { url: string };
       mcp: { url: string };

@@ -22,7 +22,8 @@ const verb = (name: string, summary: string): CommandEntry => ({
 export const commandTable: readonly CommandEntry[] = [
   {
     name: "up",
-    summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, MCP edge, host agent)",
+    summary:
+      "run the whole supervisor on this machine (bus, gateway, registry, policy, MCP edge, dashboard, host agent)",
     load: async () => (await import("./up.js")).upCommand,
   },
   {
@@ -63,7 +64,7 @@ export const commandTable: readonly CommandEntry[] = [
   },
   {
     name: "service",
-    summary: "run one supervisor service in the foreground (rpc-gateway, registry, policy, mcp-edge)",
+    summary: "run one supervisor service in the foreground (rpc-gateway, registry, policy, mcp-edge, dashboard)",
     load: async () => (await import("./service.js")).serviceCommand,
   },
   {

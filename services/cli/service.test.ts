@@ -63,7 +63,7 @@ describe("claw-supervisor service", () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);
     expect(unknown.stderr()).toBe(
-      "claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy, mcp-edge. See 'claw-supervisor service --help'.\n",
+      "claw-supervisor service: unknown service 'frobnicator'; expected one of rpc-gateway, registry, policy, mcp-edge, dashboard. See 'claw-supervisor service --help'.\n",
     );
     const none = start(["service"]);
     expect(await none.exited).toBe(2);

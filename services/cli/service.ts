@@ -8,6 +8,15 @@ import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { connectBus, ensureBus, type EnsureBusResult } from "../bus/index.js";
+import { defaultStateDir } from "../clients/state-dir.js";
+import {
+  COOKIE_SECRET_ENV,
+  checkCookieSecret,
+  DEFAULT_DASHBOARD_PORT,
+  defaultCookieKeyFile,
+  ensureCookieKey,
+  startDashboard,
+} from "../dashboard/server/index.js";
 import { ensureEdgeSecret, spawnMcpConfig, startMcpHttpEdge } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
 import { startRegistry } from "../registry/index.js";
@@ -195,8 +204,59 @@ const mcpEdgeService: ServiceSpec = {
   },
 };
 
+const dashboardService: ServiceSpec = {
+  name: "dashboard",
+  summary: "the web dashboard: attention queue, fleet, sessions and controls, live over one WebSocket per tab",
+  options: {
+    host: { type: "string" },
+    port: { type: "string" },
+    origin: { type: "string", multiple: true },
+    "cookie-key-file": { type: "string" },
+  },
+  optionsHelp: [
+    "--host HOST             address to listen on (default 127.0.0.1)",
+    `--port PORT             port to listen on (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free one)`,
+    "--origin URL            an origin the page is also served from, e.g. a reverse proxy's",
+    "                        https://claw.example.com (repeatable); its host is accepted too",
+    `--cookie-key-file FILE  the session cookie's signing key (default $${COOKIE_SECRET_ENV}, else`,
+    "                        <state-dir>/dashboard-cookie.key, minted 0600 when missing)",
+  ],
+  async start({ nc, logger, values, io }) {
+    const port = values.port === undefined ? DEFAULT_DASHBOARD_PORT : optionValue("port", Port, values.port);
+    const keyFile = typeof values["cookie-key-file"] === "string" ? values["cookie-key-file"] : undefined;
+    const fromEnv = io.env[COOKIE_SECRET_ENV];
+    let cookieSecret: string;
+    try {
+      cookieSecret =
+        keyFile === undefined && fromEnv
+          ? checkCookieSecret(fromEnv, `$${COOKIE_SECRET_ENV}`)
+          : await ensureCookieKey(keyFile ?? defaultCookieKeyFile(defaultStateDir(io.env)));
+    } catch (err) {
+      throw new CliError(`cannot start dashboard: ${(err as Error).message}`, 2);
+    }
+    let dashboard: Awaited<ReturnType<typeof startDashboard>>;
+    try {
+      dashboard = await startDashboard({
+        nc,
+        host: typeof values.host === "string" ? values.host : "127.0.0.1",
+        port,
+        cookieSecret,
+        allowedOrigins: Array.isArray(values.origin) ? (values.origin as string[]) : [],
+        logger,
+      });
+    } catch (err) {
+      throw new CliError(`cannot start dashboard: ${(err as Error).message}`);
+    }
+    return {
+      report: { url: dashboard.url },
+      summary: `dashboard serving ${dashboard.url} (sign in with a token from 'claw-supervisor operator add')`,
+      stop: () => dashboard.stop(),
+    };
+  },
+};
+
 /** Every service `claw-supervisor service` can run; adding one is adding its entry here. */
-const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService, mcpEdgeService];
+const services: ServiceSpec[] = [rpcGatewayService, registryService, policyService, mcpEdgeService, dashboardService];
 
 const sharedOptions = {
   "nats-url": { type: "string" },

@@ -88,7 +88,17 @@ describe("sessions --watch across a restart of up", () => {
     tmp.push(home);
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir };
-    const upArgs = ["up", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const upArgs = [
+      "up",
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--no-host-agent",
+      "--json",
+    ];
     const startUp = async (): Promise<{ proc: CliProcess; url: string }> => {
       const proc = cli(upArgs, env);
       const report = JSON.parse(await proc.waitForLine((l) => l.startsWith("{")));
@@ -140,7 +150,10 @@ describe("sessions --watch across a restart of up", () => {
     tmp.push(home);
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home, CLAW_SUPERVISOR_STATE_DIR: stateDir };
-    const up = cli(["up", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"], env);
+    const up = cli(
+      ["up", "--gateway-port", "0", "--mcp-port", "0", "--dashboard-port", "0", "--no-host-agent", "--json"],
+      env,
+    );
     const report = JSON.parse(await up.waitForLine((l) => l.startsWith("{")));
     natsPids.push(report.nats.pid);
     const url: string = report.nats.url;

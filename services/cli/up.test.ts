@@ -143,7 +143,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "test-host"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--host-id",
+      "test-host",
+    ];
     const first = up([...args, "--json"], env);
     const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
     expect(report.nats).toMatchObject({ embedded: true, storeDir: path.join(stateDir, "nats") });
@@ -194,7 +205,7 @@ describe("claw-supervisor up", () => {
   it("uses the server NATS_URL names instead of starting one", async () => {
     nats = await startNatsServer();
     const home = tempDir();
-    const p = up(["--json", "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], {
+    const p = up(["--json", "--gateway-port", "0", "--mcp-port", "0", "--dashboard-port", "0", "--no-host-agent"], {
       PATH: process.env.PATH,
       HOME: home,
       NATS_URL: nats.url,
@@ -216,7 +227,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--no-host-agent",
+      "--json",
+    ];
     const urls: string[] = [];
     const start = async (extra: string[] = [], more: NodeJS.ProcessEnv = {}): Promise<string> => {
       const p = up([...args, ...extra], { ...env, ...more });
@@ -249,7 +271,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--no-host-agent",
+      "--json",
+    ];
     const first = up(args, env);
     const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
     natsPids.push(report.nats.pid);
@@ -337,7 +370,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "lock-host"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--host-id",
+      "lock-host",
+    ];
     const first = up([...args, "--json"], env);
     const report = JSON.parse(await first.waitForLine((l) => l.startsWith("{")));
     natsPids.push(report.nats.pid);
@@ -366,7 +410,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--host-id", "crash-host"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--host-id",
+      "crash-host",
+    ];
     const crashed = up([...args, "--json"], env);
     const before = JSON.parse(await crashed.waitForLine((l) => l.startsWith("{")));
     const orphan = before.nats.pid as number;
@@ -408,7 +463,18 @@ describe("claw-supervisor up", () => {
     const home = tempDir();
     const stateDir = path.join(home, "state");
     const env = { PATH: process.env.PATH, HOME: home };
-    const args = ["--state-dir", stateDir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent", "--json"];
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--no-host-agent",
+      "--json",
+    ];
     const p = up(args, env);
     const report = JSON.parse(await p.waitForLine((l) => l.startsWith("{")));
     natsPids.push(report.nats.pid);
@@ -445,10 +511,13 @@ describe("claw-supervisor up", () => {
     mkdirSync(dir);
     writeFileSync(path.join(dir, ".profile"), "x");
     chmodSync(dir, 0o755);
-    const p = up(["--state-dir", dir, "--gateway-port", "0", "--mcp-port", "0", "--no-host-agent"], {
-      PATH: process.env.PATH,
-      HOME: home,
-    });
+    const p = up(
+      ["--state-dir", dir, "--gateway-port", "0", "--mcp-port", "0", "--dashboard-port", "0", "--no-host-agent"],
+      {
+        PATH: process.env.PATH,
+        HOME: home,
+      },
+    );
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toBe(
       `claw-supervisor up: ${dir} is readable by other users and is not a claw-supervisor state dir: use a new or ` +

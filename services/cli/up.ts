@@ -11,6 +11,7 @@ import { optionValue, parseCommandArgs } from "./args.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { askedReplicas, REPLICAS_ENV, replicasHelp } from "./replicas.js";
 import {
+  DEFAULT_DASHBOARD_PORT,
   DEFAULT_GATEWAY_PORT,
   LocalStackError,
   startLocalStack,
@@ -24,13 +25,13 @@ import { defaultStateDir } from "../clients/state-dir.js";
 import { BusError } from "../bus/index.js";
 
 const usage = `Usage: claw-supervisor up [--state-dir DIR] [--nats-url URL] [--nats-port PORT] [--gateway-port PORT]
-                         [--mcp-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent]
+                         [--mcp-port PORT] [--dashboard-port PORT] [--endpoint ENDPOINT] [--host-id ID] [--no-host-agent]
                          [--replicas 1|3|5] [--json]
 
 Runs the supervisor on this machine until Ctrl-C (or SIGTERM), then stops everything cleanly: the bus
 (its own nats-server unless a NATS URL is given), the gateway host agents dial into, the registry, the
 policy service every command passes through, the MCP edge Codex sessions call (openclaw-codex-supervisor),
-and a host agent for this machine's Codex app-server.
+the web dashboard, and a host agent for this machine's Codex app-server.
 
 One up per state dir: a second one on the same dir says which pid runs it and starts nothing. After a
 crash (even kill -9) up starts cleanly: it takes over the dead run's lock (<state-dir>/up.lock) and stops
@@ -51,6 +52,9 @@ with apt-get (saying so), or prints the command to run and exits 1.
                     $${NATS_PORT_ENV}, else the kept one, else a free one between 20000 and 32767)
 --gateway-port PORT port for the gateway on 127.0.0.1 (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)
 --mcp-port PORT     port for the MCP edge on 127.0.0.1 (default 7411; 0 picks a free one)
+--dashboard-port PORT
+                    port for the web dashboard on 127.0.0.1 (default ${DEFAULT_DASHBOARD_PORT}; 0 picks a free
+                    one); operators sign in with a token from 'claw-supervisor operator add'
 --endpoint E        this machine's app-server (default unix://, the Codex daemon's socket)
 --host-id ID        this machine's host id (default: the short host name)
 --no-host-agent     run no host agent here (hosts connect from elsewhere)
@@ -97,6 +101,11 @@ function formatReport(r: UpReport): string {
     "  registry:   running",
     `  policy:     serving codex.cmd.* (${r.policy.revision === null ? "built-in default policy" : `policy revision ${r.policy.revision}`}; 'claw-supervisor policy get')`,
     `  mcp edge:   ${r.mcp.url} (spawned sessions get it; others: 'claw-supervisor mcp-config <sessionId>')`,
+    ...(r.dashboard
+      ? [
+          `  dashboard:  ${r.dashboard.url} (sign in with a token from 'claw-supervisor operator add <name> --role operator')`,
+        ]
+      : []),
     `  host agent: ${agent}`,
     ...plugin,
     "  Attach a Codex TUI with 'claw-supervisor launch' (or 'codex --remote unix://'); list sessions with 'claw-supervisor sessions'.",
@@ -108,7 +117,7 @@ function formatReport(r: UpReport): string {
 /** The `up` command. */
 export const upCommand: Command = {
   name: "up",
-  summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, MCP edge, host agent)",
+  summary: "run the whole supervisor on this machine (bus, gateway, registry, policy, MCP edge, dashboard, host agent)",
   usage,
   async run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseCommandArgs("up", argv, {
@@ -117,6 +126,7 @@ export const upCommand: Command = {
       "nats-port": { type: "string" },
       "gateway-port": { type: "string" },
       "mcp-port": { type: "string" },
+      "dashboard-port": { type: "string" },
       endpoint: { type: "string" },
       "host-id": { type: "string" },
       "no-host-agent": { type: "boolean" },
@@ -140,6 +150,11 @@ export const upCommand: Command = {
           : undefined;
     const gatewayPort = optionValue("gateway-port", Port(0), values["gateway-port"] ?? String(DEFAULT_GATEWAY_PORT));
     const mcpPort = optionValue("mcp-port", Port(0), values["mcp-port"] ?? "7411");
+    const dashboardPort = optionValue(
+      "dashboard-port",
+      Port(0),
+      values["dashboard-port"] ?? String(DEFAULT_DASHBOARD_PORT),
+    );
     if (natsUrl && natsPort?.from === "flag")
       throw new CliError("--nats-port applies to the embedded server; drop it or --nats-url/NATS_URL", 2);
     const replicas = askedReplicas(values.replicas, io.env);
@@ -181,6 +196,7 @@ export const upCommand: Command = {
         natsPort,
         gatewayPort,
         mcpPort,
+        dashboardPort,
         endpoint: endpointText,
         hostId: values["host-id"],
         hostAgent: !values["no-host-agent"],

@@ -18,6 +18,8 @@ export const UpFile = z.object({
   gatewayUrl: z.string(),
   pid: z.number().int(),
   mcpUrl: z.string().optional(),
+  /** The web dashboard's URL, when `up` serves it. */
+  dashboardUrl: z.string().optional(),
   embedded: z.boolean().default(false),
   natsPid: z.number().int().positive().optional(),
 });

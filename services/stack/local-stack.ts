@@ -28,6 +28,7 @@ import {
   type McpHttpEdge,
 } from "../mcp-edge/index.js";
 import { startPolicyService } from "../policy/index.js";
+import { defaultCookieKeyFile, ensureCookieKey, startDashboard } from "../dashboard/server/index.js";
 import { startRegistry } from "../registry/index.js";
 import { hostTokenAdmin, startGateway, type Gateway } from "../rpc-gateway/index.js";
 import { ensureLocalHostToken } from "./local-token.js";
@@ -42,6 +43,8 @@ import { VERSION } from "../clients/version.js";
 
 /** The gateway's port when `up` is given none (the gateway's own default). */
 export { DEFAULT_GATEWAY_PORT } from "../rpc-gateway/index.js";
+/** The dashboard's port when `up` is given none (the dashboard's own default). */
+export { DEFAULT_DASHBOARD_PORT } from "../dashboard/server/index.js";
 
 /** A part of the stack that could not start; `message` says which and why, in one line. */
 export class LocalStackError extends Error {
@@ -58,6 +61,8 @@ export interface LocalStackReport {
   registry: { running: true };
   policy: { instanceId: string; revision: number | null };
   mcp: { url: string };
+  /** The web dashboard, when started (`dashboardPort`). */
+  dashboard: { url: string } | null;
   hostAgent: { hostId: string; endpoint: string; appServerReachable: boolean; reason?: string } | null;
 }
 
@@ -73,6 +78,8 @@ export interface LocalStackOptions {
   natsPort?: { port: number; from: "flag" | "env" } | undefined;
   gatewayPort: number;
   mcpPort: number;
+  /** Port of the web dashboard on 127.0.0.1 (0 picks a free one); none is started without it. */
+  dashboardPort?: number | undefined;
   /** This machine's app-server, e.g. `unix://` (the Codex daemon's socket). */
   endpoint: string;
   hostId?: string | undefined;
@@ -260,6 +267,25 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     });
     parts.add(() => policy.stop());
 
+    let dashboard: LocalStackReport["dashboard"] = null;
+    if (o.dashboardPort !== undefined) {
+      try {
+        const cookieSecret = await ensureCookieKey(defaultCookieKeyFile(o.stateDir));
+        const started = await startDashboard({
+          nc: await connectAs("client"),
+          port: o.dashboardPort,
+          cookieSecret,
+          logger: log,
+        });
+        parts.add(() => started.stop());
+        dashboard = { url: started.url };
+      } catch (err) {
+        throw new LocalStackError(
+          `cannot start the dashboard on 127.0.0.1:${o.dashboardPort}: ${(err as Error).message}`,
+        );
+      }
+    }
+
     let hostAgent: LocalStackReport["hostAgent"] = null;
     if (o.hostAgent !== false) {
       const hostId = o.hostId ?? defaultHostId();
@@ -292,12 +318,14 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       registry: { running: true },
       policy: { instanceId: policy.instanceId, revision: policy.policyRevision() },
       mcp: { url: mcp.url },
+      dashboard,
       hostAgent,
     };
     await writeUpFile(o.stateDir, {
       natsUrl: url,
       gatewayUrl: gateway.url,
       mcpUrl: mcp.url,
+      ...(dashboard ? { dashboardUrl: dashboard.url } : {}),
       pid: process.pid,
       embedded: embedded !== undefined,
       ...(embedded ? { natsPid: embedded.pid } : {}),

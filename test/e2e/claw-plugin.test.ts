@@ -52,7 +52,10 @@ beforeAll(async () => {
   const daemonSocket = daemonSocketPath(env);
   mkdirSync(path.dirname(daemonSocket), { recursive: true });
   symlinkSync(server.socketPath!, daemonSocket);
-  up = spawnCli(["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--host-id", HOST], env);
+  up = spawnCli(
+    ["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--dashboard-port", "0", "--host-id", HOST],
+    env,
+  );
   report = JSON.parse(await up.waitForLine((l) => l.startsWith("{"), 60_000));
   tui = await startTmuxSession({
     command: [codexBinPath(), "--remote", "unix://", "--disable", "daemon_auto_start", "-C", server.workspace],

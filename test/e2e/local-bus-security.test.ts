@@ -115,7 +115,20 @@ beforeAll(async () => {
   chmodSync(stateDir, 0o755);
   env = { ...server.env, CLAW_SUPERVISOR_STATE_DIR: stateDir };
   up = spawnCli(
-    ["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--host-id", HOST, "--endpoint", server.endpoint],
+    [
+      "up",
+      "--json",
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--host-id",
+      HOST,
+      "--endpoint",
+      server.endpoint,
+    ],
     env,
   );
   report = JSON.parse(await up.waitForLine((l) => l.startsWith("{"), 60_000));

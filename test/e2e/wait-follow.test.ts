@@ -56,7 +56,20 @@ beforeAll(async () => {
   base = mkdtempSync(path.join(os.tmpdir(), "claw-wait-"));
   env = { ...server.env, CLAW_SUPERVISOR_STATE_DIR: path.join(base, "state") };
   up = spawnCli(
-    ["up", "--json", "--gateway-port", "0", "--mcp-port", "0", "--host-id", HOST, "--endpoint", server.endpoint],
+    [
+      "up",
+      "--json",
+      "--gateway-port",
+      "0",
+      "--mcp-port",
+      "0",
+      "--dashboard-port",
+      "0",
+      "--host-id",
+      HOST,
+      "--endpoint",
+      server.endpoint,
+    ],
     env,
   );
   await up.waitForLine((l) => l.startsWith("{"), 60_000);
