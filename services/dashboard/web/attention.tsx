@@ -6,7 +6,7 @@
  * All rows sit in one keyed list so a row moving between sections keeps its controls and their results.
  */
 import { Component } from "preact";
-import { useId, useState } from "preact/hooks";
+import { useEffect, useId, useReducer, useRef, useState } from "preact/hooks";
 import type { SessionRow } from "../../../schemas/dashboard.js";
 import { type AttentionNeed, type AttentionReason, WAITING_NEEDS, attentionReasons } from "../../clients/attention.js";
 import { ApproveDecline, InterruptButton, MarkSelect, ReplyBox, SendBox } from "./controls.js";
@@ -34,7 +34,7 @@ const NEED_LABEL: Record<AttentionNeed, string> = {
 };
 
 const SECTION_TITLE: Record<Section, string> = { needs: "Needs you", running: "Running", done: "Done" };
-const FIRST_LIMIT: Record<Section, number> = { needs: 200, running: 50, done: 25 };
+const FIRST_LIMIT: Record<Section, number> = { needs: 50, running: 25, done: 10 };
 
 const entries = new WeakMap<SessionRow, Entry>();
 
@@ -117,6 +117,7 @@ function AttentionRowBody(props: RowProps) {
       class={`attention-row section-${section}${props.isNew ? " is-new" : ""}`}
       data-testid="attention-row"
       data-key={row.key}
+      data-revision={row.revision}
       data-needs={primary}
       data-section={section}
       aria-labelledby={`${id}-t`}
@@ -173,6 +174,37 @@ function AttentionRowBody(props: RowProps) {
   );
 }
 
+/** Above this many sessions the queue is re-sorted at most every THROTTLE_MS, not on every frame. */
+const THROTTLE_ABOVE = 2_000;
+const THROTTLE_MS = 250;
+
+/**
+ * The sections for the live view at `version`. A big fleet under a storm of changes is re-sorted at most four
+ * times a second (a queue churning at 60 Hz is unreadable and costs a layout per frame); a small one every frame.
+ */
+function useThrottledSections(version: number, rows: Map<string, SessionRow>): Record<Section, Entry[]> {
+  const last = useRef<{ version: number; at: number; groups: Record<Section, Entry[]> } | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  const now = performance.now();
+  const prev = last.current;
+  if (prev !== null && prev.version === version) return prev.groups;
+  const wait = prev === null || rows.size <= THROTTLE_ABOVE ? 0 : prev.at + THROTTLE_MS - now;
+  if (prev !== null && wait > 0) {
+    if (timer.current === undefined) {
+      timer.current = setTimeout(() => {
+        timer.current = undefined;
+        rerender(0);
+      }, wait);
+    }
+    return prev.groups;
+  }
+  const groups = sections(sortedSessionKeys(), rows);
+  last.current = { version, at: now, groups };
+  return groups;
+}
+
 /** The attention queue. */
 export function AttentionView() {
   const live = useLive();
@@ -181,7 +213,7 @@ export function AttentionView() {
   const seen = useSeen(me?.name ?? "");
   const [limits, setLimits] = useState(FIRST_LIMIT);
   const id = useId();
-  const groups = sections(sortedSessionKeys(), live.sessions);
+  const groups = useThrottledSections(live.version, live.sessions);
   const unseenNeeds = groups.needs.filter((e) => seen.isNew(e.row.key, e.row.revision));
   const children = [];
   for (const section of ["needs", "running", "done"] as const) {

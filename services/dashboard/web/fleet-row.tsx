@@ -50,6 +50,7 @@ export class SessionLine extends Component<SessionLineProps> {
         aria-selected={selected}
         data-testid="fleet-row"
         data-key={row.key}
+        data-revision={row.revision}
         data-status={r.status}
         data-waiting={String(isWaiting(r))}
         style={{ transform: `translateY(${top}px)`, height: `${height}px` }}

@@ -50,6 +50,8 @@ const view: LiveView = {
 let auth: AuthState = { state: "unknown" };
 let pending: Pending = emptyPending();
 let frameRequested = false;
+/** True from the first data frame of a connection until it drops: only then does an applied frame mean "live". */
+let receiving = false;
 let socket: LiveSocket | null = null;
 const listeners = new Set<() => void>();
 const authListeners = new Set<() => void>();
@@ -64,7 +66,7 @@ function applyFrame(): void {
   const applied = applyPending(view, pending);
   pending = emptyPending();
   if (applied === null) return;
-  view.conn = "live";
+  if (receiving) view.conn = "live";
   if (applied.keysChanged) view.keysVersion += 1;
   notify();
   measureChanges(applied.changedSessions);
@@ -98,6 +100,7 @@ function connect(): void {
   socket = openLiveSocket({
     since: receivedRev,
     onFrame(msg) {
+      receiving = true;
       if (!mergeFrame(pending, msg, receivedRev())) {
         // A gap between what we hold and what the batch starts after: start over from a snapshot.
         pending = emptyPending();
@@ -112,6 +115,7 @@ function connect(): void {
       notify();
     },
     onDown() {
+      receiving = false;
       setConn(view.rev === null && view.sessions.size === 0 ? "connecting" : "reconnecting");
     },
     onSignedOut(reason) {
@@ -121,6 +125,7 @@ function connect(): void {
 }
 
 function disconnect(): void {
+  receiving = false;
   socket?.stop();
   socket = null;
 }

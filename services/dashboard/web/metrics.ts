@@ -44,10 +44,10 @@ export function markFirstRender(): void {
 }
 
 /**
- * After the frame that applied `changed` paints, records change-to-screen for each row that is on screen
- * (an element with its `data-key`). Call from the animation frame that applied the changes.
+ * After the frame that applied `changed` paints, records change-to-screen for each row that is on screen at that
+ * revision (an element with its `data-key` and `data-revision`). Call from the animation frame that applied them.
  */
-export function measureChanges(changed: readonly { key: string; writtenAtMs: number }[]): void {
+export function measureChanges(changed: readonly { key: string; revision: number; writtenAtMs: number }[]): void {
   if (metrics === null || changed.length === 0) return;
   // Called inside the applying animation frame: its render runs in a microtask before this frame paints,
   // so a macrotask queued now runs after the paint.
@@ -55,7 +55,8 @@ export function measureChanges(changed: readonly { key: string; writtenAtMs: num
     const now = Date.now();
     for (const row of changed) {
       if (metrics.changeToScreen.length >= MAX_SAMPLES) return;
-      if (document.querySelector(`[data-key="${CSS.escape(row.key)}"]`) !== null) {
+      const shown = `[data-key="${CSS.escape(row.key)}"][data-revision="${row.revision}"]`;
+      if (document.querySelector(shown) !== null) {
         metrics.changeToScreen.push(now - row.writtenAtMs);
       }
     }
