@@ -144,8 +144,8 @@ export function FleetView() {
           {live.rev === null
             ? "Waiting for the live view…"
             : filtered
-              ? `${matched} of ${live.sessions.size} sessions match`
-              : `${live.sessions.size} sessions on ${live.hosts.size} hosts`}
+              ? `${matched} of ${plural(live.sessions.size, "session")} match`
+              : `${plural(live.sessions.size, "session")} on ${plural(live.hosts.size, "host")}`}
         </p>
       </div>
       <FleetFilters
@@ -204,4 +204,9 @@ export function FleetView() {
       </div>
     </section>
   );
+}
+
+/** `1 session`, `2 sessions`. Pure. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
