@@ -25,10 +25,13 @@ export interface DashboardProcess {
   stop(): Promise<void>;
 }
 
-/** Forks bench/dashboard-process.ts serving `webDir`; resolves when it listens. */
+/** Forks bench/dashboard-process.ts serving `webDir`; resolves when it listens. BENCH_PROFILE_DIR adds a CPU profile. */
 export async function startDashboardProcess(natsUrl: string, webDir: string): Promise<DashboardProcess> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "dashboard-process.js");
-  const child = fork(script, [natsUrl, webDir], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  const child = fork(script, [natsUrl, webDir], {
+    execArgv: process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
   let log = "";
   child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
   const { url } = await new Promise<{ url: string }>((resolve, reject) => {
