@@ -4,7 +4,7 @@
  * own hooks (`window.__clawMetrics`: first render and change-to-screen latencies; `window.__clawView()`),
  * long tasks from a PerformanceObserver installed before the page's scripts, and the JS heap over CDP.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type BrowserContext, type CDPSession, chromium, type Page } from "playwright-core";
@@ -51,6 +51,10 @@ export interface FleetPage {
   heap(gc?: boolean): Promise<Heap>;
   /** `__clawView()`'s sessions: [key, revision] sorted. */
   viewSessions(): Promise<[string, number][]>;
+  /** Starts the page's CPU profiler (CDP Profiler). */
+  startProfile(): Promise<void>;
+  /** Stops it and writes the profile (a .cpuprofile for DevTools) to `file`. */
+  stopProfile(file: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,6 +116,14 @@ export async function openFleetPage(url: string, cookie: { name: string; value: 
       },
       viewSessions: async () =>
         ((await page.evaluate("window.__clawView()")) as { sessions: [string, number][] }).sessions,
+      async startProfile() {
+        await cdp.send("Profiler.enable");
+        await cdp.send("Profiler.start");
+      },
+      async stopProfile(file) {
+        const { profile } = await cdp.send("Profiler.stop");
+        writeFileSync(file, JSON.stringify(profile));
+      },
       async close() {
         await ctx.close().catch(() => undefined);
         rmSync(userDataDir, { recursive: true, force: true });

@@ -16,7 +16,8 @@
  * Also printed: how long after the registry's view the dashboard server held every session (it follows their
  * creation live), and its snapshot to a WebSocket client in this process.
  * Flags: --json (a summary line at the end), --baseline-only (no dashboard nor browser). Env: BENCH_SESSIONS,
- * BENCH_HOSTS, BENCH_RATE, BENCH_SECONDS, BENCH_ON_SCREEN_SHARE, BENCH_PROFILE_DIR (CPU profiles of the services).
+ * BENCH_HOSTS, BENCH_RATE, BENCH_SECONDS, BENCH_ON_SCREEN_SHARE, BENCH_PROFILE_DIR (CPU profiles of the services,
+ * and of the page during the load).
  */
 import { existsSync } from "node:fs";
 import os from "node:os";
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
         `${page ? "on the first screen of #/fleet (read from the DOM after the first render)" : `${hosts[0]!.hostId}'s first ${targets.length} sessions`}` +
         `, the rest round-robin over all ${total} sessions`,
     );
+    if (page && process.env.BENCH_PROFILE_DIR) await page.startProfile();
     const loadStart = Date.now();
     view.record(loadStart);
     const sent = await paceEvents(
@@ -224,6 +226,11 @@ async function main(): Promise<void> {
     );
     await Promise.all(hosts.map((h) => h.drain()));
     await sleep(2_000);
+    if (page && process.env.BENCH_PROFILE_DIR) {
+      const file = path.join(process.env.BENCH_PROFILE_DIR, "page.cpuprofile");
+      await page.stopProfile(file);
+      log(`  the page's CPU profile during the load: ${file}`);
+    }
     view.record(0);
     const cpu1 = cpu();
     const loadSeconds = (Date.now() - loadStart) / 1000;
