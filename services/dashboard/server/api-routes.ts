@@ -19,6 +19,7 @@ import {
   sessionOf,
   setSessionCookie,
 } from "./session.js";
+import { SigninLimiter } from "./signin-limit.js";
 
 /** How long a command may take before the page is told `timeout` (it may still complete). */
 export const COMMAND_TIMEOUT_MS = 60_000;
@@ -63,11 +64,22 @@ export interface ApiDeps {
 /** Registers the routes (the peer guard runs before them, for every request). */
 export function registerApiRoutes(app: FastifyInstance, d: ApiDeps): void {
   const authed = { preValidation: requireSession(d.checker) };
+  // One bucket per server (see signin-limit.ts): 10 refused sign-ins at once, then one every 6 s.
+  const limiter = new SigninLimiter();
 
   app.post("/api/signin", async (req, reply) => {
     const body = SignInRequest.safeParse(req.body);
     if (!body.success) return fail(reply, 400, "invalid", 'send {"token": "cso_..."}, the token from \'operator add\'');
+    // Every check the policy service makes is an audit record: a flood must not roll the audit trail over.
+    const waitMs = limiter.take();
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      void reply.header("retry-after", String(seconds));
+      return fail(reply, 429, "rate_limited", `too many sign-in attempts on this dashboard: retry in ${seconds} s`);
+    }
     const v = await d.auth.verify(body.data.token);
+    // Only refused checks use the bucket up: a sign-in, or a token that was never sent, gives its slot back.
+    if (v.ok || v.code === "invalid") limiter.giveBack();
     if (!v.ok) {
       if (v.code === "unavailable") return fail(reply, 503, "unavailable", v.message);
       clearSessionCookie(reply);
