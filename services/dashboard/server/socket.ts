@@ -129,7 +129,12 @@ export function serveSocket(d: SocketDeps): void {
     }
     lastFlushAt = Date.now();
     unsubscribe.push(feed.subscribe(onChange));
-    unsubscribe.push(notices.subscribe((notice) => send({ type: "notice", notice })));
+    // Notices are news, not the view: a reader that has fallen behind misses them rather than growing our memory.
+    unsubscribe.push(
+      notices.subscribe((notice) => {
+        if (ws.bufferedAmount <= maxBuffered) send({ type: "notice", notice });
+      }),
+    );
   };
 
   ws.on("message", (data, isBinary) => {
