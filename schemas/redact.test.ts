@@ -14,6 +14,8 @@ describe("redact", () => {
     ["google key", "AIzaSyA-0123456789abcdefghijklmnopqrstu", M("google-api-key")],
     ["stripe key", "sk_live_0123456789abcdefABCD", M("stripe-key")],
     ["npm token", "npm_0123456789abcdefghijABCDEFGHIJ012345", M("npm-token")],
+    ["operator token", `cso_0123456789abcdef_${"A".repeat(43)}`, M("claw-token")],
+    ["host token", `cst_0123456789abcdef_${"b-".repeat(21)}c`, M("claw-token")],
     ["jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlX2hlcmU", M("jwt")],
     ["bearer header", "Authorization: Bearer abc.def-ghi_jkl", `Authorization: Bearer ${M("bearer")}`],
     ["basic header", "authorization: Basic dXNlcjpwYXNzd29yZA==", `authorization: Basic ${M("bearer")}`],

@@ -43,6 +43,9 @@ const rules: Rule[] = [
   { kind: "google-api-key", pattern: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: "stripe-key", pattern: /\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}/g },
   { kind: "npm-token", pattern: /\bnpm_[A-Za-z0-9]{36}\b/g },
+  // The supervisor's own: a dashboard operator token and a host token (services/clients/operator-auth.ts,
+  // services/rpc-gateway/host-token.ts), so one pasted into a session never reaches a viewer or the audit trail.
+  { kind: "claw-token", pattern: /\bcs[ot]_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/g },
   {
     kind: "bearer",
     pattern: /\b(Bearer\s+|[Aa]uthorization:\s*Basic\s+)[A-Za-z0-9._~+/=-]{8,}/g,
@@ -73,7 +76,7 @@ const rules: Rule[] = [
 const SECRET_KEY =
   /(?:pass(?:word|wd)|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)$/i;
 const QUICK_CHECK =
-  /sk-|gh[pousr]_|github_pat_|xox|AKIA|ASIA|AIza|_live_|_test_|npm_|eyJ|Bearer|Basic|PRIVATE KEY|:\/\/|pass|pwd|secret|token|key|credential|auth/i;
+  /sk-|cs[ot]_|gh[pousr]_|github_pat_|xox|AKIA|ASIA|AIza|_live_|_test_|npm_|eyJ|Bearer|Basic|PRIVATE KEY|:\/\/|pass|pwd|secret|token|key|credential|auth/i;
 
 /** Redacts the secrets `redact` knows in one string (see the module comment). Pure. */
 export function redactString(text: string): string {
