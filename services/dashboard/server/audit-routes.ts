@@ -12,7 +12,7 @@ import { readAuditRecords, readEventEnvelopes, replayDifferences } from "../../c
 import { listAllSessions } from "../../clients/registry-queries.js";
 // The registry's fold, run offline over the recorded events (a documented exception in .dependency-cruiser.cjs).
 import { replayEnvelopes } from "../../registry/replay.js";
-import { requireSession, type SessionChecker } from "./session.js";
+import { requireSession, sessionOf, type SessionChecker } from "./session.js";
 
 /** The replay check's answer. */
 export interface ReplayCheck {
@@ -66,7 +66,10 @@ export function registerAuditRoutes(
     }
   });
 
-  app.get("/api/audit/replay", authed, async (_req, reply) => {
+  app.get("/api/audit/replay", authed, async (req, reply) => {
+    // The check reads the whole event log into this process: an operator's to ask for, not a viewer's.
+    if (sessionOf(req).role !== "operator")
+      return reply.code(403).send({ ok: false, code: "forbidden", message: "the replay check is for operators" });
     running ??= checkReplay(d.nc).finally(() => {
       running = null;
     });

@@ -9,7 +9,7 @@ import { CommandVerb } from "../../../schemas/commands.js";
 import { apiGet } from "./api.js";
 import { type AuditForm, EMPTY_AUDIT_FORM, auditQueryString } from "./audit-query.js";
 import { AuditTable } from "./audit-table.js";
-import { useLive } from "./live.js";
+import { useLive, useMe } from "./live.js";
 import "./views.css";
 
 type Replay = { equal: boolean; differences: string[] };
@@ -17,6 +17,7 @@ type Replay = { equal: boolean; differences: string[] };
 /** The view: filters, the matching records (the last `limit`, oldest first), the replay check. */
 export function AuditView() {
   const live = useLive();
+  const me = useMe();
   const id = useId();
   const [form, setForm] = useState<AuditForm>(EMPTY_AUDIT_FORM);
   const [records, setRecords] = useState<AuditRecord[] | null>(null);
@@ -141,9 +142,13 @@ export function AuditView() {
       <section class="replay" aria-label="Replay check">
         <h2>Replay check</h2>
         <p class="hint">Folds the event log through the session machines and compares it with the live registry.</p>
-        <button type="button" data-testid="replay-check" disabled={replay.running} onClick={() => void checkReplay()}>
-          {replay.running ? "Checking…" : "Check replay"}
-        </button>
+        {me?.role !== "operator" ? (
+          <p class="hint">Only an operator may run it: it reads the whole event log.</p>
+        ) : (
+          <button type="button" data-testid="replay-check" disabled={replay.running} onClick={() => void checkReplay()}>
+            {replay.running ? "Checking…" : "Check replay"}
+          </button>
+        )}
         {replay.text !== null && (
           <div
             class={replay.replay?.equal ? "replay-result ok" : "replay-result failed"}
