@@ -1,6 +1,6 @@
 /**
  * The dashboard's first check on every request, before routing: the Host header must name this server
- * (`127.0.0.1:<port>`, `localhost:<port>`, the listening address, or the host of an allowed origin), so a page on
+ * (`127.0.0.1:<port>`, the listening address, or the host of an allowed origin), so a page on
  * another site cannot reach it through a DNS name rebound to 127.0.0.1; and every request that changes something
  * (any method but GET and HEAD) and every WebSocket upgrade must carry an Origin header from the allowed list, so
  * another site's page cannot post a form or open the live socket with the operator's cookie. A request that
@@ -17,7 +17,9 @@ export class AllowedPeers {
 
   /** Sets the lists for a server listening on `host:port`. */
   listening(host: string, port: number): void {
-    const local = ["127.0.0.1", "localhost"];
+    // Not `localhost`: it may resolve to ::1 first, where this server does not listen and another local user
+    // may, so a page under that name could be theirs (security review); the URL `up` prints is 127.0.0.1's.
+    const local = ["127.0.0.1"];
     if (!isWildcard(host) && !local.includes(host)) local.push(host.includes(":") ? `[${host}]` : host);
     this.hosts = new Set(local.map((h) => `${h}:${port}`));
     this.origins = new Set(local.map((h) => `http://${h}:${port}`));
