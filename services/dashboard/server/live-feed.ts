@@ -45,6 +45,9 @@ class Table<Row extends { key: string; revision: number }> {
   }
 }
 
+/** How long new sessions wait for their fleet-wide short ids to be recomputed together (ms). */
+const SHORT_ID_REFRESH_MS = 50;
+
 /** See the file comment. */
 export class LiveFeed {
   private readonly sessions = new Table<SessionRow>();
@@ -52,6 +55,7 @@ export class LiveFeed {
   private readonly listeners = new Set<(change: FeedChange) => void>();
   private short = new Map<string, string>();
   private loading = true;
+  private shortIdsDue: NodeJS.Timeout | undefined;
   private readonly watches: BucketWatch[] = [];
 
   constructor(
@@ -78,6 +82,8 @@ export class LiveFeed {
   /** Stops both watches. */
   stop(): void {
     for (const w of this.watches.splice(0)) w.stop();
+    clearTimeout(this.shortIdsDue);
+    this.shortIdsDue = undefined;
     this.listeners.clear();
   }
 
@@ -126,8 +132,13 @@ export class LiveFeed {
     if (!parsed.success) return this.skip(KV_BUCKET_NAMES.sessions, e, parsed.error.message);
     const record = parsed.data.record;
     if (!this.loading && !this.short.has(record.sessionId)) {
+      // The row goes out now with its long short id; the fleet-wide recomputation (O(sessions)) runs once per
+      // burst of new sessions, not once per session: per session it made 10,000 new ones O(n²), ~50 s of CPU.
       this.short.set(record.sessionId, longShortId(record.sessionId));
-      this.refreshShortIds(true, e.key);
+      this.shortIdsDue ??= setTimeout(() => {
+        this.shortIdsDue = undefined;
+        this.refreshShortIds(true);
+      }, SHORT_ID_REFRESH_MS);
     }
     const row: SessionRow = {
       key: e.key,
