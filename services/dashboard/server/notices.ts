@@ -6,6 +6,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import type { ApprovalAnswerer } from "../../../schemas/agent-events.js";
 import type { NoticeRow } from "../../../schemas/dashboard.js";
 import { FleetEvent } from "../../../schemas/fleet.js";
 import { STREAM_NAMES, followStream, streamLastSeq, subjects, type StreamFollow } from "../../bus/index.js";
@@ -34,7 +35,7 @@ export function noticeText(e: FleetEvent): string {
     "session-ask": "asks the supervisor",
     "host-stale": "stale: no heartbeat",
     "approval-requested": "approval held for an answer",
-    "approval-answered": `approval ${e.answer?.decision ?? "answered"}${e.answer ? ` by ${e.answer.by}` : ""}`,
+    "approval-answered": `approval ${e.answer?.decision ?? "answered"}${e.answer ? ` by ${answererText(e.answer.by)}` : ""}`,
   };
   const detail =
     e.kind === "approval-requested" || e.kind === "approval-answered"
@@ -125,4 +126,10 @@ export class NoticeFeed {
     };
     for (const listener of this.listeners) listener(notice);
   }
+}
+
+/** Who answered a held approval, in a few words: `operator:olga`, `the rules`, `its deadline`. Pure. */
+function answererText(by: ApprovalAnswerer): string {
+  if (by.kind === "caller") return `${by.caller.role}:${by.caller.id}`;
+  return by.kind === "rule" ? "the rules" : "its deadline";
 }
