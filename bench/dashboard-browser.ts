@@ -70,8 +70,14 @@ const ON_SCREEN_KEYS = `[...document.querySelectorAll('[data-testid="fleet-row"]
   .filter((el) => { const r = el.getBoundingClientRect(); return r.height > 0 && r.bottom > 0 && r.top < window.innerHeight; })
   .map((el) => el.dataset.key ?? "")`;
 
-/** Launches Chromium, sets the session cookie, opens the fleet with metrics on and waits for its first render. */
-export async function openFleetPage(url: string, cookie: { name: string; value: string }): Promise<FleetPage> {
+/**
+ * Launches Chromium, sets the session cookie and the session's key (the page's localStorage `claw-key`), opens the
+ * fleet with metrics on and waits for its first render.
+ */
+export async function openFleetPage(
+  url: string,
+  cookie: { name: string; value: string; key: string },
+): Promise<FleetPage> {
   const userDataDir = mkdtempSync(path.join(os.tmpdir(), "claw-bench-chromium-"));
   let context: BrowserContext | undefined;
   try {
@@ -82,7 +88,10 @@ export async function openFleetPage(url: string, cookie: { name: string; value: 
       viewport: { width: 1280, height: 800 },
       timeout: 30_000,
     });
-    await context.addCookies([{ ...cookie, url, httpOnly: true, sameSite: "Strict" }]);
+    await context.addCookies([{ name: cookie.name, value: cookie.value, url, httpOnly: true, sameSite: "Strict" }]);
+    // Every document runs it; one without storage (about:blank) throws, which does not matter.
+    const setKey = `try { localStorage.setItem("claw-key", ${JSON.stringify(cookie.key)}); } catch {}`;
+    await context.addInitScript({ content: setKey });
     await context.addInitScript({ content: OBSERVE_LONG_TASKS });
     const page = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];

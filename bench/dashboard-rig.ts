@@ -66,8 +66,8 @@ export async function addOperator(nc: NatsConnection, name: string, role: "opera
   return token;
 }
 
-/** `POST /api/signin`; resolves with the session cookie (`claw_session=…`) the server set. */
-export async function signIn(url: string, token: string): Promise<{ name: string; value: string }> {
+/** `POST /api/signin`; resolves with the session cookie (`claw_session=…`) the server set and the session's key. */
+export async function signIn(url: string, token: string): Promise<{ name: string; value: string; key: string }> {
   const res = await fetch(`${url}/api/signin`, {
     method: "POST",
     headers: { "content-type": "application/json", origin: url },
@@ -79,7 +79,9 @@ export async function signIn(url: string, token: string): Promise<{ name: string
     .map((c) => c.split(";")[0]!)
     .find((c) => c.startsWith("claw_session="));
   if (!pair) throw new Error("sign-in set no claw_session cookie");
-  return { name: "claw_session", value: pair.slice("claw_session=".length) };
+  const key = ((await res.json()) as { data?: { key?: unknown } }).data?.key;
+  if (typeof key !== "string") throw new Error("sign-in answered no session key");
+  return { name: "claw_session", value: pair.slice("claw_session=".length), key };
 }
 
 /** `[key, revision]` pairs sorted by key (code units), as `__clawView()` gives them. */
@@ -93,14 +95,14 @@ export interface ServerSnapshot {
   sessions: [string, number][];
 }
 
-/** Opens `/ws` with the cookie, says `hello {since: null}` and resolves with the snapshot. */
-export function readSnapshot(url: string, cookie: string): Promise<ServerSnapshot> {
+/** Opens `/ws` with the cookie, says `hello {since: null, key}` and resolves with the snapshot. */
+export function readSnapshot(url: string, cookie: string, key: string): Promise<ServerSnapshot> {
   const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers: { origin: url, cookie } });
   return new Promise((resolve, reject) => {
     let sentAt = 0;
     ws.once("open", () => {
       sentAt = performance.now();
-      ws.send(JSON.stringify({ type: "hello", since: null }));
+      ws.send(JSON.stringify({ type: "hello", since: null, key }));
     });
     ws.on("message", (data: Buffer) => {
       const text = data.toString();

@@ -131,14 +131,16 @@ async function main(): Promise<void> {
     let snapshot: { ms: number; bytes: number; caughtUpMs: number } | undefined;
     let heapAfterRender: Heap | undefined;
     let cookieHeader = "";
+    let sessionKey = "";
     if (dashboard) {
       const token = await addOperator(nc, "bench", "viewer");
       const cookie = await signIn(dashboard.url, token);
       cookieHeader = `${cookie.name}=${cookie.value}`;
+      sessionKey = cookie.key;
       log("signed in: operator 'bench' (role viewer), minted through codex.admin.operator.add");
       let told = 0;
       await until("the dashboard server's snapshot to hold every session", 120_000, async () => {
-        const held = (await readSnapshot(dashboard!.url, cookieHeader)).sessions.length;
+        const held = (await readSnapshot(dashboard!.url, cookieHeader, sessionKey)).sessions.length;
         if (held < total && performance.now() - told > 2_000) {
           told = performance.now();
           log(
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
       const dashboardCaughtUpMs = performance.now() - viewCompleteAt;
       // Timed only once the server holds the whole view (before that it may still be reading the KV history).
       const snaps: { ms: number; bytes: number }[] = [];
-      for (let i = 0; i < 3; i++) snaps.push(await readSnapshot(dashboard.url, cookieHeader));
+      for (let i = 0; i < 3; i++) snaps.push(await readSnapshot(dashboard.url, cookieHeader, sessionKey));
       snaps.sort((a, b) => a.ms - b.ms);
       snapshot = { ...snaps[1]!, caughtUpMs: dashboardCaughtUpMs };
       log(
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
         longTasks: (await page.longTasks()).filter((t) => t.startMs >= page!.firstRenderAtMs),
         heap: { afterFirstRender: heapAfterRender!, endOfLoad: await page.heap(), afterGc: await page.heap(true) },
         problems: page.problems,
-        viewMatchesServer: await viewMatches(page, dashboard.url, cookieHeader),
+        viewMatchesServer: await viewMatches(page, dashboard.url, cookieHeader, sessionKey),
       };
     }
     printSummary(summary, log, JSON_OUT);
@@ -270,8 +272,8 @@ async function main(): Promise<void> {
 }
 
 /** Whether the page's view (every session's revision) equals a fresh snapshot from the server. */
-async function viewMatches(page: FleetPage, url: string, cookie: string): Promise<boolean> {
-  const [mine, fresh] = await Promise.all([page.viewSessions(), readSnapshot(url, cookie)]);
+async function viewMatches(page: FleetPage, url: string, cookie: string, key: string): Promise<boolean> {
+  const [mine, fresh] = await Promise.all([page.viewSessions(), readSnapshot(url, cookie, key)]);
   return JSON.stringify(byKey(mine)) === JSON.stringify(fresh.sessions);
 }
 

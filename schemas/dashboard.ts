@@ -57,9 +57,14 @@ export const NoticeRow = z.strictObject({
 });
 export type NoticeRow = z.infer<typeof NoticeRow>;
 
-/** Page → server. `hello` first (and only once); `pong` answers `ping`. */
+/** Page → server. `hello` first (and only once), with the session's key; `pong` answers `ping`. */
 export const ClientMessage = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("hello"), since: ViewRevision.nullable() }),
+  z.strictObject({
+    type: z.literal("hello"),
+    since: ViewRevision.nullable(),
+    /** The session's key (`POST /api/signin`'s `key`): without the right one the socket gets `bye` and 4401. */
+    key: z.string().max(200).optional(),
+  }),
   z.strictObject({ type: z.literal("pong"), t: z.number() }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
@@ -96,9 +101,16 @@ export const WS_CLOSE = { unauthenticated: 4401, forbiddenOrigin: 4403, badMessa
 
 /** `POST /api/signin`. */
 export const SignInRequest = z.strictObject({ token: z.string().min(1).max(500) });
-/** Who is signed in (`GET /api/me`, and `POST /api/signin`'s data). */
+/** Who is signed in (`GET /api/me`). */
 export const Me = z.strictObject({ name: z.string(), role: OperatorRole });
 export type Me = z.infer<typeof Me>;
+/**
+ * `POST /api/signin`'s data: who, and the session's key, which the page keeps in localStorage (its own origin's)
+ * and sends as header `X-Claw-Key` on every other API call and as `hello.key` (the cookie alone is not enough:
+ * browsers send it to every port of the host).
+ */
+export const SignInReply = Me.extend({ key: z.string().min(1) });
+export type SignInReply = z.infer<typeof SignInReply>;
 
 /** The verbs the page may send through `POST /api/command` (list/probe/progress/ask are not the page's). */
 export const DashboardVerb = CommandVerb.extract([

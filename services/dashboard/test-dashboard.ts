@@ -2,7 +2,8 @@
  * Test support for the dashboard server (tests only): the policy rig (real nats-server, registry, gateway, a
  * scripted host agent, the real policy service) with the dashboard started on it, operators added through the
  * policy service as `operator add` does, sign-in over HTTP, raw HTTP requests with any Host/Origin/Cookie, and a
- * WebSocket client that collects the server's frames.
+ * WebSocket client that collects the server's frames. A cookie from {@link signIn} carries its session's key
+ * along: `http` sends it as `X-Claw-Key` and `openSocket` in `hello`, unless told otherwise (`key`).
  */
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
@@ -74,6 +75,14 @@ export async function addOperator(nc: NatsConnection, name: string, role: "opera
   return token;
 }
 
+/** The session key of each cookie {@link signIn} answered (`claw_session=…` -> key). */
+const keys = new Map<string, string>();
+
+/** The session key sign-in answered with `cookie` (undefined for a cookie {@link signIn} did not give). */
+export function keyOf(cookie: string | undefined): string | undefined {
+  return cookie === undefined ? undefined : keys.get(cookie);
+}
+
 /** One HTTP answer. */
 export interface HttpAnswer {
   status: number;
@@ -82,17 +91,22 @@ export interface HttpAnswer {
   json(): any;
 }
 
-/** An HTTP request to `url + path` with exactly the given headers (Host defaults to the URL's). */
+/**
+ * An HTTP request to `url + path` with exactly the given headers (Host defaults to the URL's), plus `X-Claw-Key`:
+ * `key`, or when undefined the key of the `cookie` header's session ({@link keyOf}); null sends none.
+ */
 export function http(
   url: string,
   path: string,
-  o: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  o: { method?: string; body?: unknown; headers?: Record<string, string>; key?: string | null } = {},
 ): Promise<HttpAnswer> {
   const u = new URL(path, url);
   const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const key = o.key === undefined ? keyOf(o.headers?.cookie) : o.key;
   const headers: Record<string, string> = {
     host: u.host,
     ...(body === undefined ? {} : { "content-type": "application/json" }),
+    ...(key == null ? {} : { "x-claw-key": key }),
     ...o.headers,
   };
   return new Promise((resolve, reject) => {
@@ -112,14 +126,21 @@ export function http(
   });
 }
 
-/** Signs in with `token` (Origin: the dashboard's); resolves with the `Cookie` header value to send after. */
+/**
+ * Signs in with `token` (Origin: the dashboard's); resolves with the `Cookie` header value to send after, whose
+ * session key ({@link keyOf}) `http` and `openSocket` send along.
+ */
 export async function signIn(url: string, token: string): Promise<string> {
   const answer = await http(url, "/api/signin", { method: "POST", body: { token }, headers: { origin: url } });
   expect(answer.status, answer.body).toBe(200);
   const set = answer.headers["set-cookie"];
   const cookie = (Array.isArray(set) ? set : [set ?? ""]).find((c) => c.startsWith("claw_session="));
   expect(cookie, "no claw_session cookie set").toBeDefined();
-  return (cookie as string).split(";")[0] as string;
+  const pair = (cookie as string).split(";")[0] as string;
+  const key = answer.json().data?.key;
+  expect(typeof key, `no key in sign-in's answer: ${answer.body}`).toBe("string");
+  keys.set(pair, key);
+  return pair;
 }
 
 /** A test WebSocket: every frame it got (parsed and checked against ServerMessage), and how it ended. */
@@ -138,8 +159,15 @@ export interface TestSocket {
   hello(since: ViewRevision | null): void;
 }
 
-/** Opens `/ws` with `cookie` and `origin` (default the dashboard's own). */
-export function openSocket(url: string, o: { cookie?: string; origin?: string | null } = {}): TestSocket {
+/**
+ * Opens `/ws` with `cookie` and `origin` (default the dashboard's own); `hello` says `key` (default the cookie's
+ * session key, {@link keyOf}; null: none).
+ */
+export function openSocket(
+  url: string,
+  o: { cookie?: string; origin?: string | null; key?: string | null } = {},
+): TestSocket {
+  const key = o.key === undefined ? keyOf(o.cookie) : o.key;
   const headers: Record<string, string> = o.cookie ? { cookie: o.cookie } : {};
   const origin = o.origin === undefined ? url : o.origin;
   const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers, ...(origin === null ? {} : { origin }) });
@@ -188,7 +216,7 @@ export function openSocket(url: string, o: { cookie?: string; origin?: string | 
       ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
     },
     hello(since) {
-      const go = () => socket.send({ type: "hello", since });
+      const go = () => socket.send({ type: "hello", since, ...(key == null ? {} : { key }) });
       if (ws.readyState === ws.OPEN) go();
       else ws.once("open", go);
     },

@@ -2,6 +2,7 @@
  * The dashboard's doors, every part real (nats-server, registry, policy service, the dashboard server, the built
  * page in Debian's Chromium, operators added with the built CLI): without a session cookie the page shows
  * sign-in and the API and WebSocket refuse; a WebSocket from another Origin is refused even with a good cookie;
+ * the cookie without the session's key (what another server on another port of 127.0.0.1 receives) is refused;
  * a viewer sees no controls, and its control request sent straight to the server is refused and audited; a
  * revoked operator's cookie stops working.
  */
@@ -13,6 +14,7 @@ import { haveChromium, useBrowser } from "../support/browser.js";
 import {
   addOperator,
   sessionCookie,
+  sessionKey,
   signIn,
   startTestDashboard,
   type TestDashboard,
@@ -44,12 +46,13 @@ let dash: TestDashboard;
 let origin: string;
 const tokens: Record<string, string> = {};
 
-/** A request sent straight to the server from Node (not the page), with the given cookie and the right Origin. */
-const api = (path: string, init: { cookie?: string; body?: unknown; origin?: string } = {}) =>
+/** A request sent straight to the server from Node (not the page), with the given cookie, key and the right Origin. */
+const api = (path: string, init: { cookie?: string; key?: string; body?: unknown; origin?: string } = {}) =>
   fetch(`${dash.url}${path}`, {
     method: init.body === undefined ? "GET" : "POST",
     headers: {
       ...(init.cookie ? { cookie: init.cookie } : {}),
+      ...(init.key ? { "x-claw-key": init.key } : {}),
       ...(init.body === undefined ? {} : { "content-type": "application/json", origin: init.origin ?? origin }),
     },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -136,7 +139,12 @@ describe.skipIf(!haveChromium)("the dashboard's doors", () => {
     const page = await browser.newPage();
     await signIn(browser, page, dash.url, tokens.alice as string);
     const cookie = await sessionCookie(browser, dash.url);
-    expect(await tryWebSocket(dash.url, { origin, cookie })).toMatchObject({ kind: "snapshot" });
+    const key = await sessionKey(browser, dash.url);
+    expect(await tryWebSocket(dash.url, { origin, cookie }, { key })).toMatchObject({ kind: "snapshot" });
+    // The cookie alone (what a server on another port of 127.0.0.1 gets from the browser) is refused.
+    expectRefused(await tryWebSocket(dash.url, { origin, cookie }), 401, 4401);
+    expect((await api("/api/me", { cookie })).status).toBe(401);
+    expect((await api("/api/me", { cookie, key })).status).toBe(200);
     expectRefused(await tryWebSocket(dash.url, { origin: "http://evil.example", cookie }), 403, 4403);
     expectRefused(await tryWebSocket(dash.url, { origin: "http://127.0.0.1:1", cookie }), 403, 4403);
     expectRefused(await tryWebSocket(dash.url, { cookie }), 403, 4403);
@@ -166,9 +174,10 @@ describe.skipIf(!haveChromium)("the dashboard's doors", () => {
     for (const id of CONTROLS) expect(await page.getByTestId(id).count(), `viewer sees ${id} in attention`).toBe(0);
 
     const cookie = await sessionCookie(browser, dash.url);
-    const me = await api("/api/me", { cookie });
+    const key = await sessionKey(browser, dash.url);
+    const me = await api("/api/me", { cookie, key });
     expect(await me.json()).toEqual({ ok: true, data: { name: "vic", role: "viewer" } });
-    const refused = await api("/api/command", { cookie, body: markCommand("viewer-mark-1") });
+    const refused = await api("/api/command", { cookie, key, body: markCommand("viewer-mark-1") });
     expect(refused.status).toBe(403);
     expect(await refused.json()).toMatchObject({ ok: false, code: "denied" });
     const denied = await until("the viewer's refusal in the audit trail", async () => {
@@ -191,13 +200,18 @@ describe.skipIf(!haveChromium)("the dashboard's doors", () => {
     const page = await browser.newPage();
     await signIn(browser, page, dash.url, tokens.rita as string);
     const cookie = await sessionCookie(browser, dash.url);
-    expect((await api("/api/me", { cookie })).status).toBe(200);
+    const key = await sessionKey(browser, dash.url);
+    expect((await api("/api/me", { cookie, key })).status).toBe(200);
     const revoked = await stack.cli("operator", "revoke", "rita", "--json");
     expect(revoked.code, revoked.stderr).toBe(0);
     // The server caches a token's status for 5 s.
-    await until("the revoked cookie refused", async () => (await api("/api/me", { cookie })).status === 401, 10_000);
-    expectRefused(await tryWebSocket(dash.url, { origin, cookie }), 401, 4401);
-    expect((await api("/api/command", { cookie, body: markCommand("revoked-1") })).status).toBe(401);
+    await until(
+      "the revoked cookie refused",
+      async () => (await api("/api/me", { cookie, key })).status === 401,
+      10_000,
+    );
+    expectRefused(await tryWebSocket(dash.url, { origin, cookie }, { key }), 401, 4401);
+    expect((await api("/api/command", { cookie, key, body: markCommand("revoked-1") })).status).toBe(401);
     browser.expectConsoleError({ text: /status of 401/, url: /\/api\/me$/ });
     await page.reload();
     await page.getByTestId("signin-token").waitFor();

@@ -89,6 +89,15 @@ export async function sessionCookie(browser: TestBrowser, url: string): Promise<
   return `claw_session=${cookie?.value}`;
 }
 
+/** The session key the page keeps in its origin's localStorage (`claw-key`), to send as `X-Claw-Key` from Node. */
+export async function sessionKey(browser: TestBrowser, url: string): Promise<string> {
+  const origin = new URL(url).origin;
+  const state = await browser.context.storageState();
+  const key = state.origins.find((o) => o.origin === origin)?.localStorage.find((e) => e.name === "claw-key")?.value;
+  expect(key, `no claw-key in ${origin}'s localStorage after signing in`).toBeDefined();
+  return key as string;
+}
+
 /** How a WebSocket to `/ws` went: refused before the upgrade, closed (with the frames it got first), or fed. */
 export type WsOutcome =
   | { kind: "refused"; status: number }
@@ -97,10 +106,16 @@ export type WsOutcome =
   | { kind: "error"; message: string };
 
 /**
- * Opens `/ws` of `url` from Node with the given headers (an Origin, a Cookie), says hello, and reports the first
- * thing that happens: the upgrade refused, the socket closed, or a snapshot. Closes it in every case.
+ * Opens `/ws` of `url` from Node with the given headers (an Origin, a Cookie), says hello (with the session `key`
+ * when given), and reports the first thing that happens: the upgrade refused, the socket closed, or a snapshot.
+ * Closes it in every case.
  */
-export function tryWebSocket(url: string, headers: Record<string, string>, timeoutMs = 5_000): Promise<WsOutcome> {
+export function tryWebSocket(
+  url: string,
+  headers: Record<string, string>,
+  o: { key?: string; timeoutMs?: number } = {},
+): Promise<WsOutcome> {
+  const timeoutMs = o.timeoutMs ?? 5_000;
   const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, { headers });
   const messages: { type: string }[] = [];
   return new Promise<WsOutcome>((resolve) => {
@@ -113,7 +128,9 @@ export function tryWebSocket(url: string, headers: Record<string, string>, timeo
     };
     const timer = setTimeout(() => done({ kind: "error", message: `nothing within ${timeoutMs} ms` }), timeoutMs);
     ws.on("unexpected-response", (_req, res) => done({ kind: "refused", status: res.statusCode ?? 0 }));
-    ws.on("open", () => ws.send(JSON.stringify({ type: "hello", since: null })));
+    ws.on("open", () =>
+      ws.send(JSON.stringify({ type: "hello", since: null, ...(o.key === undefined ? {} : { key: o.key }) })),
+    );
     ws.on("message", (data) => {
       const message = JSON.parse(String(data)) as { type: string };
       messages.push(message);

@@ -63,7 +63,7 @@ describe("dashboard access", () => {
 
   it("signs in with a token (HttpOnly, SameSite=Strict cookie) and refuses a bad one", async () => {
     const ok = await post("/api/signin", { token: olgaToken });
-    expect(ok.json()).toEqual({ ok: true, data: { name: "olga", role: "operator" } });
+    expect(ok.json()).toEqual({ ok: true, data: { name: "olga", role: "operator", key: expect.any(String) } });
     const set = String(ok.headers["set-cookie"]);
     expect(set).toMatch(/claw_session=[^;]+; Max-Age=43200; Path=\/; HttpOnly; SameSite=Strict/);
     expect(set).not.toContain("Secure");

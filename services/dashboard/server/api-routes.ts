@@ -1,6 +1,8 @@
 /**
  * The dashboard's JSON API for signing in and acting: `POST /api/signin` (an operator token, checked by the
- * policy service; sets the session cookie), `POST /api/signout`, `GET /api/me`, and `POST /api/command`, which
+ * policy service; sets the session cookie and answers the session's key, which every other call sends as
+ * `X-Claw-Key`: session-key.ts), `POST /api/signout` (the cookie is refused from then on, on this server),
+ * `GET /api/me`, and `POST /api/command`, which
  * sends one command to the policy service as the signed-in operator (caller `{role, id: name}`), so the policy
  * decides and audits it like any other; a viewer's command is sent too, for the policy to refuse and record.
  */
@@ -8,7 +10,7 @@ import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { CommandFailure } from "../../../schemas/commands.js";
-import { DashboardCommand, type Me, SignInRequest } from "../../../schemas/dashboard.js";
+import { DashboardCommand, type Me, type SignInReply, SignInRequest } from "../../../schemas/dashboard.js";
 import { requestCommand } from "../../clients/command-request.js";
 import {
   type OperatorAuth,
@@ -19,6 +21,7 @@ import {
   sessionOf,
   setSessionCookie,
 } from "./session.js";
+import { newSessionId, sessionKey } from "./session-key.js";
 import { SigninLimiter } from "./signin-limit.js";
 
 /** How long a command may take before the page is told `timeout` (it may still complete). */
@@ -58,6 +61,8 @@ export interface ApiDeps {
   nc: NatsConnection;
   auth: OperatorAuth;
   checker: SessionChecker;
+  /** The cookie secret, which the session keys are derived from. */
+  cookieSecret: string;
   commandTimeoutMs?: number;
 }
 
@@ -86,17 +91,20 @@ export function registerApiRoutes(app: FastifyInstance, d: ApiDeps): void {
       return fail(reply, 401, "unauthenticated", "that token does not sign in: it is not an active operator token");
     }
     const secure = (req.headers.origin ?? "").startsWith("https://");
+    const sid = newSessionId();
     setSessionCookie(
       reply,
-      { tokenId: v.tokenId, name: v.name, role: v.role, exp: Date.now() + SESSION_TTL_MS },
+      { tokenId: v.tokenId, name: v.name, role: v.role, exp: Date.now() + SESSION_TTL_MS, sid },
       secure,
     );
     req.log.info({ operator: v.name, role: v.role }, "dashboard sign-in");
-    const me: Me = { name: v.name, role: v.role };
-    return { ok: true, data: me };
+    const data: SignInReply = { name: v.name, role: v.role, key: sessionKey(d.cookieSecret, sid) };
+    return { ok: true, data };
   });
 
-  app.post("/api/signout", authed, async (_req, reply) => {
+  app.post("/api/signout", authed, async (req, reply) => {
+    // Only this server remembers it (another instance does not see it until issue 17 shares state).
+    d.checker.signOut(sessionOf(req));
     clearSessionCookie(reply);
     return { ok: true, data: null };
   });

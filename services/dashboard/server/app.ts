@@ -65,7 +65,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   app.addHook("onRequest", peerGuard(d.peers));
   await app.register(fastifyCookie, { secret: d.cookieSecret });
-  registerApiRoutes(app, { nc: d.nc, auth: d.auth, checker: d.checker });
+  registerApiRoutes(app, { nc: d.nc, auth: d.auth, checker: d.checker, cookieSecret: d.cookieSecret });
   registerAuditRoutes(app, { nc: d.nc, checker: d.checker, log: d.logger });
   registerLiveRoute(app, { feed: d.feed, notices: d.notices, checker: d.checker, tuning: d.tuning, log: d.logger });
   await registerStaticRoutes(app, d.webDir);

@@ -78,7 +78,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       feed,
       notices,
       auth,
-      checker: new SessionChecker(auth),
+      checker: new SessionChecker(auth, opts.cookieSecret),
       tuning: { heartbeatMs, recheckMs: opts.sessionRecheckMs ?? 30_000 },
       logger,
     });

@@ -1,7 +1,8 @@
 /**
  * `GET /ws`: the one WebSocket per tab. The upgrade happens only after the peer guard (Host, and an allowed
- * Origin) and the session check (`preValidation`; a refusal is an HTTP answer, so no socket opens); then
- * socket.ts serves it, re-checking the session every 30 s.
+ * Origin) and the session check of the cookie (`preValidation`; a refusal is an HTTP answer, so no socket opens);
+ * then socket.ts serves it, taking nothing before a `hello` with the session's key (a browser cannot set headers on
+ * a WebSocket) and re-checking the session every 30 s.
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -21,16 +22,17 @@ export interface LiveRouteDeps {
 
 /** Registers `/ws` (after @fastify/websocket). */
 export function registerLiveRoute(app: FastifyInstance, d: LiveRouteDeps): void {
-  app.get("/ws", { websocket: true, preValidation: requireSession(d.checker) }, (socket, req) => {
+  app.get("/ws", { websocket: true, preValidation: requireSession(d.checker, { keyIn: "hello" }) }, (socket, req) => {
     const cookie = sessionCookieOf(req);
-    const operator = sessionOf(req).name;
-    const log = d.log.child({ operator });
+    const session = sessionOf(req);
+    const log = d.log.child({ operator: session.name });
     serveSocket({
       ws: socket,
       feed: d.feed,
       notices: d.notices,
       log,
       tuning: d.tuning,
+      keyMatches: (key) => d.checker.keyMatches(session, key),
       async recheck() {
         const r = await d.checker.check(cookie);
         if (r.ok) return { ok: true };

@@ -1,8 +1,9 @@
 /**
  * The dashboard's sign-in session: the signed cookie `claw_session` (HttpOnly, SameSite=Strict, Path=/, Secure
- * when the page's origin is https, 12 h) holding `{tokenId, name, role, exp}`, signed by @fastify/cookie with the
- * server's cookie secret, and the check every request but sign-in passes: a valid, unexpired cookie whose token
- * the policy service still says is active (`operatorTokenStatus`, cached 5 s per token id).
+ * when the page's origin is https, 12 h) holding `{tokenId, name, role, exp, sid}`, signed by @fastify/cookie with
+ * the server's cookie secret, and the check every request but sign-in passes: a valid, unexpired cookie, not signed
+ * out on this server, whose token the policy service still says is active (`operatorTokenStatus`, cached 5 s per
+ * token id), sent with the session's key (`X-Claw-Key`, or the WebSocket's `hello`; see session-key.ts).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -14,6 +15,7 @@ import {
   operatorTokenStatus,
   verifyOperatorToken,
 } from "../../clients/operator-auth.js";
+import { KEY_HEADER, SESSION_ID, SignedOutSessions, keyMatches } from "./session-key.js";
 
 /** The cookie's name. */
 export const SESSION_COOKIE = "claw_session";
@@ -29,6 +31,8 @@ export const CookieSession = z.strictObject({
   role: OperatorRole,
   /** Expiry, unix ms. */
   exp: z.number().int().positive(),
+  /** The random session id the page's key is derived from (session-key.ts). */
+  sid: z.string().regex(SESSION_ID),
 });
 export type CookieSession = z.infer<typeof CookieSession>;
 
@@ -48,20 +52,38 @@ export type SessionResult =
   | { ok: true; session: CookieSession; me: Me }
   | { ok: false; status: 401 | 503; code: "unauthenticated" | "revoked" | "unavailable"; message: string };
 
-/** Checks sessions against the policy service's token status, caching each token id's answer for 5 s. */
+/**
+ * Checks sessions against the policy service's token status (each token id's answer cached for 5 s) and this
+ * server's signed-out sessions, and the page's key against the cookie's session id.
+ */
 export class SessionChecker {
   private readonly cache = new Map<string, { atMs: number; answer: Promise<OperatorTokenStatus> }>();
+  private readonly signedOut: SignedOutSessions;
 
   constructor(
     private readonly auth: OperatorAuth,
+    private readonly cookieSecret: string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.signedOut = new SignedOutSessions(now);
+  }
+
+  /** Whether `key` (the page's `X-Claw-Key` or hello key; undefined when missing) is `session`'s. Constant time. */
+  keyMatches(session: CookieSession, key: string | undefined): boolean {
+    return keyMatches(this.cookieSecret, session.sid, key);
+  }
+
+  /** Refuses `session`'s cookie on this server from now until it expires (sign-out). */
+  signOut(session: CookieSession): void {
+    this.signedOut.add(session.sid, session.exp);
+  }
 
   /** The session `raw` (the cookie's unsigned value, or undefined) stands for, or why not. */
   async check(raw: string | undefined): Promise<SessionResult> {
     const session = decodeSession(raw);
     if (session === null) return refuse("unauthenticated", "not signed in");
     if (session.exp <= this.now()) return refuse("unauthenticated", "the sign-in has expired: sign in again");
+    if (this.signedOut.has(session.sid)) return refuse("unauthenticated", "signed out: sign in again");
     const status = await this.status(session.tokenId);
     if (!status.ok) return { ok: false, status: 503, code: "unavailable", message: status.message };
     if (!status.active || status.name !== session.name || status.role !== session.role)
@@ -138,13 +160,27 @@ export function sessionOf(req: FastifyRequest): CookieSession {
   return s;
 }
 
+/** The request's `X-Claw-Key` header, or undefined. */
+export function sessionKeyOf(req: FastifyRequest): string | undefined {
+  const key = req.headers[KEY_HEADER];
+  return typeof key === "string" ? key : undefined;
+}
+
 /**
  * The `preValidation` hook of every route that needs a session: 401 `unauthenticated` (cookie cleared) without a
- * valid one, 503 `unavailable` when the policy service cannot say; on a WebSocket route this refuses the upgrade.
+ * valid one or without its key in `X-Claw-Key`, 503 `unavailable` when the policy service cannot say. On the
+ * WebSocket route (`keyIn: "hello"`, a browser cannot set headers there) this refuses the upgrade without a valid
+ * cookie, and the socket checks the key in `hello`.
  */
-export function requireSession(checker: SessionChecker) {
+export function requireSession(checker: SessionChecker, o: { keyIn: "header" | "hello" } = { keyIn: "header" }) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const result = await checker.check(sessionCookieOf(req));
+    const raw = sessionCookieOf(req);
+    const cookie = decodeSession(raw);
+    // The key first: a replayed cookie without it costs no token-status request.
+    const result =
+      cookie !== null && o.keyIn === "header" && !checker.keyMatches(cookie, sessionKeyOf(req))
+        ? refuse("unauthenticated", "this request does not carry the session's key: sign in again")
+        : await checker.check(raw);
     if (result.ok) {
       sessions.set(req, result.session);
       return;

@@ -1,6 +1,7 @@
 /**
  * One page's WebSocket (`/ws`), after its Origin and session were checked at the upgrade: the protocol of
- * schemas/dashboard.ts. The page says `hello` with the revision it last applied; it gets a `snapshot` (first load,
+ * schemas/dashboard.ts. The page says `hello` with the session's key (else `bye` unauthenticated and close 4401,
+ * before anything is sent) and the revision it last applied; it gets a `snapshot` (first load,
  * or a revision this server cannot answer from) or a `changes` batch with everything written after it; from then
  * on each key's latest row waits in a pending map, flushed as one `changes` frame at most every 16 ms and not while
  * more than 4 MB wait in the socket's buffer (so a slow page gets fewer, larger frames, never a backlog). A `ping`
@@ -44,6 +45,8 @@ export interface SocketDeps {
   notices: NoticeFeed;
   /** Checks the socket's session again (revoked, expired); an unknown answer should be `{ ok: true }`. */
   recheck(): Promise<SessionCheck>;
+  /** Whether `hello`'s key (undefined when it has none) is the session's. */
+  keyMatches(key: string | undefined): boolean;
   log: Logger;
   tuning: SocketTuning;
 }
@@ -163,6 +166,14 @@ export function serveSocket(d: SocketDeps): void {
     }
     hello = true;
     clearTimeout(helloTimer);
+    if (!d.keyMatches(msg.key)) {
+      log.info("dashboard socket's hello did not carry the session's key; closing it");
+      return bye(
+        "unauthenticated",
+        "the hello did not carry the session's key: sign in again",
+        WS_CLOSE.unauthenticated,
+      );
+    }
     start(msg.since);
   });
   ws.on("close", finish);

@@ -1,6 +1,7 @@
 /**
- * The page's JSON API client (`/api/*`, same origin, the session cookie rides along): typed results instead of
- * throws, and one place that hears a 401 so the page can fall back to sign-in.
+ * The page's JSON API client (`/api/*`, same origin, the session cookie rides along, and the session's key as
+ * `X-Claw-Key`): typed results instead of throws, and one place that hears a 401 so the page can fall back to
+ * sign-in (dropping the stored key).
  */
 import type { DashboardCommand, DashboardVerb } from "../../../schemas/dashboard.js";
 
@@ -11,6 +12,47 @@ export type ApiResult<T> = { ok: true; data: T } | { ok: false; status: number; 
 export type CommandAnswer =
   | { ok: true; data: unknown }
   | { ok: false; code: string; message: string; status?: number; reason?: string; [extra: string]: unknown };
+
+/** Where the session's key is kept: localStorage is this origin's alone (port included), unlike the cookie. */
+const KEY_STORAGE = "claw-key";
+/** Used when localStorage is not available (then a reload signs in again). */
+let keyInMemory: string | null = null;
+
+/** The session's key (sign-in's `key`), or null when signed out. */
+export function sessionKey(): string | null {
+  try {
+    return localStorage.getItem(KEY_STORAGE) ?? keyInMemory;
+  } catch {
+    return keyInMemory;
+  }
+}
+
+/** Keeps (or, with null, forgets) the session's key. */
+export function setSessionKey(key: string | null): void {
+  keyInMemory = key;
+  try {
+    if (key === null) localStorage.removeItem(KEY_STORAGE);
+    else localStorage.setItem(KEY_STORAGE, key);
+  } catch {
+    // no storage: kept in memory only
+  }
+}
+
+/** The headers of an API call: JSON, and the session's key when there is one. */
+function headersOf(withBody: boolean): Record<string, string> {
+  const key = sessionKey();
+  return {
+    accept: "application/json",
+    ...(withBody ? { "content-type": "application/json" } : {}),
+    ...(key === null ? {} : { "x-claw-key": key }),
+  };
+}
+
+/** A 401: the key is no good any more; tell the store. */
+function heardUnauthenticated(): void {
+  setSessionKey(null);
+  for (const fn of [...unauthenticatedListeners]) fn();
+}
 
 type Listener = () => void;
 const unauthenticatedListeners = new Set<Listener>();
@@ -29,10 +71,7 @@ async function call<T>(method: "GET" | "POST", path: string, body?: unknown): Pr
     res = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers:
-        body === undefined
-          ? { accept: "application/json" }
-          : { accept: "application/json", "content-type": "application/json" },
+      headers: headersOf(body !== undefined),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
@@ -44,7 +83,7 @@ async function call<T>(method: "GET" | "POST", path: string, body?: unknown): Pr
   } catch {
     json = null;
   }
-  if (res.status === 401) for (const fn of [...unauthenticatedListeners]) fn();
+  if (res.status === 401) heardUnauthenticated();
   if (res.ok && isObject(json) && json.ok === true) return { ok: true, data: json.data as T };
   const code = isObject(json) && typeof json.code === "string" ? json.code : res.ok ? "invalid" : `http_${res.status}`;
   const message =
@@ -83,7 +122,7 @@ export async function runCommand(verb: DashboardVerb, args: Record<string, unkno
     res = await fetch("/api/command", {
       method: "POST",
       credentials: "same-origin",
-      headers: { accept: "application/json", "content-type": "application/json" },
+      headers: headersOf(true),
       body: JSON.stringify(body),
     });
   } catch (err) {
@@ -95,7 +134,7 @@ export async function runCommand(verb: DashboardVerb, args: Record<string, unkno
   } catch {
     json = null;
   }
-  if (res.status === 401) for (const fn of [...unauthenticatedListeners]) fn();
+  if (res.status === 401) heardUnauthenticated();
   if (isObject(json) && json.ok === true) return { ok: true, data: json.data };
   if (isObject(json) && json.ok === false && typeof json.code === "string") {
     return { ...json, ok: false, code: json.code, message: String(json.message ?? ""), status: res.status };

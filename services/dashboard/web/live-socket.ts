@@ -1,12 +1,12 @@
 /**
- * The one WebSocket per tab (`/ws`): says `hello` with the last revision the page received, hands on each checked
+ * The one WebSocket per tab (`/ws`): says `hello` with the session's key and the last revision the page received, hands on each checked
  * frame, answers `ping` with `pong`, counts a connection that was silent for 2.5 heartbeats as dead, and reconnects
  * with backoff (250 ms doubling to 5 s) resending the revision, until stopped or signed out (close 4401 or a `bye`
  * saying unauthenticated/revoked). A connection refused before it opened asks `/api/me` before the next try, so an
  * expired session shows the sign-in screen instead of retrying forever.
  */
 import { type NoticeRow, ServerMessage, type ViewRevision, WS_CLOSE } from "../../../schemas/dashboard.js";
-import { apiGet } from "./api.js";
+import { apiGet, sessionKey } from "./api.js";
 import type { DataFrame } from "./live-merge.js";
 
 /** What the socket tells its owner. */
@@ -106,7 +106,8 @@ export function openLiveSocket(h: LiveSocketHandlers): LiveSocket {
     sock.onopen = () => {
       opened = true;
       lastHeardAt = Date.now();
-      send({ type: "hello", since: h.since() });
+      const key = sessionKey();
+      send({ type: "hello", since: h.since(), ...(key === null ? {} : { key }) });
       armDead();
     };
     sock.onmessage = onMessage;

@@ -6,8 +6,8 @@
  * `ping`, and counts a connection silent for 2.5 heartbeats as dead. Nothing polls.
  */
 import { useEffect, useState } from "preact/hooks";
-import type { HostRow, Me, NoticeRow, SessionRow, ViewRevision } from "../../../schemas/dashboard.js";
-import { apiGet, apiPost, onUnauthenticated } from "./api.js";
+import type { HostRow, Me, NoticeRow, SessionRow, SignInReply, ViewRevision } from "../../../schemas/dashboard.js";
+import { apiGet, apiPost, onUnauthenticated, setSessionKey } from "./api.js";
 import { type Pending, applyPending, emptyPending, mergeFrame } from "./live-merge.js";
 import { type LiveSocket, openLiveSocket } from "./live-socket.js";
 import { measureChanges } from "./metrics.js";
@@ -131,6 +131,7 @@ function disconnect(): void {
 }
 
 function signedOut(reason: string | null): void {
+  setSessionKey(null);
   disconnect();
   pending = emptyPending();
   view.sessions = new Map();
@@ -158,9 +159,11 @@ export async function startSession(): Promise<void> {
 
 /** Signs in with an operator token; on success opens the live socket. Answers the failure's message, else null. */
 export async function signIn(token: string): Promise<string | null> {
-  const res = await apiPost<Me>("/api/signin", { token });
+  const res = await apiPost<SignInReply>("/api/signin", { token });
   if (!res.ok) return res.status === 401 ? `Sign-in refused: ${res.message}` : res.message;
-  setAuth({ state: "signedIn", me: res.data });
+  const { key, ...me } = res.data;
+  setSessionKey(key);
+  setAuth({ state: "signedIn", me });
   connect();
   return null;
 }
