@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { SessionEntry } from "../../schemas/registry-entry.js";
 import type { SessionFilter, SessionRecord } from "../../schemas/registry.js";
 import { KV_BUCKET_NAMES, type KvBucket, type KvWatchEntry, openKvBucket } from "../bus/index.js";
-import { listAllSessions } from "../clients/registry-queries.js";
+import { listAllSessions, RegistryQueryError } from "../clients/registry-queries.js";
 import { matchesFilter } from "../clients/session-filter.js";
 import { longShortId } from "../clients/session-ref.js";
 import { queryFailure } from "./connection.js";
@@ -24,6 +24,9 @@ import {
 } from "./format.js";
 import type { CliIo } from "./io.js";
 import { jsonOk } from "./output.js";
+
+/** How long, after the bus comes back, a watch waits for the registry to answer again before it says it does not. */
+const REGISTRY_RETURN_MS = 10_000;
 
 /** One field of a session that changed, as the table shows it. */
 export interface FieldChange {
@@ -146,7 +149,7 @@ export class SessionFollower {
         // The new watch buffers what comes meanwhile; it is read after the list, even when the list fails (the
         // registry may not be back yet: the watch then goes on, and the list is tried at the next return).
         try {
-          const { sessions, total } = await this.list();
+          const { sessions, total } = await this.list(Date.now() + REGISTRY_RETURN_MS);
           const seen = new Set<string>();
           for (const r of sessions) {
             seen.add(keyOf(r));
@@ -176,15 +179,33 @@ export class SessionFollower {
   }
 
   /** Lists the sessions (after noting the bucket's revision, see `listedFrom`) and keeps their short ids. */
-  private async list(): Promise<{ sessions: SessionRecord[]; total: number; shortIds: ReadonlyMap<string, string> }> {
+  private async list(
+    retryUntilMs = 0,
+  ): Promise<{ sessions: SessionRecord[]; total: number; shortIds: ReadonlyMap<string, string> }> {
     const kv = this.kv ?? (await openKvBucket(this.nc, KV_BUCKET_NAMES.sessions));
     const listedFrom = (await kv.status()).streamInfo.state.last_seq;
-    const listed = await listAllSessions(this.nc, this.o.filter, this.o.limit, this.o.timeoutMs).catch(queryFailure);
+    const listed = await this.listAll(retryUntilMs);
     this.listedFrom = listedFrom;
     this.revisions.clear();
     this.short = listed.shortIds;
     this.complete = listed.sessions.length >= listed.total;
     return listed;
+  }
+
+  /**
+   * Every session the filter matches. Until `retryUntilMs` (unix ms), "no registry answers" is asked again every
+   * 250 ms: after a restart of `up` the bus is back a moment before its registry subscribes.
+   */
+  private async listAll(retryUntilMs: number): ReturnType<typeof listAllSessions> {
+    for (;;) {
+      try {
+        return await listAllSessions(this.nc, this.o.filter, this.o.limit, this.o.timeoutMs);
+      } catch (err) {
+        const notYet = err instanceof RegistryQueryError && err.code === "no_registry";
+        if (!notYet || this.stopped || Date.now() >= retryUntilMs) return queryFailure(err);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   private async openWatch(): Promise<void> {
