@@ -231,6 +231,9 @@ describe("dashboard access", () => {
     expect(page.body).toContain("app-1a2b.js");
     expect(page.headers["content-security-policy"]).toBe(CSP);
     expect(page.headers["cache-control"]).toBe("no-cache");
+    const me = await http(r.url, "/api/me", { headers: { cookie: olga } });
+    expect(me.status).toBe(200);
+    expect(me.headers["cache-control"]).toBe("no-store");
     const asset = await http(r.url, "/assets/app-1a2b.js");
     expect(asset.status).toBe(200);
     expect(asset.headers["cache-control"]).toBe("public, max-age=31536000, immutable");

@@ -64,6 +64,10 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   // (a refused upgrade's included).
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   app.addHook("onRequest", peerGuard(d.peers));
+  // API answers (who is signed in, transcripts, the audit trail) are never kept by a browser or a proxy.
+  app.addHook("onSend", async (req, reply) => {
+    if (req.url.startsWith("/api/")) reply.header("cache-control", "no-store");
+  });
   await app.register(fastifyCookie, { secret: d.cookieSecret });
   registerApiRoutes(app, { nc: d.nc, auth: d.auth, checker: d.checker, cookieSecret: d.cookieSecret });
   registerAuditRoutes(app, { nc: d.nc, checker: d.checker, log: d.logger });
