@@ -13,6 +13,7 @@ import { TEST_BUS_CONFIG } from "../../test/support/bus.js";
 import { eventually } from "../../test/support/wait.js";
 import { connectBus, ensureBus } from "../bus/index.js";
 import { startRegistry } from "../registry/registry.js";
+import { listAllSessions } from "../clients/registry-queries.js";
 import { FakeHost } from "../registry/test-fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { changeText, sessionChanges } from "./session-watch.js";
@@ -58,6 +59,8 @@ describe("claw-supervisor sessions --watch across a bus restart", () => {
     const host = new FakeHost({ nc, js: jetstream(nc) }, "devbox");
     host.nowMs = Date.now();
     await host.synced(S1, { workspace: "/home/me/claw" });
+    // The watch's first table is the registry's answer: wait until the registry has applied the session.
+    await eventually(async () => expect((await listAllSessions(nc, {})).sessions).toHaveLength(1));
 
     const watching = startCliInProcess(["sessions", "--watch", "--nats-url", server.url]);
     cleanup.push(async () => {
