@@ -3,8 +3,12 @@
  * service answered, worded as a CLI error with the verbs' exit codes. Shared by `policy`, `token` and
  * `mcp-config --revoke`.
  */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { z } from "zod";
 import type { CommandFailure } from "../../schemas/commands.js";
-import type { AdminAnswer } from "../clients/admin-request.js";
+import { subjects } from "../bus/index.js";
+import { type AdminAnswer, requestAdmin } from "../clients/admin-request.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS } from "./command-client.js";
 import { CliError, EXIT_CODES } from "./io.js";
 
 /** How one request's failures are worded. */
@@ -48,4 +52,30 @@ export function adminFailureError(failure: CommandFailure, invalidExit: number =
     `${failure.code}: ${failure.message}`,
     failure.code === "invalid" ? invalidExit : EXIT_CODES[failure.code],
   );
+}
+
+
+/**
+ * Asks the policy service's `<area> <op>` (`codex.admin.<area>.<op>`) and returns its success; no answer, or a
+ * failure it answered, becomes a CliError with the verbs' exit codes (`invalid` exits 2). `listCommand` is what
+ * a timeout tells the user to run to see whether it happened.
+ */
+export async function askPolicyAdmin<T extends { ok: true } | CommandFailure>(
+  nc: NatsConnection,
+  area: string,
+  op: string,
+  body: Record<string, unknown>,
+  reply: z.ZodType<T>,
+  listCommand: string,
+): Promise<Extract<T, { ok: true }>> {
+  const answer = await requestAdmin(nc, area, op, body, reply, DEFAULT_COMMAND_TIMEOUT_MS);
+  if (!answer.ok)
+    throw adminAnswerError(answer, subjects.admin(area, op), {
+      what: `${area} ${op}`,
+      nothingDone: "Nothing was changed.",
+      mayHaveDone: `the policy service did not answer ${area} ${op}; see '${listCommand}'`,
+    });
+  const r = answer.reply;
+  if (!r.ok) throw adminFailureError(r as CommandFailure, 2);
+  return r as Extract<T, { ok: true }>;
 }

@@ -18,14 +18,12 @@ import {
   type PublicOperator,
 } from "../../schemas/admin-operators.js";
 import type { CommandFailure } from "../../schemas/commands.js";
-import { subjects } from "../bus/index.js";
-import { requestAdmin } from "../clients/admin-request.js";
 import { mintOperatorToken } from "../clients/operator-auth.js";
 import { defaultStateDir } from "../clients/state-dir.js";
 import { findRunningUp } from "../clients/up-file.js";
-import { adminAnswerError, adminFailureError } from "./admin-answer.js";
+import { askPolicyAdmin } from "./admin-answer.js";
 import { parseCommandArgs } from "./args.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
+import { defaultCallerId } from "./command-client.js";
 import { cliBusUrl, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
@@ -113,7 +111,7 @@ function listText(records: PublicOperator[]): string {
   return [header, ...rows, ""].join("\n");
 }
 
-/** Asks the policy service's operator ops; a failure becomes a CliError with the verbs' exit code. */
+/** Asks the policy service's operator ops (`askPolicyAdmin`) on a connection of its own. */
 async function askPolicy<T extends { ok: true } | CommandFailure>(
   natsUrl: string,
   env: NodeJS.ProcessEnv,
@@ -123,16 +121,7 @@ async function askPolicy<T extends { ok: true } | CommandFailure>(
 ): Promise<Extract<T, { ok: true }>> {
   const nc: NatsConnection = await connectCli(natsUrl, env);
   try {
-    const answer = await requestAdmin(nc, "operator", op, body, reply, DEFAULT_COMMAND_TIMEOUT_MS);
-    if (!answer.ok)
-      throw adminAnswerError(answer, subjects.admin("operator", op), {
-        what: `operator ${op}`,
-        nothingDone: "Nothing was changed.",
-        mayHaveDone: `the policy service did not answer operator ${op}; see 'claw-supervisor operator list'`,
-      });
-    const r = answer.reply;
-    if (!r.ok) throw adminFailureError(r as CommandFailure, 2);
-    return r as Extract<T, { ok: true }>;
+    return await askPolicyAdmin(nc, "operator", op, body, reply, "claw-supervisor operator list");
   } finally {
     await nc.close();
   }

@@ -13,16 +13,14 @@ import {
   type PublicHostToken,
 } from "../../schemas/admin-tokens.js";
 import type { CommandFailure } from "../../schemas/commands.js";
-import { subjects } from "../bus/index.js";
 import { GatewayError, HostIdSchema, mintHostToken } from "../rpc-gateway/index.js";
 import { parseCommandArgs } from "./args.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, defaultCallerId } from "./command-client.js";
+import { defaultCallerId } from "./command-client.js";
 import { cliBusUrl, connectCli } from "./connection.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
 import { closest } from "./suggest.js";
-import { adminAnswerError, adminFailureError } from "./admin-answer.js";
-import { requestAdmin } from "../clients/admin-request.js";
+import { askPolicyAdmin } from "./admin-answer.js";
 
 const usage = `Usage: claw-supervisor token <create|revoke|list> [options]
 
@@ -111,23 +109,14 @@ async function withBus<T>(
   }
 }
 
-/** Asks the policy service's token path; a failure becomes a CliError with the verbs' exit code. */
-async function askPolicy<T extends { ok: true } | CommandFailure>(
+/** Asks the policy service's token path (`askPolicyAdmin`). */
+function askPolicy<T extends { ok: true } | CommandFailure>(
   nc: NatsConnection,
   op: "create" | "revoke" | "list",
   body: Record<string, unknown>,
   reply: z.ZodType<T>,
 ): Promise<Extract<T, { ok: true }>> {
-  const answer = await requestAdmin(nc, "token", op, body, reply, DEFAULT_COMMAND_TIMEOUT_MS);
-  if (!answer.ok)
-    throw adminAnswerError(answer, subjects.admin("token", op), {
-      what: `token ${op}`,
-      nothingDone: "Nothing was changed.",
-      mayHaveDone: `the policy service did not answer token ${op}; see 'claw-supervisor token list'`,
-    });
-  const r = answer.reply;
-  if (!r.ok) throw adminFailureError(r as CommandFailure, 2);
-  return r as Extract<T, { ok: true }>;
+  return askPolicyAdmin(nc, "token", op, body, reply, "claw-supervisor token list");
 }
 
 function oneHostId(verb: string, positionals: string[]): string {
