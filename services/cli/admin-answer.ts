@@ -54,7 +54,6 @@ export function adminFailureError(failure: CommandFailure, invalidExit: number =
   );
 }
 
-
 /**
  * Asks the policy service's `<area> <op>` (`codex.admin.<area>.<op>`) and returns its success; no answer, or a
  * failure it answered, becomes a CliError with the verbs' exit codes (`invalid` exits 2). `listCommand` is what
