@@ -129,8 +129,8 @@ module.exports = {
         "services/bus/ and services/codex-rpc/ are libraries every service builds on; importing a service, a client, " +
         "the CLI or the stack from them would make a cycle between layers.",
       severity: "error",
-      from: { path: "^services/(bus|codex-rpc)/", pathNot: TESTS },
-      to: { path: "^services/", pathNot: ["^services/(bus|codex-rpc)/"] },
+      from: { path: "^services/(bus|codex-rpc|ops)/", pathNot: TESTS },
+      to: { path: "^services/", pathNot: ["^services/(bus|codex-rpc|ops)/"] },
     },
     {
       name: "pure-core-has-no-io",

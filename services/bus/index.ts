@@ -54,3 +54,5 @@ export {
 } from "./permissions.js";
 export type { BusUser, PasswordExpr, UserPermissions } from "./permissions.js";
 export { deliveredFromStream, notALiveRequest } from "./live-request.js";
+export { LEASE_BUCKET, LeaseRecord, MAX_LEASE_TTL_MS, leaseKeys, leaseView, startLease } from "./lease.js";
+export type { Lease, LeaseLossReason, LeaseOptions, LeaseView } from "./lease.js";

@@ -1,0 +1,267 @@
+/**
+ * Leases in the `codex-leases` bucket: one key per owned thing (`host.<hostId>` for a host's live gateway
+ * connection, `registry.<P>.<k>` for a registry partition). A holder takes a key with a compare-and-set write
+ * and renews it with `update(revision)` every `ttlMs / 3`.
+ *
+ * - **Epoch (fencing token)**: the KV revision of the write that took the lease. Revisions are stream sequences,
+ *   so every later taking has a higher epoch, even after the bucket's max age removed an old entry. Renewals
+ *   keep the epoch (the record carries it). Whoever applies a write or a command made under a lease compares
+ *   epochs; never rely on exclusivity alone.
+ * - **Expiry without trusting clocks across machines**: a standby polls the key and takes it over only when its
+ *   revision has not changed for `ttlMs` of the standby's own clock. The holder stops acting (`lost` with reason
+ *   `expired`) when it has not renewed for `0.8 * ttlMs` of its own clock, so it stops before any standby can
+ *   take over, as long as clocks run at about the same rate.
+ * - **Takeover** (`force`): a newer claimant (a host's newer connection) writes over the current revision at
+ *   once; the deposed holder learns it on its next renew (a revision conflict) or sooner through `observe()`.
+ * - **Release**: the holder writes a `released` record, so a standby takes over at once; the epoch still rises.
+ *
+ * The bucket's max age (30 s, `topology.ts`) only collects leases nobody renews; `ttlMs` must be below it.
+ * nats-server 2.9.
+ */
+import { z } from "zod";
+import { KV_BUCKET_NAMES } from "./topology.js";
+import { isRevisionConflict, toBusError } from "./errors.js";
+import type { KvBucket, KvEntry } from "./kv.js";
+
+/** What a lease key holds. */
+export const LeaseRecord = z.object({
+  /** Who holds it: an instance id (`<service>@<hostname>:<pid>` or as configured). */
+  holder: z.string().min(1),
+  /** The epoch; absent only in the write that took the lease (whose revision is the epoch). */
+  epoch: z.number().int().positive().optional(),
+  ttlMs: z.number().int().positive(),
+  /** The holder's clock when it took the lease, unix ms (informational: expiry never compares clocks). */
+  takenAtMs: z.number().int().nonnegative(),
+  /** Set when the holder gave it up: a standby may take it at once. */
+  released: z.boolean().optional(),
+  /** Why it was taken or released, for people reading the bucket (`takeover: newer connection`). */
+  note: z.string().max(200).optional(),
+});
+export type LeaseRecord = z.infer<typeof LeaseRecord>;
+
+/** The most a lease's TTL may be: below the bucket's max age, so a live lease is never collected. */
+export const MAX_LEASE_TTL_MS = 25_000;
+
+/** Lease keys; every token is a valid KV key token. */
+export const leaseKeys = {
+  host: (hostId: string): string => `host.${hostId}`,
+  registryPartition: (partitions: number, partition: number): string => `registry.${partitions}.${partition}`,
+};
+
+/** The current state of a lease key as a standby or the holder sees it. */
+export interface LeaseView {
+  record: LeaseRecord;
+  revision: number;
+  epoch: number;
+}
+
+/** Reads a lease key's entry: null for no entry (never taken, collected, or deleted). */
+export function leaseView(entry: KvEntry | null): LeaseView | null {
+  if (entry === null || entry.operation !== "PUT") return null;
+  let json: unknown;
+  try {
+    json = entry.json();
+  } catch {
+    return null;
+  }
+  const parsed = LeaseRecord.safeParse(json);
+  if (!parsed.success) return null;
+  return { record: parsed.data, revision: entry.revision, epoch: parsed.data.epoch ?? entry.revision };
+}
+
+/** Why a held lease ended. */
+export type LeaseLossReason = "taken" | "expired" | "released" | "stopped";
+
+/** Settings of one lease. */
+export interface LeaseOptions {
+  /** An open `codex-leases` bucket. */
+  kv: KvBucket;
+  key: string;
+  holder: string;
+  ttlMs: number;
+  /**
+   * Take the key at once whoever holds it (a host's newer connection). Without it, the lease waits until the
+   * key is free, released, or unrenewed for `ttlMs`.
+   */
+  force?: boolean;
+  /** Stand by (retry taking) after a loss, or after failing to take; default true. */
+  standby?: boolean;
+  note?: string;
+  /** Called when the lease is taken, with its epoch. */
+  onAcquired?(epoch: number): void;
+  /** Called when a held lease ends (not called by `stop()` after release: reason `stopped` is reported). */
+  onLost?(reason: LeaseLossReason, by?: LeaseView): void;
+  /** Errors the lease survives (a bus outage), for logging. */
+  onError?(err: Error): void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** A lease being held or waited for. */
+export interface Lease {
+  readonly key: string;
+  /** The epoch while held, else undefined. */
+  readonly epoch: number | undefined;
+  /** True while held and renewed within `0.8 * ttlMs`. */
+  held(): boolean;
+  /** Resolves once the lease is first taken (never resolves while standing by). */
+  readonly acquired: Promise<number>;
+  /** Feeds a change of the key seen elsewhere (a bucket follow), so a takeover is noticed at once. */
+  observe(entry: KvEntry): void;
+  /** Gives the lease up (a `released` record, so a standby takes over at once) and stops. */
+  release(note?: string): Promise<void>;
+  /** Stops renewing and polling without writing anything (the lease expires by itself). */
+  stop(): void;
+}
+
+/** Takes and keeps a lease; see the module comment. */
+export function startLease(opts: LeaseOptions): Lease {
+  if (!(opts.ttlMs >= 300 && opts.ttlMs <= MAX_LEASE_TTL_MS)) {
+    throw new RangeError(`lease ttlMs must be between 300 and ${MAX_LEASE_TTL_MS}, got ${opts.ttlMs}`);
+  }
+  const now = opts.now ?? Date.now;
+  const standby = opts.standby ?? true;
+  const period = Math.max(100, Math.floor(opts.ttlMs / 3));
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  /** While held: the revision of our last write, the epoch, and when that write was acknowledged. */
+  let mine: { revision: number; epoch: number; renewedAtMs: number } | undefined;
+  /** While waiting: the last revision seen of someone else's entry and when it was first seen. */
+  let seen: { revision: number; sinceMs: number } | undefined;
+  let force = opts.force ?? false;
+  let busy = false;
+  let resolveAcquired: (epoch: number) => void = () => undefined;
+  const acquired = new Promise<number>((resolve) => {
+    resolveAcquired = resolve;
+  });
+  // A lease nobody awaits must not raise an unhandled rejection; it never rejects anyway.
+  acquired.catch(() => undefined);
+
+  const record = (epoch: number | undefined, extra: Partial<LeaseRecord> = {}): string =>
+    JSON.stringify({
+      holder: opts.holder,
+      ...(epoch === undefined ? {} : { epoch }),
+      ttlMs: opts.ttlMs,
+      takenAtMs: now(),
+      ...(opts.note === undefined ? {} : { note: opts.note }),
+      ...extra,
+    } satisfies LeaseRecord);
+
+  const lose = (reason: LeaseLossReason, by?: LeaseView): void => {
+    if (!mine) return;
+    mine = undefined;
+    seen = by ? { revision: by.revision, sinceMs: now() } : undefined;
+    opts.onLost?.(reason, by);
+    if (!standby) stop();
+  };
+
+  const take = async (): Promise<void> => {
+    const entry = await opts.kv.get(opts.key);
+    const current = leaseView(entry);
+    // A delete marker (or an unreadable entry) counts as free; its revision keeps the write a compare-and-set.
+    const entryRevision = entry?.revision ?? 0;
+    if (current && !current.record.released && current.record.holder !== opts.holder && !force) {
+      if (!seen || seen.revision !== current.revision) {
+        seen = { revision: current.revision, sinceMs: now() };
+        return;
+      }
+      if (now() - seen.sinceMs < opts.ttlMs) return;
+    }
+    try {
+      const revision =
+        entryRevision === 0
+          ? await opts.kv.create(opts.key, record(undefined))
+          : await opts.kv.update(opts.key, record(undefined), entryRevision);
+      mine = { revision, epoch: revision, renewedAtMs: now() };
+      seen = undefined;
+      force = false;
+      opts.onAcquired?.(revision);
+      resolveAcquired(revision);
+    } catch (err) {
+      if (!isRevisionConflict(err) && !isKeyExists(err)) throw err;
+      seen = undefined; // someone else wrote first: watch their entry from now
+    }
+  };
+
+  const renew = async (held: { revision: number; epoch: number; renewedAtMs: number }): Promise<void> => {
+    try {
+      const revision = await opts.kv.update(opts.key, record(held.epoch), held.revision);
+      if (mine === held) mine = { revision, epoch: held.epoch, renewedAtMs: now() };
+    } catch (err) {
+      if (!isRevisionConflict(err)) throw err;
+      lose("taken", leaseView(await opts.kv.get(opts.key).catch(() => null)) ?? undefined);
+    }
+  };
+
+  const tick = async (): Promise<void> => {
+    if (stopped || busy) return;
+    busy = true;
+    try {
+      if (mine && now() - mine.renewedAtMs > opts.ttlMs * 0.8) lose("expired");
+      if (mine) await renew(mine);
+      else await take();
+    } catch (err) {
+      opts.onError?.(toBusError(err, `lease ${opts.key}`));
+    } finally {
+      busy = false;
+      if (!stopped) {
+        if (mine && now() - mine.renewedAtMs > opts.ttlMs * 0.8) lose("expired");
+        schedule();
+      }
+    }
+  };
+
+  const schedule = (): void => {
+    clearTimeout(timer);
+    // While held, renew every third of the TTL; while waiting, look as often, so a takeover lands within TTL + period.
+    timer = setTimeout(() => void tick(), period);
+    timer.unref?.();
+  };
+
+  const stop = (): void => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+
+  void tick();
+
+  return {
+    key: opts.key,
+    get epoch() {
+      return mine?.epoch;
+    },
+    held: () => mine !== undefined && now() - mine.renewedAtMs <= opts.ttlMs * 0.8,
+    acquired,
+    observe(entry) {
+      if (entry.key !== opts.key || !mine || entry.revision <= mine.revision) return;
+      const view = leaseView(entry);
+      if (view?.record.holder === opts.holder && view.epoch === mine.epoch) return;
+      lose("taken", view ?? undefined);
+    },
+    async release(note) {
+      const held = mine;
+      stop();
+      if (!held) return;
+      mine = undefined;
+      await opts.kv
+        .update(opts.key, record(held.epoch, { released: true, note: note ?? "released" }), held.revision)
+        .catch(() => undefined);
+      opts.onLost?.("released");
+    },
+    stop() {
+      const held = mine !== undefined;
+      stop();
+      if (held) {
+        mine = undefined;
+        opts.onLost?.("stopped");
+      }
+    },
+  };
+}
+
+function isKeyExists(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+}
+
+/** The name of the bucket leases live in. */
+export const LEASE_BUCKET = KV_BUCKET_NAMES.leases;
