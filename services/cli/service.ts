@@ -4,6 +4,7 @@
  * connection; connecting, logging, the ready line and the clean stop are shared here.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { hostname } from "node:os";
 import type { ParseArgsConfig } from "node:util";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
@@ -26,6 +27,15 @@ import { CliError, type CliIo, type Command } from "./io.js";
 import { closest } from "./suggest.js";
 import { askedReplicas, REPLICAS_ENV, replicasHelp } from "./replicas.js";
 import { cliBusUrl } from "./connection.js";
+import {
+  CONTAINER_HEALTH_PORT,
+  HealthServerError,
+  startHealthServer,
+  type HealthServer,
+  type LeaseStatus,
+  type Readiness,
+} from "../ops/health.js";
+import { defaultInstanceId, ServiceMetrics } from "../ops/metrics.js";
 
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 
@@ -33,7 +43,12 @@ type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 export interface ServiceContext {
   nc: NatsConnection;
   natsUrl: string;
+  /** Carries `instance` on every line. */
   logger: Logger;
+  /** This process's instance id (`--instance`): lease holder, metric label, log field. */
+  instance: string;
+  /** The process's metrics, served on `/metrics` with `--health-port`; services count into it. */
+  metrics: ServiceMetrics;
   values: Record<string, string | boolean | string[] | undefined>;
   io: CliIo;
 }
@@ -45,6 +60,10 @@ export interface RunningService {
   /** One line for the text ready output. */
   summary: string;
   stop(): Promise<void>;
+  /** The leases it holds or stands by for, for `/readyz` (none: readiness is the bus connection alone). */
+  leases?: () => Iterable<LeaseStatus>;
+  /** A readiness check of its own for `/readyz`. */
+  ready?: () => Readiness;
 }
 
 /** One runnable service: its name, options (beyond the shared ones), their help, and its start. */
@@ -125,7 +144,7 @@ const policyService: ServiceSpec = {
     "--mcp-url URL          the MCP edge spawned sessions get in their thread config (with a token each)",
     "--mcp-secret-file F    the MCP edge's token secret (needed with --mcp-url)",
   ],
-  async start({ nc, logger, values }) {
+  async start({ nc, logger, values, instance }) {
     let spawnConfig: ReturnType<typeof spawnMcpConfig> | undefined;
     if (typeof values["mcp-url"] === "string") {
       if (typeof values["mcp-secret-file"] !== "string")
@@ -135,6 +154,7 @@ const policyService: ServiceSpec = {
     const policy = await startPolicyService({
       nc,
       logger,
+      instanceId: instance,
       hostTokens: hostTokenAdmin(nc),
       ...(spawnConfig ? { spawnConfig } : {}),
     });
@@ -262,8 +282,18 @@ const sharedOptions = {
   "nats-url": { type: "string" },
   "ensure-bus": { type: "boolean" },
   replicas: { type: "string" },
+  "health-port": { type: "string" },
+  "health-host": { type: "string" },
+  instance: { type: "string" },
   json: { type: "boolean" },
 } as const;
+
+/** An instance id: 1-128 visible characters, no spaces (it is a metric label, a log field and a lease holder). */
+const InstanceId = z
+  .string()
+  .min(1, "must not be empty")
+  .max(128, "must be at most 128 characters")
+  .regex(/^[\x21-\x7e]+$/, "must be visible ASCII characters without spaces");
 
 function usage(): string {
   const width = Math.max(...services.map((s) => s.name.length)) + 2;
@@ -282,6 +312,13 @@ function usage(): string {
       "for new ones); 3 and 5 need a JetStream cluster of that many nodes. Existing ones are raised to N",
       "but never lowered: one with more keeps them, and the service says so",
     ]),
+    "--health-port PORT",
+    "                  serve GET /healthz (alive), /readyz (on the bus, leases held or standing by) and /metrics",
+    `                  (Prometheus) on this port; default none, the deploy files use ${CONTAINER_HEALTH_PORT}; 0 picks a free one`,
+    "--health-host HOST",
+    "                  address for them (default 127.0.0.1; containers pass 0.0.0.0)",
+    "--instance ID     this instance's id in logs, metrics and leases; unique per instance (default",
+    "                  <service>@<hostname>:<pid>; containers pass the pod or container name)",
     "--json            print one JSON line when ready instead of text; logs go to stderr as JSON",
     ...services.flatMap((s) => ["", `${s.name}:`, ...s.optionsHelp.map((l) => `  ${l}`)]),
   ].join("\n");
@@ -322,16 +359,42 @@ export const serviceCommand: Command = {
     const replicas = askedReplicas(values.replicas as string | undefined, io.env);
     if (values.replicas !== undefined && !values["ensure-bus"])
       throw new CliError("--replicas applies to --ensure-bus: add it, or drop --replicas", 2);
+    const healthPort =
+      values["health-port"] === undefined ? undefined : optionValue("health-port", Port, values["health-port"]);
+    const healthHost = typeof values["health-host"] === "string" ? values["health-host"] : "127.0.0.1";
+    if (values["health-host"] !== undefined && healthPort === undefined)
+      throw new CliError("--health-host applies to --health-port: add it, or drop --health-host", 2);
+    const instance =
+      values.instance === undefined ? defaultInstanceId(name) : optionValue("instance", InstanceId, values.instance);
     const natsUrl = cliBusUrl(values["nats-url"] as string | undefined, io.env);
 
-    const logger = pino({ name: `claw-supervisor-${name}` }, { write: (line: string) => io.stderr(line) });
+    const logger = pino(
+      { name: `claw-supervisor-${name}`, base: { pid: process.pid, hostname: hostname(), instance } },
+      { write: (line: string) => io.stderr(line) },
+    );
+    const metrics = new ServiceMetrics(name, instance);
     let nc: NatsConnection;
     try {
       nc = await connectBus({ servers: natsUrl, name: `claw-supervisor-${name}` });
     } catch (err) {
       throw new CliError(`cannot connect to NATS at ${natsUrl}: ${(err as Error).message}`);
     }
+    let health: HealthServer | undefined;
+    let running: RunningService | undefined;
     try {
+      if (healthPort !== undefined) {
+        // Up before the service starts: /healthz answers at once, /readyz says `starting` until it runs.
+        health = await startHealthServer({
+          host: healthHost,
+          port: healthPort,
+          metrics,
+          nc,
+          leases: () => running?.leases?.() ?? [],
+          ready: () => running?.ready?.() ?? { ready: true },
+        }).catch((err: unknown) => {
+          throw err instanceof HealthServerError ? new CliError(err.message) : err;
+        });
+      }
       let bus: EnsureBusResult | undefined;
       if (values["ensure-bus"]) {
         bus = await ensureBus(nc, replicas === undefined ? {} : { replicas }).catch((err: unknown) => {
@@ -340,23 +403,41 @@ export const serviceCommand: Command = {
         // Replication is never lowered; say where more copies were kept than asked.
         for (const k of bus.kept) logger.info({ stream: k.name, replicas: k.replicas, asked: k.asked }, k.note);
       }
-      let running: RunningService;
       try {
-        running = await spec.start({ nc, natsUrl, logger, values: values as ServiceContext["values"], io });
+        running = await spec.start({
+          nc,
+          natsUrl,
+          logger,
+          instance,
+          metrics,
+          values: values as ServiceContext["values"],
+          io,
+        });
       } catch (err) {
         if (err instanceof CliError) throw err;
         throw new CliError(`cannot start ${name}: ${(err as Error).message}`);
       }
+      health?.started();
       const kept = (bus?.kept ?? []).map((k) => `claw-supervisor service: ${k.note}\n`).join("");
+      const healthLine = health ? `claw-supervisor service: /healthz, /readyz and /metrics on ${health.url}\n` : "";
+      const ready = {
+        service: name,
+        nats: natsUrl,
+        instance,
+        ...running.report,
+        ...(health ? { health: health.url } : {}),
+        ...(bus ? { bus } : {}),
+      };
       io.stdout(
         values.json
-          ? `${JSON.stringify({ service: name, nats: natsUrl, ...running.report, ...(bus ? { bus } : {}) })}\n`
-          : `${kept}claw-supervisor service: ${running.summary}\nPress Ctrl-C to stop.\n`,
+          ? `${JSON.stringify(ready)}\n`
+          : `${kept}claw-supervisor service: ${running.summary}\n${healthLine}Press Ctrl-C to stop.\n`,
       );
       const signal = await io.stopRequested;
       if (!values.json) io.stdout(`claw-supervisor service: ${signal}, stopping ${name}\n`);
       await running.stop();
     } finally {
+      await health?.stop();
       await nc.drain().catch(() => nc.close());
     }
     if (!values.json) io.stdout(`claw-supervisor service: ${name} stopped\n`);

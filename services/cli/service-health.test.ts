@@ -1,0 +1,104 @@
+/** `claw-supervisor service <name>`'s shared flags for running as one of N instances: health port and host, instance id. */
+import { createServer, type Server } from "node:net";
+import { describe, expect, it } from "vitest";
+import { useNatsServer } from "../../test/support/bus.js";
+import { startCliInProcess } from "./test-cli.js";
+
+const start = startCliInProcess;
+
+async function readyLine(run: ReturnType<typeof start>): Promise<Record<string, unknown>> {
+  await expect.poll(() => run.stdout(), { timeout: 15_000 }).toMatch(/\n$/);
+  return JSON.parse(run.stdout());
+}
+
+describe("claw-supervisor service: --health-port, --health-host, --instance", () => {
+  const nats = useNatsServer();
+
+  it("serves /healthz, /readyz and /metrics labelled with the instance, logs carry it, and stops serving on stop", async () => {
+    const run = start(
+      ["service", "registry", "--ensure-bus", "--json", "--health-port", "0", "--instance", "registry-a"],
+      { NATS_URL: nats.url },
+    );
+    const ready = await readyLine(run);
+    expect(ready).toMatchObject({
+      service: "registry",
+      instance: "registry-a",
+      health: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+    });
+    const url = ready.health as string;
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const readyz = await fetch(`${url}/readyz`);
+    expect(readyz.status).toBe(200);
+    expect(await readyz.json()).toEqual({ status: "ready", bus: "connected", leases: [] });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain("# TYPE claw_commands_total counter");
+    expect(metrics).toMatch(
+      /\nclaw_process_nodejs_heap_size_total_bytes\{service="registry",instance="registry-a"\} \d+/,
+    );
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+
+    run.stop("SIGTERM");
+    expect(await run.exited).toBe(0);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    const logs = run
+      .stderr()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) expect(line.instance, JSON.stringify(line)).toBe("registry-a");
+  });
+
+  it("the default instance is <service>@<hostname>:<pid>, and the policy service takes it as its instance id", async () => {
+    const run = start(["service", "policy", "--ensure-bus", "--json"], { NATS_URL: nats.url });
+    const ready = await readyLine(run);
+    expect(ready.instance).toBe(`policy@${(await import("node:os")).hostname()}:${process.pid}`);
+    expect(ready.instanceId).toBe(ready.instance);
+    expect(ready).not.toHaveProperty("health");
+    run.stop("SIGTERM");
+    expect(await run.exited).toBe(0);
+  });
+
+  it("refuses bad values with one-line errors: exit 2 for usage, 1 for a port in use", async () => {
+    const cases: [string[], string][] = [
+      [["--health-port", "99999"], "claw-supervisor service: --health-port: must be between 0 and 65535\n"],
+      [["--health-port", "web"], "claw-supervisor service: --health-port: must be a port number\n"],
+      [["--health-port", "94.5"], "claw-supervisor service: --health-port: must be a whole number\n"],
+      [
+        ["--health-host", "0.0.0.0"],
+        "claw-supervisor service: --health-host applies to --health-port: add it, or drop --health-host\n",
+      ],
+      [["--instance", ""], "claw-supervisor service: --instance: must not be empty\n"],
+      [["--instance", "a b"], "claw-supervisor service: --instance: must be visible ASCII characters without spaces\n"],
+    ];
+    for (const [flags, message] of cases) {
+      const run = start(["service", "registry", "--nats-url", nats.url, ...flags]);
+      expect(await run.exited, flags.join(" ")).toBe(2);
+      expect(run.stderr(), flags.join(" ")).toBe(message);
+    }
+
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const busy = start(["service", "registry", "--nats-url", nats.url, "--health-port", String(port)]);
+      expect(await busy.exited).toBe(1);
+      expect(busy.stderr()).toBe(
+        `claw-supervisor service: cannot serve health endpoints on 127.0.0.1:${port}: the port is in use\n`,
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
+  it("--help documents the shared flags", async () => {
+    const help = start(["service", "--help"]);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toMatch(/\n--health-port PORT\n {18}serve GET \/healthz \(alive\), \/readyz/);
+    expect(help.stdout()).toContain("the deploy files use 9464");
+    expect(help.stdout()).toMatch(
+      /\n--health-host HOST\n {18}address for them \(default 127\.0\.0\.1; containers pass 0\.0\.0\.0\)/,
+    );
+    expect(help.stdout()).toMatch(/\n--instance ID {5}this instance's id in logs, metrics and leases/);
+  });
+});
