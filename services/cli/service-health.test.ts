@@ -91,6 +91,29 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
     }
   });
 
+  it("--ensure-only sets up the bus and exits without starting the service (a bootstrap job)", async () => {
+    const run = start(["service", "registry", "--ensure-only", "--replicas", "1", "--json", "--instance", "boot"], {
+      NATS_URL: nats.url,
+    });
+    expect(await run.exited, run.stderr()).toBe(0);
+    const out = JSON.parse(run.stdout());
+    expect(out).toMatchObject({ service: "registry", instance: "boot" });
+    expect(out.bus.streams.map((s: { name: string }) => s.name)).toContain("CODEX_EVENTS");
+    expect(out.bus.buckets.map((b: { bucket: string }) => b.bucket)).toContain("codex-leases");
+    // Nothing was started: no registry answers.
+    const hosts = start(["hosts", "--nats-url", nats.url, "--timeout", "500"]);
+    expect(await hosts.exited).toBe(1);
+    expect(hosts.stderr()).toContain("no registry");
+    const text = start(["service", "policy", "--ensure-only"], { NATS_URL: nats.url });
+    expect(await text.exited).toBe(0);
+    expect(text.stdout()).toMatch(/^claw-supervisor service: bus set up: CODEX_EVENTS \(\w+\), .*codex-leases \(\w+\)/);
+    const withHealth = start(["service", "policy", "--ensure-only", "--health-port", "0"], { NATS_URL: nats.url });
+    expect(await withHealth.exited).toBe(2);
+    expect(withHealth.stderr()).toBe(
+      "claw-supervisor service: --ensure-only exits once the bus is set up: drop --health-port\n",
+    );
+  });
+
   it("--help documents the shared flags", async () => {
     const help = start(["service", "--help"]);
     expect(await help.exited).toBe(0);
@@ -100,5 +123,6 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
       /\n--health-host HOST\n {18}address for them \(default 127\.0\.0\.1; containers pass 0\.0\.0\.0\)/,
     );
     expect(help.stdout()).toMatch(/\n--instance ID {5}this instance's id in logs, metrics and leases/);
+    expect(help.stdout()).toMatch(/\n--ensure-only {5}as --ensure-bus, then exit without starting the service/);
   });
 });

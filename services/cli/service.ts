@@ -281,6 +281,7 @@ const services: ServiceSpec[] = [rpcGatewayService, registryService, policyServi
 const sharedOptions = {
   "nats-url": { type: "string" },
   "ensure-bus": { type: "boolean" },
+  "ensure-only": { type: "boolean" },
   replicas: { type: "string" },
   "health-port": { type: "string" },
   "health-host": { type: "string" },
@@ -307,6 +308,8 @@ function usage(): string {
     "",
     "--nats-url URL    the supervisor's NATS server (default $NATS_URL, else the running 'up')",
     "--ensure-bus      create or update the bus streams and buckets first (default topology)",
+    "--ensure-only     as --ensure-bus, then exit without starting the service: a bootstrap job, run as the",
+    "                  bus's admin user before the services (any service name will do)",
     ...replicasHelp(18, [
       `with --ensure-bus: copies of each stream and bucket, 1, 3 or 5 (default $${REPLICAS_ENV}, else 1`,
       "for new ones); 3 and 5 need a JetStream cluster of that many nodes. Existing ones are raised to N",
@@ -357,8 +360,11 @@ export const serviceCommand: Command = {
     }
     if (positionals.length) throw new CliError(`service ${name} takes no arguments, got '${positionals[0]}'`, 2);
     const replicas = askedReplicas(values.replicas as string | undefined, io.env);
-    if (values.replicas !== undefined && !values["ensure-bus"])
+    const ensureOnly = values["ensure-only"] === true;
+    if (values.replicas !== undefined && !values["ensure-bus"] && !ensureOnly)
       throw new CliError("--replicas applies to --ensure-bus: add it, or drop --replicas", 2);
+    if (ensureOnly && values["health-port"] !== undefined)
+      throw new CliError("--ensure-only exits once the bus is set up: drop --health-port", 2);
     const healthPort =
       values["health-port"] === undefined ? undefined : optionValue("health-port", Port, values["health-port"]);
     const healthHost = typeof values["health-host"] === "string" ? values["health-host"] : "127.0.0.1";
@@ -396,12 +402,24 @@ export const serviceCommand: Command = {
         });
       }
       let bus: EnsureBusResult | undefined;
-      if (values["ensure-bus"]) {
+      if (values["ensure-bus"] || ensureOnly) {
         bus = await ensureBus(nc, replicas === undefined ? {} : { replicas }).catch((err: unknown) => {
           throw new CliError(`cannot set up the bus on ${natsUrl}: ${(err as Error).message}`);
         });
         // Replication is never lowered; say where more copies were kept than asked.
         for (const k of bus.kept) logger.info({ stream: k.name, replicas: k.replicas, asked: k.asked }, k.note);
+        if (ensureOnly) {
+          const done = [
+            ...bus.streams.map((x) => `${x.name} (${x.action})`),
+            ...bus.buckets.map((x) => `${x.bucket} (${x.action})`),
+          ];
+          io.stdout(
+            values.json
+              ? `${JSON.stringify({ service: name, instance, bus })}\n`
+              : `claw-supervisor service: bus set up: ${done.join(", ")}\n`,
+          );
+          return 0;
+        }
       }
       try {
         running = await spec.start({
