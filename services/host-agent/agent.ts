@@ -26,6 +26,7 @@ import { newEpoch } from "./epoch.js";
 import { DEFAULT_BUFFER_LIMITS, EventBuffer, type EventBufferLimits, type EventBufferStats } from "./event-buffer.js";
 import { GatewayClient, type GatewayState } from "./gateway-client.js";
 import { GitInfoCache } from "./git-info.js";
+import { DEFAULT_IDLE_UNLOAD_MS, IdleUnloader } from "./idle-unload.js";
 import { limitPayload } from "./payload-limit.js";
 import { PresenceBinder, type PresenceChange } from "./presence-binding.js";
 import { PresenceMonitor } from "./presence-monitor.js";
@@ -64,6 +65,11 @@ export interface HostAgentOptions {
   unauthorizedRetryMs?: number;
   /** How long git facts of a workspace are cached, in ms (default 5 000). */
   gitInfoMaxAgeMs?: number;
+  /**
+   * Idle time after which the agent unsubscribes from a thread nobody is attached to, so codex can unload it
+   * (idle-unload.ts), in ms; default 600 000 (10 minutes), 0 never.
+   */
+  idleUnloadMs?: number;
   logger?: Logger;
 }
 
@@ -235,6 +241,15 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     },
   });
 
+  const unloader = new IdleUnloader({
+    idleMs: options.idleUnloadMs ?? DEFAULT_IDLE_UNLOAD_MS,
+    threads: () => watcher.tracked(),
+    settled: (threadId) => watcher.viewSettled(threadId),
+    humanAttached: (threadId) => binder.humanAttached(threadId),
+    heldApprovals: (threadId) => holds.list(threadId).length,
+    release: (threadId) => watcher.release(threadId),
+    logger: log,
+  });
   const executor = executorFor(watcher, autonomous, log);
   // The gateway may deliver a command again after a reconnect: the same id runs once and answers the same.
   const recent = new Map<string, Promise<HostRpcResult>>();
@@ -301,6 +316,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   let stopping: Promise<void> | undefined;
   await monitor.start();
   watcher.start();
+  unloader.start();
   gateway.start();
   log?.info({ hostId: options.hostId, epoch, gateway: options.gatewayUrl }, "host agent started");
 
@@ -319,6 +335,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     stop: () =>
       (stopping ??= (async () => {
         holds.stop();
+        unloader.stop();
         await Promise.all([watcher.stop(), monitor.stop()]);
         stopped = true;
         await gateway.stop();

@@ -3,6 +3,9 @@
  * does exactly what was asked or fails with a typed reason and does nothing: a steer never becomes a new turn,
  * a start never lands in a running turn when the agent can tell, and where the app-server's answer leaves the
  * outcome open (a timeout, a lost connection) the failure says so. `execute` never throws.
+ *
+ * A closed session (a thread codex unloaded, see idle-unload.ts) keeps its history: `read` reads its stored turns
+ * without loading it, `interrupt` says no turn runs, and `send` resumes it first (which loads it) and proceeds.
  */
 import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -14,6 +17,7 @@ import {
   failureFrom,
   firstTurnStarting,
   isInvalidCursor,
+  isNoRolloutError,
   isNotMaterialized,
   isTurnGone,
   rpcMessage,
@@ -40,6 +44,12 @@ export interface CommandExecutorDeps {
    * back. Only then may an idle view stand in for asking the app-server before a start. Absent: always ask.
    */
   viewSettled?(threadId: string): boolean;
+  /**
+   * The thread, subscribed, before a send or interrupt acts on it: subscribed again when the agent released it,
+   * resumed (loaded) when codex unloaded it; undefined when it is not tracked after all; rejects with the
+   * app-server's error. Absent: only a tracked thread is acted on.
+   */
+  ensureSubscribed?(threadId: string, call: CallOptions): Promise<TrackedThread | undefined>;
 }
 
 type Request<Op extends HostRpcRequest["op"]> = Extract<HostRpcRequest, { op: Op }>;
@@ -54,6 +64,7 @@ export interface WatchedAppServer {
   readonly rpcClient: CodexRpcClient | undefined;
   thread(threadId: string): TrackedThread | undefined;
   viewSettled(threadId: string): boolean;
+  ensureSubscribed(threadId: string, call?: CallOptions): Promise<TrackedThread | undefined>;
 }
 
 /** The executor wired to a watcher, settled-view signal included, as the host agent runs it (its test rig too). */
@@ -66,6 +77,7 @@ export function executorFor(
     client: () => watcher.rpcClient,
     thread: (id) => watcher.thread(id),
     viewSettled: (id) => watcher.viewSettled(id),
+    ensureSubscribed: (id, call) => watcher.ensureSubscribed(id, call),
     autonomous,
     ...(logger ? { logger } : {}),
   });
@@ -129,8 +141,24 @@ export class CommandExecutor {
     return t;
   }
 
+  /** The thread a send or interrupt acts on, subscribed (ensureSubscribed); a thread codex has no rollout of is not_found. */
+  private async subscribed(threadId: string, call: () => CallOptions): Promise<TrackedThread> {
+    if (!this.deps.ensureSubscribed) return this.tracked(threadId);
+    const t = await this.deps.ensureSubscribed(threadId, call()).catch((err: unknown) => {
+      if (isNoRolloutError(err))
+        return refuse(
+          "not_found",
+          `thread ${threadId} is not on this host (codex has no rollout of it); nothing was done`,
+        );
+      throw err;
+    });
+    if (!t || t.thread.status.type === "notLoaded")
+      return refuse("not_found", `thread ${threadId} is not loaded on this host; nothing was done`);
+    return t;
+  }
+
+  // Any thread codex has stored, loaded or not: a closed session's transcript is read without loading it.
   private async read(client: CodexRpcClient, req: Request<"read">, call: () => CallOptions): Promise<Outcome> {
-    this.tracked(req.threadId);
     const params = {
       threadId: req.threadId,
       limit: req.limit,
@@ -155,7 +183,7 @@ export class CommandExecutor {
   }
 
   private async send(client: CodexRpcClient, req: Request<"send">, call: () => CallOptions): Promise<Outcome> {
-    const t = this.tracked(req.threadId);
+    const t = await this.subscribed(req.threadId, call);
     const viewActive = t.thread.status.type === "active";
     const active = viewActive || t.activeTurnId !== null;
     // codex folds a turn/start into a running turn, so a start needs to know none runs. An active view that
@@ -231,7 +259,16 @@ export class CommandExecutor {
     req: Request<"interrupt">,
     call: () => CallOptions,
   ): Promise<Outcome> {
-    const t = this.tracked(req.threadId);
+    const known = this.deps.thread(req.threadId);
+    if (!known || known.thread.status.type === "notLoaded") {
+      // A closed thread runs no turn: said without loading it (thread/read answers for any stored thread).
+      await client.request("thread/read", { threadId: req.threadId }, call());
+      return refuse(
+        "conflict",
+        `thread ${req.threadId} is closed (not loaded): no turn is running; nothing was interrupted`,
+      );
+    }
+    const t = known.subscription === "released" ? await this.subscribed(req.threadId, call) : known;
     const turnId = req.turnId ?? t.activeTurnId ?? (await this.turns.runningTurn(client, t, call));
     if (!turnId) return refuse("conflict", `no turn is running on thread ${t.id}; nothing was interrupted`);
     for (let attempt = 1; ; attempt++) {

@@ -34,6 +34,8 @@ export const HostAgentConfigSchema = z.strictObject({
   buffer: z.strictObject({ maxEvents: positiveInt.optional(), maxBytes: positiveInt.optional() }).optional(),
   maxEventBytes: positiveInt.max(900 * 1024, "must be at most 921600 (a gateway frame is at most 1 MiB)").optional(),
   presencePollMs: positiveInt.optional(),
+  /** Idle time before the agent unsubscribes from a thread nobody is attached to, so codex can unload it (ms; 0 never). */
+  idleUnloadMs: z.number().int("must be a whole number").nonnegative("must be 0 (never) or more").optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
 });
 /** A parsed config file. */

@@ -52,6 +52,8 @@ function rig(turnsList: (() => unknown)[]) {
     subscription: "subscribed" as TrackedThread["subscription"],
     startedAtMs: Date.now(),
     turnEvents: 0,
+    lastTurnId: null,
+    lastActivityMs: Date.now(),
   };
   const executor = new CommandExecutor({
     client: () => client,

@@ -5,8 +5,12 @@
 import { ThreadStatus, type Thread } from "../../schemas/codex/index.js";
 import type { ThreadSnapshot } from "../../schemas/agent-events.js";
 
-/** Where the agent's subscription to a thread stands. `pending`: `thread/resume` said "no rollout found" yet. */
-export type SubscriptionState = "none" | "subscribing" | "subscribed" | "pending";
+/**
+ * Where the agent's subscription to a thread stands. `pending`: `thread/resume` said "no rollout found" yet.
+ * `released`: the agent unsubscribed from the idle thread so codex may unload it (idle-unload.ts); only status
+ * changes arrive for it until it is unloaded (`thread/closed`) or subscribed again.
+ */
+export type SubscriptionState = "none" | "subscribing" | "subscribed" | "pending" | "released";
 
 /** The agent's view of one thread. */
 export interface TrackedThread {
@@ -19,6 +23,10 @@ export interface TrackedThread {
   startedAtMs: number;
   /** Counts turn/started and turn/completed seen, so a slower turn look-up never overwrites a newer event. */
   turnEvents: number;
+  /** The last turn a turn event named; null before any. */
+  lastTurnId: string | null;
+  /** When anything last happened to the thread as the agent saw it (unix ms): tracked, a notification, subscribed. */
+  lastActivityMs: number;
 }
 
 /** The snapshot fields of a Codex Thread. Pure. */
@@ -37,8 +45,8 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
   };
 }
 
-/** A new TrackedThread for a thread first seen at `startedAtMs`. Pure. */
-export function newTrackedThread(thread: Thread, startedAtMs: number): TrackedThread {
+/** A new TrackedThread for a thread that started at `startedAtMs`, tracked from `nowMs`. Pure. */
+export function newTrackedThread(thread: Thread, startedAtMs: number, nowMs: number): TrackedThread {
   return {
     id: thread.id,
     thread: snapshotOf(thread),
@@ -46,6 +54,8 @@ export function newTrackedThread(thread: Thread, startedAtMs: number): TrackedTh
     subscription: "none",
     startedAtMs,
     turnEvents: 0,
+    lastTurnId: null,
+    lastActivityMs: nowMs,
   };
 }
 
@@ -68,13 +78,14 @@ export function applyNotification(t: TrackedThread, method: string, params: unkn
     }
     case "turn/started": {
       const turnId = turnIdOf(params);
-      if (turnId) t.activeTurnId = turnId;
+      if (turnId) t.activeTurnId = t.lastTurnId = turnId;
       t.turnEvents++;
       break;
     }
     case "turn/completed": {
       const turnId = turnIdOf(params);
       if (t.activeTurnId === null || t.activeTurnId === turnId) t.activeTurnId = null;
+      if (turnId) t.lastTurnId = turnId;
       t.turnEvents++;
       break;
     }

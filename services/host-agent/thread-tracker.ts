@@ -1,17 +1,17 @@
 /**
- * The watcher's threads on one app-server connection: which are tracked (non-ephemeral, loaded), the subscription
- * of each (`thread/resume`, retried with back-off while codex has no rollout for it), notifications held while a
- * thread is looked up or recovers what it missed, and the listener calls for all of it. Every step carries the
- * connection generation it belongs to and stops when that is no longer the current one (see watcher.ts).
+ * The watcher's threads on one app-server connection: which are tracked (non-ephemeral, loaded), notifications
+ * queued while a thread is looked up, and the listener calls for all of it; the subscription of each thread
+ * (`thread/resume`, idle release) is thread-subscriptions.ts's. Every step carries the connection generation it
+ * belongs to and stops when that is no longer the current one (see watcher.ts). `ensureSubscribed` readies a
+ * thread for a command: a released one is subscribed again, one codex unloaded is resumed, which loads it.
  */
 import type { Logger } from "pino";
-import { Thread, type Turn } from "../../schemas/codex/index.js";
-import { type CodexRpcClient, findActiveTurnId, isCodexRpcError, type RawNotification } from "../codex-rpc/index.js";
-import { isNoRolloutError } from "./app-server-errors.js";
-import { loadedThreadIds, turnsSince } from "./app-server-queries.js";
-import { type BackoffOptions, RetryTimers } from "./backoff.js";
-import { missedTurnNotifications } from "./catch-up.js";
+import { Thread } from "../../schemas/codex/index.js";
+import type { CallOptions, CodexRpcClient, RawNotification } from "../codex-rpc/index.js";
+import { loadedThreadIds } from "./app-server-queries.js";
+import type { BackoffOptions } from "./backoff.js";
 import { applyNotification, newTrackedThread, snapshotOf, type TrackedThread, threadIdOf } from "./thread-state.js";
+import { ThreadSubscriptions } from "./thread-subscriptions.js";
 import type { WatcherListener } from "./watcher-options.js";
 
 /** What the tracker reports to and reads from its watcher. */
@@ -31,13 +31,11 @@ export class ThreadTracker {
   private readonly ephemeral = new Set<string>();
   /** Notifications for threads being looked up (thread/read in flight). */
   private readonly discovering = new Map<string, RawNotification[]>();
-  /** Notifications held while a late first subscription recovers what it missed. */
-  private readonly holding = new Map<string, RawNotification[]>();
-  private readonly retries: RetryTimers;
+  private readonly subs: ThreadSubscriptions;
   /** Threads whose preview is being read (thread/read in flight). */
   private readonly previewReads = new Set<string>();
-  /** Threads first seen through `thread/started` whose first successful resume must recover missed turns. */
-  private readonly needsCatchUp = new Set<string>();
+  /** Look-ups in flight (discoverOne), so a command can wait for one. */
+  private readonly lookups = new Map<string, Promise<void>>();
   private readonly listener: ThreadTrackerDeps["listener"];
   private readonly log: Logger | undefined;
   private readonly now: () => number;
@@ -46,7 +44,16 @@ export class ThreadTracker {
     this.listener = deps.listener;
     this.log = deps.logger;
     this.now = deps.now;
-    this.retries = new RetryTimers(deps.pendingRetry);
+    this.subs = new ThreadSubscriptions(
+      {
+        current: (gen, t) => gen === this.gen && this.threads.get(t.id) === t,
+        deliver: (client, gen, t, n) => this.deliver(client, gen, t, n),
+        synced: (t) => this.listener.synced(t),
+        now: deps.now,
+        logger: deps.logger,
+      },
+      deps.pendingRetry,
+    );
   }
 
   private get gen(): number {
@@ -66,12 +73,12 @@ export class ThreadTracker {
   /** True when the thread is subscribed, caught up, and nothing of it is held back. */
   settled(threadId: string): boolean {
     const t = this.threads.get(threadId);
-    return t?.subscription === "subscribed" && !this.holding.has(threadId) && !this.needsCatchUp.has(threadId);
+    return t !== undefined && this.subs.settled(t);
   }
 
   /** Cancels every scheduled subscription retry. */
   cancelRetries(): void {
-    this.retries.clearAll();
+    this.subs.cancelRetries();
   }
 
   /**
@@ -79,14 +86,12 @@ export class ThreadTracker {
    * look-ups and retries of that connection are dropped, and every thread waits for the next subscription.
    */
   disconnected(): void {
-    for (const [threadId, held] of this.holding) {
+    for (const [threadId, held] of this.subs.disconnected()) {
       const t = this.threads.get(threadId);
       if (t) for (const n of held) this.listener.notification(threadId, applyNotificationAndReturn(t, n));
     }
-    this.holding.clear();
     this.discovering.clear();
     this.ephemeral.clear();
-    this.retries.clearAll();
     for (const t of this.threads.values()) t.subscription = "none";
   }
 
@@ -101,14 +106,14 @@ export class ThreadTracker {
     }
     if (n.method === "thread/started" && !this.threads.has(threadId)) {
       const parsed = Thread.safeParse((n.params as { thread?: unknown }).thread);
-      if (!parsed.success) return void this.discoverOne(client, gen, threadId, [n]);
+      if (!parsed.success) return void this.lookUp(client, gen, threadId, [n]);
       if (parsed.data.ephemeral) return void this.ephemeral.add(threadId);
-      const t = newTrackedThread(parsed.data, this.now());
+      const t = newTrackedThread(parsed.data, this.now(), this.now());
       this.threads.set(threadId, t);
-      this.needsCatchUp.add(threadId);
+      this.subs.catchUpFromStart(t);
       this.listener.threadTracked(t);
       this.deliver(client, gen, t, n);
-      void this.subscribe(client, gen, t);
+      void this.subs.subscribe(client, gen, t);
       return;
     }
     if (this.ephemeral.has(threadId)) {
@@ -116,20 +121,20 @@ export class ThreadTracker {
       return;
     }
     const t = this.threads.get(threadId);
-    if (!t) return void this.discoverOne(client, gen, threadId, [n]);
-    const held = this.holding.get(threadId);
-    if (held) held.push(n);
-    else this.deliver(client, gen, t, n);
+    if (!t) return void this.lookUp(client, gen, threadId, [n]);
+    if (!this.subs.hold(threadId, n)) this.deliver(client, gen, t, n);
   }
 
   private deliver(client: CodexRpcClient, gen: number, t: TrackedThread, n: RawNotification): void {
     applyNotification(t, n.method, n.params);
+    t.lastActivityMs = this.now();
     this.listener.notification(t.id, n);
+    this.subs.delivered(client, gen, t, n);
     if (n.method === "thread/closed") {
       this.untrack(t);
       this.listener.threadGone(t);
     } else if (n.method === "thread/status/changed" && t.subscription === "pending") {
-      void this.subscribe(client, gen, t);
+      void this.subs.subscribe(client, gen, t);
     } else if (t.thread.preview === "" && mayHavePreview(n)) {
       void this.readPreview(client, gen, t);
     }
@@ -157,9 +162,16 @@ export class ThreadTracker {
 
   private untrack(t: TrackedThread): void {
     this.threads.delete(t.id);
-    this.needsCatchUp.delete(t.id);
-    this.holding.delete(t.id);
-    this.retries.clear(t.id);
+    this.subs.forget(t.id);
+  }
+
+  /** discoverOne, registered in `lookups` while it runs. */
+  private lookUp(client: CodexRpcClient, gen: number, threadId: string, queued: RawNotification[]): Promise<void> {
+    const running = this.discoverOne(client, gen, threadId, queued).finally(() => {
+      if (this.lookups.get(threadId) === running) this.lookups.delete(threadId);
+    });
+    this.lookups.set(threadId, running);
+    return running;
   }
 
   /** Looks a thread up with thread/read, then tracks and subscribes to it unless it is ephemeral. */
@@ -185,12 +197,12 @@ export class ThreadTracker {
     let t = this.threads.get(threadId);
     if (t) t.thread = snapshotOf(thread);
     else {
-      t = newTrackedThread(thread, thread.createdAt * 1000);
+      t = newTrackedThread(thread, thread.createdAt * 1000, this.now());
       this.threads.set(threadId, t);
       this.listener.threadTracked(t);
     }
     for (const n of pending) if (this.threads.has(threadId)) this.deliver(client, gen, t, n);
-    if (this.threads.has(threadId)) await this.subscribe(client, gen, t);
+    if (this.threads.get(threadId) === t) await this.subs.subscribe(client, gen, t);
   }
 
   /** After (re)connecting: forgets threads no longer loaded, then looks up and subscribes to every loaded one. */
@@ -210,70 +222,36 @@ export class ThreadTracker {
     }
     for (const id of ids) {
       if (gen !== this.gen) return;
-      if (!this.ephemeral.has(id) && !this.discovering.has(id)) await this.discoverOne(client, gen, id, []);
+      if (!this.ephemeral.has(id) && !this.discovering.has(id)) await this.lookUp(client, gen, id, []);
     }
   }
 
-  /** `thread/resume` (turn and item events start flowing), then a snapshot; "no rollout found" → pending, retried. */
-  private async subscribe(client: CodexRpcClient, gen: number, t: TrackedThread): Promise<void> {
-    if (t.subscription === "subscribing" || t.subscription === "subscribed") return;
-    const wasPending = t.subscription === "pending";
-    const catchUp = this.needsCatchUp.has(t.id);
-    t.subscription = "subscribing";
-    if (catchUp) this.holding.set(t.id, []);
-    try {
-      const resumed = await client.request("thread/resume", { threadId: t.id, excludeTurns: true });
-      if (gen !== this.gen || !this.threads.has(t.id)) return;
-      t.subscription = "subscribed";
-      t.thread = { ...snapshotOf(resumed.thread), name: resumed.thread.name ?? t.thread.name };
-      this.retries.clear(t.id);
-      if (catchUp) {
-        const turns = await this.recentTurns(client, t);
-        if (gen !== this.gen || !this.threads.has(t.id)) return;
-        this.needsCatchUp.delete(t.id);
-        const held = this.holding.get(t.id) ?? [];
-        this.holding.delete(t.id);
-        for (const n of missedTurnNotifications(t.id, turns, held, this.now())) this.deliver(client, gen, t, n);
-        for (const n of held) if (this.threads.has(t.id)) this.deliver(client, gen, t, n);
-      }
-      if (t.thread.status.type === "active" && t.activeTurnId === null) {
-        const before = t.turnEvents;
-        const turnId = await findActiveTurnId(client, t.id).catch(() => null);
-        if (t.turnEvents === before) t.activeTurnId = turnId;
-      }
-      if (gen === this.gen && this.threads.has(t.id)) this.listener.synced(t);
-    } catch (err) {
-      if (gen !== this.gen || !this.threads.has(t.id)) return;
-      if (isCodexRpcError(err, "closed")) return;
-      t.subscription = "pending";
-      // No rollout yet means no turn yet: once subscribed, every turn it lists is one this connection missed.
-      if (isNoRolloutError(err)) this.needsCatchUp.add(t.id);
-      else
-        this.log?.warn({ threadId: t.id, err: (err as Error).message }, "could not subscribe to a thread; will retry");
-      if (!wasPending) this.listener.synced(t);
-      this.scheduleRetry(client, gen, t);
-      const held = this.holding.get(t.id) ?? [];
-      this.holding.delete(t.id);
-      for (const n of held) if (this.threads.has(t.id)) this.deliver(client, gen, t, n);
-    }
+  /** Unsubscribes from an idle thread so codex may unload it (see thread-subscriptions.ts); true when it did. */
+  release(client: CodexRpcClient, gen: number, threadId: string): Promise<boolean> {
+    const t = this.threads.get(threadId);
+    return t ? this.subs.release(client, gen, t) : Promise.resolve(false);
   }
 
-  /** The thread's turns since the agent first saw it, oldest first; none (logged) when they cannot be listed. */
-  private async recentTurns(client: CodexRpcClient, t: TrackedThread): Promise<Turn[]> {
-    return turnsSince(client, t.id, t.startedAtMs).catch((err: Error) => {
-      this.log?.warn(
-        { threadId: t.id, err: err.message },
-        "could not list a new thread's turns; its first events may be missing",
-      );
-      return [];
-    });
-  }
-
-  private scheduleRetry(client: CodexRpcClient, gen: number, t: TrackedThread): void {
-    this.retries.schedule(t.id, () => {
-      if (gen === this.gen && t.subscription === "pending" && this.threads.get(t.id) === t)
-        void this.subscribe(client, gen, t);
-    });
+  /**
+   * The thread, subscribed, for a command that acts on it: a released thread is subscribed again; one codex has
+   * not loaded (unloaded: `closed`) is resumed, which loads it, then looked up and tracked as any loaded thread.
+   * Undefined when it is not tracked after all (ephemeral, or the connection changed); rejects with the
+   * app-server's error when the resume fails.
+   */
+  async ensureSubscribed(
+    client: CodexRpcClient,
+    gen: number,
+    threadId: string,
+    call?: CallOptions,
+  ): Promise<TrackedThread | undefined> {
+    await this.lookups.get(threadId);
+    const t = this.threads.get(threadId);
+    if (t?.subscription === "released") await this.subs.resubscribe(client, gen, t);
+    if (t || this.ephemeral.has(threadId)) return t;
+    await client.request("thread/resume", { threadId, excludeTurns: true }, call);
+    // Its thread/status/changed may already have started the look-up.
+    if (gen === this.gen) await (this.lookups.get(threadId) ?? this.lookUp(client, gen, threadId, []));
+    return this.threads.get(threadId);
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type ServerRequestReply,
 } from "../../schemas/codex/index.js";
 import {
+  type CallOptions,
   connectCodex,
   describeEndpoint,
   leaveToOwner,
@@ -85,6 +86,22 @@ export class AppServerWatcher {
   /** Every tracked thread (non-ephemeral, loaded as far as the agent knows). */
   tracked(): TrackedThread[] {
     return this.threads.tracked();
+  }
+
+  /** Unsubscribes from an idle, settled thread so codex may unload it (idle-unload.ts); true when it did. */
+  async release(threadId: string): Promise<boolean> {
+    const client = this.rpcClient;
+    return client ? this.threads.release(client, this.gen, threadId) : false;
+  }
+
+  /**
+   * The thread, subscribed, before a command acts on it: subscribed again when released, resumed (loaded) when
+   * codex has unloaded it. Undefined without a connection or when it is not tracked after all; rejects with the
+   * app-server's error when the resume fails.
+   */
+  async ensureSubscribed(threadId: string, call?: CallOptions): Promise<TrackedThread | undefined> {
+    const client = this.rpcClient;
+    return client ? this.threads.ensureSubscribed(client, this.gen, threadId, call) : undefined;
   }
 
   private async run(): Promise<void> {
