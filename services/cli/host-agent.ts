@@ -22,7 +22,8 @@ Watches this host's Codex app-server and streams its threads' events (secrets re
 gateway over an outbound WebSocket, buffering while the gateway is unreachable. Runs until Ctrl-C or SIGTERM.
 
 --config FILE      JSON file with any of: hostId, gatewayUrl, tokenFile, endpoint, stateDir, heartbeatMs,
-                   buffer {maxEvents, maxBytes}, maxEventBytes, presencePollMs, logLevel; flags override it
+                   buffer {maxEvents, maxBytes}, maxEventBytes, presencePollMs, idleUnloadMs, logLevel; flags
+                   override it
 --gateway URL      the gateway's ws:// or wss:// URL (required, here or in the file)
 --token-file FILE  file holding this host's token (required, here or in the file)
 --endpoint E       the app-server: unix:// (the Codex daemon's socket, the default), unix://PATH, ws://HOST:PORT
@@ -83,6 +84,7 @@ export const hostAgentCommand: Command = {
       buffer: config.buffer,
       maxEventBytes: config.maxEventBytes,
       presencePollMs: config.presencePollMs,
+      idleUnloadMs: config.idleUnloadMs,
       logger,
     });
     const report = {
