@@ -123,8 +123,11 @@ const firstLine = (text: string): { payload: { id: string } } => JSON.parse(text
 export interface SeededAppServer {
   pid: number;
   threads: number;
-  /** Every stored thread, following `thread/list` pages on the held connection (raw JSON, no validation). */
-  listAll(): Promise<ListedThread[]>;
+  /**
+   * Every stored thread, following `thread/list` pages on the held connection (raw JSON, no validation);
+   * `stateDbOnly` passes `useStateDbOnly: true` (the server answers from its state DB without reading rollouts).
+   */
+  listAll(stateDbOnly?: boolean): Promise<ListedThread[]>;
   /** SIGTERM (SIGKILL after 3 s), waits for exit, removes its temp dir. */
   stop(): Promise<void>;
 }
@@ -207,11 +210,12 @@ export async function startSeededAppServer(
     const call = rawCaller(ws);
     await call("initialize", { clientInfo: { name: "bench-scale", version: "0" } });
     ws.send(JSON.stringify({ method: "initialized" }));
-    const listAll = async (): Promise<ListedThread[]> => {
+    const listAll = async (stateDbOnly = false): Promise<ListedThread[]> => {
       const all: ListedThread[] = [];
       let cursor: string | null = null;
       do {
-        const page = (await call("thread/list", { limit: LIST_PAGE, cursor })) as {
+        const params = { limit: LIST_PAGE, cursor, ...(stateDbOnly ? { useStateDbOnly: true } : {}) };
+        const page = (await call("thread/list", params)) as {
           data: ListedThread[];
           nextCursor: string | null;
         };

@@ -8,8 +8,10 @@
  *    the registry's view): `listAllSessions` (what `claw-supervisor sessions` calls, pages of 1,000 from the
  *    registry's in-memory view) against the fan-out a per-call design does, `thread/list` on 50 real codex
  *    app-servers at once (200 stored threads each, seeded from real rollout files: bench/scale-codex.ts), following
- *    their pages, then merged. Both from this process over connections already open (the fan-out on raw JSON, no
- *    validation: the cheapest a fan-out can be), alternating, after a warm-up. Target: the registry ≥ 20x faster.
+ *    their pages, then merged; and the same fan-out with `useStateDbOnly: true` (the server answers from its state
+ *    DB without reading the rollouts: the same threads, far cheaper). All from this process over connections
+ *    already open (the fan-outs on raw JSON, no validation), rotating, after a warm-up; then each app-server
+ *    alone, what one host's answer takes when it has its cores to itself. Target: the registry ≥ 20x faster.
  * B. For P = 1 and P = 2 registry partitions (P instances, each owning one partition), on a fresh stack each:
  *    1,000 events/s across the 10,000 sessions and 100 hosts, each event a status flip; event-to-view p50/p99 (the
  *    event's emit time to this process seeing its KV update) and CPU per event of each registry instance and of
@@ -22,7 +24,7 @@ import { listAllSessions } from "../services/clients/registry-queries.js";
 import { RegistryConfig } from "../services/registry/index.js";
 import { codexVersion } from "../test/support/codex-bin.js";
 import { startFakeModel } from "../test/support/fake-model.js";
-import { cpuSeconds, quantile, sleep } from "./ingest-rig.js";
+import { quantile, sleep } from "./ingest-rig.js";
 import {
   mergeListed,
   recordRolloutTemplates,
@@ -30,6 +32,7 @@ import {
   type SeededAppServer,
   startSeededAppServer,
 } from "./scale-codex.js";
+import { timeEachAlone, timeListWays } from "./scale-lists.js";
 import { type LoadResult, runLoad, type ScaleStack, startScaleStack } from "./scale-rig.js";
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 100);
@@ -107,8 +110,8 @@ async function main(): Promise<void> {
         await Promise.all(servers.map((s) => s.stop()));
         servers = [];
       } else {
-        const times = await timeRegistryList(stack, 5);
-        log(`  registry list of ${SESSIONS} with ${p} instances answering: p50 ${ms(quantile(times, 0.5))} of 5`);
+        const times = await timeListWays([{ name: "registry", run: () => registryList(stack!), pids: [] }], 5, 1);
+        log(`  registry list of ${SESSIONS} with ${p} instances answering: p50 ${ms(times.get("registry")!.p50)} of 5`);
       }
       await stack.stop();
       stack = undefined;
@@ -146,80 +149,57 @@ async function startAppServers(modelUrl: string, templates: RolloutTemplate[]): 
   return servers;
 }
 
-async function timeRegistryList(stack: ScaleStack, times: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < times; i++) out.push(await timeOne(() => registryList(stack)));
-  return out.sort((a, b) => a - b);
-}
-
 async function registryList(stack: ScaleStack): Promise<void> {
   const { sessions } = await listAllSessions(stack.nc, {}, Infinity, 30_000);
   if (sessions.length !== SESSIONS) throw new Error(`the registry listed ${sessions.length} of ${SESSIONS} sessions`);
 }
 
-async function fanOutList(servers: SeededAppServer[]): Promise<void> {
-  const merged = mergeListed(await Promise.all(servers.map((s) => s.listAll())));
+async function fanOutList(servers: SeededAppServer[], stateDbOnly: boolean): Promise<void> {
+  const merged = mergeListed(await Promise.all(servers.map((s) => s.listAll(stateDbOnly))));
   if (merged.length !== SESSIONS) throw new Error(`the fan-out listed ${merged.length} of ${SESSIONS} threads`);
 }
 
-async function timeOne(fn: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
+const REGISTRY_WAY = "registry view: listAllSessions, pages of 1,000";
+const FAN_OUT = "fan-out: thread/list on each, merged (baseline)";
+const FAN_OUT_DB = "fan-out: thread/list useStateDbOnly, merged";
 
-/** Part A: the two lists alternating (which goes first alternates too), after two of each as a warm-up. */
+/** Part A: the registry's list against the two fan-outs, alternating; then each app-server alone. */
 async function compareLists(stack: ScaleStack, servers: SeededAppServer[]): Promise<void> {
-  for (let i = 0; i < 2; i++) {
-    await registryList(stack);
-    await fanOutList(servers);
-  }
-  const registryMs: number[] = [];
-  const fanOutMs: number[] = [];
-  const appCpu = () => servers.reduce((s, a) => s + cpuSeconds(a.pid), 0);
-  let appCpuSeconds = 0;
-  let registryCpuSeconds = 0;
-  const registryCpu = () => stack.registries.reduce((s, r) => s + cpuSeconds(r.pid), 0);
-  const timeFanOut = async () => {
-    const c = appCpu();
-    fanOutMs.push(await timeOne(() => fanOutList(servers)));
-    appCpuSeconds += appCpu() - c;
-  };
-  const timeRegistry = async () => {
-    const c = registryCpu();
-    registryMs.push(await timeOne(() => registryList(stack)));
-    registryCpuSeconds += registryCpu() - c;
-  };
-  for (let i = 0; i < LIST_ROUNDS; i++) {
-    if (i % 2 === 0) {
-      await timeRegistry();
-      await timeFanOut();
-    } else {
-      await timeFanOut();
-      await timeRegistry();
-    }
-  }
-  registryMs.sort((a, b) => a - b);
-  fanOutMs.sort((a, b) => a - b);
-  const [r50, r95, f50, f95] = [
-    quantile(registryMs, 0.5),
-    quantile(registryMs, 0.95),
-    quantile(fanOutMs, 0.5),
-    quantile(fanOutMs, 0.95),
-  ];
-  log(`  A. sessions list over ${SESSIONS} sessions, ${LIST_ROUNDS} rounds a way, alternating:`);
+  const appPids = servers.map((s) => s.pid);
+  const times = await timeListWays(
+    [
+      { name: REGISTRY_WAY, run: () => registryList(stack), pids: stack.registries.map((r) => r.pid) },
+      { name: FAN_OUT, run: () => fanOutList(servers, false), pids: appPids },
+      { name: FAN_OUT_DB, run: () => fanOutList(servers, true), pids: appPids },
+    ],
+    LIST_ROUNDS,
+  );
+  const alone = await timeEachAlone(servers, false);
+  const aloneDb = await timeEachAlone(servers, true);
+  const registry = times.get(REGISTRY_WAY)!;
   log(
-    `     per-call fan-out (baseline): thread/list on ${servers.length} app-servers at once (pages of 100), merged: ` +
-      `p50 ${ms(f50)}, p95 ${ms(f95)}; the app-servers' CPU ${((appCpuSeconds * 1000) / LIST_ROUNDS).toFixed(0)} ms a list`,
+    `  A. sessions list over ${SESSIONS} sessions, ${LIST_ROUNDS} rounds a way after 2 of warm-up, rotating; every list checked complete:`,
+  );
+  log(`     ${"way".padEnd(52)} ${"p50".padStart(8)} ${"p95".padStart(8)}  CPU a list  registry faster by (p50, p95)`);
+  for (const [name, t] of times) {
+    const faster =
+      name === REGISTRY_WAY
+        ? ""
+        : `${(t.p50 / registry.p50).toFixed(1)}x, ${(t.p95 / registry.p95).toFixed(1)}x` +
+          `  (target ${TARGET_LIST_RATIO}x: ${t.p50 / registry.p50 >= TARGET_LIST_RATIO ? "met" : "MISSED"})`;
+    const who = name === REGISTRY_WAY ? "registry" : `${servers.length} app-servers`;
+    log(
+      `     ${name.padEnd(52)} ${ms(t.p50).padStart(8)} ${ms(t.p95).padStart(8)}  ${`${t.cpuMsPerList.toFixed(0)} ms`.padStart(7)} ` +
+        `(${who})  ${faster}`,
+    );
+  }
+  log(
+    `     one app-server alone (${SESSIONS / servers.length} threads), each of the ${servers.length} in turn: thread/list p50 ${ms(quantile(alone, 0.5))}, ` +
+      `max ${ms(alone.at(-1)!)}; useStateDbOnly p50 ${ms(quantile(aloneDb, 0.5))}, max ${ms(aloneDb.at(-1)!)}`,
   );
   log(
-    `     registry view (listAllSessions, pages of 1,000): p50 ${ms(r50)}, p95 ${ms(r95)}; the registry's CPU ` +
-      `${((registryCpuSeconds * 1000) / LIST_ROUNDS).toFixed(0)} ms a list`,
-  );
-  const ratio = f50 / r50;
-  log(
-    `     the registry is ${ratio.toFixed(1)}x faster at p50, ${(f95 / r95).toFixed(1)}x at p95 ` +
-      `(target ${TARGET_LIST_RATIO}x: ${ratio >= TARGET_LIST_RATIO ? "met" : "MISSED"})`,
+    `     (all ${servers.length} app-servers share this machine's ${os.cpus().length} cores, so a fan-out here waits for their summed CPU; ` +
+      "with a machine per host it would wait for the slowest host alone, plus the network and the merge)",
   );
 }
 
