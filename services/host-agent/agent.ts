@@ -81,6 +81,8 @@ export interface HostAgentStatus {
   gateway: GatewayState;
   /** Tracked (non-ephemeral, loaded) threads. */
   threads: number;
+  /** Of those, the ones released while idle (unsubscribed, for codex to unload: idle-unload.ts). */
+  releasedThreads: number;
   buffer: EventBufferStats;
   /** Events created so far in this run (the next seq). */
   events: number;
@@ -329,6 +331,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       appServer: watcher.connected ? "connected" : "disconnected",
       gateway: gateway.state,
       threads: watcher.tracked().length,
+      releasedThreads: watcher.tracked().filter((t) => t.subscription === "released").length,
       buffer: buffer.stats(),
       events: seq,
     }),
