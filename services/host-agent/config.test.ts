@@ -72,6 +72,15 @@ describe("host agent config", () => {
     );
   });
 
+  it("takes idleUnloadMs as 0 (never) or more whole milliseconds", () => {
+    expect(parseHostAgentConfig({ idleUnloadMs: 0 }, "f.json", "/")).toEqual({ idleUnloadMs: 0 });
+    expect(parseHostAgentConfig({ idleUnloadMs: 60_000 }, "f.json", "/")).toEqual({ idleUnloadMs: 60_000 });
+    expect(() => parseHostAgentConfig({ idleUnloadMs: -1 }, "f.json", "/")).toThrow(
+      /idleUnloadMs: must be 0 \(never\) or more/,
+    );
+    expect(() => parseHostAgentConfig({ idleUnloadMs: 1.5 }, "f.json", "/")).toThrow(/idleUnloadMs: must be a whole/);
+  });
+
   it("derives a subject-safe host id from the host name", () => {
     expect(defaultHostId("my host.local")).toBe("my-host");
     expect(defaultHostId("")).toBe("host");

@@ -118,6 +118,18 @@ describe("idle threads unload", () => {
     const text = JSON.stringify((read as { result: { data: unknown } }).result.data);
     expect(text).toContain("tidy the release notes");
     expect(text).toContain(ANSWER);
+    // An interrupt finds nothing running, and says so without loading it either.
+    const interrupt = await requestCommand(
+      nc,
+      {
+        verb: "interrupt",
+        caller: { role: "operator", id: "erin" },
+        idempotencyKey: randomUUID(),
+        args: { target: { sessionId: threadId, hostId: HOST } },
+      },
+      30_000,
+    );
+    expect(interrupt).toMatchObject({ ok: true, result: { ok: false, code: "conflict" } });
     // Reading the history did not load the thread again.
     expect(await loaded()).not.toContain(threadId);
     expect((await session(threadId))?.status).toBe("closed");
