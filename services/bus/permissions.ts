@@ -84,6 +84,8 @@ const GUARDED_READS = guardedReads(
   `KV_${KV_BUCKET_NAMES.policy}`,
   `KV_${KV_BUCKET_NAMES.hostTokens}`,
   `KV_${KV_BUCKET_NAMES.operators}`,
+  // The policy instances' shared rate limits and loop memory: a token bucket replayed from an older read refills it.
+  `KV_${KV_BUCKET_NAMES.policyState}`,
 );
 
 /** Every user's grants but `admin`'s. */
@@ -93,8 +95,9 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       'The policy service: serves codex.cmd.<verb>, codex.admin.> and codex.auth.> (queue group "policy"), the',
       "only publisher on codex.rpc.<hostId> (requests to the gateway), writes AUDIT, KV codex-policy, its",
       "idempotency bucket codex-commands, host tokens (codex-host-tokens, for `token create|revoke`) and",
-      "operator tokens (codex-operators, for `operator add|revoke`), asks the registry, and reads FLEET's",
-      "approval notices through its own durable consumers (through $JS.API) to audit them.",
+      "operator tokens (codex-operators, for `operator add|revoke`), its instances' shared rate limits and loop",
+      "memory (codex-policy-state), asks the registry, and reads FLEET's approval notices through its own",
+      "durable consumers (through $JS.API) to audit them.",
     ],
     publishAllow: [
       RPC,
@@ -105,6 +108,7 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       kv(KV_BUCKET_NAMES.hostTokens),
       kv(KV_BUCKET_NAMES.mcpRevocations),
       kv(KV_BUCKET_NAMES.operators),
+      kv(KV_BUCKET_NAMES.policyState),
       INBOXES,
       ...JS,
     ],

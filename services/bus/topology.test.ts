@@ -30,7 +30,7 @@ const FIELDS_KNOWN_TO_2_9 = new Set([
 ]);
 
 describe("busTopology", () => {
-  it("declares the three streams and eight buckets with explicit limits", () => {
+  it("declares the three streams and nine buckets with explicit limits", () => {
     const t = busTopology();
     expect(t.streams.map((s) => [s.name, s.subjects])).toEqual([
       ["CODEX_EVENTS", ["codex.evt.>"]],
@@ -52,6 +52,7 @@ describe("busTopology", () => {
       "codex-host-tokens",
       "codex-mcp-revocations",
       "codex-operators",
+      "codex-policy-state",
     ]);
     expect(t.buckets.find((b) => b.bucket === "codex-leases")?.ttlMs).toBe(30_000);
   });

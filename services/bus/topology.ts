@@ -21,6 +21,7 @@ export const KV_BUCKET_NAMES = {
   commands: "codex-commands",
   mcpRevocations: "codex-mcp-revocations",
   operators: "codex-operators",
+  policyState: "codex-policy-state",
 } as const;
 
 /** One bus stream as data: file storage, limits retention, discard old; durations in milliseconds. */
@@ -166,6 +167,14 @@ export function busTopology(input: BusTopologyConfigInput = {}): BusTopology {
           "Dashboard operator tokens by token id: name, role, SHA-256 of the token, created and revoked times; never a secret",
         history: 5,
         ttlMs: undefined,
+        replicas: c.replicas,
+      },
+      {
+        bucket: KV_BUCKET_NAMES.policyState,
+        description:
+          "What the policy service's instances remember together: rate-limit token buckets (compare-and-set) and agent-to-agent deliveries; expire after a day",
+        history: 1,
+        ttlMs: DAY_MS,
         replicas: c.replicas,
       },
     ],
