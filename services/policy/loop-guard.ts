@@ -1,6 +1,9 @@
 /**
  * Loop prevention for messages between agents: no session messages itself, a message's hop count is
- * bounded, and A→B is refused while B→A is recent (an A→B→A cycle). Pure apart from the injected clock.
+ * bounded, and A→B is refused while B→A is recent (an A→B→A cycle). The judgement is pure (`judgeLoop`, given
+ * what is remembered about the two sessions): the policy service applies it to deliveries its instances remember
+ * together in KV (shared-state.ts); `LoopGuard` is the same judgement over deliveries remembered in one process,
+ * pure apart from the injected clock.
  */
 import type { CommandEnvelope } from "../../schemas/commands.js";
 
@@ -34,6 +37,61 @@ const DAY_MS = 86_400_000;
 /** How long the hop count of the message that last reached a session is carried into that session's own messages. */
 export const HOP_MEMORY_MS = 600_000;
 
+/** What is remembered for one check of `from` → `to`. */
+export interface LoopMemoryView {
+  /** The latest message delivered to `from`: its hop count, and when (ms). */
+  inbound?: { hops: number; atMs: number } | undefined;
+  /** When `to` last delivered a message to `from` (ms). */
+  reverseAtMs?: number | undefined;
+}
+
+/**
+ * Judges a message against self-echo, then the hop bound, then a recent reverse delivery, given what is
+ * remembered. A message from a session that was itself reached by a message (within HOP_MEMORY_MS) travels one
+ * hop more than that one, whatever hop count it claims, so peers answering back and forth reach the bound.
+ * Returns the hop count the message travels with (what its delivery passes on). Pure.
+ */
+export function judgeLoop(
+  input: LoopInput,
+  limits: LoopLimits,
+  seen: LoopMemoryView,
+  now: number,
+): { check: LoopCheck; hops: number } {
+  const { from, to } = input;
+  if (from !== null && from === to) {
+    return {
+      check: { ok: false, kind: "self_echo", reason: `session ${to} may not send a message to itself (self-echo)` },
+      hops: input.hops,
+    };
+  }
+  const prior = from === null ? undefined : seen.inbound;
+  const hops =
+    prior !== undefined && now - prior.atMs < HOP_MEMORY_MS ? Math.max(input.hops, prior.hops + 1) : input.hops;
+  if (hops > limits.maxHops) {
+    return {
+      check: {
+        ok: false,
+        kind: "hops",
+        reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}`,
+      },
+      hops,
+    };
+  }
+  if (from === null || limits.cycleWindowMs <= 0) return { check: { ok: true }, hops };
+  const reverseAt = seen.reverseAtMs;
+  if (reverseAt !== undefined && now - reverseAt < limits.cycleWindowMs) {
+    return {
+      check: {
+        ok: false,
+        kind: "cycle",
+        reason: `session ${to} sent to session ${from} ${Math.max(0, now - reverseAt)} ms ago: ${from} → ${to} now would make a loop (cycleWindowMs ${limits.cycleWindowMs})`,
+      },
+      hops,
+    };
+  }
+  return { check: { ok: true }, hops };
+}
+
 /**
  * Remembers delivered messages (from → to, with when) and refuses loops. Entries older than the latest
  * check's `cycleWindowMs` are dropped, and beyond `maxEntries` the oldest go, so memory stays bounded.
@@ -57,43 +115,20 @@ export class LoopGuard {
       throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
   }
 
-  /**
-   * Checks a message against self-echo, then the hop bound, then a recent reverse delivery. A message from a
-   * session that was itself reached by a message (within HOP_MEMORY_MS) travels one hop more than that one,
-   * whatever hop count it claims, so peers answering back and forth reach the bound. Records nothing.
-   */
+  /** Checks a message (see `judgeLoop`) against what this guard remembers. Records nothing. */
   check(input: LoopInput, limits: LoopLimits): LoopCheck {
     const now = this.now();
     this.horizonMs = limits.cycleWindowMs;
     this.expire(now);
     const { from, to } = input;
-    if (from !== null && from === to) {
-      return { ok: false, kind: "self_echo", reason: `session ${to} may not send a message to itself (self-echo)` };
-    }
-    const prior = from === null ? undefined : this.inbound.get(from);
-    const hops =
-      prior !== undefined && now - prior.atMs < HOP_MEMORY_MS ? Math.max(input.hops, prior.hops + 1) : input.hops;
-    if (from !== null) {
+    const seen: LoopMemoryView =
+      from === null ? {} : { inbound: this.inbound.get(from), reverseAtMs: this.delivered.get(key(to, from)) };
+    const { check, hops } = judgeLoop(input, limits, seen, now);
+    if (from !== null && (check.ok || check.kind !== "self_echo")) {
       this.pending.set(key(from, to), hops);
       if (this.pending.size > this.maxEntries) this.pending.delete(this.pending.keys().next().value as string);
     }
-    if (hops > limits.maxHops) {
-      return {
-        ok: false,
-        kind: "hops",
-        reason: `the message has travelled ${hops} agent hops, more than the policy's maxHops of ${limits.maxHops}`,
-      };
-    }
-    if (from === null || limits.cycleWindowMs <= 0) return { ok: true };
-    const reverseAt = this.delivered.get(key(to, from));
-    if (reverseAt !== undefined && now - reverseAt < limits.cycleWindowMs) {
-      return {
-        ok: false,
-        kind: "cycle",
-        reason: `session ${to} sent to session ${from} ${Math.max(0, now - reverseAt)} ms ago: ${from} → ${to} now would make a loop (cycleWindowMs ${limits.cycleWindowMs})`,
-      };
-    }
-    return { ok: true };
+    return check;
   }
 
   /** Remembers that a message from `from` reached `to`; call only after it was delivered. */

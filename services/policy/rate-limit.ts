@@ -1,23 +1,68 @@
 /**
- * Token buckets keyed by caller or target: `burst` requests at once, refilled at `perSecond`. Pure apart
- * from the injected clock. Memory stays bounded: a bucket that has refilled is the same as no bucket, so it
- * is dropped, and beyond `maxKeys` the least recently used bucket goes.
+ * Token buckets keyed by caller or target: `burst` requests at once, refilled at `perSecond`. The arithmetic is
+ * pure (`tokensAt`, `takeToken`): the policy service applies it to buckets shared by its instances in KV
+ * (shared-state.ts); `TokenBuckets` is the same arithmetic over buckets held in one process, pure apart from
+ * the injected clock. Its memory stays bounded: a bucket that has refilled is the same as no bucket, so it is
+ * dropped, and beyond `maxKeys` the least recently used bucket goes.
  */
 import type { TokenBucketSpec } from "../../schemas/policy.js";
 
-interface Bucket {
+/** One bucket: `tokens` as computed at `atMs` (ms on the clock the caller uses). No bucket at all is a full one. */
+export interface BucketState {
   tokens: number;
-  /** When `tokens` was last computed, ms from `now()`. */
-  at: number;
+  atMs: number;
 }
 
 /** The outcome of one `take`: allowed, or refused with how long until a token is back (ms, at least 1). */
 export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number };
 
+/** The tokens `state` holds at `now` under `spec` (refilled, at most `burst`; no state is a full bucket). Pure. */
+export function tokensAt(state: BucketState | undefined, spec: TokenBucketSpec, now: number): number {
+  if (!state) return spec.burst;
+  const elapsedMs = Math.max(0, now - state.atMs);
+  return Math.min(spec.burst, state.tokens + (elapsedMs * spec.perSecond) / 1000);
+}
+
+/**
+ * One take from `state` at `now`: the bucket after it, or a refusal with when a token is back. Refilling only
+ * adds tokens with time and taking only removes them, so a later state of the same bucket never holds more
+ * tokens at `now` than an earlier one: a refusal computed from a state that may be stale still holds. Pure.
+ */
+export function takeToken(
+  state: BucketState | undefined,
+  spec: TokenBucketSpec,
+  now: number,
+): { ok: true; next: BucketState } | { ok: false; retryAfterMs: number; now: BucketState } {
+  const tokens = tokensAt(state, spec, now);
+  if (tokens >= 1) return { ok: true, next: { tokens: tokens - 1, atMs: now } };
+  return { ok: false, retryAfterMs: retryAfterMs(tokens, spec), now: { tokens, atMs: now } };
+}
+
+/**
+ * Up to `count` takes from `state` at once (several commands waiting on one bucket): how many are granted (as
+ * many as whole tokens allow, in order), the bucket after them, and for the others when a token is back. Pure.
+ */
+export function takeTokens(
+  state: BucketState | undefined,
+  spec: TokenBucketSpec,
+  now: number,
+  count: number,
+): { granted: number; next: BucketState; retryAfterMs: number } {
+  const tokens = tokensAt(state, spec, now);
+  const granted = Math.max(0, Math.min(count, Math.floor(tokens)));
+  const left = tokens - granted;
+  return { granted, next: { tokens: left, atMs: now }, retryAfterMs: retryAfterMs(left, spec) };
+}
+
+/** How long until a bucket holding `tokens` has a whole one, ms (at least 1). Pure. */
+function retryAfterMs(tokens: number, spec: TokenBucketSpec): number {
+  return Math.max(1, Math.ceil((Math.max(0, 1 - tokens) * 1000) / spec.perSecond));
+}
+
 /** A set of token buckets sharing one spec; see the module comment for the memory bound. */
 export class TokenBuckets {
   /** Most recently used last (a Map keeps insertion order; each use re-inserts). */
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, BucketState>();
 
   /** `now` returns ms (any monotonic-enough origin); `maxKeys` bounds how many buckets are kept. */
   constructor(
@@ -32,17 +77,11 @@ export class TokenBuckets {
   /** Takes one token from `key`'s bucket, or says how long until one is available. */
   take(key: string): TakeResult {
     const now = this.now();
-    const bucket = this.buckets.get(key);
-    const tokens = bucket ? this.refilled(bucket, now) : this.spec.burst;
+    const taken = takeToken(this.buckets.get(key), this.spec, now);
     this.buckets.delete(key);
-    if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at: now });
-      this.evict(now);
-      return { ok: true };
-    }
-    this.buckets.set(key, { tokens, at: now });
+    this.buckets.set(key, taken.ok ? taken.next : taken.now);
     this.evict(now);
-    return { ok: false, retryAfterMs: Math.max(1, Math.ceil(((1 - tokens) * 1000) / this.spec.perSecond)) };
+    return taken.ok ? { ok: true } : { ok: false, retryAfterMs: taken.retryAfterMs };
   }
 
   /** Applies a new spec from now on (a live policy change); a bucket holding more than the new burst is cut to it. */
@@ -50,7 +89,7 @@ export class TokenBuckets {
     const now = this.now();
     for (const bucket of this.buckets.values()) {
       bucket.tokens = Math.min(spec.burst, this.refilled(bucket, now));
-      bucket.at = now;
+      bucket.atMs = now;
     }
     this.spec = spec;
     this.evict(now);
@@ -61,9 +100,8 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  private refilled(bucket: Bucket, now: number): number {
-    const elapsedMs = Math.max(0, now - bucket.at);
-    return Math.min(this.spec.burst, bucket.tokens + (elapsedMs * this.spec.perSecond) / 1000);
+  private refilled(bucket: BucketState, now: number): number {
+    return tokensAt(bucket, this.spec, now);
   }
 
   /**
