@@ -1,8 +1,9 @@
 /**
  * The command ledger: KV `codex-commands`, one entry per (caller, idempotency key). A command is claimed with
  * a create (which fails when the key exists) before anything runs, and its result is stored when it ends, so
- * the same key never executes twice, across retries and across policy instances. Entries expire with the
- * bucket's TTL (a day).
+ * the same key never executes twice, across retries and across policy instances: every instance claims in the
+ * same bucket, and a repeat that finds the first attempt still running waits a moment for its result. Entries
+ * expire with the bucket's TTL (a day).
  */
 import { hash } from "node:crypto";
 import { z } from "zod";
@@ -35,11 +36,20 @@ export class CommandLedger {
     private readonly publisher: JetStreamPublisher,
     private readonly by: string,
     private readonly now: () => number = Date.now,
+    /** How long a repeat waits for a claim that is still running before it answers `conflict`, ms. */
+    private readonly runningWaitMs = 2_000,
   ) {}
 
-  /** Claims `commandId`; when it was claimed before, returns what the ledger holds (an unreadable entry counts as running). */
+  /**
+   * Claims `commandId`; when it was claimed before, returns what the ledger holds (an unreadable entry counts as
+   * running). A claim still running is waited for (its result, or its release, which this attempt then claims
+   * over) up to `runningWaitMs`: the first attempt's result is stored just after its reply, so a repeat sent the
+   * moment that reply arrived, to this instance or another, gets it rather than `conflict`.
+   */
   async claim(commandId: string): Promise<{ claimed: true } | { claimed: false; entry: LedgerEntry }> {
     const running = JSON.stringify({ state: "running", atMs: this.now(), by: this.by } satisfies LedgerEntry);
+    const unknown: LedgerEntry = { state: "running", atMs: 0, by: "unknown" };
+    const deadline = this.now() + this.runningWaitMs;
     // A create is a publish expecting no earlier message on the key's subject (the pipelined publisher: no
     // per-request timer or inbox); a key released earlier has a delete marker, which may be claimed over.
     for (let expect = 0, attempt = 0; attempt < 3; attempt++) {
@@ -49,15 +59,20 @@ export class CommandLedger {
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
       }
-      const found = await this.kv.get(commandId);
-      if (found && found.operation === "PUT") {
+      for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+        const found = await this.kv.get(commandId);
+        if (!found) return { claimed: false, entry: unknown };
+        if (found.operation !== "PUT") {
+          expect = found.revision;
+          break;
+        }
         const parsed = LedgerEntry.safeParse(safeJson(found.string()));
-        return { claimed: false, entry: parsed.success ? parsed.data : { state: "running", atMs: 0, by: "unknown" } };
+        const entry = parsed.success ? parsed.data : unknown;
+        if (entry.state === "done" || this.now() + pauseMs > deadline) return { claimed: false, entry };
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
-      if (!found) return { claimed: false, entry: { state: "running", atMs: 0, by: "unknown" } };
-      expect = found.revision;
     }
-    return { claimed: false, entry: { state: "running", atMs: 0, by: "unknown" } };
+    return { claimed: false, entry: unknown };
   }
 
   /** Gives the key up: the command was refused before it could act, so the same key may be tried again. */
