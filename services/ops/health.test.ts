@@ -264,4 +264,35 @@ describe("/readyz and the bus connection", () => {
     expect(closed.status).toBe(503);
     expect(JSON.parse(closed.body)).toMatchObject({ bus: "closed", reason: "the bus connection is closed" });
   });
+
+  it("is 503 while the server holds the connection open but does not answer (a hung server), 200 once it does", async () => {
+    server = await startNatsServer();
+    const paused = server.pid;
+    cleanups.push(() => {
+      try {
+        process.kill(paused, "SIGCONT");
+      } catch {
+        // already gone
+      }
+    });
+    const nc = await connectBus({ servers: server.url, name: "health-test-hung" });
+    cleanups.push(() => nc.close());
+    const { health } = await serve(nc, { pingTimeoutMs: 300 });
+    health.started();
+    expect((await get(`${health.url}/readyz`)).status).toBe(200);
+
+    process.kill(paused, "SIGSTOP");
+    const hung = await get(`${health.url}/readyz`);
+    expect(hung.status).toBe(503);
+    expect(JSON.parse(hung.body)).toEqual({
+      status: "not_ready",
+      reason: "the bus did not answer a ping within 300 ms",
+      bus: "not_answering",
+      leases: [],
+    });
+    process.kill(paused, "SIGCONT");
+    await until("readyz to be ready once the server answers again", async () => {
+      return (await get(`${health.url}/readyz`)).status === 200;
+    });
+  });
 });
