@@ -6,7 +6,7 @@ import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
 import { authorize, authorizeSomewhere, factsOfSession, refusalOf, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
-import { loopOrigin, type LoopGuard } from "./loop-guard.js";
+import { loopOrigin } from "./loop-guard.js";
 import {
   refuse,
   targetOf,
@@ -15,7 +15,7 @@ import {
   type Interceptor,
   type TargetLookup,
 } from "./pipeline.js";
-import type { TokenBuckets } from "./rate-limit.js";
+import type { BucketRequest, LoopMemory, RateLimiter } from "./shared-state.js";
 
 const auditTarget = (ctx: CommandContext) => {
   const t = targetOf(ctx.request);
@@ -197,17 +197,36 @@ export function resolveTarget(): Interceptor {
   };
 }
 
-/** Agent-to-agent messages: self-echo, too many hops and A→B→A cycles are refused; delivered ones remembered. */
-export function loopPrevention(guard: LoopGuard): Interceptor {
+/**
+ * Agent-to-agent messages: self-echo, too many hops and A→B→A cycles are refused, judged on what every instance
+ * remembers (shared-state.ts); a delivered one is remembered before it is answered, so the next hop, whichever
+ * instance decides it, sees it. A memory that cannot be read refuses the message (`timeout`, nothing sent); one
+ * that cannot be written after a delivery is logged.
+ */
+export function loopPrevention(memory: LoopMemory, log: Logger): Interceptor {
   return async (ctx, next) => {
     const { verb } = ctx.request;
     const to = ctx.target?.sessionId;
     if (!to || (verb !== "send" && verb !== "reply")) return next(ctx);
     const from = loopOrigin(ctx.request);
-    const check = guard.check({ from, to, hops: ctx.request.hops }, ctx.policy.loops);
+    let judged: Awaited<ReturnType<LoopMemory["check"]>>;
+    try {
+      judged = await memory.check({ from, to, hops: ctx.request.hops }, ctx.policy.loops);
+    } catch (err) {
+      return refuse(
+        ctx,
+        failure("timeout", `could not read the loop-prevention memory (${(err as Error).message}); nothing was sent`),
+      );
+    }
+    const { check } = judged;
     if (!check.ok) return refuse(ctx, denial("loop", `loop prevention (${check.kind}): ${check.reason}`));
     const result = await next(ctx);
-    if (result.ok && from !== null) guard.record(from, to);
+    if (result.ok && from !== null)
+      await memory
+        .record(from, to, judged.hops)
+        .catch((err: Error) =>
+          log.error({ commandId: ctx.commandId, from, to, err: err.message }, "could not remember a delivered message"),
+        );
     return result;
   };
 }
@@ -233,30 +252,39 @@ export function authorization(): Interceptor {
 }
 
 /**
- * Token buckets per caller and per target session: `rate_limited` with when to retry. The caller's token is
- * taken once per command: not again for each target its handler found (a context with `parent`).
+ * Token buckets per caller and per target session, shared by every instance (shared-state.ts): `rate_limited`
+ * with when to retry. The caller's token is taken once per command: not again for each target its handler found
+ * (a context with `parent`). Buckets that cannot be reached refuse the command (`timeout`, nothing run).
  */
-export function rateLimits(perCaller: TokenBuckets, perTarget: TokenBuckets): Interceptor {
+export function rateLimits(limiter: RateLimiter): Interceptor {
   return async (ctx, next) => {
     const { caller } = ctx.request;
-    const c = ctx.parent ? null : perCaller.take(`${caller.role}:${caller.id}`);
-    if (c && !c.ok)
+    const { perCaller, perTarget } = ctx.policy.rateLimits;
+    const takes: BucketRequest[] = [];
+    if (!ctx.parent) takes.push({ kind: "caller", id: `${caller.role}:${caller.id}`, spec: perCaller });
+    if (ctx.target)
+      takes.push({ kind: "target", id: sessionKey(ctx.target.host, ctx.target.sessionId), spec: perTarget });
+    if (takes.length === 0) return next(ctx);
+    let taken: Awaited<ReturnType<RateLimiter["take"]>>;
+    try {
+      taken = await limiter.take(takes);
+    } catch (err) {
       return refuse(
         ctx,
-        failure("rate_limited", `caller ${caller.id} is over its rate limit; retry in ${c.retryAfterMs} ms`),
+        failure("timeout", `could not take a rate-limit token (${(err as Error).message}); nothing was run`),
       );
-    if (ctx.target) {
-      const t = perTarget.take(sessionKey(ctx.target.host, ctx.target.sessionId));
-      if (!t.ok)
-        return refuse(
-          ctx,
-          failure(
-            "rate_limited",
-            `session ${ctx.target.sessionId} is over its rate limit; retry in ${t.retryAfterMs} ms`,
-          ),
-        );
     }
-    return next(ctx);
+    if (taken.ok) return next(ctx);
+    const { refused, retryAfterMs } = taken;
+    return refuse(
+      ctx,
+      failure(
+        "rate_limited",
+        refused.kind === "caller"
+          ? `caller ${caller.id} is over its rate limit; retry in ${retryAfterMs} ms`
+          : `session ${ctx.target?.sessionId} is over its rate limit; retry in ${retryAfterMs} ms`,
+      ),
+    );
   };
 }
 

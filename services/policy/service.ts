@@ -3,13 +3,14 @@
  * (so instances scale out), validates each command, runs it through the interceptors (audit, idempotency,
  * target, loops, authorisation, rate limits) and the verb's handler, and replies with a typed result. In the
  * same queue group it serves the operators' requests on `codex.admin.*` (admin.ts: the policy document now).
+ * What the instances remember (rate limits and loop memory in KV `codex-policy-state`, shared-state.ts;
+ * idempotency keys in KV `codex-commands`, ledger.ts) is shared through the bus, so N instances decide as one.
  * Nothing a caller sends can stop it: every message gets exactly one reply.
  */
 import { randomBytes } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
-import { failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
-import { DEFAULT_POLICY } from "../../schemas/policy.js";
+import { CommandVerb, failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
 import {
   JetStreamPublisher,
   KV_BUCKET_NAMES,
@@ -18,6 +19,7 @@ import {
   openKvBucket,
   subjects,
 } from "../bus/index.js";
+import type { ServiceMetrics } from "../ops/metrics.js";
 import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
 import { kvRevocationWriter, mcpAdminOps } from "./admin-mcp.js";
@@ -39,11 +41,10 @@ import {
   resolveTarget,
 } from "./interceptors.js";
 import { CommandLedger, commandIdOf } from "./ledger.js";
-import { LoopGuard } from "./loop-guard.js";
 import { chain, type CommandContext, type TargetLookup } from "./pipeline.js";
 import { PolicyStore } from "./policy-store.js";
-import { TokenBuckets } from "./rate-limit.js";
 import { SessionCache } from "./session-cache.js";
+import { PolicyState } from "./shared-state.js";
 import { runVerb, type SpawnConfig, type VerbDeps } from "./verbs.js";
 
 /** Options of the policy service. */
@@ -59,6 +60,8 @@ export interface PolicyServiceOptions {
   /** The dashboard operators' store (default: KV `codex-operators` on `nc`, opened on first use). */
   operators?: OperatorStore;
   instanceId?: string;
+  /** Where to count commands by verb and result (`claw_commands_total`); none: not counted. */
+  metrics?: ServiceMetrics;
 }
 
 /** A running policy service. */
@@ -84,8 +87,9 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   ]);
   const publisher = new JetStreamPublisher(nc);
   const audit = new AuditLog(publisher, instanceId, log);
-  const perCaller = new TokenBuckets(DEFAULT_POLICY.rateLimits.perCaller);
-  const perTarget = new TokenBuckets(DEFAULT_POLICY.rateLimits.perTarget);
+  // Rate limits and loop memory, shared with every other instance (the limits of the document in force are
+  // taken per command from its context).
+  const shared = await PolicyState.open({ nc, publisher, log });
   const inFlight = new Set<Promise<void>>();
   const track = (work: Promise<unknown>): void => {
     const p = work
@@ -97,12 +101,9 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     inFlight.add(p);
   };
   // Each change is audited once across instances (its message id is the revision's), with who stored it.
-  const store = await PolicyStore.open(policyKv, log, (change, doc) => {
-    perCaller.setSpec(doc.rateLimits.perCaller);
-    perTarget.setSpec(doc.rateLimits.perTarget);
+  const store = await PolicyStore.open(policyKv, log, (change) => {
     track(policyChangeRecord(policyKv, change).then((record) => audit.writeLate(record)));
   });
-  const loops = new LoopGuard();
   const ledger = new CommandLedger(commandsKv, publisher, instanceId);
   const sessions = await SessionCache.open(nc, log);
   const findSession = (sessionId: string, hostId: string | undefined): TargetLookup => {
@@ -111,9 +112,9 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   };
 
   // One instance of each check, around the command and around each target its handler finds (verbs.ts).
-  const checkLoops = loopPrevention(loops);
+  const checkLoops = loopPrevention(shared, log);
   const decide = authorization();
-  const rates = rateLimits(perCaller, perTarget);
+  const rates = rateLimits(shared);
   const recorded = decisionRecorded(audit);
   const deps: VerbDeps = {
     audit,
@@ -161,6 +162,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       result = failure("timeout", `the policy service failed while handling the command: ${(err as Error).message}`);
     }
     if (msg.reply) msg.respond(JSON.stringify(result));
+    opts.metrics?.commands.inc({ verb: verbLabel(msg.subject), result: result.ok ? "ok" : result.code });
   };
   const answer = async (msg: Msg): Promise<CommandResult> => {
     let body: unknown;
@@ -247,8 +249,15 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         await approvalAudit.stop();
         store.stop();
         sessions.stop();
+        await shared.stop();
         publisher.close("the policy service stopped");
         log.info("policy service stopped");
       })()),
   };
+}
+
+/** The verb a command subject names, as a metrics label: one of the verbs, else `unknown` (bounded labels). */
+function verbLabel(subject: string): string {
+  const verb = CommandVerb.safeParse(subject.slice(subject.lastIndexOf(".") + 1));
+  return verb.success ? verb.data : "unknown";
 }

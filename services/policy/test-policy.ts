@@ -20,7 +20,7 @@ import { startGatewayRig, type GatewayRig } from "../../test/support/gateway.js"
 import { useFixture } from "../../test/support/fixture.js";
 import { eventually } from "../../test/support/wait.js";
 import { connectAgent, hello, type TestAgent } from "../rpc-gateway/test-agent.js";
-import { startPolicyService, type PolicyService } from "./service.js";
+import { startPolicyService, type PolicyService, type PolicyServiceOptions } from "./service.js";
 
 /** A host's answer to `read`: one completed turn `t1` with `messages` (and `items`, when given). */
 export function oneTurnRead(messages: { role: string; text: string }[], items?: unknown[]): HostRpcResult {
@@ -49,6 +49,8 @@ export interface PolicyRig {
   /** How the agent answers; default: ok with `{}` (send: started). */
   answer: ScriptedHost;
   policy: PolicyService | undefined;
+  /** More policy instances in the same queue group (`startAnotherPolicy`), each on a connection of its own. */
+  instances: PolicyService[];
   /** Makes a session known to the registry (and waits until it is). */
   session(threadId: string, o?: SyncOptions): Promise<void>;
   /** Sends one command; resolves with the parsed reply. */
@@ -59,6 +61,11 @@ export interface PolicyRig {
   ): Promise<CommandResult>;
   setPolicy(doc: PolicyDocumentInput | string): Promise<number>;
   startPolicy(): Promise<PolicyService>;
+  /**
+   * Starts one more policy instance, with `instanceId`, on a NATS connection of its own (as another process
+   * would be): it serves `codex.cmd.>` in the same queue group as `policy`. Stopped with the rig.
+   */
+  startAnotherPolicy(instanceId: string, o?: Pick<PolicyServiceOptions, "metrics">): Promise<PolicyService>;
   /** Every AUDIT record so far. */
   audit(): Promise<AuditRecord[]>;
   stop(): Promise<void>;
@@ -80,6 +87,7 @@ export async function startPolicyRig(): Promise<PolicyRig> {
     ops: [],
     answer: (req) => ({ ok: true, data: req.op === "send" ? { action: "started", turnId: "turn-1" } : {} }),
     policy: undefined,
+    instances: [],
     async session(threadId, o) {
       await rig.events.synced(threadId, o);
       await eventually(async () => {
@@ -104,7 +112,9 @@ export async function startPolicyRig(): Promise<PolicyRig> {
     async setPolicy(doc) {
       const kv = await new Kvm(bus.nc).open(KV_BUCKET_NAMES.policy);
       const revision = await kv.put(ACTIVE_POLICY_KEY, typeof doc === "string" ? doc : JSON.stringify(doc));
-      if (typeof doc !== "string") await eventually(() => expect(rig.policy?.policyRevision()).toBe(revision));
+      if (typeof doc !== "string")
+        for (const p of [rig.policy, ...rig.instances])
+          await eventually(() => expect(p?.policyRevision()).toBe(revision));
       return revision;
     },
     async startPolicy() {
@@ -114,6 +124,18 @@ export async function startPolicyRig(): Promise<PolicyRig> {
         logger: pino({ level: "silent" }),
       });
       return rig.policy;
+    },
+    async startAnotherPolicy(instanceId, o = {}) {
+      const nc = await bus.connect({ name: instanceId });
+      const p = await startPolicyService({
+        ...o,
+        nc,
+        instanceId,
+        registryTimeoutMs: 2_000,
+        logger: pino({ level: "silent" }),
+      });
+      rig.instances.push(p);
+      return p;
     },
     async audit() {
       const jsm = await jetstreamManager(bus.nc);
@@ -128,6 +150,7 @@ export async function startPolicyRig(): Promise<PolicyRig> {
     async stop() {
       agent.ws.terminate();
       await rig.policy?.stop();
+      for (const p of rig.instances.splice(0)) await p.stop();
       await gateway.stop();
       await registry.stop();
       await bus.stop();
