@@ -36,6 +36,11 @@ export const FleetKind = z.enum([
   /** A host went stale: no heartbeat for longer than the stale threshold. */
   "host-stale",
   /**
+   * Two live agents claimed one host id: the newer connection holds it and the displaced agent stopped (it does
+   * not reconnect); `conflict` names both. Published by the gateway that closed the displaced connection.
+   */
+  "host-conflict",
+  /**
    * The host agent holds an autonomous session's approval (an `ask` rule) until an operator or the Claw answers
    * it (`approve`/`decline`, `fleet_approve`) or its deadline declines it: `session.approval` says what it asks.
    */
@@ -68,6 +73,7 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "session-progress": "normal",
   "session-ask": "high",
   "host-stale": "high",
+  "host-conflict": "high",
   "approval-requested": "high",
   "approval-answered": "normal",
 };
@@ -87,6 +93,21 @@ export const ApprovalAnswer = z.object({
 });
 export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
 
+/** One agent claiming a host id: its run (hello epoch), host name, the gateway it came through and from where. */
+export const HostClaimant = z.object({
+  agentEpoch: z.string().nullable(),
+  hostname: z.string().nullable(),
+  gatewayId: z.string().nullable(),
+  remoteAddress: z.string().nullable(),
+});
+/** What a `host-conflict` notice reports: who holds the host now (at `leaseEpoch`) and who was displaced. */
+export const HostConflict = z.object({
+  holder: HostClaimant,
+  displaced: HostClaimant,
+  leaseEpoch: z.number().int().positive(),
+});
+export type HostConflict = z.infer<typeof HostConflict>;
+
 /** One fleet notice. `atMs` is the time of what caused it (the event's `emittedAtMs` or the sweep time), unix ms. */
 export const FleetEvent = z.object({
   /** Deterministic id, equal to the `Nats-Msg-Id` it was published with. */
@@ -105,5 +126,7 @@ export const FleetEvent = z.object({
   host: HostRecord.nullable(),
   /** On `approval-answered`: the answer (absent on every other kind). */
   answer: ApprovalAnswer.optional(),
+  /** On `host-conflict`: the two claimants (absent on every other kind). */
+  conflict: HostConflict.optional(),
 });
 export type FleetEvent = z.infer<typeof FleetEvent>;

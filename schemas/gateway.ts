@@ -9,7 +9,11 @@ import { HostRpcRequest, HostRpcResult } from "./host-rpc.js";
 /** Largest frame either side accepts by default, in bytes. */
 export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
 
-/** First frame from the agent: who it is. `hostId` must be the token's host. */
+/**
+ * First frame from the agent: who it is. `hostId` must be the token's host. `epoch` names this run of the agent
+ * (new at every start): it is also the agent's instance nonce, how a gateway tells a reconnect of the same agent
+ * (taken over silently) from a second agent claiming the same host id (a conflict).
+ */
 export const HelloFrame = z.object({
   type: z.literal("hello"),
   hostId: z.string().min(1),
@@ -38,8 +42,15 @@ export const RpcResultFrame = z.object({
 export const AgentFrame = z.discriminatedUnion("type", [HelloFrame, EventFrame, HeartbeatFrame, RpcResultFrame]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
-/** The gateway accepted the hello. */
-export const WelcomeFrame = z.object({ type: z.literal("welcome"), hostId: z.string(), gatewayId: z.string() });
+/** A host lease's epoch (the `codex-leases` revision of the write that took `host.<hostId>`): a fencing token. */
+const LeaseEpoch = z.number().int().positive();
+/** The gateway accepted the hello and holds the host's lease at `leaseEpoch` (absent from older gateways). */
+export const WelcomeFrame = z.object({
+  type: z.literal("welcome"),
+  hostId: z.string(),
+  gatewayId: z.string(),
+  leaseEpoch: LeaseEpoch.optional(),
+});
 /** The event `(epoch, seq)` is stored (or was already: `duplicate`); the agent may drop it from its buffer. */
 export const AckFrame = z.object({
   type: z.literal("ack"),
@@ -67,12 +78,17 @@ export const RejectFrame = z.object({
   seq: z.number().int().nonnegative().nullable(),
   reason: z.string(),
 });
-/** A command the policy service approved, for the agent to execute on its app-server within `timeoutMs`. */
+/**
+ * A command the policy service approved, for the agent to execute on its app-server within `timeoutMs`.
+ * `leaseEpoch` is the host lease the sending gateway holds: the agent refuses a frame whose epoch is below the
+ * highest it has been welcomed with (a deposed gateway's command).
+ */
 export const RpcFrame = z.object({
   type: z.literal("rpc"),
   id: z.string().min(1).max(200),
   request: HostRpcRequest,
   timeoutMs: z.number().int().positive(),
+  leaseEpoch: LeaseEpoch.optional(),
 });
 /** Anything the gateway may send. */
 export const GatewayFrame = z.discriminatedUnion("type", [WelcomeFrame, AckFrame, AcksFrame, RejectFrame, RpcFrame]);
@@ -89,5 +105,17 @@ export const HostLifecycle = z.object({
   agentVersion: z.string().nullable(),
   threads: z.number().int().nonnegative().nullable(),
   appServer: z.enum(["connected", "disconnected"]).nullable(),
+  /**
+   * The host lease the publishing gateway holds the connection under (absent from older gateways): of two
+   * messages from different gateways, the one with the lower epoch is the older connection's. A gateway whose
+   * lease was taken publishes no `disconnected`.
+   */
+  leaseEpoch: LeaseEpoch.optional(),
 });
 export type HostLifecycle = z.infer<typeof HostLifecycle>;
+
+/**
+ * Close code (private range) of a connection displaced by a different agent claiming the same host id: the
+ * newer connection holds the host, the reason names it, and the displaced agent stops reconnecting.
+ */
+export const HOST_CLAIMED_CLOSE_CODE = 4409;

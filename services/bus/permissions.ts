@@ -119,9 +119,11 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "The rpc-gateway: answers codex.rpc.<hostId> for its connected hosts, publishes session events into",
       "CODEX_EVENTS (JetStream publish with Nats-Msg-Id) and host lifecycle on codex.host.<hostId>, reads KV",
-      "codex-host-tokens. Never a command publisher.",
+      "codex-host-tokens, takes and renews host leases in KV codex-leases (one live connection per host across",
+      "gateway instances), and publishes one FLEET notice kind, codex.fleet.host-conflict (two agents claiming",
+      "one host id). Never a command publisher.",
     ],
-    publishAllow: [EVENTS, "codex.host.>", INBOXES, ...JS],
+    publishAllow: [EVENTS, "codex.host.>", "codex.fleet.host-conflict", kv(KV_BUCKET_NAMES.leases), INBOXES, ...JS],
     publishDeny: [RPC, "codex.cmd.>", AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: [RPC, "_INBOX.>"],
   },

@@ -28,6 +28,7 @@ const what: Record<FleetKind, string> = {
   "session-progress": "progress",
   "session-ask": "asks the Claw",
   "host-stale": "host stale",
+  "host-conflict": "claimed by two host agents (the newer connection holds it; the other agent stopped)",
   "approval-requested": "asks for an approval",
   "approval-answered": "approval answered",
 };

@@ -84,15 +84,19 @@ const Port = z.coerce
 const rpcGatewayService: ServiceSpec = {
   name: "rpc-gateway",
   summary: "WebSocket server host agents dial into with a host token; stores their events in CODEX_EVENTS",
-  options: { host: { type: "string" }, port: { type: "string" } },
+  options: { host: { type: "string" }, port: { type: "string" }, "host-lease-ttl": { type: "string" } },
   optionsHelp: [
     "--host HOST       address to listen on (default 127.0.0.1)",
     `--port PORT       port to listen on (default ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)`,
+    "--host-lease-ttl MS  TTL of each host's lease in codex-leases (one live connection per host across gateway",
+    "                  instances; default 15000, below the bucket's max age)",
   ],
   async start({ nc, logger, values }) {
     const port = values.port === undefined ? DEFAULT_GATEWAY_PORT : optionValue("port", Port, values.port);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
-    const gateway = await startGateway({ natsConnection: nc, host, port, logger });
+    const ttl = values["host-lease-ttl"];
+    const hostLeaseTtlMs = ttl === undefined ? undefined : optionValue("host-lease-ttl", Milliseconds, ttl);
+    const gateway = await startGateway({ natsConnection: nc, host, port, logger, hostLeaseTtlMs });
     return {
       report: { url: gateway.url, port: gateway.port, gatewayId: gateway.gatewayId },
       summary: `rpc-gateway listening on ${gateway.url} (gateway id ${gateway.gatewayId})`,

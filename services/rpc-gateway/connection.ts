@@ -7,28 +7,39 @@
  * the bus catches up. Nothing an honest agent sends is dropped (a rate limit would have to reject valid
  * events, and a reject means "never stored"), and memory per connection stays bounded by `maxInFlight`
  * plus one socket read. Heartbeats do not publish to JetStream and are thinned by the protocol instead.
+ *
+ * The host's lease (host-leases.ts) is taken after the hello and before the welcome; while this connection
+ * holds it, it serves the host's commands, each `rpc` frame carrying the lease's epoch. When a newer connection
+ * takes it over (here or on another gateway) this one is closed without publishing `disconnected`.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { failure } from "../../schemas/commands.js";
 import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame } from "../../schemas/gateway.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { BusError, publishCheckedSessionEvent, subjects, type JetStreamPublisher } from "../bus/index.js";
+import type { ServiceMetrics } from "../ops/metrics.js";
+import type { HostLease, HostLeases } from "./host-leases.js";
 import {
   connectionClosed,
-  connectionReplaced,
   eventStored,
   eventStoreFailed,
   frameTooBig,
   gatewayStopping,
   helloTimedOut,
   initialConnectionState,
+  leaseExpired,
+  leaseNotTaken,
+  leaseTaken,
+  leaseTakenOver,
   peerUnresponsive,
   receiveFrame,
   tokenRevoked,
   type ConnectionState,
+  type LeaseClaimant,
   type ProtocolAction,
   type ProtocolLimits,
   type Step,
@@ -47,8 +58,15 @@ export interface HostConnectionDeps {
   maxFrameBytes: number;
   helloTimeoutMs: number;
   pingIntervalMs: number;
-  /** Called once the hello is accepted, before `connected` is published. */
-  onHello(conn: HostConnection): void;
+  /** Host leases of this gateway. */
+  leases: HostLeases;
+  metrics?: ServiceMetrics;
+  /** Called once the host's lease is this connection's, before the welcome and `connected`. */
+  onHeld(conn: HostConnection): void;
+  /** Called when the connection stops holding the lease (taken over or expired), before it is closed. */
+  onLeaseLost(conn: HostConnection, why: string): void;
+  /** A different agent took this host over from this connection: tell the fleet. */
+  onConflict(conn: HostConnection, holder: LeaseClaimant): void;
   /** Called once the socket has closed. */
   onClosed(conn: HostConnection): void;
 }
@@ -60,6 +78,7 @@ const PERMANENT_BUS_CODES: ReadonlySet<string> = new Set(["invalid_event", "inva
 export class HostConnection {
   readonly hostId: string;
   readonly tokenId: string;
+  readonly remoteAddress: string | null;
   /** Settles once the socket has closed and `disconnected` (if due) has been published. */
   readonly closed: Promise<void>;
   private state: ConnectionState;
@@ -70,7 +89,13 @@ export class HostConnection {
   /** Acks gathered for one `acks` frame (agents that asked for batches), sent once the current I/O is handled. */
   private acks: { epoch: string; seqs: number[]; duplicates: number } | null = null;
   private readonly helloTimer: NodeJS.Timeout;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private readonly rpcCalls = new RpcCalls();
+  private lease: HostLease | undefined;
+  /** `lost` once taken over or expired: never held again on this connection. */
+  private leaseState: "none" | "taking" | "held" | "lost" = "none";
+  private leaseError: string | null = null;
+  private socketClosed = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -79,6 +104,7 @@ export class HostConnection {
   ) {
     this.hostId = auth.hostId;
     this.tokenId = auth.tokenId;
+    this.remoteAddress = auth.remoteAddress ?? null;
     this.state = initialConnectionState(auth.hostId, deps.gatewayId);
     this.log = deps.logger.child({ hostId: auth.hostId, tokenId: auth.tokenId, remote: auth.remoteAddress });
     this.helloTimer = setTimeout(() => this.apply(helloTimedOut(this.state, deps.helloTimeoutMs)), deps.helloTimeoutMs);
@@ -91,7 +117,9 @@ export class HostConnection {
     ws.on("error", (err) => this.log.warn({ err: err.message }, "socket error"));
     this.closed = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
+        this.socketClosed = true;
         clearTimeout(this.helloTimer);
+        clearTimeout(this.leaseTimer);
         this.rpcCalls.close(`socket closed (${code})`);
         this.apply(
           connectionClosed(
@@ -100,6 +128,7 @@ export class HostConnection {
             `socket closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`,
           ),
         );
+        this.endLease();
         deps.onClosed(this);
         resolve();
       });
@@ -111,13 +140,52 @@ export class HostConnection {
     return this.state.hello !== null;
   }
 
+  /** The epoch of the host lease this connection holds or held; null before it was taken. */
+  get leaseEpoch(): number | null {
+    return this.state.leaseEpoch;
+  }
+
+  /** True while this connection holds its host's lease (taken, renewed in time, not taken over). */
+  holdsLease(): boolean {
+    return this.leaseState === "held" && this.lease?.held() === true && !this.state.closing;
+  }
+
+  /** This connection as a lease claimant (for deposing an older one and for conflict notices). */
+  claimant(): LeaseClaimant | null {
+    if (this.state.leaseEpoch === null) return null;
+    return {
+      agentEpoch: this.state.hello?.epoch ?? null,
+      hostname: this.state.hello?.hostname ?? null,
+      gatewayId: this.deps.gatewayId,
+      leaseEpoch: this.state.leaseEpoch,
+    };
+  }
+
+  /** The agent run and host name of this connection's hello, if accepted. */
+  get agent(): { epoch: string; hostname: string } | null {
+    return this.state.hello ? { epoch: this.state.hello.epoch, hostname: this.state.hello.hostname } : null;
+  }
+
+  /** A newer connection of the same host on this gateway took the lease (`holder`): close this one at once. */
+  depose(holder: LeaseClaimant): void {
+    if (this.leaseState === "lost") return;
+    this.lease?.stop();
+    this.loseLease(`taken over by a newer connection at lease epoch ${holder.leaseEpoch}`);
+    this.apply(leaseTakenOver(this.state, holder));
+  }
+
   /**
    * Sends an approved command to the agent and resolves with its result: the agent's answer, `timeout`
    * after `timeoutMs`, or `host_offline` when the connection ends first. Never rejects.
    */
   callAgent(id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult> {
+    const leaseEpoch = this.state.leaseEpoch;
+    if (!this.holdsLease() || leaseEpoch === null)
+      return Promise.resolve(
+        failure("host_offline", `this connection no longer holds host ${this.hostId}'s lease; nothing was sent`),
+      );
     if (this.state.closing || this.ws.readyState !== WebSocket.OPEN) this.rpcCalls.close("closing");
-    return this.rpcCalls.start(id, timeoutMs, () => this.send({ type: "rpc", id, request, timeoutMs }));
+    return this.rpcCalls.start(id, timeoutMs, () => this.send({ type: "rpc", id, request, timeoutMs, leaseEpoch }));
   }
 
   /** One ping round: terminates the peer if it missed the last pong, then pings again. */
@@ -143,11 +211,6 @@ export class HostConnection {
     this.apply(tokenRevoked(this.state, Date.now()));
   }
 
-  /** A newer connection for the same host said hello: report this one gone and close it. */
-  replace(): void {
-    this.apply(connectionReplaced(this.state, Date.now()));
-  }
-
   /** Drops the socket at once (after `shutdown` when the peer does not finish the close handshake). */
   terminate(): void {
     this.ws.terminate();
@@ -155,12 +218,81 @@ export class HostConnection {
 
   private apply(step: Step): void {
     const helloJustAccepted = this.state.hello === null && step.state.hello !== null;
+    const leaseJustTaken = this.state.leaseEpoch === null && step.state.leaseEpoch !== null;
     this.state = step.state;
-    if (helloJustAccepted) {
-      clearTimeout(this.helloTimer);
-      this.deps.onHello(this);
+    if (helloJustAccepted) clearTimeout(this.helloTimer);
+    if (leaseJustTaken) {
+      clearTimeout(this.leaseTimer);
+      this.leaseState = "held";
+      this.deps.metrics?.leaseHeld.set({ lease: this.lease?.key ?? this.hostId }, 1);
+      this.deps.onHeld(this);
     }
     for (const action of step.actions) this.perform(action);
+  }
+
+  /** Takes the host's lease (by force); the welcome follows once it is taken. */
+  private takeLease(): void {
+    const hello = this.state.hello;
+    if (!hello || this.lease) return;
+    this.leaseState = "taking";
+    const waitMs = this.deps.helloTimeoutMs;
+    this.leaseTimer = setTimeout(() => {
+      if (this.leaseState !== "taking") return;
+      this.lease?.stop();
+      this.leaseState = "lost";
+      this.apply(leaseNotTaken(this.state, waitMs, this.leaseError));
+    }, waitMs);
+    this.leaseTimer.unref();
+    this.lease = this.deps.leases.claim(
+      this.hostId,
+      { agentEpoch: hello.epoch, hostname: hello.hostname },
+      {
+        onAcquired: (epoch) => {
+          // The socket closed (or the wait ended) while the write was in flight: give the lease back.
+          if (this.socketClosed || this.leaseState !== "taking") {
+            void this.lease?.release("connection ended before the lease was taken");
+            return;
+          }
+          this.apply(leaseTaken(this.state, epoch, Date.now()));
+        },
+        onLost: (reason, holder) => {
+          if (this.leaseState === "lost") return;
+          if (reason === "taken") {
+            this.loseLease(
+              holder ? `taken over at lease epoch ${holder.leaseEpoch} via ${holder.gatewayId}` : "taken over",
+            );
+            this.apply(leaseTakenOver(this.state, holder));
+          } else {
+            this.loseLease("the lease could not be renewed in time");
+            this.apply(leaseExpired(this.state));
+          }
+        },
+        onError: (err) => {
+          this.leaseError = err.message;
+          this.log.warn({ err: err.message }, "host lease: bus error (retrying)");
+        },
+      },
+    );
+  }
+
+  private loseLease(why: string): void {
+    const wasHeld = this.leaseState === "held";
+    this.leaseState = "lost";
+    clearTimeout(this.leaseTimer);
+    if (wasHeld) this.deps.metrics?.leaseHeld.set({ lease: this.lease?.key ?? this.hostId }, 0);
+    this.log.info({ why, leaseEpoch: this.state.leaseEpoch }, "host lease lost");
+    this.rpcCalls.close(`this gateway no longer holds the host: ${why}`);
+    this.deps.onLeaseLost(this, why);
+  }
+
+  /** The socket closed: give a held lease back (a standby or the agent's next connection takes it at once). */
+  private endLease(): void {
+    if (!this.lease) return;
+    if (this.leaseState === "held") {
+      this.deps.metrics?.leaseHeld.set({ lease: this.lease.key }, 0);
+      void this.lease.release("connection closed");
+    } else if (this.leaseState === "taking") this.lease.stop();
+    if (this.leaseState !== "lost") this.leaseState = "lost";
   }
 
   private perform(action: ProtocolAction): void {
@@ -174,6 +306,10 @@ export class HostConnection {
         return this.publishEvent(action.event);
       case "publishLifecycle":
         return this.publishLifecycle(action.lifecycle);
+      case "takeLease":
+        return this.takeLease();
+      case "reportConflict":
+        return this.deps.onConflict(this, action.holder);
       case "rpcResult":
         if (!this.rpcCalls.settle(action.id, action.result))
           this.log.warn({ id: action.id }, "rpc result for no call in flight (late or unknown): dropped");
@@ -218,7 +354,10 @@ export class HostConnection {
     this.track(1);
     publishCheckedSessionEvent(this.deps.publisher, event)
       .then(
-        (ack) => this.apply(eventStored(this.state, event, ack.duplicate)),
+        (ack) => {
+          if (!ack.duplicate) this.deps.metrics?.eventsIn.inc({ service: "rpc-gateway" });
+          this.apply(eventStored(this.state, event, ack.duplicate));
+        },
         (err: unknown) => {
           const permanent = err instanceof BusError && PERMANENT_BUS_CODES.has(err.code);
           const message = err instanceof Error ? err.message : String(err);

@@ -84,7 +84,12 @@ describe("the gateway authenticates in the HTTP upgrade", () => {
     const agent = await connectAgent(fx.gateway.url, await fx.token("host-ok"));
     agents.push(agent);
     agent.send(hello("host-ok"));
-    expect(await agent.next()).toEqual({ type: "welcome", hostId: "host-ok", gatewayId: fx.gateway.gatewayId });
+    expect(await agent.next()).toEqual({
+      type: "welcome",
+      hostId: "host-ok",
+      gatewayId: fx.gateway.gatewayId,
+      leaseEpoch: expect.any(Number),
+    });
   });
 
   it("answers plain HTTP: /healthz with 200, anything else with 426", async () => {

@@ -44,7 +44,12 @@ describe("startGateway options", () => {
     expect(gateway.url).toBe(`ws://127.0.0.1:${gateway.port}/`);
     const agent = await connectAgent(gateway.url, token);
     agent.send(hello("host-own"));
-    expect(await agent.next()).toEqual({ type: "welcome", hostId: "host-own", gatewayId: "gw-own" });
+    expect(await agent.next()).toEqual({
+      type: "welcome",
+      hostId: "host-own",
+      gatewayId: "gw-own",
+      leaseEpoch: expect.any(Number),
+    });
     await gateway.stop();
     await gateway.stop();
     expect(await agent.closed).toEqual({ code: 1001, reason: "gateway stopping" });

@@ -3,12 +3,16 @@ import { agentEventTypes, HOST_THREAD_ID } from "../../schemas/agent-events.js";
 import {
   closeReason,
   connectionClosed,
-  connectionReplaced,
   eventStored,
   eventStoreFailed,
   initialConnectionState,
+  leaseExpired,
+  leaseNotTaken,
+  leaseTaken,
+  leaseTakenOver,
   receiveFrame,
   type ConnectionState,
+  type LeaseClaimant,
   type ProtocolAction,
 } from "./protocol.js";
 
@@ -29,19 +33,75 @@ const kinds = (actions: ProtocolAction[]) => actions.map((a) => a.kind);
 const sent = (actions: ProtocolAction[]) => actions.flatMap((a) => (a.kind === "send" ? [a.frame] : []));
 const closes = (actions: ProtocolAction[]) => actions.flatMap((a) => (a.kind === "close" ? [[a.code, a.reason]] : []));
 
+/** A connection whose hello was accepted and whose lease was taken at epoch 42. */
 function open(): ConnectionState {
-  return receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 1, limits).state;
+  const hello1 = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 1, limits).state;
+  return leaseTaken(hello1, 42, 1).state;
 }
+const claimant = (agentEpoch: string | null): LeaseClaimant => ({
+  agentEpoch,
+  hostname: "b.local",
+  gatewayId: "gw-2",
+  leaseEpoch: 50,
+});
 
 describe("the gateway protocol, step by step", () => {
-  it("accepts a hello for the token's host: welcome, then connected", () => {
+  it("accepts a hello for the token's host: takes the lease first, then welcome and connected with its epoch", () => {
     const step = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 100, limits);
     expect(step.state.hello).toEqual(hello);
-    expect(sent(step.actions)).toEqual([{ type: "welcome", hostId: "host-a", gatewayId: "gw-1" }]);
-    const published = step.actions.find((a) => a.kind === "publishLifecycle");
+    expect(kinds(step.actions)).toEqual(["takeLease", "log"]);
+    // No heartbeat is published before the welcome: there is no `connected` yet for it to follow.
+    const hb = frame({ type: "heartbeat", atMs: 1, threads: 2, appServer: "connected" });
+    expect(receiveFrame(step.state, hb, 101, limits).actions).toEqual([]);
+    const taken = leaseTaken(step.state, 42, 102);
+    expect(taken.state.leaseEpoch).toBe(42);
+    expect(sent(taken.actions)).toEqual([{ type: "welcome", hostId: "host-a", gatewayId: "gw-1", leaseEpoch: 42 }]);
+    const published = taken.actions.find((a) => a.kind === "publishLifecycle");
     expect(published).toMatchObject({
-      lifecycle: { type: "connected", hostId: "host-a", gatewayId: "gw-1", atMs: 100, hostname: "a.local" },
+      lifecycle: {
+        type: "connected",
+        hostId: "host-a",
+        gatewayId: "gw-1",
+        atMs: 102,
+        hostname: "a.local",
+        leaseEpoch: 42,
+      },
     });
+    expect(leaseTaken(taken.state, 43, 103).actions).toEqual([]);
+  });
+
+  it("closes with 1013 and publishes nothing when the lease cannot be taken in time", () => {
+    const s = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 1, limits).state;
+    const step = leaseNotTaken(s, 300, "timeout");
+    expect(closes(step.actions)).toEqual([[1013, "could not take the host lease within 300 ms; reconnect"]]);
+    expect(connectionClosed(step.state, 2, "closed").actions).toEqual([]);
+  });
+
+  it("after a takeover by the same agent run closes with 1008 silently; by another run closes with 4409 and reports it", () => {
+    const same = leaseTakenOver(open(), claimant("run-1"));
+    expect(closes(same.actions)).toEqual([[1008, "replaced by a newer connection of this agent"]]);
+    expect(kinds(same.actions)).not.toContain("reportConflict");
+    expect(connectionClosed(same.state, 6, "socket closed").actions).toEqual([]);
+
+    const unknown = leaseTakenOver(open(), null);
+    expect(closes(unknown.actions)).toEqual([[1008, "another connection took this host's lease"]]);
+
+    const other = leaseTakenOver(open(), claimant("run-2"));
+    expect(other.actions[0]).toEqual({ kind: "reportConflict", holder: claimant("run-2") });
+    const [[code, reason]] = closes(other.actions) as [[number, string]];
+    expect(code).toBe(4409);
+    expect(reason).toContain("host host-a is held by a newer agent on b.local (run run-2) via gw-2 at lease epoch 50");
+    expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
+    // The newer connection holds the host: no `disconnected` from the displaced one.
+    expect(kinds(other.actions)).not.toContain("publishLifecycle");
+    expect(connectionClosed(other.state, 6, "socket closed").actions).toEqual([]);
+    expect(leaseTakenOver(other.state, claimant("run-3")).actions).toEqual([]);
+  });
+
+  it("closes with 1013 and publishes no disconnected when the lease could not be renewed", () => {
+    const step = leaseExpired(open());
+    expect(closes(step.actions)).toEqual([[1013, "this gateway lost the host lease; reconnect"]]);
+    expect(connectionClosed(step.state, 6, "socket closed").actions).toEqual([]);
   });
 
   it("closes with 1002 when the first frame is not a hello, and with 1008 for a hello naming another host", () => {
@@ -160,11 +220,16 @@ describe("the gateway protocol, step by step", () => {
     ]);
   });
 
-  it("publishes disconnected once, and only after a hello", () => {
+  it("publishes disconnected once, with the lease epoch, and only after the welcome", () => {
     expect(connectionClosed(initialConnectionState("host-a", "gw-1"), 5, "bye").actions).toEqual([]);
-    const replaced = connectionReplaced(open(), 5);
-    expect(kinds(replaced.actions)).toEqual(["publishLifecycle", "log", "log", "close"]);
-    expect(connectionClosed(replaced.state, 6, "socket closed").actions).toEqual([]);
+    const helloOnly = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 1, limits).state;
+    expect(connectionClosed(helloOnly, 5, "bye").actions).toEqual([]);
+    const closed = connectionClosed(open(), 5, "bye");
+    expect(closed.actions[0]).toMatchObject({
+      kind: "publishLifecycle",
+      lifecycle: { type: "disconnected", leaseEpoch: 42 },
+    });
+    expect(connectionClosed(closed.state, 6, "socket closed").actions).toEqual([]);
   });
 
   it("cuts close reasons to 123 UTF-8 bytes", () => {

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import {
   AgentFrame,
+  HOST_CLAIMED_CLOSE_CODE,
   type GatewayFrame,
   type HelloFrame as HelloFrameSchema,
   type HostLifecycle,
@@ -22,12 +23,14 @@ export const CloseCode = {
   goingAway: 1001,
   /** The first frame was not a valid hello. */
   protocolError: 1002,
-  /** Hello for another host, no hello in time, too many bad frames, token revoked, replaced by a newer connection. */
+  /** Hello for another host, no hello in time, too many bad frames, token revoked, replaced by a newer connection of the same agent. */
   policyViolation: 1008,
   /** A frame over the size cap. */
   messageTooBig: 1009,
-  /** The bus could not store an event right now: reconnect and replay. */
+  /** The bus could not store an event or keep the host's lease right now: reconnect (and replay). */
   tryAgainLater: 1013,
+  /** Another agent (a different run) claimed this host id and holds it now: do not reconnect. */
+  hostClaimed: HOST_CLAIMED_CLOSE_CODE,
 } as const;
 /** One of the gateway's close codes. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
@@ -40,6 +43,14 @@ export interface ProtocolLimits {
   heartbeatMinIntervalMs: number;
 }
 
+/** Who holds (or took) a host's lease: the agent run (its hello epoch), its host name, the gateway, the epoch. */
+export interface LeaseClaimant {
+  agentEpoch: string | null;
+  hostname: string | null;
+  gatewayId: string | null;
+  leaseEpoch: number;
+}
+
 /** What the gateway knows about one connection. */
 export interface ConnectionState {
   /** The token's host: the connection's identity. */
@@ -47,6 +58,8 @@ export interface ConnectionState {
   gatewayId: string;
   /** The accepted hello, null until then. */
   hello: HelloFrame | null;
+  /** The epoch of the host lease this connection holds; null until taken (the welcome is sent then). */
+  leaseEpoch: number | null;
   badFrames: number;
   lastHeartbeatPublishedAtMs: number | null;
   /** Set once the connection is closing or closed: nothing more is accepted. */
@@ -61,6 +74,10 @@ export type ProtocolAction =
   | { kind: "publishEvent"; event: SessionEventEnvelope }
   | { kind: "rpcResult"; id: string; result: HostRpcResult }
   | { kind: "publishLifecycle"; lifecycle: HostLifecycle }
+  /** Take the host's lease (by force: the newest connection holds the host); then `leaseTaken` or `leaseNotTaken`. */
+  | { kind: "takeLease" }
+  /** A different agent took this host over: tell the fleet (a host-conflict notice). */
+  | { kind: "reportConflict"; holder: LeaseClaimant }
   | { kind: "close"; code: CloseCode; reason: string }
   | { kind: "terminate"; reason: string }
   | { kind: "log"; level: "debug" | "info" | "warn"; msg: string; data?: Record<string, unknown> };
@@ -88,6 +105,7 @@ export function initialConnectionState(hostId: string, gatewayId: string): Conne
     hostId,
     gatewayId,
     hello: null,
+    leaseEpoch: null,
     badFrames: 0,
     lastHeartbeatPublishedAtMs: null,
     closing: false,
@@ -110,6 +128,7 @@ function lifecycle(
     agentVersion: state.hello?.agentVersion ?? null,
     threads: null,
     appServer: null,
+    ...(state.leaseEpoch === null ? {} : { leaseEpoch: state.leaseEpoch }),
     ...extra,
   };
 }
@@ -212,6 +231,8 @@ export function receiveFrame(
   const frame = parsed.frame;
   if (frame.type === "hello") return refuse(state, limits, "hello was already accepted on this connection", raw);
   if (frame.type === "heartbeat") {
+    // Before the welcome (the lease is being taken) there is no `connected` yet for a heartbeat to follow.
+    if (state.leaseEpoch === null) return { state, actions: [] };
     const due =
       state.lastHeartbeatPublishedAtMs === null ||
       nowMs - state.lastHeartbeatPublishedAtMs >= limits.heartbeatMinIntervalMs;
@@ -234,25 +255,94 @@ export function receiveFrame(
   return { state, actions: [{ kind: "publishEvent", event }] };
 }
 
-function acceptHello(state: ConnectionState, hello: HelloFrame, nowMs: number): Step {
+/** A valid hello: take the host's lease first; the welcome waits for it (`leaseTaken`). */
+function acceptHello(state: ConnectionState, hello: HelloFrame, _nowMs: number): Step {
   if (hello.hostId !== state.hostId) {
     const reason = `hello for host ${JSON.stringify(hello.hostId)}, but the token is for host ${JSON.stringify(state.hostId)}`;
     return close(state, CloseCode.policyViolation, reason, { claimedHostId: hello.hostId });
   }
-  const next = { ...state, hello };
+  return {
+    state: { ...state, hello },
+    actions: [
+      { kind: "takeLease" },
+      { kind: "log", level: "debug", msg: "hello accepted; taking the host lease", data: { epoch: hello.epoch } },
+    ],
+  };
+}
+
+/** The host's lease is this connection's at `leaseEpoch`: welcome the agent and publish `connected`. Pure. */
+export function leaseTaken(state: ConnectionState, leaseEpoch: number, nowMs: number): Step {
+  if (state.closing || state.hello === null || state.leaseEpoch !== null) return { state, actions: [] };
+  const next = { ...state, leaseEpoch };
+  const hello = state.hello;
   return {
     state: next,
     actions: [
-      { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId } },
+      { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId, leaseEpoch } },
       { kind: "publishLifecycle", lifecycle: lifecycle(next, "connected", nowMs) },
       {
         kind: "log",
         level: "info",
         msg: "host connected",
-        data: { epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion },
+        data: { epoch: hello.epoch, hostname: hello.hostname, agentVersion: hello.agentVersion, leaseEpoch },
       },
     ],
   };
+}
+
+/** The host's lease could not be taken in time (the bus is unreachable): close with 1013, nothing published. Pure. */
+export function leaseNotTaken(state: ConnectionState, waitedMs: number, lastError: string | null): Step {
+  if (state.closing || state.leaseEpoch !== null) return { state, actions: [] };
+  return close(state, CloseCode.tryAgainLater, `could not take the host lease within ${waitedMs} ms; reconnect`, {
+    error: lastError,
+  });
+}
+
+/** Whether `holder` is the same agent run as this connection's (a reconnect), by the hello's epoch. Pure. */
+export function sameAgent(state: ConnectionState, holder: LeaseClaimant | null): boolean {
+  return holder !== null && holder.agentEpoch !== null && holder.agentEpoch === state.hello?.epoch;
+}
+
+/** How a claimant reads in a close reason or a log line. Pure. */
+export function describeClaimant(holder: LeaseClaimant): string {
+  const who = holder.hostname ? `agent on ${holder.hostname}` : "another agent";
+  return `${who} (run ${holder.agentEpoch ?? "?"}) via ${holder.gatewayId ?? "?"} at lease epoch ${holder.leaseEpoch}`;
+}
+
+/**
+ * The host's lease was taken by a newer connection (`holder`, null when its record could not be read). The
+ * newer one holds the host, so this connection publishes no `disconnected`. Of the same agent run (a reconnect
+ * after a network blip) it is closed with 1008 and nothing else; of a different run (two agents claim one host
+ * id) it is closed with 4409 naming the holder, so that agent stops reconnecting, and a conflict is reported. Pure.
+ */
+export function leaseTakenOver(state: ConnectionState, holder: LeaseClaimant | null): Step {
+  if (state.closing) return { state, actions: [] };
+  const quiet = { ...state, disconnectReported: true };
+  if (holder === null || sameAgent(state, holder)) {
+    const why =
+      holder === null ? "another connection took this host's lease" : "replaced by a newer connection of this agent";
+    return close(quiet, CloseCode.policyViolation, why, holder ? { holder } : {});
+  }
+  const closing = close(
+    quiet,
+    CloseCode.hostClaimed,
+    `host ${state.hostId} is held by a newer ${describeClaimant(holder)}; stop this agent or give it another host id`,
+    { holder, displacedEpoch: state.hello?.epoch ?? null },
+  );
+  return { state: closing.state, actions: [{ kind: "reportConflict", holder }, ...closing.actions] };
+}
+
+/**
+ * This gateway could not renew the host's lease in time (it lost the bus): it may no longer act for the host.
+ * Close with 1013 so the agent reconnects, through another gateway if need be; no `disconnected`. Pure.
+ */
+export function leaseExpired(state: ConnectionState): Step {
+  if (state.closing) return { state, actions: [] };
+  return close(
+    { ...state, disconnectReported: true },
+    CloseCode.tryAgainLater,
+    "this gateway lost the host lease; reconnect",
+  );
 }
 
 /** The event is in CODEX_EVENTS (now or already: `duplicate`): acknowledge it. Pure. */
@@ -314,24 +404,19 @@ export function tokenRevoked(state: ConnectionState, nowMs: number): Step {
   return endWith(state, nowMs, CloseCode.policyViolation, "host token revoked");
 }
 
-/**
- * A newer connection for the same host said hello: report this one gone now, before the newer one's
- * `connected` is published, so lifecycle never ends on a stale `disconnected`. Pure.
- */
-export function connectionReplaced(state: ConnectionState, nowMs: number): Step {
-  return endWith(state, nowMs, CloseCode.policyViolation, "replaced by a newer connection for this host");
-}
-
 function endWith(state: ConnectionState, nowMs: number, code: CloseCode, reason: string): Step {
   const gone = connectionClosed(state, nowMs, reason);
   const closing = close(gone.state, code, reason);
   return { state: closing.state, actions: [...gone.actions, ...closing.actions] };
 }
 
-/** The socket is gone (closed, terminated or replaced): publish `disconnected` once, if the hello was accepted. Pure. */
+/**
+ * The socket is gone (closed, terminated, or the gateway or a revocation ends it): publish `disconnected` once,
+ * if the agent was welcomed (the lease taken) and the lease was not taken over. Pure.
+ */
 export function connectionClosed(state: ConnectionState, nowMs: number, why: string): Step {
   const next = { ...state, closing: true, disconnectReported: true };
-  if (state.disconnectReported || state.hello === null) return { state: next, actions: [] };
+  if (state.disconnectReported || state.leaseEpoch === null) return { state: next, actions: [] };
   return {
     state: next,
     actions: [

@@ -1,58 +1,81 @@
 /**
- * The gateway's command half: while this gateway holds a host's connection it serves `codex.rpc.<hostId>`
- * (request/reply, queue group `rpc-gateway`, so one gateway answers even if two briefly hold the host), sends
- * each approved command to the agent as an `rpc` frame and replies with the agent's result. When the host
- * has no connection here the subscription is gone, so the policy service sees "no responders": host offline.
+ * The gateway's command half: while a connection here holds a host's lease it serves `codex.rpc.<hostId>`
+ * (request/reply, queue group `rpc-gateway`, so each command goes to one gateway even while two briefly serve
+ * the host), sends each approved command to the agent as an `rpc` frame carrying the lease's epoch and replies
+ * with the agent's result. When the lease is lost here the subscription is drained: commands already on their
+ * way are refused with a typed `host_offline` (nothing sent), and so is any command that arrives while the
+ * connection's lease is no longer held. With no subscription left the policy service sees "no responders".
  * Only the policy service may publish on `codex.rpc.*` (the NATS permissions in deploy/nats enforce it).
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { failure, issuesText } from "../../schemas/commands.js";
-import { HostRpcEnvelope, type HostRpcResult } from "../../schemas/host-rpc.js";
+import { HostRpcEnvelope, type HostRpcRequest, type HostRpcResult } from "../../schemas/host-rpc.js";
 import { notALiveRequest, subjects } from "../bus/index.js";
-import type { HostConnection } from "./connection.js";
 
 /** Queue group of every gateway on `codex.rpc.<hostId>`. */
 export const RPC_GATEWAY_QUEUE_GROUP = "rpc-gateway";
 
-/** Serves `codex.rpc.<hostId>` for the hosts connected to this gateway. */
+/** What the relay needs of a host connection (connection.ts's HostConnection). */
+export interface RelayTarget {
+  readonly hostId: string;
+  /** True while the connection holds the host's lease. */
+  holdsLease(): boolean;
+  /** The lease epoch, for logs. */
+  readonly leaseEpoch: number | null;
+  callAgent(id: string, request: HostRpcRequest, timeoutMs: number): Promise<HostRpcResult>;
+}
+
+interface Served {
+  sub: Subscription;
+  conn: RelayTarget;
+  /** Set once the host is no longer served here (the subscription is draining): why. */
+  gone: string | null;
+}
+
+/** Serves `codex.rpc.<hostId>` for the hosts whose lease a connection here holds. */
 export class RpcRelay {
-  private readonly subs = new Map<string, { sub: Subscription; conn: HostConnection }>();
+  private readonly subs = new Map<string, Served>();
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly logger: Logger,
+    private readonly gatewayId: string = "this gateway",
   ) {}
 
-  /** The host's hello was accepted on `conn`: commands for it now go there (a newer connection replaces an older). */
-  hostConnected(conn: HostConnection): void {
+  /** `conn` holds the host's lease: commands for it now go there (a newer connection replaces an older). */
+  hostConnected(conn: RelayTarget): void {
     const existing = this.subs.get(conn.hostId);
     if (existing) {
       existing.conn = conn;
       return;
     }
-    let sub: Subscription;
+    const entry: Served = { sub: undefined as unknown as Subscription, conn, gone: null };
     try {
-      sub = this.nc.subscribe(subjects.hostRpc(conn.hostId), {
+      entry.sub = this.nc.subscribe(subjects.hostRpc(conn.hostId), {
         queue: RPC_GATEWAY_QUEUE_GROUP,
         callback: (err, msg) => {
           if (err) return this.logger.error({ hostId: conn.hostId, err: err.message }, "rpc subscription failed");
-          void this.relay(conn.hostId, msg);
+          void this.relay(entry, msg);
         },
       });
     } catch (err) {
       this.logger.error({ hostId: conn.hostId, err: (err as Error).message }, "cannot serve commands for this host");
       return;
     }
-    this.subs.set(conn.hostId, { sub, conn });
+    this.subs.set(conn.hostId, entry);
   }
 
-  /** `conn` closed: stop serving its host unless a newer connection holds it. */
-  hostClosed(conn: HostConnection): void {
+  /**
+   * `conn` closed or lost the host's lease (`why`): stop serving its host unless a newer connection here holds
+   * it. The subscription is drained, so a command already on its way here is refused, not dropped.
+   */
+  hostClosed(conn: RelayTarget, why = "the host's connection here ended"): void {
     const entry = this.subs.get(conn.hostId);
     if (!entry || entry.conn !== conn) return;
     this.subs.delete(conn.hostId);
-    entry.sub.unsubscribe();
+    entry.gone = why;
+    entry.sub.drain().catch(() => entry.sub.unsubscribe());
   }
 
   /** Stops serving every host. */
@@ -61,7 +84,8 @@ export class RpcRelay {
     this.subs.clear();
   }
 
-  private async relay(hostId: string, msg: Msg): Promise<void> {
+  private async relay(entry: Served, msg: Msg): Promise<void> {
+    const hostId = entry.conn.hostId;
     // Only a live request can be a command from the policy service (see notALiveRequest); anything else is
     // dropped with a logged reason.
     const notLive = notALiveRequest(msg);
@@ -86,13 +110,24 @@ export class RpcRelay {
     const envelope = parsed.data;
     if (envelope.hostId !== hostId)
       return reply(failure("invalid", `host rpc for ${envelope.hostId} arrived on ${hostId}'s subject`));
-    const entry = this.subs.get(hostId);
-    if (!entry)
-      return reply(failure("host_offline", `host ${hostId} is not connected to this gateway; nothing was sent`));
+    // Refused here, never sent: the host is held elsewhere now (or nowhere); a retry reaches its holder.
+    const refuse = (why: string): void => {
+      this.logger.info({ hostId, id: envelope.id, op: envelope.request.op, why }, "refused a host rpc: not held here");
+      reply(failure("host_offline", `${this.gatewayId} no longer holds host ${hostId} (${why}); nothing was sent`));
+    };
+    if (entry.gone !== null) return refuse(entry.gone);
+    if (!entry.conn.holdsLease()) return refuse(`its lease at epoch ${entry.conn.leaseEpoch ?? "?"} is not held`);
     const started = Date.now();
     const result = await entry.conn.callAgent(envelope.id, envelope.request, envelope.timeoutMs);
     this.logger.debug(
-      { hostId, id: envelope.id, op: envelope.request.op, ok: result.ok, ms: Date.now() - started },
+      {
+        hostId,
+        id: envelope.id,
+        op: envelope.request.op,
+        ok: result.ok,
+        ms: Date.now() - started,
+        leaseEpoch: entry.conn.leaseEpoch,
+      },
       "host rpc",
     );
     reply(result);

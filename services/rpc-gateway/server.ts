@@ -1,6 +1,8 @@
 /**
- * The rpc-gateway's event half: an HTTP server whose WebSocket upgrades are authenticated with a host
- * token before any socket is accepted; each accepted socket becomes a `HostConnection`.
+ * The rpc-gateway: an HTTP server whose WebSocket upgrades are authenticated with a host token before any
+ * socket is accepted; each accepted socket becomes a `HostConnection`. Any number of gateways may run on one
+ * bus: each connection takes its host's lease in `codex-leases` (host-leases.ts), so a host has one live
+ * connection across all of them, and only the holder serves its commands.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, STATUS_CODES, type IncomingMessage, type Server } from "node:http";
@@ -16,9 +18,20 @@ import {
   httpServerTimeouts,
 } from "../../schemas/http-timeouts.js";
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from "../../schemas/gateway.js";
-import { JetStreamPublisher, connectBus, type KvBucket } from "../bus/index.js";
+import {
+  JetStreamPublisher,
+  LEASE_BUCKET,
+  MAX_LEASE_TTL_MS,
+  connectBus,
+  openKvBucket,
+  publishDeduplicated,
+  subjects,
+  type KvBucket,
+} from "../bus/index.js";
+import type { ServiceMetrics } from "../ops/metrics.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
+import { DEFAULT_HOST_LEASE_TTL_MS, HostLeases, hostConflictNotice } from "./host-leases.js";
 import { RpcRelay } from "./rpc-relay.js";
 import { bearerToken } from "./host-token.js";
 import { authenticateHostToken, openHostTokenBucket, watchHostTokenRevocations } from "./tokens.js";
@@ -45,6 +58,11 @@ export const GatewaySettingsSchema = z
     closeGraceMs: positiveInt.default(2_000),
     ...HttpTimeoutFields,
     gatewayId: z.string().min(1).optional(),
+    /**
+     * TTL of each host lease (renewed every third of it); default 15 s, at most half the `codex-leases` max age.
+     * A gateway cut off from the bus closes its connections after 0.8 of it.
+     */
+    hostLeaseTtlMs: z.number().int().min(300).max(MAX_LEASE_TTL_MS).optional(),
   })
   .refine(headersWithinRequest, headersWithinRequestIssue);
 
@@ -52,6 +70,8 @@ export const GatewaySettingsSchema = z
 export type GatewayOptions = z.input<typeof GatewaySettingsSchema> & {
   natsConnection?: NatsConnection;
   logger?: Logger;
+  /** Counts stored events (`eventsIn`) and which host leases this instance holds (`leaseHeld`). */
+  metrics?: ServiceMetrics;
 };
 
 /** A running gateway. */
@@ -65,7 +85,7 @@ export interface Gateway {
 }
 
 function parseSettings(opts: GatewayOptions): z.output<typeof GatewaySettingsSchema> {
-  const { natsConnection, logger, ...settings } = opts;
+  const { natsConnection, logger, metrics, ...settings } = opts;
   const parsed = GatewaySettingsSchema.safeParse(settings);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join("; ");
@@ -114,7 +134,22 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
   return address.port;
 }
 
-/** Starts the gateway; resolves once it listens. Needs the bus set up (CODEX_EVENTS and `codex-host-tokens`). */
+/** The host lease TTL: as asked, else the default; below the leases bucket's max age (`bucketTtlMs`, 0: none). */
+function hostLeaseTtl(asked: number | undefined, bucketTtlMs: number): number {
+  const cap = bucketTtlMs > 0 ? Math.floor(bucketTtlMs / 2) : MAX_LEASE_TTL_MS;
+  if (asked === undefined) return Math.max(300, Math.min(DEFAULT_HOST_LEASE_TTL_MS, cap));
+  if (bucketTtlMs > 0 && asked >= bucketTtlMs)
+    throw new GatewayError(
+      "invalid_options",
+      `invalid gateway options: hostLeaseTtlMs ${asked} must be below the ${LEASE_BUCKET} max age (${bucketTtlMs} ms)`,
+    );
+  return asked;
+}
+
+/**
+ * Starts the gateway; resolves once it listens. Needs the bus set up (CODEX_EVENTS, `codex-host-tokens` and
+ * `codex-leases`).
+ */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const s = parseSettings(opts);
   const gatewayId = s.gatewayId ?? `rpc-gateway-${randomBytes(4).toString("hex")}`;
@@ -127,8 +162,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!nc.isClosed()) await nc.close();
   };
   let kv: KvBucket;
+  let leasesKv: KvBucket;
+  let leaseTtlMs: number;
   try {
     kv = await openHostTokenBucket(nc);
+    leasesKv = await openKvBucket(nc, LEASE_BUCKET, { mustExist: true });
+    leaseTtlMs = hostLeaseTtl(s.hostLeaseTtlMs, (await leasesKv.status()).ttl);
   } catch (err) {
     await closeOwnNats();
     throw err;
@@ -137,7 +176,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const connections = new Set<HostConnection>();
   let stopping = false;
   const publisher = new JetStreamPublisher(nc);
-  const relay = new RpcRelay(nc, logger);
+  const relay = new RpcRelay(nc, logger, gatewayId);
+  const leases = new HostLeases(nc, leasesKv, gatewayId, leaseTtlMs, logger);
+  leases.start();
   const deps: HostConnectionDeps = {
     gatewayId,
     nc,
@@ -148,11 +189,50 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     maxFrameBytes: s.maxFrameBytes,
     helloTimeoutMs: s.helloTimeoutMs,
     pingIntervalMs: s.pingIntervalMs,
-    onHello(conn) {
+    leases,
+    metrics: opts.metrics,
+    onHeld(conn) {
+      // An older connection of the same host here learns it at once, not from the bucket.
+      const holder = conn.claimant();
       for (const other of connections) {
-        if (other !== conn && other.hostId === conn.hostId && other.helloAccepted) other.replace();
+        const epoch = other.leaseEpoch;
+        if (holder && other !== conn && other.hostId === conn.hostId && epoch !== null && epoch < holder.leaseEpoch)
+          other.depose(holder);
       }
       relay.hostConnected(conn);
+    },
+    onLeaseLost(conn, why) {
+      relay.hostClosed(conn, why);
+    },
+    onConflict(conn, holder) {
+      const agent = conn.agent;
+      const notice = hostConflictNotice(
+        conn.hostId,
+        {
+          holder: {
+            agentEpoch: holder.agentEpoch,
+            hostname: holder.hostname,
+            gatewayId: holder.gatewayId,
+            remoteAddress: null,
+          },
+          displaced: {
+            agentEpoch: agent?.epoch ?? null,
+            hostname: agent?.hostname ?? null,
+            gatewayId,
+            remoteAddress: conn.remoteAddress,
+          },
+          leaseEpoch: holder.leaseEpoch,
+        },
+        Date.now(),
+      );
+      logger.error(
+        { hostId: conn.hostId, holder, displaced: notice.conflict?.displaced },
+        "host conflict: two agents claim this host id; the newer holds it and the displaced one was told to stop",
+      );
+      publishDeduplicated(publisher, subjects.fleet(notice.kind), JSON.stringify(notice), notice.id).catch(
+        (err: unknown) =>
+          logger.error({ hostId: conn.hostId, err: (err as Error).message }, "cannot publish the host-conflict notice"),
+      );
     },
     onClosed(conn) {
       connections.delete(conn);
@@ -224,6 +304,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     stopping = true;
     revocations.stop();
+    await leases.stop(s.closeGraceMs);
     publisher.close("the gateway failed to start");
     await closeOwnNats();
     throw new GatewayError("listen_failed", `cannot listen on ${s.host}:${s.port}: ${(err as Error).message}`, {
@@ -235,7 +316,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }, s.pingIntervalMs);
   pinger.unref();
   const urlHost = s.host.includes(":") ? `[${s.host}]` : s.host;
-  logger.info({ host: s.host, port }, "rpc-gateway listening");
+  logger.info({ host: s.host, port, hostLeaseTtlMs: leaseTtlMs }, "rpc-gateway listening");
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -255,7 +336,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         server.closeAllConnections();
       });
       wss.close();
-      await within(nc.flush(), s.closeGraceMs).catch(() => undefined);
+      // Lease releases and the flush both wait on the bus: bounded together.
+      await Promise.all([leases.stop(s.closeGraceMs), within(nc.flush(), s.closeGraceMs).catch(() => undefined)]);
       publisher.close("the gateway stopped");
       await closeOwnNats();
       logger.info("rpc-gateway stopped");
