@@ -1,7 +1,9 @@
 /** `claw-supervisor service <name>`'s shared flags for running as one of N instances: health port and host, instance id. */
 import { createServer, type Server } from "node:net";
+import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { useNatsServer } from "../../test/support/bus.js";
+import { subjects } from "../bus/subjects.js";
 import { startCliInProcess } from "./test-cli.js";
 
 const start = startCliInProcess;
@@ -55,6 +57,29 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
     expect(ready.instance).toBe(`policy@${(await import("node:os")).hostname()}:${process.pid}`);
     expect(ready.instanceId).toBe(ready.instance);
     expect(ready).not.toHaveProperty("health");
+    run.stop("SIGTERM");
+    expect(await run.exited).toBe(0);
+  });
+
+  it("the policy service counts the commands it answers into the process's /metrics", async () => {
+    const run = start(["service", "policy", "--ensure-bus", "--json", "--health-port", "0", "--instance", "policy-m"], {
+      NATS_URL: nats.url,
+    });
+    const ready = await readyLine(run);
+    const counted = async () =>
+      /\nclaw_commands_total\{verb="send",result="invalid",service="policy",instance="policy-m"\} (\d+)/.exec(
+        await (await fetch(`${ready.health}/metrics`)).text(),
+      )?.[1];
+    expect(await counted()).toBeUndefined();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const answer = await nc.request(subjects.command("send"), "not json", { timeout: 5_000 });
+      expect(answer.json()).toMatchObject({ ok: false, code: "invalid" });
+      await nc.request(subjects.command("send"), "not json", { timeout: 5_000 });
+    } finally {
+      await nc.close();
+    }
+    expect(await counted()).toBe("2");
     run.stop("SIGTERM");
     expect(await run.exited).toBe(0);
   });

@@ -148,7 +148,7 @@ const policyService: ServiceSpec = {
     "--mcp-url URL          the MCP edge spawned sessions get in their thread config (with a token each)",
     "--mcp-secret-file F    the MCP edge's token secret (needed with --mcp-url)",
   ],
-  async start({ nc, logger, values, instance }) {
+  async start({ nc, logger, values, instance, metrics }) {
     let spawnConfig: ReturnType<typeof spawnMcpConfig> | undefined;
     if (typeof values["mcp-url"] === "string") {
       if (typeof values["mcp-secret-file"] !== "string")
@@ -159,6 +159,7 @@ const policyService: ServiceSpec = {
       nc,
       logger,
       instanceId: instance,
+      metrics,
       hostTokens: hostTokenAdmin(nc),
       ...(spawnConfig ? { spawnConfig } : {}),
     });
