@@ -164,8 +164,9 @@ export class PolicyState implements RateLimiter, LoopMemory {
     state.follow = follow;
     state.following = (async () => {
       for await (const e of follow) {
-        if (e.key.startsWith("rate."))
-          state.learn(e.key, knownOf(e.key, e.operation, e.value, e.revision, e.createdMs));
+        // This instance's own writes come back too: what is known already at that revision is not parsed again.
+        if (!e.key.startsWith("rate.") || (state.known.get(e.key)?.revision ?? 0) >= e.revision) continue;
+        state.learn(e.key, knownOf(e.key, e.operation, e.value, e.revision, e.createdMs));
       }
     })().catch((err: Error) =>
       state.log.warn({ err: err.message }, "policy state follow ended; buckets are read when a take conflicts"),
