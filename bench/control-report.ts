@@ -1,12 +1,23 @@
-/** The control benchmark's report: the table, the verdict per target, notes on the run, and the JSON line. */
+/**
+ * The control benchmark's report: the table, the baseline and each op's added p50 against it, the verdict per
+ * target, notes on the run, and the JSON line.
+ */
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { type OpResult, TARGET_P50_MS, TARGET_P99_MS } from "./control-stats.js";
+import {
+  type Baseline,
+  type BaselineRatio,
+  type OpResult,
+  TARGET_BASELINE_RATIO,
+  TARGET_P50_MS,
+  TARGET_P99_MS,
+} from "./control-stats.js";
 
 /** What the report says about the run beside the figures. */
 export interface RunInfo {
   topology: string;
   turnPhase: string;
+  policyInstances: number;
   /** `performance.now()` when the run started. */
   startedAt: number;
   cpus: os.CpuInfo[];
@@ -16,7 +27,12 @@ export interface RunInfo {
  * Prints the report with `say` (silent under `--json`), then the machine-readable line on stdout whatever
  * `say` does: the last line of the output is always that line.
  */
-export function printReport(results: OpResult[], run: RunInfo, say: (line?: string) => void): void {
+export function printReport(
+  results: OpResult[],
+  against: { baseline: Baseline; ratios: BaselineRatio[] },
+  run: RunInfo,
+  say: (line?: string) => void,
+): void {
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const x = (v: number) => `${v.toFixed(2)}x`;
   const cols: [string, number][] = [
@@ -54,6 +70,22 @@ export function printReport(results: OpResult[], run: RunInfo, say: (line?: stri
       `  ${r.op.padEnd(28)} p50 +${r.added.p50.toFixed(2)} ms: ${verdict(r.met.p50)}; p99 +${r.added.p99.toFixed(2)} ms: ${verdict(r.met.p99)}`,
     );
   }
+  const { baseline: b, ratios } = against;
+  say();
+  say(
+    `baseline (${b.samples} samples each, half before the ops and half after, from the caller's connection): ` +
+      `JetStream publish to AUDIT until its ack p50 ${ms(b.jsPublishAck.p50)} (p99 ${ms(b.jsPublishAck.p99)}), ` +
+      `NATS request to a trivial responder p50 ${ms(b.request.p50)} (p99 ${ms(b.request.p99)}); one of each: ${ms(b.p50)}`,
+  );
+  say(
+    `target: each op's added p50 at most ${TARGET_BASELINE_RATIO}x that baseline (${ms(TARGET_BASELINE_RATIO * b.p50)})`,
+  );
+  for (const r of ratios) {
+    say(
+      `  ${r.op.padEnd(28)} added p50 ${ms(r.addedP50)} = ${x(r.ratio)} the baseline (${x(r.perPublishAck)} a publish-ack, ` +
+        `${x(r.perRequest)} a request): ${r.met ? "met" : "NOT met"}`,
+    );
+  }
   say("notes: send finds the agent's view of the thread settled and idle, so the agent starts the turn without a");
   say("  look-up, like the direct path; steer and interrupt go to a turn the agent already knows (no look-up either),");
   say(
@@ -65,6 +97,9 @@ export function printReport(results: OpResult[], run: RunInfo, say: (line?: stri
     run.topology === "single"
       ? "  Every service shares this process's event loop (as in 'claw-supervisor up')."
       : "  Gateway, registry, policy service and host agent each run as their own process (as deployed).",
+  );
+  say(
+    `  ${run.policyInstances} policy instance(s) in queue group "policy"; rate limits are shared through KV codex-policy-state.`,
   );
   say(
     `run: ${((performance.now() - run.startedAt) / 1000).toFixed(1)} s, load average at the end ${os
@@ -81,8 +116,11 @@ export function printReport(results: OpResult[], run: RunInfo, say: (line?: stri
       cpus: run.cpus.length,
       cpu: run.cpus[0]?.model ?? null,
       memGiB: Math.round(os.totalmem() / 2 ** 30),
-      targets: { addedP50Ms: TARGET_P50_MS, addedP99Ms: TARGET_P99_MS },
+      policyInstances: run.policyInstances,
+      targets: { addedP50Ms: TARGET_P50_MS, addedP99Ms: TARGET_P99_MS, addedP50PerBaseline: TARGET_BASELINE_RATIO },
+      baseline: b,
       results,
+      againstBaseline: ratios,
     }),
   );
 }

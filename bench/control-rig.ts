@@ -1,9 +1,11 @@
 /**
  * The control benchmark's rig, started the way test/e2e/control.test.ts starts it: nats-server (its own process),
- * the gateway, the registry, the policy service (with rate limits that leave room for the benchmark) and a host
- * agent on a real codex app-server (unix socket) whose model is the fake model in a process of its own; the
- * services in this process (topology `single`) or each in its own (`processes`). Plus the direct client on the
- * same app-server socket, and the caller's own NATS connection.
+ * the gateway, the registry, the policy service (with rate limits that leave room for the benchmark; several
+ * instances in queue group "policy", sharing their rate limits through KV codex-policy-state) and a host agent on
+ * a real codex app-server (unix socket) whose model is the fake model in a process of its own; the services in
+ * this process (topology `single`) or each in its own (`processes`). Plus the direct client on the same
+ * app-server socket, the caller's own NATS connection, and the baseline's two bus round trips on it: a JetStream
+ * publish to AUDIT and its ack, and a core NATS request to a trivial responder on the services' connection.
  */
 import { fork } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -13,7 +15,15 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { ACTIVE_POLICY_KEY, DEFAULT_POLICY } from "../schemas/policy.js";
-import { connectBus, ensureBus, KV_BUCKET_NAMES, openKvBucket } from "../services/bus/index.js";
+import {
+  busRequest,
+  connectBus,
+  ensureBus,
+  JetStreamPublisher,
+  KV_BUCKET_NAMES,
+  openKvBucket,
+  subjects,
+} from "../services/bus/index.js";
 import { listHosts } from "../services/clients/registry-queries.js";
 import { type CodexRpcClient, connectCodex, parseEndpoint } from "../services/codex-rpc/index.js";
 import { type HostAgent, startHostAgent } from "../services/host-agent/index.js";
@@ -30,6 +40,10 @@ export const HOST = "bench-host";
 /** A prompt containing this gets a slow streamed answer from the fake model (the tests' own marker). */
 export { SLOW };
 const WAIT_MS = 15_000;
+/** The trivial responder's subject: it answers every request with the request's own bytes. */
+const ECHO_SUBJECT = "bench.baseline.echo";
+/** What the baseline sends: about the size of a command request and of an audit record. */
+const BASELINE_PAYLOAD = JSON.stringify({ bench: "control-baseline", pad: "x".repeat(300) });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,6 +114,13 @@ export interface StartedRig {
   caller: NatsConnection;
   /** The app-server's workspace folder. */
   workspace: string;
+  /** The baseline's round trips, each from the caller's connection and resolving when answered. */
+  baseline: {
+    /** A JetStream publish to AUDIT (pipelined, as the policy service writes it), until its ack. */
+    jsPublishAck(): Promise<unknown>;
+    /** A core NATS request to a responder on the same nats-server that answers at once. */
+    request(): Promise<unknown>;
+  };
 }
 
 /** Starts with `start`; `stop` stops whatever has started, also after a failed start. */
@@ -109,7 +130,9 @@ export class ControlRig {
   private callerNc: NatsConnection | undefined;
   private gateway: Gateway | undefined;
   private registry: Registry | undefined;
-  private policy: PolicyService | undefined;
+  private readonly policies: PolicyService[] = [];
+  private readonly extraConnections: NatsConnection[] = [];
+  private baselinePublisher: JetStreamPublisher | undefined;
   private readonly processes: ServiceProcess[] = [];
   private model: ModelProcess | undefined;
   private server: CodexAppServer | undefined;
@@ -118,10 +141,10 @@ export class ControlRig {
   private stateDir: string | undefined;
 
   /**
-   * Starts every part for `topology` (`single`: the services in this process; anything else: `processes`) and
-   * waits until the host is online in the registry.
+   * Starts every part for `topology` (`single`: the services in this process; anything else: `processes`), with
+   * `policyInstances` policy services, and waits until the host is online in the registry.
    */
-  async start(topology: string): Promise<StartedRig> {
+  async start(topology: string, policyInstances = 1): Promise<StartedRig> {
     const quiet = pino({ level: "silent" });
     const nats = (this.nats = await startNatsServer());
     // Connected the way the services and the CLI connect (connectBus: no async stack traces per request).
@@ -145,15 +168,21 @@ export class ControlRig {
       const gateway = (this.gateway = await startGateway({ natsConnection: nc, port: 0, logger: quiet }));
       gatewayUrl = gateway.url;
       this.registry = await startRegistry({ nc });
-      const policy = (this.policy = await startPolicyService({ nc, logger: quiet }));
-      await until("the benchmark policy applied", () => policy.policyRevision() !== null);
+      for (let i = 0; i < policyInstances; i++) {
+        // The first shares the services' connection (as in `up`); each other one has its own, as another process.
+        const policyNc = i === 0 ? nc : await connectBus({ servers: nats.url, name: `bench-policy-${i}` });
+        if (i > 0) this.extraConnections.push(policyNc);
+        const policy = await startPolicyService({ nc: policyNc, logger: quiet, instanceId: `bench-policy-${i}` });
+        this.policies.push(policy);
+        await until("the benchmark policy applied", () => policy.policyRevision() !== null);
+      }
     } else {
       // The policy document is in KV before the policy process starts, so it is in force from its first command.
       const gw = await startService("rpc-gateway", nats.url, ["--port", "0"]);
       this.processes.push(gw);
       gatewayUrl = String(gw.ready.url);
       this.processes.push(await startService("registry", nats.url));
-      this.processes.push(await startService("policy", nats.url));
+      for (let i = 0; i < policyInstances; i++) this.processes.push(await startService("policy", nats.url));
     }
     const model = (this.model = await startModelProcess());
     const server = (this.server = await startCodexAppServer({ model, listen: "unix" }));
@@ -198,7 +227,16 @@ export class ControlRig {
     await until("the host online", async () =>
       (await listHosts(caller)).find((h) => h.hostId === HOST && h.status === "online"),
     );
-    return { client, turns, caller, workspace: server.workspace };
+    // The baseline's responder lives on the services' connection, so its request crosses nats-server as a
+    // command does; the publisher is the pipelined one the services write with.
+    nc.subscribe(ECHO_SUBJECT, { callback: (err, m) => void (err || m.respond(m.data)) });
+    await nc.flush();
+    const publisher = (this.baselinePublisher = new JetStreamPublisher(caller));
+    const baseline = {
+      jsPublishAck: () => publisher.publish(subjects.audit("bench-baseline"), BASELINE_PAYLOAD),
+      request: () => busRequest(caller, ECHO_SUBJECT, BASELINE_PAYLOAD, { timeout: 5_000 }),
+    };
+    return { client, turns, caller, workspace: server.workspace, baseline };
   }
 
   /** Stops every part that started, the direct client first and nats-server last. */
@@ -206,7 +244,9 @@ export class ControlRig {
     this.client?.close();
     await this.agent?.stop();
     for (const p of this.processes.reverse()) await stopService(p);
-    await this.policy?.stop();
+    for (const p of this.policies.reverse()) await p.stop();
+    this.baselinePublisher?.close("the benchmark stopped");
+    for (const c of this.extraConnections) await c.close();
     await this.registry?.stop();
     await this.gateway?.stop();
     await this.server?.stop();

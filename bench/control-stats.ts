@@ -1,6 +1,8 @@
 /**
  * The control benchmark's sampling and statistics: A/B pairs of supervisor and direct calls, nearest-rank
- * quantiles, and each op's summary against the targets for what the supervisor may add.
+ * quantiles, each op's summary against the targets for what the supervisor may add, and the baseline (one
+ * JetStream publish-ack round trip and one NATS request round trip, measured in the same run) each op's added
+ * p50 is also set against.
  */
 import { performance } from "node:perf_hooks";
 
@@ -8,6 +10,8 @@ import { performance } from "node:perf_hooks";
 export const TARGET_P50_MS = 3;
 /** Most the supervisor may add to a direct call's p99, in ms. */
 export const TARGET_P99_MS = 15;
+/** Most the supervisor's added p50 may be, as a multiple of the baseline's p50 (publish-ack + request). */
+export const TARGET_BASELINE_RATIO = 3;
 
 /** Nearest-rank quantile of sorted samples. */
 const quantile = (sorted: number[], q: number): number =>
@@ -77,4 +81,77 @@ export async function abPairs<P>(
     for (const which of order) await one(which, record);
   }
   return pair;
+}
+
+/** The baseline's samples, in ms, per round trip. */
+export interface BaselineSamples {
+  jsPublishAck: number[];
+  request: number[];
+}
+
+/** The baseline's figures: p50 and p99 per round trip, and their p50s added (a command's least: one of each). */
+export interface Baseline {
+  samples: number;
+  jsPublishAck: { p50: number; p99: number };
+  request: { p50: number; p99: number };
+  /** jsPublishAck.p50 + request.p50: what each op's added p50 is set against. */
+  p50: number;
+}
+
+/** How an op's added p50 compares with the baseline: as a multiple of it and of each round trip. */
+export interface BaselineRatio {
+  op: string;
+  addedP50: number;
+  /** addedP50 / baseline.p50 */
+  ratio: number;
+  perPublishAck: number;
+  perRequest: number;
+  met: boolean;
+}
+
+/** Runs `warmup` then `rounds` pairs of the two round trips, alternating which goes first, into `into`. */
+export async function baselineSamples(
+  rounds: number,
+  warmup: number,
+  ops: { jsPublishAck: () => Promise<unknown>; request: () => Promise<unknown> },
+  into: BaselineSamples = { jsPublishAck: [], request: [] },
+): Promise<BaselineSamples> {
+  for (let i = 0; i < warmup + rounds; i++) {
+    const order: (keyof BaselineSamples)[] = i % 2 === 0 ? ["jsPublishAck", "request"] : ["request", "jsPublishAck"];
+    for (const which of order) {
+      const t0 = performance.now();
+      await ops[which]();
+      const ms = performance.now() - t0;
+      if (i >= warmup) into[which].push(ms);
+    }
+  }
+  return into;
+}
+
+/** The baseline's figures. Pure. */
+export function summariseBaseline(b: BaselineSamples): Baseline {
+  const fig = (xs: number[]) => {
+    const sorted = [...xs].sort((x, y) => x - y);
+    return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+  };
+  const jsPublishAck = fig(b.jsPublishAck);
+  const request = fig(b.request);
+  return {
+    samples: Math.min(b.jsPublishAck.length, b.request.length),
+    jsPublishAck,
+    request,
+    p50: jsPublishAck.p50 + request.p50,
+  };
+}
+
+/** Each op's added p50 against the baseline. Pure. */
+export function baselineRatios(results: OpResult[], baseline: Baseline): BaselineRatio[] {
+  return results.map((r) => ({
+    op: r.op,
+    addedP50: r.added.p50,
+    ratio: r.added.p50 / baseline.p50,
+    perPublishAck: r.added.p50 / baseline.jsPublishAck.p50,
+    perRequest: r.added.p50 / baseline.request.p50,
+    met: r.added.p50 <= TARGET_BASELINE_RATIO * baseline.p50,
+  }));
 }

@@ -31,6 +31,14 @@
  * as `claw-supervisor up` does; BENCH_TOPOLOGY=processes runs each as its own process from the built CLI
  * (`service rpc-gateway|registry|policy`, `host-agent`), as they are deployed beside a NATS cluster and on a host.
  *
+ * Policy instances: BENCH_POLICY_INSTANCES (default 2) policy services in queue group "policy", so commands go to
+ * either and their rate limits are shared through KV codex-policy-state (the shape issue 17 asks to measure).
+ *
+ * Baseline: one JetStream publish to AUDIT until its ack, and one core NATS request to a trivial responder on the
+ * same nats-server, both from the caller's connection, alternating, BENCH_BASE_ROUNDS each (default 300) before
+ * the ops and as many after them. Each op's added p50 is reported as a multiple of the two p50s added (a command
+ * that is stored and answered needs at least one of each); the target is at most 3x.
+ *
  * Sizes: BENCH_READ_ROUNDS (default 300 per path), BENCH_TURN_ROUNDS (default 200 per path and op): a p50 of
  * turn ops, whose direct times spread over tens of ms, moves by about a millisecond with fewer.
  * `--json` prints only the machine-readable line; the last line of the normal output is that line anyway.
@@ -48,10 +56,21 @@ import { getSession } from "../services/clients/registry-queries.js";
 import { codexVersion } from "../test/support/codex-bin.js";
 import { ControlRig, HOST, SLOW, until } from "./control-rig.js";
 import { printReport } from "./control-report.js";
-import { abPairs, type OpResult, summarise } from "./control-stats.js";
+import {
+  abPairs,
+  baselineRatios,
+  baselineSamples,
+  type BaselineSamples,
+  type OpResult,
+  summarise,
+  summariseBaseline,
+} from "./control-stats.js";
 
 const READ_ROUNDS = Number(process.env.BENCH_READ_ROUNDS ?? 300);
 const TURN_ROUNDS = Number(process.env.BENCH_TURN_ROUNDS ?? 200);
+const BASE_ROUNDS = Number(process.env.BENCH_BASE_ROUNDS ?? 300);
+const BASE_WARMUP = 50;
+const POLICY_INSTANCES = Number(process.env.BENCH_POLICY_INSTANCES ?? 2);
 const READ_WARMUP = 20;
 const TURN_WARMUP = 5;
 const READ_LIMIT = 10;
@@ -63,6 +82,8 @@ if (TURN_PHASE !== "streaming" && TURN_PHASE !== "start")
   throw new Error(`BENCH_TURN_PHASE must be streaming or start, not ${TURN_PHASE}`);
 if (TOPOLOGY !== "single" && TOPOLOGY !== "processes")
   throw new Error(`BENCH_TOPOLOGY must be single or processes, not ${TOPOLOGY}`);
+if (!(Number.isInteger(POLICY_INSTANCES) && POLICY_INSTANCES >= 1))
+  throw new Error(`BENCH_POLICY_INSTANCES must be a positive integer, not ${process.env.BENCH_POLICY_INSTANCES}`);
 
 const say = (line = ""): void => {
   if (!JSON_ONLY) console.log(line);
@@ -72,7 +93,7 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   say(
     `control benchmark: node ${process.version}, ${cpus.length} x ${cpus[0]?.model ?? "unknown cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
-      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, turn phase ${TURN_PHASE}, load average ${os
+      `codex-cli ${await codexVersion()}, topology ${TOPOLOGY}, turn phase ${TURN_PHASE}, ${POLICY_INSTANCES} policy instance(s), load average ${os
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(" ")}`,
@@ -80,9 +101,10 @@ async function main(): Promise<void> {
 
   const rig = new ControlRig();
   const results: OpResult[] = [];
+  const base: BaselineSamples = { jsPublishAck: [], request: [] };
   const startedAt = performance.now();
   try {
-    const { client, turns, caller, workspace } = await rig.start(TOPOLOGY);
+    const { client, turns, caller, workspace, baseline } = await rig.start(TOPOLOGY, POLICY_INSTANCES);
 
     // One thread with READ_LIMIT finished turns, known to the registry and idle.
     const { thread } = await client.request("thread/start", { cwd: workspace });
@@ -131,6 +153,9 @@ async function main(): Promise<void> {
       `${READ_ROUNDS} samples per path for read (after ${READ_WARMUP} warm-up pairs), ${TURN_ROUNDS} per path for send, steer and interrupt ` +
         `(after ${TURN_WARMUP}), supervisor and direct alternating; p99 is nearest-rank; added = supervisor - direct, ratio = supervisor / direct`,
     );
+
+    // baseline, before the ops (and again after them)
+    await baselineSamples(BASE_ROUNDS, BASE_WARMUP, baseline, base);
 
     // read
     let n = 0;
@@ -183,11 +208,19 @@ async function main(): Promise<void> {
       },
     });
     results.push(summarise("interrupt (running turn)", interruptPair));
+
+    await baselineSamples(BASE_ROUNDS, BASE_WARMUP, baseline, base);
   } finally {
     await rig.stop();
   }
 
-  printReport(results, { topology: TOPOLOGY, turnPhase: TURN_PHASE, startedAt, cpus }, say);
+  const measured = summariseBaseline(base);
+  printReport(
+    results,
+    { baseline: measured, ratios: baselineRatios(results, measured) },
+    { topology: TOPOLOGY, turnPhase: TURN_PHASE, policyInstances: POLICY_INSTANCES, startedAt, cpus },
+    say,
+  );
 }
 
 await main();
