@@ -4,6 +4,8 @@ import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { useNatsServer } from "../../test/support/bus.js";
 import { subjects } from "../bus/subjects.js";
+import { connectAgent, hello } from "../rpc-gateway/test-agent.js";
+import { createHostToken, openHostTokenBucket } from "../rpc-gateway/tokens.js";
 import { startCliInProcess } from "./test-cli.js";
 
 const start = startCliInProcess;
@@ -80,6 +82,25 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
       await nc.close();
     }
     expect(await counted()).toBe("2");
+    run.stop("SIGTERM");
+    expect(await run.exited).toBe(0);
+  });
+
+  it("the gateway takes --instance as its gateway id (its host leases' holder) and counts them on /metrics", async () => {
+    const run = start(["service", "rpc-gateway", "--port", "0", "--json", "--health-port", "0", "--instance", "gw-a"], {
+      NATS_URL: nats.url,
+    });
+    const ready = await readyLine(run);
+    expect(ready).toMatchObject({ gatewayId: "gw-a", instance: "gw-a" });
+    const nc = await connect({ servers: nats.url });
+    const { token } = await createHostToken(await openHostTokenBucket(nc), "host-m");
+    await nc.close();
+    const agent = await connectAgent(ready.url as string, token);
+    agent.send(hello("host-m"));
+    expect(await agent.next()).toMatchObject({ type: "welcome", hostId: "host-m", gatewayId: "gw-a" });
+    await expect
+      .poll(async () => (await fetch(`${ready.health}/metrics`)).text(), { timeout: 10_000 })
+      .toMatch(/\nclaw_lease_held\{lease="host\.host-m",service="rpc-gateway",instance="gw-a"\} 1\n/);
     run.stop("SIGTERM");
     expect(await run.exited).toBe(0);
   });

@@ -91,12 +91,20 @@ const rpcGatewayService: ServiceSpec = {
     "--host-lease-ttl MS  TTL of each host's lease in codex-leases (one live connection per host across gateway",
     "                  instances; default 15000, below the bucket's max age)",
   ],
-  async start({ nc, logger, values }) {
+  async start({ nc, logger, values, instance, metrics }) {
     const port = values.port === undefined ? DEFAULT_GATEWAY_PORT : optionValue("port", Port, values.port);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
     const ttl = values["host-lease-ttl"];
     const hostLeaseTtlMs = ttl === undefined ? undefined : optionValue("host-lease-ttl", Milliseconds, ttl);
-    const gateway = await startGateway({ natsConnection: nc, host, port, logger, hostLeaseTtlMs });
+    const gateway = await startGateway({
+      natsConnection: nc,
+      host,
+      port,
+      logger,
+      hostLeaseTtlMs,
+      gatewayId: instance,
+      metrics,
+    });
     return {
       report: { url: gateway.url, port: gateway.port, gatewayId: gateway.gatewayId },
       summary: `rpc-gateway listening on ${gateway.url} (gateway id ${gateway.gatewayId})`,
