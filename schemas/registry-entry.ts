@@ -10,6 +10,15 @@ import { HostRecord, SessionRecord } from "./registry.js";
 export const AppliedPosition = z.object({ epoch: z.string().min(1), seq: z.number().int().nonnegative() });
 export type AppliedPosition = z.infer<typeof AppliedPosition>;
 
+/**
+ * Who wrote a view entry: the registry partition lease it was written under (`registry.<P>.<k>`) and that
+ * lease's epoch, the fencing token (the lease bucket's revision of the write that took it, so a later taking
+ * always has a higher epoch, whatever the key). A registry refuses to overwrite an entry of a live higher epoch and
+ * overwrites a lower one. Absent in entries written before partitions (read as epoch 0).
+ */
+export const ViewWriter = z.object({ lease: z.string().min(1), epoch: z.number().int().nonnegative() });
+export type ViewWriter = z.infer<typeof ViewWriter>;
+
 /** Value of `codex-sessions` key `<hostId>.<threadId>`. `v` is the entry format version. */
 export const SessionEntry = z.object({
   v: z.literal(1),
@@ -19,6 +28,7 @@ export const SessionEntry = z.object({
   /** `actor.getPersistedSnapshot()` of the session machine; opaque outside the registry. */
   snapshot: z.unknown(),
   applied: AppliedPosition,
+  writer: ViewWriter.optional(),
 });
 export type SessionEntry = z.infer<typeof SessionEntry>;
 
@@ -29,6 +39,7 @@ export const HostEntry = z.object({
   record: HostRecord,
   /** `actor.getPersistedSnapshot()` of the host machine; opaque outside the registry. */
   snapshot: z.unknown(),
+  writer: ViewWriter.optional(),
 });
 export type HostEntry = z.infer<typeof HostEntry>;
 

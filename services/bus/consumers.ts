@@ -3,7 +3,14 @@
  * created once if missing (nats-server 2.9 consumer fields only), then consumed continuously or fetched from.
  * Messages are nats.js's own, seen through `StreamMsg`: no wrapper object per message.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, ReplayPolicy } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  ReplayPolicy,
+} from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { JsErrCode, jsApiErrCode, toBusError } from "./errors.js";
 
@@ -46,6 +53,8 @@ export interface DurableConsumerSpec {
   maxAckPending: number;
   /** The error's context when the stream does not exist (say how to create it). */
   missingStream: string;
+  /** Start at this stream sequence instead of the first message (deliver policy by start sequence). */
+  startSeq?: number;
 }
 
 /** Creates the durable consumer unless one of that name exists (an existing one is used as it is). Throws BusErrors. */
@@ -64,7 +73,9 @@ export async function ensureDurableConsumer(nc: NatsConnection, spec: DurableCon
       durable_name: spec.name,
       ...(spec.description === undefined ? {} : { description: spec.description }),
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      ...(spec.startSeq === undefined
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq }),
       replay_policy: ReplayPolicy.Instant,
       filter_subject: spec.filterSubject,
       ack_wait: nanos(spec.ackWaitMs),
@@ -76,10 +87,25 @@ export async function ensureDurableConsumer(nc: NatsConnection, spec: DurableCon
   }
 }
 
+/** Where a durable consumer stands, in stream sequences and message counts. */
+export interface ConsumerPosition {
+  name: string;
+  /** Every message up to here is acked, or lies before the consumer's start sequence. */
+  ackFloor: number;
+  /** The last message delivered (to any client). */
+  delivered: number;
+  /** Messages not yet delivered. */
+  pending: number;
+  /** Messages delivered and not yet acked. */
+  ackPending: number;
+}
+
 /** An existing durable consumer, bound by name. */
 export interface DurableConsumer {
-  /** The stream sequence up to which every message is acked. */
+  /** The stream sequence up to which every message is acked (or lies before the consumer's start sequence). */
   ackFloor(): Promise<number>;
+  /** Its ack floor, last delivered sequence and backlog, in one consumer info request. */
+  position(): Promise<ConsumerPosition>;
   /** Starts pulling continuously, at most `maxMessages` per pull request. */
   consume(maxMessages: number): Promise<MessageFeed>;
   /** Pulls up to `maxMessages`, waiting at most `expiresMs` for them; the batch ends early when none are left. */
@@ -90,10 +116,35 @@ export interface DurableConsumer {
 export async function openDurableConsumer(nc: NatsConnection, stream: string, name: string): Promise<DurableConsumer> {
   const consumer = await jetstream(nc).consumers.get(stream, name);
   return {
-    ackFloor: async () => (await consumer.info()).ack_floor.stream_seq,
+    ackFloor: async () => positionOf(await consumer.info()).ackFloor,
+    position: async () => positionOf(await consumer.info()),
     consume: (maxMessages) => consumer.consume({ max_messages: maxMessages }),
     fetch: (maxMessages, expiresMs) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }),
   };
+}
+
+function positionOf(info: ConsumerInfo): ConsumerPosition {
+  // A consumer created at a start sequence reports an ack floor of 0 until its first ack.
+  const beforeStart =
+    info.config.deliver_policy === DeliverPolicy.StartSequence ? (info.config.opt_start_seq ?? 1) - 1 : 0;
+  return {
+    name: info.name,
+    ackFloor: Math.max(info.ack_floor.stream_seq, beforeStart),
+    delivered: info.delivered.stream_seq,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+  };
+}
+
+/** The position of every consumer of `stream` (durable or not). Throws BusErrors. */
+export async function listConsumerPositions(nc: NatsConnection, stream: string): Promise<ConsumerPosition[]> {
+  try {
+    const out: ConsumerPosition[] = [];
+    for await (const info of (await jetstreamManager(nc)).consumers.list(stream)) out.push(positionOf(info));
+    return out;
+  } catch (err) {
+    throw toBusError(err, `list the consumers of ${stream}`);
+  }
 }
 
 /**

@@ -41,8 +41,15 @@ export { busRequest } from "./requester.js";
 export { classifyRequestFailure, type RequestFailure } from "./request-failure.js";
 export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
-export { consumerBacklog, ensureDurableConsumer, openDurableConsumer } from "./consumers.js";
-export type { ConsumerStatus, DurableConsumer, DurableConsumerSpec, MessageFeed, StreamMsg } from "./consumers.js";
+export { consumerBacklog, ensureDurableConsumer, listConsumerPositions, openDurableConsumer } from "./consumers.js";
+export type {
+  ConsumerPosition,
+  ConsumerStatus,
+  DurableConsumer,
+  DurableConsumerSpec,
+  MessageFeed,
+  StreamMsg,
+} from "./consumers.js";
 export {
   ADMIN_ONLY_JS_API,
   BUS_PERMISSIONS,

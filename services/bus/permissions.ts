@@ -129,11 +129,18 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
   },
   registry: {
     about: [
-      "The registry: a durable consumer on CODEX_EVENTS, host lifecycle on codex.host.>, writes KV",
-      "codex-sessions and codex-hosts (compare-and-set publishes on $KV.<bucket>.<key>), publishes FLEET",
-      'notices, serves codex.registry.> (queue group "registry").',
+      "The registry: a durable consumer on CODEX_EVENTS per partition, host lifecycle on codex.host.>, writes KV",
+      "codex-sessions and codex-hosts (compare-and-set publishes on $KV.<bucket>.<key>) and its partition leases",
+      'in codex-leases, publishes FLEET notices, serves codex.registry.> (queue group "registry").',
     ],
-    publishAllow: ["codex.fleet.>", kv(KV_BUCKET_NAMES.sessions), kv(KV_BUCKET_NAMES.hosts), INBOXES, ...JS],
+    publishAllow: [
+      "codex.fleet.>",
+      kv(KV_BUCKET_NAMES.sessions),
+      kv(KV_BUCKET_NAMES.hosts),
+      kv(KV_BUCKET_NAMES.leases),
+      INBOXES,
+      ...JS,
+    ],
     publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: ["codex.host.>", "codex.registry.>", "_INBOX.>"],
   },

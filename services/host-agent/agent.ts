@@ -41,8 +41,8 @@ export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024;
 export interface HostAgentOptions {
   /** This host's id: the host token's host, and a NATS subject token (no '.', '*', '>', spaces). */
   hostId: string;
-  /** The gateway's `ws://` or `wss://` URL. */
-  gatewayUrl: string;
+  /** The gateway's `ws://` or `wss://` URL, or several (gateway instances: each reconnect tries the next). */
+  gatewayUrl: string | readonly string[];
   /** The host token, or a file holding it (re-read at every connection attempt). */
   token: string | { file: string };
   /** Where presence records live (`<stateDir>/presence`). */
@@ -91,8 +91,13 @@ export interface HostAgentStatus {
 /** A running host agent. */
 export interface HostAgent {
   readonly hostId: string;
-  /** This run's epoch (new at every start). */
+  /** This run's epoch (new at every start; also its instance nonce in the gateway's hello). */
   readonly epoch: string;
+  /**
+   * Resolves (with the gateway's reason) if a different agent took this host id over: the agent no longer
+   * connects; its owner should stop it (the CLI exits with EXIT_HOST_CLAIMED). Never resolves otherwise.
+   */
+  readonly displaced: Promise<string>;
   status(): HostAgentStatus;
   /** Stops watching and disconnects; resolves when everything is closed. Idempotent. */
   stop(): Promise<void>;
@@ -285,6 +290,8 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   };
 
   const tokenSource = options.token;
+  let onDisplaced: (reason: string) => void = () => undefined;
+  const displaced = new Promise<string>((resolve) => (onDisplaced = resolve));
   const gateway = new GatewayClient({
     url: options.gatewayUrl,
     token: async () => {
@@ -301,6 +308,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     }),
     onWelcome: () => watcher.tracked().forEach(sync),
     onRpc: runCommand,
+    onDisplaced: (reason) => onDisplaced(reason),
     heartbeatMs: options.heartbeatMs,
     backoff: options.backoff,
     unauthorizedRetryMs: options.unauthorizedRetryMs,
@@ -325,6 +333,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   return {
     hostId: options.hostId,
     epoch,
+    displaced,
     status: () => ({
       hostId: options.hostId,
       epoch,

@@ -20,11 +20,16 @@ export const HostId = z
 export const GatewayUrl = z
   .string()
   .refine((text) => URL.canParse(text) && /^wss?:$/.test(new URL(text).protocol), "must be a ws:// or wss:// URL");
+/** One gateway URL, or several (gateway instances), tried in turn: each reconnect goes to the next. */
+export const GatewayUrls = z.union([
+  GatewayUrl,
+  z.array(GatewayUrl).min(1, "must list at least one URL").max(32, "must list at most 32 URLs"),
+]);
 
 /** The JSON config file; every field optional (flags may supply them), unknown fields refused. */
 export const HostAgentConfigSchema = z.strictObject({
   hostId: HostId.optional(),
-  gatewayUrl: GatewayUrl.optional(),
+  gatewayUrl: GatewayUrls.optional(),
   /** File holding the host token (mode 0600 recommended). */
   tokenFile: z.string().min(1).optional(),
   /** App-server endpoint; default `unix://` (the Codex daemon's socket). */
@@ -45,7 +50,8 @@ export type HostAgentConfig = z.infer<typeof HostAgentConfigSchema>;
 export interface ResolvedHostAgentConfig
   extends Omit<HostAgentConfig, "hostId" | "gatewayUrl" | "tokenFile" | "endpoint" | "stateDir" | "logLevel"> {
   hostId: string;
-  gatewayUrl: string;
+  /** One URL, or the list to fail over between (a one-URL list is given as its URL). */
+  gatewayUrl: string | string[];
   tokenFile: string;
   endpoint: string;
   stateDir: string;
@@ -101,7 +107,7 @@ export function resolveHostAgentConfig(
   flags: Partial<Pick<HostAgentConfig, "hostId" | "gatewayUrl" | "tokenFile" | "endpoint" | "stateDir">>,
   defaults: { stateDir: string; hostname?: string },
 ): ResolvedHostAgentConfig {
-  const flagCheck = z.object({ hostId: HostId.optional(), gatewayUrl: GatewayUrl.optional() }).safeParse(flags);
+  const flagCheck = z.object({ hostId: HostId.optional(), gatewayUrl: GatewayUrls.optional() }).safeParse(flags);
   if (!flagCheck.success) {
     const issue = flagCheck.error.issues[0]!;
     const flag = issue.path[0] === "hostId" ? "--host-id" : "--gateway";
@@ -119,10 +125,15 @@ export function resolveHostAgentConfig(
   return {
     ...merged,
     hostId: merged.hostId ?? defaultHostId(defaults.hostname),
-    gatewayUrl: merged.gatewayUrl!,
+    gatewayUrl: oneOrList(merged.gatewayUrl!),
     tokenFile: path.resolve(merged.tokenFile!),
     endpoint: merged.endpoint ?? "unix://",
     stateDir: path.resolve(merged.stateDir ?? defaults.stateDir),
     logLevel: merged.logLevel ?? "info",
   };
+}
+
+/** A one-element list as its element; longer lists as they are. Pure. */
+function oneOrList(urls: string | string[]): string | string[] {
+  return Array.isArray(urls) && urls.length === 1 ? urls[0]! : urls;
 }

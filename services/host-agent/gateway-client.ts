@@ -2,12 +2,23 @@
  * The host agent's outbound WebSocket to the rpc-gateway (schemas/gateway.ts): bearer host token, `hello` →
  * `welcome`, heartbeats, and events that stay in the EventBuffer until acked or rejected. While disconnected
  * events accumulate in that bounded buffer; after each welcome it replays every un-acked event in order, then
- * calls `onWelcome` (the agent re-syncs its threads). Reconnects forever with back-off; a 401/403 is logged
- * as a token problem and retried slowly, since the token may be fixed on the gateway's side.
+ * calls `onWelcome` (the agent re-syncs its threads). Reconnects forever with back-off, each attempt to the
+ * next of its gateway URLs (failover across gateway instances); a 401/403 is logged as a token problem and
+ * retried slowly, since the token may be fixed on the gateway's side.
+ *
+ * One host id, one live agent: a gateway that closes the connection with 4409 (HOST_CLAIMED_CLOSE_CODE) says
+ * a different agent run holds this host id now. The client logs who, stops reconnecting (no fight over the
+ * host) and calls `onDisplaced`. Every `rpc` frame carries the gateway's host lease epoch; a frame below the
+ * epoch of the latest welcome (a deposed gateway's) is refused, typed, and nothing runs.
  */
 import type { Logger } from "pino";
 import WebSocket from "ws";
-import { DEFAULT_GATEWAY_MAX_FRAME_BYTES, GatewayFrame, type AgentFrame } from "../../schemas/gateway.js";
+import {
+  DEFAULT_GATEWAY_MAX_FRAME_BYTES,
+  GatewayFrame,
+  HOST_CLAIMED_CLOSE_CODE,
+  type AgentFrame,
+} from "../../schemas/gateway.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { failure } from "../../schemas/commands.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
@@ -17,13 +28,13 @@ import type { EventBuffer } from "./event-buffer.js";
 /** Request header declaring the host the agent means to be; a gateway refuses it when it is not the token's host. */
 export const HOST_ID_HEADER = "x-claw-host-id";
 
-/** Where the gateway connection stands. */
-export type GatewayState = "connecting" | "ready" | "disconnected" | "unauthorized";
+/** Where the gateway connection stands; `displaced`: another agent holds this host id, no more attempts. */
+export type GatewayState = "connecting" | "ready" | "disconnected" | "unauthorized" | "displaced";
 
 /** Options of the gateway client. */
 export interface GatewayClientOptions {
-  /** `ws://` or `wss://` URL of the gateway's agent endpoint. */
-  url: string;
+  /** `ws://` or `wss://` URL of the gateway's agent endpoint, or several (gateway instances), tried in turn. */
+  url: string | readonly string[];
   /** The host token, fetched again for every connection attempt (a fixed token file is picked up). */
   token: () => Promise<string>;
   hello: { hostId: string; epoch: string; agentVersion: string; hostname: string };
@@ -34,6 +45,8 @@ export interface GatewayClientOptions {
   onWelcome: () => void;
   /** Runs an approved command; the result goes back as an `rpcResult` frame (if the connection still stands). */
   onRpc?: (id: string, request: HostRpcRequest, timeoutMs: number) => Promise<HostRpcResult>;
+  /** A gateway said another agent holds this host id (`reason` names it); the client has stopped connecting. */
+  onDisplaced?: (reason: string) => void;
   /** Heartbeat period in ms (default 15 000); a connection silent for three periods is dropped. */
   heartbeatMs?: number;
   /** Reconnect back-off (default 250 ms doubling to 10 s). */
@@ -55,9 +68,20 @@ export class GatewayClient {
   private lastHeardMs = 0;
   private unauthorizedStreak = 0;
   private readonly log: Logger | undefined;
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
+  /** The host lease epoch of the latest welcome: `rpc` frames below it come from a deposed gateway. */
+  private leaseEpoch = 0;
 
   constructor(private readonly opts: GatewayClientOptions) {
     this.log = opts.logger;
+    this.urls = typeof opts.url === "string" ? [opts.url] : [...opts.url];
+    if (this.urls.length === 0) throw new Error("the gateway client needs at least one gateway URL");
+  }
+
+  /** The gateway URL of the current (or next) connection attempt. */
+  get url(): string {
+    return this.urls[this.urlIndex]!;
   }
 
   /** Starts dialling (idempotent). */
@@ -97,11 +121,18 @@ export class GatewayClient {
   private async run(): Promise<void> {
     let attempt = 0;
     while (!this.stopper.signal.aborted) {
-      const outcome = await this.connectOnce();
+      const outcome = await this.connectOnce(this.url);
       if (this.stopper.signal.aborted) break;
-      if (outcome === "welcomed") attempt = 0;
+      if (outcome.kind === "displaced") {
+        this.stateValue = "displaced";
+        this.opts.onDisplaced?.(outcome.reason);
+        return;
+      }
+      // Fail over: the next attempt goes to the next gateway (the same one when there is only one).
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      if (outcome.kind === "welcomed") attempt = 0;
       const delay =
-        outcome === "unauthorized"
+        outcome.kind === "unauthorized"
           ? (this.opts.unauthorizedRetryMs ?? 30_000)
           : backoffDelay(attempt++, this.opts.backoff ?? DEFAULT_BACKOFF);
       await sleep(delay, this.stopper.signal);
@@ -109,17 +140,19 @@ export class GatewayClient {
     this.stateValue = "disconnected";
   }
 
-  /** One connection, from dialling to close. */
-  private async connectOnce(): Promise<"welcomed" | "failed" | "unauthorized"> {
+  /** One connection to `url`, from dialling to close. */
+  private async connectOnce(
+    url: string,
+  ): Promise<{ kind: "welcomed" | "failed" | "unauthorized" } | { kind: "displaced"; reason: string }> {
     let token: string;
     try {
       token = (await this.opts.token()).trim();
     } catch (err) {
       this.log?.error({ err: (err as Error).message }, "cannot read the host token; will retry");
-      return "unauthorized";
+      return { kind: "unauthorized" };
     }
     this.stateValue = "connecting";
-    const ws = new WebSocket(this.opts.url, {
+    const ws = new WebSocket(url, {
       headers: { Authorization: `Bearer ${token}`, [HOST_ID_HEADER]: this.opts.hello.hostId },
       handshakeTimeout: this.opts.welcomeTimeoutMs ?? 10_000,
       maxPayload: DEFAULT_GATEWAY_MAX_FRAME_BYTES,
@@ -128,8 +161,14 @@ export class GatewayClient {
     let welcomed = false;
     let unauthorized = false;
     let welcomeTimer: NodeJS.Timeout | undefined;
-    const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
-    ws.on("error", (err) => this.log?.debug({ url: this.opts.url, err: err.message }, "gateway socket error"));
+    let displaced: string | null = null;
+    const closed = new Promise<void>((resolve) =>
+      ws.once("close", (code, reason) => {
+        if (code === HOST_CLAIMED_CLOSE_CODE) displaced = reason.toString() || "another agent holds this host id";
+        resolve();
+      }),
+    );
+    ws.on("error", (err) => this.log?.debug({ url, err: err.message }, "gateway socket error"));
     ws.on("unexpected-response", (_req, res) => {
       if (res.statusCode === 401 || res.statusCode === 403) {
         unauthorized = true;
@@ -137,11 +176,11 @@ export class GatewayClient {
         this.unauthorizedStreak++;
         const level = this.unauthorizedStreak === 1 ? "error" : "debug";
         this.log?.[level](
-          { url: this.opts.url, status: res.statusCode, retryInMs: this.opts.unauthorizedRetryMs ?? 30_000 },
+          { url, status: res.statusCode, retryInMs: this.opts.unauthorizedRetryMs ?? 30_000 },
           `the gateway refused this host's token (HTTP ${res.statusCode}): check the token file and the gateway's host tokens; retrying slowly`,
         );
       } else {
-        this.log?.warn({ url: this.opts.url, status: res.statusCode }, "the gateway refused the WebSocket upgrade");
+        this.log?.warn({ url, status: res.statusCode }, "the gateway refused the WebSocket upgrade");
       }
       res.resume();
       ws.terminate();
@@ -150,7 +189,7 @@ export class GatewayClient {
       this.lastHeardMs = Date.now();
       this.sendFrame({ type: "hello", ...this.opts.hello, batchAcks: true });
       welcomeTimer = setTimeout(() => {
-        this.log?.warn({ url: this.opts.url }, "no welcome from the gateway; reconnecting");
+        this.log?.warn({ url }, "no welcome from the gateway; reconnecting");
         ws.terminate();
       }, this.opts.welcomeTimeoutMs ?? 10_000);
     });
@@ -159,7 +198,7 @@ export class GatewayClient {
       this.lastHeardMs = Date.now();
       const frame = parseFrame(data, isBinary);
       if (!frame) {
-        this.log?.warn({ url: this.opts.url }, "ignoring an invalid frame from the gateway");
+        this.log?.warn({ url }, "ignoring an invalid frame from the gateway");
         return;
       }
       switch (frame.type) {
@@ -169,12 +208,26 @@ export class GatewayClient {
           clearTimeout(welcomeTimer);
           this.unauthorizedStreak = 0;
           this.stateValue = "ready";
+          if (frame.leaseEpoch !== undefined) {
+            // The welcome is the newest word on the lease; a lower epoch means the bucket was recreated.
+            if (frame.leaseEpoch < this.leaseEpoch)
+              this.log?.warn(
+                { url, leaseEpoch: frame.leaseEpoch, before: this.leaseEpoch },
+                "the gateway's host lease epoch went back (was codex-leases recreated?); following it",
+              );
+            this.leaseEpoch = frame.leaseEpoch;
+          }
           this.log?.info(
-            { url: this.opts.url, gatewayId: frame.gatewayId, replaying: this.opts.buffer.stats().events },
+            {
+              url,
+              gatewayId: frame.gatewayId,
+              leaseEpoch: frame.leaseEpoch,
+              replaying: this.opts.buffer.stats().events,
+            },
             "connected to the gateway",
           );
           this.flush();
-          this.startHeartbeats(ws);
+          this.startHeartbeats(ws, url);
           this.opts.onWelcome();
           return;
         case "ack":
@@ -184,6 +237,10 @@ export class GatewayClient {
           if (frame.epoch === this.opts.hello.epoch) for (const seq of frame.seqs) this.opts.buffer.ack(seq);
           return;
         case "rpc":
+          if (ws !== this.ws || (frame.leaseEpoch !== undefined && frame.leaseEpoch < this.leaseEpoch)) {
+            this.refuseRpc(ws, frame.id, frame.request.op, frame.leaseEpoch);
+            return;
+          }
           void this.runRpc(ws, frame.id, frame.request, frame.timeoutMs);
           return;
         case "reject":
@@ -197,10 +254,25 @@ export class GatewayClient {
     clearInterval(this.heartbeatTimer);
     this.ws = undefined;
     this.opts.buffer.resetSent();
+    if (displaced !== null && !this.stopper.signal.aborted) {
+      this.log?.error(
+        { url, hostId: this.opts.hello.hostId, reason: displaced },
+        "another host agent holds this host id: this agent stops connecting (stop one of them, or give it its own host id)",
+      );
+      return { kind: "displaced", reason: displaced };
+    }
     if (welcomed && !this.stopper.signal.aborted)
-      this.log?.warn({ url: this.opts.url }, "lost the gateway connection; buffering events");
+      this.log?.warn({ url }, "lost the gateway connection; buffering events");
     this.stateValue = unauthorized ? "unauthorized" : "disconnected";
-    return welcomed ? "welcomed" : unauthorized ? "unauthorized" : "failed";
+    return { kind: welcomed ? "welcomed" : unauthorized ? "unauthorized" : "failed" };
+  }
+
+  /** Answers a command from a superseded gateway connection without running it. */
+  private refuseRpc(ws: WebSocket, id: string, op: string, leaseEpoch: number | undefined): void {
+    const why = `host lease epoch ${leaseEpoch ?? "?"} is below ${this.leaseEpoch}, the epoch this agent was last welcomed with`;
+    this.log?.warn({ id, op, leaseEpoch, current: this.leaseEpoch }, "refused a command from a deposed gateway");
+    const result = failure("host_offline", `refused by the host agent: ${why}; nothing was run`);
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "rpcResult", id, result }));
   }
 
   /** Runs one command and answers on the socket it came from; a dropped socket loses the answer, not the agent. */
@@ -227,11 +299,11 @@ export class GatewayClient {
       this.log?.warn({ id, op: request.op }, "the gateway connection closed before a command's result could be sent");
   }
 
-  private startHeartbeats(ws: WebSocket): void {
+  private startHeartbeats(ws: WebSocket, url: string): void {
     const period = this.opts.heartbeatMs ?? 15_000;
     const beat = (): void => {
       if (Date.now() - this.lastHeardMs > 3 * period) {
-        this.log?.warn({ url: this.opts.url }, "the gateway went silent; reconnecting");
+        this.log?.warn({ url }, "the gateway went silent; reconnecting");
         ws.terminate();
         return;
       }

@@ -10,10 +10,18 @@
  * skipped as older than its thread's position and its effect lost. So the loop keeps the highest stream
  * sequence it has handed over (starting from the consumer's ack floor) and, when a delivery skips ahead,
  * first reads the missing sequences from the stream itself. Their late redeliveries are then duplicates.
+ *
+ * Partitions: every partition's consumer reads all of `codex.evt.>` (nats-server 2.9 gives a consumer one
+ * filter subject, and a host's partition is a hash no subject filter can select). `owns` tells, from the
+ * subject's host token alone (no JSON parsed), which events are this partition's; the others are acked at once.
+ * A partition taken over resumes where the previous owner left off: `startAfter` is the ack floor read before
+ * the view was loaded, and `fillTo` the last sequence delivered to anyone then (read from the stream first, so
+ * what the previous owner held unacked is not waited for until `ack_wait`).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   STREAM_NAMES,
+  consumerBacklog,
   ensureDurableConsumer,
   openDurableConsumer,
   readStreamRange,
@@ -53,6 +61,19 @@ export interface EventConsumerOptions {
   maxAckPending: number;
   /** Messages pulled per request from the server (flushes run as soon as the loop is idle). */
   maxBatch: number;
+  /** True for an event this consumer applies (its partition's); the others are acked unread. Default: every one. */
+  owns?: (subject: string) => boolean;
+  /** The stream sequence a consumer created now starts at (undefined: the first); asked only when creating it. */
+  startSeq?: () => Promise<number | undefined>;
+  /**
+   * The highest stream sequence whose effect is known to be in the view (the ack floor read before loading it);
+   * default: the consumer's ack floor when the loop first starts.
+   */
+  startAfter?: number;
+  /** Before consuming, read `startAfter+1..fillTo` from the stream (what was in flight to a previous owner). */
+  fillTo?: number;
+  /** Awaited before each message when it returns a promise (a test freezing the instance). */
+  gate?: () => Promise<void> | undefined;
 }
 
 const RETRY_DELAY_MS = 500;
@@ -60,6 +81,12 @@ const GAP_BATCH = 1_000;
 
 /** Creates the durable consumer if it does not exist; an existing one is used as it is. */
 export async function ensureEventConsumer(nc: NatsConnection, opts: EventConsumerOptions): Promise<void> {
+  let startSeq: number | undefined;
+  if (opts.startSeq) {
+    // Asked only for a consumer that does not exist yet (an existing one keeps its own position).
+    const exists = await consumerExists(nc, opts.durableName);
+    if (!exists) startSeq = await opts.startSeq();
+  }
   await ensureDurableConsumer(nc, {
     stream: STREAM_NAMES.events,
     name: opts.durableName,
@@ -68,12 +95,20 @@ export async function ensureEventConsumer(nc: NatsConnection, opts: EventConsume
     ackWaitMs: opts.ackWaitMs,
     maxAckPending: opts.maxAckPending,
     missingStream: `stream ${STREAM_NAMES.events} does not exist (run ensureBus, e.g. 'claw-supervisor up')`,
+    ...(startSeq === undefined ? {} : { startSeq }),
   });
 }
 
-/** A running consume loop; `stop()` stops pulling, flushes what was taken, and resolves when the loop ended. */
+async function consumerExists(nc: NatsConnection, name: string): Promise<boolean> {
+  return (await consumerBacklog(nc, STREAM_NAMES.events, name)) !== null;
+}
+
+/**
+ * A running consume loop; `stop()` stops pulling, flushes what was taken (unless `flush: false`: a deposed
+ * owner leaves what it took unacked), and resolves when the loop ended.
+ */
 export interface EventConsumer {
-  stop(): Promise<void>;
+  stop(opts?: { flush?: boolean }): Promise<void>;
   /** Events read from the stream to fill gaps in delivery (see the module comment). */
   readonly gapEventsRead: number;
   /** Resolves when the loop ends (after `stop()`). */
@@ -88,30 +123,46 @@ export function consumeEvents(
   logger: RegistryLogger,
 ): EventConsumer {
   let stopping = false;
+  let flushAtEnd = true;
   let current: MessageFeed | undefined;
   let wake: (() => void) | undefined;
-  /** Highest stream sequence handed to the sink (or known applied: the ack floor). */
-  let handed = 0;
+  /** Highest stream sequence handed to the sink (or known applied: the ack floor); -1 until first known. */
+  let handed = opts.startAfter ?? -1;
+  let fillTo = opts.fillTo ?? 0;
   let gapEventsRead = 0;
+  const owns = opts.owns;
+
+  const fill = async (from: number, to: number): Promise<void> => {
+    const filled = await fillGap(nc, from, to, sink, owns);
+    gapEventsRead += filled;
+    logger.info({ from, to, filled }, "registry: read events a delivery skipped over, to keep stream order");
+  };
 
   const runOnce = async (): Promise<void> => {
     await ensureEventConsumer(nc, opts);
     const consumer = await openDurableConsumer(nc, STREAM_NAMES.events, opts.durableName);
-    handed = Math.max(handed, await consumer.ackFloor());
+    // Only the first start reads the floor: later, another (deposed) writer's acks must not move us past
+    // events whose effect is not in our state.
+    if (handed < 0) handed = await consumer.ackFloor();
+    if (fillTo > handed) {
+      await fill(handed + 1, fillTo);
+      handed = fillTo;
+      sink.requestFlush();
+    }
+    fillTo = 0;
     const messages = await consumer.consume(opts.maxBatch);
     current = messages;
     void watchStatus(messages, logger);
     if (stopping) messages.stop();
     for await (const msg of messages) {
-      if (msg.seq > handed + 1) {
-        const filled = await fillGap(nc, handed + 1, msg.seq - 1, sink);
-        gapEventsRead += filled;
-        logger.info(
-          { from: handed + 1, to: msg.seq - 1, filled },
-          "registry: read events a delivery skipped over, to keep stream order",
-        );
+      if (opts.gate) await opts.gate();
+      if (stopping && !flushAtEnd) break;
+      if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
+      if (owns === undefined || owns(msg.subject)) {
+        sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
+      } else {
+        msg.ack();
       }
-      sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
       handed = Math.max(handed, msg.seq);
       // Keep taking messages while a flush is in flight (the next flush covers them all, one KV write per
       // session however many of its events arrived); wait only when the server would stop delivering anyway.
@@ -141,7 +192,7 @@ export function consumeEvents(
         setTimeout(resolve, RETRY_DELAY_MS).unref();
       });
     }
-    await sink.flush();
+    if (flushAtEnd) await sink.flush();
   })();
 
   return {
@@ -149,8 +200,9 @@ export function consumeEvents(
     get gapEventsRead() {
       return gapEventsRead;
     },
-    async stop() {
+    async stop(stopOpts = {}) {
       stopping = true;
+      flushAtEnd = stopOpts.flush ?? true;
       current?.stop();
       wake?.();
       await done;
@@ -158,10 +210,20 @@ export function consumeEvents(
   };
 }
 
-/** Hands the stream's messages `from..to` (those still stored) to the sink, in order, through an ordered consumer. */
-async function fillGap(nc: NatsConnection, from: number, to: number, sink: MessageSink): Promise<number> {
+/**
+ * Hands the stream's messages `from..to` (those still stored, and `owns`) to the sink, in order, through an
+ * ordered consumer; returns how many it handed over.
+ */
+async function fillGap(
+  nc: NatsConnection,
+  from: number,
+  to: number,
+  sink: MessageSink,
+  owns: ((subject: string) => boolean) | undefined,
+): Promise<number> {
   let filled = 0;
   for await (const m of readStreamRange(nc, STREAM_NAMES.events, from, to, { batch: GAP_BATCH })) {
+    if (owns !== undefined && !owns(m.subject)) continue;
     sink.take({ subject: m.subject, data: m.data, streamSeq: m.seq, msg: null });
     filled++;
   }

@@ -20,6 +20,7 @@ import {
   type AppliedPosition,
   type HostEntry,
   type SessionEntry,
+  type ViewWriter,
 } from "../../schemas/registry-entry.js";
 import { envelopeNotices, hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./notices.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
@@ -34,6 +35,10 @@ export interface FleetStateOptions {
   /** Host status at which its sessions get `STALE` (default `stale`). */
   staleSessionsWhen?: "stale" | "offline";
   logger?: RegistryLogger;
+  /** The index queries read; shared when several partitions' folds (and a read model) fill one. */
+  index?: SessionIndex;
+  /** Written into every entry this fold hands out (the partition lease it writes under). */
+  writer?: ViewWriter;
 }
 
 /** `now`: the public record changed, write at the next flush; `soon`: only `lastSeenAt`/heartbeat times or hidden machine state changed, may wait for a batch. */
@@ -82,7 +87,7 @@ const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean => sameExcept(a
 
 /** The fleet in memory. Not thread-safe by design: every method is synchronous. */
 export class FleetState {
-  readonly index = new SessionIndex();
+  readonly index: SessionIndex;
   readonly stats: FleetStateStats = { eventsApplied: 0, eventsUnchanged: 0, eventsDuplicate: 0, eventsIgnored: 0 };
   private readonly sessions = new Map<string, SessionSlot>();
   private readonly hosts = new Map<string, HostSlot>();
@@ -92,13 +97,20 @@ export class FleetState {
   private notices: FleetEvent[] = [];
   private readonly logger: RegistryLogger;
   private readonly staleSessionsWhen: HostStatus;
+  /** `,"writer":{...}` appended to every entry handed out, or "" without a writer. */
+  private readonly writerJson: string;
 
   constructor(private readonly opts: FleetStateOptions) {
     this.logger = opts.logger ?? silentLogger;
     this.staleSessionsWhen = opts.staleSessionsWhen ?? "stale";
+    this.index = opts.index ?? new SessionIndex();
+    this.writerJson = opts.writer ? `,"writer":${JSON.stringify(opts.writer)}` : "";
   }
 
-  /** Restores one session from its KV entry (not marked dirty, no notices). */
+  /**
+   * Restores one session from its KV entry (not marked dirty, no notices). A session already held is replaced
+   * by it (adopting an entry another writer stored further along the same session's events).
+   */
   restoreSession(entry: SessionEntry): void {
     const machine = new MachineSlot(
       sessionMachine,
@@ -107,8 +119,29 @@ export class FleetState {
       entry.record.sessionId,
       entry.snapshot,
     );
+    const existing = this.sessions.get(sessionKey(entry.hostId, entry.threadId));
+    if (existing) {
+      existing.machine = machine;
+      existing.applied = entry.applied;
+      existing.record = sessionRecordOf(machine.snapshot);
+      this.index.put(existing.record);
+      return;
+    }
     const slot = this.addSession(entry.hostId, entry.threadId, machine, entry.applied);
     this.index.put(slot.record);
+  }
+
+  /** The position a held session has applied up to (undefined for a session not held). */
+  appliedOf(key: string): AppliedPosition | undefined {
+    return this.sessions.get(key)?.applied;
+  }
+
+  /** Number of held sessions by status. */
+  statusCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const slot of this.sessions.values())
+      counts.set(slot.record.status, (counts.get(slot.record.status) ?? 0) + 1);
+    return counts;
   }
 
   /** Restores one host from its KV entry; the thresholds come from these options, not the stored snapshot. */
@@ -253,7 +286,7 @@ export class FleetState {
     for (const [key, dirty] of this.dirtySessions) {
       if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
       const slot = this.sessions.get(key) as SessionSlot;
-      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}}`;
+      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}${this.writerJson}}`;
       writes.push({ key, value: entry });
       this.dirtySessions.delete(key);
     }
@@ -268,7 +301,7 @@ export class FleetState {
       const slot = this.hosts.get(hostId) as HostSlot;
       writes.push({
         key: hostId,
-        value: `{"v":1,"hostId":${JSON.stringify(hostId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson}}`,
+        value: `{"v":1,"hostId":${JSON.stringify(hostId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson}${this.writerJson}}`,
       });
       this.dirtyHosts.delete(hostId);
     }

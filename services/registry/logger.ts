@@ -4,6 +4,8 @@ export interface RegistryLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** A logger whose lines carry `bindings` too (pino's `child`). */
+  child?(bindings: Record<string, unknown>): RegistryLogger;
 }
 
 /** A logger that drops everything (the default when none is given). */
@@ -13,3 +15,20 @@ export const silentLogger: RegistryLogger = {
   warn: () => undefined,
   error: () => undefined,
 };
+
+/** `logger.child(bindings)` when it has one (pino), else a logger that adds `bindings` to every line's object. */
+export function childLogger(logger: RegistryLogger, bindings: Record<string, unknown>): RegistryLogger {
+  if (logger === silentLogger) return logger;
+  if (typeof logger.child === "function") return logger.child(bindings);
+  const line =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (obj: object, msg: string): void =>
+      logger[level]({ ...bindings, ...obj }, msg);
+  return {
+    debug: line("debug"),
+    info: line("info"),
+    warn: line("warn"),
+    error: line("error"),
+    child: (more) => childLogger(logger, { ...bindings, ...more }),
+  };
+}

@@ -17,7 +17,8 @@ import { FakeHost, kvHostRecords, kvSessionRecords, readFleet } from "./test-fle
 import { type TestBus, useBus } from "../../test/support/bus.js";
 import { eventually } from "../../test/support/wait.js";
 
-// A short ack wait so the stragglers a stopped instance leaves in flight come back (as duplicates) within the test.
+// A short ack wait so the stragglers a stopped instance leaves in flight come back (as duplicates) within the test;
+// a short lease TTL so the next instance takes over a killed one's partition soon.
 const thresholds = {
   sweepIntervalMs: 60_000,
   degradedAfterMs: 60_000,
@@ -25,6 +26,7 @@ const thresholds = {
   staleAfterMs: 60_000,
   batchWindowMs: 100,
   ackWaitMs: 2_000,
+  leaseTtlMs: 1_500,
 };
 const DURABLE = "registry-restart";
 

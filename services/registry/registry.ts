@@ -1,36 +1,49 @@
 /**
- * `startRegistry`: the registry service, the I/O shell around the pure fold `FleetState` (which replay shares; this
- * shell passes it the clock). Restores the fleet from KV, then consumes CODEX_EVENTS through its
- * durable consumer and host lifecycle from `codex.host.*`, sweeps hosts on a timer, and answers queries.
- * Every batch is persisted in one order: FLEET notices first (deterministic ids), then KV entries
- * (compare-and-set), then the acks of the messages those entries cover; so a crash anywhere redelivers
- * events that are either skipped (already in KV) or re-derive the same state and the same notice ids.
+ * `startRegistry`: the registry service, the I/O shell around the pure fold `FleetState` (which replay shares).
+ *
+ * The fleet is shared out in P partitions by a stable hash of the host id (partition.ts). Each instance runs a
+ * lease per partition (`registry.<P>.<k>` in `codex-leases`, services/bus/lease.ts) and serves the partitions it
+ * holds, standing by for the others: a `PartitionWorker` restores the partition's entries from KV, consumes the
+ * partition's durable consumer, and writes its part of the view, every write fenced by the lease's epoch
+ * (kv-view.ts). Host lifecycle (`codex.host.*`) and the sweeper reach only the served partitions. A standby
+ * takes a partition over once its lease expires (or at once when released) and resumes from the partition's
+ * consumer and the view.
+ *
+ * Any instance answers queries (queue group `registry`) from the whole view: the served partitions from their
+ * folds, the others from a read model that follows the view's buckets (read-model.ts).
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import { HostLifecycle } from "../../schemas/gateway.js";
+import type { HostRecord } from "../../schemas/registry.js";
 import {
   BusError,
   JetStreamPublisher,
   KV_BUCKET_NAMES,
+  MAX_LEASE_TTL_MS,
   STREAM_NAMES,
   connectBus,
+  consumerBacklog,
   deliveredFromStream,
   kvStreamName,
-  loadKvBucket,
+  leaseKeys,
+  leaseView,
   missingStreams,
   openKvBucket,
+  startLease,
   subjects,
-  type StreamMsg,
+  type KvBucket,
+  type Lease,
 } from "../bus/index.js";
-import { consumeEvents, type ConsumedEvent, type EventConsumer, type MessageSink } from "./consumer.js";
-import { HostEntry, SessionEntry, sessionKey } from "../../schemas/registry-entry.js";
-import { publishFleetEvents } from "./fleet.js";
-import { FleetState, type FleetStateStats } from "./fleet-state.js";
-import { KvTable } from "./kv-view.js";
-import { silentLogger, type RegistryLogger } from "./logger.js";
-import { serveQueries } from "./queries.js";
+import { defaultInstanceId, type ServiceMetrics } from "../ops/metrics.js";
+import type { FleetStateStats } from "./fleet-state.js";
+import type { DeposedError } from "./kv-view.js";
+import { childLogger, silentLogger, type RegistryLogger } from "./logger.js";
+import { MAX_PARTITIONS, PartitionMap } from "./partition.js";
+import { PartitionWorker, type WorkerStats } from "./partition-worker.js";
+import { answerQuery, serveQueries, type QueryView } from "./queries.js";
+import { ReadModel } from "./read-model.js";
+import { SessionIndex, sortedHosts } from "./session-index.js";
 import { startSweeper, type Sweeper } from "./sweeper.js";
 
 const ms = z.number().int().positive();
@@ -46,6 +59,7 @@ export const RegistryConfig = z.object({
   staleAfterMs: ms.default(300_000),
   /** Host status at which its sessions are marked stale. */
   staleSessionsWhen: z.enum(["stale", "offline"]).default("stale"),
+  /** Name of the durable consumer (P = 1), or the prefix of the partitions' consumers `<name>-<P>-<k>`. */
   durableName: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "durableName must be letters, digits, '-' or '_'")
@@ -55,6 +69,14 @@ export const RegistryConfig = z.object({
   /** Messages pulled per request; up to four times this many may wait unacked while flushes run. */
   maxBatch: ms.default(2_000),
   ackWaitMs: ms.default(30_000),
+  /** Number of partitions P; every instance of one registry must use the same P (see the README on changing it). */
+  partitions: z.number().int().min(1).max(MAX_PARTITIONS).default(1),
+  /** This instance's id: the lease holder and the `instance` of its log lines; unique per instance. */
+  instance: z.string().min(1).max(200).optional(),
+  /** TTL of the partition leases: a standby takes over a partition this long after its holder stopped renewing. */
+  leaseTtlMs: z.number().int().min(300).max(MAX_LEASE_TTL_MS).default(10_000),
+  /** How often consumer lag and sessions by status are sampled into the metrics. */
+  metricsSampleMs: ms.default(5_000),
 });
 
 /** Options of `startRegistry`: a connection (`nc`, kept open on stop) or `servers` (connected and closed here). */
@@ -62,30 +84,72 @@ export type RegistryOptions = z.input<typeof RegistryConfig> & {
   nc?: NatsConnection;
   servers?: string | string[];
   logger?: RegistryLogger;
+  metrics?: ServiceMetrics;
 };
 
-/** Counters since start, for tests and benchmarks. */
+/** Counters since start (summed over every partition this instance served), for tests and benchmarks. */
 export interface RegistryStats extends FleetStateStats {
   flushes: number;
   sessionWrites: number;
   hostWrites: number;
   kvConflicts: number;
+  /** Conflicting entries of an older epoch (a deposed writer's, or from before partitions) overwritten or adopted. */
+  viewWritesOverOlder: number;
+  /** Writes refused because a newer owner (a live higher epoch) wrote the entry. */
+  viewWritesRefused: number;
   fleetStored: number;
   fleetDuplicates: number;
   restoredSessions: number;
   restoredHosts: number;
   /** Events read straight from the stream because a delivery skipped over them (lost in flight). */
   gapEventsRead: number;
+  /** Times this instance started serving a partition. */
+  partitionsTaken: number;
+  /** Times it stopped serving one without a clean release (lease lost, or a newer owner wrote). */
+  partitionsLost: number;
+}
+
+/** A partition lease as readiness sees it: held, or stood by for. */
+export interface RegistryLeaseStatus {
+  readonly key: string;
+  held(): boolean;
+  readonly standby: true;
+}
+
+/** Test hooks: what a paused process would do, without pausing the test's own process. */
+export interface RegistryTestHooks {
+  /**
+   * Freezes the instance: lease renewals, consuming, flushing, sweeps and host lifecycle all wait, and nothing
+   * is released; its leases run out as a paused process's would.
+   */
+  freeze(): void;
+  /**
+   * Thaws it. With `lateWrite`, each partition it served first flushes what it had applied without looking at
+   * its lease, as writes already on their way when the process froze would land: the fencing must refuse them
+   * or the new owner overwrite them.
+   */
+  thaw(opts?: { lateWrite?: boolean }): Promise<void>;
+  /** Answers a query (`codex.registry.*` subject, JSON body) from this instance's view, bypassing the queue group. */
+  answer(subject: string, body?: unknown): unknown;
 }
 
 /** A running registry. */
 export interface Registry {
-  /** Stops consuming, persists and acks everything applied, and closes the connection if it opened it. */
+  /** This instance's id. */
+  readonly instance: string;
+  /** Number of partitions. */
+  readonly partitions: number;
+  /** The partitions this instance serves now (restored and consuming). */
+  serving(): number[];
+  /** Its partition leases (held or stood by for), for `/readyz`. */
+  leases(): RegistryLeaseStatus[];
+  /** Stops consuming, persists and acks everything applied, releases its leases, and closes the connection if it opened it. */
   stop(): Promise<void>;
   stats(): RegistryStats;
+  readonly testing: RegistryTestHooks;
 }
 
-const STOP_FLUSH_DEADLINE_MS = 5_000;
+let startedInProcess = 0;
 
 async function requireTopology(nc: NatsConnection): Promise<void> {
   const needed = [
@@ -93,6 +157,7 @@ async function requireTopology(nc: NatsConnection): Promise<void> {
     STREAM_NAMES.fleet,
     kvStreamName(KV_BUCKET_NAMES.sessions),
     kvStreamName(KV_BUCKET_NAMES.hosts),
+    kvStreamName(KV_BUCKET_NAMES.leases),
   ];
   const [missing] = await missingStreams(nc, needed, "registry: ");
   if (missing !== undefined) {
@@ -103,7 +168,10 @@ async function requireTopology(nc: NatsConnection): Promise<void> {
   }
 }
 
-/** Starts the registry; resolves once its view is restored from KV and it is consuming and answering. */
+/**
+ * Starts the registry; resolves once every partition it could take at once is restored and consuming (the others
+ * held elsewhere), and, when it does not serve them all, once its read model has the rest of the view.
+ */
 export async function startRegistry(options: RegistryOptions): Promise<Registry> {
   const parsed = RegistryConfig.safeParse(options);
   if (!parsed.success) {
@@ -121,11 +189,64 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     options.nc ??
     (await connectBus({ servers: options.servers as string | string[], name: "claw-supervisor-registry" }));
   try {
-    return await run(nc, ownsConnection, config, logger);
+    return await run(nc, ownsConnection, config, logger, options.metrics);
   } catch (err) {
     if (ownsConnection) await nc.close();
     throw err;
   }
+}
+
+/** One partition as this instance sees it. */
+interface Slot {
+  partition: number;
+  key: string;
+  lease: Lease;
+  worker: PartitionWorker | undefined;
+  /** No worker is started before this time (after a start failed, or a newer owner refused our writes). */
+  notBefore: number;
+  backoffMs: number;
+  log: RegistryLogger;
+}
+
+const START_RETRY_MS = 1_000;
+const MAX_FENCED_BACKOFF_MS = 300_000;
+
+/** A KV bucket whose calls wait while `gate()` returns a promise (the freeze test hook). */
+function gatedBucket(kv: KvBucket, gate: () => Promise<void> | undefined): KvBucket {
+  return new Proxy(kv, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        await gate();
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+function zeroStats(): Omit<RegistryStats, "partitionsTaken" | "partitionsLost"> {
+  return {
+    eventsApplied: 0,
+    eventsUnchanged: 0,
+    eventsDuplicate: 0,
+    eventsIgnored: 0,
+    flushes: 0,
+    sessionWrites: 0,
+    hostWrites: 0,
+    kvConflicts: 0,
+    viewWritesOverOlder: 0,
+    viewWritesRefused: 0,
+    fleetStored: 0,
+    fleetDuplicates: 0,
+    restoredSessions: 0,
+    restoredHosts: 0,
+    gapEventsRead: 0,
+  };
+}
+
+function addStats(into: ReturnType<typeof zeroStats>, from: WorkerStats): void {
+  for (const k of Object.keys(into) as (keyof typeof into)[]) into[k] += from[k];
 }
 
 async function run(
@@ -133,197 +254,286 @@ async function run(
   ownsConnection: boolean,
   config: z.infer<typeof RegistryConfig>,
   logger: RegistryLogger,
+  metrics: ServiceMetrics | undefined,
 ): Promise<Registry> {
   await requireTopology(nc);
+  startedInProcess++;
+  const instance =
+    config.instance ??
+    (startedInProcess === 1 ? defaultInstanceId("registry") : `${defaultInstanceId("registry")}#${startedInProcess}`);
+  const log = childLogger(logger, { instance });
   // FLEET notices and KV writes go through one pipelined publisher (see js-publisher.ts for why).
   const publisher = new JetStreamPublisher(nc);
-  const sessionsKv = new KvTable(await openKvBucket(nc, KV_BUCKET_NAMES.sessions), KV_BUCKET_NAMES.sessions, publisher);
-  const hostsKv = new KvTable(await openKvBucket(nc, KV_BUCKET_NAMES.hosts), KV_BUCKET_NAMES.hosts, publisher);
-  const state = new FleetState({ ...config, logger });
-  const counters = { flushes: 0, fleetStored: 0, fleetDuplicates: 0, restoredSessions: 0, restoredHosts: 0 };
-
-  for (const [key, loaded] of await loadKvBucket(nc, KV_BUCKET_NAMES.sessions)) {
-    const entry = SessionEntry.safeParse(loaded.value);
-    if (!entry.success || sessionKey(entry.data.hostId, entry.data.threadId) !== key) {
-      logger.error(
-        { key, issues: entry.error?.issues },
-        "registry: unreadable session entry in KV; it will be rebuilt only by its next events",
-      );
-      continue;
-    }
-    sessionsKv.remember(key, loaded.revision);
-    state.restoreSession(entry.data);
-    counters.restoredSessions++;
-  }
-  for (const [key, loaded] of await loadKvBucket(nc, KV_BUCKET_NAMES.hosts)) {
-    const entry = HostEntry.safeParse(loaded.value);
-    if (!entry.success || entry.data.hostId !== key) {
-      logger.error(
-        { key },
-        "registry: unreadable host entry in KV; it is rebuilt from the host's next lifecycle message",
-      );
-      continue;
-    }
-    hostsKv.remember(key, loaded.revision);
-    state.restoreHost(entry.data);
-    counters.restoredHosts++;
-  }
-  state.finishRestore(Date.now());
+  const [sessionsKv, hostsKv, leasesKv] = await Promise.all([
+    openKvBucket(nc, KV_BUCKET_NAMES.sessions),
+    openKvBucket(nc, KV_BUCKET_NAMES.hosts),
+    openKvBucket(nc, KV_BUCKET_NAMES.leases),
+  ]);
+  const P = config.partitions;
+  const partitions = new PartitionMap(P);
+  const index = new SessionIndex();
+  const retired = zeroStats();
+  /** Workers being stopped: their counters still count until they are added to `retired`. */
+  const retiring = new Set<PartitionWorker>();
+  const counters = { partitionsTaken: 0, partitionsLost: 0 };
+  const eventsIn = metrics?.eventsIn.labels("registry");
 
   let stopping = false;
-  let stopped = false;
-  let stopDeadline = Infinity;
-  let pending: { msg: StreamMsg; keys: string[] }[] = [];
-  let lock: Promise<void> = Promise.resolve();
-  let soonTimer: NodeJS.Timeout | undefined;
-  let flushRequested = false;
+  /** Set once start-up waited for its leases: from then on, reconcile starts and stops the read model. */
+  let manageReadModel = false;
+  let frozen: { gate: Promise<void>; thaw: () => void } | undefined;
+  const gate = (): Promise<void> | undefined => frozen?.gate;
 
-  /** Runs `op` until it succeeds; gives up only while stopping (past the deadline) or once the connection is closed. */
-  const persist = async (what: string, op: () => Promise<void>): Promise<boolean> => {
-    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 5_000)) {
-      try {
-        await op();
-        return true;
-      } catch (err) {
-        if (nc.isClosed() || Date.now() > stopDeadline) {
-          logger.error({ err }, `registry: giving up on ${what}; the events stay unacked and will be redelivered`);
-          return false;
+  const liveEpoch = async (key: string): Promise<number | null> => {
+    const view = leaseView(await leasesKv.get(key));
+    return view === null || view.record.released ? null : view.epoch;
+  };
+
+  const slots: Slot[] = [];
+  const served = (hostId: string): boolean => slots[partitions.of(hostId)]?.worker !== undefined;
+  const readModel = new ReadModel(nc, index, served, log);
+
+  const retire = async (slot: Slot, mode: "flush" | "abandon"): Promise<void> => {
+    const worker = slot.worker;
+    if (!worker) return;
+    slot.worker = undefined;
+    retiring.add(worker);
+    if (mode === "abandon") counters.partitionsLost++;
+    metrics?.consumerLag.remove(worker.durable);
+    await worker.stop(mode);
+    retiring.delete(worker);
+    addStats(retired, worker.stats());
+    // The records of a partition no longer served come from the view again, read afresh.
+    if (!stopping && manageReadModel) void readModel.start({ restart: true });
+  };
+
+  const startWorker = (slot: Slot, epoch: number): void => {
+    const worker: PartitionWorker = new PartitionWorker({
+      nc,
+      config,
+      partitions,
+      partition: slot.partition,
+      lease: { key: slot.key, epoch, held: () => slot.lease.held() && slot.lease.epoch === epoch },
+      liveEpoch,
+      sessionsKv,
+      hostsKv,
+      publisher,
+      index,
+      logger: slot.log,
+      gate,
+      onConflict: (bucket) => metrics?.viewWriteConflicts.labels(bucket).inc(),
+      onEvents: (n) => eventsIn?.inc(n),
+      onDeposed: (reason: string, err?: DeposedError) => {
+        if (slot.worker !== worker) return;
+        if (err) {
+          // A newer owner (another P during a change of P, or our lease lost) writes this partition: back off.
+          slot.notBefore = Date.now() + slot.backoffMs;
+          slot.log.warn(
+            { by: err.by, retryInMs: slot.backoffMs },
+            "registry: a newer owner writes this partition; standing aside (is an instance with another --partitions running?)",
+          );
+          slot.backoffMs = Math.min(slot.backoffMs * 2, MAX_FENCED_BACKOFF_MS);
         }
-        logger.warn({ err }, `registry: ${what} failed; retrying`);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
-    }
-  };
-
-  const flushOnce = async (force: boolean): Promise<void> => {
-    const notices = state.takeNotices();
-    const soonBefore = Date.now() - config.batchWindowMs;
-    const sessionWrites = state.takeSessionWrites(soonBefore, force);
-    const hostWrites = state.takeHostWrites(soonBefore, force);
-    const waits = (p: { keys: string[] }): boolean => p.keys.some((key) => state.isSessionDirty(key));
-    const ackable = pending.filter((p) => !waits(p));
-    pending = pending.filter(waits);
-    if (notices.length + sessionWrites.length + hostWrites.length + ackable.length === 0) return;
-    counters.flushes++;
-    let ok = await persist("publishing fleet notices", async () => {
-      const r = await publishFleetEvents(publisher, notices);
-      counters.fleetStored += r.stored;
-      counters.fleetDuplicates += r.duplicates;
-    });
-    ok &&= await persist("writing the KV view", async () => {
-      await Promise.all([
-        ...sessionWrites.map((w) => sessionsKv.write(w.key, w.value)),
-        ...hostWrites.map((w) => hostsKv.write(w.key, w.value)),
-      ]);
-    });
-    if (ok) for (const p of ackable) p.msg.ack();
-  };
-
-  const armSoonTimer = (): void => {
-    if (soonTimer || stopping) return;
-    const oldest = state.oldestSoonChange();
-    if (oldest === undefined) return;
-    soonTimer = setTimeout(
-      () => {
-        soonTimer = undefined;
-        void flush(false);
+        void retire(slot, "abandon").then(reconcile);
+        slot.log.info({ reason }, "registry: partition given up");
       },
-      Math.max(0, oldest + config.batchWindowMs - Date.now()),
-    );
-    soonTimer.unref();
-  };
-
-  const flush = (force: boolean): Promise<void> => {
-    if (stopped) return lock;
-    lock = lock
-      .then(() => flushOnce(force))
-      .catch((err: unknown) => logger.error({ err }, "registry: flush failed"))
-      .then(armSoonTimer);
-    return lock;
-  };
-
-  const requestFlush = (): void => {
-    if (flushRequested) return;
-    flushRequested = true;
-    setImmediate(() => {
-      flushRequested = false;
-      void flush(false);
     });
+    slot.worker = worker;
+    counters.partitionsTaken++;
+    worker.ready.then(
+      () => {
+        if (slot.worker === worker) slot.backoffMs = config.leaseTtlMs * 2;
+      },
+      (err: unknown) => {
+        if (slot.worker !== worker) return;
+        slot.log.error({ err }, "registry: could not start serving the partition; retrying");
+        slot.notBefore = Date.now() + START_RETRY_MS;
+        void retire(slot, "abandon").then(reconcile);
+      },
+    );
   };
 
-  const sink: MessageSink = {
-    take(event) {
-      const keys = applyMessage(state, event, logger);
-      if (event.msg) pending.push({ msg: event.msg, keys });
-    },
-    get unacked() {
-      return pending.length;
-    },
-    flush: () => flush(pending.length >= config.maxBatch),
-    requestFlush,
-  };
+  /** Brings every partition in line with its lease: serve what is held (and not backing off), drop what is not. */
+  function reconcile(): void {
+    if (stopping || frozen) return;
+    for (const slot of slots) {
+      const held = slot.lease.held();
+      const epoch = slot.lease.epoch;
+      metrics?.leaseHeld.labels(slot.key).set(held ? 1 : 0);
+      if (slot.worker && (!held || slot.worker.epoch !== epoch)) void retire(slot, "abandon").then(reconcile);
+      else if (!slot.worker && held && epoch !== undefined && Date.now() >= slot.notBefore) startWorker(slot, epoch);
+    }
+    if (!manageReadModel) return;
+    const all = slots.every((s) => s.worker !== undefined);
+    if (all && readModel.following) void readModel.stop();
+    else if (!all && !readModel.following) void readModel.start();
+  }
+
+  const gatedLeases = gatedBucket(leasesKv, gate);
+  for (let k = 0; k < P; k++) {
+    const key = leaseKeys.registryPartition(P, k);
+    const slotLog = childLogger(log, { partition: k });
+    const slot: Slot = {
+      partition: k,
+      key,
+      log: slotLog,
+      worker: undefined,
+      notBefore: 0,
+      backoffMs: config.leaseTtlMs * 2,
+      lease: startLease({
+        kv: gatedLeases,
+        key,
+        holder: instance,
+        ttlMs: config.leaseTtlMs,
+        note: `registry partition ${k} of ${P}`,
+        onAcquired: (epoch) => {
+          slotLog.info({ lease: key, epoch }, "registry: partition lease taken");
+          queueMicrotask(reconcile);
+        },
+        onLost: (reason, by) => {
+          if (stopping) return;
+          slotLog.warn({ lease: key, reason, by: by?.record.holder }, "registry: partition lease lost");
+          queueMicrotask(reconcile);
+        },
+        onError: (err) => slotLog.warn({ err, lease: key }, "registry: partition lease error"),
+      }),
+    };
+    slots.push(slot);
+  }
+
+  // Wait for each partition this instance can take now (free, released, or already its own); the others are
+  // held elsewhere and this instance stands by for them.
+  await Promise.all(
+    slots.map(async (slot) => {
+      const view = leaseView(await leasesKv.get(slot.key).catch(() => null));
+      if (view && !view.record.released && view.record.holder !== instance) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        slot.lease.acquired,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, config.leaseTtlMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      reconcile();
+      await slot.worker?.ready.catch(() => undefined);
+    }),
+  );
+  reconcile();
+  manageReadModel = true;
+  if (slots.some((s) => !s.worker)) await readModel.start();
 
   const lifecycle: Subscription = nc.subscribe(subjects.allHostLifecycle(), {
     callback: (err, msg) => {
-      if (err) return logger.warn({ err }, "registry: host lifecycle subscription error");
+      if (err) return log.warn({ err }, "registry: host lifecycle subscription error");
+      if (frozen) return;
       const parsed = HostLifecycle.safeParse(safeJson(msg.data));
       if (
         !parsed.success ||
         deliveredFromStream(msg) ||
         !subjectIs(msg.subject, () => subjects.hostLifecycle(parsed.data.hostId))
       ) {
-        return logger.warn({ subject: msg.subject }, "registry: dropped an invalid host lifecycle message");
+        return log.warn({ subject: msg.subject }, "registry: dropped an invalid host lifecycle message");
       }
-      state.applyHostLifecycle(parsed.data, Date.now());
-      requestFlush();
+      slots[partitions.of(parsed.data.hostId)]?.worker?.applyHostLifecycle(parsed.data);
     },
   });
-  const queries = serveQueries(nc, { sessions: state.index, hosts: () => state.hostRecords() }, logger);
+  const hostRecords = (): HostRecord[] =>
+    sortedHosts([...slots.flatMap((s) => s.worker?.hostRecords() ?? []), ...readModel.hostRecords()]);
+  const view: QueryView = { sessions: index, hosts: hostRecords };
+  const queries = serveQueries(nc, view, log);
   const sweeper: Sweeper = startSweeper(
     config.sweepIntervalMs,
     (nowMs) => {
-      state.sweep(nowMs);
-      requestFlush();
+      if (frozen) return;
+      for (const slot of slots) slot.worker?.sweep(nowMs);
     },
-    (err) => logger.error({ err }, "registry: sweep failed"),
+    (err) => log.error({ err }, "registry: sweep failed"),
   );
-  const consumer: EventConsumer = consumeEvents(
-    nc,
+  const reconciler = setInterval(reconcile, Math.max(100, Math.floor(config.leaseTtlMs / 6)));
+  reconciler.unref();
+  const sampler = metrics ? setInterval(() => void sample(), config.metricsSampleMs) : undefined;
+  sampler?.unref();
+  const sample = async (): Promise<void> => {
+    if (!metrics || stopping) return;
+    const counts = new Map<string, number>();
+    for (const slot of slots) {
+      const worker = slot.worker;
+      if (!worker) continue;
+      for (const [status, n] of worker.statusCounts()) counts.set(status, (counts.get(status) ?? 0) + n);
+      const lag = await consumerBacklog(nc, STREAM_NAMES.events, worker.durable).catch(() => null);
+      if (lag !== null && slot.worker === worker) metrics.consumerLag.labels(worker.durable).set(lag);
+    }
+    metrics.sessions.reset();
+    for (const [status, n] of counts) metrics.sessions.labels(status).set(n);
+  };
+  if (metrics) await sample();
+
+  log.info(
     {
-      durableName: config.durableName,
-      ackWaitMs: config.ackWaitMs,
-      maxAckPending: config.maxBatch * 4,
-      maxBatch: config.maxBatch,
+      partitions: P,
+      serving: slots.filter((s) => s.worker).map((s) => s.partition),
+      durable: config.durableName,
+      leaseTtlMs: config.leaseTtlMs,
     },
-    sink,
-    logger,
-  );
-  await flush(false);
-  logger.info(
-    { sessions: counters.restoredSessions, hosts: counters.restoredHosts, durable: config.durableName },
     "registry: running",
   );
 
   return {
-    stats: () => ({
-      ...state.stats,
-      ...counters,
-      sessionWrites: sessionsKv.stats.writes,
-      hostWrites: hostsKv.stats.writes,
-      kvConflicts: sessionsKv.stats.conflicts + hostsKv.stats.conflicts,
-      gapEventsRead: consumer.gapEventsRead,
-    }),
+    instance,
+    partitions: P,
+    serving: () => slots.filter((s) => s.worker?.isReady).map((s) => s.partition),
+    leases: () => slots.map((s) => ({ key: s.key, held: () => s.lease.held(), standby: true as const })),
+    stats: () => {
+      const total = { ...retired };
+      for (const slot of slots) if (slot.worker) addStats(total, slot.worker.stats());
+      for (const worker of retiring) addStats(total, worker.stats());
+      return { ...total, ...counters };
+    },
+    testing: {
+      answer: (subject, body) => answerQuery(subject, new TextEncoder().encode(JSON.stringify(body ?? {})), view),
+      freeze() {
+        if (frozen) return;
+        let thaw: () => void = () => undefined;
+        const gatePromise = new Promise<void>((resolve) => {
+          thaw = resolve;
+        });
+        frozen = { gate: gatePromise, thaw };
+        log.warn({}, "registry: frozen (test hook)");
+      },
+      async thaw(opts = {}) {
+        const f = frozen;
+        if (!f) return;
+        if (opts.lateWrite) await Promise.all(slots.map((s) => s.worker?.lateFlush()));
+        frozen = undefined;
+        f.thaw();
+        log.warn({}, "registry: thawed (test hook)");
+        reconcile();
+        for (const slot of slots) slot.worker?.requestFlush();
+      },
+    },
     async stop() {
       if (stopping) return;
       stopping = true;
-      stopDeadline = Date.now() + STOP_FLUSH_DEADLINE_MS;
+      if (frozen) {
+        frozen.thaw();
+        frozen = undefined;
+      }
       sweeper.stop();
-      clearTimeout(soonTimer);
+      clearInterval(reconciler);
+      clearInterval(sampler);
       for (const sub of [lifecycle, ...queries]) sub.unsubscribe();
-      await consumer.stop();
-      await flush(true);
-      stopped = true;
-      state.stop();
+      // Stand by no more, persist what each served partition applied, then hand its lease over at once.
+      for (const slot of slots) if (!slot.worker) slot.lease.stop();
+      await Promise.all(
+        slots.map(async (slot) => {
+          if (slot.worker) await retire(slot, "flush");
+          await slot.lease.release("registry instance stopped");
+          metrics?.leaseHeld.labels(slot.key).set(0);
+        }),
+      );
+      await readModel.stop();
       publisher.close("the registry stopped");
       if (!nc.isClosed()) await nc.flush().catch(() => undefined);
       if (ownsConnection) await nc.close();
@@ -348,21 +558,4 @@ function safeJson(data: Uint8Array): unknown {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Applies one consumed message; returns the session keys its effect is persisted under (its ack waits until
- * each is persisted, even for a duplicate: it may be a redelivery of a message whose effect is not in KV yet),
- * none for a message that can be acked as is.
- */
-function applyMessage(state: FleetState, event: ConsumedEvent, logger: RegistryLogger): string[] {
-  const parsed = SessionEventEnvelopeSchema.safeParse(safeJson(event.data));
-  if (
-    !parsed.success ||
-    !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))
-  ) {
-    logger.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
-    return [];
-  }
-  return state.applyEnvelope(parsed.data, Date.now()) === "ignored" ? [] : state.keysOf(parsed.data);
 }

@@ -81,6 +81,22 @@ export class SessionIndex {
     this.byKey.set(key, record);
   }
 
+  /** Removes the record of `<host>.<sessionId>` (a key deleted from the view); O(n). */
+  remove(host: string, sessionId: string): void {
+    const key = sessionKey(host, sessionId);
+    const record = this.byKey.get(key);
+    if (!record) return;
+    this.byKey.delete(key);
+    this.ordered.splice(this.search(positionOf(record)).index, 1);
+    const keys = (this.keysBySessionId.get(sessionId) ?? []).filter((k) => k !== key);
+    if (keys.length) this.keysBySessionId.set(sessionId, keys);
+    else this.keysBySessionId.delete(sessionId);
+    const count = (this.countsByHost.get(host) ?? 1) - 1;
+    if (count > 0) this.countsByHost.set(host, count);
+    else this.countsByHost.delete(host);
+    this.shorts = null;
+  }
+
   /** The record of `<host>.<sessionId>`, if known. */
   get(host: string, sessionId: string): SessionRecord | undefined {
     return this.byKey.get(sessionKey(host, sessionId));

@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ThreadSyncedPayload } from "../../schemas/agent-events.js";
-import type { SessionEventEnvelope } from "../../schemas/bus.js";
+import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import type { ThreadStatus } from "../../schemas/codex/thread.js";
 import { FleetEvent } from "../../schemas/fleet.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
@@ -164,6 +164,57 @@ export async function readFleet(js: JetStreamClient): Promise<FleetEvent[]> {
     const batch = await consumer.fetch({ max_messages: remaining, expires: 2_000 });
     for await (const m of batch) {
       out.push(FleetEvent.parse(m.json()));
+      remaining = m.info.pending;
+    }
+  }
+  return out;
+}
+
+/**
+ * A deterministic mixed workload over `hosts`: steps that each publish one or two envelopes (sync, turns with
+ * deltas, approval waits, errors, closes), the threads of all hosts interleaved by a seeded generator.
+ */
+export function mixedWorkload(hosts: FakeHost[], threadsPerHost: number, seed = 7): (() => Promise<unknown>)[] {
+  let state = seed;
+  const rand = (n: number): number => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state % n;
+  };
+  const scripts = hosts.flatMap((h) =>
+    Array.from({ length: threadsPerHost }, (_, i) => {
+      const t = `${h.hostId}-t${i}`;
+      const s: (() => Promise<unknown>)[] = [
+        () => h.synced(t, { humanAttached: i % 3 === 0, autonomous: i % 3 === 1 }),
+        () => h.startTurn(t, `${t}-turn1`),
+      ];
+      for (let d = 0; d < 6; d++) s.push(() => h.delta(t, `${t}-turn1`));
+      if (i % 2 === 0)
+        s.push(
+          () => h.status(t, { type: "active", activeFlags: ["waitingOnApproval"] }),
+          () => h.status(t, { type: "active", activeFlags: [] }),
+        );
+      s.push(() => h.completeTurn(t, `${t}-turn1`));
+      if (i % 4 === 3) s.push(() => h.status(t, { type: "systemError" }));
+      if (i % 5 === 4) s.push(() => h.publish(h.envelope(t, "thread/closed", { threadId: t })));
+      return s;
+    }),
+  );
+  const steps: (() => Promise<unknown>)[] = [];
+  while (scripts.some((s) => s.length > 0)) {
+    const live = scripts.filter((s) => s.length > 0);
+    steps.push(live[rand(live.length)]!.shift()!);
+  }
+  return steps;
+}
+
+/** Every envelope in CODEX_EVENTS, in stream order, read with an ordered consumer. */
+export async function streamEnvelopes(js: JetStreamClient): Promise<SessionEventEnvelope[]> {
+  const consumer = await js.consumers.get(STREAM_NAMES.events, { deliver_policy: DeliverPolicy.All });
+  let remaining = (await consumer.info(true)).num_pending;
+  const out: SessionEventEnvelope[] = [];
+  while (remaining > 0) {
+    for await (const m of await consumer.fetch({ max_messages: Math.min(remaining, 1000), expires: 2_000 })) {
+      out.push(SessionEventEnvelopeSchema.parse(m.json()));
       remaining = m.info.pending;
     }
   }
