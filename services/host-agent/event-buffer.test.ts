@@ -65,6 +65,27 @@ describe("EventBuffer", () => {
     expect(buffer.stats().droppedTotal).toBe(7);
   });
 
+  it("does not report an event dropped while in flight as lost unless its connection ends before the ack", () => {
+    const { buffer, event } = setup(3);
+    for (let i = 0; i < 3; i++) buffer.push(event());
+    // A heal: the whole buffer is resent, then the agent adds events before the acks are back.
+    expect(buffer.takeUnsent().map((e) => e.seq)).toEqual([0, 1, 2]);
+    buffer.push(event());
+    buffer.push(event());
+    expect(buffer.snapshot().map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect(buffer.ack(0)).toBe(true);
+    expect(buffer.ack(0)).toBe(false);
+    expect(buffer.snapshot().some((e) => e.type === "agent/gap")).toBe(false);
+    expect(buffer.stats().droppedTotal).toBe(0);
+    // Seq 1 never got its ack: when the connection ends it is a gap, and it is not sent again.
+    buffer.resetSent();
+    expect(buffer.stats().droppedTotal).toBe(1);
+    const resent = buffer.takeUnsent();
+    expect(resent.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+    expect(resent[3]!.event).toMatchObject({ type: "agent/gap", payload: { dropped: 1, firstSeq: 1, lastSeq: 1 } });
+    expect(buffer.ack(1)).toBe(false);
+  });
+
   it("holds at most MAX_GAP_EVENTS gap events, folding the oldest sent one into the open gap", () => {
     const { buffer, event } = setup(1);
     for (let i = 0; i < 40; i++) {

@@ -2,10 +2,13 @@
  * The host agent's bounded buffer of un-acknowledged events. Pure: no I/O, no timers. Every event stays here
  * from the moment it is created until the gateway acks (or rejects) it; while the gateway is unreachable the
  * buffer fills, and when it is over its count or byte limit the OLDEST events are dropped and recorded in one
- * open `agent/gap` event (created at the first drop, updated in place until it is sent). Gap events do not
- * count against the limits and are kept until acked like any other; at most MAX_GAP_EVENTS are held, beyond
- * that the oldest sent one is folded into the open gap (a receiver that stored it may then count those drops
- * twice; the seq ranges stay right).
+ * open `agent/gap` event (created at the first drop, updated in place until it is sent). An event dropped
+ * while it is sent on the current connection is not lost yet: only its seq is kept, and it goes into a gap
+ * only if that connection ends before its ack (otherwise a heal, which resends the whole buffer and then adds
+ * events, reported events the gateway went on to store as dropped). Gap events do not count against the
+ * limits and are kept until acked like any other; at most MAX_GAP_EVENTS are held, beyond that the oldest sent
+ * one is folded into the open gap (a receiver that stored it may then count those drops twice; the seq ranges
+ * stay right).
  */
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { GapPayload } from "../../schemas/agent-events.js";
@@ -56,6 +59,8 @@ export class EventBuffer {
   private gapCount = 0;
   private gapBytes = 0;
   private dropped = 0;
+  /** Seqs dropped while sent on the current connection: acked, or a gap when the connection ends. */
+  private droppedInFlight = new Set<number>();
 
   /** `newGapEvent` builds the envelope of a new gap event (it takes the next seq). */
   constructor(
@@ -72,7 +77,7 @@ export class EventBuffer {
   /** Removes the event with this seq (acked or rejected); false when it is not held. */
   ack(seq: number): boolean {
     const entry = this.entries.get(seq);
-    if (!entry) return false;
+    if (!entry) return this.droppedInFlight.delete(seq);
     this.remove(entry);
     return true;
   }
@@ -92,7 +97,7 @@ export class EventBuffer {
     return out;
   }
 
-  /** The connection is gone: every held event will be sent again, oldest first. */
+  /** The connection is gone: events dropped in flight without an ack are a gap; every held one is sent again, oldest first. */
   resetSent(): void {
     this.unsent = [];
     this.unsentHead = 0;
@@ -100,6 +105,18 @@ export class EventBuffer {
       entry.sent = false;
       this.unsent.push(entry);
     }
+    if (this.droppedInFlight.size === 0) return;
+    let firstSeq = Number.POSITIVE_INFINITY;
+    let lastSeq = Number.NEGATIVE_INFINITY;
+    for (const seq of this.droppedInFlight) {
+      firstSeq = Math.min(firstSeq, seq);
+      lastSeq = Math.max(lastSeq, seq);
+    }
+    const dropped = this.droppedInFlight.size;
+    this.droppedInFlight.clear();
+    this.dropped += dropped;
+    this.recordInOpenGap({ dropped, firstSeq, lastSeq });
+    this.enforceLimits();
   }
 
   /** Counters for status reports. */
@@ -152,6 +169,10 @@ export class EventBuffer {
       const oldest = this.oldest((e) => !e.gap);
       if (!oldest) break;
       this.remove(oldest);
+      if (oldest.sent) {
+        this.droppedInFlight.add(oldest.seq);
+        continue;
+      }
       newlyDropped++;
       const lost = { dropped: 1, firstSeq: oldest.seq, lastSeq: oldest.seq };
       gap = gap ? mergeGaps(gap, lost) : lost;
