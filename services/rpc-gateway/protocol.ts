@@ -305,8 +305,8 @@ export function sameAgent(state: ConnectionState, holder: LeaseClaimant | null):
 
 /** How a claimant reads in a close reason or a log line. Pure. */
 export function describeClaimant(holder: LeaseClaimant): string {
-  const who = holder.hostname ? `agent on ${holder.hostname}` : "another agent";
-  return `${who} (run ${holder.agentEpoch ?? "?"}) via ${holder.gatewayId ?? "?"} at lease epoch ${holder.leaseEpoch}`;
+  const who = holder.hostname ? `agent on ${holder.hostname}` : "agent";
+  return `${who} (run ${holder.agentEpoch ?? "?"}) via ${holder.gatewayId ?? "?"}, lease epoch ${holder.leaseEpoch}`;
 }
 
 /**
@@ -326,7 +326,7 @@ export function leaseTakenOver(state: ConnectionState, holder: LeaseClaimant | n
   const closing = close(
     quiet,
     CloseCode.hostClaimed,
-    `host ${state.hostId} is held by a newer ${describeClaimant(holder)}; stop this agent or give it another host id`,
+    `host ${state.hostId} is held by a newer ${describeClaimant(holder)}`,
     { holder, displacedEpoch: state.hello?.epoch ?? null },
   );
   return { state: closing.state, actions: [{ kind: "reportConflict", holder }, ...closing.actions] };
