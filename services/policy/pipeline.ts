@@ -3,9 +3,10 @@
  * idempotency, target resolution, loop prevention, authorisation and rate limits each wrap the verb handler,
  * so no handler carries its own copy of them. Each interceptor either refuses (a typed failure, and nothing
  * further runs) or passes the context on. Bus round trips that do not depend on each other overlap: the request
- * record, the idempotency claim, the target look-up and the decision record run together and are all awaited
- * before the handler (a read, which changes nothing, runs alongside them and answers only after them); the
- * records written after the command acted do not hold up the reply.
+ * record, the idempotency claim, the target look-up and the rate-limit takes (shared by the instances in KV) run
+ * together, the decision record once the takes settled the decision, and all are awaited before the handler (a
+ * read, which changes nothing, runs alongside the decision record and answers only after it); the records written
+ * after the command acted do not hold up the reply.
  *
  * A verb whose targets its handler finds (a broadcast's sessions, a list's sessions, spawn's host) runs each of
  * them through the same interceptors, with a context of its own (`targetContext`): no handler decides,
