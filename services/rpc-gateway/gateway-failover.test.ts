@@ -285,5 +285,10 @@ describe("gateway failover with the real host agent and codex", () => {
         leaseEpoch: held?.epoch,
       },
     });
+    // The gateways (as user `gateway`) followed codex-leases and wrote leases and the notice without a refusal.
+    for (const g of gateways) {
+      expect(g.stderr()).not.toContain("cannot follow codex-leases");
+      expect(g.stderr()).not.toMatch(/Permissions Violation|cannot publish the host-conflict notice/i);
+    }
   }, 60_000);
 });

@@ -23,7 +23,7 @@ import {
   type LeaseLossReason,
   type LeaseView,
 } from "../bus/index.js";
-import type { LeaseClaimant } from "./protocol.js";
+import { agentRunToken, type LeaseClaimant } from "./protocol.js";
 
 /** Default TTL of a host lease, in ms (capped at half the bucket's max age). */
 export const DEFAULT_HOST_LEASE_TTL_MS = 15_000;
@@ -32,7 +32,7 @@ const NOTE = /^agent=(\S+) hostname=(.*)$/s;
 
 /** The lease note naming a connection's agent run and host name (at most 200 characters). Pure. */
 export function claimNote(agentEpoch: string, hostname: string): string {
-  return `agent=${agentEpoch.slice(0, 64)} hostname=${hostname.replace(/\s+/g, " ").slice(0, 100)}`;
+  return `agent=${agentRunToken(agentEpoch)} hostname=${hostname.replace(/\s+/g, " ").slice(0, 100)}`;
 }
 
 /** Who holds a lease, read from its record (holder: the gateway id; note: the agent run and host name). Pure. */

@@ -298,9 +298,15 @@ export function leaseNotTaken(state: ConnectionState, waitedMs: number, lastErro
   });
 }
 
+/** An agent run (a hello's epoch) as a lease note carries it: one token of at most 64 characters. Pure. */
+export function agentRunToken(epoch: string): string {
+  return epoch.replace(/\s+/g, "_").slice(0, 64);
+}
+
 /** Whether `holder` is the same agent run as this connection's (a reconnect), by the hello's epoch. Pure. */
 export function sameAgent(state: ConnectionState, holder: LeaseClaimant | null): boolean {
-  return holder !== null && holder.agentEpoch !== null && holder.agentEpoch === state.hello?.epoch;
+  if (holder === null || holder.agentEpoch === null || state.hello === null) return false;
+  return agentRunToken(holder.agentEpoch) === agentRunToken(state.hello.epoch);
 }
 
 /** How a claimant reads in a close reason or a log line. Pure. */
