@@ -33,7 +33,12 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const readyz = await fetch(`${url}/readyz`);
     expect(readyz.status).toBe(200);
-    expect(await readyz.json()).toEqual({ status: "ready", bus: "connected", leases: [] });
+    // The registry reports its partition lease (one partition by default), held: it is the only instance.
+    expect(await readyz.json()).toEqual({
+      status: "ready",
+      bus: "connected",
+      leases: [{ key: "registry.1.0", state: "held" }],
+    });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain("# TYPE claw_commands_total counter");
     expect(metrics).toMatch(

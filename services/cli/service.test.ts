@@ -59,6 +59,22 @@ describe("claw-supervisor service", () => {
     expect(await start(["service", "registry", "--nats-url", nats.url, "--stale-after", "soon"]).exited).toBe(2);
   });
 
+  it("runs registry instances over --partitions: the first serves every partition, the next stands by", async () => {
+    const flags = ["--nats-url", nats.url, "--json", "--partitions", "2", "--lease-ttl", "1500"];
+    const first = start(["service", "registry", ...flags, "--instance", "reg-1"]);
+    await expect.poll(() => first.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
+    expect(JSON.parse(first.stdout())).toMatchObject({ durable: "registry-2-<k>", partitions: 2, serving: [0, 1] });
+    const second = start(["service", "registry", ...flags, "--instance", "reg-2"]);
+    await expect.poll(() => second.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
+    expect(JSON.parse(second.stdout())).toMatchObject({ instance: "reg-2", partitions: 2, serving: [] });
+    first.stop("SIGTERM");
+    second.stop("SIGTERM");
+    expect([await first.exited, await second.exited]).toEqual([0, 0]);
+    const bad = start(["service", "registry", "--nats-url", nats.url, "--partitions", "0"]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr()).toContain("--partitions: must be between 1 and 64");
+  });
+
   it("refuses bad invocations with one-line errors and exit code 2", async () => {
     const unknown = start(["service", "frobnicator"]);
     expect(await unknown.exited).toBe(2);

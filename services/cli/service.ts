@@ -113,6 +113,12 @@ const rpcGatewayService: ServiceSpec = {
   },
 };
 
+const Partitions = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be a whole number")
+  .min(1, "must be between 1 and 64")
+  .max(64, "must be between 1 and 64");
+
 const registryService: ServiceSpec = {
   name: "registry",
   summary: "session and host actors over CODEX_EVENTS: the KV view, stale marks, FLEET notices, queries",
@@ -121,28 +127,41 @@ const registryService: ServiceSpec = {
     "degraded-after": { type: "string" },
     "offline-after": { type: "string" },
     "stale-after": { type: "string" },
+    partitions: { type: "string" },
+    "lease-ttl": { type: "string" },
   },
   optionsHelp: [
     "--sweep-interval MS  how often hosts are checked for missed heartbeats (default 5000)",
     "--degraded-after MS  silence before a host is degraded (default 35000)",
     "--offline-after MS   silence before a host is offline (default 60000)",
     "--stale-after MS     time offline before a host and its sessions are stale (default 300000)",
+    "--partitions P       share the fleet out in P partitions by host (default 1); every instance takes P",
+    "                     leases and serves those it holds: give all instances the same P",
+    "--lease-ttl MS       a standby takes a partition over this long after its holder stopped (default 10000)",
   ],
-  async start({ nc, logger, values }) {
+  async start({ nc, logger, values, instance, metrics }) {
     const ms = (name: string) =>
       values[name] === undefined ? undefined : optionValue(name, Milliseconds, values[name]);
+    const partitions =
+      values.partitions === undefined ? undefined : optionValue("partitions", Partitions, values.partitions);
     const registry = await startRegistry({
       nc,
       logger,
+      instance,
+      metrics,
+      partitions,
+      leaseTtlMs: ms("lease-ttl"),
       sweepIntervalMs: ms("sweep-interval"),
       degradedAfterMs: ms("degraded-after"),
       offlineAfterMs: ms("offline-after"),
       staleAfterMs: ms("stale-after"),
     });
+    const durable = registry.partitions === 1 ? "registry" : `registry-${registry.partitions}-<k>`;
     return {
-      report: { durable: "registry" },
-      summary: "registry consuming CODEX_EVENTS (durable 'registry') and answering codex.registry.*",
+      report: { durable, partitions: registry.partitions, serving: registry.serving() },
+      summary: `registry consuming CODEX_EVENTS (durable '${durable}', serving partitions [${registry.serving().join(", ")}] of ${registry.partitions}) and answering codex.registry.*`,
       stop: () => registry.stop(),
+      leases: () => registry.leases(),
     };
   },
 };
