@@ -7,9 +7,10 @@
  * memory (VmRSS, RssAnon, and PSS from /proc/<pid>) is read with the N idle threads loaded, and again after the
  * agent released them (idleUnloadMs) and codex unloaded them (thread_unload_delay_secs, 60 s by default):
  * `thread/loaded/list` has none of them and every connection got their `thread/closed`. Prints both, their
- * ratio, and the daemon with no thread for reference.
+ * ratio, and the daemon with no thread for reference (cold, and warm after one turn). A second round (--rounds)
+ * loads N new threads into the same daemon: whether the memory the first N left behind is used again.
  *
- * Usage: node dist-bench/bench/idle-unload.js [--threads N] [--idle-ms MS] [--unload-delay-secs S]
+ * Usage: node dist-bench/bench/idle-unload.js [--threads N] [--idle-ms MS] [--unload-delay-secs S] [--rounds R]
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -31,11 +32,13 @@ const { values } = parseArgs({
     threads: { type: "string", default: "100" },
     "idle-ms": { type: "string", default: "90000" },
     "unload-delay-secs": { type: "string", default: "60" },
+    rounds: { type: "string", default: "2" },
   },
 });
 const THREADS = Number(values.threads);
 const IDLE_MS = Number(values["idle-ms"]);
 const UNLOAD_DELAY_SECS = Number(values["unload-delay-secs"]);
+const ROUNDS = Number(values.rounds);
 const CONCURRENCY = 4;
 const SETTLE_MS = 5_000;
 const TOKEN = "idle-unload-bench-token";
@@ -197,90 +200,96 @@ async function main(): Promise<void> {
     await delay(SETTLE_MS);
     const empty = await sampleMemory(daemonPid);
 
-    const createdAt = Date.now();
-    const ids: string[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < THREADS) {
-          const i = next++;
-          ids.push(await createThread(client!, log, workspace, i));
-        }
-      }),
-    );
-    const createMs = Date.now() - createdAt;
-    // The agent follows each thread (it stored each turn's completion), then the creator leaves them all.
-    await waitFor(
-      "the agent to store every thread's turn",
-      () => {
-        const done = new Set(
-          gateway!
-            .uniqueEvents()
-            .filter((e) => e.type === "turn/completed")
-            .map((e) => e.threadId),
-        );
-        return ids.every((id) => done.has(id));
-      },
-      120_000,
-    );
-    for (const id of ids) await client.request("thread/unsubscribe", { threadId: id });
-    await delay(SETTLE_MS);
-    const loadedBefore = await loadedIds(client);
-    const loadedMem = await sampleMemory(daemonPid);
-    const releasedEarly = agent.status().releasedThreads;
-    if (releasedEarly > 0 || !ids.every((id) => loadedBefore.has(id)))
-      throw new Error(
-        `the ${THREADS} threads were not all loaded and followed while measured (released: ${releasedEarly}); raise --idle-ms`,
+    /** One round: N threads created and left, read loaded; released by the agent and unloaded, read again. */
+    const round = async (r: number) => {
+      const createdAt = Date.now();
+      const ids: string[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < THREADS) {
+            const i = next++;
+            ids.push(await createThread(client!, log, workspace, r * THREADS + i));
+          }
+        }),
       );
-    const measuredAt = Date.now();
-
-    const closed = () => new Set(log.matching("thread/closed").map((n) => (n.params as { threadId: string }).threadId));
-    await waitFor(
-      "every thread unloaded (thread/closed, and not in thread/loaded/list)",
-      async () => {
-        if (!ids.every((id) => closed().has(id))) return false;
-        const loadedNow = await loadedIds(client!);
-        return ids.every((id) => !loadedNow.has(id));
-      },
-      IDLE_MS + UNLOAD_DELAY_SECS * 1_000 + 180_000,
-    );
-    const unloadedAfterMs = Date.now() - measuredAt;
-    await delay(SETTLE_MS);
-    const unloadedMem = await sampleMemory(daemonPid);
-    const loadedAfter = await loadedIds(client);
-    if (ids.some((id) => loadedAfter.has(id))) throw new Error("a thread was loaded again while measured");
+      const createMs = Date.now() - createdAt;
+      // The agent follows each thread (it stored each turn's completion), then the creator leaves them all.
+      await waitFor(
+        "the agent to store every thread's turn",
+        () => {
+          const events = gateway!.uniqueEvents().filter((e) => e.type === "turn/completed");
+          const done = new Set(events.map((e) => e.threadId));
+          return ids.every((id) => done.has(id));
+        },
+        120_000,
+      );
+      for (const id of ids) await client!.request("thread/unsubscribe", { threadId: id });
+      await delay(SETTLE_MS);
+      const loadedBefore = await loadedIds(client!);
+      const loaded = await sampleMemory(daemonPid);
+      const releasedEarly = agent!.status().releasedThreads;
+      if (releasedEarly > 0 || !ids.every((id) => loadedBefore.has(id)))
+        throw new Error(
+          `the ${THREADS} threads were not all loaded and followed while measured (released: ${releasedEarly}); raise --idle-ms`,
+        );
+      const measuredAt = Date.now();
+      const closed = () =>
+        new Set(log.matching("thread/closed").map((n) => (n.params as { threadId: string }).threadId));
+      await waitFor(
+        "every thread unloaded (thread/closed, and not in thread/loaded/list)",
+        async () => {
+          if (!ids.every((id) => closed().has(id))) return false;
+          const loadedNow = await loadedIds(client!);
+          return ids.every((id) => !loadedNow.has(id));
+        },
+        IDLE_MS + UNLOAD_DELAY_SECS * 1_000 + 180_000,
+      );
+      const unloadedAfterMs = Date.now() - measuredAt;
+      await delay(SETTLE_MS);
+      const unloaded = await sampleMemory(daemonPid);
+      const loadedAfter = await loadedIds(client!);
+      if (ids.some((id) => loadedAfter.has(id))) throw new Error("a thread was loaded again while measured");
+      return { createMs, loaded, unloaded, unloadedAfterMs };
+    };
+    const results = [];
+    for (let r = 0; r < ROUNDS; r++) results.push(await round(r));
 
     const mib = (kib: number | null) => (kib === null ? "n/a" : `${(kib / 1024).toFixed(1)} MiB`);
-    const ratio = (a: number | null, b: number | null) => (a === null || b === null ? "n/a" : `${(a / b).toFixed(2)}x`);
-    const row = (label: string, m: Memory) =>
-      console.log(
-        `${label.padEnd(42)} ${mib(m.rss).padStart(11)} ${mib(m.anon).padStart(11)} ${mib(m.pss).padStart(11)}`,
-      );
+    const line = (label: string, cells: string[]) =>
+      console.log(`${label.padEnd(46)} ${cells.map((c) => c.padStart(11)).join(" ")}`);
+    const row = (label: string, m: Memory) => line(label, [mib(m.rss), mib(m.anon), mib(m.pss)]);
+    /** `f` over the three fields of some readings; n/a where a reading has no PSS. */
+    const fields = (ms: Memory[], f: (...xs: number[]) => string): string[] =>
+      (["rss", "anon", "pss"] as const).map((k) => {
+        const xs = ms.map((m) => m[k]);
+        return xs.some((x) => x === null) ? "n/a" : f(...(xs as number[]));
+      });
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
     console.log(
-      `${THREADS} threads created, one short turn each, ${CONCURRENCY} at a time, in ${(createMs / 1000).toFixed(1)} s; each reading is the median of 3, 1 s apart, ${SETTLE_MS / 1000} s after the step\n`,
+      `${THREADS} threads per round, one short turn each, ${CONCURRENCY} at a time (created in ${results.map((x) => `${(x.createMs / 1000).toFixed(1)} s`).join(", ")}); each reading is the median of 3, 1 s apart, ${SETTLE_MS / 1000} s after the step\n`,
     );
-    console.log(`${"daemon".padEnd(42)} ${"RSS".padStart(11)} ${"anon RSS".padStart(11)} ${"PSS".padStart(11)}`);
+    line("daemon", ["RSS", "anon RSS", "PSS"]);
     row("no thread (just started)", cold);
     row("no thread, after one turn (warm)", empty);
-    row(`${THREADS} idle threads loaded`, loadedMem);
-    row(`after the agent released them`, unloadedMem);
-    console.log(
-      `${"after / loaded".padEnd(42)} ${ratio(unloadedMem.rss, loadedMem.rss).padStart(11)} ${ratio(unloadedMem.anon, loadedMem.anon).padStart(11)} ${ratio(unloadedMem.pss, loadedMem.pss).padStart(11)}`,
+    results.forEach((x, r) => {
+      row(`${THREADS} idle threads loaded${r === 0 ? "" : ` (round ${r + 1})`}`, x.loaded);
+      row(`after the agent released them${r === 0 ? "" : ` (round ${r + 1})`}`, x.unloaded);
+    });
+    const first = results[0]!;
+    line("after / loaded", fields([first.unloaded, first.loaded], ratio));
+    line(
+      "per loaded thread (loaded - warm)",
+      fields([first.loaded, empty], (a, b) => `${((a - b) / THREADS).toFixed(0)} KiB`),
     );
-    const perThread = (a: number | null, b: number | null) =>
-      a === null || b === null ? "n/a" : `${((a - b) / THREADS).toFixed(0)} KiB`;
-    console.log(
-      `${"per loaded thread (loaded - warm)".padEnd(42)} ${perThread(loadedMem.rss, empty.rss).padStart(11)} ${perThread(loadedMem.anon, empty.anon).padStart(11)} ${perThread(loadedMem.pss, empty.pss).padStart(11)}`,
+    line(
+      "given back: (loaded - after) / (loaded - warm)",
+      fields([first.loaded, first.unloaded, empty], (l, a, w) => `${(((l - a) / (l - w)) * 100).toFixed(0)} %`),
     );
-    const back = (loaded: number | null, after: number | null, warm: number | null) =>
-      loaded === null || after === null || warm === null
-        ? "n/a"
-        : `${(((loaded - after) / (loaded - warm)) * 100).toFixed(0)} %`;
+    for (const [r, x] of results.entries())
+      if (r > 0) line(`round ${r + 1} loaded / round 1 loaded`, fields([x.loaded, first.loaded], ratio));
     console.log(
-      `${"given back (loaded - after) / (loaded - warm)".padEnd(42)} ${back(loadedMem.rss, unloadedMem.rss, empty.rss).padStart(11)} ${back(loadedMem.anon, unloadedMem.anon, empty.anon).padStart(11)} ${back(loadedMem.pss, unloadedMem.pss, empty.pss).padStart(11)}`,
-    );
-    console.log(
-      `\nall ${THREADS} unloaded ${(unloadedAfterMs / 1000).toFixed(0)} s after the first reading (thread/loaded/list has none of them, each had its thread/closed); agent tracks ${agent.status().threads} threads`,
+      `\nunloaded ${results.map((x) => `${(x.unloadedAfterMs / 1000).toFixed(0)} s`).join(", ")} after the loaded reading (thread/loaded/list has none of them, each had its thread/closed); agent tracks ${agent.status().threads} threads`,
     );
     console.log(`load average at the end: ${load()}`);
   } finally {
