@@ -8,7 +8,7 @@ import { fork } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ensureBus } from "../services/bus/index.js";
+import { ensureBus, KV_BUCKET_NAMES, type LeaseRecord, leaseKeys, openKvBucket } from "../services/bus/index.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
 import { createFleet, threadIds } from "./dashboard-rig.js";
 import { connectHosts, cpuSeconds, paceEvents, sleep, statusFlipper, watchView } from "./ingest-rig.js";
@@ -20,6 +20,8 @@ export interface RegistryInstance {
   name: string;
   pid: number;
   stats(): Promise<Record<string, number>>;
+  /** The partitions it serves now. */
+  serving(): Promise<number[]>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,11 @@ export async function startRegistryInstance(
       const reply = next();
       child.send("stats");
       return (await reply).stats as Record<string, number>;
+    },
+    async serving() {
+      const reply = next();
+      child.send("serving");
+      return (await reply).serving as number[];
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -96,15 +103,14 @@ export async function startScaleStack(
     const gateway = await startService("rpc-gateway", nats.url, ["--port", "0"]);
     stops.push(() => stopService(gateway));
     const registries: RegistryInstance[] = [];
+    const partitioned = registryOptions.length > 1;
+    if (partitioned) await reservePartitions(nc, registryOptions);
     for (const [i, options] of registryOptions.entries()) {
-      const r = await startRegistryInstance(
-        nats.url,
-        registryOptions.length > 1 ? `registry ${i}` : "registry",
-        options,
-      );
+      const r = await startRegistryInstance(nats.url, partitioned ? `registry ${i}` : "registry", options);
       registries.push(r);
       stops.push(() => r.stop());
     }
+    if (partitioned) await untilEachServesItsOwn(registries);
     const view = await watchView(nc);
     stops.push(async () => view.stop());
     const hosts = await connectHosts(nc, String(gateway.ready.url), "scale-", hostCount);
@@ -132,6 +138,37 @@ export async function startScaleStack(
     await stop();
     throw err;
   }
+}
+
+/**
+ * Makes instance k (k ≥ 1) the one to take partition k: writes partition k's lease as held by instance k's id
+ * before any instance starts. An instance takes every free partition it can at start and nothing balances them
+ * afterwards, so instance 0 would otherwise serve them all; it stands by for a partition held by another id,
+ * while instance k, finding its own id on the lease, takes it at once (services/bus/lease.ts).
+ */
+async function reservePartitions(nc: NatsConnection, registryOptions: Record<string, unknown>[]): Promise<void> {
+  const leases = await openKvBucket(nc, KV_BUCKET_NAMES.leases);
+  const p = registryOptions.length;
+  for (const [k, options] of registryOptions.entries()) {
+    if (k === 0) continue;
+    const record: LeaseRecord = {
+      holder: String(options.instance),
+      ttlMs: Number(options.leaseTtlMs ?? 10_000),
+      takenAtMs: Date.now(),
+      note: `bench/scale: partition ${k} of ${p} reserved for ${String(options.instance)}`,
+    };
+    await leases.create(leaseKeys.registryPartition(p, k), JSON.stringify(record));
+  }
+}
+
+/** Waits (30 s at most) until instance k serves partition k and only it. */
+async function untilEachServesItsOwn(registries: RegistryInstance[]): Promise<void> {
+  let serving: number[][] = [];
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(200)) {
+    serving = await Promise.all(registries.map((r) => r.serving()));
+    if (serving.every((s, k) => s.length === 1 && s[0] === k)) return;
+  }
+  throw new Error(`the registry instances serve partitions ${JSON.stringify(serving)}, not one each`);
 }
 
 /** What one load phase measured. */

@@ -47,6 +47,11 @@ const TARGET_LIST_RATIO = 20;
 const SESSIONS = HOSTS * PER_HOST;
 
 const log = (line: string) => console.log(line);
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const ms = (v: number) => `${v.toFixed(v < 10 ? 1 : 0)} ms`;
 const us = (seconds: number, events: number) => (events ? (seconds * 1e6) / events : NaN);
 
@@ -64,10 +69,7 @@ function instanceOptions(p: number): Record<string, unknown>[] | string {
 async function main(): Promise<void> {
   log(
     `scale benchmark: node ${process.version}, codex-cli ${await codexVersion()}, ${os.cpus().length} x ${os.cpus()[0]?.model}, ` +
-      `${Math.round(os.totalmem() / 2 ** 30)} GiB, load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" ")}`,
+      `${Math.round(os.totalmem() / 2 ** 30)} GiB, load average ${loadAverage()}`,
   );
   log(
     `fleet: ${SESSIONS} sessions = ${HOSTS} simulated hosts x ${PER_HOST} threads; per-call baseline: ${APP_SERVERS} real codex app-servers x ${SESSIONS / APP_SERVERS} stored threads`,
@@ -90,7 +92,10 @@ async function main(): Promise<void> {
         log(`\nP = ${p}: not run: ${options}`);
         continue;
       }
-      log(`\nP = ${p}: ${options.length} registry instance(s)${p > 1 ? ", each owning one partition" : ""}`);
+      log(
+        `\nP = ${p}: ${options.length} registry instance(s)${p > 1 ? ", each owning one partition (instance k reserved partition k's lease before start)" : ""}` +
+          `; load average ${loadAverage()}`,
+      );
       stack = await startScaleStack(options, HOSTS, PER_HOST);
       log(
         `  ${SESSIONS} sessions announced through the gateway and in the KV view after ${stack.seedSeconds.toFixed(1)} s`,
@@ -178,7 +183,8 @@ async function compareLists(stack: ScaleStack, servers: SeededAppServer[]): Prom
   const aloneDb = await timeEachAlone(servers, true);
   const registry = times.get(REGISTRY_WAY)!;
   log(
-    `  A. sessions list over ${SESSIONS} sessions, ${LIST_ROUNDS} rounds a way after 2 of warm-up, rotating; every list checked complete:`,
+    `  A. sessions list over ${SESSIONS} sessions, ${LIST_ROUNDS} rounds a way after 2 of warm-up, rotating; every list checked complete ` +
+      `(load average ${loadAverage()}):`,
   );
   log(`     ${"way".padEnd(52)} ${"p50".padStart(8)} ${"p95".padStart(8)}  CPU a list  registry faster by (p50, p95)`);
   for (const [name, t] of times) {
@@ -230,17 +236,23 @@ function printLoad(p: number, load: LoadResult, instances: string[]): void {
 
 function printSummary(loads: Map<number, LoadResult & { instances: string[] }>): void {
   if (loads.size === 0) return;
-  log(`\nsummary, B at ${RATE} events/s over ${SESSIONS} sessions:`);
+  log(`\nsummary of B, ${RATE} events/s over ${SESSIONS} sessions and ${HOSTS} hosts, each P on a fresh stack:`);
   log(
-    `  ${"P".padEnd(3)} ${"p99 ms".padStart(7)} ${"nats µs/ev".padStart(11)}  registry instances: µs per event it took (x nats per fleet event)`,
+    `  ${"P".padEnd(2)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"nats µs/event".padStart(14)} ${"registries µs/event".padStart(20)}  ` +
+      "each instance: µs per event it took (its µs per fleet event / the nats-server's)",
   );
   for (const [p, l] of loads) {
     const nats = us(l.cpu["nats-server"]!, l.sent);
+    const all = us(
+      l.instances.reduce((s, n) => s + l.cpu[n]!, 0),
+      l.sent,
+    );
     const each = l.instances
       .map((n) => `${us(l.cpu[n]!, l.taken[n] ?? 0).toFixed(0)} µs (${(us(l.cpu[n]!, l.sent) / nats).toFixed(2)}x)`)
       .join(", ");
     log(
-      `  ${String(p).padEnd(3)} ${String(quantile(l.latencies, 0.99)).padStart(7)} ${nats.toFixed(0).padStart(11)}  ${each}`,
+      `  ${String(p).padEnd(2)} ${String(quantile(l.latencies, 0.5)).padStart(7)} ${String(quantile(l.latencies, 0.99)).padStart(7)} ` +
+        `${nats.toFixed(0).padStart(14)} ${`${all.toFixed(0)} (${(all / nats).toFixed(2)}x)`.padStart(20)}  ${each}`,
     );
   }
 }
