@@ -1,6 +1,7 @@
 /**
- * Test support: starts the gateway in a child process (test-gateway-child.ts, bundled once per test run with
- * esbuild, packages left to node_modules), so a test can kill it with SIGKILL like a crashed instance.
+ * Test support: starts the gateway in a child process (test-gateway-child.ts, bundled with esbuild into one
+ * file, packages left to node_modules; the file is removed once the child has loaded it), so a test can kill it
+ * with SIGKILL like a crashed instance.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -13,26 +14,22 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..", "..");
 // Inside the repository, so the bundle's bare imports resolve from its node_modules.
 const outDir = path.join(repoRoot, "node_modules", ".cache", "claw-test-gateway-child");
-let bundled: Promise<string> | undefined;
+let n = 0;
 
-/** Bundles the child entry once per process; returns the file to run. */
-function bundle(): Promise<string> {
-  bundled ??= (async () => {
-    mkdirSync(outDir, { recursive: true });
-    const outfile = path.join(outDir, `gateway-child-${process.pid}.mjs`);
-    await build({
-      entryPoints: [path.join(here, "test-gateway-child.ts")],
-      outfile,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      packages: "external",
-      logLevel: "silent",
-    });
-    process.once("exit", () => rmSync(outfile, { force: true }));
-    return outfile;
-  })();
-  return bundled;
+/** Bundles the child entry into a file of its own; returns it. */
+async function bundle(): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  const outfile = path.join(outDir, `gateway-child-${process.pid}-${n++}.mjs`);
+  await build({
+    entryPoints: [path.join(here, "test-gateway-child.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "silent",
+  });
+  return outfile;
 }
 
 /** A gateway running in its own process. */
@@ -62,6 +59,9 @@ export async function startGatewayProcess(
   let err = "";
   child.stderr!.setEncoding("utf8").on("data", (c: string) => void (err += c));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // Loaded (ready) or gone: either way the bundle is no longer needed.
+  const removeBundle = (): void => rmSync(file, { force: true });
+  void exited.then(removeBundle);
   const ready = await new Promise<{ url: string; gatewayId: string }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`gateway process not ready in ${timeoutMs} ms:\n${err}`)),
@@ -72,6 +72,7 @@ export async function startGatewayProcess(
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (line) {
         clearTimeout(timer);
+        removeBundle();
         resolve(JSON.parse(line) as { url: string; gatewayId: string });
       }
     });
