@@ -105,8 +105,9 @@ describe("two policy instances decide as one", () => {
       expect(results.filter((r) => !r.result.ok).every((r) => code(r.result) === "rate_limited")).toBe(true);
       // The bucket's own bound (one instance's worth; two separate buckets would allow twice as much) ...
       expect(admitted).toBeLessThanOrEqual(burst + Math.floor(perSecond * elapsedS));
-      // ... and it was reached: the burst and at least a second's refill (it ran 1.5 s at more than 5 a second).
-      expect(admitted).toBeGreaterThanOrEqual(burst + perSecond);
+      // ... and it was reached: the burst and at least a second's refill (it ran 1.5 s at more than 5 a second,
+      // unless the machine is so loaded that fewer commands were sent at all).
+      expect(admitted).toBeGreaterThanOrEqual(Math.min(results.length, burst + perSecond));
       const admittedBy = await Promise.all(
         results
           .filter((r) => r.result.ok)
