@@ -127,7 +127,7 @@ describe("health endpoints", () => {
       expect(first.body).toContain(`# TYPE ${name} `);
     const before = parsePrometheus(first.body);
     expect(before.get("claw_commands_total")).toBeUndefined(); // no labelled sample before the first count
-    expect(before.get("claw_process_nodejs_heap_size_total_bytes")?.[0]?.labels).toEqual({
+    expect(before.get("claw_nodejs_heap_size_total_bytes")?.[0]?.labels).toEqual({
       service: "test-svc",
       instance: "test-svc@here:1",
     });

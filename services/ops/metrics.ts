@@ -71,7 +71,7 @@ export class ServiceMetrics {
       labelNames: ["lease"],
       registers,
     });
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "claw_process_" });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "claw_" });
   }
 
   /** The exposition text and its content type. */
