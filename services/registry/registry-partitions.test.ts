@@ -110,12 +110,16 @@ describe("registry partitions: two instances, P = 2", () => {
   let a: Registry;
   let b: Registry;
 
-  it("each partition is served by exactly one instance, and either answers from the whole view", async () => {
+  it("the partitions spread over the instances, each served by exactly one; either answers from the whole view", async () => {
     expect(HOSTS.map((h) => partitionOf(h, 2))).toEqual([1, 0, 1, 0]);
     a = await start(bus, { instance: "a", partitions: 2, durableName: "rp" });
+    expect(a.serving()).toEqual([0, 1]);
     b = await start(bus, { instance: "b", partitions: 2, durableName: "rp" });
+    expect(b.serving()).toEqual([]);
+    // a holds both until it sees b alive (two looks, a TTL apart), then hands one over.
+    await until("one partition each", () => a.serving().length === 1 && b.serving().length === 1, TTL_MS * 6);
+    expect(a.stats().partitionsHandedOver).toBe(1);
     const servedBy = (k: number) => [a, b].filter((r) => r.serving().includes(k)).map((r) => r.instance);
-    await until("each partition served by one instance", () => servedBy(0).length === 1 && servedBy(1).length === 1);
     expect(await holders(bus, 2)).toEqual([servedBy(0)[0], servedBy(1)[0]]);
     await runSteps(mixedWorkload(hosts, 4));
     await drained(bus, durables);
@@ -125,7 +129,8 @@ describe("registry partitions: two instances, P = 2", () => {
   });
 
   it("stopped mid-stream: its partitions move to the other within the TTL, and nothing is lost or applied twice", async () => {
-    const [leaving, staying] = a.serving().length > 0 ? [a, b] : [b, a];
+    const [leaving, staying] = [a, b];
+    expect([a.serving().length, b.serving().length]).toEqual([1, 1]);
     const more = HOSTS.map((h) => new FakeHost(bus, h, "20260101T000001Z-b"));
     const steps = mixedWorkload(more, 4, 11);
     const publishing = runSteps(steps, 2);
@@ -175,14 +180,16 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
         batchWindowMs: thawWhen === "before-new-owner-wrote" ? 3_000 : 100,
         metrics: standbyMetrics,
       });
-      expect(y.serving()).toEqual([]);
+      await until("x handed a partition to y", () => y.serving().length === 1 && x.serving().length === 1, TTL_MS * 6);
       await runSteps(mixedWorkload(hosts, 3));
       // Every session is in the view; only activity (deltas) is left waiting for x's batch window.
       const threads = hosts.flatMap((h) => [0, 1, 2].map((i) => ({ h, t: `${h.hostId}-t${i}` })));
       await eventually(async () => expect((await readSessionEntries(bus.nc)).size).toBe(threads.length), 10_000);
+      const xPartition = x.serving()[0] as number;
       const applied = x.stats().eventsApplied;
       for (const { h, t } of threads) await h.delta(t, `${t}-turn1`);
-      await until("x applied the activity", () => x.stats().eventsApplied >= applied + threads.length);
+      const ofX = threads.filter(({ h }) => partitionOf(h.hostId, 2) === xPartition).length;
+      await until("x applied the activity", () => x.stats().eventsApplied >= applied + ofX);
 
       const frozenAt = Date.now();
       x.testing.freeze();
@@ -192,17 +199,18 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
       // The holder renewed at most a third of the TTL before freezing; the standby takes over once the lease's
       // revision has stood still for the TTL, looking every third of it; then it restores and resumes.
       expect(movedInMs).toBeLessThan(TTL_MS + (2 * TTL_MS) / 3 + 1_500);
-      const epochOf = async (): Promise<number> => {
-        const kv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.leases);
-        return leaseView(await kv.get(leaseKeys.registryPartition(2, 0)))!.epoch;
-      };
-      const yEpoch = await epochOf();
+      const leaseKey = leaseKeys.registryPartition(2, xPartition);
+      const leasesKv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.leases);
+      const yEpoch = leaseView(await leasesKv.get(leaseKey))!.epoch;
 
       if (thawWhen === "after-new-owner-wrote") {
-        // y read what x held unacked from the stream and wrote it: every session entry is y's now.
+        // y read what x held unacked from the stream and wrote it: every entry of that partition is y's now.
         await eventually(async () => {
-          const entries = [...(await readSessionEntries(bus.nc)).values()];
-          expect(entries.every((e) => (e.writer?.epoch ?? 0) >= yEpoch)).toBe(true);
+          const entries = [...(await readSessionEntries(bus.nc)).values()].filter(
+            (e) => partitionOf(e.hostId, 2) === xPartition,
+          );
+          expect(entries.length).toBeGreaterThan(0);
+          expect(entries.every((e) => e.writer?.lease === leaseKey && e.writer.epoch >= yEpoch)).toBe(true);
         }, 10_000);
       }
       await x.testing.thaw({ lateWrite: true });
@@ -221,11 +229,13 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
       await runSteps(mixedWorkload(more, 2, 5));
       await drained(bus, durables);
       await expectReplayed(bus, [x, y]);
+      // Each partition held by one of them (y may have handed one back to x since).
+      const now = await holders(bus, 2);
+      expect(now.every((h) => h === "x" || h === "y")).toBe(true);
       const held = await standbyMetrics.leaseHeld.get();
-      expect(held.values.filter((v) => v.value === 1).map((v) => v.labels.lease)).toEqual([
-        leaseKeys.registryPartition(2, 0),
-        leaseKeys.registryPartition(2, 1),
-      ]);
+      expect(held.values.filter((v) => v.value === 1).map((v) => v.labels.lease)).toEqual(
+        now.flatMap((h, k) => (h === "y" ? [leaseKeys.registryPartition(2, k)] : [])),
+      );
     });
   });
 }

@@ -39,6 +39,7 @@ import { defaultInstanceId, type ServiceMetrics } from "../ops/metrics.js";
 import type { FleetStateStats } from "./fleet-state.js";
 import type { DeposedError } from "./kv-view.js";
 import { childLogger, silentLogger, type RegistryLogger } from "./logger.js";
+import { MemberWatch, memberKey, memberKeys, partitionToHandOver } from "./balance.js";
 import { MAX_PARTITIONS, PartitionMap } from "./partition.js";
 import { PartitionWorker, type WorkerStats } from "./partition-worker.js";
 import { answerQuery, serveQueries, type QueryView } from "./queries.js";
@@ -77,6 +78,8 @@ export const RegistryConfig = z.object({
   leaseTtlMs: z.number().int().min(300).max(MAX_LEASE_TTL_MS).default(10_000),
   /** How often consumer lag and sessions by status are sampled into the metrics. */
   metricsSampleMs: ms.default(5_000),
+  /** Hand partitions over to instances holding fewer than their share (balance.ts). */
+  balance: z.boolean().default(true),
 });
 
 /** Options of `startRegistry`: a connection (`nc`, kept open on stop) or `servers` (connected and closed here). */
@@ -107,6 +110,8 @@ export interface RegistryStats extends FleetStateStats {
   partitionsTaken: number;
   /** Times it stopped serving one without a clean release (lease lost, or a newer owner wrote). */
   partitionsLost: number;
+  /** Times it handed a partition over to another instance to balance them. */
+  partitionsHandedOver: number;
 }
 
 /** A partition lease as readiness sees it: held, or stood by for. */
@@ -225,7 +230,7 @@ function gatedBucket(kv: KvBucket, gate: () => Promise<void> | undefined): KvBuc
   });
 }
 
-function zeroStats(): Omit<RegistryStats, "partitionsTaken" | "partitionsLost"> {
+function zeroStats(): Omit<RegistryStats, "partitionsTaken" | "partitionsLost" | "partitionsHandedOver"> {
   return {
     eventsApplied: 0,
     eventsUnchanged: 0,
@@ -275,7 +280,7 @@ async function run(
   const retired = zeroStats();
   /** Workers being stopped: their counters still count until they are added to `retired`. */
   const retiring = new Set<PartitionWorker>();
-  const counters = { partitionsTaken: 0, partitionsLost: 0 };
+  const counters = { partitionsTaken: 0, partitionsLost: 0, partitionsHandedOver: 0 };
   const eventsIn = metrics?.eventsIn.labels("registry");
 
   let stopping = false;
@@ -370,36 +375,94 @@ async function run(
   }
 
   const gatedLeases = gatedBucket(leasesKv, gate);
+  const partitionLease = (k: number, key: string, slotLog: RegistryLogger): Lease =>
+    startLease({
+      kv: gatedLeases,
+      key,
+      holder: instance,
+      ttlMs: config.leaseTtlMs,
+      note: `registry partition ${k} of ${P}`,
+      onAcquired: (epoch) => {
+        slotLog.info({ lease: key, epoch }, "registry: partition lease taken");
+        queueMicrotask(reconcile);
+      },
+      onLost: (reason, by) => {
+        if (stopping) return;
+        slotLog.warn({ lease: key, reason, by: by?.record.holder }, "registry: partition lease lost");
+        queueMicrotask(reconcile);
+      },
+      onError: (err) => slotLog.warn({ err, lease: key }, "registry: partition lease error"),
+    });
   for (let k = 0; k < P; k++) {
     const key = leaseKeys.registryPartition(P, k);
     const slotLog = childLogger(log, { partition: k });
-    const slot: Slot = {
+    slots.push({
       partition: k,
       key,
       log: slotLog,
       worker: undefined,
       notBefore: 0,
       backoffMs: config.leaseTtlMs * 2,
-      lease: startLease({
-        kv: gatedLeases,
-        key,
-        holder: instance,
-        ttlMs: config.leaseTtlMs,
-        note: `registry partition ${k} of ${P}`,
-        onAcquired: (epoch) => {
-          slotLog.info({ lease: key, epoch }, "registry: partition lease taken");
-          queueMicrotask(reconcile);
-        },
-        onLost: (reason, by) => {
-          if (stopping) return;
-          slotLog.warn({ lease: key, reason, by: by?.record.holder }, "registry: partition lease lost");
-          queueMicrotask(reconcile);
-        },
-        onError: (err) => slotLog.warn({ err, lease: key }, "registry: partition lease error"),
-      }),
-    };
-    slots.push(slot);
+      lease: partitionLease(k, key, slotLog),
+    });
   }
+  // This instance's presence, for balancing (balance.ts).
+  const presence = startLease({
+    kv: gatedLeases,
+    key: memberKey(P, instance),
+    holder: instance,
+    ttlMs: config.leaseTtlMs,
+    note: `registry instance (${P} partitions)`,
+    onError: (err) => log.warn({ err }, "registry: presence key error"),
+  });
+  const members = new MemberWatch();
+  let balancing = false;
+
+  /** Flushes and releases one served partition so an instance under its share takes it; stays out of its race for two TTLs. */
+  const handOver = async (slot: Slot): Promise<void> => {
+    slot.log.info({ lease: slot.key }, "registry: handing the partition over, to balance the instances");
+    counters.partitionsHandedOver++;
+    slot.notBefore = Number.POSITIVE_INFINITY;
+    const lease = slot.lease;
+    await retire(slot, "flush");
+    await lease.release("handed over to balance the instances");
+    metrics?.leaseHeld.labels(slot.key).set(0);
+    const rejoin = setTimeout(() => {
+      if (stopping) return;
+      slot.lease = partitionLease(slot.partition, slot.key, slot.log);
+      slot.notBefore = 0;
+    }, 2 * config.leaseTtlMs);
+    rejoin.unref();
+  };
+
+  const balance = async (): Promise<void> => {
+    if (!config.balance || P === 1 || stopping || frozen || balancing) return;
+    balancing = true;
+    try {
+      const keys: string[] = [];
+      for await (const key of await leasesKv.keys(memberKeys(P))) keys.push(key);
+      const seen = [];
+      for (const key of keys) {
+        const view = leaseView(await leasesKv.get(key));
+        if (view)
+          seen.push({ key, holder: view.record.holder, revision: view.revision, released: !!view.record.released });
+      }
+      const live = members.look(seen);
+      const holders = await Promise.all(
+        slots.map(async (s) => {
+          const view = leaseView(await leasesKv.get(s.key));
+          return view === null || view.record.released ? null : view.record.holder;
+        }),
+      );
+      const serving = slots.filter((s) => s.worker?.isReady).map((s) => s.partition);
+      const k = partitionToHandOver(P, instance, serving, holders, live);
+      if (k !== undefined && !stopping && !frozen) await handOver(slots[k] as Slot);
+    } catch (err) {
+      log.warn({ err }, "registry: balancing failed; trying again later");
+    } finally {
+      balancing = false;
+    }
+  };
 
   // Wait for each partition this instance can take now (free, released, or already its own); the others are
   // held elsewhere and this instance stands by for them.
@@ -453,6 +516,8 @@ async function run(
   );
   const reconciler = setInterval(reconcile, Math.max(100, Math.floor(config.leaseTtlMs / 6)));
   reconciler.unref();
+  const balancer = setInterval(() => void balance(), config.leaseTtlMs);
+  balancer.unref();
   const sampler = metrics ? setInterval(() => void sample(), config.metricsSampleMs) : undefined;
   sampler?.unref();
   const sample = async (): Promise<void> => {
@@ -522,6 +587,7 @@ async function run(
       }
       sweeper.stop();
       clearInterval(reconciler);
+      clearInterval(balancer);
       clearInterval(sampler);
       for (const sub of [lifecycle, ...queries]) sub.unsubscribe();
       // Stand by no more, persist what each served partition applied, then hand its lease over at once.
@@ -533,6 +599,7 @@ async function run(
           metrics?.leaseHeld.labels(slot.key).set(0);
         }),
       );
+      await presence.release("registry instance stopped");
       await readModel.stop();
       publisher.close("the registry stopped");
       if (!nc.isClosed()) await nc.flush().catch(() => undefined);
