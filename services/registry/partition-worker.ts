@@ -172,16 +172,16 @@ export class PartitionWorker {
     return this.ctx.partitions.of(hostId) === this.ctx.partition;
   }
 
-  /** Applies a gateway lifecycle message of one of this partition's hosts. */
+  /** Applies a gateway lifecycle message of one of this partition's hosts (dropped until restored). */
   applyHostLifecycle(msg: HostLifecycle): void {
-    if (this.stopping || this.deposed) return;
+    if (!this.isReady || this.stopping || this.deposed) return;
     this.state.applyHostLifecycle(msg, Date.now());
     this.requestFlush();
   }
 
   /** Sends `SWEEP` to this partition's hosts. */
   sweep(nowMs: number): void {
-    if (this.stopping || this.deposed) return;
+    if (!this.isReady || this.stopping || this.deposed) return;
     this.state.sweep(nowMs);
     this.requestFlush();
   }

@@ -110,11 +110,20 @@ describe("registry partitions: two instances, P = 2", () => {
   let a: Registry;
   let b: Registry;
 
+  const lines: Record<string, unknown>[] = [];
+  const line =
+    (level: string) =>
+    (obj: object, msg: string): void =>
+      void lines.push({ level, ...obj, msg });
+  const logger = { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };
+  const metricsA = new ServiceMetrics("registry", "a", { defaultMetrics: false });
+  const metricsB = new ServiceMetrics("registry", "b", { defaultMetrics: false });
+
   it("the partitions spread over the instances, each served by exactly one; either answers from the whole view", async () => {
     expect(HOSTS.map((h) => partitionOf(h, 2))).toEqual([1, 0, 1, 0]);
-    a = await start(bus, { instance: "a", partitions: 2, durableName: "rp" });
+    a = await start(bus, { instance: "a", partitions: 2, durableName: "rp", logger, metrics: metricsA });
     expect(a.serving()).toEqual([0, 1]);
-    b = await start(bus, { instance: "b", partitions: 2, durableName: "rp" });
+    b = await start(bus, { instance: "b", partitions: 2, durableName: "rp", logger, metrics: metricsB });
     expect(b.serving()).toEqual([]);
     // a holds both until it sees b alive (two looks, a TTL apart), then hands one over.
     await until("one partition each", () => a.serving().length === 1 && b.serving().length === 1, TTL_MS * 6);
@@ -126,6 +135,39 @@ describe("registry partitions: two instances, P = 2", () => {
     await expectReplayed(bus, [a, b]);
     expect(servedBy(0)).toHaveLength(1);
     expect(servedBy(1)).toHaveLength(1);
+
+    // Metrics: events taken in, sessions by status and lag of each served partition, leases held.
+    const sum = async (m: ServiceMetrics, name: "eventsIn" | "sessions") =>
+      (await m[name].get()).values.reduce((n, v) => n + v.value, 0);
+    const sent = hosts.reduce((n, h) => n + h.sent.length, 0);
+    expect((await sum(metricsA, "eventsIn")) + (await sum(metricsB, "eventsIn"))).toBeGreaterThanOrEqual(sent);
+    await eventually(async () =>
+      expect((await sum(metricsA, "sessions")) + (await sum(metricsB, "sessions"))).toBe(HOSTS.length * 4),
+    );
+    for (const [r, m] of [
+      [a, metricsA],
+      [b, metricsB],
+    ] as const) {
+      const k = r.serving()[0] as number;
+      await eventually(async () =>
+        expect((await m.consumerLag.get()).values.map((v) => [v.labels.consumer, v.value])).toEqual([[`rp-2-${k}`, 0]]),
+      );
+      const held = (await m.leaseHeld.get()).values.map((v) => [v.labels.lease, v.value]);
+      expect(held.sort()).toEqual([
+        [leaseKeys.registryPartition(2, 0), k === 0 ? 1 : 0],
+        [leaseKeys.registryPartition(2, 1), k === 1 ? 1 : 0],
+      ]);
+    }
+    // Log lines carry the instance, and the partition where one is concerned.
+    const serving = lines.filter((l) => l.msg === "registry: serving partition");
+    expect(serving.map((l) => [l.instance, l.partition]).sort()).toEqual(
+      expect.arrayContaining([
+        ["a", 0],
+        ["a", 1],
+        ["b", b.serving()[0]],
+      ]),
+    );
+    expect(lines.every((l) => l.instance === "a" || l.instance === "b")).toBe(true);
   });
 
   it("stopped mid-stream: its partitions move to the other within the TTL, and nothing is lost or applied twice", async () => {
