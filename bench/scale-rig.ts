@@ -8,7 +8,7 @@ import { fork } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ensureBus, KV_BUCKET_NAMES, type LeaseRecord, leaseKeys, openKvBucket } from "../services/bus/index.js";
+import { ensureBus } from "../services/bus/index.js";
 import { startNatsServer, type NatsTestServer } from "../test/support/nats-server.js";
 import { createFleet, threadIds } from "./dashboard-rig.js";
 import { connectHosts, cpuSeconds, paceEvents, sleep, statusFlipper, watchView } from "./ingest-rig.js";
@@ -38,10 +38,19 @@ export async function startRegistryInstance(
   });
   let log = "";
   child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));
+  /** The next IPC message (or the exit, as an error); each call's listeners are removed when it settles. */
   const next = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      child.once("message", (m) => resolve(m as Record<string, unknown>));
-      child.once("exit", (code) => reject(new Error(`registry ${name} exited with ${code}:\n${log}`)));
+      const onMessage = (m: unknown) => {
+        child.off("exit", onExit);
+        resolve(m as Record<string, unknown>);
+      };
+      const onExit = (code: number | null) => {
+        child.off("message", onMessage);
+        reject(new Error(`registry ${name} exited with ${code}:\n${log}`));
+      };
+      child.once("message", onMessage);
+      child.once("exit", onExit);
     });
   await next();
   return {
@@ -78,6 +87,8 @@ export interface ScaleStack {
   view: Awaited<ReturnType<typeof watchView>>;
   /** Seconds from the first `agent/thread.synced` to the whole fleet in the KV view. */
   seedSeconds: number;
+  /** With several instances: ms from the last one's start until each served one partition. */
+  balanceMs: number;
   stop(): Promise<void>;
 }
 
@@ -104,13 +115,12 @@ export async function startScaleStack(
     stops.push(() => stopService(gateway));
     const registries: RegistryInstance[] = [];
     const partitioned = registryOptions.length > 1;
-    if (partitioned) await reservePartitions(nc, registryOptions);
     for (const [i, options] of registryOptions.entries()) {
       const r = await startRegistryInstance(nats.url, partitioned ? `registry ${i}` : "registry", options);
       registries.push(r);
       stops.push(() => r.stop());
     }
-    if (partitioned) await untilEachServesItsOwn(registries);
+    const balanceMs = partitioned ? await untilOneEach(registries) : 0;
     const view = await watchView(nc);
     stops.push(async () => view.stop());
     const hosts = await connectHosts(nc, String(gateway.ready.url), "scale-", hostCount);
@@ -132,6 +142,7 @@ export async function startScaleStack(
       threads: hosts.map((h) => threadIds(h.hostId, perHost)),
       view,
       seedSeconds,
+      balanceMs,
       stop,
     };
   } catch (err) {
@@ -141,34 +152,19 @@ export async function startScaleStack(
 }
 
 /**
- * Makes instance k (k ≥ 1) the one to take partition k: writes partition k's lease as held by instance k's id
- * before any instance starts. An instance takes every free partition it can at start and nothing balances them
- * afterwards, so instance 0 would otherwise serve them all; it stands by for a partition held by another id,
- * while instance k, finding its own id on the lease, takes it at once (services/bus/lease.ts).
+ * Waits (60 s at most) until every instance serves exactly one partition, a different one each: the first to
+ * start takes every free partition, and the instances balance them through their presence keys every lease TTL
+ * (services/registry/balance.ts). Resolves with how long that took, ms.
  */
-async function reservePartitions(nc: NatsConnection, registryOptions: Record<string, unknown>[]): Promise<void> {
-  const leases = await openKvBucket(nc, KV_BUCKET_NAMES.leases);
-  const p = registryOptions.length;
-  for (const [k, options] of registryOptions.entries()) {
-    if (k === 0) continue;
-    const record: LeaseRecord = {
-      holder: String(options.instance),
-      ttlMs: Number(options.leaseTtlMs ?? 10_000),
-      takenAtMs: Date.now(),
-      note: `bench/scale: partition ${k} of ${p} reserved for ${String(options.instance)}`,
-    };
-    await leases.create(leaseKeys.registryPartition(p, k), JSON.stringify(record));
-  }
-}
-
-/** Waits (30 s at most) until instance k serves partition k and only it. */
-async function untilEachServesItsOwn(registries: RegistryInstance[]): Promise<void> {
+async function untilOneEach(registries: RegistryInstance[]): Promise<number> {
+  const t0 = performance.now();
   let serving: number[][] = [];
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(200)) {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
     serving = await Promise.all(registries.map((r) => r.serving()));
-    if (serving.every((s, k) => s.length === 1 && s[0] === k)) return;
+    if (serving.every((s) => s.length === 1) && new Set(serving.flat()).size === registries.length)
+      return performance.now() - t0;
   }
-  throw new Error(`the registry instances serve partitions ${JSON.stringify(serving)}, not one each`);
+  throw new Error(`after 60 s the registry instances serve partitions ${JSON.stringify(serving)}, not one each`);
 }
 
 /** What one load phase measured. */

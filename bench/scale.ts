@@ -93,10 +93,17 @@ async function main(): Promise<void> {
         continue;
       }
       log(
-        `\nP = ${p}: ${options.length} registry instance(s)${p > 1 ? ", each owning one partition (instance k reserved partition k's lease before start)" : ""}` +
+        `\nP = ${p}: ${options.length} registry instance(s)${p > 1 ? ", each to own one partition" : ""}` +
           `; load average ${loadAverage()}`,
       );
       stack = await startScaleStack(options, HOSTS, PER_HOST);
+      if (p > 1) {
+        const serving = await Promise.all(stack.registries.map((r) => r.serving()));
+        log(
+          `  the instances balanced to one partition each (${stack.registries.map((r, i) => `${r.name}: [${serving[i]}]`).join(", ")}) ` +
+            `${(stack.balanceMs / 1000).toFixed(1)} s after the last one started`,
+        );
+      }
       log(
         `  ${SESSIONS} sessions announced through the gateway and in the KV view after ${stack.seedSeconds.toFixed(1)} s`,
       );
