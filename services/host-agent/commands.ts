@@ -262,7 +262,12 @@ export class CommandExecutor {
     const known = this.deps.thread(req.threadId);
     if (!known || known.thread.status.type === "notLoaded") {
       // A closed thread runs no turn: said without loading it (thread/read answers for any stored thread).
-      await client.request("thread/read", { threadId: req.threadId }, call());
+      const { thread } = await client.request("thread/read", { threadId: req.threadId }, call());
+      if (thread.status.type !== "notLoaded")
+        return refuse(
+          "not_found",
+          `thread ${req.threadId} is not followed by this host agent; nothing was interrupted`,
+        );
       return refuse(
         "conflict",
         `thread ${req.threadId} is closed (not loaded): no turn is running; nothing was interrupted`,
