@@ -29,8 +29,14 @@ export {
 } from "./js-publisher.js";
 export { publishCheckedSessionEvent, publishSessionEvent, sessionEventMsgId } from "./session-events.js";
 export type { SessionEventAck } from "./session-events.js";
-export { missingStreams, readStream, readStreamRange } from "./stream-reader.js";
-export type { ReadStreamOptions, StoredMessage } from "./stream-reader.js";
+export {
+  lastStoredMessage,
+  missingStreams,
+  readStoredMsgIds,
+  readStream,
+  readStreamRange,
+} from "./stream-reader.js";
+export type { ReadStreamOptions, StoredMessage, StoredMsgId } from "./stream-reader.js";
 export { followStream, streamLastSeq } from "./stream-follow.js";
 export type { StreamFollow } from "./stream-follow.js";
 export { followKvBucket } from "./kv-follow.js";

@@ -1,7 +1,8 @@
 /**
  * Reading a stream from a point to its current end with an ordered consumer (no durable state left behind):
  * what `audit` and `audit replay` use. Messages appended while reading are not waited for. Also: a range of
- * sequences (filling gaps in a delivery), and which streams exist.
+ * sequences (filling gaps in a delivery), the last message on a subject, the message ids stored on a subject
+ * since a time (headers only), and which streams exist.
  */
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -84,6 +85,75 @@ export async function* readStreamRange(
         if (m.info.pending === 0) next = toSeq + 1;
       }
       if (got === 0) break;
+    }
+  } finally {
+    await reader.delete().catch(() => undefined);
+  }
+}
+
+/**
+ * The last message of `stream` on `subject`, or null when none is stored. `subject` may hold wildcards
+ * (`codex.evt.<hostId>.*`): STREAM.MSG.GET's `last_by_subj` takes them on nats-server 2.9 as well. One request.
+ * `msgId` is its `Nats-Msg-Id`, if any. Throws BusErrors.
+ */
+export async function lastStoredMessage(
+  nc: NatsConnection,
+  stream: string,
+  subject: string,
+): Promise<(StoredMessage & { msgId: string | undefined }) | null> {
+  try {
+    const m = await (await jetstreamManager(nc, { checkAPI: false })).streams.getMessage(stream, {
+      last_by_subj: subject,
+    });
+    if (m === null) return null;
+    const msgId = m.header.get("Nats-Msg-Id");
+    return { seq: m.seq, subject: m.subject, timeMs: m.time.getTime(), data: m.data, msgId: msgId || undefined };
+  } catch (err) {
+    throw toBusError(err, `read the last message on ${subject} in ${stream}`);
+  }
+}
+
+/** A stored message's sequence, storage time (unix ms) and `Nats-Msg-Id` (undefined when it has none). */
+export interface StoredMsgId {
+  seq: number;
+  timeMs: number;
+  msgId: string | undefined;
+}
+
+/**
+ * The `Nats-Msg-Id` of each message of `stream` on `subject` (wildcards allowed) stored at or after `sinceMs`
+ * (the server's clock), up to sequence `toSeq`, in order. Headers only: no payload crosses the wire. An
+ * ordered consumer (nothing left behind); stops early once the server has no more matching messages, and
+ * waits up to 2 s when none matches at all. Throws BusErrors when it cannot start.
+ */
+export async function* readStoredMsgIds(
+  nc: NatsConnection,
+  stream: string,
+  subject: string,
+  opts: { sinceMs: number; toSeq: number; batch?: number },
+): AsyncGenerator<StoredMsgId> {
+  let reader: Awaited<ReturnType<ReturnType<typeof jetstream>["consumers"]["get"]>>;
+  try {
+    reader = await jetstream(nc).consumers.get(stream, {
+      filter_subjects: subject,
+      headers_only: true,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Math.max(0, opts.sinceMs)).toISOString(),
+    });
+  } catch (err) {
+    throw toBusError(err, `read ${subject} in ${stream}`);
+  }
+  try {
+    for (;;) {
+      let got = 0;
+      for await (const m of await reader.fetch({ max_messages: opts.batch ?? 1_000, expires: 2_000 })) {
+        got++;
+        if (m.seq > opts.toSeq) return;
+        const msgId = m.headers?.get("Nats-Msg-Id");
+        yield { seq: m.seq, timeMs: Math.floor(m.info.timestampNanos / 1e6), msgId: msgId || undefined };
+        if (m.seq === opts.toSeq || m.info.pending === 0) return;
+      }
+      if (got === 0) return;
     }
   } finally {
     await reader.delete().catch(() => undefined);
