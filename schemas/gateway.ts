@@ -9,6 +9,17 @@ import { HostRpcRequest, HostRpcResult } from "./host-rpc.js";
 /** Largest frame either side accepts by default, in bytes. */
 export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
 
+const Seq = z.number().int().nonnegative();
+
+/**
+ * Events the agent sent on an earlier connection and got no ack for (that connection ended first): the lowest
+ * and highest of their seqs, and how long ago (ms) the first of them was first sent. The gateway looks them up
+ * in CODEX_EVENTS and names those already stored in its welcome (`stored`), so a heal does not store them again
+ * however long the acks were lost (JetStream's duplicate window is only minutes). Absent: nothing is in doubt.
+ */
+export const UnackedEvents = z.object({ firstSeq: Seq, lastSeq: Seq, ageMs: Seq });
+export type UnackedEvents = z.infer<typeof UnackedEvents>;
+
 /**
  * First frame from the agent: who it is. `hostId` must be the token's host. `epoch` names this run of the agent
  * (new at every start): it is also the agent's instance nonce, how a gateway tells a reconnect of the same agent
@@ -22,6 +33,8 @@ export const HelloFrame = z.object({
   hostname: z.string(),
   /** The agent understands `acks` frames; without it the gateway sends one `ack` frame per event. */
   batchAcks: z.boolean().optional(),
+  /** Sent events whose acks never came (see UnackedEvents); absent from older agents. */
+  unacked: UnackedEvents.optional(),
 });
 /** One session event to store in CODEX_EVENTS. */
 export const EventFrame = z.object({ type: z.literal("event"), event: SessionEventEnvelopeSchema });
@@ -44,12 +57,27 @@ export type AgentFrame = z.infer<typeof AgentFrame>;
 
 /** A host lease's epoch (the `codex-leases` revision of the write that took `host.<hostId>`): a fencing token. */
 const LeaseEpoch = z.number().int().positive();
-/** The gateway accepted the hello and holds the host's lease at `leaseEpoch` (absent from older gateways). */
+/** Most ranges a welcome's `stored` carries; seqs beyond them are simply sent again. */
+export const MAX_STORED_RANGES = 4_096;
+/**
+ * Seqs of the agent run `epoch` that CODEX_EVENTS already holds, among the hello's `unacked`: inclusive
+ * `[first, last]` ranges in ascending order. The agent drops them from its buffer as if acked.
+ */
+export const StoredSeqs = z.object({
+  epoch: z.string(),
+  seqs: z.array(z.tuple([Seq, Seq])).max(MAX_STORED_RANGES),
+});
+export type StoredSeqs = z.infer<typeof StoredSeqs>;
+/**
+ * The gateway accepted the hello and holds the host's lease at `leaseEpoch`; `stored`: which of the hello's
+ * `unacked` events are already stored (both absent from older gateways).
+ */
 export const WelcomeFrame = z.object({
   type: z.literal("welcome"),
   hostId: z.string(),
   gatewayId: z.string(),
   leaseEpoch: LeaseEpoch.optional(),
+  stored: StoredSeqs.optional(),
 });
 /** The event `(epoch, seq)` is stored (or was already: `duplicate`); the agent may drop it from its buffer. */
 export const AckFrame = z.object({

@@ -8,6 +8,9 @@
  * events, and a reject means "never stored"), and memory per connection stays bounded by `maxInFlight`
  * plus one socket read. Heartbeats do not publish to JetStream and are thinned by the protocol instead.
  *
+ * A hello naming events whose acks the agent never got (`unacked`) is looked up in CODEX_EVENTS first
+ * (stored-lookup.ts): the welcome names those already stored, and they are not published again.
+ *
  * The host's lease (host-leases.ts) is taken after the hello and before the welcome; while this connection
  * holds it, it serves the host's commands, each `rpc` frame carrying the lease's epoch. When a newer connection
  * takes it over (here or on another gateway) this one is closed without publishing `disconnected`.
@@ -18,7 +21,7 @@ import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { failure } from "../../schemas/commands.js";
-import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame } from "../../schemas/gateway.js";
+import { HostLifecycle, MAX_ACKS_PER_FRAME, type GatewayFrame, type UnackedEvents } from "../../schemas/gateway.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { BusError, publishCheckedSessionEvent, subjects, type JetStreamPublisher } from "../bus/index.js";
 import type { ServiceMetrics } from "../ops/metrics.js";
@@ -37,6 +40,7 @@ import {
   leaseTakenOver,
   peerUnresponsive,
   receiveFrame,
+  storedLookedUp,
   tokenRevoked,
   type ConnectionState,
   type LeaseClaimant,
@@ -45,6 +49,7 @@ import {
   type Step,
 } from "./protocol.js";
 import { RpcCalls } from "./rpc-calls.js";
+import type { StoredLookup } from "./stored-lookup.js";
 
 /** What a connection needs from the gateway around it. */
 export interface HostConnectionDeps {
@@ -60,6 +65,8 @@ export interface HostConnectionDeps {
   pingIntervalMs: number;
   /** Host leases of this gateway. */
   leases: HostLeases;
+  /** Which of a run's unacked events CODEX_EVENTS holds (bounded in time by the gateway); rejects on bus errors. */
+  lookupStored(hostId: string, epoch: string, unacked: UnackedEvents): Promise<StoredLookup>;
   metrics?: ServiceMetrics;
   /** Called once the host's lease is this connection's, before the welcome and `connected`. */
   onHeld(conn: HostConnection): void;
@@ -275,6 +282,38 @@ export class HostConnection {
     );
   }
 
+  /** Looks up the hello's unacked events; the lease is taken once that is done, found or not. */
+  private lookupStored(unacked: UnackedEvents): void {
+    const epoch = this.state.hello?.epoch;
+    if (epoch === undefined) return;
+    const startedAt = Date.now();
+    this.deps.lookupStored(this.hostId, epoch, unacked).then(
+      (found) => {
+        const stored = found.seqs.reduce((n, [first, last]) => n + last - first + 1, 0);
+        this.log.info(
+          {
+            epoch,
+            unacked,
+            stored,
+            ranges: found.seqs.length,
+            scanned: found.scanned,
+            skipped: found.skipped,
+            ms: Date.now() - startedAt,
+          },
+          "looked up the agent's unacknowledged events",
+        );
+        this.apply(storedLookedUp(this.state, found.seqs));
+      },
+      (err: unknown) => {
+        this.log.warn(
+          { epoch, unacked, err: err instanceof Error ? err.message : String(err), ms: Date.now() - startedAt },
+          "could not look up the agent's unacknowledged events: it sends them all again",
+        );
+        this.apply(storedLookedUp(this.state, null));
+      },
+    );
+  }
+
   private loseLease(why: string): void {
     const wasHeld = this.leaseState === "held";
     this.leaseState = "lost";
@@ -306,6 +345,8 @@ export class HostConnection {
         return this.publishEvent(action.event);
       case "publishLifecycle":
         return this.publishLifecycle(action.lifecycle);
+      case "lookupStored":
+        return this.lookupStored(action.unacked);
       case "takeLease":
         return this.takeLease();
       case "reportConflict":

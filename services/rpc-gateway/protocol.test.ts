@@ -11,6 +11,7 @@ import {
   leaseTaken,
   leaseTakenOver,
   receiveFrame,
+  storedLookedUp,
   type ConnectionState,
   type LeaseClaimant,
   type ProtocolAction,
@@ -46,6 +47,50 @@ const claimant = (agentEpoch: string | null): LeaseClaimant => ({
 });
 
 describe("the gateway protocol, step by step", () => {
+  it("a hello naming unacked events looks them up before the lease; the welcome names those stored, never stored again", () => {
+    const unacked = { firstSeq: 3, lastSeq: 9, ageMs: 60_000 };
+    const step = receiveFrame(initialConnectionState("host-a", "gw-1"), frame({ ...hello, unacked }), 100, limits);
+    expect(step.actions[0]).toEqual({ kind: "lookupStored", unacked });
+    expect(kinds(step.actions)).not.toContain("takeLease");
+    const looked = storedLookedUp(step.state, [
+      [3, 4],
+      [6, 8],
+    ]);
+    expect(kinds(looked.actions)).toEqual(["takeLease"]);
+    const taken = leaseTaken(looked.state, 42, 102);
+    expect(sent(taken.actions)).toEqual([
+      {
+        type: "welcome",
+        hostId: "host-a",
+        gatewayId: "gw-1",
+        leaseEpoch: 42,
+        stored: {
+          epoch: "run-1",
+          seqs: [
+            [3, 4],
+            [6, 8],
+          ],
+        },
+      },
+    ]);
+    // Stored ones are acked as duplicates without a publish; a hole (5), a later seq or another run is published.
+    for (const seq of [3, 4, 6, 8])
+      expect(receiveFrame(taken.state, frame({ type: "event", event: event({ seq }) }), 103, limits).actions).toEqual([
+        { kind: "send", frame: { type: "ack", epoch: "run-1", seq, duplicate: true } },
+      ]);
+    for (const e of [event({ seq: 5 }), event({ seq: 9 }), event({ seq: 4, epoch: "run-0" })])
+      expect(kinds(receiveFrame(taken.state, frame({ type: "event", event: e }), 103, limits).actions)).toEqual([
+        "publishEvent",
+      ]);
+    // Nothing found, or the lookup failed: the lease is taken all the same and the welcome names nothing.
+    for (const none of [[], null])
+      expect(sent(leaseTaken(storedLookedUp(step.state, none).state, 42, 102).actions)).toEqual([
+        { type: "welcome", hostId: "host-a", gatewayId: "gw-1", leaseEpoch: 42 },
+      ]);
+    // A lookup that ends after the connection closed does nothing.
+    expect(storedLookedUp(connectionClosed(step.state, 101, "gone").state, [[3, 4]]).actions).toEqual([]);
+  });
+
   it("accepts a hello for the token's host: takes the lease first, then welcome and connected with its epoch", () => {
     const step = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 100, limits);
     expect(step.state.hello).toEqual(hello);

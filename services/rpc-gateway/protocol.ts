@@ -11,9 +11,12 @@ import {
   type GatewayFrame,
   type HelloFrame as HelloFrameSchema,
   type HostLifecycle,
+  type StoredSeqs,
+  type UnackedEvents,
 } from "../../schemas/gateway.js";
 import type { HostRpcResult } from "../../schemas/host-rpc.js";
 import { describeIssues, eventKindProblem } from "./event-kinds.js";
+import { inSeqRanges } from "./stored-lookup.js";
 
 type HelloFrame = z.infer<typeof HelloFrameSchema>;
 
@@ -60,6 +63,11 @@ export interface ConnectionState {
   hello: HelloFrame | null;
   /** The epoch of the host lease this connection holds; null until taken (the welcome is sent then). */
   leaseEpoch: number | null;
+  /**
+   * Which of the hello's `unacked` events CODEX_EVENTS already held (named in the welcome): never published
+   * again on this connection, whatever the duplicate window. Null when none (or nothing was in doubt).
+   */
+  stored: StoredSeqs | null;
   badFrames: number;
   lastHeartbeatPublishedAtMs: number | null;
   /** Set once the connection is closing or closed: nothing more is accepted. */
@@ -74,6 +82,8 @@ export type ProtocolAction =
   | { kind: "publishEvent"; event: SessionEventEnvelope }
   | { kind: "rpcResult"; id: string; result: HostRpcResult }
   | { kind: "publishLifecycle"; lifecycle: HostLifecycle }
+  /** Find which of the hello's `unacked` events are stored already; then `storedLookedUp`. */
+  | { kind: "lookupStored"; unacked: UnackedEvents }
   /** Take the host's lease (by force: the newest connection holds the host); then `leaseTaken` or `leaseNotTaken`. */
   | { kind: "takeLease" }
   /** A different agent took this host over: tell the fleet (a host-conflict notice). */
@@ -106,6 +116,7 @@ export function initialConnectionState(hostId: string, gatewayId: string): Conne
     gatewayId,
     hello: null,
     leaseEpoch: null,
+    stored: null,
     badFrames: 0,
     lastHeartbeatPublishedAtMs: null,
     closing: false,
@@ -250,17 +261,36 @@ export function receiveFrame(
     const reason = `event.hostId ${JSON.stringify(event.hostId)} is not this connection's host ${JSON.stringify(state.hostId)}`;
     return refuse(state, limits, reason, raw, { claimedHostId: event.hostId });
   }
+  // Already in CODEX_EVENTS (the hello's lookup found it): ack it, and do not store it a second time.
+  if (state.stored !== null && event.epoch === state.stored.epoch && inSeqRanges(state.stored.seqs, event.seq))
+    return eventStored(state, event, true);
   const problem = eventKindProblem(event);
   if (problem !== null) return refuse(state, limits, problem, raw, { type: event.type });
   return { state, actions: [{ kind: "publishEvent", event }] };
 }
 
-/** A valid hello: take the host's lease first; the welcome waits for it (`leaseTaken`). */
+/**
+ * A valid hello: take the host's lease first; the welcome waits for it (`leaseTaken`). When the hello names
+ * events in doubt (`unacked`), look them up first (`storedLookedUp` then takes the lease).
+ */
 function acceptHello(state: ConnectionState, hello: HelloFrame, _nowMs: number): Step {
   if (hello.hostId !== state.hostId) {
     const reason = `hello for host ${JSON.stringify(hello.hostId)}, but the token is for host ${JSON.stringify(state.hostId)}`;
     return close(state, CloseCode.policyViolation, reason, { claimedHostId: hello.hostId });
   }
+  if (hello.unacked)
+    return {
+      state: { ...state, hello },
+      actions: [
+        { kind: "lookupStored", unacked: hello.unacked },
+        {
+          kind: "log",
+          level: "debug",
+          msg: "hello accepted; looking up its unacknowledged events",
+          data: { epoch: hello.epoch, unacked: hello.unacked },
+        },
+      ],
+    };
   return {
     state: { ...state, hello },
     actions: [
@@ -268,6 +298,16 @@ function acceptHello(state: ConnectionState, hello: HelloFrame, _nowMs: number):
       { kind: "log", level: "debug", msg: "hello accepted; taking the host lease", data: { epoch: hello.epoch } },
     ],
   };
+}
+
+/**
+ * The lookup of the hello's `unacked` events ended: `seqs` are those found stored (null: the lookup failed or
+ * ran out of time, and the agent sends everything again). Take the host's lease now. Pure.
+ */
+export function storedLookedUp(state: ConnectionState, seqs: [number, number][] | null): Step {
+  if (state.closing || state.hello === null || state.leaseEpoch !== null) return { state, actions: [] };
+  const stored = seqs !== null && seqs.length > 0 ? { epoch: state.hello.epoch, seqs } : null;
+  return { state: { ...state, stored }, actions: [{ kind: "takeLease" }] };
 }
 
 /** The host's lease is this connection's at `leaseEpoch`: welcome the agent and publish `connected`. Pure. */
@@ -278,7 +318,16 @@ export function leaseTaken(state: ConnectionState, leaseEpoch: number, nowMs: nu
   return {
     state: next,
     actions: [
-      { kind: "send", frame: { type: "welcome", hostId: state.hostId, gatewayId: state.gatewayId, leaseEpoch } },
+      {
+        kind: "send",
+        frame: {
+          type: "welcome",
+          hostId: state.hostId,
+          gatewayId: state.gatewayId,
+          leaseEpoch,
+          ...(state.stored === null ? {} : { stored: state.stored }),
+        },
+      },
       { kind: "publishLifecycle", lifecycle: lifecycle(next, "connected", nowMs) },
       {
         kind: "log",

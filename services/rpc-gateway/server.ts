@@ -33,6 +33,7 @@ import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
 import { DEFAULT_HOST_LEASE_TTL_MS, HostLeases, hostConflictNotice } from "./host-leases.js";
 import { RpcRelay } from "./rpc-relay.js";
+import { DEFAULT_STORED_LOOKUP_MARGIN_MS, DEFAULT_STORED_LOOKUP_TIMEOUT_MS, findStoredSeqs } from "./stored-lookup.js";
 import { bearerToken } from "./host-token.js";
 import { authenticateHostToken, openHostTokenBucket, watchHostTokenRevocations } from "./tokens.js";
 
@@ -63,6 +64,13 @@ export const GatewaySettingsSchema = z
      * A gateway cut off from the bus closes its connections after 0.8 of it.
      */
     hostLeaseTtlMs: z.number().int().min(300).max(MAX_LEASE_TTL_MS).optional(),
+    /**
+     * Bound on looking up, at a hello, which of the agent's unacknowledged events are stored already
+     * (stored-lookup.ts); past it the welcome goes out without them and the agent sends them all again.
+     */
+    storedLookupTimeoutMs: positiveInt.default(DEFAULT_STORED_LOOKUP_TIMEOUT_MS),
+    /** How far before the agent's first unacknowledged send that lookup starts reading (clock differences). */
+    storedLookupMarginMs: z.number().int().nonnegative().default(DEFAULT_STORED_LOOKUP_MARGIN_MS),
   })
   .refine(headersWithinRequest, headersWithinRequestIssue);
 
@@ -190,6 +198,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     helloTimeoutMs: s.helloTimeoutMs,
     pingIntervalMs: s.pingIntervalMs,
     leases,
+    lookupStored(hostId, epoch, unacked) {
+      const nowMs = Date.now();
+      const lookup = findStoredSeqs(nc, hostId, epoch, unacked, {
+        nowMs,
+        marginMs: s.storedLookupMarginMs,
+        deadlineMs: nowMs + s.storedLookupTimeoutMs,
+      });
+      // The scan stops at the deadline by itself, but a fetch may be waiting on the bus: do not wait for it.
+      return within(lookup, s.storedLookupTimeoutMs + 500);
+    },
     metrics: opts.metrics,
     onHeld(conn) {
       // An older connection of the same host here learns it at once, not from the bucket.
