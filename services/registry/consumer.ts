@@ -155,7 +155,8 @@ export function consumeEvents(
     void watchStatus(messages, logger);
     if (stopping) messages.stop();
     for await (const msg of messages) {
-      if (opts.gate) await opts.gate();
+      const gate = opts.gate?.();
+      if (gate) await gate;
       if (stopping && !flushAtEnd) break;
       if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
       if (owns === undefined || owns(msg.subject)) {

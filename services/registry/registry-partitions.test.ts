@@ -25,7 +25,7 @@ import {
   streamEnvelopes,
 } from "./test-fleet.js";
 
-const TTL_MS = 1_500;
+const TTL_MS = 2_000;
 const base = {
   sweepIntervalMs: 60_000,
   degradedAfterMs: 60_000,
@@ -126,7 +126,7 @@ describe("registry partitions: two instances, P = 2", () => {
     b = await start(bus, { instance: "b", partitions: 2, durableName: "rp", logger, metrics: metricsB });
     expect(b.serving()).toEqual([]);
     // a holds both until it sees b alive (two looks, a TTL apart), then hands one over.
-    await until("one partition each", () => a.serving().length === 1 && b.serving().length === 1, TTL_MS * 6);
+    await until("one partition each", () => a.serving().length === 1 && b.serving().length === 1, TTL_MS * 15);
     expect(a.stats().partitionsHandedOver).toBe(1);
     const servedBy = (k: number) => [a, b].filter((r) => r.serving().includes(k)).map((r) => r.instance);
     expect(await holders(bus, 2)).toEqual([servedBy(0)[0], servedBy(1)[0]]);
@@ -179,10 +179,15 @@ describe("registry partitions: two instances, P = 2", () => {
     await until("half the workload published", () => more.reduce((n, h) => n + h.sent.length, 0) > 60);
     const stoppedAt = Date.now();
     await leaving.stop();
-    await until("the other instance serves both partitions", () => staying.serving().length === 2, TTL_MS * 4);
+    await until("the other instance holds both leases", async () =>
+      (await holders(bus, 2)).every((h) => h === staying.instance),
+    );
     const movedInMs = Date.now() - stoppedAt;
-    console.log(`stopped instance: its partitions served elsewhere after ${movedInMs} ms (lease TTL ${TTL_MS} ms)`);
-    // A clean stop releases its leases: the standby takes them at its next look, a third of the TTL.
+    await until("the other instance serves both partitions", () => staying.serving().length === 2, TTL_MS * 10);
+    console.log(
+      `stopped instance: its leases held elsewhere after ${movedInMs} ms, served after ${Date.now() - stoppedAt} ms (lease TTL ${TTL_MS} ms)`,
+    );
+    // A clean stop releases its leases: the standby takes them at its next look (a third of the TTL), not at expiry.
     expect(movedInMs).toBeLessThan(TTL_MS);
     await publishing;
     await drained(bus, durables);
@@ -222,7 +227,7 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
         batchWindowMs: thawWhen === "before-new-owner-wrote" ? 3_000 : 100,
         metrics: standbyMetrics,
       });
-      await until("x handed a partition to y", () => y.serving().length === 1 && x.serving().length === 1, TTL_MS * 6);
+      await until("x handed a partition to y", () => y.serving().length === 1 && x.serving().length === 1, TTL_MS * 15);
       await runSteps(mixedWorkload(hosts, 3));
       // Every session is in the view; only activity (deltas) is left waiting for x's batch window.
       const threads = hosts.flatMap((h) => [0, 1, 2].map((i) => ({ h, t: `${h.hostId}-t${i}` })));
@@ -235,12 +240,16 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
 
       const frozenAt = Date.now();
       x.testing.freeze();
-      await until("y serves both partitions", () => y.serving().length === 2, TTL_MS * 6);
+      await until("y holds both leases", async () => (await holders(bus, 2)).every((h) => h === "y"), TTL_MS * 10);
       const movedInMs = Date.now() - frozenAt;
-      console.log(`frozen instance: its partitions served elsewhere after ${movedInMs} ms (lease TTL ${TTL_MS} ms)`);
+      await until("y serves both partitions", () => y.serving().length === 2, TTL_MS * 10);
+      console.log(
+        `frozen instance: its lease taken over after ${movedInMs} ms, served after ${Date.now() - frozenAt} ms (lease TTL ${TTL_MS} ms)`,
+      );
       // The holder renewed at most a third of the TTL before freezing; the standby takes over once the lease's
-      // revision has stood still for the TTL, looking every third of it; then it restores and resumes.
-      expect(movedInMs).toBeLessThan(TTL_MS + (2 * TTL_MS) / 3 + 1_500);
+      // revision has stood still for the TTL, looking every third of it (slack for a loaded machine). Nothing
+      // else (ack_wait, the lease bucket's 30 s max age) is waited for.
+      expect(movedInMs).toBeLessThan(TTL_MS + (2 * TTL_MS) / 3 + 3_000);
       const leaseKey = leaseKeys.registryPartition(2, xPartition);
       const leasesKv = await openKvBucket(bus.nc, KV_BUCKET_NAMES.leases);
       const yEpoch = leaseView(await leasesKv.get(leaseKey))!.epoch;
@@ -256,7 +265,7 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
         }, 10_000);
       }
       await x.testing.thaw({ lateWrite: true });
-      await until("x stops serving", () => x.serving().length === 0, TTL_MS * 4);
+      await until("x stops serving", () => x.serving().length === 0, TTL_MS * 10);
 
       if (thawWhen === "after-new-owner-wrote") {
         expect(x.stats().viewWritesRefused).toBeGreaterThan(0);
@@ -271,13 +280,15 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
       await runSteps(mixedWorkload(more, 2, 5));
       await drained(bus, durables);
       await expectReplayed(bus, [x, y]);
-      // Each partition held by one of them (y may have handed one back to x since).
-      const now = await holders(bus, 2);
-      expect(now.every((h) => h === "x" || h === "y")).toBe(true);
-      const held = await standbyMetrics.leaseHeld.get();
-      expect(held.values.filter((v) => v.value === 1).map((v) => v.labels.lease)).toEqual(
-        now.flatMap((h, k) => (h === "y" ? [leaseKeys.registryPartition(2, k)] : [])),
-      );
+      // x, alive again, gets a partition back: one each, and y's lease metrics say which it holds.
+      await until("one partition each again", () => x.serving().length === 1 && y.serving().length === 1, TTL_MS * 15);
+      await expectReplayed(bus, [x, y]);
+      await eventually(async () => {
+        const held = await standbyMetrics.leaseHeld.get();
+        expect(held.values.filter((v) => v.value === 1).map((v) => v.labels.lease)).toEqual([
+          leaseKeys.registryPartition(2, y.serving()[0] as number),
+        ]);
+      });
     });
   });
 }
