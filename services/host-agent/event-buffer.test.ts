@@ -110,6 +110,46 @@ describe("EventBuffer", () => {
     expect(held[0]!.payload).toEqual({ dropped: 3, firstSeq: 0, lastSeq: 2 });
   });
 
+  it("names the events sent without an ack (in doubt) and drops those the gateway found stored, as if acked", () => {
+    const { buffer, event } = setup(100);
+    for (let i = 0; i < 6; i++) buffer.push(event());
+    expect(buffer.inDoubt(1_000)).toBeNull();
+    buffer.takeUnsent(1_000);
+    buffer.ack(0);
+    buffer.resetSent();
+    // 1..5 were sent at 1 000 and never acked; 6..7 were never sent.
+    buffer.push(event());
+    buffer.push(event());
+    expect(buffer.inDoubt(5_000)).toEqual({ firstSeq: 1, lastSeq: 5, ageMs: 4_000 });
+    // Sent again later: the age still counts from the first send.
+    buffer.takeUnsent(6_000);
+    buffer.resetSent();
+    expect(buffer.inDoubt(7_000)).toEqual({ firstSeq: 1, lastSeq: 7, ageMs: 6_000 });
+    // The gateway found 1..2 and 4 stored (3 is a hole); ranges naming unheld or later seqs change nothing else.
+    expect(
+      buffer.ackStored([
+        [4, 4],
+        [0, 2],
+        [50, 60],
+      ]),
+    ).toBe(3);
+    expect(buffer.snapshot().map((e) => e.seq)).toEqual([3, 5, 6, 7]);
+    expect(buffer.takeUnsent(8_000).map((e) => e.seq)).toEqual([3, 5, 6, 7]);
+    // An event never sent is kept whatever the ranges say.
+    buffer.push(event());
+    expect(buffer.ackStored([[0, 100]])).toBe(4);
+    expect(buffer.snapshot().map((e) => e.seq)).toEqual([8]);
+    expect(buffer.inDoubt(9_000)).toBeNull();
+  });
+
+  it("looks nothing up when an event in doubt was sent without a time", () => {
+    const { buffer, event } = setup(10);
+    buffer.push(event());
+    buffer.takeUnsent();
+    buffer.resetSent();
+    expect(buffer.inDoubt(1)).toBeNull();
+  });
+
   it("merges gap ranges", () => {
     expect(mergeGaps({ dropped: 2, firstSeq: 5, lastSeq: 6 }, { dropped: 1, firstSeq: 1, lastSeq: 1 })).toEqual({
       dropped: 3,

@@ -9,9 +9,14 @@
  * limits and are kept until acked like any other; at most MAX_GAP_EVENTS are held, beyond that the oldest sent
  * one is folded into the open gap (a receiver that stored it may then count those drops twice; the seq ranges
  * stay right).
+ *
+ * An event sent on a connection that ended before its ack is in doubt: the gateway may have stored it. The
+ * next hello names the events in doubt (`inDoubt`) and the welcome says which the gateway found stored;
+ * `ackStored` drops those as if acked, so a heal after a long one-way cut does not store them again.
  */
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { GapPayload } from "../../schemas/agent-events.js";
+import type { UnackedEvents } from "../../schemas/gateway.js";
 
 /** Limits of the buffer. */
 export interface EventBufferLimits {
@@ -36,6 +41,10 @@ export interface BufferedEvent {
   bytes: number;
   /** Sent on the current gateway connection and waiting for its ack. */
   sent: boolean;
+  /** Sent on some connection (so maybe stored) and not acked yet. */
+  everSent: boolean;
+  /** When it was first sent (the caller's clock, unix ms), when `takeUnsent` was given the time. */
+  firstSentAtMs: number | undefined;
   /** True for an `agent/gap` event. */
   readonly gap: boolean;
 }
@@ -82,13 +91,17 @@ export class EventBuffer {
     return true;
   }
 
-  /** The events not yet sent on the current connection, in order; marks them sent. */
-  takeUnsent(): BufferedEvent[] {
+  /** The events not yet sent on the current connection, in order; marks them sent (at `nowMs`, if given). */
+  takeUnsent(nowMs?: number): BufferedEvent[] {
     const out: BufferedEvent[] = [];
     for (; this.unsentHead < this.unsent.length; this.unsentHead++) {
       const entry = this.unsent[this.unsentHead]!;
       if (!this.entries.has(entry.seq) || entry.sent) continue;
       entry.sent = true;
+      if (!entry.everSent) {
+        entry.everSent = true;
+        entry.firstSentAtMs = nowMs;
+      }
       if (entry === this.openGap) this.openGap = undefined;
       out.push(entry);
     }
@@ -119,6 +132,45 @@ export class EventBuffer {
     this.enforceLimits();
   }
 
+  /**
+   * The held events sent on an earlier connection without an ack (the gateway may have stored them): their
+   * lowest and highest seq and how long ago the first was first sent. Null when there are none, or when one
+   * was sent without a time (then nothing is looked up and everything is sent again).
+   */
+  inDoubt(nowMs: number): UnackedEvents | null {
+    let firstSeq = -1;
+    let lastSeq = -1;
+    let firstSentAtMs = Number.POSITIVE_INFINITY;
+    for (const entry of this.entries.values()) {
+      if (!entry.everSent) continue;
+      if (entry.firstSentAtMs === undefined) return null;
+      if (firstSeq < 0) firstSeq = entry.seq;
+      lastSeq = entry.seq;
+      firstSentAtMs = Math.min(firstSentAtMs, entry.firstSentAtMs);
+    }
+    if (firstSeq < 0) return null;
+    return { firstSeq, lastSeq, ageMs: Math.max(0, Math.round(nowMs - firstSentAtMs)) };
+  }
+
+  /**
+   * The gateway found these seqs stored (inclusive ranges): drops each held event among them that was sent
+   * before, as if acked. An event never sent is kept whatever the ranges say. Returns how many were dropped.
+   */
+  ackStored(ranges: readonly (readonly [number, number])[]): number {
+    const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+    let acked = 0;
+    let r = 0;
+    for (const entry of this.entries.values()) {
+      while (r < sorted.length && sorted[r]![1] < entry.seq) r++;
+      if (r === sorted.length) break;
+      if (entry.everSent && entry.seq >= sorted[r]![0]) {
+        this.remove(entry);
+        acked++;
+      }
+    }
+    return acked;
+  }
+
   /** Counters for status reports. */
   stats(): EventBufferStats {
     return { events: this.entries.size, bytes: this.heldBytes, droppedTotal: this.dropped };
@@ -137,6 +189,8 @@ export class EventBuffer {
       json,
       bytes: Buffer.byteLength(json, "utf8"),
       sent: false,
+      everSent: false,
+      firstSentAtMs: undefined,
       gap,
     };
     this.entries.set(entry.seq, entry);

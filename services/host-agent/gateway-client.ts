@@ -2,7 +2,9 @@
  * The host agent's outbound WebSocket to the rpc-gateway (schemas/gateway.ts): bearer host token, `hello` →
  * `welcome`, heartbeats, and events that stay in the EventBuffer until acked or rejected. While disconnected
  * events accumulate in that bounded buffer; after each welcome it replays every un-acked event in order, then
- * calls `onWelcome` (the agent re-syncs its threads). Reconnects forever with back-off, each attempt to the
+ * calls `onWelcome` (the agent re-syncs its threads). Events sent before without an ack are named in the
+ * hello (`unacked`); those the welcome says are stored already are dropped as acked, not replayed, so acks lost
+ * for longer than CODEX_EVENTS' duplicate window do not make the gateway store them twice. Reconnects forever with back-off, each attempt to the
  * next of its gateway URLs (failover across gateway instances); a 401/403 is logged as a token problem and
  * retried slowly, since the token may be fixed on the gateway's side.
  *
@@ -111,7 +113,7 @@ export class GatewayClient {
   private flush(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    for (const entry of this.opts.buffer.takeUnsent()) ws.send(`{"type":"event","event":${entry.json}}`);
+    for (const entry of this.opts.buffer.takeUnsent(Date.now())) ws.send(`{"type":"event","event":${entry.json}}`);
   }
 
   private sendFrame(frame: AgentFrame): void {
@@ -187,7 +189,8 @@ export class GatewayClient {
     });
     ws.on("open", () => {
       this.lastHeardMs = Date.now();
-      this.sendFrame({ type: "hello", ...this.opts.hello, batchAcks: true });
+      const unacked = this.opts.buffer.inDoubt(Date.now());
+      this.sendFrame({ type: "hello", ...this.opts.hello, batchAcks: true, ...(unacked ? { unacked } : {}) });
       welcomeTimer = setTimeout(() => {
         this.log?.warn({ url }, "no welcome from the gateway; reconnecting");
         ws.terminate();
@@ -202,7 +205,7 @@ export class GatewayClient {
         return;
       }
       switch (frame.type) {
-        case "welcome":
+        case "welcome": {
           if (welcomed) return;
           welcomed = true;
           clearTimeout(welcomeTimer);
@@ -217,11 +220,15 @@ export class GatewayClient {
               );
             this.leaseEpoch = frame.leaseEpoch;
           }
+          // Events the gateway found stored already: acked, not sent again.
+          const alreadyStored =
+            frame.stored?.epoch === this.opts.hello.epoch ? this.opts.buffer.ackStored(frame.stored.seqs) : 0;
           this.log?.info(
             {
               url,
               gatewayId: frame.gatewayId,
               leaseEpoch: frame.leaseEpoch,
+              alreadyStored,
               replaying: this.opts.buffer.stats().events,
             },
             "connected to the gateway",
@@ -230,6 +237,7 @@ export class GatewayClient {
           this.startHeartbeats(ws, url);
           this.opts.onWelcome();
           return;
+        }
         case "ack":
           if (frame.epoch === this.opts.hello.epoch) this.opts.buffer.ack(frame.seq);
           return;
