@@ -9,8 +9,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import type { GatewayFrame } from "../../schemas/gateway.js";
 import { TEST_BUS_CONFIG, useBus } from "../../test/support/bus.js";
-import { readStream, STREAM_NAMES, type KvBucket } from "../bus/index.js";
+import { startNatsServer } from "../../test/support/nats-server.js";
+import {
+  BUS_USERS,
+  connectBus,
+  ensureBus,
+  JetStreamPublisher,
+  literalPassword,
+  publishSessionEvent,
+  readStream,
+  renderAuthorization,
+  STREAM_NAMES,
+  type BusUser,
+  type KvBucket,
+} from "../bus/index.js";
 import { startGateway, type Gateway } from "./server.js";
+import { findStoredSeqs } from "./stored-lookup.js";
 import { connectAgent, eventFrame, hello, type TestAgent } from "./test-agent.js";
 import { createHostToken, openHostTokenBucket } from "./tokens.js";
 
@@ -131,5 +145,50 @@ describe("events resent after the duplicate window", () => {
     expect(
       logs.find((l) => l.msg === "looked up the agent's unacknowledged events" && l.hostId === hostId),
     ).toMatchObject({ stored: 0, scanned: 0, skipped: "the host's last stored event precedes those in doubt" });
+  });
+});
+
+describe("the lookup as the gateway's bus user", () => {
+  it("reads what it needs with the permissions of deploy/nats", async () => {
+    const passwords = Object.fromEntries(BUS_USERS.map((u) => [u, `p${u}secret`])) as Record<BusUser, string>;
+    const nats = await startNatsServer({ config: renderAuthorization(literalPassword(passwords)) });
+    const as = (user: BusUser) =>
+      connectBus({ servers: nats.url, name: `unacked-${user}`, user, pass: passwords[user] });
+    const admin = await as("admin");
+    const gw = await as("gateway");
+    try {
+      await ensureBus(admin, TEST_BUS_CONFIG);
+      const publisher = new JetStreamPublisher(gw);
+      const sentAtMs = Date.now();
+      for (const seq of [0, 1, 2, 4])
+        await publishSessionEvent(publisher, {
+          hostId: "host-perm",
+          threadId: "thread-1",
+          epoch: "run-1",
+          seq,
+          emittedAtMs: sentAtMs,
+          type: "item/plan/delta",
+          payload: {},
+        });
+      publisher.close();
+      const found = await findStoredSeqs(
+        gw,
+        "host-perm",
+        "run-1",
+        { firstSeq: 1, lastSeq: 6, ageMs: Date.now() - sentAtMs },
+        { nowMs: Date.now() },
+      );
+      expect(found).toEqual({
+        seqs: [
+          [1, 2],
+          [4, 4],
+        ],
+        scanned: 4,
+      });
+    } finally {
+      await gw.close();
+      await admin.close();
+      await nats.stop();
+    }
   });
 });
