@@ -9,8 +9,9 @@
  *   once (per-host sequence: no gap, no duplicate), the session comes back, and a replay equals the live view.
  * - Buffer overflow during the cut: whatever the agent could not keep is accounted for by its `agent/gap`
  *   events; every seq is stored once or inside a gap, never both, never silently lost.
- * - One-way cut (the host's packets arrive, nothing gets back) longer than CODEX_EVENTS' duplicate window:
- *   pins a known defect (events stored before the acks were lost are stored a second time on the resend).
+ * - One-way cut (the host's packets arrive, nothing gets back) longer than CODEX_EVENTS' duplicate window: the
+ *   events stored while their acks were lost are named in the agent's next hello, and the welcome says they are
+ *   stored, so they are neither resent nor stored again: every seq once.
  * Needs root and `ip`/`tc`; skipped with the reason otherwise.
  */
 import { readlinkSync, writeFileSync } from "node:fs";
@@ -81,7 +82,7 @@ interface Rig {
   /** Starts a turn on the rig's thread; resolves with its id once the app-server reports it completed. */
   runTurn(text: string): Promise<string>;
   /** The agent's "connected to the gateway" log records, in order. */
-  connectedRecords(): { replaying: number }[];
+  connectedRecords(): { replaying: number; alreadyStored: number }[];
   /** Stops every part (each step bounded), removes the namespace; the pids that must be gone afterwards. */
   stop(): Promise<{ failures: string[]; pids: number[] }>;
 }
@@ -216,7 +217,10 @@ async function startRig(opts: RigOptions): Promise<Rig> {
           .output()
           .split("\n")
           .filter((line) => line.includes('"connected to the gateway"'))
-          .map((line) => ({ replaying: Number(/"replaying":(\d+)/.exec(line)?.[1] ?? Number.NaN) })),
+          .map((line) => ({
+            replaying: Number(/"replaying":(\d+)/.exec(line)?.[1] ?? Number.NaN),
+            alreadyStored: Number(/"alreadyStored":(\d+)/.exec(line)?.[1] ?? Number.NaN),
+          })),
       stop,
     };
   } catch (err) {
@@ -450,13 +454,12 @@ describe(`a host cut off one way for longer than CODEX_EVENTS' duplicate window$
   }, 120_000);
   afterAll(() => stopRig(rig), 150_000);
 
-  // KNOWN DEFECT, pinned so that a fix shows up here: while only the way back is cut, the gateway stores the
-  // host's events but its acks never arrive; the agent resends them after the heal, and once CODEX_EVENTS'
-  // duplicate window (2 min by default, 2 s here) has passed, JetStream stores them again under the same
-  // (epoch, seq). The registry's view is unaffected (it applies each position once). When this is fixed,
-  // replace the two defect expectations below with `expect(duplicated).toEqual([])`.
+  // While only the way back is cut, the gateway stores the host's events but its acks never arrive. After the
+  // heal, CODEX_EVENTS' duplicate window (2 min by default, 2 s here) has long passed, so a resend would be
+  // stored again under the same (epoch, seq); instead the agent's hello names its unacknowledged events and the
+  // welcome says which are stored (stored-lookup.ts), and the agent drops those.
   run(
-    "KNOWN DEFECT: the events stored before the acks were lost are stored a second time; nothing is lost",
+    "the events stored while the acks were lost are stored once: not resent after the heal, nothing lost",
     async () => {
       const r = rig!;
       await r.runTurn("hello before the cut");
@@ -484,9 +487,14 @@ describe(`a host cut off one way for longer than CODEX_EVENTS' duplicate window$
       expect([...Array(maxSeq + 1).keys()].filter((seq) => !counts.has(seq))).toEqual([]);
       for (const turnId of [...busyTurns, lastTurn]) expect(completionsOf(stored, turnId).length).toBeGreaterThan(0);
       const duplicated = [...counts].filter(([, n]) => n > 1).map(([seq]) => seq);
-      // The defect: some seqs twice, all of them among those stored while the acks could not get back.
-      expect(duplicated.length).toBeGreaterThan(0);
-      expect(duplicated.filter((seq) => seq > storedDuringCut)).toEqual([]);
+      expect(duplicated).toEqual([]);
+      // Not resent: the reconnect that got through was told they were stored.
+      const found = r
+        .connectedRecords()
+        .slice(1)
+        .reduce((n, c) => n + c.alreadyStored, 0);
+      expect(found).toBeGreaterThan(0);
+      expect(found).toBeLessThanOrEqual(storedDuringCut + 1);
     },
     180_000,
   );
