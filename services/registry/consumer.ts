@@ -16,7 +16,9 @@
  * subject's host token alone (no JSON parsed), which events are this partition's; the others are acked at once.
  * A partition taken over resumes where the previous owner left off: `startAfter` is the ack floor read before
  * the view was loaded, and `fillTo` the last sequence delivered to anyone then (read from the stream first, so
- * what the previous owner held unacked is not waited for until `ack_wait`).
+ * what the previous owner held unacked is not waited for until `ack_wait`). And while no message comes for a
+ * while, the loop asks where the consumer's deliveries stand and reads what went elsewhere and was never
+ * acked (to a frozen previous owner, say) from the stream, instead of waiting for a later event to show the gap.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -77,6 +79,8 @@ export interface EventConsumerOptions {
 }
 
 const RETRY_DELAY_MS = 500;
+/** After this long without a message, check whether deliveries went elsewhere unacked (see the module comment). */
+const IDLE_CATCH_UP_MS = 2_000;
 const GAP_BATCH = 1_000;
 
 /** Creates the durable consumer if it does not exist; an existing one is used as it is. */
@@ -131,6 +135,8 @@ export function consumeEvents(
   let fillTo = opts.fillTo ?? 0;
   let gapEventsRead = 0;
   const owns = opts.owns;
+  let lastMessageAt = Date.now();
+  let catchingUp: Promise<void> | undefined;
 
   const fill = async (from: number, to: number): Promise<void> => {
     const filled = await fillGap(nc, from, to, sink, owns);
@@ -154,9 +160,37 @@ export function consumeEvents(
     current = messages;
     void watchStatus(messages, logger);
     if (stopping) messages.stop();
+    const catchUp = async (): Promise<void> => {
+      const position = await consumer.position();
+      if (position.delivered <= handed) return;
+      await fill(handed + 1, position.delivered);
+      handed = Math.max(handed, position.delivered);
+      sink.requestFlush();
+    };
+    const idle = setInterval(() => {
+      if (stopping || catchingUp || opts.gate?.() || Date.now() - lastMessageAt < IDLE_CATCH_UP_MS) return;
+      catchingUp = catchUp()
+        .catch((err: unknown) => logger.warn({ err }, "registry: could not check for deliveries gone elsewhere"))
+        .finally(() => {
+          catchingUp = undefined;
+          lastMessageAt = Date.now();
+        });
+    }, IDLE_CATCH_UP_MS / 2);
+    idle.unref();
+    try {
+      await consumeLoop(messages);
+    } finally {
+      clearInterval(idle);
+    }
+    current = undefined;
+  };
+
+  const consumeLoop = async (messages: MessageFeed): Promise<void> => {
     for await (const msg of messages) {
       const gate = opts.gate?.();
       if (gate) await gate;
+      if (catchingUp) await catchingUp;
+      lastMessageAt = Date.now();
       if (stopping && !flushAtEnd) break;
       if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
       if (owns === undefined || owns(msg.subject)) {
@@ -170,7 +204,6 @@ export function consumeEvents(
       if (sink.unacked >= opts.maxAckPending) await sink.flush();
       else sink.requestFlush();
     }
-    current = undefined;
   };
 
   const done = (async () => {
