@@ -33,6 +33,8 @@ export class ReadModel {
   private generation = 0;
   private running = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Starts and stops run one at a time, in the order asked. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -50,9 +52,24 @@ export class ReadModel {
    * Starts following (again, from each key's current entry, when `restart`); resolves once the current entries
    * are read, or after `catchUpMs` at most (a follow that cannot start keeps retrying in the background).
    */
-  async start(opts: { restart?: boolean; catchUpMs?: number } = {}): Promise<void> {
+  start(opts: { restart?: boolean; catchUpMs?: number } = {}): Promise<void> {
+    return this.serially(() => this.doStart(opts));
+  }
+
+  /** Stops following; the records it put in the index stay until a fold or the next follow replaces them. */
+  stop(): Promise<void> {
+    return this.serially(() => this.doStop());
+  }
+
+  private serially(op: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doStart(opts: { restart?: boolean; catchUpMs?: number }): Promise<void> {
     if (this.running && !opts.restart) return;
-    await this.stop();
+    await this.doStop();
     this.running = true;
     const generation = ++this.generation;
     const caughtUp = Promise.all([
@@ -70,8 +87,7 @@ export class ReadModel {
     clearTimeout(timer);
   }
 
-  /** Stops following; the records it put in the index stay until a fold or the next follow replaces them. */
-  async stop(): Promise<void> {
+  private async doStop(): Promise<void> {
     this.running = false;
     this.generation++;
     clearTimeout(this.retryTimer);
