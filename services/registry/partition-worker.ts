@@ -450,7 +450,8 @@ export class PartitionWorker {
   }
 
   private armSoonTimer(): void {
-    if (this.soonTimer || this.stopping || this.deposed) return;
+    // While frozen (a test hook) nothing is flushed; the thaw asks for a flush again.
+    if (this.soonTimer || this.stopping || this.deposed || this.ctx.gate() !== undefined) return;
     const oldest = this.state.oldestSoonChange();
     if (oldest === undefined) return;
     this.soonTimer = setTimeout(
