@@ -4,6 +4,8 @@
  * machine's Codex daemon. `claw-supervisor up` and the OpenClaw plugin's `embedded` mode both start it here.
  * This folder is the composition root: the one place that imports every service (see .dependency-cruiser.cjs).
  */
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
@@ -242,6 +244,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     parts.add(() => gateway.stop());
     const registry = await startRegistry({
       nc: await connectAs("registry"),
+      // One stack per state dir (its lock): an id stable per machine and state dir lets a restart after a crash
+      // take its own partition lease back at once instead of waiting out the lease TTL.
+      instance: `up-registry@${hostname()}:${createHash("sha256").update(o.stateDir).digest("hex").slice(0, 8)}`,
       logger: log.child({ service: "registry" }),
     });
     parts.add(() => registry.stop());
