@@ -8,8 +8,9 @@
  * - written by a higher epoch whose lease is still held at that epoch or a later one: a newer owner writes this
  *   partition; the write is refused (`DeposedError`) and never retried;
  * - written by a lower epoch (a deposed writer's late write, an entry from before partitions, an outside edit),
- *   or by a higher epoch whose lease is gone: counted, and overwritten (unless `onOlder` adopts it: a session
- *   entry that is further along than ours);
+ *   by a higher epoch whose lease is gone, or under a lease that never covers the key (`mayOwn`: another
+ *   partition's entry, which a bus user can have the server copy onto any key never written): counted, and
+ *   overwritten (unless `onOlder` adopts it: a session entry that is further along than ours);
  * - written under our own lease and epoch (a publish we saw fail that was stored): retried on its revision.
  * CAS on revision is what makes this hold: a write lands only on the revision its writer last saw, so a deposed
  * writer can never overwrite what the new owner wrote; it can only land on a key the new owner has not written
@@ -46,6 +47,8 @@ export interface Fence {
   writer: ViewWriter;
   /** The epoch lease key `lease` is held at now, or null when nobody holds it (free, released, collected). */
   liveEpoch(lease: string): Promise<number | null>;
+  /** Whether an entry at `key` written under lease `lease` can be a rightful writer's (default: any lease). */
+  mayOwn?(lease: string, key: string): boolean;
   /**
    * A conflicting entry from an older writer (parsed JSON, or undefined when it is not JSON): `keep` adopts it
    * (the caller took it into its state; nothing is written), `overwrite` writes ours over it.
@@ -144,7 +147,7 @@ export class KvTable {
     const value = jsonOf(current);
     const theirs = writerOf(value);
     if (theirs.lease === mine.lease && theirs.epoch === mine.epoch) return "overwrite";
-    if (theirs.epoch >= mine.epoch) {
+    if (theirs.epoch >= mine.epoch && (fence.mayOwn?.(theirs.lease, key) ?? true)) {
       const live = await fence.liveEpoch(theirs.lease).catch((e: unknown) => {
         throw toBusError(e, `read lease ${theirs.lease} after a conflict on ${this.bucket} ${key}`);
       });

@@ -47,6 +47,7 @@ import {
   hostOfSessionKey,
   newPartitionStart,
   partitionDurable,
+  partitionLeaseCovers,
   type PartitionMap,
 } from "./partition.js";
 import type { SessionIndex } from "./session-index.js";
@@ -140,9 +141,11 @@ export class PartitionWorker {
     this.log = ctx.logger;
     const writer: ViewWriter = { lease: ctx.lease.key, epoch: ctx.lease.epoch };
     this.state = new FleetState({ ...ctx.config, logger: ctx.logger, index: ctx.index, writer });
-    const fence = (bucket: string, onOlder?: Fence["onOlder"]): Fence => ({
+    // Only a lease of the key's host's partition (under any P) can depose us: an entry naming another is a copy.
+    const fence = (bucket: string, hostOf: (key: string) => string, onOlder?: Fence["onOlder"]): Fence => ({
       writer,
       liveEpoch: ctx.liveEpoch,
+      mayOwn: (lease, key) => partitionLeaseCovers(lease, hostOf(key)),
       onConflict: () => ctx.onConflict(bucket),
       ...(onOlder ? { onOlder } : {}),
     });
@@ -150,9 +153,14 @@ export class PartitionWorker {
       ctx.sessionsKv,
       KV_BUCKET_NAMES.sessions,
       ctx.publisher,
-      fence(KV_BUCKET_NAMES.sessions, (key, current) => this.adoptIfAhead(key, current)),
+      fence(KV_BUCKET_NAMES.sessions, hostOfSessionKey, (key, current) => this.adoptIfAhead(key, current)),
     );
-    this.hosts = new KvTable(ctx.hostsKv, KV_BUCKET_NAMES.hosts, ctx.publisher, fence(KV_BUCKET_NAMES.hosts));
+    this.hosts = new KvTable(
+      ctx.hostsKv,
+      KV_BUCKET_NAMES.hosts,
+      ctx.publisher,
+      fence(KV_BUCKET_NAMES.hosts, (key) => key),
+    );
     this.ready = this.start();
     this.ready.then(
       () => {

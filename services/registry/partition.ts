@@ -25,6 +25,17 @@ export function partitionOf(hostId: string, partitions: number): number {
 }
 
 /**
+ * Whether registry partition lease `lease` (`registry.<P>.<k>`, any P) is the one whose writer owns `hostId`'s
+ * view entries. Pure.
+ */
+export function partitionLeaseCovers(lease: string, hostId: string): boolean {
+  const m = /^registry\.(\d{1,3})\.(\d{1,3})$/.exec(lease);
+  if (!m) return false;
+  const [partitions, partition] = [Number(m[1]), Number(m[2])];
+  return partitions >= 1 && partitions <= MAX_PARTITIONS && partitionOf(hostId, partitions) === partition;
+}
+
+/**
  * `partitionOf` with a cache per host id (hosts are few, events many): what the consume loop asks for every
  * event when P > 1.
  */
