@@ -475,7 +475,8 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
 
   // Not a grant: a limit of subject permissions, pinned so the README's advice stays true. The server checks
   // the subject a client publishes on, never the reply subject it asks for, so a JetStream direct get whose
-  // reply subject is codex.rpc.h1 makes the server deliver stored bytes (here a client-written lease) there.
+  // reply subject is codex.rpc.h1 makes the server deliver stored bytes (here a record in a bucket clients may
+  // read) there.
   // Such a message has no reply subject and carries Nats-Stream: the gateway must not act on it.
   it("documents what permissions cannot stop: a JetStream reply aimed at codex.rpc.h1 arrives without a reply subject", async () => {
     const gateway = await connectAs("gateway");
@@ -484,10 +485,10 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const client = await connectAs("client");
     // Any stored bytes will do; a client writes no bucket, so admin stores them here.
     const admin = await connectAs("admin");
-    await (await new Kvm(admin.nc).open(KV_BUCKET_NAMES.leases)).put("crafted", '{"op":"turn/start"}');
+    await (await new Kvm(admin.nc).open(KV_BUCKET_NAMES.commands)).put("crafted", '{"op":"turn/start"}');
     client.nc.publish(
-      `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`,
-      JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.crafted` }),
+      `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.commands}`,
+      JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.commands}.crafted` }),
       {
         reply: RPC_H1,
       },
@@ -496,7 +497,7 @@ describe("deploy/nats/permissions.conf on a real nats-server", () => {
     const deadline = Date.now() + 5_000;
     while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(seen).toEqual([
-      { subject: RPC_H1, reply: "", data: '{"op":"turn/start"}', natsStream: `KV_${KV_BUCKET_NAMES.leases}` },
+      { subject: RPC_H1, reply: "", data: '{"op":"turn/start"}', natsStream: `KV_${KV_BUCKET_NAMES.commands}` },
     ]);
     expect(violationsOf(client)).toEqual([]);
   });

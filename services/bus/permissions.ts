@@ -86,7 +86,14 @@ const GUARDED_READS = guardedReads(
   `KV_${KV_BUCKET_NAMES.operators}`,
   // The policy instances' shared rate limits and loop memory: a token bucket replayed from an older read refills it.
   `KV_${KV_BUCKET_NAMES.policyState}`,
+  // Leases: a lease record replayed onto a host's key reads as a second agent, which the gateway stops for good.
+  `KV_${KV_BUCKET_NAMES.leases}`,
 );
+/** Reads of the leases bucket, for the one service user with no business there (the policy service). */
+const LEASE_READS = guardedReads(`KV_${KV_BUCKET_NAMES.leases}`);
+/** Lease keys by owner (services/bus/lease.ts `leaseKeys`): a service writes only its own kind of lease. */
+const HOST_LEASES = `$KV.${KV_BUCKET_NAMES.leases}.host.>`;
+const REGISTRY_LEASES = `$KV.${KV_BUCKET_NAMES.leases}.registry.>`;
 
 /** Every user's grants but `admin`'s. */
 export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions> = {
@@ -97,7 +104,7 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       "idempotency bucket codex-commands, host tokens (codex-host-tokens, for `token create|revoke`) and",
       "operator tokens (codex-operators, for `operator add|revoke`), its instances' shared rate limits and loop",
       "memory (codex-policy-state), asks the registry, and reads FLEET's approval notices through its own",
-      "durable consumers (through $JS.API) to audit them.",
+      "durable consumers (through $JS.API) to audit them. It has no business with codex-leases, not even reading.",
     ],
     publishAllow: [
       RPC,
@@ -112,18 +119,18 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       INBOXES,
       ...JS,
     ],
-    publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API],
+    publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API, ...LEASE_READS],
     subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, AUTH_REQUESTS, "_INBOX.>"],
   },
   gateway: {
     about: [
       "The rpc-gateway: answers codex.rpc.<hostId> for its connected hosts, publishes session events into",
       "CODEX_EVENTS (JetStream publish with Nats-Msg-Id) and host lifecycle on codex.host.<hostId>, reads KV",
-      "codex-host-tokens, takes and renews host leases in KV codex-leases (one live connection per host across",
-      "gateway instances), and publishes one FLEET notice kind, codex.fleet.host-conflict (two agents claiming",
-      "one host id). Never a command publisher.",
+      "codex-host-tokens, takes and renews host leases in KV codex-leases (host.<hostId> keys only: one live",
+      "connection per host across gateway instances), and publishes one FLEET notice kind, codex.fleet.host-conflict",
+      "(two agents claiming one host id). Never a command publisher.",
     ],
-    publishAllow: [EVENTS, "codex.host.>", "codex.fleet.host-conflict", kv(KV_BUCKET_NAMES.leases), INBOXES, ...JS],
+    publishAllow: [EVENTS, "codex.host.>", "codex.fleet.host-conflict", HOST_LEASES, INBOXES, ...JS],
     publishDeny: [RPC, "codex.cmd.>", AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: [RPC, "_INBOX.>"],
   },
@@ -131,13 +138,13 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "The registry: a durable consumer on CODEX_EVENTS per partition, host lifecycle on codex.host.>, writes KV",
       "codex-sessions and codex-hosts (compare-and-set publishes on $KV.<bucket>.<key>) and its partition leases",
-      'in codex-leases, publishes FLEET notices, serves codex.registry.> (queue group "registry").',
+      'in codex-leases (registry.> keys only), publishes FLEET notices, serves codex.registry.> (queue group "registry").',
     ],
     publishAllow: [
       "codex.fleet.>",
       kv(KV_BUCKET_NAMES.sessions),
       kv(KV_BUCKET_NAMES.hosts),
-      kv(KV_BUCKET_NAMES.leases),
+      REGISTRY_LEASES,
       INBOXES,
       ...JS,
     ],
@@ -148,8 +155,8 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "Operators (the claw-supervisor CLI): send commands (codex.cmd.<verb>, through policy), query the",
       "registry, change policy, host tokens and MCP token revocations through the policy service",
-      "(codex.admin.>), read streams and buckets through $JS.API but for the policy, host-token and",
-      "operator-token buckets.",
+      "(codex.admin.>), read streams and buckets through $JS.API but for the policy, host-token,",
+      "operator-token, policy-state and lease buckets.",
       "They write no bucket: any bytes a user stores can be delivered elsewhere by the server.",
     ],
     publishAllow: ["codex.cmd.>", "codex.registry.>", ADMIN_REQUESTS, ...JS],
@@ -160,8 +167,9 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     about: [
       "Clients: the Claw plugin, the MCP edge, the dashboard. They ask (codex.cmd.<verb> goes through policy;",
       "codex.registry.* queries) and read AUDIT, FLEET and the KV views through $JS.API (their own durable",
-      "consumers), but not the policy, host-token and operator-token buckets. They may ask the sign-in checks",
-      "(codex.auth.>, the dashboard). Unlike operators they never change policy or tokens, and they write no bucket.",
+      "consumers), but not the policy, host-token, operator-token, policy-state and lease buckets. They may ask",
+      "the sign-in checks (codex.auth.>, the dashboard). Unlike operators they never change policy or tokens, and",
+      "they write no bucket.",
     ],
     publishAllow: ["codex.cmd.>", "codex.registry.>", AUTH_REQUESTS, ...JS],
     publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API, ...GUARDED_READS],

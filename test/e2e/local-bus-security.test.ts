@@ -228,7 +228,7 @@ describe("up's bus against someone who does not belong", () => {
     // Bytes shaped like an operator's policy.set and a send, stored (by admin: clients and operators can store
     // nothing) where a client may read them, then delivered by a direct get whose reply subject names the target.
     const admin = await connectAs("admin");
-    const kv = await new Kvm(admin).open(KV_BUCKET_NAMES.leases);
+    const kv = await new Kvm(admin).open(KV_BUCKET_NAMES.commands);
     const caller = { role: "operator", id: "mallory" };
     const inForce = JSON.parse((await cli("policy", "get", "--json")).stdout).data.inForce;
     await kv.put(
@@ -260,8 +260,8 @@ describe("up's bus against someone who does not belong", () => {
       ["forged-send", subjects.command("send")],
     ] as const) {
       client.publish(
-        `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}`,
-        JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.leases}.${key}` }),
+        `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.commands}`,
+        JSON.stringify({ last_by_subj: `$KV.${KV_BUCKET_NAMES.commands}.${key}` }),
         { reply },
       );
     }

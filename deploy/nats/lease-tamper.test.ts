@@ -1,0 +1,237 @@
+// Leases and the view tampered with through the bus, as someone holding one user's credentials would try it,
+// against a real nats-server (Debian's 2.9.10 here) with the permissions of deploy/nats: every user connects as
+// the services do. What is tried:
+// - a service user writing leases that are not its own (the gateway a registry partition's, the registry a host's),
+//   and a client, operator or the policy service reading codex-leases at all (whatever a user reads, it can have
+//   the server store elsewhere by naming a KV subject as the reply subject);
+// - bytes the server stores on a host's lease key for a client (a JetStream API answer whose reply subject is
+//   `$KV.codex-leases.host.<id>`): the host's agent is made to reconnect, never told to stop for good (4409);
+// - a client having the server copy a view entry one registry partition wrote (under its own, higher lease epoch)
+//   onto a key of another partition: the rightful writer must not take it for a newer owner and stop writing.
+//
+// What the server lets through a reply subject: any API answer, stored anywhere; and a copy of a stored record
+// only where the record's own compare-and-set header (Nats-Expected-Last-Subject-Sequence, which the copy
+// keeps) holds, i.e. a key's first write (expected 0) copied onto a key that was never written.
+import { randomBytes } from "node:crypto";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sessionKey } from "../../schemas/registry-entry.js";
+import {
+  BUS_USERS,
+  connectBus,
+  ensureBus,
+  followKvBucket,
+  KV_BUCKET_NAMES,
+  leaseKeys,
+  leaseView,
+  literalPassword,
+  openKvBucket,
+  renderAuthorization,
+  STREAM_NAMES,
+  type BusUser,
+} from "../../services/bus/index.js";
+import { partitionOf } from "../../services/registry/partition.js";
+import { startRegistry, type Registry } from "../../services/registry/registry.js";
+import { FakeHost, readSessionEntries } from "../../services/registry/test-fleet.js";
+import { startGateway, type Gateway } from "../../services/rpc-gateway/server.js";
+import { connectAgent, hello, type TestAgent } from "../../services/rpc-gateway/test-agent.js";
+import { createHostToken, openHostTokenBucket } from "../../services/rpc-gateway/tokens.js";
+import { TEST_BUS_CONFIG } from "../../test/support/bus.js";
+import { startNatsServer, type NatsTestServer } from "../../test/support/nats-server.js";
+import { until } from "../../test/support/wait.js";
+
+const LEASES = KV_BUCKET_NAMES.leases;
+const PASSWORDS = Object.fromEntries(BUS_USERS.map((u) => [u, `p${randomBytes(12).toString("hex")}`])) as Record<
+  BusUser,
+  string
+>;
+
+let nats: NatsTestServer;
+const opened: NatsConnection[] = [];
+
+async function as(user: BusUser): Promise<NatsConnection> {
+  const nc = await connectBus({ servers: nats.url, name: `lease-tamper-${user}`, user, pass: PASSWORDS[user] });
+  opened.push(nc);
+  return nc;
+}
+
+/** What a promise rejected with, or undefined when it resolved. */
+const rejection = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+
+/** The PermissionViolationError a KV write was refused with (a KV write is a request; the cause says why). */
+async function writeRefusal(p: Promise<unknown>): Promise<PermissionViolationError | undefined> {
+  let found = await rejection(p);
+  while (found instanceof Error && !(found instanceof PermissionViolationError)) found = found.cause;
+  return found instanceof PermissionViolationError ? found : undefined;
+}
+
+/** Has the server copy the current record of `fromKey` in `bucket` onto `toKey` of `toBucket` (a direct get's reply). */
+async function copyRecord(nc: NatsConnection, bucket: string, fromKey: string, toBucket: string, toKey: string) {
+  nc.publish(`$JS.API.DIRECT.GET.KV_${bucket}`, JSON.stringify({ last_by_subj: `$KV.${bucket}.${fromKey}` }), {
+    reply: `$KV.${toBucket}.${toKey}`,
+  });
+  await nc.flush();
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer({ config: renderAuthorization(literalPassword(PASSWORDS)) });
+  await ensureBus(await as("admin"), TEST_BUS_CONFIG);
+});
+
+afterAll(async () => {
+  await Promise.all(opened.splice(0).map((nc) => nc.close().catch(() => undefined)));
+  await nats?.stop();
+});
+
+describe("codex-leases: each service writes its own leases only, and only those who need them read them", () => {
+  it("lets the gateway write host leases but not registry partition leases, and the registry the reverse", async () => {
+    const gateway = await new Kvm(await as("gateway")).open(LEASES);
+    const registry = await new Kvm(await as("registry")).open(LEASES);
+    expect(await gateway.put(leaseKeys.host("h-own"), "{}")).toBeGreaterThan(0);
+    expect(await registry.put(leaseKeys.registryPartition(2, 0), "{}")).toBeGreaterThan(0);
+    const registryKey = leaseKeys.registryPartition(2, 1);
+    expect((await writeRefusal(gateway.put(registryKey, "{}")))?.subject).toBe(`$KV.${LEASES}.${registryKey}`);
+    const hostKey = leaseKeys.host("h-other");
+    expect((await writeRefusal(registry.put(hostKey, "{}")))?.subject).toBe(`$KV.${LEASES}.${hostKey}`);
+    for (const user of ["client", "operator", "policy"] as const) {
+      const kv = await new Kvm(await as(user)).open(LEASES);
+      expect((await writeRefusal(kv.put(hostKey, "{}")))?.subject, user).toBe(`$KV.${LEASES}.${hostKey}`);
+    }
+  });
+
+  it("refuses clients, operators and the policy service any read of codex-leases (direct get, message get, consumer)", async () => {
+    const admin = await openKvBucket(await as("admin"), LEASES);
+    await admin.put(leaseKeys.host("h-read"), "{}");
+    for (const user of ["client", "operator", "policy"] as const) {
+      const nc = await as(user);
+      const direct = `$JS.API.DIRECT.GET.KV_${LEASES}`;
+      expect(
+        (await writeRefusal(nc.request(direct, JSON.stringify({ last_by_subj: `$KV.${LEASES}.host.h-read` }))))
+          ?.subject,
+        user,
+      ).toBe(direct);
+      const msgGet = `$JS.API.STREAM.MSG.GET.KV_${LEASES}`;
+      expect((await writeRefusal(nc.request(msgGet, JSON.stringify({ seq: 1 }))))?.subject, user).toBe(msgGet);
+      // A consumer's deliveries could be aimed at a lease key the same way.
+      const consumers = (await jetstreamManager(nc)).consumers;
+      expect(String(await rejection(consumers.add(`KV_${LEASES}`, { ack_policy: AckPolicy.None }))), user).toMatch(
+        /permission/i,
+      );
+    }
+    // The services that hold leases still follow the bucket.
+    for (const user of ["gateway", "registry"] as const) {
+      const follow = await followKvBucket(await as(user), LEASES);
+      await follow.stop();
+    }
+  });
+});
+
+describe("bytes a client has the server store on a host's lease key", () => {
+  let gateway: Gateway;
+  let tokens: Awaited<ReturnType<typeof openHostTokenBucket>>;
+  const agents: TestAgent[] = [];
+
+  beforeAll(async () => {
+    gateway = await startGateway({
+      natsConnection: await as("gateway"),
+      port: 0,
+      gatewayId: "gw-tamper",
+      hostLeaseTtlMs: 20_000,
+      logger: pino({ level: "silent" }),
+    });
+    tokens = await openHostTokenBucket(await as("admin"));
+  });
+  afterAll(async () => {
+    for (const a of agents) a.ws.terminate();
+    await gateway?.stop();
+  });
+
+  const welcomed = async (hostId: string, run: string) => {
+    const agent = await connectAgent(gateway.url, (await createHostToken(tokens, hostId)).token);
+    agents.push(agent);
+    agent.send(hello(hostId, run));
+    const welcome = await agent.next((f) => f.type === "welcome");
+    return { agent, leaseEpoch: (welcome as Extract<typeof welcome, { type: "welcome" }>).leaseEpoch ?? 0 };
+  };
+
+  it("make its agent reconnect (1008), never stop for good (4409); the reconnect holds the host again", async () => {
+    const first = await welcomed("h-victim", "run-victim");
+    const client = await as("client");
+    // Any API answer will do: the server sends it to the reply subject, and the bucket stores it there.
+    client.publish(`$JS.API.STREAM.INFO.${STREAM_NAMES.audit}`, "", {
+      reply: `$KV.${LEASES}.${leaseKeys.host("h-victim")}`,
+    });
+    await client.flush();
+    const closed = await first.agent.closed;
+    expect(closed.code).toBe(1008);
+    const again = await welcomed("h-victim", "run-victim");
+    expect(again.leaseEpoch).toBeGreaterThan(first.leaseEpoch);
+  });
+});
+
+describe("a view entry of one registry partition copied onto another partition's key", () => {
+  let registry: Registry;
+
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it("does not stop the rightful writer: the copy is overwritten, the partition keeps writing", async () => {
+    registry = await startRegistry({
+      nc: await as("registry"),
+      partitions: 2,
+      leaseTtlMs: 2_000,
+      batchWindowMs: 50,
+      sweepIntervalMs: 60_000,
+      instance: "reg-tamper",
+      durableName: "tamper",
+    });
+    await until("both partitions served", () => registry.serving().length === 2);
+    const admin = await as("admin");
+    const leases = await openKvBucket(admin, LEASES);
+    const epochOf = async (k: number) => leaseView(await leases.get(leaseKeys.registryPartition(2, k)))?.epoch ?? 0;
+    const [e0, e1] = [await epochOf(0), await epochOf(1)];
+    const high = e0 > e1 ? 0 : 1;
+    // One host in each partition: the donor's entries carry the higher epoch.
+    const hostIn = (k: number) => Array.from({ length: 64 }, (_, i) => `h-${i}`).find((h) => partitionOf(h, 2) === k)!;
+    const gatewayNc = await as("gateway");
+    const bus = { nc: gatewayNc, js: jetstream(gatewayNc) };
+    const donor = new FakeHost(bus, hostIn(high));
+    const victim = new FakeHost(bus, hostIn(1 - high));
+    await donor.synced("t1");
+    const donorKey = sessionKey(donor.hostId, "t1");
+    await until("the donor's session in the view", async () => (await readSessionEntries(admin)).has(donorKey));
+
+    // The client (a dashboard's or MCP edge's credentials) may read the view, so the server copies for it: the
+    // donor's first write (expected revision 0) onto a session key of the victim's that was never written.
+    const victimKey = sessionKey(victim.hostId, "t2");
+    await copyRecord(await as("client"), KV_BUCKET_NAMES.sessions, donorKey, KV_BUCKET_NAMES.sessions, victimKey);
+    const copied = await until("the copy stored on the victim's key", async () => {
+      const e = (await readSessionEntries(admin)).get(victimKey);
+      return e?.record.host === donor.hostId ? e : undefined;
+    });
+    expect(copied.writer?.epoch).toBeGreaterThan(Math.min(e0, e1));
+
+    // The victim's session appears: its partition writes the key for the first time, over the copy.
+    await victim.synced("t2");
+    await until(
+      "the victim's own entry on its key",
+      async () => (await readSessionEntries(admin)).get(victimKey)?.record.host === victim.hostId,
+      { timeoutMs: 15_000, detail: () => `registry: ${JSON.stringify(registry.stats())}` },
+    );
+    // And goes on writing: the next event of another of its sessions lands too.
+    await victim.synced("t3");
+    await until("the victim's next session", async () =>
+      (await readSessionEntries(admin)).has(sessionKey(victim.hostId, "t3")),
+    );
+    expect(registry.stats().viewWritesRefused).toBe(0);
+    expect(registry.serving()).toEqual([0, 1]);
+  });
+});
