@@ -17,6 +17,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
+import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import {
@@ -143,7 +144,7 @@ describe("bytes a client has the server store on a host's lease key", () => {
       natsConnection: await as("gateway"),
       port: 0,
       gatewayId: "gw-tamper",
-      hostLeaseTtlMs: 20_000,
+      hostLeaseTtlMs: 3_000,
       logger: pino({ level: "silent" }),
     });
     tokens = await openHostTokenBucket(await as("admin"));
@@ -153,28 +154,51 @@ describe("bytes a client has the server store on a host's lease key", () => {
     await gateway?.stop();
   });
 
-  const welcomed = async (hostId: string, run: string) => {
-    const agent = await connectAgent(gateway.url, (await createHostToken(tokens, hostId)).token);
+  it("are no takeover: the connection keeps the host at its epoch and renews over them", async () => {
+    const agent = await connectAgent(gateway.url, (await createHostToken(tokens, "h-victim")).token);
     agents.push(agent);
-    agent.send(hello(hostId, run));
+    agent.send(hello("h-victim", "run-victim"));
     const welcome = await agent.next((f) => f.type === "welcome");
-    return { agent, leaseEpoch: (welcome as Extract<typeof welcome, { type: "welcome" }>).leaseEpoch ?? 0 };
-  };
-
-  it("make its agent reconnect (1008), never stop for good (4409); the reconnect holds the host again", async () => {
-    const first = await welcomed("h-victim", "run-victim");
+    const epoch = (welcome as Extract<typeof welcome, { type: "welcome" }>).leaseEpoch;
+    const key = leaseKeys.host("h-victim");
     const client = await as("client");
     // Any API answer will do: the server sends it to the reply subject, and the bucket stores it there.
-    client.publish(`$JS.API.STREAM.INFO.${STREAM_NAMES.audit}`, "", {
-      reply: `$KV.${LEASES}.${leaseKeys.host("h-victim")}`,
-    });
+    client.publish(`$JS.API.STREAM.INFO.${STREAM_NAMES.audit}`, "", { reply: `$KV.${LEASES}.${key}` });
     await client.flush();
-    const closed = await first.agent.closed;
-    expect(closed.code).toBe(1008);
-    const again = await welcomed("h-victim", "run-victim");
-    expect(again.leaseEpoch).toBeGreaterThan(first.leaseEpoch);
+    await expectRenewedOverJunk(key, "gw-tamper", epoch);
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    expect(agent.frames.filter((f) => f.type !== "welcome")).toEqual([]);
   });
 });
+
+/**
+ * Waits until `key` holds junk (not a lease record) and then `holder`'s record at `epoch` again, renewed twice
+ * over it: the holder neither lost the lease nor took it anew.
+ */
+async function expectRenewedOverJunk(key: string, holder: string, epoch: number | undefined): Promise<void> {
+  const leases = await openKvBucket(await as("admin"), LEASES);
+  const junkAt = await until(`junk on ${key}`, async () => {
+    const e = await leases.get(key);
+    return e?.operation === "PUT" && leaseView(e) === null ? e.revision : undefined;
+  });
+  let renewals = 0;
+  let last = junkAt;
+  await until(
+    `${key} renewed twice over the junk by ${holder} at epoch ${epoch}`,
+    async () => {
+      const e = await leases.get(key);
+      const view = leaseView(e);
+      expect(view?.record.holder ?? holder).toBe(holder);
+      expect(view?.epoch ?? epoch).toBe(epoch);
+      if (view && view.revision > last) {
+        renewals++;
+        last = view.revision;
+      }
+      return renewals >= 2;
+    },
+    15_000,
+  );
+}
 
 describe("a view entry of one registry partition copied onto another partition's key", () => {
   let registry: Registry;
@@ -232,6 +256,23 @@ describe("a view entry of one registry partition copied onto another partition's
       (await readSessionEntries(admin)).has(sessionKey(victim.hostId, "t3")),
     );
     expect(registry.stats().viewWritesRefused).toBe(0);
+    expect(registry.serving()).toEqual([0, 1]);
+  });
+
+  it("keeps its partition lease when a client has junk stored on it: no takeover, no restart", async () => {
+    const before = registry.stats();
+    const leases = await openKvBucket(await as("admin"), LEASES);
+    const key = leaseKeys.registryPartition(2, 0);
+    const epoch = leaseView(await leases.get(key))?.epoch;
+    const client = await as("client");
+    client.publish(`$JS.API.STREAM.INFO.${STREAM_NAMES.audit}`, "", { reply: `$KV.${LEASES}.${key}` });
+    await client.flush();
+    await expectRenewedOverJunk(key, "reg-tamper", epoch);
+    const after = registry.stats();
+    expect({ lost: after.partitionsLost, taken: after.partitionsTaken }).toEqual({
+      lost: before.partitionsLost,
+      taken: before.partitionsTaken,
+    });
     expect(registry.serving()).toEqual([0, 1]);
   });
 });

@@ -14,6 +14,9 @@
  * - **Takeover** (`force`): a newer claimant (a host's newer connection) writes over the current revision at
  *   once; the deposed holder learns it on its next renew (a revision conflict) or sooner through `observe()`.
  * - **Release**: the holder writes a `released` record, so a standby takes over at once; the epoch still rises.
+ * - **Bytes that are no lease record** (any bus user can have the server store a JetStream API answer on a key, by
+ *   naming it as a reply subject: services/bus/permissions.ts) are no takeover, since every taker writes a record:
+ *   the holder renews over them at its epoch, and a standby waits for them to stay unchanged for `ttlMs`.
  *
  * The bucket's max age (30 s, `topology.ts`) only collects leases nobody renews; `ttlMs` must be below it.
  * nats-server 2.9.
@@ -158,11 +161,12 @@ export function startLease(opts: LeaseOptions): Lease {
   const take = async (): Promise<void> => {
     const entry = await opts.kv.get(opts.key);
     const current = leaseView(entry);
-    // A delete marker (or an unreadable entry) counts as free; its revision keeps the write a compare-and-set.
+    // A delete marker counts as free; its revision keeps the write a compare-and-set. Junk counts as held.
     const entryRevision = entry?.revision ?? 0;
-    if (current && !current.record.released && current.record.holder !== opts.holder && !force) {
-      if (!seen || seen.revision !== current.revision) {
-        seen = { revision: current.revision, sinceMs: now() };
+    const heldElsewhere = current ? !current.record.released && current.record.holder !== opts.holder : isJunk(entry);
+    if (heldElsewhere && !force) {
+      if (!seen || seen.revision !== entryRevision) {
+        seen = { revision: entryRevision, sinceMs: now() };
         return;
       }
       if (now() - seen.sinceMs < opts.ttlMs) return;
@@ -184,12 +188,23 @@ export function startLease(opts: LeaseOptions): Lease {
   };
 
   const renew = async (held: { revision: number; epoch: number; renewedAtMs: number }): Promise<void> => {
-    try {
-      const revision = await opts.kv.update(opts.key, record(held.epoch), held.revision);
-      if (mine === held) mine = { revision, epoch: held.epoch, renewedAtMs: now() };
-    } catch (err) {
-      if (!isRevisionConflict(err)) throw err;
-      lose("taken", leaseView(await opts.kv.get(opts.key).catch(() => null)) ?? undefined);
+    let expected = held.revision;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const revision = await opts.kv.update(opts.key, record(held.epoch), expected);
+        if (mine === held) mine = { revision, epoch: held.epoch, renewedAtMs: now() };
+        return;
+      } catch (err) {
+        if (!isRevisionConflict(err)) throw err;
+        const entry = await opts.kv.get(opts.key).catch(() => null);
+        // Junk is no takeover: renew over it (a few times, should more come in between).
+        if (entry && isJunk(entry) && mine === held && attempt < MAX_RENEWALS_OVER_JUNK) {
+          expected = entry.revision;
+          continue;
+        }
+        lose("taken", leaseView(entry) ?? undefined);
+        return;
+      }
     }
   };
 
@@ -236,6 +251,7 @@ export function startLease(opts: LeaseOptions): Lease {
       if (entry.key !== opts.key || !mine || entry.revision <= mine.revision) return;
       const view = leaseView(entry);
       if (view?.record.holder === opts.holder && view.epoch === mine.epoch) return;
+      if (isJunk(entry)) return; // no takeover: the next renewal writes over it
       lose("taken", view ?? undefined);
     },
     async release(note) {
@@ -258,6 +274,14 @@ export function startLease(opts: LeaseOptions): Lease {
     },
   };
 }
+
+/** Bytes stored on a lease key that are no lease record (a delete marker is not junk: it frees the key). Pure. */
+function isJunk(entry: KvEntry | null): boolean {
+  return entry !== null && entry.operation === "PUT" && leaseView(entry) === null;
+}
+
+/** How many renewal attempts in a row may find junk on the key before the holder gives the lease up. */
+const MAX_RENEWALS_OVER_JUNK = 4;
 
 function isKeyExists(err: unknown): boolean {
   return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
