@@ -4,8 +4,8 @@
 // - a service user writing leases that are not its own (the gateway a registry partition's, the registry a host's),
 //   and a client, operator or the policy service reading codex-leases at all (whatever a user reads, it can have
 //   the server store elsewhere by naming a KV subject as the reply subject);
-// - bytes the server stores on a host's lease key for a client (a JetStream API answer whose reply subject is
-//   `$KV.codex-leases.host.<id>`): the host's agent is made to reconnect, never told to stop for good (4409);
+// - bytes the server stores on a lease key for a client (a JetStream API answer whose reply subject is
+//   `$KV.codex-leases.<key>`): no takeover, neither of a host's connection nor of a registry partition;
 // - a client having the server copy a view entry one registry partition wrote (under its own, higher lease epoch)
 //   onto a key of another partition: the rightful writer must not take it for a newer owner and stop writing.
 //
