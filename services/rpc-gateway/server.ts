@@ -187,6 +187,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const relay = new RpcRelay(nc, logger, gatewayId);
   const leases = new HostLeases(nc, leasesKv, gatewayId, leaseTtlMs, logger);
   leases.start();
+  /**
+   * Hosts whose unacked events are being looked up. One lookup at a time per host: a scan runs to its deadline
+   * even once its socket is gone, so a token's hellos fired and dropped at once would each start one.
+   */
+  const lookingUp = new Set<string>();
   const deps: HostConnectionDeps = {
     gatewayId,
     nc,
@@ -199,12 +204,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     pingIntervalMs: s.pingIntervalMs,
     leases,
     lookupStored(hostId, epoch, unacked) {
+      // Refused: the hello is welcomed without `stored`, and its agent sends those events again (deduplicated).
+      if (lookingUp.has(hostId)) return Promise.reject(new Error("another lookup of this host's events is running"));
+      lookingUp.add(hostId);
       const nowMs = Date.now();
       const lookup = findStoredSeqs(nc, hostId, epoch, unacked, {
         nowMs,
         marginMs: s.storedLookupMarginMs,
         deadlineMs: nowMs + s.storedLookupTimeoutMs,
       });
+      void lookup.catch(() => undefined).finally(() => lookingUp.delete(hostId));
       // The scan stops at the deadline by itself, but a fetch may be waiting on the bus: do not wait for it.
       return within(lookup, s.storedLookupTimeoutMs + 500);
     },
