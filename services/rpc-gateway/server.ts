@@ -39,6 +39,11 @@ import { authenticateHostToken, openHostTokenBucket, watchHostTokenRevocations }
 
 /** Port the gateway listens on when none is given. */
 export const DEFAULT_GATEWAY_PORT = 7410;
+/**
+ * At most one host-conflict notice per host per this many ms from one gateway: a host token reconnecting in a
+ * loop with a new agent run each time would otherwise publish one high-priority notice per reconnect.
+ */
+export const CONFLICT_NOTICE_GAP_MS = 60_000;
 /** Optional request header naming the host the agent means to be; when present it must be the token's host. */
 export const HOST_ID_HEADER = "x-claw-host-id";
 
@@ -192,6 +197,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
    * even once its socket is gone, so a token's hellos fired and dropped at once would each start one.
    */
   const lookingUp = new Set<string>();
+  /** When this gateway last published a host-conflict notice, per host. */
+  const conflictNoticedAt = new Map<string, number>();
   const deps: HostConnectionDeps = {
     gatewayId,
     nc,
@@ -256,6 +263,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         { hostId: conn.hostId, holder, displaced: notice.conflict?.displaced },
         "host conflict: two agents claim this host id; the newer holds it and the displaced one was told to stop",
       );
+      const last = conflictNoticedAt.get(conn.hostId);
+      if (last !== undefined && notice.atMs - last < CONFLICT_NOTICE_GAP_MS) return;
+      conflictNoticedAt.set(conn.hostId, notice.atMs);
       publishDeduplicated(publisher, subjects.fleet(notice.kind), JSON.stringify(notice), notice.id).catch(
         (err: unknown) =>
           logger.error({ hostId: conn.hostId, err: (err as Error).message }, "cannot publish the host-conflict notice"),
