@@ -79,8 +79,14 @@ const hostRank: Record<HostStatus, number> = { connecting: 0, online: 0, degrade
 
 /** True when two records agree on every field but `except` (fields are primitives, or objects the machine replaces whenever they change). */
 function sameExcept<T extends object>(a: T, b: T, except: keyof T): boolean {
-  for (const key of Object.keys(b) as (keyof T)[]) if (key !== except && a[key] !== b[key]) return false;
-  return Object.keys(a).length === Object.keys(b).length;
+  // for-in over own data fields (records are plain objects): no key arrays built per comparison.
+  let fields = 0;
+  for (const key in b) {
+    fields++;
+    if (key !== except && a[key] !== b[key]) return false;
+  }
+  for (const _ in a) fields--;
+  return fields === 0;
 }
 const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => sameExcept(a, b, "lastSeenAt");
 const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean => sameExcept(a, b, "lastHeartbeatAt");

@@ -16,7 +16,6 @@
  * the worker the same way as a lost lease.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
 import type { HostRecord } from "../../schemas/registry.js";
 import {
@@ -32,12 +31,12 @@ import {
   listConsumerPositions,
   loadKvBucket,
   openDurableConsumer,
-  subjects,
   type JetStreamPublisher,
   type KvBucket,
   type StreamMsg,
 } from "../bus/index.js";
 import { consumeEvents, ensureEventConsumer, type ConsumedEvent, type EventConsumer } from "./consumer.js";
+import { EnvelopeReader } from "./envelope.js";
 import { FleetState, type FleetStateStats } from "./fleet-state.js";
 import { publishFleetEvents } from "./fleet.js";
 import { DeposedError, KvTable, type Fence } from "./kv-view.js";
@@ -115,6 +114,7 @@ export class PartitionWorker {
   private readonly sessions: KvTable;
   private readonly hosts: KvTable;
   private readonly log: RegistryLogger;
+  private readonly envelopes = new EnvelopeReader();
   private readonly counters = {
     flushes: 0,
     fleetStored: 0,
@@ -371,15 +371,15 @@ export class PartitionWorker {
    * none for a message that can be acked as is.
    */
   private applyMessage(event: ConsumedEvent): string[] {
-    const parsed = SessionEventEnvelopeSchema.safeParse(safeJson(event.data));
-    if (
-      !parsed.success ||
-      !subjectIs(event.subject, () => subjects.sessionEvents(parsed.data.hostId, parsed.data.threadId))
-    ) {
-      this.log.warn({ subject: event.subject, seq: event.streamSeq }, "registry: skipped an invalid session event");
+    const read = this.envelopes.read(event.subject, event.data);
+    if (!read.ok) {
+      this.log.warn(
+        { subject: event.subject, seq: event.streamSeq, reason: read.reason },
+        "registry: skipped an invalid session event",
+      );
       return [];
     }
-    return this.state.applyEnvelope(parsed.data, Date.now()) === "ignored" ? [] : this.state.keysOf(parsed.data);
+    return this.state.applyEnvelope(read.envelope, Date.now()) === "ignored" ? [] : this.state.keysOf(read.envelope);
   }
 
   /** Runs `op` until it succeeds; gives up when deposed, when stopping past the deadline, or once the connection is closed. */
@@ -489,24 +489,5 @@ export class PartitionWorker {
       this.flushRequested = false;
       void this.flush(false);
     });
-  }
-}
-
-/** True when `build()` returns `subject`; false when it differs or the ids are not valid subject tokens. */
-function subjectIs(subject: string, build: () => string): boolean {
-  try {
-    return build() === subject;
-  } catch {
-    return false;
-  }
-}
-
-const utf8 = new TextDecoder();
-
-function safeJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(utf8.decode(data));
-  } catch {
-    return undefined;
   }
 }
