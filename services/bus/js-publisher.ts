@@ -79,7 +79,11 @@ export class JetStreamPublisher {
       h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
     return new Promise<PublishAck>((resolve, reject) => {
       try {
-        this.nc.publish(subject, data, { reply: `${this.inbox}.${id}`, ...(h ? { headers: h } : {}) });
+        // Buffer.from takes a small string's bytes from Node's shared pool; nats.js would encode it with a
+        // TextEncoder, which allocates an ArrayBuffer for every publish (garbage at ingest rates).
+        const payload = typeof data === "string" ? Buffer.from(data) : data;
+        const reply = `${this.inbox}.${id}`;
+        this.nc.publish(subject, payload, h ? { reply, headers: h } : { reply });
       } catch (err) {
         reject(
           new BusError("connect_failed", `publish to ${subject}: ${err instanceof Error ? err.message : String(err)}`, {
