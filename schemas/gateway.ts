@@ -20,6 +20,12 @@ const Seq = z.number().int().nonnegative();
 export const UnackedEvents = z.object({ firstSeq: Seq, lastSeq: Seq, ageMs: Seq });
 export type UnackedEvents = z.infer<typeof UnackedEvents>;
 
+/** Bounds of the hello's free strings (a frame may be up to 1 MiB): a host id as tokens allow, an event's epoch, a DNS name. */
+export const MAX_HELLO_HOST_ID = 128;
+export const MAX_HELLO_EPOCH = 64;
+export const MAX_HELLO_AGENT_VERSION = 100;
+export const MAX_HELLO_HOSTNAME = 255;
+
 /**
  * First frame from the agent: who it is. `hostId` must be the token's host. `epoch` names this run of the agent
  * (new at every start): it is also the agent's instance nonce, how a gateway tells a reconnect of the same agent
@@ -27,10 +33,18 @@ export type UnackedEvents = z.infer<typeof UnackedEvents>;
  */
 export const HelloFrame = z.object({
   type: z.literal("hello"),
-  hostId: z.string().min(1),
-  epoch: z.string().min(1),
-  agentVersion: z.string(),
-  hostname: z.string(),
+  hostId: z
+    .string()
+    .min(1, "must not be empty")
+    .max(MAX_HELLO_HOST_ID, `must be at most ${MAX_HELLO_HOST_ID} characters`),
+  /** As every event's `epoch` carries it (schemas/bus.ts), so the same bounds. */
+  epoch: z
+    .string()
+    .min(1, "must not be empty")
+    .max(MAX_HELLO_EPOCH, `must be at most ${MAX_HELLO_EPOCH} characters`)
+    .regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '-' or '_'"),
+  agentVersion: z.string().max(MAX_HELLO_AGENT_VERSION, `must be at most ${MAX_HELLO_AGENT_VERSION} characters`),
+  hostname: z.string().max(MAX_HELLO_HOSTNAME, `must be at most ${MAX_HELLO_HOSTNAME} characters`),
   /** The agent understands `acks` frames; without it the gateway sends one `ack` frame per event. */
   batchAcks: z.boolean().optional(),
   /** Sent events whose acks never came (see UnackedEvents); absent from older agents. */

@@ -19,6 +19,8 @@ import {
   DEFAULT_GATEWAY_MAX_FRAME_BYTES,
   GatewayFrame,
   HOST_CLAIMED_CLOSE_CODE,
+  MAX_HELLO_AGENT_VERSION,
+  MAX_HELLO_HOSTNAME,
   type AgentFrame,
 } from "../../schemas/gateway.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
@@ -190,7 +192,16 @@ export class GatewayClient {
     ws.on("open", () => {
       this.lastHeardMs = Date.now();
       const unacked = this.opts.buffer.inDoubt(Date.now());
-      this.sendFrame({ type: "hello", ...this.opts.hello, batchAcks: true, ...(unacked ? { unacked } : {}) });
+      const { hostname, agentVersion } = this.opts.hello;
+      this.sendFrame({
+        type: "hello",
+        ...this.opts.hello,
+        // A gateway refuses a hello over these bounds (and would for every reconnect): clip what the agent reports.
+        hostname: hostname.slice(0, MAX_HELLO_HOSTNAME),
+        agentVersion: agentVersion.slice(0, MAX_HELLO_AGENT_VERSION),
+        batchAcks: true,
+        ...(unacked ? { unacked } : {}),
+      });
       welcomeTimer = setTimeout(() => {
         this.log?.warn({ url }, "no welcome from the gateway; reconnecting");
         ws.terminate();

@@ -46,6 +46,42 @@ describe("the gateway checks every frame", () => {
     });
   });
 
+  it("closes with 1002 naming the field when a hello's free strings are over their bounds", async () => {
+    const refused = async (hostId: string, field: Record<string, unknown>) => {
+      const agent = await connectAgent(fx.gateway.url, await fx.token(hostId));
+      fx.agents.push(agent);
+      agent.send({ ...hello(hostId), ...field });
+      const open = new Promise((resolve) => setTimeout(() => resolve({ stillOpen: hostId }), 5_000).unref());
+      return Promise.race([agent.closed, open]);
+    };
+    const prefix = "first frame must be a hello: invalid hello frame:";
+    expect(await refused("host-long-name", { hostname: "h".repeat(256) })).toEqual({
+      code: 1002,
+      reason: `${prefix} hostname: must be at most 255 characters`,
+    });
+    expect(await refused("host-long-run", { epoch: "r".repeat(65) })).toEqual({
+      code: 1002,
+      reason: `${prefix} epoch: must be at most 64 characters`,
+    });
+    expect(await refused("host-spaced-run", { epoch: "run 1" })).toEqual({
+      code: 1002,
+      reason: `${prefix} epoch: must be letters, digits, '-' or '_'`,
+    });
+    expect(await refused("host-long-version", { agentVersion: "v".repeat(101) })).toEqual({
+      code: 1002,
+      reason: `${prefix} agentVersion: must be at most 100 characters`,
+    });
+    // At the bounds, welcomed.
+    const agent = await connectAgent(fx.gateway.url, await fx.token("host-at-bounds"));
+    fx.agents.push(agent);
+    agent.send({
+      ...hello("host-at-bounds", "r".repeat(64)),
+      hostname: "h".repeat(255),
+      agentVersion: "v".repeat(100),
+    });
+    expect(await agent.next()).toMatchObject({ type: "welcome", hostId: "host-at-bounds" });
+  });
+
   it("stores a valid event once even when it is sent twice, acking duplicate=true the second time", async () => {
     const agent = await fx.agentFor("host-dup");
     agent.send(eventFrame("host-dup", 0));

@@ -128,15 +128,16 @@ describe("the gateway protocol, step by step", () => {
     expect(kinds(same.actions)).not.toContain("reportConflict");
     expect(connectionClosed(same.state, 6, "socket closed").actions).toEqual([]);
 
-    // The lease note carries the run as one token: a run with spaces is still recognised as itself.
+    // The lease note carries the run as one token: a run with spaces (which no event could carry) is no hello.
     const spaced = receiveFrame(
       initialConnectionState("host-a", "gw-1"),
       frame({ ...hello, epoch: "run 1" }),
       1,
       limits,
     );
-    const spacedOpen = leaseTaken(spaced.state, 42, 1).state;
-    expect(closes(leaseTakenOver(spacedOpen, claimant("run_1")).actions)[0]?.[0]).toBe(1008);
+    expect(closes(spaced.actions)).toEqual([
+      [1002, "first frame must be a hello: invalid hello frame: epoch: must be letters, digits, '-' or '_'"],
+    ]);
 
     const unknown = leaseTakenOver(open(), null);
     expect(closes(unknown.actions)).toEqual([[1008, "another connection took this host's lease"]]);
