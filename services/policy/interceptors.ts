@@ -1,6 +1,12 @@
 /** The policy service's interceptors: see pipeline.ts for how they compose. */
 import type { Logger } from "pino";
-import { denial, failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
+import {
+  denial,
+  failure,
+  type CommandFailure,
+  type CommandRequest,
+  type CommandResult,
+} from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
@@ -15,7 +21,7 @@ import {
   type Interceptor,
   type TargetLookup,
 } from "./pipeline.js";
-import type { BucketRequest, LoopMemory, RateLimiter } from "./shared-state.js";
+import type { BucketRequest, LoopJudgement, LoopMemory, RateLimiter, TakesResult } from "./shared-state.js";
 
 const auditTarget = (ctx: CommandContext) => {
   const t = targetOf(ctx.request);
@@ -209,9 +215,12 @@ export function loopPrevention(memory: LoopMemory, log: Logger): Interceptor {
     const to = ctx.target?.sessionId;
     if (!to || (verb !== "send" && verb !== "reply")) return next(ctx);
     const from = loopOrigin(ctx.request);
-    let judged: Awaited<ReturnType<LoopMemory["check"]>>;
+    let judged: LoopJudgement;
     try {
-      judged = await memory.check({ from, to, hops: ctx.request.hops }, ctx.policy.loops);
+      // Judged at once when nothing needs reading (an operator's message): no await, so the writes the
+      // command started so far and its rate-limit takes leave in one write to nats-server.
+      const judging = memory.check({ from, to, hops: ctx.request.hops }, ctx.policy.loops);
+      judged = judging instanceof Promise ? await judging : judging;
     } catch (err) {
       return refuse(
         ctx,
@@ -255,6 +264,11 @@ export function authorization(): Interceptor {
  * Token buckets per caller and per target session, shared by every instance (shared-state.ts): `rate_limited`
  * with when to retry. The caller's token is taken once per command: not again for each target its handler found
  * (a context with `parent`). Buckets that cannot be reached refuse the command (`timeout`, nothing run).
+ *
+ * A read (which changes nothing) is not held up by its takes: when the buckets as this instance knows them admit
+ * it, it goes on at once with its takes out (`ctx.admitted`), and decisionRecorded answers its result only once
+ * they were taken (otherwise the refusal, the result withheld). A bucket this instance knows to refuse refuses it
+ * before anything is asked, so a flood of reads over the limit does not reach the host.
  */
 export function rateLimits(limiter: RateLimiter): Interceptor {
   return async (ctx, next) => {
@@ -265,26 +279,37 @@ export function rateLimits(limiter: RateLimiter): Interceptor {
     if (ctx.target)
       takes.push({ kind: "target", id: sessionKey(ctx.target.host, ctx.target.sessionId), spec: perTarget });
     if (takes.length === 0) return next(ctx);
-    let taken: Awaited<ReturnType<RateLimiter["take"]>>;
-    try {
-      taken = await limiter.take(takes);
-    } catch (err) {
-      return refuse(
-        ctx,
-        failure("timeout", `could not take a rate-limit token (${(err as Error).message}); nothing was run`),
-      );
-    }
-    if (taken.ok) return next(ctx);
-    const { refused, retryAfterMs } = taken;
-    return refuse(
-      ctx,
-      failure(
+    const early = READ_ONLY_VERBS.has(ctx.request.verb) && !ctx.parent;
+    const overLimit = (taken: Extract<TakesResult, { ok: false }>): CommandFailure => {
+      const { refused, retryAfterMs } = taken;
+      return failure(
         "rate_limited",
         refused.kind === "caller"
           ? `caller ${caller.id} is over its rate limit; retry in ${retryAfterMs} ms`
           : `session ${ctx.target?.sessionId} is over its rate limit; retry in ${retryAfterMs} ms`,
-      ),
-    );
+      );
+    };
+    const unreachable = (err: Error): CommandFailure =>
+      failure(
+        "timeout",
+        `could not take a rate-limit token (${err.message}); ${early ? "the read's result is withheld" : "nothing was run"}`,
+      );
+    if (early) {
+      const known = limiter.refusedNow(takes);
+      if (known) return refuse(ctx, overLimit(known));
+      ctx.admitted = limiter.take(takes).then(
+        (taken) => (taken.ok ? null : overLimit(taken)),
+        (err: Error) => unreachable(err),
+      );
+      return next(ctx);
+    }
+    let taken: TakesResult;
+    try {
+      taken = await limiter.take(takes);
+    } catch (err) {
+      return refuse(ctx, unreachable(err as Error));
+    }
+    return taken.ok ? next(ctx) : refuse(ctx, overLimit(taken));
   };
 }
 
@@ -292,45 +317,83 @@ export function rateLimits(limiter: RateLimiter): Interceptor {
 const READ_ONLY_VERBS: ReadonlySet<CommandRequest["verb"]> = new Set(["read"]);
 
 /**
- * Innermost: the command runs only once its idempotency key is won and the request and an allowed decision
- * are in AUDIT; the three overlap. Otherwise it does not run. A read changes nothing on the session, so it runs
- * alongside those writes instead of after them (its app-server call hides the JetStream round trip); its result
- * is still returned only once the key is won and the records are stored, and is withheld otherwise.
+ * Innermost: the command acts only once its idempotency key is won and its request record is in AUDIT (the two
+ * overlap); otherwise it does not act. An allowed decision's record is published just before the command is
+ * forwarded, in the same write to nats-server on the same connection (so the server has the decision before
+ * the host hears of the command), and the answer waits for its ack: a command answered is a command whose
+ * decision is stored. Should that write fail after the command acted, the result stands and the decision is
+ * written again after the reply (its message id is the same, so it is stored once).
+ *
+ * A read changes nothing on the session, so it runs alongside all of those writes instead of after them (its
+ * app-server call hides the JetStream round trip); its result is still returned only once the key is won and
+ * the request and decision records are stored, and is withheld otherwise.
  */
-export function decisionRecorded(audit: AuditLog): Interceptor {
+export function decisionRecorded(audit: AuditLog, log: Logger): Interceptor {
   return async (ctx, next) => {
     const d = ctx.decision;
-    const writes = [...ctx.before];
-    if (d?.allow)
-      writes.push(
-        audit.write({
+    const decisionRecord = d?.allow
+      ? {
           ...base(ctx),
-          kind: "decision",
+          kind: "decision" as const,
           decision: { allow: true, code: null, reason: null, ruleId: d.ruleId },
           outcome: null,
           detail: null,
-        }),
-      );
-    const audited = Promise.all(writes).then(
+        }
+      : null;
+    const writeDecision = (): Promise<Error | null> =>
+      decisionRecord
+        ? audit.write(decisionRecord).then(
+            () => null,
+            (err: Error) => err,
+          )
+        : Promise.resolve(null);
+    // A read: asked at once; its decision is recorded once its rate-limit tokens were taken (ctx.admitted).
+    const readOnly = READ_ONLY_VERBS.has(ctx.request.verb);
+    const early = readOnly ? next(ctx) : null;
+    const earlyDecision = readOnly
+      ? (ctx.admitted ?? Promise.resolve(null)).then<CommandFailure | Error | null>(
+          (refusal) => refusal ?? writeDecision(),
+        )
+      : null;
+    early?.catch(() => undefined); // awaited below; never an unhandled rejection while the writes are out
+    const requestWritten = Promise.all(ctx.before).then(
       () => null,
       (err: Error) => err,
     );
-    const early = READ_ONLY_VERBS.has(ctx.request.verb) ? next(ctx) : null;
-    early?.catch(() => undefined); // awaited below; never an unhandled rejection while the writes are out
-    const [claim, auditError] = await Promise.all([
+    const [claim, requestError] = await Promise.all([
       ctx.claim ?? Promise.resolve<ClaimOutcome>({ claimed: true }),
-      audited,
+      requestWritten,
     ]);
     // A withheld early read still finishes first, so that its execution is recorded with the command's records.
-    if (early && (!claim.claimed || auditError)) await early.catch(() => undefined);
+    if (early && (!claim.claimed || requestError)) await early.catch(() => undefined);
     // A lost claim: the idempotency interceptor answers with the first attempt's result.
     if (!claim.claimed) return claim.result;
-    if (auditError) {
+    const unaudited = (err: Error): CommandResult => {
       ctx.decision = { allow: false, code: "timeout", reason: "the audit trail could not be written" };
       const what = early ? "the read's result is withheld" : "nothing was run";
-      return failure("timeout", `could not write the audit record (${auditError.message}); ${what}`);
+      return failure("timeout", `could not write the audit record (${err.message}); ${what}`);
+    };
+    if (requestError) return unaudited(requestError);
+    if (early) {
+      const refused = await earlyDecision;
+      if (refused) {
+        await early.catch(() => undefined);
+        return refused instanceof Error ? unaudited(refused) : refuse(ctx, refused);
+      }
+      ctx.acting = true;
+      return early;
     }
+    // The decision goes out first, then the command (same tick, same connection: one write, in this order).
+    const decisionWritten = writeDecision();
     ctx.acting = true;
-    return early ?? next(ctx);
+    const [result, late] = await Promise.all([next(ctx), decisionWritten]);
+    if (late && decisionRecord) {
+      log.error(
+        { commandId: ctx.commandId, err: late.message },
+        "the decision record of a command that acted could not be written; writing it again after the reply",
+      );
+      ctx.after.push(() => audit.writeLate(decisionRecord));
+    }
+    return result;
   };
 }

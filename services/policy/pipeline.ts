@@ -4,9 +4,10 @@
  * so no handler carries its own copy of them. Each interceptor either refuses (a typed failure, and nothing
  * further runs) or passes the context on. Bus round trips that do not depend on each other overlap: the request
  * record, the idempotency claim, the target look-up and the rate-limit takes (shared by the instances in KV) run
- * together, the decision record once the takes settled the decision, and all are awaited before the handler (a
- * read, which changes nothing, runs alongside the decision record and answers only after it); the records written
- * after the command acted do not hold up the reply.
+ * together and are awaited before the handler; the decision record, once the takes settled the decision, goes out
+ * with the command itself (just ahead of it, on the same connection) and is awaited before the reply. A read,
+ * which changes nothing, is asked of its host at once, alongside all of them, and answers only after them; the
+ * records written after the command acted do not hold up the reply.
  *
  * A verb whose targets its handler finds (a broadcast's sessions, a list's sessions, spawn's host) runs each of
  * them through the same interceptors, with a context of its own (`targetContext`): no handler decides,
@@ -42,6 +43,12 @@ export interface CommandContext {
   readonly after: (() => Promise<void>)[];
   /** The idempotency claim, started early; the handler runs only once it is won. */
   claim: Promise<ClaimOutcome> | null;
+  /**
+   * A read's rate-limit takes, while they are out: null once taken, else the refusal. A read asks its host as
+   * soon as the buckets as this instance knows them would admit it, and answers only once they did (see
+   * rateLimits and decisionRecorded). Null for every other command (its takes are awaited before it acts).
+   */
+  admitted: Promise<CommandFailure | null> | null;
   /**
    * Set once the command may act (just before its handler runs), or once a read that ran early may answer (see
    * decisionRecorded): false at the end means nothing this attempt did reached the caller or the session.
@@ -100,6 +107,7 @@ export function targetContext(
     target: of.session ?? null,
     decision: null,
     targetLookup: null,
+    admitted: null,
     parent: ctx,
     ...(of.host ? { host: of.host } : {}),
   };

@@ -414,3 +414,21 @@ describe("policy service: every command decided, audited, executed at most once"
     expect(rig.ops).toEqual([]);
   });
 });
+
+describe("policy service: a read goes on while its rate-limit tokens are taken", () => {
+  const rig = usePolicyRig();
+
+  it("still rate-limits reads: one past its target's bucket is refused without asking the host", async () => {
+    await rig.session("r1", { repo: "claw" });
+    await rig.setPolicy(
+      withRules({
+        rateLimits: { perCaller: { burst: 100, perSecond: 100 }, perTarget: { burst: 2, perSecond: 0.01 } },
+      }),
+    );
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await rig.command("read", { target: target("r1") }));
+    expect(results.map((r) => (r.ok ? "ok" : r.code))).toEqual(["ok", "ok", "rate_limited"]);
+    // The third was refused from the bucket as this instance knew it: the host never heard of it.
+    expect(rig.ops.map((o) => o.op)).toEqual(["read", "read"]);
+  });
+});

@@ -7,18 +7,11 @@
  * idempotency keys in KV `codex-commands`, ledger.ts) is shared through the bus, so N instances decide as one.
  * Nothing a caller sends can stop it: every message gets exactly one reply.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { CommandVerb, failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
-import {
-  JetStreamPublisher,
-  KV_BUCKET_NAMES,
-  POLICY_QUEUE_GROUP,
-  notALiveRequest,
-  openKvBucket,
-  subjects,
-} from "../bus/index.js";
+import { KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, notALiveRequest, openKvBucket, subjects } from "../bus/index.js";
 import type { ServiceMetrics } from "../ops/metrics.js";
 import { serveAdmin } from "./admin.js";
 import { policyAdminOps, policyChangeRecord } from "./admin-policy.js";
@@ -28,6 +21,7 @@ import { operatorAdminOps, operatorAuthOps } from "./admin-operators.js";
 import { type OperatorStore, operatorStore } from "./operator-store.js";
 import { startApprovalAudit } from "./approval-audit.js";
 import { AuditLog } from "./audit-log.js";
+import { HeldPublisher } from "./held-publisher.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
   auditTrail,
@@ -85,7 +79,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     openKvBucket(nc, KV_BUCKET_NAMES.policy, { mustExist: true }),
     openKvBucket(nc, KV_BUCKET_NAMES.commands, { mustExist: true }),
   ]);
-  const publisher = new JetStreamPublisher(nc);
+  const publisher = new HeldPublisher(nc);
   const audit = new AuditLog(publisher, instanceId, log);
   // Rate limits and loop memory, shared with every other instance (the limits of the document in force are
   // taken per command from its context).
@@ -115,7 +109,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const checkLoops = loopPrevention(shared, log);
   const decide = authorization();
   const rates = rateLimits(shared);
-  const recorded = decisionRecorded(audit);
+  const recorded = decisionRecorded(audit, log);
   const deps: VerbDeps = {
     audit,
     callHost: (envelope) => callHost(nc, envelope),
@@ -155,32 +149,46 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     if (notLive)
       return log.warn({ subject: msg.subject, why: notLive }, "dropped a message that is not a command request");
     let result: CommandResult;
+    let ctx: CommandContext | null = null;
     try {
-      result = await answer(msg);
+      [result, ctx] = await answer(msg);
     } catch (err) {
       log.error({ subject: msg.subject, err: (err as Error).message }, "command failed unexpectedly");
       result = failure("timeout", `the policy service failed while handling the command: ${(err as Error).message}`);
     }
     if (msg.reply) msg.respond(JSON.stringify(result));
+    // Logged once the answer is on its way: a log line written synchronously does not hold it up.
+    if (ctx)
+      log.info(
+        {
+          commandId: ctx.commandId,
+          verb: ctx.request.verb,
+          caller: ctx.request.caller.id,
+          ok: result.ok,
+          code: result.ok ? undefined : result.code,
+        },
+        "command",
+      );
     opts.metrics?.commands.inc({ verb: verbLabel(msg.subject), result: result.ok ? "ok" : result.code });
   };
-  const answer = async (msg: Msg): Promise<CommandResult> => {
+  /** The command's result, and its context once it was parsed (for the log line). */
+  const answer = async (msg: Msg): Promise<[CommandResult, CommandContext | null]> => {
     let body: unknown;
     try {
       body = msg.json();
     } catch {
-      return failure("invalid", "invalid command: the body is not JSON");
+      return [failure("invalid", "invalid command: the body is not JSON"), null];
     }
     const verb = msg.subject.split(".").pop();
     if (typeof body === "object" && body !== null && (body as { verb?: unknown }).verb !== verb) {
-      return failure("invalid", `invalid command: its verb must match the subject (${msg.subject})`);
+      return [failure("invalid", `invalid command: its verb must match the subject (${msg.subject})`), null];
     }
     const parsed = parseCommand(body);
-    if (!parsed.ok) return parsed.failure;
+    if (!parsed.ok) return [parsed.failure, null];
     const ctx: CommandContext = {
       request: parsed.request,
       commandId: commandIdOf(parsed.request.caller, parsed.request.idempotencyKey),
-      attempt: randomBytes(6).toString("hex"),
+      attempt: newAttempt(),
       policy: store.current,
       target: null,
       decision: null,
@@ -188,25 +196,17 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       after: [],
       targetLookup: null,
       claim: null,
+      admitted: null,
       acting: false,
     };
-    const result = await handle(ctx);
-    log.info(
-      {
-        commandId: ctx.commandId,
-        verb: ctx.request.verb,
-        caller: ctx.request.caller.id,
-        ok: result.ok,
-        code: result.ok ? undefined : result.code,
-      },
-      "command",
-    );
-    return result;
+    return [await handle(ctx), ctx];
   };
   const sub: Subscription = nc.subscribe(subjects.allCommands(), {
     queue: POLICY_QUEUE_GROUP,
     callback: (err, msg) => {
       if (err) return log.error({ err: err.message }, "command subscription failed");
+      // The command's first writes leave after a host request it makes at once (a read), in the same write.
+      publisher.holdForTick();
       const p = serve(msg).finally(() => inFlight.delete(p));
       inFlight.add(p);
     },
@@ -254,6 +254,15 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         log.info("policy service stopped");
       })()),
   };
+}
+
+/**
+ * A new attempt id: 12 random hex digits (48 bits), the first 12 of a random UUID, which Node takes from random data
+ * it generates 128 UUIDs' worth at a time, instead of calling into the CSPRNG for every command as `randomBytes` does.
+ */
+function newAttempt(): string {
+  const uuid = randomUUID(); // xxxxxxxx-xxxx-4xxx-...: the first 12 hex digits are all random
+  return uuid.slice(0, 8) + uuid.slice(9, 13);
 }
 
 /** The verb a command subject names, as a metrics label: one of the verbs, else `unknown` (bounded labels). */

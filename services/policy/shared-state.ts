@@ -73,21 +73,48 @@ export interface RateLimiter {
    * one instance taking them in turn would). Rejects when the bus cannot be used.
    */
   take(requests: readonly BucketRequest[]): Promise<TakesResult>;
+  /**
+   * The refusal `take` would answer at once, from the buckets as this instance knows them (no bus round trip);
+   * null when it would go on to take. A refusal from a known state stands (see the module comment).
+   */
+  refusedNow(requests: readonly BucketRequest[]): Extract<TakesResult, { ok: false }> | null;
+}
+
+/** A message's loop check, and the hop count its delivery passes on. */
+export interface LoopJudgement {
+  check: LoopCheck;
+  hops: number;
 }
 
 /** Loop memory shared across instances. */
 export interface LoopMemory {
-  /** Judges a message (judgeLoop) on what the instances remember; `hops` is what its delivery passes on. */
-  check(input: LoopInput, limits: LoopLimits): Promise<{ check: LoopCheck; hops: number }>;
+  /**
+   * Judges a message (judgeLoop) on what the instances remember; `hops` is what its delivery passes on. Judged at
+   * once (no promise) when nothing needs reading: a message not from a session, or a self-echo.
+   */
+  check(input: LoopInput, limits: LoopLimits): LoopJudgement | Promise<LoopJudgement>;
   /** Remembers that `from` delivered a message travelling `hops` hops to `to`; call once it was delivered. */
   record(from: string, to: string, hops: number): Promise<void>;
 }
 
 const digest = (text: string): string => hash("sha256", text, "hex").slice(0, 32);
 
+/** Token-bucket keys computed lately (a command names its buckets several times; hashing each time is waste). */
+const bucketKeys = new Map<string, string>();
+const MAX_BUCKET_KEYS = 10_000;
+
 /** The bucket's keys: ids are hashed, so any caller or session id makes a valid key. Pure. */
 export const policyStateKeys = {
-  bucket: (kind: BucketKind, id: string): string => `rate.${kind}.${digest(id)}`,
+  bucket: (kind: BucketKind, id: string): string => {
+    const memo = `${kind}:${id}`;
+    let key = bucketKeys.get(memo);
+    if (key === undefined) {
+      if (bucketKeys.size >= MAX_BUCKET_KEYS) bucketKeys.clear();
+      key = `rate.${kind}.${digest(id)}`;
+      bucketKeys.set(memo, key);
+    }
+    return key;
+  },
   inbound: (to: string): string => `loop.in.${digest(to)}`,
   sent: (from: string, to: string): string => `loop.sent.${digest(`${from}\u0000${to}`)}`,
 };
@@ -174,7 +201,7 @@ export class PolicyState implements RateLimiter, LoopMemory {
     return state;
   }
 
-  async take(requests: readonly BucketRequest[]): Promise<TakesResult> {
+  refusedNow(requests: readonly BucketRequest[]): Extract<TakesResult, { ok: false }> | null {
     const now = this.now();
     for (const r of requests) {
       const known = this.known.get(policyStateKeys.bucket(r.kind, r.id));
@@ -182,6 +209,12 @@ export class PolicyState implements RateLimiter, LoopMemory {
       // Refused from what this instance knows: that stands (a newer state holds no more); nothing is taken.
       if (taken && !taken.ok) return { ok: false, refused: r, retryAfterMs: taken.retryAfterMs };
     }
+    return null;
+  }
+
+  async take(requests: readonly BucketRequest[]): Promise<TakesResult> {
+    const refused = this.refusedNow(requests);
+    if (refused) return refused;
     const outcomes = await Promise.all(requests.map((r) => this.takeOne(policyStateKeys.bucket(r.kind, r.id), r.spec)));
     for (const [i, o] of outcomes.entries()) {
       if (!o.ok) return { ok: false, refused: requests[i]!, retryAfterMs: o.retryAfterMs };
@@ -189,10 +222,19 @@ export class PolicyState implements RateLimiter, LoopMemory {
     return { ok: true };
   }
 
-  async check(input: LoopInput, limits: LoopLimits): Promise<{ check: LoopCheck; hops: number }> {
+  check(input: LoopInput, limits: LoopLimits): LoopJudgement | Promise<LoopJudgement> {
     const { from, to } = input;
     // Nothing to look up: not from a session, or a self-echo (refused whatever is remembered).
     if (from === null || from === to) return judgeLoop(input, limits, {}, this.now());
+    return this.checkRemembered(input, from, to, limits);
+  }
+
+  private async checkRemembered(
+    input: LoopInput,
+    from: string,
+    to: string,
+    limits: LoopLimits,
+  ): Promise<LoopJudgement> {
     const inKey = policyStateKeys.inbound(from);
     const sentKey = policyStateKeys.sent(to, from);
     const [inbound, sent] = await Promise.all([
