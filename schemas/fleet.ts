@@ -93,18 +93,29 @@ export const ApprovalAnswer = z.object({
 });
 export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
 
-/** One agent claiming a host id: its run (hello epoch), host name, the gateway it came through and from where. */
+/**
+ * One agent claiming a host id: its run (hello epoch), host name, the gateway it came through and from where, and
+ * the id of the host token it used (never the token; absent from older gateways, null when unknown).
+ */
 export const HostClaimant = z.object({
   agentEpoch: z.string().nullable(),
   hostname: z.string().nullable(),
   gatewayId: z.string().nullable(),
   remoteAddress: z.string().nullable(),
+  tokenId: z.string().nullable().optional(),
 });
-/** What a `host-conflict` notice reports: who holds the host now (at `leaseEpoch`) and who was displaced. */
+export type HostClaimant = z.infer<typeof HostClaimant>;
+/**
+ * What a `host-conflict` notice reports: who holds the host now (at `leaseEpoch`) and who was displaced.
+ * `copiedToken`: both used the same host token (copied to a second machine, or stolen); `summary`: the notice in
+ * one paragraph, naming both sides and saying so. Both absent from older gateways.
+ */
 export const HostConflict = z.object({
   holder: HostClaimant,
   displaced: HostClaimant,
   leaseEpoch: z.number().int().positive(),
+  copiedToken: z.boolean().optional(),
+  summary: z.string().max(1_000).optional(),
 });
 export type HostConflict = z.infer<typeof HostConflict>;
 

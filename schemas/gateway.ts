@@ -26,10 +26,15 @@ export const MAX_HELLO_EPOCH = 64;
 export const MAX_HELLO_AGENT_VERSION = 100;
 export const MAX_HELLO_HOSTNAME = 255;
 
+/** Bounds of a hello's `runSecret` (the agent sends 43 characters: 32 random bytes in base64url). */
+export const MIN_RUN_SECRET = 16;
+export const MAX_RUN_SECRET = 128;
+
 /**
  * First frame from the agent: who it is. `hostId` must be the token's host. `epoch` names this run of the agent
- * (new at every start): it is also the agent's instance nonce, how a gateway tells a reconnect of the same agent
- * (taken over silently) from a second agent claiming the same host id (a conflict).
+ * (new at every start) and `runSecret` proves it: a gateway takes a newer connection whose run id and secret both
+ * match the holder's as a reconnect of the same agent (taken over silently), anything else as a second agent
+ * claiming the same host id (a conflict). The run id alone proves nothing: every event carries it.
  */
 export const HelloFrame = z.object({
   type: z.literal("hello"),
@@ -49,6 +54,16 @@ export const HelloFrame = z.object({
   batchAcks: z.boolean().optional(),
   /** Sent events whose acks never came (see UnackedEvents); absent from older agents. */
   unacked: UnackedEvents.optional(),
+  /**
+   * A secret of this agent run: random, made at the agent's start and kept in its memory only. The gateway keeps
+   * only a hash of it (in the host lease's note). Absent from older agents: such a hello is a different run from
+   * any holder whose lease names a secret.
+   */
+  runSecret: z
+    .string()
+    .min(MIN_RUN_SECRET, `must be at least ${MIN_RUN_SECRET} characters`)
+    .max(MAX_RUN_SECRET, `must be at most ${MAX_RUN_SECRET} characters`)
+    .optional(),
 });
 /** One session event to store in CODEX_EVENTS. */
 export const EventFrame = z.object({ type: z.literal("event"), event: SessionEventEnvelopeSchema });

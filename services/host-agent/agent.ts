@@ -24,7 +24,7 @@ import { executorFor } from "./commands.js";
 import type { BackoffOptions } from "./backoff.js";
 import { newEpoch } from "./epoch.js";
 import { DEFAULT_BUFFER_LIMITS, EventBuffer, type EventBufferLimits, type EventBufferStats } from "./event-buffer.js";
-import { GatewayClient, type GatewayState } from "./gateway-client.js";
+import { GatewayClient, newRunSecret, type GatewayState } from "./gateway-client.js";
 import { GitInfoCache } from "./git-info.js";
 import { DEFAULT_IDLE_UNLOAD_MS, IdleUnloader } from "./idle-unload.js";
 import { limitPayload } from "./payload-limit.js";
@@ -107,6 +107,8 @@ export interface HostAgent {
 export async function startHostAgent(options: HostAgentOptions): Promise<HostAgent> {
   const log = options.logger;
   const epoch = newEpoch();
+  // Proves this run to the gateway (its epoch is in every event); in memory only, never logged or reported.
+  const runSecret = newRunSecret();
   const agentVersion = options.agentVersion ?? "unknown";
   const endpoint =
     typeof options.endpoint === "object"
@@ -300,7 +302,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       if (!text) throw new Error(`the token file ${tokenSource.file} is empty`);
       return text;
     },
-    hello: { hostId: options.hostId, epoch, agentVersion, hostname: options.hostname ?? os.hostname() },
+    hello: { hostId: options.hostId, epoch, agentVersion, hostname: options.hostname ?? os.hostname(), runSecret },
     buffer,
     heartbeat: () => ({
       threads: watcher.tracked().length,

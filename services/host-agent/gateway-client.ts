@@ -13,6 +13,7 @@
  * host) and calls `onDisplaced`. Every `rpc` frame carries the gateway's host lease epoch; a frame below the
  * epoch of the latest welcome (a deposed gateway's) is refused, typed, and nothing runs.
  */
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 import {
@@ -41,7 +42,11 @@ export interface GatewayClientOptions {
   url: string | readonly string[];
   /** The host token, fetched again for every connection attempt (a fixed token file is picked up). */
   token: () => Promise<string>;
-  hello: { hostId: string; epoch: string; agentVersion: string; hostname: string };
+  /**
+   * Who this agent run is. `runSecret` (newRunSecret, made once per run and kept in memory only) proves to the
+   * gateway that a reconnect is this run's and not a hello copying its run id, which every event carries.
+   */
+  hello: { hostId: string; epoch: string; agentVersion: string; hostname: string; runSecret?: string };
   buffer: EventBuffer;
   /** What heartbeats report. */
   heartbeat: () => { threads: number; appServer: "connected" | "disconnected" };
@@ -60,6 +65,11 @@ export interface GatewayClientOptions {
   /** How long to wait for `welcome` after `hello`, in ms (default 10 000). */
   welcomeTimeoutMs?: number;
   logger?: Logger;
+}
+
+/** A new run secret: 32 random bytes, base64url (43 characters). Never logged, stored or sent but in the hello. */
+export function newRunSecret(): string {
+  return randomBytes(32).toString("base64url");
 }
 
 /** Dials the gateway and keeps the event stream flowing; see the module comment. */

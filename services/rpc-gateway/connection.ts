@@ -162,7 +162,10 @@ export class HostConnection {
     if (this.state.leaseEpoch === null) return null;
     return {
       agentEpoch: this.state.hello?.epoch ?? null,
+      runKey: this.state.runKey,
       hostname: this.state.hello?.hostname ?? null,
+      tokenId: this.tokenId,
+      remoteAddress: this.remoteAddress,
       gatewayId: this.deps.gatewayId,
       leaseEpoch: this.state.leaseEpoch,
     };
@@ -252,7 +255,13 @@ export class HostConnection {
     this.leaseTimer.unref();
     this.lease = this.deps.leases.claim(
       this.hostId,
-      { agentEpoch: hello.epoch, hostname: hello.hostname },
+      {
+        agentEpoch: hello.epoch,
+        hostname: hello.hostname,
+        runKey: this.state.runKey,
+        tokenId: this.tokenId,
+        remoteAddress: this.remoteAddress,
+      },
       {
         onAcquired: (epoch) => {
           // The socket closed (or the wait ended) while the write was in flight: give the lease back.

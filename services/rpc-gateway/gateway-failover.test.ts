@@ -267,7 +267,11 @@ describe("gateway failover with the real host agent and codex", () => {
     expect(out.stderr).toContain(`second-box (run ${newer.epoch})`);
     expect(newer.status().gateway).toBe("ready");
     const held = await lease(hostId);
-    expect(held?.record.note).toBe(`agent=${newer.epoch} hostname=second-box`);
+    expect(held?.record.note).toMatch(
+      new RegExp(
+        `^agent=${newer.epoch} hostname=second-box key=[A-Za-z0-9_-]{22} token=[0-9a-f]{16} from=127\\.0\\.0\\.1$`,
+      ),
+    );
     // No fight: the newer keeps the host (its epoch stays) while the older is gone.
     await new Promise((r) => setTimeout(r, 2_000));
     expect((await lease(hostId))?.epoch).toBe(held?.epoch);

@@ -60,7 +60,7 @@ describe("host leases across two gateway instances", () => {
 
   /** A scripted agent of run `epoch` on `gw`, welcomed; it answers every rpc frame with `{ok, data: {by}}`. */
   async function agentOn(gw: Gateway, hostId: string, epoch: string, hostname = `${hostId}.local`) {
-    const { token } = await createHostToken(tokens, hostId);
+    const { token, record } = await createHostToken(tokens, hostId);
     const agent = await connectAgent(gw.url, token);
     agents.push(agent);
     agent.ws.on("message", (data) => {
@@ -70,7 +70,7 @@ describe("host leases across two gateway instances", () => {
     });
     agent.send({ ...hello(hostId, epoch), hostname });
     const welcome = await agent.next((f) => f.type === "welcome");
-    return { agent, welcome: welcome as Extract<typeof welcome, { type: "welcome" }> };
+    return { agent, welcome: welcome as Extract<typeof welcome, { type: "welcome" }>, tokenId: record.tokenId };
   }
 
   const lease = async (hostId: string) => leaseView(await leases.get(leaseKeys.host(hostId)));
@@ -164,9 +164,24 @@ describe("host leases across two gateway instances", () => {
       hostId: "host-twin",
       sessionId: null,
       conflict: {
-        holder: { agentEpoch: "run-new", hostname: "box-b.local", gatewayId: "gw-2" },
-        displaced: { agentEpoch: "run-old", hostname: "box-a.local", gatewayId: "gw-1" },
+        // Both sides with where they came from and their token ids (read from the lease note on gw-1).
+        holder: {
+          agentEpoch: "run-new",
+          hostname: "box-b.local",
+          gatewayId: "gw-2",
+          remoteAddress: "127.0.0.1",
+          tokenId: newer.tokenId,
+        },
+        displaced: {
+          agentEpoch: "run-old",
+          hostname: "box-a.local",
+          gatewayId: "gw-1",
+          remoteAddress: "127.0.0.1",
+          tokenId: older.tokenId,
+        },
         leaseEpoch: newer.welcome.leaseEpoch,
+        copiedToken: false,
+        summary: expect.stringContaining(`two different tokens of this host id (${newer.tokenId}, ${older.tokenId})`),
       },
     });
     expect(notices[0]!.id).toBe(`fleet:host-conflict:host-twin:${newer.welcome.leaseEpoch}`);

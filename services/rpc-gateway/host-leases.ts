@@ -3,12 +3,13 @@
  * takes the `host.<hostId>` lease in `codex-leases` by force (services/bus/lease.ts), so the newest connection
  * holds the host; its epoch (the revision of the taking write) fences what is done under it. The holder renews
  * it every third of the TTL; a holder learns that it was taken over on its next renewal, or at once through
- * this gateway's follow of the bucket (`observe`). The lease's note names the agent run (hello epoch) and host
- * name, so whoever is deposed can tell a reconnect of the same agent from a second agent claiming the host id.
+ * this gateway's follow of the bucket (`observe`). The lease's note names the agent run (hello epoch) with the
+ * hash of its secret, so whoever is deposed can tell a reconnect of the same agent from a second agent claiming
+ * the host id, and the host name, token id and remote address, so a conflict notice names both sides.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { HostConflict } from "../../schemas/fleet.js";
+import type { HostClaimant, HostConflict } from "../../schemas/fleet.js";
 import { fleetPriorityOf, type FleetEvent } from "../../schemas/fleet.js";
 import {
   followKvBucket,
@@ -28,19 +29,59 @@ import { agentRunToken, type LeaseClaimant } from "./protocol.js";
 /** Default TTL of a host lease, in ms (capped at half the bucket's max age). */
 export const DEFAULT_HOST_LEASE_TTL_MS = 15_000;
 
-const NOTE = /^agent=(\S+) hostname=(.*)$/s;
+/** Most characters a lease note may have (LeaseRecord.note). */
+const MAX_NOTE = 200;
+/** Most characters of a remote address in a note (an IPv6 address with a zone fits). */
+const MAX_NOTE_ADDRESS = 64;
+/** A note as this gateway writes it: host name without whitespace, then the optional fields. */
+const NOTE = /^agent=(\S+) hostname=(\S*)((?: (?:key|token|from)=\S+)*)$/;
+/** A note as older gateways wrote it (a host name with single spaces, nothing after it). */
+const OLD_NOTE = /^agent=(\S+) hostname=(.*)$/s;
 
-/** The lease note naming a connection's agent run and host name (at most 200 characters). Pure. */
-export function claimNote(agentEpoch: string, hostname: string): string {
-  return `agent=${agentRunToken(agentEpoch)} hostname=${hostname.replace(/\s+/g, " ").slice(0, 100)}`;
+/** What a connection's lease note says about it. */
+export interface ClaimNoteFields {
+  agentEpoch: string;
+  hostname: string;
+  /** runKeyOf the hello's runSecret; null when it had none. */
+  runKey: string | null;
+  tokenId: string | null;
+  remoteAddress: string | null;
 }
 
-/** Who holds a lease, read from its record (holder: the gateway id; note: the agent run and host name). Pure. */
+/**
+ * The lease note naming a connection's agent run, host name, run key, token id and remote address, at most 200
+ * characters: `agent=<run> hostname=<name> key=<runKey> token=<tokenId> from=<address>` (the last three when
+ * known). The host name loses its whitespace and is cut to what the rest leaves. Older gateways read the run
+ * from it as before (the rest as part of the host name). Pure.
+ */
+export function claimNote(c: ClaimNoteFields): string {
+  const word = (text: string, max: number): string => text.replace(/\s+/g, "_").slice(0, max);
+  const tail = [
+    c.runKey === null ? "" : ` key=${word(c.runKey, 64)}`,
+    c.tokenId === null ? "" : ` token=${word(c.tokenId, 32)}`,
+    c.remoteAddress === null || c.remoteAddress === "" ? "" : ` from=${word(c.remoteAddress, MAX_NOTE_ADDRESS)}`,
+  ].join("");
+  const head = `agent=${agentRunToken(c.agentEpoch)} hostname=`;
+  return `${head}${word(c.hostname, Math.max(0, MAX_NOTE - head.length - tail.length))}${tail}`;
+}
+
+/** Who holds a lease, read from its record (holder: the gateway id; note: see claimNote). Pure. */
 export function claimantOf(view: LeaseView): LeaseClaimant {
-  const m = NOTE.exec(view.record.note ?? "");
+  const note = view.record.note ?? "";
+  const m = NOTE.exec(note);
+  const fields = new Map(
+    (m?.[3] ?? "")
+      .split(" ")
+      .filter(Boolean)
+      .map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1)] as const),
+  );
+  const old = m ? null : OLD_NOTE.exec(note);
   return {
-    agentEpoch: m?.[1] ?? null,
-    hostname: m?.[2] || null,
+    agentEpoch: (m ?? old)?.[1] ?? null,
+    runKey: fields.get("key") ?? null,
+    hostname: (m ?? old)?.[2] || null,
+    tokenId: fields.get("token") ?? null,
+    remoteAddress: fields.get("from") ?? null,
     gatewayId: view.record.holder,
     leaseEpoch: view.epoch,
   };
@@ -62,6 +103,39 @@ export function asKvEntry(e: KvFollowEntry, bucket: string = LEASE_BUCKET): KvEn
     json: <T>() => JSON.parse(text()) as T,
     string: text,
   };
+}
+
+/** One side of a conflict as a notice names it. Pure. */
+function claimantText(c: HostClaimant): string {
+  const about = [
+    `run ${c.agentEpoch ?? "?"}`,
+    `token ${c.tokenId ?? "?"}`,
+    ...(c.remoteAddress ? [`from ${c.remoteAddress}`] : []),
+    `via ${c.gatewayId ?? "?"}`,
+  ];
+  return `the agent on ${c.hostname ?? "an unknown host"} (${about.join(", ")})`;
+}
+
+/**
+ * What a host-conflict notice reports (the newer claimant `holder` holds the host at `leaseEpoch`), with its
+ * summary. The same token id on both sides means one host token is in use on two machines: copied, or stolen;
+ * the summary says so and how to revoke it. Pure.
+ */
+export function hostConflict(
+  hostId: string,
+  holder: HostClaimant,
+  displaced: HostClaimant,
+  leaseEpoch: number,
+): HostConflict {
+  const copiedToken = holder.tokenId != null && holder.tokenId === displaced.tokenId;
+  const tokens =
+    holder.tokenId == null || displaced.tokenId == null
+      ? ""
+      : copiedToken
+        ? ` Both used host token ${holder.tokenId}: that token was copied to a second machine, or stolen. Revoke it (claw-supervisor token revoke ${hostId} --token-id ${holder.tokenId}) and give each machine its own host id and token.`
+        : ` They used two different tokens of this host id (${holder.tokenId}, ${displaced.tokenId}): two machines are set up as one host; give each its own host id.`;
+  const summary = `Host ${hostId} is claimed by two agents: ${claimantText(holder)} holds it since lease epoch ${leaseEpoch}; ${claimantText(displaced)} was told to stop.${tokens}`;
+  return { holder, displaced, leaseEpoch, copiedToken, summary: summary.slice(0, 1_000) };
 }
 
 /** The `host-conflict` notice a deposing gateway publishes: the id is per host and taking epoch. Pure. */
@@ -120,8 +194,8 @@ export class HostLeases {
     this.loop ??= this.followLoop();
   }
 
-  /** Takes `host.<hostId>` by force for a connection of agent run `agentEpoch`; see HostLeaseEvents. */
-  claim(hostId: string, agent: { agentEpoch: string; hostname: string }, events: HostLeaseEvents): HostLease {
+  /** Takes `host.<hostId>` by force for a connection of agent run `agent.agentEpoch`; see HostLeaseEvents. */
+  claim(hostId: string, agent: ClaimNoteFields, events: HostLeaseEvents): HostLease {
     const key = leaseKeys.host(hostId);
     let lease: Lease | undefined;
     const forget = (): void => {
@@ -137,7 +211,7 @@ export class HostLeases {
       ttlMs: this.ttlMs,
       force: true,
       standby: false,
-      note: claimNote(agent.agentEpoch, agent.hostname),
+      note: claimNote(agent),
       onAcquired: (epoch) => events.onAcquired(epoch),
       onLost: (reason, by) => {
         forget();

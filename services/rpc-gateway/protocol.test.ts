@@ -11,6 +11,7 @@ import {
   leaseTaken,
   leaseTakenOver,
   receiveFrame,
+  runKeyOf,
   storedLookedUp,
   type ConnectionState,
   type LeaseClaimant,
@@ -39,9 +40,12 @@ function open(): ConnectionState {
   const hello1 = receiveFrame(initialConnectionState("host-a", "gw-1"), frame(hello), 1, limits).state;
   return leaseTaken(hello1, 42, 1).state;
 }
-const claimant = (agentEpoch: string | null): LeaseClaimant => ({
+const claimant = (agentEpoch: string | null, runKey: string | null = null): LeaseClaimant => ({
   agentEpoch,
+  runKey,
   hostname: "b.local",
+  tokenId: "0123456789abcdef",
+  remoteAddress: "10.0.0.2",
   gatewayId: "gw-2",
   leaseEpoch: 50,
 });
@@ -152,6 +156,38 @@ describe("the gateway protocol, step by step", () => {
     expect(kinds(other.actions)).not.toContain("publishLifecycle");
     expect(connectionClosed(other.state, 6, "socket closed").actions).toEqual([]);
     expect(leaseTakenOver(other.state, claimant("run-3")).actions).toEqual([]);
+  });
+
+  it("same agent run means the same run id and the same run secret: the run id alone (in every event) is no proof", () => {
+    const secret = "s3cret-of-run-1-xxxxxxxxxxxxxxxx";
+    const accepted = receiveFrame(
+      initialConnectionState("host-a", "gw-1"),
+      frame({ ...hello, runSecret: secret }),
+      1,
+      limits,
+    );
+    // Only its hash is kept: not in the state's hello, not in any action (logs included).
+    expect(accepted.state.hello).toEqual(hello);
+    expect(accepted.state.runKey).toBe(runKeyOf(secret));
+    expect(runKeyOf(secret)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(JSON.stringify(accepted)).not.toContain(secret);
+    const keyed = leaseTaken(accepted.state, 42, 1).state;
+    const code = (state: ConnectionState, holder: LeaseClaimant) =>
+      closes(leaseTakenOver(state, holder).actions)[0]?.[0];
+
+    // A reconnect of this run (run id and secret): silent.
+    expect(code(keyed, claimant("run-1", runKeyOf(secret)))).toBe(1008);
+    expect(kinds(leaseTakenOver(keyed, claimant("run-1", runKeyOf(secret))).actions)).not.toContain("reportConflict");
+    // The run id without the secret, or with another: a different run, told with 4409 and reported.
+    for (const holder of [claimant("run-1", null), claimant("run-1", runKeyOf("another-secret-xxxxxxxxxx"))]) {
+      const step = leaseTakenOver(keyed, holder);
+      expect(closes(step.actions)[0]?.[0]).toBe(4409);
+      expect(step.actions[0]).toEqual({ kind: "reportConflict", holder });
+    }
+    // An older agent (no secret) displaced by a hello with one: a different run as well.
+    expect(code(open(), claimant("run-1", runKeyOf(secret)))).toBe(4409);
+    // Two older agents: the run id decides, as before.
+    expect(code(open(), claimant("run-1", null))).toBe(1008);
   });
 
   it("closes with 1013 and publishes no disconnected when the lease could not be renewed", () => {

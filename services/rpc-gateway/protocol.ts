@@ -3,6 +3,7 @@
  * and an input (a frame, a publish outcome, the end of the socket) and returns the next state plus the
  * actions to perform. No sockets, no NATS, no clocks: the caller passes `nowMs` and executes the actions.
  */
+import { createHash } from "node:crypto";
 import type { z } from "zod";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import {
@@ -46,10 +47,17 @@ export interface ProtocolLimits {
   heartbeatMinIntervalMs: number;
 }
 
-/** Who holds (or took) a host's lease: the agent run (its hello epoch), its host name, the gateway, the epoch. */
+/**
+ * Who holds (or took) a host's lease: the agent run (its hello epoch) and the hash of that run's secret (`runKey`,
+ * null when its hello had none), its host name, the host token it used (`tokenId`, never the token), where it
+ * connected from, the gateway, the epoch. Null: not known (a lease written by an older gateway).
+ */
 export interface LeaseClaimant {
   agentEpoch: string | null;
+  runKey: string | null;
   hostname: string | null;
+  tokenId: string | null;
+  remoteAddress: string | null;
   gatewayId: string | null;
   leaseEpoch: number;
 }
@@ -59,8 +67,10 @@ export interface ConnectionState {
   /** The token's host: the connection's identity. */
   hostId: string;
   gatewayId: string;
-  /** The accepted hello, null until then. */
+  /** The accepted hello, null until then; without its `runSecret`, which is kept only as `runKey`. */
   hello: HelloFrame | null;
+  /** `runKeyOf` the hello's `runSecret`; null until the hello, and for a hello without one (an older agent). */
+  runKey: string | null;
   /** The epoch of the host lease this connection holds; null until taken (the welcome is sent then). */
   leaseEpoch: number | null;
   /**
@@ -115,6 +125,7 @@ export function initialConnectionState(hostId: string, gatewayId: string): Conne
     hostId,
     gatewayId,
     hello: null,
+    runKey: null,
     leaseEpoch: null,
     stored: null,
     badFrames: 0,
@@ -273,14 +284,17 @@ export function receiveFrame(
  * A valid hello: take the host's lease first; the welcome waits for it (`leaseTaken`). When the hello names
  * events in doubt (`unacked`), look them up first (`storedLookedUp` then takes the lease).
  */
-function acceptHello(state: ConnectionState, hello: HelloFrame, _nowMs: number): Step {
-  if (hello.hostId !== state.hostId) {
-    const reason = `hello for host ${JSON.stringify(hello.hostId)}, but the token is for host ${JSON.stringify(state.hostId)}`;
-    return close(state, CloseCode.policyViolation, reason, { claimedHostId: hello.hostId });
+function acceptHello(state: ConnectionState, frame: HelloFrame, _nowMs: number): Step {
+  if (frame.hostId !== state.hostId) {
+    const reason = `hello for host ${JSON.stringify(frame.hostId)}, but the token is for host ${JSON.stringify(state.hostId)}`;
+    return close(state, CloseCode.policyViolation, reason, { claimedHostId: frame.hostId });
   }
+  // The secret itself goes no further than its hash: never kept, logged or written.
+  const { runSecret, ...hello } = frame;
+  const keyed = { ...state, runKey: runSecret === undefined ? null : runKeyOf(runSecret) };
   if (hello.unacked)
     return {
-      state: { ...state, hello },
+      state: { ...keyed, hello },
       actions: [
         { kind: "lookupStored", unacked: hello.unacked },
         {
@@ -292,7 +306,7 @@ function acceptHello(state: ConnectionState, hello: HelloFrame, _nowMs: number):
       ],
     };
   return {
-    state: { ...state, hello },
+    state: { ...keyed, hello },
     actions: [
       { kind: "takeLease" },
       { kind: "log", level: "debug", msg: "hello accepted; taking the host lease", data: { epoch: hello.epoch } },
@@ -352,10 +366,26 @@ export function agentRunToken(epoch: string): string {
   return epoch.replace(/\s+/g, "_").slice(0, 64);
 }
 
-/** Whether `holder` is the same agent run as this connection's (a reconnect), by the hello's epoch. Pure. */
+/** Characters of a run key: 128 bits of the secret's SHA-256, in base64url. */
+const RUN_KEY_CHARS = 22;
+
+/**
+ * What the gateway keeps of a hello's `runSecret`: a truncated SHA-256 (the secret is random, so a plain hash
+ * gives nothing away), short enough for the lease note. Pure.
+ */
+export function runKeyOf(runSecret: string): string {
+  return createHash("sha256").update(runSecret, "utf8").digest("base64url").slice(0, RUN_KEY_CHARS);
+}
+
+/**
+ * Whether `holder` is the same agent run as this connection's (a reconnect): the same run id and the same run
+ * key, the hash of the run's secret. The run id is no secret (every event carries it), so a hello that copies it
+ * without the secret is a different run whenever the other side had one; between two older agents (no secret on
+ * either side) the run id decides, as before. Pure.
+ */
 export function sameAgent(state: ConnectionState, holder: LeaseClaimant | null): boolean {
   if (holder === null || holder.agentEpoch === null || state.hello === null) return false;
-  return agentRunToken(holder.agentEpoch) === agentRunToken(state.hello.epoch);
+  return agentRunToken(holder.agentEpoch) === agentRunToken(state.hello.epoch) && holder.runKey === state.runKey;
 }
 
 /** How a claimant reads in a close reason or a log line. Pure. */

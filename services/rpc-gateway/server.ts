@@ -31,7 +31,7 @@ import {
 import type { ServiceMetrics } from "../ops/metrics.js";
 import { HostConnection, type HostConnectionDeps } from "./connection.js";
 import { GatewayError } from "./errors.js";
-import { DEFAULT_HOST_LEASE_TTL_MS, HostLeases, hostConflictNotice } from "./host-leases.js";
+import { DEFAULT_HOST_LEASE_TTL_MS, HostLeases, hostConflict, hostConflictNotice } from "./host-leases.js";
 import { RpcRelay } from "./rpc-relay.js";
 import { DEFAULT_STORED_LOOKUP_MARGIN_MS, DEFAULT_STORED_LOOKUP_TIMEOUT_MS, findStoredSeqs } from "./stored-lookup.js";
 import { bearerToken } from "./host-token.js";
@@ -240,28 +240,28 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     onConflict(conn, holder) {
       const agent = conn.agent;
-      const notice = hostConflictNotice(
+      const conflict = hostConflict(
         conn.hostId,
         {
-          holder: {
-            agentEpoch: holder.agentEpoch,
-            hostname: holder.hostname,
-            gatewayId: holder.gatewayId,
-            remoteAddress: null,
-          },
-          displaced: {
-            agentEpoch: agent?.epoch ?? null,
-            hostname: agent?.hostname ?? null,
-            gatewayId,
-            remoteAddress: conn.remoteAddress,
-          },
-          leaseEpoch: holder.leaseEpoch,
+          agentEpoch: holder.agentEpoch,
+          hostname: holder.hostname,
+          gatewayId: holder.gatewayId,
+          remoteAddress: holder.remoteAddress,
+          tokenId: holder.tokenId,
         },
-        Date.now(),
+        {
+          agentEpoch: agent?.epoch ?? null,
+          hostname: agent?.hostname ?? null,
+          gatewayId,
+          remoteAddress: conn.remoteAddress,
+          tokenId: conn.tokenId,
+        },
+        holder.leaseEpoch,
       );
+      const notice = hostConflictNotice(conn.hostId, conflict, Date.now());
       logger.error(
-        { hostId: conn.hostId, holder, displaced: notice.conflict?.displaced },
-        "host conflict: two agents claim this host id; the newer holds it and the displaced one was told to stop",
+        { hostId: conn.hostId, holder, displaced: conflict.displaced, copiedToken: conflict.copiedToken },
+        `host conflict: ${conflict.summary}`,
       );
       const last = conflictNoticedAt.get(conn.hostId);
       if (last !== undefined && notice.atMs - last < CONFLICT_NOTICE_GAP_MS) return;
