@@ -4,13 +4,16 @@
  * and write time, and a tombstone (the delete's revision) for every key deleted, so a page that reconnects with
  * the revision it last applied gets exactly what changed after it. Values are read with schemas/registry-entry.ts
  * and only their `record` is kept; a value that does not parse is logged and skipped (the key keeps its last row).
+ * So is a value whose session (host) is not its key's, as the registry's read model does: any bus user that may read
+ * the view can have the server copy an entry onto a key never written (a direct get naming that key as its reply
+ * subject), which would otherwise show as a duplicate row for good. Each such key is logged once.
  * Short ids are fleet-wide (services/clients/session-ref.ts), recomputed when a new session id appears; a row whose
  * short id changed then is sent again at the same revision.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { HostRow, SessionRow, ViewRevision } from "../../../schemas/dashboard.js";
-import { HostEntry, SessionEntry } from "../../../schemas/registry-entry.js";
+import { HostEntry, SessionEntry, sessionKey } from "../../../schemas/registry-entry.js";
 import { KV_BUCKET_NAMES, type KvFollowEntry } from "../../bus/index.js";
 import { longShortId, shortIds } from "../../clients/session-ref.js";
 import { type BucketWatch, watchBucket } from "./bucket-watch.js";
@@ -45,6 +48,9 @@ class Table<Row extends { key: string; revision: number }> {
   }
 }
 
+/** Most keys remembered as logged for a value not of their session; past it, further ones are skipped unlogged. */
+const MAX_MISPLACED_LOGGED = 1_000;
+
 /** How long new sessions wait for their fleet-wide short ids to be recomputed together (ms). */
 const SHORT_ID_REFRESH_MS = 50;
 
@@ -57,6 +63,8 @@ export class LiveFeed {
   private loading = true;
   private shortIdsDue: NodeJS.Timeout | undefined;
   private readonly watches: BucketWatch[] = [];
+  /** `<bucket>/<key>` of the values skipped for not being their key's, each logged once. */
+  private readonly misplacedLogged = new Set<string>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -130,7 +138,14 @@ export class LiveFeed {
     if (e.operation !== "PUT") return this.remove("sessions", e);
     const parsed = SessionEntry.safeParse(parseJson(e));
     if (!parsed.success) return this.skip(KV_BUCKET_NAMES.sessions, e, parsed.error.message);
-    const record = parsed.data.record;
+    const entry = parsed.data;
+    const record = entry.record;
+    if (
+      e.key !== sessionKey(entry.hostId, entry.threadId) ||
+      record.host !== entry.hostId ||
+      record.sessionId !== entry.threadId
+    )
+      return this.misplaced(KV_BUCKET_NAMES.sessions, e, sessionKey(record.host, record.sessionId));
     if (!this.loading && !this.short.has(record.sessionId)) {
       // The row goes out now with its long short id; the fleet-wide recomputation (O(sessions)) runs once per
       // burst of new sessions, not once per session: per session it made 10,000 new ones O(n²), ~50 s of CPU.
@@ -158,6 +173,8 @@ export class LiveFeed {
     if (e.operation !== "PUT") return this.remove("hosts", e);
     const parsed = HostEntry.safeParse(parseJson(e));
     if (!parsed.success) return this.skip(KV_BUCKET_NAMES.hosts, e, parsed.error.message);
+    if (e.key !== parsed.data.hostId || parsed.data.record.hostId !== parsed.data.hostId)
+      return this.misplaced(KV_BUCKET_NAMES.hosts, e, parsed.data.record.hostId);
     const row: HostRow = {
       key: e.key,
       record: parsed.data.record,
@@ -178,6 +195,17 @@ export class LiveFeed {
 
   private skip(bucket: string, e: KvFollowEntry, why: string): void {
     this.log.warn({ bucket, key: e.key, revision: e.revision, why }, "skipped a KV value that does not parse");
+  }
+
+  /** A value of another session (host) on this key: skipped (the key keeps its last row), logged once per key. */
+  private misplaced(bucket: string, e: KvFollowEntry, itsKey: string): void {
+    const id = `${bucket}/${e.key}`;
+    if (this.misplacedLogged.has(id) || this.misplacedLogged.size >= MAX_MISPLACED_LOGGED) return;
+    this.misplacedLogged.add(id);
+    this.log.warn(
+      { bucket, key: e.key, revision: e.revision, itsKey },
+      "skipped a KV value of another key (a copied entry): not shown; further ones on this key are skipped unlogged",
+    );
   }
 
   /**
