@@ -238,3 +238,42 @@ describe("bounded summaries", () => {
     expect(summarizeSessions(many, { maxChars: 8_000, maxSessions: 3 }).listed).toBe(3);
   });
 });
+
+describe("host-conflict notices", () => {
+  const side = (hostname: string, agentEpoch: string) => ({
+    agentEpoch,
+    hostname,
+    gatewayId: "gw-1",
+    remoteAddress: "10.0.0.7",
+    tokenId: "tok1",
+  });
+  it("quote the gateway's summary (who holds the host, who stopped, a copied token) when it sends one", () => {
+    const summary =
+      "host h1 is held by box-b (run r2, token tok1, from 10.0.0.8); box-a (run r1, token tok1) stopped. Both used the same host token: it was copied; revoke it with 'claw-supervisor token revoke h1'";
+    const line = noticeLine(
+      notice("host-conflict", "_host", {
+        session: null,
+        conflict: {
+          holder: side("box-b", "r2"),
+          displaced: side("box-a", "r1"),
+          leaseEpoch: 7,
+          copiedToken: true,
+          summary,
+        },
+      }),
+    );
+    expect(line).toContain("host h1 claimed by two host agents");
+    expect(line).toContain("Both used the same host token: it was copied");
+  });
+  it("say only that two agents claimed it when an older gateway sent no summary", () => {
+    const line = noticeLine(
+      notice("host-conflict", "_host", {
+        session: null,
+        conflict: { holder: side("box-b", "r2"), displaced: side("box-a", "r1"), leaseEpoch: 7 },
+      }),
+    );
+    expect(line).toMatch(
+      /host h1 claimed by two host agents \(the newer connection holds it; the other agent stopped\)$/,
+    );
+  });
+});

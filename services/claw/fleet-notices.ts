@@ -115,6 +115,9 @@ export function noticeLine(e: FleetEvent): string {
         ? `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: let go unanswered by the host agent (${clip(a.reason, NOTICE_QUOTE_CHARS)}); it can no longer be approved`
         : `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: ${a.decision === "accept" ? "accepted" : "declined"} by ${answeredBy(a.by)} (${clip(a.reason, NOTICE_QUOTE_CHARS)})`,
     );
+  } else if (e.kind === "host-conflict" && e.conflict?.summary) {
+    // The gateway's own words: who holds the host, who stopped, and whether the token was copied.
+    parts.push(`: ${clip(e.conflict.summary, 2 * NOTICE_QUOTE_CHARS)}`);
   }
   const hint = next[e.kind];
   return `${parts.join(" ")}${hint ? ` (${hint})` : ""}`;

@@ -34,7 +34,9 @@ export function noticeText(e: FleetEvent): string {
     "session-progress": "progress",
     "session-ask": "asks the supervisor",
     "host-stale": "stale: no heartbeat",
-    "host-conflict": `claimed by two agents: ${e.conflict?.holder.hostname ?? "?"} holds it, ${e.conflict?.displaced.hostname ?? "?"} stopped`,
+    "host-conflict":
+      e.conflict?.summary ??
+      `claimed by two agents: ${e.conflict?.holder.hostname ?? "?"} holds it, ${e.conflict?.displaced.hostname ?? "?"} stopped`,
     "approval-requested": "approval held for an answer",
     "approval-answered": `approval ${e.answer?.decision ?? "answered"}${e.answer ? ` by ${answererText(e.answer.by)}` : ""}`,
   };
