@@ -77,15 +77,22 @@ describe("the gateway protocol, step by step", () => {
         },
       },
     ]);
-    // Stored ones are acked as duplicates without a publish; a hole (5), a later seq or another run is published.
+    // Stored ones are acked as duplicates without a publish; a hole (5) or a later seq is published; another
+    // run's event is refused (a connection carries its own run's events only).
     for (const seq of [3, 4, 6, 8])
       expect(receiveFrame(taken.state, frame({ type: "event", event: event({ seq }) }), 103, limits).actions).toEqual([
         { kind: "send", frame: { type: "ack", epoch: "run-1", seq, duplicate: true } },
       ]);
-    for (const e of [event({ seq: 5 }), event({ seq: 9 }), event({ seq: 4, epoch: "run-0" })])
+    for (const e of [event({ seq: 5 }), event({ seq: 9 })])
       expect(kinds(receiveFrame(taken.state, frame({ type: "event", event: e }), 103, limits).actions)).toEqual([
         "publishEvent",
       ]);
+    expect(
+      sent(
+        receiveFrame(taken.state, frame({ type: "event", event: event({ seq: 4, epoch: "run-0" }) }), 103, limits)
+          .actions,
+      ),
+    ).toMatchObject([{ type: "reject", epoch: "run-0", seq: 4 }]);
     // Nothing found, or the lookup failed: the lease is taken all the same and the welcome names nothing.
     for (const none of [[], null])
       expect(sent(leaseTaken(storedLookedUp(step.state, none).state, 42, 102).actions)).toEqual([
@@ -233,6 +240,19 @@ describe("the gateway protocol, step by step", () => {
         epoch: "run-1",
         seq: 7,
         reason: 'event.hostId "host-b" is not this connection\'s host "host-a"',
+      },
+    ]);
+  });
+
+  it("rejects an event of another agent run (epoch) than the hello's and publishes nothing", () => {
+    const step = receiveFrame(open(), frame({ type: "event", event: event({ epoch: "run-0" }) }), 2, limits);
+    expect(kinds(step.actions)).toEqual(["log", "send"]);
+    expect(sent(step.actions)).toEqual([
+      {
+        type: "reject",
+        epoch: "run-0",
+        seq: 7,
+        reason: 'event.epoch "run-0" is not this connection\'s agent run "run-1"',
       },
     ]);
   });

@@ -272,6 +272,12 @@ export function receiveFrame(
     const reason = `event.hostId ${JSON.stringify(event.hostId)} is not this connection's host ${JSON.stringify(state.hostId)}`;
     return refuse(state, limits, reason, raw, { claimedHostId: event.hostId });
   }
+  // An agent run sends only its own events (its buffer lives in memory): another run's epoch on this connection
+  // would store events under ids that run, or a later one, may still use, and have its own events dropped as duplicates.
+  if (state.hello !== null && event.epoch !== state.hello.epoch) {
+    const reason = `event.epoch ${JSON.stringify(event.epoch)} is not this connection's agent run ${JSON.stringify(state.hello.epoch)}`;
+    return refuse(state, limits, reason, raw, { claimedEpoch: event.epoch });
+  }
   // Already in CODEX_EVENTS (the hello's lookup found it): ack it, and do not store it a second time.
   if (state.stored !== null && event.epoch === state.stored.epoch && inSeqRanges(state.stored.seqs, event.seq))
     return eventStored(state, event, true);
