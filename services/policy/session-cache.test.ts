@@ -42,3 +42,15 @@ it("knows nothing of an unreadable entry, or one whose record names another sess
   await eventually(() => expect(cache.get("t4", "h2")).toBeDefined());
   expect(cache.get("t3", "h2")).toBeUndefined();
 });
+
+it("parses a new version of a session a command asked for once it goes quiet, and no other session's", async () => {
+  await kv.put("h3.t1", entry("h3", "t1", "v1"));
+  await kv.put("h3.t2", entry("h3", "t2", "v1"));
+  await eventually(() => expect(cache.get("t1", "h3")?.summary).toBe("v1"));
+  const before = cache.parsedAhead;
+  await kv.put("h3.t1", entry("h3", "t1", "v2"));
+  await kv.put("h3.t2", entry("h3", "t2", "v2")); // never asked for: left as bytes
+  await eventually(() => expect(cache.parsedAhead).toBe(before + 1));
+  expect(cache.get("t1", "h3")?.summary).toBe("v2");
+  expect(cache.parsedAhead).toBe(before + 1);
+});
