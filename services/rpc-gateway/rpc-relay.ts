@@ -119,17 +119,18 @@ export class RpcRelay {
     if (!entry.conn.holdsLease()) return refuse(`its lease at epoch ${entry.conn.leaseEpoch ?? "?"} is not held`);
     const started = Date.now();
     const result = await entry.conn.callAgent(envelope.id, envelope.request, envelope.timeoutMs);
-    this.logger.debug(
-      {
-        hostId,
-        id: envelope.id,
-        op: envelope.request.op,
-        ok: result.ok,
-        ms: Date.now() - started,
-        leaseEpoch: entry.conn.leaseEpoch,
-      },
-      "host rpc",
-    );
-    reply(result);
+    reply(result); // before the log line: the answer does not wait for it
+    if (this.logger.isLevelEnabled("debug"))
+      this.logger.debug(
+        {
+          hostId,
+          id: envelope.id,
+          op: envelope.request.op,
+          ok: result.ok,
+          ms: Date.now() - started,
+          leaseEpoch: entry.conn.leaseEpoch,
+        },
+        "host rpc",
+      );
   }
 }
