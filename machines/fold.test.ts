@@ -68,7 +68,45 @@ function compareAll<M extends AnyStateMachine>(machine: M, input: unknown, event
     if (stepped !== before) changes++;
   }
   actor.stop();
+  // Most steps take a verified plan; XState runs each plan's first use and what plans leave to it.
+  expect(stepper.counts.fast + stepper.counts.full).toBe(events.length);
+  expect(stepper.counts.rejected).toBe(0);
+  if (events.length >= 20) expect(stepper.counts.fast).toBeGreaterThan(events.length / 2);
   return changes;
+}
+
+/** A seeded pseudo-random source (mulberry32), so a failing sequence can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Steps `events` with the stepper and with `transition()`, comparing every snapshot and persisted form. */
+function compareSteps<M extends AnyStateMachine>(machine: M, input: unknown, events: unknown[]) {
+  const stepper = createStepper(machine);
+  let [pure] = initialTransition(machine, input as never);
+  let stepped = stepper.initial(input as never);
+  events.forEach((event, i) => {
+    const before = stepped;
+    const pureBefore = pure;
+    [pure] = transition(machine, pure, event as never);
+    stepped = stepper.step(stepped, event as never);
+    const where = `step ${i}: ${JSON.stringify(event)}`;
+    expect(view(stepped), where).toEqual(view(pure));
+    expect(JSON.stringify(stepper.persisted(stepped)), where).toBe(
+      JSON.stringify(machine.getPersistedSnapshot(pure as never)),
+    );
+    // The same snapshot back exactly when XState hands the same one back.
+    expect(stepped === before, where).toBe(pure === pureBefore);
+  });
+  expect(stepper.counts.rejected).toBe(0);
+  return stepper.counts;
 }
 
 /** Restores halfway from an actor's persisted JSON, with the stepper and with `createActor`, and runs on both. */
@@ -115,6 +153,138 @@ describe("the host stepper", () => {
 
   it("restores as createActor does", () => {
     compareRestore(hostMachine, hostInput, hostEvents);
+  });
+});
+
+describe("the stepper's plans against transition(), on random event sequences", () => {
+  const golden = sessionLogNames.flatMap((name) => eventsOf(readSessionLog(name)));
+  const turns = ["turn-a", "turn-b"];
+  const synthetic: SessionMachineEvent[] = [
+    ...["idle", "notLoaded", "systemError"].map((type) => ({
+      type: "STATUS" as const,
+      status: { type } as never,
+      atMs: 1,
+    })),
+    ...[[], ["waitingOnApproval"], ["waitingOnUserInput"]].map((activeFlags) => ({
+      type: "STATUS" as const,
+      status: { type: "active", activeFlags } as never,
+      atMs: 2,
+    })),
+    ...turns.flatMap((turnId) => [
+      { type: "TURN_STARTED" as const, turnId, atMs: 3 },
+      { type: "TURN_COMPLETED" as const, turnId, status: "completed" as const, atMs: 4 },
+      { type: "TURN_COMPLETED" as const, turnId, status: "interrupted" as const, atMs: 4 },
+      { type: "STEER_SENT" as const, turnId, atMs: 5 },
+      { type: "ITEM" as const, turnId, itemType: "userMessage", atMs: 6 },
+      { type: "ITEM" as const, turnId, itemType: "agentMessage", atMs: 6 },
+    ]),
+    { type: "STALE", atMs: 7 },
+    { type: "APP_SERVER_LOST", atMs: 8 },
+    { type: "CLOSED", atMs: 9 },
+    { type: "ACTIVITY", atMs: 10 },
+    { type: "PRESENCE", humanAttached: true, atMs: 11 },
+    { type: "MARK", disposition: "done" },
+    { type: "ASSIGN", group: "g", owner: null },
+    { type: "ASK_ANSWERED", correlationId: "c" },
+    { type: "APPROVAL_DONE", requestId: "r", atMs: 12 },
+  ];
+  const pool = [...golden, ...synthetic];
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])("session machine, seed %i: every step as transition() gives it", (seed) => {
+    const next = random(seed);
+    let atMs = 1_700_000_000_000;
+    const events = Array.from({ length: 300 }, () => {
+      const e = pool[Math.floor(next() * pool.length)]!;
+      atMs += 1 + Math.floor(next() * 1_000);
+      return "atMs" in e ? { ...e, atMs } : e;
+    });
+    const counts = compareSteps(sessionMachine, { hostId: FIXTURE_HOST_ID, threadId: "t-random" }, events);
+    expect(counts.fast).toBeGreaterThan(events.length / 2);
+  });
+
+  it("host machine: random connects, heartbeats and sweeps", () => {
+    const next = random(42);
+    const events = Array.from({ length: 300 }, () => hostEvents[Math.floor(next() * hostEvents.length)]!).map((e, i) =>
+      "atMs" in e ? { ...e, atMs: i * 40 } : { ...e, nowMs: i * 40 },
+    );
+    const counts = compareSteps(hostMachine, hostInput, events);
+    expect(counts.fast).toBeGreaterThan(events.length / 2);
+  });
+
+  // A machine with what plans must get right beyond ours: nested compound states entered by their initial
+  // transition (with its own actions), entry and exit assigns in document order, params (static and computed),
+  // self transitions with and without reentry, a child targeting its parent, targetless transitions.
+  const log = (entry: string) =>
+    assign(({ context }: { context: { trail: string[] } }) => ({
+      trail: [...context.trail, entry].slice(-12),
+    })) as never;
+  const nested = setup({
+    types: {} as {
+      context: { trail: string[]; n: number };
+      events: { type: "A" } | { type: "B" } | { type: "C" } | { type: "D" } | { type: "E" } | { type: "F"; by: number };
+    },
+    actions: {
+      bump: assign(({ context }, params: { by: number }) => ({ n: context.n + params.by })),
+      mark: assign({ n: ({ context }) => context.n * 2 }),
+    },
+    guards: { even: ({ context }) => context.n % 2 === 0 },
+  }).createMachine({
+    context: { trail: [], n: 1 },
+    initial: "outer",
+    entry: log("enter root"),
+    states: {
+      outer: {
+        initial: { target: "inner", actions: log("initial outer") } as never,
+        entry: log("enter outer"),
+        exit: log("exit outer"),
+        states: {
+          inner: {
+            initial: "leaf1",
+            entry: log("enter inner"),
+            exit: log("exit inner"),
+            states: {
+              leaf1: {
+                entry: log("enter leaf1"),
+                exit: log("exit leaf1"),
+                on: { A: "leaf2", E: { target: "#nested.outer", reenter: true } },
+              },
+              leaf2: {
+                entry: log("enter leaf2"),
+                exit: log("exit leaf2"),
+                on: { A: { target: "leaf2", reenter: true, actions: log("re leaf2") } },
+              },
+            },
+            on: { B: { target: "inner", actions: log("B inner") }, C: { target: "inner", reenter: true } },
+          },
+        },
+        on: {
+          D: [
+            { guard: "even", target: "#nested.other", actions: "mark" },
+            { actions: { type: "bump", params: { by: 1 } } },
+          ],
+        },
+      },
+      other: {
+        entry: log("enter other"),
+        exit: log("exit other"),
+        on: {
+          D: "outer",
+          F: { actions: { type: "bump", params: ({ event }) => ({ by: (event as { by: number }).by }) } },
+        },
+      },
+    },
+    id: "nested",
+  });
+
+  it.each([11, 12, 13, 14])("a nested machine, seed %i: every step as transition() gives it", (seed) => {
+    const next = random(seed);
+    const types = ["A", "B", "C", "D", "E", "F"] as const;
+    const events = Array.from({ length: 200 }, () => {
+      const type = types[Math.floor(next() * types.length)]!;
+      return type === "F" ? { type, by: Math.floor(next() * 5) } : { type };
+    });
+    const counts = compareSteps(nested, undefined, events);
+    expect(counts.fast).toBeGreaterThan(events.length / 2);
   });
 });
 
