@@ -100,4 +100,16 @@ describe("PolicyState: rate limits and loop memory shared by instances", () => {
     expect((await two.check({ from: null, to: "a", hops: 4 }, loops)).check).toMatchObject({ kind: "hops" });
     expect((await two.check({ from: "a", to: "a", hops: 0 }, loops)).check).toMatchObject({ kind: "self_echo" });
   });
+
+  it("counts junk on a loop entry as the worst case from when it was stored, not as no memory", async () => {
+    // A→B delivered: B→A is a cycle. Then junk lands on both loop keys (any bus user can have the server store an
+    // API answer on a key by naming it as a reply subject): the memory must not be erased by it.
+    await one.record("c", "d", 1);
+    expect((await two.check({ from: "d", to: "c", hops: 0 }, loops)).check).toMatchObject({ ok: false, kind: "cycle" });
+    await kv.put(policyStateKeys.inbound("d"), '{"type":"io.nats.jetstream.api.v1.stream_info_response"}');
+    await kv.put(policyStateKeys.sent("c", "d"), "not json");
+    const after = await two.check({ from: "d", to: "c", hops: 0 }, loops);
+    expect(after.check.ok).toBe(false);
+    expect(after.hops).toBeGreaterThan(loops.maxHops);
+  });
 });

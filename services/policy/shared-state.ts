@@ -241,8 +241,16 @@ export class PolicyState implements RateLimiter, LoopMemory {
       this.read(inKey),
       limits.cycleWindowMs > 0 ? this.read(sentKey) : Promise.resolve(null),
     ]);
-    const i = inbound?.operation === "PUT" ? ownValue(InboundValue, inKey, inbound.value) : null;
-    const s = sent?.operation === "PUT" ? ownValue(SentValue, sentKey, sent.value) : null;
+    // An entry that is there but unreadable (bytes any bus user can have the server store on a key, by naming it
+    // as the reply subject of an API request) counts as the worst case from when it was stored, as a token bucket
+    // does: a message at the hop bound, and a reverse delivery. Read as absent, it would erase the memory and let
+    // a cycle or a long chain through; this way it refuses until the hop and cycle windows have passed.
+    const i =
+      inbound?.operation === "PUT"
+        ? (ownValue(InboundValue, inKey, inbound.value) ?? { hops: limits.maxHops, atMs: inbound.created.getTime() })
+        : null;
+    const s =
+      sent?.operation === "PUT" ? (ownValue(SentValue, sentKey, sent.value) ?? { atMs: sent.created.getTime() }) : null;
     return judgeLoop(
       input,
       limits,
