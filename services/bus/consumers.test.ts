@@ -76,6 +76,22 @@ describe("durable consumers through the bus", () => {
     expect(seen).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it("with ackAll, one ack settles every earlier message; a callback consume hands them over in order", async () => {
+    await ensureDurableConsumer(bus.nc, { ...spec("c-ackall"), ackAll: true });
+    const consumer = await openDurableConsumer(bus.nc, STREAM, "c-ackall");
+    expect(consumer.ackAll).toBe(true);
+    expect((await openDurableConsumer(bus.nc, STREAM, "c-consume")).ackAll).toBe(false);
+    const seen: StreamMsg[] = [];
+    const feed = await consumer.consume(10, (m) => {
+      seen.push(m);
+      if (seen.length === 5) feed.stop();
+    });
+    await feed.closed();
+    expect(seen.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(await seen[3]!.ackAck()).toBe(true);
+    expect(await consumer.position()).toMatchObject({ ackFloor: 4, ackPending: 1 });
+  });
+
   it("has no backlog for a consumer that was never created", async () => {
     expect(await consumerBacklog(bus.nc, STREAM, "never-made")).toBeNull();
   });

@@ -39,9 +39,14 @@ export interface ConsumerStatus {
 export interface MessageFeed extends AsyncIterable<StreamMsg> {
   stop(): void;
   status(): AsyncIterable<ConsumerStatus>;
+  /** Resolves once the consume has ended (stopped, or ended by an error: resolved with it). */
+  closed(): Promise<unknown>;
 }
 
-/** A durable consumer: explicit acks, deliver all, instant replay, one filter subject. */
+/**
+ * A durable consumer: explicit acks (or, with `ackAll`, acks that settle every message up to the one acked),
+ * deliver all, instant replay, one filter subject.
+ */
 export interface DurableConsumerSpec {
   stream: string;
   name: string;
@@ -55,6 +60,11 @@ export interface DurableConsumerSpec {
   missingStream: string;
   /** Start at this stream sequence instead of the first message (deliver policy by start sequence). */
   startSeq?: number;
+  /**
+   * Ack policy `all` instead of `explicit`: acking a message acks every earlier one delivered to this consumer
+   * (one ack per run of messages). Applies when the consumer is created; an existing one keeps its policy.
+   */
+  ackAll?: boolean;
 }
 
 /** Creates the durable consumer unless one of that name exists (an existing one is used as it is). Throws BusErrors. */
@@ -72,7 +82,7 @@ export async function ensureDurableConsumer(nc: NatsConnection, spec: DurableCon
     await jsm.consumers.add(spec.stream, {
       durable_name: spec.name,
       ...(spec.description === undefined ? {} : { description: spec.description }),
-      ack_policy: AckPolicy.Explicit,
+      ack_policy: spec.ackAll ? AckPolicy.All : AckPolicy.Explicit,
       ...(spec.startSeq === undefined
         ? { deliver_policy: DeliverPolicy.All }
         : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: spec.startSeq }),
@@ -102,12 +112,18 @@ export interface ConsumerPosition {
 
 /** An existing durable consumer, bound by name. */
 export interface DurableConsumer {
+  /** True when its ack policy is `all` (an ack settles every earlier message too), as it was when bound. */
+  readonly ackAll: boolean;
   /** The stream sequence up to which every message is acked (or lies before the consumer's start sequence). */
   ackFloor(): Promise<number>;
   /** Its ack floor, last delivered sequence and backlog, in one consumer info request. */
   position(): Promise<ConsumerPosition>;
-  /** Starts pulling continuously, at most `maxMessages` per pull request. */
-  consume(maxMessages: number): Promise<MessageFeed>;
+  /**
+   * Starts pulling continuously, at most `maxMessages` per pull request. With `onMessage`, each message is
+   * handed to it as it is read off the socket (no async iteration per message; iterating the feed is then an
+   * error); a throw from it ends the consume with that error (see `closed()`).
+   */
+  consume(maxMessages: number, onMessage?: (msg: StreamMsg) => void): Promise<MessageFeed>;
   /** Pulls up to `maxMessages`, waiting at most `expiresMs` for them; the batch ends early when none are left. */
   fetch(maxMessages: number, expiresMs: number): Promise<AsyncIterable<StreamMsg>>;
 }
@@ -115,10 +131,13 @@ export interface DurableConsumer {
 /** Binds the durable consumer `name` of `stream` (which must exist: see `ensureDurableConsumer`). */
 export async function openDurableConsumer(nc: NatsConnection, stream: string, name: string): Promise<DurableConsumer> {
   const consumer = await jetstream(nc).consumers.get(stream, name);
+  const ackAll = (await consumer.info(true)).config.ack_policy === AckPolicy.All;
   return {
+    ackAll,
     ackFloor: async () => positionOf(await consumer.info()).ackFloor,
     position: async () => positionOf(await consumer.info()),
-    consume: (maxMessages) => consumer.consume({ max_messages: maxMessages }),
+    consume: (maxMessages, onMessage) =>
+      consumer.consume(onMessage ? { max_messages: maxMessages, callback: onMessage } : { max_messages: maxMessages }),
     fetch: (maxMessages, expiresMs) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }),
   };
 }
