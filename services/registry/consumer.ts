@@ -1,9 +1,17 @@
 /**
- * The registry's durable pull consumer on CODEX_EVENTS (explicit acks, deliver all, filter `codex.evt.>`), and
- * the loop that feeds it to a batch sink: every message is taken synchronously, and the sink is flushed
- * (KV written, then acked) once the client's buffer runs dry (the loop yields to the event loop) or, waiting
- * for it, when a batch is full. Only nats-server 2.9
- * consumer fields are sent.
+ * The registry's durable pull consumer on CODEX_EVENTS (deliver all, filter `codex.evt.>`, ack policy `all`),
+ * and the loop that feeds it to a batch sink: every message is taken synchronously as nats.js reads it off the
+ * socket (a callback, no async iteration per message), and the sink is flushed (KV written, then acked) once
+ * the client's buffer runs dry (the event loop is idle) or, waiting for it, when a batch is full. Only
+ * nats-server 2.9 consumer fields are sent.
+ *
+ * Acks: with ack policy `all`, acking a message settles every earlier one, so a flush sends one ack, for the
+ * last message of the run (in stream order) whose effects are all written; a message whose write waits (a
+ * batched activity update) holds back the acks of those after it until a later flush. That is safe because
+ * acks only ever cover a persisted prefix of what this owner handed over in order, gap fills included: a
+ * deposed owner can only ack messages it took before its last lease check, all of which were delivered before
+ * the new owner read the consumer's position. A consumer created by an older registry keeps explicit acks
+ * (JetStream cannot change a consumer's ack policy) and is acked message by message, as before.
  *
  * Messages reach the sink in stream order. JetStream redelivers a message lost in flight (to a stopped or
  * crashed instance, or during a reconnect) only after `ack_wait`, behind newer ones; applied late, it would be
@@ -13,7 +21,8 @@
  *
  * Partitions: every partition's consumer reads all of `codex.evt.>` (nats-server 2.9 gives a consumer one
  * filter subject, and a host's partition is a hash no subject filter can select). `owns` tells, from the
- * subject's host token alone (no JSON parsed), which events are this partition's; the others are acked at once.
+ * subject's host token alone (no JSON parsed), which events are this partition's; the others are acked at once
+ * (explicit acks) or handed over as `foreign`, to be covered by the next ack in order (ack policy `all`).
  * A partition taken over resumes where the previous owner left off: `startAfter` is the ack floor read before
  * the view was loaded, and `fillTo` the last sequence delivered to anyone then (read from the stream first, so
  * what the previous owner held unacked is not waited for until `ack_wait`). And while no message comes for a
@@ -40,6 +49,11 @@ export interface ConsumedEvent {
   data: Uint8Array;
   streamSeq: number;
   msg: StreamMsg | null;
+  /**
+   * Another partition's event, handed over only to be acked in order with ours (when one ack settles every
+   * earlier message, it must not be acked before ours are persisted): nothing to apply.
+   */
+  foreign?: true;
 }
 
 /**
@@ -93,6 +107,9 @@ export async function ensureEventConsumer(nc: NatsConnection, opts: EventConsume
   }
   await ensureDurableConsumer(nc, {
     stream: STREAM_NAMES.events,
+    // One ack per flush settles the run of messages it covers (see the module comment); a consumer created
+    // before keeps explicit acks, one per message.
+    ackAll: true,
     name: opts.durableName,
     description: "claw-supervisor registry: session events into session actors and the KV view",
     filterSubject: subjects.allSessionEvents(),
@@ -115,6 +132,8 @@ export interface EventConsumer {
   stop(opts?: { flush?: boolean }): Promise<void>;
   /** Events read from the stream to fill gaps in delivery (see the module comment). */
   readonly gapEventsRead: number;
+  /** True when the consumer's ack policy is `all`: ack only the last of a run of persisted messages. */
+  readonly ackAll: boolean;
   /** Resolves when the loop ends (after `stop()`). */
   readonly done: Promise<void>;
 }
@@ -137,6 +156,8 @@ export function consumeEvents(
   const owns = opts.owns;
   let lastMessageAt = Date.now();
   let catchingUp: Promise<void> | undefined;
+  /** Whether the bound consumer's ack policy is `all` (one ack settles every earlier message). */
+  let ackAll = false;
 
   const fill = async (from: number, to: number): Promise<void> => {
     const filled = await fillGap(nc, from, to, sink, owns);
@@ -156,7 +177,10 @@ export function consumeEvents(
       sink.requestFlush();
     }
     fillTo = 0;
-    const messages = await consumer.consume(opts.maxBatch);
+    ackAll = consumer.ackAll;
+    const reader = orderedReader();
+    const messages = await consumer.consume(opts.maxBatch, reader.onMessage);
+    reader.bind(messages);
     current = messages;
     void watchStatus(messages, logger);
     if (stopping) messages.stop();
@@ -178,32 +202,107 @@ export function consumeEvents(
     }, IDLE_CATCH_UP_MS / 2);
     idle.unref();
     try {
-      await consumeLoop(messages);
+      await reader.ended();
     } finally {
       clearInterval(idle);
     }
     current = undefined;
   };
 
-  const consumeLoop = async (messages: MessageFeed): Promise<void> => {
-    for await (const msg of messages) {
-      const gate = opts.gate?.();
-      if (gate) await gate;
-      if (catchingUp) await catchingUp;
-      lastMessageAt = Date.now();
-      if (stopping && !flushAtEnd) break;
-      if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
-      if (owns === undefined || owns(msg.subject)) {
-        sink.take({ subject: msg.subject, data: msg.data, streamSeq: msg.seq, msg });
-      } else {
-        msg.ack();
-      }
-      handed = Math.max(handed, msg.seq);
+  /** Hands one delivered message over in stream order (the caller made sure nothing needs waiting for). */
+  const hand = (msg: StreamMsg): void => {
+    const seq = msg.seq;
+    if (owns === undefined || owns(msg.subject))
+      sink.take({ subject: msg.subject, data: msg.data, streamSeq: seq, msg });
+    // Another partition's event: acked at once, or, when one ack settles every earlier message, in order with ours.
+    else if (ackAll) sink.take({ subject: msg.subject, data: msg.data, streamSeq: seq, msg, foreign: true });
+    else msg.ack();
+    handed = Math.max(handed, seq);
+  };
+
+  /**
+   * Takes messages as nats.js reads them off the socket (a callback, not an async iteration per message): each
+   * is handled at once unless something must be waited for first (the freeze gate, a catch-up, a gap to read
+   * from the stream, a flush because `maxAckPending` messages wait); then it and those after it queue, in order,
+   * for an async drain. A throw ends the consume (`ended()` rejects with it, and the consume is started again).
+   */
+  const orderedReader = () => {
+    let feed: MessageFeed | undefined;
+    let queue: StreamMsg[] = [];
+    let draining: Promise<void> | undefined;
+    let failure: unknown;
+    const fail = (err: unknown): void => {
+      failure ??= err;
+      queue = [];
+      feed?.stop();
+    };
+    /** After a message is handed: flush once idle, or now when the server would stop delivering anyway. */
+    const settle = (): Promise<void> | undefined => {
       // Keep taking messages while a flush is in flight (the next flush covers them all, one KV write per
       // session however many of its events arrived); wait only when the server would stop delivering anyway.
-      if (sink.unacked >= opts.maxAckPending) await sink.flush();
-      else sink.requestFlush();
-    }
+      if (sink.unacked >= opts.maxAckPending) return sink.flush();
+      sink.requestFlush();
+      return undefined;
+    };
+    /** Drains the queue in order (after `first`, a flush to wait for); messages queued meanwhile join it. */
+    const startDrain = (first?: Promise<void>): void => {
+      draining = (async () => {
+        try {
+          if (first) await first;
+          for (let i = 0; i < queue.length; i++) {
+            const gate = opts.gate?.();
+            if (gate) await gate;
+            if (catchingUp) await catchingUp;
+            if (stopping && !flushAtEnd) break;
+            const msg = queue[i] as StreamMsg;
+            if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
+            hand(msg);
+            const flushing = settle();
+            if (flushing) await flushing;
+          }
+          queue = [];
+        } catch (err) {
+          fail(err);
+        } finally {
+          draining = undefined;
+        }
+      })();
+    };
+    const onMessage = (msg: StreamMsg): void => {
+      if (failure !== undefined) return;
+      lastMessageAt = Date.now();
+      if (
+        draining === undefined &&
+        !(stopping && !flushAtEnd) &&
+        opts.gate?.() === undefined &&
+        catchingUp === undefined &&
+        msg.seq <= handed + 1
+      ) {
+        try {
+          hand(msg);
+          const flushing = settle();
+          if (flushing) startDrain(flushing);
+        } catch (err) {
+          fail(err);
+        }
+        return;
+      }
+      queue.push(msg);
+      if (draining === undefined) startDrain();
+    };
+    return {
+      onMessage,
+      bind(messages: MessageFeed): void {
+        feed = messages;
+      },
+      /** Resolves when the consume ended and every message taken off the socket was handled. */
+      async ended(): Promise<void> {
+        const end = await (feed as MessageFeed).closed();
+        while (draining !== undefined) await draining;
+        if (failure !== undefined) throw failure;
+        if (end instanceof Error) throw end;
+      },
+    };
   };
 
   const done = (async () => {
@@ -233,6 +332,9 @@ export function consumeEvents(
     done,
     get gapEventsRead() {
       return gapEventsRead;
+    },
+    get ackAll() {
+      return ackAll;
     },
     async stop(stopOpts = {}) {
       stopping = true;

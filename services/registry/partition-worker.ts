@@ -123,7 +123,12 @@ export class PartitionWorker {
     restoredHosts: 0,
   };
   private consumer: EventConsumer | undefined;
-  private pending: { msg: StreamMsg; keys: string[] }[] = [];
+  /**
+   * Messages taken and not yet acked, in stream order, each with the session keys its effect is persisted under
+   * (`msg` null for an event read from the stream to fill a gap: nothing to ack, but with an ack-all consumer a
+   * later ack must not pass it before it is persisted).
+   */
+  private pending: { msg: StreamMsg | null; keys: string[] }[] = [];
   private lock: Promise<void> = Promise.resolve();
   private soonTimer: NodeJS.Timeout | undefined;
   private flushRequested = false;
@@ -132,6 +137,8 @@ export class PartitionWorker {
   /** Set once the worker learned it may no longer write: nothing more is written or acked. */
   private deposed = false;
   private stopDeadline = Infinity;
+  /** Set when a flush was given up under an ack-all consumer: nothing more is acked (see flushOnce). */
+  private acksHalted = false;
   private eventsTaken = 0;
   /** True once restored and consuming. */
   isReady = false;
@@ -360,9 +367,12 @@ export class PartitionWorker {
   }
 
   private take(event: ConsumedEvent): void {
+    if (event.foreign) {
+      this.pending.push({ msg: event.msg, keys: [] });
+      return;
+    }
     this.eventsTaken++;
-    const keys = this.applyMessage(event);
-    if (event.msg) this.pending.push({ msg: event.msg, keys });
+    this.pending.push({ msg: event.msg, keys: this.applyMessage(event) });
   }
 
   /**
@@ -429,8 +439,24 @@ export class PartitionWorker {
     const sessionWrites = state.takeSessionWrites(soonBefore, force);
     const hostWrites = state.takeHostWrites(soonBefore, force);
     const waits = (p: { keys: string[] }): boolean => p.keys.some((key) => state.isSessionDirty(key));
-    const ackable = this.pending.filter((p) => !waits(p));
-    this.pending = this.pending.filter(waits);
+    let ackable: StreamMsg[];
+    if (this.consumer?.ackAll) {
+      // One ack settles every earlier message: ack the last message of the run whose effects are all persisted
+      // once this flush is written; the rest waits for a later flush, in order.
+      let run = 0;
+      let last: StreamMsg | null = null;
+      for (; run < this.pending.length && !waits(this.pending[run]!); run++) last = this.pending[run]!.msg ?? last;
+      ackable = last ? [last] : [];
+      this.pending = this.pending.slice(run);
+    } else {
+      ackable = [];
+      const waiting: typeof this.pending = [];
+      for (const p of this.pending) {
+        if (waits(p)) waiting.push(p);
+        else if (p.msg) ackable.push(p.msg);
+      }
+      this.pending = waiting;
+    }
     if (notices.length + sessionWrites.length + hostWrites.length + ackable.length === 0) return;
     this.counters.flushes++;
     try {
@@ -446,7 +472,10 @@ export class PartitionWorker {
           ...hostWrites.map((w) => this.hosts.write(w.key, w.value)),
         ]);
       });
-      if (ok && !this.deposed) for (const p of ackable) p.msg.ack();
+      if (ok && !this.deposed && !this.acksHalted) for (const msg of ackable) msg.ack();
+      // With an ack-all consumer, a later ack would settle these unwritten messages too: ack nothing more (what
+      // was not acked is redelivered to the next owner). Only a flush given up while stopping gets here.
+      else if (!ok && this.consumer?.ackAll) this.acksHalted = true;
     } catch (err) {
       if (!(err instanceof DeposedError)) throw err;
       this.depose("a newer owner wrote this partition's view", err);
