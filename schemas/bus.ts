@@ -79,6 +79,36 @@ export const SessionEventEnvelopeSchema = z.object({
 /** A validated session event envelope. */
 export type SessionEventEnvelope = z.infer<typeof SessionEventEnvelopeSchema>;
 
+const ENVELOPE_EPOCH = /^[A-Za-z0-9_-]+$/;
+const ENVELOPE_FIELDS = new Set(["hostId", "threadId", "epoch", "seq", "emittedAtMs", "type", "payload"]);
+const nonEmptyString = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+const count = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * True when `value` certainly passes `SessionEventEnvelopeSchema` unchanged (its seven fields, their types and
+ * bounds, no field the schema would strip): the hot paths (the gateway, the registry) check an envelope by hand
+ * first and ask the schema only when this says false, which means "ask the schema", not "invalid". Keep it in
+ * step with the schema: a test holds the two to agreement (services/registry/envelope.test.ts). Pure.
+ */
+export function isPlainSessionEventEnvelope(value: unknown): value is SessionEventEnvelope {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  if (
+    !nonEmptyString(v.hostId) ||
+    !nonEmptyString(v.threadId) ||
+    !nonEmptyString(v.epoch) ||
+    v.epoch.length > 64 ||
+    !ENVELOPE_EPOCH.test(v.epoch) ||
+    !count(v.seq) ||
+    !count(v.emittedAtMs) ||
+    !nonEmptyString(v.type) ||
+    v.payload === undefined
+  )
+    return false;
+  for (const key in v) if (!ENVELOPE_FIELDS.has(key)) return false;
+  return true;
+}
+
 /**
  * One host token as stored in KV `codex-host-tokens` under its `tokenId`: the SHA-256 of the whole token
  * (hex), never the token itself, and the one host id it is scoped to. Times are unix ms; a revoked token

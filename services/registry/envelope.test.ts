@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
-import { EnvelopeReader, isPlainEnvelope } from "./envelope.js";
+import { isPlainSessionEventEnvelope as isPlainEnvelope, SessionEventEnvelopeSchema } from "../../schemas/bus.js";
+import { EnvelopeReader } from "./envelope.js";
 
 const good = {
   hostId: "host-a",

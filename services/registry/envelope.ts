@@ -1,52 +1,29 @@
 /**
  * Reading one CODEX_EVENTS message as a session event envelope, as cheaply as the registry's ingest rate needs
  * and exactly as strictly as `SessionEventEnvelopeSchema`: every message is JSON-parsed once, and a hand-written
- * check of the envelope's shell (the seven fields, their types and bounds) accepts only what the schema accepts.
+ * check of the envelope's shell (`isPlainSessionEventEnvelope`: the seven fields, their types and bounds)
+ * accepts only what the schema accepts.
  * Anything the check does not accept goes through the schema itself, which either accepts it after all or names
  * what is wrong. So bad input is still refused with the schema's own reasons, and good input skips zod's walk
  * and its copy of every envelope. The subject must be `codex.evt.<hostId>.<threadId>` of the envelope's ids,
  * each a valid subject token; a subject seen valid once is remembered, so that is a comparison, not a rebuild.
  * The payload is the session machine's business (`machines/from-bus.ts` parses each kind).
  */
-import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
+import {
+  isPlainSessionEventEnvelope,
+  SessionEventEnvelopeSchema,
+  type SessionEventEnvelope,
+} from "../../schemas/bus.js";
 import { subjects } from "../bus/index.js";
 
 /** An envelope read from a message, or why it was refused. */
 export type EnvelopeRead = { ok: true; envelope: SessionEventEnvelope } | { ok: false; reason: string };
 
-const EPOCH = /^[A-Za-z0-9_-]+$/;
-const FIELDS = new Set(["hostId", "threadId", "epoch", "seq", "emittedAtMs", "type", "payload"]);
 const EVENT_PREFIX = "codex.evt.";
 /** Remembered valid subjects at most (one per session); the set starts over past it. */
 const MAX_SUBJECTS = 200_000;
 const MAX_ISSUES = 3;
 const utf8 = new TextDecoder();
-
-const nonEmptyString = (v: unknown): v is string => typeof v === "string" && v.length > 0;
-const count = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-
-/**
- * True when `value` certainly passes `SessionEventEnvelopeSchema` unchanged (no field the schema would strip).
- * False means "ask the schema", not "invalid". Pure.
- */
-export function isPlainEnvelope(value: unknown): value is SessionEventEnvelope {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const v = value as Record<string, unknown>;
-  if (
-    !nonEmptyString(v.hostId) ||
-    !nonEmptyString(v.threadId) ||
-    !nonEmptyString(v.epoch) ||
-    v.epoch.length > 64 ||
-    !EPOCH.test(v.epoch) ||
-    !count(v.seq) ||
-    !count(v.emittedAtMs) ||
-    !nonEmptyString(v.type) ||
-    v.payload === undefined
-  )
-    return false;
-  for (const key in v) if (!FIELDS.has(key)) return false;
-  return true;
-}
 
 /** Reads session event envelopes from CODEX_EVENTS messages; remembers the subjects it found valid. */
 export class EnvelopeReader {
@@ -61,7 +38,7 @@ export class EnvelopeReader {
       return { ok: false, reason: "not JSON" };
     }
     let envelope: SessionEventEnvelope;
-    if (isPlainEnvelope(value)) envelope = value;
+    if (isPlainSessionEventEnvelope(value)) envelope = value;
     else {
       const parsed = SessionEventEnvelopeSchema.safeParse(value);
       if (!parsed.success) {
