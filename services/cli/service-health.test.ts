@@ -41,9 +41,7 @@ describe("claw-supervisor service: --health-port, --health-host, --instance", ()
     });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain("# TYPE claw_commands_total counter");
-    expect(metrics).toMatch(
-      /\nclaw_nodejs_heap_size_total_bytes\{service="registry",instance="registry-a"\} \d+/,
-    );
+    expect(metrics).toMatch(/\nclaw_nodejs_heap_size_total_bytes\{service="registry",instance="registry-a"\} \d+/);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
 
     run.stop("SIGTERM");
