@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
 import { BusError, jsApiErrCode } from "./errors.js";
-import { JetStreamPublisher } from "./js-publisher.js";
+import { JetStreamPublisher, plainPubAck } from "./js-publisher.js";
 
 const failure = (p: Promise<unknown>): Promise<BusError> =>
   p.then(
@@ -15,6 +15,35 @@ const failure = (p: Promise<unknown>): Promise<BusError> =>
       return err as BusError;
     },
   );
+
+describe("plainPubAck", () => {
+  it("reads the usual PubAck forms as JSON.parse does, and leaves every other form to it", () => {
+    const cases: [string, boolean][] = [
+      ['{"stream":"CODEX_EVENTS","seq":1}', true],
+      ['{"stream":"KV_codex-sessions","seq":123456789012}', true],
+      ['{"stream":"FLEET","seq":42,"duplicate":true}', true],
+      ['{"stream":"FLEET","seq":42,"duplicate":false}', false],
+      ['{"stream":"A","domain":"hub","seq":3}', false],
+      ['{"stream":"A","seq":3,"domain":"hub"}', false],
+      ['{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 5"},"stream":"A","seq":0}', false],
+      ['{"stream":"A\\u0042","seq":3}', false],
+      ['{"stream":"Ä","seq":3}', false],
+      ['{"stream":"A","seq":007}', false],
+      ['{"stream":"A","seq":}', false],
+      ['{"stream":"","seq":1}', false],
+      ['{"stream":"A","seq":1} ', false],
+      ["", false],
+    ];
+    for (const [text, plain] of cases) {
+      const got = plainPubAck(new TextEncoder().encode(text));
+      expect(got !== undefined, text).toBe(plain);
+      if (got) {
+        const parsed = JSON.parse(text) as { stream: string; seq: number; duplicate?: boolean };
+        expect(got, text).toEqual({ stream: parsed.stream, seq: parsed.seq, duplicate: parsed.duplicate === true });
+      }
+    }
+  });
+});
 
 describe("JetStreamPublisher", () => {
   const bus = useBus();

@@ -43,6 +43,39 @@ interface Pending {
 const DEFAULT_TIMEOUT_MS = 5_000;
 const utf8 = new TextDecoder();
 
+const ACK_HEAD = Buffer.from('{"stream":"');
+const ACK_SEQ = Buffer.from('","seq":');
+const ACK_DUPLICATE = Buffer.from(',"duplicate":true}');
+
+/**
+ * The PubAck nats-server sends for a stored message, read without JSON.parse when it has exactly the usual form
+ * `{"stream":"<ascii name>","seq":<digits>}`, optionally with `,"duplicate":true` before the brace; undefined for
+ * anything else (an error, a domain, another layout), which the caller parses as JSON. Pure.
+ */
+export function plainPubAck(data: Uint8Array): PublishAck | undefined {
+  const n = data.length;
+  if (n < ACK_HEAD.length + ACK_SEQ.length + 2) return undefined;
+  for (let i = 0; i < ACK_HEAD.length; i++) if (data[i] !== ACK_HEAD[i]) return undefined;
+  let i = ACK_HEAD.length;
+  let stream = "";
+  for (; i < n && data[i] !== 0x22; i++) {
+    const c = data[i] as number;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return undefined; // non-ASCII or an escape: leave it to JSON.parse
+    stream += String.fromCharCode(c);
+  }
+  if (stream.length === 0) return undefined;
+  for (let j = 0; j < ACK_SEQ.length; j++, i++) if (data[i] !== ACK_SEQ[j]) return undefined;
+  let seq = 0;
+  const digitsFrom = i;
+  for (; i < n && (data[i] as number) >= 0x30 && (data[i] as number) <= 0x39; i++)
+    seq = seq * 10 + (data[i] as number) - 0x30;
+  if (i === digitsFrom || i - digitsFrom > 15 || (data[digitsFrom] === 0x30 && i - digitsFrom > 1)) return undefined;
+  if (i === n - 1 && data[i] === 0x7d) return { stream, seq, duplicate: false };
+  if (n - i !== ACK_DUPLICATE.length) return undefined;
+  for (let j = 0; j < ACK_DUPLICATE.length; j++, i++) if (data[i] !== ACK_DUPLICATE[j]) return undefined;
+  return { stream, seq, duplicate: true };
+}
+
 /** One shared reply subscription for many JetStream publishes on `nc`. `close()` fails what is still pending. */
 export class JetStreamPublisher {
   private readonly inbox: string;
@@ -119,6 +152,11 @@ export class JetStreamPublisher {
           { retryable: true },
         ),
       );
+      return;
+    }
+    const plain = plainPubAck(msg.data);
+    if (plain !== undefined) {
+      p.resolve(plain);
       return;
     }
     let ack: {
