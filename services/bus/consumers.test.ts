@@ -2,7 +2,13 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
-import { consumerBacklog, ensureDurableConsumer, openDurableConsumer, type StreamMsg } from "./consumers.js";
+import {
+  consumerBacklog,
+  ensureDurableConsumer,
+  openDurableConsumer,
+  streamSeqOf,
+  type StreamMsg,
+} from "./consumers.js";
 import { BusError, JsErrCode, jsApiErrCode } from "./errors.js";
 import { missingStreams, readStreamRange } from "./stream-reader.js";
 
@@ -88,6 +94,12 @@ describe("durable consumers through the bus", () => {
     });
     await feed.closed();
     expect(seen.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(seen.map(streamSeqOf)).toEqual([1, 2, 3, 4, 5]);
+    const as = (reply: string) => ({ seq: -1, reply }) as unknown as StreamMsg;
+    expect(streamSeqOf(as("$JS.ACK.S.C.1.12345.9.1700000000000000000.0"))).toBe(12345);
+    expect(streamSeqOf(as("$JS.ACK.hub.ACCHASH.S.C.1.678.9.1700000000000000000.0.rnd"))).toBe(678);
+    expect(streamSeqOf(as("$JS.ACK.S.C.1.x5.9.1.0"))).toBe(-1); // unreadable: msg.seq
+    expect(streamSeqOf(as("_INBOX.abc"))).toBe(-1);
     expect(await seen[3]!.ackAck()).toBe(true);
     expect(await consumer.position()).toMatchObject({ ackFloor: 4, ackPending: 1 });
   });

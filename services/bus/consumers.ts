@@ -30,6 +30,30 @@ export interface StreamMsg {
   term(reason?: string): void;
 }
 
+/**
+ * The stream sequence of a message a consumer delivered, read straight from its reply subject
+ * (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`, or the longer form with a domain and account hash)
+ * without building nats.js's whole delivery info; anything else falls back to `msg.seq`. Pure.
+ */
+export function streamSeqOf(msg: StreamMsg): number {
+  const reply = (msg as { reply?: unknown }).reply;
+  if (typeof reply !== "string" || !reply.startsWith("$JS.ACK.")) return msg.seq;
+  const dots: number[] = [];
+  for (let i = reply.indexOf("."); i >= 0 && dots.length < 12; i = reply.indexOf(".", i + 1)) dots.push(i);
+  // 9 tokens: the sequence is token 5; 11 or more (domain and account hash after ACK): token 7.
+  const token = dots.length === 8 ? 5 : dots.length >= 10 ? 7 : -1;
+  if (token < 0) return msg.seq;
+  const from = (dots[token - 1] as number) + 1;
+  const to = dots[token] as number;
+  let seq = 0;
+  for (let i = from; i < to; i++) {
+    const c = reply.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return msg.seq;
+    seq = seq * 10 + c;
+  }
+  return to > from && to - from <= 15 ? seq : msg.seq;
+}
+
 /** A consumer's status notice (heartbeats missed, consumer deleted or not found, stream not found, ...). */
 export interface ConsumerStatus {
   readonly type: string;

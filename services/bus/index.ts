@@ -47,7 +47,13 @@ export { busRequest } from "./requester.js";
 export { classifyRequestFailure, type RequestFailure } from "./request-failure.js";
 export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
-export { consumerBacklog, ensureDurableConsumer, listConsumerPositions, openDurableConsumer } from "./consumers.js";
+export {
+  consumerBacklog,
+  ensureDurableConsumer,
+  listConsumerPositions,
+  openDurableConsumer,
+  streamSeqOf,
+} from "./consumers.js";
 export type {
   ConsumerPosition,
   ConsumerStatus,
