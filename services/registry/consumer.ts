@@ -36,6 +36,7 @@ import {
   ensureDurableConsumer,
   openDurableConsumer,
   readStreamRange,
+  streamSeqOf,
   subjects,
   toBusError,
   type MessageFeed,
@@ -210,8 +211,7 @@ export function consumeEvents(
   };
 
   /** Hands one delivered message over in stream order (the caller made sure nothing needs waiting for). */
-  const hand = (msg: StreamMsg): void => {
-    const seq = msg.seq;
+  const hand = (msg: StreamMsg, seq: number): void => {
     if (owns === undefined || owns(msg.subject))
       sink.take({ subject: msg.subject, data: msg.data, streamSeq: seq, msg });
     // Another partition's event: acked at once, or, when one ack settles every earlier message, in order with ours.
@@ -255,8 +255,9 @@ export function consumeEvents(
             if (catchingUp) await catchingUp;
             if (stopping && !flushAtEnd) break;
             const msg = queue[i] as StreamMsg;
-            if (msg.seq > handed + 1) await fill(handed + 1, msg.seq - 1);
-            hand(msg);
+            const seq = streamSeqOf(msg);
+            if (seq > handed + 1) await fill(handed + 1, seq - 1);
+            hand(msg, seq);
             const flushing = settle();
             if (flushing) await flushing;
           }
@@ -271,15 +272,16 @@ export function consumeEvents(
     const onMessage = (msg: StreamMsg): void => {
       if (failure !== undefined) return;
       lastMessageAt = Date.now();
+      const seq = streamSeqOf(msg);
       if (
         draining === undefined &&
         !(stopping && !flushAtEnd) &&
         opts.gate?.() === undefined &&
         catchingUp === undefined &&
-        msg.seq <= handed + 1
+        seq <= handed + 1
       ) {
         try {
-          hand(msg);
+          hand(msg, seq);
           const flushing = settle();
           if (flushing) startDrain(flushing);
         } catch (err) {

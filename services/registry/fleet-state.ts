@@ -22,7 +22,7 @@ import {
   type SessionEntry,
   type ViewWriter,
 } from "../../schemas/registry-entry.js";
-import { envelopeNotices, hostEpisode, hostNotices, sessionNotices, type NoticeCause } from "./notices.js";
+import { envelopeNotices, hostEpisode, hostNotices, recordJson, sessionNotices, type NoticeCause } from "./notices.js";
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";
 import { SessionIndex, sortedHosts } from "./session-index.js";
@@ -292,7 +292,7 @@ export class FleetState {
     for (const [key, dirty] of this.dirtySessions) {
       if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
       const slot = this.sessions.get(key) as SessionSlot;
-      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${JSON.stringify(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}${this.writerJson}}`;
+      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${recordJson(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}${this.writerJson}}`;
       writes.push({ key, value: entry });
       this.dirtySessions.delete(key);
     }

@@ -4,6 +4,7 @@
  */
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { publishDeduplicated, subjects, toBusError, type JetStreamPublishTarget } from "../bus/index.js";
+import { noticeJson } from "./notices.js";
 
 /** Counts from publishing a batch of notices: how many were stored, and how many FLEET had already. */
 export interface FleetPublishResult {
@@ -24,7 +25,7 @@ export async function publishFleetEvents(
 ): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
   const acks = events.map((event) =>
-    publishDeduplicated(js, subjects.fleet(event.kind), JSON.stringify(event), event.id).then(
+    publishDeduplicated(js, subjects.fleet(event.kind), noticeJson(event), event.id).then(
       (ack) => ack,
       (err: unknown) => {
         throw toBusError(err, `publish fleet notice ${event.id}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sessionNotices } from "./notices.js";
+import { envelopeNotices, hostNotices, noticeJson, recordJson, sessionNotices } from "./notices.js";
 import { sessionRecord } from "./test-records.js";
 
 const cause = { atMs: 50, token: "e:7" };
@@ -27,5 +27,58 @@ describe("fleet notices for supervisor-set facts", () => {
     const [b] = sessionNotices(base, { ...base, owner: "erin" }, cause);
     expect(a!.id).toBe(b!.id);
     expect(a!.id).toContain("e:7");
+  });
+});
+
+describe("notice JSON", () => {
+  it("is JSON.stringify's text for every layout, sharing the record text when it was made already", () => {
+    const next = { ...base, status: "idle" as const, owner: "erin", summary: 'say "hi"\n' };
+    const made = recordJson(next);
+    expect(made).toBe(JSON.stringify(next));
+    const notices = [
+      ...sessionNotices(undefined, next, cause),
+      ...sessionNotices({ ...base, status: "active" }, next, cause),
+      ...hostNotices(
+        undefined,
+        {
+          hostId: "h1",
+          status: "stale",
+          hostname: null,
+          agentVersion: null,
+          appServer: null,
+          lastHeartbeatAt: 1,
+          connectedAt: 1,
+          sessions: 1,
+        },
+        60,
+      ),
+      ...envelopeNotices(
+        {
+          hostId: "h1",
+          threadId: "s1",
+          epoch: "e",
+          seq: 8,
+          emittedAtMs: 70,
+          type: "agent/approval",
+          payload: {
+            requestId: 5,
+            method: "item/commandExecution/requestApproval",
+            state: "answered",
+            allow: true,
+            by: { kind: "rule" },
+            reason: "ok",
+          },
+        },
+        next,
+      ),
+    ];
+    expect(notices.map((n) => n.kind)).toEqual([
+      "session-new",
+      "session-idle",
+      "session-assigned",
+      "host-stale",
+      "approval-answered",
+    ]);
+    for (const n of notices) expect(noticeJson(n)).toBe(JSON.stringify(n));
   });
 });

@@ -108,3 +108,29 @@ export function hostNotices(prev: HostRecord | undefined, next: HostRecord, atMs
     },
   ];
 }
+
+// JSON text of session records, shared by the KV entry and the FLEET notices that carry the same record object
+// (records are never changed once made: each transition makes a new one).
+const recordTexts = new WeakMap<SessionRecord, string>();
+
+/** `JSON.stringify(record)`, made once per record object. */
+export function recordJson(record: SessionRecord): string {
+  let text = recordTexts.get(record);
+  if (text === undefined) {
+    text = JSON.stringify(record);
+    recordTexts.set(record, text);
+  }
+  return text;
+}
+
+const SESSION_NOTICE_KEYS = "id,kind,priority,hostId,sessionId,atMs,previousStatus,session,host";
+
+/**
+ * `JSON.stringify(notice)`, with a session notice's record text taken from `recordJson` (the KV entry usually
+ * made it already). The same text: a notice with any other layout is stringified as it is.
+ */
+export function noticeJson(notice: FleetEvent): string {
+  if (notice.session === null || notice.host !== null || Object.keys(notice).join(",") !== SESSION_NOTICE_KEYS)
+    return JSON.stringify(notice);
+  return `{"id":${JSON.stringify(notice.id)},"kind":${JSON.stringify(notice.kind)},"priority":${JSON.stringify(notice.priority)},"hostId":${JSON.stringify(notice.hostId)},"sessionId":${JSON.stringify(notice.sessionId)},"atMs":${JSON.stringify(notice.atMs)},"previousStatus":${JSON.stringify(notice.previousStatus)},"session":${recordJson(notice.session)},"host":null}`;
+}
