@@ -255,7 +255,13 @@ describe("MCP edge tools", () => {
   });
 
   it("bad input is an isError with a clear message, runs nothing, and the server keeps answering", async () => {
-    await rig.setPolicy(withRules([{ id: "peers", role: "session", allow: ["send", "handoff"] }]));
+    // No cycle window: the test before had sb message sa, and loop memory (shared by policy instances in KV)
+    // outlives a policy change; this test is about bad input, not loops.
+    await rig.setPolicy(
+      withRules([{ id: "peers", role: "session", allow: ["send", "handoff"] }], {
+        loops: { maxHops: 3, cycleWindowMs: 0 },
+      }),
+    );
     rig.ops.length = 0;
     const cases: [string, Record<string, unknown>, RegExp][] = [
       ["codex_session_send", { sessionId: "sb" }, /text/],
