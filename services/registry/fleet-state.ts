@@ -49,6 +49,8 @@ export type EnvelopeOutcome = "applied" | "unchanged" | "duplicate" | "ignored";
 
 interface SessionSlot {
   key: string;
+  /** `[key]`, made once: what every event of this session waits for before its ack. */
+  keys: readonly string[];
   hostId: string;
   threadId: string;
   machine: MachineSlot<typeof sessionMachine>;
@@ -213,8 +215,11 @@ export class FleetState {
    * The session keys whose persisted entries hold an envelope's effect (its ack waits for all of them): its
    * session's, every session of its host for an `agent/app-server` event, none for other host events.
    */
-  keysOf(env: SessionEventEnvelope): string[] {
-    if (env.threadId !== HOST_THREAD_ID) return [sessionKey(env.hostId, env.threadId)];
+  keysOf(env: SessionEventEnvelope): readonly string[] {
+    if (env.threadId !== HOST_THREAD_ID) {
+      const key = sessionKey(env.hostId, env.threadId);
+      return this.sessions.get(key)?.keys ?? [key];
+    }
     return env.type === agentEventTypes.appServer ? [...(this.sessionKeysByHost.get(env.hostId) ?? [])] : [];
   }
 
@@ -351,7 +356,15 @@ export class FleetState {
     applied: AppliedPosition,
   ): SessionSlot {
     const key = sessionKey(hostId, threadId);
-    const slot: SessionSlot = { key, hostId, threadId, machine, applied, record: sessionRecordOf(machine.snapshot) };
+    const slot: SessionSlot = {
+      key,
+      keys: [key],
+      hostId,
+      threadId,
+      machine,
+      applied,
+      record: sessionRecordOf(machine.snapshot),
+    };
     this.sessions.set(key, slot);
     const keys = this.sessionKeysByHost.get(hostId);
     if (keys) keys.push(key);

@@ -128,7 +128,7 @@ export class PartitionWorker {
    * (`msg` null for an event read from the stream to fill a gap: nothing to ack, but with an ack-all consumer a
    * later ack must not pass it before it is persisted).
    */
-  private pending: { msg: StreamMsg | null; keys: string[] }[] = [];
+  private pending: { msg: StreamMsg | null; keys: readonly string[] }[] = [];
   private lock: Promise<void> = Promise.resolve();
   private soonTimer: NodeJS.Timeout | undefined;
   private flushRequested = false;
@@ -380,7 +380,7 @@ export class PartitionWorker {
    * each is persisted, even for a duplicate: it may be a redelivery of a message whose effect is not in KV yet),
    * none for a message that can be acked as is.
    */
-  private applyMessage(event: ConsumedEvent): string[] {
+  private applyMessage(event: ConsumedEvent): readonly string[] {
     const read = this.envelopes.read(event.subject, event.data);
     if (!read.ok) {
       this.log.warn(
@@ -438,7 +438,7 @@ export class PartitionWorker {
     const soonBefore = Date.now() - config.batchWindowMs;
     const sessionWrites = state.takeSessionWrites(soonBefore, force);
     const hostWrites = state.takeHostWrites(soonBefore, force);
-    const waits = (p: { keys: string[] }): boolean => p.keys.some((key) => state.isSessionDirty(key));
+    const waits = (p: { keys: readonly string[] }): boolean => p.keys.some((key) => state.isSessionDirty(key));
     let ackable: StreamMsg[];
     if (this.consumer?.ackAll) {
       // One ack settles every earlier message: ack the last message of the run whose effects are all persisted

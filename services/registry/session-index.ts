@@ -68,11 +68,11 @@ export class SessionIndex {
   /** Inserts or replaces a record (keyed by host and session id); O(log n) to find, O(n) only for a new one. */
   put(record: SessionRecord): void {
     const key = sessionKey(record.host, record.sessionId);
-    const at = this.search(positionOf(record));
+    const at = this.search(record.host, record.sessionId);
     if (this.byKey.has(key)) {
-      this.ordered[at.index] = record;
+      this.ordered[at] = record;
     } else {
-      this.ordered.splice(at.index, 0, record);
+      this.ordered.splice(at, 0, record);
       // A new session id can lengthen the short ids of those it shares digits with; a replaced record cannot.
       if (!this.keysBySessionId.has(record.sessionId)) this.shorts = null;
       this.keysBySessionId.set(record.sessionId, [...(this.keysBySessionId.get(record.sessionId) ?? []), key]);
@@ -87,7 +87,7 @@ export class SessionIndex {
     const record = this.byKey.get(key);
     if (!record) return;
     this.byKey.delete(key);
-    this.ordered.splice(this.search(positionOf(record)).index, 1);
+    this.ordered.splice(this.search(record.host, record.sessionId), 1);
     const keys = (this.keysBySessionId.get(sessionId) ?? []).filter((k) => k !== key);
     if (keys.length) this.keysBySessionId.set(sessionId, keys);
     else this.keysBySessionId.delete(sessionId);
@@ -161,15 +161,17 @@ export class SessionIndex {
     return { matches: all.slice(0, limit), total: all.length };
   }
 
-  private search(position: Position): { index: number } {
+  /** Where `(host, sessionId)` is or would go in `ordered` (no tuple per comparison: this runs on every change). */
+  private search(host: string, sessionId: string): number {
     let lo = 0;
     let hi = this.ordered.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareTuple(positionOf(this.ordered[mid] as SessionRecord), position) < 0) lo = mid + 1;
+      const r = this.ordered[mid] as SessionRecord;
+      if (r.host < host || (r.host === host && r.sessionId < sessionId)) lo = mid + 1;
       else hi = mid;
     }
-    return { index: lo };
+    return lo;
   }
 }
 
