@@ -105,6 +105,13 @@ function withFastContext<S>(snapshot: S): S {
   return snapshot;
 }
 
+/** True for an object with no own enumerable keys. */
+function isEmpty(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  for (const _ in value) return false;
+  return true;
+}
+
 /** Makes the stepper of `machine`, with its one reused inert scope. */
 export function createStepper<M extends AnyStateMachine>(machine: M): Stepper<M> {
   const executed: ExecutableActionObject[] = [];
@@ -159,6 +166,19 @@ export function createStepper<M extends AnyStateMachine>(machine: M): Stepper<M>
       return full(snapshot, event);
     },
     persisted(snapshot) {
+      const s = snapshot as unknown as PlainSnapshot;
+      // A machine plans cover has no history states and, with no children, no actor in its context: its
+      // persisted form is the snapshot's JSON fields as they are, in getPersistedSnapshot's order.
+      if (plans !== undefined && isEmpty(s.children) && isEmpty(s.historyValue))
+        return {
+          status: s.status,
+          output: s.output,
+          error: s.error,
+          value: s.value,
+          historyValue: {},
+          context: s.context,
+          children: {},
+        };
       return machine.getPersistedSnapshot(snapshot as never);
     },
     counts,
