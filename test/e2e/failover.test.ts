@@ -346,9 +346,11 @@ describe("failover under steady load on a 3-node cluster, two instances of each 
     );
     const tookMs = Date.now() - killedAt;
     expect(taken.epoch).toBeGreaterThan(serving?.epoch ?? 0);
-    // Within the TTL once the lease ran out: the lease runs out at most one TTL after the kill (its last renewal
-    // came before it), and the standby, looking every TTL/3, takes it after seeing it unchanged for one TTL.
-    expect(tookMs).toBeLessThanOrEqual(2 * REGISTRY_LEASE_TTL_MS + 1_000);
+    // The lease runs out at most one TTL after the kill (its last renewal came before it), and the standby,
+    // looking every TTL/3, takes it after seeing it unchanged for one TTL: about two TTLs, bounded here at three
+    // for a loaded machine's late timers. Never before the TTL: that would be two writers.
+    expect(tookMs).toBeGreaterThanOrEqual(REGISTRY_LEASE_TTL_MS * 0.8 - 1_000 / 3);
+    expect(tookMs).toBeLessThanOrEqual(3 * REGISTRY_LEASE_TTL_MS);
     await steady("a registry instance down");
     if (victim === regA) regA = await restart(regA);
     else regB = await restart(regB);
