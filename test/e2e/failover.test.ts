@@ -346,10 +346,10 @@ describe("failover under steady load on a 3-node cluster, two instances of each 
     );
     const tookMs = Date.now() - killedAt;
     expect(taken.epoch).toBeGreaterThan(serving?.epoch ?? 0);
-    // The lease runs out at most one TTL after the kill (its last renewal came before it), and the standby,
-    // looking every TTL/3, takes it after seeing it unchanged for one TTL: about two TTLs, bounded here at three
-    // for a loaded machine's late timers. Never before the TTL: that would be two writers.
-    expect(tookMs).toBeGreaterThanOrEqual(REGISTRY_LEASE_TTL_MS * 0.8 - 1_000 / 3);
+    // The lease runs out at most one TTL after the kill (its last renewal came before it; on a loaded machine a
+    // renewal can be late, so the standby may take it soon after the kill), and the standby, looking every TTL/3,
+    // takes it after seeing it unchanged for one TTL: about two TTLs, bounded here at three for late timers. That no
+    // standby takes a lease sooner than one TTL after its last renewal is services/bus/lease.test.ts's to show.
     expect(tookMs).toBeLessThanOrEqual(3 * REGISTRY_LEASE_TTL_MS);
     await steady("a registry instance down");
     if (victim === regA) regA = await restart(regA);
