@@ -93,12 +93,15 @@ export interface WorkerStats extends FleetStateStats {
   sessionWrites: number;
   hostWrites: number;
   kvConflicts: number;
+  /** Conflicting entries of an older epoch (a deposed writer's, or from before partitions) overwritten or adopted. */
   viewWritesOverOlder: number;
+  /** Writes refused because a newer owner (a live higher epoch) wrote the entry. */
   viewWritesRefused: number;
   fleetStored: number;
   fleetDuplicates: number;
   restoredSessions: number;
   restoredHosts: number;
+  /** Events read straight from the stream because a delivery skipped over them (lost in flight). */
   gapEventsRead: number;
 }
 

@@ -36,7 +36,6 @@ import {
   type Lease,
 } from "../bus/index.js";
 import { defaultInstanceId, type ServiceMetrics } from "../ops/metrics.js";
-import type { FleetStateStats } from "./fleet-state.js";
 import type { DeposedError } from "./kv-view.js";
 import { childLogger, silentLogger, type RegistryLogger } from "./logger.js";
 import { MemberWatch, memberKey, memberKeys, partitionToHandOver } from "./balance.js";
@@ -91,21 +90,7 @@ export type RegistryOptions = z.input<typeof RegistryConfig> & {
 };
 
 /** Counters since start (summed over every partition this instance served), for tests and benchmarks. */
-export interface RegistryStats extends FleetStateStats {
-  flushes: number;
-  sessionWrites: number;
-  hostWrites: number;
-  kvConflicts: number;
-  /** Conflicting entries of an older epoch (a deposed writer's, or from before partitions) overwritten or adopted. */
-  viewWritesOverOlder: number;
-  /** Writes refused because a newer owner (a live higher epoch) wrote the entry. */
-  viewWritesRefused: number;
-  fleetStored: number;
-  fleetDuplicates: number;
-  restoredSessions: number;
-  restoredHosts: number;
-  /** Events read straight from the stream because a delivery skipped over them (lost in flight). */
-  gapEventsRead: number;
+export interface RegistryStats extends WorkerStats {
   /** Times this instance started serving a partition. */
   partitionsTaken: number;
   /** Times it stopped serving one without a clean release (lease lost, or a newer owner wrote). */
