@@ -165,7 +165,8 @@ export class GatewayClient {
       this.log?.error({ err: (err as Error).message }, "cannot read the host token; will retry");
       return { kind: "unauthorized" };
     }
-    this.stateValue = "connecting";
+    // A refused token stays the state while it is tried again (slowly): that is what the host needs fixed.
+    if (this.stateValue !== "unauthorized") this.stateValue = "connecting";
     const ws = new WebSocket(url, {
       headers: { Authorization: `Bearer ${token}`, [HOST_ID_HEADER]: this.opts.hello.hostId },
       handshakeTimeout: this.opts.welcomeTimeoutMs ?? 10_000,
