@@ -34,6 +34,8 @@ export const CommandVerb = z.enum([
   "ask",
   "probe",
   "approve",
+  /** Claw groups, their Claws and who owns which session (issue 18). */
+  "claws",
 ]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
@@ -167,6 +169,9 @@ export const ApproveArgs = z.strictObject({
   decision: z.enum(["accept", "decline"]),
 });
 
+/** `claws`: the Claw groups, their Claws and session ownership; `group` narrows it to one group. */
+export const ClawsArgs = z.strictObject({ group: z.string().min(1).max(63).optional() });
+
 /** Each verb's arguments. */
 export const commandArgs = {
   list: ListArgs,
@@ -183,6 +188,7 @@ export const commandArgs = {
   ask: AskArgs,
   probe: ProbeArgs,
   approve: ApproveArgs,
+  claws: ClawsArgs,
 } as const;
 export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
 
@@ -198,6 +204,11 @@ export const CommandEnvelope = z.strictObject({
   /** For messages between agents: the session the message came from, and how many agent hops it made. */
   originSessionId: z.string().min(1).max(200).optional(),
   hops: z.number().int().min(0).max(MAX_HOPS).default(0),
+  /**
+   * A Claw's session lease for the target (issue 18), when Claw groups are configured: the policy refuses a
+   * write command from a Claw that does not hold the target's lease at this epoch.
+   */
+  lease: z.strictObject({ epoch: z.number().int().positive() }).optional(),
   args: z.unknown(),
 });
 export type CommandEnvelope = z.infer<typeof CommandEnvelope>;
@@ -211,9 +222,10 @@ export type CommandRequest = {
  * Why a `denied` command was refused, for callers to act on without reading the message: `no_rule` (no policy
  * rule grants the capability on the target), `loop` (loop prevention: self-echo, too many hops, a cycle),
  * `over_bound` (a broadcast matching more sessions than its bound), `not_own_session` (a session reporting for
- * another one).
+ * another one), `not_owner` (Claw groups: a Claw's write command on a session another Claw, or no Claw, owns; the
+ * message names the owner), `stale_lease` (a Claw's command carrying a lease epoch from before the lease moved).
  */
-export const DenialReason = z.enum(["no_rule", "loop", "over_bound", "not_own_session"]);
+export const DenialReason = z.enum(["no_rule", "loop", "over_bound", "not_own_session", "not_owner", "stale_lease"]);
 export type DenialReason = z.infer<typeof DenialReason>;
 
 /** A failure: the typed code and one line saying what was wrong and what to do. */

@@ -51,6 +51,12 @@ export const FleetKind = z.enum([
    * app-server lost, agent stopped) (`answer`).
    */
   "approval-answered",
+  /**
+   * A Claw took over a session's lease (issue 18): `adoption` says who, from whom, and which notices about the
+   * session came after the previous owner's last renewal (they may not have reached it); `session` is the record
+   * with what waits on it (an ask, an approval, a handoff). Published by the adopting Claw's plugin service.
+   */
+  "session-adopted",
 ]);
 export type FleetKind = z.infer<typeof FleetKind>;
 
@@ -76,6 +82,7 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "host-conflict": "high",
   "approval-requested": "high",
   "approval-answered": "normal",
+  "session-adopted": "high",
 };
 
 /**
@@ -119,6 +126,21 @@ export const HostConflict = z.object({
 });
 export type HostConflict = z.infer<typeof HostConflict>;
 
+/** What a `session-adopted` notice reports. */
+export const Adoption = z.object({
+  /** The Claw that holds the session now, its group and the lease's epoch. */
+  clawId: z.string(),
+  group: z.string().nullable(),
+  leaseEpoch: z.number().int().positive(),
+  /** The Claw that held it before (null: nobody had). */
+  previousClawId: z.string().nullable(),
+  /** Why: the previous owner's lease lapsed or was released, the session was new to every Claw, or escalation. */
+  why: z.enum(["lapsed", "released", "unowned", "accepted"]),
+  /** Ids of the session's notices published after the previous owner's last renewal, oldest first (at most 100). */
+  replayed: z.array(z.string()).max(100).default([]),
+});
+export type Adoption = z.infer<typeof Adoption>;
+
 /** One fleet notice. `atMs` is the time of what caused it (the event's `emittedAtMs` or the sweep time), unix ms. */
 export const FleetEvent = z.object({
   /** Deterministic id, equal to the `Nats-Msg-Id` it was published with. */
@@ -139,5 +161,7 @@ export const FleetEvent = z.object({
   answer: ApprovalAnswer.optional(),
   /** On `host-conflict`: the two claimants (absent on every other kind). */
   conflict: HostConflict.optional(),
+  /** On `session-adopted`: the new owner and what it may have missed (absent on every other kind). */
+  adoption: Adoption.optional(),
 });
 export type FleetEvent = z.infer<typeof FleetEvent>;

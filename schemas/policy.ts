@@ -3,6 +3,7 @@
  * Rules pair a caller role with a target selector and grant capabilities; anything no rule grants is denied.
  */
 import { z } from "zod";
+import { ClawGroups } from "./claw-groups.js";
 import { CallerRole } from "./commands.js";
 import { ApprovalAsk, ApprovalGrant } from "./host-rpc.js";
 
@@ -94,6 +95,8 @@ export const PolicyDocument = z.strictObject({
     .default({ sandbox: "workspace-write", approvalPolicy: "untrusted" }),
   /** Approvals on autonomous sessions: declined unless one of these allows it or asks for it (and is answered). */
   approvals: z.array(ApprovalPolicyRule).max(200).default([]),
+  /** Several Claws (issue 18): groups, the sessions each owns, and lease timings; absent: one Claw drives all. */
+  clawGroups: ClawGroups.optional(),
 });
 export type PolicyDocument = z.infer<typeof PolicyDocument>;
 export type PolicyDocumentInput = z.input<typeof PolicyDocument>;

@@ -39,6 +39,12 @@ export const LeaseRecord = z.object({
   released: z.boolean().optional(),
   /** Why it was taken or released, for people reading the bucket (`takeover: newer connection`). */
   note: z.string().max(200).optional(),
+  /**
+   * The key it was written for. A record stored on another key (a reader can have the server deliver a stored
+   * record to any subject it names as the reply, a KV key included) reads as junk there, never as a takeover.
+   * Absent from records written before issue 18.
+   */
+  key: z.string().optional(),
 });
 export type LeaseRecord = z.infer<typeof LeaseRecord>;
 
@@ -49,7 +55,19 @@ export const MAX_LEASE_TTL_MS = 25_000;
 export const leaseKeys = {
   host: (hostId: string): string => `host.${hostId}`,
   registryPartition: (partitions: number, partition: number): string => `registry.${partitions}.${partition}`,
+  /** A Claw's liveness (issue 18): held by the Claw's plugin service while it is connected and renewing. */
+  claw: (clawId: string): string => `claw.${clawId}`,
+  /** Which Claw owns a session; ids that are not plain key tokens are base64url-encoded behind `b64-`. */
+  clawSession: (sessionId: string): string =>
+    `claw-session.${/^[A-Za-z0-9_-]{1,200}$/.test(sessionId) && !sessionId.startsWith("b64-") ? sessionId : `b64-${Buffer.from(sessionId, "utf8").toString("base64url")}`}`,
 };
+
+/** The session id a `claw-session.<token>` key stands for (leaseKeys.clawSession's inverse); null for other keys. Pure. */
+export function sessionOfClawLeaseKey(key: string): string | null {
+  if (!key.startsWith("claw-session.")) return null;
+  const token = key.slice("claw-session.".length);
+  return token.startsWith("b64-") ? Buffer.from(token.slice(4), "base64url").toString("utf8") : token;
+}
 
 /** The current state of a lease key as a standby or the holder sees it. */
 export interface LeaseView {
@@ -69,6 +87,7 @@ export function leaseView(entry: KvEntry | null): LeaseView | null {
   }
   const parsed = LeaseRecord.safeParse(json);
   if (!parsed.success) return null;
+  if (parsed.data.key !== undefined && parsed.data.key !== entry.key) return null;
   return { record: parsed.data, revision: entry.revision, epoch: parsed.data.epoch ?? entry.revision };
 }
 
@@ -90,8 +109,8 @@ export interface LeaseOptions {
   /** Stand by (retry taking) after a loss, or after failing to take; default true. */
   standby?: boolean;
   note?: string;
-  /** Called when the lease is taken, with its epoch. */
-  onAcquired?(epoch: number): void;
+  /** Called when the lease is taken, with its epoch and what the key held before (null: nothing, or junk). */
+  onAcquired?(epoch: number, previous: LeaseView | null): void;
   /** Called when a held lease ends (not called by `stop()` after release: reason `stopped` is reported). */
   onLost?(reason: LeaseLossReason, by?: LeaseView): void;
   /** Errors the lease survives (a bus outage), for logging. */
@@ -143,6 +162,7 @@ export function startLease(opts: LeaseOptions): Lease {
   const record = (epoch: number | undefined, extra: Partial<LeaseRecord> = {}): string =>
     JSON.stringify({
       holder: opts.holder,
+      key: opts.key,
       ...(epoch === undefined ? {} : { epoch }),
       ttlMs: opts.ttlMs,
       takenAtMs: now(),
@@ -179,7 +199,7 @@ export function startLease(opts: LeaseOptions): Lease {
       mine = { revision, epoch: revision, renewedAtMs: now() };
       seen = undefined;
       force = false;
-      opts.onAcquired?.(revision);
+      opts.onAcquired?.(revision, current);
       resolveAcquired(revision);
     } catch (err) {
       if (!isRevisionConflict(err) && !isKeyExists(err)) throw err;

@@ -18,10 +18,10 @@
  * with the JetStream API can have the server append copies of other stored records or API answers to a stream
  * (never delete or change one); receivers validate every record, and separate NATS accounts would close it.
  */
-import { KV_BUCKET_NAMES } from "./topology.js";
+import { KV_BUCKET_NAMES, STREAM_NAMES } from "./topology.js";
 
 /** The bus's users. `admin` has no permissions block: it creates the streams and buckets. */
-export const BUS_USERS = ["admin", "policy", "gateway", "registry", "operator", "client"] as const;
+export const BUS_USERS = ["admin", "policy", "gateway", "registry", "operator", "client", "claw"] as const;
 export type BusUser = (typeof BUS_USERS)[number];
 
 /** One user's grants; a subject not in an allow list is refused. */
@@ -89,11 +89,36 @@ const GUARDED_READS = guardedReads(
   // Leases: a lease record replayed onto a host's key reads as a second agent, which the gateway stops for good.
   `KV_${KV_BUCKET_NAMES.leases}`,
 );
-/** Reads of the leases bucket, for the one service user with no business there (the policy service). */
-const LEASE_READS = guardedReads(`KV_${KV_BUCKET_NAMES.leases}`);
 /** Lease keys by owner (services/bus/lease.ts `leaseKeys`): a service writes only its own kind of lease. */
 const HOST_LEASES = `$KV.${KV_BUCKET_NAMES.leases}.host.>`;
 const REGISTRY_LEASES = `$KV.${KV_BUCKET_NAMES.leases}.registry.>`;
+/** A Claw's own lease keys (issue 18): its liveness (`claw.<clawId>`) and the sessions it owns (`claw-session.<id>`). */
+const CLAW_LEASE_KEYS = [`claw.>`, `claw-session.>`];
+const CLAW_LEASES = CLAW_LEASE_KEYS.map((k) => `$KV.${KV_BUCKET_NAMES.leases}.${k}`);
+/**
+ * Reads of those keys only, by subject (a direct get of the last message on one key): every record on them names
+ * its key (services/bus/lease.ts), so one aimed at another key by a reply subject reads as junk there.
+ */
+const CLAW_LEASE_READS = CLAW_LEASE_KEYS.map(
+  (k) => `$JS.API.DIRECT.GET.KV_${KV_BUCKET_NAMES.leases}.$KV.${KV_BUCKET_NAMES.leases}.${k}`,
+);
+
+/**
+ * The JetStream calls a Claw's plugin service makes: stream and consumer info, its durable consumers on FLEET
+ * (and ordered ones, to look back for notices a lapsed owner may have missed), their pulls and acks, and the
+ * direct gets of its lease keys above. Nothing else: no reads of another bucket's records, no stream changes.
+ */
+const CLAW_JS_API = [
+  "$JS.API.INFO",
+  "$JS.API.STREAM.INFO.*",
+  `$JS.API.CONSUMER.CREATE.${STREAM_NAMES.fleet}`,
+  `$JS.API.CONSUMER.CREATE.${STREAM_NAMES.fleet}.>`,
+  `$JS.API.CONSUMER.DURABLE.CREATE.${STREAM_NAMES.fleet}.>`,
+  `$JS.API.CONSUMER.INFO.${STREAM_NAMES.fleet}.>`,
+  `$JS.API.CONSUMER.DELETE.${STREAM_NAMES.fleet}.>`,
+  `$JS.API.CONSUMER.MSG.NEXT.${STREAM_NAMES.fleet}.>`,
+  `$JS.ACK.${STREAM_NAMES.fleet}.>`,
+];
 
 /** Every user's grants but `admin`'s. */
 export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions> = {
@@ -104,7 +129,8 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       "idempotency bucket codex-commands, host tokens (codex-host-tokens, for `token create|revoke`) and",
       "operator tokens (codex-operators, for `operator add|revoke`), its instances' shared rate limits and loop",
       "memory (codex-policy-state), asks the registry, and reads FLEET's approval notices through its own",
-      "durable consumers (through $JS.API) to audit them. It has no business with codex-leases, not even reading.",
+      "durable consumers (through $JS.API) to audit them. It reads codex-leases (a Claw's command on a session",
+      "must carry the epoch of the session's lease: issue 18) but writes no lease.",
     ],
     publishAllow: [
       RPC,
@@ -119,7 +145,7 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
       INBOXES,
       ...JS,
     ],
-    publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API, ...LEASE_READS],
+    publishDeny: [EVENTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: ["codex.cmd.>", ADMIN_REQUESTS, AUTH_REQUESTS, "_INBOX.>"],
   },
   gateway: {
@@ -173,6 +199,25 @@ export const BUS_PERMISSIONS: Record<Exclude<BusUser, "admin">, UserPermissions>
     ],
     publishAllow: ["codex.cmd.>", "codex.registry.>", AUTH_REQUESTS, ...JS],
     publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, ...ADMIN_ONLY_JS_API, ...GUARDED_READS],
+    subscribeAllow: ["_INBOX.>"],
+  },
+  claw: {
+    about: [
+      "A Claw's plugin service when several Claws share the fleet (issue 18): what a client may do, and it takes",
+      "and renews its own leases in codex-leases (claw.> and claw-session.> keys only; it reads those keys one at a",
+      "time, never the rest of the bucket) and publishes one FLEET notice kind, codex.fleet.session-adopted.",
+    ],
+    // Not `$JS.API.>`: a deny would win over the allow of the claw keys' reads, so its JetStream calls are listed.
+    publishAllow: [
+      "codex.cmd.>",
+      "codex.registry.>",
+      "codex.fleet.session-adopted",
+      ...CLAW_LEASES,
+      ...CLAW_LEASE_READS,
+      INBOXES,
+      ...CLAW_JS_API,
+    ],
+    publishDeny: [RPC, EVENTS, AUDIT, ADMIN_REQUESTS, AUTH_REQUESTS, ...ADMIN_ONLY_JS_API],
     subscribeAllow: ["_INBOX.>"],
   },
 };

@@ -31,6 +31,7 @@ const what: Record<FleetKind, string> = {
   "host-conflict": "claimed by two host agents (the newer connection holds it; the other agent stopped)",
   "approval-requested": "asks for an approval",
   "approval-answered": "approval answered",
+  "session-adopted": "now yours (you hold its lease)",
 };
 
 const next: Partial<Record<FleetKind, string>> = {
