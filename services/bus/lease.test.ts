@@ -81,6 +81,28 @@ describe("leases", () => {
     expect(a.losses).toEqual(["taken"]);
   });
 
+  it("a record copied onto another key is junk there: no takeover, and the holder renews over it", async () => {
+    const [k1, k2] = [key(), key()];
+    const a = await lease(k1, "a", { ttlMs: 1_500 });
+    await a.l.acquired;
+    const b = await lease(k2, "b", { ttlMs: 1_500 });
+    await b.l.acquired;
+    const bucket = await kv();
+    const aEntry = await bucket.get(k1);
+    if (!aEntry) throw new Error("no lease entry");
+    expect(leaseView(aEntry)?.record.key).toBe(k1);
+    // What a reader could have the server deliver onto k2 by naming it as a reply subject.
+    const copied = await bucket.put(k2, aEntry.string());
+    const onK2 = await bucket.get(k2);
+    if (!onK2) throw new Error("no entry on k2");
+    expect(leaseView(onK2)).toBeNull();
+    b.l.observe(onK2);
+    expect(b.losses).toEqual([]);
+    await until("b renews over the copy", async () => ((await bucket.get(k2))?.revision ?? 0) > copied, 2_000);
+    expect(leaseView(await bucket.get(k2))?.record.holder).toBe("b");
+    expect(b.l.held()).toBe(true);
+  });
+
   it("release lets a standby take over at once, with a higher epoch", async () => {
     const k = key();
     const a = await lease(k, "a", { ttlMs: 3_000 });
