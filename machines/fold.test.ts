@@ -186,6 +186,21 @@ describe("the stepper's plans against transition(), on random event sequences", 
     { type: "MARK", disposition: "done" },
     { type: "ASSIGN", group: "g", owner: null },
     { type: "ASK_ANSWERED", correlationId: "c" },
+    {
+      type: "ESCALATE",
+      escalation: {
+        id: "e1",
+        fromGroup: "web",
+        toGroup: "leads",
+        reason: "stuck",
+        question: null,
+        by: "claw:w1",
+        atMs: 1,
+        acceptedBy: null,
+        acceptedAtMs: null,
+      },
+    },
+    { type: "ESCALATION_ACCEPTED", id: "e1", by: "boss", atMs: 13 },
     { type: "APPROVAL_DONE", requestId: "r", atMs: 12 },
   ];
   const pool = [...golden, ...synthetic];

@@ -16,7 +16,7 @@ import type { SessionMachineEvent } from "./session.js";
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
- * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK or ASK_ANSWERED, `thread/started` and `thread/status/changed` →
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK, ASK_ANSWERED, ESCALATE or ESCALATION_ACCEPTED, `thread/started` and `thread/status/changed` →
  * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
  * `item/started`/`item/completed` → ITEM, `agent/approval` → APPROVAL_HELD (held) or APPROVAL_DONE (answered, released),
  * `serverRequest/resolved` → APPROVAL_DONE. Every other type (deltas, token usage, errors, warnings, kinds
@@ -47,6 +47,8 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (a.kind === "progress") return [{ type: "PROGRESS", summary: a.summary, progress: a.progress }];
       if (a.kind === "ask") return [{ type: "ASK", ask: a.ask }];
       if (a.kind === "answered") return [{ type: "ASK_ANSWERED", correlationId: a.correlationId }];
+      if (a.kind === "escalate") return [{ type: "ESCALATE", escalation: a.escalation }];
+      if (a.kind === "escalation-accepted") return [{ type: "ESCALATION_ACCEPTED", id: a.id, by: a.by, atMs: a.atMs }];
       return [
         {
           type: "ASSIGN",

@@ -1,6 +1,7 @@
 /**
  * A lost app-server (APP_SERVER_LOST, folded from the host agent's `agent/app-server` event) and an answered ask
- * (ASK_ANSWERED, from an `answered` annotation): what each does to a session, from every state.
+ * (ASK_ANSWERED, from an `answered` annotation), and an escalation (ESCALATE, ESCALATION_ACCEPTED): what each does
+ * to a session, from every state.
  */
 import { describe, expect, it } from "vitest";
 import { annotationEnvelope } from "../test/support/envelopes.js";
@@ -110,5 +111,47 @@ describe("an answered ask", () => {
       { type: "ASK_ANSWERED", correlationId: "ask-1" },
     ]);
     expect(sessionEventsOf(annotationEnvelope({ kind: "answered" }))).toEqual([{ type: "ACTIVITY", atMs: 9 }]);
+  });
+});
+
+describe("an escalation", () => {
+  const escalation = {
+    id: "esc-1",
+    fromGroup: "web",
+    toGroup: "leads",
+    reason: "the ask went unanswered",
+    question: "ship it?",
+    by: "deadline",
+    atMs: 5,
+    acceptedBy: null,
+    acceptedAtMs: null,
+  };
+
+  it("is recorded, survives a lost app-server, and is accepted only under its own id, once", () => {
+    expect(record([idle, { type: "ESCALATE", escalation }, lost]).escalation).toEqual(escalation);
+    expect(
+      record([idle, { type: "ESCALATE", escalation }, { type: "ESCALATION_ACCEPTED", id: "esc-0", by: "x", atMs: 6 }])
+        .escalation,
+    ).toEqual(escalation);
+    const accepted = record([
+      idle,
+      { type: "ESCALATE", escalation },
+      { type: "ESCALATION_ACCEPTED", id: "esc-1", by: "boss", atMs: 6 },
+      { type: "ESCALATION_ACCEPTED", id: "esc-1", by: "late", atMs: 7 },
+    ]).escalation;
+    expect(accepted).toEqual({ ...escalation, acceptedBy: "boss", acceptedAtMs: 6 });
+    expect(record([idle]).escalation).toBeNull();
+  });
+
+  it("maps the annotations to ESCALATE and ESCALATION_ACCEPTED, and a malformed one to activity", () => {
+    expect(sessionEventsOf(annotationEnvelope({ kind: "escalate", escalation }))).toEqual([
+      { type: "ESCALATE", escalation },
+    ]);
+    expect(
+      sessionEventsOf(annotationEnvelope({ kind: "escalation-accepted", id: "esc-1", by: "boss", atMs: 6 })),
+    ).toEqual([{ type: "ESCALATION_ACCEPTED", id: "esc-1", by: "boss", atMs: 6 }]);
+    expect(sessionEventsOf(annotationEnvelope({ kind: "escalate", escalation: { id: 1 } }))).toEqual([
+      { type: "ACTIVITY", atMs: 9 },
+    ]);
   });
 });

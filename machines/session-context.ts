@@ -8,6 +8,7 @@ import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
 import type {
   Disposition,
+  Escalation,
   Handoff,
   PendingApproval,
   PendingAsk,
@@ -55,6 +56,10 @@ export type SessionMachineEvent =
   | { type: "ASK"; ask: PendingAsk }
   /** The pending ask with this correlation id was answered (`reply --correlation`): it clears. */
   | { type: "ASK_ANSWERED"; correlationId: string }
+  /** The session was escalated up the Claw groups. */
+  | { type: "ESCALATE"; escalation: Escalation }
+  /** The escalation with this id was accepted by a Claw of the group it went to. */
+  | { type: "ESCALATION_ACCEPTED"; id: string; by: string; atMs: number }
   /** The host agent lost its app-server: the thread's status is unknown until a sync says. */
   | { type: "APP_SERVER_LOST"; atMs: number }
   /** The host agent holds this approval for an operator or the Claw to answer (an `ask` rule). */
@@ -165,6 +170,18 @@ export const recordAsk = assignOn<"ASK">((_, event) =>
 export const answerAsk = assignOn<"ASK_ANSWERED">((context, event) =>
   context.ask !== null && context.ask !== undefined && context.ask.correlationId === event.correlationId
     ? { ask: null }
+    : {},
+);
+export const escalate = assignOn<"ESCALATE">((_, event) =>
+  typeof event.escalation === "object" && event.escalation !== null ? { escalation: event.escalation } : {},
+);
+/** Marks the current escalation accepted when it is the one named; an older or unknown id changes nothing. */
+export const acceptEscalation = assignOn<"ESCALATION_ACCEPTED">((context, event) =>
+  context.escalation !== null &&
+  context.escalation !== undefined &&
+  context.escalation.id === event.id &&
+  context.escalation.acceptedBy === null
+    ? { escalation: { ...context.escalation, acceptedBy: event.by, acceptedAtMs: event.atMs } }
     : {},
 );
 /**

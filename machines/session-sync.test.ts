@@ -54,6 +54,7 @@ describe("session sync", () => {
       progress: null,
       ask: null,
       approval: null,
+      escalation: null,
     });
   });
 

@@ -9,11 +9,13 @@ import type { SessionRecord, SessionStatus } from "../schemas/registry.js";
 import {
   adoptStatus,
   adoptSteeredTurn,
+  acceptEscalation,
   answerAsk,
   approvalDone,
   applySnapshot,
   assignTo,
   beginTurn,
+  escalate,
   handOff,
   holdApproval,
   loseAppServer,
@@ -125,6 +127,7 @@ export const sessionMachine = setup({
     progress: null,
     ask: null,
     approval: null,
+    escalation: null,
     preStaleStatus: null,
     activeFlags: [],
     turnHasAgentWork: false,
@@ -158,6 +161,8 @@ export const sessionMachine = setup({
     PROGRESS: { actions: reportProgress },
     ASK: { actions: recordAsk },
     ASK_ANSWERED: { actions: answerAsk },
+    ESCALATE: { actions: escalate },
+    ESCALATION_ACCEPTED: { actions: acceptEscalation },
     APPROVAL_HELD: { actions: holdApproval },
     APPROVAL_DONE: { actions: approvalDone },
   },
@@ -267,6 +272,7 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
     progress: c.progress ?? null,
     ask: c.ask ?? null,
     approval: c.approval ?? null,
+    escalation: c.escalation ?? null,
   };
 }
 

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { ThreadStatus } from "./codex/thread.js";
 import { Caller } from "./commands.js";
-import { Disposition, Handoff, PendingAsk, Progress } from "./registry.js";
+import { Disposition, Escalation, Handoff, PendingAsk, Progress } from "./registry.js";
 
 /** `threadId` used for events about the host rather than one thread (e.g. a buffer gap). */
 export const HOST_THREAD_ID = "_host";
@@ -137,5 +137,14 @@ export const AnnotationPayload = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("ask"), ask: PendingAsk }),
   /** The ask with this correlation id was answered (`reply --correlation`): the pending ask clears. */
   z.object({ kind: z.literal("answered"), correlationId: z.string().min(1).max(200) }),
+  /** The session was escalated up the Claw groups (issue 18). */
+  z.object({ kind: z.literal("escalate"), escalation: Escalation }),
+  /** A Claw of the group it was escalated to accepted it (its lease moves to that Claw). */
+  z.object({
+    kind: z.literal("escalation-accepted"),
+    id: z.string().min(1).max(200),
+    by: z.string().min(1).max(200),
+    atMs: z.number().int().nonnegative(),
+  }),
 ]);
 export type AnnotationPayload = z.infer<typeof AnnotationPayload>;

@@ -57,6 +57,11 @@ export const FleetKind = z.enum([
    * with what waits on it (an ask, an approval, a handoff). Published by the adopting Claw's plugin service.
    */
   "session-adopted",
+  /**
+   * A session was escalated up the Claw groups (issue 18): `session.escalation` says to which group (null:
+   * people), why, and by whom. Delivered to the Claws of that group; `accept` (fleet_accept) takes it over.
+   */
+  "session-escalated",
 ]);
 export type FleetKind = z.infer<typeof FleetKind>;
 
@@ -83,6 +88,7 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "approval-requested": "high",
   "approval-answered": "normal",
   "session-adopted": "high",
+  "session-escalated": "high",
 };
 
 /**

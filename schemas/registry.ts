@@ -70,6 +70,25 @@ export const PendingApproval = z.object({
 });
 export type PendingApproval = z.infer<typeof PendingApproval>;
 
+/**
+ * A session (or a question about it) handed up the Claw groups (issue 18): by a Claw (`escalate`) or on its own
+ * when an ask or a held approval went unanswered. `toGroup` null: it reached people (`attention`). The lease
+ * moves only when a Claw of `toGroup` accepts (`accept`): `acceptedBy`.
+ */
+export const Escalation = z.object({
+  id: z.string(),
+  fromGroup: z.string().nullable(),
+  toGroup: z.string().nullable(),
+  reason: z.string(),
+  question: z.string().nullable(),
+  /** `claw:<id>` for a Claw's escalation, `deadline` for one the supervisor made. */
+  by: z.string(),
+  atMs: z.number().int().nonnegative(),
+  acceptedBy: z.string().nullable(),
+  acceptedAtMs: z.number().int().nonnegative().nullable(),
+});
+export type Escalation = z.infer<typeof Escalation>;
+
 /** One session. Times are unix ms. */
 export const SessionRecord = z.object({
   /** The Codex thread id. */
@@ -104,6 +123,8 @@ export const SessionRecord = z.object({
   ask: PendingAsk.nullable().default(null),
   /** The approval the supervisor holds for an answer; null when none (a TUI's own approvals are never here). */
   approval: PendingApproval.nullable().default(null),
+  /** The latest escalation up the Claw groups; null when none. */
+  escalation: Escalation.nullable().default(null),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

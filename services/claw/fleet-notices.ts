@@ -32,6 +32,7 @@ const what: Record<FleetKind, string> = {
   "approval-requested": "asks for an approval",
   "approval-answered": "approval answered",
   "session-adopted": "now yours (you hold its lease)",
+  "session-escalated": "escalated to your group (fleet_accept takes it over)",
 };
 
 const next: Partial<Record<FleetKind, string>> = {

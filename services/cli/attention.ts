@@ -1,6 +1,6 @@
 /**
  * `claw-supervisor attention`: what needs a person, oldest first, one row per reason (services/clients/
- * attention.ts): an approval or input a session waits on, an unanswered ask, a handoff request, an error, a
+ * attention.ts): an approval or input a session waits on, an unanswered ask, an escalation that reached people, a handoff request, an error, a
  * stale or unknown session. The registry filters (`attention: true`), so only those sessions travel.
  */
 import type { SessionFilter, SessionRecord } from "../../schemas/registry.js";
@@ -29,6 +29,7 @@ Lists what needs a person, oldest first, one row per reason:
   approval  a session waits on an approval (held for an answer: 'approve|decline <session> <request>')
   input     a session waits on its user's input
   ask       a session asked (claw_ask) and has no answer yet: 'reply <session> --correlation <id> <text>'
+  escalated an escalation went up the Claw groups to people and no Claw accepted it
   handoff   a session was handed off and is not marked done or abandoned
   error     a session failed
   stale     a session's host or app-server is not heard from (status stale or unknown)
@@ -99,7 +100,8 @@ const optionSpecs = {
 /** The `attention` command. */
 export const attentionCommand: Command = {
   name: "attention",
-  summary: "list what needs a person: approvals, input, asks, handoffs, errors, stale sessions (oldest first)",
+  summary:
+    "list what needs a person: approvals, input, asks, escalations, handoffs, errors, stale sessions (oldest first)",
   usage,
   options: Object.keys(optionSpecs),
   async run(argv: string[], io: CliIo): Promise<number> {

@@ -43,7 +43,7 @@ export function modeText(r: SessionRecord): string {
   return r.humanAttached ? "human" : "-";
 }
 
-const NEEDS_COLUMN: readonly AttentionNeed[] = ["approval", "input", "ask", "handoff"];
+const NEEDS_COLUMN: readonly AttentionNeed[] = ["approval", "input", "ask", "escalated", "handoff"];
 
 /** What the session waits for a person on: `approval`, `input`, `ask`, `handoff`, joined by commas, or `-`. Pure. */
 export function needsText(r: SessionRecord): string {

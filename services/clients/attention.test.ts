@@ -37,6 +37,33 @@ describe("why a session needs a person", () => {
     ]);
   });
 
+  it("names an escalation that reached people until a Claw accepts it or the session is finished", () => {
+    const escalation = {
+      id: "esc-1",
+      fromGroup: "leads",
+      toGroup: null,
+      reason: "ask unanswered for 10 min",
+      question: "merge or rebase?",
+      by: "deadline",
+      atMs: 5_000,
+      acceptedBy: null,
+      acceptedAtMs: null,
+    };
+    expect(attentionReasons(rec({ escalation }))).toEqual([
+      {
+        needs: "escalated",
+        sinceMs: 5_000,
+        detail: "ask unanswered for 10 min: merge or rebase? (escalated from group leads by deadline)",
+      },
+    ]);
+    expect(attentionReasons(rec({ escalation: { ...escalation, toGroup: "leads" } }))).toEqual([]);
+    expect(attentionReasons(rec({ escalation: { ...escalation, acceptedBy: "boss", acceptedAtMs: 6_000 } }))).toEqual(
+      [],
+    );
+    expect(attentionReasons(rec({ escalation, disposition: "done" }))).toEqual([]);
+    expect(needsAttention(rec({ escalation }))).toBe(true);
+  });
+
   it("names a handoff request until the session is marked done or abandoned", () => {
     const handoff = {
       to: { kind: "human" as const, who: "erin" },

@@ -5,7 +5,7 @@
 import type { SessionRecord } from "../../schemas/registry.js";
 
 /** What a session waits for: an approval, the user's input, an answer to its ask, a taker, or a look. */
-export type AttentionNeed = "approval" | "input" | "ask" | "handoff" | "error" | "stale";
+export type AttentionNeed = "approval" | "input" | "ask" | "escalated" | "handoff" | "error" | "stale";
 
 /** One reason a session needs a person; `sinceMs` is since when (unix ms), the best the record tells. */
 export interface AttentionReason {
@@ -27,9 +27,10 @@ export const WAITING_NEEDS: readonly AttentionNeed[] = ["approval", "input", "as
 const finished = (r: SessionRecord): boolean => r.disposition === "done" || r.disposition === "abandoned";
 
 /**
- * Every reason `record` needs a person, in a fixed order (approval, input, ask, handoff, error, stale):
- * an approval the supervisor holds or the session waits on, a request for input, an unanswered ask, a handoff
- * request, an error, a stale or unknown status. A session marked done or abandoned keeps only what still
+ * Every reason `record` needs a person, in a fixed order (approval, input, ask, escalated, handoff, error,
+ * stale): an approval the supervisor holds or the session waits on, a request for input, an unanswered ask, an
+ * escalation that went up the Claw groups to people and no Claw accepted, a handoff request, an error, a stale or
+ * unknown status. A session marked done or abandoned keeps only what still
  * blocks it (approval, input, ask): its handoff, error or staleness needs nobody. Pure.
  */
 export function attentionReasons(record: SessionRecord): AttentionReason[] {
@@ -62,6 +63,15 @@ export function attentionReasons(record: SessionRecord): AttentionReason[] {
     out.push({ needs: "ask", sinceMs: q.atMs, detail: `${q.kind}: ${q.question}`, correlationId: q.correlationId });
   }
   if (finished(record)) return out;
+  const e = record.escalation;
+  if (e !== null && e.toGroup === null && e.acceptedBy === null) {
+    const from = e.fromGroup === null ? "" : ` from group ${e.fromGroup}`;
+    out.push({
+      needs: "escalated",
+      sinceMs: e.atMs,
+      detail: `${e.reason}${e.question ? `: ${e.question}` : ""} (escalated${from} by ${e.by})`,
+    });
+  }
   if (record.handoff !== null) {
     const h = record.handoff;
     const to = h.to.kind === "session" ? `session ${h.to.sessionId}` : `a person${h.to.who ? ` (${h.to.who})` : ""}`;

@@ -22,6 +22,28 @@ describe("fleet notices for supervisor-set facts", () => {
     expect(kinds(base, { ...base, disposition: "done" })).toEqual([["session-marked", "normal"]]);
   });
 
+  it("announces an escalation, with high priority, once per escalation (its acceptance is no new one)", () => {
+    const escalation = {
+      id: "esc-1",
+      fromGroup: "web",
+      toGroup: "leads",
+      reason: "stuck",
+      question: null,
+      by: "claw:w1",
+      atMs: 40,
+      acceptedBy: null,
+      acceptedAtMs: null,
+    };
+    const escalated = { ...base, escalation };
+    expect(kinds(base, escalated)).toEqual([["session-escalated", "high"]]);
+    expect(kinds(escalated, { ...base, escalation: { ...escalation, acceptedBy: "boss", acceptedAtMs: 41 } })).toEqual(
+      [],
+    );
+    expect(kinds(escalated, { ...base, escalation: { ...escalation, id: "esc-2", toGroup: null } })).toEqual([
+      ["session-escalated", "high"],
+    ]);
+  });
+
   it("gives each notice an id from its cause, so a redelivered event stores it once", () => {
     const [a] = sessionNotices(base, { ...base, owner: "erin" }, cause);
     const [b] = sessionNotices(base, { ...base, owner: "erin" }, cause);

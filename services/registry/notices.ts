@@ -51,6 +51,7 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
   if (next.progress !== null && prev?.progress?.atMs !== next.progress.atMs) kinds.push("session-progress");
   if (next.ask !== null && prev?.ask?.correlationId !== next.ask.correlationId) kinds.push("session-ask");
   if (next.approval !== null && prev?.approval?.requestId !== next.approval.requestId) kinds.push("approval-requested");
+  if (next.escalation !== null && prev?.escalation?.id !== next.escalation.id) kinds.push("session-escalated");
   return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
 }
 

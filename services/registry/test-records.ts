@@ -24,6 +24,7 @@ export function sessionRecord(over: Partial<SessionRecord> & Pick<SessionRecord,
     progress: null,
     ask: null,
     approval: null,
+    escalation: null,
     ...over,
   };
 }

@@ -39,6 +39,7 @@ export function noticeText(e: FleetEvent): string {
       `claimed by two agents: ${e.conflict?.holder.hostname ?? "?"} holds it, ${e.conflict?.displaced.hostname ?? "?"} stopped`,
     "approval-requested": "approval held for an answer",
     "approval-answered": `approval ${e.answer?.decision ?? "answered"}${e.answer ? ` by ${answererText(e.answer.by)}` : ""}`,
+    "session-escalated": `escalated to ${s?.escalation?.toGroup ?? "people"}${s?.escalation ? `: ${s.escalation.reason}` : ""}`,
     "session-adopted": `now owned by claw ${e.adoption?.clawId ?? "?"}${e.adoption?.previousClawId ? ` (was ${e.adoption.previousClawId})` : ""}`,
   };
   const detail =

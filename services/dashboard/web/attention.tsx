@@ -28,6 +28,7 @@ const NEED_LABEL: Record<AttentionNeed, string> = {
   approval: "needs approval",
   input: "needs input",
   ask: "asks a question",
+  escalated: "escalated to people",
   handoff: "handoff requested",
   error: "error",
   stale: "stale or unknown",
