@@ -46,6 +46,11 @@ const verbCapabilities: Record<CommandVerb, Capability> = {
   ask: "report",
   probe: "list",
   approve: "approve",
+  // Who owns which session (issue 18): shown to whoever may list sessions.
+  claws: "list",
+  // Placeholders until the escalation verbs are served (issue 18): handing a session up, or taking one over.
+  escalate: "handoff",
+  accept: "handoff",
 };
 
 /** The capability a verb needs; `read` with `raw` needs `readRaw`. Pure. */

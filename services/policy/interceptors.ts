@@ -9,7 +9,9 @@ import {
 } from "../../schemas/commands.js";
 import { redact } from "../../schemas/redact.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
+import { leaseKeys, leaseView, type KvBucket, type LeaseView } from "../bus/index.js";
 import type { AuditLog } from "./audit-log.js";
+import { CLAW_WRITE_VERBS, ownershipRefusal } from "./claws.js";
 import { authorize, authorizeSomewhere, factsOfSession, refusalOf, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
 import { loopOrigin } from "./loop-guard.js";
@@ -249,14 +251,48 @@ export function authorization(): Interceptor {
     if (ctx.request.verb === "spawn" && !ctx.host) return next(ctx);
     const facts = ctx.target ? factsOfSession(ctx.target) : (ctx.host?.facts ?? {});
     // A list as a whole has no one target: the gate is any rule granting `list`; then each listed session
-    // passes this interceptor as a target of its own.
+    // passes this interceptor as a target of its own. `claws` (who owns which session) has the same gate.
     const d =
-      ctx.request.verb === "list" && !ctx.target
+      (ctx.request.verb === "list" || ctx.request.verb === "claws") && !ctx.target
         ? authorizeSomewhere(ctx.policy, ctx.request.caller, "list")
         : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts, ctx.request.verb);
     if (!d.allow) return refuse(ctx, refusalOf(d));
     ctx.decision = { allow: true, ruleId: d.ruleId };
     return next(ctx);
+  };
+}
+
+/**
+ * Claw groups (issue 18): when the policy document has `clawGroups`, a Claw's write command on a session (send,
+ * interrupt, handoff, mark, assign, reply, approve; each target of a broadcast) goes on only when the session's
+ * lease record in `codex-leases` (read afresh for every command: no cache, since fencing is the point) names the
+ * calling Claw, not released, at the epoch the command carries (`lease.epoch`); otherwise it is `denied`,
+ * `not_owner` (naming the owner) or `stale_lease` (ownershipRefusal). A broadcast's target is checked for its
+ * holder only: the broadcast's one envelope cannot carry each target's epoch. A lease that cannot be read refuses
+ * the command (`timeout`, nothing run). Reads, operators and sessions pass unchecked, and so does everything
+ * without `clawGroups`.
+ */
+export function clawOwnership(leases: Pick<KvBucket, "get">): Interceptor {
+  return async (ctx, next) => {
+    const doc = ctx.policy.clawGroups;
+    const t = ctx.target;
+    const { caller, verb } = ctx.request;
+    if (doc === undefined || caller.role !== "claw" || t === null || !CLAW_WRITE_VERBS.has(verb)) return next(ctx);
+    let view: LeaseView | null;
+    try {
+      view = leaseView(await leases.get(leaseKeys.clawSession(t.sessionId)));
+    } catch (err) {
+      return refuse(
+        ctx,
+        failure(
+          "timeout",
+          `could not read session ${t.sessionId}'s lease (${(err as Error).message}); nothing was run`,
+        ),
+      );
+    }
+    const claimed = ctx.parent?.request.verb === "broadcast" ? "holder" : (ctx.request.lease ?? null);
+    const refusal = ownershipRefusal(doc, caller.id, t.sessionId, view, claimed);
+    return refusal ? refuse(ctx, refusal) : next(ctx);
   };
 }
 

@@ -21,11 +21,13 @@ import { operatorAdminOps, operatorAuthOps } from "./admin-operators.js";
 import { type OperatorStore, operatorStore } from "./operator-store.js";
 import { startApprovalAudit } from "./approval-audit.js";
 import { AuditLog } from "./audit-log.js";
+import { readClawLeases } from "./claws.js";
 import { HeldPublisher } from "./held-publisher.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
   auditTrail,
   authorization,
+  clawOwnership,
   redaction,
   decisionRecorded,
   idempotency,
@@ -75,9 +77,11 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const instanceId = opts.instanceId ?? `policy-${randomBytes(4).toString("hex")}`;
   const log = (opts.logger ?? pino({ name: "policy" }, pino.destination(2))).child({ instanceId });
   const registryTimeoutMs = opts.registryTimeoutMs ?? 5_000;
-  const [policyKv, commandsKv] = await Promise.all([
+  const [policyKv, commandsKv, leasesKv] = await Promise.all([
     openKvBucket(nc, KV_BUCKET_NAMES.policy, { mustExist: true }),
     openKvBucket(nc, KV_BUCKET_NAMES.commands, { mustExist: true }),
+    // Read only when the policy has Claw groups (ownership checks, `claws`): not required to exist before then.
+    openKvBucket(nc, KV_BUCKET_NAMES.leases),
   ]);
   const publisher = new HeldPublisher(nc);
   const audit = new AuditLog(publisher, instanceId, log);
@@ -109,6 +113,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const checkLoops = loopPrevention(shared, log);
   const decide = authorization();
   const rates = rateLimits(shared);
+  const owners = clawOwnership(leasesKv);
   const recorded = decisionRecorded(audit, log);
   const deps: VerbDeps = {
     audit,
@@ -122,11 +127,13 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
     freshSession: (sessionId, hostId) => lookupSession(nc, sessionId, hostId, registryTimeoutMs),
     eachTarget: {
       list: [decide],
-      // A broadcast's target is authorised before its loop check is made, as broadcasts have always done.
-      broadcast: [decide, checkLoops, rates],
+      // A broadcast's target is authorised before its loop check is made, as broadcasts have always done; a
+      // Claw's broadcast reaches only the targets it owns (the others are refused in the results).
+      broadcast: [decide, owners, checkLoops, rates],
       spawn: [decide, recorded],
     },
     spawnConfig: opts.spawnConfig ?? {},
+    readClawLeases: () => readClawLeases(nc, registryTimeoutMs),
   };
   const handle = chain(
     [
@@ -137,6 +144,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       resolveTarget(),
       checkLoops,
       decide,
+      owners,
       rates,
       recorded,
     ],

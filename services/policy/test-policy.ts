@@ -57,7 +57,15 @@ export interface PolicyRig {
   command(
     verb: CommandVerb,
     args: unknown,
-    o?: { role?: CallerRole; callerId?: string; key?: string; originSessionId?: string; hops?: number },
+    o?: {
+      role?: CallerRole;
+      callerId?: string;
+      key?: string;
+      originSessionId?: string;
+      hops?: number;
+      /** A Claw's session lease epoch (Claw groups). */
+      lease?: { epoch: number };
+    },
   ): Promise<CommandResult>;
   setPolicy(doc: PolicyDocumentInput | string): Promise<number>;
   startPolicy(): Promise<PolicyService>;
@@ -104,6 +112,7 @@ export async function startPolicyRig(): Promise<PolicyRig> {
         idempotencyKey: o.key ?? randomUUID(),
         ...(o.originSessionId ? { originSessionId: o.originSessionId } : {}),
         ...(o.hops === undefined ? {} : { hops: o.hops }),
+        ...(o.lease === undefined ? {} : { lease: o.lease }),
         args,
       };
       const msg = await bus.nc.request(subjects.command(verb), JSON.stringify(body), { timeout: 10_000 });

@@ -10,7 +10,9 @@ import type { HostRpcEnvelope, HostRpcRequest, HostRpcResult } from "../../schem
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
+import { type ClawLeaseEntry, clawsVerb } from "./claws.js";
 import { approvalRulesFor } from "./decide.js";
+import { acceptVerb, escalateVerb } from "./escalation.js";
 import { chain, refuse, targetContext, type CommandContext, type Interceptor } from "./pipeline.js";
 
 /** How long an agent may take per op, in ms. */
@@ -50,6 +52,8 @@ export interface VerbDeps {
   eachTarget: { list: readonly Interceptor[]; broadcast: readonly Interceptor[]; spawn: readonly Interceptor[] };
   /** Extra `thread/start` config for spawned sessions (the supervisor MCP server), if configured. */
   spawnConfig: SpawnConfig;
+  /** The current `claw.*` and `claw-session.*` entries of `codex-leases` (for `claws`). */
+  readClawLeases(): Promise<ClawLeaseEntry[]>;
 }
 
 /** The command a person runs on the host to attach a TUI to a spawned session. Pure. */
@@ -157,6 +161,12 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
       return selfReport(ctx, r, deps);
     case "approve":
       return approve(ctx, r, deps);
+    case "claws":
+      return clawsVerb(ctx.policy, r.args, deps);
+    case "escalate":
+      return escalateVerb(ctx, r, (target, annotation) => annotate(deps, ctx, target, annotation));
+    case "accept":
+      return acceptVerb(ctx, r, (target, annotation) => annotate(deps, ctx, target, annotation));
   }
 }
 
