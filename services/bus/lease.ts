@@ -74,6 +74,11 @@ export interface LeaseView {
   record: LeaseRecord;
   revision: number;
   epoch: number;
+  /**
+   * When the server stored the entry (unix ms, the server's clock): the holder's last write (a renewal). Absent
+   * when the entry came without its time.
+   */
+  createdMs?: number;
 }
 
 /** Reads a lease key's entry: null for no entry (never taken, collected, or deleted). */
@@ -88,7 +93,12 @@ export function leaseView(entry: KvEntry | null): LeaseView | null {
   const parsed = LeaseRecord.safeParse(json);
   if (!parsed.success) return null;
   if (parsed.data.key !== undefined && parsed.data.key !== entry.key) return null;
-  return { record: parsed.data, revision: entry.revision, epoch: parsed.data.epoch ?? entry.revision };
+  return {
+    record: parsed.data,
+    revision: entry.revision,
+    epoch: parsed.data.epoch ?? entry.revision,
+    ...(entry.created instanceof Date ? { createdMs: entry.created.getTime() } : {}),
+  };
 }
 
 /** Why a held lease ended. */

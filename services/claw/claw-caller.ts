@@ -56,6 +56,30 @@ export interface ClawCaller {
   command(verb: CommandVerb, args: unknown): Promise<unknown>;
 }
 
+/**
+ * This Claw's session leases as the caller needs them (issue 18; services/claw/ownership.ts): whether it acts at
+ * all, and its lease epoch on a session it owns.
+ */
+export interface ClawLeases {
+  /** False while the Claw has stopped acting (its liveness lease not held): commands that change anything refuse. */
+  acting(): boolean;
+  /** The epoch of this Claw's lease on `sessionId`; undefined when it does not own it (or no groups are configured). */
+  epochOf(sessionId: string): number | undefined;
+}
+
+/** The verbs that change nothing: a Claw that stopped acting may still send them. */
+const READ_VERBS: ReadonlySet<CommandVerb> = new Set<CommandVerb>(["list", "read", "probe", "claws"]);
+
+/** The message a write tool fails with while the Claw is not acting. */
+export const NOT_ACTING_MESSAGE =
+  "this Claw lost the supervisor's bus (its liveness lease was not renewed in time) and it stopped acting so another Claw can take its sessions; nothing was sent. Reads still work; try again once 'openclaw claw-supervisor status' shows it acting.";
+
+/** The session a command's arguments target (`args.target.sessionId`), if any. Pure. */
+export function targetSessionOf(args: unknown): string | undefined {
+  const target = (args as { target?: { sessionId?: unknown } } | null)?.target;
+  return typeof target?.sessionId === "string" ? target.sessionId : undefined;
+}
+
 /** How long a tool call waits for the policy service, ms (a spawn may take a while). */
 export const CLAW_COMMAND_TIMEOUT_MS = 45_000;
 
@@ -64,6 +88,7 @@ export function clawCaller(
   nc: () => NatsConnection | null,
   clawId: string,
   timeoutMs = CLAW_COMMAND_TIMEOUT_MS,
+  leases?: () => ClawLeases | null,
 ): ClawCaller {
   return {
     clawId,
@@ -74,10 +99,16 @@ export function clawCaller(
           "unavailable",
           "the claw-supervisor plugin is not connected to the supervisor's bus yet; check 'openclaw claw-supervisor status' and the natsUrl in its config, then try again.",
         );
+      const held = leases?.() ?? null;
+      if (held && !READ_VERBS.has(verb) && !held.acting())
+        throw new FleetToolError("unavailable", `${verb}: ${NOT_ACTING_MESSAGE}`);
+      const sessionId = targetSessionOf(args);
+      const epoch = held && sessionId !== undefined ? held.epochOf(sessionId) : undefined;
       const body: CommandEnvelopeOut = {
         verb,
         caller: { id: clawId, role: "claw" },
         idempotencyKey: randomUUID(),
+        ...(epoch === undefined ? {} : { lease: { epoch } }),
         args,
       };
       const answer = await requestCommand(conn, body, timeoutMs);

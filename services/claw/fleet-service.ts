@@ -10,9 +10,20 @@ import { pino } from "pino";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { connectBus } from "../bus/index.js";
 import { startLocalStack, type LocalStack } from "../stack/local-stack.js";
+import type { ClawsResult } from "../../schemas/claw-groups.js";
+import { clawCaller, type ClawLeases } from "./claw-caller.js";
 import { type ClawPluginConfig, pluginLogin, pluginNatsUrl } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";
+import {
+  HOLD_DELAY_MS,
+  OwnershipManager,
+  WAIT_DELAY_MS,
+  type ClawsSource,
+  type OwnershipStatus,
+  type Route,
+  type SessionsSource,
+} from "./ownership.js";
 
 /** Pause before notices OpenClaw refused are delivered again, ms. */
 const REDELIVER_AFTER_MS = 5_000;
@@ -43,6 +54,19 @@ export interface FleetServiceStatus {
   counts: { noticesRead: number; highPriority: number; systemEvents: number; duplicatesDropped: number };
   lastEvent: { id: string; kind: string; sessionId: string | null; hostId: string; atMs: number } | null;
   embedded: { stateDir: string; gatewayUrl: string; mcpUrl: string } | null;
+  /**
+   * Claw groups (issue 18): its group, whether it acts, the sessions it owns, the notices about other Claws'
+   * sessions it skipped and those it held for a session nobody owned yet; null while not connected.
+   */
+  ownership: OwnershipStatus | null;
+}
+
+/** What tests (and nothing else) may swap in: where the groups and the sessions come from. */
+export interface FleetServiceOptions {
+  claws?: ClawsSource;
+  sessions?: SessionsSource;
+  /** How often the groups are asked for while none are configured, ms. */
+  unconfiguredPollMs?: number;
 }
 
 /** The running connection; one per plugin process. */
@@ -52,12 +76,14 @@ export class FleetService {
   private wake: WakeLoop | null = null;
   private pending: { event: FleetEvent; delivery: FleetDelivery }[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
+  private ownership: OwnershipManager | null = null;
   private readonly st: FleetServiceStatus;
 
   constructor(
     private readonly config: ClawPluginConfig,
     private readonly sink: () => SystemEventSink,
     private readonly log: ClawLogger,
+    private readonly options: FleetServiceOptions = {},
   ) {
     this.st = {
       mode: config.mode,
@@ -70,6 +96,7 @@ export class FleetService {
       counts: { noticesRead: 0, highPriority: 0, systemEvents: 0, duplicatesDropped: 0 },
       lastEvent: null,
       embedded: null,
+      ownership: null,
     };
   }
 
@@ -79,7 +106,25 @@ export class FleetService {
   }
 
   status(): FleetServiceStatus {
-    return structuredClone(this.st);
+    return structuredClone({ ...this.st, ownership: this.ownership?.status() ?? null });
+  }
+
+  /** The Claw's leases for commands: whether it acts, and its epoch on a session it owns. */
+  leases(): ClawLeases {
+    return {
+      acting: () => this.ownership?.acting() ?? true,
+      epochOf: (sessionId) => this.ownership?.owns(sessionId),
+    };
+  }
+
+  /** What to do with a notice taken from one of its consumers (one-Claw mode, or before connecting: deliver). */
+  route(event: FleetEvent, deliveryKey: string): Promise<Route> {
+    return this.ownership ? this.ownership.route(event, deliveryKey) : Promise.resolve("deliver");
+  }
+
+  /** The ownership manager while connected (tests). */
+  ownershipManager(): OwnershipManager | null {
+    return this.ownership;
   }
 
   /** Connects (or starts the embedded stack) and starts the wake loop. `stateDir` is OpenClaw's state root. */
@@ -125,6 +170,19 @@ export class FleetService {
           );
         });
       }
+      const nc = this.nc;
+      const caller = clawCaller(() => this.nc, this.config.clawId);
+      this.ownership = new OwnershipManager({
+        nc,
+        clawId: this.config.clawId,
+        claws: this.options.claws ?? (async () => (await caller.command("claws", {})) as ClawsResult),
+        ...(this.options.sessions ? { sessions: this.options.sessions } : {}),
+        ...(this.options.unconfiguredPollMs === undefined
+          ? {}
+          : { unconfiguredPollMs: this.options.unconfiguredPollMs }),
+        log: this.log,
+      });
+      this.ownership.start();
       this.wake = startWakeLoop(
         this.nc,
         this.st.consumers.wake,
@@ -148,13 +206,18 @@ export class FleetService {
     }
   }
 
-  /** Flushes what is pending, stops the loop, closes the bus (and the embedded stack). Never throws. */
-  async stop(): Promise<void> {
+  /**
+   * Flushes what is pending, stops the loop, gives its leases up (unless `release: false`, as a crash leaves
+   * them to lapse), closes the bus (and the embedded stack). Never throws.
+   */
+  async stop(o: { release?: boolean } = {}): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     await this.wake?.stop().catch(() => undefined);
     this.wake = null;
     this.flush();
+    await this.ownership?.stop(o).catch(() => undefined);
+    this.ownership = null;
     if (this.stack) await this.stack.stop();
     else await this.nc?.drain().catch(() => this.nc?.close());
     this.stack = null;
@@ -175,6 +238,22 @@ export class FleetService {
       d.msg.ack();
       return;
     }
+    const own = this.ownership;
+    if (!own || own.passThrough()) {
+      this.enqueue(e, d);
+      return;
+    }
+    // Claw groups: only notices about its own sessions (and host notices) reach this Claw's context.
+    void own.route(e, `wake:${d.msg.seq}`).then(
+      (r) => {
+        if (r === "deliver") this.enqueue(e, d);
+        else settle(d, r);
+      },
+      () => d.msg.nak(WAIT_DELAY_MS),
+    );
+  }
+
+  private enqueue(e: FleetEvent, d: FleetDelivery): void {
     this.st.counts.highPriority++;
     this.pending.push({ event: e, delivery: d });
     if (this.config.coalesceMs === 0) this.flush();
@@ -217,4 +296,10 @@ export class FleetService {
     this.st.counts.systemEvents += enqueued;
     for (const p of batch) p.delivery.msg.ack();
   }
+}
+
+/** Settles a delivery that is not delivered: skipped (acked), held or waiting (redelivered after a pause). */
+export function settle(d: FleetDelivery, r: Exclude<Route, "deliver">): void {
+  if (r === "skip") d.msg.ack();
+  else d.msg.nak(r === "hold" ? HOLD_DELAY_MS : WAIT_DELAY_MS);
 }

@@ -48,9 +48,15 @@ export function registerClawSupervisor(api: ClawPluginApi): void {
   const config: ClawPluginConfig = parsePluginConfig(api.pluginConfig);
   let service: FleetService | null = null;
   const nc = () => service?.connection() ?? null;
-  const caller = clawCaller(nc, config.clawId);
+  const caller = clawCaller(nc, config.clawId, undefined, () => service?.leases() ?? null);
 
-  for (const tool of fleetTools({ caller, nc, inboxConsumer: consumerNames(config.clawId).inbox }))
+  for (const tool of fleetTools({
+    caller,
+    nc,
+    inboxConsumer: consumerNames(config.clawId).inbox,
+    route: (event, key) => service?.route(event, key) ?? Promise.resolve("deliver"),
+    acting: () => service?.leases().acting() ?? true,
+  }))
     api.registerTool(tool);
 
   api.registerService({

@@ -20,6 +20,15 @@ export function formatStatus(s: FleetServiceStatus): string {
     `  consumers: ${s.consumers.wake}, ${s.consumers.inbox} (stream FLEET)`,
     `  notices:   ${s.counts.noticesRead} read, ${s.counts.highPriority} high priority, ${s.counts.systemEvents} system events, ${s.counts.duplicatesDropped} dropped as repeats`,
     `  last:      ${s.lastEvent ? `${s.lastEvent.kind} ${s.lastEvent.hostId}/${s.lastEvent.sessionId ?? "-"} at ${new Date(s.lastEvent.atMs).toISOString()}` : "none yet"}`,
+    ...(s.ownership?.configured
+      ? [
+          `  group:     ${s.ownership.group ?? "none (this Claw is in no group: it owns no session)"}, ${s.ownership.acting ? "acting" : "NOT acting (its liveness lease is not held)"}, lease TTL ${s.ownership.leaseTtlMs} ms, live: ${s.ownership.liveClaws.join(", ") || "-"}`,
+          `  sessions:  ${s.ownership.sessionsOwned} owned, ${s.ownership.sessionsPending} being taken, ${s.ownership.adoptions} adopted since start`,
+          `  routing:   ${s.ownership.noticesSkipped} notices skipped (other Claws' sessions), ${s.ownership.noticesHeld} held for a session nobody owned yet`,
+        ]
+      : s.ownership?.configured === false
+        ? ["  group:     no Claw groups configured: this Claw drives every session"]
+        : []),
     ...(s.embedded
       ? [`  embedded:  state ${s.embedded.stateDir}, host gateway ${s.embedded.gatewayUrl}, MCP ${s.embedded.mcpUrl}`]
       : []),

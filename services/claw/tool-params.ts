@@ -119,3 +119,6 @@ export const ApproveParams = Type.Object({
     }),
   ),
 });
+export const ClawsParams = Type.Object({
+  group: Type.Optional(Type.String({ minLength: 1, description: "Only this group (its Claws and sessions)." })),
+});

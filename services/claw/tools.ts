@@ -8,9 +8,11 @@ import type { TSchema } from "typebox";
 import { redact } from "../../schemas/redact.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { listHosts, RegistryQueryError } from "../clients/registry-queries.js";
-import { FleetToolError, type ClawCaller } from "./claw-caller.js";
+import type { FleetEvent } from "../../schemas/fleet.js";
+import { FleetToolError, NOT_ACTING_MESSAGE, type ClawCaller } from "./claw-caller.js";
 import { pullInbox } from "./fleet-consumers.js";
 import { noticeLine } from "./fleet-notices.js";
+import { HOLD_DELAY_MS, WAIT_DELAY_MS, type Route } from "./ownership.js";
 import { summarizeSessions } from "./summary.js";
 import * as P from "./tool-params.js";
 
@@ -34,6 +36,12 @@ export interface FleetToolDeps {
   caller: ClawCaller;
   nc: () => NatsConnection | null;
   inboxConsumer: string;
+  /**
+   * Claw groups (issue 18): what to do with a notice taken from the inbox (deliver, skip another Claw's, hold
+   * one about a session nobody owns yet) and whether the Claw acts at all; absent: every notice is delivered.
+   */
+  route?: (event: FleetEvent, deliveryKey: string) => Promise<Route>;
+  acting?: () => boolean;
 }
 
 /** The tool result for `details`, its JSON as the text, redacted. Pure. */
@@ -275,25 +283,47 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
       "Take the Claw's pending fleet events (sessions going idle, progress reports, marks, assignments... and the urgent ones already announced), oldest first, and acknowledge them so they are not returned again. Use it on a heartbeat or when asked what happened in the fleet.",
       P.EventsParams,
       async (p) => {
+        if (deps.acting && !deps.acting())
+          throw new FleetToolError("unavailable", `fleet_events: ${NOT_ACTING_MESSAGE}`);
         const got = await pullInbox(connected(deps), deps.inboxConsumer, num(p.max, 20));
-        const events = got.flatMap((d) =>
-          d.event
-            ? [
-                {
-                  id: d.event.id,
-                  kind: d.event.kind,
-                  priority: d.event.priority,
-                  hostId: d.event.hostId,
-                  sessionId: d.event.sessionId,
-                  atMs: d.event.atMs,
-                  line: noticeLine(d.event),
-                },
-              ]
-            : [],
-        );
-        for (const d of got) await d.msg.ackAck();
-        return { events, taken: events.length };
+        const events: Record<string, unknown>[] = [];
+        let skipped = 0;
+        let held = 0;
+        for (const d of got) {
+          const e = d.event;
+          const r: Route =
+            e && deps.route ? await deps.route(e, `inbox:${d.msg.seq}`).catch(() => "wait" as const) : "deliver";
+          if (r === "hold" || r === "wait") {
+            held++;
+            d.msg.nak(r === "hold" ? HOLD_DELAY_MS : WAIT_DELAY_MS);
+            continue;
+          }
+          if (r === "skip") skipped++;
+          else if (e)
+            events.push({
+              id: e.id,
+              kind: e.kind,
+              priority: e.priority,
+              hostId: e.hostId,
+              sessionId: e.sessionId,
+              atMs: e.atMs,
+              line: noticeLine(e),
+            });
+          await d.msg.ackAck();
+        }
+        return {
+          events,
+          taken: events.length,
+          ...(deps.route ? { skippedOtherClaws: skipped, heldForOwnership: held } : {}),
+        };
       },
+    ),
+    tool(
+      "fleet_claws",
+      "Fleet Claws",
+      "List the Claw groups that share the fleet: each group's Claws and parent, which Claws are live, which Claw owns which session (with its lease epoch and age). Use it to see why a command was refused as not_owner, who else watches the fleet, or where an escalation goes. configured false: this Claw is the only one and drives every session.",
+      P.ClawsParams,
+      async (p) => ({ claws: await cmd("claws", str(p.group) ? { group: p.group } : {}) }),
     ),
   ];
 }
