@@ -36,6 +36,10 @@ export const CommandVerb = z.enum([
   "approve",
   /** Claw groups, their Claws and who owns which session (issue 18). */
   "claws",
+  /** Hand a session (and a question about it) up to the parent Claw group; at the root, to people (issue 18). */
+  "escalate",
+  /** A Claw of the group a session was escalated to takes it over; its lease moves to that Claw (issue 18). */
+  "accept",
 ]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
@@ -172,6 +176,20 @@ export const ApproveArgs = z.strictObject({
 /** `claws`: the Claw groups, their Claws and session ownership; `group` narrows it to one group. */
 export const ClawsArgs = z.strictObject({ group: z.string().min(1).max(63).optional() });
 
+/** Longest reason an escalation gives, in characters. */
+export const MAX_ESCALATION_REASON = 2_000;
+/** `escalate`: the session goes up one Claw group (from the group it is with now) with a reason and a question. */
+export const EscalateArgs = z.strictObject({
+  target: SessionTarget,
+  reason: z.string().min(1, "reason must not be empty").max(MAX_ESCALATION_REASON),
+  question: z.string().min(1).max(MAX_ASK_TEXT).optional(),
+});
+/** `accept`: take over a session escalated to the caller's group; `escalationId` guards against a newer one. */
+export const AcceptArgs = z.strictObject({
+  target: SessionTarget,
+  escalationId: z.string().min(1).max(200).optional(),
+});
+
 /** Each verb's arguments. */
 export const commandArgs = {
   list: ListArgs,
@@ -189,6 +207,8 @@ export const commandArgs = {
   probe: ProbeArgs,
   approve: ApproveArgs,
   claws: ClawsArgs,
+  escalate: EscalateArgs,
+  accept: AcceptArgs,
 } as const;
 export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
 

@@ -3,7 +3,15 @@ import { describe, expect, it } from "vitest";
 import { ClawGroups, type ClawGroupsInput } from "../../schemas/claw-groups.js";
 import { PolicyDocument } from "../../schemas/policy.js";
 import { leaseKeys, sessionOfClawLeaseKey } from "../bus/lease.js";
-import { actingGroup, designatedClaw, designatedOwner, owningGroup, type OwnedSession } from "./claw-ownership.js";
+import {
+  actingGroup,
+  designatedClaw,
+  designatedOwner,
+  dueEscalations,
+  owningGroup,
+  type OwnedSession,
+  type WaitingSession,
+} from "./claw-ownership.js";
 
 const doc = ClawGroups.parse({
   groups: [
@@ -106,6 +114,41 @@ describe("who owns a session", () => {
       expect(three === "w3" || three === both.get(id)).toBe(true);
     }
     expect(designatedClaw("x", [])).toBeNull();
+  });
+});
+
+describe("escalation and ownership", () => {
+  it("gives an accepted session to the accepting Claw while it is live, then back to the rendezvous", () => {
+    const s = session("s", { group: "web", escalation: { acceptedBy: "boss" } });
+    expect(designatedOwner(doc, s, new Set(["w1", "boss"]))).toEqual({ clawId: "boss", group: "leads" });
+    expect(designatedOwner(doc, s, new Set(["w1"]))).toEqual({ clawId: "w1", group: "web" });
+    // A Claw in no group cannot hold a session by accepting it.
+    const stray = session("s", { group: "web", escalation: { acceptedBy: "nobody" } });
+    expect(designatedOwner(doc, stray, new Set(["w1", "nobody"]))?.clawId).toBe("w1");
+  });
+
+  it("escalates an unanswered ask or approval once, then each unaccepted escalation one group further", () => {
+    const min = 60_000;
+    const base: WaitingSession = { ...session("s"), ask: null, approval: null, escalation: null };
+    const ask = { correlationId: "a1", atMs: 0, question: "ship?" };
+    expect(dueEscalations(doc, [{ ...base, ask }], 9 * min)).toEqual([]);
+    expect(dueEscalations(doc, [{ ...base, ask }], 10 * min)).toEqual([
+      { sessionId: "s", reason: "ask a1 unanswered for 10 min", question: "ship?" },
+    ]);
+    const approval = { requestId: "r1", atMs: 0 };
+    expect(dueEscalations(doc, [{ ...base, approval }], 11 * min)[0]?.reason).toBe("approval r1 unanswered for 11 min");
+    // Escalated after the ask: covered until nobody accepts it in time.
+    const escalation = { acceptedBy: null, toGroup: "leads", atMs: 10 * min };
+    expect(dueEscalations(doc, [{ ...base, ask, escalation }], 15 * min)).toEqual([]);
+    expect(dueEscalations(doc, [{ ...base, ask, escalation }], 20 * min)).toEqual([
+      { sessionId: "s", reason: "nobody of group leads accepted the escalation within 10 min", question: null },
+    ]);
+    // At people: nothing further; accepted: nothing, until a newer ask.
+    expect(dueEscalations(doc, [{ ...base, ask, escalation: { ...escalation, toGroup: null } }], 99 * min)).toEqual([]);
+    const accepted = { ...escalation, acceptedBy: "boss" };
+    expect(dueEscalations(doc, [{ ...base, ask, escalation: accepted }], 99 * min)).toEqual([]);
+    const newer = { correlationId: "a2", atMs: 30 * min };
+    expect(dueEscalations(doc, [{ ...base, ask: newer, escalation: accepted }], 40 * min)).toHaveLength(1);
   });
 });
 

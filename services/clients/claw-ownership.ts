@@ -18,6 +18,8 @@ export interface OwnedSession {
   host: string;
   repo: string | null;
   group: string | null;
+  /** An escalation a Claw accepted: that Claw owns the session while it is live (absent: none). */
+  escalation?: { acceptedBy: string | null } | null;
 }
 
 /** Whether `sel` matches `s` (every given field equal). Pure. */
@@ -73,12 +75,20 @@ export function designatedClaw(sessionId: string, candidates: readonly string[])
   return best;
 }
 
-/** The live Claw that should own `s`, with its group; null when no group with a live Claw acts for it. Pure. */
+/**
+ * The live Claw that should own `s`, with its group: the Claw that accepted its escalation while it is live and in
+ * a group; else by the acting group's rendezvous. Null when no group with a live Claw acts for it. Pure.
+ */
 export function designatedOwner(
   doc: ClawGroups,
   s: OwnedSession,
   live: ReadonlySet<string>,
 ): { clawId: string; group: string } | null {
+  const acceptedBy = s.escalation?.acceptedBy ?? null;
+  if (acceptedBy !== null && live.has(acceptedBy)) {
+    const accepting = groupOfClaw(doc, acceptedBy);
+    if (accepting !== null) return { clawId: acceptedBy, group: accepting.name };
+  }
   const g = actingGroup(doc, s, live);
   if (g === null) return null;
   const clawId = designatedClaw(
@@ -86,4 +96,54 @@ export function designatedOwner(
     g.claws.filter((c) => live.has(c)),
   );
   return clawId === null ? null : { clawId, group: g.name };
+}
+
+/** The fields of a session record deadline escalation reads. */
+export interface WaitingSession extends OwnedSession {
+  ask: { correlationId: string; atMs: number; question?: string } | null;
+  approval: { requestId: string; atMs: number } | null;
+  escalation?: { acceptedBy: string | null; toGroup: string | null; atMs: number } | null;
+}
+
+/**
+ * What should escalate on its own at `nowMs` (the owner's plugin sends it): an ask or a held approval older than
+ * `escalateAfterMs` that no escalation covers yet, or a pending escalation nobody of its group accepted within
+ * `escalateAfterMs` (it goes one group further up). One reason per session; none once it reached people. Pure.
+ */
+export function dueEscalations(
+  doc: ClawGroups,
+  sessions: readonly WaitingSession[],
+  nowMs: number,
+): { sessionId: string; reason: string; question: string | null }[] {
+  const after = doc.escalateAfterMs;
+  const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
+  const out: { sessionId: string; reason: string; question: string | null }[] = [];
+  for (const s of sessions) {
+    const e = s.escalation ?? null;
+    const pending = e !== null && e.acceptedBy === null ? e : null;
+    if (pending !== null) {
+      if (pending.toGroup !== null && nowMs - pending.atMs >= after)
+        out.push({
+          sessionId: s.sessionId,
+          reason: `nobody of group ${pending.toGroup} accepted the escalation within ${minutes(after)}`,
+          question: null,
+        });
+      continue;
+    }
+    // An escalation made after the ask (or approval) already covers it.
+    const since = e?.atMs ?? -1;
+    if (s.ask !== null && s.ask.atMs > since && nowMs - s.ask.atMs >= after)
+      out.push({
+        sessionId: s.sessionId,
+        reason: `ask ${s.ask.correlationId} unanswered for ${minutes(nowMs - s.ask.atMs)}`,
+        question: s.ask.question ?? null,
+      });
+    else if (s.approval !== null && s.approval.atMs > since && nowMs - s.approval.atMs >= after)
+      out.push({
+        sessionId: s.sessionId,
+        reason: `approval ${s.approval.requestId} unanswered for ${minutes(nowMs - s.approval.atMs)}`,
+        question: null,
+      });
+  }
+  return out;
 }
