@@ -584,7 +584,7 @@ describe("deploy files", () => {
         PATH: process.env.PATH ?? "",
         NATS_SERVER_NAME: "nats-1",
         ...Object.fromEntries(
-          ["ADMIN", "POLICY", "GATEWAY", "REGISTRY", "OPERATOR", "CLIENT"].map((u) => [
+          ["ADMIN", "POLICY", "GATEWAY", "REGISTRY", "OPERATOR", "CLIENT", "CLAW"].map((u) => [
             `CLAW_NATS_${u}_PASSWORD`,
             `p${u.toLowerCase()}1`,
           ]),

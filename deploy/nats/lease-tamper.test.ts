@@ -2,10 +2,13 @@
 // against a real nats-server (Debian's 2.9.10 here) with the permissions of deploy/nats: every user connects as
 // the services do. What is tried:
 // - a service user writing leases that are not its own (the gateway a registry partition's, the registry a host's),
-//   and a client, operator or the policy service reading codex-leases at all (whatever a user reads, it can have
-//   the server store elsewhere by naming a KV subject as the reply subject);
+//   and a client or operator reading codex-leases at all (whatever a user reads, it can have the server store
+//   elsewhere by naming a KV subject as the reply subject); the policy service reads it (issue 18) but writes none;
+// - a Claw's plugin service (user `claw`) reaching past its own `claw.>` and `claw-session.>` keys: writing or
+//   reading a host's or a partition's lease, reading any other bucket's records, publishing other FLEET kinds;
 // - bytes the server stores on a lease key for a client (a JetStream API answer whose reply subject is
-//   `$KV.codex-leases.<key>`): no takeover, neither of a host's connection nor of a registry partition;
+//   `$KV.codex-leases.<key>`): no takeover, neither of a host's connection nor of a registry partition; nor a
+//   Claw's session lease record aimed at a host's key (it names the key it was written for);
 // - a client having the server copy a view entry one registry partition wrote (under its own, higher lease epoch)
 //   onto a key of another partition: the rightful writer must not take it for a newer owner and stop writing.
 //
@@ -15,6 +18,7 @@
 import { randomBytes } from "node:crypto";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { subjects } from "../../services/bus/subjects.js";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { WebSocket } from "ws";
@@ -107,10 +111,10 @@ describe("codex-leases: each service writes its own leases only, and only those 
     }
   });
 
-  it("refuses clients, operators and the policy service any read of codex-leases (direct get, message get, consumer)", async () => {
+  it("refuses clients and operators any read of codex-leases (direct get, message get, consumer); the policy service reads it", async () => {
     const admin = await openKvBucket(await as("admin"), LEASES);
     await admin.put(leaseKeys.host("h-read"), "{}");
-    for (const user of ["client", "operator", "policy"] as const) {
+    for (const user of ["client", "operator"] as const) {
       const nc = await as(user);
       const direct = `$JS.API.DIRECT.GET.KV_${LEASES}`;
       expect(
@@ -126,10 +130,74 @@ describe("codex-leases: each service writes its own leases only, and only those 
         /permission/i,
       );
     }
-    // The services that hold leases still follow the bucket.
-    for (const user of ["gateway", "registry"] as const) {
+    // The services that hold leases still follow the bucket, and the policy service (it checks Claws' epochs).
+    const policyKv = await new Kvm(await as("policy")).open(LEASES, { allow_direct: true });
+    expect((await policyKv.get(leaseKeys.host("h-read")))?.string()).toBe("{}");
+    for (const user of ["gateway", "registry", "policy"] as const) {
       const follow = await followKvBucket(await as(user), LEASES);
       await follow.stop();
+    }
+  });
+});
+
+describe("a Claw's plugin service (user claw) in codex-leases and FLEET", () => {
+  it("reads and writes its claw.> and claw-session.> keys, one at a time by subject", async () => {
+    const kv = await new Kvm(await as("claw")).open(LEASES, { allow_direct: true });
+    for (const key of [leaseKeys.claw("c-own"), leaseKeys.clawSession("s-own")]) {
+      const revision = await kv.create(key, "{}");
+      expect(await kv.update(key, '{"a":1}', revision)).toBeGreaterThan(revision);
+      expect((await kv.get(key))?.string(), key).toBe('{"a":1}');
+    }
+  });
+
+  it("neither writes nor reads a host's or a partition's lease, nor reads the bucket but by its own keys", async () => {
+    const admin = await openKvBucket(await as("admin"), LEASES);
+    const hostKey = leaseKeys.host("h-claw-read");
+    const partitionKey = leaseKeys.registryPartition(4, 3);
+    await admin.put(hostKey, "{}");
+    await admin.put(partitionKey, "{}");
+    const nc = await as("claw");
+    const kv = await new Kvm(nc).open(LEASES, { allow_direct: true });
+    for (const key of [hostKey, partitionKey]) {
+      expect((await writeRefusal(kv.put(key, "{}")))?.subject, key).toBe(`$KV.${LEASES}.${key}`);
+      expect((await writeRefusal(kv.get(key)))?.subject, key).toBe(
+        `$JS.API.DIRECT.GET.KV_${LEASES}.$KV.${LEASES}.${key}`,
+      );
+    }
+    // Not by sequence, not by a subject in the request body, not through a consumer.
+    const direct = `$JS.API.DIRECT.GET.KV_${LEASES}`;
+    expect(
+      (await writeRefusal(nc.request(direct, JSON.stringify({ last_by_subj: `$KV.${LEASES}.${hostKey}` }))))?.subject,
+    ).toBe(direct);
+    const msgGet = `$JS.API.STREAM.MSG.GET.KV_${LEASES}`;
+    expect((await writeRefusal(nc.request(msgGet, JSON.stringify({ seq: 1 }))))?.subject).toBe(msgGet);
+    const consumers = (await jetstreamManager(nc)).consumers;
+    expect(String(await rejection(consumers.add(`KV_${LEASES}`, { ack_policy: AckPolicy.None })))).toMatch(
+      /permission/i,
+    );
+  });
+
+  it("reads no other bucket's records", async () => {
+    const nc = await as("claw");
+    for (const bucket of Object.values(KV_BUCKET_NAMES).filter((b) => b !== LEASES)) {
+      const direct = `$JS.API.DIRECT.GET.KV_${bucket}`;
+      expect((await writeRefusal(nc.request(direct, JSON.stringify({ seq: 1 }))))?.subject, bucket).toBe(direct);
+      const bySubject = `${direct}.$KV.${bucket}.active`;
+      expect((await writeRefusal(nc.request(bySubject, "")))?.subject, bucket).toBe(bySubject);
+      const msgGet = `$JS.API.STREAM.MSG.GET.KV_${bucket}`;
+      expect((await writeRefusal(nc.request(msgGet, JSON.stringify({ seq: 1 }))))?.subject, bucket).toBe(msgGet);
+    }
+  });
+
+  it("publishes session-adopted to FLEET and no other notice kind", async () => {
+    const js = jetstream(await as("claw"));
+    const adopted = subjects.fleet("session-adopted");
+    expect(
+      (await js.publish(adopted, "{}", { msgID: `adopted-${randomBytes(4).toString("hex")}` })).seq,
+    ).toBeGreaterThan(0);
+    for (const kind of ["session-new", "session-ask", "host-stale", "approval-requested"]) {
+      const subject = subjects.fleet(kind);
+      expect((await writeRefusal(js.publish(subject, "{}")))?.subject, kind).toBe(subject);
     }
   });
 });
@@ -165,6 +233,26 @@ describe("bytes a client has the server store on a host's lease key", () => {
     // Any API answer will do: the server sends it to the reply subject, and the bucket stores it there.
     client.publish(`$JS.API.STREAM.INFO.${STREAM_NAMES.audit}`, "", { reply: `$KV.${LEASES}.${key}` });
     await client.flush();
+    await expectRenewedOverJunk(key, "gw-tamper", epoch);
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    expect(agent.frames.filter((f) => f.type !== "welcome")).toEqual([]);
+  });
+
+  it("a Claw's session lease record aimed at a host's key reads as junk there: no takeover", async () => {
+    const agent = await connectAgent(gateway.url, (await createHostToken(tokens, "h-victim-claw")).token);
+    agents.push(agent);
+    agent.send(hello("h-victim-claw", "run-victim-claw"));
+    const welcome = await agent.next((f) => f.type === "welcome");
+    const epoch = (welcome as Extract<typeof welcome, { type: "welcome" }>).leaseEpoch;
+    const key = leaseKeys.host("h-victim-claw");
+    const claw = await as("claw");
+    // A record as lease.ts writes one, the gateway's holder and epoch copied in, on the Claw's own key (a plain
+    // put: a compare-and-set write's copy would be refused on a key with another history).
+    const own = leaseKeys.clawSession("s-aimed");
+    const kv = await new Kvm(claw).open(LEASES, { allow_direct: true });
+    await kv.put(own, JSON.stringify({ holder: "gw-tamper", key: own, epoch, ttlMs: 3_000, takenAtMs: Date.now() }));
+    claw.publish(`$JS.API.DIRECT.GET.KV_${LEASES}.$KV.${LEASES}.${own}`, "", { reply: `$KV.${LEASES}.${key}` });
+    await claw.flush();
     await expectRenewedOverJunk(key, "gw-tamper", epoch);
     expect(agent.ws.readyState).toBe(WebSocket.OPEN);
     expect(agent.frames.filter((f) => f.type !== "welcome")).toEqual([]);
