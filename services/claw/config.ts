@@ -112,14 +112,15 @@ export function embeddedStateDir(config: ClawPluginConfig, openclawStateDir: str
 }
 
 /**
- * How the plugin logs in: embedded mode as the stack's `client` user (from its state dir); connect mode from
+ * How the plugin logs in: embedded mode as the stack's `claw` user (from its state dir: a client's rights and its
+ * own leases, for Claw groups); connect mode from
  * `natsCredentialsFile`, else `natsUser`/`natsPassword` or `natsToken`. A `natsCredentialsFile` that lies in a
  * state dir (`<stateDir>/credentials/<user>.json`, where `up` writes it) is given only to that state dir's
  * `up`'s own nats-server, checked at every (re)connect (`upBusAuthenticator`): while `up` is stopped, whoever
  * takes its port gets no password, and the connection closes instead. Throws an Error naming a bad file.
  */
 export function pluginLogin(config: ClawPluginConfig, openclawStateDir: string): PluginLogin {
-  if (config.mode === "embedded") return readBusLogin(embeddedStateDir(config, openclawStateDir), "client") ?? {};
+  if (config.mode === "embedded") return readBusLogin(embeddedStateDir(config, openclawStateDir), "claw") ?? {};
   if (config.natsCredentialsFile) {
     const file = config.natsCredentialsFile;
     let parsed: ReturnType<typeof BusCredentialsFile.safeParse>;

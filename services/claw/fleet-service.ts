@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import { connectBus } from "../bus/index.js";
+import { readBusLogin } from "../clients/bus-credentials.js";
 import { startLocalStack, type LocalStack } from "../stack/local-stack.js";
 import type { ClawsResult } from "../../schemas/claw-groups.js";
 import { clawCaller, type ClawLeases } from "./claw-caller.js";
@@ -143,7 +144,15 @@ export class FleetService {
           env: process.env,
           logger: pino({ name: "claw-supervisor", level: process.env.LOG_LEVEL ?? "warn" }, pino.destination(2)),
         });
-        this.nc = this.stack.nc;
+        // As the `claw` user (a client's rights and its own leases: Claw groups), when the stack wrote its login.
+        const login = readBusLogin(dir, "claw");
+        this.nc = login
+          ? await connectBus({
+              servers: this.stack.report.nats.url,
+              name: `openclaw-claw-supervisor-${this.config.clawId}`,
+              ...login,
+            })
+          : this.stack.nc;
         this.st.natsUrl = this.stack.report.nats.url;
         this.st.embedded = {
           stateDir: dir,
@@ -218,8 +227,10 @@ export class FleetService {
     this.flush();
     await this.ownership?.stop(o).catch(() => undefined);
     this.ownership = null;
-    if (this.stack) await this.stack.stop();
-    else await this.nc?.drain().catch(() => this.nc?.close());
+    if (this.stack) {
+      if (this.nc && this.nc !== this.stack.nc) await this.nc.drain().catch(() => this.nc?.close());
+      await this.stack.stop();
+    } else await this.nc?.drain().catch(() => this.nc?.close());
     this.stack = null;
     this.nc = null;
     this.st.state = "stopped";
