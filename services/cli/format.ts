@@ -2,6 +2,7 @@
  * Plain-text tables of registry sessions, hosts and the attention view, for the CLI's output. Pure (the caller
  * passes "now").
  */
+import type { ClawsResult } from "../../schemas/claw-groups.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { type AttentionNeed, type AttentionReason, attentionReasons } from "../clients/attention.js";
 import { shortIds } from "../clients/session-ref.js";
@@ -80,6 +81,11 @@ export interface SessionTableOptions {
   headers?: boolean;
   /** Each session id's short form (services/clients/session-ref.ts); default: unique among `sessions`. */
   short?: ReadonlyMap<string, string>;
+  /**
+   * With Claw groups configured (issue 18): the Claw owning each session (a session not in the map has none),
+   * shown as an OWNER CLAW column after OWNER. Absent: no such column.
+   */
+  clawOwner?: ReadonlyMap<string, string>;
 }
 
 /** The session table's header: HOST SESSION WORKSPACE STATUS NEEDS GROUP OWNER LAST SEEN SUMMARY (wide: more). Pure. */
@@ -142,8 +148,65 @@ export function formatSessionsTable(
   o: SessionTableOptions = {},
 ): string {
   const short = o.short ?? shortIds(sessions.map((r) => r.sessionId));
-  const rows = sessions.map((r) => sessionCells(r, short.get(r.sessionId) ?? r.sessionId, nowMs, o.wide));
-  return table(o.headers === false ? null : sessionHeader(o.wide), rows);
+  const header = sessionHeader(o.wide);
+  const owners = o.clawOwner;
+  // OWNER CLAW goes right after OWNER.
+  const at = header.indexOf("OWNER") + 1;
+  if (owners !== undefined) header.splice(at, 0, "OWNER CLAW");
+  const rows = sessions.map((r) => {
+    const cells = sessionCells(r, short.get(r.sessionId) ?? r.sessionId, nowMs, o.wide);
+    if (owners !== undefined) cells.splice(at, 0, owners.get(r.sessionId) ?? "-");
+    return cells;
+  });
+  return table(o.headers === false ? null : header, rows);
+}
+
+/** `claw-a (live, 2s ago)`, `claw-b (down, 1m ago)`, `claw-c (never seen)`: a Claw as the groups table shows it. Pure. */
+export function clawText(c: ClawsResult["claws"][number]): string {
+  if (c.seenAgoMs === null) return `${c.clawId} (never seen)`;
+  const ago = c.seenAgoMs < 1000 ? "just now" : `${durationText(c.seenAgoMs)} ago`;
+  return `${c.clawId} (${c.live ? "live" : "down"}, ${ago})`;
+}
+
+/**
+ * The Claw groups as a table: GROUP, PARENT (`people` for a root), CLAWS (each live or down, and when it last
+ * renewed), SESSIONS (owned by the group's Claws); Claws renewing a liveness lease but in no group get a row of
+ * their own, group `-`. Pure.
+ */
+export function formatClawGroupsTable(r: ClawsResult, headers = true): string {
+  const rows = r.groups.map((g) => {
+    const claws = r.claws.filter((c) => c.group === g.name);
+    return [
+      g.name,
+      g.parent ?? "people",
+      claws.length === 0 ? "-" : claws.map(clawText).join(", "),
+      String(claws.reduce((n, c) => n + c.sessions, 0)),
+    ];
+  });
+  const stray = r.claws.filter((c) => c.group === null);
+  if (stray.length > 0)
+    rows.push(["-", "-", stray.map(clawText).join(", "), String(stray.reduce((n, c) => n + c.sessions, 0))]);
+  return table(headers ? ["GROUP", "PARENT", "CLAWS", "SESSIONS"] : null, rows);
+}
+
+/**
+ * Who owns which session: SESSION (short id), OWNER CLAW, GROUP (the session's, by the selectors), EPOCH, HELD FOR,
+ * RENEWED (how long ago the lease was last renewed), as given. Pure.
+ */
+export function formatClawSessionsTable(
+  sessions: ClawsResult["sessions"],
+  headers = true,
+  short: ReadonlyMap<string, string> = shortIds(sessions.map((s) => s.sessionId)),
+): string {
+  const rows = sessions.map((s) => [
+    short.get(s.sessionId) ?? s.sessionId,
+    s.clawId,
+    s.group ?? "-",
+    String(s.epoch),
+    durationText(s.heldForMs),
+    s.renewedAgoMs < 1000 ? "just now" : `${durationText(s.renewedAgoMs)} ago`,
+  ]);
+  return table(headers ? ["SESSION", "OWNER CLAW", "GROUP", "EPOCH", "HELD FOR", "RENEWED"] : null, rows);
 }
 
 /** One row of the attention view: a session and one reason it needs a person. */

@@ -38,8 +38,14 @@ export const commandTable: readonly CommandEntry[] = [
   },
   {
     name: "attention",
-    summary: "list what needs a person: approvals, input, asks, handoffs, errors, stale sessions (oldest first)",
+    summary:
+      "list what needs a person: approvals, input, asks, escalations, handoffs, errors, stale sessions (oldest first)",
     load: async () => (await import("./attention.js")).attentionCommand,
+  },
+  {
+    name: "claws",
+    summary: "list the Claw groups, their Claws (live or down) and which Claw owns which session",
+    load: async () => (await import("./claws.js")).clawsCommand,
   },
   verb("read", "read a session's transcript, newest turns first, through policy"),
   verb("send", "send text: start a turn in an idle session, steer the running one otherwise"),

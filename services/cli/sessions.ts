@@ -4,8 +4,16 @@
  * ids, `-o wide` for more columns, `-o json`/`--json` for `{ok,data:{sessions,total}}`, `--no-headers`, and
  * `--watch` for one line per change (session-watch.ts).
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
+import { ClawsResult } from "../../schemas/claw-groups.js";
+import { CommandResult } from "../../schemas/commands.js";
+// The light modules, not the bus/index.js barrel (nor command-client.ts, which loads it): see registry-queries.ts.
+import { busRequest } from "../bus/requester.js";
+import { subjects } from "../bus/subjects.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import {
@@ -53,17 +61,49 @@ const Limit = z.coerce
   .positive("must be greater than 0");
 const Output = z.enum(["wide", "json"], { error: "must be wide or json" });
 
+/**
+ * The Claw owning each session, from the policy service's `claws` answer (issue 18), when Claw groups are
+ * configured; undefined otherwise, and whenever no answer comes (no policy service, a refusal, a timeout): the
+ * registry's view is then listed as it always was.
+ */
+async function clawOwners(
+  nc: NatsConnection,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<ReadonlyMap<string, string> | undefined> {
+  // The operator id command-client.ts's defaultCallerId gives.
+  const callerId = `${env.USER ?? env.LOGNAME ?? "operator"}@${hostname().split(".")[0]}`;
+  const body = { verb: "claws", caller: { id: callerId, role: "operator" }, idempotencyKey: randomUUID(), args: {} };
+  let answer: unknown;
+  try {
+    answer = (await busRequest(nc, subjects.command("claws"), JSON.stringify(body), { timeout: timeoutMs })).json();
+  } catch {
+    return undefined;
+  }
+  const result = CommandResult.safeParse(answer);
+  if (!result.success || !result.data.ok) return undefined;
+  const claws = ClawsResult.safeParse(result.data.data);
+  if (!claws.success || !claws.data.configured) return undefined;
+  return new Map(claws.data.sessions.map((s) => [s.sessionId, s.clawId]));
+}
+
 function textOf(
   sessions: SessionRecord[],
   total: number,
   filter: SessionFilter,
-  o: { wide: boolean; headers: boolean; short: ReadonlyMap<string, string> },
+  o: {
+    wide: boolean;
+    headers: boolean;
+    short: ReadonlyMap<string, string>;
+    clawOwner?: ReadonlyMap<string, string> | undefined;
+  },
 ): string {
   const filtered = Object.keys(filter).length > 0 ? " matching the filter" : "";
   if (sessions.length === 0) return o.headers ? `no sessions${filtered}\n` : "";
   const more =
     total > sessions.length && o.headers ? `showing ${sessions.length} of ${total} sessions${filtered}\n` : "";
-  return formatSessionsTable(sessions, Date.now(), o) + more;
+  const { clawOwner, ...view } = o;
+  return formatSessionsTable(sessions, Date.now(), clawOwner === undefined ? view : { ...view, clawOwner }) + more;
 }
 
 /** The options `sessions` takes (the table of completions lists them too). */
@@ -130,12 +170,24 @@ export const sessionsCommand: Command = {
       ): void =>
         io.stdout(json ? jsonOk({ sessions, total }, compact) : textOf(sessions, total, filter, { ...view, short }));
       if (!values.watch) {
+        // Who owns each session, asked of the policy service alongside the registry's list.
+        const owners = clawOwners(nc, io.env, timeoutMs);
         const {
           sessions,
           total,
           shortIds: short,
         } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
-        print(sessions, total, short);
+        const clawOwner = await owners;
+        if (clawOwner === undefined) print(sessions, total, short);
+        else
+          io.stdout(
+            json
+              ? jsonOk({
+                  sessions: sessions.map((s) => ({ ...s, clawOwner: clawOwner.get(s.sessionId) ?? null })),
+                  total,
+                })
+              : textOf(sessions, total, filter, { ...view, short, clawOwner }),
+          );
         return 0;
       }
       // Only --watch loads the follower (and with it JetStream and KV): a one-shot list starts without them.
