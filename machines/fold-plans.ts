@@ -92,6 +92,20 @@ function allNodes(node: AnyStateNode): AnyStateNode[] {
   return [node, ...Object.values(node.states as Record<string, AnyStateNode>).flatMap(allNodes)];
 }
 
+/**
+ * The transitions on `type` XState looks at from `leaf`, in its order (the leaf's, then each ancestor's, each
+ * node's in definition order), or undefined when a node on the way has a wildcard descriptor.
+ */
+function candidatesOf(leaf: AnyStateNode, type: string): AnyTransitionDefinition[] | undefined {
+  const list: AnyTransitionDefinition[] = [];
+  for (let node: AnyStateNode | undefined = leaf; node; node = node.parent) {
+    const transitions = node.transitions as Map<string, AnyTransitionDefinition[]>;
+    for (const descriptor of transitions.keys()) if (descriptor.includes("*")) return undefined;
+    list.push(...(transitions.get(type) ?? []));
+  }
+  return list;
+}
+
 /** True when the machine uses only what plans cover (see the module comment). */
 function planable(machine: AnyStateMachine): boolean {
   return allNodes(machine.root).every(
@@ -106,6 +120,11 @@ function planable(machine: AnyStateMachine): boolean {
 /** Plans per (transition, leaf) for one machine; `full` runs a step through XState. */
 export class TransitionPlans {
   private readonly plans = new Map<AnyTransitionDefinition, Map<AnyStateNode, Plan>>();
+  /** Per leaf and event type: the transitions XState would look at, in order (undefined: left to XState). */
+  private readonly candidates = new Map<
+    AnyStateNode,
+    Map<string, { list: AnyTransitionDefinition[] | undefined; checked: boolean }>
+  >();
 
   private constructor(
     private readonly machine: AnyStateMachine,
@@ -127,18 +146,17 @@ export class TransitionPlans {
   /** The snapshot after `event`, or undefined when this step is left to XState. */
   step(snapshot: PlainSnapshot, event: EventObject): PlainSnapshot | undefined {
     if (event.type.startsWith("xstate.")) return undefined;
-    let transitions: AnyTransitionDefinition[];
+    const leaf = snapshot._nodes.find((n) => n.type === "atomic");
+    if (leaf === undefined) return undefined;
+    let transition: AnyTransitionDefinition | null | undefined;
     try {
-      transitions = this.machine.getTransitionData(snapshot as never, event as never);
+      transition = this.select(leaf, snapshot, event);
     } catch {
       return undefined; // a guard threw: XState throws it again, with its own message
     }
+    if (transition === undefined) return undefined;
     // No transition: XState's macrostep hands the same snapshot back (no eventless transitions here).
-    if (transitions.length === 0) return snapshot;
-    if (transitions.length > 1) return undefined;
-    const transition = transitions[0]!;
-    const leaf = snapshot._nodes.find((n) => n.type === "atomic");
-    if (leaf === undefined) return undefined;
+    if (transition === null) return snapshot;
     let byLeaf = this.plans.get(transition);
     if (!byLeaf) this.plans.set(transition, (byLeaf = new Map()));
     let plan = byLeaf.get(leaf);
@@ -151,6 +169,71 @@ export class TransitionPlans {
       if (err instanceof NeedsFullStep) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * The transition XState's `getTransitionData` selects for `event` in `leaf` (null for none), or undefined when
+   * it cannot tell (the step is then left to XState). For a machine of atomic and compound states XState looks at
+   * the leaf, then each ancestor up to the root, and takes the first transition on the event's type whose guard
+   * passes (`StateNode.next` over `getCandidates`). The candidates along that path are listed once per (leaf,
+   * event type), and each guard is evaluated as XState's `evaluateGuard` does; without the per-call work of
+   * `transitionNode` (memo keys, arrays of actions, Object.keys of state values). A list is made only when no
+   * node on the path has a wildcard descriptor (XState matches those by its own rules), and its first use is
+   * checked against `getTransitionData`.
+   */
+  private select(
+    leaf: AnyStateNode,
+    snapshot: PlainSnapshot,
+    event: EventObject,
+  ): AnyTransitionDefinition | null | undefined {
+    let byType = this.candidates.get(leaf);
+    if (!byType) this.candidates.set(leaf, (byType = new Map()));
+    let entry = byType.get(event.type);
+    if (entry === undefined) {
+      entry = { list: candidatesOf(leaf, event.type), checked: false };
+      byType.set(event.type, entry);
+    }
+    if (entry.list === undefined) return this.xstateSelects(snapshot, event);
+    let selected: AnyTransitionDefinition | null = null;
+    for (const candidate of entry.list)
+      if (!candidate.guard || this.guardPasses(candidate.guard, snapshot, event)) {
+        selected = candidate;
+        break;
+      }
+    if (entry.checked) return selected;
+    const expected = this.xstateSelects(snapshot, event);
+    if (expected !== selected) {
+      entry.list = undefined;
+      this.counts.rejected++;
+      return expected;
+    }
+    entry.checked = true;
+    return selected;
+  }
+
+  /** XState's own selection: its one transition, null for none, undefined for several (left to XState). */
+  private xstateSelects(snapshot: PlainSnapshot, event: EventObject): AnyTransitionDefinition | null | undefined {
+    const transitions = this.machine.getTransitionData(snapshot as never, event as never);
+    return transitions.length === 0 ? null : transitions.length === 1 ? transitions[0] : undefined;
+  }
+
+  /** XState's `evaluateGuard` (xstate 5): a named, parameterised, inline or built-in (`and`, `not`, ...) guard. */
+  private guardPasses(guard: unknown, snapshot: PlainSnapshot, event: EventObject): boolean {
+    const inline = typeof guard === "function";
+    const name = typeof guard === "string" ? guard : (guard as { type: string }).type;
+    const resolved = inline ? guard : (this.machine.implementations.guards as Record<string, unknown>)[name];
+    if (!inline && !resolved) throw new Error(`Guard '${name}' is not implemented.`);
+    if (typeof resolved !== "function") return this.guardPasses(resolved, snapshot, event);
+    const context = snapshot.context;
+    const args = { context, event };
+    const params =
+      inline || typeof guard === "string" || !("params" in (guard as object))
+        ? undefined
+        : typeof (guard as { params: unknown }).params === "function"
+          ? (guard as { params: (a: unknown) => unknown }).params({ context, event })
+          : (guard as { params: unknown }).params;
+    if (!("check" in resolved)) return Boolean((resolved as Assigner)(args, params));
+    return Boolean((resolved as { check: (...a: unknown[]) => unknown }).check(snapshot, args, resolved));
   }
 
   /** The plan of `transition` from the configuration of `snapshot` (XState's exit and entry sets, no history). */
@@ -251,7 +334,10 @@ export class TransitionPlans {
         }
         update = partial;
       }
-      context = Object.assign({}, context, update);
+      // XState copies with `Object.assign({}, context, update)`: the same keys, order and values as this spread,
+      // but built by adding properties one by one to an empty object (its backing store grows and is copied a
+      // few times: most of a step's garbage). A spread clones the context's shape at once.
+      context = { ...context, ...(update as object) };
     }
     return context;
   }
