@@ -1,9 +1,10 @@
 /** JetStreamPublisher against a real nats-server: acks, dedup, compare-and-set, and every way a publish fails. */
 import { jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
 import { BusError, jsApiErrCode } from "./errors.js";
-import { JetStreamPublisher, plainPubAck } from "./js-publisher.js";
+import { JetStreamPublisher, plainPubAck, publishHeaders } from "./js-publisher.js";
 
 const failure = (p: Promise<unknown>): Promise<BusError> =>
   p.then(
@@ -45,6 +46,33 @@ describe("plainPubAck", () => {
   });
 });
 
+/** What nats.js writes for a header block (its publish calls `encode()`, which the MsgHdrs type leaves out). */
+const encoded = (h: MsgHdrs): string => Buffer.from((h as unknown as { encode(): Uint8Array }).encode()).toString();
+
+describe("publishHeaders", () => {
+  it("encodes the bytes nats.js's headers() encodes for the same values", () => {
+    const cases: { msgId?: string; expectLastSubjectSequence?: number }[] = [
+      { msgId: "fleet:session-idle:h1:t1:e1:7" },
+      { expectLastSubjectSequence: 0 },
+      { expectLastSubjectSequence: 123456789 },
+      { msgId: "m-1", expectLastSubjectSequence: 42 },
+      { msgId: "ünïcode ✓ id" },
+      { msgId: "" },
+      { msgId: "  padded  " },
+      { msgId: "tab\tinside" },
+    ];
+    for (const opts of cases) {
+      const h = natsHeaders();
+      if (opts.msgId !== undefined) h.set("Nats-Msg-Id", opts.msgId);
+      if (opts.expectLastSubjectSequence !== undefined)
+        h.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+      expect(encoded(publishHeaders(opts)!), JSON.stringify(opts)).toBe(encoded(h));
+    }
+    expect(publishHeaders({})).toBeUndefined();
+    expect(() => publishHeaders({ msgId: "a\r\nX-Injected: 1" })).toThrow();
+  });
+});
+
 describe("JetStreamPublisher", () => {
   const bus = useBus();
   let publisher: JetStreamPublisher;
@@ -68,6 +96,9 @@ describe("JetStreamPublisher", () => {
     const first = await publisher.publish("pubtest.dedup", "a", { msgId: "m-1" });
     const again = await publisher.publish("pubtest.dedup", "a", { msgId: "m-1" });
     expect(again).toEqual({ stream: "PUBTEST", seq: first.seq, duplicate: true });
+    const stored = await (await jetstreamManager(bus.nc)).streams.getMessage("PUBTEST", { seq: first.seq });
+    expect(stored?.header.get("Nats-Msg-Id")).toBe("m-1");
+    expect(stored?.string()).toBe("a");
   });
 
   it("refuses a compare-and-set on a moved subject with JetStream's err_code, and accepts the right one", async () => {

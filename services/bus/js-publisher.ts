@@ -14,6 +14,7 @@ import {
   createInbox,
   headers as natsHeaders,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
@@ -76,6 +77,41 @@ export function plainPubAck(data: Uint8Array): PublishAck | undefined {
   return { stream, seq, duplicate: true };
 }
 
+/**
+ * A header block as nats.js writes it: its publish asks headers for nothing but `encode()` (nats-core 3.4,
+ * `ProtocolHandler.publish`), so the block is made once as text and encoded with Node's pooled buffers.
+ */
+class EncodedHeaders {
+  constructor(private readonly bytes: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.bytes;
+  }
+}
+
+/** True for a header value nats.js would write as it is (its `set` trims values and refuses CR and LF). */
+const plainHeaderValue = (v: string): boolean => !/[\r\n]/.test(v) && v.trim() === v;
+
+/**
+ * The headers of a publish, or undefined for none. Pure. A plain `Nats-Msg-Id` and expected sequence are written as
+ * the same text nats.js's `headers()` encodes (`NATS/1.0\r\n`, a `Key: value\r\n` line each in this order, then
+ * `\r\n`) without its header map, key canonicalisation and lookups per publish; any other value goes through
+ * `headers()` as before (which trims it, or throws for CR/LF).
+ */
+export function publishHeaders(opts: PublishOptions): MsgHdrs | undefined {
+  const { msgId, expectLastSubjectSequence: expected } = opts;
+  if (msgId === undefined && expected === undefined) return undefined;
+  if (msgId === undefined || plainHeaderValue(msgId)) {
+    let text = "NATS/1.0\r\n";
+    if (msgId !== undefined) text += `Nats-Msg-Id: ${msgId}\r\n`;
+    if (expected !== undefined) text += `Nats-Expected-Last-Subject-Sequence: ${String(expected)}\r\n`;
+    return new EncodedHeaders(Buffer.from(`${text}\r\n`)) as unknown as MsgHdrs;
+  }
+  const h = natsHeaders();
+  h.set("Nats-Msg-Id", msgId);
+  if (expected !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(expected));
+  return h;
+}
+
 /** One shared reply subscription for many JetStream publishes on `nc`. `close()` fails what is still pending. */
 export class JetStreamPublisher {
   private readonly inbox: string;
@@ -106,10 +142,7 @@ export class JetStreamPublisher {
     if (this.closedReason !== undefined)
       return Promise.reject(new BusError("connect_failed", `publish to ${subject}: ${this.closedReason}`));
     const id = ++this.next;
-    const h = opts.msgId === undefined && opts.expectLastSubjectSequence === undefined ? undefined : natsHeaders();
-    if (opts.msgId !== undefined) h?.set("Nats-Msg-Id", opts.msgId);
-    if (opts.expectLastSubjectSequence !== undefined)
-      h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+    const h = publishHeaders(opts);
     return new Promise<PublishAck>((resolve, reject) => {
       try {
         // Buffer.from takes a small string's bytes from Node's shared pool; nats.js would encode it with a
