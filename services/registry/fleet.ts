@@ -3,7 +3,13 @@
  * `Nats-Msg-Id`.
  */
 import type { FleetEvent } from "../../schemas/fleet.js";
-import { publishDeduplicated, subjects, toBusError, type JetStreamPublishTarget } from "../bus/index.js";
+import {
+  publishDeduplicated,
+  subjects,
+  toBusError,
+  type JetStreamPublishTarget,
+  type PublishAck,
+} from "../bus/index.js";
 import { noticeJson } from "./notices.js";
 
 /** Counts from publishing a batch of notices: how many were stored, and how many FLEET had already. */
@@ -24,15 +30,19 @@ export async function publishFleetEvents(
   events: readonly FleetEvent[],
 ): Promise<FleetPublishResult> {
   const result: FleetPublishResult = { stored: 0, duplicates: 0 };
-  const acks = events.map((event) =>
-    publishDeduplicated(js, subjects.fleet(event.kind), noticeJson(event), event.id).then(
-      (ack) => ack,
-      (err: unknown) => {
-        throw toBusError(err, `publish fleet notice ${event.id}`);
-      },
-    ),
-  );
-  for (const ack of await Promise.all(acks)) {
+  // One promise per notice, no wrapper each: a failure is named after its notice once it happened.
+  const acks: Promise<PublishAck>[] = [];
+  for (const event of events)
+    acks.push(publishDeduplicated(js, subjects.fleet(event.kind), noticeJson(event), event.id));
+  let settled: PublishAck[];
+  try {
+    settled = await Promise.all(acks);
+  } catch (err) {
+    const results = await Promise.allSettled(acks);
+    const failed = results.findIndex((r) => r.status === "rejected" && r.reason === err);
+    throw toBusError(err, `publish fleet notice ${events[failed]?.id ?? "?"}`);
+  }
+  for (const ack of settled) {
     if (ack.duplicate) result.duplicates++;
     else result.stored++;
   }
