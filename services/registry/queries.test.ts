@@ -157,6 +157,32 @@ describe("registry queries", () => {
     });
   });
 
+  it("keeps records in order and current when replacements mix with insertions and removals", () => {
+    const index = new SessionIndex();
+    const expected = new Map<string, number>();
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let step = 0; step < 3_000; step++) {
+      const host = `h${next(3)}`;
+      const id = `t${next(40)}`;
+      const key = `${host}/${id}`;
+      if (next(10) === 0 && expected.has(key)) {
+        index.remove(host, id);
+        expected.delete(key);
+      } else {
+        index.put(sessionRecord({ host, sessionId: id, lastSeenAt: step }));
+        expected.set(key, step);
+      }
+    }
+    const all = index.all();
+    expect(all.map((r) => `${r.host}/${r.sessionId}`)).toEqual([...expected.keys()].sort());
+    for (const r of all) expect(r.lastSeenAt).toBe(expected.get(`${r.host}/${r.sessionId}`));
+    expect(index.size).toBe(expected.size);
+  });
+
   it("lists hosts", () => {
     expect(answerQuery(subjects.registryHostsList(), body(""), view())).toEqual({
       hosts: [hostRecord({ hostId: "h1", sessions: 2 })],

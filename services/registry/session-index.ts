@@ -55,6 +55,8 @@ export function decodeCursor(cursor: string): Position {
 export class SessionIndex {
   private readonly byKey = new Map<string, SessionRecord>();
   private readonly ordered: SessionRecord[] = [];
+  /** Where each key's record was in `ordered` when last replaced: a hint, checked before use. */
+  private readonly places = new Map<string, number>();
   private readonly keysBySessionId = new Map<string, string[]>();
   private readonly countsByHost = new Map<string, number>();
   /** Each session id's short form over the whole index; null until asked for after a new session id came. */
@@ -65,13 +67,23 @@ export class SessionIndex {
     return this.byKey.size;
   }
 
-  /** Inserts or replaces a record (keyed by host and session id); O(log n) to find, O(n) only for a new one. */
+  /**
+   * Inserts or replaces a record (keyed by host and session id). A replacement is O(1) when the record's place
+   * is the one it had last time (it moves only when a session is added or removed before it), else O(log n) to
+   * find; O(n) only for a new one.
+   */
   put(record: SessionRecord): void {
     const key = sessionKey(record.host, record.sessionId);
-    const at = this.search(record.host, record.sessionId);
-    if (this.byKey.has(key)) {
+    const old = this.byKey.get(key);
+    if (old !== undefined) {
+      let at = this.places.get(key);
+      if (at === undefined || this.ordered[at] !== old) {
+        at = this.search(record.host, record.sessionId);
+        this.places.set(key, at);
+      }
       this.ordered[at] = record;
     } else {
+      const at = this.search(record.host, record.sessionId);
       this.ordered.splice(at, 0, record);
       // A new session id can lengthen the short ids of those it shares digits with; a replaced record cannot.
       if (!this.keysBySessionId.has(record.sessionId)) this.shorts = null;
@@ -87,6 +99,7 @@ export class SessionIndex {
     const record = this.byKey.get(key);
     if (!record) return;
     this.byKey.delete(key);
+    this.places.delete(key);
     this.ordered.splice(this.search(record.host, record.sessionId), 1);
     const keys = (this.keysBySessionId.get(sessionId) ?? []).filter((k) => k !== key);
     if (keys.length) this.keysBySessionId.set(sessionId, keys);
