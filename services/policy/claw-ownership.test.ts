@@ -192,6 +192,23 @@ describe("Claw groups: session ownership by lease", () => {
     });
   });
 
+  it("checks escalate like the other writes, and leaves accept to the escalation's own checks", async () => {
+    const { epoch } = await take("claw-a", leaseKeys.clawSession("s-app3"));
+    const args = { target: target("s-app3"), reason: "stuck on a decision" };
+    expect(denied(await rig.command("escalate", args, claw("claw-b", { epoch })))).toBe("denied/not_owner");
+    rig.ops.length = 0;
+    expect(await rig.command("escalate", args, claw("claw-a", { epoch }))).toMatchObject({
+      ok: true,
+      data: { sessionId: "s-app3", escalation: { fromGroup: "app", toGroup: "root" } },
+    });
+    expect(rig.ops).toMatchObject([{ op: "annotate", annotation: { kind: "escalate" } }]);
+    // The root's Claw owns no lease on it: accept is not an owner's command (the rig's host does not echo the
+    // annotation back, so the registry's record holds no escalation to accept).
+    const accept = await rig.command("accept", { target: target("s-app3") }, claw("claw-r"));
+    expect(accept).toMatchObject({ ok: false, code: "not_found" });
+    expect(!accept.ok && accept.message).toContain("was never escalated");
+  });
+
   describe("without clawGroups", () => {
     beforeAll(() => rig.setPolicy(DEFAULT_POLICY));
     afterAll(() => rig.setPolicy(withGroups));

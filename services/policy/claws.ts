@@ -25,7 +25,11 @@ import {
 import { sessionOfClawLeaseKey } from "../bus/lease.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 
-/** The verbs that act on a session: a Claw's must be on a session whose lease it holds, when groups are set. */
+/**
+ * The verbs that act on a session: a Claw's must be on a session whose lease it holds, when groups are set.
+ * `escalate` too (the session's owner hands it up); not `accept`, whose caller takes over a session it does not
+ * own yet (escalation.ts checks it is of the group the session went to).
+ */
 export const CLAW_WRITE_VERBS: ReadonlySet<CommandRequest["verb"]> = new Set([
   "send",
   "interrupt",
@@ -34,6 +38,7 @@ export const CLAW_WRITE_VERBS: ReadonlySet<CommandRequest["verb"]> = new Set([
   "assign",
   "reply",
   "approve",
+  "escalate",
 ]);
 
 /**

@@ -48,7 +48,7 @@ const verbCapabilities: Record<CommandVerb, Capability> = {
   approve: "approve",
   // Who owns which session (issue 18): shown to whoever may list sessions.
   claws: "list",
-  // Placeholders until the escalation verbs are served (issue 18): handing a session up, or taking one over.
+  // Handing a session up the Claw groups, or taking over one handed up (issue 18): a kind of handoff.
   escalate: "handoff",
   accept: "handoff",
 };
