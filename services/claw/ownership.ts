@@ -20,9 +20,10 @@
  * false (tools that write refuse, no notice is delivered) and its session leases are stopped (nothing written),
  * so another Claw can take them once they lapse.
  *
- * {@link route} says what to do with a fleet notice: deliver it, skip it (another Claw's session), hold it (a
- * session nobody owns yet, or one this Claw is about to take: redelivered after a second, then delivered when
- * still nobody's after about two TTLs), or wait (not acting, or the groups not known yet).
+ * {@link route} says what to do with a fleet notice: deliver it, skip it (another Claw's session, which that
+ * Claw is also designated to own), hold it (a session nobody owns yet, one on its way between Claws, or one this
+ * Claw is about to take: redelivered after a second, then delivered when still not another's after about two
+ * TTLs), or wait (not acting, or the groups not known yet).
  */
 import { Kvm } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
@@ -282,7 +283,10 @@ export class OwnershipManager {
     const record = this.sessions.get(sid) ?? e.session;
     if (record && this.doc && owningGroup(this.doc, record) === null) return "deliver";
     const holder = await this.ownerOf(sid);
-    if (holder !== null && holder !== this.opts.clawId) return "skip";
+    // Another Claw's, and staying so (it is the one this Claw would designate too): it gets the notice. A session
+    // on its way between Claws is held instead, so the notice reaches whichever takes it.
+    if (holder !== null && holder !== this.opts.clawId && record && this.doc)
+      if (designatedOwner(this.doc, record, this.live)?.clawId === holder) return "skip";
     return expired ? "deliver" : "hold";
   }
 
