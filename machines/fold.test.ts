@@ -354,6 +354,35 @@ describe("the stepper itself", () => {
     expect(() => g.step(g.initial(undefined as never), { type: "GO" })).toThrow("guard broke");
   });
 
+  it("makes every initial snapshot after the first as initialTransition() makes it, and steps on alike", () => {
+    const session = createStepper(sessionMachine);
+    const host = createStepper(hostMachine);
+    for (let i = 0; i < 5; i++) {
+      const input = { hostId: `h-${i}`, threadId: `t-${i}` };
+      const [pure] = initialTransition(sessionMachine, input);
+      const stepped = session.initial(input);
+      expect(view(stepped)).toEqual(view(pure));
+      expect(JSON.stringify(session.persisted(stepped))).toBe(
+        JSON.stringify(createActor(sessionMachine, { input }).getPersistedSnapshot()),
+      );
+      const event: SessionMachineEvent = { type: "STATUS", status: { type: "active", activeFlags: [] }, atMs: 5 };
+      expect(view(session.step(stepped, event))).toEqual(view(transition(sessionMachine, pure, event)[0]));
+      const hostIn = { ...hostInput, hostId: `h-${i}`, staleAfterMs: 300 + i };
+      expect(view(host.initial(hostIn))).toEqual(view(initialTransition(hostMachine, hostIn)[0]));
+    }
+    // An initial state whose entry assigns: every initial snapshot is XState's, with the entry's context.
+    const entering = setup({
+      types: {} as { context: { n: number; id: string }; input: { id: string } },
+    }).createMachine({
+      context: ({ input }) => ({ n: 0, id: input.id }),
+      initial: "a",
+      states: { a: { entry: assign({ n: ({ context }) => context.n + 1 }) } },
+    });
+    const stepper = createStepper(entering);
+    for (const id of ["x", "y", "z"])
+      expect(view(stepper.initial({ id }))).toEqual(view(initialTransition(entering, { id })[0]));
+  });
+
   it("refuses a machine whose entry actions must run", () => {
     const machine = setup({}).createMachine({ entry: () => undefined });
     expect(() => createStepper(machine).initial(undefined as never)).toThrow(ExecutableActionError);

@@ -112,6 +112,82 @@ function isEmpty(value: unknown): boolean {
   return true;
 }
 
+/** Thrown by the `spawn` a context function gets on the fast initial path: XState then makes the snapshot. */
+class NeedsXState extends Error {}
+const noSpawn = (): never => {
+  throw new NeedsXState("spawn");
+};
+
+/**
+ * Initial snapshots without XState's initial microstep, for a machine plans cover whose context is a function of
+ * the input and whose initial configuration runs no action (no entry action on any state entered, no action on
+ * an initial transition): there, XState's initial snapshot is its initial configuration (the same whatever the
+ * input) with the context the function returns (`getInitialSnapshot` assigns it, then enters the initial states,
+ * which only sets the configuration). The configuration is learnt from XState's first initial snapshot, and kept
+ * only when the context function gives the same context for that input again. After that, an initial snapshot
+ * is the function's context (copied into a fast object, as `withFastContext` does) in that configuration: the
+ * same fields XState builds, at a fraction of the cost (a registry creates one per new session).
+ */
+function initialTemplate(machine: AnyStateMachine, scope: AnyActorScope) {
+  const contextOf = (machine.config as { context?: unknown }).context;
+  if (typeof contextOf !== "function") return undefined;
+  let template: PlainSnapshot | undefined;
+  let settled = false;
+  const context = (input: unknown): Record<string, unknown> =>
+    (contextOf as (args: unknown) => Record<string, unknown>)({ spawn: noSpawn, input, self: scope.self });
+  return {
+    /** The initial snapshot for `input`, or undefined when XState must make it. */
+    initial(input: unknown): PlainSnapshot | undefined {
+      if (template === undefined) return undefined;
+      let fresh: Record<string, unknown>;
+      try {
+        fresh = context(input);
+      } catch {
+        return undefined; // XState runs it again and reports what it throws as its own error
+      }
+      if (typeof fresh !== "object" || fresh === null) return undefined;
+      const t = template;
+      return {
+        status: t.status,
+        output: t.output,
+        error: t.error,
+        machine: t.machine,
+        context: { ...fresh },
+        _nodes: t._nodes,
+        value: t.value,
+        tags: t.tags,
+        children: t.children,
+        historyValue: t.historyValue,
+        matches: t.matches,
+        hasTag: t.hasTag,
+        can: t.can,
+        getMeta: t.getMeta,
+        toJSON: t.toJSON,
+      };
+    },
+    /** XState's initial snapshot for `input`: becomes the template when it qualifies (checked once). */
+    learn(snapshot: PlainSnapshot, input: unknown): void {
+      if (settled) return;
+      settled = true;
+      const quiet = snapshot._nodes.every(
+        (n) =>
+          n.entry.length === 0 &&
+          (n.type !== "compound" || (n.initial?.actions as unknown[] | undefined)?.length === 0),
+      );
+      if (!quiet || snapshot.status !== "active" || !isEmpty(snapshot.children) || !isEmpty(snapshot.historyValue))
+        return;
+      let again: Record<string, unknown>;
+      try {
+        again = context(input);
+      } catch {
+        return;
+      }
+      if (JSON.stringify(again) !== JSON.stringify(snapshot.context)) return;
+      template = snapshot;
+    },
+  };
+}
+
 /** Makes the stepper of `machine`, with its one reused inert scope. */
 export function createStepper<M extends AnyStateMachine>(machine: M): Stepper<M> {
   const executed: ExecutableActionObject[] = [];
@@ -145,11 +221,15 @@ export function createStepper<M extends AnyStateMachine>(machine: M): Stepper<M>
       full(snapshot as unknown as SnapshotFrom<M>, event as EventFromLogic<M>) as unknown as PlainSnapshot,
     counts,
   );
+  const initials = plans === undefined ? undefined : initialTemplate(machine, scope);
   return {
     initial(input) {
+      const fast = initials?.initial(input);
+      if (fast !== undefined) return fast as SnapshotFrom<M>;
       const snapshot = run(() => machine.getInitialSnapshot(scope, input) as SnapshotFrom<M>);
       const { status, error } = snapshot as { status: string; error?: unknown };
       if (status === "error") throw error;
+      initials?.learn(snapshot as unknown as PlainSnapshot, input);
       return withFastContext(snapshot);
     },
     restore(persisted) {
