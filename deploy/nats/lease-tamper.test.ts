@@ -257,6 +257,25 @@ describe("bytes a client has the server store on a host's lease key", () => {
     expect(agent.ws.readyState).toBe(WebSocket.OPEN);
     expect(agent.frames.filter((f) => f.type !== "welcome")).toEqual([]);
   });
+
+  it("nor does one whose key field is forged to the host's key: the copy still names where it was read", async () => {
+    const agent = await connectAgent(gateway.url, (await createHostToken(tokens, "h-victim-forged")).token);
+    agents.push(agent);
+    agent.send(hello("h-victim-forged", "run-victim-forged"));
+    const welcome = await agent.next((f) => f.type === "welcome");
+    const epoch = (welcome as Extract<typeof welcome, { type: "welcome" }>).leaseEpoch;
+    const key = leaseKeys.host("h-victim-forged");
+    const claw = await as("claw");
+    const own = leaseKeys.clawSession("s-forged");
+    const kv = await new Kvm(claw).open(LEASES, { allow_direct: true });
+    // A record that would pass for the host's own, but for a holder the gateway is not (the attack's aim).
+    await kv.put(own, JSON.stringify({ holder: "mallory", key, ttlMs: 3_000, takenAtMs: Date.now() }));
+    claw.publish(`$JS.API.DIRECT.GET.KV_${LEASES}.$KV.${LEASES}.${own}`, "", { reply: `$KV.${LEASES}.${key}` });
+    await claw.flush();
+    await expectRenewedOverJunk(key, "gw-tamper", epoch);
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    expect(agent.frames.filter((f) => f.type !== "welcome")).toEqual([]);
+  });
 });
 
 /**

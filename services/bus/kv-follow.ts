@@ -22,6 +22,8 @@ export interface KvFollowEntry {
   createdMs: number;
   /** Entries the follow still had to deliver after this one when it was sent (0: caught up). */
   pending: number;
+  /** True when the server stored it here as a copy read off another subject (kv.ts `copiedFromElsewhere`). */
+  copied: boolean;
 }
 
 /** A running follow: iterate its entries (the iteration ends after `stop()`). */
@@ -73,6 +75,7 @@ export async function followKvBucket(nc: NatsConnection, bucket: string, fromRev
           value: m.data,
           createdMs: Math.floor(m.info.timestampNanos / 1e6),
           pending: m.info.pending,
+          copied: (m.headers?.values("Nats-Subject") ?? []).some((v) => v !== m.subject),
         };
       }
     },

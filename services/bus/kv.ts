@@ -19,6 +19,26 @@ export type KvEntry = NatsKvEntry;
 /** One entry delivered by `KvBucket.watch` (`include: "updates"` for changes only, default: current values first). */
 export type KvWatchEntry = NatsKvWatchEntry;
 
+/**
+ * True when the stored message behind `entry` was copied onto its key from another subject. The server stores a
+ * direct get's answer, headers and all, on whatever subject the asker named as the reply (a KV key included),
+ * and that answer names the subject it was read from in `Nats-Subject`; no client's write carries that header.
+ * nats.js keeps the stored message on the entry as `sm` (`header` after a direct get, which adds the entry's
+ * own `Nats-Subject` last; `headers` in a watch). False when the entry does not show it.
+ */
+export function copiedFromElsewhere(entry: KvEntry | KvWatchEntry): boolean {
+  // An entry made from a follow (kv-follow.ts) says so itself.
+  if ((entry as { copied?: unknown }).copied === true) return true;
+  const sm = (entry as unknown as { sm?: { subject?: unknown; header?: Hdrs; headers?: Hdrs } }).sm;
+  const hdrs = sm?.header ?? sm?.headers;
+  if (typeof sm?.subject !== "string" || hdrs === undefined || typeof hdrs.values !== "function") return false;
+  const own = sm.subject;
+  return hdrs.values("Nats-Subject").some((v) => v !== own);
+}
+interface Hdrs {
+  values(key: string): string[];
+}
+
 /** How to open a bucket: `mustExist` checks it exists (one request); `createFrom` creates a missing one first. */
 export interface OpenKvBucketOptions {
   mustExist?: boolean;

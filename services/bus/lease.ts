@@ -24,7 +24,7 @@
 import { z } from "zod";
 import { KV_BUCKET_NAMES } from "./topology.js";
 import { isRevisionConflict, toBusError } from "./errors.js";
-import type { KvBucket, KvEntry } from "./kv.js";
+import { copiedFromElsewhere, type KvBucket, type KvEntry } from "./kv.js";
 
 /** What a lease key holds. */
 export const LeaseRecord = z.object({
@@ -93,6 +93,8 @@ export function leaseView(entry: KvEntry | null): LeaseView | null {
   const parsed = LeaseRecord.safeParse(json);
   if (!parsed.success) return null;
   if (parsed.data.key !== undefined && parsed.data.key !== entry.key) return null;
+  // A record read off another key and stored here by the server (its key field forged to match): junk too.
+  if (copiedFromElsewhere(entry)) return null;
   return {
     record: parsed.data,
     revision: entry.revision,
@@ -157,7 +159,7 @@ export function startLease(opts: LeaseOptions): Lease {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   /** While held: the revision of our last write, the epoch, and when that write was acknowledged. */
-  let mine: { revision: number; epoch: number; renewedAtMs: number } | undefined;
+  let mine: { revision: number; epoch: number; renewedAtMs: number; takenAtMs: number } | undefined;
   /** While waiting: the last revision seen of someone else's entry and when it was first seen. */
   let seen: { revision: number; sinceMs: number } | undefined;
   let force = opts.force ?? false;
@@ -169,13 +171,14 @@ export function startLease(opts: LeaseOptions): Lease {
   // A lease nobody awaits must not raise an unhandled rejection; it never rejects anyway.
   acquired.catch(() => undefined);
 
-  const record = (epoch: number | undefined, extra: Partial<LeaseRecord> = {}): string =>
+  /** The record to write: a taking (no epoch yet, taken now) or a renewal (its epoch and when it was taken). */
+  const record = (held: { epoch: number; takenAtMs: number } | undefined, extra: Partial<LeaseRecord> = {}): string =>
     JSON.stringify({
       holder: opts.holder,
       key: opts.key,
-      ...(epoch === undefined ? {} : { epoch }),
+      ...(held === undefined ? {} : { epoch: held.epoch }),
       ttlMs: opts.ttlMs,
-      takenAtMs: now(),
+      takenAtMs: held?.takenAtMs ?? now(),
       ...(opts.note === undefined ? {} : { note: opts.note }),
       ...extra,
     } satisfies LeaseRecord);
@@ -206,7 +209,7 @@ export function startLease(opts: LeaseOptions): Lease {
         entryRevision === 0
           ? await opts.kv.create(opts.key, record(undefined))
           : await opts.kv.update(opts.key, record(undefined), entryRevision);
-      mine = { revision, epoch: revision, renewedAtMs: now() };
+      mine = { revision, epoch: revision, renewedAtMs: now(), takenAtMs: now() };
       seen = undefined;
       force = false;
       opts.onAcquired?.(revision, current);
@@ -217,12 +220,17 @@ export function startLease(opts: LeaseOptions): Lease {
     }
   };
 
-  const renew = async (held: { revision: number; epoch: number; renewedAtMs: number }): Promise<void> => {
+  const renew = async (held: {
+    revision: number;
+    epoch: number;
+    renewedAtMs: number;
+    takenAtMs: number;
+  }): Promise<void> => {
     let expected = held.revision;
     for (let attempt = 1; ; attempt++) {
       try {
-        const revision = await opts.kv.update(opts.key, record(held.epoch), expected);
-        if (mine === held) mine = { revision, epoch: held.epoch, renewedAtMs: now() };
+        const revision = await opts.kv.update(opts.key, record(held), expected);
+        if (mine === held) mine = { revision, epoch: held.epoch, renewedAtMs: now(), takenAtMs: held.takenAtMs };
         return;
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
@@ -290,7 +298,7 @@ export function startLease(opts: LeaseOptions): Lease {
       if (!held) return;
       mine = undefined;
       await opts.kv
-        .update(opts.key, record(held.epoch, { released: true, note: note ?? "released" }), held.revision)
+        .update(opts.key, record(held, { released: true, note: note ?? "released" }), held.revision)
         .catch(() => undefined);
       opts.onLost?.("released");
     },

@@ -100,6 +100,8 @@ export function asKvEntry(e: KvFollowEntry, bucket: string = LEASE_BUCKET): KvEn
     delta: e.pending,
     operation: e.operation,
     length: e.value.length,
+    // Read by lease.ts (kv.ts copiedFromElsewhere): a record copied onto this key is junk.
+    ...({ copied: e.copied } as object),
     json: <T>() => JSON.parse(text()) as T,
     string: text,
   };
