@@ -49,6 +49,8 @@ export type EnvelopeOutcome = "applied" | "unchanged" | "duplicate" | "ignored";
 
 interface SessionSlot {
   key: string;
+  /** `sessionKey(record.host, record.sessionId)`, the index's key (made once: a record's ids never change). */
+  indexKey: string;
   /** `[key]`, made once: what every event of this session waits for before its ack. */
   keys: readonly string[];
   hostId: string;
@@ -103,6 +105,9 @@ export class FleetState {
   private readonly dirtySessions = new Map<string, Dirty>();
   private readonly dirtyHosts = new Map<string, Dirty>();
   private notices: FleetEvent[] = [];
+  /** The last envelope applied to a session, and that session (see `keysOf`). */
+  private lastEnvelope: SessionEventEnvelope | undefined;
+  private lastSlot: SessionSlot | undefined;
   private readonly logger: RegistryLogger;
   private readonly staleSessionsWhen: HostStatus;
   /** `,"writer":{...}` appended to every entry handed out, or "" without a writer. */
@@ -132,11 +137,12 @@ export class FleetState {
       existing.machine = machine;
       existing.applied = entry.applied;
       existing.record = sessionRecordOf(machine.snapshot);
-      this.index.put(existing.record);
+      existing.indexKey = sessionKey(existing.record.host, existing.record.sessionId);
+      this.index.put(existing.record, existing.indexKey);
       return;
     }
     const slot = this.addSession(entry.hostId, entry.threadId, machine, entry.applied);
-    this.index.put(slot.record);
+    this.index.put(slot.record, slot.indexKey);
   }
 
   /** The position a held session has applied up to (undefined for a session not held). */
@@ -192,6 +198,8 @@ export class FleetState {
       this.ensureHost(env.hostId, nowMs);
     }
     slot.applied = position;
+    this.lastEnvelope = env;
+    this.lastSlot = slot;
     let changed = isNew;
     for (const event of sessionEventsOf(env)) changed = slot.machine.send(event) || changed;
     if (!changed) {
@@ -216,6 +224,8 @@ export class FleetState {
    * session's, every session of its host for an `agent/app-server` event, none for other host events.
    */
   keysOf(env: SessionEventEnvelope): readonly string[] {
+    // The envelope applied last (the registry asks right after applying it): its slot, without a new key.
+    if (env === this.lastEnvelope && this.lastSlot !== undefined) return this.lastSlot.keys;
     if (env.threadId !== HOST_THREAD_ID) {
       const key = sessionKey(env.hostId, env.threadId);
       return this.sessions.get(key)?.keys ?? [key];
@@ -356,14 +366,16 @@ export class FleetState {
     applied: AppliedPosition,
   ): SessionSlot {
     const key = sessionKey(hostId, threadId);
+    const record = sessionRecordOf(machine.snapshot);
     const slot: SessionSlot = {
       key,
+      indexKey: sessionKey(record.host, record.sessionId),
       keys: [key],
       hostId,
       threadId,
       machine,
       applied,
-      record: sessionRecordOf(machine.snapshot),
+      record,
     };
     this.sessions.set(key, slot);
     const keys = this.sessionKeysByHost.get(hostId);
@@ -405,8 +417,10 @@ export class FleetState {
   private sessionChanged(slot: SessionSlot, prev: SessionRecord | undefined, cause: NoticeCause, nowMs: number): void {
     const next = sessionRecordOf(slot.machine.snapshot);
     const urgent = prev === undefined || !sameButSeen(prev, next);
+    if (next.host !== slot.record.host || next.sessionId !== slot.record.sessionId)
+      slot.indexKey = sessionKey(next.host, next.sessionId);
     slot.record = next;
-    this.index.put(next);
+    this.index.put(next, slot.indexKey);
     this.markDirty(this.dirtySessions, slot.key, urgent ? "now" : "soon", nowMs);
     this.notices.push(...sessionNotices(prev, next, cause));
   }

@@ -70,10 +70,10 @@ export class SessionIndex {
   /**
    * Inserts or replaces a record (keyed by host and session id). A replacement is O(1) when the record's place
    * is the one it had last time (it moves only when a session is added or removed before it), else O(log n) to
-   * find; O(n) only for a new one.
+   * find; O(n) only for a new one. `key` must be `sessionKey(record.host, record.sessionId)` (a caller that
+   * holds it made once saves making and hashing a new one per change).
    */
-  put(record: SessionRecord): void {
-    const key = sessionKey(record.host, record.sessionId);
+  put(record: SessionRecord, key: string = sessionKey(record.host, record.sessionId)): void {
     const old = this.byKey.get(key);
     if (old !== undefined) {
       let at = this.places.get(key);
