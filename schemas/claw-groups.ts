@@ -136,6 +136,8 @@ export const ClawsResult = z.object({
   /** False when the policy has no `clawGroups`: every Claw sees and may drive every session (one Claw). */
   configured: z.boolean(),
   leaseTtlMs: z.number().int().positive().nullable(),
+  /** When an unanswered ask, approval or escalation escalates on its own, ms (null: not configured; older policies omit it). */
+  escalateAfterMs: z.number().int().positive().nullable().default(null),
   groups: z.array(
     z.object({
       name: z.string(),

@@ -180,7 +180,12 @@ export class FleetService {
         });
       }
       const nc = this.nc;
-      const caller = clawCaller(() => this.nc, this.config.clawId);
+      const caller = clawCaller(
+        () => this.nc,
+        this.config.clawId,
+        undefined,
+        () => this.leases(),
+      );
       this.ownership = new OwnershipManager({
         nc,
         clawId: this.config.clawId,
@@ -190,6 +195,12 @@ export class FleetService {
           ? {}
           : { unconfiguredPollMs: this.options.unconfiguredPollMs }),
         log: this.log,
+        escalate: (sessionId, reason, question) =>
+          caller.command("escalate", {
+            target: { sessionId },
+            reason,
+            ...(question === null ? {} : { question }),
+          }),
       });
       this.ownership.start();
       this.wake = startWakeLoop(

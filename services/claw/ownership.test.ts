@@ -28,6 +28,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const groups: ClawsResult = {
   configured: true,
   leaseTtlMs: TTL,
+  escalateAfterMs: null,
   groups: [{ name: "g", parent: null, owns: [{ host: "h1" }], claws: ["a", "b"] }],
   claws: [],
   sessions: [],

@@ -44,7 +44,7 @@ import {
   type Lease,
   type LeaseView,
 } from "../bus/index.js";
-import { designatedOwner, groupOfClaw, owningGroup } from "../clients/claw-ownership.js";
+import { ancestry, designatedOwner, dueEscalations, groupOfClaw, owningGroup } from "../clients/claw-ownership.js";
 import { getSession, listAllSessions } from "../clients/registry-queries.js";
 import { FleetToolError } from "./claw-caller.js";
 
@@ -74,6 +74,8 @@ const MAX_REPLAYED = 100;
 const UNCONFIGURED_POLL_MS = 10_000;
 /** The TTL when the answer gives none (the schema's default). */
 const DEFAULT_TTL_MS = 15_000;
+/** When an unanswered ask escalates on its own, when the answer gives none (the schema's default). */
+const DEFAULT_ESCALATE_AFTER_MS = 600_000;
 
 /** Minimal logger. */
 export interface OwnershipLogger {
@@ -90,6 +92,11 @@ export interface OwnershipOptions {
   log?: OwnershipLogger;
   /** How often to ask for the groups while none are configured (ms, default 10 s). */
   unconfiguredPollMs?: number;
+  /**
+   * Sends `escalate` for a session this Claw owns (through the policy, with its epoch): what an unanswered ask,
+   * approval or escalation does on its own (claw-ownership.ts `dueEscalations`). Absent: nothing escalates itself.
+   */
+  escalate?: (sessionId: string, reason: string, question: string | null) => Promise<unknown>;
   now?: () => number;
 }
 
@@ -117,7 +124,7 @@ export function groupsOf(r: ClawsResult): ClawGroups {
   return {
     groups: r.groups.map((g) => ({ name: g.name, claws: [...g.claws], owns: [...g.owns], parent: g.parent })),
     leaseTtlMs: r.leaseTtlMs ?? DEFAULT_TTL_MS,
-    escalateAfterMs: 600_000,
+    escalateAfterMs: r.escalateAfterMs ?? DEFAULT_ESCALATE_AFTER_MS,
   };
 }
 
@@ -170,6 +177,8 @@ export class OwnershipManager {
   private shortIds = new Map<string, string>();
   /** First sight of a held notice, by delivery key. */
   private readonly holding = new Map<string, number>();
+  /** When this Claw last escalated each session on its own (unix ms). */
+  private readonly escalatedAt = new Map<string, number>();
   /** Another Claw's session lease as last read, by session id, for routing. */
   private readonly owners = new Map<string, { holder: string | null; atMs: number }>();
   private readonly counts = { adoptions: 0, noticesSkipped: 0, noticesHeld: 0 };
@@ -273,6 +282,11 @@ export class OwnershipManager {
     if (this.configuredState === null || !this.acting()) return "wait";
     if (e.sessionId === null) return "deliver";
     if (e.kind === "session-adopted") return e.adoption?.clawId === this.opts.clawId ? "deliver" : "skip";
+    // An escalation is for the Claws of the group it went to (the owner sent it; people see it in attention).
+    if (e.kind === "session-escalated") {
+      const to = e.session?.escalation?.toGroup ?? null;
+      return to !== null && to === this.group?.name ? "deliver" : "skip";
+    }
     const sid = e.sessionId;
     if (this.owns(sid) !== undefined) return "deliver";
     const held = this.holding.get(deliveryKey);
@@ -356,7 +370,7 @@ export class OwnershipManager {
         this.opts.log?.warn(
           `claw-supervisor: the policy refuses 'claws' (${(err as Error).message}); acting as the only Claw`,
         );
-      answer = { configured: false, leaseTtlMs: null, groups: [], claws: [], sessions: [] };
+      answer = { configured: false, leaseTtlMs: null, escalateAfterMs: null, groups: [], claws: [], sessions: [] };
     }
     if (this.stopped) return;
     if (!answer.configured) {
@@ -429,6 +443,28 @@ export class OwnershipManager {
         await l.lease.release("no longer designated to this Claw");
       }
     for (const id of want) if (!this.leases.has(id)) await this.take(kv, id);
+    await this.escalateDue(doc);
+  }
+
+  /** Sends the escalations that are due on sessions this Claw holds (at most once a TTL per session). */
+  private async escalateDue(doc: ClawGroups): Promise<void> {
+    const send = this.opts.escalate;
+    if (send === undefined) return;
+    const mine = [...this.leases.keys()]
+      .filter((id) => this.leases.get(id)?.lease.held())
+      .flatMap((id) => this.sessions.get(id) ?? []);
+    const now = Date.now();
+    for (const due of dueEscalations(doc, mine, now)) {
+      const last = this.escalatedAt.get(due.sessionId);
+      if (last !== undefined && now - last < this.ttlMs) continue; // the registry may not show it yet
+      this.escalatedAt.set(due.sessionId, now);
+      try {
+        await send(due.sessionId, due.reason, due.question);
+        this.opts.log?.info(`claw-supervisor: escalated ${due.sessionId} on its own: ${due.reason}`);
+      } catch (err) {
+        this.lastError = `escalating ${due.sessionId}: ${(err as Error).message}`;
+      }
+    }
   }
 
   private listSessions = async (): Promise<Awaited<ReturnType<SessionsSource>>> => {
@@ -439,7 +475,9 @@ export class OwnershipManager {
   /** The live Claws of `group` and the groups below it, this one included (see the module comment). */
   private async readLiveness(kv: KvBucket, group: ClawGroup, doc: ClawGroups): Promise<Set<string>> {
     const live = new Set([this.opts.clawId]);
-    const relevant = new Set(groupsBelow(doc, group).flatMap((g) => g.claws));
+    // Below: the groups whose sessions may pass up to this one; above: a Claw that accepted an escalation of one
+    // of this group's sessions holds it while it is live.
+    const relevant = new Set([...groupsBelow(doc, group), ...ancestry(doc, group)].flatMap((g) => g.claws));
     relevant.delete(this.opts.clawId);
     for (const id of this.tracked.keys()) if (!relevant.has(id)) this.tracked.delete(id);
     for (const id of relevant) {
@@ -508,7 +546,15 @@ export class OwnershipManager {
   private async adopted(sessionId: string, epoch: number, previous: LeaseView | null, group: string | null) {
     this.counts.adoptions++;
     const previousClawId = previous?.record.holder ?? null;
-    const why = previous === null ? "unowned" : previous.record.released ? "released" : "lapsed";
+    const record = this.sessions.get(sessionId);
+    const why =
+      record?.escalation?.acceptedBy === this.opts.clawId
+        ? "accepted"
+        : previous === null
+          ? "unowned"
+          : previous.record.released
+            ? "released"
+            : "lapsed";
     for (let attempt = 1; attempt <= 3 && !this.stopped; attempt++) {
       try {
         const replayed =

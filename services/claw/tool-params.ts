@@ -119,6 +119,26 @@ export const ApproveParams = Type.Object({
     }),
   ),
 });
+export const EscalateParams = Type.Object({
+  sessionId,
+  reason: Type.String({
+    minLength: 1,
+    maxLength: 2_000,
+    description: "Why this session needs the group above you (or, at the top, a person).",
+  }),
+  question: Type.Optional(
+    Type.String({ minLength: 1, description: "The question to answer, when there is one (e.g. the session's ask)." }),
+  ),
+});
+export const AcceptParams = Type.Object({
+  sessionId,
+  escalationId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "The escalation's id from the session-escalated event: refused if a newer one came since.",
+    }),
+  ),
+});
 export const ClawsParams = Type.Object({
   group: Type.Optional(Type.String({ minLength: 1, description: "Only this group (its Claws and sessions)." })),
 });

@@ -319,6 +319,31 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
       },
     ),
     tool(
+      "fleet_escalate",
+      "Escalate a session",
+      "Hand a session you own (and a question about it) up to the Claw group above yours, with a reason; from the top group it goes to people (claw-supervisor attention). The session stays yours until a Claw of that group accepts it with fleet_accept. Use it when a session needs a decision or rights your group does not have.",
+      P.EscalateParams,
+      async (p) => ({
+        escalated: await cmd("escalate", {
+          target: targetOf(p.sessionId),
+          reason: p.reason,
+          ...(str(p.question) ? { question: p.question } : {}),
+        }),
+      }),
+    ),
+    tool(
+      "fleet_accept",
+      "Accept an escalated session",
+      "Take over a session escalated to your group (a session-escalated event): its lease moves to you within a few seconds and a session-adopted event follows. Answer its question or act on it after that.",
+      P.AcceptParams,
+      async (p) => ({
+        accepted: await cmd("accept", {
+          target: targetOf(p.sessionId),
+          ...(str(p.escalationId) ? { escalationId: p.escalationId } : {}),
+        }),
+      }),
+    ),
+    tool(
       "fleet_claws",
       "Fleet Claws",
       "List the Claw groups that share the fleet: each group's Claws and parent, which Claws are live, which Claw owns which session (with its lease epoch and age). Use it to see why a command was refused as not_owner, who else watches the fleet, or where an escalation goes. configured false: this Claw is the only one and drives every session.",

@@ -105,7 +105,7 @@ describe("claw-supervisor claws", () => {
     );
     expect(JSON.parse((await cli("claws", "--json")).stdout)).toEqual({
       ok: true,
-      data: { configured: false, leaseTtlMs: null, groups: [], claws: [], sessions: [] },
+      data: { configured: false, leaseTtlMs: null, escalateAfterMs: null, groups: [], claws: [], sessions: [] },
     });
     // sessions shows no OWNER CLAW column and no clawOwner field.
     expect((await cli("sessions")).stdout.split("\n")[0]).not.toContain("OWNER CLAW");

@@ -220,7 +220,7 @@ describe("Claw groups: session ownership by lease", () => {
       });
       expect(await rig.command("claws", {})).toEqual({
         ok: true,
-        data: { configured: false, leaseTtlMs: null, groups: [], claws: [], sessions: [] },
+        data: { configured: false, leaseTtlMs: null, escalateAfterMs: null, groups: [], claws: [], sessions: [] },
       });
     });
   });

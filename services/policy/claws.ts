@@ -171,7 +171,8 @@ export function clawsResult(
   nowMs: number,
   group?: string,
 ): ClawsResult | CommandFailure {
-  if (doc === undefined) return { configured: false, leaseTtlMs: null, groups: [], claws: [], sessions: [] };
+  if (doc === undefined)
+    return { configured: false, leaseTtlMs: null, escalateAfterMs: null, groups: [], claws: [], sessions: [] };
   const only = group === undefined ? undefined : doc.groups.find((g) => g.name === group);
   if (group !== undefined && only === undefined)
     return failure("not_found", `no Claw group ${group}; the groups are ${doc.groups.map((g) => g.name).join(", ")}`);
@@ -224,11 +225,20 @@ export function clawsResult(
   for (const c of [...alive.keys()].sort()) if (!listed.has(c)) claws.push(state(c, null));
 
   const groups = doc.groups.map((g) => ({ name: g.name, parent: g.parent, owns: g.owns, claws: g.claws }));
-  if (only === undefined) return { configured: true, leaseTtlMs: doc.leaseTtlMs, groups, claws, sessions: owned };
+  if (only === undefined)
+    return {
+      configured: true,
+      leaseTtlMs: doc.leaseTtlMs,
+      escalateAfterMs: doc.escalateAfterMs,
+      groups,
+      claws,
+      sessions: owned,
+    };
   const members = new Set(only.claws);
   return {
     configured: true,
     leaseTtlMs: doc.leaseTtlMs,
+    escalateAfterMs: doc.escalateAfterMs,
     groups: groups.filter((g) => g.name === only.name),
     claws: claws.filter((c) => c.group === only.name),
     sessions: owned.filter((s) => s.group === only.name || members.has(s.clawId)),
