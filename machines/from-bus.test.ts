@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
-import { sessionEventsOf } from "./from-bus.js";
+import { notifications } from "../schemas/codex/notifications.js";
+import { isPlainStatusChanged, sessionEventsOf } from "./from-bus.js";
 
 const envelope = (type: string, payload: unknown, threadId = "thr-1"): SessionEventEnvelope => ({
   hostId: "host-a",
@@ -56,6 +57,56 @@ const synced: ThreadSyncedPayload = {
   humanAttached: false,
   autonomous: true,
 };
+
+describe("isPlainStatusChanged", () => {
+  it("accepts only what the schema accepts and gives back unchanged, and maps it as the schema's output", () => {
+    const statuses: unknown[] = [
+      { type: "idle" },
+      { type: "notLoaded" },
+      { type: "systemError" },
+      { type: "active", activeFlags: [] },
+      { type: "active", activeFlags: ["waitingOnApproval", "waitingOnUserInput"] },
+      { type: "active", activeFlags: ["waitingOnSomethingNew"] },
+      { type: "active", activeFlags: "waitingOnApproval" },
+      { type: "active" },
+      { type: "active", activeFlags: [], extra: 1 },
+      { type: "idle", activeFlags: [] },
+      { type: "idle", note: "loose" },
+      { type: "unknownKind" },
+      { type: 3 },
+      {},
+      [],
+      null,
+      "idle",
+      JSON.parse('{"type":"idle","__proto__":{"x":1}}'),
+    ];
+    const payloads: unknown[] = [null, [], "x", { threadId: "thr-1" }, { threadId: 1, status: { type: "idle" } }];
+    for (const status of statuses) {
+      payloads.push({ threadId: "thr-1", status });
+      payloads.push({ status, threadId: "thr-1" });
+      payloads.push({ threadId: "thr-1", status, extra: true });
+    }
+    let plain = 0;
+    for (const payload of payloads) {
+      const parsed = notifications["thread/status/changed"].params.safeParse(payload);
+      if (!isPlainStatusChanged(payload)) {
+        // Left to the schema: the mapping is the schema's, whatever it decides.
+        const events = sessionEventsOf(envelope("thread/status/changed", payload));
+        expect(events, JSON.stringify(payload)).toEqual(
+          parsed.success ? [{ type: "STATUS", status: parsed.data.status, atMs }] : [{ type: "ACTIVITY", atMs }],
+        );
+        continue;
+      }
+      plain++;
+      expect(parsed.success, JSON.stringify(payload)).toBe(true);
+      expect(parsed.data, JSON.stringify(payload)).toEqual(payload);
+      expect(sessionEventsOf(envelope("thread/status/changed", payload))).toEqual([
+        { type: "STATUS", status: parsed.data!.status, atMs },
+      ]);
+    }
+    expect(plain).toBe(10);
+  });
+});
 
 describe("sessionEventsOf", () => {
   it("maps agent/thread.synced and agent/presence", () => {

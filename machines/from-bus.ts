@@ -12,7 +12,40 @@ import {
 } from "../schemas/agent-events.js";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { notifications } from "../schemas/codex/notifications.js";
+import type { ThreadActiveFlag, ThreadStatus } from "../schemas/codex/thread.js";
 import type { SessionMachineEvent } from "./session.js";
+
+const ACTIVE_FLAGS: ReadonlySet<unknown> = new Set<ThreadActiveFlag>(["waitingOnApproval", "waitingOnUserInput"]);
+const FLAGLESS_STATUSES: ReadonlySet<unknown> = new Set(["notLoaded", "idle", "systemError"]);
+
+/**
+ * True when `payload` is a `thread/status/changed` params object in its plain form, `{ threadId, status }` with a
+ * status of `{ type }` (`notLoaded`, `idle`, `systemError`) or `{ type: "active", activeFlags: [...known flags] }`
+ * and no other key: the schema accepts it and its output equals it (its loose objects keep what they get).
+ * Anything else, extra keys included, is left to the schema, which either accepts it after all or not. The most
+ * frequent event a registry folds (`from-bus.test.ts` holds the two to agreement). Pure.
+ */
+export function isPlainStatusChanged(payload: unknown): payload is { threadId: string; status: ThreadStatus } {
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return false;
+  let keys = 0;
+  for (const key in payload) {
+    if (key !== "threadId" && key !== "status") return false;
+    keys++;
+  }
+  const { threadId, status } = payload as { threadId?: unknown; status?: unknown };
+  if (keys !== 2 || typeof threadId !== "string") return false;
+  if (typeof status !== "object" || status === null || Array.isArray(status)) return false;
+  const s = status as { type?: unknown; activeFlags?: unknown };
+  let statusKeys = 0;
+  for (const key in s) {
+    if (key !== "type" && key !== "activeFlags") return false;
+    statusKeys++;
+  }
+  if (FLAGLESS_STATUSES.has(s.type)) return statusKeys === 1;
+  if (s.type !== "active" || statusKeys !== 2 || !Array.isArray(s.activeFlags)) return false;
+  for (const flag of s.activeFlags as unknown[]) if (!ACTIVE_FLAGS.has(flag)) return false;
+  return true;
+}
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
@@ -81,6 +114,7 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       return parsed.success ? [{ type: "STATUS", status: parsed.data.thread.status, atMs }] : activity;
     }
     case "thread/status/changed": {
+      if (isPlainStatusChanged(payload)) return [{ type: "STATUS", status: payload.status, atMs }];
       const parsed = notifications["thread/status/changed"].params.safeParse(payload);
       return parsed.success ? [{ type: "STATUS", status: parsed.data.status, atMs }] : activity;
     }
