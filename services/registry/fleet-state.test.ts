@@ -103,6 +103,34 @@ describe("FleetState", () => {
       record: { lastSeenAt: delta.emittedAtMs },
     });
     expect(state.isSessionDirty("h.t1")).toBe(false);
+    // The entry text, made from pieces kept per session, is JSON.stringify's text of the entry, across epochs.
+    const writer = { lease: "registry.1.0", epoch: 3 };
+    const fenced = new FleetState({ ...thresholds, writer });
+    const steps = [
+      ["e1", 1],
+      ["e1", 2],
+      ["e2", 1],
+      ['f"3', 0],
+    ] as const;
+    for (const [i, [epoch, seq]] of steps.entries()) {
+      const status = i % 2 === 0 ? { type: "active", activeFlags: [] } : { type: "idle" };
+      expect(fenced.applyEnvelope(env("t1", "thread/status/changed", { threadId: "t1", status }, seq, epoch))).toBe(
+        "applied",
+      );
+      const [w] = fenced.takeSessionWrites(Infinity, true);
+      const parsed = JSON.parse(w!.value) as { record: unknown; snapshot: unknown };
+      expect(w!.value).toBe(
+        JSON.stringify({
+          v: 1,
+          hostId: "h",
+          threadId: "t1",
+          record: parsed.record,
+          snapshot: parsed.snapshot,
+          applied: { epoch, seq },
+          writer,
+        }),
+      );
+    }
     state.stop();
   });
 

@@ -51,6 +51,10 @@ interface SessionSlot {
   key: string;
   /** `sessionKey(record.host, record.sessionId)`, the index's key (made once: a record's ids never change). */
   indexKey: string;
+  /** The start of its KV entry's JSON, up to the record (made at its first write). */
+  entryHead?: string;
+  /** The JSON of its applied epoch, made when the epoch changes. */
+  epochJson?: { epoch: string; json: string };
   /** `[key]`, made once: what every event of this session waits for before its ack. */
   keys: readonly string[];
   hostId: string;
@@ -80,6 +84,16 @@ export interface FleetStateStats {
 
 // How far gone a host is: its sessions go stale when it first reaches the configured rank (a sweep can skip a step).
 const hostRank: Record<HostStatus, number> = { connecting: 0, online: 0, degraded: 1, offline: 2, stale: 3 };
+
+/**
+ * `JSON.stringify(slot.applied)` (`{"epoch":...,"seq":...}`), with the JSON of the session's epoch kept on the
+ * slot: a session's epoch changes only when its host agent restarts.
+ */
+function appliedJson(slot: SessionSlot): string {
+  const { epoch, seq } = slot.applied;
+  if (slot.epochJson?.epoch !== epoch) slot.epochJson = { epoch, json: JSON.stringify(epoch) };
+  return `{"epoch":${slot.epochJson.json},"seq":${JSON.stringify(seq)}}`;
+}
 
 /** True when two records agree on every field but `except` (fields are primitives, or objects the machine replaces whenever they change). */
 function sameExcept<T extends object>(a: T, b: T, except: keyof T): boolean {
@@ -307,7 +321,8 @@ export class FleetState {
     for (const [key, dirty] of this.dirtySessions) {
       if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
       const slot = this.sessions.get(key) as SessionSlot;
-      const entry = `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":${recordJson(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${JSON.stringify(slot.applied)}${this.writerJson}}`;
+      slot.entryHead ??= `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":`;
+      const entry = `${slot.entryHead}${recordJson(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${appliedJson(slot)}${this.writerJson}}`;
       writes.push({ key, value: entry });
       this.dirtySessions.delete(key);
     }

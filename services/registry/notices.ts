@@ -124,14 +124,30 @@ export function recordJson(record: SessionRecord): string {
   return text;
 }
 
-const SESSION_NOTICE_KEYS = "id,kind,priority,hostId,sessionId,atMs,previousStatus,session,host";
+const SESSION_NOTICE_KEYS = [
+  "id",
+  "kind",
+  "priority",
+  "hostId",
+  "sessionId",
+  "atMs",
+  "previousStatus",
+  "session",
+  "host",
+];
+
+/** True when `notice` has exactly the keys a session notice has, in that order (no key array made). */
+function sessionNoticeLayout(notice: FleetEvent): boolean {
+  let i = 0;
+  for (const key in notice) if (key !== SESSION_NOTICE_KEYS[i++]) return false;
+  return i === SESSION_NOTICE_KEYS.length;
+}
 
 /**
  * `JSON.stringify(notice)`, with a session notice's record text taken from `recordJson` (the KV entry usually
  * made it already). The same text: a notice with any other layout is stringified as it is.
  */
 export function noticeJson(notice: FleetEvent): string {
-  if (notice.session === null || notice.host !== null || Object.keys(notice).join(",") !== SESSION_NOTICE_KEYS)
-    return JSON.stringify(notice);
+  if (notice.session === null || notice.host !== null || !sessionNoticeLayout(notice)) return JSON.stringify(notice);
   return `{"id":${JSON.stringify(notice.id)},"kind":${JSON.stringify(notice.kind)},"priority":${JSON.stringify(notice.priority)},"hostId":${JSON.stringify(notice.hostId)},"sessionId":${JSON.stringify(notice.sessionId)},"atMs":${JSON.stringify(notice.atMs)},"previousStatus":${JSON.stringify(notice.previousStatus)},"session":${recordJson(notice.session)},"host":null}`;
 }
