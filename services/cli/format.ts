@@ -225,6 +225,7 @@ export function attentionHint(row: AttentionRow): string | null {
     return `approve/decline ${ref} ${row.reason.requestId}`;
   if (row.reason.needs === "ask" && row.reason.correlationId !== undefined)
     return `reply ${ref} --correlation ${row.reason.correlationId} <answer>`;
+  if (row.reason.needs === "escalated") return `read ${ref}, answer it (send/reply), then mark ${ref} done`;
   return null;
 }
 
