@@ -24,7 +24,7 @@ export const ClawPluginConfig = z.strictObject({
   natsPassword: z.string().min(1).optional(),
   natsToken: z.string().min(1).optional(),
   /**
-   * A credentials file `{ "user": ..., "password": ... }`, e.g. `<up's state dir>/credentials/client.json`:
+   * A credentials file `{ "user": ..., "password": ... }`, e.g. `<up's state dir>/credentials/claw.json`:
    * `claw-supervisor up` writes one per bus user, readable only by the user that runs it.
    */
   natsCredentialsFile: z.string().min(1).optional(),

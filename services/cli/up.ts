@@ -83,9 +83,7 @@ function formatReport(r: UpReport): string {
       `              (the same URL on every start: its port is kept in ${r.nats.portsFile})`
     : `using NATS at ${r.nats.url}`;
   const plugin = r.nats.embedded
-    ? [
-        `  plugin:     natsUrl ${r.nats.url}, natsCredentialsFile ${path.join(r.stateDir, "credentials", "client.json")}`,
-      ]
+    ? [`  plugin:     natsUrl ${r.nats.url}, natsCredentialsFile ${path.join(r.stateDir, "credentials", "claw.json")}`]
     : [];
   const agent = r.hostAgent
     ? `host ${r.hostAgent.hostId} watching ${r.hostAgent.endpoint}` +

@@ -112,8 +112,8 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
     oc.editConfig((c) => {
       c.plugins.entries["claw-supervisor"].config = {
         natsUrl: report.nats.url,
-        // up's bus takes only its users: the Claw logs in as `client` with the file up wrote for it.
-        natsCredentialsFile: path.join(report.stateDir, "credentials", "client.json"),
+        // up's bus takes only its users: the Claw logs in as `claw` with the file up names on its plugin line.
+        natsCredentialsFile: path.join(report.stateDir, "credentials", "claw.json"),
         clawId: "e2e",
         coalesceMs: 200,
       };
