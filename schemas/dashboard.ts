@@ -7,9 +7,11 @@
  * On connect the page says the last revision it applied (`hello.since`, null on a first load); the server answers
  * with a `snapshot`, or with a `changes` batch holding every key written after that revision (deleted keys as
  * `removed`), then keeps sending `changes`, coalesced (each key's latest value only), a `ping` every
- * `heartbeatMs`, and FLEET notices as `notice` (live only: the view is the truth, notices are news).
+ * `heartbeatMs`, FLEET notices as `notice` (live only: the view is the truth, notices are news), and who owns
+ * which session as `claws` (Claw groups, issue 18).
  */
 import { z } from "zod";
+import { ClawsResult } from "./claw-groups.js";
 import { CommandVerb } from "./commands.js";
 import { HostRecord, SessionRecord } from "./registry.js";
 
@@ -91,6 +93,13 @@ export const ServerMessage = z.discriminatedUnion("type", [
   }),
   z.strictObject({ type: z.literal("ping"), t: z.number() }),
   z.strictObject({ type: z.literal("notice"), notice: NoticeRow }),
+  /**
+   * Who owns which session (issue 18): the policy service's `claws` answer, asked by the server every few seconds
+   * while a page is connected; sent after `hello` when one is known and then each time it changes (not for ages
+   * alone: the page ages `heldForMs`, `renewedAgoMs` and `seenAgoMs` from when it received them).
+   * `configured: false`: no Claw groups, one Claw drives every session (the page shows no ownership).
+   */
+  z.strictObject({ type: z.literal("claws"), claws: ClawsResult }),
   /** Why the server is closing (then it closes): `unauthenticated`, `revoked`, `bad_message`, `shutting_down`. */
   z.strictObject({ type: z.literal("bye"), code: z.string(), message: z.string() }),
 ]);

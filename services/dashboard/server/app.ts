@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { registerApiRoutes } from "./api-routes.js";
 import { registerAuditRoutes } from "./audit-routes.js";
+import type { ClawsFeed } from "./claws-feed.js";
 import { type AllowedPeers, peerGuard } from "./guard.js";
 import { registerLiveRoute } from "./live-route.js";
 import type { LiveFeed } from "./live-feed.js";
@@ -40,6 +41,7 @@ export interface AppDeps {
   peers: AllowedPeers;
   feed: LiveFeed;
   notices: NoticeFeed;
+  claws: ClawsFeed;
   auth: OperatorAuth;
   checker: SessionChecker;
   tuning: SocketTuning;
@@ -71,7 +73,14 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyCookie, { secret: d.cookieSecret });
   registerApiRoutes(app, { nc: d.nc, auth: d.auth, checker: d.checker, cookieSecret: d.cookieSecret });
   registerAuditRoutes(app, { nc: d.nc, checker: d.checker, log: d.logger });
-  registerLiveRoute(app, { feed: d.feed, notices: d.notices, checker: d.checker, tuning: d.tuning, log: d.logger });
+  registerLiveRoute(app, {
+    feed: d.feed,
+    notices: d.notices,
+    claws: d.claws,
+    checker: d.checker,
+    tuning: d.tuning,
+    log: d.logger,
+  });
   await registerStaticRoutes(app, d.webDir);
   app.setNotFoundHandler((_req, reply) => {
     void reply.code(404).send({ ok: false, code: "not_found", message: "no such page or API route" });

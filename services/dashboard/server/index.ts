@@ -1,7 +1,7 @@
 /**
  * The dashboard server: `startDashboard` serves the page, its JSON API and the one WebSocket per tab on
  * `host:port` (127.0.0.1:7412 by default) from a `client` bus connection. The live view comes from the registry's
- * KV buckets (live-feed.ts) and FLEET (notices.ts); every control is a command through the policy service with
+ * KV buckets (live-feed.ts) and FLEET (notices.ts), who owns which session from the policy service (claws-feed.ts); every control is a command through the policy service with
  * the signed-in operator as caller (api-routes.ts); operators sign in with tokens the policy service checks
  * (session.ts). `claw-supervisor up` and `claw-supervisor service dashboard` start it.
  */
@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import { buildApp } from "./app.js";
+import { ClawsFeed, DEFAULT_CLAWS_POLL_MS, busAskClaws } from "./claws-feed.js";
 import { checkCookieSecret } from "./cookie-key.js";
 import { AllowedPeers, checkOrigins, isWildcard } from "./guard.js";
 import { LiveFeed } from "./live-feed.js";
@@ -41,6 +42,8 @@ export interface DashboardOptions {
   heartbeatMs?: number;
   /** How often an open socket's sign-in is checked again (default 30 000 ms; the token status is cached 5 s). */
   sessionRecheckMs?: number;
+  /** How often who owns which session (Claw groups) is asked of the policy service while a page is open (5 000 ms). */
+  clawsPollMs?: number;
   logger?: Logger;
 }
 
@@ -64,6 +67,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 
   const feed = new LiveFeed(opts.nc, logger);
   const notices = new NoticeFeed(opts.nc, logger);
+  const claws = new ClawsFeed(busAskClaws(opts.nc), logger, opts.clawsPollMs ?? DEFAULT_CLAWS_POLL_MS);
   let app: FastifyInstance | undefined;
   try {
     await feed.start();
@@ -77,6 +81,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       peers,
       feed,
       notices,
+      claws,
       auth,
       checker: new SessionChecker(auth, opts.cookieSecret),
       tuning: { heartbeatMs, recheckMs: opts.sessionRecheckMs ?? 30_000 },
@@ -98,12 +103,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
           for (const ws of running.websocketServer?.clients ?? []) sayShuttingDown(ws);
           await running.close().catch((err: Error) => logger.warn({ err: err.message }, "dashboard close failed"));
           feed.stop();
+          claws.stop();
           await notices.stop().catch(() => undefined);
         })()),
     };
   } catch (err) {
     await app?.close().catch(() => undefined);
     feed.stop();
+    claws.stop();
     await notices.stop().catch(() => undefined);
     throw err;
   }

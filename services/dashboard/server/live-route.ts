@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import type { ClawsFeed } from "./claws-feed.js";
 import type { LiveFeed } from "./live-feed.js";
 import type { NoticeFeed } from "./notices.js";
 import { requireSession, type SessionChecker, sessionCookieOf, sessionOf } from "./session.js";
@@ -15,6 +16,7 @@ import { type SocketTuning, serveSocket } from "./socket.js";
 export interface LiveRouteDeps {
   feed: LiveFeed;
   notices: NoticeFeed;
+  claws: ClawsFeed;
   checker: SessionChecker;
   tuning: SocketTuning;
   log: Logger;
@@ -30,6 +32,7 @@ export function registerLiveRoute(app: FastifyInstance, d: LiveRouteDeps): void 
       ws: socket,
       feed: d.feed,
       notices: d.notices,
+      claws: d.claws,
       log,
       tuning: d.tuning,
       keyMatches: (key) => d.checker.keyMatches(session, key),

@@ -7,7 +7,7 @@
  * more than 4 MB wait in the socket's buffer (so a slow page gets fewer, larger frames, never a backlog). A `ping`
  * goes out every heartbeat; two pings in a row without a `pong` terminate the socket (at the next heartbeat). The
  * session is checked again every 30 s (a revoked token gets `bye` and close 4401). A frame that is not a
- * ClientMessage gets `bye` and close 4400.
+ * ClientMessage gets `bye` and close 4400. Who owns which session (claws-feed.ts) follows the view as `claws`.
  */
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
@@ -19,6 +19,7 @@ import {
   type ViewRevision,
   WS_CLOSE,
 } from "../../../schemas/dashboard.js";
+import type { ClawsFeed } from "./claws-feed.js";
 import type { FeedChange, LiveFeed } from "./live-feed.js";
 import type { NoticeFeed } from "./notices.js";
 
@@ -43,6 +44,8 @@ export interface SocketDeps {
   ws: WebSocket;
   feed: LiveFeed;
   notices: NoticeFeed;
+  /** Who owns which session (Claw groups): sent after the view, then as it changes. */
+  claws: ClawsFeed;
   /** Checks the socket's session again (revoked, expired); an unknown answer should be `{ ok: true }`. */
   recheck(): Promise<SessionCheck>;
   /** Whether `hello`'s key (undefined when it has none) is the session's. */
@@ -55,7 +58,7 @@ const MAX_FRAME_BYTES = 4_096;
 
 /** Serves one socket until it closes; see the file comment. */
 export function serveSocket(d: SocketDeps): void {
-  const { ws, feed, notices, log } = d;
+  const { ws, feed, notices, claws, log } = d;
   const heartbeatMs = d.tuning.heartbeatMs;
   const flushMs = d.tuning.flushMs ?? 16;
   const maxBuffered = d.tuning.maxBufferedBytes ?? 4 * 1024 * 1024;
@@ -138,6 +141,10 @@ export function serveSocket(d: SocketDeps): void {
         if (ws.bufferedAmount <= maxBuffered) send({ type: "notice", notice });
       }),
     );
+    // Ownership is state, not news: sent whatever the buffer (it changes seldom, and only its latest counts).
+    const known = claws.current();
+    if (known !== null) send({ type: "claws", claws: known });
+    unsubscribe.push(claws.subscribe((result) => send({ type: "claws", claws: result })));
   };
 
   ws.on("message", (data, isBinary) => {
