@@ -6,7 +6,8 @@
 import { Component } from "preact";
 import type { HostRow, SessionRow } from "../../../schemas/dashboard.js";
 import { isWaiting } from "../../clients/attention.js";
-import { agoTime } from "./relative-time.js";
+import { type ClawsView, heldForMs } from "./live.js";
+import { agoTime, durationText } from "./relative-time.js";
 import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
 
 /** The DOM id of a session's fleet row (for aria-activedescendant). */
@@ -15,6 +16,8 @@ export const fleetRowId = (key: string): string => `fleet-row-${key}`;
 interface SessionLineProps {
   row: SessionRow;
   selected: boolean;
+  /** Who owns which session when Claw groups are configured (an "Owner Claw" cell); null: no such cell. */
+  claws: ClawsView | null;
   now: number;
   top: number;
   height: number;
@@ -29,6 +32,7 @@ export class SessionLine extends Component<SessionLineProps> {
     return (
       next.row !== p.row ||
       next.selected !== p.selected ||
+      next.claws !== p.claws ||
       next.top !== p.top ||
       next.height !== p.height ||
       Math.floor(next.now / 5_000) !== Math.floor(p.now / 5_000)
@@ -36,7 +40,7 @@ export class SessionLine extends Component<SessionLineProps> {
   }
 
   override render() {
-    const { row, selected, top, height, onSelect, onOpen } = this.props;
+    const { row, selected, claws, top, height, onSelect, onOpen } = this.props;
     const now = Math.max(this.props.now, Date.now());
     const r = row.record;
     const tone = statusTone(r);
@@ -45,7 +49,7 @@ export class SessionLine extends Component<SessionLineProps> {
     return (
       <div
         id={fleetRowId(row.key)}
-        class={`fleet-row${selected ? " selected" : ""}`}
+        class={`fleet-row${claws === null ? "" : " with-claws"}${selected ? " selected" : ""}`}
         role="option"
         aria-selected={selected}
         data-testid="fleet-row"
@@ -78,12 +82,37 @@ export class SessionLine extends Component<SessionLineProps> {
           <span class="main">{assigned || "—"}</span>
           <span class="sub">{r.disposition ? `marked ${r.disposition}` : ""}</span>
         </span>
+        {claws !== null && <OwnerClawCell claws={claws} sessionId={r.sessionId} now={now} />}
         <span class="cell when">
           <time dateTime={new Date(r.lastSeenAt).toISOString()}>{agoTime(r.lastSeenAt, now)}</time>
         </span>
       </div>
     );
   }
+}
+
+/** The "Owner Claw" cell: the Claw holding the session's lease, the lease's age and epoch on hover. */
+function OwnerClawCell(props: { claws: ClawsView; sessionId: string; now: number }) {
+  const o = props.claws.bySession.get(props.sessionId);
+  if (o === undefined)
+    return (
+      <span class="cell claw" data-testid="owner-claw" data-claw="" title="No Claw holds this session's lease">
+        <span class="main none">no Claw</span>
+        <span class="sub" />
+      </span>
+    );
+  const held = durationText(heldForMs(props.claws, o, props.now));
+  return (
+    <span
+      class="cell claw"
+      data-testid="owner-claw"
+      data-claw={o.clawId}
+      title={`Owner Claw ${o.clawId}: lease held for ${held} (epoch ${o.epoch})`}
+    >
+      <span class="main mono">{o.clawId}</span>
+      <span class="sub">{o.group === null ? `held ${held}` : `group ${o.group} · held ${held}`}</span>
+    </span>
+  );
 }
 
 /** A host's heading in the fleet: name, status, last heartbeat, how many of its sessions are shown. */

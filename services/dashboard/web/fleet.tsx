@@ -204,6 +204,7 @@ export function FleetView() {
                   key={it.key}
                   row={row as SessionRow}
                   selected={it.key === selected}
+                  claws={live.claws}
                   now={now}
                   top={v.start}
                   height={v.size}

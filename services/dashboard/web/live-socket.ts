@@ -5,6 +5,7 @@
  * saying unauthenticated/revoked). A connection refused before it opened asks `/api/me` before the next try, so an
  * expired session shows the sign-in screen instead of retrying forever.
  */
+import type { ClawsResult } from "../../../schemas/claw-groups.js";
 import { type NoticeRow, ServerMessage, type ViewRevision, WS_CLOSE } from "../../../schemas/dashboard.js";
 import { apiGet, sessionKey } from "./api.js";
 import type { DataFrame } from "./live-merge.js";
@@ -15,6 +16,8 @@ export interface LiveSocketHandlers {
   since(): ViewRevision | null;
   onFrame(msg: DataFrame): void;
   onNotice(notice: NoticeRow): void;
+  /** Who owns which session (Claw groups), each time it changed. */
+  onClaws(claws: ClawsResult): void;
   /** The connection dropped; a reconnect is scheduled. */
   onDown(): void;
   /** The server ended the session: stop and show sign-in. */
@@ -82,6 +85,8 @@ export function openLiveSocket(h: LiveSocketHandlers): LiveSocket {
         return send({ type: "pong", t: msg.t });
       case "notice":
         return h.onNotice(msg.notice);
+      case "claws":
+        return h.onClaws(msg.claws);
       case "bye":
         bye = { code: msg.code, message: msg.message };
         return;

@@ -6,11 +6,29 @@
  * `ping`, and counts a connection silent for 2.5 heartbeats as dead. Nothing polls.
  */
 import { useEffect, useState } from "preact/hooks";
+import type { ClawsResult, SessionOwnership } from "../../../schemas/claw-groups.js";
 import type { HostRow, Me, NoticeRow, SessionRow, SignInReply, ViewRevision } from "../../../schemas/dashboard.js";
 import { apiGet, apiPost, onUnauthenticated, setSessionKey } from "./api.js";
 import { type Pending, applyPending, emptyPending, mergeFrame } from "./live-merge.js";
 import { type LiveSocket, openLiveSocket } from "./live-socket.js";
 import { measureChanges } from "./metrics.js";
+
+/**
+ * Who owns which session when Claw groups are configured (the server's `claws` frames); null when they are not
+ * (or before the server said). A new object each time the server sends a change, so views may compare identity.
+ */
+export interface ClawsView {
+  result: ClawsResult;
+  /** The Claw owning each session, by thread id (`record.sessionId`). */
+  bySession: Map<string, SessionOwnership>;
+  /** When the page received it (its own clock): ages are the answer's plus the time since. */
+  receivedAtMs: number;
+}
+
+/** How long `o`'s lease has been held, as of `now` (page clock). Pure. */
+export function heldForMs(claws: ClawsView, o: SessionOwnership, now: number = Date.now()): number {
+  return o.heldForMs + Math.max(0, now - claws.receivedAtMs);
+}
 
 /** The connection indicator's states. */
 export type ConnState = "connecting" | "live" | "reconnecting";
@@ -25,6 +43,7 @@ export interface LiveView {
   rev: ViewRevision | null;
   conn: ConnState;
   notices: NoticeRow[];
+  claws: ClawsView | null;
   version: number;
   /** Bumps when a session or host key comes or goes (so a view can keep its sorted keys between frames). */
   keysVersion: number;
@@ -44,6 +63,7 @@ const view: LiveView = {
   rev: null,
   conn: "connecting",
   notices: [],
+  claws: null,
   version: 0,
   keysVersion: 0,
 };
@@ -114,6 +134,16 @@ function connect(): void {
       view.notices = [notice, ...view.notices].slice(0, MAX_NOTICES);
       notify();
     },
+    onClaws(claws) {
+      view.claws = claws.configured
+        ? {
+            result: claws,
+            bySession: new Map(claws.sessions.map((s) => [s.sessionId, s])),
+            receivedAtMs: Date.now(),
+          }
+        : null;
+      notify();
+    },
     onDown() {
       receiving = false;
       setConn(view.rev === null && view.sessions.size === 0 ? "connecting" : "reconnecting");
@@ -137,6 +167,7 @@ function signedOut(reason: string | null): void {
   view.sessions = new Map();
   view.hosts = new Map();
   view.rev = null;
+  view.claws = null;
   view.keysVersion += 1;
   view.conn = "connecting";
   setAuth({ state: "signedOut", reason });

@@ -18,6 +18,19 @@ export function relativeTime(ms: number, now: number = Date.now()): string {
   return ahead ? `in ${text}` : `${text} ago`;
 }
 
+/** A length of time in a few characters: "3 s", "5 min", "2 h 10 min", "3 d 4 h". Pure. */
+export function durationText(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3_600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) {
+    const m = Math.floor((s % 3_600) / 60);
+    return `${Math.floor(s / 3_600)} h${m > 0 ? ` ${m} min` : ""}`;
+  }
+  const h = Math.floor((s % 86_400) / 3_600);
+  return `${Math.floor(s / 86_400)} d${h > 0 ? ` ${h} h` : ""}`;
+}
+
 /** A past moment (last activity, a heartbeat) relative to `now`; a time ahead (clock skew) reads "just now". Pure. */
 export function agoTime(ms: number, now: number = Date.now()): string {
   return relativeTime(Math.min(ms, now), now);

@@ -5,6 +5,7 @@
 import { useEffect, useId, useState } from "preact/hooks";
 import type { AuditRecord } from "../../../schemas/audit.js";
 import type { SessionRow } from "../../../schemas/dashboard.js";
+import type { Escalation } from "../../../schemas/registry.js";
 import { apiGet } from "./api.js";
 import { AuditTable } from "./audit-table.js";
 import { codexResumeCommand, launchResumeCommand } from "./command-text.js";
@@ -18,8 +19,8 @@ import {
   SendBox,
   useCanControl,
 } from "./controls.js";
-import { useLive } from "./live.js";
-import { relativeTime, useNow } from "./relative-time.js";
+import { type ClawsView, heldForMs, useLive } from "./live.js";
+import { durationText, relativeTime, useNow } from "./relative-time.js";
 import { presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
 import { Transcript } from "./transcript.js";
 import "./views.css";
@@ -40,16 +41,16 @@ export function SessionView(props: { sessionKey: string }) {
       </section>
     );
   }
-  return <SessionDetail row={row} />;
+  return <SessionDetail row={row} claws={live.claws} />;
 }
 
-function SessionDetail(props: { row: SessionRow }) {
-  const { row } = props;
+function SessionDetail(props: { row: SessionRow; claws: ClawsView | null }) {
+  const { row, claws } = props;
   const r = row.record;
   const can = useCanControl();
   const id = useId();
   // Re-render as the relative time ages (a local clock, not a poll).
-  useNow();
+  const now = useNow();
   return (
     <section
       class="view session-view"
@@ -87,6 +88,8 @@ function SessionDetail(props: { row: SessionRow }) {
         </dd>
         <dt>Mark</dt>
         <dd>{r.disposition ?? "none"}</dd>
+        {claws !== null && <OwnerClawFacts claws={claws} sessionId={r.sessionId} now={now} />}
+        {r.escalation && <EscalationFacts escalation={r.escalation} />}
         {progressLabel(r) && (
           <>
             <dt>Progress</dt>
@@ -143,6 +146,47 @@ function SessionDetail(props: { row: SessionRow }) {
       <AttachCommands host={r.host} threadId={r.sessionId} />
       <SessionAudit sessionId={r.sessionId} revision={row.revision} />
     </section>
+  );
+}
+
+/** With Claw groups configured: the Claw owning the session, its lease's epoch and how long it has held it. */
+function OwnerClawFacts(props: { claws: ClawsView; sessionId: string; now: number }) {
+  const o = props.claws.bySession.get(props.sessionId);
+  return (
+    <>
+      <dt>Owner Claw</dt>
+      <dd data-testid="session-owner-claw" data-claw={o?.clawId ?? ""}>
+        {o === undefined ? (
+          "no Claw holds its lease"
+        ) : (
+          <>
+            <span class="mono">{o.clawId}</span>
+            {o.group !== null && ` (group ${o.group})`} · epoch <span data-testid="session-lease-epoch">{o.epoch}</span>{" "}
+            · held for {durationText(heldForMs(props.claws, o, Math.max(props.now, Date.now())))}
+            {o.escalatedFrom !== null && ` · taken over on escalation from group ${o.escalatedFrom}`}
+          </>
+        )}
+      </dd>
+    </>
+  );
+}
+
+/** The session's latest escalation up the Claw groups: where it went, why, and who accepted it (if anyone). */
+function EscalationFacts(props: { escalation: Escalation }) {
+  const e = props.escalation;
+  return (
+    <>
+      <dt>Escalation</dt>
+      <dd data-testid="session-escalation" data-accepted={String(e.acceptedBy !== null)}>
+        to {e.toGroup === null ? "people" : `group ${e.toGroup}`}
+        {e.fromGroup !== null && ` from group ${e.fromGroup}`}: {e.reason}
+        {e.question && ` (asks: ${e.question})`} · by {e.by}{" "}
+        <time dateTime={new Date(e.atMs).toISOString()}>{relativeTime(e.atMs)}</time> ·{" "}
+        {e.acceptedBy === null
+          ? "not accepted yet"
+          : `accepted by ${e.acceptedBy}${e.acceptedAtMs === null ? "" : ` ${relativeTime(e.acceptedAtMs)}`}`}
+      </dd>
+    </>
   );
 }
 
