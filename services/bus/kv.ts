@@ -44,6 +44,11 @@ export interface OpenKvBucketOptions {
   mustExist?: boolean;
   /** Creates the bucket from this spec when it does not exist (implies `mustExist`); never reconfigures one. */
   createFrom?: BusKvSpec;
+  /**
+   * Reads by direct get of the key's subject (`$JS.API.DIRECT.GET.<stream>.<subject>`, nats-server 2.9 with the
+   * bucket's allow_direct): what a user allowed to read some keys only, by subject, needs (the `claw` user).
+   */
+  direct?: boolean;
 }
 
 /**
@@ -56,7 +61,7 @@ export async function openKvBucket(
   opts: OpenKvBucketOptions = {},
 ): Promise<KvBucket> {
   const open = async (): Promise<KvBucket> => {
-    const kv = await new Kvm(nc).open(bucket);
+    const kv = await new Kvm(nc).open(bucket, opts.direct ? { allow_direct: true } : {});
     if (opts.mustExist || opts.createFrom) await kv.status();
     return kv;
   };

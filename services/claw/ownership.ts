@@ -25,8 +25,6 @@
  * Claw is about to take: redelivered after a second, then delivered when still not another's after about two
  * TTLs), or wait (not acting, or the groups not known yet).
  */
-import { Kvm } from "@nats-io/kv";
-import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ClawGroup, ClawGroups, ClawsResult } from "../../schemas/claw-groups.js";
 import { FleetEvent } from "../../schemas/fleet.js";
@@ -35,7 +33,9 @@ import {
   LEASE_BUCKET,
   STREAM_NAMES,
   leaseKeys,
+  JetStreamPublisher,
   leaseView,
+  openKvBucket,
   publishDeduplicated,
   readStream,
   startLease,
@@ -161,6 +161,8 @@ interface SessionLease {
 export class OwnershipManager {
   private readonly now: () => number;
   private kv: KvBucket | null = null;
+  /** Publishes the session-adopted notices (one reply subscription for all of them). */
+  private publisher: JetStreamPublisher | null = null;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
@@ -209,6 +211,7 @@ export class OwnershipManager {
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
     await this.dropAll(o.release ?? true);
+    this.publisher?.close("the ownership manager stopped");
   }
 
   /** Null until the groups are known; then whether any are configured. */
@@ -352,7 +355,7 @@ export class OwnershipManager {
 
   private async bucket(): Promise<KvBucket> {
     // Direct gets by subject: the claw user may read its lease keys one at a time, nothing else of the bucket.
-    this.kv ??= await new Kvm(this.opts.nc).open(LEASE_BUCKET, { allow_direct: true });
+    this.kv ??= await openKvBucket(this.opts.nc, LEASE_BUCKET, { direct: true });
     return this.kv;
   }
 
@@ -582,7 +585,7 @@ export class OwnershipManager {
           },
         };
         await publishDeduplicated(
-          jetstream(this.opts.nc),
+          (this.publisher ??= new JetStreamPublisher(this.opts.nc)),
           subjects.fleet("session-adopted"),
           JSON.stringify(notice),
           id,
