@@ -48,6 +48,23 @@ const ACK_HEAD = Buffer.from('{"stream":"');
 const ACK_SEQ = Buffer.from('","seq":');
 const ACK_DUPLICATE = Buffer.from(',"duplicate":true}');
 
+// Stream names read from PubAcks: a publisher writes to a few streams, so each name is made once, not per ack.
+const streamNames: { bytes: Uint8Array; name: string }[] = [];
+
+/** The ASCII text of `data[from, to)`, made once per distinct name (up to 16 kept). */
+function streamName(data: Uint8Array, from: number, to: number): string {
+  const length = to - from;
+  for (const known of streamNames) {
+    if (known.bytes.length !== length) continue;
+    let j = 0;
+    while (j < length && known.bytes[j] === data[from + j]) j++;
+    if (j === length) return known.name;
+  }
+  const name = String.fromCharCode(...data.subarray(from, to));
+  if (streamNames.length < 16) streamNames.push({ bytes: data.slice(from, to), name });
+  return name;
+}
+
 /**
  * The PubAck nats-server sends for a stored message, read without JSON.parse when it has exactly the usual form
  * `{"stream":"<ascii name>","seq":<digits>}`, optionally with `,"duplicate":true` before the brace; undefined for
@@ -58,13 +75,12 @@ export function plainPubAck(data: Uint8Array): PublishAck | undefined {
   if (n < ACK_HEAD.length + ACK_SEQ.length + 2) return undefined;
   for (let i = 0; i < ACK_HEAD.length; i++) if (data[i] !== ACK_HEAD[i]) return undefined;
   let i = ACK_HEAD.length;
-  let stream = "";
   for (; i < n && data[i] !== 0x22; i++) {
     const c = data[i] as number;
     if (c < 0x20 || c >= 0x7f || c === 0x5c) return undefined; // non-ASCII or an escape: leave it to JSON.parse
-    stream += String.fromCharCode(c);
   }
-  if (stream.length === 0) return undefined;
+  if (i === ACK_HEAD.length || i === n) return undefined;
+  const stream = streamName(data, ACK_HEAD.length, i);
   for (let j = 0; j < ACK_SEQ.length; j++, i++) if (data[i] !== ACK_SEQ[j]) return undefined;
   let seq = 0;
   const digitsFrom = i;
