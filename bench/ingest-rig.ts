@@ -5,7 +5,7 @@
  * events sent at a fixed rate, each one flipping its session between active and idle so that each is a real change.
  */
 import { fork } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -33,8 +33,15 @@ export async function startRegistryProcess(natsUrl: string) {
     execArgv: [
       "--expose-gc",
       ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+      // For investigation: more node flags for the registry (e.g. --trace-gc), its stdout to a file.
+      ...(process.env.BENCH_REGISTRY_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
     ],
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    stdio: [
+      "ignore",
+      process.env.BENCH_REGISTRY_STDOUT ? openSync(process.env.BENCH_REGISTRY_STDOUT, "w") : "ignore",
+      "pipe",
+      "ipc",
+    ],
   });
   let log = "";
   child.stderr!.on("data", (c: Buffer) => void (log = (log + c.toString()).slice(-4_000)));

@@ -10,7 +10,9 @@
  *  - CPU seconds per process during the sustained phase, and the registry's writes and notices.
  * Sizes can be scaled with BENCH_SCALE (default 1). For investigation: BENCH_LATENCY_SECONDS, BENCH_TRACE=1
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
- * (CPU profiles of the registry and gateway processes).
+ * (CPU profiles of the registry and gateway processes), BENCH_REGISTRY_HEAP_SAMPLES=<file> (the registry's
+ * allocation sites, collected objects included), BENCH_REGISTRY_NODE_FLAGS (e.g. --trace-gc-nvp) with
+ * BENCH_REGISTRY_STDOUT=<file> for what they print.
  */
 import os from "node:os";
 import { connect } from "@nats-io/transport-node";
