@@ -13,13 +13,18 @@ import { spawnCli, type CliProcess } from "../support/cli-process.js";
 import { codexBinPath } from "../support/codex-bin.js";
 import { startCodexAppServer, TUI_READY, type CodexAppServer } from "../support/codex-harness.js";
 import { startFakeModel, type FakeModel } from "../support/fake-model.js";
-import { openClawHome, startOpenClawGateway, type OpenClawGateway, type OpenClawHome } from "../support/openclaw.js";
+import {
+  installClawPlugin,
+  openClawHome,
+  startOpenClawGateway,
+  type OpenClawGateway,
+  type OpenClawHome,
+} from "../support/openclaw.js";
 import { processAlive } from "../support/processes.js";
 import { startTmuxSession, type TmuxSession } from "../support/tmux.js";
 import { untilWith } from "../support/wait.js";
 
 const HOST = "claw-e2e-host";
-const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 
 let model: FakeModel;
 let server: CodexAppServer;
@@ -100,24 +105,14 @@ describe("the claw-supervisor plugin in a real OpenClaw gateway", () => {
 
   it("installs with plugins install --link and loads with its tools, service, method and CLI", async () => {
     oc = openClawHome();
-    const installed = await oc.cli([
-      "plugins",
-      "install",
-      "--link",
-      path.join(repoRoot, "dist", "services", "claw"),
-      "--accept-capabilities",
-      "--force",
-    ]);
-    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
-    oc.editConfig((c) => {
-      c.plugins.entries["claw-supervisor"].config = {
-        natsUrl: report.nats.url,
-        // up's bus takes only its users: the Claw logs in as `claw` with the file up names on its plugin line.
-        natsCredentialsFile: path.join(report.stateDir, "credentials", "claw.json"),
-        clawId: "e2e",
-        coalesceMs: 200,
-      };
+    const installed = await installClawPlugin(oc, {
+      natsUrl: report.nats.url,
+      // up's bus takes only its users: the Claw logs in as `claw` with the file up names on its plugin line.
+      natsCredentialsFile: path.join(report.stateDir, "credentials", "claw.json"),
+      clawId: "e2e",
+      coalesceMs: 200,
     });
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     const inspected = await oc.cli(["plugins", "inspect", "claw-supervisor", "--runtime", "--json"]);
     expect(inspected.code, inspected.stderr).toBe(0);
     const plugin = JSON.parse(inspected.stdout).plugin;

@@ -26,13 +26,18 @@ import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } fr
 import { spawnCli, type CliProcess } from "../support/cli-process.js";
 import { startCodexAppServer, type CodexAppServer } from "../support/codex-harness.js";
 import { startFakeModel, type FakeModel } from "../support/fake-model.js";
-import { openClawHome, startOpenClawGateway, type OpenClawGateway, type OpenClawHome } from "../support/openclaw.js";
+import {
+  installClawPlugin,
+  openClawHome,
+  startOpenClawGateway,
+  type OpenClawGateway,
+  type OpenClawHome,
+} from "../support/openclaw.js";
 import { untilWith } from "../support/wait.js";
 
 const HOST = "claws-e2e-host";
 const SESSIONS = 20;
 const TTL_MS = 4_000;
-const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 const until = untilWith({ timeoutMs: 60_000, stepMs: 250 });
 
 let model: FakeModel;
@@ -130,6 +135,17 @@ const policyWith = (clawGroups: PolicyDocumentInput["clawGroups"]): PolicyDocume
   clawGroups,
 });
 
+/** The default rules with groups `crew` (Claws oc and tb, every session) and its parent `leads` (Claw lead). */
+const groupsEscalatingAfter = (escalateAfterMs: number): PolicyDocumentInput =>
+  policyWith({
+    groups: [
+      { name: "crew", claws: ["oc", "tb"], owns: [{}], parent: "leads" },
+      { name: "leads", claws: ["lead"], owns: [], parent: null },
+    ],
+    leaseTtlMs: TTL_MS,
+    escalateAfterMs,
+  });
+
 async function setPolicy(doc: PolicyDocumentInput): Promise<void> {
   const file = path.join(server.home, `policy-${Date.now()}.json`);
   writeFileSync(file, JSON.stringify(doc));
@@ -166,16 +182,7 @@ beforeAll(async () => {
   report = JSON.parse(await up.waitForLine((l) => l.startsWith("{"), 60_000));
   const op = login("operator");
   operator = await connectBus({ servers: report.nats.url, user: op.user, pass: op.pass, name: "claws-e2e" });
-  await setPolicy(
-    policyWith({
-      groups: [
-        { name: "crew", claws: ["oc", "tb"], owns: [{}], parent: "leads" },
-        { name: "leads", claws: ["lead"], owns: [], parent: null },
-      ],
-      leaseTtlMs: TTL_MS,
-      escalateAfterMs: 600_000,
-    }),
-  );
+  await setPolicy(groupsEscalatingAfter(600_000));
   client = await connectCodex(parseEndpoint(server.endpoint));
   await client.initialize({ clientInfo: { name: "claws-e2e", version: "0" } });
   for (let i = 0; i < SESSIONS; i++) {
@@ -213,23 +220,13 @@ describe("two Claws of one group, one in a real OpenClaw gateway", () => {
 
   it("share the 20 sessions, none owned by both, and each Claw gets only its own sessions' notices", async () => {
     oc = openClawHome();
-    const installed = await oc.cli([
-      "plugins",
-      "install",
-      "--link",
-      path.join(repoRoot, "dist", "services", "claw"),
-      "--accept-capabilities",
-      "--force",
-    ]);
-    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
-    oc.editConfig((c) => {
-      c.plugins.entries["claw-supervisor"].config = {
-        natsUrl: report.nats.url,
-        natsCredentialsFile: path.join(report.stateDir, "credentials", "claw.json"),
-        clawId: "oc",
-        coalesceMs: 0,
-      };
+    const installed = await installClawPlugin(oc, {
+      natsUrl: report.nats.url,
+      natsCredentialsFile: path.join(report.stateDir, "credentials", "claw.json"),
+      clawId: "oc",
+      coalesceMs: 0,
     });
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     gateway = await startOpenClawGateway(oc, 150_000);
     tb = await inProcessClaw("tb");
     before = await until(
@@ -425,16 +422,7 @@ describe("escalation up the Claw groups", () => {
   }, 120_000);
 
   it("an ask nobody answers escalates on its own to the parent group, then to people: it shows in attention", async () => {
-    await setPolicy(
-      policyWith({
-        groups: [
-          { name: "crew", claws: ["oc", "tb"], owns: [{}], parent: "leads" },
-          { name: "leads", claws: ["lead"], owns: [], parent: null },
-        ],
-        leaseTtlMs: TTL_MS,
-        escalateAfterMs: 2_000,
-      }),
-    );
+    await setPolicy(groupsEscalatingAfter(2_000));
     const sessionId = threads[1]!;
     const asked = await command(
       "ask",

@@ -222,7 +222,8 @@ describe.skipIf(!haveChromium)("the dashboard's doors", () => {
         await browser.screenshot(page, "revoked-reload-stuck");
         const shown = await page
           .locator("body")
-          .innerText({ timeout: 2_000 })
+          .textContent({ timeout: 2_000 })
+          .then((t) => t ?? "")
           .catch(() => "(unreadable)");
         const me = await api("/api/me", { cookie, key });
         throw new Error(`${err.message}\nthe page shows: ${shown.slice(0, 300)}\n/api/me answers ${me.status}`);

@@ -65,6 +65,25 @@ export function openClawHome(extraEnv: Record<string, string> = {}): OpenClawHom
   };
 }
 
+/** The plugin as `npm run build` lays it out (a plugin root of its own). */
+const pluginRoot = path.join(repoRoot, "dist", "services", "claw");
+
+/**
+ * Installs the built plugin into `oc` as the README says (`plugins install --link`) and sets its config;
+ * resolves with the install's exit code and output.
+ */
+export async function installClawPlugin(
+  oc: OpenClawHome,
+  config: Record<string, unknown>,
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const installed = await oc.cli(["plugins", "install", "--link", pluginRoot, "--accept-capabilities", "--force"]);
+  if (installed.code === 0)
+    oc.editConfig((c) => {
+      c.plugins.entries["claw-supervisor"].config = config;
+    });
+  return installed;
+}
+
 /** A free loopback port. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
