@@ -39,7 +39,7 @@ export {
 export type { ReadStreamOptions, StoredMessage, StoredMsgId } from "./stream-reader.js";
 export { followStream, streamLastSeq } from "./stream-follow.js";
 export type { StreamFollow } from "./stream-follow.js";
-export { followKvBucket } from "./kv-follow.js";
+export { followEntryAsKvEntry, followKvBucket } from "./kv-follow.js";
 export type { KvFollow, KvFollowEntry } from "./kv-follow.js";
 export { NATS_SERVER_INSTALL_HINT, NatsPortInUseError, startEmbeddedNats } from "./embedded-server.js";
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";

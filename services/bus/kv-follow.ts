@@ -10,6 +10,7 @@ import { type Consumer, type ConsumerMessages, DeliverPolicy, jetstream, jetstre
 import type { NatsConnection } from "@nats-io/transport-node";
 import { kvStreamName } from "./ensure.js";
 import { toBusError } from "./errors.js";
+import type { KvEntry } from "./kv.js";
 
 /** One entry of a followed bucket. */
 export interface KvFollowEntry {
@@ -79,5 +80,27 @@ export async function followKvBucket(nc: NatsConnection, bucket: string, fromRev
         };
       }
     },
+  };
+}
+
+/**
+ * A followed entry as a KvEntry of `bucket` (what `leaseView` and `Lease.observe` read), its `copied` flag kept
+ * so that kv.ts `copiedFromElsewhere` sees it. Pure.
+ */
+export function followEntryAsKvEntry(e: KvFollowEntry, bucket: string): KvEntry {
+  const text = (): string => new TextDecoder().decode(e.value);
+  return {
+    bucket,
+    key: e.key,
+    rawKey: e.key,
+    value: e.value,
+    created: new Date(e.createdMs),
+    revision: e.revision,
+    delta: e.pending,
+    operation: e.operation,
+    length: e.value.length,
+    ...({ copied: e.copied } as object),
+    json: <T>() => JSON.parse(text()) as T,
+    string: text,
   };
 }

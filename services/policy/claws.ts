@@ -14,14 +14,7 @@ import {
 } from "../../schemas/commands.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { groupOfClaw, owningGroup } from "../clients/claw-ownership.js";
-import {
-  followKvBucket,
-  KV_BUCKET_NAMES,
-  leaseView,
-  type KvEntry,
-  type KvFollowEntry,
-  type LeaseView,
-} from "../bus/index.js";
+import { followEntryAsKvEntry, followKvBucket, KV_BUCKET_NAMES, leaseView, type LeaseView } from "../bus/index.js";
 import { sessionOfClawLeaseKey } from "../bus/lease.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -95,19 +88,6 @@ export interface ClawLeaseEntry {
   createdMs: number;
 }
 
-const decoder = new TextDecoder();
-
-/** A followed entry as leaseView reads it (it reads key, operation, revision and json()). Pure. */
-function viewOf(e: KvFollowEntry): LeaseView | null {
-  const entry = {
-    key: e.key,
-    revision: e.revision,
-    operation: e.operation,
-    json: () => JSON.parse(decoder.decode(e.value)) as unknown,
-  };
-  return leaseView(entry as unknown as KvEntry);
-}
-
 /**
  * Every current `claw.*` and `claw-session.*` entry of `codex-leases` (delete markers left out), read through a
  * short follow of the bucket (an ordered pull consumer: JetStream API only) that ends once it caught up. Throws
@@ -135,7 +115,12 @@ export async function readClawLeases(nc: NatsConnection, timeoutMs: number): Pro
       const e = next.value;
       received++;
       if (e.key.startsWith("claw.") || e.key.startsWith("claw-session.")) {
-        if (e.operation === "PUT") out.set(e.key, { key: e.key, view: viewOf(e), createdMs: e.createdMs });
+        if (e.operation === "PUT")
+          out.set(e.key, {
+            key: e.key,
+            view: leaseView(followEntryAsKvEntry(e, KV_BUCKET_NAMES.leases)),
+            createdMs: e.createdMs,
+          });
         else out.delete(e.key);
       }
       if (e.pending === 0) break;

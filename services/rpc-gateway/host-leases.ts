@@ -12,12 +12,12 @@ import type { Logger } from "pino";
 import type { HostClaimant, HostConflict } from "../../schemas/fleet.js";
 import { fleetPriorityOf, type FleetEvent } from "../../schemas/fleet.js";
 import {
+  followEntryAsKvEntry,
   followKvBucket,
   LEASE_BUCKET,
   leaseKeys,
   startLease,
   type KvBucket,
-  type KvEntry,
   type KvFollow,
   type KvFollowEntry,
   type Lease,
@@ -84,26 +84,6 @@ export function claimantOf(view: LeaseView): LeaseClaimant {
     remoteAddress: fields.get("from") ?? null,
     gatewayId: view.record.holder,
     leaseEpoch: view.epoch,
-  };
-}
-
-/** A followed bucket entry as the KvEntry `Lease.observe` reads. Pure. */
-export function asKvEntry(e: KvFollowEntry, bucket: string = LEASE_BUCKET): KvEntry {
-  const text = (): string => new TextDecoder().decode(e.value);
-  return {
-    bucket,
-    key: e.key,
-    rawKey: e.key,
-    value: e.value,
-    created: new Date(e.createdMs),
-    revision: e.revision,
-    delta: e.pending,
-    operation: e.operation,
-    length: e.value.length,
-    // Read by lease.ts (kv.ts copiedFromElsewhere): a record copied onto this key is junk.
-    ...({ copied: e.copied } as object),
-    json: <T>() => JSON.parse(text()) as T,
-    string: text,
   };
 }
 
@@ -255,7 +235,7 @@ export class HostLeases {
   private route(e: KvFollowEntry): void {
     const set = this.byKey.get(e.key);
     if (!set) return;
-    const entry = asKvEntry(e);
+    const entry = followEntryAsKvEntry(e, LEASE_BUCKET);
     for (const lease of [...set]) lease.observe(entry);
   }
 
