@@ -4,20 +4,18 @@
  * becomes the exit code. No policy service answering is a one-line error: nothing was run.
  */
 import { randomUUID } from "node:crypto";
-import os from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { CommandResult, CommandVerb } from "../../schemas/commands.js";
 import { subjects } from "../bus/index.js";
 import { requestCommand, type CommandEnvelopeOut } from "../clients/command-request.js";
+import { defaultCallerId } from "./caller-id.js";
 import { CliError, EXIT_CODES } from "./io.js";
 
 /** Exit code of each typed failure (defined in io.ts, where the CLI shell finds it without the bus). */
 export { EXIT_CODES };
 
-/** The operator id the CLI sends when `--caller` is not given. */
-export function defaultCallerId(env: NodeJS.ProcessEnv): string {
-  return `${env.USER ?? env.LOGNAME ?? "operator"}@${os.hostname().split(".")[0]}`;
-}
+/** The operator id the CLI sends when `--caller` is not given (caller-id.ts, which `sessions` loads without the bus). */
+export { defaultCallerId };
 
 /** How long the CLI waits for a command's result by default, ms (a spawn may take a while). */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;

@@ -5,7 +5,6 @@
  * `--watch` for one line per change (session-watch.ts).
  */
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { SessionStatus, type SessionFilter, type SessionRecord } from "../../schemas/registry.js";
@@ -15,6 +14,7 @@ import { CommandResult } from "../../schemas/commands.js";
 import { busRequest } from "../bus/requester.js";
 import { subjects } from "../bus/subjects.js";
 import { DEFAULT_QUERY_TIMEOUT_MS, listAllSessions } from "../clients/registry-queries.js";
+import { defaultCallerId } from "./caller-id.js";
 import { Milliseconds, optionValue, parseCommandArgs } from "./args.js";
 import {
   NATS_URL_HELP,
@@ -71,9 +71,12 @@ async function clawOwners(
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): Promise<ReadonlyMap<string, string> | undefined> {
-  // The operator id command-client.ts's defaultCallerId gives.
-  const callerId = `${env.USER ?? env.LOGNAME ?? "operator"}@${hostname().split(".")[0]}`;
-  const body = { verb: "claws", caller: { id: callerId, role: "operator" }, idempotencyKey: randomUUID(), args: {} };
+  const body = {
+    verb: "claws",
+    caller: { id: defaultCallerId(env), role: "operator" },
+    idempotencyKey: randomUUID(),
+    args: {},
+  };
   let answer: unknown;
   try {
     answer = (await busRequest(nc, subjects.command("claws"), JSON.stringify(body), { timeout: timeoutMs })).json();
