@@ -17,9 +17,8 @@ import { type ClawPluginConfig, pluginLogin, pluginNatsUrl } from "./config.js";
 import { consumerNames, startWakeLoop, type FleetDelivery, type WakeLoop } from "./fleet-consumers.js";
 import { coalesce, type FleetNotice } from "./fleet-notices.js";
 import {
-  HOLD_DELAY_MS,
   OwnershipManager,
-  WAIT_DELAY_MS,
+  redeliveryDelayMs,
   type ClawsSource,
   type OwnershipStatus,
   type Route,
@@ -271,7 +270,7 @@ export class FleetService {
         if (r === "deliver") this.enqueue(e, d);
         else settle(d, r);
       },
-      () => d.msg.nak(WAIT_DELAY_MS),
+      () => d.msg.nak(redeliveryDelayMs("wait")),
     );
   }
 
@@ -323,5 +322,5 @@ export class FleetService {
 /** Settles a delivery that is not delivered: skipped (acked), held or waiting (redelivered after a pause). */
 export function settle(d: FleetDelivery, r: Exclude<Route, "deliver">): void {
   if (r === "skip") d.msg.ack();
-  else d.msg.nak(r === "hold" ? HOLD_DELAY_MS : WAIT_DELAY_MS);
+  else d.msg.nak(redeliveryDelayMs(r));
 }

@@ -68,6 +68,11 @@ export type Route =
 export const HOLD_DELAY_MS = 1_000;
 /** Redelivery delay while the Claw is not acting or does not know the groups yet, ms. */
 export const WAIT_DELAY_MS = 5_000;
+
+/** How long a notice routed `hold` or `wait` waits before it is delivered again, ms. Pure. */
+export function redeliveryDelayMs(r: "hold" | "wait"): number {
+  return r === "hold" ? HOLD_DELAY_MS : WAIT_DELAY_MS;
+}
 /** The most notice ids a `session-adopted` lists. */
 const MAX_REPLAYED = 100;
 /** How often the groups are asked for while none are configured, ms. */

@@ -12,7 +12,7 @@ import type { FleetEvent } from "../../schemas/fleet.js";
 import { FleetToolError, NOT_ACTING_MESSAGE, type ClawCaller } from "./claw-caller.js";
 import { pullInbox } from "./fleet-consumers.js";
 import { noticeLine } from "./fleet-notices.js";
-import { HOLD_DELAY_MS, WAIT_DELAY_MS, type Route } from "./ownership.js";
+import { redeliveryDelayMs, type Route } from "./ownership.js";
 import { summarizeSessions } from "./summary.js";
 import * as P from "./tool-params.js";
 
@@ -295,7 +295,7 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
             e && deps.route ? await deps.route(e, `inbox:${d.msg.seq}`).catch(() => "wait" as const) : "deliver";
           if (r === "hold" || r === "wait") {
             held++;
-            d.msg.nak(r === "hold" ? HOLD_DELAY_MS : WAIT_DELAY_MS);
+            d.msg.nak(redeliveryDelayMs(r));
             continue;
           }
           if (r === "skip") skipped++;
