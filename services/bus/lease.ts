@@ -148,6 +148,14 @@ export interface Lease {
   stop(): void;
 }
 
+/** A lease while held: the revision of our last write, the epoch, when that write was acknowledged, when it was taken. */
+interface Held {
+  revision: number;
+  epoch: number;
+  renewedAtMs: number;
+  takenAtMs: number;
+}
+
 /** Takes and keeps a lease; see the module comment. */
 export function startLease(opts: LeaseOptions): Lease {
   if (!(opts.ttlMs >= 300 && opts.ttlMs <= MAX_LEASE_TTL_MS)) {
@@ -158,8 +166,8 @@ export function startLease(opts: LeaseOptions): Lease {
   const period = Math.max(100, Math.floor(opts.ttlMs / 3));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  /** While held: the revision of our last write, the epoch, and when that write was acknowledged. */
-  let mine: { revision: number; epoch: number; renewedAtMs: number; takenAtMs: number } | undefined;
+  /** While held (see Held). */
+  let mine: Held | undefined;
   /** While waiting: the last revision seen of someone else's entry and when it was first seen. */
   let seen: { revision: number; sinceMs: number } | undefined;
   let force = opts.force ?? false;
@@ -220,12 +228,7 @@ export function startLease(opts: LeaseOptions): Lease {
     }
   };
 
-  const renew = async (held: {
-    revision: number;
-    epoch: number;
-    renewedAtMs: number;
-    takenAtMs: number;
-  }): Promise<void> => {
+  const renew = async (held: Held): Promise<void> => {
     let expected = held.revision;
     for (let attempt = 1; ; attempt++) {
       try {
