@@ -82,6 +82,7 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (a.kind === "answered") return [{ type: "ASK_ANSWERED", correlationId: a.correlationId }];
       if (a.kind === "escalate") return [{ type: "ESCALATE", escalation: a.escalation }];
       if (a.kind === "escalation-accepted") return [{ type: "ESCALATION_ACCEPTED", id: a.id, by: a.by, atMs: a.atMs }];
+      if (a.kind === "budget") return activity; // TODO(issue 19, registry helper): fold into the budget state
       return [
         {
           type: "ASSIGN",

@@ -128,6 +128,9 @@ export const sessionMachine = setup({
     ask: null,
     approval: null,
     escalation: null,
+    model: null,
+    usage: null,
+    budget: null,
     preStaleStatus: null,
     activeFlags: [],
     turnHasAgentWork: false,
@@ -273,6 +276,9 @@ export function sessionRecordOf(snapshot: SessionSnapshot): SessionRecord {
     ask: c.ask ?? null,
     approval: c.approval ?? null,
     escalation: c.escalation ?? null,
+    model: c.model ?? null,
+    usage: c.usage ?? null,
+    budget: c.budget ?? null,
   };
 }
 

@@ -4,6 +4,7 @@
  * the kinds below carry what the protocol does not say by itself.
  */
 import { z } from "zod";
+import { BudgetMark } from "./budget.js";
 import { ThreadStatus } from "./codex/thread.js";
 import { Caller } from "./commands.js";
 import { Disposition, Escalation, Handoff, PendingAsk, Progress } from "./registry.js";
@@ -38,6 +39,8 @@ export const ThreadSnapshot = z.object({
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
   source: z.string().nullable(),
+  /** `Thread.model`; absent from agents older than issue 19. */
+  model: z.string().nullable().optional(),
 });
 export type ThreadSnapshot = z.infer<typeof ThreadSnapshot>;
 
@@ -146,5 +149,7 @@ export const AnnotationPayload = z.discriminatedUnion("kind", [
     by: z.string().min(1).max(200),
     atMs: z.number().int().nonnegative(),
   }),
+  /** A budget warned or stopped the session, or an operator lifted a stop (issue 19). */
+  z.object({ kind: z.literal("budget"), budget: BudgetMark }),
 ]);
 export type AnnotationPayload = z.infer<typeof AnnotationPayload>;

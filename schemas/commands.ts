@@ -5,6 +5,7 @@
  * one of the `ResultCode`s and does nothing.
  */
 import { z } from "zod";
+import { BudgetArgs, BudgetLiftArgs } from "./budget.js";
 import { Disposition, SessionFilter } from "./registry.js";
 
 /** Who may call: the Claw, a person at the CLI or dashboard, a Codex session (MCP edge), a host agent. */
@@ -40,6 +41,10 @@ export const CommandVerb = z.enum([
   "escalate",
   /** A Claw of the group a session was escalated to takes it over; its lease moves to that Claw (issue 18). */
   "accept",
+  /** Use against the budgets: by limit, and by group and day (issue 19). */
+  "budget",
+  /** An operator lets a session stopped by a budget go on (audited) (issue 19). */
+  "budget-lift",
 ]);
 export type CommandVerb = z.infer<typeof CommandVerb>;
 
@@ -52,6 +57,8 @@ export const ResultCode = z.enum([
   "host_offline",
   "timeout",
   "invalid",
+  /** A budget stopped the target (or a spawn's group): `budget lift` lets it go on (issue 19). */
+  "budget_exceeded",
 ]);
 export type ResultCode = z.infer<typeof ResultCode>;
 
@@ -209,6 +216,8 @@ export const commandArgs = {
   claws: ClawsArgs,
   escalate: EscalateArgs,
   accept: AcceptArgs,
+  budget: BudgetArgs,
+  "budget-lift": BudgetLiftArgs,
 } as const;
 export type CommandArgs<V extends CommandVerb> = z.infer<(typeof commandArgs)[V]>;
 

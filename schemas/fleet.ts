@@ -62,6 +62,10 @@ export const FleetKind = z.enum([
    * people), why, and by whom. Delivered to the Claws of that group; `accept` (fleet_accept) takes it over.
    */
   "session-escalated",
+  /** A session (or its group) reached a budget's warning threshold, or a person's session went over (issue 19): `session.budget`. */
+  "budget-warning",
+  /** A budget stopped an autonomous session: turn interrupted, marked `blocked` (`session.budget` says why) (issue 19). */
+  "budget-stopped",
 ]);
 export type FleetKind = z.infer<typeof FleetKind>;
 
@@ -89,6 +93,8 @@ export const fleetPriorityOf: Readonly<Record<FleetKind, FleetPriority>> = {
   "approval-answered": "normal",
   "session-adopted": "high",
   "session-escalated": "high",
+  "budget-warning": "high",
+  "budget-stopped": "high",
 };
 
 /**

@@ -3,6 +3,7 @@
  * Rules pair a caller role with a target selector and grant capabilities; anything no rule grants is denied.
  */
 import { z } from "zod";
+import { Budgets } from "./budget.js";
 import { ClawGroups } from "./claw-groups.js";
 import { CallerRole } from "./commands.js";
 import { ApprovalAsk, ApprovalGrant } from "./host-rpc.js";
@@ -20,19 +21,14 @@ export const Capability = z.enum([
   "mark",
   "handoff",
   "report",
+  /** Lift a session's budget stop (`budget lift`, issue 19). */
+  "budget",
 ]);
 export type Capability = z.infer<typeof Capability>;
 
-/** Which sessions a rule covers: every given field must match the session's registry record; `{}` is any. */
-export const TargetSelector = z.strictObject({
-  group: z.string().min(1).optional(),
-  host: z.string().min(1).optional(),
-  repo: z.string().min(1).optional(),
-  session: z.string().min(1).optional(),
-  autonomous: z.boolean().optional(),
-  humanAttached: z.boolean().optional(),
-});
-export type TargetSelector = z.infer<typeof TargetSelector>;
+import { TargetSelector } from "./selector.js";
+
+export { TargetSelector };
 
 /**
  * A rule's target: a {@link TargetSelector} and `self`: `true` matches only the calling session itself (the
@@ -97,6 +93,8 @@ export const PolicyDocument = z.strictObject({
   approvals: z.array(ApprovalPolicyRule).max(200).default([]),
   /** Several Claws (issue 18): groups, the sessions each owns, and lease timings; absent: one Claw drives all. */
   clawGroups: ClawGroups.optional(),
+  /** Spend (issue 19): the price table and token/cost limits; absent: tokens are metered, nothing is priced or limited. */
+  budgets: Budgets.optional(),
 });
 export type PolicyDocument = z.infer<typeof PolicyDocument>;
 export type PolicyDocumentInput = z.input<typeof PolicyDocument>;
@@ -121,7 +119,19 @@ export const DEFAULT_POLICY: PolicyDocument = PolicyDocument.parse({
     {
       id: "operator-all",
       role: "operator",
-      allow: ["list", "read", "readRaw", "send", "interrupt", "spawn", "broadcast", "mark", "handoff", "approve"],
+      allow: [
+        "list",
+        "read",
+        "readRaw",
+        "send",
+        "interrupt",
+        "spawn",
+        "broadcast",
+        "mark",
+        "handoff",
+        "approve",
+        "budget",
+      ],
     },
     {
       id: "claw-all",

@@ -4,6 +4,7 @@
  * queries over them.
  */
 import { z } from "zod";
+import { BudgetState, SessionUsage } from "./budget.js";
 
 /** A session's status as the fleet sees it. `unknown` is never shown as idle. */
 export const SessionStatus = z.enum([
@@ -125,6 +126,12 @@ export const SessionRecord = z.object({
   approval: PendingApproval.nullable().default(null),
   /** The latest escalation up the Claw groups; null when none. */
   escalation: Escalation.nullable().default(null),
+  /** The model Codex reports for the thread (`Thread.model`); null when unknown. */
+  model: z.string().nullable().default(null),
+  /** Tokens used and their cost (issue 19); null before the first token usage. */
+  usage: SessionUsage.nullable().default(null),
+  /** The latest budget warning, stop or lift (issue 19); null when none. */
+  budget: BudgetState.nullable().default(null),
 });
 export type SessionRecord = z.infer<typeof SessionRecord>;
 

@@ -41,6 +41,8 @@ export function adviceFor(code: ResultCode, verb?: CommandVerb): string {
       return "Try again in a moment; repeat reads freely, but check with fleet_read before repeating a send.";
     case "invalid":
       return "Fix the arguments named above and call the tool again.";
+    case "budget_exceeded":
+      return "A budget stopped this session (or the group a spawn would join): do not retry; an operator lifts it with 'claw-supervisor budget lift', or escalate it to people.";
   }
 }
 

@@ -33,6 +33,8 @@ const what: Record<FleetKind, string> = {
   "approval-answered": "approval answered",
   "session-adopted": "now yours (you hold its lease)",
   "session-escalated": "escalated to your group (fleet_accept takes it over)",
+  "budget-warning": "near or over a budget",
+  "budget-stopped": "stopped by a budget (turn interrupted, marked blocked)",
 };
 
 const next: Partial<Record<FleetKind, string>> = {

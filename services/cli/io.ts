@@ -18,6 +18,7 @@ export const EXIT_CODES: Record<ResultCode, number> = {
   host_offline: 7,
   timeout: 8,
   invalid: 9,
+  budget_exceeded: 10,
 };
 
 /** A CLI failure: its message is printed as one line after the command name; `exitCode` is returned. */

@@ -44,6 +44,8 @@ export function adviceFor(verb: CommandVerb, f: CommandFailure): string {
       return "Try again in a moment; nothing is known to have run.";
     case "invalid":
       return "Fix the arguments and call the tool again.";
+    case "budget_exceeded":
+      return "A budget stopped this session; do not retry. Tell the Claw with claw_ask if the work must go on.";
   }
 }
 

@@ -51,6 +51,9 @@ const verbCapabilities: Record<CommandVerb, Capability> = {
   // Handing a session up the Claw groups, or taking over one handed up (issue 18): a kind of handoff.
   escalate: "handoff",
   accept: "handoff",
+  // Spend against the budgets (issue 19): shown to whoever may list sessions; lifting a stop is its own capability.
+  budget: "list",
+  "budget-lift": "budget",
 };
 
 /** The capability a verb needs; `read` with `raw` needs `readRaw`. Pure. */

@@ -167,6 +167,10 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
       return escalateVerb(ctx, r, (target, annotation) => annotate(deps, ctx, target, annotation));
     case "accept":
       return acceptVerb(ctx, r, (target, annotation) => annotate(deps, ctx, target, annotation));
+    case "budget":
+    case "budget-lift":
+      // TODO(issue 19, policy helper): services/policy/budget*.ts
+      return failure("invalid", `${r.verb} is not built yet`);
   }
 }
 

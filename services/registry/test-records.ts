@@ -25,6 +25,9 @@ export function sessionRecord(over: Partial<SessionRecord> & Pick<SessionRecord,
     ask: null,
     approval: null,
     escalation: null,
+    model: null,
+    usage: null,
+    budget: null,
     ...over,
   };
 }

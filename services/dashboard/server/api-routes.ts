@@ -44,6 +44,8 @@ export function httpStatusOf(code: CommandFailure["code"]): number {
       return 503;
     case "timeout":
       return 504;
+    case "budget_exceeded":
+      return 402;
   }
 }
 

@@ -40,6 +40,8 @@ export function noticeText(e: FleetEvent): string {
     "approval-requested": "approval held for an answer",
     "approval-answered": `approval ${e.answer?.decision ?? "answered"}${e.answer ? ` by ${answererText(e.answer.by)}` : ""}`,
     "session-escalated": `escalated to ${s?.escalation?.toGroup ?? "people"}${s?.escalation ? `: ${s.escalation.reason}` : ""}`,
+    "budget-warning": `budget warning${s?.budget ? `: ${s.budget.reason}` : ""}`,
+    "budget-stopped": `stopped by a budget${s?.budget ? `: ${s.budget.reason}` : ""}`,
     "session-adopted": `now owned by claw ${e.adoption?.clawId ?? "?"}${e.adoption?.previousClawId ? ` (was ${e.adoption.previousClawId})` : ""}`,
   };
   const detail =
