@@ -65,6 +65,21 @@ describe("fake model", () => {
     expect(userTexts(model.requests[0] ?? {})).toEqual(["hi"]);
   });
 
+  it("reports the usage a reply names in response.completed", async () => {
+    model = await startFakeModel();
+    model.script({ kind: "text", text: "counted", usage: { input: 300, cached: 120, output: 40 } });
+    const events = parseSse(
+      await (await post({ model: "fake-model", stream: true, input: [userMessage("hi")] })).text(),
+    );
+    expect((events.at(-1)?.data.response as Record<string, unknown>).usage).toEqual({
+      input_tokens: 300,
+      input_tokens_details: { cached_tokens: 120 },
+      output_tokens: 40,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 340,
+    });
+  });
+
   it("falls back to the default reply once the script queue is empty", async () => {
     model = await startFakeModel({ defaultReply: { kind: "text", text: "default" } });
     model.script({ kind: "text", text: "first" });

@@ -5,8 +5,15 @@ import type { Duplex } from "node:stream";
 /** One parsed JSON body of a `POST /v1/responses` request, as Codex sent it. */
 export type ModelRequest = Record<string, unknown>;
 
-/** How the fake model answers one request: instant text, slow streamed text, or a tool call. */
-export type ScriptedReply =
+/** The token usage a reply reports in `response.completed` (default: 10 input, none cached, 5 output). */
+export interface ReplyUsage {
+  input: number;
+  cached?: number;
+  output: number;
+}
+
+/** How the fake model answers one request: instant text, slow streamed text, or a tool call; `usage` is what it reports. */
+export type ScriptedReply = (
   | { kind: "text"; text: string }
   | { kind: "slow"; text: string; chunks?: number; delayMs?: number }
   | {
@@ -15,7 +22,8 @@ export type ScriptedReply =
       arguments: string | Record<string, unknown>;
       callId?: string;
       namespace?: string;
-    };
+    }
+) & { usage?: ReplyUsage };
 
 /** Picks a reply from the request body; returning undefined falls through to the script queue. */
 export type ReplyRoute = (request: ModelRequest) => ScriptedReply | undefined;
@@ -195,7 +203,7 @@ function streamReply(res: http.ServerResponse, reply: ScriptedReply, seq: number
   send("response.created", { response: { id: responseId, object: "response", status: "in_progress", output: [] } });
   const complete = (): void => {
     send("response.completed", {
-      response: { id: responseId, object: "response", status: "completed", usage: usage() },
+      response: { id: responseId, object: "response", status: "completed", usage: usage(reply.usage) },
     });
     res.end();
   };
@@ -266,13 +274,13 @@ export function sseFrame(type: string, data: Record<string, unknown>): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function usage(): Record<string, unknown> {
+function usage(u: ReplyUsage = { input: 10, output: 5 }): Record<string, unknown> {
   return {
-    input_tokens: 10,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens: 5,
+    input_tokens: u.input,
+    input_tokens_details: { cached_tokens: u.cached ?? 0 },
+    output_tokens: u.output,
     output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: 15,
+    total_tokens: u.input + u.output,
   };
 }
 
