@@ -68,4 +68,22 @@ describe("conformance with the pinned codex binary", () => {
       "thread/status/changed params.threadId: codex marks this field optional and our schema requires it",
     );
   });
+
+  it("covers token usage and the thread's model (issue 19): a renamed count or a model that became a number drifts", () => {
+    const broken = copy();
+    const v2 = broken.definitions.v2;
+    const breakdown = v2.TokenUsageBreakdown;
+    breakdown.properties.cachedTokens = breakdown.properties.cachedInputTokens;
+    delete breakdown.properties.cachedInputTokens;
+    breakdown.required = breakdown.required.map((f: string) => (f === "cachedInputTokens" ? "cachedTokens" : f));
+    v2.Thread.properties.model = { type: ["integer", "null"] };
+    const report = formatDrifts(checkConformance(broken));
+    expect(report).toContain(
+      "thread/tokenUsage/updated params.tokenUsage.total.cachedInputTokens: field is missing from codex's schema",
+    );
+    expect(report).toContain(
+      "thread/tokenUsage/updated params.tokenUsage.last.cachedInputTokens: field is missing from codex's schema",
+    );
+    expect(report).toContain("thread/started params.thread.model: type changed: we expect string, codex has number");
+  });
 });

@@ -3,7 +3,7 @@
  * is checked against. Every notification also carries an `emittedAtMs` envelope field (unix ms).
  */
 import { z } from "zod";
-import { Thread, ThreadItem, ThreadStatus, Turn, TurnError } from "./thread.js";
+import { Thread, ThreadItem, ThreadStatus, ThreadTokenUsage, Turn, TurnError } from "./thread.js";
 
 /** The notification params the supervisor understands, by method. */
 export const notifications = {
@@ -48,7 +48,7 @@ export const notifications = {
   configWarning: { params: z.looseObject({ summary: z.string() }), generated: "ConfigWarningNotification" },
   deprecationNotice: { params: z.looseObject({ summary: z.string() }), generated: "DeprecationNoticeNotification" },
   "thread/tokenUsage/updated": {
-    params: z.looseObject({ threadId: z.string(), turnId: z.string(), tokenUsage: z.unknown() }),
+    params: z.looseObject({ threadId: z.string(), turnId: z.string(), tokenUsage: ThreadTokenUsage }),
     generated: "ThreadTokenUsageUpdatedNotification",
   },
 } as const;

@@ -145,6 +145,8 @@ export const Thread = z.looseObject({
   cwd: z.string(),
   cliVersion: z.string(),
   modelProvider: z.string(),
+  /** The model configured for the thread when loaded, else the latest persisted one; null when unavailable. */
+  model: z.string().nullish(),
   source: z.unknown(),
   turns: z.array(Turn),
   path: z.string().nullish(),
@@ -155,3 +157,27 @@ export const Thread = z.looseObject({
   forkedFromId: z.string().nullish(),
 });
 export type Thread = z.infer<typeof Thread>;
+
+/**
+ * Token counts of one model call or of a thread so far, as `thread/tokenUsage/updated` reports them. Codex
+ * counts `cachedInputTokens` inside `inputTokens` and `reasoningOutputTokens` inside `outputTokens`;
+ * `totalTokens` is input + output.
+ */
+export const TokenUsageBreakdown = z.looseObject({
+  inputTokens: z.number().int(),
+  cachedInputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  reasoningOutputTokens: z.number().int(),
+  totalTokens: z.number().int(),
+  /** Optional in codex's schema (default 0); not priced apart. */
+  cacheWriteInputTokens: z.number().int().optional(),
+});
+export type TokenUsageBreakdown = z.infer<typeof TokenUsageBreakdown>;
+
+/** A thread's token usage: `total` is cumulative since Codex began counting (a restarted app-server may begin again), `last` the latest call's. */
+export const ThreadTokenUsage = z.looseObject({
+  total: TokenUsageBreakdown,
+  last: TokenUsageBreakdown,
+  modelContextWindow: z.number().int().nullish(),
+});
+export type ThreadTokenUsage = z.infer<typeof ThreadTokenUsage>;
