@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { SessionEventEnvelopeSchema } from "../../schemas/bus.js";
-import { textInput, ThreadStatus } from "../../schemas/codex/index.js";
+import { notifications, textInput, ThreadStatus } from "../../schemas/codex/index.js";
 import { ThreadSyncedPayload } from "../../schemas/agent-events.js";
 import { SLOW, startAgentRig, type AgentRig } from "./test-rig.js";
 import { useFixture } from "../../test/support/fixture.js";
@@ -47,6 +47,8 @@ describe("host agent on a real app-server", () => {
       humanAttached: false,
       autonomous: false,
     });
+    // The thread's model, as codex reports it (Thread.model): what the registry prices the session's tokens by.
+    expect(payload.thread.model).toBe("fake-model");
     expect(synced).toMatchObject({ hostId: "host-a", epoch: rig.agent!.epoch });
   });
 
@@ -66,6 +68,14 @@ describe("host agent on a real app-server", () => {
           t !== "thread/tokenUsage/updated" && t !== "item/started:userMessage" && t !== "item/started:agentMessage",
       ),
     ).toEqual(["turn/started", "item/completed:userMessage", "item/completed:agentMessage", "turn/completed"]);
+    // Codex's token usage is forwarded as it comes, cumulative totals and all (the registry meters from it).
+    const usage = events.filter((e) => e.type === "thread/tokenUsage/updated");
+    expect(usage.length).toBeGreaterThan(0);
+    for (const e of usage) {
+      const params = notifications["thread/tokenUsage/updated"].params.parse(e.payload);
+      expect(params).toMatchObject({ threadId, turnId });
+      expect(params.tokenUsage.total.totalTokens).toBeGreaterThan(0);
+    }
     // Later turns arrive live, not recovered.
     const second = await rig.runTurn(threadId, "a second turn");
     await rig.gateway.waitFor(() =>

@@ -42,6 +42,8 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
     updatedAt: thread.updatedAt,
     source:
       typeof thread.source === "string" ? thread.source : thread.source == null ? null : JSON.stringify(thread.source),
+    // The model the registry prices the session's tokens by (issue 19).
+    model: thread.model ?? null,
   };
 }
 
