@@ -11,3 +11,36 @@ export const TargetSelector = z.strictObject({
   humanAttached: z.boolean().optional(),
 });
 export type TargetSelector = z.infer<typeof TargetSelector>;
+
+/** What a selector is matched against: a session's registry fields (absent when unknown). */
+export interface TargetFacts {
+  host?: string;
+  repo?: string | null;
+  session?: string;
+  group?: string | null;
+  autonomous?: boolean;
+  humanAttached?: boolean;
+}
+
+const selectorFields = [
+  "group",
+  "host",
+  "repo",
+  "session",
+  "autonomous",
+  "humanAttached",
+] as const satisfies readonly (keyof TargetSelector & keyof TargetFacts)[];
+
+/**
+ * True when every field the selector gives equals the fact of the same name; a missing (undefined or null) fact
+ * never matches a given field; `{}` matches anything. Shared by policy rules (services/policy/decide.ts, which
+ * adds `self`) and budgets (services/clients/budget.ts). Pure.
+ */
+export function selectorCovers(selector: TargetSelector, facts: TargetFacts): boolean {
+  return selectorFields.every((field) => {
+    const wanted = selector[field];
+    if (wanted === undefined) return true;
+    const actual = facts[field];
+    return actual !== undefined && actual !== null && actual === wanted;
+  });
+}

@@ -10,18 +10,12 @@ import {
   type CommandVerb,
 } from "../../schemas/commands.js";
 import type { ApprovalRules } from "../../schemas/host-rpc.js";
-import type { Capability, PolicyDocument, RuleTarget, TargetSelector } from "../../schemas/policy.js";
+import type { Capability, PolicyDocument, RuleTarget } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { selectorCovers, type TargetFacts } from "../../schemas/selector.js";
 
 /** What a selector is matched against: the target session's registry fields (absent when unknown). */
-export interface TargetFacts {
-  host?: string;
-  repo?: string | null;
-  session?: string;
-  group?: string | null;
-  autonomous?: boolean;
-  humanAttached?: boolean;
-}
+export type { TargetFacts };
 
 /** A decision: the rule that allowed it, or a `denied` reason naming role, capability and target. */
 export type Decision = { allow: true; ruleId: string } | { allow: false; code: "denied"; reason: string };
@@ -97,15 +91,6 @@ export function viewerRefusal(caller: Caller, capability: Capability, verb?: Com
   };
 }
 
-const selectorFields = [
-  "group",
-  "host",
-  "repo",
-  "session",
-  "autonomous",
-  "humanAttached",
-] as const satisfies readonly (keyof TargetSelector & keyof TargetFacts)[];
-
 /**
  * True when every field the selector gives equals the fact of the same name; a missing (undefined or null)
  * fact never matches a given field; `{}` matches anything. A rule's `self` compares the target session with
@@ -118,12 +103,7 @@ export function selectorMatches(selector: RuleTarget, facts: TargetFacts, caller
     const isSelf = caller.role === "session" && caller.id === facts.session;
     if (isSelf !== selector.self) return false;
   }
-  return selectorFields.every((field) => {
-    const wanted = selector[field];
-    if (wanted === undefined) return true;
-    const actual = facts[field];
-    return actual !== undefined && actual !== null && actual === wanted;
-  });
+  return selectorCovers(selector, facts);
 }
 
 /** A rule's name in decisions and audit records: its id, else `rules[<index>]`. Pure. */
