@@ -79,6 +79,35 @@ describe("why a session needs a person", () => {
     expect(attentionReasons(rec({ handoff, disposition: "abandoned" }))).toEqual([]);
   });
 
+  it("names a budget's stop until it is lifted or the session is finished; a warning needs nobody", () => {
+    const budget = {
+      state: "stopped" as const,
+      id: "auto-day:2025-03-01:h1.s1",
+      limitId: "auto-day",
+      periodKey: "2025-03-01",
+      reason: "used 120,000 of 100,000 tokens today",
+      by: "policy",
+      atMs: 5_000,
+      lifted: [],
+    };
+    expect(attentionReasons(rec({ budget, disposition: "blocked" }))).toEqual([
+      {
+        needs: "budget",
+        sinceMs: 5_000,
+        detail: "limit auto-day (2025-03-01): used 120,000 of 100,000 tokens today",
+      },
+    ]);
+    expect(needsAttention(rec({ budget, disposition: "blocked" }))).toBe(true);
+    expect(isWaiting(rec({ budget, disposition: "blocked" }))).toBe(false);
+    expect(attentionReasons(rec({ budget: { ...budget, state: "warned" } }))).toEqual([]);
+    expect(attentionReasons(rec({ budget: { ...budget, state: "lifted", by: "olga" } }))).toEqual([]);
+    expect(attentionReasons(rec({ budget: { ...budget, lifted: [budget.id] } }))).toEqual([]);
+    expect(attentionReasons(rec({ budget, disposition: "done" }))).toEqual([]);
+    const ask = { correlationId: "a", kind: "help", question: "?", atMs: 1 };
+    const handoff = { to: { kind: "human" as const, who: null }, note: "", by: "claw", atMs: 4_000 };
+    expect(attentionReasons(rec({ budget, ask, handoff })).map((r) => r.needs)).toEqual(["ask", "budget", "handoff"]);
+  });
+
   it("names an error and a stale or unknown status, unless the session is finished", () => {
     expect(attentionReasons(rec({ status: "error", summary: "model refused" }))).toEqual([
       { needs: "error", sinceMs: 1_000, detail: "model refused" },

@@ -4,8 +4,11 @@
  */
 import type { SessionRecord } from "../../schemas/registry.js";
 
-/** What a session waits for: an approval, the user's input, an answer to its ask, a taker, or a look. */
-export type AttentionNeed = "approval" | "input" | "ask" | "escalated" | "handoff" | "error" | "stale";
+/**
+ * What a session waits for: an approval, the user's input, an answer to its ask, an operator to lift a budget's
+ * stop, a taker, or a look.
+ */
+export type AttentionNeed = "approval" | "input" | "ask" | "budget" | "escalated" | "handoff" | "error" | "stale";
 
 /** One reason a session needs a person; `sinceMs` is since when (unix ms), the best the record tells. */
 export interface AttentionReason {
@@ -27,11 +30,12 @@ export const WAITING_NEEDS: readonly AttentionNeed[] = ["approval", "input", "as
 const finished = (r: SessionRecord): boolean => r.disposition === "done" || r.disposition === "abandoned";
 
 /**
- * Every reason `record` needs a person, in a fixed order (approval, input, ask, escalated, handoff, error,
- * stale): an approval the supervisor holds or the session waits on, a request for input, an unanswered ask, an
- * escalation that went up the Claw groups to people and no Claw accepted, a handoff request, an error, a stale or
- * unknown status. A session marked done or abandoned keeps only what still
- * blocks it (approval, input, ask): its handoff, error or staleness needs nobody. Pure.
+ * Every reason `record` needs a person, in a fixed order (approval, input, ask, budget, escalated, handoff, error,
+ * stale): an approval the supervisor holds or the session waits on, a request for input, an unanswered ask, a
+ * budget's stop no operator lifted yet (issue 19: the session is blocked until `budget lift`), an escalation that
+ * went up the Claw groups to people and no Claw accepted, a handoff request, an error, a stale or unknown status.
+ * A session marked done or abandoned keeps only what still blocks it (approval, input, ask): its budget stop,
+ * handoff, error or staleness needs nobody. Pure.
  */
 export function attentionReasons(record: SessionRecord): AttentionReason[] {
   const out: AttentionReason[] = [];
@@ -63,6 +67,14 @@ export function attentionReasons(record: SessionRecord): AttentionReason[] {
     out.push({ needs: "ask", sinceMs: q.atMs, detail: `${q.kind}: ${q.question}`, correlationId: q.correlationId });
   }
   if (finished(record)) return out;
+  const b = record.budget;
+  if (b !== null && b.state === "stopped" && !b.lifted.includes(b.id)) {
+    out.push({
+      needs: "budget",
+      sinceMs: b.atMs,
+      detail: `limit ${b.limitId} (${b.periodKey})${b.reason ? `: ${b.reason}` : ""}`,
+    });
+  }
   const e = record.escalation;
   if (e !== null && e.toGroup === null && e.acceptedBy === null) {
     const from = e.fromGroup === null ? "" : ` from group ${e.fromGroup}`;

@@ -1,9 +1,9 @@
 /**
  * `#/` the attention queue, the first screen: "Needs you" (every session `attentionReasons` names: a held
- * approval, input, an unanswered ask, a handoff, an error, a stale or unknown status), what blocks on a person
- * first, oldest first, each answerable
- * in place; then "Running" and "Done". Rows new to this operator (localStorage, per name) are marked "new".
- * All rows sit in one keyed list so a row moving between sections keeps its controls and their results.
+ * approval, input, an unanswered ask, a budget's stop not lifted yet, a handoff, an error, a stale or unknown
+ * status), what blocks on a person first, oldest first, each answerable in place; then "Running" and "Done".
+ * Rows new to this operator (localStorage, per name) are marked "new". All rows sit in one keyed list so a row
+ * moving between sections keeps its controls and their results.
  */
 import { Component } from "preact";
 import { useEffect, useId, useReducer, useRef, useState } from "preact/hooks";
@@ -28,6 +28,7 @@ const NEED_LABEL: Record<AttentionNeed, string> = {
   approval: "needs approval",
   input: "needs input",
   ask: "asks a question",
+  budget: "stopped by a budget",
   escalated: "escalated to people",
   handoff: "handoff requested",
   error: "error",
