@@ -9,7 +9,11 @@ export interface CliIo {
   stopRequested: Promise<string>;
 }
 
-/** Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). */
+/**
+ * Exit code of each typed failure (0 is success, 1 a local failure, 2 a usage error). 10 and 11 are a waited-for
+ * turn's outcomes (turn-wait.ts: interrupted, failed), so `budget_exceeded` is 12: `send --wait` refused by a
+ * budget (nothing ran) must not read as a turn that ran and was interrupted.
+ */
 export const EXIT_CODES: Record<ResultCode, number> = {
   denied: 3,
   not_found: 4,
@@ -18,7 +22,7 @@ export const EXIT_CODES: Record<ResultCode, number> = {
   host_offline: 7,
   timeout: 8,
   invalid: 9,
-  budget_exceeded: 10,
+  budget_exceeded: 12,
 };
 
 /** A CLI failure: its message is printed as one line after the command name; `exitCode` is returned. */

@@ -140,7 +140,7 @@ function fail(io: CliIo, json: boolean, prefix: string, code: string, message: s
 }
 
 /**
- * Runs one command line; returns the process exit code (0 ok, 1 failure, 2 usage error, 3-9 the typed
+ * Runs one command line; returns the process exit code (0 ok, 1 failure, 2 usage error, 3-9 and 12 the typed
  * results of command-client's EXIT_CODES). With `--json` (or `-o json`) every failure is also printed as
  * `{ok:false,code,message}` on stdout.
  */
