@@ -211,7 +211,7 @@ describe("claw-supervisor claws", () => {
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(
-      /^HOST\s+SESSION\s+WORKSPACE\s+STATUS\s+NEEDS\s+GROUP\s+OWNER\s+OWNER CLAW\s+LAST SEEN\s+SUMMARY$/,
+      /^HOST\s+SESSION\s+WORKSPACE\s+STATUS\s+NEEDS\s+GROUP\s+OWNER\s+OWNER CLAW\s+TOKENS\s+COST\s+LAST SEEN\s+SUMMARY$/,
     );
     const row = (id: string) => lines.find((l) => l.includes(id.slice(-12))) ?? "";
     expect(row(S1)).toMatch(/\s-\s+-\s+claw-a\s+/);

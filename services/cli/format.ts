@@ -2,6 +2,7 @@
  * Plain-text tables of registry sessions, hosts and the attention view, for the CLI's output. Pure (the caller
  * passes "now").
  */
+import type { SessionUsage } from "../../schemas/budget.js";
 import type { ClawsResult } from "../../schemas/claw-groups.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { type AttentionNeed, type AttentionReason, attentionReasons } from "../clients/attention.js";
@@ -54,6 +55,83 @@ export function needsText(r: SessionRecord): string {
   return needs.length === 0 ? "-" : needs.join(",");
 }
 
+/** A token count in at most 5 characters: `812`, `12.3k`, `123k`, `1.2M`, `45M`, `1.2B`. Pure. */
+export function tokensText(n: number): string {
+  if (n < 1000) return String(n);
+  for (const [unit, size] of [
+    ["k", 1e3],
+    ["M", 1e6],
+    ["B", 1e9],
+  ] as const) {
+    const v = n / size;
+    // One decimal below 100 of the unit; a value that rounds up to 1000 goes to the next unit.
+    const text = v < 99.95 ? v.toFixed(1).replace(/\.0$/, "") : v.toFixed(0);
+    if (Number(text) < 1000 || unit === "B") return `${text}${unit}`;
+  }
+  return String(n);
+}
+
+/**
+ * Dollars as the tables show them: `$0`, `<$0.0001`, `$0.0123` (4 decimals below a dollar), `$12.34`, `$1234`;
+ * `?` for null (spend of a model with no price). Pure.
+ */
+export function costText(usd: number | null): string {
+  if (usd === null) return "?";
+  if (usd === 0) return "$0";
+  if (usd < 0.00005) return "<$0.0001";
+  if (usd < 1) return `$${usd.toFixed(4)}`;
+  if (usd < 1000) return `$${usd.toFixed(2)}`;
+  return `$${usd.toFixed(0)}`;
+}
+
+/** A session's TOKENS and COST cells: `-` `-` before any usage; COST `?` when its model has no price. Pure. */
+export function spendCells(usage: SessionUsage | null): [string, string] {
+  if (usage === null) return ["-", "-"];
+  return [tokensText(usage.tokens.total), usage.priced ? costText(usage.costUsd) : "?"];
+}
+
+/** A session's budget state in a few words: `-`, `warned by daily`, `stopped by daily`, `lifted (daily)`. Pure. */
+export function budgetText(r: SessionRecord): string {
+  const b = r.budget;
+  if (b === null) return "-";
+  if (b.state === "lifted") return `lifted (${b.limitId})`;
+  // A stop an operator lifted does not stop the session any more (the lift's own record may come later).
+  if (b.state === "stopped" && b.lifted.includes(b.id)) return `lifted (${b.limitId})`;
+  return `${b.state} by ${b.limitId}`;
+}
+
+/** The models of sessions with unpriced spend (`unknown model` when Codex named none), sorted. Pure. */
+export function unpricedModels(sessions: readonly SessionRecord[]): string[] {
+  const models = new Set<string>();
+  for (const r of sessions)
+    if (r.usage !== null && !r.usage.priced && r.usage.tokens.total > 0) models.add(r.usage.model ?? "unknown model");
+  return [...models].sort();
+}
+
+/** The line under a table with `?` costs: which models have no price, and where prices go; "" when none. Pure. */
+export function unpricedFootnote(models: readonly string[]): string {
+  if (models.length === 0) return "";
+  const what = models.length === 1 ? `model ${models[0]}` : `models ${models.join(", ")}`;
+  return `? no price for ${what}: tokens only (prices go in the policy document's budgets.prices)\n`;
+}
+
+/** How `sessions --sort` orders: by cost or by tokens, the biggest spender first. */
+export type SessionSort = "cost" | "tokens";
+
+/**
+ * The sessions ordered by spend, biggest first (stable: equal ones keep their order). `cost`: priced sessions by
+ * dollars, then unpriced ones by tokens, then those with no usage; `tokens`: by total tokens. Pure.
+ */
+export function sortSessions(sessions: readonly SessionRecord[], by: SessionSort): SessionRecord[] {
+  const tokens = (r: SessionRecord): number => r.usage?.tokens.total ?? -1;
+  const rank = (r: SessionRecord): number => (r.usage === null ? 2 : r.usage.costUsd === null ? 1 : 0);
+  return [...sessions].sort((a, b) =>
+    by === "tokens"
+      ? tokens(b) - tokens(a)
+      : rank(a) - rank(b) || (b.usage?.costUsd ?? 0) - (a.usage?.costUsd ?? 0) || tokens(b) - tokens(a),
+  );
+}
+
 /** Each column's width: its widest cell among `rows`. Pure. */
 export function columnWidths(rows: readonly string[][]): number[] {
   const n = Math.max(0, ...rows.map((r) => r.length));
@@ -86,9 +164,20 @@ export interface SessionTableOptions {
    * shown as an OWNER CLAW column after OWNER. Absent: no such column.
    */
   clawOwner?: ReadonlyMap<string, string>;
+  /**
+   * The terminal's width in columns, when printing to one: the last column (SUMMARY) is cut so each row fits,
+   * keeping at least MIN_SUMMARY_CHARS of it (a narrower terminal wraps). Absent: rows are as long as they are.
+   */
+  maxWidth?: number;
 }
 
-/** The session table's header: HOST SESSION WORKSPACE STATUS NEEDS GROUP OWNER LAST SEEN SUMMARY (wide: more). Pure. */
+/** The least of a summary a row cut to the terminal's width keeps. */
+export const MIN_SUMMARY_CHARS = 16;
+
+/**
+ * The session table's header: HOST SESSION WORKSPACE STATUS NEEDS GROUP OWNER TOKENS COST LAST SEEN SUMMARY
+ * (wide: more). Pure.
+ */
 export function sessionHeader(wide = false): string[] {
   return wide
     ? [
@@ -103,10 +192,13 @@ export function sessionHeader(wide = false): string[] {
         "MODE",
         "GROUP",
         "OWNER",
+        "MODEL",
+        "TOKENS",
+        "COST",
         "LAST SEEN",
         "SUMMARY",
       ]
-    : ["HOST", "SESSION", "WORKSPACE", "STATUS", "NEEDS", "GROUP", "OWNER", "LAST SEEN", "SUMMARY"];
+    : ["HOST", "SESSION", "WORKSPACE", "STATUS", "NEEDS", "GROUP", "OWNER", "TOKENS", "COST", "LAST SEEN", "SUMMARY"];
 }
 
 /** One session's cells, in sessionHeader's order. Pure. */
@@ -125,6 +217,8 @@ export function sessionCells(r: SessionRecord, shortId: string, nowMs: number, w
         modeText(r),
         r.group ?? "-",
         r.owner ?? "-",
+        r.model ?? r.usage?.model ?? "-",
+        ...spendCells(r.usage),
         relativeTime(r.lastSeenAt, nowMs),
         oneLine(summary, 100),
       ]
@@ -136,6 +230,7 @@ export function sessionCells(r: SessionRecord, shortId: string, nowMs: number, w
         needsText(r),
         r.group ?? "-",
         r.owner ?? "-",
+        ...spendCells(r.usage),
         relativeTime(r.lastSeenAt, nowMs),
         oneLine(summary, 50),
       ];
@@ -158,7 +253,20 @@ export function formatSessionsTable(
     if (owners !== undefined) cells.splice(at, 0, owners.get(r.sessionId) ?? "-");
     return cells;
   });
+  if (o.maxWidth !== undefined) fitLastColumn(o.headers === false ? rows : [header, ...rows], o.maxWidth);
   return table(o.headers === false ? null : header, rows);
+}
+
+/** Cuts each row's last cell (in place) so the aligned row is at most `maxWidth` long, keeping MIN_SUMMARY_CHARS. */
+function fitLastColumn(rows: string[][], maxWidth: number): void {
+  const widths = columnWidths(rows);
+  // Every column but the last, padded, and the two spaces after each.
+  const before = widths.slice(0, -1).reduce((sum, w) => sum + w + 2, 0);
+  const room = Math.max(MIN_SUMMARY_CHARS, maxWidth - before);
+  for (const cells of rows) {
+    const last = cells.length - 1;
+    if (last >= 0 && (cells[last] as string).length > room) cells[last] = oneLine(cells[last] as string, room);
+  }
 }
 
 /** `claw-a (live, 2s ago)`, `claw-b (down, 1m ago)`, `claw-c (never seen)`: a Claw as the groups table shows it. Pure. */

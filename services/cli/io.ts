@@ -7,6 +7,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Resolves when the user asks the command to stop (Ctrl-C / SIGTERM), for long-running commands. */
   stopRequested: Promise<string>;
+  /** The terminal's width when stdout is one (tables fit their last column to it); absent otherwise. */
+  columns?: number | undefined;
 }
 
 /**

@@ -18,4 +18,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stderr: (text) => void process.stderr.write(text),
   env: process.env,
   stopRequested,
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 });

@@ -14,6 +14,7 @@ import { longShortId } from "../clients/session-ref.js";
 import { queryFailure } from "./connection.js";
 import {
   alignedLine,
+  budgetText,
   columnWidths,
   modeText,
   needsText,
@@ -44,6 +45,7 @@ const FIELDS: readonly [string, (r: SessionRecord) => string][] = [
   ["mode", modeText],
   ["group", (r) => r.group ?? "-"],
   ["owner", (r) => r.owner ?? "-"],
+  ["budget", budgetText],
   ["workspace", (r) => r.workspace ?? "-"],
   ["branch", (r) => r.branch ?? "-"],
   ["summary", (r) => oneLine(r.summary ?? "-", 60)],

@@ -103,14 +103,16 @@ describe("claw-supervisor sessions / hosts", () => {
     const table = await run(["sessions"], { NATS_URL: url });
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^HOST\s+SESSION\s+WORKSPACE\s+STATUS\s+NEEDS\s+GROUP\s+OWNER\s+LAST SEEN\s+SUMMARY$/);
+    expect(lines[0]).toMatch(
+      /^HOST\s+SESSION\s+WORKSPACE\s+STATUS\s+NEEDS\s+GROUP\s+OWNER\s+TOKENS\s+COST\s+LAST SEEN\s+SUMMARY$/,
+    );
     // The two ids share their first 8 hex digits of the last group: the short ids grow until they differ.
     expect(lines[1]).toMatch(
-      /^devbox\s+000000000001\s+\/home\/me\/claw\s+idle\s+-\s+-\s+-\s+5m ago\s+make CI green again$/,
+      /^devbox\s+000000000001\s+\/home\/me\/claw\s+idle\s+-\s+-\s+-\s+-\s+-\s+5m ago\s+make CI green again$/,
     );
     // A long workspace keeps its end, where the folder name is.
     expect(lines[2]).toMatch(
-      /^devbox\s+000000000002\s+…rk\/0195aaaa-2222-7000-8000-000000000002\s+active\s+approval\s+-\s+-\s+5m ago\s+task of 0195aaaa-2222/,
+      /^devbox\s+000000000002\s+…rk\/0195aaaa-2222-7000-8000-000000000002\s+active\s+approval\s+-\s+-\s+-\s+-\s+5m ago\s+task of 0195aaaa-2222/,
     );
 
     const wide = await run(["sessions", "--nats-url", url, "-o", "wide", "--no-headers"]);

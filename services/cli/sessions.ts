@@ -24,17 +24,17 @@ import {
   reportBusStatus,
   untilStopOrClosed,
 } from "./connection.js";
-import { formatSessionsTable } from "./format.js";
+import { formatSessionsTable, sortSessions, unpricedFootnote, unpricedModels } from "./format.js";
 import { CliError, type CliIo, type Command } from "./io.js";
 import { jsonOk } from "./output.js";
 
 const usage = `Usage: claw-supervisor sessions [--host H] [--repo R] [--status S] [--group G] [--owner O] [--waiting]
-                                [--human | --autonomous] [--limit N] [-o wide|json] [--json] [--no-headers]
-                                [--watch] [--nats-url URL] [--timeout MS]
+                                [--human | --autonomous] [--sort cost|tokens] [--limit N] [-o wide|json] [--json]
+                                [--no-headers] [--watch] [--nats-url URL] [--timeout MS]
 
 Lists the fleet's sessions as the registry sees them: host, short id (any unique prefix of it, or of the
-whole id, names the session in every command), workspace, status, what it waits for, group, owner, when it
-was last seen, and its summary (or first message).
+whole id, names the session in every command), workspace, status, what it waits for, group, owner, the
+tokens it used and their cost, when it was last seen, and its summary (or first message).
 
 --host H        only sessions on host H
 --repo R        only sessions in repository R (origin URL or folder name, as the host agent reports it)
@@ -44,8 +44,9 @@ was last seen, and its summary (or first message).
 --waiting       only sessions waiting on an approval or input, or holding an unanswered ask
 --human         only sessions a person's TUI is attached to
 --autonomous    only sessions the supervisor started
---limit N       show at most N sessions
--o wide         more columns: full id, repository, branch, mode (human/autonomous)
+--sort S        biggest spender first: cost (dollars; then unpriced sessions by tokens) or tokens
+--limit N       show at most N sessions (with --sort: the N biggest)
+-o wide         more columns: full id, repository, branch, mode (human/autonomous), model
 -o json         print {"ok":true,"data":{"sessions":[...],"total":N}} (times as ISO-8601 strings); = --json
 --no-headers    no header line
 --watch         print the table, then one line per change (the row and what changed) until Ctrl-C;
@@ -53,13 +54,17 @@ was last seen, and its summary (or first message).
 --nats-url URL  ${NATS_URL_HELP}
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})
 
-NEEDS: approval, input, ask (an unanswered claw_ask), handoff. See also 'claw-supervisor attention'.`;
+NEEDS: approval, input, ask (an unanswered claw_ask), handoff. See also 'claw-supervisor attention'.
+TOKENS: all the session used (input and output); COST: their price by the policy's budgets.prices, '?' for a
+model with no price (named under the table), '-' before its first turn. Use against budgets:
+'claw-supervisor budget'.`;
 
 const Limit = z.coerce
   .number({ error: "must be a number" })
   .int("must be a whole number")
   .positive("must be greater than 0");
 const Output = z.enum(["wide", "json"], { error: "must be wide or json" });
+const Sort = z.enum(["cost", "tokens"], { error: "must be cost or tokens" });
 
 /**
  * The Claw owning each session, from the policy service's `claws` answer (issue 18), when Claw groups are
@@ -99,14 +104,25 @@ function textOf(
     headers: boolean;
     short: ReadonlyMap<string, string>;
     clawOwner?: ReadonlyMap<string, string> | undefined;
+    maxWidth?: number | undefined;
   },
 ): string {
   const filtered = Object.keys(filter).length > 0 ? " matching the filter" : "";
   if (sessions.length === 0) return o.headers ? `no sessions${filtered}\n` : "";
   const more =
     total > sessions.length && o.headers ? `showing ${sessions.length} of ${total} sessions${filtered}\n` : "";
-  const { clawOwner, ...view } = o;
-  return formatSessionsTable(sessions, Date.now(), clawOwner === undefined ? view : { ...view, clawOwner }) + more;
+  // Footnotes only with headers: --no-headers output is rows alone, for scripts.
+  const footnote = o.headers ? unpricedFootnote(unpricedModels(sessions)) : "";
+  const { clawOwner, maxWidth, ...view } = o;
+  return (
+    formatSessionsTable(sessions, Date.now(), {
+      ...view,
+      ...(clawOwner === undefined ? {} : { clawOwner }),
+      ...(maxWidth === undefined ? {} : { maxWidth }),
+    }) +
+    more +
+    footnote
+  );
 }
 
 /** The options `sessions` takes (the table of completions lists them too). */
@@ -119,6 +135,7 @@ const optionSpecs = {
   waiting: { type: "boolean" },
   human: { type: "boolean" },
   autonomous: { type: "boolean" },
+  sort: { type: "string" },
   limit: { type: "string" },
   output: { type: "string", short: "o" },
   json: { type: "boolean" },
@@ -149,6 +166,9 @@ export const sessionsCommand: Command = {
     const output = values.output === undefined ? undefined : optionValue("output", Output, values.output);
     const json = values.json === true || output === "json";
     const view = { wide: output === "wide", headers: !values["no-headers"] };
+    const sort = values.sort === undefined ? undefined : optionValue("sort", Sort, values.sort);
+    if (sort !== undefined && values.watch)
+      throw new CliError("--sort orders a one-time list; --watch prints changes as they come (use one of them)", 2);
     const filter: SessionFilter = {
       ...(values.host === undefined ? {} : { host: values.host }),
       ...(values.repo === undefined ? {} : { repo: values.repo }),
@@ -175,21 +195,22 @@ export const sessionsCommand: Command = {
       if (!values.watch) {
         // Who owns each session, asked of the policy service alongside the registry's list.
         const owners = clawOwners(nc, io.env, timeoutMs);
-        const {
-          sessions,
-          total,
-          shortIds: short,
-        } = await listAllSessions(nc, filter, limit, timeoutMs).catch(queryFailure);
+        // Sorted by spend, the N biggest need every session first: the registry lists in its own order.
+        const listed = await listAllSessions(nc, filter, sort === undefined ? limit : Infinity, timeoutMs).catch(
+          queryFailure,
+        );
+        const { total, shortIds: short } = listed;
+        const sessions = sort === undefined ? listed.sessions : sortSessions(listed.sessions, sort).slice(0, limit);
         const clawOwner = await owners;
-        if (clawOwner === undefined) print(sessions, total, short);
+        if (clawOwner === undefined && json) print(sessions, total, short);
         else
           io.stdout(
             json
               ? jsonOk({
-                  sessions: sessions.map((s) => ({ ...s, clawOwner: clawOwner.get(s.sessionId) ?? null })),
+                  sessions: sessions.map((s) => ({ ...s, clawOwner: clawOwner?.get(s.sessionId) ?? null })),
                   total,
                 })
-              : textOf(sessions, total, filter, { ...view, short, clawOwner }),
+              : textOf(sessions, total, filter, { ...view, short, clawOwner, maxWidth: io.columns }),
           );
         return 0;
       }
