@@ -47,6 +47,11 @@ export const commandTable: readonly CommandEntry[] = [
     summary: "list the Claw groups, their Claws (live or down) and which Claw owns which session",
     load: async () => (await import("./claws.js")).clawsCommand,
   },
+  {
+    name: "budget",
+    summary: "spend against the budgets by limit, group and day; 'budget lift' lets a stopped session go on",
+    load: async () => (await import("./budget.js")).budgetCommand,
+  },
   verb("read", "read a session's transcript, newest turns first, through policy"),
   verb("send", "send text: start a turn in an idle session, steer the running one otherwise"),
   verb("reply", "answer a session's question (starts or steers a turn in it)"),
