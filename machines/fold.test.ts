@@ -202,6 +202,23 @@ describe("the stepper's plans against transition(), on random event sequences", 
     },
     { type: "ESCALATION_ACCEPTED", id: "e1", by: "boss", atMs: 13 },
     { type: "APPROVAL_DONE", requestId: "r", atMs: 12 },
+    { type: "STATUS", status: { type: "idle" }, atMs: 1, model: "gpt-5" },
+    ...[
+      [100, 20],
+      [300, 60],
+      [40, 10], // a restarted count
+    ].map(([input, output]) => ({
+      type: "TOKEN_USAGE" as const,
+      total: { input: input!, cachedInput: input! / 2, output: output!, reasoning: 5, total: input! + output! },
+      atMs: 14,
+    })),
+    { type: "TOKEN_USAGE", total: { input: -1 } as never, atMs: 15 },
+    ...(["warned", "stopped", "lifted"] as const).flatMap((state) =>
+      ["d:2026-11-25:h.s", "t:total:h.s"].map((id) => ({
+        type: "BUDGET" as const,
+        budget: { state, id, limitId: id.slice(0, 1), periodKey: "total", reason: state, by: "policy", atMs: 16 },
+      })),
+    ),
   ];
   const pool = [...golden, ...synthetic];
 

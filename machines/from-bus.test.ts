@@ -129,6 +129,38 @@ describe("sessionEventsOf", () => {
     expect(sessionEventsOf(envelope("thread/closed", { threadId: "thr-1" }))).toEqual([{ type: "CLOSED", atMs }]);
   });
 
+  it("carries the thread's model from thread/started, when codex names one", () => {
+    const [event] = sessionEventsOf(envelope("thread/started", { thread: { ...thread, model: "gpt-5" } }));
+    expect(event).toStrictEqual({ type: "STATUS", status: { type: "idle" }, atMs, model: "gpt-5" });
+    const [none] = sessionEventsOf(envelope("thread/started", { thread: { ...thread, model: null } }));
+    expect(none).toStrictEqual({ type: "STATUS", status: { type: "idle" }, atMs });
+  });
+
+  it("maps thread/tokenUsage/updated to TOKEN_USAGE with the cumulative total in our terms", () => {
+    const b = (n: number) => ({
+      totalTokens: 15 * n,
+      inputTokens: 10 * n,
+      cachedInputTokens: 4 * n,
+      cacheWriteInputTokens: 0,
+      outputTokens: 5 * n,
+      reasoningOutputTokens: 2 * n,
+    });
+    const payload = {
+      threadId: "thr-1",
+      turnId: "turn-1",
+      tokenUsage: { total: b(3), last: b(1), modelContextWindow: 258400 },
+    };
+    expect(sessionEventsOf(envelope("thread/tokenUsage/updated", payload))).toEqual([
+      { type: "TOKEN_USAGE", total: { input: 30, cachedInput: 12, output: 15, reasoning: 6, total: 45 }, atMs },
+    ]);
+    // Without the optional fields codex may leave out.
+    const { cacheWriteInputTokens: _c, ...lean } = b(1);
+    const minimal = { threadId: "thr-1", turnId: "turn-1", tokenUsage: { total: lean, last: lean } };
+    expect(sessionEventsOf(envelope("thread/tokenUsage/updated", minimal))).toEqual([
+      { type: "TOKEN_USAGE", total: { input: 10, cachedInput: 4, output: 5, reasoning: 2, total: 15 }, atMs },
+    ]);
+  });
+
   it("maps turn and item notifications", () => {
     expect(
       sessionEventsOf(envelope("turn/started", { threadId: "thr-1", turn: turn("turn-1", "inProgress") })),
@@ -152,7 +184,7 @@ describe("sessionEventsOf", () => {
   it("maps everything else to activity", () => {
     for (const type of [
       "item/agentMessage/delta",
-      "thread/tokenUsage/updated",
+      "account/rateLimits/updated",
       "error",
       "warning",
       "serverRequest/resolved",
@@ -176,6 +208,25 @@ describe("sessionEventsOf", () => {
         { threadId: "thr-1", turnId: "turn-1", item: { type: "agentMessage", id: "x" }, completedAtMs: 1 },
       ],
       ["item/started", undefined],
+      ["thread/tokenUsage/updated", { threadId: "thr-1", turnId: "turn-1", tokenUsage: { total: {} } }],
+      [
+        "thread/tokenUsage/updated",
+        {
+          threadId: "thr-1",
+          turnId: "turn-1",
+          tokenUsage: {
+            total: {
+              totalTokens: -5,
+              inputTokens: 0,
+              cachedInputTokens: 0,
+              outputTokens: -5,
+              reasoningOutputTokens: 0,
+            },
+            last: { totalTokens: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0 },
+          },
+        },
+      ],
+      ["agent/annotation", { kind: "budget", budget: { state: "stopped" } }],
     ];
     for (const [type, payload] of broken)
       expect(sessionEventsOf(envelope(type, payload))).toEqual([{ type: "ACTIVITY", atMs }]);

@@ -14,6 +14,7 @@ import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { notifications } from "../schemas/codex/notifications.js";
 import type { ThreadActiveFlag, ThreadStatus } from "../schemas/codex/thread.js";
 import type { SessionMachineEvent } from "./session.js";
+import { tokenCountsOf } from "./session-spend.js";
 
 const ACTIVE_FLAGS: ReadonlySet<unknown> = new Set<ThreadActiveFlag>(["waitingOnApproval", "waitingOnUserInput"]);
 const FLAGLESS_STATUSES: ReadonlySet<unknown> = new Set(["notLoaded", "idle", "systemError"]);
@@ -49,10 +50,10 @@ export function isPlainStatusChanged(payload: unknown): payload is { threadId: s
 
 /**
  * The session events one envelope means, with `atMs` = the envelope's `emittedAtMs`.
- * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK, ASK_ANSWERED, ESCALATE or ESCALATION_ACCEPTED, `thread/started` and `thread/status/changed` →
- * STATUS, `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
+ * `agent/thread.synced` → SYNCED, `agent/presence` → PRESENCE, `agent/annotation` → MARK, ASSIGN, HANDOFF, PROGRESS, ASK, ASK_ANSWERED, ESCALATE, ESCALATION_ACCEPTED or BUDGET, `thread/started` (with the thread's model) and `thread/status/changed` →
+ * STATUS, `thread/tokenUsage/updated` → TOKEN_USAGE (its cumulative `total`), `thread/closed` → CLOSED, `turn/started` → TURN_STARTED, `turn/completed` → TURN_COMPLETED,
  * `item/started`/`item/completed` → ITEM, `agent/approval` → APPROVAL_HELD (held) or APPROVAL_DONE (answered, released),
- * `serverRequest/resolved` → APPROVAL_DONE. Every other type (deltas, token usage, errors, warnings, kinds
+ * `serverRequest/resolved` → APPROVAL_DONE. Every other type (deltas, errors, warnings, kinds
  * added later) → ACTIVITY; so does a known type whose payload fails its zod schema:
  * a malformed payload still proves the session is alive, but says nothing trustworthy about its state.
  * Envelopes about the host itself (`threadId` = HOST_THREAD_ID, e.g. `agent/gap`) map to no session event.
@@ -82,7 +83,7 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
       if (a.kind === "answered") return [{ type: "ASK_ANSWERED", correlationId: a.correlationId }];
       if (a.kind === "escalate") return [{ type: "ESCALATE", escalation: a.escalation }];
       if (a.kind === "escalation-accepted") return [{ type: "ESCALATION_ACCEPTED", id: a.id, by: a.by, atMs: a.atMs }];
-      if (a.kind === "budget") return activity; // TODO(issue 19, registry helper): fold into the budget state
+      if (a.kind === "budget") return [{ type: "BUDGET", budget: a.budget }];
       return [
         {
           type: "ASSIGN",
@@ -112,12 +113,19 @@ export function sessionEventsOf(envelope: SessionEventEnvelope): SessionMachineE
     }
     case "thread/started": {
       const parsed = notifications["thread/started"].params.safeParse(payload);
-      return parsed.success ? [{ type: "STATUS", status: parsed.data.thread.status, atMs }] : activity;
+      if (!parsed.success) return activity;
+      const { status, model } = parsed.data.thread;
+      return [typeof model === "string" ? { type: "STATUS", status, atMs, model } : { type: "STATUS", status, atMs }];
     }
     case "thread/status/changed": {
       if (isPlainStatusChanged(payload)) return [{ type: "STATUS", status: payload.status, atMs }];
       const parsed = notifications["thread/status/changed"].params.safeParse(payload);
       return parsed.success ? [{ type: "STATUS", status: parsed.data.status, atMs }] : activity;
+    }
+    case "thread/tokenUsage/updated": {
+      const parsed = notifications["thread/tokenUsage/updated"].params.safeParse(payload);
+      const total = parsed.success ? tokenCountsOf(parsed.data.tokenUsage.total) : null;
+      return total === null ? activity : [{ type: "TOKEN_USAGE", total, atMs }];
     }
     case "thread/closed": {
       const parsed = notifications["thread/closed"].params.safeParse(payload);

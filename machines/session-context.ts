@@ -5,6 +5,7 @@
  */
 import { assign } from "xstate";
 import type { ThreadSyncedPayload } from "../schemas/agent-events.js";
+import type { BudgetMark, TokenCounts } from "../schemas/budget.js";
 import type { ThreadActiveFlag, ThreadStatus, TurnStatus } from "../schemas/codex/thread.js";
 import type {
   Disposition,
@@ -16,6 +17,7 @@ import type {
   SessionRecord,
   SessionStatus,
 } from "../schemas/registry.js";
+import { addUsage, foldBudget, isTokenCounts, tokenDelta, usageDayOf, usageWithModel } from "./session-spend.js";
 import { activeFlagsOf, isDisposition, seenAt } from "./session-status.js";
 
 /** Which session the actor tracks. */
@@ -34,12 +36,22 @@ export interface SessionContext extends Omit<SessionRecord, "status" | "waitingO
   turnHasAgentWork: boolean;
   /** Whether Codex marks the thread ephemeral (title generation and the like); null until a sync says. */
   ephemeral: boolean | null;
+  /**
+   * Codex's last cumulative token total for the thread (`thread/tokenUsage/updated`'s `total`), to take the
+   * next one's delta from; null before the first. Not in the record. Absent from snapshots before issue 19.
+   */
+  tokenTotal: TokenCounts | null;
 }
 
 /** Everything a session actor accepts; all times are unix ms. */
 export type SessionMachineEvent =
   | { type: "SYNCED"; snapshot: ThreadSyncedPayload; atMs: number }
-  | { type: "STATUS"; status: ThreadStatus; atMs: number }
+  /** A thread status; from `thread/started` also the thread's model (`Thread.model`). */
+  | { type: "STATUS"; status: ThreadStatus; atMs: number; model?: string }
+  /** Codex's cumulative token usage of the thread (`thread/tokenUsage/updated`'s `total`). */
+  | { type: "TOKEN_USAGE"; total: TokenCounts; atMs: number }
+  /** A budget warned or stopped the session, or an operator lifted a stop (a `budget` annotation). */
+  | { type: "BUDGET"; budget: BudgetMark }
   | { type: "TURN_STARTED"; turnId: string; atMs: number }
   | { type: "TURN_COMPLETED"; turnId: string; status: TurnStatus; atMs: number }
   | { type: "STEER_SENT"; turnId: string; atMs: number }
@@ -94,10 +106,13 @@ export const adoptStatus = assignOn<"STATUS">((context, event) => {
     turnHasAgentWork: ended ? false : context.turnHasAgentWork,
     // A turn that ended took its held approval with it.
     approval: ended ? null : (context.approval ?? null),
+    model: typeof event.model === "string" ? event.model : (context.model ?? null),
   };
 });
 export const applySnapshot = assignOn<"SYNCED">((context, event) => {
   const { snapshot } = event;
+  // An agent from before issue 19 sends no model: the one known stays.
+  const model = typeof snapshot.thread.model === "string" ? snapshot.thread.model : (context.model ?? null);
   return {
     lastSeenAt: seenAt(context.lastSeenAt, event),
     workspace: snapshot.workspace,
@@ -111,6 +126,8 @@ export const applySnapshot = assignOn<"SYNCED">((context, event) => {
     ephemeral: snapshot.thread.ephemeral,
     activeFlags: activeFlagsOf(snapshot.thread.status),
     turnHasAgentWork: snapshot.activeTurnId === context.activeTurnId && context.turnHasAgentWork,
+    model,
+    usage: usageWithModel(context.usage ?? null, model),
   };
 });
 /** A turn starts from outside `active`: its flags start empty. */
@@ -205,4 +222,22 @@ export const approvalDone = assignOn<"APPROVAL_DONE">((context, event) =>
   context.approval?.requestId === event.requestId
     ? { lastSeenAt: seenAt(context.lastSeenAt, event), approval: null }
     : { lastSeenAt: seenAt(context.lastSeenAt, event) },
+);
+/**
+ * Codex's cumulative token total: what it adds to the last one (session-spend.ts `tokenDelta`) goes into the
+ * usage and its UTC day (by the event's time), under the session's model. A malformed total only moves lastSeenAt.
+ */
+export const countTokens = assignOn<"TOKEN_USAGE">((context, event) => {
+  const lastSeenAt = seenAt(context.lastSeenAt, event);
+  if (!isTokenCounts(event.total)) return { lastSeenAt };
+  const delta = tokenDelta(context.tokenTotal ?? null, event.total);
+  return {
+    lastSeenAt,
+    tokenTotal: event.total,
+    usage: addUsage(context.usage ?? null, context.model ?? null, delta, usageDayOf(event.atMs, lastSeenAt)),
+  };
+});
+/** A budget annotation: the budget state and disposition it leads to (session-spend.ts `foldBudget`). */
+export const applyBudget = assignOn<"BUDGET">(
+  (context, event) => foldBudget(context.budget ?? null, context.disposition, event.budget) ?? {},
 );

@@ -55,7 +55,22 @@ describe("session sync", () => {
       ask: null,
       approval: null,
       escalation: null,
+      model: null,
+      usage: null,
+      budget: null,
     });
+  });
+
+  it("takes the thread's model from the snapshot; one without a model (an agent before issue 19) keeps the known one", () => {
+    const withModel = snapshotOf({ type: "idle" });
+    withModel.thread.model = "gpt-5";
+    const known = foldSession([synced(withModel)], input);
+    expect(sessionRecordOf(known).model).toBe("gpt-5");
+    const older = snapshotOf({ type: "idle" });
+    expect(sessionRecordOf(foldSession([synced(withModel), synced(older, 11)], input)).model).toBe("gpt-5");
+    const changed = snapshotOf({ type: "idle" });
+    changed.thread.model = "gpt-5-mini";
+    expect(sessionRecordOf(foldSession([synced(withModel), synced(changed, 11)], input)).model).toBe("gpt-5-mini");
   });
 
   it("takes the status and the active turn from the snapshot", () => {

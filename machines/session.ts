@@ -10,11 +10,13 @@ import {
   adoptStatus,
   adoptSteeredTurn,
   acceptEscalation,
+  applyBudget,
   answerAsk,
   approvalDone,
   applySnapshot,
   assignTo,
   beginTurn,
+  countTokens,
   escalate,
   handOff,
   holdApproval,
@@ -135,6 +137,7 @@ export const sessionMachine = setup({
     activeFlags: [],
     turnHasAgentWork: false,
     ephemeral: null,
+    tokenTotal: null,
   }),
   on: {
     SYNCED: statusTargets.map((t) => ({
@@ -168,6 +171,8 @@ export const sessionMachine = setup({
     ESCALATION_ACCEPTED: { actions: acceptEscalation },
     APPROVAL_HELD: { actions: holdApproval },
     APPROVAL_DONE: { actions: approvalDone },
+    TOKEN_USAGE: { actions: countTokens },
+    BUDGET: { actions: applyBudget },
   },
   // The status a state stands for is its own name (`active.*` is `active`); `sessionRecordOf` reads it from
   // the state value, and each state remembers it when the sweeper makes the session stale.
