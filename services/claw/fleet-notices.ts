@@ -47,7 +47,31 @@ const next: Partial<Record<FleetKind, string>> = {
   "session-stale": "fleet_hosts for the host",
   "session-error": "fleet_read for the error",
   "host-stale": "fleet_hosts",
+  "budget-warning":
+    "fleet_budget shows the use against each limit; an autonomous session over a limit is stopped, a person's keeps working",
+  "budget-stopped":
+    "send, reply and spawn to it are refused (budget_exceeded): do not retry; an operator lifts it with claw-supervisor budget lift; fleet_escalate to people if it must go on",
 };
+
+/** `12.3k`, `1.2M`: a token count in a few characters. Pure. */
+export function tokenCount(n: number): string {
+  if (n < 1000) return String(n);
+  // One decimal below 100 of the unit; 999.5k and up reads as 1M, not 1000k.
+  if (n < 999_500) return `${(n / 1e3).toFixed(n < 99_950 ? 1 : 0).replace(/\.0$/, "")}k`;
+  return `${(n / 1e6).toFixed(n < 99_950_000 ? 1 : 0).replace(/\.0$/, "")}M`;
+}
+
+/** `$0.0123` below a dollar, `$4.12` above. Pure. */
+export function dollars(usd: number): string {
+  return usd === 0 ? "$0" : usd < 1 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+}
+
+/** What a session spent, as a notice says it: `spent 1.2M tokens ($4.12)`, `(unpriced)` without a price. Pure. */
+function spentText(s: SessionRecord): string | null {
+  const u = s.usage;
+  if (u === null) return null;
+  return `spent ${tokenCount(u.tokens.total)} tokens (${u.costUsd === null ? "unpriced" : dollars(u.costUsd)})`;
+}
 
 /** Who answered an approval, in a few words. Pure. */
 function answeredBy(by: NonNullable<FleetEvent["answer"]>["by"]): string {
@@ -118,6 +142,12 @@ export function noticeLine(e: FleetEvent): string {
       a.decision === "released"
         ? `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: let go unanswered by the host agent (${clip(a.reason, NOTICE_QUOTE_CHARS)}); it can no longer be approved`
         : `request ${a.requestId}${a.summary ? ` "${clip(a.summary, NOTICE_QUOTE_CHARS)}"` : ""}: ${a.decision === "accept" ? "accepted" : "declined"} by ${answeredBy(a.by)} (${clip(a.reason, NOTICE_QUOTE_CHARS)})`,
+    );
+  } else if ((e.kind === "budget-warning" || e.kind === "budget-stopped") && s?.budget) {
+    const b = s.budget;
+    const spent = spentText(s);
+    parts.push(
+      `budget ${b.limitId} (${b.periodKey === "total" ? "whole session" : b.periodKey}): ${JSON.stringify(clip(b.reason, NOTICE_QUOTE_CHARS))}${spent ? `; ${spent}` : ""}`,
     );
   } else if (e.kind === "host-conflict" && e.conflict?.summary) {
     // The gateway's own words: who holds the host, who stopped, and whether the token was copied.
