@@ -70,7 +70,7 @@ export interface ClawLeases {
 }
 
 /** The verbs that change nothing: a Claw that stopped acting may still send them. */
-const READ_VERBS: ReadonlySet<CommandVerb> = new Set<CommandVerb>(["list", "read", "probe", "claws"]);
+const READ_VERBS: ReadonlySet<CommandVerb> = new Set<CommandVerb>(["list", "read", "probe", "claws", "budget"]);
 
 /** The message a write tool fails with while the Claw is not acting. */
 export const NOT_ACTING_MESSAGE =

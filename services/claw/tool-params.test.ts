@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Value } from "typebox/value";
 import { describe, expect, it } from "vitest";
+import { BudgetArgs } from "../../schemas/budget.js";
 import { SendMode } from "../../schemas/commands.js";
 import { Disposition, SessionStatus } from "../../schemas/registry.js";
 import * as P from "./tool-params.js";
@@ -30,6 +31,17 @@ describe("fleet tool params derived from zod", () => {
     for (const disposition of [...Disposition.options, "none", ...junk]) {
       const zod = disposition === "none" || Disposition.safeParse(disposition).success;
       expect(Value.Check(P.MarkParams, { sessionId: "t", disposition }), String(disposition)).toBe(zod);
+    }
+  });
+
+  it("accept in fleet_budget exactly the days and groups the budget verb accepts", () => {
+    for (const day of ["2026-12-03", "2026-1-3", "3 Dec", "2026-12-03T00:00:00Z", "", 20261203, null]) {
+      const zod = BudgetArgs.safeParse({ day }).success;
+      expect(Value.Check(P.BudgetParams, { day }), String(day)).toBe(zod);
+    }
+    for (const group of ["app", "x".repeat(200), "x".repeat(201), "", 1, null]) {
+      const zod = BudgetArgs.safeParse({ group }).success;
+      expect(Value.Check(P.BudgetParams, { group }), String(group)).toBe(zod);
     }
   });
 

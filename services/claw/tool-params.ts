@@ -142,3 +142,14 @@ export const AcceptParams = Type.Object({
 export const ClawsParams = Type.Object({
   group: Type.Optional(Type.String({ minLength: 1, description: "Only this group (its Claws and sessions)." })),
 });
+export const BudgetParams = Type.Object({
+  group: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: "Only this group's limits and spend." }),
+  ),
+  day: Type.Optional(
+    Type.String({
+      pattern: "^\\d{4}-\\d{2}-\\d{2}$",
+      description: "The UTC day (YYYY-MM-DD) to total spend by group for; default today.",
+    }),
+  ),
+});

@@ -123,6 +123,21 @@ describe("fleet tools", () => {
     expect(s.summary).toMatch(/^Fleet summary \(repo=claw\)\n1 session/);
   });
 
+  it("fleet_budget asks the policy service's budget verb as the Claw, with its group and day", async () => {
+    const got = await run("fleet_budget", { group: "app", day: "2026-12-03" }).then(
+      (r) => r,
+      (err: Error) => err,
+    );
+    const request = (await rig.audit()).find((r) => r.kind === "request" && (r as { verb?: string }).verb === "budget");
+    expect(request).toMatchObject({
+      caller: { id: "claw-test", role: "claw" },
+      detail: { args: { group: "app", day: "2026-12-03" } },
+    });
+    // The report comes nested under `budget`; a policy service without the budget verbs yet refuses it as invalid.
+    if (got instanceof Error) expect(got.message).toMatch(/budget failed \(invalid\): budget is not built yet/);
+    else expect(got).toEqual({ budget: expect.objectContaining({ day: "2026-12-03", limits: expect.any(Array) }) });
+  });
+
   it("errors are thrown with the typed code and what to do next", async () => {
     await expect(run("fleet_send", { sessionId: "nope", text: "x" })).rejects.toThrow(
       /send failed \(not_found\).*fleet_sessions/,

@@ -258,7 +258,7 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
     tool(
       "fleet_summarize",
       "Summarize sessions",
-      "A compact, bounded summary of a group of sessions (by group, host, repo or status): counts by status, then the sessions needing attention first. Use it to get the big picture without reading every session.",
+      "A compact, bounded summary of a group of sessions (by group, host, repo or status): counts by status, today's spend (tokens and cost, overall and by group; sessions a budget stopped, with why; how many carry a budget warning), then the sessions needing attention first. Use it to get the big picture without reading every session.",
       P.SummarizeParams,
       async (p) => {
         const data = (await cmd("list", { filter: filterOf(p), limit: 1000 })) as {
@@ -273,6 +273,7 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
           maxChars: num(p.maxChars, 2_000),
           maxSessions: num(p.maxSessions, 20),
           title: `Fleet summary (${title})`,
+          spendAtMs: Date.now(),
         });
         return { summary: s.text, listed: s.listed, omitted: s.omitted, more: data.nextCursor !== null };
       },
@@ -340,6 +341,18 @@ export function fleetTools(deps: FleetToolDeps): FleetTool[] {
         accepted: await cmd("accept", {
           target: targetOf(p.sessionId),
           ...(str(p.escalationId) ? { escalationId: p.escalationId } : {}),
+        }),
+      }),
+    ),
+    tool(
+      "fleet_budget",
+      "Fleet budgets",
+      "Spend against the budgets of the supervisor's policy: each limit's use (tokens and dollars against its maximum, in its scope: one session or a group, and period: total, day or month) and state (ok, warning, over), each group's tokens and cost on a UTC day, the sessions a budget stopped (their send, reply and spawn are refused until an operator runs 'claw-supervisor budget lift') and the models with no price. Use it after a budget-warning or budget-stopped event, or before giving a group more work.",
+      P.BudgetParams,
+      async (p) => ({
+        budget: await cmd("budget", {
+          ...(str(p.group) ? { group: p.group } : {}),
+          ...(str(p.day) ? { day: p.day } : {}),
         }),
       }),
     ),
