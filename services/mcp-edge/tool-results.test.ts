@@ -1,7 +1,7 @@
 /** The edge's advice after a denial follows the denial's reason code, never the wording of its message. */
 import { describe, expect, it } from "vitest";
 import { CommandResult, denial, failure } from "../../schemas/commands.js";
-import { adviceFor } from "./tool-results.js";
+import { adviceFor, commandError } from "./tool-results.js";
 
 const GATED = /disabled unless a trusted policy rule enables them/;
 
@@ -25,5 +25,19 @@ describe("adviceFor a denial", () => {
       reason: "over_bound",
     });
     expect(CommandResult.safeParse({ ...denial("loop", "x"), reason: "because" }).success).toBe(false);
+  });
+});
+
+describe("adviceFor budget_exceeded", () => {
+  it("names what the budget stopped (the peer a send targets, the group a spawn would join) and says not to retry", () => {
+    const stopped = failure("budget_exceeded", "per-session: 1.2M tokens of 1M (total)");
+    expect(adviceFor("send", stopped)).toBe(
+      "A budget stopped that session; do not retry: it stays stopped until an operator lifts it (claw-supervisor budget lift). Tell the Claw with claw_ask if the work must go on.",
+    );
+    expect(adviceFor("spawn", stopped)).toMatch(/^A budget stopped new sessions in that group; do not retry/);
+    expect(commandError("send", stopped)).toEqual({
+      content: [{ type: "text", text: `budget_exceeded: ${stopped.message}. ${adviceFor("send", stopped)}` }],
+      isError: true,
+    });
   });
 });

@@ -45,7 +45,8 @@ export function adviceFor(verb: CommandVerb, f: CommandFailure): string {
     case "invalid":
       return "Fix the arguments and call the tool again.";
     case "budget_exceeded":
-      return "A budget stopped this session; do not retry. Tell the Claw with claw_ask if the work must go on.";
+      // From the edge it is the target that is stopped (a peer for send, the group for spawn), not the caller.
+      return `A budget stopped ${verb === "spawn" ? "new sessions in that group" : "that session"}; do not retry: it stays stopped until an operator lifts it (claw-supervisor budget lift). Tell the Claw with claw_ask if the work must go on.`;
   }
 }
 
