@@ -125,7 +125,8 @@ describe("routes", () => {
     expect(parseRoute("#/fleet")).toEqual({ view: "fleet" });
     expect(parseRoute("#/session/h1.019a-b")).toEqual({ view: "session", key: "h1.019a-b" });
     expect(parseRoute("#/session/h1.%41")).toEqual({ view: "session", key: "h1.A" });
-    for (const v of ["spawn", "broadcast", "hosts", "audit"]) expect(parseRoute(`#/${v}`)).toEqual({ view: v });
+    for (const v of ["spawn", "broadcast", "hosts", "audit", "notices"])
+      expect(parseRoute(`#/${v}`)).toEqual({ view: v });
     expect(parseRoute("#/nope")).toEqual({ view: "notFound", hash: "#/nope" });
     expect(parseRoute("#/session/")).toEqual({ view: "notFound", hash: "#/session/" });
   });

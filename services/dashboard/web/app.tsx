@@ -10,6 +10,7 @@ import { BroadcastView } from "./broadcast.js";
 import { FleetView } from "./fleet.js";
 import { HostsView } from "./hosts.js";
 import { type ConnState, signOut, useAuth, useLive } from "./live.js";
+import { NoticesView } from "./notices.js";
 import { type Route, useRoute } from "./router.js";
 import { SessionView } from "./session.js";
 import { SignIn } from "./signin.js";
@@ -20,6 +21,7 @@ const NAV: { view: Route["view"]; href: string; label: string; testId: string }[
   { view: "fleet", href: "#/fleet", label: "Fleet", testId: "nav-fleet" },
   { view: "spawn", href: "#/spawn", label: "Spawn", testId: "nav-spawn" },
   { view: "broadcast", href: "#/broadcast", label: "Broadcast", testId: "nav-broadcast" },
+  { view: "notices", href: "#/notices", label: "Notices", testId: "nav-notices" },
   { view: "hosts", href: "#/hosts", label: "Hosts", testId: "nav-hosts" },
   { view: "audit", href: "#/audit", label: "Audit", testId: "nav-audit" },
 ];
@@ -60,6 +62,8 @@ function View(props: { route: Route }): ComponentChildren {
       return <HostsView />;
     case "audit":
       return <AuditView />;
+    case "notices":
+      return <NoticesView />;
     case "notFound":
       return (
         <section class="view">

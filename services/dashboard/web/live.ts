@@ -168,6 +168,8 @@ function signedOut(reason: string | null): void {
   view.hosts = new Map();
   view.rev = null;
   view.claws = null;
+  // Notices are the signed-in operator's news: the next one to sign in on this tab starts without them.
+  view.notices = [];
   view.keysVersion += 1;
   view.conn = "connecting";
   setAuth({ state: "signedOut", reason });

@@ -1,6 +1,6 @@
 /**
  * The page's hash routes: `#/` attention (the first screen), `#/fleet`, `#/session/<key>`, `#/spawn`,
- * `#/broadcast`, `#/hosts`, `#/audit`. `parseRoute` is pure; `useRoute` follows `hashchange`.
+ * `#/broadcast`, `#/hosts`, `#/audit`, `#/notices`. `parseRoute` is pure; `useRoute` follows `hashchange`.
  */
 import { useEffect, useState } from "preact/hooks";
 
@@ -13,9 +13,10 @@ export type Route =
   | { view: "broadcast" }
   | { view: "hosts" }
   | { view: "audit" }
+  | { view: "notices" }
   | { view: "notFound"; hash: string };
 
-const SIMPLE = new Set(["fleet", "spawn", "broadcast", "hosts", "audit"]);
+const SIMPLE = new Set(["fleet", "spawn", "broadcast", "hosts", "audit", "notices"]);
 
 /** The route a location hash names. Pure. */
 export function parseRoute(hash: string): Route {
