@@ -53,6 +53,7 @@ export function searchText(row: SessionRow): string {
       r.summary,
       r.preview,
       r.disposition,
+      r.usage?.model ?? r.model,
       statusLabel(r),
     ]
       .filter((v): v is string => typeof v === "string")

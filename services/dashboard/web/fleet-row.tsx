@@ -1,6 +1,6 @@
 /**
  * One line of the fleet: a session row (status that never makes a wait look idle, short id, presence, place,
- * group/owner/mark, last activity, progress) or a host's heading (its status and last heartbeat). Rows re-render
+ * group/owner/mark, spend and budget state, last activity, progress) or a host's heading (its status and last heartbeat). Rows re-render
  * only when their session changed, their selection changed, or the clock moved on.
  */
 import { Component } from "preact";
@@ -9,6 +9,7 @@ import { isWaiting } from "../../clients/attention.js";
 import { type ClawsView, heldForMs } from "./live.js";
 import { agoTime, durationText } from "./relative-time.js";
 import { placeLabel, presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
+import { spendCell } from "./spend.js";
 
 /** The DOM id of a session's fleet row (for aria-activedescendant). */
 export const fleetRowId = (key: string): string => `fleet-row-${key}`;
@@ -83,12 +84,43 @@ export class SessionLine extends Component<SessionLineProps> {
           <span class="sub">{r.disposition ? `marked ${r.disposition}` : ""}</span>
         </span>
         {claws !== null && <OwnerClawCell claws={claws} sessionId={r.sessionId} now={now} />}
+        <CostCell row={row} now={now} />
         <span class="cell when">
           <time dateTime={new Date(r.lastSeenAt).toISOString()}>{agoTime(r.lastSeenAt, now)}</time>
         </span>
       </div>
     );
   }
+}
+
+/**
+ * The cost cell: dollars (tokens under them and in the hover text), tokens with a `?` when the model has no price,
+ * or `-` before any usage; a budget warning or stop replaces the line under it.
+ */
+function CostCell(props: { row: SessionRow; now: number }) {
+  const c = spendCell(props.row.record, props.now);
+  return (
+    <span
+      class={`cell cost cost-${c.kind}${c.budget === null ? "" : ` budget-${c.budget}`}`}
+      data-testid="fleet-cost"
+      data-cost={c.kind}
+      data-budget={c.budget ?? ""}
+      title={c.title}
+    >
+      <span class="main">
+        {c.main}
+        {c.flag && (
+          <>
+            {" "}
+            <abbr class="flag" title={c.flag}>
+              ?
+            </abbr>
+          </>
+        )}
+      </span>
+      <span class="sub">{c.sub}</span>
+    </span>
+  );
 }
 
 /** The "Owner Claw" cell: the Claw holding the session's lease, the lease's age and epoch on hover. */

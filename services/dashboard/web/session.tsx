@@ -1,11 +1,11 @@
 /**
- * `#/session/<key>`: one session: what it is doing (status told truthfully, presence, last activity), its
- * transcript through `read`, the controls, how a person attaches to it, and its audit trail.
+ * `#/session/<key>`: one session: what it is doing (status told truthfully, presence, last activity), what it
+ * spent (model, tokens, cost, today's) and its budget state, its transcript through `read`, the controls, how a person attaches to it, and its audit trail.
  */
 import { useEffect, useId, useState } from "preact/hooks";
 import type { AuditRecord } from "../../../schemas/audit.js";
 import type { SessionRow } from "../../../schemas/dashboard.js";
-import type { Escalation } from "../../../schemas/registry.js";
+import type { Escalation, SessionRecord } from "../../../schemas/registry.js";
 import { apiGet } from "./api.js";
 import { AuditTable } from "./audit-table.js";
 import { codexResumeCommand, launchResumeCommand } from "./command-text.js";
@@ -22,6 +22,16 @@ import {
 import { type ClawsView, heldForMs, useLive } from "./live.js";
 import { durationText, relativeTime, useNow } from "./relative-time.js";
 import { presenceLabel, progressLabel, statusLabel, statusTone } from "./session-status.js";
+import {
+  budgetLiftCommand,
+  budgetLine,
+  noPriceText,
+  tokensAndCost,
+  tokensBreakdown,
+  usageModel,
+  usageOnDay,
+  usdText,
+} from "./spend.js";
 import { Transcript } from "./transcript.js";
 import "./views.css";
 
@@ -88,6 +98,8 @@ function SessionDetail(props: { row: SessionRow; claws: ClawsView | null }) {
         </dd>
         <dt>Mark</dt>
         <dd>{r.disposition ?? "none"}</dd>
+        <SpendFacts record={r} now={now} />
+        {r.budget && <BudgetFacts row={row} />}
         {claws !== null && <OwnerClawFacts claws={claws} sessionId={r.sessionId} now={now} />}
         {r.escalation && <EscalationFacts escalation={r.escalation} />}
         {progressLabel(r) && (
@@ -164,6 +176,62 @@ function OwnerClawFacts(props: { claws: ClawsView; sessionId: string; now: numbe
             {o.group !== null && ` (group ${o.group})`} · epoch <span data-testid="session-lease-epoch">{o.epoch}</span>{" "}
             · held for {durationText(heldForMs(props.claws, o, Math.max(props.now, Date.now())))}
             {o.escalatedFrom !== null && ` · taken over on escalation from group ${o.escalatedFrom}`}
+          </>
+        )}
+      </dd>
+    </>
+  );
+}
+
+/** What the session spent: its model, tokens (in, cached, out), cost (or why it has none) and today's (UTC). */
+function SpendFacts(props: { record: SessionRecord; now: number }) {
+  const u = props.record.usage;
+  const model = usageModel(props.record);
+  const today = u === null ? null : usageOnDay(u, Math.max(props.now, Date.now()));
+  return (
+    <>
+      <dt>Model</dt>
+      <dd data-testid="session-model">{model ?? "unknown"}</dd>
+      <dt>Tokens</dt>
+      <dd data-testid="session-tokens">{u === null ? "none reported yet" : tokensBreakdown(u.tokens)}</dd>
+      <dt>Cost</dt>
+      <dd data-testid="session-cost" data-cost={u === null ? "none" : u.costUsd === null ? "unpriced" : "priced"}>
+        {u === null ? "-" : u.costUsd === null ? `? ${noPriceText(model)}` : usdText(u.costUsd)}
+      </dd>
+      {u !== null && (
+        <>
+          <dt>Today (UTC)</dt>
+          <dd data-testid="session-today">
+            {today === null ? "nothing yet" : tokensAndCost(today.tokens.total, today.costUsd, model)}
+          </dd>
+        </>
+      )}
+    </>
+  );
+}
+
+const BUDGET_TONE = { stopped: "error", warned: "needs", lifted: "idle" } as const;
+
+/** The session's latest budget warning, stop or lift: why, by whom, when, and how an operator lifts a stop. */
+function BudgetFacts(props: { row: SessionRow }) {
+  const r = props.row.record;
+  const b = r.budget;
+  if (b === null) return null;
+  const earlier = b.lifted.filter((id) => id !== b.id);
+  return (
+    <>
+      <dt>Budget</dt>
+      <dd data-testid="session-budget" data-state={b.state}>
+        <span class={`badge tone-${BUDGET_TONE[b.state]}`}>{b.state}</span> {budgetLine(b)} · by {b.by}{" "}
+        <time dateTime={new Date(b.atMs).toISOString()} title={new Date(b.atMs).toLocaleString()}>
+          {relativeTime(b.atMs)}
+        </time>
+        {earlier.length > 0 && ` · lifted before: ${earlier.join(", ")}`}
+        {b.state === "stopped" && (
+          <>
+            {" "}
+            · an operator lets it go on with{" "}
+            <code data-testid="budget-lift-command">{budgetLiftCommand(props.row.shortId, r.host)}</code>
           </>
         )}
       </dd>
