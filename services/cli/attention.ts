@@ -1,7 +1,7 @@
 /**
  * `claw-supervisor attention`: what needs a person, oldest first, one row per reason (services/clients/
- * attention.ts): an approval or input a session waits on, an unanswered ask, an escalation that reached people, a handoff request, an error, a
- * stale or unknown session. The registry filters (`attention: true`), so only those sessions travel.
+ * attention.ts): an approval or input a session waits on, an unanswered ask, a budget's stop, an escalation that
+ * reached people, a handoff request, an error, a stale or unknown session. The registry filters (`attention: true`), so only those sessions travel.
  */
 import type { SessionFilter, SessionRecord } from "../../schemas/registry.js";
 import { type AttentionReason, attentionReasons } from "../clients/attention.js";
@@ -29,6 +29,7 @@ Lists what needs a person, oldest first, one row per reason:
   approval  a session waits on an approval (held for an answer: 'approve|decline <session> <request>')
   input     a session waits on its user's input
   ask       a session asked (claw_ask) and has no answer yet: 'reply <session> --correlation <id> <text>'
+  budget    a budget stopped a session (send, reply and spawn refused): 'budget lift <session>' lets it go on
   escalated an escalation went up the Claw groups to people and no Claw accepted it
   handoff   a session was handed off and is not marked done or abandoned
   error     a session failed

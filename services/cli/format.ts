@@ -45,9 +45,12 @@ export function modeText(r: SessionRecord): string {
   return r.humanAttached ? "human" : "-";
 }
 
-const NEEDS_COLUMN: readonly AttentionNeed[] = ["approval", "input", "ask", "escalated", "handoff"];
+const NEEDS_COLUMN: readonly AttentionNeed[] = ["approval", "input", "ask", "budget", "escalated", "handoff"];
 
-/** What the session waits for a person on: `approval`, `input`, `ask`, `handoff`, joined by commas, or `-`. Pure. */
+/**
+ * What the session waits for a person on: `approval`, `input`, `ask`, `budget` (a stop to lift), `escalated`,
+ * `handoff`, joined by commas, or `-`. Pure.
+ */
 export function needsText(r: SessionRecord): string {
   const needs = attentionReasons(r)
     .map((x) => x.needs)
@@ -334,6 +337,7 @@ export function attentionHint(row: AttentionRow): string | null {
   if (row.reason.needs === "ask" && row.reason.correlationId !== undefined)
     return `reply ${ref} --correlation ${row.reason.correlationId} <answer>`;
   if (row.reason.needs === "escalated") return `read ${ref}, answer it (send/reply), then mark ${ref} done`;
+  if (row.reason.needs === "budget") return `budget lift ${ref}`;
   return null;
 }
 

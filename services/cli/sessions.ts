@@ -54,7 +54,8 @@ tokens it used and their cost, when it was last seen, and its summary (or first 
 --nats-url URL  ${NATS_URL_HELP}
 --timeout MS    how long to wait for the registry (default ${DEFAULT_QUERY_TIMEOUT_MS})
 
-NEEDS: approval, input, ask (an unanswered claw_ask), handoff. See also 'claw-supervisor attention'.
+NEEDS: approval, input, ask (an unanswered claw_ask), budget (a budget's stop to lift), escalated, handoff.
+See also 'claw-supervisor attention'.
 TOKENS: all the session used (input and output); COST: their price by the policy's budgets.prices, '?' for a
 model with no price (named under the table), '-' before its first turn. Use against budgets:
 'claw-supervisor budget'.`;

@@ -11,10 +11,13 @@ import type { SessionRecord } from "../../schemas/registry.js";
 import { useBus } from "../../test/support/bus.js";
 import { subjects } from "../bus/index.js";
 import { sessionRecord } from "../registry/test-records.js";
+import { attentionReasons } from "../clients/attention.js";
 import {
+  attentionHint,
   budgetText,
   costText,
   formatSessionsTable,
+  needsText,
   sortSessions,
   spendCells,
   tokensText,
@@ -136,6 +139,26 @@ describe("spend as the tables show it", () => {
     expect(narrow[1]).toMatch(/\sa summary that …$/);
   });
 
+  it("shows a budget's stop in NEEDS, and in attention with the command that lifts it", () => {
+    const b = {
+      id: "daily:2026-12-03:h1.x",
+      limitId: "daily",
+      periodKey: "2026-12-03",
+      reason: "over",
+      by: "policy",
+      atMs: 1,
+    };
+    const stopped = rec(S1, usage(10, 1), { budget: { ...b, state: "stopped", lifted: [] } });
+    expect(needsText(stopped)).toBe("budget");
+    expect(needsText({ ...stopped, budget: { ...b, state: "stopped", lifted: [b.id] } })).toBe("-");
+    expect(needsText({ ...stopped, budget: { ...b, state: "warned", lifted: [] } })).toBe("-");
+    const [reason] = attentionReasons(stopped);
+    expect(reason?.needs).toBe("budget");
+    expect(
+      attentionHint({ host: "h1", sessionId: S1, shortId: "000000000001", workspace: null, reason: reason! }),
+    ).toBe("budget lift h1/000000000001");
+  });
+
   it("shows a budget state change in --watch lines", () => {
     const before = rec(S1, usage(10, 1));
     const b = {
@@ -148,7 +171,12 @@ describe("spend as the tables show it", () => {
     };
     const stopped = { ...before, budget: { ...b, state: "stopped" as const, lifted: [] } };
     expect(budgetText(stopped)).toBe("stopped by daily");
-    expect(sessionChanges(before, stopped)).toEqual([{ field: "budget", from: "-", to: "stopped by daily" }]);
+    expect(sessionChanges(before, stopped)).toEqual([
+      { field: "needs", from: "-", to: "budget" },
+      { field: "budget", from: "-", to: "stopped by daily" },
+    ]);
+    const warned = { ...before, budget: { ...b, state: "warned" as const, lifted: [] } };
+    expect(sessionChanges(before, warned)).toEqual([{ field: "budget", from: "-", to: "warned by daily" }]);
     expect(budgetText({ ...stopped, budget: { ...stopped.budget, lifted: [b.id] } })).toBe("lifted (daily)");
     // Tokens alone change no watched field: a watch prints no line per turn's usage.
     expect(sessionChanges(before, { ...before, usage: usage(99, 2) })).toEqual([]);
