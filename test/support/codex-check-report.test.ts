@@ -10,7 +10,9 @@ import {
   protocolNames,
   reportOk,
   selectSuites,
-  summarizeVitest,
+  summarizeRun,
+  errorLine,
+  type RunReport,
   type CheckReport,
   type Interface,
 } from "./codex-check-report.js";
@@ -220,68 +222,99 @@ describe("names the release has", () => {
   });
 });
 
-const vitestJson = {
-  numTotalTests: 5,
-  numPassedTests: 2,
-  numFailedTests: 1,
-  numPendingTests: 2,
-  numTodoTests: 0,
-  success: false,
-  testResults: [
+const run: RunReport = {
+  files: [
     {
-      name: "/repo/test/e2e/tui.test.ts",
-      status: "failed",
-      message: "",
-      assertionResults: [
-        { ancestorTitles: ["a human's TUI"], title: "shows the thread", status: "passed", failureMessages: [] },
+      file: "/repo/test/e2e/tui.test.ts",
+      state: "failed",
+      errors: [],
+      tests: [
+        { name: "a human's TUI > shows the thread", state: "passed", errors: [] },
         {
-          ancestorTitles: ["a human's TUI", "steer"],
-          title: "steers a running turn",
-          status: "failed",
-          failureMessages: ["\n  AssertionError: expected 'idle' to be 'active'\n    at tui.test.ts:40:3"],
+          name: "a human's TUI > steer > steers a running turn",
+          state: "failed",
+          errors: [{ name: "AssertionError", message: "expected 'idle' to be 'active' // Object.is equality" }],
+        },
+        {
+          name: "a human's TUI > times out",
+          state: "failed",
+          errors: [
+            { name: "Error", message: "Test timed out in 60000ms.\nIf this is a long-running test, pass a timeout" },
+          ],
         },
       ],
     },
     {
-      name: "/repo/test/e2e/mcp.test.ts",
-      status: "failed",
-      message: "codex app-server (unix): did not start\nstderr: ...",
-      assertionResults: [
-        { ancestorTitles: [], title: "lists sessions", status: "skipped", failureMessages: [] },
-        { ancestorTitles: [], title: "sends", status: "skipped", failureMessages: null },
+      file: "/repo/test/e2e/mcp.test.ts",
+      state: "failed",
+      errors: [{ name: "Error", message: "codex app-server (unix): did not start\nstderr: ..." }],
+      tests: [
+        { name: "lists sessions", state: "skipped", errors: [] },
+        { name: "sends", state: "skipped", errors: [] },
       ],
     },
     {
-      name: "/repo/schemas/codex/conformance.test.ts",
-      status: "passed",
-      message: "",
-      assertionResults: [{ ancestorTitles: [], title: "conforms", status: "passed", failureMessages: [] }],
+      file: "/repo/test/e2e/claws.test.ts",
+      state: "failed",
+      errors: [{ name: "Error", message: "gateway did not start", suite: "two Claws" }],
+      tests: [{ name: "two Claws > share", state: "skipped", errors: [] }],
+    },
+    {
+      file: "/repo/test/e2e/fleet.test.ts",
+      state: "failed",
+      errors: [],
+      tests: [{ name: "fleet > lists", state: "passed", errors: [] }],
+    },
+    {
+      file: "/repo/schemas/codex/conformance.test.ts",
+      state: "passed",
+      errors: [],
+      tests: [{ name: "conforms", state: "passed", errors: [] }],
     },
   ],
+  unhandled: [{ name: "TypeError", message: "Cannot read properties of undefined (reading 'stop')" }],
 };
 
-describe("vitest's JSON report", () => {
-  it("gives each failed test (file > name: first line of its error) and files that failed outside a test", () => {
-    expect(summarizeVitest(vitestJson, "/repo")).toEqual({
-      files: 3,
-      passed: 2,
-      failed: 1,
-      skipped: 2,
-      success: false,
+describe("the test report", () => {
+  it("gives each failed test (file > name: first line of its error), errors outside tests and unhandled errors", () => {
+    expect(summarizeRun(run, "/repo")).toEqual({
+      files: 5,
+      passed: 3,
+      failed: 2,
+      skipped: 3,
       failures: [
         {
           file: "test/e2e/tui.test.ts",
           name: "a human's TUI > steer > steers a running turn",
-          error: "AssertionError: expected 'idle' to be 'active'",
+          error: "AssertionError: expected 'idle' to be 'active' // Object.is equality",
         },
-        { file: "test/e2e/mcp.test.ts", name: "(file)", error: "codex app-server (unix): did not start" },
+        { file: "test/e2e/tui.test.ts", name: "a human's TUI > times out", error: "Error: Test timed out in 60000ms." },
+        { file: "test/e2e/mcp.test.ts", name: "(file)", error: "Error: codex app-server (unix): did not start" },
+        { file: "test/e2e/claws.test.ts", name: "two Claws", error: "Error: gateway did not start" },
+        {
+          file: "test/e2e/fleet.test.ts",
+          name: "(file)",
+          error: "failed without an error in the report: see vitest's output",
+        },
+        { file: "(run)", name: "unhandled", error: "TypeError: Cannot read properties of undefined (reading 'stop')" },
       ],
     });
   });
 
+  it("keeps an assertion's verdict when a custom message comes first, and clips long lines", () => {
+    const custom =
+      "WARNING - Installing plugin from local path\nmore output\n: expected 'SIGKILL' to be +0 // Object.is equality";
+    expect(errorLine({ name: "AssertionError", message: custom })).toBe(
+      "AssertionError: WARNING - Installing plugin from local path … : expected 'SIGKILL' to be +0 // Object.is equality",
+    );
+    expect(errorLine({ name: "Error", message: "" })).toBe("Error: (no message)");
+    const long = errorLine({ name: "Error", message: "x".repeat(500) });
+    expect(long).toBe(`Error: ${"x".repeat(239)}…`);
+  });
+
   it("names what is wrong with a report it cannot read", () => {
-    expect(() => summarizeVitest({ testResults: [] }, "/repo")).toThrow(
-      "vitest's JSON report is not what codex:check reads: numTotalTests",
+    expect(() => summarizeRun({ files: [] }, "/repo")).toThrow(
+      "the test report is not what codex:check reads: unhandled",
     );
   });
 });
@@ -299,7 +332,7 @@ describe("the report", () => {
         protocolNames(bundle(["turn/start"], [], [])),
         ours,
       ),
-      tests: { files: 1, passed: 1, failed: 0, skipped: 0, failures: [], success: true },
+      tests: { files: 1, passed: 1, failed: 0, skipped: 0, failures: [] },
       testsError: null,
       suites: ["schemas/codex/conformance.test.ts"],
       prefix: null,
@@ -321,7 +354,7 @@ describe("the report", () => {
   });
 
   it("lists drifts under their kind and failed tests, and fails", () => {
-    const tests = summarizeVitest(vitestJson, "/repo");
+    const tests = summarizeRun(run, "/repo");
     const r = base({ drifts: groupDrifts(drifts.slice(5, 7), ours), driftCount: 2, tests });
     expect(r.ok).toBe(false);
     const text = formatReport(r);
@@ -337,18 +370,21 @@ describe("the report", () => {
     expect(text).toContain(
       "  FAIL test/e2e/tui.test.ts > a human's TUI > steer > steers a running turn: AssertionError: expected 'idle' to be 'active'",
     );
-    expect(text).toContain("  FAIL test/e2e/mcp.test.ts > (file): codex app-server (unix): did not start");
-    expect(text.split("\n").at(-1)).toBe("FAILED: 2 drift(s), 2 failed test(s)");
+    expect(text).toContain("  FAIL test/e2e/mcp.test.ts > (file): Error: codex app-server (unix): did not start");
+    expect(text).toContain("  FAIL (run) > unhandled: TypeError: Cannot read properties of undefined (reading 'stop')");
+    expect(text).toContain("Tests (5 files): 3 passed, 2 failed, 3 skipped");
+    expect(text.split("\n").at(-1)).toBe("FAILED: 2 drift(s), 6 test failure(s)");
   });
 
-  it("fails when the tests did not complete or vitest failed outside a test, and passes with no suite run", () => {
-    expect(base({ tests: null, testsError: "vitest exited 1 without a report" }).ok).toBe(false);
-    expect(formatReport(base({ tests: null, testsError: "vitest exited 1 without a report" }))).toContain(
-      "Tests: did not complete: vitest exited 1 without a report",
+  it("fails when the tests did not complete, and passes with no suite run", () => {
+    const incomplete = base({ tests: null, testsError: "vitest exited 1 without a report" });
+    expect(incomplete.ok).toBe(false);
+    expect(formatReport(incomplete)).toContain("Tests: did not complete: vitest exited 1 without a report");
+    expect(formatReport(incomplete).split("\n").at(-1)).toBe(
+      "FAILED: 0 drift(s), 0 test failure(s), tests did not complete",
     );
-    const outside = base({ tests: { files: 1, passed: 1, failed: 0, skipped: 0, failures: [], success: false } });
-    expect(outside.ok).toBe(false);
-    expect(formatReport(outside)).toContain("vitest reported an error outside the tests");
+    const failedOnly = base({ tests: { files: 1, passed: 0, failed: 1, skipped: 0, failures: [] } });
+    expect(failedOnly.ok).toBe(false);
     expect(base({ suites: [], tests: null }).ok).toBe(true);
     expect(base({ driftCount: 1, drifts: groupDrifts(drifts.slice(0, 1), ours) }).ok).toBe(false);
   });

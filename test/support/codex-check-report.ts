@@ -20,7 +20,7 @@ failure; 2: bad arguments or a version the registry does not have.
                      paths, e.g. 'test/e2e/codex-app-server.test.ts' or 'test/e2e/{tui,mcp}*'); default: the
                      conformance test and every test/e2e suite that starts codex
   --no-build         do not run 'npm run build' first (the CLI-spawning suites need an up-to-date dist/)
-  --keep             keep the temporary prefix (the binary, the generated schema, vitest's report)
+  --keep             keep the temporary prefix (the binary, the generated schemas, the test report)
   --json             print the report as JSON on stdout (progress and vitest output go to stderr)
   -h, --help         this text`;
 
@@ -266,37 +266,28 @@ export function compareNames(
   return out;
 }
 
-/** The slice of vitest's JSON reporter output (`--reporter=json`) the report reads. */
-const VitestJson = z.looseObject({
-  numTotalTests: z.number(),
-  numPassedTests: z.number(),
-  numFailedTests: z.number(),
-  numPendingTests: z.number().default(0),
-  numTodoTests: z.number().default(0),
-  success: z.boolean(),
-  testResults: z.array(
-    z.looseObject({
-      name: z.string(),
-      status: z.string(),
-      message: z.string().default(""),
-      assertionResults: z.array(
-        z.looseObject({
-          ancestorTitles: z.array(z.string()).default([]),
-          title: z.string(),
-          status: z.string(),
-          failureMessages: z.array(z.string()).nullish(),
-        }),
-      ),
+const ErrorBrief = z.object({ name: z.string(), message: z.string(), suite: z.string().optional() });
+
+/** What test/support/codex-check-reporter.ts writes: each module, its tests and errors, and unhandled errors. */
+export const RunReport = z.object({
+  files: z.array(
+    z.object({
+      file: z.string(),
+      state: z.string(),
+      errors: z.array(ErrorBrief),
+      tests: z.array(z.object({ name: z.string(), state: z.string(), errors: z.array(ErrorBrief) })),
     }),
   ),
+  unhandled: z.array(ErrorBrief),
 });
+export type RunReport = z.infer<typeof RunReport>;
 
 export interface TestFailure {
-  /** Repo-relative test file. */
+  /** Repo-relative test file; "(run)" for an unhandled error. */
   file: string;
-  /** `describe > it`, or "(file)" for a file that failed outside any test (a hook, an import). */
+  /** `describe > it`; "(file)" for an error outside any test (an import, a module hook), the suite's name for a suite hook. */
   name: string;
-  /** First non-empty line of the error. */
+  /** The error's first line (with the assertion's last line when a custom message comes first). */
   error: string;
 }
 
@@ -306,52 +297,57 @@ export interface TestSummary {
   failed: number;
   skipped: number;
   failures: TestFailure[];
-  /** vitest's own verdict (false also for errors outside tests). */
-  success: boolean;
 }
 
-const firstLine = (text: string | undefined): string =>
-  (text ?? "")
+const MAX_LINE = 240;
+const clip = (line: string): string => (line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line);
+
+/**
+ * One line for an error: `Name: first line of the message`. An assertion whose message starts with a custom text
+ * (a process's output, say) keeps its verdict too: `first line … expected 'SIGKILL' to be +0`.
+ */
+export function errorLine(e: { name: string; message: string }): string {
+  const lines = e.message
     .split("\n")
     .map((l) => l.trim())
-    .find((l) => l !== "") ?? "(no message)";
+    .filter((l) => l !== "");
+  const first = lines[0] ?? "(no message)";
+  const last = lines.at(-1);
+  const verdict =
+    lines.length > 1 && last && /\bexpected\b/.test(last) && !/\bexpected\b/.test(first) ? ` … ${clip(last)}` : "";
+  return `${e.name}: ${clip(first)}${verdict}`;
+}
 
-/** Reads vitest's JSON report; `root` makes file names repo-relative. Throws naming what is wrong with a bad report. */
-export function summarizeVitest(json: unknown, root: string): TestSummary {
-  const parsed = VitestJson.safeParse(json);
+/** Counts and failures of a run; `root` makes file names repo-relative. Throws naming what is wrong with a bad report. */
+export function summarizeRun(json: unknown, root: string): TestSummary {
+  const parsed = RunReport.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`vitest's JSON report is not what codex:check reads: ${issue?.path.join(".")}: ${issue?.message}`);
+    throw new Error(`the test report is not what codex:check reads: ${issue?.path.join(".")}: ${issue?.message}`);
   }
-  const r = parsed.data;
   const prefix = root.endsWith("/") ? root : `${root}/`;
-  const failures: TestFailure[] = [];
-  for (const file of r.testResults) {
-    const rel = file.name.startsWith(prefix) ? file.name.slice(prefix.length) : file.name;
-    const failed = file.assertionResults.filter((a) => a.status === "failed");
-    for (const a of failed) {
-      failures.push({
-        file: rel,
-        name: [...a.ancestorTitles, a.title].join(" > "),
-        error: firstLine(a.failureMessages?.[0]),
-      });
+  const summary: TestSummary = { files: parsed.data.files.length, passed: 0, failed: 0, skipped: 0, failures: [] };
+  for (const file of parsed.data.files) {
+    const rel = file.file.startsWith(prefix) ? file.file.slice(prefix.length) : file.file;
+    for (const e of file.errors) summary.failures.push({ file: rel, name: e.suite ?? "(file)", error: errorLine(e) });
+    for (const t of file.tests) {
+      if (t.state === "passed") summary.passed++;
+      else if (t.state === "failed") {
+        summary.failed++;
+        summary.failures.push({ file: rel, name: t.name, error: t.errors[0] ? errorLine(t.errors[0]) : "(no error)" });
+      } else summary.skipped++;
     }
-    if (file.status === "failed" && failed.length === 0) {
-      failures.push({
+    if (file.state === "failed" && !summary.failures.some((f) => f.file === rel)) {
+      summary.failures.push({
         file: rel,
         name: "(file)",
-        error: file.message ? firstLine(file.message) : "failed outside any test (a suite hook?): see vitest's output",
+        error: "failed without an error in the report: see vitest's output",
       });
     }
   }
-  return {
-    files: r.testResults.length,
-    passed: r.numPassedTests,
-    failed: r.numFailedTests,
-    skipped: r.numPendingTests + r.numTodoTests,
-    failures,
-    success: r.success,
-  };
+  for (const e of parsed.data.unhandled)
+    summary.failures.push({ file: "(run)", name: "unhandled", error: errorLine(e) });
+  return summary;
 }
 
 export interface CheckReport {
@@ -375,7 +371,7 @@ export interface CheckReport {
 export function reportOk(r: Pick<CheckReport, "driftCount" | "tests" | "testsError" | "suites">): boolean {
   if (r.driftCount > 0 || r.testsError) return false;
   if (r.suites.length === 0) return true;
-  return !!r.tests && r.tests.failures.length === 0 && r.tests.failed === 0 && r.tests.success;
+  return !!r.tests && r.tests.failures.length === 0 && r.tests.failed === 0;
 }
 
 const HEADINGS: Record<DriftKind, string> = {
@@ -415,14 +411,12 @@ export function formatReport(r: CheckReport): string {
     const t = r.tests;
     lines.push(`Tests (${t.files} files): ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
     for (const f of t.failures) lines.push(`  FAIL ${f.file} > ${f.name}: ${f.error}`);
-    if (!t.success && t.failures.length === 0)
-      lines.push("  vitest reported an error outside the tests: see its output");
   }
   lines.push(
     "",
     r.ok
       ? `OK: codex ${r.codexVersion} matches our schemas and passes the suites run`
-      : `FAILED: ${r.driftCount} drift(s), ${r.tests?.failures.length ?? 0} failed test(s)${r.testsError ? ", tests did not complete" : ""}`,
+      : `FAILED: ${r.driftCount} drift(s), ${r.tests?.failures.length ?? 0} test failure(s)${r.testsError ? ", tests did not complete" : ""}`,
   );
   if (r.prefix) lines.push(`kept: ${r.prefix}`);
   return lines.join("\n");

@@ -15,6 +15,7 @@ import { checkConformance } from "../../schemas/codex/conformance.js";
 import { clientMethods } from "../../schemas/codex/methods.js";
 import { notifications } from "../../schemas/codex/notifications.js";
 import { serverRequests } from "../../schemas/codex/server-requests.js";
+import { REPORT_FILE_ENV } from "./codex-check-reporter.js";
 import { CODEX_BIN_ENV, codexTarget, codexVersionOf, nativeCodexIn, pinnedCodexBinPath } from "./codex-bin.js";
 import {
   compareNames,
@@ -24,7 +25,7 @@ import {
   protocolNames,
   reportOk,
   selectSuites,
-  summarizeVitest,
+  summarizeRun,
   USAGE,
   type CheckArgs,
   type CheckReport,
@@ -35,6 +36,7 @@ import {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CONFORMANCE_TEST = "schemas/codex/conformance.test.ts";
+const REPORTER = "./test/support/codex-check-reporter.ts";
 const SCHEMA_FILE = "codex_app_server_protocol.schemas.json";
 /** Folders vitest's include covers (vitest.config.ts). */
 const TEST_ROOTS = ["schemas", "machines", "services", "test", "bench", "deploy"];
@@ -198,7 +200,7 @@ async function pinnedNames(
   }
 }
 
-/** Runs vitest on `files` against `bin`, with a JSON report into `reportFile`; null error when it left a report. */
+/** Runs vitest on `files` against `bin`, codex-check-reporter.ts writing into `reportFile`; an error when it left none. */
 async function runSuites(
   files: string[],
   bin: string,
@@ -210,12 +212,16 @@ async function runSuites(
   if (!existsSync(vitest)) return { tests: null, error: `vitest is not installed (${vitest}): run npm install` };
   const { code } = await run(
     process.execPath,
-    [vitest, "run", ...files, "--reporter=default", "--reporter=json", `--outputFile.json=${reportFile}`],
-    { cwd: repoRoot, env: { ...process.env, [CODEX_BIN_ENV]: bin }, sink, track },
+    [vitest, "run", ...files, "--reporter=default", `--reporter=${REPORTER}`],
+    { cwd: repoRoot, env: { ...process.env, [CODEX_BIN_ENV]: bin, [REPORT_FILE_ENV]: reportFile }, sink, track },
   );
   if (!existsSync(reportFile)) return { tests: null, error: `vitest exited ${code} without a report` };
   try {
-    return { tests: summarizeVitest(JSON.parse(readFileSync(reportFile, "utf8")), repoRoot), error: null };
+    const tests = summarizeRun(JSON.parse(readFileSync(reportFile, "utf8")), repoRoot);
+    if (code !== 0 && tests.failures.length === 0) {
+      return { tests, error: `vitest exited ${code} with no failure in its report: see its output` };
+    }
+    return { tests, error: null };
   } catch (err) {
     return { tests: null, error: (err as Error).message };
   }
@@ -259,7 +265,7 @@ async function check(
     ({ tests, error: testsError } = await runSuites(
       picked.files,
       bin,
-      path.join(prefix, "vitest-report.json"),
+      path.join(prefix, "test-report.json"),
       sink,
       track,
     ));
