@@ -14,6 +14,9 @@ import { KV_BUCKET_NAMES, openKvBucket, type KvWatchEntry } from "../bus/index.j
 const EntryRecord = z.object({ record: SessionRecord });
 const decoder = new TextDecoder();
 
+/** Hears each entry the watch delivers: its key and bytes (shared with the cache: not to be changed), null when deleted. */
+export type SessionEntryListener = (key: string, raw: Uint8Array | null) => void;
+
 /** How long a session's entry must go unchanged before a version nobody asked for yet is parsed ahead, ms. */
 const QUIET_MS = 20;
 /** How many sessions asked for lately have their new versions parsed ahead (least recently asked go first). */
@@ -40,12 +43,16 @@ export class SessionCache {
 
   private constructor(
     private readonly log: Logger,
+    private readonly onEntry: SessionEntryListener | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Opens the bucket and starts following it; resolves once the watch is set up (entries arrive as they come). */
-  static async open(nc: NatsConnection, log: Logger): Promise<SessionCache> {
-    const cache = new SessionCache(log);
+  /**
+   * Opens the bucket and starts following it; resolves once the watch is set up (entries arrive as they come).
+   * `onEntry` hears every entry the watch delivers (the budget watcher follows the same watch).
+   */
+  static async open(nc: NatsConnection, log: Logger, onEntry?: SessionEntryListener): Promise<SessionCache> {
+    const cache = new SessionCache(log, onEntry);
     const kv = await openKvBucket(nc, KV_BUCKET_NAMES.sessions);
     const watch = await kv.watch({ key: ">" });
     cache.stopWatch = () => watch.stop();
@@ -87,10 +94,13 @@ export class SessionCache {
     if (e.operation !== "PUT") {
       this.byKey.delete(e.key);
       if (this.keyOfThread.get(threadId) === e.key) this.keyOfThread.delete(threadId);
+      this.onEntry?.(e.key, null);
       return;
     }
     // A copy: the delivered bytes may be a view into a larger read buffer that would stay alive with them.
-    this.byKey.set(e.key, { raw: e.value.slice() });
+    const raw = e.value.slice();
+    this.byKey.set(e.key, { raw });
+    this.onEntry?.(e.key, raw);
     this.keyOfThread.set(threadId, e.key);
     if (this.asked.has(e.key)) {
       this.unparsed.delete(e.key);
