@@ -11,6 +11,7 @@ import { redact } from "../../schemas/redact.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import { leaseKeys, leaseView, type KvBucket, type LeaseView } from "../bus/index.js";
 import type { AuditLog } from "./audit-log.js";
+import type { BudgetWatcher } from "./budget-watcher.js";
 import { CLAW_WRITE_VERBS, ownershipRefusal } from "./claws.js";
 import { authorize, authorizeSomewhere, factsOfSession, refusalOf, requiredCapability } from "./decide.js";
 import type { CommandLedger } from "./ledger.js";
@@ -251,13 +252,54 @@ export function authorization(): Interceptor {
     if (ctx.request.verb === "spawn" && !ctx.host) return next(ctx);
     const facts = ctx.target ? factsOfSession(ctx.target) : (ctx.host?.facts ?? {});
     // A list as a whole has no one target: the gate is any rule granting `list`; then each listed session
-    // passes this interceptor as a target of its own. `claws` (who owns which session) has the same gate.
+    // passes this interceptor as a target of its own. `claws` (who owns which session) and `budget` (spend against
+    // the budgets) have the same gate.
     const d =
-      (ctx.request.verb === "list" || ctx.request.verb === "claws") && !ctx.target
+      UNTARGETED_LIST_VERBS.has(ctx.request.verb) && !ctx.target
         ? authorizeSomewhere(ctx.policy, ctx.request.caller, "list")
         : authorize(ctx.policy, ctx.request.caller, requiredCapability(ctx.request), facts, ctx.request.verb);
     if (!d.allow) return refuse(ctx, refusalOf(d));
     ctx.decision = { allow: true, ruleId: d.ruleId };
+    return next(ctx);
+  };
+}
+
+/** Verbs about the fleet as a whole, shown to whoever may list some session (`list` filters its sessions after). */
+const UNTARGETED_LIST_VERBS: ReadonlySet<CommandRequest["verb"]> = new Set(["list", "claws", "budget"]);
+
+/**
+ * Budgets (issue 19): a `send` or `reply` to a session a budget stopped (its record shows the stop, or the budget
+ * watcher's evaluation has it over a stopping limit, not lifted) is refused with `budget_exceeded`, and so is a
+ * `spawn` into a group over a group-scope limit that would cover the spawned session (decided on the chosen host,
+ * like its authorisation). Operators are not exempt: the point is to stop the spend; `budget lift` lets it go on.
+ */
+export function budgetStops(budgets: Pick<BudgetWatcher, "stopOf" | "spawnStop">): Interceptor {
+  return async (ctx, next) => {
+    const { verb } = ctx.request;
+    const t = ctx.target;
+    if ((verb === "send" || verb === "reply") && t) {
+      const stop = budgets.stopOf(t);
+      if (stop)
+        return refuse(
+          ctx,
+          failure(
+            "budget_exceeded",
+            `session ${t.sessionId} is stopped: ${stop.reason}; nothing was sent; an operator can lift it with 'claw-supervisor budget lift ${t.sessionId}'`,
+          ),
+        );
+    }
+    if (verb === "spawn" && ctx.host) {
+      const group = ctx.host.facts.group ?? null;
+      const stop = budgets.spawnStop(group, ctx.host.hostId);
+      if (stop)
+        return refuse(
+          ctx,
+          failure(
+            "budget_exceeded",
+            `no session is spawned into ${group === null ? "the sessions without a group" : `group ${group}`}: ${stop.reason}; an operator can lift it with 'claw-supervisor budget lift <session>' on one of the group's stopped sessions`,
+          ),
+        );
+    }
     return next(ctx);
   };
 }

@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { CommandVerb, failure, parseCommand, type CommandResult } from "../../schemas/commands.js";
+import { DEFAULT_POLICY } from "../../schemas/policy.js";
 import { KV_BUCKET_NAMES, POLICY_QUEUE_GROUP, notALiveRequest, openKvBucket, subjects } from "../bus/index.js";
 import type { ServiceMetrics } from "../ops/metrics.js";
 import { serveAdmin } from "./admin.js";
@@ -21,12 +22,14 @@ import { operatorAdminOps, operatorAuthOps } from "./admin-operators.js";
 import { type OperatorStore, operatorStore } from "./operator-store.js";
 import { startApprovalAudit } from "./approval-audit.js";
 import { AuditLog } from "./audit-log.js";
+import { BudgetWatcher, type BudgetTimings } from "./budget-watcher.js";
 import { readClawLeases } from "./claws.js";
 import { HeldPublisher } from "./held-publisher.js";
 import { callHost, listHosts, listSessions, lookupSession } from "./bus-calls.js";
 import {
   auditTrail,
   authorization,
+  budgetStops,
   clawOwnership,
   redaction,
   decisionRecorded,
@@ -41,7 +44,7 @@ import { chain, type CommandContext, type TargetLookup } from "./pipeline.js";
 import { PolicyStore } from "./policy-store.js";
 import { SessionCache } from "./session-cache.js";
 import { PolicyState } from "./shared-state.js";
-import { runVerb, type SpawnConfig, type VerbDeps } from "./verbs.js";
+import { HOST_OP_TIMEOUT_MS, runVerb, type SpawnConfig, type VerbDeps } from "./verbs.js";
 
 /** Options of the policy service. */
 export interface PolicyServiceOptions {
@@ -58,6 +61,13 @@ export interface PolicyServiceOptions {
   instanceId?: string;
   /** Where to count commands by verb and result (`claw_commands_total`); none: not counted. */
   metrics?: ServiceMetrics;
+  /**
+   * The budget watcher's timings, ms (issue 19): `settleMs` after a registry change before it evaluates (default
+   * 200), `tickMs` at most between evaluations (default 60 000; a UTC day or month rolls over sooner), `retryMs` the
+   * first wait before a failed warning, stop or interrupt is tried again (default 5 000, doubling). Unset ones come
+   * from `CLAW_BUDGET_SETTLE_MS`, `CLAW_BUDGET_TICK_MS`, `CLAW_BUDGET_RETRY_MS`, else the defaults.
+   */
+  budgetTimings?: Partial<BudgetTimings>;
 }
 
 /** A running policy service. */
@@ -98,12 +108,25 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
   };
+  // Budgets (issue 19): enforced from the registry view the session cache follows, by the document in force.
+  const opened: { store?: PolicyStore } = {};
+  const budgets = new BudgetWatcher({
+    policy: () => opened.store?.current ?? DEFAULT_POLICY,
+    callHost: (envelope) => callHost(nc, envelope),
+    audit,
+    log: log.child({ part: "budgets" }),
+    timings: opts.budgetTimings ?? {},
+    opTimeoutMs: { annotate: HOST_OP_TIMEOUT_MS.annotate, interrupt: HOST_OP_TIMEOUT_MS.interrupt },
+  });
   // Each change is audited once across instances (its message id is the revision's), with who stored it.
   const store = await PolicyStore.open(policyKv, log, (change) => {
     track(policyChangeRecord(policyKv, change).then((record) => audit.writeLate(record)));
+    budgets.policyChanged();
   });
+  opened.store = store;
   const ledger = new CommandLedger(commandsKv, publisher, instanceId);
-  const sessions = await SessionCache.open(nc, log);
+  const sessions = await SessionCache.open(nc, log, budgets.onEntry);
+  budgets.policyChanged();
   const findSession = (sessionId: string, hostId: string | undefined): TargetLookup => {
     const cached = sessions.get(sessionId, hostId);
     return cached ? { found: cached } : lookupSession(nc, sessionId, hostId, registryTimeoutMs);
@@ -115,6 +138,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
   const rates = rateLimits(shared);
   const owners = clawOwnership(leasesKv);
   const recorded = decisionRecorded(audit, log);
+  const budgetGuard = budgetStops(budgets);
   const deps: VerbDeps = {
     audit,
     callHost: (envelope) => callHost(nc, envelope),
@@ -129,11 +153,12 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       list: [decide],
       // A broadcast's target is authorised before its loop check is made, as broadcasts have always done; a
       // Claw's broadcast reaches only the targets it owns (the others are refused in the results).
-      broadcast: [decide, owners, checkLoops, rates],
-      spawn: [decide, recorded],
+      broadcast: [decide, owners, checkLoops, budgetGuard, rates],
+      spawn: [decide, budgetGuard, recorded],
     },
     spawnConfig: opts.spawnConfig ?? {},
     readClawLeases: () => readClawLeases(nc, registryTimeoutMs),
+    budgets,
   };
   const handle = chain(
     [
@@ -145,6 +170,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
       checkLoops,
       decide,
       owners,
+      budgetGuard,
       rates,
       recorded,
     ],
@@ -255,6 +281,7 @@ export async function startPolicyService(opts: PolicyServiceOptions): Promise<Po
         // Commands that were still running when stop began tracked their closing records meanwhile.
         await Promise.allSettled([...inFlight]);
         await approvalAudit.stop();
+        await budgets.stop();
         store.stop();
         sessions.stop();
         await shared.stop();

@@ -5,11 +5,13 @@
  * in `VerbDeps.eachTarget` before anything is done with them: no handler decides, checks loops or limits itself.
  */
 import type { AnnotationPayload } from "../../schemas/agent-events.js";
+import type { BudgetLiftResult, BudgetMark } from "../../schemas/budget.js";
 import { denial, failure, type CommandRequest, type CommandResult } from "../../schemas/commands.js";
 import type { HostRpcEnvelope, HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import type { HostRecord, SessionRecord } from "../../schemas/registry.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
 import type { AuditLog } from "./audit-log.js";
+import type { BudgetWatcher } from "./budget-watcher.js";
 import { type ClawLeaseEntry, clawsVerb } from "./claws.js";
 import { approvalRulesFor } from "./decide.js";
 import { acceptVerb, escalateVerb } from "./escalation.js";
@@ -54,6 +56,8 @@ export interface VerbDeps {
   spawnConfig: SpawnConfig;
   /** The current `claw.*` and `claw-session.*` entries of `codex-leases` (for `claws`). */
   readClawLeases(): Promise<ClawLeaseEntry[]>;
+  /** The budgets as this instance enforces them (for `budget` and `budget-lift`). */
+  budgets: Pick<BudgetWatcher, "report" | "liftable" | "noteLifted" | "waitForLift">;
 }
 
 /** The command a person runs on the host to attach a TUI to a spawned session. Pure. */
@@ -168,9 +172,9 @@ export async function runVerb(ctx: CommandContext, deps: VerbDeps): Promise<Comm
     case "accept":
       return acceptVerb(ctx, r, (target, annotation) => annotate(deps, ctx, target, annotation));
     case "budget":
+      return { ok: true, data: deps.budgets.report(r.args) };
     case "budget-lift":
-      // TODO(issue 19, policy helper): services/policy/budget*.ts
-      return failure("invalid", `${r.verb} is not built yet`);
+      return budgetLift(ctx, r, deps);
   }
 }
 
@@ -210,6 +214,59 @@ async function annotate(
 ): Promise<CommandResult> {
   const result = await onHost(deps, ctx, t.host, { op: "annotate", threadId: t.sessionId, annotation });
   return result.ok ? { ok: true, data: { hostId: t.host, sessionId: t.sessionId, ...annotation } } : result;
+}
+
+/** Longest a `budget-lift` waits for the registry view to show the lift before it answers, ms. */
+const LIFT_SEEN_MS = 3_000;
+
+/**
+ * `budget-lift`: an operator lets a session a budget stopped go on. The stop lifted is the one its record shows, or
+ * the one the budget watcher has due (with `limitId`, that limit's); it is written to the session's own log as a
+ * `budget` annotation of state `lifted`, by the caller (the registry's fold unblocks the session and remembers the
+ * lift, so that stop never comes back). `conflict` when the session is not stopped (by that limit): nothing written.
+ */
+async function budgetLift(
+  ctx: CommandContext,
+  r: Extract<CommandRequest, { verb: "budget-lift" }>,
+  deps: VerbDeps,
+): Promise<CommandResult> {
+  let t = ctx.target!;
+  const { limitId } = r.args;
+  let stop = deps.budgets.liftable(t, limitId);
+  if (stop === null) {
+    // The copy the target came from may not show a stop recorded a moment ago: the registry decides.
+    const fresh = await deps.freshSession(t.sessionId, t.host);
+    if (fresh !== null && "sessionId" in fresh) {
+      t = fresh;
+      stop = deps.budgets.liftable(t, limitId);
+    }
+  }
+  if (stop === null)
+    return failure(
+      "conflict",
+      `session ${t.sessionId} is not stopped by ${limitId === undefined ? "a budget" : `budget '${limitId}'`}${t.budget?.state === "lifted" ? ` (its stop ${t.budget.id} was lifted already)` : ""}; nothing was lifted`,
+    );
+  const mark: BudgetMark = {
+    state: "lifted",
+    id: stop.id,
+    limitId: stop.limitId,
+    periodKey: stop.periodKey,
+    reason: `lifted by ${r.caller.role} ${r.caller.id}; it was stopped: ${stop.reason}`,
+    by: r.caller.id,
+    atMs: Date.now(),
+  };
+  const result = await onHost(deps, ctx, t.host, {
+    op: "annotate",
+    threadId: t.sessionId,
+    annotation: { kind: "budget", budget: mark },
+  });
+  if (!result.ok) return result;
+  deps.budgets.noteLifted(t, stop.id);
+  // Answered once the registry view shows the lift (so a send right after passes on every instance), or after
+  // LIFT_SEEN_MS: the lift is written either way, and this instance lets the session go on at once.
+  await deps.budgets.waitForLift(t, stop.id, LIFT_SEEN_MS);
+  const data: BudgetLiftResult = { hostId: t.host, sessionId: t.sessionId, lifted: stop.id };
+  return { ok: true, data };
 }
 
 /**
