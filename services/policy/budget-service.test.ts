@@ -3,6 +3,8 @@
  * agent (test-policy.ts). Session records with spend are written into the registry view (KV `codex-sessions`) as the
  * registry would write them once it metered and priced a session's tokens, and again with the `budget` the
  * registry's fold would show once an annotation was applied: the watcher and the interceptors read only that view.
+ * The last suite goes through the registry itself: token usage events metered by the session machine, and the
+ * agent recording each annotation in the session's log (as the host agent does) for the registry to fold.
  */
 import { Kvm, type KV } from "@nats-io/kv";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -14,10 +16,12 @@ import {
   priceSessionUsage,
   utcDay,
 } from "../../schemas/budget.js";
+import { agentEventTypes } from "../../schemas/agent-events.js";
 import type { HostRpcRequest } from "../../schemas/host-rpc.js";
 import { DEFAULT_POLICY, type PolicyDocumentInput } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { KV_BUCKET_NAMES } from "../bus/index.js";
+import { readSessionEntries } from "../registry/test-fleet.js";
 import { sessionRecord } from "../registry/test-records.js";
 import { until } from "../../test/support/wait.js";
 import { usePolicyRig } from "./test-policy.js";
@@ -367,5 +371,86 @@ describe("policy service: budgets", () => {
     expect(await rig.command("send", { target: { sessionId: "r2" }, text: "you?" })).toMatchObject({
       code: "budget_exceeded",
     });
+  });
+});
+
+describe("policy service: budgets through the registry's fold", () => {
+  const rig = usePolicyRig();
+  /** The agent records each annotation in the session's log, as the host agent does: the registry folds it. */
+  let published: Promise<unknown> = Promise.resolve();
+
+  const recordOf = async (sessionId: string) => (await readSessionEntries(rig.bus.nc)).get(`h1.${sessionId}`)?.record;
+  const tokens = (n: number) => ({
+    inputTokens: n - 50,
+    cachedInputTokens: 0,
+    outputTokens: 50,
+    reasoningOutputTokens: 0,
+    totalTokens: n,
+  });
+
+  beforeAll(async () => {
+    rig.answer = (req) => {
+      if (req.op === "annotate") {
+        const env = rig.events.envelope(req.threadId, agentEventTypes.annotation, req.annotation);
+        published = published.then(() => rig.events.publish(env));
+      }
+      return { ok: true, data: req.op === "send" ? { action: "started", turnId: "turn-2" } : {} };
+    };
+    await rig.setPolicy({
+      ...DEFAULT_POLICY,
+      budgets: { limits: [{ id: "run-cap", target: { autonomous: true }, maxTokens: 300 }] },
+    });
+  });
+
+  it("a metered session over its limit is stopped and blocked in the registry, refused, and goes on once lifted", async () => {
+    await rig.session("a1", { autonomous: true });
+    await rig.events.startTurn("a1", "turn-a1");
+    await rig.events.publish(
+      rig.events.envelope("a1", "thread/tokenUsage/updated", {
+        threadId: "a1",
+        turnId: "turn-a1",
+        tokenUsage: { total: tokens(350), last: tokens(350) },
+      }),
+    );
+    const stopped = await until("the stop folded into the registry's record", async () => {
+      const r = await recordOf("a1");
+      return r?.budget?.state === "stopped" ? r : undefined;
+    });
+    expect(stopped).toMatchObject({
+      disposition: "blocked",
+      usage: { tokens: { total: 350 } },
+      budget: { id: "run-cap:total:h1.a1", by: "policy", reason: expect.stringMatching(/350 of 300 tokens/) },
+    });
+    await until("the running turn interrupted", () =>
+      rig.ops.find((o) => o.op === "interrupt" && o.threadId === "a1" && o.turnId === "turn-a1"),
+    );
+    expect(await rig.command("send", { target: { sessionId: "a1" }, text: "more" })).toMatchObject({
+      code: "budget_exceeded",
+    });
+
+    const started = Date.now();
+    const lifted = await rig.command("budget-lift", { target: { sessionId: "a1" } }, { callerId: "erin" });
+    expect(lifted).toEqual({ ok: true, data: { hostId: "h1", sessionId: "a1", lifted: "run-cap:total:h1.a1" } });
+    // Answered once the registry showed the lift, not after the longest wait.
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(await recordOf("a1")).toMatchObject({
+      disposition: null,
+      budget: { state: "lifted", by: "erin", lifted: ["run-cap:total:h1.a1"] },
+    });
+    expect(await rig.command("send", { target: { sessionId: "a1" }, text: "carry on" })).toMatchObject({ ok: true });
+    // More spend: still over, but that stop was lifted: no new mark, no interrupt.
+    const before = rig.ops.length;
+    await rig.events.publish(
+      rig.events.envelope("a1", "thread/tokenUsage/updated", {
+        threadId: "a1",
+        turnId: "turn-2",
+        tokenUsage: { total: tokens(700), last: tokens(350) },
+      }),
+    );
+    await until("the new spend in the record", async () =>
+      (await recordOf("a1"))?.usage?.tokens.total === 700 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(rig.ops.slice(before).filter((o) => o.op !== "send")).toEqual([]);
   });
 });
