@@ -1,6 +1,7 @@
 // Public surface of the policy service: the service, and the pure decisions for tools such as `policy check`.
 export { startPolicyService } from "./service.js";
 export type { PolicyService, PolicyServiceOptions } from "./service.js";
+export type { BudgetTimings } from "./budget-watcher.js";
 export {
   approvalRulesFor,
   authorize,
