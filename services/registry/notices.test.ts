@@ -52,6 +52,51 @@ describe("fleet notices for supervisor-set facts", () => {
   });
 });
 
+describe("budget notices (issue 19)", () => {
+  const mark = (state: "warned" | "stopped" | "lifted", id = "daily:2026-11-25:h1.s1", lifted: string[] = []) => ({
+    state,
+    id,
+    limitId: "daily",
+    periodKey: "2026-11-25",
+    reason: `${state}: 80% of the daily budget`,
+    by: state === "lifted" ? "operator:erin" : "policy",
+    atMs: 40,
+    lifted,
+  });
+
+  it("announces a warning, with high priority, once per id and state", () => {
+    const warned = { ...base, budget: mark("warned") };
+    expect(kinds(base, warned)).toEqual([["budget-warning", "high"]]);
+    expect(kinds(warned, { ...warned, budget: { ...mark("warned") } })).toEqual([]);
+    expect(kinds(warned, { ...warned, summary: "later" })).toEqual([]);
+    expect(kinds(warned, { ...base, budget: mark("warned", "monthly:2026-11:h1.s1") })).toEqual([
+      ["budget-warning", "high"],
+    ]);
+    expect(kinds(undefined, warned)).toEqual([
+      ["session-new", "high"],
+      ["budget-warning", "high"],
+    ]);
+  });
+
+  it("announces a stop, with high priority, once per id (the block it sets is a mark as well)", () => {
+    const warned = { ...base, budget: mark("warned") };
+    const stopped = { ...base, disposition: "blocked" as const, budget: mark("stopped") };
+    expect(kinds(warned, stopped)).toEqual([
+      ["session-marked", "normal"],
+      ["budget-stopped", "high"],
+    ]);
+    expect(kinds(stopped, { ...stopped, budget: { ...mark("stopped") } })).toEqual([]);
+    const [notice] = sessionNotices(warned, stopped, cause).filter((n) => n.kind === "budget-stopped");
+    expect(notice).toMatchObject({ id: "fleet:budget-stopped:h1:s1:e:7", session: { budget: { state: "stopped" } } });
+  });
+
+  it("says nothing for a lift", () => {
+    const stopped = { ...base, disposition: "blocked" as const, budget: mark("stopped") };
+    const lifted = { ...base, budget: mark("lifted", "daily:2026-11-25:h1.s1", ["daily:2026-11-25:h1.s1"]) };
+    expect(kinds(stopped, lifted)).toEqual([]);
+  });
+});
+
 describe("notice JSON", () => {
   it("is JSON.stringify's text for every layout, sharing the record text when it was made already", () => {
     const next = { ...base, status: "idle" as const, owner: "erin", summary: 'say "hi"\n' };

@@ -52,6 +52,16 @@ export function sessionNotices(prev: SessionRecord | undefined, next: SessionRec
   if (next.ask !== null && prev?.ask?.correlationId !== next.ask.correlationId) kinds.push("session-ask");
   if (next.approval !== null && prev?.approval?.requestId !== next.approval.requestId) kinds.push("approval-requested");
   if (next.escalation !== null && prev?.escalation?.id !== next.escalation.id) kinds.push("session-escalated");
+  // A budget's warning or stop (issue 19): once per id and state (the fold keeps a repeated mark as it was).
+  const budget = next.budget;
+  if (
+    budget !== null &&
+    budget !== prev?.budget &&
+    (budget.id !== prev?.budget?.id || budget.state !== prev.budget.state)
+  ) {
+    if (budget.state === "warned") kinds.push("budget-warning");
+    else if (budget.state === "stopped") kinds.push("budget-stopped");
+  }
   return kinds.map((kind) => sessionNotice(kind, prev, next, cause));
 }
 
