@@ -10,6 +10,7 @@ import { sessionEventsOf } from "../../machines/from-bus.js";
 import { hostLifecycleEvent, hostMachine, hostRecordOf } from "../../machines/host.js";
 import { sessionMachine, sessionRecordOf, type SessionMachineEvent } from "../../machines/session.js";
 import { agentEventTypes, AppServerPayload, HOST_THREAD_ID } from "../../schemas/agent-events.js";
+import { priceSessionUsage, type PriceTable, type SessionUsage } from "../../schemas/budget.js";
 import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import type { FleetEvent } from "../../schemas/fleet.js";
 import type { HostLifecycle } from "../../schemas/gateway.js";
@@ -39,7 +40,19 @@ export interface FleetStateOptions {
   index?: SessionIndex;
   /** Written into every entry this fold hands out (the partition lease it writes under). */
   writer?: ViewWriter;
+  /**
+   * The price table records are priced with when made (issue 19): read at each record, so a holder whose
+   * `table` is replaced prices the next records by the new one (`reprice` updates the records held). Default: none.
+   */
+  prices?: PriceBook;
 }
+
+/** Holds the price table in force (the active policy's `budgets.prices`); replace `table` when it changes. */
+export interface PriceBook {
+  readonly table: PriceTable;
+}
+
+const NO_PRICES: PriceBook = { table: {} };
 
 /** `now`: the public record changed, write at the next flush; `soon`: only `lastSeenAt`/heartbeat times or hidden machine state changed, may wait for a batch. */
 export type Urgency = "now" | "soon";
@@ -62,6 +75,8 @@ interface SessionSlot {
   machine: MachineSlot<typeof sessionMachine>;
   applied: AppliedPosition;
   record: SessionRecord;
+  /** The machine's (unpriced) usage last priced, the table it was priced with, and the result (always set: one slot shape). */
+  pricing: { from: SessionUsage; table: PriceTable; priced: SessionUsage } | undefined;
 }
 
 interface HostSlot {
@@ -109,6 +124,13 @@ function sameExcept<T extends object>(a: T, b: T, except: keyof T): boolean {
 const sameButSeen = (a: SessionRecord, b: SessionRecord): boolean => sameExcept(a, b, "lastSeenAt");
 const sameButHeartbeat = (a: HostRecord, b: HostRecord): boolean => sameExcept(a, b, "lastHeartbeatAt");
 
+/** True when two pricings of the same tokens agree on every cost and the flag. */
+function samePricing(a: SessionUsage, b: SessionUsage): boolean {
+  if (a.costUsd !== b.costUsd || a.priced !== b.priced || a.model !== b.model) return false;
+  for (const day in b.days) if (a.days[day]?.costUsd !== b.days[day]?.costUsd) return false;
+  return true;
+}
+
 /** The fleet in memory. Not thread-safe by design: every method is synchronous. */
 export class FleetState {
   readonly index: SessionIndex;
@@ -126,12 +148,52 @@ export class FleetState {
   private readonly staleSessionsWhen: HostStatus;
   /** `,"writer":{...}` appended to every entry handed out, or "" without a writer. */
   private readonly writerJson: string;
+  private readonly prices: PriceBook;
 
   constructor(private readonly opts: FleetStateOptions) {
     this.logger = opts.logger ?? silentLogger;
     this.staleSessionsWhen = opts.staleSessionsWhen ?? "stale";
     this.index = opts.index ?? new SessionIndex();
     this.writerJson = opts.writer ? `,"writer":${JSON.stringify(opts.writer)}` : "";
+    this.prices = opts.prices ?? NO_PRICES;
+  }
+
+  /**
+   * The record of a slot's machine, its usage priced with the table in force. The priced usage is kept per slot
+   * and made again only when the machine's usage or the table changed (a new object either way), so an event
+   * that is not token usage costs two comparisons here and leaves `usage` the same object (`sameButSeen`).
+   */
+  private recordOf(slot: Pick<SessionSlot, "machine" | "pricing">): SessionRecord {
+    const record = sessionRecordOf(slot.machine.snapshot);
+    const usage = record.usage;
+    if (usage === null) return record;
+    const table = this.prices.table;
+    const pricing = slot.pricing;
+    if (pricing !== undefined && pricing.from === usage && pricing.table === table) record.usage = pricing.priced;
+    else {
+      record.usage = priceSessionUsage(usage, table);
+      slot.pricing = { from: usage, table, priced: record.usage };
+    }
+    return record;
+  }
+
+  /**
+   * The price table changed: every held session with usage is priced again, and those whose costs changed are
+   * written at the next flush (no notice: nothing happened to the session). `nowMs` times the change.
+   */
+  reprice(nowMs: number): number {
+    let changed = 0;
+    for (const slot of this.sessions.values()) {
+      const before = slot.record.usage;
+      if (before === null) continue;
+      const next = this.recordOf(slot);
+      if (samePricing(before, next.usage as SessionUsage)) continue;
+      slot.record = next;
+      this.index.put(next, slot.indexKey);
+      this.markDirty(this.dirtySessions, slot.key, "now", nowMs);
+      changed++;
+    }
+    return changed;
   }
 
   /**
@@ -150,7 +212,7 @@ export class FleetState {
     if (existing) {
       existing.machine = machine;
       existing.applied = entry.applied;
-      existing.record = sessionRecordOf(machine.snapshot);
+      existing.record = this.recordOf(existing);
       existing.indexKey = sessionKey(existing.record.host, existing.record.sessionId);
       this.index.put(existing.record, existing.indexKey);
       return;
@@ -381,7 +443,8 @@ export class FleetState {
     applied: AppliedPosition,
   ): SessionSlot {
     const key = sessionKey(hostId, threadId);
-    const record = sessionRecordOf(machine.snapshot);
+    const priced: Pick<SessionSlot, "machine" | "pricing"> = { machine, pricing: undefined };
+    const record = this.recordOf(priced);
     const slot: SessionSlot = {
       key,
       indexKey: sessionKey(record.host, record.sessionId),
@@ -391,6 +454,7 @@ export class FleetState {
       machine,
       applied,
       record,
+      pricing: priced.pricing,
     };
     this.sessions.set(key, slot);
     const keys = this.sessionKeysByHost.get(hostId);
@@ -430,7 +494,7 @@ export class FleetState {
   }
 
   private sessionChanged(slot: SessionSlot, prev: SessionRecord | undefined, cause: NoticeCause, nowMs: number): void {
-    const next = sessionRecordOf(slot.machine.snapshot);
+    const next = this.recordOf(slot);
     const urgent = prev === undefined || !sameButSeen(prev, next);
     if (next.host !== slot.record.host || next.sessionId !== slot.record.sessionId)
       slot.indexKey = sessionKey(next.host, next.sessionId);

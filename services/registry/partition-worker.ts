@@ -37,7 +37,7 @@ import {
 } from "../bus/index.js";
 import { consumeEvents, ensureEventConsumer, type ConsumedEvent, type EventConsumer } from "./consumer.js";
 import { EnvelopeReader } from "./envelope.js";
-import { FleetState, type FleetStateStats } from "./fleet-state.js";
+import { FleetState, type FleetStateStats, type PriceBook } from "./fleet-state.js";
 import { publishFleetEvents } from "./fleet.js";
 import { DeposedError, KvTable, type Fence } from "./kv-view.js";
 import type { RegistryLogger } from "./logger.js";
@@ -76,6 +76,8 @@ export interface WorkerContext {
   hostsKv: KvBucket;
   publisher: JetStreamPublisher;
   index: SessionIndex;
+  /** The price table in force (the active policy's `budgets.prices`), read at each record made. */
+  prices: PriceBook;
   logger: RegistryLogger;
   /** Called once when the worker ends by itself (lease not held at a write, or a write refused by a newer owner). */
   onDeposed(reason: string, err?: DeposedError): void;
@@ -150,7 +152,7 @@ export class PartitionWorker {
     this.durable = partitionDurable(ctx.config.durableName, ctx.partitions.partitions, ctx.partition);
     this.log = ctx.logger;
     const writer: ViewWriter = { lease: ctx.lease.key, epoch: ctx.lease.epoch };
-    this.state = new FleetState({ ...ctx.config, logger: ctx.logger, index: ctx.index, writer });
+    this.state = new FleetState({ ...ctx.config, logger: ctx.logger, index: ctx.index, writer, prices: ctx.prices });
     // Only a lease of the key's host's partition (under any P) can depose us: an entry naming another is a copy.
     const fence = (bucket: string, hostOf: (key: string) => string, onOlder?: Fence["onOlder"]): Fence => ({
       writer,
@@ -202,6 +204,16 @@ export class PartitionWorker {
     if (!this.isReady || this.stopping || this.deposed) return;
     this.state.sweep(nowMs);
     this.requestFlush();
+  }
+
+  /**
+   * The price table changed: the partition's records with usage are priced again and those whose costs changed
+   * written (before the worker is ready, its start-up flush writes them).
+   */
+  reprice(): void {
+    if (this.stopping || this.deposed) return;
+    const changed = this.state.reprice(Date.now());
+    if (changed > 0 && this.isReady) this.requestFlush();
   }
 
   /** This partition's host records. */

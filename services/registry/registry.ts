@@ -40,7 +40,9 @@ import type { DeposedError } from "./kv-view.js";
 import { childLogger, silentLogger, type RegistryLogger } from "./logger.js";
 import { MemberWatch, memberKey, memberKeys, partitionToHandOver } from "./balance.js";
 import { MAX_PARTITIONS, PartitionMap } from "./partition.js";
+import type { PriceBook } from "./fleet-state.js";
 import { PartitionWorker, type WorkerStats } from "./partition-worker.js";
+import { followPrices } from "./prices.js";
 import { answerQuery, serveQueries, type QueryView } from "./queries.js";
 import { ReadModel } from "./read-model.js";
 import { SessionIndex, sortedHosts } from "./session-index.js";
@@ -309,6 +311,7 @@ async function run(
       hostsKv,
       publisher,
       index,
+      prices: priceBook,
       logger: slot.log,
       gate,
       onConflict: (bucket) => metrics?.viewWriteConflicts.labels(bucket).inc(),
@@ -378,6 +381,27 @@ async function run(
       },
       onError: (err) => slotLog.warn({ err, lease: key }, "registry: partition lease error"),
     });
+  // Records are priced with the active policy's price table (issue 19). Read before any partition is served,
+  // so restored records are priced as they were written (a failed first read goes on with none, then reprices).
+  const priceBook: { table: PriceBook["table"] } = { table: {} };
+  const prices = followPrices(nc, {
+    logger: log,
+    onChange: (table) => {
+      priceBook.table = table;
+      for (const slot of slots) slot.worker?.reprice();
+    },
+  });
+  {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      prices.ready,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, config.leaseTtlMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
   for (let k = 0; k < P; k++) {
     const key = leaseKeys.registryPartition(P, k);
     const slotLog = childLogger(log, { partition: k });
@@ -586,6 +610,7 @@ async function run(
       );
       await presence.release("registry instance stopped");
       await readModel.stop();
+      await prices.stop();
       publisher.close("the registry stopped");
       if (!nc.isClosed()) await nc.flush().catch(() => undefined);
       if (ownsConnection) await nc.close();

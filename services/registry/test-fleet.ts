@@ -6,6 +6,7 @@
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ThreadSyncedPayload } from "../../schemas/agent-events.js";
+import type { TokenCounts } from "../../schemas/budget.js";
 import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import type { ThreadStatus } from "../../schemas/codex/thread.js";
 import { FleetEvent } from "../../schemas/fleet.js";
@@ -105,6 +106,45 @@ export class FakeHost {
       this.envelope(threadId, "turn/completed", { threadId, turn: { id: turnId, items: [], status: "completed" } }),
     );
     await this.status(threadId, { type: "idle" });
+  }
+
+  /** `thread/started` for a thread Codex runs on `model` (issue 19: what its tokens are priced by). */
+  started(threadId: string, model: string | null): Promise<SessionEventEnvelope> {
+    const thread = {
+      id: threadId,
+      sessionId: threadId,
+      preview: "",
+      ephemeral: false,
+      createdAt: 1,
+      updatedAt: 1,
+      status: { type: "idle" },
+      cwd: `/work/${threadId}`,
+      cliVersion: "0.169.0",
+      modelProvider: "openai",
+      model,
+      source: "vscode",
+      turns: [],
+    };
+    return this.publish(this.envelope(threadId, "thread/started", { thread }));
+  }
+
+  /** `thread/tokenUsage/updated` with Codex's cumulative `total` (and `last` the same, as after a first call). */
+  tokenUsage(threadId: string, turnId: string, total: TokenCounts): Promise<SessionEventEnvelope> {
+    const b = {
+      totalTokens: total.total,
+      inputTokens: total.input,
+      cachedInputTokens: total.cachedInput,
+      cacheWriteInputTokens: 0,
+      outputTokens: total.output,
+      reasoningOutputTokens: total.reasoning,
+    };
+    return this.publish(
+      this.envelope(threadId, "thread/tokenUsage/updated", {
+        threadId,
+        turnId,
+        tokenUsage: { total: b, last: b, modelContextWindow: 272_000 },
+      }),
+    );
   }
 
   /** An agent-message delta: activity only. */
