@@ -71,7 +71,7 @@ describe("fake model", () => {
     const events = parseSse(
       await (await post({ model: "fake-model", stream: true, input: [userMessage("hi")] })).text(),
     );
-    expect((events.at(-1)?.data.response as Record<string, unknown>).usage).toEqual({
+    expect((events.at(-1)?.data.response as Record<string, unknown> | undefined)?.usage).toEqual({
       input_tokens: 300,
       input_tokens_details: { cached_tokens: 120 },
       output_tokens: 40,
