@@ -1,4 +1,4 @@
-/** The Codex app-server protocol subset the supervisor uses (codex-cli 0.169.0). */
+/** The Codex app-server protocol subset the supervisor uses (codex-cli 0.171.0, checked by schemas/codex/conformance.test.ts). */
 export * from "./thread.js";
 export * from "./methods.js";
 export * from "./notifications.js";

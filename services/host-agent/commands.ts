@@ -303,7 +303,7 @@ export class CommandExecutor {
     if (policy === "on-failure") {
       return refuse(
         "invalid",
-        'approval policy "on-failure" is not supported by this app-server (codex 0.169 knows untrusted, on-request, never); nothing was started',
+        'approval policy "on-failure" is not supported by this app-server (codex 0.169-0.171 know untrusted, on-request, never); nothing was started',
       );
     }
     const params = {

@@ -1,5 +1,5 @@
 /**
- * The client against the real codex 0.169.0 app-server and the fake model, over the unix socket and over ws:
+ * The client against the real (pinned) codex app-server and the fake model, over the unix socket and over ws:
  * the whole turn lifecycle, steering, interrupting, fail-closed steers, and subscription semantics.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
