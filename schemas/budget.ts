@@ -139,6 +139,7 @@ export const BudgetArgs = z.strictObject({
   day: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, "day is YYYY-MM-DD")
+    .refine((d) => !Number.isNaN(Date.parse(d)) && utcDay(Date.parse(d)) === d, "day is not a date in the calendar")
     .optional(),
 });
 /** `budget-lift` verb: an operator lets a stopped session go on (audited); `limitId` narrows to one stop. */

@@ -177,6 +177,7 @@ describe("claw-supervisor budget, budget lift, and budget_exceeded", () => {
     const refusals: [string[], string][] = [
       [["budget", "lfit", "s1"], "unknown budget action 'lfit' (did you mean 'lift'?)"],
       [["budget", "--day", "3 Dec"], "--day: day is YYYY-MM-DD"],
+      [["budget", "--day", "2026-02-30"], "--day: day is not a date in the calendar"],
       [["budget", "--limit", "x"], "--limit applies to 'budget lift' only"],
       [["budget", "lift", "s1", "--group", "g"], "--group applies to 'budget' only"],
       [["budget", "lift"], "budget lift needs a session"],
