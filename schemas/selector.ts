@@ -44,3 +44,25 @@ export function selectorCovers(selector: TargetSelector, facts: TargetFacts): bo
     return actual !== undefined && actual !== null && actual === wanted;
   });
 }
+
+/** The registry fields of a session a selector looks at. */
+export interface SelectorRecord {
+  host: string;
+  repo: string | null;
+  sessionId: string;
+  group: string | null;
+  autonomous: boolean;
+  humanAttached: boolean;
+}
+
+/** The facts of a session record that selectors match on (policy rules and budgets alike). Pure. */
+export function factsOfRecord(record: SelectorRecord): TargetFacts {
+  return {
+    host: record.host,
+    repo: record.repo,
+    session: record.sessionId,
+    group: record.group,
+    autonomous: record.autonomous,
+    humanAttached: record.humanAttached,
+  };
+}

@@ -18,7 +18,7 @@ import {
 } from "../../schemas/budget.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionKey } from "../../schemas/registry-entry.js";
-import { selectorCovers, type TargetFacts } from "../../schemas/selector.js";
+import { factsOfRecord, selectorCovers, type TargetFacts } from "../../schemas/selector.js";
 
 /** The fields of a session record budgets look at. */
 export type BudgetRecord = Pick<
@@ -51,17 +51,8 @@ export function scopeKeyOf(
   return limit.scope === "session" ? sessionKey(record.host, record.sessionId) : (record.group ?? "");
 }
 
-/** The selector facts of a record. Pure. */
-export function budgetFacts(record: BudgetRecord): TargetFacts {
-  return {
-    host: record.host,
-    repo: record.repo,
-    session: record.sessionId,
-    group: record.group,
-    autonomous: record.autonomous,
-    humanAttached: record.humanAttached,
-  };
-}
+/** The selector facts of a record, as policy rules see them. Pure. */
+export const budgetFacts: (record: BudgetRecord) => TargetFacts = factsOfRecord;
 
 /** Spend in one period: total tokens, the priced part's dollars, and the tokens with no price. */
 export interface PeriodSpend {

@@ -12,7 +12,7 @@ import {
 import type { ApprovalRules } from "../../schemas/host-rpc.js";
 import type { Capability, PolicyDocument, RuleTarget } from "../../schemas/policy.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { selectorCovers, type TargetFacts } from "../../schemas/selector.js";
+import { factsOfRecord, selectorCovers, type TargetFacts } from "../../schemas/selector.js";
 
 /** What a selector is matched against: the target session's registry fields (absent when unknown). */
 export type { TargetFacts };
@@ -61,17 +61,8 @@ export function requiredCapability(request: CommandRequest): Capability {
   return verbCapability(request.verb, { raw: request.verb === "read" && request.args.view === "raw" });
 }
 
-/** The facts of a session record that selectors match on. Pure. */
-export function factsOfSession(record: SessionRecord): TargetFacts {
-  return {
-    host: record.host,
-    repo: record.repo,
-    session: record.sessionId,
-    group: record.group,
-    autonomous: record.autonomous,
-    humanAttached: record.humanAttached,
-  };
-}
+/** The facts of a session record that selectors match on (schemas/selector.ts, which budgets use too). Pure. */
+export const factsOfSession: (record: SessionRecord) => TargetFacts = factsOfRecord;
 
 /** The only capabilities a caller of role `viewer` (a dashboard operator who only looks) is ever granted. */
 export const VIEWER_CAPABILITIES: ReadonlySet<Capability> = new Set(["list", "read"]);
