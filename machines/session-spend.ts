@@ -5,8 +5,10 @@
  * The machine never prices: `costUsd` stays null and `priced` false until the registry prices the record.
  */
 import {
+  addTokens,
   BudgetMark,
   MAX_USAGE_DAYS,
+  ZERO_TOKENS,
   utcDay,
   type BudgetState,
   type DayUsage,
@@ -59,16 +61,6 @@ export function tokenDelta(last: TokenCounts | null, total: TokenCounts): TokenC
 const isZero = (t: TokenCounts): boolean =>
   t.input === 0 && t.cachedInput === 0 && t.output === 0 && t.reasoning === 0 && t.total === 0;
 
-const plus = (a: TokenCounts, b: TokenCounts): TokenCounts => ({
-  input: a.input + b.input,
-  cachedInput: a.cachedInput + b.cachedInput,
-  output: a.output + b.output,
-  reasoning: a.reasoning + b.reasoning,
-  total: a.total + b.total,
-});
-
-const ZERO: TokenCounts = { input: 0, cachedInput: 0, output: 0, reasoning: 0, total: 0 };
-
 /** Largest unix ms a Date can hold. */
 const MAX_DATE_MS = 8.64e15;
 
@@ -93,18 +85,24 @@ export function addUsage(
   if (isZero(delta)) {
     return usage !== null && usage.model === model
       ? usage
-      : { model, tokens: usage?.tokens ?? { ...ZERO }, costUsd: null, priced: false, days };
+      : { model, tokens: usage?.tokens ?? { ...ZERO_TOKENS }, costUsd: null, priced: false, days };
   }
   const nextDays: Record<string, DayUsage> = {
     ...days,
-    [day]: { tokens: plus(days[day]?.tokens ?? ZERO, delta), costUsd: null },
+    [day]: { tokens: addTokens(days[day]?.tokens ?? ZERO_TOKENS, delta), costUsd: null },
   };
   const keys = Object.keys(nextDays);
   if (keys.length > MAX_USAGE_DAYS) {
     keys.sort();
     for (const old of keys.slice(0, keys.length - MAX_USAGE_DAYS)) delete nextDays[old];
   }
-  return { model, tokens: plus(usage?.tokens ?? ZERO, delta), costUsd: null, priced: false, days: nextDays };
+  return {
+    model,
+    tokens: addTokens(usage?.tokens ?? ZERO_TOKENS, delta),
+    costUsd: null,
+    priced: false,
+    days: nextDays,
+  };
 }
 
 /** `usage` under `model` (the same object when it is already, or when there is no usage). Pure. */
