@@ -2,6 +2,7 @@
  * The health endpoints over real HTTP against a real nats-server: /readyz follows the bus connection down and
  * back up and the leases the service holds; /metrics parses as Prometheus text and moves when a service counts.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
@@ -78,6 +79,19 @@ function parsePrometheus(text: string): Map<string, { labels: Record<string, str
     samples.set(m[1]!, [...(samples.get(m[1]!) ?? []), { labels, value }]);
   }
   return samples;
+}
+
+/** True when every thread of the process is stopped by a signal (state `T` in /proc/<pid>/task/<tid>/stat). */
+function allThreadsStopped(pid: number): boolean {
+  try {
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    return (
+      tasks.length > 0 &&
+      tasks.every((tid) => /^\d+ \(.*\) T/s.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")))
+    );
+  } catch {
+    return false;
+  }
 }
 
 describe("health endpoints", () => {
@@ -282,6 +296,9 @@ describe("/readyz and the bus connection", () => {
     expect((await get(`${health.url}/readyz`)).status).toBe(200);
 
     process.kill(paused, "SIGSTOP");
+    // The signal stops the server's threads asynchronously: a ping sent before all of them stop can still be
+    // answered (seen once on a loaded CI machine). Probe once the kernel reports every thread stopped.
+    await until("the nats-server stopped by SIGSTOP", () => allThreadsStopped(paused) || undefined);
     const hung = await get(`${health.url}/readyz`);
     expect(hung.status).toBe(503);
     expect(JSON.parse(hung.body)).toEqual({
