@@ -5,6 +5,7 @@
  */
 import type { FleetEvent, FleetKind } from "../../schemas/fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
+import { costText, tokensText } from "../clients/spend-text.js";
 
 /** One system event to enqueue. */
 export interface FleetNotice {
@@ -53,18 +54,11 @@ const next: Partial<Record<FleetKind, string>> = {
     "send, reply and spawn to it are refused (budget_exceeded): do not retry; an operator lifts it with claw-supervisor budget lift; fleet_escalate to people if it must go on",
 };
 
-/** `12.3k`, `1.2M`: a token count in a few characters. Pure. */
-export function tokenCount(n: number): string {
-  if (n < 1000) return String(n);
-  // One decimal below 100 of the unit; 999.5k and up reads as 1M, not 1000k.
-  if (n < 999_500) return `${(n / 1e3).toFixed(n < 99_950 ? 1 : 0).replace(/\.0$/, "")}k`;
-  return `${(n / 1e6).toFixed(n < 99_950_000 ? 1 : 0).replace(/\.0$/, "")}M`;
-}
+/** `12.3k`, `1.2M`: a token count in a few characters, as the CLI says it. Pure. */
+export const tokenCount: (n: number) => string = tokensText;
 
-/** `$0.0123` below a dollar, `$4.12` above. Pure. */
-export function dollars(usd: number): string {
-  return usd === 0 ? "$0" : usd < 1 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
-}
+/** `$0.0123` below a dollar, `$4.12` above, as the CLI says it. Pure. */
+export const dollars: (usd: number) => string = costText;
 
 /** What a session spent, as a notice says it: `spent 1.2M tokens ($4.12)`, `(unpriced)` without a price. Pure. */
 function spentText(s: SessionRecord): string | null {
