@@ -128,6 +128,11 @@ export const BudgetState = z.object({
 });
 export type BudgetState = z.infer<typeof BudgetState>;
 
+/** True when the budget state is a stop no operator lifted: the session is stopped now. Pure. */
+export function budgetStopsNow(b: BudgetState | null): boolean {
+  return b !== null && b.state === "stopped" && !b.lifted.includes(b.id);
+}
+
 /** Payload of a `budget` annotation (one BudgetState change; `lifted` is the fold's). */
 export const BudgetMark = BudgetState.omit({ lifted: true });
 export type BudgetMark = z.infer<typeof BudgetMark>;

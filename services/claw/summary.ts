@@ -3,13 +3,13 @@
  * attention first (waiting, asking, handoff, error, stale), then the running ones, each on one short line.
  * Never longer than the bound it is given. Pure.
  */
-import { utcDay } from "../../schemas/budget.js";
+import { budgetStopsNow, utcDay } from "../../schemas/budget.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { clip, dollars, tokenCount } from "./fleet-notices.js";
 
 /** True when a budget stops the session now (a stop no operator lifted). Pure. */
 export function budgetStopped(s: SessionRecord): boolean {
-  return s.budget !== null && s.budget.state === "stopped" && !s.budget.lifted.includes(s.budget.id);
+  return budgetStopsNow(s.budget);
 }
 
 /** Sessions that need the Claw first, in this order. */

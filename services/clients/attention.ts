@@ -2,6 +2,7 @@
  * Why a session needs a person: the one rule the registry's `attention` and `waiting` filters, the CLI's
  * `attention` view, the `NEEDS` column and the dashboard's queue share. Pure.
  */
+import { budgetStopsNow } from "../../schemas/budget.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 
 /**
@@ -68,7 +69,7 @@ export function attentionReasons(record: SessionRecord): AttentionReason[] {
   }
   if (finished(record)) return out;
   const b = record.budget;
-  if (b !== null && b.state === "stopped" && !b.lifted.includes(b.id)) {
+  if (b !== null && budgetStopsNow(b)) {
     out.push({
       needs: "budget",
       sinceMs: b.atMs,

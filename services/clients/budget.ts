@@ -6,6 +6,7 @@
  * CLI and dashboard may show it. No I/O, no clock: the time is an argument.
  */
 import {
+  budgetStopsNow,
   type BudgetLimit,
   type BudgetMark,
   type BudgetReport,
@@ -321,7 +322,7 @@ export function stopReasonOf(
   lifted?: ReadonlySet<string>,
 ): { id: string; limitId: string; reason: string } | null {
   const b = record.budget;
-  if (b && b.state === "stopped" && !lifted?.has(b.id)) return { id: b.id, limitId: b.limitId, reason: b.reason };
+  if (b && budgetStopsNow(b) && !lifted?.has(b.id)) return { id: b.id, limitId: b.limitId, reason: b.reason };
   const stop = due?.stop;
   if (stop && !b?.lifted.includes(stop.mark.id) && !lifted?.has(stop.mark.id))
     return { id: stop.mark.id, limitId: stop.mark.limitId, reason: stop.mark.reason };
