@@ -4,6 +4,7 @@
  * Never longer than the bound it is given. Pure.
  */
 import { budgetStopsNow, utcDay } from "../../schemas/budget.js";
+import { groupsOnDay } from "../clients/budget.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { clip, dollars, tokenCount } from "./fleet-notices.js";
 
@@ -59,18 +60,11 @@ const MAX_SPEND_ITEMS = 5;
  */
 export function spendLines(sessions: readonly SessionRecord[], nowMs: number): string[] {
   const day = utcDay(nowMs);
-  const groups = new Map<string, { tokens: number; costUsd: number; unpriced: boolean }>();
+  const groups = new Map(groupsOnDay(sessions, day).map((g) => [g.group, g]));
   const unpricedModels = new Set<string>();
   for (const s of sessions) {
     const used = s.usage?.days[day];
-    if (!used || used.tokens.total === 0) continue;
-    const g = groups.get(s.group ?? "") ?? { tokens: 0, costUsd: 0, unpriced: false };
-    g.tokens += used.tokens.total;
-    if (used.costUsd === null) {
-      g.unpriced = true;
-      unpricedModels.add(s.usage?.model ?? "unknown model");
-    } else g.costUsd += used.costUsd;
-    groups.set(s.group ?? "", g);
+    if (used && used.tokens.total > 0 && used.costUsd === null) unpricedModels.add(s.usage?.model ?? "unknown model");
   }
   const stopped = sessions.filter(budgetStopped);
   const warned = sessions.filter((s) => s.budget?.state === "warned").length;

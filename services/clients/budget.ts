@@ -366,6 +366,26 @@ export interface ReportOptions {
 }
 
 /**
+ * Tokens and cost of each group (`""`: sessions without a group) on the UTC `day`, from the sessions' own day
+ * entries; groups with no spend that day are left out; by group name. Pure.
+ */
+export function groupsOnDay(records: Iterable<Pick<BudgetRecord, "group" | "usage">>, day: string): GroupDayUsage[] {
+  const groups = new Map<string, GroupDayUsage>();
+  for (const r of records) {
+    const d = r.usage?.days[day];
+    if (!d || d.tokens.total === 0) continue;
+    const name = r.group ?? "";
+    const g = groups.get(name) ?? { group: name, day, tokens: 0, costUsd: 0, unpriced: false, sessions: 0 };
+    g.tokens += d.tokens.total;
+    if (d.costUsd === null) g.unpriced = true;
+    else g.costUsd = roundUsd(g.costUsd + d.costUsd);
+    g.sessions += 1;
+    groups.set(name, g);
+  }
+  return [...groups.values()].sort((a, b) => a.group.localeCompare(b.group));
+}
+
+/**
  * `claw-supervisor budget`: every limit's use in scopes with some spend or at a threshold, tokens and cost by
  * group on one day, the sessions a budget stops now, and models seen with no price. Works without budgets (no
  * limits: only totals). Pure.
@@ -380,21 +400,10 @@ export function budgetReport(
   const day = options.day ?? utcDay(atMs);
   const all = [...records].filter((r) => options.group === undefined || r.group === options.group);
   const evaluation = budgets ? evaluateBudgets(budgets, all, atMs, extraLifted) : null;
-  const groups = new Map<string, GroupDayUsage>();
   const unpricedModels = new Set<string>();
   for (const r of all) {
     const u = r.usage;
-    if (u === null) continue;
-    if (!u.priced && u.tokens.total > 0 && u.model !== null) unpricedModels.add(u.model);
-    const d = u.days[day];
-    if (!d || d.tokens.total === 0) continue;
-    const name = r.group ?? "";
-    const g = groups.get(name) ?? { group: name, day, tokens: 0, costUsd: 0, unpriced: false, sessions: 0 };
-    g.tokens += d.tokens.total;
-    if (d.costUsd === null) g.unpriced = true;
-    else g.costUsd = roundUsd(g.costUsd + d.costUsd);
-    g.sessions += 1;
-    groups.set(name, g);
+    if (u !== null && !u.priced && u.tokens.total > 0 && u.model !== null) unpricedModels.add(u.model);
   }
   const stopped: BudgetReport["stopped"] = [];
   for (const r of all) {
@@ -405,7 +414,7 @@ export function budgetReport(
   return {
     day,
     limits: (evaluation?.uses ?? []).filter((u) => u.tokens > 0 || u.state !== "ok"),
-    groups: [...groups.values()].sort((a, b) => a.group.localeCompare(b.group)),
+    groups: groupsOnDay(all, day),
     stopped,
     unpricedModels: [...unpricedModels].sort(),
   };
