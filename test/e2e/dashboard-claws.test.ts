@@ -15,6 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ClawGroupsInput } from "../../schemas/claw-groups.js";
 import type { Escalation } from "../../schemas/registry.js";
 import { KV_BUCKET_NAMES, type Lease, leaseKeys, openKvBucket, startLease } from "../../services/bus/index.js";
+import { getSession } from "../../services/clients/registry-queries.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
 import { FakeHost } from "../../services/registry/test-fleet.js";
 import { haveChromium, type TestBrowser, useBrowser } from "../support/browser.js";
@@ -161,9 +162,15 @@ describe.skipIf(!haveChromium)("session ownership by Claw in the dashboard", () 
       acceptedAtMs: null,
     };
     await fake.publish(fake.envelope(ESCALATED, "agent/annotation", { kind: "escalate", escalation }));
+    // Under a loaded CI machine the registry can take a while to fold it: wait for the record, then for the page.
+    await until("the escalation in the registry", async () =>
+      (await getSession(stack.nc, { host: HOST, sessionId: ESCALATED }))?.escalation?.id === escalation.id
+        ? true
+        : undefined,
+    );
     await page.evaluate(`location.hash = ${JSON.stringify(`#/session/${key(ESCALATED)}`)}`);
     const shown = page.getByTestId("session-escalation");
-    await shown.waitFor({ timeout: 10_000 });
+    await shown.waitFor({ timeout: 20_000 });
     const text = await shown.textContent();
     expect(text).toContain("to people from group app: the parser upgrade breaks the public API");
     expect(text).toContain("(asks: ship it behind a flag?) · by claw:claw-a");
