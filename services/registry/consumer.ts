@@ -161,8 +161,9 @@ export function consumeEvents(
   let ackAll = false;
 
   const fill = async (from: number, to: number): Promise<void> => {
-    const filled = await fillGap(nc, from, to, sink, owns);
-    gapEventsRead += filled;
+    // Counted as each is handed over, so the count is right as soon as the sink has them (the read itself ends
+    // a little later, when the ordered consumer is closed).
+    const filled = await fillGap(nc, from, to, sink, owns, () => void gapEventsRead++);
     logger.info({ from, to, filled }, "registry: read events a delivery skipped over, to keep stream order");
   };
 
@@ -358,12 +359,14 @@ async function fillGap(
   to: number,
   sink: MessageSink,
   owns: ((subject: string) => boolean) | undefined,
+  onHanded: () => void,
 ): Promise<number> {
   let filled = 0;
   for await (const m of readStreamRange(nc, STREAM_NAMES.events, from, to, { batch: GAP_BATCH })) {
     if (owns !== undefined && !owns(m.subject)) continue;
     sink.take({ subject: m.subject, data: m.data, streamSeq: m.seq, msg: null });
     filled++;
+    onHanded();
   }
   return filled;
 }
