@@ -45,7 +45,7 @@ export { NATS_SERVER_INSTALL_HINT, NatsPortInUseError, startEmbeddedNats } from 
 export type { EmbeddedNats, EmbeddedNatsOptions } from "./embedded-server.js";
 export { busRequest } from "./requester.js";
 export { classifyRequestFailure, type RequestFailure } from "./request-failure.js";
-export { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
+export { listKvKeys, loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 export type { KvBucket, KvEntry, KvWatchEntry, LoadedKvEntry, OpenKvBucketOptions } from "./kv.js";
 export {
   consumerBacklog,

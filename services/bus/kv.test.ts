@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { useBus } from "../../test/support/bus.js";
 import { BusError, JsErrCode, isRevisionConflict, jsApiErrCode } from "./errors.js";
 import { JetStreamPublisher } from "./js-publisher.js";
-import { loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
+import { listKvKeys, loadKvBucket, openKvBucket, putKvEntry } from "./kv.js";
 import type { BusKvSpec } from "./topology.js";
 
 const spec = (bucket: string): BusKvSpec => ({
@@ -100,5 +100,30 @@ describe("KV buckets through the bus", () => {
     expect([...loaded.keys()].sort()).toEqual(["a", "b.c"]);
     expect(loaded.get("a")?.value).toEqual({ n: 2 });
     expect(loaded.get("b.c")).toEqual({ value: { n: 3 }, revision: b });
+  });
+
+  it("lists the keys matching a pattern that hold a value, and ends while they are being rewritten", async () => {
+    const kv = await openKvBucket(bus.nc, "bus-keys", { createFrom: spec("bus-keys") });
+    for (let i = 0; i < 12; i++) await kv.put(`m.k${i}`, "{}");
+    await kv.put("other.k", "{}");
+    await kv.put("m.gone", "{}");
+    await kv.delete("m.gone");
+    expect(await listKvKeys(bus.nc, "bus-keys", "m.>")).toEqual([...Array(12).keys()].map((i) => `m.k${i}`).sort());
+    expect(await listKvKeys(bus.nc, "bus-keys")).toHaveLength(13);
+    expect(await listKvKeys(bus.nc, "bus-keys", "none.>")).toEqual([]);
+    // Renewals every few milliseconds, as leases get: every listing still ends with exactly the twelve keys.
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        await kv.put(`m.k${i % 12}`, "{}");
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    try {
+      for (let n = 0; n < 20; n++) expect(await listKvKeys(bus.nc, "bus-keys", "m.>")).toHaveLength(12);
+    } finally {
+      writing = false;
+      await writer;
+    }
   });
 });

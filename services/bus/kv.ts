@@ -103,43 +103,82 @@ export interface LoadedKvEntry {
 const LOAD_BATCH = 500;
 
 /**
- * Reads the current value (parsed as JSON) of every key in `bucket` through one short-lived ephemeral consumer
- * (deliver last per subject, no acks): O(keys) messages, no per-key request. Skips deleted keys. Throws BusErrors.
+ * Reads the last message of every key of `bucket` matching `keys` (a KV key pattern) through one short-lived
+ * ephemeral pull consumer (deliver last per subject, no acks), handing each to `take`. It reads exactly the
+ * messages pending when the consumer was created, so keys written meanwhile neither stall nor repeat it, and
+ * every fetch has an expiry, so it ends or throws. (nats.js's `kv.keys()` ends on a message with nothing pending
+ * after it or an idle heartbeat, which a bucket renewed every few hundred milliseconds may not give: a registry
+ * instance's balancing waited on one for good.) Throws BusErrors.
  */
-export async function loadKvBucket(nc: NatsConnection, bucket: string): Promise<Map<string, LoadedKvEntry>> {
+async function readLastPerKey(
+  nc: NatsConnection,
+  bucket: string,
+  opts: { keys?: string; headersOnly?: boolean },
+  take: (key: string, m: { seq: number; operation: string; json(): unknown }) => void,
+): Promise<void> {
   const stream = kvStreamName(bucket);
   const prefix = `$KV.${bucket}.`;
-  const entries = new Map<string, LoadedKvEntry>();
   try {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const info = await jsm.consumers.add(stream, {
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.LastPerSubject,
-      filter_subject: `${prefix}>`,
+      filter_subject: `${prefix}${opts.keys ?? ">"}`,
       inactive_threshold: nanos(30_000),
+      ...(opts.headersOnly ? { headers_only: true } : {}),
     });
-    const consumer = await js.consumers.get(stream, info.name);
-    let remaining = info.num_pending;
-    while (remaining > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(remaining, LOAD_BATCH), expires: 5_000 });
-      let got = 0;
-      for await (const m of batch) {
-        got++;
-        const operation = m.headers?.get("KV-Operation") ?? "";
-        const key = m.subject.slice(prefix.length);
-        if (operation === "DEL" || operation === "PURGE") entries.delete(key);
-        else entries.set(key, { value: m.json(), revision: m.seq });
-        remaining = m.info.pending;
+    try {
+      const consumer = await js.consumers.get(stream, info.name);
+      let remaining = info.num_pending;
+      while (remaining > 0) {
+        const batch = await consumer.fetch({ max_messages: Math.min(remaining, LOAD_BATCH), expires: 5_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          remaining--;
+          take(m.subject.slice(prefix.length), {
+            seq: m.seq,
+            operation: m.headers?.get("KV-Operation") ?? "",
+            json: () => m.json(),
+          });
+        }
+        if (got === 0)
+          throw new BusError("timeout", `reading ${bucket}: no entries arrived while ${remaining} were pending`, {
+            retryable: true,
+          });
       }
-      if (got === 0)
-        throw new BusError("timeout", `reading ${bucket}: no entries arrived while ${remaining} were pending`, {
-          retryable: true,
-        });
+    } finally {
+      await jsm.consumers.delete(stream, info.name).catch(() => undefined);
     }
-    await jsm.consumers.delete(stream, info.name).catch(() => undefined);
   } catch (err) {
-    throw toBusError(err, `load KV bucket ${bucket}`);
+    throw toBusError(err, `read KV bucket ${bucket}`);
   }
+}
+
+/**
+ * Reads the current value (parsed as JSON) of every key in `bucket` through one short-lived ephemeral consumer
+ * (deliver last per subject, no acks): O(keys) messages, no per-key request. Skips deleted keys. Throws BusErrors.
+ */
+export async function loadKvBucket(nc: NatsConnection, bucket: string): Promise<Map<string, LoadedKvEntry>> {
+  const entries = new Map<string, LoadedKvEntry>();
+  await readLastPerKey(nc, bucket, {}, (key, m) => {
+    if (m.operation === "DEL" || m.operation === "PURGE") entries.delete(key);
+    else entries.set(key, { value: m.json(), revision: m.seq });
+  });
   return entries;
+}
+
+/**
+ * The keys of `bucket` matching `keys` (a KV key pattern, default every key) that hold a value now, sorted; read
+ * like `loadKvBucket`, headers only, so it always ends. Use it instead of nats.js's `kv.keys()` (see
+ * `readLastPerKey`). Throws BusErrors.
+ */
+export async function listKvKeys(nc: NatsConnection, bucket: string, keys = ">"): Promise<string[]> {
+  const live = new Set<string>();
+  await readLastPerKey(nc, bucket, { keys, headersOnly: true }, (key, m) => {
+    if (m.operation === "DEL" || m.operation === "PURGE") live.delete(key);
+    else live.add(key);
+  });
+  return [...live].sort();
 }

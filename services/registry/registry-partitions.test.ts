@@ -208,6 +208,17 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
     const durables = [`${name}-2-0`, `${name}-2-1`];
 
     it("its partitions move to the standby within the TTL; the late writes are fenced and counted; the view equals a replay", async () => {
+      // What both instances logged, with times, for a wait that times out to show.
+      const lines: string[] = [];
+      const t0 = Date.now();
+      const line =
+        (level: string) =>
+        (obj: object, msg: string): void =>
+          void lines.push(
+            `+${Date.now() - t0}ms ${level} ${msg} ${JSON.stringify(obj, (_k, v) => (v instanceof Error ? v.message : v))}`,
+          );
+      const logger = { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };
+      const logTail = { detail: () => lines.slice(-150).join("\n") };
       const frozenMetrics = new ServiceMetrics("registry", "x", { defaultMetrics: false });
       const standbyMetrics = new ServiceMetrics("registry", "y", { defaultMetrics: false });
       // x batches activity for long, so what it applied before freezing is still unwritten when it thaws; y
@@ -218,6 +229,7 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
         durableName: name,
         batchWindowMs: 30_000,
         metrics: frozenMetrics,
+        logger,
       });
       expect(x.serving()).toEqual([0, 1]);
       const y = await start(bus, {
@@ -226,6 +238,7 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
         durableName: name,
         batchWindowMs: thawWhen === "before-new-owner-wrote" ? 3_000 : 100,
         metrics: standbyMetrics,
+        logger,
       });
       await until("x handed a partition to y", () => y.serving().length === 1 && x.serving().length === 1, TTL_MS * 15);
       await runSteps(mixedWorkload(hosts, 3));
@@ -281,7 +294,10 @@ function freezeSuite(name: string, thawWhen: "after-new-owner-wrote" | "before-n
       await drained(bus, durables);
       await expectReplayed(bus, [x, y]);
       // x, alive again, gets a partition back: one each, and y's lease metrics say which it holds.
-      await until("one partition each again", () => x.serving().length === 1 && y.serving().length === 1, TTL_MS * 15);
+      await until("one partition each again", () => x.serving().length === 1 && y.serving().length === 1, {
+        timeoutMs: TTL_MS * 15,
+        ...logTail,
+      });
       await expectReplayed(bus, [x, y]);
       await eventually(async () => {
         const held = await standbyMetrics.leaseHeld.get();

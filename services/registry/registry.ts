@@ -28,6 +28,7 @@ import {
   kvStreamName,
   leaseKeys,
   leaseView,
+  listKvKeys,
   missingStreams,
   openKvBucket,
   startLease,
@@ -444,27 +445,47 @@ async function run(
     rejoin.unref();
   };
 
+  /**
+   * One read of a balancing look, given up after two TTLs: a read that never answers must not stop this instance
+   * balancing for good (it did once under load, before listKvKeys). A late answer is ignored.
+   */
+  const bounded = <T>(what: string, read: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const limitMs = 2 * config.leaseTtlMs;
+    return Promise.race([
+      read,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer in ${limitMs} ms`)), limitMs);
+        timer.unref();
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+
   const balance = async (): Promise<void> => {
     if (!config.balance || P === 1 || stopping || frozen || balancing) return;
     balancing = true;
     try {
-      const keys: string[] = [];
-      for await (const key of await leasesKv.keys(memberKeys(P))) keys.push(key);
+      // Not nats.js's kv.keys(), which need not end on a bucket renewed this often (services/bus listKvKeys).
+      const keys = await bounded("listing presence keys", listKvKeys(nc, KV_BUCKET_NAMES.leases, memberKeys(P)));
       const seen = [];
       for (const key of keys) {
-        const view = leaseView(await leasesKv.get(key));
+        const view = leaseView(await bounded(`reading ${key}`, leasesKv.get(key)));
         if (view)
           seen.push({ key, holder: view.record.holder, revision: view.revision, released: !!view.record.released });
       }
       const live = members.look(seen);
-      const holders = await Promise.all(
-        slots.map(async (s) => {
-          const view = leaseView(await leasesKv.get(s.key));
-          return view === null || view.record.released ? null : view.record.holder;
-        }),
+      const holders = await bounded(
+        "reading the partition leases",
+        Promise.all(
+          slots.map(async (s) => {
+            const view = leaseView(await leasesKv.get(s.key));
+            return view === null || view.record.released ? null : view.record.holder;
+          }),
+        ),
       );
       const serving = slots.filter((s) => s.worker?.isReady).map((s) => s.partition);
       const k = partitionToHandOver(P, instance, serving, holders, live);
+      log.debug({ live, holders, serving, handOver: k ?? null }, "registry: balance look");
       if (k !== undefined && !stopping && !frozen) await handOver(slots[k] as Slot);
     } catch (err) {
       log.warn({ err }, "registry: balancing failed; trying again later");
