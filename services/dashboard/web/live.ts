@@ -207,11 +207,19 @@ export async function signOut(): Promise<void> {
   signedOut(null);
 }
 
-function useSubscription(to: Set<() => void>): void {
+/**
+ * Re-renders the component when `to` is notified. It subscribes in an effect, which runs after the render (after
+ * the paint, later still on a busy machine): a change notified in between is caught by comparing `current()` with
+ * what the render saw, else the component would show the older state until some later change. (The session view
+ * missed an escalation that way, opened just as its frame was applied.)
+ */
+function useSubscription(to: Set<() => void>, current: () => unknown): void {
   const [, setTick] = useState(0);
+  const seen = current();
   useEffect(() => {
     const fn = () => setTick((n) => n + 1);
     to.add(fn);
+    if (!Object.is(current(), seen)) fn();
     return () => {
       to.delete(fn);
     };
@@ -220,19 +228,19 @@ function useSubscription(to: Set<() => void>): void {
 
 /** The live fleet; the component re-renders once per applied frame (and on connection changes). */
 export function useLive(): LiveView {
-  useSubscription(listeners);
+  useSubscription(listeners, () => view.version);
   return { ...view };
 }
 
 /** Sign-in state (re-renders when it changes, not on every frame). */
 export function useAuth(): AuthState {
-  useSubscription(authListeners);
+  useSubscription(authListeners, () => auth);
   return auth;
 }
 
 /** The signed-in operator, or null (re-renders when it changes, not on every frame). */
 export function useMe(): Me | null {
-  useSubscription(authListeners);
+  useSubscription(authListeners, () => auth);
   return auth.state === "signedIn" ? auth.me : null;
 }
 
