@@ -107,8 +107,8 @@ const LOAD_BATCH = 500;
  * ephemeral pull consumer (deliver last per subject, no acks), handing each to `take`. It reads exactly the
  * messages pending when the consumer was created, so keys written meanwhile neither stall nor repeat it, and
  * every fetch has an expiry, so it ends or throws. (nats.js's `kv.keys()` ends on a message with nothing pending
- * after it or an idle heartbeat, which a bucket renewed every few hundred milliseconds may not give: a registry
- * instance's balancing waited on one for good.) Throws BusErrors.
+ * after it or an idle heartbeat, which a bucket renewed every few hundred milliseconds need not give soon; a
+ * registry instance's balancing once stopped for good on a look that listed its keys that way.) Throws BusErrors.
  */
 async function readLastPerKey(
   nc: NatsConnection,
