@@ -9,6 +9,7 @@ import type { SessionEventEnvelope } from "../../schemas/bus.js";
 import { SessionEntry } from "../../schemas/registry-entry.js";
 import { FleetState, type PriceBook } from "./fleet-state.js";
 import { replayEnvelopes } from "./replay.js";
+import { threadStartedPayload, tokenUsagePayload } from "./test-fleet.js";
 
 const thresholds = { degradedAfterMs: 100, offlineAfterMs: 200, staleAfterMs: 300 };
 const gpt5: PriceTable = { "gpt-5": { inputPerMTokUsd: 1.25, cachedInputPerMTokUsd: 0.125, outputPerMTokUsd: 10 } };
@@ -30,38 +31,10 @@ class Session {
     };
   }
   started(model: string | null) {
-    const threadId = this.threadId;
-    return this.env("thread/started", {
-      thread: {
-        id: threadId,
-        sessionId: threadId,
-        preview: "",
-        ephemeral: false,
-        createdAt: 1,
-        updatedAt: 1,
-        status: { type: "idle" },
-        cwd: "/w",
-        cliVersion: "0.169.0",
-        modelProvider: "openai",
-        model,
-        source: "vscode",
-        turns: [],
-      },
-    });
+    return this.env("thread/started", threadStartedPayload(this.threadId, model));
   }
   usage(t: TokenCounts) {
-    const b = {
-      inputTokens: t.input,
-      cachedInputTokens: t.cachedInput,
-      outputTokens: t.output,
-      reasoningOutputTokens: t.reasoning,
-      totalTokens: t.total,
-    };
-    return this.env("thread/tokenUsage/updated", {
-      threadId: this.threadId,
-      turnId: "turn-1",
-      tokenUsage: { total: b, last: b, modelContextWindow: null },
-    });
+    return this.env("thread/tokenUsage/updated", tokenUsagePayload(this.threadId, "turn-1", t));
   }
   status(type: "idle" | "active") {
     return this.env("thread/status/changed", {

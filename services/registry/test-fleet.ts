@@ -110,40 +110,13 @@ export class FakeHost {
 
   /** `thread/started` for a thread Codex runs on `model` (issue 19: what its tokens are priced by). */
   started(threadId: string, model: string | null): Promise<SessionEventEnvelope> {
-    const thread = {
-      id: threadId,
-      sessionId: threadId,
-      preview: "",
-      ephemeral: false,
-      createdAt: 1,
-      updatedAt: 1,
-      status: { type: "idle" },
-      cwd: `/work/${threadId}`,
-      cliVersion: "0.169.0",
-      modelProvider: "openai",
-      model,
-      source: "vscode",
-      turns: [],
-    };
-    return this.publish(this.envelope(threadId, "thread/started", { thread }));
+    return this.publish(this.envelope(threadId, "thread/started", threadStartedPayload(threadId, model)));
   }
 
   /** `thread/tokenUsage/updated` with Codex's cumulative `total` (and `last` the same, as after a first call). */
   tokenUsage(threadId: string, turnId: string, total: TokenCounts): Promise<SessionEventEnvelope> {
-    const b = {
-      totalTokens: total.total,
-      inputTokens: total.input,
-      cachedInputTokens: total.cachedInput,
-      cacheWriteInputTokens: 0,
-      outputTokens: total.output,
-      reasoningOutputTokens: total.reasoning,
-    };
     return this.publish(
-      this.envelope(threadId, "thread/tokenUsage/updated", {
-        threadId,
-        turnId,
-        tokenUsage: { total: b, last: b, modelContextWindow: 272_000 },
-      }),
+      this.envelope(threadId, "thread/tokenUsage/updated", tokenUsagePayload(threadId, turnId, total)),
     );
   }
 
@@ -259,4 +232,38 @@ export async function streamEnvelopes(js: JetStreamClient): Promise<SessionEvent
     }
   }
   return out;
+}
+
+/** A `thread/started` payload: an idle thread Codex runs on `model`, in `/work/<threadId>`. Pure. */
+export function threadStartedPayload(threadId: string, model: string | null): { thread: Record<string, unknown> } {
+  return {
+    thread: {
+      id: threadId,
+      sessionId: threadId,
+      preview: "",
+      ephemeral: false,
+      createdAt: 1,
+      updatedAt: 1,
+      status: { type: "idle" },
+      cwd: `/work/${threadId}`,
+      cliVersion: "0.169.0",
+      modelProvider: "openai",
+      model,
+      source: "vscode",
+      turns: [],
+    },
+  };
+}
+
+/** A `thread/tokenUsage/updated` payload with Codex's cumulative `total` (and `last` the same, as after a first call). Pure. */
+export function tokenUsagePayload(threadId: string, turnId: string, total: TokenCounts) {
+  const b = {
+    totalTokens: total.total,
+    inputTokens: total.input,
+    cachedInputTokens: total.cachedInput,
+    cacheWriteInputTokens: 0,
+    outputTokens: total.output,
+    reasoningOutputTokens: total.reasoning,
+  };
+  return { threadId, turnId, tokenUsage: { total: b, last: b, modelContextWindow: 272_000 } };
 }
