@@ -54,17 +54,11 @@ const next: Partial<Record<FleetKind, string>> = {
     "send, reply and spawn to it are refused (budget_exceeded): do not retry; an operator lifts it with claw-supervisor budget lift; fleet_escalate to people if it must go on",
 };
 
-/** `12.3k`, `1.2M`: a token count in a few characters, as the CLI says it. Pure. */
-export const tokenCount: (n: number) => string = tokensText;
-
-/** `$0.0123` below a dollar, `$4.12` above, as the CLI says it. Pure. */
-export const dollars: (usd: number) => string = costText;
-
 /** What a session spent, as a notice says it: `spent 1.2M tokens ($4.12)`, `(unpriced)` without a price. Pure. */
 function spentText(s: SessionRecord): string | null {
   const u = s.usage;
   if (u === null) return null;
-  return `spent ${tokenCount(u.tokens.total)} tokens (${u.costUsd === null ? "unpriced" : dollars(u.costUsd)})`;
+  return `spent ${tokensText(u.tokens.total)} tokens (${u.costUsd === null ? "unpriced" : costText(u.costUsd)})`;
 }
 
 /** Who answered an approval, in a few words. Pure. */

@@ -7,7 +7,8 @@ import type { BudgetState, SessionUsage } from "../../schemas/budget.js";
 import { type FleetEvent, type FleetKind, fleetPriorityOf } from "../../schemas/fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
 import { sessionRecord } from "../registry/test-records.js";
-import { coalesce, dollars, noticeLine, tokenCount } from "./fleet-notices.js";
+import { costText as dollars, tokensText as tokenCount } from "../clients/spend-text.js";
+import { coalesce, noticeLine } from "./fleet-notices.js";
 import { budgetStopped, sessionLine, spendLines, summarizeSessions } from "./summary.js";
 
 const NOW = Date.parse("2026-12-03T12:00:00Z");

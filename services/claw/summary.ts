@@ -6,7 +6,8 @@
 import { budgetStopsNow, utcDay } from "../../schemas/budget.js";
 import { groupsOnDay } from "../clients/budget.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { clip, dollars, tokenCount } from "./fleet-notices.js";
+import { costText, tokensText } from "../clients/spend-text.js";
+import { clip } from "./fleet-notices.js";
 
 /** True when a budget stops the session now (a stop no operator lifted). Pure. */
 export function budgetStopped(s: SessionRecord): boolean {
@@ -72,7 +73,7 @@ export function spendLines(sessions: readonly SessionRecord[], nowMs: number): s
   if (groups.size > 0) {
     const all = [...groups.values()];
     const cost = (g: { costUsd: number; unpriced: boolean }) =>
-      g.unpriced ? (g.costUsd === 0 ? "unpriced" : `${dollars(g.costUsd)} + unpriced`) : dollars(g.costUsd);
+      g.unpriced ? (g.costUsd === 0 ? "unpriced" : `${costText(g.costUsd)} + unpriced`) : costText(g.costUsd);
     const total = {
       tokens: all.reduce((n, g) => n + g.tokens, 0),
       costUsd: all.reduce((n, g) => n + g.costUsd, 0),
@@ -81,10 +82,10 @@ export function spendLines(sessions: readonly SessionRecord[], nowMs: number): s
     const byGroup = [...groups.entries()].sort((a, b) => b[1].costUsd - a[1].costUsd || b[1].tokens - a[1].tokens);
     const named = byGroup
       .slice(0, MAX_SPEND_ITEMS)
-      .map(([name, g]) => `${name === "" ? "(no group)" : name} ${tokenCount(g.tokens)} ${cost(g)}`);
+      .map(([name, g]) => `${name === "" ? "(no group)" : name} ${tokensText(g.tokens)} ${cost(g)}`);
     if (byGroup.length > MAX_SPEND_ITEMS) named.push(`${byGroup.length - MAX_SPEND_ITEMS} more`);
     lines.push(
-      `Spend today (${day} UTC): ${tokenCount(total.tokens)} tokens, ${cost(total)}; by group: ${named.join(", ")}${
+      `Spend today (${day} UTC): ${tokensText(total.tokens)} tokens, ${cost(total)}; by group: ${named.join(", ")}${
         unpricedModels.size > 0 ? ` (no price for ${[...unpricedModels].sort().join(", ")})` : ""
       }`,
     );

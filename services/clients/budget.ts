@@ -52,9 +52,6 @@ export function scopeKeyOf(
   return limit.scope === "session" ? sessionKey(record.host, record.sessionId) : (record.group ?? "");
 }
 
-/** The selector facts of a record, as policy rules see them. Pure. */
-export const budgetFacts: (record: BudgetRecord) => TargetFacts = factsOfRecord;
-
 /** Spend in one period: total tokens, the priced part's dollars, and the tokens with no price. */
 export interface PeriodSpend {
   tokens: number;
@@ -217,7 +214,7 @@ export function evaluateBudgets(
 
   const uses: BudgetUse[] = [];
   const sessions = new Map<string, SessionBudget>();
-  const facts = all.map(budgetFacts);
+  const facts = all.map(factsOfRecord);
   for (const limit of budgets.limits) {
     const periodKey = periodKeyOf(limit.period, atMs);
     // Covered sessions by scope key, with their spend in the period.
