@@ -10,13 +10,10 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AuditRecord } from "../../schemas/audit.js";
-import type { FleetEvent } from "../../schemas/fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, readStream } from "../../services/bus/index.js";
-import { listAllSessions } from "../../services/clients/registry-queries.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
 import { functionCallOutputs, type FakeModel } from "../support/fake-model.js";
+import { auditOfSession, noticesAbout, sessionOn } from "../support/fleet-reads.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { untilWith } from "../support/wait.js";
 
@@ -29,29 +26,10 @@ let model: FakeModel;
 let policy: PolicyService | undefined;
 const until = untilWith({ timeoutMs: 30_000 });
 const cli = (...args: string[]) => stack.cli(...args);
-const decoder = new TextDecoder();
 
-const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
-  const s = (await listAllSessions(nc, { host: HOST })).sessions.find((x) => x.sessionId === id);
-  return s && pred(s) ? s : undefined;
-};
-/** The FLEET notices about a session. */
-async function notices(sessionId: string): Promise<FleetEvent[]> {
-  const out: FleetEvent[] = [];
-  for await (const m of readStream(nc, STREAM_NAMES.fleet)) {
-    const e = JSON.parse(decoder.decode(m.data)) as FleetEvent;
-    if (e.sessionId === sessionId) out.push(e);
-  }
-  return out;
-}
-/** `claw-supervisor audit --session <id> --json`: the records, from the one JSON shape `{ok:true,data:[...]}`. */
-async function auditOf(sessionId: string): Promise<AuditRecord[]> {
-  const out = await cli("audit", "--session", sessionId, "--json");
-  expect(out.code, out.stderr).toBe(0);
-  const body = JSON.parse(out.stdout) as { ok: true; data: AuditRecord[] };
-  expect(body).toEqual({ ok: true, data: expect.any(Array) });
-  return body.data;
-}
+const session = (id: string, pred?: (s: SessionRecord) => boolean) => sessionOn(nc, HOST, id, pred);
+const notices = (sessionId: string) => noticesAbout(nc, sessionId);
+const auditOf = (sessionId: string) => auditOfSession(cli, sessionId);
 /** What Codex told the model about the command `cmd`, once it did (its function call output). */
 const outputFor = async (cmd: string): Promise<string> =>
   JSON.stringify(

@@ -10,16 +10,14 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AuditRecord } from "../../schemas/audit.js";
 import type { BudgetReport } from "../../schemas/budget.js";
-import type { FleetEvent } from "../../schemas/fleet.js";
 import type { SessionRecord } from "../../schemas/registry.js";
-import { STREAM_NAMES, readStream } from "../../services/bus/index.js";
 import { listAllSessions } from "../../services/clients/registry-queries.js";
 import { connectCodex, daemonSocketPath, parseEndpoint, type CodexRpcClient } from "../../services/codex-rpc/index.js";
 import { startPolicyService, type PolicyService } from "../../services/policy/index.js";
 import { TUI_READY } from "../support/codex-harness.js";
 import { functionCallOutputs, userTexts, type FakeModel, type ReplyUsage } from "../support/fake-model.js";
+import { auditOfSession, noticesAbout, sessionOn } from "../support/fleet-reads.js";
 import { startStack, type Stack } from "../support/stack.js";
 import type { TmuxSession } from "../support/tmux.js";
 import { untilWith } from "../support/wait.js";
@@ -40,27 +38,12 @@ let policy: PolicyService | undefined;
 let client: CodexRpcClient;
 const until = untilWith({ timeoutMs: 30_000 });
 const cli = (...args: string[]) => stack.cli(...args);
-const decoder = new TextDecoder();
 const json = <T = Record<string, unknown>>(out: { stdout: string }) =>
   JSON.parse(out.stdout) as { ok: boolean; code?: string; message?: string; data: T };
 
-const session = async (id: string, pred: (s: SessionRecord) => boolean = () => true) => {
-  const s = (await listAllSessions(nc, { host: HOST })).sessions.find((x) => x.sessionId === id);
-  return s && pred(s) ? s : undefined;
-};
-async function notices(sessionId: string): Promise<FleetEvent[]> {
-  const out: FleetEvent[] = [];
-  for await (const m of readStream(nc, STREAM_NAMES.fleet)) {
-    const e = JSON.parse(decoder.decode(m.data)) as FleetEvent;
-    if (e.sessionId === sessionId) out.push(e);
-  }
-  return out;
-}
-async function auditOf(sessionId: string): Promise<AuditRecord[]> {
-  const out = await cli("audit", "--session", sessionId, "--json");
-  expect(out.code, out.stderr).toBe(0);
-  return json<AuditRecord[]>(out).data;
-}
+const session = (id: string, pred?: (s: SessionRecord) => boolean) => sessionOn(nc, HOST, id, pred);
+const notices = (sessionId: string) => noticesAbout(nc, sessionId);
+const auditOf = (sessionId: string) => auditOfSession(cli, sessionId);
 const lastTurnStatus = async (threadId: string) =>
   (await client.request("thread/turns/list", { threadId, limit: 1, sortDirection: "desc", itemsView: "notLoaded" }))
     .data[0]?.status;
