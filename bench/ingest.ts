@@ -45,19 +45,24 @@ const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
 class SkipRest extends Error {}
 
 /** One raw JetStream ceiling run on a nats-server of its own, stopped afterwards. */
-async function ceilingRun(): Promise<CeilingResult> {
+/** A ceiling run's figures and the nats-server's CPU seconds during it. */
+type CeilingRun = CeilingResult & { natsCpuSeconds: number };
+
+async function ceilingRun(): Promise<CeilingRun> {
   const server = await startNatsServer();
   try {
     const nc = await connect({ servers: server.url });
     await ensureBus(nc);
+    const cpuBefore = cpuSeconds(server.pid);
     const result = await measureJetStreamCeiling(nc, {
       events: SUSTAINED_EVENTS,
       hosts: 10,
       sessions: 1_000,
       consumer: "ceiling",
     });
+    const natsCpuSeconds = cpuSeconds(server.pid) - cpuBefore;
     await nc.close();
-    return result;
+    return { ...result, natsCpuSeconds };
   } finally {
     await server.stop();
   }
@@ -77,7 +82,8 @@ async function main(): Promise<void> {
 
   const ceilingBefore = await ceilingRun();
   console.log(
-    `raw JetStream publish+consume ceiling, before: ${Math.round(ceilingBefore.eventsPerSecond)} events/s (${ceilingBefore.events} events)`,
+    `raw JetStream publish+consume ceiling, before: ${Math.round(ceilingBefore.eventsPerSecond)} events/s (${ceilingBefore.events} events; ` +
+      `nats-server CPU ${ceilingBefore.natsCpuSeconds.toFixed(2)} s)`,
   );
 
   const findings: Findings = {};
@@ -227,13 +233,14 @@ async function main(): Promise<void> {
   // ratio is taken against the mean of a ceiling measured before the run and one after it.
   const ceilingAfter = await ceilingRun();
   console.log(
-    `raw JetStream publish+consume ceiling, after: ${Math.round(ceilingAfter.eventsPerSecond)} events/s (${ceilingAfter.events} events)`,
+    `raw JetStream publish+consume ceiling, after: ${Math.round(ceilingAfter.eventsPerSecond)} events/s (${ceilingAfter.events} events; ` +
+      `nats-server CPU ${ceilingAfter.natsCpuSeconds.toFixed(2)} s)`,
   );
   reportTargets(findings, ceilingBefore, ceilingAfter);
 }
 
 /** Prints issue 17's two ingest targets against what this run measured, then one JSON line of the figures. */
-function reportTargets(f: Findings, before: CeilingResult, after: CeilingResult): void {
+function reportTargets(f: Findings, before: CeilingRun, after: CeilingRun): void {
   const { sustainedEventsPerSecond: sustained, cpuSeconds: cpu } = f;
   if (sustained === undefined || cpu === undefined) return;
   const ceiling = (before.eventsPerSecond + after.eventsPerSecond) / 2;
@@ -256,6 +263,7 @@ function reportTargets(f: Findings, before: CeilingResult, after: CeilingResult)
       bench: "ingest",
       ceilingBefore: Math.round(before.eventsPerSecond),
       ceilingAfter: Math.round(after.eventsPerSecond),
+      ceilingNatsCpuSeconds: [Number(before.natsCpuSeconds.toFixed(3)), Number(after.natsCpuSeconds.toFixed(3))],
       sustained: Math.round(sustained),
       sustainedRatio: Number(sustainedRatio.toFixed(3)),
       cpuSeconds: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Number(v.toFixed(3))])),
