@@ -64,7 +64,7 @@ describe("claw-supervisor service", () => {
     const first = start(["service", "registry", ...flags, "--instance", "reg-1"]);
     await expect.poll(() => first.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
     expect(JSON.parse(first.stdout())).toMatchObject({ durable: "registry-2-<k>", partitions: 2, serving: [0, 1] });
-    const second = start(["service", "registry", ...flags, "--instance", "reg-2"]);
+    const second = start(["service", "registry", ...flags, "--instance", "reg-2", "--session-snapshots", "whole"]);
     await expect.poll(() => second.stdout(), { timeout: 10_000 }).toMatch(/\n$/);
     expect(JSON.parse(second.stdout())).toMatchObject({ instance: "reg-2", partitions: 2, serving: [] });
     first.stop("SIGTERM");
@@ -73,6 +73,9 @@ describe("claw-supervisor service", () => {
     const bad = start(["service", "registry", "--nats-url", nats.url, "--partitions", "0"]);
     expect(await bad.exited).toBe(2);
     expect(bad.stderr()).toContain("--partitions: must be between 1 and 64");
+    const typo = start(["service", "registry", "--nats-url", nats.url, "--session-snapshots", "full"]);
+    expect(await typo.exited).toBe(2);
+    expect(typo.stderr()).toContain("--session-snapshots: must be 'compact' or 'whole'");
   });
 
   it("refuses bad invocations with one-line errors and exit code 2", async () => {

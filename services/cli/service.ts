@@ -119,6 +119,8 @@ const Partitions = z.coerce
   .min(1, "must be between 1 and 64")
   .max(64, "must be between 1 and 64");
 
+const SessionSnapshots = z.enum(["compact", "whole"], { error: "must be 'compact' or 'whole'" });
+
 const registryService: ServiceSpec = {
   name: "registry",
   summary: "session and host actors over CODEX_EVENTS: the KV view, stale marks, FLEET notices, queries",
@@ -129,6 +131,7 @@ const registryService: ServiceSpec = {
     "stale-after": { type: "string" },
     partitions: { type: "string" },
     "lease-ttl": { type: "string" },
+    "session-snapshots": { type: "string" },
   },
   optionsHelp: [
     "--sweep-interval MS  how often hosts are checked for missed heartbeats (default 5000)",
@@ -138,6 +141,9 @@ const registryService: ServiceSpec = {
     "--partitions P       share the fleet out in P partitions by host (default 1); every instance takes P",
     "                     leases and serves those it holds: give all instances the same P",
     "--lease-ttl MS       a standby takes a partition over this long after its holder stopped (default 10000)",
+    "--session-snapshots compact|whole",
+    "                     how KV entries store session snapshots (default compact); 'whole' while a registry",
+    "                     older than the compact form still runs (services/registry/README.md, Upgrading)",
   ],
   async start({ nc, logger, values, instance, metrics }) {
     const ms = (name: string) =>
@@ -155,6 +161,10 @@ const registryService: ServiceSpec = {
       degradedAfterMs: ms("degraded-after"),
       offlineAfterMs: ms("offline-after"),
       staleAfterMs: ms("stale-after"),
+      sessionSnapshots:
+        values["session-snapshots"] === undefined
+          ? undefined
+          : optionValue("session-snapshots", SessionSnapshots, values["session-snapshots"]),
     });
     const durable = registry.partitions === 1 ? "registry" : `registry-${registry.partitions}-<k>`;
     return {

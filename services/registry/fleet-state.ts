@@ -27,6 +27,7 @@ import { envelopeNotices, hostEpisode, hostNotices, recordJson, sessionNotices, 
 import { silentLogger, type RegistryLogger } from "./logger.js";
 import { MachineSlot } from "./machine-slot.js";
 import { SessionIndex, sortedHosts } from "./session-index.js";
+import { compactSessionSnapshot, expandSessionSnapshot, type PersistedSnapshot } from "./snapshot-form.js";
 
 /** Host thresholds (ms) and which host status makes its sessions stale. */
 export interface FleetStateOptions {
@@ -35,6 +36,8 @@ export interface FleetStateOptions {
   staleAfterMs: number;
   /** Host status at which its sessions get `STALE` (default `stale`). */
   staleSessionsWhen?: "stale" | "offline";
+  /** How entries store the session snapshot (snapshot-form.ts; default `compact`). */
+  sessionSnapshots?: "compact" | "whole";
   logger?: RegistryLogger;
   /** The index queries read; shared when several partitions' folds (and a read model) fill one. */
   index?: SessionIndex;
@@ -149,6 +152,7 @@ export class FleetState {
   /** `,"writer":{...}` appended to every entry handed out, or "" without a writer. */
   private readonly writerJson: string;
   private readonly prices: PriceBook;
+  private readonly compactSnapshots: boolean;
 
   constructor(private readonly opts: FleetStateOptions) {
     this.logger = opts.logger ?? silentLogger;
@@ -156,6 +160,7 @@ export class FleetState {
     this.index = opts.index ?? new SessionIndex();
     this.writerJson = opts.writer ? `,"writer":${JSON.stringify(opts.writer)}` : "";
     this.prices = opts.prices ?? NO_PRICES;
+    this.compactSnapshots = (opts.sessionSnapshots ?? "compact") === "compact";
   }
 
   /**
@@ -206,7 +211,7 @@ export class FleetState {
       { hostId: entry.hostId, threadId: entry.threadId },
       this.logger,
       entry.record.sessionId,
-      entry.snapshot,
+      expandSessionSnapshot(entry.snapshot, entry.record),
     );
     const existing = this.sessions.get(sessionKey(entry.hostId, entry.threadId));
     if (existing) {
@@ -384,7 +389,10 @@ export class FleetState {
       if (!force && dirty.urgency === "soon" && dirty.sinceMs > soonBeforeMs) continue;
       const slot = this.sessions.get(key) as SessionSlot;
       slot.entryHead ??= `{"v":1,"hostId":${JSON.stringify(slot.hostId)},"threadId":${JSON.stringify(slot.threadId)},"record":`;
-      const entry = `${slot.entryHead}${recordJson(slot.record)},"snapshot":${slot.machine.persistedJson},"applied":${appliedJson(slot)}${this.writerJson}}`;
+      const snapshot = this.compactSnapshots
+        ? JSON.stringify(compactSessionSnapshot(slot.machine.persisted as PersistedSnapshot, slot.record))
+        : slot.machine.persistedJson;
+      const entry = `${slot.entryHead}${recordJson(slot.record)},"snapshot":${snapshot},"applied":${appliedJson(slot)}${this.writerJson}}`;
       writes.push({ key, value: entry });
       this.dirtySessions.delete(key);
     }

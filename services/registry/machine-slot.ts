@@ -50,6 +50,11 @@ export class MachineSlot<M extends AnyStateMachine> {
     return this.current;
   }
 
+  /** The persisted snapshot (what `actor.getPersistedSnapshot()` gives), made afresh. */
+  get persisted(): unknown {
+    return this.stepper.persisted(this.current);
+  }
+
   /** The persisted snapshot as JSON text (what goes to KV; the same text `actor.getPersistedSnapshot()` gave). */
   get persistedJson(): string {
     this.json ??= JSON.stringify(this.stepper.persisted(this.current));

@@ -61,6 +61,7 @@ export interface WorkerConfig {
   batchWindowMs: number;
   maxBatch: number;
   ackWaitMs: number;
+  sessionSnapshots: "compact" | "whole";
 }
 
 /** What a worker is given by its instance. */

@@ -73,4 +73,30 @@ describe("registry start-up", () => {
     await registry.stop();
     await expect(getSession(bus.nc, { sessionId: "t1" }, 500)).rejects.toThrow(/no registry is answering/);
   });
+
+  it("stores session snapshots compact by default or whole when told, and restores from either form", async () => {
+    const host = new FakeHost(bus, "form");
+    const entry = async (key: string) => (await readSessionEntries(bus.nc)).get(key);
+    const marked = async (key: string) => (await entry(key))?.snapshot as { fromRecord?: boolean } | undefined;
+    const whole = await startRegistry({ nc: bus.nc, ...thresholds, sessionSnapshots: "whole" });
+    await host.synced("t1");
+    await eventually(async () => expect(await entry("form.t1")).toBeDefined());
+    expect(await marked("form.t1")).not.toHaveProperty("fromRecord");
+    const preview = (await entry("form.t1"))!.record.preview;
+    expect(preview).not.toBeNull();
+    await whole.stop();
+    // A registry on the compact form takes over from whole entries, and writes compact ones.
+    const compact = await startRegistry({ nc: bus.nc, ...thresholds });
+    await host.status("t1", { type: "active", activeFlags: [] });
+    await eventually(async () => expect((await entry("form.t1"))!.record.status).toBe("active"));
+    expect(await marked("form.t1")).toMatchObject({ fromRecord: true });
+    await compact.stop();
+    // And one on the whole form takes over from compact entries: the record keeps what the restore put back.
+    const again = await startRegistry({ nc: bus.nc, ...thresholds, sessionSnapshots: "whole" });
+    await host.status("t1", { type: "idle" });
+    await eventually(async () => expect((await entry("form.t1"))!.record.status).toBe("idle"));
+    expect(await marked("form.t1")).not.toHaveProperty("fromRecord");
+    expect((await entry("form.t1"))!.record).toMatchObject({ preview, sessionId: "t1", host: "form" });
+    await again.stop();
+  });
 });

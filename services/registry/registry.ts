@@ -82,6 +82,11 @@ export const RegistryConfig = z.object({
   metricsSampleMs: ms.default(5_000),
   /** Hand partitions over to instances holding fewer than their share (balance.ts). */
   balance: z.boolean().default(true),
+  /**
+   * How a KV entry stores its session snapshot: `compact` leaves out what the entry's record holds
+   * (snapshot-form.ts); `whole` writes it all, for as long as a registry older than that form still runs.
+   */
+  sessionSnapshots: z.enum(["compact", "whole"]).default("compact"),
 });
 
 /** Options of `startRegistry`: a connection (`nc`, kept open on stop) or `servers` (connected and closed here). */
