@@ -44,10 +44,10 @@ const MEMORY_SESSIONS = Math.round(10_000 * SCALE);
 /** Thrown to end the run early (BENCH_SKIP_MEMORY) while still stopping everything. */
 class SkipRest extends Error {}
 
-/** One raw JetStream ceiling run on a nats-server of its own, stopped afterwards. */
 /** A ceiling run's figures and the nats-server's CPU seconds during it. */
 type CeilingRun = CeilingResult & { natsCpuSeconds: number };
 
+/** One raw JetStream ceiling run on a nats-server of its own, stopped afterwards. */
 async function ceilingRun(): Promise<CeilingRun> {
   const server = await startNatsServer();
   try {

@@ -57,7 +57,7 @@ export class MachineSlot<M extends AnyStateMachine> {
 
   /** The persisted snapshot as JSON text (what goes to KV; the same text `actor.getPersistedSnapshot()` gave). */
   get persistedJson(): string {
-    this.json ??= JSON.stringify(this.stepper.persisted(this.current));
+    this.json ??= JSON.stringify(this.persisted);
     return this.json;
   }
 

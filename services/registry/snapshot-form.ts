@@ -8,38 +8,19 @@
  * Exact: a field is left out only when the context holds the very value the record holds (the same object, or
  * the same primitive), and a context missing any of those fields (a snapshot from before they existed) is stored
  * whole. A snapshot without the marker (every entry written before this form) is restored as it is.
- * A registry from before this form cannot restore it: upgrade registry instances together (services/registry/README.md).
+ * A registry from before this form cannot restore it: while one may still run, give the newer ones
+ * `sessionSnapshots: "whole"` (services/registry/README.md, "The stored snapshot").
  * Pure.
  */
-import type { SessionRecord } from "../../schemas/registry.js";
+import { SessionRecord } from "../../schemas/registry.js";
 
-/** The record's fields the session machine's context holds, in the context's own order (machines/session.ts). */
-export const RECORD_FIELDS_IN_CONTEXT = [
-  "sessionId",
-  "endpointId",
-  "host",
-  "workspace",
-  "repo",
-  "branch",
-  "source",
-  "humanAttached",
-  "autonomous",
-  "activeTurnId",
-  "lastSeenAt",
-  "summary",
-  "preview",
-  "group",
-  "disposition",
-  "owner",
-  "handoff",
-  "progress",
-  "ask",
-  "approval",
-  "escalation",
-  "model",
-  "usage",
-  "budget",
-] as const satisfies readonly (keyof SessionRecord)[];
+/**
+ * The record's fields the session machine's context holds: all but `status` and `waitingOn`, which the machine's
+ * state gives. In the schema's order, which is the context's own (machines/session.ts; snapshot-form.test.ts).
+ */
+export const RECORD_FIELDS_IN_CONTEXT = (Object.keys(SessionRecord.shape) as (keyof SessionRecord)[]).filter(
+  (field) => field !== "status" && field !== "waitingOn",
+);
 
 const inRecord: ReadonlySet<string> = new Set(RECORD_FIELDS_IN_CONTEXT);
 
