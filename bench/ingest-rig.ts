@@ -26,6 +26,32 @@ export const cpuSeconds = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 
+/**
+ * For investigation: samples each process's CPU every `everyMs` until `stop()`, which returns one line per
+ * sample (ms since the start, then each process's CPU ms in that interval): whether the cores were full, and
+ * which process had them, phase by phase. /proc counts in 10 ms ticks, so single samples are coarse.
+ */
+export function cpuTimeline(pids: Record<string, number>, everyMs = 100) {
+  const started = performance.now();
+  const read = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  let last = read();
+  const lines: string[] = [];
+  const timer = setInterval(() => {
+    const now = read();
+    const busy = Object.keys(now).map((k) => `${k} ${Math.round((now[k]! - last[k]!) * 1000)}`);
+    lines.push(`  +${Math.round(performance.now() - started)} ms: ${busy.join(", ")}`);
+    last = now;
+  }, everyMs);
+  return {
+    /** Adds a line marking a moment (e.g. "gateway acked all"). */
+    mark: (what: string) => void lines.push(`  +${Math.round(performance.now() - started)} ms: ${what}`),
+    stop: (): string[] => {
+      clearInterval(timer);
+      return lines;
+    },
+  };
+}
+
 /** The registry in its own process (bench/registry-process.ts); `heap()` answers the heap used after a full GC. */
 export async function startRegistryProcess(natsUrl: string) {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "registry-process.js");

@@ -15,7 +15,8 @@
  * (latency per second), BENCH_SKIP_MEMORY=1, BENCH_MAX_BATCH (the registry's pull size), BENCH_PROFILE_DIR
  * (CPU profiles of the registry and gateway processes), BENCH_REGISTRY_HEAP_SAMPLES=<file> (the registry's
  * allocation sites, collected objects included), BENCH_REGISTRY_NODE_FLAGS (e.g. --trace-gc-nvp) with
- * BENCH_REGISTRY_STDOUT=<file> for what they print.
+ * BENCH_REGISTRY_STDOUT=<file> for what they print, BENCH_CPU_TRACE=1 (each process's CPU per 100 ms of the
+ * sustained phase).
  */
 import os from "node:os";
 import { connect } from "@nats-io/transport-node";
@@ -24,6 +25,7 @@ import { startNatsServer, type NatsTestServer } from "../test/support/nats-serve
 import {
   connectHosts,
   cpuSeconds,
+  cpuTimeline,
   paceEvents,
   quantile,
   sleep,
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
     };
     const statsBefore = await registry.stats();
     const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const timeline = process.env.BENCH_CPU_TRACE ? cpuTimeline(cpuPids) : undefined;
     const started = performance.now();
     const lastSent = new Map<string, number>();
     await Promise.all(
@@ -139,10 +142,13 @@ async function main(): Promise<void> {
       }),
     );
     const acked = performance.now();
+    timeline?.mark("the gateway acked every event");
     // Current = every session's view carries its last event (lastSeenAt is that event's emittedAtMs).
     const current = () => [...lastSent].every(([key, at]) => (view.latest.get(key)?.lastSeenAt ?? 0) >= at);
     while (!current()) await sleep(20);
     const sustainedSeconds = (performance.now() - started) / 1000;
+    if (timeline)
+      console.log(["CPU ms per process, every 100 ms of the sustained phase:", ...timeline.stop()].join("\n"));
     const sent = perHost * hosts.length;
     findings.sustainedEventsPerSecond = sent / sustainedSeconds;
     findings.events = sent;
