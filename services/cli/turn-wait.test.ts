@@ -10,7 +10,7 @@ import { STREAM_NAMES } from "../bus/index.js";
 import { streamLastSeq } from "../bus/stream-follow.js";
 import { usePolicyRig } from "../policy/test-policy.js";
 import { runCliInProcess, startCliInProcess } from "./test-cli.js";
-import { TURN_EXIT_CODES, waitForTurnEnd } from "./turn-wait.js";
+import { endedTurnOf, TURN_EXIT_CODES, waitForTurnEnd } from "./turn-wait.js";
 
 describe("waiting for a turn and following a session", () => {
   const rig = usePolicyRig();
@@ -114,6 +114,61 @@ describe("waiting for a turn and following a session", () => {
     const outcome = await waitForTurnEnd(rig.bus.nc, fromSeq, { sessionId: "w6", turnId: "tw6" }, { lookUp });
     expect(outcome).toMatchObject({ kind: "ended", turn: { id: "tw6", lastAgentMessage: "done before" } });
     expect(asked).toBe(1);
+  });
+
+  it("send --wait goes on waiting when the first look-up lists the new turn as interrupted with no end time", async () => {
+    // Codex lists a turn it has just started that way for a few ms (test/e2e/codex-app-server.test.ts); taken as
+    // the turn's end, the wait exited 10 (interrupted) for a turn that then completed.
+    await rig.session("w8");
+    let reads = 0;
+    let ended: (() => Promise<unknown>) | undefined;
+    rig.answer = (req: HostRpcRequest) => {
+      if (req.op === "send") {
+        ended = async () => {
+          await agentSays(req.threadId, "tw8", "the real answer");
+          await turnEnds(req.threadId, "tw8", "completed");
+        };
+        return { ok: true, data: { action: "started", turnId: "tw8" } };
+      }
+      if (req.op !== "read") return { ok: true, data: {} };
+      reads++;
+      // The turn ends only once the transient listing has been read.
+      setTimeout(() => void ended?.(), 50);
+      return {
+        ok: true,
+        data: {
+          turns: [{ id: "tw8", status: "interrupted", startedAt: 1, completedAt: null, messages: [] }],
+          nextCursor: null,
+        },
+      };
+    };
+    const r = await cli("send", "h1/w8", "do it", "--wait");
+    expect(r.stderr).toBe("");
+    expect(r).toMatchObject({ code: 0, stdout: "started turn tw8\nturn tw8 completed\ncodex: the real answer\n" });
+    expect(reads).toBe(1);
+  });
+
+  it("takes an ended status from a listing only with an end time, unless a re-sync says the turn is not running", () => {
+    const turn = (status: string, completedAt: number | null) => ({
+      id: "t",
+      status,
+      startedAt: 1,
+      completedAt,
+      messages: [
+        { role: "agent" as const, text: "first" },
+        { role: "agent" as const, text: "last" },
+      ],
+    });
+    expect(endedTurnOf(turn("interrupted", null), "start")).toBeUndefined();
+    expect(endedTurnOf(turn("inProgress", null), "start")).toBeUndefined();
+    expect(endedTurnOf(turn("inProgress", null), "resynced")).toBeUndefined();
+    expect(endedTurnOf(turn("interrupted", 5), "start")).toMatchObject({ status: "interrupted", completedAt: 5 });
+    expect(endedTurnOf(turn("completed", 5), "start")).toMatchObject({ status: "completed", lastAgentMessage: "last" });
+    // Its end lost with the app-server: the re-sync no longer names it as running, and no end time will come.
+    expect(endedTurnOf(turn("interrupted", null), "resynced")).toMatchObject({
+      status: "interrupted",
+      completedAt: null,
+    });
   });
 
   it("send --wait with a reused --key reports the turn the first send started and that already ended", async () => {

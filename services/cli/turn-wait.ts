@@ -94,13 +94,40 @@ export interface WaitOptions {
   /** Resolves when the caller stops waiting (Ctrl-C). */
   stop?: Promise<string>;
   /**
-   * Looks up how the turn ended, once when following starts (it may have ended before `fromSeq`) and again when
-   * its end event may have been lost; undefined while it still runs.
+   * Looks up how the turn ended, once when following starts (`why` "start": it may have ended before `fromSeq`)
+   * and again when its end event may have been lost ("resynced": the agent no longer names it as running);
+   * undefined while it still runs.
    */
-  lookUp?: () => Promise<TurnEnd | undefined>;
+  lookUp?: (why: LookUpReason) => Promise<TurnEnd | undefined>;
 }
 
+/** Why the turn is looked up: see {@link WaitOptions.lookUp}. */
+export type LookUpReason = "start" | "resynced";
+
 const ENDED = new Set(["completed", "interrupted", "failed"]);
+
+/**
+ * How `turn`, as a `read` lists it, ended; undefined while it may still run. Codex's `thread/turns/list` lists a
+ * turn for a few milliseconds after `turn/start` as `interrupted` with no end time (its rollout has the start and
+ * no end yet; seen in 5 of 14 calls made at once with codex 0.171, test/e2e/codex-app-server.test.ts), then as
+ * `inProgress`. So the look-up made as the wait starts, right after the command started the turn, takes an
+ * ended status only with an end time. After a re-sync no longer names the turn as running, an `interrupted` turn
+ * with no end time is taken as ended: its end was lost (the app-server stopped mid-turn, say). Pure.
+ */
+export function endedTurnOf(turn: TranscriptTurn, why: LookUpReason): TurnEnd | undefined {
+  if (!ENDED.has(turn.status)) return undefined;
+  if (why === "start" && turn.completedAt === null) return undefined;
+  const agent = turn.messages.filter((x) => x.role === "agent").at(-1);
+  return {
+    id: turn.id,
+    status: turn.status as TurnEnd["status"],
+    error: null,
+    startedAt: turn.startedAt,
+    completedAt: turn.completedAt,
+    durationMs: null,
+    lastAgentMessage: agent?.text ?? null,
+  };
+}
 
 function endOf(turn: Turn, lastAgentMessage: string | null): TurnEnd {
   return {
@@ -131,7 +158,7 @@ export async function waitForTurnEnd(
       // A turn that ended before `fromSeq` (a send repeated with its --key gets the policy's cached answer) has
       // no end event left to see: ask once, now that the events that come meanwhile are being kept.
       if (opts.lookUp) {
-        const found = await opts.lookUp().catch(() => undefined);
+        const found = await opts.lookUp("start").catch(() => undefined);
         if (found) return { kind: "ended", turn: found };
       }
       let lastAgentMessage: string | null = null;
@@ -142,7 +169,7 @@ export async function waitForTurnEnd(
         else if (ev?.kind === "turnCompleted" && ev.turn.id === ref.turnId)
           return { kind: "ended", turn: endOf(ev.turn, lastAgentMessage) };
         else if (ev?.kind === "synced" && ev.activeTurnId !== ref.turnId && opts.lookUp) {
-          const found = await opts.lookUp().catch(() => undefined);
+          const found = await opts.lookUp("resynced").catch(() => undefined);
           if (found) return { kind: "ended", turn: found };
         }
       }
@@ -173,23 +200,18 @@ export async function noteEventsSeq(nc: NatsConnection, what: string): Promise<n
   }
 }
 
-/** The turn `ref` as a `read` through policy shows it, when it has ended; undefined otherwise. */
-async function lookUpByRead(nc: NatsConnection, ref: TurnRef, send: SendOptions): Promise<TurnEnd | undefined> {
+/** The turn `ref` as a `read` through policy shows it, when it has ended (see endedTurnOf); undefined otherwise. */
+async function lookUpByRead(
+  nc: NatsConnection,
+  ref: TurnRef,
+  send: SendOptions,
+  why: LookUpReason,
+): Promise<TurnEnd | undefined> {
   const target = { sessionId: ref.sessionId, ...(ref.hostId ? { hostId: ref.hostId } : {}) };
   const r = await sendCommand(nc, "read", { target, limit: 5 }, { callerId: send.callerId, timeoutMs: send.timeoutMs });
   if (!r.ok) return undefined;
   const turn = (r.data as { turns: TranscriptTurn[] }).turns.find((t) => t.id === ref.turnId);
-  if (!turn || !ENDED.has(turn.status)) return undefined;
-  const agent = turn.messages.filter((x) => x.role === "agent").at(-1);
-  return {
-    id: turn.id,
-    status: turn.status as TurnEnd["status"],
-    error: null,
-    startedAt: turn.startedAt,
-    completedAt: turn.completedAt,
-    durationMs: null,
-    lastAgentMessage: agent?.text ?? null,
-  };
+  return turn ? endedTurnOf(turn, why) : undefined;
 }
 
 /** The turn a successful `send`, `reply` or `spawn` started or steered. */
@@ -233,7 +255,7 @@ export async function sendAndWait(
   const outcome = await waitForTurnEnd(nc, fromSeq, ref, {
     timeoutMs: o.timeoutMs,
     stop: io.stopRequested,
-    lookUp: () => lookUpByRead(nc, ref, send),
+    lookUp: (why) => lookUpByRead(nc, ref, send, why),
   }).catch((err: unknown): WaitOutcome => ({ kind: "lost", reason: (err as Error)?.message ?? String(err) }));
   const data = result.data as Record<string, unknown>;
   const still = { id: ref.turnId, status: "inProgress" };

@@ -121,6 +121,28 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
     expect(completed.turn.status).toBe("interrupted");
   });
 
+  it("lists a turn just started as running, as interrupted with no end time, or not yet; an ended turn has one", async () => {
+    // What `--wait` relies on (services/cli/turn-wait.ts, endedTurnOf): right after turn/start, codex may list
+    // the turn as `interrupted` for a few ms (its rollout holds the start, not yet the end), but never with an
+    // end time; a turn that really ended is listed with one. How often the first form shows varies by run.
+    const listed = async (turnId: string) =>
+      (await client.request("thread/turns/list", { threadId, limit: 5, sortDirection: "desc" })).data.find(
+        (t) => t.id === turnId,
+      );
+    const interrupted = (await client.request("thread/turns/list", { threadId, limit: 1, sortDirection: "desc" }))
+      .data[0];
+    expect(interrupted).toMatchObject({ status: "interrupted", completedAt: expect.any(Number) });
+    for (let i = 0; i < 8; i++) {
+      const { turn } = await client.request("turn/start", { threadId, input: textInput(`Say hello again ${i}`) });
+      const early = await listed(turn.id);
+      // Not listed yet, running, or the transient interrupted form: none of them with an end time.
+      expect(early?.completedAt ?? null).toBeNull();
+      expect([undefined, "inProgress", "interrupted"]).toContain(early?.status);
+      await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
+      expect(await listed(turn.id)).toMatchObject({ status: "completed", completedAt: expect.any(Number) });
+    }
+  });
+
   it("refuses a steer with a stale turn id, and a steer on an idle thread, starting no turn", async () => {
     const turnsBefore = (await client.request("thread/turns/list", { threadId, limit: 50 })).data.length;
     const startedBefore = log.matching("turn/started").length;

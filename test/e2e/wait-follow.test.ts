@@ -96,7 +96,7 @@ describe("--wait and read --follow as up's operator, with the real codex", () =>
 
   it("spawn --wait returns when the first turn has ended, with its answer", async () => {
     const r = await cli("spawn", "say hello", "--cwd", server.workspace, "--host", HOST, "--wait", "--json");
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `stderr: ${r.stderr}\nstdout: ${r.stdout}`).toBe(0);
     const d = data(r.stdout) as { sessionId: string; turnId: string; turn: Record<string, unknown> };
     expect(d.turn).toMatchObject({ id: d.turnId, status: "completed", lastAgentMessage: ANSWER });
     sessionId = d.sessionId;
@@ -104,7 +104,7 @@ describe("--wait and read --follow as up's operator, with the real codex", () =>
 
   it("send --wait exits 0 once the turn completed, and the model's answer is in the transcript by then", async () => {
     const r = await cli("send", sessionId, "and once more", "--wait");
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `stderr: ${r.stderr}\nstdout: ${r.stdout}`).toBe(0);
     const turnId = /^started turn (\S+)$/m.exec(r.stdout)?.[1];
     expect(r.stdout).toContain(`turn ${turnId} completed\ncodex: ${ANSWER}\n`);
     const read = await cli("read", sessionId, "--limit", "1", "--json");
