@@ -6,6 +6,7 @@
 import WebSocket from "ws";
 import type { SessionEventEnvelope } from "../schemas/bus.js";
 import { GatewayFrame } from "../schemas/gateway.js";
+import { coalesceWrites } from "../services/host-agent/ws-coalesce.js";
 
 /** One connected simulated host. */
 export interface LoadHost {
@@ -59,6 +60,7 @@ export async function connectLoadHost(url: string, hostId: string, token: string
         payload,
       };
       const acked = new Promise<number>((resolve) => pending.set(event.seq, () => resolve(event.emittedAtMs)));
+      coalesceWrites(ws); // as the host agent's gateway client does
       ws.send(JSON.stringify({ type: "event", event }));
       return acked;
     },

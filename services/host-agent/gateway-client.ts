@@ -29,6 +29,7 @@ import { failure } from "../../schemas/commands.js";
 import type { HostRpcRequest, HostRpcResult } from "../../schemas/host-rpc.js";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
 import type { EventBuffer } from "./event-buffer.js";
+import { coalesceWrites } from "./ws-coalesce.js";
 
 /** Request header declaring the host the agent means to be; a gateway refuses it when it is not the token's host. */
 export const HOST_ID_HEADER = "x-claw-host-id";
@@ -125,7 +126,10 @@ export class GatewayClient {
   private flush(): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    for (const entry of this.opts.buffer.takeUnsent(Date.now())) ws.send(`{"type":"event","event":${entry.json}}`);
+    const unsent = this.opts.buffer.takeUnsent(Date.now());
+    // Events emitted in one burst (one app-server read, a replay) leave in one socket write.
+    if (unsent.length > 0) coalesceWrites(ws);
+    for (const entry of unsent) ws.send(`{"type":"event","event":${entry.json}}`);
   }
 
   private sendFrame(frame: AgentFrame): void {

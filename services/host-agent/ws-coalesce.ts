@@ -1,0 +1,27 @@
+/**
+ * Frames a `ws` WebSocket sends in one burst leave in one socket write. `ws` hands each frame to its TCP socket
+ * with a write of its own, and Node passes a write to the kernel at once when none is queued, so a burst of n
+ * events cost n syscalls here and n reads at the gateway. `coalesceWrites` corks the socket at the first send of
+ * a burst and uncorks it on the next tick, which Node runs once the current callback and every promise
+ * continuation it queued are done: everything sent meanwhile goes out in one `writev`. A lone event waits for
+ * no timer, only for the code already running to finish.
+ *
+ * The socket is `ws`'s own (`_socket`, set once the connection is open; there is no public handle). Without it
+ * (not open, or a `ws` that no longer has the field) frames are sent as before, one write each.
+ */
+import { Socket } from "node:net";
+import type WebSocket from "ws";
+
+const corked = new WeakSet<Socket>();
+
+/** Holds `ws`'s socket writes until the next tick, when not held already (call before each send of a burst). */
+export function coalesceWrites(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: unknown })._socket;
+  if (!(socket instanceof Socket) || corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
+}
