@@ -264,6 +264,68 @@ describe("send", () => {
     for (const text of ["UNLISTED-AGAIN", "ACTIVE-UNNAMED"]) expect(modelGot(text), text).toBe(false);
   });
 
+  it("steers and interrupts a turn the app-server still lists as starting (interrupted, no end time) once it shows running", async () => {
+    const threadId = await rig.startThread();
+    await rig.runTurn(threadId, "warm up");
+    // For a few ms after turn/start, codex lists the new turn as interrupted with no end time (codex-app-server
+    // test); a view a notification behind makes the executor ask. Both faults show only by timing, so the first
+    // `listedAsStarting` look-ups here get that form of the real turn, the later ones the real answer.
+    const idleView: TrackedThread = {
+      ...rig.tracked(threadId),
+      thread: { ...rig.tracked(threadId).thread, status: { type: "idle" } },
+      activeTurnId: null,
+    };
+    let listedAsStarting = 0;
+    const lookUps: string[] = [];
+    const real = rig.watcher.rpcClient!;
+    const client = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== "request") return Reflect.get(target, prop, receiver);
+        return async (method: string, ...rest: unknown[]) => {
+          const answer = await (target.request as (m: string, ...r: unknown[]) => Promise<unknown>).call(
+            target,
+            method,
+            ...rest,
+          );
+          if (method !== "thread/turns/list") return answer;
+          const page = answer as { data: { status: string; completedAt?: number | null }[] };
+          const newest = page.data[0];
+          if (newest && listedAsStarting > 0) {
+            listedAsStarting--;
+            page.data[0] = { ...newest, status: "interrupted", completedAt: null };
+          }
+          lookUps.push(page.data[0]?.status ?? "none");
+          return page;
+        };
+      },
+    });
+    const ex = new CommandExecutor({
+      client: () => client,
+      thread: (id) => (id === threadId ? idleView : rig.watcher.thread(id)),
+      autonomous: rig.autonomous,
+    });
+    const turnId = await slowTurn(threadId);
+    listedAsStarting = 2;
+    expect(
+      await ex.execute({ op: "send", threadId, text: "STEER-WHILE-LISTED-STARTING", mode: "steer" }, 15_000),
+    ).toEqual({ ok: true, data: { action: "steered", turnId } });
+    expect(lookUps).toEqual(["interrupted", "interrupted", "inProgress"]);
+    lookUps.length = 0;
+    listedAsStarting = 1;
+    expect(await ex.execute({ op: "interrupt", threadId }, 15_000)).toEqual({ ok: true, data: { turnId } });
+    expect(lookUps).toEqual(["interrupted", "inProgress"]);
+    expect((await completed(turnId)).turn.status).toBe("interrupted");
+    expect(modelGot("STEER-WHILE-LISTED-STARTING")).toBe(true);
+    // A turn that really ended has an end time: no second look-up, and a steer is refused with nothing started.
+    lookUps.length = 0;
+    expect(await ex.execute({ op: "send", threadId, text: "STEER-AFTER-END", mode: "steer" }, 15_000)).toMatchObject({
+      ok: false,
+      code: "conflict",
+    });
+    expect(lookUps).toEqual(["interrupted"]);
+    expect(await rig.turnCount(threadId)).toBe(2);
+  });
+
   it("refuses a steer right after the turn completed, even with a stale running turn id: conflict, no turn started", async () => {
     const threadId = await rig.startThread();
     const turnId = await rig.runTurn(threadId, "a quick turn");

@@ -4,6 +4,7 @@
  * executor started that the app-server may not list yet.
  */
 import type { CallOptions, CodexRpcClient } from "../codex-rpc/index.js";
+import type { Turn } from "../../schemas/codex/index.js";
 import { firstTurnStarting, isNotMaterialized } from "./app-server-errors.js";
 import { refuse } from "./refusal.js";
 import type { TrackedThread } from "./thread-state.js";
@@ -13,6 +14,13 @@ import { sleep } from "./backoff.js";
 const OWN_TURN_GRACE_MS = 10_000;
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
+// A turn listed as starting (see startingTurn) showed that form for 2-12 ms in probes of codex 0.169 (3-17 ms
+// after the turn/start answer); it is looked up again this often, at most this many times, before it counts as
+// not running. A turn whose end codex lost (it stopped mid-turn) may stay in that form: after
+// STARTING_WINDOW_S it is no longer taken for one starting, and before then it costs at most the attempts' pauses.
+const STARTING_RETRY_MS = 20;
+const STARTING_ATTEMPTS = 10;
+const STARTING_WINDOW_S = 30;
 
 /** What RunningTurns reads of the executor's deps (CommandExecutorDeps). */
 export interface RunningTurnsDeps {
@@ -83,13 +91,30 @@ export class RunningTurns {
   }
 }
 
+/**
+ * True for a turn `thread/turns/list` shows as it starts: for a few ms after turn/start codex lists the new turn
+ * as `interrupted` with no end time (its rollout holds the start, not yet the end; thread/read still says idle),
+ * then as `inProgress`. A turn that ended has an end time (test/e2e/codex-app-server.test.ts checks both on the
+ * real codex). Only a turn started within the last STARTING_WINDOW_S seconds counts. Pure.
+ */
+export function startingTurn(turn: Pick<Turn, "status" | "startedAt" | "completedAt">, nowMs: number): boolean {
+  return (
+    turn.status === "interrupted" &&
+    turn.completedAt == null &&
+    turn.startedAt != null &&
+    nowMs / 1000 - turn.startedAt < STARTING_WINDOW_S
+  );
+}
+
 /** Returned by runningTurnId when the thread has no materialized turn yet (brand new, or its first turn starting). */
 const NOT_YET = Symbol("not materialized yet");
 
 /**
  * The running turn's id, or null when none runs (also for a thread with no turn yet). Right after a thread's
  * first turn/start the app-server cannot list its turns for a moment (-32601 "not supported yet", or -32603 on
- * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting.
+ * a rollout file still empty): retried, then refused as a conflict, since a turn is evidently starting. A newest
+ * turn listed as starting (startingTurn) is looked up again until it shows as running or ended; if it still shows
+ * so after STARTING_ATTEMPTS, it counts as not running, as codex's own thread status says.
  */
 async function runningTurnId(
   client: CodexRpcClient,
@@ -97,7 +122,7 @@ async function runningTurnId(
   call: () => CallOptions,
   retryMs: number,
 ): Promise<string | null | typeof NOT_YET> {
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1, starting = 1; ; attempt++) {
     try {
       const page = await client.request(
         "thread/turns/list",
@@ -105,7 +130,10 @@ async function runningTurnId(
         call(),
       );
       const newest = page.data[0];
-      return newest?.status === "inProgress" ? newest.id : null;
+      if (newest?.status === "inProgress") return newest.id;
+      if (!newest || !startingTurn(newest, Date.now()) || starting++ >= STARTING_ATTEMPTS) return null;
+      await sleep(STARTING_RETRY_MS);
+      continue;
     } catch (err) {
       if (isNotMaterialized(err)) return NOT_YET;
       if (!firstTurnStarting(err)) throw err;

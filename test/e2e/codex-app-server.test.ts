@@ -122,7 +122,8 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
   });
 
   it("lists a turn just started as running, as interrupted with no end time, or not yet; an ended turn has one", async () => {
-    // What `--wait` relies on (services/cli/turn-wait.ts, endedTurnOf): right after turn/start, codex may list
+    // What `--wait` (services/cli/turn-wait.ts, endedTurnOf) and the host agent's running-turn look-up
+    // (services/host-agent/running-turns.ts, startingTurn) rely on: right after turn/start, codex may list
     // the turn as `interrupted` for a few ms (its rollout holds the start, not yet the end), but never with an
     // end time; a turn that really ended is listed with one. How often the first form shows varies by run.
     const listed = async (turnId: string) =>
@@ -138,6 +139,8 @@ describe.each(["unix", "ws"] as const)("real codex app-server over %s", (listen)
       // Not listed yet, running, or the transient interrupted form: none of them with an end time.
       expect(early?.completedAt ?? null).toBeNull();
       expect([undefined, "inProgress", "interrupted"]).toContain(early?.status);
+      // It has its start time, which the host agent's look-up uses to tell it from a turn whose end was lost.
+      if (early) expect(Date.now() / 1000 - (early.startedAt ?? 0)).toBeLessThan(10);
       await log.waitFor("turn/completed", (p) => p.turn.id === turn.id);
       expect(await listed(turn.id)).toMatchObject({ status: "completed", completedAt: expect.any(Number) });
     }
