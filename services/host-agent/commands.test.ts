@@ -305,17 +305,21 @@ describe("send", () => {
       autonomous: rig.autonomous,
     });
     const turnId = await slowTurn(threadId);
+    // Marked slow, so the turn goes on streaming after the steer and is still running for the interrupt.
+    const steerText = `${SLOW} STEER-WHILE-LISTED-STARTING`;
     listedAsStarting = 2;
-    expect(
-      await ex.execute({ op: "send", threadId, text: "STEER-WHILE-LISTED-STARTING", mode: "steer" }, 15_000),
-    ).toEqual({ ok: true, data: { action: "steered", turnId } });
+    expect(await ex.execute({ op: "send", threadId, text: steerText, mode: "steer" }, 15_000)).toEqual({
+      ok: true,
+      data: { action: "steered", turnId },
+    });
     expect(lookUps).toEqual(["interrupted", "interrupted", "inProgress"]);
+    // The steer reached the turn: the model's next request carries it (wait for it before interrupting the turn).
+    await rig.model.waitForRequest((r) => userTexts(r).includes(steerText), 10_000);
     lookUps.length = 0;
     listedAsStarting = 1;
     expect(await ex.execute({ op: "interrupt", threadId }, 15_000)).toEqual({ ok: true, data: { turnId } });
     expect(lookUps).toEqual(["interrupted", "inProgress"]);
     expect((await completed(turnId)).turn.status).toBe("interrupted");
-    expect(modelGot("STEER-WHILE-LISTED-STARTING")).toBe(true);
     // A turn that really ended has an end time: no second look-up, and a steer is refused with nothing started.
     lookUps.length = 0;
     expect(await ex.execute({ op: "send", threadId, text: "STEER-AFTER-END", mode: "steer" }, 15_000)).toMatchObject({
