@@ -8,15 +8,12 @@
 import { createServer, connect as tcpConnect, type AddressInfo, type Server, type Socket } from "node:net";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HOST_THREAD_ID } from "../../schemas/agent-events.js";
-import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { TEST_BUS_CONFIG, useBus } from "../../test/support/bus.js";
 import { until } from "../../test/support/wait.js";
-import { readStream, STREAM_NAMES } from "../bus/index.js";
 import { startGateway, type Gateway } from "../rpc-gateway/server.js";
 import { createHostToken, openHostTokenBucket } from "../rpc-gateway/tokens.js";
-import { DEFAULT_BUFFER_LIMITS, EventBuffer } from "./event-buffer.js";
 import { GatewayClient } from "./gateway-client.js";
+import { hostRunEvents, storedSeqs } from "./test-host-events.js";
 
 const WINDOW_MS = 1_000;
 const HOST = "host-oneway";
@@ -58,26 +55,8 @@ describe("a one-way cut longer than the duplicate window, gateway client and rea
   let gateway: Gateway;
   let proxy: Awaited<ReturnType<typeof oneWayProxy>>;
   let client: GatewayClient;
-  const buffer = new EventBuffer(DEFAULT_BUFFER_LIMITS, (gap) => ({
-    hostId: HOST,
-    threadId: HOST_THREAD_ID,
-    epoch: "run-1",
-    seq: seq++,
-    emittedAtMs: Date.now(),
-    type: "agent/gap",
-    payload: gap,
-  }));
+  const { buffer, event } = hostRunEvents(HOST);
   const agentLogs: Record<string, unknown>[] = [];
-  let seq = 0;
-  const event = (): SessionEventEnvelope => ({
-    hostId: HOST,
-    threadId: "thread-1",
-    epoch: "run-1",
-    seq: seq++,
-    emittedAtMs: Date.now(),
-    type: "item/plan/delta",
-    payload: { n: seq },
-  });
 
   beforeAll(async () => {
     gateway = await startGateway({ natsConnection: await bus.connect(), port: 0, logger: pino({ level: "silent" }) });
@@ -103,15 +82,6 @@ describe("a one-way cut longer than the duplicate window, gateway client and rea
     await gateway?.stop();
   });
 
-  const storedSeqs = async (): Promise<number[]> => {
-    const seqs: number[] = [];
-    for await (const m of readStream(bus.nc, STREAM_NAMES.events)) {
-      const env = SessionEventEnvelopeSchema.parse(JSON.parse(new TextDecoder().decode(m.data)));
-      if (env.hostId === HOST) seqs.push(env.seq);
-    }
-    return seqs;
-  };
-
   it("does not resend, and the gateway does not store twice, what was stored while the acks were lost", async () => {
     await until("connected", () => client.state === "ready");
     for (let i = 0; i < 5; i++) client.send(event());
@@ -119,7 +89,7 @@ describe("a one-way cut longer than the duplicate window, gateway client and rea
 
     proxy.cut = true;
     for (let i = 0; i < 20; i++) client.send(event());
-    await until("all 25 stored while the acks are lost", async () => (await storedSeqs()).length === 25);
+    await until("all 25 stored while the acks are lost", async () => (await storedSeqs(bus.nc, HOST)).length === 25);
     expect(buffer.stats().events).toBe(20);
     await until("the agent giving up on the silent connection", () =>
       agentLogs.some((l) => l.msg === "the gateway went silent; reconnecting"),
@@ -141,7 +111,7 @@ describe("a one-way cut longer than the duplicate window, gateway client and rea
     expect(buffer.stats().events).toBe(0);
     client.send(event());
     await until("the event after the heal acked", () => buffer.stats().events === 0);
-    const stored = await storedSeqs();
+    const stored = await storedSeqs(bus.nc, HOST);
     expect(stored.sort((a, b) => a - b)).toEqual(Array.from({ length: 26 }, (_, i) => i));
   });
 });

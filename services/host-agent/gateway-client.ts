@@ -127,7 +127,7 @@ export class GatewayClient {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const unsent = this.opts.buffer.takeUnsent(Date.now());
-    // Events emitted in one burst (one app-server read, a replay) leave in one socket write.
+    // Events emitted in one go (in one turn of the event loop, or a replay) leave in one socket write.
     if (unsent.length > 0) coalesceWrites(ws);
     for (const entry of unsent) ws.send(`{"type":"event","event":${entry.json}}`);
   }

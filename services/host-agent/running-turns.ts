@@ -14,7 +14,7 @@ import { sleep } from "./backoff.js";
 const OWN_TURN_GRACE_MS = 10_000;
 // The "not supported yet" window lasts about 300 ms on an idle machine; a loaded one stretches it (the command's own timeout still bounds the wait).
 const LOOKUP_ATTEMPTS = 20;
-// A turn listed as starting (see startingTurn) showed that form for 2-12 ms in probes of codex 0.169 (3-17 ms
+// A turn listed as starting (see startingTurn) showed that form for 2-12 ms in probes of codex 0.171 (3-17 ms
 // after the turn/start answer); it is looked up again this often, at most this many times, before it counts as
 // not running. A turn whose end codex lost (it stopped mid-turn) may stay in that form: after
 // STARTING_WINDOW_S it is no longer taken for one starting, and before then it costs at most the attempts' pauses.

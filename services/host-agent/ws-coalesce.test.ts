@@ -9,15 +9,12 @@ import { Socket, type AddressInfo } from "node:net";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { HOST_THREAD_ID } from "../../schemas/agent-events.js";
-import { SessionEventEnvelopeSchema, type SessionEventEnvelope } from "../../schemas/bus.js";
 import { TEST_BUS_CONFIG, useBus } from "../../test/support/bus.js";
 import { until } from "../../test/support/wait.js";
-import { readStream, STREAM_NAMES } from "../bus/index.js";
 import { startGateway, type Gateway } from "../rpc-gateway/server.js";
 import { createHostToken, openHostTokenBucket } from "../rpc-gateway/tokens.js";
-import { DEFAULT_BUFFER_LIMITS, EventBuffer } from "./event-buffer.js";
 import { GatewayClient } from "./gateway-client.js";
+import { hostRunEvents, storedSeqs } from "./test-host-events.js";
 import { coalesceWrites } from "./ws-coalesce.js";
 
 type Writer = { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown };
@@ -65,6 +62,9 @@ describe("coalesceWrites", () => {
     client?.terminate();
   });
 
+  /** The frames a burst of `n` sends, in order. */
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => `frame ${i}`);
+
   const open = async () => {
     received = [];
     client = new WebSocket(`ws://127.0.0.1:${port}/`);
@@ -74,31 +74,31 @@ describe("coalesceWrites", () => {
 
   it("sends a burst of frames in one write, all of them, in order", async () => {
     await open();
-    for (let i = 0; i < 200; i++) {
+    for (const frame of frames(200)) {
       coalesceWrites(client);
-      client.send(`frame ${i}`);
+      client.send(frame);
     }
     await until("200 frames received", () => received.length === 200);
-    expect(received).toEqual(Array.from({ length: 200 }, (_, i) => `frame ${i}`));
+    expect(received).toEqual(frames(200));
     expect(writes.count()).toBe(1);
   });
 
   it("without it the same burst takes a write per frame (what the first test saves)", async () => {
     await open();
-    for (let i = 0; i < 200; i++) client.send(`frame ${i}`);
+    for (const frame of frames(200)) client.send(frame);
     await until("200 frames received", () => received.length === 200);
     expect(writes.count()).toBeGreaterThan(100);
   });
 
   it("holds frames sent in promise continuations of the burst too", async () => {
     await open();
-    for (let i = 0; i < 50; i++) {
+    for (const frame of frames(50)) {
       await Promise.resolve();
       coalesceWrites(client);
-      client.send(`frame ${i}`);
+      client.send(frame);
     }
     await until("50 frames received", () => received.length === 50);
-    expect(received).toEqual(Array.from({ length: 50 }, (_, i) => `frame ${i}`));
+    expect(received).toEqual(frames(50));
     expect(writes.count()).toBe(1);
   });
 
@@ -112,7 +112,7 @@ describe("coalesceWrites", () => {
     expect(writes.count()).toBe(3);
   });
 
-  it("does nothing to a socket not open yet, and the frame queued meanwhile still arrives", async () => {
+  it("does nothing to a socket not open yet, and a frame sent once it opens arrives", async () => {
     received = [];
     client = new WebSocket(`ws://127.0.0.1:${port}/`);
     expect(() => coalesceWrites(client)).not.toThrow();
@@ -129,25 +129,7 @@ describe("the gateway client's events, through the real gateway", () => {
   const bus = useBus({ ensure: TEST_BUS_CONFIG });
   let gateway: Gateway;
   let client: GatewayClient;
-  let seq = 0;
-  const buffer = new EventBuffer(DEFAULT_BUFFER_LIMITS, (gap) => ({
-    hostId: HOST,
-    threadId: HOST_THREAD_ID,
-    epoch: "run-1",
-    seq: seq++,
-    emittedAtMs: Date.now(),
-    type: "agent/gap",
-    payload: gap,
-  }));
-  const event = (): SessionEventEnvelope => ({
-    hostId: HOST,
-    threadId: "thread-1",
-    epoch: "run-1",
-    seq: seq++,
-    emittedAtMs: Date.now(),
-    type: "item/plan/delta",
-    payload: { n: seq },
-  });
+  const { buffer, event } = hostRunEvents(HOST);
 
   beforeAll(async () => {
     gateway = await startGateway({ natsConnection: await bus.connect(), port: 0, logger: pino({ level: "silent" }) });
@@ -179,11 +161,6 @@ describe("the gateway client's events, through the real gateway", () => {
     } finally {
       writes.restore();
     }
-    const stored: number[] = [];
-    for await (const m of readStream(bus.nc, STREAM_NAMES.events)) {
-      const env = SessionEventEnvelopeSchema.parse(JSON.parse(new TextDecoder().decode(m.data)));
-      if (env.hostId === HOST) stored.push(env.seq);
-    }
-    expect(stored).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(await storedSeqs(bus.nc, HOST)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Frames a `ws` WebSocket sends in one burst leave in one socket write. `ws` hands each frame to its TCP socket
  * with a write of its own, and Node passes a write to the kernel at once when none is queued, so a burst of n
- * events cost n syscalls here and n reads at the gateway. `coalesceWrites` corks the socket at the first send of
+ * events cost n write syscalls. `coalesceWrites` corks the socket at the first send of
  * a burst and uncorks it in a `process.nextTick` callback. Node runs that once the code running now returns
  * (an I/O or timer callback), or, when the first send is made in a promise continuation, once every
  * continuation queued meanwhile has run too. Everything sent in that span goes out in one `writev`. A lone event
